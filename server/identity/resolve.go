@@ -1,0 +1,275 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Catalog is the little the resolver needs from the Backstage catalog. The
+// server satisfies it with its own catalog client (its own credential — the
+// user's token is never involved).
+type Catalog interface {
+	// FindUsers returns the entities matching one Backstage catalog filter,
+	// e.g. "kind=user,spec.profile.email=jane@example.com". Each entity is
+	// the catalog's JSON decoded into a map (metadata, spec, relations).
+	FindUsers(ctx context.Context, filter string) ([]map[string]any, error)
+	// GetEntity returns the entity with the given ref ("group:default/team-a").
+	// A missing entity is (nil, nil) or an error wrapping ErrEntityNotFound.
+	GetEntity(ctx context.Context, ref string) (map[string]any, error)
+}
+
+// Resolver maps verified users to Backstage User entities and their
+// transitive groups, with a TTL cache of bounded size.
+type Resolver struct {
+	catalog  Catalog
+	name     string
+	claim    string
+	fallback string
+	ttl      time.Duration
+	maxDepth int
+	maxSize  int
+	now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	ref     string
+	owners  []string
+	unknown bool
+	expires time.Time
+}
+
+func newResolver(c Catalog, cfg Config, now func() time.Time) *Resolver {
+	return &Resolver{
+		catalog:  c,
+		name:     cfg.Resolver.Name,
+		claim:    cfg.Resolver.Claim,
+		fallback: cfg.FallbackRole,
+		ttl:      cfg.CacheTTL,
+		maxDepth: DefaultMaxGroupDepth,
+		maxSize:  DefaultCacheSize,
+		now:      now,
+		cache:    map[string]cacheEntry{},
+	}
+}
+
+// filterFor builds the catalog filter of the configured resolver from the
+// principal's claims.
+func (r *Resolver) filterFor(p *Principal) (string, error) {
+	value := stringClaim(p.User.Claims, r.claim)
+	if value == "" {
+		return "", fmt.Errorf("%w: claim %q is missing", ErrUnknownUser, r.claim)
+	}
+	switch r.name {
+	case ResolverEmailMatchingUserEntityProfileEmail:
+		if err := checkFilterValue(value); err != nil {
+			return "", err
+		}
+		return "kind=user,spec.profile.email=" + value, nil
+	case ResolverEmailLocalPartMatchingUserEntityName:
+		local, _, ok := strings.Cut(value, "@")
+		if !ok || local == "" {
+			return "", fmt.Errorf("%w: claim %q is not an email", ErrUnknownUser, r.claim)
+		}
+		if err := checkFilterValue(local); err != nil {
+			return "", err
+		}
+		return "kind=user,metadata.name=" + local, nil
+	case ResolverUsernameMatchingUserEntityName:
+		if err := checkFilterValue(value); err != nil {
+			return "", err
+		}
+		return "kind=user,metadata.name=" + value, nil
+	}
+	return "", fmt.Errorf("identity: unknown resolver %q", r.name)
+}
+
+// checkFilterValue rejects values that could add or alter a filter clause.
+func checkFilterValue(v string) error {
+	if v == "" || len(v) > 256 {
+		return fmt.Errorf("%w: empty or longer than 256 bytes", ErrInvalidFilterValue)
+	}
+	for _, c := range v {
+		if c == ',' || c == '=' || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			return fmt.Errorf("%w: contains %q", ErrInvalidFilterValue, c)
+		}
+	}
+	return nil
+}
+
+// resolve sets p.User.Ref and OwnershipRefs (or FallbackRole).
+func (r *Resolver) resolve(ctx context.Context, p *Principal) error {
+	filter, err := r.filterFor(p)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) && r.fallback != "" {
+			p.FallbackRole = r.fallback
+			return nil
+		}
+		return err
+	}
+	key := p.Issuer + "\x00" + p.User.Sub + "\x00" + filter
+	if e, ok := r.lookup(key); ok {
+		return r.apply(p, e)
+	}
+	e, err := r.resolveUncached(ctx, filter)
+	if err != nil {
+		return err
+	}
+	r.store(key, e)
+	return r.apply(p, e)
+}
+
+func (r *Resolver) apply(p *Principal, e cacheEntry) error {
+	if e.unknown {
+		if r.fallback == "" {
+			return ErrUnknownUser
+		}
+		p.FallbackRole = r.fallback
+		return nil
+	}
+	p.User.Ref = e.ref
+	p.User.OwnershipRefs = slices.Clone(e.owners)
+	return nil
+}
+
+func (r *Resolver) resolveUncached(ctx context.Context, filter string) (cacheEntry, error) {
+	users, err := r.catalog.FindUsers(ctx, filter)
+	if err != nil {
+		return cacheEntry{}, fmt.Errorf("identity: find user: %w", err)
+	}
+	switch len(users) {
+	case 0:
+		return cacheEntry{unknown: true}, nil
+	case 1:
+	default:
+		return cacheEntry{}, ErrAmbiguousUser
+	}
+	ref := EntityRef(users[0])
+	if ref == "" || !strings.HasPrefix(ref, "user:") {
+		return cacheEntry{}, errors.New("identity: catalog returned a user entity without kind/name")
+	}
+	owners, err := r.groupsOf(ctx, ref, users[0])
+	if err != nil {
+		return cacheEntry{}, err
+	}
+	return cacheEntry{ref: ref, owners: owners}, nil
+}
+
+// OwnershipRefs returns userRef plus all its groups, following memberOf and
+// then childOf transitively (bounded depth, cycle-safe). Not cached.
+func (r *Resolver) OwnershipRefs(ctx context.Context, userRef string) ([]string, error) {
+	user, err := r.catalog.GetEntity(ctx, userRef)
+	if err != nil && !errors.Is(err, ErrEntityNotFound) {
+		return nil, fmt.Errorf("identity: get user: %w", err)
+	}
+	if user == nil {
+		return nil, ErrUnknownUser
+	}
+	return r.groupsOf(ctx, strings.ToLower(userRef), user)
+}
+
+func (r *Resolver) groupsOf(ctx context.Context, userRef string, user map[string]any) ([]string, error) {
+	seen := map[string]bool{userRef: true}
+	out := []string{userRef}
+	frontier := relationTargets(user, "memberOf")
+	for depth := 0; len(frontier) > 0 && depth < r.maxDepth; depth++ {
+		var next []string
+		for _, g := range frontier {
+			if seen[g] || !strings.HasPrefix(g, "group:") {
+				continue
+			}
+			seen[g] = true
+			out = append(out, g)
+			ent, err := r.catalog.GetEntity(ctx, g)
+			if err != nil {
+				if errors.Is(err, ErrEntityNotFound) {
+					continue
+				}
+				return nil, fmt.Errorf("identity: get group: %w", err)
+			}
+			if ent == nil {
+				continue
+			}
+			next = append(next, relationTargets(ent, "childOf")...)
+		}
+		frontier = next
+	}
+	slices.Sort(out[1:])
+	return out, nil
+}
+
+// relationTargets returns the lowercased targetRefs of an entity's relations
+// of the given type.
+func relationTargets(ent map[string]any, typ string) []string {
+	rels, _ := ent["relations"].([]any)
+	var out []string
+	for _, rel := range rels {
+		m, ok := rel.(map[string]any)
+		if !ok || m["type"] != typ {
+			continue
+		}
+		if ref, ok := m["targetRef"].(string); ok && ref != "" {
+			out = append(out, strings.ToLower(ref))
+		}
+	}
+	return out
+}
+
+// EntityRef returns the lowercased "kind:namespace/name" ref of a catalog
+// entity, or "" when kind or name is missing.
+func EntityRef(ent map[string]any) string {
+	kind, _ := ent["kind"].(string)
+	meta, _ := ent["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	ns, _ := meta["namespace"].(string)
+	if kind == "" || name == "" {
+		return ""
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	return strings.ToLower(kind + ":" + ns + "/" + name)
+}
+
+func (r *Resolver) lookup(key string) (cacheEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[key]
+	if !ok {
+		return cacheEntry{}, false
+	}
+	if !r.now().Before(e.expires) {
+		delete(r.cache, key)
+		return cacheEntry{}, false
+	}
+	return e, true
+}
+
+func (r *Resolver) store(key string, e cacheEntry) {
+	now := r.now()
+	e.expires = now.Add(r.ttl)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cache) >= r.maxSize {
+		for k, old := range r.cache {
+			if !now.Before(old.expires) {
+				delete(r.cache, k)
+			}
+		}
+		// Still full: drop arbitrary entries (map order) to make room.
+		for k := range r.cache {
+			if len(r.cache) < r.maxSize {
+				break
+			}
+			delete(r.cache, k)
+		}
+	}
+	r.cache[key] = e
+}
