@@ -1,0 +1,425 @@
+// Package catalog is a typed client for Backstage's catalog REST API
+// (<baseUrl>/api/catalog): queries with filters, field projections and
+// cursors, lookups by name and by refs, and facets.
+//
+// The client always authenticates with the server's own credential (a
+// TokenSource), never with an end user's token. Every call has a timeout
+// and a cap on the response size, and failures map to typed errors
+// (ErrNotFound, ErrNotAllowed, ErrBadInput, ErrRateLimited,
+// ErrUnavailable) whose messages never echo the upstream body.
+//
+//	c, _ := catalog.New(catalog.Config{BaseURL: "http://localhost:7007", Token: catalog.StaticToken(tok)})
+//	res, _ := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}}}, Limit: 20})
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultTimeout          = 10 * time.Second
+	DefaultMaxResponseBytes = 16 << 20
+	// MaxRefsPerBatch and MaxRefsBodyBytes bound one by-refs request.
+	MaxRefsPerBatch  = 1000
+	MaxRefsBodyBytes = 90 << 10
+)
+
+// Config configures a Client. Only BaseURL and Token are required.
+type Config struct {
+	// BaseURL of the Backstage backend, e.g. http://localhost:7007; the
+	// client appends /api/catalog.
+	BaseURL string
+	// Token is the server's own Backstage credential (externalAccess).
+	Token TokenSource
+	// Timeout bounds each HTTP request (default 10s).
+	Timeout time.Duration
+	// MaxResponseBytes caps a response body (default 16 MiB).
+	MaxResponseBytes int64
+	// HTTPClient is used for requests; its Timeout is not relied upon.
+	// Nil means a dedicated client with sane transport limits.
+	HTTPClient *http.Client
+	// UserAgent is sent on every request.
+	UserAgent string
+}
+
+// Client talks to one Backstage catalog. It is safe for concurrent use.
+type Client struct {
+	base    string
+	token   TokenSource
+	timeout time.Duration
+	max     int64
+	hc      *http.Client
+	ua      string
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("catalog: baseUrl %q must be an absolute http(s) URL, e.g. http://localhost:7007", cfg.BaseURL)
+	}
+	if cfg.Token == nil {
+		return nil, fmt.Errorf("catalog: a Backstage token is required")
+	}
+	c := &Client{
+		base:    u.String() + "/api/catalog",
+		token:   cfg.Token,
+		timeout: cfg.Timeout,
+		max:     cfg.MaxResponseBytes,
+		hc:      cfg.HTTPClient,
+		ua:      cfg.UserAgent,
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.max <= 0 {
+		c.max = DefaultMaxResponseBytes
+	}
+	if c.hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		tr.ResponseHeaderTimeout = c.timeout
+		c.hc = &http.Client{Transport: tr}
+	}
+	if c.ua == "" {
+		c.ua = "backstage-mcp"
+	}
+	return c, nil
+}
+
+// Order is one orderField: a field path and its direction.
+type Order struct {
+	Field      string
+	Descending bool
+}
+
+// Query is a by-query request. When Cursor is set Backstage ignores
+// Filters, Order and FullText (the cursor carries its own); Fields and
+// Limit still apply.
+type Query struct {
+	Filters        []Filter
+	Fields         []string
+	Limit          int
+	Order          []Order
+	FullTextTerm   string
+	FullTextFields []string
+	Cursor         string
+}
+
+// Page is one page of query results.
+type Page struct {
+	Items      []json.RawMessage
+	TotalItems int
+	NextCursor string
+	PrevCursor string
+}
+
+// Query runs GET /entities/by-query.
+func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
+	v := url.Values{}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	} else {
+		for _, f := range q.Filters {
+			s, err := f.Encode()
+			if err != nil {
+				return nil, err
+			}
+			v.Add("filter", s)
+		}
+		for _, o := range q.Order {
+			if err := ValidateFilterKey(o.Field); err != nil {
+				return nil, fmt.Errorf("catalog: order field: %w", err)
+			}
+			dir := "asc"
+			if o.Descending {
+				dir = "desc"
+			}
+			v.Add("orderField", o.Field+","+dir)
+		}
+		if q.FullTextTerm != "" {
+			v.Set("fullTextFilterTerm", q.FullTextTerm)
+			if len(q.FullTextFields) > 0 {
+				if err := validateFields(q.FullTextFields); err != nil {
+					return nil, err
+				}
+				v.Set("fullTextFilterFields", strings.Join(q.FullTextFields, ","))
+			}
+		}
+	}
+	if len(q.Fields) > 0 {
+		if err := validateFields(q.Fields); err != nil {
+			return nil, err
+		}
+		v.Set("fields", strings.Join(q.Fields, ","))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	body, status, err := c.do(ctx, http.MethodGet, "/entities/by-query", v, nil, "query entities")
+	if err != nil {
+		return nil, err
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, garbage("query entities", status)
+	}
+	res := gjson.ParseBytes(body)
+	items := res.Get("items")
+	if !items.IsArray() {
+		return nil, garbage("query entities", status)
+	}
+	p := &Page{
+		TotalItems: int(res.Get("totalItems").Int()),
+		NextCursor: res.Get("pageInfo.nextCursor").String(),
+		PrevCursor: res.Get("pageInfo.prevCursor").String(),
+	}
+	items.ForEach(func(_, it gjson.Result) bool {
+		if it.IsObject() {
+			p.Items = append(p.Items, json.RawMessage(it.Raw))
+		}
+		return true
+	})
+	return p, nil
+}
+
+// GetByName runs GET /entities/by-name/{kind}/{namespace}/{name}.
+// A missing entity is ErrNotFound.
+func (c *Client) GetByName(ctx context.Context, r Ref) (json.RawMessage, error) {
+	if err := ValidateKind(r.Kind); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+	}
+	if err := ValidateNamespace(r.Namespace); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+	}
+	if err := ValidateName(r.Name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+	}
+	p := "/entities/by-name/" + url.PathEscape(r.Kind) + "/" + url.PathEscape(r.Namespace) + "/" + url.PathEscape(r.Name)
+	op := "get entity " + r.String()
+	body, status, err := c.do(ctx, http.MethodGet, p, nil, nil, op)
+	if err != nil {
+		return nil, err
+	}
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return nil, garbage(op, status)
+	}
+	return json.RawMessage(body), nil
+}
+
+// GetByRefs runs POST /entities/by-refs in batches (at most 1000 refs and
+// 90 KiB of body each). The result has one item per ref, in order, nil for
+// refs that do not exist.
+func (c *Client) GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error) {
+	if len(fields) > 0 {
+		if err := validateFields(fields); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]json.RawMessage, 0, len(refs))
+	for start := 0; start < len(refs); {
+		end, size := start, 64
+		for end < len(refs) && end-start < MaxRefsPerBatch {
+			n := len(refs[end]) + 4
+			if size+n > MaxRefsBodyBytes && end > start {
+				break
+			}
+			size += n
+			end++
+		}
+		batch, err := c.byRefs(ctx, refs[start:end], fields)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		start = end
+	}
+	return out, nil
+}
+
+func (c *Client) byRefs(ctx context.Context, refs, fields []string) ([]json.RawMessage, error) {
+	req := struct {
+		EntityRefs []string `json:"entityRefs"`
+		Fields     []string `json:"fields,omitempty"`
+	}{refs, fields}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: encode by-refs: %w", err)
+	}
+	op := fmt.Sprintf("get %d entities by ref", len(refs))
+	body, status, err := c.do(ctx, http.MethodPost, "/entities/by-refs", nil, b, op)
+	if err != nil {
+		return nil, err
+	}
+	items := gjson.GetBytes(body, "items")
+	if !gjson.ValidBytes(body) || !items.IsArray() {
+		return nil, garbage(op, status)
+	}
+	arr := items.Array()
+	if len(arr) != len(refs) {
+		return nil, garbage(op, status)
+	}
+	out := make([]json.RawMessage, len(arr))
+	for i, it := range arr {
+		if it.IsObject() {
+			out[i] = json.RawMessage(it.Raw)
+		}
+	}
+	return out, nil
+}
+
+// FacetValue is one value of a facet and how many entities have it.
+type FacetValue struct {
+	Value string `json:"value"`
+	Count int    `json:"count"`
+}
+
+// Facets runs GET /entity-facets for the given facets, restricted by the
+// (ORed) filters.
+func (c *Client) Facets(ctx context.Context, facets []string, filters []Filter) (map[string][]FacetValue, error) {
+	v := url.Values{}
+	for _, f := range facets {
+		if err := ValidateFilterKey(f); err != nil {
+			return nil, fmt.Errorf("catalog: facet: %w", err)
+		}
+		v.Add("facet", f)
+	}
+	for _, f := range filters {
+		s, err := f.Encode()
+		if err != nil {
+			return nil, err
+		}
+		v.Add("filter", s)
+	}
+	body, status, err := c.do(ctx, http.MethodGet, "/entity-facets", v, nil, "list facets")
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Facets map[string][]FacetValue `json:"facets"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || res.Facets == nil {
+		return nil, garbage("list facets", status)
+	}
+	return res.Facets, nil
+}
+
+// Ping checks that Backstage answers an authenticated catalog query.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.Query(ctx, Query{Limit: 1, Fields: []string{"kind"}})
+	return err
+}
+
+func validateFields(fields []string) error {
+	for _, f := range fields {
+		if err := ValidateFilterKey(f); err != nil {
+			return fmt.Errorf("catalog: field %q: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func garbage(op string, status int) error {
+	return &UpstreamError{Kind: ErrUnavailable, Status: status, Op: op, Cause: errors.New("unexpected response body")}
+}
+
+// do performs one request and returns the body of a 2xx response, or a
+// typed error. Upstream bodies are never copied into errors.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, op string) ([]byte, int, error) {
+	tok, err := c.token.Token()
+	if err != nil {
+		return nil, 0, &UpstreamError{Kind: ErrUnavailable, Op: op, Cause: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("catalog: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.ua)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+			return nil, 0, fmt.Errorf("catalog: %s: %w", op, ctx.Err())
+		}
+		return nil, 0, &UpstreamError{Kind: ErrUnavailable, Op: op, Cause: transportCause(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
+	if err != nil {
+		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode, Op: op, Cause: transportCause(err)}
+	}
+	if int64(len(data)) > c.max {
+		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode, Op: op,
+			Cause: fmt.Errorf("response larger than %d bytes", c.max)}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return data, resp.StatusCode, nil
+	}
+	ue := &UpstreamError{Status: resp.StatusCode, Op: op, Name: errorName(data)}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		ue.Kind = ErrNotFound
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		ue.Kind = ErrNotAllowed
+	case resp.StatusCode == http.StatusBadRequest:
+		ue.Kind = ErrBadInput
+	case resp.StatusCode == http.StatusTooManyRequests:
+		ue.Kind = ErrRateLimited
+	default:
+		ue.Kind = ErrUnavailable
+	}
+	return nil, resp.StatusCode, ue
+}
+
+// errorName extracts Backstage's error name if it is a plain identifier;
+// anything else is dropped so that no upstream text leaks.
+func errorName(body []byte) string {
+	n := gjson.GetBytes(body, "error.name").String()
+	if n == "" || len(n) > 64 {
+		return ""
+	}
+	for _, c := range n {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return ""
+		}
+	}
+	return n
+}
+
+// transportCause keeps the class of a transport failure without URLs.
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return errors.New("timed out")
+		}
+		return errors.New("connection failed")
+	}
+	return errors.New("read failed")
+}

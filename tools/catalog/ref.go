@@ -1,0 +1,130 @@
+package catalog
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultNamespace is the namespace Backstage assumes when a ref names none.
+const DefaultNamespace = "default"
+
+// Ref is a parsed Backstage entity reference, kind:namespace/name.
+type Ref struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// String renders the ref the way Backstage writes relation targets:
+// kind and namespace in lower case, the name as given.
+func (r Ref) String() string {
+	return strings.ToLower(r.Kind) + ":" + strings.ToLower(r.Namespace) + "/" + r.Name
+}
+
+// Equal compares two refs case-insensitively, as Backstage does.
+func (r Ref) Equal(o Ref) bool {
+	return strings.EqualFold(r.Kind, o.Kind) &&
+		strings.EqualFold(r.Namespace, o.Namespace) &&
+		strings.EqualFold(r.Name, o.Name)
+}
+
+// RefFormat is the human description of a ref used in error messages.
+const RefFormat = "[kind:][namespace/]name, for example component:default/orders-service"
+
+// ParseRef parses a Backstage entity ref of the form [kind:][namespace/]name.
+// defaultKind is used when the ref has no kind (empty means a kind is
+// required); the namespace defaults to "default". Every part is validated
+// with Backstage's naming rules, so a parsed ref can never carry characters
+// that would alter a catalog filter or URL path.
+func ParseRef(s, defaultKind string) (Ref, error) {
+	in := s
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Ref{}, fmt.Errorf("%w: empty entity ref; expected %s", ErrInvalidRef, RefFormat)
+	}
+	var r Ref
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		r.Kind, s = s[:i], s[i+1:]
+	} else {
+		r.Kind = defaultKind
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		r.Namespace, s = s[:i], s[i+1:]
+	} else {
+		r.Namespace = DefaultNamespace
+	}
+	r.Name = s
+	if r.Kind == "" {
+		return Ref{}, fmt.Errorf("%w: %q has no kind; expected %s", ErrInvalidRef, in, RefFormat)
+	}
+	if err := ValidateKind(r.Kind); err != nil {
+		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+	}
+	if err := ValidateNamespace(r.Namespace); err != nil {
+		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+	}
+	if err := ValidateName(r.Name); err != nil {
+		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+	}
+	return r, nil
+}
+
+// ValidateKind checks a kind: a letter followed by letters and digits, at most 63 characters.
+func ValidateKind(k string) error {
+	if k == "" || len(k) > 63 {
+		return fmt.Errorf("kind must be 1 to 63 characters")
+	}
+	for i, c := range k {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return fmt.Errorf("kind %q may hold only letters and digits, starting with a letter", k)
+		}
+	}
+	return nil
+}
+
+// ValidateNamespace checks a namespace: a DNS label (lower-case letters,
+// digits and inner dashes), at most 63 characters. Upper case is accepted
+// because Backstage compares namespaces case-insensitively.
+func ValidateNamespace(ns string) error {
+	if ns == "" || len(ns) > 63 {
+		return fmt.Errorf("namespace must be 1 to 63 characters")
+	}
+	for i, c := range ns {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(ns)-1:
+		default:
+			return fmt.Errorf("namespace %q may hold only letters, digits and inner dashes", ns)
+		}
+	}
+	return nil
+}
+
+// ValidateName checks an entity name: at most 63 characters of letters and
+// digits separated by single '-', '_' or '.'.
+func ValidateName(n string) error {
+	if n == "" || len(n) > 63 {
+		return fmt.Errorf("name must be 1 to 63 characters")
+	}
+	prevSep := true
+	for _, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			prevSep = false
+		case c == '-' || c == '_' || c == '.':
+			if prevSep {
+				return fmt.Errorf("name %q may not start with or repeat a separator", n)
+			}
+			prevSep = true
+		default:
+			return fmt.Errorf("name %q may hold only letters, digits and the separators - _ .", n)
+		}
+	}
+	if prevSep {
+		return fmt.Errorf("name %q may not end with a separator", n)
+	}
+	return nil
+}

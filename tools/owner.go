@@ -1,0 +1,243 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+var ownerParams = []param{
+	{name: "ref", typ: tString, desc: "Ref of the entity whose owner you want, kind:namespace/name, e.g. component:default/orders-service."},
+}
+
+// MaxMembers caps the members listed for an owning group.
+const MaxMembers = 50
+
+// maxParentChain bounds the parent-group walk.
+const maxParentChain = 8
+
+// Person is a compact user entity.
+type Person struct {
+	Ref   string `json:"ref"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// OwnerResult is the structured answer of catalog_find_owner.
+type OwnerResult struct {
+	Entity       string            `json:"entity"`
+	Owner        string            `json:"owner"`
+	OwnerKind    string            `json:"ownerKind,omitempty"`
+	Title        string            `json:"title,omitempty"`
+	Description  string            `json:"description,omitempty"`
+	Email        string            `json:"email,omitempty"`
+	Members      []Person          `json:"members,omitempty"`
+	MembersTotal int               `json:"membersTotal,omitempty"`
+	ParentChain  []string          `json:"parentChain,omitempty"`
+	Links        []Link            `json:"links,omitempty"`
+	Contacts     map[string]string `json:"contacts,omitempty"`
+	Note         string            `json:"note,omitempty"`
+}
+
+// FindOwner is catalog_find_owner: who owns an entity and how to reach them.
+func FindOwner(d *Deps) Tool {
+	t := mcp.NewTool("catalog_find_owner",
+		mcp.WithDescription("Find who owns a Backstage catalog entity and how to reach them: the owning group or user, its members, its parent groups and "+
+			"contact links (chat channel, on-call, e-mail) when the catalog has them. Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\". "+
+			"Refs are written kind:namespace/name, e.g. component:default/orders-service."),
+		mcp.WithRawInputSchema(schema(ownerParams, "ref")),
+		readOnly("Find entity owner"),
+	)
+	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		a, err := decodeArgs(req.Params.RawArguments, ownerParams)
+		if err != nil {
+			return toolError(err), nil
+		}
+		if a.str("ref") == "" {
+			return toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat)), nil
+		}
+		ref, err := catalog.ParseRef(a.str("ref"), "")
+		if err != nil {
+			return toolError(err), nil
+		}
+		e, res := d.fetchEntity(ctx, ref)
+		if res != nil {
+			return res, nil
+		}
+		record(ctx, e)
+		out := OwnerResult{Entity: e.ref, Owner: refField(e.m, "ownedBy", "owner", "group")}
+		if out.Owner == "" {
+			out.Note = "the entity has no owner in the catalog"
+			return result(out, e.ref+": no owner in the catalog"), nil
+		}
+		oref, err := catalog.ParseRef(out.Owner, "group")
+		if err != nil {
+			out.Note = "the owner ref is not a valid entity ref"
+			return result(out, e.ref+": owner "+out.Owner+" (invalid ref)"), nil
+		}
+		o, res := d.fetchEntity(ctx, oref)
+		if res != nil {
+			if res.IsError && strings.Contains(textOf(res), "not found") {
+				out.Note = "the owner entity is not in the catalog or not visible to you"
+				return result(out, e.ref+": owned by "+out.Owner+" (owner entity not found)"), nil
+			}
+			return res, nil
+		}
+		record(ctx, o)
+		out.Owner = o.ref
+		out.OwnerKind = str(o.m, "kind")
+		out.Title = firstNonEmpty(str(o.m, "spec", "profile", "displayName"), str(o.m, "metadata", "title"))
+		out.Description = clip(str(o.m, "metadata", "description"), maxDescription)
+		out.Email = str(o.m, "spec", "profile", "email")
+		out.Links = summarize(o.m).Links
+		out.Contacts = contacts(o.m)
+		if strings.EqualFold(out.OwnerKind, "group") {
+			if err := d.members(ctx, o, &out); err != nil {
+				return toolError(err), nil
+			}
+			if err := d.parents(ctx, o, &out); err != nil {
+				return toolError(err), nil
+			}
+		}
+		return result(out, out.text()), nil
+	}
+	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+}
+
+func textOf(r *mcp.CallToolResult) string {
+	for _, c := range r.Content {
+		if t, ok := c.(mcp.TextContent); ok {
+			return t.Text
+		}
+	}
+	return ""
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// contactAnnotations are annotation keys that say how to reach an owner.
+var contactAnnotations = []string{"slack.com/channel", "slack.com/channel-id", "pagerduty.com/service-id", "pagerduty.com/integration-key-name",
+	"opsgenie.com/team", "backstage.io/email", "microsoft.com/email", "teams.microsoft.com/channel"}
+
+func contacts(m map[string]any) map[string]string {
+	ann, _ := get(m, "metadata", "annotations").(map[string]any)
+	out := map[string]string{}
+	for _, k := range contactAnnotations {
+		if v, ok := ann[k].(string); ok && v != "" {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (d *Deps) members(ctx context.Context, g entity, out *OwnerResult) error {
+	var refs []string
+	for _, r := range relations(g.m) {
+		if r.typ == "hasMember" {
+			refs = append(refs, r.target)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	if len(refs) > MaxMembers {
+		refs = refs[:MaxMembers]
+	}
+	raws, err := d.Catalog.GetByRefs(ctx, refs, nil)
+	if err != nil {
+		return err
+	}
+	for _, raw := range raws {
+		if raw == nil {
+			continue
+		}
+		e, ok, err := d.admit(ctx, raw)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		record(ctx, e)
+		out.Members = append(out.Members, Person{
+			Ref:   e.ref,
+			Name:  firstNonEmpty(str(e.m, "spec", "profile", "displayName"), str(e.m, "metadata", "title")),
+			Email: str(e.m, "spec", "profile", "email"),
+		})
+	}
+	out.MembersTotal = len(out.Members)
+	return nil
+}
+
+func (d *Deps) parents(ctx context.Context, g entity, out *OwnerResult) error {
+	seen := map[string]bool{strings.ToLower(g.ref): true}
+	cur := g
+	for range maxParentChain {
+		p := firstRelation(cur.m, "childOf")
+		if p == "" || seen[strings.ToLower(p)] {
+			return nil
+		}
+		seen[strings.ToLower(p)] = true
+		raws, err := d.Catalog.GetByRefs(ctx, []string{p}, nil)
+		if err != nil {
+			return err
+		}
+		if len(raws) != 1 || raws[0] == nil {
+			return nil
+		}
+		e, ok, err := d.admit(ctx, raws[0])
+		if err != nil || !ok {
+			return err
+		}
+		record(ctx, e)
+		out.ParentChain = append(out.ParentChain, e.ref)
+		cur = e
+	}
+	return nil
+}
+
+func (o OwnerResult) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is owned by %s", o.Entity, o.Owner)
+	if o.Title != "" {
+		fmt.Fprintf(&b, " (%s)", o.Title)
+	}
+	if o.Email != "" {
+		fmt.Fprintf(&b, " <%s>", o.Email)
+	}
+	if len(o.ParentChain) > 0 {
+		fmt.Fprintf(&b, "\nparents: %s", strings.Join(o.ParentChain, " > "))
+	}
+	for k, v := range o.Contacts {
+		fmt.Fprintf(&b, "\n%s: %s", k, v)
+	}
+	for _, l := range o.Links {
+		fmt.Fprintf(&b, "\nlink: %s %s", l.Title, l.URL)
+	}
+	if len(o.Members) > 0 {
+		b.WriteString("\nmembers:")
+		for _, m := range o.Members {
+			fmt.Fprintf(&b, "\n- %s", m.Ref)
+			if m.Name != "" {
+				fmt.Fprintf(&b, " %s", m.Name)
+			}
+			if m.Email != "" {
+				fmt.Fprintf(&b, " <%s>", m.Email)
+			}
+		}
+	}
+	return b.String()
+}

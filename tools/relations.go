@@ -1,0 +1,245 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// inverse maps each relation type to the one Backstage stores on the other end.
+var inverse = map[string]string{
+	"dependsOn": "dependencyOf", "dependencyOf": "dependsOn",
+	"providesApi": "apiProvidedBy", "apiProvidedBy": "providesApi",
+	"consumesApi": "apiConsumedBy", "apiConsumedBy": "consumesApi",
+	"partOf": "hasPart", "hasPart": "partOf",
+	"ownedBy": "ownerOf", "ownerOf": "ownedBy",
+	"memberOf": "hasMember", "hasMember": "memberOf",
+	"childOf": "parentOf", "parentOf": "childOf",
+}
+
+// RelationTypes lists the relation types catalog_get_relations follows.
+var RelationTypes = []string{"dependsOn", "dependencyOf", "providesApi", "consumesApi", "apiProvidedBy", "apiConsumedBy",
+	"partOf", "hasPart", "ownedBy", "ownerOf", "memberOf", "hasMember", "childOf", "parentOf"}
+
+// MaxGraphNodes caps the nodes of one relations answer.
+const MaxGraphNodes = 200
+
+var relationsParams = []param{
+	{name: "ref", typ: tString, desc: "Entity ref to start from, kind:namespace/name, e.g. component:default/orders-service."},
+	{name: "relations", typ: tStrings, enum: RelationTypes, max: len(RelationTypes),
+		desc: "Relation types to follow (default: all). dependsOn/dependencyOf answer \"what does X need\" / \"what depends on X\"; providesApi/consumesApi for APIs; partOf/hasPart for systems and domains; ownedBy/ownerOf; memberOf/hasMember and childOf/parentOf for groups."},
+	{name: "direction", typ: tString, enum: []string{"outgoing", "incoming", "both"}, def: "outgoing",
+		desc: "outgoing (default): edges from the entity, e.g. X dependsOn Y. incoming: edges that point at it, e.g. Y dependsOn X (who depends on X). both."},
+	{name: "depth", typ: tInt, min: 1, max: 3, def: 1, desc: "How many hops to follow, 1 to 3 (default 1). Use 2 or 3 for blast-radius questions."},
+}
+
+// Edge is one relation between two visible nodes.
+type Edge struct {
+	From string `json:"from"`
+	Type string `json:"type"`
+	To   string `json:"to"`
+}
+
+// Node is a compact entity in a relation graph.
+type Node struct {
+	Ref   string `json:"ref"`
+	Title string `json:"title,omitempty"`
+	Type  string `json:"type,omitempty"`
+	Owner string `json:"owner,omitempty"`
+	Depth int    `json:"depth"`
+}
+
+// RelationsResult is the structured answer of catalog_get_relations.
+type RelationsResult struct {
+	Root      string `json:"root"`
+	Nodes     []Node `json:"nodes"`
+	Edges     []Edge `json:"edges"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// GetRelations is catalog_get_relations: the relation graph around an entity.
+func GetRelations(d *Deps) Tool {
+	t := mcp.NewTool("catalog_get_relations",
+		mcp.WithDescription("Walk the relations of a Backstage catalog entity up to 3 hops and return the nodes and edges: what it depends on, what depends on it "+
+			"(direction incoming), which APIs it provides or consumes, what system it is part of, who owns it. Use it for \"what breaks if X goes down\" "+
+			"(relations dependencyOf/apiConsumedBy, depth 2-3) and \"what does X need\". Refs are written kind:namespace/name."),
+		mcp.WithRawInputSchema(schema(relationsParams, "ref")),
+		readOnly("Get entity relations"),
+	)
+	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		a, err := decodeArgs(req.Params.RawArguments, relationsParams)
+		if err != nil {
+			return toolError(err), nil
+		}
+		if a.str("ref") == "" {
+			return toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat)), nil
+		}
+		ref, err := catalog.ParseRef(a.str("ref"), "")
+		if err != nil {
+			return toolError(err), nil
+		}
+		root, res := d.fetchEntity(ctx, ref)
+		if res != nil {
+			return res, nil
+		}
+		record(ctx, root)
+		types := a.list("relations")
+		if len(types) == 0 {
+			types = RelationTypes
+		}
+		dir := a.str("direction")
+		if dir == "" {
+			dir = "outgoing"
+		}
+		f := follow{out: map[string]bool{}, in: map[string]bool{}}
+		for _, t := range types {
+			if dir == "outgoing" || dir == "both" {
+				f.out[t] = true
+			}
+			if dir == "incoming" || dir == "both" {
+				f.in[inverse[t]] = true
+			}
+		}
+		g, err := d.walk(ctx, root, f, a.num("depth", 1))
+		if err != nil {
+			return toolError(err), nil
+		}
+		return result(g, g.text()), nil
+	}
+	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+}
+
+// follow says which stored relation types to follow: out as they are
+// stored (X dependsOn Y), in reported reversed (X dependencyOf Y is
+// reported as Y dependsOn X).
+type follow struct{ out, in map[string]bool }
+
+// walk explores breadth-first. Targets are fetched in batches by ref and
+// admitted one by one: a hidden entity is neither a node nor an edge end.
+func (d *Deps) walk(ctx context.Context, root entity, f follow, depth int) (*RelationsResult, error) {
+	g := &RelationsResult{Root: root.ref, Nodes: []Node{nodeOf(root, 0)}, Edges: []Edge{}}
+	seen := map[string]bool{strings.ToLower(root.ref): true}
+	edgeSeen := map[Edge]bool{}
+	frontier := []entity{root}
+	for level := 1; level <= depth && len(frontier) > 0; level++ {
+		type pending struct{ from, stored, target string }
+		var want []pending
+		var refs []string
+		queued := map[string]bool{}
+		for _, e := range frontier {
+			for _, r := range relations(e.m) {
+				if !f.out[r.typ] && !f.in[r.typ] {
+					continue
+				}
+				want = append(want, pending{e.ref, r.typ, r.target})
+				key := strings.ToLower(r.target)
+				if !seen[key] && !queued[key] {
+					queued[key] = true
+					refs = append(refs, r.target)
+				}
+			}
+		}
+		if len(refs)+len(g.Nodes) > MaxGraphNodes {
+			refs = refs[:max(0, MaxGraphNodes-len(g.Nodes))]
+			g.Truncated = true
+		}
+		visible := map[string]bool{}
+		for k := range seen {
+			visible[k] = true
+		}
+		var next []entity
+		if len(refs) > 0 {
+			raws, err := d.Catalog.GetByRefs(ctx, refs, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, raw := range raws {
+				if raw == nil {
+					continue
+				}
+				e, ok, err := d.admit(ctx, raw)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					continue
+				}
+				key := strings.ToLower(e.ref)
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				visible[key] = true
+				record(ctx, e)
+				g.Nodes = append(g.Nodes, nodeOf(e, level))
+				next = append(next, e)
+			}
+		}
+		for _, p := range want {
+			if !visible[strings.ToLower(p.target)] {
+				continue
+			}
+			var eds []Edge
+			if f.out[p.stored] {
+				eds = append(eds, Edge{From: p.from, Type: p.stored, To: canonical(g, p.target)})
+			}
+			if f.in[p.stored] {
+				eds = append(eds, Edge{From: canonical(g, p.target), Type: inverse[p.stored], To: p.from})
+			}
+			for _, ed := range eds {
+				if !edgeSeen[ed] {
+					edgeSeen[ed] = true
+					g.Edges = append(g.Edges, ed)
+				}
+			}
+		}
+		frontier = next
+	}
+	sort.SliceStable(g.Edges, func(i, j int) bool {
+		a, b := g.Edges[i], g.Edges[j]
+		if a.From != b.From {
+			return a.From < b.From
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.To < b.To
+	})
+	return g, nil
+}
+
+// canonical returns the node's ref as the graph spells it.
+func canonical(g *RelationsResult, ref string) string {
+	for _, n := range g.Nodes {
+		if strings.EqualFold(n.Ref, ref) {
+			return n.Ref
+		}
+	}
+	return ref
+}
+
+func nodeOf(e entity, depth int) Node {
+	return Node{
+		Ref:   e.ref,
+		Title: str(e.m, "metadata", "title"),
+		Type:  str(e.m, "spec", "type"),
+		Owner: refField(e.m, "ownedBy", "owner", "group"),
+		Depth: depth,
+	}
+}
+
+func (g *RelationsResult) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d related entities, %d edges", g.Root, len(g.Nodes)-1, len(g.Edges))
+	if g.Truncated {
+		fmt.Fprintf(&b, " (truncated at %d nodes)", MaxGraphNodes)
+	}
+	for _, e := range g.Edges {
+		fmt.Fprintf(&b, "\n%s %s %s", e.From, e.Type, e.To)
+	}
+	return b.String()
+}

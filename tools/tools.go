@@ -1,0 +1,219 @@
+// Package tools defines backstage-mcp's MCP tools: one file per tool
+// family, each tool a constructor returning its mcp.Tool and handler with
+// its dependencies passed in.
+//
+// Every handler follows the same path: validate arguments strictly, build
+// the catalog query with the caller's entity conditions pushed down, fetch
+// with the server's own credential, re-check every entity against the
+// caller's Access (a hidden entity is "not found", exactly like a missing
+// one), mask fields, redact secrets, and shape a compact answer. Tool
+// failures are returned as IsError results with a message written for the
+// agent; Go errors are reserved for protocol failures.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Catalog is the part of the catalog client the tools use.
+type Catalog interface {
+	Query(ctx context.Context, q catalog.Query) (*catalog.Page, error)
+	GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error)
+	GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error)
+	Facets(ctx context.Context, facets []string, filters []catalog.Filter) (map[string][]catalog.FacetValue, error)
+}
+
+// Redactor scrubs secrets from a decoded JSON value (maps, slices,
+// strings, numbers) and returns a new value plus per-rule counts. An error
+// means the value must be withheld.
+type Redactor interface {
+	Redact(v any) (any, map[string]int, error)
+}
+
+// Access is what the caller may see. Implementations come from the policy
+// engine; the zero decision is deny.
+type Access interface {
+	// Constrain ANDs the caller's pushed-down entity conditions into the
+	// user's (ORed) filters. empty reports that nothing can match; exact
+	// reports that the filters express the caller's rights completely
+	// (so counts from Backstage are safe to show).
+	Constrain(user []catalog.Filter) (filters []catalog.Filter, empty, exact bool)
+	// Visible reports whether the caller may see this entity.
+	Visible(entity map[string]any) bool
+	// Mask returns the entity without the fields the caller may not see.
+	Mask(entity map[string]any) map[string]any
+}
+
+// Identity is what whoami reports about the caller.
+type Identity struct {
+	User          string    `json:"user,omitempty"`
+	Subject       string    `json:"subject,omitempty"`
+	Email         string    `json:"email,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Groups        []string  `json:"groups,omitempty"`
+	OwnershipRefs []string  `json:"ownershipRefs,omitempty"`
+	Agent         string    `json:"agent,omitempty"`
+	AgentName     string    `json:"agentName,omitempty"`
+	Scopes        []string  `json:"scopes,omitempty"`
+	Tools         []string  `json:"tools,omitempty"`
+	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+	Mode          string    `json:"mode"`
+}
+
+type ctxKey int
+
+const (
+	accessKey ctxKey = iota
+	identityKey
+	callKey
+)
+
+// WithAccess attaches the caller's Access to ctx.
+func WithAccess(ctx context.Context, a Access) context.Context {
+	return context.WithValue(ctx, accessKey, a)
+}
+
+// WithIdentity attaches the caller's identity to ctx for whoami.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+func accessFrom(ctx context.Context) Access {
+	if a, ok := ctx.Value(accessKey).(Access); ok && a != nil {
+		return a
+	}
+	return denyAll{}
+}
+
+// denyAll is used when no Access is attached: fail closed.
+type denyAll struct{}
+
+func (denyAll) Constrain([]catalog.Filter) ([]catalog.Filter, bool, bool) { return nil, true, true }
+func (denyAll) Visible(map[string]any) bool                                 { return false }
+func (denyAll) Mask(map[string]any) map[string]any                          { return nil }
+
+// OpenAccess sees everything. It is for the demo catalog and for tests;
+// production access comes from the policy engine.
+type OpenAccess struct{}
+
+// Constrain passes the user's filters through unchanged.
+func (OpenAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
+	return user, false, true
+}
+
+// Visible always reports true.
+func (OpenAccess) Visible(map[string]any) bool { return true }
+
+// Mask returns the entity unchanged.
+func (OpenAccess) Mask(e map[string]any) map[string]any { return e }
+
+// CallInfo collects facts about one tool call for the audit record.
+type CallInfo struct {
+	mu             sync.Mutex
+	Entities       []string
+	EntityCount    int
+	Redactions     map[string]int
+	UpstreamStatus int
+}
+
+// MaxAuditedRefs caps the entity refs kept per call.
+const MaxAuditedRefs = 50
+
+// WithCallInfo attaches a fresh CallInfo to ctx and returns both.
+func WithCallInfo(ctx context.Context) (context.Context, *CallInfo) {
+	ci := &CallInfo{Redactions: map[string]int{}}
+	return context.WithValue(ctx, callKey, ci), ci
+}
+
+func callInfo(ctx context.Context) *CallInfo {
+	ci, _ := ctx.Value(callKey).(*CallInfo)
+	return ci
+}
+
+func (ci *CallInfo) addEntity(ref string) {
+	if ci == nil {
+		return
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.EntityCount++
+	if len(ci.Entities) < MaxAuditedRefs {
+		ci.Entities = append(ci.Entities, ref)
+	}
+}
+
+func (ci *CallInfo) addRedactions(c map[string]int) {
+	if ci == nil || len(c) == 0 {
+		return
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	for k, v := range c {
+		ci.Redactions[k] += v
+	}
+}
+
+// Snapshot returns a copy safe to read after the call.
+func (ci *CallInfo) Snapshot() (refs []string, count int, redactions map[string]int) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	r := make(map[string]int, len(ci.Redactions))
+	for k, v := range ci.Redactions {
+		r[k] = v
+	}
+	return append([]string(nil), ci.Entities...), ci.EntityCount, r
+}
+
+// Deps are the dependencies every tool shares.
+type Deps struct {
+	Catalog  Catalog
+	Redactor Redactor
+	// Cursors signs and verifies the pagination cursors handed to agents.
+	Cursors *CursorCodec
+}
+
+// Tool is one registered tool: its definition, handler and the tool scope
+// it needs.
+type Tool struct {
+	Tool    mcp.Tool
+	Handler server.ToolHandlerFunc
+	Scope   string
+}
+
+// Scopes a tool may require.
+const (
+	ScopeRead           = "catalog:read"
+	ScopeAPIDefinitions = "catalog:api-definitions"
+)
+
+// All returns every tool, in a stable order.
+func All(d *Deps) []Tool {
+	return []Tool{
+		GetEntity(d),
+		SearchEntities(d),
+		GetRelations(d),
+		FindOwner(d),
+		GetAPIDefinition(d),
+		ListFacets(d),
+		WhoAmI(),
+	}
+}
+
+// readOnly are the annotations every tool carries.
+func readOnly(title string) mcp.ToolOption {
+	f, t := false, true
+	return mcp.WithToolAnnotation(mcp.ToolAnnotation{
+		Title:           title,
+		ReadOnlyHint:    &t,
+		DestructiveHint: &f,
+		IdempotentHint:  &t,
+		OpenWorldHint:   &f,
+	})
+}
