@@ -1,0 +1,145 @@
+package audit
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Sink names where records are written.
+type Sink string
+
+// Sinks.
+const (
+	// SinkFile appends to Config.Path with rotation (the default).
+	SinkFile Sink = "file"
+	// SinkStdout writes to standard output, for container log collection.
+	// Each process start begins a new chain at seq 1 from GenesisHash,
+	// because the previous output cannot be read back; keep the stream of
+	// each process separate when verifying.
+	SinkStdout Sink = "stdout"
+)
+
+// SyncPolicy says when appended records are flushed to stable storage.
+type SyncPolicy string
+
+// Sync policies.
+const (
+	// SyncEvery fsyncs before Append returns: a record that Append
+	// acknowledged survives a power loss. Concurrent appends share fsyncs
+	// (group commit). The default.
+	SyncEvery SyncPolicy = "every"
+	// SyncInterval fsyncs in the background every Config.SyncInterval:
+	// faster, but up to one interval of acknowledged records can be lost on
+	// power loss (not on a process crash: the data is in the OS already).
+	SyncInterval SyncPolicy = "interval"
+	// SyncNone never fsyncs except on rotation and Close; the OS decides.
+	SyncNone SyncPolicy = "none"
+)
+
+// Config configures a Log. The zero value of every field means its default
+// (see DefaultConfig).
+type Config struct {
+	// Sink is SinkFile (default) or SinkStdout.
+	Sink Sink `yaml:"sink"`
+	// Path is the active audit file for SinkFile. Its directory is created
+	// (0700) if missing; the file is created 0600. Default "audit.log".
+	Path string `yaml:"path"`
+	// MaxBytes rotates the active file before a record would make it larger
+	// than this many bytes. Zero means the default (100 MiB); a negative
+	// value disables rotation.
+	MaxBytes int64 `yaml:"maxBytes"`
+	// Sync is the sync policy: SyncEvery (default), SyncInterval or SyncNone.
+	Sync SyncPolicy `yaml:"sync"`
+	// SyncInterval is the background sync period for SyncInterval.
+	// Default 1s.
+	SyncInterval time.Duration `yaml:"syncInterval"`
+	// MaxEntityRefs caps Record.Entities.Refs (Count keeps the full number).
+	// Default 50.
+	MaxEntityRefs int `yaml:"maxEntityRefs"`
+	// MaxArgumentBytes caps the encoded size of Record.Arguments; larger
+	// arguments are replaced by a JSON string noting their size. Default
+	// 16 KiB.
+	MaxArgumentBytes int `yaml:"maxArgumentBytes"`
+	// MaxReasonBytes caps Record.Reason. Default 1 KiB.
+	MaxReasonBytes int `yaml:"maxReasonBytes"`
+
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time `yaml:"-"`
+	// Stdout is the writer used by SinkStdout; nil means os.Stdout.
+	Stdout io.Writer `yaml:"-"`
+}
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultPath             = "audit.log"
+	DefaultMaxBytes         = 100 << 20
+	DefaultSyncInterval     = time.Second
+	DefaultMaxEntityRefs    = 50
+	DefaultMaxArgumentBytes = 16 << 10
+	DefaultMaxReasonBytes   = 1 << 10
+)
+
+// DefaultConfig returns the configuration used when nothing is set: a file
+// sink at "audit.log", rotated at 100 MiB, synced on every record.
+func DefaultConfig() Config {
+	return Config{
+		Sink:             SinkFile,
+		Path:             DefaultPath,
+		MaxBytes:         DefaultMaxBytes,
+		Sync:             SyncEvery,
+		SyncInterval:     DefaultSyncInterval,
+		MaxEntityRefs:    DefaultMaxEntityRefs,
+		MaxArgumentBytes: DefaultMaxArgumentBytes,
+		MaxReasonBytes:   DefaultMaxReasonBytes,
+	}
+}
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Sink == "" {
+		c.Sink = d.Sink
+	}
+	if c.Path == "" {
+		c.Path = d.Path
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = d.MaxBytes
+	}
+	if c.Sync == "" {
+		c.Sync = d.Sync
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = d.SyncInterval
+	}
+	if c.MaxEntityRefs <= 0 {
+		c.MaxEntityRefs = d.MaxEntityRefs
+	}
+	if c.MaxArgumentBytes <= 0 {
+		c.MaxArgumentBytes = d.MaxArgumentBytes
+	}
+	if c.MaxReasonBytes <= 0 {
+		c.MaxReasonBytes = d.MaxReasonBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports a configuration error, after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch c.Sink {
+	case SinkFile, SinkStdout:
+	default:
+		return fmt.Errorf("audit: unknown sink %q (want %q or %q)", c.Sink, SinkFile, SinkStdout)
+	}
+	switch c.Sync {
+	case SyncEvery, SyncInterval, SyncNone:
+	default:
+		return fmt.Errorf("audit: unknown sync policy %q (want %q, %q or %q)", c.Sync, SyncEvery, SyncInterval, SyncNone)
+	}
+	return nil
+}

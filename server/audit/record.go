@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// GenesisHash is the prevHash of the very first record of a chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Type is the kind of event a record describes.
+type Type string
+
+// Record types.
+const (
+	// TypeCall is one agent tool call, whatever its outcome.
+	TypeCall Type = "call"
+	// TypeAuthFailure is a request rejected before any tool ran (missing,
+	// invalid or insufficiently scoped credentials).
+	TypeAuthFailure Type = "auth_failure"
+	// TypeServerStart is written once when the server starts serving.
+	TypeServerStart Type = "server_start"
+	// TypeServerStop is written once when the server stops cleanly.
+	TypeServerStop Type = "server_stop"
+	// TypePolicyReload records a (successful or failed) policy reload.
+	TypePolicyReload Type = "policy_reload"
+)
+
+// Valid reports whether t is one of the known record types.
+func (t Type) Valid() bool {
+	switch t {
+	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload:
+		return true
+	}
+	return false
+}
+
+// Decision is the outcome of a call.
+type Decision string
+
+// Decisions.
+const (
+	// DecisionAllow means the call was allowed and ran.
+	DecisionAllow Decision = "allow"
+	// DecisionDeny means policy or authentication refused the call.
+	DecisionDeny Decision = "deny"
+	// DecisionRateLimited means a rate limit refused the call.
+	DecisionRateLimited Decision = "rate_limited"
+	// DecisionError means the call was allowed but failed (upstream error,
+	// redaction failure, internal error).
+	DecisionError Decision = "error"
+)
+
+// Transports.
+const (
+	// TransportStdio is the stdio transport.
+	TransportStdio = "stdio"
+	// TransportHTTP is the Streamable HTTP transport.
+	TransportHTTP = "http"
+)
+
+// User identifies the person an agent acts for. It never holds a token.
+type User struct {
+	// Sub is the verified subject claim of the user's token.
+	Sub string `json:"sub,omitempty"`
+	// Email is the verified email claim, if any.
+	Email string `json:"email,omitempty"`
+	// Ref is the Backstage User entity ref the user resolved to, e.g.
+	// "user:default/jane.doe".
+	Ref string `json:"ref,omitempty"`
+}
+
+// Agent identifies the AI agent (MCP client) that made the call.
+type Agent struct {
+	// ClientID is the OAuth client id (azp/client_id claim) of the agent.
+	ClientID string `json:"clientId,omitempty"`
+	// Name is the MCP clientInfo name the agent announced.
+	Name string `json:"name,omitempty"`
+	// Version is the MCP clientInfo version the agent announced.
+	Version string `json:"version,omitempty"`
+}
+
+// Entities summarises the catalog entities a call returned.
+type Entities struct {
+	// Refs are the entity refs returned, capped at Config.MaxEntityRefs.
+	Refs []string `json:"refs,omitempty"`
+	// Count is the total number of entities returned, even beyond the cap.
+	Count int `json:"count"`
+}
+
+// Record is one audit event, written as one JSON line. Fields are encoded in
+// this order and Hash is always last (the hash chain relies on it). There is
+// deliberately no field for a token or any other credential.
+type Record struct {
+	// Time is when the event happened, encoded RFC 3339 with nanoseconds in
+	// UTC. Append sets it to the current time when zero.
+	Time time.Time `json:"time"`
+	// ID is a unique random 128-bit identifier in hex, set by Append.
+	ID string `json:"id"`
+	// Seq is the position in the chain, starting at 1, set by Append.
+	Seq uint64 `json:"seq"`
+	// Type is the kind of event; required.
+	Type Type `json:"type"`
+	// SessionID is the MCP session id, if any.
+	SessionID string `json:"sessionId,omitempty"`
+	// Transport is TransportStdio or TransportHTTP.
+	Transport string `json:"transport,omitempty"`
+	// User is the person the agent acted for.
+	User User `json:"user,omitzero"`
+	// Agent is the calling agent.
+	Agent Agent `json:"agent,omitzero"`
+	// Tool is the MCP tool name.
+	Tool string `json:"tool,omitempty"`
+	// Arguments are the tool arguments, already redacted by the caller.
+	// Append replaces arguments larger than Config.MaxArgumentBytes with a
+	// JSON string noting their size.
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	// Decision is the outcome of the call.
+	Decision Decision `json:"decision,omitempty"`
+	// Reason explains a deny, rate limit or error in one line (capped).
+	Reason string `json:"reason,omitempty"`
+	// Rule names the policy rule (or rate limit) behind the decision.
+	Rule string `json:"rule,omitempty"`
+	// Entities are the entities the call returned.
+	Entities Entities `json:"entities,omitzero"`
+	// Redactions counts redactions per redaction rule id.
+	Redactions map[string]int `json:"redactions,omitempty"`
+	// UpstreamStatus is the last HTTP status Backstage answered, if any.
+	UpstreamStatus int `json:"upstreamStatus,omitempty"`
+	// DurationMs is the call duration in milliseconds.
+	DurationMs float64 `json:"durationMs"`
+	// ResultBytes is the size of the result returned to the agent.
+	ResultBytes int `json:"resultBytes,omitempty"`
+	// PrevHash is the hash of the previous record, or GenesisHash; set by
+	// Append.
+	PrevHash string `json:"prevHash"`
+	// Hash is the hash of this record (see the package documentation); set by
+	// Append. It must stay the last field.
+	Hash string `json:"hash"`
+}
+
+// RedactionTotal returns the sum of all redaction counts of r.
+func (r *Record) RedactionTotal() int {
+	n := 0
+	for _, c := range r.Redactions {
+		n += c
+	}
+	return n
+}
