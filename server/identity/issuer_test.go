@@ -224,8 +224,8 @@ func orgCatalog() *fakeCatalog {
 	return &fakeCatalog{
 		users: []map[string]any{jane, bob},
 		entities: map[string]map[string]any{
-			"user:default/jane":  jane,
-			"user:default/bob":   bob,
+			"user:default/jane":    jane,
+			"user:default/bob":     bob,
 			"group:default/team-a": groupEntity("team-a", rel("childOf", "group:default/dept")),
 			"group:default/dept":   groupEntity("dept", rel("childOf", "group:default/org")),
 			"group:default/org":    groupEntity("org", rel("childOf", "group:default/dept")),
