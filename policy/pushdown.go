@@ -1,0 +1,586 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Clause is one Backstage catalog filter (one `filter=` query parameter):
+// its entries are ANDed; the values of one key are ORed; an empty value
+// list means "the key exists". Keys are lowercase dot paths.
+type Clause map[string][]string
+
+// Pushdown is the part of a grant's entity conditions that Backstage's
+// catalog filters can express. It is always a superset of the entities the
+// grant allows; Grant.Entity must still check every fetched entity.
+type Pushdown struct {
+	// None means the grant allows no entity at all: answer with nothing and
+	// do not call Backstage.
+	None bool
+	// All means no restriction could be expressed: the user's own filters
+	// are used unchanged and the post-filter does all the work.
+	All bool
+	// Clauses are ORed; meaningful when neither None nor All is set.
+	Clauses []Clause
+}
+
+// Limits on clause growth. Beyond them the pushdown falls back to a wider
+// (still correct) query and the post-filter does the rest.
+const (
+	maxPolicyClauses   = 64
+	maxCombinedClauses = 256
+)
+
+// Pushdown returns the grant's entity restriction as Backstage filters.
+func (g *Grant) Pushdown() Pushdown {
+	out := g.pushdown
+	out.Clauses = make([]Clause, len(g.pushdown.Clauses))
+	for i, c := range g.pushdown.Clauses {
+		out.Clauses[i] = c.clone()
+	}
+	return out
+}
+
+type dnf struct {
+	all bool     // true: no restriction
+	cl  []Clause // ORed; empty and !all: nothing matches
+}
+
+func (g *Grant) computePushdown() Pushdown {
+	if !g.hasAllow {
+		return Pushdown{None: true}
+	}
+	var parts []dnf
+	for _, r := range g.allow {
+		parts = append(parts, g.toDNF(r.node, false))
+	}
+	d := orDNF(parts)
+	if d.all {
+		return Pushdown{All: true}
+	}
+	// Kinds that are denied outright (top-level IS_ENTITY_KIND deny rules,
+	// and User without catalog:read:users) are removed from kind lists: an
+	// entity of such a kind is never visible, so this stays a superset.
+	denied := map[string]bool{}
+	if !g.usersAllowed {
+		denied["user"] = true
+	}
+	for _, r := range g.deny {
+		if r.node.kind == nodeLeaf && r.node.rule == RuleIsEntityKind {
+			for _, k := range r.node.values {
+				denied[k] = true
+			}
+		}
+	}
+	var kept []Clause
+	for _, c := range d.cl {
+		if kinds, ok := c["kind"]; ok && len(kinds) > 0 && len(denied) > 0 {
+			var rest []string
+			for _, k := range kinds {
+				if !denied[asciiLower(k)] {
+					rest = append(rest, k)
+				}
+			}
+			if len(rest) == 0 {
+				continue
+			}
+			c = c.clone()
+			c["kind"] = rest
+		}
+		kept = append(kept, c)
+	}
+	kept = dedupe(kept)
+	if len(kept) == 0 {
+		return Pushdown{None: true}
+	}
+	return Pushdown{Clauses: kept}
+}
+
+// toDNF returns an upper approximation of n (or of not n when neg) in
+// disjunctive normal form. Negated leaves cannot be expressed (Backstage
+// filters have no negation) and become "no restriction".
+func (g *Grant) toDNF(n *node, neg bool) dnf {
+	switch n.kind {
+	case nodeNot:
+		return g.toDNF(n.kids[0], !neg)
+	case nodeAll, nodeAny:
+		parts := make([]dnf, len(n.kids))
+		for i, k := range n.kids {
+			parts[i] = g.toDNF(k, neg)
+		}
+		if (n.kind == nodeAll) != neg {
+			return andDNF(parts)
+		}
+		return orDNF(parts)
+	}
+	if neg {
+		return dnf{all: true}
+	}
+	return g.leafDNF(n)
+}
+
+var dnfAll = dnf{all: true}
+
+func (g *Grant) leafDNF(n *node) dnf {
+	valuesClause := func(key string, vals []string) dnf {
+		if !pushableKey(key) {
+			return dnfAll
+		}
+		var keep []string
+		for _, v := range vals {
+			if len(v) > maxIndexedLen {
+				continue // never matches, here or in Backstage
+			}
+			if validValue(v) != "" {
+				return dnfAll
+			}
+			keep = append(keep, v)
+		}
+		if len(keep) == 0 {
+			return dnf{}
+		}
+		return dnf{cl: []Clause{{key: sortUnique(keep)}}}
+	}
+	existsClause := func(key string) dnf {
+		if !pushableKey(key) {
+			return dnfAll
+		}
+		return dnf{cl: []Clause{{key: nil}}}
+	}
+	switch n.rule {
+	case RuleIsEntityKind:
+		return valuesClause("kind", n.values)
+	case RuleInNamespace:
+		return valuesClause("metadata.namespace", n.values)
+	case RuleIsEntityOwner:
+		refs := append([]string(nil), n.values...)
+		if n.currentUser && g.userRef != "" {
+			refs = append(refs, g.userRef)
+		}
+		if n.ownership {
+			refs = append(refs, g.ownList...)
+		}
+		return valuesClause("relations.ownedby", refs)
+	case RuleHasAnnotation, RuleHasLabel:
+		prefix := "metadata.annotations."
+		if n.rule == RuleHasLabel {
+			prefix = "metadata.labels."
+		}
+		key := prefix + asciiLower(n.key)
+		if !isASCII(n.key) {
+			return dnfAll
+		}
+		if n.hasValue {
+			if d := valuesClause(key, []string{n.value}); !d.all {
+				return d
+			}
+			return existsClause(key)
+		}
+		return existsClause(key)
+	case RuleHasMetadata, RuleHasSpec:
+		prefix := "metadata."
+		if n.rule == RuleHasSpec {
+			prefix = "spec."
+		}
+		if !isASCII(n.key) {
+			return dnfAll
+		}
+		key := prefix + asciiLower(n.key)
+		if key == "metadata.etag" || strings.HasPrefix(key, "metadata.etag.") {
+			return dnfAll // not in Backstage's search index
+		}
+		if n.hasValue {
+			if d := valuesClause(key, []string{n.value}); !d.all {
+				return d
+			}
+		}
+		return existsClause(key)
+	}
+	return dnfAll
+}
+
+func orDNF(parts []dnf) dnf {
+	var out dnf
+	for _, p := range parts {
+		if p.all {
+			return dnfAll
+		}
+		out.cl = append(out.cl, p.cl...)
+	}
+	out.cl = dedupe(out.cl)
+	if len(out.cl) > maxPolicyClauses {
+		return dnfAll
+	}
+	return out
+}
+
+func andDNF(parts []dnf) dnf {
+	acc := dnfAll
+	for _, p := range parts {
+		if p.all {
+			continue
+		}
+		if acc.all {
+			acc = p
+			continue
+		}
+		if len(acc.cl)*len(p.cl) > maxPolicyClauses {
+			continue // leaving this conjunct out keeps a superset
+		}
+		var next []Clause
+		for _, a := range acc.cl {
+			for _, b := range p.cl {
+				if m, ok := mergeClauses(a, b); ok {
+					next = append(next, m)
+				}
+			}
+		}
+		acc = dnf{cl: dedupe(next)}
+		if len(acc.cl) == 0 {
+			return acc
+		}
+	}
+	return acc
+}
+
+// singleValuedKey reports whether Backstage's index holds at most one value
+// per entity for key, so that "key in A and key in B" is "key in A∩B".
+func singleValuedKey(key string) bool {
+	switch key {
+	case "kind", "apiversion", "metadata.name", "metadata.namespace", "metadata.uid":
+		return true
+	}
+	return strings.HasPrefix(key, "metadata.annotations.") || strings.HasPrefix(key, "metadata.labels.")
+}
+
+// mergeClauses ANDs b into a. It returns false when the conjunction
+// certainly matches nothing. When the conjunction cannot be expressed in
+// one clause (a multi-valued key constrained on both sides), a's values are
+// kept: the result is wider than the conjunction, never narrower, and a's
+// own constraint is kept exactly.
+func mergeClauses(a, b Clause) (Clause, bool) {
+	out := a.clone()
+	for k, bv := range b {
+		av, ok := out[k]
+		switch {
+		case !ok:
+			out[k] = append([]string(nil), bv...)
+		case len(av) == 0:
+			out[k] = append([]string(nil), bv...)
+		case len(bv) == 0:
+			// a already requires a value, which implies existence
+		case singleValuedKey(k) && allASCII(av) && allASCII(bv):
+			var inter []string
+			for _, x := range av {
+				if containsFold(bv, x) {
+					inter = append(inter, x)
+				}
+			}
+			if len(inter) == 0 {
+				return nil, false
+			}
+			out[k] = inter
+		default:
+			// keep a's values
+		}
+	}
+	return out, true
+}
+
+func allASCII(vs []string) bool {
+	for _, v := range vs {
+		if !isASCII(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c Clause) clone() Clause {
+	out := make(Clause, len(c))
+	for k, v := range c {
+		if v == nil {
+			out[k] = nil
+		} else {
+			out[k] = append([]string(nil), v...)
+		}
+	}
+	return out
+}
+
+// canonical is a deterministic rendering used to sort and dedupe clauses.
+func (c Clause) canonical() string {
+	keys := sortedKeys(c)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(k)
+		vs := sortUnique(c[k])
+		for _, v := range vs {
+			b.WriteByte(1)
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+func dedupe(cs []Clause) []Clause {
+	seen := make(map[string]bool, len(cs))
+	type kc struct {
+		k string
+		c Clause
+	}
+	var keep []kc
+	for _, c := range cs {
+		k := c.canonical()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		keep = append(keep, kc{k, c})
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].k < keep[j].k })
+	out := make([]Clause, len(keep))
+	for i, x := range keep {
+		out[i] = x.c
+	}
+	return out
+}
+
+func sortUnique(vs []string) []string {
+	if len(vs) == 0 {
+		return vs
+	}
+	out := append([]string(nil), vs...)
+	sort.Strings(out)
+	j := 0
+	for i := range out {
+		if i == 0 || out[i] != out[j-1] {
+			out[j] = out[i]
+			j++
+		}
+	}
+	return out[:j]
+}
+
+// Combine ANDs the policy's pushdown into the user's filter clauses.
+// Backstage ORs separate filter parameters, so the policy cannot be added as
+// one more parameter; instead every user clause Ui is merged with every
+// policy clause Pj and each Ui∧Pj becomes its own parameter. Clauses whose
+// conjunction is certainly empty (a single-valued key such as kind with
+// disjoint values) are dropped.
+//
+// User keys are lowercased (ASCII) and keys that collide after lowercasing
+// are ANDed, as Backstage would read them.
+//
+// Results: empty=true means nothing can match: return no entities without
+// calling Backstage. Otherwise clauses are the filters to send; nil clauses
+// with empty=false means "no filter" (every entity, still post-filtered).
+// The order is deterministic. When the product would exceed an internal
+// bound, the user's clauses are returned alone (wider, still correct after
+// the post-filter).
+func Combine(user []Clause, p Pushdown) (clauses []Clause, empty bool) {
+	if p.None {
+		return nil, true
+	}
+	var norm []Clause
+	for _, u := range user {
+		n, ok := normalizeUser(u)
+		if !ok {
+			continue // this user clause can match nothing
+		}
+		if len(n) == 0 {
+			norm = nil // an empty clause matches everything: the OR is everything
+			user = nil
+			break
+		}
+		norm = append(norm, n)
+	}
+	if len(user) > 0 && len(norm) == 0 {
+		return nil, true
+	}
+	if p.All || len(p.Clauses) == 0 {
+		if p.All {
+			return dedupe(norm), false
+		}
+		return nil, true // defensive: a pushdown with no clauses allows nothing
+	}
+	if len(norm) == 0 {
+		out := make([]Clause, len(p.Clauses))
+		for i, c := range p.Clauses {
+			out[i] = c.clone()
+		}
+		return dedupe(out), false
+	}
+	if len(norm)*len(p.Clauses) > maxCombinedClauses {
+		return dedupe(norm), false
+	}
+	var out []Clause
+	for _, u := range norm {
+		for _, pc := range p.Clauses {
+			if m, ok := mergeClauses(u, pc); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, true
+	}
+	return dedupe(out), false
+}
+
+// normalizeUser lowercases keys and ANDs keys that collide.
+func normalizeUser(u Clause) (Clause, bool) {
+	out := Clause{}
+	for _, k := range sortedKeys(u) {
+		lk := asciiLower(k)
+		part := Clause{lk: u[k]}
+		if u[k] == nil || len(u[k]) == 0 {
+			part[lk] = nil
+		}
+		m, ok := mergeClauses(out, part)
+		if !ok {
+			return nil, false
+		}
+		out = m
+	}
+	return out, true
+}
+
+// ErrInvalidFilter is matched (errors.Is) by every *FilterError.
+var ErrInvalidFilter = errors.New("policy: invalid filter")
+
+// FilterError reports a key or value EncodeFilter refuses. Backstage
+// filters have no escaping, so anything that could be read as a separator
+// is rejected rather than escaped.
+type FilterError struct {
+	Key    string
+	Value  string // empty when the key itself is invalid
+	Reason string
+}
+
+// Error describes the problem.
+func (e *FilterError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("policy: invalid filter key %q: %s", e.Key, e.Reason)
+	}
+	return fmt.Sprintf("policy: invalid filter value %q for key %q: %s", e.Value, e.Key, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidFilter) true.
+func (e *FilterError) Is(target error) bool { return target == ErrInvalidFilter }
+
+// maxFilterValueLen bounds one filter value.
+const maxFilterValueLen = 1024
+
+// EncodeFilter renders one clause as the value of one `filter` query
+// parameter, e.g. "kind=component,spec.type=service", with keys and values
+// sorted. The result must be passed through URL query encoding
+// (url.Values), never concatenated into a URL by hand.
+//
+// Keys must be non-empty lowercase ASCII using letters, digits and
+// . _ - / : @ ~ $ only. Values must be non-empty valid UTF-8 without ',' or
+// '=', '%', control or format characters, line separators, leading or
+// trailing white space, or Unicode look-alikes of ',' and '='. Anything else
+// is a *FilterError (errors.Is ErrInvalidFilter).
+func EncodeFilter(c Clause) (string, error) {
+	if len(c) == 0 {
+		return "", &FilterError{Reason: "empty clause"}
+	}
+	var b strings.Builder
+	for i, k := range sortedKeys(c) {
+		if r := validKey(k); r != "" {
+			return "", &FilterError{Key: k, Reason: r}
+		}
+		vs := c[k]
+		if len(vs) == 0 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(k)
+			continue
+		}
+		for j, v := range sortUnique(vs) {
+			if r := validValue(v); r != "" {
+				return "", &FilterError{Key: k, Value: v, Reason: r}
+			}
+			if i > 0 || j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(v)
+		}
+	}
+	return b.String(), nil
+}
+
+func validKey(k string) string {
+	if k == "" {
+		return "empty key"
+	}
+	if len(k) > maxIndexedLen {
+		return "key longer than 200 bytes"
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@' || c == '~' || c == '$':
+		case c >= 'A' && c <= 'Z':
+			return "key must be lowercase"
+		default:
+			return fmt.Sprintf("character %q not allowed in a key", c)
+		}
+	}
+	return ""
+}
+
+func pushableKey(k string) bool { return validKey(k) == "" }
+
+// lookalikes are characters whose compatibility form (NFKC) is ',' or '='.
+var lookalikes = map[rune]bool{
+	'\uFE10': true, '\uFE50': true, '\uFF0C': true, // commas
+	'\uFE66': true, '\uFF1D': true, '\u207C': true, '\u208C': true, // equals signs
+}
+
+func validValue(v string) string {
+	if v == "" {
+		return "empty value"
+	}
+	if len(v) > maxFilterValueLen {
+		return "value too long"
+	}
+	if !utf8.ValidString(v) {
+		return "value is not valid UTF-8"
+	}
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	if isTrimmed(first) || isTrimmed(last) {
+		return "leading or trailing white space"
+	}
+	for _, r := range v {
+		switch {
+		case r == ',' || r == '=':
+			return fmt.Sprintf("%q would add a filter condition", r)
+		case r == '%':
+			return "'%' not allowed (percent-encoded forms are refused)"
+		case lookalikes[r]:
+			return fmt.Sprintf("look-alike of a separator %U", r)
+		case unicode.IsControl(r), unicode.Is(unicode.Cf, r), r == '\u2028', r == '\u2029':
+			return fmt.Sprintf("control or format character %U", r)
+		}
+	}
+	return ""
+}
+
+// isTrimmed reports whether JavaScript's String.prototype.trim removes r.
+func isTrimmed(r rune) bool {
+	return unicode.IsSpace(r) || r == '\uFEFF' || unicode.Is(unicode.Zs, r)
+}
