@@ -1,0 +1,72 @@
+package catalog
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseRef(t *testing.T) {
+	cases := []struct {
+		in, defKind string
+		want        string
+		err         bool
+	}{
+		{"component:default/orders", "", "component:default/orders", false},
+		{"Component:Default/Orders", "", "component:default/Orders", false},
+		{"orders", "component", "component:default/orders", false},
+		{"team-a", "group", "group:default/team-a", false},
+		{"platform/team-a", "group", "group:platform/team-a", false},
+		{"api:payments-api", "", "api:default/payments-api", false},
+		{"  component:default/x  ", "", "component:default/x", false},
+		{"orders", "", "", true},
+		{"", "component", "", true},
+		{"component:default/", "", "", true},
+		{"component:/x", "", "", true},
+		{":default/x", "", "", true},
+		{"component:default/a,kind=user", "", "", true},
+		{"component:default/a=b", "", "", true},
+		{"component:default/a/b", "", "", true},
+		{"comp onent:default/x", "", "", true},
+		{"component:def ault/x", "", "", true},
+		{"component:default/-x", "", "", true},
+		{"component:default/x..y", "", "", true},
+		{"component:default/" + string(make([]byte, 64)), "", "", true},
+		{"component:default/%2C", "", "", true},
+		{"1kind:default/x", "", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			r, err := ParseRef(tc.in, tc.defKind)
+			if tc.err {
+				if !errors.Is(err, ErrInvalidRef) {
+					t.Fatalf("ParseRef(%q) = %v, %v; want ErrInvalidRef", tc.in, r, err)
+				}
+				return
+			}
+			if err != nil || r.String() != tc.want {
+				t.Fatalf("ParseRef(%q) = %q, %v; want %q", tc.in, r.String(), err, tc.want)
+			}
+		})
+	}
+	a, _ := ParseRef("Component:default/X", "")
+	b, _ := ParseRef("component:DEFAULT/x", "")
+	if !a.Equal(b) {
+		t.Error("refs should compare case-insensitively")
+	}
+}
+
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"component:default/x", "x", "a:b/c", "a,b=c", ":/", "user:default/jane.doe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRef(s, "component")
+		if err != nil {
+			return
+		}
+		// A parsed ref can always be placed in a filter value safely.
+		if err := ValidateFilterValue(r.String()); err != nil {
+			t.Fatalf("ParseRef(%q) = %q which is not a safe filter value: %v", s, r.String(), err)
+		}
+	})
+}
