@@ -194,7 +194,7 @@ func (p *param) decode(val json.RawMessage) (any, error) {
 		return p.checkString(s)
 	case tInt:
 		var n json.Number
-		if err := json.Unmarshal(val, &n); err != nil {
+		if len(val) == 0 || val[0] == '"' || json.Unmarshal(val, &n) != nil {
 			return nil, badArg("argument %q must be an integer from %d to %d", p.name, p.min, p.max)
 		}
 		i, err := n.Int64()

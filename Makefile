@@ -1,0 +1,43 @@
+# backstage-mcp — run `make help` for the targets.
+GO        ?= go
+BIN       ?= bin/backstage-mcp
+LINT_VER  ?= v2.15.0
+GOBIN_DIR := $(CURDIR)/.cache/bin
+export PATH := $(GOBIN_DIR):$(PATH)
+
+.PHONY: help build test e2e lint fuzz bench demo redact-report docs check-docs ci
+
+help: ## show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/backstage-mcp
+	$(GO) build -o $(BIN) ./cmd/backstage-mcp
+
+test: ## unit tests with the race detector (no Node, no network)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+e2e: ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
+	$(GO) test -race -count=1 -tags e2e -timeout 30m ./server/e2e/...
+
+lint: ## gofmt, go vet and golangci-lint (pinned)
+	@test -z "$$(gofmt -l . | grep -v '^.cache/')" || (gofmt -l . ; exit 1)
+	$(GO) vet ./...
+	@test -x $(GOBIN_DIR)/golangci-lint || GOBIN=$(GOBIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VER)
+	golangci-lint run ./...
+
+fuzz: ## run each fuzz target for 20s
+	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime 20s ./tools/catalog/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeArgs -fuzztime 20s ./tools/
+
+bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
+	$(GO) test -run '^$$' -bench . -benchmem ./tools/... ./server/... ./redact/... ./policy/...
+
+demo: build ## serve the embedded demo catalog over Streamable HTTP on 127.0.0.1:8080
+	$(BIN) serve --demo --http 127.0.0.1:8080
+
+docs: ## regenerate the README tool reference and golden tool schemas
+	$(GO) test ./tools/ -run 'TestToolSchemas|TestReadmeToolReference' -update
+
+check-docs: ## fail when the README tool reference is stale
+	$(GO) test ./tools/ -run TestReadmeToolReference
