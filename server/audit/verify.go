@@ -175,10 +175,10 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 				res.FromGenesis = true
 			}
 		} else if rec.PrevHash != prev.hash || rec.Seq != prev.seq+1 {
-			if len(pending) > 0 && rec.Seq == prev.seq+1 {
-				// The record after a non-record line does not link to the
-				// record before it: the line replaced a record.
-				return fail(&Problem{Location: pending[0], Seq: rec.Seq, Kind: ProblemEdited,
+			if len(pending) > 0 && (rec.Seq == prev.seq+1 || rec.Seq == prev.seq+2) {
+				// A non-record line where the chain breaks: it replaced a
+				// record (a torn write never breaks the chain).
+				return fail(&Problem{Location: pending[0], Seq: prev.seq + 1, Kind: ProblemEdited,
 					Detail: fmt.Sprintf("line is not a valid record and the chain is broken around it (seq %d at %s does not link to seq %d at %s)", rec.Seq, e.loc, prev.seq, prev.loc)})
 			}
 			p, err := classify(s, prev.seq, prev.hash, prev.loc, rec, e)

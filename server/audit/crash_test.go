@@ -1,0 +1,136 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// crashChildEnv makes the test binary run crashChild instead of the tests.
+const crashChildEnv = "AUDIT_TEST_CRASH_CHILD_PATH"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild appends records from several goroutines until it is killed,
+// printing each seq to stdout only after Append returned nil.
+func crashChild(path string) {
+	l, err := Open(Config{Path: path, MaxBytes: 64 << 10, Sync: SyncNone})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	big := json.RawMessage(`{"q":"` + strings.Repeat("x", 3000) + `"}`)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				r := callRecord(i)
+				r.Arguments = big
+				r.Tool = fmt.Sprintf("g%d-%d", g, i)
+				if err := l.Append(context.Background(), r); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(4)
+				}
+				out.Lock()
+				fmt.Fprintln(os.Stdout, r.Seq) // unbuffered: one write per record
+				out.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[uint64]bool{}
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	for sc.Scan() {
+		seq, err := strconv.ParseUint(sc.Text(), 10, 64)
+		if err != nil {
+			t.Fatalf("child printed %q", sc.Text())
+		}
+		acked[seq] = true
+		if len(acked) == 500 && !killed {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("child exited before it was killed: %v: %s", err, stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child not killed by SIGKILL: %v", cmd.ProcessState)
+	}
+
+	files, err := Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("expected rotation during the run, got files %v", files)
+	}
+	res := mustVerifyOK(t, files...)
+	q, err := Query(files, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLog := map[uint64]bool{}
+	for _, r := range q.Records {
+		inLog[r.Seq] = true
+	}
+	for seq := range acked {
+		if !inLog[seq] {
+			t.Errorf("record seq %d was acknowledged but is not in the log", seq)
+		}
+	}
+	t.Logf("child acknowledged %d records; log holds %d, torn lines %v", len(acked), res.Records, res.Torn)
+
+	// The next process resumes the chain after the crash.
+	l := openTest(t, Config{Path: path, MaxBytes: 64 << 10})
+	r := callRecord(1)
+	if err := l.Append(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Seq != res.LastSeq+1 || r.PrevHash != res.LastHash {
+		t.Errorf("resumed at seq %d prevHash %s; want %d %s", r.Seq, r.PrevHash, res.LastSeq+1, res.LastHash)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err = Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustVerifyOK(t, files...)
+}
