@@ -1,0 +1,137 @@
+package redact
+
+// matcher is a case-insensitive Aho–Corasick automaton compiled to a dense DFA
+// over byte classes. It reports every occurrence of every keyword, including
+// overlapping ones and keywords that are suffixes of other keywords.
+type matcher struct {
+	class    [256]uint8 // byte → class; ASCII letters fold to one class
+	nclass   int
+	delta    []uint16 // state*nclass+class → next state
+	out      [][]int  // state → keyword indexes ending here (fail chain merged)
+	hasOut   []bool
+	keywords []string // lowercased keywords, by index
+}
+
+// newMatcher builds the automaton for the given keywords (matched ignoring
+// ASCII case). Empty keywords are ignored.
+func newMatcher(keywords []string) *matcher {
+	m := &matcher{}
+	lower := make([]string, len(keywords))
+	for i, k := range keywords {
+		lower[i] = asciiLower(k)
+	}
+	m.keywords = lower
+	// Byte classes: class 0 for bytes in no keyword.
+	next := 1
+	for _, k := range lower {
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if m.class[c] == 0 {
+				m.class[c] = uint8(next)
+				if c >= 'a' && c <= 'z' {
+					m.class[c-'a'+'A'] = uint8(next)
+				}
+				next++
+			}
+		}
+	}
+	m.nclass = next
+	// Trie.
+	type node struct {
+		next map[uint8]int
+		fail int
+		out  []int
+	}
+	nodes := []node{{next: map[uint8]int{}}}
+	for ki, k := range lower {
+		if k == "" {
+			continue
+		}
+		s := 0
+		for i := 0; i < len(k); i++ {
+			c := m.class[k[i]]
+			n, ok := nodes[s].next[c]
+			if !ok {
+				nodes = append(nodes, node{next: map[uint8]int{}})
+				n = len(nodes) - 1
+				nodes[s].next[c] = n
+			}
+			s = n
+		}
+		nodes[s].out = append(nodes[s].out, ki)
+	}
+	// Breadth-first failure links and DFA transitions.
+	m.delta = make([]uint16, len(nodes)*m.nclass)
+	queue := make([]int, 0, len(nodes))
+	for c := 0; c < m.nclass; c++ {
+		if n, ok := nodes[0].next[uint8(c)]; ok {
+			nodes[n].fail = 0
+			m.delta[c] = uint16(n)
+			queue = append(queue, n)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		f := nodes[s].fail
+		nodes[s].out = append(nodes[s].out, nodes[f].out...)
+		for c := 0; c < m.nclass; c++ {
+			if n, ok := nodes[s].next[uint8(c)]; ok {
+				nodes[n].fail = int(m.delta[f*m.nclass+c])
+				m.delta[s*m.nclass+c] = uint16(n)
+				queue = append(queue, n)
+			} else {
+				m.delta[s*m.nclass+c] = m.delta[f*m.nclass+c]
+			}
+		}
+	}
+	m.out = make([][]int, len(nodes))
+	m.hasOut = make([]bool, len(nodes))
+	for i := range nodes {
+		m.out[i] = nodes[i].out
+		m.hasOut[i] = len(nodes[i].out) > 0
+	}
+	return m
+}
+
+// scan calls fn(keyword, end) for every occurrence of every keyword in b;
+// end is the offset just past the occurrence. Occurrences are reported in
+// order of their end offset.
+func (m *matcher) scan(b []byte, fn func(kw, end int)) {
+	s := 0
+	nc := m.nclass
+	delta := m.delta
+	class := &m.class
+	hasOut := m.hasOut
+	for i := 0; i < len(b); i++ {
+		s = int(delta[s*nc+int(class[b[i]])])
+		if hasOut[s] {
+			for _, kw := range m.out[s] {
+				fn(kw, i+1)
+			}
+		}
+	}
+}
+
+// any reports whether b contains at least one keyword.
+func (m *matcher) any(b []byte) bool {
+	s := 0
+	nc := m.nclass
+	for i := 0; i < len(b); i++ {
+		s = int(m.delta[s*nc+int(m.class[b[i]])])
+		if m.hasOut[s] {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,276 @@
+package redact
+
+import (
+	"math"
+	"strings"
+)
+
+// shannon returns the Shannon entropy of s in bits per byte.
+func shannon(s string) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	h := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+// placeholderParts are substrings that mark a documented example, a template
+// or a stand-in rather than a real secret.
+var placeholderParts = [...]string{
+	"xxxx", "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "yourtoken", "yourkey",
+	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "replace_me", "replaceme",
+	"insert_", "<", ">", "#{", "%(", "notreal", "not_a_real", "not-a-real",
+}
+
+// placeholderExact are whole values that are never secrets.
+var placeholderExact = map[string]bool{
+	"password": true, "pass": true, "passwd": true, "pwd": true, "secret": true, "token": true, "changeme": true,
+	"pw": true, "p": true, "x": true, "xxx": true, "none": true, "null": true, "nil": true, "true": true, "false": true,
+	"undefined": true, "empty": true, "todo": true, "tbd": true, "n/a": true, "na": true, "mysecretpassword": true,
+	"apikey": true, "api_key": true, "secretkey": true, "mypassword": true, "hunter2": true, "letmein": true,
+}
+
+// isPlaceholder reports whether s looks like a template, documented example or
+// stand-in value.
+func isPlaceholder(s string) bool {
+	if s == "" {
+		return true
+	}
+	l := strings.ToLower(s)
+	if placeholderExact[l] {
+		return true
+	}
+	if s[0] == '$' || s[0] == '%' && len(s) > 1 && s[len(s)-1] == '%' {
+		return true
+	}
+	for _, p := range placeholderParts {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	// A run of six identical characters ("000000", "aaaaaa", "------").
+	run := 1
+	for i := 1; i < len(s); i++ {
+		if s[i] == s[i-1] {
+			run++
+			if run >= 6 {
+				return true
+			}
+		} else {
+			run = 1
+		}
+	}
+	return false
+}
+
+// isUUID reports whether s is a canonical UUID.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// charClasses counts lower, upper, digit and other characters in s.
+func charClasses(s string) (lower, upper, digit, other int) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z':
+			upper++
+		case c >= '0' && c <= '9':
+			digit++
+		default:
+			other++
+		}
+	}
+	return
+}
+
+// entropyFloor is the minimum Shannon entropy a generic value of length n
+// must have: close to the maximum for short values, capped for long ones.
+func entropyFloor(n int) float64 {
+	f := math.Log2(float64(n)) - 0.6
+	if f > 3.3 {
+		f = 3.3
+	}
+	return f
+}
+
+// safeValuePrefixes mark values that are hashes, digests or references.
+var safeValuePrefixes = [...]string{
+	"sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:", "sha1:", "md5:", "md5-", "http://", "https://", "file:",
+	"dir:", "url:", "./", "../", "/", "arn:", "projects/", "secret/", "secrets/", "kv/", "ref+", "vault:", "ssm:", "sm://", "op://",
+	"awssm:", "azurekv:", "gcpsm:", "env:", "k8s:", "secretref:", "sops:", "classpath:", "urn:",
+}
+
+// genericValueOK applies the checks for a value found by a generic rule. strict
+// is used for prose, where no key name vouches for the value.
+func genericValueOK(s string, strict bool) bool {
+	minLen := 8
+	if strict {
+		minLen = 16
+	}
+	if len(s) < minLen || isPlaceholder(s) || isUUID(s) || isMarker(s) {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, p := range safeValuePrefixes {
+		if strings.HasPrefix(l, p) {
+			return false
+		}
+	}
+	if strings.Contains(s, "://") || isSemver(s) {
+		return false
+	}
+	lower, upper, digit, other := charClasses(s)
+	letters := lower + upper
+	if digit == 0 && other == 0 {
+		// Letters only: words and identifiers unless long, mixed-case and random.
+		if len(s) < 24 || lower == 0 || upper == 0 || shannon(s) < 4.2 {
+			return false
+		}
+	}
+	if letters == 0 && other == 0 && len(s) < 20 {
+		return false // plain numbers: ports, ids, timestamps
+	}
+	if digit == 0 && isWordy(s) {
+		return false
+	}
+	if isDottedName(s) {
+		return false
+	}
+	h := shannon(s)
+	floor := entropyFloor(len(s))
+	if strict {
+		floor += 0.3
+		if digit == 0 {
+			return false
+		}
+	}
+	return h >= floor
+}
+
+// isWordy reports whether s consists of lowercase words joined by separators
+// ("payment-token-service", "my_secret_name").
+func isWordy(s string) bool {
+	parts := 0
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' || r == ':' }) {
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return false
+			}
+		}
+		parts++
+	}
+	return parts >= 2
+}
+
+// isDottedName reports whether s looks like a host name, package or property
+// path ("db.internal.example", "com.acme.payments.Client").
+func isDottedName(s string) bool {
+	if strings.Count(s, ".") < 2 {
+		return false
+	}
+	for _, p := range strings.Split(s, ".") {
+		if p == "" {
+			return false
+		}
+		_, _, d, o := charClasses(p)
+		if d > 2 || o > 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// isSemver reports whether s looks like a version ("v1.2.3", "1.24.3-rc.1+build.5").
+func isSemver(s string) bool {
+	t := strings.TrimPrefix(s, "v")
+	dots := 0
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		if t[i] == '.' {
+			dots++
+		}
+		i++
+	}
+	return dots >= 2 && i > 0 && (i == len(t) || t[i] == '-' || t[i] == '+')
+}
+
+// secretNameExcludedSuffixes mark key names that talk about a secret without
+// holding one (tokenUrl, secretName, passwordPolicy, keyId, …).
+var secretNameExcludedSuffixes = [...]string{
+	"url", "uri", "path", "file", "name", "names", "type", "id", "ids", "ref", "length", "policy", "version", "expiry",
+	"expires", "expiresin", "expiresat", "ttl", "header", "field", "endpoint", "location", "count", "enabled", "required",
+	"format", "mode", "kind", "size", "prefix", "hint", "label", "description", "rotation", "provider", "store", "manager",
+	"method", "scheme", "flow", "strategy", "keys", "selector", "template", "source", "mount", "key_ref", "secretref",
+	"publickey", "pubkey", "sortkey", "primarykey", "partitionkey", "foreignkey", "idempotencykey", "cachekey", "routingkey",
+	"objectkey", "projectkey", "hotkey", "monkey", "keyword", "keywords", "author", "authors", "authority", "authorities",
+	"author_name", "oauth", "authn", "authz", "authmethod", "authtype", "secretsmanager", "tokenizer", "sig", "signer",
+	"reset", "changed", "lastchanged", "updatedat", "createdat", "bucket", "limit", "audience", "issuer", "scope", "scopes",
+	"domain", "region", "host", "port", "user", "username", "email", "owner", "team", "namespace", "cluster",
+}
+
+// isSecretName reports whether a key name says that its value is a secret.
+func isSecretName(name string) bool {
+	n := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			n = append(n, c+'a'-'A')
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			n = append(n, c)
+		}
+	}
+	s := string(n)
+	for _, suf := range secretNameExcludedSuffixes {
+		if strings.HasSuffix(s, suf) {
+			return false
+		}
+	}
+	for _, w := range [...]string{"password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "accesskey",
+		"authkey", "privatekey", "signingkey", "credential", "encryptionkey", "masterkey", "sessionkey"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(s, "key") || strings.HasSuffix(s, "auth") || strings.HasSuffix(s, "signature")
+}
+
+// markerPrefix starts every replacement.
+const markerPrefix = "[REDACTED:"
+
+func isMarker(s string) bool { return strings.Contains(s, markerPrefix) }

@@ -1,0 +1,509 @@
+package redact
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// JSON redacts every string leaf (and object key) of a JSON document, judging
+// each value with its key as context, and removes invisible Unicode from
+// strings. The output is valid JSON with the same structure and formatting.
+// On error the result must not be used.
+func (r *Redactor) JSON(doc []byte) ([]byte, Report, error) {
+	var rep Report
+	w := jsonWalker{r: r, in: doc, rep: &rep}
+	if err := w.run(); err != nil {
+		return nil, Report{}, err
+	}
+	out := make([]byte, 0, len(doc)+len(w.out))
+	out = append(out, w.out...)
+	out = append(out, doc[w.flushed:]...)
+	return out, rep, nil
+}
+
+// FindJSON returns the secrets that JSON would redact in its first pass, with
+// byte offsets into doc.
+func (r *Redactor) FindJSON(doc []byte) ([]Finding, error) {
+	w := jsonWalker{r: r, in: doc, find: true, rep: &Report{}}
+	if err := w.run(); err != nil {
+		return nil, err
+	}
+	return w.findings, nil
+}
+
+type jsonWalker struct {
+	r        *Redactor
+	in       []byte
+	pos      int
+	out      []byte // output up to in[flushed]
+	flushed  int
+	rep      *Report
+	find     bool
+	findings []Finding
+}
+
+func (w *jsonWalker) errf(format string, a ...any) error {
+	return fmt.Errorf("%w at offset %d: %s", ErrInvalidJSON, w.pos, fmt.Sprintf(format, a...))
+}
+
+func (w *jsonWalker) run() error {
+	if len(w.in) > w.r.maxSize {
+		return fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(w.in), w.r.maxSize)
+	}
+	w.ws()
+	if err := w.value(nil, 0); err != nil {
+		return err
+	}
+	w.ws()
+	if w.pos != len(w.in) {
+		return w.errf("trailing data")
+	}
+	return nil
+}
+
+func (w *jsonWalker) ws() {
+	for w.pos < len(w.in) {
+		switch w.in[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (w *jsonWalker) value(key []byte, depth int) error {
+	if depth > w.r.maxDepth {
+		return fmt.Errorf("%w (limit %d)", ErrTooDeep, w.r.maxDepth)
+	}
+	if w.pos >= len(w.in) {
+		return w.errf("unexpected end")
+	}
+	switch c := w.in[w.pos]; {
+	case c == '{':
+		return w.object(depth)
+	case c == '[':
+		return w.array(key, depth)
+	case c == '"':
+		s, e, simple, err := w.str()
+		if err != nil {
+			return err
+		}
+		w.leaf(s, e, simple, key)
+		return nil
+	case c == 't':
+		return w.lit("true")
+	case c == 'f':
+		return w.lit("false")
+	case c == 'n':
+		return w.lit("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return w.number()
+	default:
+		return w.errf("unexpected %q", c)
+	}
+}
+
+func (w *jsonWalker) object(depth int) error {
+	w.pos++ // {
+	w.ws()
+	if w.pos < len(w.in) && w.in[w.pos] == '}' {
+		w.pos++
+		return nil
+	}
+	var nameVal []byte // value of a sibling "name" (or "key") string, for name/value pairs
+	for {
+		if w.pos >= len(w.in) || w.in[w.pos] != '"' {
+			return w.errf("expected object key")
+		}
+		ks, ke, ksimple, err := w.str()
+		if err != nil {
+			return err
+		}
+		key := w.in[ks:ke]
+		if !ksimple {
+			key = jsonUnescape(key, nil)
+		}
+		w.leaf(ks, ke, ksimple, nil)
+		w.ws()
+		if w.pos >= len(w.in) || w.in[w.pos] != ':' {
+			return w.errf("expected ':'")
+		}
+		w.pos++
+		w.ws()
+		ctx := key
+		if nameVal != nil && (string(key) == "value" || string(key) == "secretValue") {
+			ctx = nameVal
+		}
+		isName := (string(key) == "name" || string(key) == "key") && w.pos < len(w.in) && w.in[w.pos] == '"'
+		vstart := w.pos
+		if err := w.value(ctx, depth+1); err != nil {
+			return err
+		}
+		if isName && w.pos-vstart >= 2 {
+			nameVal = jsonUnescape(w.in[vstart+1:w.pos-1], nil)
+		}
+		w.ws()
+		if w.pos >= len(w.in) {
+			return w.errf("unexpected end in object")
+		}
+		switch w.in[w.pos] {
+		case ',':
+			w.pos++
+			w.ws()
+		case '}':
+			w.pos++
+			return nil
+		default:
+			return w.errf("expected ',' or '}'")
+		}
+	}
+}
+
+func (w *jsonWalker) array(key []byte, depth int) error {
+	w.pos++ // [
+	w.ws()
+	if w.pos < len(w.in) && w.in[w.pos] == ']' {
+		w.pos++
+		return nil
+	}
+	for {
+		if err := w.value(key, depth+1); err != nil {
+			return err
+		}
+		w.ws()
+		if w.pos >= len(w.in) {
+			return w.errf("unexpected end in array")
+		}
+		switch w.in[w.pos] {
+		case ',':
+			w.pos++
+			w.ws()
+		case ']':
+			w.pos++
+			return nil
+		default:
+			return w.errf("expected ',' or ']'")
+		}
+	}
+}
+
+func (w *jsonWalker) lit(s string) error {
+	if len(w.in)-w.pos < len(s) || string(w.in[w.pos:w.pos+len(s)]) != s {
+		return w.errf("invalid literal")
+	}
+	w.pos += len(s)
+	return nil
+}
+
+func (w *jsonWalker) number() error {
+	in, p := w.in, w.pos
+	if p < len(in) && in[p] == '-' {
+		p++
+	}
+	switch {
+	case p < len(in) && in[p] == '0':
+		p++
+	case p < len(in) && in[p] >= '1' && in[p] <= '9':
+		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
+			p++
+		}
+	default:
+		w.pos = p
+		return w.errf("invalid number")
+	}
+	if p < len(in) && in[p] == '.' {
+		p++
+		d := p
+		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
+			p++
+		}
+		if p == d {
+			w.pos = p
+			return w.errf("invalid number")
+		}
+	}
+	if p < len(in) && (in[p] == 'e' || in[p] == 'E') {
+		p++
+		if p < len(in) && (in[p] == '+' || in[p] == '-') {
+			p++
+		}
+		d := p
+		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
+			p++
+		}
+		if p == d {
+			w.pos = p
+			return w.errf("invalid number")
+		}
+	}
+	w.pos = p
+	return nil
+}
+
+// str scans a string token at w.pos. It returns the content range (without
+// quotes) and whether the content is plain ASCII without escapes.
+func (w *jsonWalker) str() (start, end int, simple bool, err error) {
+	in := w.in
+	p := w.pos + 1
+	start = p
+	simple = true
+	for p < len(in) {
+		c := in[p]
+		switch {
+		case c == '"':
+			w.pos = p + 1
+			return start, p, simple, nil
+		case c == '\\':
+			simple = false
+			if p+1 >= len(in) {
+				w.pos = p
+				return 0, 0, false, w.errf("unterminated escape")
+			}
+			switch in[p+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p += 2
+			case 'u':
+				if p+5 >= len(in) {
+					w.pos = p
+					return 0, 0, false, w.errf("invalid \\u escape")
+				}
+				for _, h := range in[p+2 : p+6] {
+					if !isHex(h) {
+						w.pos = p
+						return 0, 0, false, w.errf("invalid \\u escape")
+					}
+				}
+				p += 6
+			default:
+				w.pos = p
+				return 0, 0, false, w.errf("invalid escape")
+			}
+		case c < 0x20:
+			w.pos = p
+			return 0, 0, false, w.errf("control character in string")
+		case c >= 0x80:
+			simple = false
+			p++
+		default:
+			p++
+		}
+	}
+	w.pos = p
+	return 0, 0, false, w.errf("unterminated string")
+}
+
+// leaf redacts (or, in find mode, records findings in) the string whose
+// content is in[s:e].
+func (w *jsonWalker) leaf(s, e int, simple bool, key []byte) {
+	raw := w.in[s:e]
+	r := w.r
+	if simple {
+		if w.find {
+			for _, sp := range r.detect(raw, key) {
+				w.findings = append(w.findings, Finding{Rule: r.rules[sp.rule].id, Start: s + sp.start, End: s + sp.end})
+			}
+			return
+		}
+		out, changed := r.process(raw, key, w.rep)
+		if changed {
+			w.replace(s, e, out, true)
+		}
+		return
+	}
+	var starts1 []int
+	if w.find {
+		starts1 = make([]int, 0, len(raw)+1)
+	}
+	decoded := jsonUnescape(raw, &starts1)
+	clean, n, starts2 := sanitizeMap(string(decoded), w.find)
+	if w.find {
+		for _, sp := range r.detect([]byte(clean), key) {
+			a, b := sp.start, sp.end
+			if starts2 != nil {
+				a, b = starts2[a], starts2[b]
+			}
+			w.findings = append(w.findings, Finding{Rule: r.rules[sp.rule].id, Start: s + starts1[a], End: s + starts1[b]})
+		}
+		return
+	}
+	w.rep.Invisible += n
+	out, changed := r.process([]byte(clean), key, w.rep)
+	if changed || n > 0 {
+		w.replace(s, e, out, false)
+	}
+}
+
+// replace substitutes the content of the string at in[s:e]. When raw is true
+// content is already JSON-escaped.
+func (w *jsonWalker) replace(s, e int, content []byte, raw bool) {
+	w.out = append(w.out, w.in[w.flushed:s]...)
+	if raw {
+		w.out = append(w.out, content...)
+	} else {
+		w.out = appendEscaped(w.out, content)
+	}
+	w.flushed = e
+}
+
+// appendEscaped appends s JSON-escaped (without quotes).
+func appendEscaped(dst, s []byte) []byte {
+	const hexd = "0123456789abcdef"
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// jsonUnescape decodes the content of a valid JSON string. When starts is
+// non-nil it receives, for every output byte and one past the end, the
+// offset in raw it came from.
+func jsonUnescape(raw []byte, starts *[]int) []byte {
+	out := make([]byte, 0, len(raw))
+	mark := func(i, n int) {
+		if starts != nil {
+			for k := 0; k < n; k++ {
+				*starts = append(*starts, i)
+			}
+		}
+	}
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' || i+1 >= len(raw) {
+			out = append(out, c)
+			mark(i, 1)
+			i++
+			continue
+		}
+		switch raw[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			rn, n := decodeU(raw[i:])
+			if n == 0 {
+				out = append(out, c)
+				mark(i, 1)
+				i++
+				continue
+			}
+			if n == 6 && utf16.IsSurrogate(rn) {
+				rn = utf8.RuneError
+			}
+			before := len(out)
+			out = utf8.AppendRune(out, rn)
+			mark(i, len(out)-before)
+			i += n
+			continue
+		default:
+			out = append(out, raw[i+1])
+		}
+		mark(i, 1)
+		i += 2
+	}
+	if starts != nil {
+		*starts = append(*starts, len(raw))
+	}
+	return out
+}
+
+// Value redacts a decoded JSON value (map[string]any, []any, string, float64,
+// bool, nil, json.Number; also map[string]string and []string) and returns a
+// new value; the input is never modified.
+func (r *Redactor) Value(v any) (any, Report, error) {
+	var rep Report
+	out, err := r.value(v, nil, 0, &rep)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	return out, rep, nil
+}
+
+func (r *Redactor) str(s string, key []byte, rep *Report) string {
+	clean, n := Sanitize(s)
+	rep.Invisible += n
+	out, changed := r.process([]byte(clean), key, rep)
+	if changed {
+		return string(out)
+	}
+	return clean
+}
+
+func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error) {
+	if depth > r.maxDepth {
+		return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
+	}
+	switch t := v.(type) {
+	case nil, bool, float64, json.Number, int, int64, float32, int32, uint, uint64, uint32:
+		return t, nil
+	case string:
+		return r.str(t, key, rep), nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		var nameVal []byte
+		for _, nk := range [...]string{"name", "key"} {
+			if s, ok := t[nk].(string); ok {
+				nameVal = []byte(s)
+				break
+			}
+		}
+		for k, x := range t {
+			ctx := []byte(k)
+			if nameVal != nil && (k == "value" || k == "secretValue") {
+				ctx = nameVal
+			}
+			nv, err := r.value(x, ctx, depth+1, rep)
+			if err != nil {
+				return nil, err
+			}
+			out[r.str(k, nil, rep)] = nv
+		}
+		return out, nil
+	case map[string]string:
+		out := make(map[string]string, len(t))
+		for k, x := range t {
+			out[r.str(k, nil, rep)] = r.str(x, []byte(k), rep)
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			nv, err := r.value(x, key, depth+1, rep)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = nv
+		}
+		return out, nil
+	case []string:
+		out := make([]string, len(t))
+		for i, x := range t {
+			out[i] = r.str(x, key, rep)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: %T", ErrUnsupportedType, v)
+	}
+}

@@ -1,0 +1,523 @@
+package redact
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Errors returned by the JSON and Value walks. Callers must withhold the
+// unredacted input whenever an error is returned.
+var (
+	// ErrInvalidJSON is returned when a document is not valid JSON.
+	ErrInvalidJSON = errors.New("redact: invalid JSON")
+	// ErrTooLarge is returned when a document exceeds the configured size.
+	ErrTooLarge = errors.New("redact: document too large")
+	// ErrTooDeep is returned when a document nests deeper than the configured depth.
+	ErrTooDeep = errors.New("redact: document nested too deep")
+	// ErrUnsupportedType is returned by Value for a Go type that is not a decoded JSON value.
+	ErrUnsupportedType = errors.New("redact: unsupported value type")
+)
+
+// Default limits.
+const (
+	DefaultMaxJSONSize = 64 << 20
+	DefaultMaxDepth    = 512
+	maxRounds          = 4 // redaction passes until nothing more is found
+	maxRules           = 256
+)
+
+// Report counts what one call removed.
+type Report struct {
+	// Counts maps a rule id to the number of redactions it made.
+	Counts map[string]int
+	// Invisible is the number of invisible Unicode runes removed.
+	Invisible int
+}
+
+// Total returns the number of redactions (invisible runes are not counted).
+func (r Report) Total() int {
+	n := 0
+	for _, c := range r.Counts {
+		n += c
+	}
+	return n
+}
+
+// Merge adds the counts of o to r.
+func (r *Report) Merge(o Report) {
+	for id, c := range o.Counts {
+		r.add(id, c)
+	}
+	r.Invisible += o.Invisible
+}
+
+func (r *Report) add(id string, n int) {
+	if r.Counts == nil {
+		r.Counts = make(map[string]int)
+	}
+	r.Counts[id] += n
+}
+
+// RuleInfo describes one detector.
+type RuleInfo struct {
+	ID          string // the id used in "[REDACTED:<id>]" and in Report.Counts
+	Family      string // a group of related rules ("github", "private-key", …)
+	Description string
+}
+
+// Finding is one detected secret: the rule that found it and its byte span in
+// the input passed to FindText or FindJSON.
+type Finding struct {
+	Rule       string
+	Start, End int
+}
+
+// Option configures a Redactor.
+type Option func(*config) error
+
+type config struct {
+	allow    map[string]bool
+	disabled map[string]bool
+	maxSize  int
+	maxDepth int
+}
+
+// WithAllowlist makes the given exact values never be redacted (for instance
+// well-known public identifiers of an organisation).
+func WithAllowlist(values ...string) Option {
+	return func(c *config) error {
+		for _, v := range values {
+			c.allow[v] = true
+		}
+		return nil
+	}
+}
+
+// WithoutRules disables rules by id. Unknown ids are an error.
+func WithoutRules(ids ...string) Option {
+	return func(c *config) error {
+		for _, id := range ids {
+			c.disabled[id] = true
+		}
+		return nil
+	}
+}
+
+// WithMaxJSONSize bounds the size of documents accepted by JSON (bytes).
+func WithMaxJSONSize(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("redact: max JSON size must be positive, got %d", n)
+		}
+		c.maxSize = n
+		return nil
+	}
+}
+
+// WithMaxDepth bounds the nesting depth accepted by JSON and Value.
+func WithMaxDepth(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("redact: max depth must be positive, got %d", n)
+		}
+		c.maxDepth = n
+		return nil
+	}
+}
+
+// rule is a compiled detector.
+type rule struct {
+	ruleDef
+	re           *regexp.Regexp
+	nameGroup    int
+	secretGroups []int
+}
+
+type ruleSet [maxRules / 64]uint64
+
+func (s *ruleSet) set(i int)         { s[i>>6] |= 1 << (uint(i) & 63) }
+func (s *ruleSet) has(i int) bool    { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (s *ruleSet) empty() bool       { return s[0]|s[1]|s[2]|s[3] == 0 }
+func (s *ruleSet) union(o ruleSet)   { s[0] |= o[0]; s[1] |= o[1]; s[2] |= o[2]; s[3] |= o[3] }
+func (s *ruleSet) clearBit(i int)    { s[i>>6] &^= 1 << (uint(i) & 63) }
+
+// Redactor detects and redacts secrets. It is safe for concurrent use; the
+// zero value is not usable — use New.
+type Redactor struct {
+	rules    []rule
+	m        *matcher
+	kwRules  [][]int  // keyword → rules
+	kwExact  []string // keyword as written when case-sensitive, else ""
+	allow    map[string]bool
+	maxSize  int
+	maxDepth int
+}
+
+// New returns a Redactor with the default rule set.
+func New(opts ...Option) (*Redactor, error) {
+	c := &config{allow: map[string]bool{}, disabled: map[string]bool{}, maxSize: DefaultMaxJSONSize, maxDepth: DefaultMaxDepth}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	defs := defaultRuleDefs()
+	known := map[string]bool{}
+	for _, d := range defs {
+		if known[d.id] {
+			return nil, fmt.Errorf("redact: duplicate rule id %q", d.id)
+		}
+		known[d.id] = true
+	}
+	for id := range c.disabled {
+		if !known[id] {
+			return nil, fmt.Errorf("redact: unknown rule id %q", id)
+		}
+	}
+	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth}
+	kwIndex := map[string]int{}
+	var keywords []string
+	for _, d := range defs {
+		if c.disabled[d.id] {
+			continue
+		}
+		re, err := regexp.Compile(d.pattern)
+		if err != nil {
+			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
+		}
+		cr := rule{ruleDef: d, re: re, nameGroup: -1}
+		for i, n := range re.SubexpNames() {
+			if i == 0 {
+				continue
+			}
+			if n == "name" {
+				cr.nameGroup = i
+			} else {
+				cr.secretGroups = append(cr.secretGroups, i)
+			}
+		}
+		ri := len(r.rules)
+		r.rules = append(r.rules, cr)
+		for _, k := range d.keywords {
+			ki, ok := kwIndex[k]
+			if !ok {
+				ki = len(keywords)
+				kwIndex[k] = ki
+				exact := ""
+				word := k
+				if strings.HasPrefix(k, "=") {
+					word = k[1:]
+					exact = word
+				}
+				keywords = append(keywords, word)
+				r.kwExact = append(r.kwExact, exact)
+				r.kwRules = append(r.kwRules, nil)
+			}
+			r.kwRules[ki] = append(r.kwRules[ki], ri)
+		}
+	}
+	if len(r.rules) > maxRules {
+		return nil, fmt.Errorf("redact: too many rules (%d > %d)", len(r.rules), maxRules)
+	}
+	r.m = newMatcher(keywords)
+	if len(r.m.delta)/r.m.nclass > 1<<16 {
+		return nil, errors.New("redact: keyword automaton too large")
+	}
+	return r, nil
+}
+
+// Rules lists the active detectors.
+func (r *Redactor) Rules() []RuleInfo {
+	out := make([]RuleInfo, len(r.rules))
+	for i, ru := range r.rules {
+		out[i] = RuleInfo{ID: ru.id, Family: ru.family, Description: ru.desc}
+	}
+	return out
+}
+
+// prefilter returns the rules whose keywords occur in b.
+func (r *Redactor) prefilter(b []byte) (set ruleSet) {
+	m := r.m
+	s := 0
+	nc := m.nclass
+	delta := m.delta
+	class := &m.class
+	hasOut := m.hasOut
+	for i := 0; i < len(b); i++ {
+		s = int(delta[s*nc+int(class[b[i]])])
+		if hasOut[s] {
+			for _, kw := range m.out[s] {
+				if ex := r.kwExact[kw]; ex != "" {
+					if i+1 < len(ex) || string(b[i+1-len(ex):i+1]) != ex {
+						continue
+					}
+				}
+				for _, ri := range r.kwRules[kw] {
+					set.set(ri)
+				}
+			}
+		}
+	}
+	return set
+}
+
+// span is a finding in the coordinates of the text being examined.
+type span struct {
+	start, end int
+	rule       int
+}
+
+// detect finds secrets in b. key, when not empty, is the JSON key (or the
+// sibling "name") under which b was found; it is used as context.
+func (r *Redactor) detect(b, key []byte) []span {
+	text, off := b, 0
+	if len(key) > 0 && r.m.any(key) {
+		text = make([]byte, 0, len(key)+2+len(b))
+		text = append(append(append(text, key...), ':', ' '), b...)
+		off = len(key) + 2
+	}
+	var spans []span
+	set := r.prefilter(text)
+	if !set.empty() {
+		spans = r.runRules(text, set, nil, spans)
+	}
+	if bytes.IndexByte(text, '%') >= 0 || bytes.IndexByte(text, '\\') >= 0 {
+		if view, starts, ok := decodeView(text); ok {
+			if vs := r.prefilter(view); !vs.empty() {
+				spans = r.runRules(view, vs, starts, spans)
+			}
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	// Keep only what lies in b, shifted to b's coordinates; drop anything
+	// touching an existing marker.
+	marks := markers(text)
+	kept := spans[:0]
+	for _, s := range spans {
+		if s.start < off || s.end <= s.start || overlapsAny(s, marks) {
+			continue
+		}
+		s.start -= off
+		s.end -= off
+		kept = append(kept, s)
+	}
+	return resolve(r, kept)
+}
+
+// runRules applies the rules in set to text. When starts is non-nil, text is a
+// decoded view and spans are mapped back through starts.
+func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, spans []span) []span {
+	var lower []byte
+	for ri := range r.rules {
+		if !set.has(ri) {
+			continue
+		}
+		ru := &r.rules[ri]
+		if len(ru.need) > 0 {
+			if lower == nil {
+				lower = bytes.ToLower(text)
+			}
+			ok := false
+			for _, n := range ru.need {
+				if bytes.Contains(lower, []byte(n)) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		for _, m := range ru.re.FindAllSubmatchIndex(text, -1) {
+			s, e := m[0], m[1]
+			for _, g := range ru.secretGroups {
+				if m[2*g] >= 0 {
+					s, e = m[2*g], m[2*g+1]
+					break
+				}
+			}
+			name := ""
+			if ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 {
+				name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
+			}
+			if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
+				for e > s && strings.IndexByte(".)]}, \t", text[e-1]) >= 0 {
+					e--
+				}
+				if ru.id == "conn-odbc" {
+					for s < e && (text[s] == ' ' || text[s] == '\t') {
+						s++
+					}
+				}
+			}
+			if e <= s || !r.accept(ru, string(text[s:e]), name) {
+				continue
+			}
+			if starts != nil {
+				s, e = starts[s], starts[e]
+			}
+			spans = append(spans, span{start: s, end: e, rule: ri})
+		}
+	}
+	return spans
+}
+
+// accept applies a rule's validation to a candidate secret.
+func (r *Redactor) accept(ru *rule, secret, name string) bool {
+	if r.allow[secret] || isMarker(secret) {
+		return false
+	}
+	if ru.validate != nil && !ru.validate(secret) {
+		return false
+	}
+	switch {
+	case ru.id == "url-query-secret":
+		return isSecretParam(name) && !isPlaceholder(secret) && len(secret) >= 8 && !isUUID(secret) &&
+			shannon(secret) >= ru.minEntropy && !(isWordy(secret))
+	case ru.check == checkPlaceholder:
+		return !isPlaceholder(secret)
+	case ru.check == checkContext:
+		return !isPlaceholder(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
+	case ru.check == checkGeneric:
+		return isSecretName(name) && genericValueOK(secret, false)
+	case ru.check == checkLoose:
+		return genericValueOK(secret, true)
+	case ru.check == checkPassword:
+		s := strings.Trim(secret, "{}")
+		return len(s) >= 3 && !isPlaceholder(s)
+	}
+	return true
+}
+
+// isSecretParam reports whether a URL query parameter name carries a secret.
+func isSecretParam(name string) bool {
+	l := strings.ToLower(name)
+	for _, x := range [...]string{"page", "next", "cursor", "continuation", "type", "keyword", "monkey", "hint", "method",
+		"expires", "algorithm", "version", "id"} {
+		if strings.Contains(l, x) && !strings.Contains(l, "secret") {
+			if x != "id" || strings.HasSuffix(l, "id") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// markers returns the spans of "[REDACTED:…]" markers already in text.
+func markers(text []byte) []span {
+	var out []span
+	for i := 0; ; {
+		j := bytes.Index(text[i:], []byte(markerPrefix))
+		if j < 0 {
+			return out
+		}
+		s := i + j
+		e := bytes.IndexByte(text[s:], ']')
+		if e < 0 {
+			out = append(out, span{start: s, end: len(text)})
+			return out
+		}
+		out = append(out, span{start: s, end: s + e + 1})
+		i = s + e + 1
+	}
+}
+
+func overlapsAny(s span, list []span) bool {
+	for _, o := range list {
+		if s.start < o.end && o.start < s.end {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve drops overlapping findings, keeping the higher-priority (then the
+// longer) one, and returns the rest ordered by start.
+func resolve(r *Redactor, spans []span) []span {
+	if len(spans) < 2 {
+		return spans
+	}
+	sort.SliceStable(spans, func(i, j int) bool {
+		pi, pj := r.rules[spans[i].rule].prio, r.rules[spans[j].rule].prio
+		if pi != pj {
+			return pi < pj
+		}
+		li, lj := spans[i].end-spans[i].start, spans[j].end-spans[j].start
+		if li != lj {
+			return li > lj
+		}
+		return spans[i].start < spans[j].start
+	})
+	kept := make([]span, 0, len(spans))
+	for _, s := range spans {
+		if !overlapsAny(s, kept) {
+			kept = append(kept, s)
+		}
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	return kept
+}
+
+// apply replaces the spans of b with markers and counts them in rep.
+func (r *Redactor) apply(b []byte, spans []span, rep *Report) []byte {
+	out := make([]byte, 0, len(b))
+	last := 0
+	for _, s := range spans {
+		out = append(out, b[last:s.start]...)
+		id := r.rules[s.rule].id
+		out = append(out, markerPrefix...)
+		out = append(out, id...)
+		out = append(out, ']')
+		rep.add(id, 1)
+		last = s.end
+	}
+	return append(out, b[last:]...)
+}
+
+// process redacts b until nothing more is found. It reports whether b changed.
+func (r *Redactor) process(b, key []byte, rep *Report) ([]byte, bool) {
+	changed := false
+	for round := 0; round < maxRounds; round++ {
+		spans := r.detect(b, key)
+		if len(spans) == 0 {
+			break
+		}
+		b = r.apply(b, spans, rep)
+		changed = true
+	}
+	return b, changed
+}
+
+// Text redacts secrets in free text, YAML or an API definition, after
+// removing invisible Unicode.
+func (r *Redactor) Text(s string) (string, Report) {
+	var rep Report
+	clean, n := Sanitize(s)
+	rep.Invisible = n
+	out, changed := r.process([]byte(clean), nil, &rep)
+	if !changed {
+		return clean, rep
+	}
+	return string(out), rep
+}
+
+// FindText returns the secrets that Text would redact in its first pass, with
+// byte offsets into s.
+func (r *Redactor) FindText(s string) []Finding {
+	clean, _, starts := sanitizeMap(s, true)
+	var out []Finding
+	for _, sp := range r.detect([]byte(clean), nil) {
+		st, en := sp.start, sp.end
+		if starts != nil {
+			st, en = starts[st], starts[en]
+		}
+		out = append(out, Finding{Rule: r.rules[sp.rule].id, Start: st, End: en})
+	}
+	return out
+}

@@ -1,0 +1,254 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+)
+
+// Priorities: lower wins when two findings overlap.
+const (
+	prioBlock    = 5  // whole private-key blocks
+	prioProvider = 10 // provider-prefixed tokens
+	prioURL      = 20 // URL credentials, connection strings, webhooks
+	prioContext  = 30 // provider values recognised by a nearby keyword
+	prioGeneric  = 50 // secret-named keys with high-entropy values
+	prioLoose    = 60 // high-entropy strings near secret words in prose
+)
+
+// check selects the validation applied to a candidate secret.
+type check int
+
+const (
+	checkPlaceholder check = iota // reject documented examples and templated values
+	checkContext                  // placeholder + not a UUID + entropy floor
+	checkGeneric                  // secret-named key: full generic value checks
+	checkLoose                    // prose: strict generic value checks
+	checkPassword                 // password in a URL or connection string
+)
+
+// ruleDef is one detector of the default rule set.
+type ruleDef struct {
+	id, family, desc string
+	keywords         []string // prefilter keywords; a leading '=' makes one case-sensitive
+	pattern          string   // RE2; the secret is the first participating capture group outside (?P<name>), else the whole match
+	prio             int
+	check            check
+	minEntropy       float64
+	need             []string                // text must contain one of these (lowercase) besides the keyword
+	validate         func(secret string) bool // extra format validation
+}
+
+func provider(id, family, desc string, kw []string, pattern string) ruleDef {
+	return ruleDef{id: id, family: family, desc: desc, keywords: kw, pattern: pattern, prio: prioProvider}
+}
+
+func pemRule(id, label, desc string) ruleDef {
+	b := `-----BEGIN ` + label + `-----`
+	e := `-----END ` + label + `-----`
+	return ruleDef{
+		id: id, family: "private-key", desc: desc,
+		keywords: []string{"begin " + strings.ToLower(label)},
+		// Whole block, or a truncated block (BEGIN line and a base64 body without END).
+		pattern: b + `[\s\S]*?` + e + `|` + b + `(?:\\[nr]|[A-Za-z0-9+/=\s:,\-])*?[A-Za-z0-9+/=]{40,}(?:(?:\\[nr]|\s)*[A-Za-z0-9+/=]{4,})*`,
+		prio:    prioBlock,
+	}
+}
+
+// secretWords are the names that make a key or a query parameter secret.
+const secretWordsRe = `(?:password|passwd|passphrase|pwd|secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|signing[_\-.]?key|credentials?|auth|key|sig|signature)`
+
+func defaultRuleDefs() []ruleDef {
+	return []ruleDef{
+		// AWS
+		{id: "aws-access-key-id", family: "aws", desc: "AWS access key ID (AKIA…, ASIA…)", keywords: []string{"=AKIA", "=ASIA", "=ABIA", "=ACCA", "=A3T"},
+			pattern: `\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`, prio: prioProvider},
+		{id: "aws-secret-access-key", family: "aws", desc: "AWS secret access key next to an AWS keyword", keywords: []string{"aws", "secret_access", "secretaccess", "secret-access"},
+			pattern: `(?i)(?:aws|secret[_\-.]?access)[\w.\-/]{0,30}?(?:secret|key)[\w.\-]{0,20}\\?["']?\s*(?::|=|=>)\s*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)`,
+			prio: prioContext, check: checkContext, minEntropy: 4.0},
+		{id: "aws-session-token", family: "aws", desc: "AWS session token next to a session-token keyword", keywords: []string{"session_token", "sessiontoken", "session-token"},
+			pattern: `(?i)session[_\-]?token\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9/+=]{100,})`, prio: prioContext, check: checkContext, minEntropy: 4.5},
+		provider("aws-mws-key", "aws", "Amazon MWS auth token", []string{"amzn.mws."}, `amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
+		// GCP
+		provider("gcp-api-key", "gcp", "Google API key (AIza…)", []string{"=AIza"}, `\bAIza[0-9A-Za-z_\-]{35}`),
+		provider("gcp-oauth-client-secret", "gcp", "Google OAuth client secret (GOCSPX-…)", []string{"=GOCSPX-"}, `\bGOCSPX-[0-9A-Za-z_\-]{28}`),
+		provider("gcp-oauth-access-token", "gcp", "Google OAuth access token (ya29.…)", []string{"=ya29."}, `\bya29\.[0-9A-Za-z_\-]{30,}`),
+		{id: "gcp-service-account-key", family: "gcp", desc: "private key of a Google service-account JSON key file", keywords: []string{`"private_key"`},
+			pattern: `"private_key"\s*:\s*"(-----BEGIN PRIVATE KEY-----(?:[^"\\]|\\.)*?-----END PRIVATE KEY-----(?:\\n)?)"`, prio: prioBlock - 1},
+		// Azure
+		{id: "azure-storage-key", family: "azure", desc: "Azure storage account key (AccountKey=…)", keywords: []string{"accountkey"},
+			pattern: `(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)`, prio: prioProvider},
+		{id: "azure-sas-token", family: "azure", desc: "Azure shared access signature (sig= of a SAS URL or token)", keywords: []string{"sig="}, need: []string{"sv=", "se=", "sp="},
+			pattern: `(?i)(?:^|[?&;\s"'])sig=([A-Za-z0-9%+/=]{20,})`, prio: prioURL},
+		{id: "azure-shared-access-key", family: "azure", desc: "Azure Service Bus / Event Hubs SharedAccessKey", keywords: []string{"sharedaccesskey="},
+			pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{43}=)`, prio: prioProvider},
+		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
+		{id: "azure-devops-pat", family: "azure", desc: "Azure DevOps personal access token next to an Azure DevOps keyword", keywords: []string{"azure", "devops", "ado_"},
+			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+		// GitHub
+		provider("github-pat", "github", "GitHub classic personal access token (ghp_…)", []string{"ghp_"}, `\bghp_[A-Za-z0-9]{36}\b`),
+		provider("github-fine-grained-pat", "github", "GitHub fine-grained personal access token (github_pat_…)", []string{"github_pat_"}, `\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b`),
+		provider("github-oauth-token", "github", "GitHub OAuth access token (gho_…)", []string{"gho_"}, `\bgho_[A-Za-z0-9]{36}\b`),
+		provider("github-user-to-server-token", "github", "GitHub App user-to-server token (ghu_…)", []string{"ghu_"}, `\bghu_[A-Za-z0-9]{36}\b`),
+		provider("github-app-token", "github", "GitHub App installation token (ghs_…)", []string{"ghs_"}, `\bghs_[A-Za-z0-9]{36}\b`),
+		provider("github-refresh-token", "github", "GitHub refresh token (ghr_…)", []string{"ghr_"}, `\bghr_[A-Za-z0-9]{36,76}\b`),
+		// GitLab
+		provider("gitlab-pat", "gitlab", "GitLab personal, project or group access token (glpat-…)", []string{"glpat-"}, `\bglpat-[0-9A-Za-z_\-]{20,}`),
+		provider("gitlab-deploy-token", "gitlab", "GitLab deploy token (gldt-…)", []string{"gldt-"}, `\bgldt-[0-9A-Za-z_\-]{20,}`),
+		provider("gitlab-runner-token", "gitlab", "GitLab runner authentication token (glrt-…)", []string{"glrt-"}, `\bglrt-[0-9A-Za-z_\-]{20,}`),
+		provider("gitlab-runner-registration-token", "gitlab", "GitLab runner registration token (GR1348941…)", []string{"gr1348941"}, `\bGR1348941[0-9A-Za-z_\-]{20,}`),
+		provider("gitlab-pipeline-trigger-token", "gitlab", "GitLab pipeline trigger token (glptt-…)", []string{"glptt-"}, `\bglptt-[0-9a-f]{40}\b`),
+		provider("gitlab-oauth-secret", "gitlab", "GitLab OAuth application secret (gloas-…)", []string{"gloas-"}, `\bgloas-[0-9A-Za-z_\-]{64}`),
+		provider("gitlab-other-token", "gitlab", "other GitLab tokens (feed, incoming mail, agent, CI job, SCIM, feature flags)", []string{"glft-", "glimt-", "glagent-", "glcbt-", "glsoat-", "glffct-"},
+			`\bgl(?:ft|imt|agent|cbt|soat|ffct)-[0-9A-Za-z_\-]{20,}`),
+		// Slack
+		provider("slack-bot-token", "slack", "Slack bot token (xoxb-…)", []string{"xoxb-"}, `\bxoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24,34}\b`),
+		provider("slack-user-token", "slack", "Slack user or enterprise token (xoxp-, xoxe-)", []string{"xoxp-", "xoxe-"}, `\bxox[pe](?:-[0-9]{10,13}){3}-[A-Za-z0-9]{28,34}\b`),
+		provider("slack-app-token", "slack", "Slack app-level token (xapp-…)", []string{"xapp-"}, `(?i)\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+\b`),
+		provider("slack-config-token", "slack", "Slack configuration access or refresh token (xoxe.xox…, xoxe-1-…)", []string{"xoxe.xox", "xoxe-1-"}, `(?i)\bxoxe(?:\.xox[bp]-\d-[A-Z0-9]{150,}|-\d-[A-Z0-9]{140,})\b`),
+		provider("slack-legacy-token", "slack", "Slack legacy workspace or app token (xoxa-, xoxr-, xoxs-, xoxo-)", []string{"xoxa-", "xoxr-", "xoxs-", "xoxo-"}, `\bxox[aros]-(?:\d+-)+[0-9A-Za-z]{10,}\b`),
+		{id: "slack-webhook-url", family: "slack", desc: "Slack incoming-webhook or workflow URL (path redacted, host kept)", keywords: []string{"hooks.slack.com"},
+			pattern: `hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+)`, prio: prioURL},
+		// Payments and commerce
+		provider("stripe-secret-key", "payment", "Stripe secret or restricted key (sk_live_, rk_live_, sk_test_, rk_test_)", []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"}, `\b[rs]k_(?:live|test)_[0-9A-Za-z]{24,247}\b`),
+		provider("stripe-webhook-secret", "payment", "Stripe webhook signing secret (whsec_…)", []string{"whsec_"}, `\bwhsec_[A-Za-z0-9+/=]{32,}`),
+		provider("square-token", "payment", "Square access token or OAuth secret (sq0atp-, sq0csp-)", []string{"sq0atp-", "sq0csp-"}, `\bsq0(?:atp-[0-9A-Za-z_\-]{22}|csp-[0-9A-Za-z_\-]{43})`),
+		provider("braintree-access-token", "payment", "Braintree / PayPal access token", []string{"access_token$production$", "access_token$sandbox$"}, `access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}`),
+		provider("shopify-token", "payment", "Shopify access token or shared secret (shpat_, shpca_, shppa_, shpss_)", []string{"shpat_", "shpca_", "shppa_", "shpss_"}, `\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b`),
+		// Messaging
+		provider("twilio-api-key", "messaging", "Twilio API key SID paired secret (SK…)", []string{"=SK"}, `\bSK[0-9a-fA-F]{32}\b`),
+		{id: "twilio-auth-token", family: "messaging", desc: "Twilio auth token next to a Twilio keyword", keywords: []string{"twilio"},
+			pattern: `(?i)twilio[\w.\-/]{0,30}?(?:token|secret|auth)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+		provider("sendgrid-api-key", "messaging", "SendGrid API key (SG.…)", []string{"=SG."}, `\bSG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43}`),
+		provider("mailgun-api-key", "messaging", "Mailgun API key (key-…)", []string{"key-"}, `\bkey-[0-9a-f]{32}\b`),
+		provider("mailchimp-api-key", "messaging", "Mailchimp API key (…-usN)", []string{"-us"}, `\b[0-9a-f]{32}-us[0-9]{1,2}\b`),
+		provider("telegram-bot-token", "messaging", "Telegram bot token", []string{"=:AA"}, `\b[0-9]{8,10}:AA[0-9A-Za-z_\-]{33}`),
+		{id: "discord-webhook-url", family: "messaging", desc: "Discord webhook URL (token redacted)", keywords: []string{"discord"},
+			pattern: `discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_\-]{60,70})`, prio: prioURL},
+		{id: "teams-webhook-url", family: "messaging", desc: "Microsoft Teams incoming-webhook URL (path redacted)", keywords: []string{"webhook.office.com"},
+			pattern: `\.webhook\.office\.com/webhookb2/([A-Za-z0-9@\-/]{40,})`, prio: prioURL},
+		// Package registries and CI
+		provider("npm-token", "registry", "npm access token (npm_…)", []string{"npm_"}, `\bnpm_[A-Za-z0-9]{36}\b`),
+		{id: "npmrc-auth", family: "registry", desc: "_authToken / _auth / _password in an .npmrc", keywords: []string{"_authtoken", "_auth=", "_password="},
+			pattern: `(?i)(?:_authToken|_auth|_password)\s*=\s*["']?([^\s"'$]{8,})`, prio: prioContext, check: checkPlaceholder},
+		provider("pypi-token", "registry", "PyPI upload token (pypi-AgEIcHlwaS5vcmc…)", []string{"pypi-ageichlwas5vcmc"}, `\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}`),
+		provider("dockerhub-pat", "registry", "Docker Hub personal access token (dckr_pat_…)", []string{"dckr_pat_", "dckr_oat_"}, `\bdckr_(?:pat|oat)_[A-Za-z0-9_\-]{27,}`),
+		{id: "docker-config-auth", family: "registry", desc: "auth field of a Docker config.json (base64 user:password)", keywords: []string{`"auth"`}, need: []string{"auths"},
+			pattern: `"auth"\s*:\s*"([A-Za-z0-9+/]{8,}={0,2})"`, prio: prioContext, validate: isBasicCredential},
+		provider("artifactory-api-key", "registry", "JFrog Artifactory API key (AKCp…)", []string{"=AKCp"}, `\bAKCp[0-9A-Za-z]{69}\b`),
+		provider("artifactory-reference-token", "registry", "JFrog Artifactory reference token (cmVmd…)", []string{"=cmVmd"}, `\bcmVmd[0-9A-Za-z]{59}\b`),
+		provider("nuget-api-key", "registry", "NuGet API key (oy2…)", []string{"=oy2"}, `\boy2[a-z0-9]{43}\b`),
+		provider("rubygems-api-key", "registry", "RubyGems API key (rubygems_…)", []string{"rubygems_"}, `\brubygems_[0-9a-f]{48}\b`),
+		provider("pulumi-token", "registry", "Pulumi access token (pul-…)", []string{"pul-"}, `\bpul-[0-9a-f]{40}\b`),
+		provider("terraform-cloud-token", "registry", "Terraform Cloud / Enterprise API token (….atlasv1.…)", []string{".atlasv1."}, `\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70}`),
+		provider("circleci-token", "registry", "CircleCI personal API token (CCIPAT_…)", []string{"ccipat_"}, `\bCCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}\b`),
+		provider("sonarqube-token", "registry", "SonarQube token (sqp_, squ_, sqa_)", []string{"sqp_", "squ_", "sqa_"}, `\bsq[pua]_[a-f0-9]{40}\b`),
+		provider("databricks-token", "registry", "Databricks personal access token (dapi…)", []string{"=dapi"}, `\bdapi[a-f0-9]{32}(?:-[0-9])?\b`),
+		// Observability
+		{id: "datadog-api-key", family: "observability", desc: "Datadog API or application key next to a Datadog keyword", keywords: []string{"datadog", "dd_api", "dd-api", "dd_app", "dd-app", "ddapi", "ddapp"},
+			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19})\b`),
+		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b[0-9a-f]{36}NRAL\b`),
+		{id: "pagerduty-key", family: "observability", desc: "PagerDuty API token or integration key next to a PagerDuty keyword", keywords: []string{"pagerduty"},
+			pattern: `(?i)pagerduty[\w.\-/]{0,40}?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9_+\-]{20,32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+		{id: "sentry-dsn", family: "observability", desc: "Sentry DSN key (host and project kept)", keywords: []string{"sentry", "ingest"},
+			pattern: `https?://([0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.\-]+(?::[0-9]+)?/[0-9]+`, prio: prioURL},
+		provider("sentry-auth-token", "observability", "Sentry auth token (sntrys_, sntryu_)", []string{"sntrys_", "sntryu_"}, `\bsntry(?:s_[A-Za-z0-9+/=_]{60,}|u_[a-f0-9]{64}\b)`),
+		provider("grafana-token", "observability", "Grafana Cloud or service-account token (glc_, glsa_)", []string{"glc_", "glsa_"}, `\b(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b)`),
+		provider("dynatrace-token", "observability", "Dynatrace API token (dt0c01.…)", []string{"dt0c01."}, `\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b`),
+		// AI providers
+		provider("openai-api-key", "ai", "OpenAI API key (sk-…T3BlbkFJ…, sk-proj-…)", []string{"t3blbkfj", "sk-proj-", "sk-svcacct-", "sk-admin-"},
+			`\bsk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{80,}`),
+		provider("anthropic-api-key", "ai", "Anthropic API or admin key (sk-ant-…)", []string{"sk-ant-"}, `\bsk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_\-]{80,}`),
+		provider("huggingface-token", "ai", "Hugging Face access token (hf_…, api_org_…)", []string{"hf_", "api_org_"}, `\b(?:hf_[A-Za-z]{34}|api_org_[A-Za-z]{34})\b`),
+		provider("groq-api-key", "ai", "Groq API key (gsk_…)", []string{"gsk_"}, `\bgsk_[A-Za-z0-9]{52}\b`),
+		provider("replicate-token", "ai", "Replicate API token (r8_…)", []string{"r8_"}, `\br8_[A-Za-z0-9]{37}\b`),
+		provider("perplexity-api-key", "ai", "Perplexity API key (pplx-…)", []string{"pplx-"}, `\bpplx-[A-Za-z0-9]{48}\b`),
+		// HashiCorp
+		provider("vault-token", "vault", "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr.)", []string{"hvs.", "hvb.", "hvr."}, `\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`),
+		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
+			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?\s*(?::|=)\s*\\?["']?(s\.[A-Za-z0-9]{24})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st., dp.sa.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct."}, `\bdp\.(?:pt|st|sa|ct)\.[A-Za-z0-9]{40,}`),
+		provider("age-secret-key", "vault", "age encryption secret key", []string{"age-secret-key-1"}, `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`),
+		// SaaS and cloud platforms
+		provider("atlassian-api-token", "saas", "Atlassian API token (ATATT3…)", []string{"=ATATT3"}, `\bATATT3[A-Za-z0-9_\-=]{150,}`),
+		provider("bitbucket-app-password", "saas", "Bitbucket app password (ATBB…)", []string{"=ATBB"}, `\bATBB[A-Za-z0-9_=.\-]{32}`),
+		provider("linear-api-key", "saas", "Linear API key (lin_api_…)", []string{"lin_api_"}, `\blin_api_[A-Za-z0-9]{40}\b`),
+		provider("notion-token", "saas", "Notion integration token (ntn_…)", []string{"ntn_"}, `\bntn_[0-9]{11}[A-Za-z0-9]{35}\b`),
+		provider("postman-api-key", "saas", "Postman API key (PMAK-…)", []string{"pmak-"}, `\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b`),
+		provider("digitalocean-token", "saas", "DigitalOcean token (dop_v1_, doo_v1_, dor_v1_)", []string{"dop_v1_", "doo_v1_", "dor_v1_"}, `\bdo[opr]_v1_[a-f0-9]{64}\b`),
+		provider("supabase-token", "saas", "Supabase access token (sbp_…)", []string{"sbp_"}, `\bsbp_[a-f0-9]{40}\b`),
+		provider("flyio-token", "saas", "Fly.io token (fo1_…, FlyV1 fm2_…)", []string{"fo1_", "fm2_"}, `\b(?:fo1_[A-Za-z0-9_\-]{43}|fm2_[A-Za-z0-9+/]{100,}={0,2})`),
+		provider("mapbox-secret-token", "saas", "Mapbox secret token (sk.eyJ…)", []string{"sk.eyj"}, `\bsk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}`),
+		// JWT
+		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
+		// Private keys
+		pemRule("private-key-rsa", "RSA PRIVATE KEY", "PEM RSA private key (PKCS#1, also legacy-encrypted), whole block"),
+		pemRule("private-key-ec", "EC PRIVATE KEY", "PEM EC private key, whole block"),
+		pemRule("private-key-dsa", "DSA PRIVATE KEY", "PEM DSA private key, whole block"),
+		pemRule("private-key-openssh", "OPENSSH PRIVATE KEY", "OpenSSH private key, whole block"),
+		pemRule("private-key-pgp", "PGP PRIVATE KEY BLOCK", "ASCII-armoured PGP private key block"),
+		pemRule("private-key-pkcs8", "PRIVATE KEY", "PEM PKCS#8 private key, whole block"),
+		pemRule("private-key-encrypted", "ENCRYPTED PRIVATE KEY", "PEM encrypted PKCS#8 private key, whole block"),
+		{id: "private-key-other", family: "private-key", desc: "any other PEM private key (SSH2, ANY, …), whole block", keywords: []string{"private key-----"},
+			pattern: `-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----`, prio: prioBlock + 1},
+		provider("putty-private-key", "private-key", "PuTTY private key file", []string{"putty-user-key-file-"}, `PuTTY-User-Key-File-[0-9]: [\s\S]*?Private-MAC: [0-9a-f]+`),
+		// URL credentials
+		{id: "url-password", family: "url-credentials", desc: "password in the userinfo of a URL (scheme, user and host kept)", keywords: []string{"://"}, need: []string{"@"},
+			pattern: `\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/?#"'<>\\]*:([^\s/?#"'<>\\]+)@[^\s@/?#"'<>\\]`, prio: prioURL + 2, check: checkPassword},
+		{id: "url-query-secret", family: "url-credentials", desc: "URL query parameter named like token, key, sig, password or secret", keywords: []string{"token=", "key=", "sig=", "signature=", "password=", "passwd=", "pwd=", "secret=", "auth=", "credential="},
+			pattern: `[?&](?P<name>[A-Za-z0-9_.\-]*` + `(?i:token|key|sig|signature|password|passwd|pwd|secret|auth|credential)[A-Za-z0-9_.\-]*)=([^&#\s"'<>\\]+)`, prio: prioURL + 1, check: checkContext, minEntropy: 2.5},
+		// Connection strings
+		connRule("conn-postgres", "PostgreSQL connection URL password", "postgres", `postgres(?:ql)?(?:\+[a-z0-9]+)?`),
+		connRule("conn-mysql", "MySQL / MariaDB connection URL password", "mysql", `(?:mysql|mariadb)(?:\+[a-z0-9]+)?`),
+		connRule("conn-mongodb", "MongoDB connection URL password (mongodb://, mongodb+srv://)", "mongodb", `mongodb(?:\+srv)?`),
+		connRule("conn-redis", "Redis connection URL password (redis://, rediss://)", "redis", `rediss?`),
+		connRule("conn-amqp", "AMQP connection URL password (amqp://, amqps://)", "amqp", `amqps?`),
+		connRule("conn-mssql", "SQL Server connection URL password (sqlserver://, mssql://)", "sqlserver", `(?:sqlserver|mssql)`),
+		{id: "conn-jdbc", family: "connection-string", desc: "JDBC URL password (user:password@ or password= parameter)", keywords: []string{"jdbc:"},
+			pattern: `(?i)\bjdbc:[a-z0-9]+:(?://[^\s:@/"'<>]*:([^\s@/"'<>]+)@|[^\s"'<>]*?[?&;:](?:password|pwd)=([^&;\s"'<>]+))`, prio: prioURL - 1, check: checkPassword},
+		{id: "conn-odbc", family: "connection-string", desc: "ODBC / ADO.NET connection string Password= or Pwd=", keywords: []string{"password=", "pwd=", "password =", "pwd ="},
+			need:    []string{"server=", "data source=", "uid=", "user id=", "driver=", "host=", "database=", "initial catalog="},
+			pattern: `(?i)(?:^|[;"'\s])(?:password|pwd)\s*=\s*(\{[^}]*\}|[^;"'\r\n]+)`, prio: prioURL, check: checkPassword},
+		// Headers
+		{id: "http-basic-auth", family: "generic", desc: "HTTP Basic credentials (base64 user:password)", keywords: []string{"basic "},
+			pattern: `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, prio: prioContext, validate: isBasicCredential},
+		{id: "http-bearer-token", family: "generic", desc: "HTTP Bearer token", keywords: []string{"bearer "},
+			pattern: `(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{20,}=*)`, prio: prioContext + 1, check: checkLoose},
+		// Generic
+		{id: "generic-secret", family: "generic", desc: "high-entropy value of a secret-named key (password, token, apiKey, client_secret, …) in JSON, YAML, env or properties",
+			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth"},
+			pattern:  `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>` + "`" + `]{8,400})`,
+			prio:     prioGeneric, check: checkGeneric},
+		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
+			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
+			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+(?:is|was|for|of|to|here|=|:)){0,4}[ \t]*[:=]?[ \t]*["'` + "`" + `]?([A-Za-z0-9+/_\-.=~!@#$%^&*]{16,200})`,
+			prio:     prioLoose, check: checkLoose},
+	}
+}
+
+func connRule(id, desc, kw, scheme string) ruleDef {
+	return ruleDef{id: id, family: "connection-string", desc: desc, keywords: []string{kw}, need: []string{"@"},
+		pattern: `(?i)\b` + scheme + `://[^\s:@/?#"'<>\\]*:([^\s/?#"'<>\\]+)@[^\s@/?#"'<>\\]`, prio: prioURL, check: checkPassword}
+}
+
+// isBasicCredential reports whether s is base64 of "user:password".
+func isBasicCredential(s string) bool {
+	d, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		d, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return false
+		}
+	}
+	i := bytes.IndexByte(d, ':')
+	if i <= 0 || i == len(d)-1 {
+		return false
+	}
+	for _, c := range d {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return !isPlaceholder(string(d[i+1:]))
+}
