@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+)
+
+const auditUsage = `Usage: backstage-mcp audit <verify|query|summary> [flags] FILE…
+
+Tools for security reviewers, working on the audit files the server writes
+(audit.log and its rotated siblings audit.log.<timestamp>). Files may be given
+in any order; they are put in chain order automatically.
+
+Commands:
+  verify   check the hash chain; print the first bad record and why
+  query    list records matching filters, as a table or JSON lines
+  summary  calls, denials, rate limits, errors, redactions and latency
+           per user, agent and tool
+
+Examples:
+  backstage-mcp audit verify /var/log/backstage-mcp/audit.log*
+  backstage-mcp audit query audit.log* --user jane@example.com --since 24h
+  backstage-mcp audit summary audit.log* --since 2025-03-01
+
+Exit status: 0 ok, 1 verification failed (or a file could not be read),
+2 usage error. Run "backstage-mcp audit <command> --help" for its flags.
+`
+
+// runAudit implements `backstage-mcp audit verify|query|summary`.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, auditUsage)
+		return 0
+	case "verify":
+		return auditVerify(ctx, args[1:], stdout, stderr)
+	case "query":
+		return auditQuery(ctx, args[1:], stdout, stderr, false)
+	case "summary":
+		return auditQuery(ctx, args[1:], stdout, stderr, true)
+	}
+	fmt.Fprintf(stderr, "backstage-mcp audit: unknown command %q\n\n%s", args[0], auditUsage)
+	return 2
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// positional arguments, and returns the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// parseFlags runs parseInterspersed and turns its outcome into an exit code:
+// -1 means carry on.
+func parseFlags(fs *flag.FlagSet, args []string, help string, stdout, stderr io.Writer) ([]string, int) {
+	fs.SetOutput(io.Discard)
+	files, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, help)
+		printDefaults(fs, stdout)
+		return nil, 0
+	case err != nil:
+		fmt.Fprintf(stderr, "backstage-mcp audit %s: %v\n\n%s", fs.Name(), err, help)
+		printDefaults(fs, stderr)
+		return nil, 2
+	case len(files) == 0:
+		fmt.Fprintf(stderr, "backstage-mcp audit %s: no FILE given\n\n%s", fs.Name(), help)
+		printDefaults(fs, stderr)
+		return nil, 2
+	}
+	return files, -1
+}
+
+func printDefaults(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+const verifyHelp = `Usage: backstage-mcp audit verify [--anchor SEQ:HASH] [--json] FILE…
+
+Checks every record: valid JSON, its hash, the link to the previous record and
+seq continuity across rotated files. Prints the first bad record (file, line,
+seq) and why: edited, deleted, reordered, duplicated or truncated. A torn line
+(crash in the middle of a write) is reported as a warning, not a failure.
+
+Removing the last records of the newest file leaves a valid, shorter chain:
+only an anchor kept elsewhere (the seq and hash printed by an earlier verify,
+or the server's last head) proves the log once reached further.
+
+Example:
+  backstage-mcp audit verify audit.log*
+  backstage-mcp audit verify --anchor 1234:9f86d081884c7d65… audit.log*
+`
+
+func auditVerify(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	anchor := fs.String("anchor", "", "`SEQ:HASH` of a record known from elsewhere; fails if the log does not contain it")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	files, code := parseFlags(fs, args, verifyHelp, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	var opts audit.VerifyOptions
+	if *anchor != "" {
+		a, err := parseAnchor(*anchor)
+		if err != nil {
+			fmt.Fprintf(stderr, "backstage-mcp audit verify: %v\n", err)
+			return 2
+		}
+		opts.Anchors = append(opts.Anchors, a)
+	}
+	res, err := audit.VerifyWithOptions(opts, files...)
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit verify: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "backstage-mcp audit verify: %v\n", err)
+			return 1
+		}
+	} else {
+		printVerify(stdout, res)
+	}
+	if !res.OK {
+		return 1
+	}
+	return 0
+}
+
+func parseAnchor(s string) (audit.Anchor, error) {
+	seqStr, hash, ok := strings.Cut(s, ":")
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	if !ok || err != nil || seq == 0 || len(hash) != 64 {
+		return audit.Anchor{}, fmt.Errorf("--anchor %q: want SEQ:HASH with a 64-digit hex hash", s)
+	}
+	return audit.Anchor{Seq: seq, Hash: strings.ToLower(hash)}, nil
+}
+
+func printVerify(w io.Writer, res audit.VerifyResult) {
+	files := fmt.Sprintf("%d file", len(res.Files))
+	if len(res.Files) != 1 {
+		files += "s"
+	}
+	if !res.OK {
+		p := res.Problem
+		fmt.Fprintf(w, "FAIL  %s\n", p.Error())
+		if res.Records > 0 {
+			fmt.Fprintf(w, "      %d good records before it (seq %d..%d)\n", res.Records, res.FirstSeq, res.LastSeq)
+		}
+	} else {
+		start := "chain starts at genesis"
+		if !res.FromGenesis && res.Records > 0 {
+			start = fmt.Sprintf("chain starts at seq %d: older files were not given or were removed", res.FirstSeq)
+		}
+		fmt.Fprintf(w, "OK    %d records in %s, seq %d..%d, %s\n", res.Records, files, res.FirstSeq, res.LastSeq, start)
+		if res.Records > 0 {
+			fmt.Fprintf(w, "      last record: seq %d (%s)\n", res.LastSeq, res.LastType)
+			fmt.Fprintf(w, "      keep this anchor elsewhere to detect later truncation: --anchor %d:%s\n", res.LastSeq, res.LastHash)
+			if res.LastType != audit.TypeServerStop {
+				fmt.Fprintln(w, "      note: the log does not end with server_stop (server running, crashed, or tail removed)")
+			}
+		}
+	}
+	for _, loc := range res.Torn {
+		fmt.Fprintf(w, "warning: torn line at %s (a crash or failed write mid-line; no acknowledged record is missing)\n", loc)
+	}
+}
+
+const queryHelp = `Usage: backstage-mcp audit query [filters] [--json] FILE…
+
+Lists the records that match every filter given, oldest first, as a table
+(or one JSON record per line with --json). Query does not check the chain:
+run "audit verify" first.
+
+Examples:
+  backstage-mcp audit query audit.log* --user jane@example.com --since 24h
+  backstage-mcp audit query audit.log* --entity component:default/payments --decision allow
+  backstage-mcp audit query audit.log* --agent copilot --since 2025-03-01 --until 2025-03-02 --json
+`
+
+const summaryHelp = `Usage: backstage-mcp audit summary [filters] [--json] FILE…
+
+Per user, agent and tool: calls, denials, rate-limited calls, errors,
+redactions and p50/p95 latency. Authentication failures appear with tool
+"(auth)". Takes the same filters as "audit query".
+
+Examples:
+  backstage-mcp audit summary audit.log*
+  backstage-mcp audit summary audit.log* --since 7d --agent copilot
+`
+
+func auditQuery(_ context.Context, args []string, stdout, stderr io.Writer, summary bool) int {
+	name, help := "query", queryHelp
+	if summary {
+		name, help = "summary", summaryHelp
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	user := fs.String("user", "", "user `sub, email or Backstage ref` (case-insensitive)")
+	agent := fs.String("agent", "", "agent `client id or name` (case-insensitive)")
+	tool := fs.String("tool", "", "tool `name`")
+	decision := fs.String("decision", "", "`decision`: allow, deny, rate_limited or error")
+	recType := fs.String("type", "", "record `type`: call, auth_failure, server_start, server_stop, policy_reload")
+	entity := fs.String("entity", "", "entity `ref` returned, e.g. component:default/payments")
+	since := fs.String("since", "", "records at or after `WHEN`: RFC 3339, YYYY-MM-DD, or an age like 90m, 24h, 7d")
+	until := fs.String("until", "", "records before `WHEN` (same forms as --since)")
+	asJSON := fs.Bool("json", false, "print JSON (query: one record per line)")
+	files, code := parseFlags(fs, args, help, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	now := time.Now()
+	f := audit.Filter{User: *user, Agent: *agent, Tool: *tool, Entity: *entity,
+		Decision: audit.Decision(*decision), Type: audit.Type(*recType)}
+	var err error
+	if f.Since, err = parseWhen(*since, now); err == nil {
+		f.Until, err = parseWhen(*until, now)
+	}
+	if err == nil {
+		err = checkEnums(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit %s: %v\n", name, err)
+		return 2
+	}
+	res, err := audit.Query(files, f)
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit %s: %v\n", name, err)
+		return 1
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(stderr, "warning: %d line(s) are not records (first at %s); run \"audit verify\"\n", len(res.Skipped), res.Skipped[0])
+	}
+	if summary {
+		err = printSummary(stdout, audit.Summary(res.Records), *asJSON)
+	} else {
+		err = printRecords(stdout, res.Records, *asJSON)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func checkEnums(f audit.Filter) error {
+	switch f.Decision {
+	case "", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionRateLimited, audit.DecisionError:
+	default:
+		return fmt.Errorf("--decision %q: want allow, deny, rate_limited or error", f.Decision)
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		return fmt.Errorf("--type %q: want call, auth_failure, server_start, server_stop or policy_reload", f.Type)
+	}
+	return nil
+}
+
+// parseWhen reads an absolute time (RFC 3339 or a date, taken as UTC) or an
+// age relative to now (a Go duration, or N followed by d for days).
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2025-03-01T09:00:00Z), a date (2025-03-01) or an age (90m, 24h, 7d)", s)
+}
+
+func printRecords(w io.Writer, recs []audit.Record, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for i := range recs {
+			if err := enc.Encode(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tSEQ\tTYPE\tUSER\tAGENT\tTOOL\tDECISION\tENTITIES\tMS\tRULE / REASON")
+	for i := range recs {
+		r := &recs[i]
+		why := r.Rule
+		if r.Reason != "" {
+			why = strings.TrimPrefix(why+": "+r.Reason, ": ")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n",
+			r.Time.UTC().Format("2006-01-02 15:04:05"), r.Seq, r.Type,
+			cell(audit.UserLabel(r.User), 32), cell(audit.AgentLabel(r.Agent), 24),
+			cell(dash(r.Tool), 32), dash(string(r.Decision)), entities(r.Entities),
+			r.DurationMs, cell(dash(why), 60))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d record(s)\n", len(recs))
+	return nil
+}
+
+func printSummary(w io.Writer, rows []audit.SummaryRow, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []audit.SummaryRow{}
+		}
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tAGENT\tTOOL\tCALLS\tDENIED\tRATE-LIMITED\tERRORS\tREDACTIONS\tP50 MS\tP95 MS")
+	var total audit.SummaryRow
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n",
+			cell(r.User, 32), cell(r.Agent, 24), cell(r.Tool, 32),
+			r.Calls, r.Denied, r.RateLimited, r.Errors, r.Redactions, r.P50Ms, r.P95Ms)
+		total.Calls += r.Calls
+		total.Denied += r.Denied
+		total.RateLimited += r.RateLimited
+		total.Errors += r.Errors
+		total.Redactions += r.Redactions
+	}
+	fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\t%d\t\t\n",
+		total.Calls, total.Denied, total.RateLimited, total.Errors, total.Redactions)
+	return tw.Flush()
+}
+
+func entities(e audit.Entities) string {
+	switch {
+	case e.Count == 0:
+		return "-"
+	case e.Count == 1 && len(e.Refs) == 1:
+		return cell(e.Refs[0], 40)
+	case len(e.Refs) > 0:
+		return fmt.Sprintf("%d (%s, …)", e.Count, cell(e.Refs[0], 32))
+	}
+	return strconv.Itoa(e.Count)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cell shortens s to n runes and removes characters that would break the
+// table (tabs, newlines, other control characters).
+func cell(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
