@@ -28,8 +28,13 @@ type role struct {
 
 // rule is one top-level allow or deny condition, with its id for decisions.
 type rule struct {
-	id   string // e.g. "engineers/entities.allow[0]"
-	node *node
+	id     string // e.g. "engineers/entities.allow[0]"
+	node   *node
+	reason string // precomputed Decision.Reason when this rule decides
+}
+
+func newRule(id string, n *node, verb string) rule {
+	return rule{id: id, node: n, reason: verb + " by " + id + ": " + n.describe()}
 }
 
 type binding struct {
@@ -107,10 +112,10 @@ func Compile(doc Document) (*Policy, error) {
 			}
 		}
 		for j, c := range r.Entities.Allow {
-			cr.allow = append(cr.allow, rule{id: fmt.Sprintf("%s/entities.allow[%d]", r.Name, j), node: compileNode(c, "")})
+			cr.allow = append(cr.allow, newRule(fmt.Sprintf("%s/entities.allow[%d]", r.Name, j), compileNode(c, ""), "allowed"))
 		}
 		for j, c := range r.Entities.Deny {
-			cr.deny = append(cr.deny, rule{id: fmt.Sprintf("%s/entities.deny[%d]", r.Name, j), node: compileNode(c, "")})
+			cr.deny = append(cr.deny, newRule(fmt.Sprintf("%s/entities.deny[%d]", r.Name, j), compileNode(c, ""), "denied"))
 		}
 		for j, m := range r.FieldMasks {
 			cm := mask{roleName: r.Name, index: j, fields: append([]string(nil), m.Fields...)}

@@ -272,8 +272,8 @@ func (g *Grant) RateClass() string { return g.rateClass }
 
 // entityView caches the parts of an entity the rules read.
 type entityView struct {
-	kind      string // ascii-lowercased
-	namespace string // ascii-lowercased, "default" when absent
+	kind      string // as written; compare with foldEq
+	namespace string // as written, "default" when absent; compare with foldEq
 	metadata  map[string]any
 	spec      map[string]any
 	relations []any
@@ -285,14 +285,14 @@ func viewOf(e map[string]any) (entityView, bool) {
 	if !validKind(kind) {
 		return v, false
 	}
-	v.kind = asciiLower(kind)
+	v.kind = kind
 	v.metadata, _ = e["metadata"].(map[string]any)
 	if v.metadata == nil {
 		return v, false
 	}
 	v.namespace = "default"
 	if ns, ok := v.metadata["namespace"].(string); ok && ns != "" {
-		v.namespace = asciiLower(ns)
+		v.namespace = ns
 	}
 	v.spec, _ = e["spec"].(map[string]any)
 	v.relations, _ = e["relations"].([]any)
@@ -310,17 +310,17 @@ func (g *Grant) Entity(e map[string]any) Decision {
 	if !g.hasAllow {
 		return Decision{Reason: "no matched role has an entity allow rule (default deny)", Rule: RuleDefaultDeny}
 	}
-	if v.kind == "user" && !g.usersAllowed {
+	if !g.usersAllowed && foldEq(v.kind, "user") {
 		return Decision{Reason: "User entities need scope " + ScopeReadUsers, Rule: RuleUsersScope}
 	}
 	for _, r := range g.deny {
 		if g.eval(r.node, &v) {
-			return Decision{Reason: "denied by " + r.id + ": " + r.node.describe(), Rule: r.id}
+			return Decision{Reason: r.reason, Rule: r.id}
 		}
 	}
 	for _, r := range g.allow {
 		if g.eval(r.node, &v) {
-			return Decision{Allowed: true, Reason: "allowed by " + r.id + ": " + r.node.describe(), Rule: r.id}
+			return Decision{Allowed: true, Reason: r.reason, Rule: r.id}
 		}
 	}
 	return Decision{Reason: "no entity allow rule matches (default deny)", Rule: RuleDefaultDeny}
@@ -368,8 +368,7 @@ func (g *Grant) leaf(n *node, v *entityView) bool {
 			if !foldEq(typ, "ownedBy") || target == "" || len(target) > maxIndexedLen {
 				continue
 			}
-			t := asciiLower(target)
-			if containsFold(n.values, t) || (n.currentUser && g.userRef != "" && t == g.userRef) || (n.ownership && g.ownership[t]) {
+			if containsFold(n.values, target) || (n.currentUser && g.userRef != "" && foldEq(target, g.userRef)) || (n.ownership && containsFold(g.ownList, target)) {
 				return true
 			}
 		}
