@@ -221,6 +221,15 @@ func (s *e2eStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID
 	}, nil
 }
 
+// CompleteDeviceAuthorization records the user's ID as subject (zitadel's
+// example records the username, which its user lookups then cannot find).
+func (s *e2eStorage) CompleteDeviceAuthorization(ctx context.Context, userCode, subject string) error {
+	if u, ok := s.findUser(subject); ok {
+		subject = u.ID
+	}
+	return s.Storage.CompleteDeviceAuthorization(ctx, userCode, subject)
+}
+
 func (s *e2eStorage) findUser(userID string) (userExtra, bool) {
 	if u, ok := s.extras[userID]; ok {
 		return u, true
