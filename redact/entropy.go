@@ -38,7 +38,7 @@ var placeholderExact = map[string]bool{
 	"password": true, "pass": true, "passwd": true, "pwd": true, "secret": true, "token": true, "changeme": true,
 	"pw": true, "p": true, "x": true, "xxx": true, "none": true, "null": true, "nil": true, "true": true, "false": true,
 	"undefined": true, "empty": true, "todo": true, "tbd": true, "n/a": true, "na": true, "mysecretpassword": true,
-	"apikey": true, "api_key": true, "secretkey": true, "mypassword": true, "hunter2": true, "letmein": true,
+	"apikey": true, "guest": true, "api_key": true, "secretkey": true, "mypassword": true, "hunter2": true, "letmein": true,
 }
 
 // isPlaceholder reports whether s looks like a template, documented example or
@@ -173,7 +173,7 @@ func genericValueOK(s string, strict bool) bool {
 	h := shannon(s)
 	floor := entropyFloor(len(s))
 	if strict {
-		floor += 0.3
+		floor = math.Min(3.4, math.Log2(float64(len(s)))-0.3)
 		if digit == 0 {
 			return false
 		}
@@ -256,6 +256,11 @@ func isSecretName(name string) bool {
 		}
 	}
 	s := string(n)
+	for _, x := range [...]string{"page", "next", "cursor", "continuation"} {
+		if strings.Contains(s, x) {
+			return false
+		}
+	}
 	for _, suf := range secretNameExcludedSuffixes {
 		if strings.HasSuffix(s, suf) {
 			return false

@@ -139,11 +139,11 @@ type rule struct {
 
 type ruleSet [maxRules / 64]uint64
 
-func (s *ruleSet) set(i int)         { s[i>>6] |= 1 << (uint(i) & 63) }
-func (s *ruleSet) has(i int) bool    { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
-func (s *ruleSet) empty() bool       { return s[0]|s[1]|s[2]|s[3] == 0 }
-func (s *ruleSet) union(o ruleSet)   { s[0] |= o[0]; s[1] |= o[1]; s[2] |= o[2]; s[3] |= o[3] }
-func (s *ruleSet) clearBit(i int)    { s[i>>6] &^= 1 << (uint(i) & 63) }
+func (s *ruleSet) set(i int)       { s[i>>6] |= 1 << (uint(i) & 63) }
+func (s *ruleSet) has(i int) bool  { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (s *ruleSet) empty() bool     { return s[0]|s[1]|s[2]|s[3] == 0 }
+func (s *ruleSet) union(o ruleSet) { s[0] |= o[0]; s[1] |= o[1]; s[2] |= o[2]; s[3] |= o[3] }
+func (s *ruleSet) clearBit(i int)  { s[i>>6] &^= 1 << (uint(i) & 63) }
 
 // Redactor detects and redacts secrets. It is safe for concurrent use; the
 // zero value is not usable — use New.
@@ -347,7 +347,11 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, spans []span
 				name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
 			}
 			if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
-				for e > s && strings.IndexByte(".)]}, \t", text[e-1]) >= 0 {
+				trim := ")]}, \t"
+				if ru.check == checkLoose {
+					trim = ".)]}, \t"
+				}
+				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 {
 					e--
 				}
 				if ru.id == "conn-odbc" {

@@ -35,7 +35,7 @@ type ruleDef struct {
 	prio             int
 	check            check
 	minEntropy       float64
-	need             []string                // text must contain one of these (lowercase) besides the keyword
+	need             []string                 // text must contain one of these (lowercase) besides the keyword
 	validate         func(secret string) bool // extra format validation
 }
 
@@ -65,7 +65,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`, prio: prioProvider},
 		{id: "aws-secret-access-key", family: "aws", desc: "AWS secret access key next to an AWS keyword", keywords: []string{"aws", "secret_access", "secretaccess", "secret-access"},
 			pattern: `(?i)(?:aws|secret[_\-.]?access)[\w.\-/]{0,30}?(?:secret|key)[\w.\-]{0,20}\\?["']?\s*(?::|=|=>)\s*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)`,
-			prio: prioContext, check: checkContext, minEntropy: 4.0},
+			prio:    prioContext, check: checkContext, minEntropy: 4.0},
 		{id: "aws-session-token", family: "aws", desc: "AWS session token next to a session-token keyword", keywords: []string{"session_token", "sessiontoken", "session-token"},
 			pattern: `(?i)session[_\-]?token\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9/+=]{100,})`, prio: prioContext, check: checkContext, minEntropy: 4.5},
 		provider("aws-mws-key", "aws", "Amazon MWS auth token", []string{"amzn.mws."}, `amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
@@ -150,7 +150,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19})\b`),
 		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b[0-9a-f]{36}NRAL\b`),
 		{id: "pagerduty-key", family: "observability", desc: "PagerDuty API token or integration key next to a PagerDuty keyword", keywords: []string{"pagerduty"},
-			pattern: `(?i)pagerduty[\w.\-/]{0,40}?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9_+\-]{20,32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+			pattern: `(?i)pagerduty[\w.\-/ ]{0,40}?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9_+\-]{20,32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
 		{id: "sentry-dsn", family: "observability", desc: "Sentry DSN key (host and project kept)", keywords: []string{"sentry", "ingest"},
 			pattern: `https?://([0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.\-]+(?::[0-9]+)?/[0-9]+`, prio: prioURL},
 		provider("sentry-auth-token", "observability", "Sentry auth token (sntrys_, sntryu_)", []string{"sntrys_", "sntryu_"}, `\bsntry(?:s_[A-Za-z0-9+/=_]{60,}|u_[a-f0-9]{64}\b)`),
@@ -218,11 +218,11 @@ func defaultRuleDefs() []ruleDef {
 		// Generic
 		{id: "generic-secret", family: "generic", desc: "high-entropy value of a secret-named key (password, token, apiKey, client_secret, …) in JSON, YAML, env or properties",
 			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth"},
-			pattern:  `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>` + "`" + `]{8,400})`,
+			pattern:  `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{8,400})`,
 			prio:     prioGeneric, check: checkGeneric},
 		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
 			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
-			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+(?:is|was|for|of|to|here|=|:)){0,4}[ \t]*[:=]?[ \t]*["'` + "`" + `]?([A-Za-z0-9+/_\-.=~!@#$%^&*]{16,200})`,
+			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+[a-z]{1,12}){0,5}?(?:[ \t]*[:=][ \t]*|[ \t]+)["'` + "`" + `]?([A-Za-z0-9+/][A-Za-z0-9+/_\-.=~!@#$%^&*]{15,199})`,
 			prio:     prioLoose, check: checkLoose},
 	}
 }
