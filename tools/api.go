@@ -35,13 +35,9 @@ type APIDefinitionResult struct {
 
 // GetAPIDefinition is catalog_get_api_definition: the spec text of an API.
 func GetAPIDefinition(d *Deps) Tool {
-	t := mcp.NewTool("catalog_get_api_definition",
-		mcp.WithDescription("Return the definition of a Backstage API entity (OpenAPI, AsyncAPI, GraphQL SDL, gRPC proto, …) and its type, so you can see its "+
-			"endpoints, messages and schemas. Long definitions are cut to maxBytes with a notice. Find API refs with catalog_search_entities (kind API) or "+
-			"catalog_get_relations (providesApi/consumesApi)."),
-		mcp.WithRawInputSchema(schema(apiParams, "ref")),
-		readOnly("Get API definition"),
-	)
+	t := newTool("catalog_get_api_definition", "Return the definition of a Backstage API entity (OpenAPI, AsyncAPI, GraphQL SDL, gRPC proto, …) and its type, so you can see its "+
+		"endpoints, messages and schemas. Long definitions are cut to maxBytes with a notice. Find API refs with catalog_search_entities (kind API) or "+
+		"catalog_get_relations (providesApi/consumesApi).", schema(apiParams, "ref"), "Get API definition")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, apiParams)
 		if err != nil {

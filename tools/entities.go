@@ -26,13 +26,9 @@ var getEntityParams = []param{
 
 // GetEntity is catalog_get_entity: one entity by ref.
 func GetEntity(d *Deps) Tool {
-	t := mcp.NewTool("catalog_get_entity",
-		mcp.WithDescription("Look up one Backstage catalog entity by its ref and return what it is, who owns it, what it belongs to and its links. "+
-			"Use this when you know the entity's name; use catalog_search_entities to find entities by kind, owner, type, tag or text. "+
-			"Refs are written kind:namespace/name, e.g. component:default/orders-service; namespace defaults to \"default\"."),
-		mcp.WithRawInputSchema(schema(getEntityParams)),
-		readOnly("Get catalog entity"),
-	)
+	t := newTool("catalog_get_entity", "Look up one Backstage catalog entity by its ref and return what it is, who owns it, what it belongs to and its links. "+
+		"Use this when you know the entity's name; use catalog_search_entities to find entities by kind, owner, type, tag or text. "+
+		"Refs are written kind:namespace/name, e.g. component:default/orders-service; namespace defaults to \"default\".", schema(getEntityParams), "Get catalog entity")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, getEntityParams)
 		if err != nil {
@@ -138,13 +134,9 @@ type SearchEntitiesResult struct {
 
 // SearchEntities is catalog_search_entities: filter, text search and paging.
 func SearchEntities(d *Deps) Tool {
-	t := mcp.NewTool("catalog_search_entities",
-		mcp.WithDescription("Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags or free text; returns one compact summary per entity, "+
-			"a nextCursor for the next page and the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
-			"or to find the ref of something before calling catalog_get_entity, catalog_get_relations or catalog_find_owner. All given filters must match."),
-		mcp.WithRawInputSchema(schema(searchParams)),
-		readOnly("Search catalog entities"),
-	)
+	t := newTool("catalog_search_entities", "Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags or free text; returns one compact summary per entity, "+
+		"a nextCursor for the next page and the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
+		"or to find the ref of something before calling catalog_get_entity, catalog_get_relations or catalog_find_owner. All given filters must match.", schema(searchParams), "Search catalog entities")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, searchParams)
 		if err != nil {

@@ -28,13 +28,9 @@ type FacetsResult struct {
 
 // ListFacets is catalog_list_facets: the values of a field and their counts.
 func ListFacets(d *Deps) Tool {
-	t := mcp.NewTool("catalog_list_facets",
-		mcp.WithDescription("List the distinct values of one catalog field and how many entities have each, e.g. facet spec.type with kind Component gives "+
-			"service/website/library counts; facet spec.owner lists owners; metadata.tags lists tags. Use it to learn the vocabulary of the catalog "+
-			"before searching, or to answer \"how many services are in production\"."),
-		mcp.WithRawInputSchema(schema(facetParams, "facet")),
-		readOnly("List catalog facets"),
-	)
+	t := newTool("catalog_list_facets", "List the distinct values of one catalog field and how many entities have each, e.g. facet spec.type with kind Component gives "+
+		"service/website/library counts; facet spec.owner lists owners; metadata.tags lists tags. Use it to learn the vocabulary of the catalog "+
+		"before searching, or to answer \"how many services are in production\".", schema(facetParams, "facet"), "List catalog facets")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, facetParams)
 		if err != nil {

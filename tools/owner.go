@@ -44,13 +44,9 @@ type OwnerResult struct {
 
 // FindOwner is catalog_find_owner: who owns an entity and how to reach them.
 func FindOwner(d *Deps) Tool {
-	t := mcp.NewTool("catalog_find_owner",
-		mcp.WithDescription("Find who owns a Backstage catalog entity and how to reach them: the owning group or user, its members, its parent groups and "+
-			"contact links (chat channel, on-call, e-mail) when the catalog has them. Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\". "+
-			"Refs are written kind:namespace/name, e.g. component:default/orders-service."),
-		mcp.WithRawInputSchema(schema(ownerParams, "ref")),
-		readOnly("Find entity owner"),
-	)
+	t := newTool("catalog_find_owner", "Find who owns a Backstage catalog entity and how to reach them: the owning group or user, its members, its parent groups and "+
+		"contact links (chat channel, on-call, e-mail) when the catalog has them. Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\". "+
+		"Refs are written kind:namespace/name, e.g. component:default/orders-service.", schema(ownerParams, "ref"), "Find entity owner")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, ownerParams)
 		if err != nil {

@@ -63,13 +63,9 @@ type RelationsResult struct {
 
 // GetRelations is catalog_get_relations: the relation graph around an entity.
 func GetRelations(d *Deps) Tool {
-	t := mcp.NewTool("catalog_get_relations",
-		mcp.WithDescription("Walk the relations of a Backstage catalog entity up to 3 hops and return the nodes and edges: what it depends on, what depends on it "+
-			"(direction incoming), which APIs it provides or consumes, what system it is part of, who owns it. Use it for \"what breaks if X goes down\" "+
-			"(relations dependencyOf/apiConsumedBy, depth 2-3) and \"what does X need\". Refs are written kind:namespace/name."),
-		mcp.WithRawInputSchema(schema(relationsParams, "ref")),
-		readOnly("Get entity relations"),
-	)
+	t := newTool("catalog_get_relations", "Walk the relations of a Backstage catalog entity up to 3 hops and return the nodes and edges: what it depends on, what depends on it "+
+		"(direction incoming), which APIs it provides or consumes, what system it is part of, who owns it. Use it for \"what breaks if X goes down\" "+
+		"(relations dependencyOf/apiConsumedBy, depth 2-3) and \"what does X need\". Refs are written kind:namespace/name.", schema(relationsParams, "ref"), "Get entity relations")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, relationsParams)
 		if err != nil {

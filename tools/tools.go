@@ -96,8 +96,8 @@ func accessFrom(ctx context.Context) Access {
 type denyAll struct{}
 
 func (denyAll) Constrain([]catalog.Filter) ([]catalog.Filter, bool, bool) { return nil, true, true }
-func (denyAll) Visible(map[string]any) bool                                 { return false }
-func (denyAll) Mask(map[string]any) map[string]any                          { return nil }
+func (denyAll) Visible(map[string]any) bool                               { return false }
+func (denyAll) Mask(map[string]any) map[string]any                        { return nil }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -206,14 +206,16 @@ func All(d *Deps) []Tool {
 	}
 }
 
-// readOnly are the annotations every tool carries.
-func readOnly(title string) mcp.ToolOption {
+// newTool defines a read-only tool with a raw, strict input schema.
+func newTool(name, description string, inputSchema json.RawMessage, title string) mcp.Tool {
 	f, t := false, true
-	return mcp.WithToolAnnotation(mcp.ToolAnnotation{
+	tool := mcp.NewToolWithRawSchema(name, description, inputSchema)
+	tool.Annotations = mcp.ToolAnnotation{
 		Title:           title,
 		ReadOnlyHint:    &t,
 		DestructiveHint: &f,
 		IdempotentHint:  &t,
 		OpenWorldHint:   &f,
-	})
+	}
+	return tool
 }

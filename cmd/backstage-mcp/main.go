@@ -1,0 +1,108 @@
+// Command backstage-mcp is an MCP server that lets AI agents read a
+// Backstage software catalog as the person they act for: scoped tools,
+// verified identity, secret redaction, rate limits and an audit trail.
+//
+// Run `backstage-mcp help` for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":  {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
+		"config": {"check a configuration file: config check FILE", adapt(runConfig)},
+		"login":  {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
+		"logout": {"forget (and revoke) the stored token", adapt(runLogout)},
+		"audit":  {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
+		"version": {"print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+			fmt.Fprintln(stdout, "backstage-mcp", version)
+			return 0
+		}},
+	}
+}
+
+// adapt wraps a command that does not read stdin.
+func adapt(f func(ctx context.Context, args []string, stdout, stderr io.Writer) int) func(context.Context, []string, io.Reader, io.Writer, io.Writer) int {
+	return func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+		return f(ctx, args, stdout, stderr)
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := cmds[args[1]]; ok {
+				return c.run(ctx, []string{"--help"}, stdin, stdout, stderr)
+			}
+		}
+		usage(stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "backstage-mcp: unknown command %q\n\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	return c.run(ctx, args[1:], stdin, stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(`backstage-mcp — Backstage catalog tools for AI agents, under the user's identity.
+
+Usage:
+  backstage-mcp <command> [flags]
+
+Commands:
+`)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-9s %s\n", n, cmds[n].summary)
+	}
+	b.WriteString(`
+Quick start (no Backstage needed):
+  backstage-mcp serve --demo --http 127.0.0.1:8080     # Streamable HTTP at http://127.0.0.1:8080/mcp
+  backstage-mcp serve --demo --stdio                    # for an IDE assistant
+
+Against your Backstage:
+  backstage-mcp config check config.yaml
+  backstage-mcp serve --config config.yaml --http 127.0.0.1:8080
+
+Run "backstage-mcp <command> --help" for a command's flags.
+`)
+	fmt.Fprint(w, b.String())
+}

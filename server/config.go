@@ -1,0 +1,298 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole server configuration, read from one YAML file.
+// Every string value may use ${ENV_VAR} substitution as in Backstage's
+// app-config ($${…} for a literal ${…}).
+type Config struct {
+	// Server holds the listener settings.
+	Server ServerConfig `yaml:"server"`
+	// Backstage says how to reach the catalog with the server's own credential.
+	Backstage BackstageConfig `yaml:"backstage"`
+	// Log configures operational logs (not the audit trail).
+	Log LogConfig `yaml:"log"`
+}
+
+// ServerConfig holds the listener settings.
+type ServerConfig struct {
+	// PublicURL is the externally visible base URL of this server, e.g.
+	// https://mcp.example.com. It defines the MCP endpoint <PublicURL>/mcp,
+	// the default token audience and the Protected Resource Metadata.
+	// Default: http://<listen address>.
+	PublicURL string `yaml:"publicURL"`
+	// AllowedOrigins lists the browser Origins accepted on /mcp, besides the
+	// PublicURL's own origin. Requests without an Origin header (non-browser
+	// clients) are accepted; any other Origin gets 403 (DNS-rebinding guard).
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// MaxRequestBytes caps a request body on /mcp. Default 1 MiB.
+	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
+	// ShutdownTimeout bounds graceful shutdown. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// CursorKey signs pagination cursors (base64 or any string of at least
+	// 32 bytes). Set it when several replicas serve one client; default: a
+	// random key per process.
+	CursorKey string `yaml:"cursorKey"`
+}
+
+// BackstageConfig says how to reach Backstage.
+type BackstageConfig struct {
+	// BaseURL of the Backstage backend, e.g. http://localhost:7007.
+	BaseURL string `yaml:"baseUrl"`
+	// Token is the server's own Backstage credential: a static token from
+	// backend.auth.externalAccess. Prefer TokenFile or ${ENV} substitution.
+	Token string `yaml:"token"`
+	// TokenFile holds the credential; it is re-read when it changes, so the
+	// credential can be rotated without a restart. Exclusive with Token.
+	TokenFile string `yaml:"tokenFile"`
+	// Timeout bounds every request to Backstage. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxResponseBytes caps a response from Backstage. Default 16 MiB.
+	MaxResponseBytes int64 `yaml:"maxResponseBytes"`
+}
+
+// LogConfig configures operational logs.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is auto (tint on a terminal, JSON otherwise), json or text.
+	Format string `yaml:"format"`
+}
+
+// Environment variables that override the file (applied after it).
+var envOverrides = []struct {
+	name string
+	set  func(*Config, string)
+}{
+	{"BACKSTAGE_MCP_BACKSTAGE_URL", func(c *Config, v string) { c.Backstage.BaseURL = v }},
+	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN", func(c *Config, v string) { c.Backstage.Token = v }},
+	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE", func(c *Config, v string) { c.Backstage.TokenFile = v }},
+	{"BACKSTAGE_MCP_PUBLIC_URL", func(c *Config, v string) { c.Server.PublicURL = v }},
+	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
+}
+
+// EnvOverrideNames lists the environment variables that override the file.
+func EnvOverrideNames() []string {
+	n := make([]string, len(envOverrides))
+	for i, e := range envOverrides {
+		n[i] = e.name
+	}
+	return n
+}
+
+// ConfigError names the key that is wrong and why.
+type ConfigError struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadConfig reads, substitutes, decodes (unknown keys are errors),
+// applies environment overrides and defaults, and validates a config file.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(data, path, getenv)
+}
+
+// ParseConfig is LoadConfig for bytes already read.
+func ParseConfig(data []byte, file string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := &Config{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		var root yaml.Node
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			return nil, &ConfigError{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+		if err := substitute(&root, "", file, getenv); err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		if err := enc.Encode(&root); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(&buf)
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil {
+			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+	}
+	for _, e := range envOverrides {
+		if v := getenv(e.name); v != "" {
+			e.set(cfg, v)
+		}
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) && ce.File == "" {
+			ce.File = file
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// substitute replaces ${VAR} in every scalar; $${VAR} stays literal ${VAR}.
+func substitute(n *yaml.Node, path, file string, getenv func(string) string) error {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.SequenceNode {
+				p = fmt.Sprintf("%s[%d]", path, i)
+			}
+			if err := substitute(c, p, file, getenv); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			if err := substitute(n.Content[i+1], p, file, getenv); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		var missing string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			if strings.HasPrefix(m, "$$") {
+				return m[1:]
+			}
+			name := m[2 : len(m)-1]
+			v := getenv(name)
+			if v == "" && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return &ConfigError{File: file, Line: n.Line, Key: path, Msg: fmt.Sprintf("environment variable %s is not set", missing)}
+		}
+		n.Tag = "!!str"
+		if n.Style == 0 {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.MaxRequestBytes == 0 {
+		c.Server.MaxRequestBytes = 1 << 20
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Backstage.Timeout == 0 {
+		c.Backstage.Timeout = 10 * time.Second
+	}
+	if c.Backstage.MaxResponseBytes == 0 {
+		c.Backstage.MaxResponseBytes = 16 << 20
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+}
+
+// Validate checks every field and names the first bad key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, a ...any) error {
+		return &ConfigError{Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	if c.Server.PublicURL != "" {
+		u, err := url.Parse(c.Server.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return bad("server.publicURL", "%q must be an absolute http(s) URL without a path, e.g. https://mcp.example.com", c.Server.PublicURL)
+		}
+	}
+	for i, o := range c.Server.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return bad(fmt.Sprintf("server.allowedOrigins[%d]", i), "%q must be an origin such as https://app.example.com", o)
+		}
+	}
+	if c.Server.MaxRequestBytes < 1024 || c.Server.MaxRequestBytes > 64<<20 {
+		return bad("server.maxRequestBytes", "must be between 1024 and 67108864 bytes (got %d)", c.Server.MaxRequestBytes)
+	}
+	if c.Server.ShutdownTimeout < 0 {
+		return bad("server.shutdownTimeout", "must be positive")
+	}
+	if c.Server.CursorKey != "" && len(c.Server.CursorKey) < 32 {
+		return bad("server.cursorKey", "must be at least 32 bytes")
+	}
+	if c.Backstage.BaseURL != "" {
+		u, err := url.Parse(c.Backstage.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("backstage.baseUrl", "%q must be an absolute http(s) URL, e.g. http://localhost:7007", c.Backstage.BaseURL)
+		}
+		if c.Backstage.Token == "" && c.Backstage.TokenFile == "" {
+			return bad("backstage.token", "a Backstage credential is required: set backstage.token (e.g. ${BACKSTAGE_TOKEN}) or backstage.tokenFile")
+		}
+	}
+	if c.Backstage.Token != "" && c.Backstage.TokenFile != "" {
+		return bad("backstage.tokenFile", "set either backstage.token or backstage.tokenFile, not both")
+	}
+	if c.Backstage.Timeout < 0 || c.Backstage.Timeout > 5*time.Minute {
+		return bad("backstage.timeout", "must be between 0 and 5m (got %s)", c.Backstage.Timeout)
+	}
+	if c.Backstage.MaxResponseBytes < 1024 {
+		return bad("backstage.maxResponseBytes", "must be at least 1024 bytes")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q must be one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		return bad("log.format", "%q must be one of auto, json, text", c.Log.Format)
+	}
+	return nil
+}

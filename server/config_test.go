@@ -1,0 +1,86 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "empty gives defaults", yaml: ``, check: func(t *testing.T, c *Config) {
+			if c.Server.MaxRequestBytes != 1<<20 || c.Backstage.Timeout != 10*time.Second || c.Log.Level != "info" {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "env substitution", yaml: "backstage:\n  baseUrl: http://bs:7007\n  token: ${BS_TOKEN}\n", env: map[string]string{"BS_TOKEN": "s3cret-token"},
+			check: func(t *testing.T, c *Config) {
+				if c.Backstage.Token != "s3cret-token" {
+					t.Errorf("token = %q", c.Backstage.Token)
+				}
+			}},
+		{name: "escaped substitution", yaml: "server:\n  cursorKey: \"$${NOT_A_VAR}-0123456789012345678901234567\"\n", check: func(t *testing.T, c *Config) {
+			if !strings.HasPrefix(c.Server.CursorKey, "${NOT_A_VAR}") {
+				t.Errorf("cursorKey = %q", c.Server.CursorKey)
+			}
+		}},
+		{name: "missing env var", yaml: "backstage:\n  baseUrl: http://bs:7007\n  token: ${NOPE}\n", wantErr: "cfg.yaml:3: backstage.token: environment variable NOPE is not set"},
+		{name: "env override", yaml: "backstage:\n  baseUrl: http://bs:7007\n  token: t\n", env: map[string]string{"BACKSTAGE_MCP_BACKSTAGE_URL": "https://other:7007"},
+			check: func(t *testing.T, c *Config) {
+				if c.Backstage.BaseURL != "https://other:7007" {
+					t.Errorf("baseUrl = %q", c.Backstage.BaseURL)
+				}
+			}},
+		{name: "unknown key", yaml: "backstage:\n  baseURL: http://x\n", wantErr: "field baseURL not found"},
+		{name: "bad yaml", yaml: "backstage: [", wantErr: "not valid YAML"},
+		{name: "bad url", yaml: "backstage:\n  baseUrl: localhost:7007\n  token: t\n", wantErr: "backstage.baseUrl"},
+		{name: "token required", yaml: "backstage:\n  baseUrl: http://x\n", wantErr: "backstage.token: a Backstage credential is required"},
+		{name: "token and file", yaml: "backstage:\n  baseUrl: http://x\n  token: a\n  tokenFile: /f\n", wantErr: "backstage.tokenFile"},
+		{name: "bad duration", yaml: "backstage:\n  timeout: soon\n", wantErr: "soon"},
+		{name: "bad level", yaml: "log:\n  level: loud\n", wantErr: "log.level"},
+		{name: "public url with path", yaml: "server:\n  publicURL: https://x/mcp\n", wantErr: "server.publicURL"},
+		{name: "bad origin", yaml: "server:\n  allowedOrigins: [nope]\n", wantErr: "server.allowedOrigins[0]"},
+		{name: "short cursor key", yaml: "server:\n  cursorKey: short\n", wantErr: "server.cursorKey"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.yaml), "cfg.yaml", env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	c, err := LoadConfig("../testdata/config.example.yaml", env(map[string]string{"BACKSTAGE_TOKEN": "example-token"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backstage.BaseURL == "" {
+		t.Fatal("example config has no baseUrl")
+	}
+	var ce *ConfigError
+	_, err = LoadConfig("../testdata/config.example.yaml", env(nil))
+	if !errors.As(err, &ce) || ce.Key != "backstage.token" {
+		t.Fatalf("without BACKSTAGE_TOKEN: %v", err)
+	}
+}

@@ -1,0 +1,30 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+)
+
+// Redactor adapts redact.Redactor to the tools' interface.
+type Redactor struct{ R *redact.Redactor }
+
+// Redact scrubs v and returns the per-rule counts (invisible characters
+// removed are counted under "invisible-unicode").
+func (a Redactor) Redact(v any) (any, map[string]int, error) {
+	if a.R == nil {
+		return nil, nil, fmt.Errorf("server: no redactor")
+	}
+	out, rep, err := a.R.Value(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: redact: %w", err)
+	}
+	counts := rep.Counts
+	if rep.Invisible > 0 {
+		if counts == nil {
+			counts = map[string]int{}
+		}
+		counts["invisible-unicode"] += rep.Invisible
+	}
+	return out, counts, nil
+}

@@ -1,0 +1,23 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// ServeStdio speaks MCP over in/out until ctx is cancelled or in closes.
+// Logs never go to out: it carries the protocol.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	std := mcpserver.NewStdioServer(s.mcp)
+	std.SetErrorLogger(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	err := std.Listen(ctx, in, out)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return fmt.Errorf("server: stdio: %w", err)
+}

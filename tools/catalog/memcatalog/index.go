@@ -1,0 +1,281 @@
+package memcatalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+)
+
+const (
+	maxSearchKeyLen   = 200
+	maxSearchValueLen = 200
+)
+
+// searchRow is one row of Backstage's search table for one entity.
+type searchRow struct {
+	key   string // lowercase dot path
+	value string // lowercase value; meaningless when null
+	orig  string // value as written
+	null  bool
+}
+
+// keyRow is a non-null search row seen from its key.
+type keyRow struct {
+	ent   int32
+	value string
+	orig  string
+}
+
+// searchIndex answers "which entities have key K (with value V)" as bitsets.
+type searchIndex struct {
+	n        int
+	exists   map[string][]int32            // key -> entities having a row (null or not)
+	postings map[string]map[string][]int32 // key -> lowercase value -> entities
+	byKey    map[string][]keyRow           // key -> non-null rows sorted by (value, ent)
+}
+
+func buildIndex(entries []*entry) (*searchIndex, error) {
+	idx := &searchIndex{
+		n:        len(entries),
+		exists:   make(map[string][]int32),
+		postings: make(map[string]map[string][]int32),
+		byKey:    make(map[string][]keyRow),
+	}
+	for _, en := range entries {
+		rows, err := searchRows(en.entity)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", en.ref, err)
+		}
+		for _, r := range rows {
+			if l := idx.exists[r.key]; len(l) == 0 || l[len(l)-1] != en.pos {
+				idx.exists[r.key] = append(l, en.pos)
+			}
+			if r.null {
+				continue
+			}
+			m := idx.postings[r.key]
+			if m == nil {
+				m = make(map[string][]int32)
+				idx.postings[r.key] = m
+			}
+			m[r.value] = append(m[r.value], en.pos)
+			idx.byKey[r.key] = append(idx.byKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+		}
+	}
+	for _, rows := range idx.byKey {
+		sort.Slice(rows, func(a, b int) bool {
+			if rows[a].value != rows[b].value {
+				return rows[a].value < rows[b].value
+			}
+			return rows[a].ent < rows[b].ent
+		})
+	}
+	return idx, nil
+}
+
+var specialKeys = map[string]bool{
+	"attachments": true, "relations": true, "status": true,
+	"metadata.name": true, "metadata.namespace": true, "metadata.uid": true, "metadata.etag": true,
+}
+
+// searchRows flattens an entity the way Backstage's buildEntitySearch does.
+func searchRows(e map[string]any) ([]searchRow, error) {
+	type kv struct {
+		key   string
+		value any
+	}
+	var raw []kv
+	seenPath := map[string]bool{}
+	var visit func(path string, cur any)
+	visit = func(path string, cur any) {
+		if specialKeys[path] {
+			return
+		}
+		switch t := cur.(type) {
+		case nil, string, bool, json.Number, float64:
+			raw = append(raw, kv{path, t})
+		case []any:
+			for _, item := range t {
+				visit(path, item)
+				if s, ok := item.(string); ok {
+					pk := path + "." + s
+					if lk := strings.ToLower(pk); !seenPath[lk] {
+						seenPath[lk] = true
+						raw = append(raw, kv{pk, true})
+					}
+				}
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				visit(p, t[k])
+			}
+		}
+	}
+	visit("", e)
+	md := e["metadata"].(map[string]any)
+	raw = append(raw, kv{"metadata.name", md["name"]}, kv{"metadata.namespace", md["namespace"]}, kv{"metadata.uid", md["uid"]})
+	if rels, ok := e["relations"].([]any); ok {
+		for _, r := range rels {
+			m := r.(map[string]any)
+			raw = append(raw, kv{"relations." + m["type"].(string), m["targetRef"]})
+		}
+	}
+
+	byLower := map[string]string{}
+	for _, r := range raw {
+		l := strings.ToLower(r.key)
+		if prev, ok := byLower[l]; ok && prev != r.key {
+			return nil, fmt.Errorf("entity has duplicate keys that vary only in casing, '%s'", l)
+		}
+		byLower[l] = r.key
+	}
+
+	rows := make([]searchRow, 0, len(raw))
+	seen := map[string]bool{}
+	for _, r := range raw {
+		key := strings.ToLower(r.key)
+		if jsLen(key) > maxSearchKeyLen {
+			continue
+		}
+		row := searchRow{key: key, null: true}
+		if r.value != nil {
+			s := jsString(r.value)
+			if v := strings.ToLower(s); jsLen(v) <= maxSearchValueLen {
+				row = searchRow{key: key, value: v, orig: s}
+			}
+		}
+		dk := key + "\x00" + row.value
+		if row.null {
+			dk = key + "\x01"
+		}
+		if seen[dk] {
+			continue
+		}
+		seen[dk] = true
+		rows = append(rows, row)
+	}
+	sort.SliceStable(rows, func(a, b int) bool { return rows[a].key < rows[b].key })
+	return rows, nil
+}
+
+// jsLen is the length of s in UTF-16 code units, as JavaScript counts.
+func jsLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// jsString is String(v) for the JSON scalars an entity can hold.
+func jsString(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case bool:
+		if t {
+			return "true"
+		}
+		return "false"
+	case json.Number:
+		if f, err := t.Float64(); err == nil {
+			return jsNumberString(f)
+		}
+		return t.String()
+	case float64:
+		return jsNumberString(t)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+func jsNumberString(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case f == 0:
+		return "0"
+	}
+	a := math.Abs(f)
+	if a >= 1e21 || a < 1e-6 {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		// JavaScript writes 1e+21, Go 1e+21; exponents have no leading zero in JS.
+		mant, exp, _ := strings.Cut(s, "e")
+		sign := exp[0]
+		exp = strings.TrimLeft(exp[1:], "0")
+		return mant + "e" + string(sign) + exp
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// bitset is a set of entity positions.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func fullBitset(n int) bitset {
+	b := newBitset(n)
+	for i := range b {
+		b[i] = ^uint64(0)
+	}
+	if r := n % 64; r != 0 {
+		b[len(b)-1] = (uint64(1) << r) - 1
+	}
+	return b
+}
+
+func (b bitset) set(i int32)      { b[i>>6] |= 1 << (uint(i) & 63) }
+func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (b bitset) and(o bitset) {
+	for i := range b {
+		b[i] &= o[i]
+	}
+}
+func (b bitset) or(o bitset) {
+	for i := range b {
+		b[i] |= o[i]
+	}
+}
+
+// not complements b within [0, n).
+func (b bitset) not(n int) {
+	for i := range b {
+		b[i] = ^b[i]
+	}
+	if r := n % 64; r != 0 && len(b) > 0 {
+		b[len(b)-1] &= (uint64(1) << r) - 1
+	}
+}
+
+func (b bitset) count() int {
+	c := 0
+	for _, w := range b {
+		c += bits.OnesCount64(w)
+	}
+	return c
+}
+
+func (idx *searchIndex) fromList(l []int32, into bitset) {
+	for _, p := range l {
+		into.set(p)
+	}
+}
