@@ -23,6 +23,7 @@ func BenchmarkAppend(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				if parallel {
+					b.SetParallelism(8) // 8×GOMAXPROCS appenders: shows group commit
 					b.RunParallel(func(pb *testing.PB) {
 						for i := 0; pb.Next(); i++ {
 							if err := l.Append(ctx, callRecord(i)); err != nil {
