@@ -1,0 +1,269 @@
+package redact_test
+
+import (
+	"encoding/base64"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+)
+
+const (
+	b62  = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b64u = b62 + "-_"
+	hexc = "0123456789abcdef"
+	up36 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+)
+
+// rs returns a deterministic random string (seeded by its arguments).
+func rs(charset string, n int) string {
+	if n == 0 || charset == "" {
+		return ""
+	}
+	r := rand.New(rand.NewPCG(uint64(n), uint64(len(charset))*7919+uint64(charset[0])))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = charset[r.IntN(len(charset))]
+	}
+	return string(b)
+}
+
+func newRedactor(t testing.TB) *redact.Redactor {
+	t.Helper()
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func pemBlock(label string) string {
+	body := base64.StdEncoding.EncodeToString([]byte(rs(b62, 300)))
+	var lines []string
+	for len(body) > 64 {
+		lines = append(lines, body[:64])
+		body = body[64:]
+	}
+	lines = append(lines, body)
+	return "-----BEGIN " + label + "-----\n" + strings.Join(lines, "\n") + "\n-----END " + label + "-----"
+}
+
+// positives holds, for every rule id, a text in which that rule must redact
+// the secret (the second element, which must not survive).
+func positives() map[string][2]string {
+	pw := "Zq7-" + rs(b62, 14)
+	basic := base64.StdEncoding.EncodeToString([]byte("svc-ci:" + pw))
+	p := map[string][2]string{}
+	add := func(id, text, secret string) { p[id] = [2]string{text, secret} }
+	sec := func(id, prefix, charset string, n int, pre, post string) {
+		s := prefix + rs(charset, n)
+		add(id, pre+s+post, s)
+	}
+	sec("aws-access-key-id", "AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, "key id ", "")
+	sec("aws-secret-access-key", "", b62+"/+", 40, "aws_secret_access_key = ", "")
+	sec("aws-session-token", "", b62+"/+", 180, "AWS_SESSION_TOKEN=", "")
+	sec("aws-mws-key", "amzn.mws.", "", 0, "", "")
+	p["aws-mws-key"] = [2]string{"mws amzn.mws.4ea38b7b-f563-7709-4bae-87aeaf1e5c1c", "amzn.mws.4ea38b7b-f563-7709-4bae-87aeaf1e5c1c"}
+	sec("gcp-api-key", "AIza", b64u, 35, "key=", "")
+	sec("gcp-oauth-client-secret", "GOCSPX-", b64u, 28, "clientSecret: ", "")
+	sec("gcp-oauth-access-token", "ya29.", b64u, 60, "Authorization: OAuth ", "")
+	sa := strings.ReplaceAll(pemBlock("PRIVATE KEY"), "\n", `\n`)
+	add("gcp-service-account-key", `{"type": "service_account", "private_key": "`+sa+`", "client_email": "x@y.iam.gserviceaccount.com"}`, sa[40:80])
+	sk := base64.StdEncoding.EncodeToString([]byte(rs(b62, 64)))
+	add("azure-storage-key", "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey="+sk+";EndpointSuffix=core.windows.net", sk)
+	add("azure-sas-token", "https://a.blob.core.windows.net/c?sv=2022-11-02&sp=r&sig="+rs(b62, 43)+"%3D", rs(b62, 43))
+	sb := base64.StdEncoding.EncodeToString([]byte(rs(b62, 32)))
+	add("azure-shared-access-key", "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey="+sb, sb)
+	sec("azure-client-secret", "abc8Q~", b62+"_~.-", 34, "secret ", "")
+	sec("azure-devops-pat", "", "abcdefghijklmnopqrstuvwxyz234567", 52, "AZURE_DEVOPS_PAT=", "")
+	sec("github-pat", "ghp_", b62, 36, "token ", "")
+	add("github-fine-grained-pat", "GH_TOKEN=github_pat_"+rs(b62, 22)+"_"+rs(b62, 59), "github_pat_"+rs(b62, 22))
+	sec("github-oauth-token", "gho_", b62, 36, "", "")
+	sec("github-user-to-server-token", "ghu_", b62, 36, "", "")
+	sec("github-app-token", "ghs_", b62, 36, "", "")
+	sec("github-refresh-token", "ghr_", b62, 76, "", "")
+	sec("gitlab-pat", "glpat-", b64u, 20, "", "")
+	sec("gitlab-deploy-token", "gldt-", b64u, 20, "", "")
+	sec("gitlab-runner-token", "glrt-", b64u, 20, "", "")
+	sec("gitlab-runner-registration-token", "GR1348941", b64u, 20, "", "")
+	sec("gitlab-pipeline-trigger-token", "glptt-", hexc, 40, "", "")
+	sec("gitlab-oauth-secret", "gloas-", b64u, 64, "", "")
+	sec("gitlab-other-token", "glcbt-", b64u, 24, "", "")
+	sec("slack-bot-token", "xoxb-", "", 0, "", "")
+	p["slack-bot-token"] = [2]string{"xoxb-12345678901-1234567890123-" + rs(b62, 24), rs(b62, 24)}
+	p["slack-user-token"] = [2]string{"xoxp-12345678901-12345678901-1234567890123-" + rs(hexc, 32), rs(hexc, 32)}
+	p["slack-app-token"] = [2]string{"xapp-1-A0123456789-1234567890123-" + rs(hexc, 64), rs(hexc, 64)}
+	p["slack-config-token"] = [2]string{"xoxe.xoxp-1-" + rs(up36, 160), rs(up36, 160)}
+	p["slack-legacy-token"] = [2]string{"xoxs-1234567890-" + rs(b62, 30), rs(b62, 30)}
+	p["slack-webhook-url"] = [2]string{"https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEFGH/" + rs(b62, 24), rs(b62, 24)}
+	sec("stripe-secret-key", "sk_live_", b62, 24, "", "")
+	sec("stripe-webhook-secret", "whsec_", b62, 32, "", "")
+	sec("square-token", "sq0atp-", b64u, 22, "", "")
+	p["braintree-access-token"] = [2]string{"access_token$production$" + rs("abcdefghijklmnopqrstuvwxyz0123456789", 16) + "$" + rs(hexc, 32), rs(hexc, 32)}
+	sec("shopify-token", "shpat_", hexc, 32, "", "")
+	sec("twilio-api-key", "SK", hexc, 32, "sid ", "")
+	sec("twilio-auth-token", "", hexc, 32, "TWILIO_AUTH_TOKEN=", "")
+	add("sendgrid-api-key", "SG."+rs(b64u, 22)+"."+rs(b64u, 43), rs(b64u, 43))
+	sec("mailgun-api-key", "key-", hexc, 32, "", "")
+	sec("mailchimp-api-key", "", hexc, 32, "", "-us21")
+	sec("telegram-bot-token", "123456789:AA", b64u, 33, "", "")
+	sec("discord-webhook-url", "", b64u, 68, "https://discord.com/api/webhooks/112233445566778899/", "")
+	sec("teams-webhook-url", "", hexc, 60, "https://acme.webhook.office.com/webhookb2/", "")
+	sec("npm-token", "npm_", b62, 36, "", "")
+	sec("npmrc-auth", "", b62, 30, "//npm.pkg.example/:_authToken=", "")
+	sec("pypi-token", "pypi-AgEIcHlwaS5vcmc", b64u, 80, "", "")
+	sec("dockerhub-pat", "dckr_pat_", b64u, 27, "", "")
+	add("docker-config-auth", `{"auths":{"registry.acme.internal":{"auth":"`+basic+`"}}}`, basic)
+	sec("artifactory-api-key", "AKCp", b62, 69, "", "")
+	sec("artifactory-reference-token", "cmVmd", b62, 59, "", "")
+	sec("nuget-api-key", "oy2", "abcdefghijklmnopqrstuvwxyz0123456789", 43, "", "")
+	sec("rubygems-api-key", "rubygems_", hexc, 48, "", "")
+	sec("pulumi-token", "pul-", hexc, 40, "", "")
+	sec("terraform-cloud-token", rs(b62, 14)+".atlasv1.", b64u, 67, "", "")
+	sec("circleci-token", "CCIPAT_"+rs(b62, 22)+"_", hexc, 40, "", "")
+	sec("sonarqube-token", "sqp_", hexc, 40, "", "")
+	sec("databricks-token", "dapi", hexc, 32, "", "")
+	sec("datadog-api-key", "", hexc, 32, "DD_API_KEY=", "")
+	sec("newrelic-key", "NRAK-", up36, 27, "", "")
+	sec("newrelic-license-key", rs(hexc, 36), "", 0, "", "NRAL")
+	p["newrelic-license-key"] = [2]string{rs(hexc, 36) + "NRAL", rs(hexc, 36)}
+	sec("pagerduty-key", "", hexc, 32, "pagerduty integration key: ", "")
+	add("sentry-dsn", "https://"+rs(hexc, 32)+"@o123.ingest.sentry.io/456", rs(hexc, 32))
+	sec("sentry-auth-token", "sntryu_", hexc, 64, "", "")
+	sec("grafana-token", "glsa_"+rs(b62, 32)+"_", hexc, 8, "", "")
+	sec("dynatrace-token", "dt0c01."+rs(up36, 24)+".", up36, 64, "", "")
+	add("openai-api-key", "sk-proj-"+rs(b64u, 74)+"T3BlbkFJ"+rs(b64u, 74), rs(b64u, 74))
+	add("anthropic-api-key", "sk-ant-api03-"+rs(b64u, 93)+"AA", rs(b64u, 93))
+	sec("huggingface-token", "hf_", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 34, "", "")
+	sec("groq-api-key", "gsk_", b62, 52, "", "")
+	sec("replicate-token", "r8_", b62, 37, "", "")
+	sec("perplexity-api-key", "pplx-", b62, 48, "", "")
+	sec("vault-token", "hvs.CAESI", b64u, 86, "", "")
+	sec("vault-legacy-token", "s.", b62, 24, "VAULT_TOKEN=", "")
+	sec("doppler-token", "dp.st.", b62, 43, "", "")
+	sec("age-secret-key", "AGE-SECRET-KEY-1", "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58, "", "")
+	sec("atlassian-api-token", "ATATT3", b64u, 180, "", "")
+	sec("bitbucket-app-password", "ATBB", b62, 32, "", "")
+	sec("linear-api-key", "lin_api_", b62, 40, "", "")
+	sec("notion-token", "ntn_12345678901", b62, 35, "", "")
+	sec("postman-api-key", "PMAK-"+rs(hexc, 24)+"-", hexc, 34, "", "")
+	sec("digitalocean-token", "dop_v1_", hexc, 64, "", "")
+	sec("supabase-token", "sbp_", hexc, 40, "", "")
+	sec("flyio-token", "fo1_", b64u, 43, "", "")
+	sec("mapbox-secret-token", "sk.eyJ1IjoiYWNtZSIsImEiOiJja2FiYyJ9.", b64u, 22, "", "")
+	jwt := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyOmRlZmF1bHQvamRvZSJ9." + rs(b64u, 43)
+	add("jwt", "Authorization: Bearer "+jwt, jwt)
+	for id, label := range map[string]string{"private-key-rsa": "RSA PRIVATE KEY", "private-key-ec": "EC PRIVATE KEY", "private-key-dsa": "DSA PRIVATE KEY",
+		"private-key-openssh": "OPENSSH PRIVATE KEY", "private-key-pgp": "PGP PRIVATE KEY BLOCK", "private-key-pkcs8": "PRIVATE KEY",
+		"private-key-encrypted": "ENCRYPTED PRIVATE KEY", "private-key-other": "SSH2 ENCRYPTED PRIVATE KEY"} {
+		blk := pemBlock(label)
+		add(id, "key: |\n"+blk+"\n", strings.Split(blk, "\n")[2])
+	}
+	p["putty-private-key"] = [2]string{"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\n" + rs(b62, 44) + "\nPrivate-MAC: " + rs(hexc, 64), rs(b62, 44)}
+	add("url-password", "https://deploy:"+pw+"@artifacts.acme.internal/repo", pw)
+	add("url-query-secret", "https://api.example.com/export?format=csv&api_key="+rs(b62, 32), rs(b62, 32))
+	add("conn-postgres", "postgresql://app:"+pw+"@db:5432/orders", pw)
+	add("conn-mysql", "mysql://app:"+pw+"@db:3306/inv", pw)
+	add("conn-mongodb", "mongodb+srv://app:"+pw+"@cluster0.abc.mongodb.net/x", pw)
+	add("conn-redis", "rediss://:"+pw+"@cache:6380/0", pw)
+	add("conn-amqp", "amqps://ev:"+pw+"@mq:5671/prod", pw)
+	add("conn-mssql", "sqlserver://sa:"+pw+"@sql:1433?database=ledger", pw)
+	add("conn-jdbc", "jdbc:mysql://db:3306/app?user=app&password="+pw, pw)
+	add("conn-odbc", "Driver={ODBC Driver 18};Server=tcp:x,1433;Database=l;Uid=u;Pwd="+pw+";", pw)
+	add("http-basic-auth", "Authorization: Basic "+basic, basic)
+	add("http-bearer-token", "Authorization: Bearer "+rs(b64u, 40), rs(b64u, 40))
+	add("generic-secret", "client_secret: "+pw, pw)
+	add("generic-keyword-entropy", "the staging token is "+rs(hexc, 20)+"Q9z"+rs(b62, 12)+" for now", rs(hexc, 20))
+	return p
+}
+
+func TestEveryRuleHasAPositiveCase(t *testing.T) {
+	p := positives()
+	rules := newRedactor(t).Rules()
+	if len(rules) < 60 {
+		t.Fatalf("%d rules, want at least 60", len(rules))
+	}
+	for _, ri := range rules {
+		if _, ok := p[ri.ID]; !ok {
+			t.Errorf("rule %s has no positive test case", ri.ID)
+		}
+		if ri.Family == "" || ri.Description == "" {
+			t.Errorf("rule %s lacks family or description", ri.ID)
+		}
+	}
+}
+
+func TestRulePositives(t *testing.T) {
+	r := newRedactor(t)
+	for id, tc := range positives() {
+		t.Run(id, func(t *testing.T) {
+			out, rep := r.Text(tc[0])
+			if rep.Counts[id] == 0 {
+				t.Fatalf("rule %s did not fire on %.120q\noutput %.200q\ncounts %v", id, tc[0], out, rep.Counts)
+			}
+			if strings.Contains(out, tc[1]) {
+				t.Fatalf("secret part %.40q survived: %.200q", tc[1], out)
+			}
+			if !strings.Contains(out, "[REDACTED:"+id+"]") {
+				t.Fatalf("no marker for %s in %.200q", id, out)
+			}
+		})
+	}
+}
+
+func TestRuleNegatives(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in string }{
+		{"aws documented example", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+		{"placeholder token", "token: ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
+		{"env reference", "password: ${DB_PASSWORD}"},
+		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
+		{"angle placeholder", "client_secret: <your-client-secret>"},
+		{"changeme", "secret: changeme"},
+		{"uuid under key", "apiKey: 123e4567-e89b-42d3-a456-426614174000"},
+		{"git sha in prose", "commit 3f9c2a7e1b4d8f6a0c5e9b2d7a4f1c8e6b3d0a9f fixed the token refresh"},
+		{"sri integrity", `"integrity": "sha512-Q5gDkP7pHzv3t8m+7zK0fM0e0h9eA8Jc3Yb0VZ+Q1b3u7aJxgJ2Kq7pT9wYyZl9yXg1k=="`},
+		{"docker digest", "image@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{"stripe publishable", "pk_live_51HabcdefghijklmnopqrstuvWXYZ"},
+		{"url without password", "https://jdoe@github.com/acme/x.git and postgres://localhost:5432/db"},
+		{"url placeholder password", "postgres://user:password@localhost/db mongodb://a:<password>@h/x"},
+		{"slug", "payment-token-service and vault-secret-reader-7d9f8b6c4-x2x9z"},
+		{"prose", "Use the token bucket algorithm; password reset emails; the API key goes in a header."},
+		{"semver", "secret_version: 1.24.3-rc.1+build.5"},
+		{"secret names", "secretName: payments-db-credentials\ntokenUrl: https://auth.example/token\nkeyId: kid-2024"},
+		{"vault path", "secret: secret/data/payments/prod"},
+		{"public key", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----"},
+		{"elided private key", "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----"},
+		{"pagination token param", "https://api.example.com/items?page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBp&pageSize=50"},
+		{"base64 image", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="},
+		{"bearer placeholder", "Authorization: Bearer <token>"},
+		{"guest default", "amqp://guest:guest@localhost:5672/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, rep := r.Text(tc.in)
+			if rep.Total() != 0 || out != tc.in {
+				t.Fatalf("unexpected redaction %v: %q", rep.Counts, out)
+			}
+		})
+	}
+}
+
+func TestReplacementKeepsNonSecretParts(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in, want string }{
+		{"url keeps host", "https://deploy:Zq7xP9mK2vL8@artifacts.acme.internal/repo", "https://deploy:[REDACTED:url-password]@artifacts.acme.internal/repo"},
+		{"connection keeps database", "postgres://app:Zq7xP9mK2vL8@db:5432/orders?sslmode=require", "postgres://app:[REDACTED:conn-postgres]@db:5432/orders?sslmode=require"},
+		{"query keeps other params", "https://x.example/e?format=csv&api_key=Zq7xP9mK2vL8Zq7xP9mK2vL8&page=2", "https://x.example/e?format=csv&api_key=[REDACTED:url-query-secret]&page=2"},
+		{"percent-encoded password", "mysql://app:p%40ss%21Zq7xP9mK@db/inv", "mysql://app:[REDACTED:conn-mysql]@db/inv"},
+		{"folded pem", `KEY="-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5hkA7dX8Ugl5AoAoGCCqGSM49\nAwEHoUQDQgAE\n-----END EC PRIVATE KEY-----"`, `KEY="[REDACTED:private-key-ec]"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := r.Text(tc.in); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
