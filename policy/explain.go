@@ -20,6 +20,10 @@ type Explanation struct {
 	ToolScopes  []string
 	// Anonymous is true for an unauthenticated subject.
 	Anonymous bool
+	// CurrentUser and OwnershipRefs are what $currentUser and
+	// $ownershipRefs resolve to for this subject.
+	CurrentUser   string
+	OwnershipRefs []string
 	// Tool and ToolDecision answer for the tool (empty Tool: not asked).
 	Tool         string
 	ToolDecision Decision
@@ -65,6 +69,8 @@ func (p *Policy) Explain(s Subject, tool string, entity map[string]any) Explanat
 		x.Roles = append(x.Roles, RoleTrace{Name: r.name, Matched: ok, Why: why})
 	}
 	x.TokenScopes = append([]string(nil), s.Scopes...)
+	x.CurrentUser = g.userRef
+	x.OwnershipRefs = append([]string(nil), g.ownList...)
 	x.ToolScopes = sortedSet(g.tokenScopes)
 	allowed := true
 	if tool != "" {
@@ -164,6 +170,7 @@ func (x Explanation) String() string {
 		fmt.Fprintf(&b, "%s %s: %s\n", mark, r.Name, r.Why)
 	}
 	if !x.Anonymous {
+		fmt.Fprintf(&b, "\n$currentUser: %s\n$ownershipRefs: %s\n", orNone(x.CurrentUser), listOrNone(x.OwnershipRefs))
 		fmt.Fprintf(&b, "\ntoken scopes: %s\n  map to tool scopes: %s\n", listOrNone(x.TokenScopes), listOrNone(x.ToolScopes))
 	}
 	if x.Tool != "" {
@@ -206,6 +213,13 @@ func verdictWord(ok bool) string {
 		return "allowed"
 	}
 	return "denied"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func listOrNone(xs []string) string {
