@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes is the largest request body accepted; Backstage's JSON body
@@ -383,11 +384,15 @@ func jsonErrorMessage(body []byte, err error) string {
 	if pos >= len(body) {
 		return "Unexpected end of JSON input"
 	}
-	snippet := string(body)
-	if len(snippet) > 32 {
-		snippet = snippet[:32] + "..."
+	for pos > 0 && !utf8.RuneStart(body[pos]) {
+		pos--
 	}
-	return fmt.Sprintf("Unexpected token '%c', %q is not valid JSON", body[pos], snippet)
+	r, _ := utf8.DecodeRune(body[pos:])
+	snippet := string(body)
+	if utf8.RuneCountInString(snippet) > 32 {
+		snippet = string([]rune(snippet)[:32]) + "..."
+	}
+	return fmt.Sprintf("Unexpected token '%c', \"%s\" is not valid JSON", r, snippet)
 }
 
 func (c *Catalog) facets(w http.ResponseWriter, qp queryParams) error {

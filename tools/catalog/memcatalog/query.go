@@ -210,11 +210,7 @@ func decodeCursor(s string) (*cursor, error) {
 	dec.UseNumber()
 	var raw any
 	if err := dec.Decode(&raw); err != nil || dec.More() {
-		msg := "invalid JSON"
-		if err != nil {
-			msg = err.Error()
-		}
-		return nil, inputError("Malformed cursor: SyntaxError: %s", msg)
+		return nil, inputError("Malformed cursor: SyntaxError: %s", jsonErrorMessage(data, err))
 	}
 	obj, ok := raw.(map[string]any)
 	if !ok {
