@@ -132,6 +132,9 @@ func WithMaxDepth(n int) Option {
 // rule is a compiled detector.
 type rule struct {
 	ruleDef
+	gate         int  // facts the text must have before the regex is worth running
+	leadBoundary bool // the match must not follow a word character
+	windowed     bool // run only on windows around keyword hits
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -148,13 +151,16 @@ func (s *ruleSet) clearBit(i int)  { s[i>>6] &^= 1 << (uint(i) & 63) }
 // Redactor detects and redacts secrets. It is safe for concurrent use; the
 // zero value is not usable — use New.
 type Redactor struct {
-	rules    []rule
-	m        *matcher
-	kwRules  [][]int  // keyword → rules
-	kwExact  []string // keyword as written when case-sensitive, else ""
-	allow    map[string]bool
-	maxSize  int
-	maxDepth int
+	rules      []rule
+	generic    int // index of generic-secret, or -1
+	dockerAuth int // index of docker-config-auth, or -1
+	m          *matcher
+	kwRules    [][]int  // keyword → rules
+	kwExact    []string // keyword as written when case-sensitive, else ""
+	kwWindowed []bool   // keyword belongs to a windowed rule
+	allow      map[string]bool
+	maxSize    int
+	maxDepth   int
 }
 
 // New returns a Redactor with the default rule set.
@@ -178,18 +184,24 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: unknown rule id %q", id)
 		}
 	}
-	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth}
+	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {
 		if c.disabled[d.id] {
 			continue
 		}
-		re, err := regexp.Compile(d.pattern)
+		pattern, lead := d.pattern, false
+		if strings.HasPrefix(pattern, `\b`) && len(pattern) > 2 && isWordByte(pattern[2]) && !strings.Contains(pattern, "|") {
+			// A literal prefix lets the regexp engine skip ahead; the word
+			// boundary is checked by hand.
+			pattern, lead = pattern[2:], true
+		}
+		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
-		cr := rule{ruleDef: d, re: re, nameGroup: -1}
+		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy"}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -200,7 +212,23 @@ func New(opts ...Option) (*Redactor, error) {
 				cr.secretGroups = append(cr.secretGroups, i)
 			}
 		}
+		switch {
+		case d.id == "url-query-secret":
+			cr.gate = factQuery
+		case d.check == checkContext:
+			cr.gate = factAssign | factAlnum16
+		case d.check == checkGeneric:
+			cr.gate = factAssign
+		case d.check == checkLoose:
+			cr.gate = factLongToken
+		}
 		ri := len(r.rules)
+		switch d.id {
+		case "generic-secret":
+			r.generic = ri
+		case "docker-config-auth":
+			r.dockerAuth = ri
+		}
 		r.rules = append(r.rules, cr)
 		for _, k := range d.keywords {
 			ki, ok := kwIndex[k]
@@ -218,6 +246,10 @@ func New(opts ...Option) (*Redactor, error) {
 				r.kwRules = append(r.kwRules, nil)
 			}
 			r.kwRules[ki] = append(r.kwRules[ki], ri)
+			for len(r.kwWindowed) <= ki {
+				r.kwWindowed = append(r.kwWindowed, false)
+			}
+			r.kwWindowed[ki] = r.kwWindowed[ki] || cr.windowed
 		}
 	}
 	if len(r.rules) > maxRules {
@@ -241,6 +273,12 @@ func (r *Redactor) Rules() []RuleInfo {
 
 // prefilter returns the rules whose keywords occur in b.
 func (r *Redactor) prefilter(b []byte) (set ruleSet) {
+	return r.prefilterHits(b, nil)
+}
+
+// prefilterHits is prefilter that also records, in hits, the end offsets of
+// keywords that belong to windowed rules.
+func (r *Redactor) prefilterHits(b []byte, hits *[]int) (set ruleSet) {
 	m := r.m
 	s := 0
 	nc := m.nclass
@@ -259,6 +297,9 @@ func (r *Redactor) prefilter(b []byte) (set ruleSet) {
 				for _, ri := range r.kwRules[kw] {
 					set.set(ri)
 				}
+				if hits != nil && r.kwWindowed[kw] && len(*hits) < 2*maxHits {
+					*hits = append(*hits, kw, i+1)
+				}
 			}
 		}
 	}
@@ -274,51 +315,94 @@ type span struct {
 // detect finds secrets in b. key, when not empty, is the JSON key (or the
 // sibling "name") under which b was found; it is used as context.
 func (r *Redactor) detect(b, key []byte) []span {
-	text, off := b, 0
-	if len(key) > 0 && r.m.any(key) {
-		text = make([]byte, 0, len(key)+2+len(b))
-		text = append(append(append(text, key...), ':', ' '), b...)
-		off = len(key) + 2
-	}
 	var spans []span
-	set := r.prefilter(text)
-	if !set.empty() {
-		spans = r.runRules(text, set, nil, spans)
+	var hits []int
+	if set := r.prefilterHits(b, &hits); !set.empty() {
+		spans = r.runRules(b, set, nil, hits, spans)
 	}
-	if bytes.IndexByte(text, '%') >= 0 || bytes.IndexByte(text, '\\') >= 0 {
-		if view, starts, ok := decodeView(text); ok {
-			if vs := r.prefilter(view); !vs.empty() {
-				spans = r.runRules(view, vs, starts, spans)
+	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 {
+		if view, starts, ok := decodeView(b); ok {
+			hits = hits[:0]
+			if vs := r.prefilterHits(view, &hits); !vs.empty() {
+				spans = r.runRules(view, vs, starts, hits, spans)
 			}
 		}
+	}
+	if len(key) > 0 {
+		spans = r.keyContext(b, key, spans)
 	}
 	if len(spans) == 0 {
 		return nil
 	}
-	// Keep only what lies in b, shifted to b's coordinates; drop anything
-	// touching an existing marker.
-	marks := markers(text)
-	kept := spans[:0]
-	for _, s := range spans {
-		if s.start < off || s.end <= s.start || overlapsAny(s, marks) {
-			continue
+	// Drop anything touching an existing marker.
+	if bytes.Contains(b, []byte(markerPrefix)) {
+		marks := markers(b)
+		kept := spans[:0]
+		for _, s := range spans {
+			if !overlapsAny(s, marks) {
+				kept = append(kept, s)
+			}
 		}
-		s.start -= off
-		s.end -= off
-		kept = append(kept, s)
+		spans = kept
 	}
-	return resolve(r, kept)
+	return resolve(r, spans)
+}
+
+// keyContext judges the value b with its key: a secret-named key with a
+// high-entropy value, and provider rules that need a keyword next to the value.
+func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
+	if r.dockerAuth >= 0 && len(b) >= 8 && strings.EqualFold(string(key), "auth") && isBasicCredential(string(b)) {
+		spans = append(spans, span{start: 0, end: len(b), rule: r.dockerAuth})
+	}
+	set := r.prefilter(key)
+	if set.empty() {
+		return spans
+	}
+	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && bytes.IndexAny(b, " \t\r\n") < 0 &&
+		isSecretName(string(key)) {
+		v := string(b)
+		if !r.allow[v] && genericValueOK(v, false) {
+			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
+		}
+	}
+	var ctx ruleSet
+	for ri := range r.rules {
+		if set.has(ri) && r.rules[ri].check == checkContext && r.rules[ri].id != "url-query-secret" {
+			ctx.set(ri)
+		}
+	}
+	if ctx.empty() {
+		return spans
+	}
+	text := make([]byte, 0, len(key)+2+len(b))
+	text = append(append(append(text, key...), ':', ' '), b...)
+	off := len(key) + 2
+	for _, s := range r.runRules(text, ctx, nil, nil, nil) {
+		if s.start >= off {
+			spans = append(spans, span{start: s.start - off, end: s.end - off, rule: s.rule})
+		}
+	}
+	return spans
 }
 
 // runRules applies the rules in set to text. When starts is non-nil, text is a
 // decoded view and spans are mapped back through starts.
-func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, spans []span) []span {
+func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, spans []span) []span {
 	var lower []byte
+	facts := -1 // lazily computed gates: bit 0 assignment, bit 1 query, bit 2 long token
 	for ri := range r.rules {
 		if !set.has(ri) {
 			continue
 		}
 		ru := &r.rules[ri]
+		if ru.gate != 0 {
+			if facts < 0 {
+				facts = textFacts(text)
+			}
+			if facts&ru.gate != ru.gate {
+				continue
+			}
+		}
 		if len(ru.need) > 0 {
 			if lower == nil {
 				lower = bytes.ToLower(text)
@@ -334,7 +418,17 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, spans []span
 				continue
 			}
 		}
-		for _, m := range ru.re.FindAllSubmatchIndex(text, -1) {
+		var matches [][]int
+		switch {
+		case ru.windowed && len(hits) < 2*maxHits:
+			matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
+		default:
+			matches = ru.re.FindAllSubmatchIndex(text, -1)
+		}
+		for _, m := range matches {
+			if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
+				continue
+			}
 			s, e := m[0], m[1]
 			for _, g := range ru.secretGroups {
 				if m[2*g] >= 0 {
@@ -525,3 +619,56 @@ func (r *Redactor) FindText(s string) []Finding {
 	}
 	return out
 }
+
+// Facts about a text that gate the costlier rules.
+const (
+	factAssign    = 1 << iota // has ':' or '='
+	factQuery                 // has '?' or '&'
+	factLongToken             // has a 16+ character token with a digit
+	factAlnum16               // has 16+ consecutive letters and digits, with a digit
+)
+
+func textFacts(b []byte) int {
+	f := 0
+	run, digit := 0, false
+	arun, adigit := 0, false
+	for _, c := range b {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			arun++
+			if c <= '9' {
+				adigit = true
+			}
+			if arun >= 16 && adigit {
+				f |= factAlnum16
+			}
+		} else {
+			arun, adigit = 0, false
+		}
+		switch c {
+		case ':', '=':
+			f |= factAssign
+		case '?', '&':
+			f |= factQuery
+		}
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/_-.=~!@#$%^&*", c) >= 0 {
+			run++
+			if c >= '0' && c <= '9' {
+				digit = true
+			}
+			if run >= 16 && digit {
+				f |= factLongToken
+			}
+		} else {
+			run, digit = 0, false
+		}
+	}
+	return f
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// maxHits bounds the keyword hits examined by the generic rules; past it
+// they fall back to their regular expressions.
+const maxHits = 256

@@ -1,0 +1,64 @@
+package redact_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
+)
+
+// entityPage builds a catalog page of realistic entities in which about one
+// entity in twenty carries a secret.
+func entityPage(tb testing.TB) []byte {
+	tb.Helper()
+	var clean, dirty []string
+	for _, c := range corpus.Generate(corpus.DefaultSeed) {
+		if c.Mode != "json" {
+			continue
+		}
+		if len(c.Secrets) == 0 {
+			clean = append(clean, c.Input)
+		} else {
+			dirty = append(dirty, c.Input)
+		}
+	}
+	var items []string
+	for i := 0; i < 200; i++ {
+		if i%20 == 19 {
+			items = append(items, dirty[i%len(dirty)])
+		} else {
+			items = append(items, clean[i%len(clean)])
+		}
+	}
+	return []byte(`{"items":[` + strings.Join(items, ",") + `],"totalItems":200,"pageInfo":{}}`)
+}
+
+func BenchmarkJSONEntities(b *testing.B) {
+	r := newRedactor(b)
+	doc := entityPage(b)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := r.JSON(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkTextDefinition(b *testing.B) {
+	r := newRedactor(b)
+	var parts []string
+	for _, c := range corpus.Generate(corpus.DefaultSeed) {
+		if c.Mode == "text" && len(c.Secrets) == 0 {
+			parts = append(parts, c.Input)
+		}
+	}
+	text := strings.Join(parts, "\n\n")
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.Text(text)
+	}
+}

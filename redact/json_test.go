@@ -1,0 +1,203 @@
+package redact_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestJSONKeyContext(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in, want string }{
+		{"secret-named key", `{"password":"Zq7xP9mK2vL8"}`, `{"password":"[REDACTED:generic-secret]"}`},
+		{"annotation key", `{"annotations":{"acme.io/webhook-secret":"Zq7xP9mK2vL8abc"}}`, `{"annotations":{"acme.io/webhook-secret":"[REDACTED:generic-secret]"}}`},
+		{"env name/value pair", `{"env":[{"name":"DB_PASSWORD","value":"Zq7xP9mK2vL8"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`, `{"env":[{"name":"DB_PASSWORD","value":"[REDACTED:generic-secret]"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`},
+		{"same value, harmless key", `{"build":"Zq7xP9mK2vL8"}`, `{"build":"Zq7xP9mK2vL8"}`},
+		{"context provider key", `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`, `{"DD_API_KEY":"[REDACTED:datadog-api-key]"}`},
+		{"escaped pem", `{"k":"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5hkA7dX8Ugl5AoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"}`, `{"k":"[REDACTED:private-key-ec]\n"}`},
+		{"unicode escapes", `{"t":"\u0067hp_` + rs(b62, 36) + `"}`, `{"t":"[REDACTED:github-pat]"}`},
+		{"json inside a string", `{"cfg":"{\"token\":\"Zq7xP9mK2vL8Zq\"}"}`, `{"cfg":"{\"token\":\"[REDACTED:generic-secret]\"}"}`},
+		{"invisible stripped", `{"d":"hi\u200b there` + "\u2066" + `"}`, `{"d":"hi there"}`},
+		{"formatting kept", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}"},
+		{"uuid under key", `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`},
+		{"hash in integrity", `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`, `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := r.JSON([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want {
+				t.Fatalf("got  %s\nwant %s", out, tc.want)
+			}
+			if !json.Valid(out) {
+				t.Fatal("output is not valid JSON")
+			}
+		})
+	}
+}
+
+func TestJSONReport(t *testing.T) {
+	r := newRedactor(t)
+	_, rep, err := r.JSON([]byte(`{"a":"ghp_` + rs(b62, 36) + `","b":["npm_` + rs(b62, 36) + `","x\u200by"],"password":"Zq7xP9mK2vL8"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"github-pat": 1, "npm-token": 1, "generic-secret": 1}
+	if !reflect.DeepEqual(rep.Counts, want) || rep.Invisible != 1 || rep.Total() != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	var all redact.Report
+	all.Merge(rep)
+	all.Merge(rep)
+	if all.Total() != 6 || all.Invisible != 2 || all.Counts["github-pat"] != 2 {
+		t.Fatalf("merge %+v", all)
+	}
+}
+
+func TestJSONErrors(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"empty", ``, redact.ErrInvalidJSON},
+		{"truncated", `{"a":"b"`, redact.ErrInvalidJSON},
+		{"trailing", `{} {}`, redact.ErrInvalidJSON},
+		{"bad escape", `"\x"`, redact.ErrInvalidJSON},
+		{"control char", "\"a\nb\"", redact.ErrInvalidJSON},
+		{"bad number", `01`, redact.ErrInvalidJSON},
+		{"bad literal", `nul`, redact.ErrInvalidJSON},
+		{"too deep", strings.Repeat("[", 600) + strings.Repeat("]", 600), redact.ErrTooDeep},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := r.JSON([]byte(tc.in))
+			if !errors.Is(err, tc.want) || out != nil {
+				t.Fatalf("err = %v, out = %q; want %v", err, out, tc.want)
+			}
+		})
+	}
+	small, err := redact.New(redact.WithMaxJSONSize(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := small.JSON([]byte(`{"a":"0123456789"}`)); !errors.Is(err, redact.ErrTooLarge) {
+		t.Fatalf("size limit: %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	tok := "ghp_" + rs(b62, 36)
+	r, err := redact.New(redact.WithAllowlist(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := r.Text("x " + tok); out != "x "+tok {
+		t.Fatalf("allowlisted value redacted: %q", out)
+	}
+	r, err = redact.New(redact.WithoutRules("github-pat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := r.Text(tok); out != tok {
+		t.Fatalf("disabled rule fired: %q", out)
+	}
+	if _, err := redact.New(redact.WithoutRules("no-such-rule")); err == nil {
+		t.Fatal("unknown rule id accepted")
+	}
+}
+
+func TestValue(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_" + rs(b62, 36)
+	in := map[string]any{
+		"metadata": map[string]any{"annotations": map[string]any{"x": tok}, "description": "db postgres://a:Zq7xP9mK2vL8@h/d"},
+		"env":      []any{map[string]any{"name": "API_TOKEN", "value": "Zq7xP9mK2vL8"}},
+		"n":        json.Number("12"), "f": 1.5, "b": true, "z": nil,
+		"labels": map[string]string{"password": "Zq7xP9mK2vL8"},
+	}
+	before, _ := json.Marshal(in)
+	out, rep, err := r.Value(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := json.Marshal(in)
+	if !bytes.Equal(before, after) {
+		t.Fatal("Value mutated its input")
+	}
+	got, _ := json.Marshal(out)
+	if strings.Contains(string(got), tok) || strings.Contains(string(got), "Zq7xP9mK2vL8") {
+		t.Fatalf("secret survived: %s", got)
+	}
+	if rep.Total() != 4 {
+		t.Fatalf("report %+v: %s", rep, got)
+	}
+	if _, _, err := r.Value(struct{}{}); !errors.Is(err, redact.ErrUnsupportedType) {
+		t.Fatalf("unsupported type: %v", err)
+	}
+}
+
+// TestGolden redacts whole entities and compares with golden files.
+func TestGolden(t *testing.T) {
+	r := newRedactor(t)
+	dir := filepath.Join("..", "testdata", "redact", "golden")
+	if *update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range corpus.Generate(corpus.DefaultSeed) {
+			if c.Mode == "json" && len(c.Secrets) >= 2 && n < 4 {
+				var pretty bytes.Buffer
+				_ = json.Indent(&pretty, []byte(c.Input), "", "  ")
+				if err := os.WriteFile(filepath.Join(dir, c.ID+".in.json"), pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+		}
+	}
+	ins, _ := filepath.Glob(filepath.Join(dir, "*.in.json"))
+	if len(ins) == 0 {
+		t.Fatal("no golden inputs; run with -update")
+	}
+	for _, in := range ins {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			doc, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := r.JSON(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(in, ".in.json") + ".out.json"
+			if *update {
+				if err := os.WriteFile(golden, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("output differs from %s (run with -update after checking)", golden)
+			}
+		})
+	}
+}
