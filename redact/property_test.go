@@ -123,3 +123,33 @@ func FuzzCorpusSecretsDoNotSurvive(f *testing.F) {
 		}
 	})
 }
+
+func TestConcurrentUse(t *testing.T) {
+	r := newRedactor(t)
+	cases := corpus.Generate(corpus.DefaultSeed)[:60]
+	done := make(chan string, 4)
+	for w := 0; w < 4; w++ {
+		go func() {
+			var b strings.Builder
+			for _, c := range cases {
+				if c.Mode == "json" {
+					out, _, err := r.JSON([]byte(c.Input))
+					if err != nil {
+						b.WriteString(err.Error())
+					}
+					b.Write(out)
+				} else {
+					out, _ := r.Text(c.Input)
+					b.WriteString(out)
+				}
+			}
+			done <- b.String()
+		}()
+	}
+	first := <-done
+	for w := 1; w < 4; w++ {
+		if got := <-done; got != first {
+			t.Fatal("concurrent calls gave different results")
+		}
+	}
+}
