@@ -584,3 +584,56 @@ func validValue(v string) string {
 func isTrimmed(r rune) bool {
 	return unicode.IsSpace(r) || r == '\uFEFF' || unicode.Is(unicode.Zs, r)
 }
+
+// Exact reports whether Pushdown expresses the grant's entity rights
+// completely, so that counts Backstage computes over the pushed-down query
+// (totalItems, facets) count only entities the subject may see. It is
+// deliberately narrow: no deny rules, User entities allowed, and every
+// allow condition built only from IS_ENTITY_KIND, IN_NAMESPACE and
+// IS_ENTITY_OWNER with plain ASCII values, combined with allOf/anyOf.
+// Anything else (HAS_* value semantics, not, non-ASCII values) is treated
+// as inexact. Callers must additionally treat a user filter that
+// constrains a key the pushdown also constrains, other than kind and
+// metadata.namespace, as inexact (see Combine).
+func (g *Grant) Exact() bool {
+	if !g.hasAllow || len(g.deny) > 0 || !g.usersAllowed {
+		return g.pushdown.None
+	}
+	for _, r := range g.allow {
+		if !g.exactNode(r.node) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *Grant) exactNode(n *node) bool {
+	switch n.kind {
+	case nodeAll, nodeAny:
+		for _, k := range n.kids {
+			if !g.exactNode(k) {
+				return false
+			}
+		}
+		return true
+	case nodeNot:
+		return false
+	}
+	switch n.rule {
+	case RuleIsEntityKind, RuleInNamespace, RuleIsEntityOwner:
+		vals := append([]string(nil), n.values...)
+		if n.currentUser {
+			vals = append(vals, g.userRef)
+		}
+		if n.ownership {
+			vals = append(vals, g.ownList...)
+		}
+		for _, v := range vals {
+			if !isASCII(v) || validValue(v) != "" || len(v) > maxIndexedLen {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,8 +24,45 @@ type Config struct {
 	Server ServerConfig `yaml:"server"`
 	// Backstage says how to reach the catalog with the server's own credential.
 	Backstage BackstageConfig `yaml:"backstage"`
+	// Auth configures bearer-token verification and user resolution.
+	Auth AuthConfig `yaml:"auth"`
+	// Policy names the policy file: who may call which tools and see which
+	// entities and fields.
+	Policy PolicyConfig `yaml:"policy"`
+	// Audit configures the tamper-evident audit trail.
+	Audit audit.Config `yaml:"audit"`
+	// RateLimits configures the per-user, per-agent, global and upstream limits.
+	RateLimits ratelimit.Config `yaml:"rateLimits"`
 	// Log configures operational logs (not the audit trail).
 	Log LogConfig `yaml:"log"`
+}
+
+// AuthConfig is the identity configuration plus the HTTP-level scope check.
+type AuthConfig struct {
+	identity.Config `yaml:",inline"`
+	// RequiredScope, when set, is an OAuth scope every token must carry to
+	// reach /mcp at all; tokens without it get 403 insufficient_scope.
+	RequiredScope string `yaml:"requiredScope"`
+	// Stdio names the issuer and client used by `backstage-mcp login` and
+	// by `serve --stdio` to find the stored token.
+	Stdio StdioAuthConfig `yaml:"stdio"`
+}
+
+// StdioAuthConfig says which stored login `serve --stdio` uses.
+type StdioAuthConfig struct {
+	// Issuer is the issuer URL given to `backstage-mcp login --issuer`.
+	// Default: the first of auth.issuers.
+	Issuer string `yaml:"issuer"`
+}
+
+// PolicyConfig locates the policy file.
+type PolicyConfig struct {
+	// File is the policy YAML (see policy/doc.md). Required against a real
+	// Backstage: without a policy nothing is allowed.
+	File string `yaml:"file"`
+	// ReloadInterval is how often the file is checked for changes
+	// (SIGHUP reloads at once). Default 5s; negative disables polling.
+	ReloadInterval time.Duration `yaml:"reloadInterval"`
 }
 
 // ServerConfig holds the listener settings.
@@ -80,6 +120,8 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE", func(c *Config, v string) { c.Backstage.TokenFile = v }},
 	{"BACKSTAGE_MCP_PUBLIC_URL", func(c *Config, v string) { c.Server.PublicURL = v }},
 	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
+	{"BACKSTAGE_MCP_POLICY_FILE", func(c *Config, v string) { c.Policy.File = v }},
+	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -238,6 +280,19 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "auto"
 	}
+	if c.Policy.ReloadInterval == 0 {
+		c.Policy.ReloadInterval = 5 * time.Second
+	}
+	ad := audit.DefaultConfig()
+	if c.Audit.Sink == "" {
+		c.Audit.Sink = ad.Sink
+	}
+	if c.Audit.Path == "" {
+		c.Audit.Path = ad.Path
+	}
+	if c.Auth.Stdio.Issuer == "" && len(c.Auth.Issuers) > 0 {
+		c.Auth.Stdio.Issuer = c.Auth.Issuers[0].URL
+	}
 }
 
 // Validate checks every field and names the first bad key.
@@ -283,6 +338,36 @@ func (c *Config) Validate() error {
 	}
 	if c.Backstage.MaxResponseBytes < 1024 {
 		return bad("backstage.maxResponseBytes", "must be at least 1024 bytes")
+	}
+	for i, is := range c.Auth.Issuers {
+		u, err := url.Parse(is.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return bad(fmt.Sprintf("auth.issuers[%d].url", i), "%q must be the issuer URL exactly as in the tokens' iss claim, e.g. https://login.example.com", is.URL)
+		}
+	}
+	if c.Auth.Audience != "" {
+		if u, err := url.Parse(c.Auth.Audience); err != nil || u.Scheme == "" {
+			return bad("auth.audience", "%q must be a URL naming this server, e.g. https://mcp.example.com/mcp", c.Auth.Audience)
+		}
+	}
+	if c.Auth.ClockSkew < 0 || c.Auth.ClockSkew > 5*time.Minute {
+		return bad("auth.clockSkew", "must be between 0 and 5m")
+	}
+	if c.Auth.MaxTokenAge < 0 {
+		return bad("auth.maxTokenAge", "must be positive")
+	}
+	if c.Auth.Resolver.Name != "" {
+		switch c.Auth.Resolver.Name {
+		case "emailMatchingUserEntityProfileEmail", "emailLocalPartMatchingUserEntityName", "usernameMatchingUserEntityName":
+		default:
+			return bad("auth.resolver.name", "%q must be one of emailMatchingUserEntityProfileEmail, emailLocalPartMatchingUserEntityName, usernameMatchingUserEntityName", c.Auth.Resolver.Name)
+		}
+	}
+	if err := c.Audit.Validate(); err != nil {
+		return bad("audit", "%s", strings.TrimPrefix(err.Error(), "audit: "))
+	}
+	if err := c.RateLimits.Validate(); err != nil {
+		return bad("rateLimits", "%s", strings.TrimPrefix(err.Error(), "ratelimit: "))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

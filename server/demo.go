@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -19,7 +21,10 @@ const DemoBaseURL = "http://demo-catalog.invalid"
 // NewDemoCatalog serves the embedded demo catalog in-process through the
 // same catalog client code path as a real Backstage: the client's HTTP
 // transport calls the in-memory catalog's handler directly.
-func NewDemoCatalog() (*catalog.Client, error) {
+func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil) }
+
+func newDemoCatalog(guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
+	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
 	ents, err := demo.Entities()
 	if err != nil {
 		return nil, fmt.Errorf("server: demo catalog: %w", err)
@@ -35,6 +40,8 @@ func NewDemoCatalog() (*catalog.Client, error) {
 		BaseURL:    DemoBaseURL,
 		Token:      catalog.StaticToken(token),
 		HTTPClient: &http.Client{Transport: InProcessTransport{Handler: mc.Handler()}},
+		Guard:      guard,
+		Observe:    observe,
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
@@ -23,15 +25,60 @@ func (s *Server) Handler() http.Handler {
 		mcpserver.WithStreamableHTTPLogger(s.log),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 	)
-	mux.Handle("/mcp", s.checkOrigin(s.limitBody(streamable)))
+	var mcpH http.Handler = streamable
+	if a := s.opts.Auth; a != nil {
+		binder := identity.NewSessionBinder(identity.SessionBinderOptions{OnReject: s.auditAuthFailure})
+		mcpH = a.Middleware(s.requireScope(binder.Middleware(streamable)))
+		prm := a.ProtectedResourceMetadata()
+		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
+		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
+	}
+	mux.Handle("/mcp", s.checkOrigin(s.limitBody(mcpH)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics)
 	return mux
 }
 
+// requireScope answers 403 insufficient_scope to a verified token that
+// lacks the configured OAuth scope.
+func (s *Server) requireScope(next http.Handler) http.Handler {
+	scope := s.opts.RequiredScope
+	if scope == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := identity.FromContext(r.Context()); !ok || !p.HasScope(scope) {
+			s.auditAuthFailure(r.Context(), "insufficient scope", r)
+			s.opts.Auth.InsufficientScope(w, scope)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// auditAuthFailure writes one audit record per rejected request. It never
+// sees or records the token.
+func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Request) {
+	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
+		Reason: reason, Rule: "identity", SessionID: clip(r.Header.Get(identity.SessionHeader), 128)}
+	if p, ok := identity.FromContext(ctx); ok {
+		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
+		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
+	}
+	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+		s.metrics.auditFailure()
+		s.log.ErrorContext(ctx, "audit write failed", "type", "auth_failure", "err", err)
+	}
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.opts.Audit.Healthy(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "audit": "failing: calls are refused"})
+		return
+	}
 	if s.opts.Ready == nil {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return

@@ -5,14 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
-	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
 func newDemoServer(t testing.TB) *Server {
@@ -21,23 +19,12 @@ func newDemoServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewDemoCatalog()
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := redact.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, Options{
-		Catalog:       c,
-		Redactor:      Redactor{R: r},
-		Ready:         c.Ping,
-		LocalIdentity: &tools.Identity{User: "user:default/amelia.hart", Mode: "insecure-local-user"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(closeFn)
 	return s
 }
 
@@ -116,5 +103,3 @@ func TestReadyzWhenBackstageDown(t *testing.T) {
 		t.Fatalf("readyz = %d %s", rec.Code, rec.Body.String())
 	}
 }
-
-var _ = transport.WithHTTPHeaders

@@ -63,6 +63,7 @@ type Identity struct {
 	AgentName     string    `json:"agentName,omitempty"`
 	Scopes        []string  `json:"scopes,omitempty"`
 	Tools         []string  `json:"tools,omitempty"`
+	Roles         []string  `json:"roles,omitempty"`
 	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
 	Mode          string    `json:"mode"`
 }

@@ -8,12 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
+	"os/signal"
+	"syscall"
 
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server"
-	"github.com/backstage-mcp/backstage-mcp/tools"
-	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 // demoUser is the identity the demo acts for.
@@ -80,8 +78,10 @@ Flags:
 }
 
 func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg := &server.Config{}
-	var err error
+	var (
+		cfg *server.Config
+		err error
+	)
 	if f.config != "" {
 		cfg, err = server.LoadConfig(f.config, os.Getenv)
 	} else {
@@ -97,70 +97,32 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	opts := server.Options{Logger: log, Version: version}
-
-	var client *catalog.Client
-	switch {
-	case f.demo:
-		client, err = server.NewDemoCatalog()
-		if f.localUser == "" {
-			f.localUser = demoUser
-		}
-	case cfg.Backstage.BaseURL != "":
-		client, err = newCatalogClient(cfg)
-	default:
-		return errors.New("no catalog: set backstage.baseUrl in --config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
+	if f.demo && f.localUser == "" {
+		f.localUser = demoUser
 	}
+	auditOut := stdout
+	if f.stdio {
+		auditOut = nil
+	}
+	s, closeFn, err := server.Build(ctx, cfg, server.BuildOptions{
+		Demo: f.demo, LocalUser: f.localUser, Stdio: f.stdio, ListenAddr: f.http,
+		Logger: log, Version: version, Stdout: auditOut,
+	})
 	if err != nil {
 		return err
 	}
-	opts.Catalog = client
-	opts.Ready = client.Ping
+	defer closeFn()
 
-	if f.localUser != "" {
-		ref, err := catalog.ParseRef(f.localUser, "user")
-		if err != nil || !strings.EqualFold(ref.Kind, "user") {
-			return fmt.Errorf("--insecure-local-user %q: expected a user ref such as user:default/jane.doe", f.localUser)
-		}
-		log.Warn("INSECURE: acting for a fixed local user without any token; for demo and development only", "user", ref.String())
-		opts.LocalIdentity = &tools.Identity{User: ref.String(), Mode: "insecure-local-user"}
-	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go s.WatchPolicy(ctx, hup)
 
-	r, err := redact.New()
-	if err != nil {
-		return fmt.Errorf("redaction rules: %w", err)
-	}
-	opts.Redactor = server.Redactor{R: r}
-
-	s, err := server.New(cfg, opts)
-	if err != nil {
-		return err
-	}
 	if f.stdio {
 		log.Info("serving MCP on stdio", "demo", f.demo)
 		return s.ServeStdio(ctx, stdin, stdout)
 	}
 	return s.ServeHTTP(ctx, f.http, func(a net.Addr) {
 		log.Info("ready", "url", "http://"+a.String()+"/mcp", "demo", f.demo)
-	})
-}
-
-func newCatalogClient(cfg *server.Config) (*catalog.Client, error) {
-	var ts catalog.TokenSource
-	if cfg.Backstage.TokenFile != "" {
-		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
-		if err != nil {
-			return nil, err
-		}
-		ts = ft
-	} else {
-		ts = catalog.StaticToken(cfg.Backstage.Token)
-	}
-	return catalog.New(catalog.Config{
-		BaseURL:          cfg.Backstage.BaseURL,
-		Token:            ts,
-		Timeout:          cfg.Backstage.Timeout,
-		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
-		UserAgent:        "backstage-mcp/" + version,
 	})
 }

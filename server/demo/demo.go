@@ -150,3 +150,10 @@ func sortKey(e map[string]any) string {
 	name, _ := md["name"].(string)
 	return strings.ToLower(kind + ":" + ns + "/" + name)
 }
+
+//go:embed policy.yaml
+var policyYAML []byte
+
+// Policy returns the demo's policy file (anonymous read-only access to the
+// whole demo catalog).
+func Policy() []byte { return append([]byte(nil), policyYAML...) }

@@ -53,10 +53,20 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every request.
 	UserAgent string
+	// Observe, when set, is called after every request to Backstage with a
+	// fixed operation name (query, get, refs, facets), the status (0 when
+	// no response arrived), the latency and the transport error if any.
+	Observe func(op string, status int, d time.Duration, err error)
+	// Guard, when set, runs every request: it may cap concurrency and rate,
+	// coalesce identical concurrent requests and serve short-lived cached
+	// answers. It must return fn's results (or an error).
+	Guard func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error)
 }
 
 // Client talks to one Backstage catalog. It is safe for concurrent use.
 type Client struct {
+	observe func(op string, status int, d time.Duration, err error)
+	guard   func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error)
 	base    string
 	token   TokenSource
 	timeout time.Duration
@@ -81,6 +91,8 @@ func New(cfg Config) (*Client, error) {
 		max:     cfg.MaxResponseBytes,
 		hc:      cfg.HTTPClient,
 		ua:      cfg.UserAgent,
+		observe: cfg.Observe,
+		guard:   cfg.Guard,
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -169,7 +181,7 @@ func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	body, status, err := c.do(ctx, http.MethodGet, "/entities/by-query", v, nil, "query entities")
+	body, status, err := c.do(ctx, http.MethodGet, "/entities/by-query", v, nil, "query entities", "query")
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +221,7 @@ func (c *Client) GetByName(ctx context.Context, r Ref) (json.RawMessage, error) 
 	}
 	p := "/entities/by-name/" + url.PathEscape(r.Kind) + "/" + url.PathEscape(r.Namespace) + "/" + url.PathEscape(r.Name)
 	op := "get entity " + r.String()
-	body, status, err := c.do(ctx, http.MethodGet, p, nil, nil, op)
+	body, status, err := c.do(ctx, http.MethodGet, p, nil, nil, op, "get")
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +271,7 @@ func (c *Client) byRefs(ctx context.Context, refs, fields []string) ([]json.RawM
 		return nil, fmt.Errorf("catalog: encode by-refs: %w", err)
 	}
 	op := fmt.Sprintf("get %d entities by ref", len(refs))
-	body, status, err := c.do(ctx, http.MethodPost, "/entities/by-refs", nil, b, op)
+	body, status, err := c.do(ctx, http.MethodPost, "/entities/by-refs", nil, b, op, "refs")
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +315,7 @@ func (c *Client) Facets(ctx context.Context, facets []string, filters []Filter) 
 		}
 		v.Add("filter", s)
 	}
-	body, status, err := c.do(ctx, http.MethodGet, "/entity-facets", v, nil, "list facets")
+	body, status, err := c.do(ctx, http.MethodGet, "/entity-facets", v, nil, "list facets", "facets")
 	if err != nil {
 		return nil, err
 	}
@@ -335,19 +347,74 @@ func garbage(op string, status int) error {
 	return &UpstreamError{Kind: ErrUnavailable, Status: status, Op: op, Cause: errors.New("unexpected response body")}
 }
 
-// do performs one request and returns the body of a 2xx response, or a
-// typed error. Upstream bodies are never copied into errors.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, op string) ([]byte, int, error) {
-	tok, err := c.token.Token()
-	if err != nil {
-		return nil, 0, &UpstreamError{Kind: ErrUnavailable, Op: op, Cause: err}
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+// do performs one request (through the guard when set) and returns the
+// body of a 2xx response, or a typed error. Upstream bodies are never
+// copied into errors.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, op, metricOp string) ([]byte, int, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	fetch := func(ctx context.Context) ([]byte, int, error) {
+		return c.fetch(ctx, method, u, body, metricOp)
+	}
+	var (
+		data   []byte
+		status int
+		err    error
+	)
+	if c.guard != nil {
+		key := method + " " + u
+		if body != nil {
+			key += "\x00" + string(body)
+		}
+		data, status, err = c.guard(ctx, key, fetch)
+	} else {
+		data, status, err = fetch(ctx)
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("catalog: %s: %w", op, ctx.Err())
+		}
+		var ue *UpstreamError
+		if errors.As(err, &ue) {
+			ue.Op = op
+			return nil, status, ue
+		}
+		return nil, status, &UpstreamError{Kind: ErrUnavailable, Status: status, Op: op, Cause: transportCause(err)}
+	}
+	if status >= 200 && status < 300 {
+		return data, status, nil
+	}
+	ue := &UpstreamError{Status: status, Op: op, Name: errorName(data)}
+	switch {
+	case status == http.StatusNotFound:
+		ue.Kind = ErrNotFound
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		ue.Kind = ErrNotAllowed
+	case status == http.StatusBadRequest:
+		ue.Kind = ErrBadInput
+	case status == http.StatusTooManyRequests:
+		ue.Kind = ErrRateLimited
+	default:
+		ue.Kind = ErrUnavailable
+	}
+	return nil, status, ue
+}
+
+// fetch sends one HTTP request and reads its bounded body. Only transport
+// failures are errors; any status is returned with its body.
+func (c *Client) fetch(ctx context.Context, method, u string, body []byte, metricOp string) (data []byte, status int, err error) {
+	start := time.Now()
+	if c.observe != nil {
+		defer func() { c.observe(metricOp, status, time.Since(start), err) }()
+	}
+	tok, err := c.token.Token()
+	if err != nil {
+		return nil, 0, &UpstreamError{Kind: ErrUnavailable, Cause: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -364,37 +431,21 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-			return nil, 0, fmt.Errorf("catalog: %s: %w", op, ctx.Err())
+		if errors.Is(err, context.Canceled) {
+			return nil, 0, context.Canceled
 		}
-		return nil, 0, &UpstreamError{Kind: ErrUnavailable, Op: op, Cause: transportCause(err)}
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, c.max+1))
 	if err != nil {
-		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode, Op: op, Cause: transportCause(err)}
+		return nil, resp.StatusCode, err
 	}
 	if int64(len(data)) > c.max {
-		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode, Op: op,
+		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode,
 			Cause: fmt.Errorf("response larger than %d bytes", c.max)}
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return data, resp.StatusCode, nil
-	}
-	ue := &UpstreamError{Status: resp.StatusCode, Op: op, Name: errorName(data)}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		ue.Kind = ErrNotFound
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		ue.Kind = ErrNotAllowed
-	case resp.StatusCode == http.StatusBadRequest:
-		ue.Kind = ErrBadInput
-	case resp.StatusCode == http.StatusTooManyRequests:
-		ue.Kind = ErrRateLimited
-	default:
-		ue.Kind = ErrUnavailable
-	}
-	return nil, resp.StatusCode, ue
+	return data, resp.StatusCode, nil
 }
 
 // errorName extracts Backstage's error name if it is a plain identifier;

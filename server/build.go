@@ -1,0 +1,386 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/policy"
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/demo"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/login"
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+)
+
+// BuildOptions are the command-line choices that shape a server.
+type BuildOptions struct {
+	// Demo serves the embedded demo catalog and, without a policy file,
+	// the embedded demo policy.
+	Demo bool
+	// LocalUser is the insecure fixed identity (--insecure-local-user).
+	LocalUser string
+	// Stdio selects the stdio transport (identity from the stored login).
+	Stdio bool
+	// ListenAddr is the HTTP address, used for the default public URL.
+	ListenAddr string
+	// Logger receives operational logs.
+	Logger *slog.Logger
+	// Version is reported to clients.
+	Version string
+	// Stdout is where the audit "stdout" sink writes (never the stdio
+	// protocol stream).
+	Stdout io.Writer
+}
+
+// Build assembles a server from the configuration: catalog client with
+// its upstream guard, redactor, policy, audit log, rate limits and
+// identity. close writes the server_stop record and closes the audit log.
+func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeFn func(), err error) {
+	log := bo.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Server.PublicURL == "" && bo.ListenAddr != "" {
+		cfg.Server.PublicURL = "http://" + bo.ListenAddr
+	}
+	metrics := NewMetrics()
+
+	up, err := ratelimit.NewUpstream(cfg.RateLimits.Upstream)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
+	}
+	guard := func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error) {
+		return up.Do(ctx, key, ratelimit.FetchFunc(fn))
+	}
+	var client *catalog.Client
+	switch {
+	case bo.Demo:
+		client, err = newDemoCatalog(guard, metrics.Upstream)
+	case cfg.Backstage.BaseURL != "":
+		client, err = NewCatalogClient(cfg, bo.Version, guard, metrics.Upstream)
+	default:
+		err = errors.New("server: no catalog: set backstage.baseUrl in the config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+
+	r, err := redact.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: redaction rules: %w", err)
+	}
+
+	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
+		for i, role := range doc.Roles {
+			if role.RateClass != "" && !cfg.RateLimits.HasClass(role.RateClass) {
+				return fmt.Errorf("roles[%d] (%s): rate class %q is not configured in rateLimits.classes (have: %s)",
+					i, role.Name, role.RateClass, strings.Join(cfg.RateLimits.ClassNames(), ", "))
+			}
+		}
+		return nil
+	}
+	var pols *PolicyStore
+	switch {
+	case cfg.Policy.File != "":
+		pols, err = NewPolicyStore(cfg.Policy.File, checkPolicy)
+	case bo.Demo:
+		pols, err = NewStaticPolicyStore(demo.Policy(), "demo policy")
+	default:
+		err = errors.New("server: policy.file is required: without a policy nothing is allowed (see policy/doc.md; " +
+			"testdata/policy.example.yaml gives everyone read-only access)")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+
+	acfg := cfg.Audit
+	if bo.Demo && acfg.Sink == audit.SinkFile && acfg.Path == audit.DefaultConfig().Path {
+		acfg.Path = filepath.Join(os.TempDir(), "backstage-mcp-demo", "audit.log")
+	}
+	if bo.Stdio && acfg.Sink == audit.SinkStdout {
+		return nil, nil, errors.New("server: audit.sink stdout cannot be used with --stdio: stdout carries the protocol")
+	}
+	if acfg.Sink == audit.SinkStdout {
+		acfg.Stdout = bo.Stdout
+	}
+	alog, err := audit.Open(acfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: audit: %w", err)
+	}
+	if acfg.Sink == audit.SinkFile {
+		log.Info("audit trail", "path", acfg.Path)
+	}
+	fail := func(err error) (*Server, func(), error) {
+		_ = alog.Close()
+		return nil, nil, err
+	}
+
+	var authFailure func(ctx context.Context, reason string, r *http.Request)
+	var auth *identity.Authenticator
+	idCat := identityCatalog{client}
+	if len(cfg.Auth.Issuers) > 0 {
+		auth, err = identity.New(identity.Options{
+			Config:    cfg.Auth.Config,
+			PublicURL: cfg.Server.PublicURL,
+			Catalog:   idCat,
+			Logger:    log,
+			OnFailure: func(ctx context.Context, reason string, r *http.Request) {
+				if authFailure != nil {
+					authFailure(ctx, reason, r)
+				}
+			},
+		})
+		if err != nil {
+			return fail(fmt.Errorf("server: auth: %w", err))
+		}
+	}
+
+	opts := Options{
+		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
+		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
+	}
+	if bo.Stdio {
+		opts.Transport = audit.TransportStdio
+	}
+	switch {
+	case bo.LocalUser != "":
+		ref, err := catalog.ParseRef(bo.LocalUser, "user")
+		if err != nil || !strings.EqualFold(ref.Kind, "user") {
+			return fail(fmt.Errorf("--insecure-local-user %q: expected a user ref such as user:default/jane.doe", bo.LocalUser))
+		}
+		log.Warn("INSECURE: acting for a fixed local user without any token; for demo and development only", "user", ref.String())
+		p := identity.InsecureLocalUser(ref.String())
+		if refs, err := ownershipRefs(ctx, idCat, ref.String()); err == nil {
+			p.User.OwnershipRefs = refs
+		} else {
+			log.Warn("could not resolve the local user's groups", "user", ref.String(), "err", err)
+		}
+		opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return p, nil }
+		if !bo.Stdio && auth == nil {
+			log.Warn("INSECURE: HTTP without token verification; anyone who can reach this port acts as the local user")
+		}
+	case bo.Stdio:
+		if auth == nil {
+			return fail(errors.New("server: --stdio needs auth.issuers (and `backstage-mcp login`), or --insecure-local-user for development"))
+		}
+		opts.LocalPrincipal, err = storedLoginPrincipal(ctx, auth, cfg.Auth.Stdio.Issuer)
+		if err != nil {
+			return fail(err)
+		}
+	default:
+		if auth == nil {
+			return fail(errors.New("server: --http needs auth.issuers (bearer tokens from your OpenID provider), or --insecure-local-user for development"))
+		}
+	}
+	opts.Auth = auth
+	if bo.Stdio {
+		opts.Auth = nil // stdio has no HTTP requests; its principal is the stored login
+	}
+
+	s, err = New(cfg, opts)
+	if err != nil {
+		return fail(err)
+	}
+	authFailure = s.auditAuthFailure
+	metrics.Gauge("backstage_mcp_audit_records_total", func() float64 { return float64(alog.Stats().Records) })
+	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", func() float64 { return float64(up.Stats().CacheHits) })
+	metrics.Gauge("backstage_mcp_upstream_coalesced_total", func() float64 { return float64(up.Stats().Coalesced) })
+
+	_, ver := pols.Current()
+	if err := s.AuditEvent(ctx, audit.TypeServerStart, fmt.Sprintf("backstage-mcp %s started (%s, policy %s)", bo.Version, opts.Transport, ver)); err != nil {
+		return fail(fmt.Errorf("server: audit: %w", err))
+	}
+	var once sync.Once
+	closeFn = func() {
+		once.Do(func() {
+			if err := s.AuditEvent(context.Background(), audit.TypeServerStop, "backstage-mcp stopped"); err != nil {
+				log.Error("audit: server_stop record not written", "err", err)
+			}
+			if err := alog.Close(); err != nil {
+				log.Error("audit: close", "err", err)
+			}
+		})
+	}
+	return s, closeFn, nil
+}
+
+// WatchPolicy reloads the policy on SIGHUP (values from hup) and when its
+// file changes, logging and auditing every reload; an invalid file keeps
+// the old policy.
+func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
+	s.opts.Policy.Watch(ctx, hup, s.cfg.Policy.ReloadInterval, func(changed bool, err error) {
+		if err != nil {
+			s.log.Error("policy reload failed; keeping the previous policy", "err", err)
+			_ = s.AuditEvent(ctx, audit.TypePolicyReload, "rejected: "+clip(err.Error(), 900))
+			return
+		}
+		_, ver := s.opts.Policy.Current()
+		s.log.Info("policy reloaded", "version", ver)
+		_ = s.AuditEvent(ctx, audit.TypePolicyReload, "loaded policy "+ver)
+	})
+}
+
+// NewCatalogClient builds the Backstage client from the config.
+func NewCatalogClient(cfg *Config, version string,
+	guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
+	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+	var ts catalog.TokenSource
+	if cfg.Backstage.TokenFile != "" {
+		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		ts = ft
+	} else {
+		ts = catalog.StaticToken(cfg.Backstage.Token)
+	}
+	return catalog.New(catalog.Config{
+		BaseURL:          cfg.Backstage.BaseURL,
+		Token:            ts,
+		Timeout:          cfg.Backstage.Timeout,
+		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
+		UserAgent:        "backstage-mcp/" + version,
+		Guard:            guard,
+		Observe:          observe,
+	})
+}
+
+// identityCatalog lets the identity resolver use the server's catalog
+// client (its own credential, never the user's token).
+type identityCatalog struct{ c *catalog.Client }
+
+func (ic identityCatalog) FindUsers(ctx context.Context, filter string) ([]map[string]any, error) {
+	f, err := catalog.ParseFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	page, err := ic.c.Query(ctx, catalog.Query{Filters: []catalog.Filter{f}, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll(page.Items)
+}
+
+func (ic identityCatalog) GetEntity(ctx context.Context, ref string) (map[string]any, error) {
+	r, err := catalog.ParseRef(ref, "")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := ic.c.GetByName(ctx, r)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ms, err := decodeAll([]json.RawMessage{raw})
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+// ownershipRefs resolves a user's groups (memberOf, then parents) for the
+// insecure local identity, as the identity resolver does for real users.
+func ownershipRefs(ctx context.Context, c identity.Catalog, userRef string) ([]string, error) {
+	refs := []string{userRef}
+	seen := map[string]bool{strings.ToLower(userRef): true}
+	u, err := c.GetEntity(ctx, userRef)
+	if err != nil || u == nil {
+		return refs, err
+	}
+	frontier := relTargets(u, "memberOf")
+	for depth := 0; depth < 8 && len(frontier) > 0; depth++ {
+		var next []string
+		for _, g := range frontier {
+			if seen[strings.ToLower(g)] {
+				continue
+			}
+			seen[strings.ToLower(g)] = true
+			refs = append(refs, g)
+			ge, err := c.GetEntity(ctx, g)
+			if err != nil || ge == nil {
+				continue
+			}
+			next = append(next, relTargets(ge, "childOf")...)
+		}
+		frontier = next
+	}
+	return refs, nil
+}
+
+func relTargets(e map[string]any, typ string) []string {
+	var out []string
+	rels, _ := e["relations"].([]any)
+	for _, r := range rels {
+		m, _ := r.(map[string]any)
+		if t, _ := m["type"].(string); t == typ {
+			if ref, _ := m["targetRef"].(string); ref != "" {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}
+
+// storedLoginPrincipal verifies the token stored by `backstage-mcp login`
+// exactly as HTTP tokens are verified, and re-verifies a refreshed token.
+func storedLoginPrincipal(ctx context.Context, auth *identity.Authenticator, issuer string) (func(context.Context) (*identity.Principal, error), error) {
+	_, ts, err := login.StoredToken(ctx, issuer)
+	if err != nil {
+		if errors.Is(err, login.ErrNotLoggedIn) {
+			return nil, fmt.Errorf("server: not logged in to %s: run `backstage-mcp login --issuer %s --client-id <id>` first", issuer, issuer)
+		}
+		return nil, fmt.Errorf("server: stored login: %w", err)
+	}
+	var (
+		mu     sync.Mutex
+		lastAT string
+		last   *identity.Principal
+	)
+	get := func(ctx context.Context) (*identity.Principal, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		tok, err := ts.Token()
+		if err != nil {
+			return nil, fmt.Errorf("server: refresh stored login: %w (run `backstage-mcp login` again)", err)
+		}
+		if last != nil && tok.AccessToken == lastAT && time.Until(last.ExpiresAt) > 0 {
+			return last, nil
+		}
+		p, err := auth.VerifyToken(ctx, tok.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("server: stored login token rejected: %w", err)
+		}
+		lastAT, last = tok.AccessToken, p
+		return p, nil
+	}
+	if _, err := get(ctx); err != nil {
+		return nil, err
+	}
+	return get, nil
+}
+
+func decodeAll(items []json.RawMessage) ([]map[string]any, error) {
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		var m map[string]any
+		if err := json.Unmarshal(it, &m); err != nil {
+			return nil, fmt.Errorf("server: catalog entity: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
