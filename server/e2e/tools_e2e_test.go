@@ -11,11 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
-	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/client"
 )
@@ -24,33 +22,40 @@ const localUser = "user:default/amelia.hart"
 
 // writeConfig writes a config file pointing at the real Backstage; the
 // token comes from the environment, as an operator would do it.
-func writeConfig(t *testing.T) string {
+func writeConfig(t *testing.T, policyFile string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "config.yaml")
-	cfg := "backstage:\n  baseUrl: " + bs.BaseURL + "\n  token: ${E2E_BACKSTAGE_TOKEN}\nlog:\n  level: debug\n"
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.yaml")
+	cfg := "backstage:\n  baseUrl: " + bs.BaseURL + "\n  token: ${E2E_BACKSTAGE_TOKEN}\n" +
+		"policy:\n  file: " + filepath.Join(repoRoot, policyFile) + "\n" +
+		"audit:\n  path: " + filepath.Join(dir, "audit.log") + "\n" +
+		"log:\n  level: debug\n"
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// newServer builds an in-test server against the real Backstage.
+// newServer builds an in-test server against the real Backstage, acting
+// for the insecure local user under the development policy.
 func newServer(t *testing.T) (*server.Server, *catalog.Client) {
 	t.Helper()
-	cfg, err := server.ParseConfig([]byte("backstage:\n  baseUrl: "+bs.BaseURL+"\n  token: "+bs.Token+"\n"), "e2e", func(string) string { return "" })
+	path := writeConfig(t, "testdata/policies/anonymous-read.yaml")
+	cfg, err := server.LoadConfig(path, func(k string) string {
+		if k == "E2E_BACKSTAGE_TOKEN" {
+			return bs.Token
+		}
+		return ""
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, closeFn, err := server.Build(context.Background(), cfg, server.BuildOptions{LocalUser: localUser, Version: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
 	c, err := catalog.New(catalog.Config{BaseURL: bs.BaseURL, Token: catalog.StaticToken(bs.Token)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := redact.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(cfg, server.Options{Catalog: c, Redactor: server.Redactor{R: r}, Ready: c.Ping,
-		LocalIdentity: &tools.Identity{User: localUser, Mode: "insecure-local-user"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +81,7 @@ func TestToolsOverStreamableHTTP(t *testing.T) {
 // through the built binary speaking stdio, configured by file and env.
 func TestToolsOverStdio(t *testing.T) {
 	env := append(os.Environ(), "E2E_BACKSTAGE_TOKEN="+bs.Token)
-	c, err := client.NewStdioMCPClient(binary, env, "serve", "--stdio", "--config", writeConfig(t), "--insecure-local-user", localUser)
+	c, err := client.NewStdioMCPClient(binary, env, "serve", "--stdio", "--config", writeConfig(t, "testdata/policies/anonymous-read.yaml"), "--insecure-local-user", localUser)
 	if err != nil {
 		t.Fatal(err)
 	}
