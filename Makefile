@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench demo redact-report docs check-docs ci
+.PHONY: help build test e2e lint fuzz bench demo redact-report docs check-docs
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,9 +26,20 @@ lint: ## gofmt, go vet and golangci-lint (pinned)
 	@test -x $(GOBIN_DIR)/golangci-lint || GOBIN=$(GOBIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VER)
 	golangci-lint run ./...
 
-fuzz: ## run each fuzz target for 20s
-	$(GO) test -run '^$$' -fuzz FuzzParseRef -fuzztime 20s ./tools/catalog/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeArgs -fuzztime 20s ./tools/
+FUZZTIME ?= 20s
+fuzz: ## run each fuzz target for $(FUZZTIME)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRef$$' -fuzztime $(FUZZTIME) ./tools/catalog/
+	$(GO) test -run '^$$' -fuzz '^FuzzFilterParser$$' -fuzztime $(FUZZTIME) ./tools/catalog/memcatalog/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeArgs$$' -fuzztime $(FUZZTIME) ./tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) ./redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzCorpusSecretsDoNotSurvive$$' -fuzztime $(FUZZTIME) ./redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodeFilter$$' -fuzztime $(FUZZTIME) ./policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/policyfile/
+
+redact-report: ## precision, recall and F1 of secret redaction on the labelled corpus (testdata/redact)
+	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl
 
 bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 	$(GO) test -run '^$$' -bench . -benchmem ./tools/... ./server/... ./redact/... ./policy/...
