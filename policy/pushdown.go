@@ -441,7 +441,7 @@ func normalizeUser(u Clause) (Clause, bool) {
 	for _, k := range sortedKeys(u) {
 		lk := asciiLower(k)
 		part := Clause{lk: u[k]}
-		if u[k] == nil || len(u[k]) == 0 {
+		if len(u[k]) == 0 {
 			part[lk] = nil
 		}
 		m, ok := mergeClauses(out, part)

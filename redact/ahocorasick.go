@@ -60,13 +60,17 @@ func newMatcher(keywords []string) *matcher {
 		}
 		nodes[s].out = append(nodes[s].out, ki)
 	}
+	if len(nodes) > 1<<16-1 {
+		// The keyword list is static data of this package; a list this large is a programming error.
+		panic("redact: keyword automaton larger than 65535 states")
+	}
 	// Breadth-first failure links and DFA transitions.
 	m.delta = make([]uint16, len(nodes)*m.nclass)
 	queue := make([]int, 0, len(nodes))
 	for c := 0; c < m.nclass; c++ {
 		if n, ok := nodes[0].next[uint8(c)]; ok {
 			nodes[n].fail = 0
-			m.delta[c] = uint16(n)
+			m.delta[c] = uint16(n) //nolint:gosec // newMatcher caps the automaton at 65535 states
 			queue = append(queue, n)
 		}
 	}
@@ -78,7 +82,7 @@ func newMatcher(keywords []string) *matcher {
 		for c := 0; c < m.nclass; c++ {
 			if n, ok := nodes[s].next[uint8(c)]; ok {
 				nodes[n].fail = int(m.delta[f*m.nclass+c])
-				m.delta[s*m.nclass+c] = uint16(n)
+				m.delta[s*m.nclass+c] = uint16(n) //nolint:gosec // newMatcher caps the automaton at 65535 states
 				queue = append(queue, n)
 			} else {
 				m.delta[s*m.nclass+c] = m.delta[f*m.nclass+c]

@@ -142,11 +142,9 @@ type rule struct {
 
 type ruleSet [maxRules / 64]uint64
 
-func (s *ruleSet) set(i int)       { s[i>>6] |= 1 << (uint(i) & 63) }
-func (s *ruleSet) has(i int) bool  { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
-func (s *ruleSet) empty() bool     { return s[0]|s[1]|s[2]|s[3] == 0 }
-func (s *ruleSet) union(o ruleSet) { s[0] |= o[0]; s[1] |= o[1]; s[2] |= o[2]; s[3] |= o[3] }
-func (s *ruleSet) clearBit(i int)  { s[i>>6] &^= 1 << (uint(i) & 63) }
+func (s *ruleSet) set(i int)      { s[i>>6] |= 1 << (uint(i) & 63) }
+func (s *ruleSet) has(i int) bool { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 
 // Redactor detects and redacts secrets. It is safe for concurrent use; the
 // zero value is not usable — use New.
@@ -358,7 +356,7 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && bytes.IndexAny(b, " \t\r\n") < 0 &&
+	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
 		isSecretName(string(key)) {
 		v := string(b)
 		if !r.allow[v] && genericValueOK(v, false) {

@@ -146,7 +146,8 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 // gracefully within the configured timeout. ready, when not nil, receives
 // the bound address once listening.
 func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("server: listen %s: %w", addr, err)
 	}

@@ -64,7 +64,9 @@ func (m *Metrics) call(tool, decision string, d time.Duration, red map[string]in
 	}
 	h.observe(d.Seconds())
 	for k, v := range red {
-		m.redactions[k] += uint64(v)
+		if v > 0 {
+			m.redactions[k] += uint64(v)
+		}
 	}
 }
 

@@ -36,9 +36,7 @@ const defaultMaxLen = 256
 // schema renders the params as a JSON Schema object that rejects unknown keys.
 func schema(params []param, required ...string) json.RawMessage {
 	props := map[string]any{}
-	order := make([]string, 0, len(params))
 	for _, p := range params {
-		order = append(order, p.name)
 		s := map[string]any{"description": p.desc}
 		maxLen := p.maxLen
 		if maxLen == 0 {

@@ -69,10 +69,10 @@ func FindOwner(d *Deps) Tool {
 			out.Note = "the entity has no owner in the catalog"
 			return result(out, e.ref+": no owner in the catalog"), nil
 		}
-		oref, err := catalog.ParseRef(out.Owner, "group")
-		if err != nil {
+		oref, perr := catalog.ParseRef(out.Owner, "group")
+		if perr != nil {
 			out.Note = "the owner ref is not a valid entity ref"
-			return result(out, e.ref+": owner "+out.Owner+" (invalid ref)"), nil
+			return result(out, e.ref+": owner "+out.Owner+" (invalid ref)"), nil //nolint:nilerr // reported in the result, not a protocol error
 		}
 		o, res := d.fetchEntity(ctx, oref)
 		if res != nil {

@@ -42,7 +42,7 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 	}
 	v, counts, err := d.Redactor.Redact(m)
 	if err != nil {
-		return entity{}, false, fmt.Errorf("%w: %v", errRedaction, err)
+		return entity{}, false, fmt.Errorf("%w: %w", errRedaction, err)
 	}
 	rm, ok := v.(map[string]any)
 	if !ok {
@@ -65,7 +65,7 @@ func (d *Deps) redactString(ctx context.Context, s string) (string, error) {
 	}
 	v, counts, err := d.Redactor.Redact(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errRedaction, err)
+		return "", fmt.Errorf("%w: %w", errRedaction, err)
 	}
 	out, ok := v.(string)
 	if !ok {

@@ -38,7 +38,7 @@ func (g rnd) pick(list ...string) string { return list[g.r.IntN(len(list))] }
 func (g rnd) bytes(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(g.r.IntN(256))
+		b[i] = byte(g.r.IntN(256)) //nolint:gosec // IntN(256) is 0..255
 	}
 	return b
 }

@@ -376,11 +376,11 @@ func (s *stream) read() (entry, bool, error) {
 			s.f, s.r, s.lineNo, s.sawRec = f, bufio.NewReaderSize(f, 64<<10), 0, false
 		}
 		line, tooLong, err := s.readLine()
-		if err == io.EOF && line == nil && !tooLong {
+		if errors.Is(err, io.EOF) && line == nil && !tooLong {
 			s.r = nil
 			continue
 		}
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return entry{}, false, fmt.Errorf("audit: read %s: %w", s.files[s.idx], err)
 		}
 		s.lineNo++
@@ -412,9 +412,9 @@ func (s *stream) readLine() ([]byte, bool, error) {
 			}
 		}
 		switch {
-		case err == bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if len(s.buf) == 0 && !tooLong {
 				return nil, false, io.EOF
 			}

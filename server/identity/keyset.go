@@ -64,7 +64,7 @@ func newBoundedKeySet(url string, client *http.Client, minInterval time.Duration
 
 // VerifySignature implements oidc.KeySet.
 func (k *boundedKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
 		return nil, fmt.Errorf("identity: parse jws: %w", err)
 	}

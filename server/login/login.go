@@ -202,11 +202,12 @@ type callbackResult struct {
 }
 
 func browserFlow(ctx context.Context, cfg *oauth2.Config, opts *Options) (*oauth2.Token, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("login: loopback listener: %w", err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	c := *cfg
 	c.RedirectURL = fmt.Sprintf("http://%s/callback", ln.Addr().String())
 	state, err := randomString(32)

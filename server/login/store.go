@@ -151,7 +151,7 @@ func (s *Store) write(f *storeFile) error {
 		return fmt.Errorf("login: create %s: %w", s.Dir, err)
 	}
 	if runtime.GOOS != "windows" {
-		if err := os.Chmod(s.Dir, 0o700); err != nil {
+		if err := os.Chmod(s.Dir, 0o700); err != nil { //nolint:gosec // a directory needs x; 0700 is owner-only
 			return fmt.Errorf("login: chmod %s: %w", s.Dir, err)
 		}
 	}
@@ -164,7 +164,7 @@ func (s *Store) write(f *storeFile) error {
 	if err != nil {
 		return fmt.Errorf("login: temp file: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after the rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return fmt.Errorf("login: chmod temp file: %w", err)

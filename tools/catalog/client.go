@@ -211,13 +211,13 @@ func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
 // A missing entity is ErrNotFound.
 func (c *Client) GetByName(ctx context.Context, r Ref) (json.RawMessage, error) {
 	if err := ValidateKind(r.Kind); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRef, err)
 	}
 	if err := ValidateNamespace(r.Namespace); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRef, err)
 	}
 	if err := ValidateName(r.Name); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRef, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRef, err)
 	}
 	p := "/entities/by-name/" + url.PathEscape(r.Kind) + "/" + url.PathEscape(r.Namespace) + "/" + url.PathEscape(r.Name)
 	op := "get entity " + r.String()
@@ -387,14 +387,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return data, status, nil
 	}
 	ue := &UpstreamError{Status: status, Op: op, Name: errorName(data)}
-	switch {
-	case status == http.StatusNotFound:
+	switch status {
+	case http.StatusNotFound:
 		ue.Kind = ErrNotFound
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case http.StatusUnauthorized, http.StatusForbidden:
 		ue.Kind = ErrNotAllowed
-	case status == http.StatusBadRequest:
+	case http.StatusBadRequest:
 		ue.Kind = ErrBadInput
-	case status == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		ue.Kind = ErrRateLimited
 	default:
 		ue.Kind = ErrUnavailable

@@ -58,13 +58,13 @@ func ParseRef(s, defaultKind string) (Ref, error) {
 		return Ref{}, fmt.Errorf("%w: %q has no kind; expected %s", ErrInvalidRef, in, RefFormat)
 	}
 	if err := ValidateKind(r.Kind); err != nil {
-		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
 	}
 	if err := ValidateNamespace(r.Namespace); err != nil {
-		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
 	}
 	if err := ValidateName(r.Name); err != nil {
-		return Ref{}, fmt.Errorf("%w: %q: %v; expected %s", ErrInvalidRef, in, err, RefFormat)
+		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
 	}
 	return r, nil
 }
@@ -120,7 +120,7 @@ func ValidateName(n string) error {
 			}
 			prevSep = true
 		default:
-			return fmt.Errorf("name %q may hold only letters, digits and the separators - _ .", n)
+			return fmt.Errorf("name %q may hold only letters, digits and the separators '-', '_' and '.'", n)
 		}
 	}
 	if prevSep {

@@ -297,7 +297,7 @@ func boot(ctx context.Context, dir string, logf *os.File, opts Options) (*Backst
 	if err != nil {
 		select {
 		case <-exited:
-			return nil, nil, &StartError{Stage: "start", Err: fmt.Errorf("node exited: %v", waitErr)}
+			return nil, nil, &StartError{Stage: "start", Err: fmt.Errorf("node exited: %w", waitErr)}
 		default:
 		}
 		killGroup(pgid, exited, 0)
@@ -342,7 +342,7 @@ func waitReady(ctx context.Context, bs *Backstage, min int, exited <-chan struct
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("catalog has %d of %d entities (last error: %v): %w", total, min, lastErr, ctx.Err())
+			return 0, fmt.Errorf("catalog has %d of %d entities (last error: %w): %w", total, min, lastErr, ctx.Err())
 		case <-exited:
 			return 0, errors.New("node exited")
 		case <-tick.C:

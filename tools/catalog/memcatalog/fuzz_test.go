@@ -1,6 +1,7 @@
 package memcatalog
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 )
@@ -22,7 +23,8 @@ func FuzzFilterParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, filter, order string) {
 		pred, err := parseFilterParams([]string{filter, filter + ",x"})
 		if err != nil {
-			if _, ok := err.(*apiError); !ok {
+			var ae *apiError
+			if !errors.As(err, &ae) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return

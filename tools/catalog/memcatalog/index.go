@@ -243,8 +243,8 @@ func fullBitset(n int) bitset {
 	return b
 }
 
-func (b bitset) set(i int32)      { b[i>>6] |= 1 << (uint(i) & 63) }
-func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (b bitset) set(i int32)      { b[i>>6] |= 1 << (uint32(i) & 63) }        //nolint:gosec // i is an entity index ≥ 0
+func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint32(i)&63)) != 0 } //nolint:gosec // i is an entity index ≥ 0
 func (b bitset) and(o bitset) {
 	for i := range b {
 		b[i] &= o[i]

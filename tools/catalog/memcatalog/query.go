@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -318,7 +319,11 @@ func decodeCursor(s string) (*cursor, error) {
 	if v, present := obj["query"]; present && v != nil {
 		p, err := parsePredicateJSON(v)
 		if err != nil {
-			return nil, inputError("Malformed cursor: %s", err.(*apiError).message)
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				return nil, inputError("Malformed cursor")
+			}
+			return nil, inputError("Malformed cursor: %s", ae.message)
 		}
 		c.query, _ = encodeJSON(v)
 		if c.pred != nil {
@@ -529,7 +534,7 @@ func (c *Catalog) run(q *queryRequest) queryResult {
 				}
 			}
 		} else {
-			n := int32(idx.n)
+			n := int32(idx.n) //nolint:gosec // New caps the catalog far below 2^31 entities
 			if backwards {
 				for i := n - 1; i >= 0; i-- {
 					if !visit(qrow{ent: i}) {
