@@ -125,7 +125,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		key = []byte(cfg.Server.CursorKey)
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: opts.Redactor, Cursors: tools.NewCursorCodec(key)}
+	hooks := &mcpserver.Hooks{}
+	hooks.AddOnError(s.auditRefusedCall)
 	s.mcp = mcpserver.NewMCPServer(Name, opts.Version,
+		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithToolHandlerMiddleware(s.middleware),
 		mcpserver.WithToolFilter(s.filterTools),
@@ -156,7 +159,9 @@ func (s *Server) middleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandle
 		if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 			rec.SessionID = sess.SessionID()
 		}
-		rec.Arguments = s.redactedArgs(req)
+		var argRedactions map[string]int
+		rec.Arguments, argRedactions = s.redactedArgs(req)
+		rec.Redactions = argRedactions
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.ErrorContext(ctx, "tool panicked", "tool", tool, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -200,6 +205,9 @@ func (s *Server) middleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandle
 		res, err = next(ctx, req)
 		refs, count, red := ci.Snapshot()
 		rec.Entities = audit.Entities{Refs: refs, Count: count}
+		for k, v := range argRedactions {
+			red[k] += v
+		}
 		rec.Redactions = red
 		rec.UpstreamStatus = ci.UpstreamStatus
 		switch {
@@ -211,6 +219,43 @@ func (s *Server) middleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandle
 			rec.Decision = audit.DecisionAllow
 		}
 		return res, err
+	}
+}
+
+// auditRefusedCall records tool calls that mcp-go refuses before they
+// reach the middleware: unknown tools and tools the caller's policy does
+// not grant (the tool filter applies at call time). Every agent call gets
+// a record, refused ones included.
+func (s *Server) auditRefusedCall(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
+	if method != mcp.MethodToolsCall || !errors.Is(err, mcpserver.ErrToolNotFound) {
+		return
+	}
+	rec := &audit.Record{Type: audit.TypeCall, Transport: s.opts.Transport, Decision: audit.DecisionDeny}
+	if req, ok := message.(*mcp.CallToolRequest); ok {
+		rec.Tool = clip(req.Params.Name, 128)
+		rec.Arguments, rec.Redactions = s.redactedArgs(*req)
+	}
+	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
+		rec.SessionID = sess.SessionID()
+	}
+	rec.Reason, rec.Rule = "unknown tool", "tools"
+	if p, perr := s.principal(ctx); perr == nil {
+		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
+		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID, Name: p.Agent.ClientName, Version: p.Agent.ClientVersion}
+		if _, known := s.tools[rec.Tool]; known {
+			g, ver := s.grantFor(p)
+			d := g.AllowsTool(rec.Tool)
+			rec.Reason, rec.Rule = "tool not granted: "+d.Reason, "policy@"+ver+":"+d.Rule
+		}
+	}
+	label := rec.Tool
+	if _, known := s.tools[label]; !known {
+		label = "(unknown)" // agents choose tool names: keep metric series bounded
+	}
+	s.metrics.call(label, string(rec.Decision), 0, nil)
+	if aerr := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
+		s.metrics.auditFailure()
+		s.log.ErrorContext(ctx, "audit write failed", "type", "call", "err", aerr)
 	}
 }
 
@@ -235,26 +280,27 @@ func (s *Server) finish(ctx context.Context, rec *audit.Record, start time.Time,
 	return res
 }
 
-// redactedArgs keeps the call's arguments for the audit record, redacted.
-// If they cannot be redacted they are replaced by a note.
-func (s *Server) redactedArgs(req mcp.CallToolRequest) json.RawMessage {
+// redactedArgs keeps the call's arguments for the audit record, redacted,
+// with the redaction counts. If they cannot be redacted they are replaced
+// by a note.
+func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[string]int) {
 	raw := req.Params.RawArguments
 	if len(raw) == 0 {
-		return nil
+		return nil, nil
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return json.RawMessage(`"[unparsable arguments withheld]"`)
+		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
 	}
-	out, _, err := s.opts.Redactor.Redact(v)
+	out, counts, err := s.opts.Redactor.Redact(v)
 	if err != nil {
-		return json.RawMessage(`"[arguments withheld: redaction failed]"`)
+		return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return json.RawMessage(`"[arguments withheld]"`)
+		return json.RawMessage(`"[arguments withheld]"`), nil
 	}
-	return b
+	return b, counts
 }
 
 func resultText(r *mcp.CallToolResult) string {
