@@ -12,11 +12,15 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/policy/policyfile"
+	"github.com/backstage-mcp/backstage-mcp/server"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 const policyUsage = `Usage:
   backstage-mcp policy check FILE
-  backstage-mcp policy explain --policy FILE [subject flags] [--tool T] [--entity-file ENTITY.json]
+  backstage-mcp policy explain (--policy FILE | --config FILE) [subject flags] [--tool T]
+                               [--entity-file ENTITY.json | --entity REF]
+  backstage-mcp policy graph --config FILE [--json] [--diff OLD.json]
 
 check    reports every problem in a policy file as FILE:LINE:COL: PATH: MESSAGE
          (unknown keys and rule names, invalid refs, roles that bind nobody,
@@ -26,8 +30,19 @@ check    reports every problem in a policy file as FILE:LINE:COL: PATH: MESSAGE
 explain  decides for one subject, offline, and prints the chain behind the
          answer: which roles matched and why, the tool decision, every entity
          rule evaluated against the entity, field masks, the catalog filters
-         pushed down to Backstage, the rate class. Exit 0 when allowed,
-         1 when denied, 2 on usage errors or an invalid policy.
+         pushed down to Backstage, the rate class. With --config the policy
+         file is the config's policy.file (unless --policy is given), and
+         --entity REF, --email E and --user REF (without --ownership) are
+         looked up in the live catalog the way the server does it. Exit 0
+         when allowed, 1 when denied, 2 on usage errors, an invalid policy
+         or a failed catalog lookup.
+
+graph    reads the live catalog through the config's Backstage and prints,
+         for every role, the tools it reaches, how many entities of each
+         kind it can see and its field masks; roles that reach everything
+         are flagged. --json writes a stable report; --diff OLD.json shows
+         what widened or narrowed since that report. Exit 0 when nothing
+         widened, 1 when something widened (--diff), 2 on errors.
 
 Examples:
   backstage-mcp policy check policy.yaml
@@ -46,6 +61,14 @@ Examples:
   # Demo mode: an unauthenticated caller.
   backstage-mcp policy explain --policy policy.yaml --anonymous --tool catalog_search_entities
 
+  # As the server would see ben: user and groups resolved in the live catalog.
+  backstage-mcp policy explain --config config.yaml --email ben@example.com \
+    --scopes backstage-mcp:catalog --tool catalog_get_entity --entity component:default/checkout-service
+
+  # Monthly drift review.
+  backstage-mcp policy graph --config config.yaml --json > graph-$(date +%Y-%m).json
+  backstage-mcp policy graph --config config.yaml --diff graph-last-month.json
+
 The policy format is documented in policy/doc.md (JSON Schema: policy/policy.schema.json).
 `
 
@@ -53,7 +76,7 @@ The policy format is documented in policy/doc.md (JSON Schema: policy/policy.sch
 const maxEntityFile = 4 << 20
 
 // runPolicy implements "backstage-mcp policy".
-func runPolicy(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, policyUsage)
 		return 2
@@ -65,7 +88,9 @@ func runPolicy(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	case "check":
 		return policyCheck(args[1:], stdout, stderr)
 	case "explain":
-		return policyExplain(args[1:], stdout, stderr)
+		return policyExplain(ctx, args[1:], stdout, stderr)
+	case "graph":
+		return policyGraph(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "backstage-mcp policy: unknown subcommand %q\n\n%s", args[0], policyUsage)
 	return 2
@@ -153,17 +178,17 @@ func (c claimFlag) Set(s string) error {
 	return nil
 }
 
-func policyExplain(args []string, stdout, stderr io.Writer) int {
+func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("policy explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		groups, ownership, scopes listFlag
 		claims                    = claimFlag{}
 	)
-	policyFile := fs.String("policy", "", "policy `FILE` (YAML)")
-	configFile := fs.String("config", "", "server config `FILE` (not yet supported here: use --policy)")
-	user := fs.String("user", "", "the user's Backstage entity `REF`, e.g. user:default/jane")
-	email := fs.String("email", "", "the user's e-mail (informational offline: give --user and --ownership, as the server would resolve them)")
+	policyFile := fs.String("policy", "", "policy `FILE` (YAML); overrides the config's policy.file")
+	configFile := fs.String("config", "", "server config `FILE`: its policy.file, and its Backstage for --entity, --email and group lookups")
+	user := fs.String("user", "", "the user's Backstage entity `REF`, e.g. user:default/jane (with --config and without --ownership, their groups are looked up)")
+	email := fs.String("email", "", "the user's e-mail; with --config the User entity is found by spec.profile.email, as the server does")
 	sub := fs.String("sub", "", "the token subject (informational)")
 	fs.Var(&groups, "groups", "IdP groups from the token's groups claim, comma-separated")
 	fs.Var(claims, "claim", "a token claim `NAME=VALUE` (repeatable)")
@@ -173,9 +198,10 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	anonymous := fs.Bool("anonymous", false, "an unauthenticated caller (demo mode)")
 	tool := fs.String("tool", "", "the tool `NAME` to decide for, e.g. catalog_get_entity")
 	entityFile := fs.String("entity-file", "", "a Backstage entity as JSON (as the catalog API returns it) to decide for")
+	entityRef := fs.String("entity", "", "an entity `REF` fetched from the live catalog (needs --config), e.g. component:default/checkout-service")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: backstage-mcp policy explain --policy FILE [flags]\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: backstage-mcp policy explain (--policy FILE | --config FILE) [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\n"+policyUsage[strings.Index(policyUsage, "Examples:"):])
 	}
@@ -187,51 +213,117 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "backstage-mcp policy explain: unexpected arguments %q\n", fs.Args())
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "backstage-mcp policy explain: "+format+"\n", a...)
 		return 2
 	}
-	if *configFile != "" && *policyFile == "" {
-		fmt.Fprintln(stderr, "backstage-mcp policy explain: --config is not supported yet; pass the policy file with --policy FILE")
-		return 2
+	if fs.NArg() > 0 {
+		return fail("unexpected arguments %q", fs.Args())
+	}
+	if *tool == "" && *entityFile == "" && *entityRef == "" {
+		return fail("give --tool, --entity-file or --entity, or several")
+	}
+	if *entityFile != "" && *entityRef != "" {
+		return fail("give --entity-file or --entity, not both")
+	}
+	if *anonymous && (*user != "" || *email != "" || len(groups) > 0 || len(ownership) > 0 || len(scopes) > 0 || len(claims) > 0) {
+		return fail("--anonymous takes no user, email, groups, ownership, claims or scopes")
+	}
+	var cfg *server.Config
+	if *configFile != "" {
+		c, err := server.LoadConfig(*configFile, os.Getenv)
+		if err != nil {
+			return fail("%v", err)
+		}
+		cfg = c
+		if *policyFile == "" {
+			if cfg.Policy.File == "" {
+				return fail("%s sets no policy.file; pass the policy with --policy FILE", *configFile)
+			}
+			*policyFile = cfg.Policy.File
+		}
 	}
 	if *policyFile == "" {
-		fmt.Fprintln(stderr, "backstage-mcp policy explain: --policy FILE is required")
+		fmt.Fprintln(stderr, "backstage-mcp policy explain: --policy FILE or --config FILE is required")
 		fs.Usage()
 		return 2
 	}
-	if *tool == "" && *entityFile == "" {
-		fmt.Fprintln(stderr, "backstage-mcp policy explain: give --tool, --entity-file, or both")
-		return 2
-	}
-	if *anonymous && (*user != "" || *email != "" || len(groups) > 0 || len(ownership) > 0 || len(scopes) > 0 || len(claims) > 0) {
-		fmt.Fprintln(stderr, "backstage-mcp policy explain: --anonymous takes no user, groups, ownership, claims or scopes")
-		return 2
+	needCatalog := *entityRef != "" || (cfg != nil && !*anonymous && (*email != "" && *user == "" || *user != "" && len(ownership) == 0))
+	if *entityRef != "" && cfg == nil {
+		return fail("--entity REF needs --config FILE (to reach Backstage); offline, use --entity-file")
 	}
 	data, err := readBounded(*policyFile, policyfile.MaxSize)
 	if err != nil {
-		fmt.Fprintf(stderr, "backstage-mcp policy explain: %v\n", err)
-		return 2
+		return fail("%v", err)
 	}
 	pol, _, err := policyfile.Parse(data, *policyFile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	var notes []string
+	var cat *catalog.Client
+	if needCatalog {
+		if cfg.Backstage.BaseURL == "" {
+			return fail("%s sets no backstage.baseUrl: cannot look up %s in the catalog", *configFile, lookupWhat(*entityRef, *email, *user))
+		}
+		cat, err = server.NewCatalogClient(cfg, version, nil, nil)
+		if err != nil {
+			return fail("catalog client: %v", err)
+		}
+	}
 	var entity map[string]any
-	if *entityFile != "" {
+	switch {
+	case *entityFile != "":
 		raw, err := readBounded(*entityFile, maxEntityFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "backstage-mcp policy explain: %v\n", err)
-			return 2
+			return fail("%v", err)
 		}
 		if err := json.Unmarshal(raw, &entity); err != nil || entity == nil {
-			fmt.Fprintf(stderr, "backstage-mcp policy explain: %s: not a JSON object: %v\n", *entityFile, err)
-			return 2
+			return fail("%s: not a JSON object: %v", *entityFile, err)
+		}
+	case *entityRef != "":
+		r, err := catalog.ParseRef(*entityRef, "")
+		if err != nil {
+			return fail("--entity: %v", err)
+		}
+		e, err := getEntity(ctx, cat, r)
+		if err != nil {
+			return fail("could not fetch %s from Backstage: %v", r, err)
+		}
+		if e == nil {
+			return fail("%s is not in the catalog (the server would answer \"not found\" whatever the policy says)", r)
+		}
+		entity = e
+		notes = append(notes, "entity "+r.String()+" fetched from the catalog")
+	}
+	userRef := *user
+	if cat != nil && !*anonymous && *email != "" && userRef == "" {
+		ref, err := findUserByEmail(ctx, cat, *email)
+		switch {
+		case errors.Is(err, errNoUser):
+			notes = append(notes, fmt.Sprintf("no User entity has spec.profile.email=%s: the server would refuse this user unless auth.fallbackRole is set; deciding for a user with no entity", *email))
+		case err != nil:
+			return fail("could not resolve %s in the catalog: %v", *email, err)
+		default:
+			userRef = ref
+			notes = append(notes, fmt.Sprintf("%s resolved to %s (kind=user,spec.profile.email)", *email, ref))
+		}
+	}
+	if cat != nil && !*anonymous && userRef != "" && len(ownership) == 0 {
+		refs, err := ownershipOf(ctx, cat, userRef)
+		switch {
+		case errors.Is(err, errNoUser):
+			notes = append(notes, fmt.Sprintf("%s is not in the catalog: no groups resolved", userRef))
+		case err != nil:
+			return fail("could not resolve the groups of %s: %v", userRef, err)
+		default:
+			ownership = refs[1:]
+			notes = append(notes, fmt.Sprintf("groups of %s resolved in the catalog (memberOf, then childOf): %s", userRef, listOrNone(refs[1:])))
 		}
 	}
 	s := policy.Subject{
-		UserRef:       *user,
+		UserRef:       userRef,
 		Email:         *email,
 		Sub:           *sub,
 		IdPGroups:     groups,
@@ -244,17 +336,22 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	if s.UserRef != "" {
 		s.OwnershipRefs = append([]string{s.UserRef}, s.OwnershipRefs...)
 	}
+	if *email != "" && userRef == "" && cat == nil {
+		notes = append(notes, "offline, --email is not resolved to a Backstage user; give --config (live lookup) or --user and --ownership as the server would resolve them")
+	}
 	x := pol.Explain(s, *tool, entity)
 	if *asJSON {
+		for _, n := range notes {
+			fmt.Fprintln(stderr, "note: "+n)
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(x); err != nil {
-			fmt.Fprintf(stderr, "backstage-mcp policy explain: %v\n", err)
-			return 2
+			return fail("%v", err)
 		}
 	} else {
-		if *email != "" && *user == "" {
-			fmt.Fprintln(stdout, "note: offline, --email is not resolved to a Backstage user; give --user and --ownership as the server would resolve them")
+		for _, n := range notes {
+			fmt.Fprintln(stdout, "note: "+n)
 		}
 		fmt.Fprint(stdout, x.String())
 	}
@@ -262,6 +359,23 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return 1
+}
+
+func lookupWhat(entity, email, user string) string {
+	switch {
+	case entity != "":
+		return entity
+	case email != "":
+		return email
+	}
+	return "the groups of " + user
+}
+
+func listOrNone(xs []string) string {
+	if len(xs) == 0 {
+		return "(none)"
+	}
+	return strings.Join(xs, ", ")
 }
 
 // readBounded reads a file of at most limit bytes.
