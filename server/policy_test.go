@@ -1,0 +1,925 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/policy"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// twoTeamsPolicy gives each team what it owns plus every group. The
+// checkout team may also read people (without their e-mail) and API
+// definitions; the fulfillment team may not, so its grant cannot be pushed
+// down exactly (User entities are filtered after fetch).
+const twoTeamsPolicy = `version: 1
+scopes:
+  "mcp:catalog": ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
+roles:
+  - name: checkout
+    bind: { backstageGroups: ["group:default/team-checkout"] }
+    tools: ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
+    entities:
+      allow:
+        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
+        - IS_ENTITY_KIND: { kinds: [group, user] }
+    fieldMasks:
+      - kinds: [user]
+        fields: ["spec.profile.email"]
+  - name: fulfillment
+    bind: { backstageGroups: ["group:default/team-fulfillment"] }
+    tools: ["catalog_search_entities", "catalog_get_entity", "catalog_get_relations", "catalog_find_owner", "catalog_list_facets", "whoami"]
+    entities:
+      allow:
+        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
+        - IS_ENTITY_KIND: { kinds: [group] }
+`
+
+const (
+	ben   = "user:default/ben.okafor"   // team-checkout
+	farah = "user:default/farah.haddad" // team-fulfillment
+	maya  = "user:default/maya.cohen"   // team-platform: no role
+	agent = "policy-test-agent"
+)
+
+// policyEnv is one server acting for one authenticated principal.
+type policyEnv struct {
+	s         *Server
+	c         *client.Client
+	p         *identity.Principal
+	audit     string
+	policy    string
+	all       []map[string]any // every entity as the catalog serves it
+	visible   map[string]bool  // lowercased refs the policy lets p see
+	userMails []string         // every User e-mail in the catalog
+}
+
+// writePolicy writes a policy file atomically enough for Reload.
+func writePolicy(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newPolicyEnv builds the demo server under pol, acting for userRef as a
+// verified (authenticated) user whose groups are resolved in the catalog
+// as the identity resolver does.
+func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEnv {
+	t.Helper()
+	dir := t.TempDir()
+	env := &policyEnv{audit: filepath.Join(dir, "audit.log"), policy: filepath.Join(dir, "policy.yaml")}
+	writePolicy(t, env.policy, pol)
+	cfg, err := ParseConfig(nil, "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = env.audit
+	cfg.Policy.File = env.policy
+	cfg.Policy.ReloadInterval = -1 // reload on "SIGHUP" only
+	fast := ratelimit.PerSecond(100000, 100000)
+	cfg.RateLimits.Classes = map[string]ratelimit.Rate{"default": fast}
+	cfg.RateLimits.Agent, cfg.RateLimits.Global, cfg.RateLimits.Upstream.Rate = fast, fast, fast
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: userRef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	cat, ok := s.opts.Catalog.(*catalog.Client)
+	if !ok {
+		t.Fatalf("catalog is %T", s.opts.Catalog)
+	}
+	refs, err := ownershipRefs(context.Background(), identityCatalog{cat}, userRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.p = &identity.Principal{
+		User:      identity.User{Sub: "sub-" + userRef, Email: strings.TrimPrefix(userRef, "user:default/") + "@acme-retail.example", Ref: userRef, OwnershipRefs: refs},
+		Agent:     identity.Agent{ClientID: agent},
+		Scopes:    scopes,
+		Issuer:    "https://idp.test",
+		ExpiresAt: time.Now().Add(time.Hour),
+	}
+	s.opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return env.p, nil }
+	env.s = s
+
+	// Every entity as the catalog serves it (with relations), read
+	// directly, not through the tools.
+	q := catalog.Query{Limit: 500}
+	for {
+		page, err := cat.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Items {
+			var e map[string]any
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			env.all = append(env.all, e)
+			if strings.EqualFold(e["kind"].(string), "user") {
+				env.userMails = append(env.userMails, e["spec"].(map[string]any)["profile"].(map[string]any)["email"].(string))
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q = catalog.Query{Cursor: page.NextCursor, Limit: 500}
+	}
+	env.visible = visibleRefs(t, env.all, pol, subject(env.p))
+
+	c, err := client.NewInProcessClient(s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	servertest.Connect(t, c)
+	env.c = c
+	return env
+}
+
+// visibleRefs filters the full entity set by the policy: the oracle the
+// tools' answers are compared with.
+func visibleRefs(t *testing.T, all []map[string]any, pol string, s policy.Subject) map[string]bool {
+	t.Helper()
+	p, err := NewStaticPolicyStore([]byte(pol), "oracle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := p.Current()
+	g := cur.Grant(s)
+	out := map[string]bool{}
+	for _, e := range all {
+		if g.Entity(e).Allowed {
+			out[refOfEntity(e)] = true
+		}
+	}
+	return out
+}
+
+func refOfEntity(e map[string]any) string {
+	md, _ := e["metadata"].(map[string]any)
+	ns, _ := md["namespace"].(string)
+	if ns == "" {
+		ns = "default"
+	}
+	return strings.ToLower(e["kind"].(string) + ":" + ns + "/" + md["name"].(string))
+}
+
+// call runs a tool and returns its structured content (nil on a tool
+// error), its text, and whether it was a tool error. A protocol error is
+// returned as err.
+func (env *policyEnv) call(t *testing.T, tool, args string) (map[string]any, string, bool, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	if args != "" {
+		req.Params.Arguments = json.RawMessage(args)
+	}
+	res, err := env.c.CallTool(ctx, req)
+	if err != nil {
+		return nil, "", false, err
+	}
+	text := servertest.Text(res)
+	if res.IsError {
+		return nil, text, true, nil
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m, text, false, nil
+}
+
+// mustCall is call for calls that must succeed.
+func (env *policyEnv) mustCall(t *testing.T, tool, args string) map[string]any {
+	t.Helper()
+	m, text, isErr, err := env.call(t, tool, args)
+	if err != nil || isErr {
+		t.Fatalf("%s(%s): err %v, tool error %q", tool, args, err, text)
+	}
+	return m
+}
+
+// returnedRefs lists the refs of the entities a tool result hands out.
+func returnedRefs(tool string, m map[string]any) []string {
+	var out []string
+	add := func(v any) {
+		if s, ok := v.(string); ok && s != "" {
+			out = append(out, strings.ToLower(s))
+		}
+	}
+	list := func(v any) []map[string]any {
+		var l []map[string]any
+		arr, _ := v.([]any)
+		for _, it := range arr {
+			if mm, ok := it.(map[string]any); ok {
+				l = append(l, mm)
+			}
+		}
+		return l
+	}
+	switch tool {
+	case "catalog_get_entity", "catalog_get_api_definition":
+		if _, full := m["metadata"]; full {
+			if _, hasKind := m["kind"]; hasKind {
+				out = append(out, refOfEntity(m))
+			}
+		}
+		add(m["ref"])
+	case "catalog_search_entities":
+		for _, it := range list(m["items"]) {
+			add(it["ref"])
+			if _, full := it["metadata"]; full {
+				if _, hasKind := it["kind"]; hasKind {
+					out = append(out, refOfEntity(it))
+				}
+			}
+		}
+	case "catalog_get_relations":
+		add(m["root"])
+		for _, n := range list(m["nodes"]) {
+			add(n["ref"])
+		}
+		for _, e := range list(m["edges"]) {
+			add(e["from"])
+			add(e["to"])
+		}
+	case "catalog_find_owner":
+		add(m["entity"])
+		if m["ownerKind"] != nil {
+			add(m["owner"])
+		}
+		for _, p := range list(m["members"]) {
+			add(p["ref"])
+		}
+		for _, p := range m["parentChain"].([]any) {
+			add(p)
+		}
+	}
+	return out
+}
+
+// checkOnlyVisible fails when a result hands out an entity the policy hides
+// or carries a masked User e-mail.
+func (env *policyEnv) checkOnlyVisible(t *testing.T, tool, args string, m map[string]any, text string) {
+	t.Helper()
+	if tool == "catalog_find_owner" && m["parentChain"] == nil {
+		m["parentChain"] = []any{}
+	}
+	for _, r := range returnedRefs(tool, m) {
+		if !env.visible[r] {
+			t.Errorf("%s(%s) returned hidden entity %s", tool, args, r)
+		}
+	}
+	if tool == "whoami" {
+		return // the caller's own identity, not catalog data
+	}
+	b, _ := json.Marshal(m)
+	for _, mail := range env.userMails {
+		if strings.Contains(text, mail) || strings.Contains(string(b), mail) {
+			t.Errorf("%s(%s) leaks the masked e-mail %s", tool, args, mail)
+		}
+	}
+}
+
+// checkErrorText fails when an error names a hidden entity (other than by
+// echoing the probe, or in the fixed example of the ref format).
+func (env *policyEnv) checkErrorText(t *testing.T, args, text, probe string) {
+	t.Helper()
+	clean := strings.ReplaceAll(text, catalog.RefFormat, "")
+	q, _ := json.Marshal(probe)
+	clean = strings.ReplaceAll(clean, strings.Trim(string(q), `"`), "")
+	clean = strings.ReplaceAll(clean, probe, "")
+	lower := strings.ToLower(clean)
+	// "entity X not found" and "X is a component, not an API" only echo
+	// the caller's own input, for hidden and missing entities alike.
+	echo := strings.HasPrefix(text, "entity ") && strings.Contains(text, " not found.") || strings.Contains(text, ", not an API;")
+	for _, e := range env.all {
+		r := refOfEntity(e)
+		if env.visible[r] {
+			continue
+		}
+		if !echo && strings.Contains(lower, r) {
+			t.Errorf("%s: error text names hidden %s: %q", args, r, text)
+		}
+		md := e["metadata"].(map[string]any)
+		for _, f := range []string{"title", "description"} {
+			if v, _ := md[f].(string); len(v) > 8 && strings.Contains(text, v) {
+				t.Errorf("%s: error text carries the %s of hidden %s: %q", args, f, r, text)
+			}
+		}
+	}
+}
+
+func (env *policyEnv) listTools(t *testing.T) []string {
+	t.Helper()
+	res, err := env.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range res.Tools {
+		names = append(names, tl.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestPolicyTwoTeamsEveryTool(t *testing.T) {
+	teams := []struct {
+		user       string
+		tools      []string
+		own, other []string // refs that must be visible / hidden (independent of the oracle)
+		exact      bool
+	}{
+		{user: ben, tools: []string{"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
+			own:   []string{"component:default/checkout-service", "api:default/payments-api", "resource:default/payments-db", "user:default/farah.haddad", "group:default/team-fulfillment"},
+			other: []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "component:platform/log-shipper"},
+			exact: true},
+		{user: farah, tools: []string{"catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
+			own:   []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "group:default/team-checkout"},
+			other: []string{"component:default/checkout-service", "api:default/payments-api", "user:default/ben.okafor", "user:default/farah.haddad", "component:platform/log-shipper"}},
+	}
+	for _, team := range teams {
+		t.Run(strings.TrimPrefix(team.user, "user:default/"), func(t *testing.T) {
+			env := newPolicyEnv(t, twoTeamsPolicy, team.user, "mcp:catalog")
+			for _, r := range team.own {
+				if !env.visible[r] {
+					t.Fatalf("oracle: %s should be visible", r)
+				}
+			}
+			for _, r := range team.other {
+				if env.visible[r] {
+					t.Fatalf("oracle: %s should be hidden", r)
+				}
+			}
+
+			t.Run("tools/list shows only granted tools", func(t *testing.T) {
+				if got := env.listTools(t); strings.Join(got, ",") != strings.Join(team.tools, ",") {
+					t.Errorf("tools/list = %v, want %v", got, team.tools)
+				}
+			})
+
+			t.Run("a tool not granted answers like an unknown tool", func(t *testing.T) {
+				_, uText, uIsErr, uErr := env.call(t, "no_such_tool", `{"ref":"component:default/checkout-service"}`)
+				for _, name := range []string{"catalog_get_api_definition", "catalog_list_facets", "whoami"} {
+					if contains(team.tools, name) {
+						continue
+					}
+					_, text, isErr, err := env.call(t, name, `{"ref":"component:default/checkout-service"}`)
+					if isErr != uIsErr || (err == nil) != (uErr == nil) ||
+						strings.ReplaceAll(text, name, "X") != strings.ReplaceAll(uText, "no_such_tool", "X") ||
+						(err != nil && strings.ReplaceAll(err.Error(), name, "X") != strings.ReplaceAll(uErr.Error(), "no_such_tool", "X")) {
+						t.Errorf("%s: (%q, %v, %v) differs from an unknown tool: (%q, %v, %v)", name, text, isErr, err, uText, uIsErr, uErr)
+					}
+				}
+			})
+
+			t.Run("get_entity: every entity, hidden is not found like missing", func(t *testing.T) {
+				for _, e := range env.all {
+					ref := refOfEntity(e)
+					args := `{"ref":"` + ref + `","detail":"full"}`
+					m, text, isErr, err := env.call(t, "catalog_get_entity", args)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if env.visible[ref] {
+						if isErr {
+							t.Errorf("%s: visible but %q", ref, text)
+							continue
+						}
+						env.checkOnlyVisible(t, "catalog_get_entity", args, m, text)
+						continue
+					}
+					missing := strings.SplitN(ref, "/", 2)[0] + "/zz-no-such-entity"
+					_, mText, mIsErr, _ := env.call(t, "catalog_get_entity", `{"ref":"`+missing+`","detail":"full"}`)
+					if !isErr || !mIsErr || strings.Replace(text, ref, "R", 1) != strings.Replace(mText, missing, "R", 1) {
+						t.Errorf("hidden %s answered %q; a missing entity answers %q", ref, text, mText)
+					}
+				}
+			})
+
+			t.Run("search: paging yields exactly the visible set", func(t *testing.T) {
+				got := map[string]bool{}
+				args := `{"limit":7}`
+				m := env.mustCall(t, "catalog_search_entities", args)
+				total, hasTotal := m["totalItems"]
+				for i := 0; ; i++ {
+					for _, it := range m["items"].([]any) {
+						r := strings.ToLower(it.(map[string]any)["ref"].(string))
+						if got[r] {
+							t.Errorf("%s twice", r)
+						}
+						got[r] = true
+					}
+					env.checkOnlyVisible(t, "catalog_search_entities", args, m, "")
+					cur, _ := m["nextCursor"].(string)
+					if cur == "" || i > 100 {
+						break
+					}
+					m = env.mustCall(t, "catalog_search_entities", `{"cursor":"`+cur+`","limit":7}`)
+				}
+				if len(got) != len(env.visible) {
+					t.Errorf("paged %d entities, policy allows %d", len(got), len(env.visible))
+				}
+				for r := range env.visible {
+					if !got[r] {
+						t.Errorf("visible %s never returned", r)
+					}
+				}
+				if hasTotal != team.exact {
+					t.Errorf("totalItems present = %v, want %v (Grant.Exact)", hasTotal, team.exact)
+				}
+				if hasTotal && int(total.(float64)) != len(env.visible) {
+					t.Errorf("totalItems = %v, visible = %d", total, len(env.visible))
+				}
+				// Another team's entities through the owner filter: nothing.
+				m = env.mustCall(t, "catalog_search_entities", `{"kind":"component","owner":"`+otherTeam(team.user)+`"}`)
+				if n := len(m["items"].([]any)); n != 0 {
+					t.Errorf("owner=%s gave %d items", otherTeam(team.user), n)
+				}
+			})
+
+			t.Run("relations: hidden entities are neither nodes nor edge targets", func(t *testing.T) {
+				for _, e := range env.all {
+					ref := refOfEntity(e)
+					if !env.visible[ref] {
+						continue
+					}
+					args := `{"ref":"` + ref + `","direction":"both","depth":2}`
+					m := env.mustCall(t, "catalog_get_relations", args)
+					env.checkOnlyVisible(t, "catalog_get_relations", args, m, "")
+					nodes := map[string]bool{}
+					for _, n := range m["nodes"].([]any) {
+						nodes[strings.ToLower(n.(map[string]any)["ref"].(string))] = true
+					}
+					for _, ed := range m["edges"].([]any) {
+						em := ed.(map[string]any)
+						if !nodes[strings.ToLower(em["from"].(string))] || !nodes[strings.ToLower(em["to"].(string))] {
+							t.Errorf("%s: edge %v leaves the node set", ref, em)
+						}
+					}
+				}
+				for _, r := range team.other {
+					_, text, isErr, _ := env.call(t, "catalog_get_relations", `{"ref":"`+r+`"}`)
+					if !isErr || !strings.Contains(text, "not found") {
+						t.Errorf("relations of hidden %s: %q", r, text)
+					}
+				}
+			})
+
+			t.Run("find_owner: members and parents only if visible", func(t *testing.T) {
+				for _, r := range team.own {
+					args := `{"ref":"` + r + `"}`
+					m, text, isErr, _ := env.call(t, "catalog_find_owner", args)
+					if isErr {
+						t.Errorf("%s: %s", r, text)
+						continue
+					}
+					env.checkOnlyVisible(t, "catalog_find_owner", args, m, text)
+				}
+				m := env.mustCall(t, "catalog_find_owner", `{"ref":"`+team.own[0]+`"}`)
+				members, _ := m["members"].([]any)
+				if team.user == ben {
+					if len(members) == 0 {
+						t.Errorf("ben sees users: members expected, got %v", m)
+					}
+					for _, p := range members {
+						if p.(map[string]any)["email"] != nil {
+							t.Errorf("member e-mail not masked: %v", p)
+						}
+					}
+				} else if len(members) != 0 {
+					t.Errorf("farah may not see users, got members %v", members)
+				}
+			})
+
+			t.Run("facets count only visible entities", func(t *testing.T) {
+				for _, facet := range []string{"kind", "spec.type", "spec.lifecycle", "metadata.namespace"} {
+					args := `{"facet":"` + facet + `"}`
+					m := env.mustCall(t, "catalog_list_facets", args)
+					want := map[string]int{}
+					for _, e := range env.all {
+						if !env.visible[refOfEntity(e)] {
+							continue
+						}
+						if v := facetValue(e, facet); v != "" {
+							want[v]++
+						}
+					}
+					got := map[string]int{}
+					for _, v := range m["values"].([]any) {
+						vm := v.(map[string]any)
+						got[strings.ToLower(vm["value"].(string))] += int(vm["count"].(float64))
+					}
+					if !sameCounts(got, want) {
+						t.Errorf("facet %s = %v, want %v", facet, got, want)
+					}
+				}
+			})
+
+			t.Run("api definitions", func(t *testing.T) {
+				if !contains(team.tools, "catalog_get_api_definition") {
+					return
+				}
+				m := env.mustCall(t, "catalog_get_api_definition", `{"ref":"api:default/payments-api"}`)
+				if m["definition"] == "" {
+					t.Errorf("no definition: %v", m)
+				}
+				_, hidden, isErr, _ := env.call(t, "catalog_get_api_definition", `{"ref":"api:default/orders-api"}`)
+				_, missing, mIsErr, _ := env.call(t, "catalog_get_api_definition", `{"ref":"api:default/zz-no-such-entity"}`)
+				if !isErr || !mIsErr || strings.Replace(hidden, "orders-api", "R", 1) != strings.Replace(missing, "zz-no-such-entity", "R", 1) {
+					t.Errorf("hidden API %q vs missing %q", hidden, missing)
+				}
+			})
+		})
+	}
+}
+
+func otherTeam(user string) string {
+	if user == ben {
+		return "team-fulfillment"
+	}
+	return "team-checkout"
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func facetValue(e map[string]any, facet string) string {
+	var cur any = e
+	for _, p := range strings.Split(facet, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[p]
+	}
+	s, _ := cur.(string)
+	if facet == "metadata.namespace" && s == "" {
+		s = "default"
+	}
+	return strings.ToLower(s)
+}
+
+func sameCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPolicyFieldMasksEveryTool: the checkout role masks spec.profile.email
+// of Users; no tool may hand it out, facets included.
+func TestPolicyFieldMasksEveryTool(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	calls := []struct{ tool, args string }{
+		{"catalog_get_entity", `{"ref":"user:default/chloe.nguyen","detail":"full"}`},
+		{"catalog_get_entity", `{"ref":"user:default/chloe.nguyen","fields":["spec.profile.email","spec.profile"]}`},
+		{"catalog_get_entity", `{"ref":"user:default/chloe.nguyen"}`},
+		{"catalog_search_entities", `{"kind":"user","limit":100,"fields":["spec.profile.email","metadata.name"]}`},
+		{"catalog_search_entities", `{"kind":"user","limit":100}`},
+		{"catalog_search_entities", `{"kind":"user","text":"acme-retail.example","limit":100}`},
+		{"catalog_get_relations", `{"ref":"group:default/team-checkout","relations":["hasMember"]}`},
+		{"catalog_find_owner", `{"ref":"component:default/checkout-service"}`},
+		{"catalog_list_facets", `{"facet":"spec.profile.email","kind":"User"}`},
+		{"catalog_list_facets", `{"facet":"spec.profile.email"}`},
+	}
+	for _, c := range calls {
+		t.Run(c.tool+" "+c.args, func(t *testing.T) {
+			m, text, isErr, err := env.call(t, c.tool, c.args)
+			if err != nil || isErr {
+				t.Fatalf("err %v, %q", err, text)
+			}
+			env.checkOnlyVisible(t, c.tool, c.args, m, text)
+			b, _ := json.Marshal(m)
+			if strings.Contains(string(b), `"email":"`) && c.tool != "catalog_find_owner" {
+				t.Errorf("an email field survived: %s", b)
+			}
+		})
+	}
+}
+
+// injectionProbes try to widen a filter or reach another namespace.
+var injectionProbes = []string{
+	"team-checkout,kind=user",
+	"kind=group",
+	"a=b",
+	"component:default/checkout-service,metadata.name=orders-service",
+	"team-checkout%2Ckind%3Duser",
+	"team-checkout%252Ckind%253Dgroup",
+	"team\u201acheckout",                // single low-9 quotation mark, looks like a comma
+	"team-checkout\uff0ckind\uff1duser", // fullwidth comma and equals
+	"\uff54eam-fulfillment",             // fullwidth t
+	"team-fulfillment\u200b",            // zero-width space
+	"component:platform/log-shipper",    // another namespace
+	"component:DEFAULT/ORDERS-SERVICE",  // case variant of a hidden ref
+	"component:other/checkout-service",  // a visible name in another namespace
+	"group:default/team-fulfillment",
+	"*",
+	"%",
+	"orders%",
+	"",
+	strings.Repeat("a", 300),
+}
+
+// stringArgs are the string arguments of every tool, with the other
+// arguments a call needs.
+var stringArgs = []struct {
+	tool, arg string
+	base      map[string]any
+	list      bool
+}{
+	{tool: "catalog_get_entity", arg: "ref"},
+	{tool: "catalog_get_entity", arg: "kind", base: map[string]any{"name": "orders-service"}},
+	{tool: "catalog_get_entity", arg: "name", base: map[string]any{"kind": "component"}},
+	{tool: "catalog_get_entity", arg: "namespace", base: map[string]any{"kind": "component", "name": "orders-service"}},
+	{tool: "catalog_get_entity", arg: "detail", base: map[string]any{"ref": "component:default/checkout-service"}},
+	{tool: "catalog_get_entity", arg: "fields", list: true, base: map[string]any{"ref": "component:default/checkout-service"}},
+	{tool: "catalog_search_entities", arg: "kind"},
+	{tool: "catalog_search_entities", arg: "type"},
+	{tool: "catalog_search_entities", arg: "owner"},
+	{tool: "catalog_search_entities", arg: "lifecycle"},
+	{tool: "catalog_search_entities", arg: "namespace"},
+	{tool: "catalog_search_entities", arg: "system"},
+	{tool: "catalog_search_entities", arg: "tags", list: true},
+	{tool: "catalog_search_entities", arg: "text"},
+	{tool: "catalog_search_entities", arg: "fields", list: true},
+	{tool: "catalog_search_entities", arg: "cursor"},
+	{tool: "catalog_search_entities", arg: "order"},
+	{tool: "catalog_get_relations", arg: "ref"},
+	{tool: "catalog_get_relations", arg: "direction", base: map[string]any{"ref": "component:default/checkout-service"}},
+	{tool: "catalog_get_relations", arg: "relations", list: true, base: map[string]any{"ref": "component:default/checkout-service"}},
+	{tool: "catalog_find_owner", arg: "ref"},
+	{tool: "catalog_get_api_definition", arg: "ref"},
+	{tool: "catalog_list_facets", arg: "facet"},
+	{tool: "catalog_list_facets", arg: "kind", base: map[string]any{"facet": "metadata.name"}},
+}
+
+func TestPolicyInjectionProbes(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	for _, sa := range stringArgs {
+		t.Run(sa.tool+"."+sa.arg, func(t *testing.T) {
+			for _, probe := range injectionProbes {
+				a := map[string]any{}
+				for k, v := range sa.base {
+					a[k] = v
+				}
+				if sa.list {
+					a[sa.arg] = []string{probe}
+				} else {
+					a[sa.arg] = probe
+				}
+				b, _ := json.Marshal(a)
+				m, text, isErr, err := env.call(t, sa.tool, string(b))
+				if err != nil {
+					t.Errorf("%s: protocol error %v", b, err)
+					continue
+				}
+				if isErr {
+					env.checkErrorText(t, string(b), text, probe)
+					continue
+				}
+				env.checkOnlyVisible(t, sa.tool, string(b), m, text)
+				if sa.tool == "catalog_list_facets" {
+					for _, v := range m["values"].([]any) {
+						if s := v.(map[string]any)["value"].(string); strings.Contains(s, "orders-service") || strings.Contains(s, "log-shipper") {
+							t.Errorf("%s: facet reveals hidden %s", b, s)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPolicyArgumentKeyTricks(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	cases := []struct {
+		name, tool, args string
+		wantErr          string
+	}{
+		{"case variant key", "catalog_get_entity", `{"Ref":"component:default/orders-service"}`, `unknown argument "Ref"`},
+		{"case variant beside the real key", "catalog_get_entity", `{"ref":"component:default/checkout-service","REF":"component:default/orders-service"}`, `unknown argument "REF"`},
+		{"duplicate key, hidden second", "catalog_get_entity", `{"ref":"component:default/checkout-service","ref":"component:default/orders-service"}`, "more than once"},
+		{"duplicate key, hidden first", "catalog_get_entity", `{"ref":"component:default/orders-service","ref":"component:default/checkout-service"}`, "more than once"},
+		{"duplicate owner in search", "catalog_search_entities", `{"owner":"team-checkout","owner":"team-fulfillment"}`, "more than once"},
+		{"case variant search key", "catalog_search_entities", `{"Owner":"team-fulfillment"}`, `unknown argument "Owner"`},
+		{"unicode escape of the key", "catalog_get_entity", `{"r\u0065f":"component:default/checkout-service","ref":"component:default/orders-service"}`, "more than once"},
+		{"kind in the facet filter", "catalog_list_facets", `{"facet":"metadata.name","Kind":"component"}`, `unknown argument "Kind"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, text, isErr, err := env.call(t, tc.tool, tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !isErr || !strings.Contains(text, tc.wantErr) {
+				t.Errorf("got (%v, %q), want error %q", m, text, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestPolicyTotalItemsExactness: totalItems is given exactly when the grant
+// can be pushed down exactly (policy.Grant.Exact), and is then right.
+func TestPolicyTotalItemsExactness(t *testing.T) {
+	cases := []struct {
+		name, pol, user string
+		exact           bool
+	}{
+		{name: "owner and kind rules with users scope: exact", pol: twoTeamsPolicy, user: ben, exact: true},
+		{name: "no users scope: inexact", pol: twoTeamsPolicy, user: farah},
+		{name: "deny rule: inexact", user: ben, pol: `version: 1
+scopes: { "mcp:catalog": ["catalog:read", "catalog:read:users"] }
+roles:
+  - name: all
+    bind: { authenticated: true }
+    tools: ["catalog:read", "catalog:read:users"]
+    entities:
+      allow: [ { IS_ENTITY_KIND: { kinds: [component] } } ]
+      deny: [ { HAS_SPEC: { key: lifecycle, value: experimental } } ]
+`},
+		{name: "kind and namespace only: exact", user: ben, exact: true, pol: `version: 1
+scopes: { "mcp:catalog": ["catalog:read", "catalog:read:users"] }
+roles:
+  - name: all
+    bind: { authenticated: true }
+    tools: ["catalog:read", "catalog:read:users"]
+    entities:
+      allow: [ { allOf: [ { IS_ENTITY_KIND: { kinds: [component, api] } }, { IN_NAMESPACE: { namespaces: [default] } } ] } ]
+`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newPolicyEnv(t, tc.pol, tc.user, "mcp:catalog")
+			pol, _ := env.s.opts.Policy.Current()
+			if got := pol.Grant(subject(env.p)).Exact(); got != tc.exact {
+				t.Fatalf("Grant.Exact = %v, want %v", got, tc.exact)
+			}
+			m := env.mustCall(t, "catalog_search_entities", `{"limit":100}`)
+			total, has := m["totalItems"]
+			if has != tc.exact {
+				t.Errorf("totalItems present = %v, want %v (%v)", has, tc.exact, m["note"])
+			}
+			if has && int(total.(float64)) != len(env.visible) {
+				t.Errorf("totalItems %v, visible %d", total, len(env.visible))
+			}
+			if !has && m["note"] == nil {
+				t.Errorf("no note explains the missing totalItems")
+			}
+		})
+	}
+}
+
+// TestPolicyNoRoleNoTools: a user no role binds sees no tools and every
+// tool answers like an unknown one.
+func TestPolicyNoRoleNoTools(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, maya, "mcp:catalog")
+	if got := env.listTools(t); len(got) != 0 {
+		t.Errorf("tools/list = %v", got)
+	}
+	_, _, _, uErr := env.call(t, "no_such_tool", `{}`)
+	_, _, _, err := env.call(t, "catalog_search_entities", `{}`)
+	if (err == nil) != (uErr == nil) || (err != nil && strings.ReplaceAll(err.Error(), "catalog_search_entities", "X") != strings.ReplaceAll(uErr.Error(), "no_such_tool", "X")) {
+		t.Errorf("search: %v; unknown tool: %v", err, uErr)
+	}
+}
+
+// TestPolicyAgentScopes: a token without the catalog scope sees no tools,
+// whatever the user's roles grant.
+func TestPolicyAgentScopes(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "openid", "profile")
+	if got := env.listTools(t); len(got) != 0 {
+		t.Errorf("tools/list = %v", got)
+	}
+}
+
+// TestPolicyReload: a new file brings new rights; an invalid file keeps the
+// old policy; WatchPolicy audits both.
+func TestPolicyReload(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	canSee := func(ref string) bool {
+		_, _, isErr, err := env.call(t, "catalog_get_entity", `{"ref":"`+ref+`"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !isErr
+	}
+	if canSee("component:default/orders-service") || !canSee("component:default/checkout-service") {
+		t.Fatal("initial policy not in force")
+	}
+
+	wider := strings.Replace(twoTeamsPolicy, "kinds: [group, user]", "kinds: [group, user, component]", 1)
+	writePolicy(t, env.policy, wider)
+	changed, err := env.s.opts.Policy.Reload()
+	if err != nil || !changed {
+		t.Fatalf("reload: changed=%v err=%v", changed, err)
+	}
+	if !canSee("component:default/orders-service") {
+		t.Error("after reload: orders-service still hidden")
+	}
+	if got := env.listTools(t); len(got) != 7 {
+		t.Errorf("tools after reload = %v", got)
+	}
+
+	writePolicy(t, env.policy, wider+"  - name: broken\n    bind: { users: [not-a-ref] }\n    tools: [catalog_nope]\n")
+	if changed, err := env.s.opts.Policy.Reload(); err == nil || changed {
+		t.Fatalf("invalid policy accepted: changed=%v err=%v", changed, err)
+	}
+	if !canSee("component:default/orders-service") || canSee("api:default/orders-api") {
+		t.Error("the previous (wider) policy is not the one in force after a rejected reload")
+	}
+
+	// Through WatchPolicy: one reload of a valid file, one of an invalid
+	// file; both audited.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hup := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() { env.s.WatchPolicy(ctx, hup); close(done) }()
+	// Watch handles one signal at a time: a send returns once the previous
+	// reload has finished, so a second send orders the file writes.
+	writePolicy(t, env.policy, twoTeamsPolicy)
+	hup <- os.Interrupt
+	hup <- os.Interrupt // same file: no change, nothing reported
+	writePolicy(t, env.policy, "version: 2\n")
+	hup <- os.Interrupt
+	hup <- os.Interrupt // rejected again
+	cancel()
+	<-done
+	if canSee("component:default/orders-service") {
+		t.Error("after WatchPolicy reload: orders-service visible again")
+	}
+	data, err := os.ReadFile(env.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded, rejected int
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.Type != audit.TypePolicyReload {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.Reason, "loaded policy "):
+			loaded++
+		case strings.HasPrefix(r.Reason, "rejected: ") && strings.Contains(r.Reason, "version"):
+			rejected++
+		default:
+			t.Errorf("unexpected reload record %q", r.Reason)
+		}
+		if testing.Verbose() {
+			t.Logf("audit: %s %s", r.Type, r.Reason)
+		}
+	}
+	if loaded != 1 || rejected != 2 {
+		t.Errorf("audit has %d loaded and %d rejected policy_reload records, want 1 and 2", loaded, rejected)
+	}
+}
+
+// TestPolicyRefsIntoOtherNamespaces: a visible name in another namespace,
+// or a hidden entity spelt in another case, is "not found".
+func TestPolicyRefsIntoOtherNamespaces(t *testing.T) {
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	for _, ref := range []string{"component:platform/log-shipper", "component:platform/checkout-service", "Component:Default/Orders-Service", "component:default/ORDERS-SERVICE"} {
+		for _, tool := range []string{"catalog_get_entity", "catalog_get_relations", "catalog_find_owner"} {
+			_, text, isErr, err := env.call(t, tool, `{"ref":"`+ref+`"}`)
+			if err != nil || !isErr || !strings.Contains(text, "not found") {
+				t.Errorf("%s(%s) = %q, %v", tool, ref, text, err)
+			}
+		}
+	}
+}
