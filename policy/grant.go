@@ -542,3 +542,8 @@ func globMatch(pattern, s string) bool {
 	}
 	return true
 }
+
+// HasFieldMasks reports whether any field mask applies to the subject, so
+// callers know that values computed outside MaskFields (such as facet
+// counts from Backstage) could reveal masked fields.
+func (g *Grant) HasFieldMasks() bool { return len(g.masks) > 0 }

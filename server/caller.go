@@ -147,6 +147,9 @@ func (a grantAccess) Mask(e map[string]any) map[string]any {
 	return m
 }
 
+// Masks reports whether the grant masks any field.
+func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
+
 // grantFor computes the grant of a principal under the current policy.
 func (s *Server) grantFor(p *identity.Principal) (*policy.Grant, string) {
 	pol, ver := s.opts.Policy.Current()

@@ -97,7 +97,7 @@ func TestCursorCodec(t *testing.T) {
 	if _, err := c.Unwrap("bob", w); err == nil {
 		t.Fatal("cursor of another caller accepted")
 	}
-	forged := strings.Replace(w, w[:4], "eyJm", 1)
+	forged := "A" + w[1:]
 	if _, err := c.Unwrap("alice", forged); err == nil {
 		t.Fatal("forged cursor accepted")
 	}

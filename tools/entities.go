@@ -121,7 +121,15 @@ var searchParams = []param{
 	fieldsParam,
 	{name: "limit", typ: tInt, min: 1, max: 100, def: 20, desc: "Items per page, 1 to 100 (default 20)."},
 	{name: "cursor", typ: tString, maxLen: 8192, desc: "nextCursor from a previous call, to get the next page (the other filters are then taken from the cursor)."},
-	{name: "order", typ: tString, maxLen: 128, desc: "Sort field as a dot path, e.g. metadata.name; prefix with - for descending (-metadata.name)."},
+	{name: "order", typ: tString, enum: orderFields, desc: "Sort by this field; a leading - sorts descending."},
+}
+
+// orderFields are the sort keys offered to agents. Sorting by arbitrary
+// fields would let an agent infer masked or hidden values from the order,
+// and Backstage's cursor carries the sort value of the last item.
+var orderFields = []string{
+	"metadata.name", "-metadata.name", "metadata.title", "-metadata.title", "kind", "-kind",
+	"spec.type", "-spec.type", "spec.lifecycle", "-spec.lifecycle", "metadata.namespace", "-metadata.namespace",
 }
 
 // SearchEntitiesResult is the structured answer of catalog_search_entities.

@@ -51,10 +51,11 @@ func ListFacets(d *Deps) Tool {
 			user = []catalog.Filter{{"kind": {strings.ToLower(k)}}}
 		}
 		out := FacetsResult{Facet: facet, Kind: a.str("kind"), Values: []catalog.FacetValue{}}
-		filters, empty, exact := accessFrom(ctx).Constrain(user)
+		acc := accessFrom(ctx)
+		filters, empty, exact := acc.Constrain(user)
 		switch {
 		case empty:
-		case exact:
+		case exact && !acc.Masks():
 			res, err := d.Catalog.Facets(ctx, []string{facet}, filters)
 			if err != nil {
 				return toolError(err), nil

@@ -2,7 +2,8 @@ package tools
 
 import (
 	"context"
-	"crypto/hmac"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -112,27 +113,31 @@ func result(structured any, text string) *mcp.CallToolResult {
 	return mcp.NewToolResultStructured(structured, text)
 }
 
-// CursorCodec signs the Backstage cursors handed to agents and binds them
-// to the caller, so an agent cannot forge a cursor that carries another
-// filter, or reuse another caller's.
-type CursorCodec struct{ key []byte }
+// CursorCodec seals the Backstage cursors handed to agents: encrypted
+// and authenticated (AES-GCM) and bound to the caller. Backstage's cursor
+// is plain base64 JSON carrying the whole query and the sort value of the
+// last item, and Backstage obeys an edited one; sealing keeps agents from
+// forging a wider query, reusing another caller's cursor or reading
+// values out of it.
+type CursorCodec struct{ aead cipher.AEAD }
 
-// NewCursorCodec uses key, or a random key when key is empty (cursors then
-// stay valid only within this process).
+// NewCursorCodec derives the key from key material, or uses a random key
+// when key is empty (cursors then stay valid only within this process).
 func NewCursorCodec(key []byte) *CursorCodec {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return &CursorCodec{key: append([]byte(nil), key...)}
-}
-
-func (c *CursorCodec) mac(binding, cursor string) []byte {
-	h := hmac.New(sha256.New, c.key)
-	h.Write([]byte(binding))
-	h.Write([]byte{0})
-	h.Write([]byte(cursor))
-	return h.Sum(nil)[:18]
+	k := sha256.Sum256(append([]byte("backstage-mcp cursor v1\x00"), key...))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		panic(fmt.Sprintf("tools: cursor cipher: %v", err)) // a 32-byte key cannot fail
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(fmt.Sprintf("tools: cursor cipher: %v", err))
+	}
+	return &CursorCodec{aead: aead}
 }
 
 // Wrap returns an opaque cursor for the agent.
@@ -140,23 +145,24 @@ func (c *CursorCodec) Wrap(binding, cursor string) string {
 	if cursor == "" {
 		return ""
 	}
-	e := base64.RawURLEncoding
-	return e.EncodeToString([]byte(cursor)) + "." + e.EncodeToString(c.mac(binding, cursor))
+	nonce := make([]byte, c.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := c.aead.Seal(nonce, nonce, []byte(cursor), []byte(binding))
+	return base64.RawURLEncoding.EncodeToString(sealed)
 }
 
 // Unwrap verifies a cursor from the agent and returns Backstage's cursor.
 func (c *CursorCodec) Unwrap(binding, s string) (string, error) {
-	e := base64.RawURLEncoding
-	body, sig, ok := strings.Cut(s, ".")
-	if !ok {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
 		return "", badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities")
 	}
-	cur, err1 := e.DecodeString(body)
-	mac, err2 := e.DecodeString(sig)
-	if err1 != nil || err2 != nil || !hmac.Equal(mac, c.mac(binding, string(cur))) {
+	n := c.aead.NonceSize()
+	plain, err := c.aead.Open(nil, raw[:n], raw[n:], []byte(binding))
+	if err != nil {
 		return "", badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities for this caller")
 	}
-	return string(cur), nil
+	return string(plain), nil
 }
 
 // bindingFrom identifies the caller for cursor binding.

@@ -49,6 +49,9 @@ type Access interface {
 	Visible(entity map[string]any) bool
 	// Mask returns the entity without the fields the caller may not see.
 	Mask(entity map[string]any) map[string]any
+	// Masks reports whether Mask can remove anything, so that values
+	// computed by Backstage (facet counts) must not be shown as they are.
+	Masks() bool
 }
 
 // Identity is what whoami reports about the caller.
@@ -99,6 +102,7 @@ type denyAll struct{}
 func (denyAll) Constrain([]catalog.Filter) ([]catalog.Filter, bool, bool) { return nil, true, true }
 func (denyAll) Visible(map[string]any) bool                               { return false }
 func (denyAll) Mask(map[string]any) map[string]any                        { return nil }
+func (denyAll) Masks() bool                                               { return true }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -114,6 +118,9 @@ func (OpenAccess) Visible(map[string]any) bool { return true }
 
 // Mask returns the entity unchanged.
 func (OpenAccess) Mask(e map[string]any) map[string]any { return e }
+
+// Masks reports false: nothing is masked.
+func (OpenAccess) Masks() bool { return false }
 
 // CallInfo collects facts about one tool call for the audit record.
 type CallInfo struct {

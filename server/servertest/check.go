@@ -210,7 +210,7 @@ func CheckTools(t *testing.T, c *client.Client) {
 		if len(seen) != total {
 			t.Errorf("paged through %d entities, totalItems %d", len(seen), total)
 		}
-		wantError(t, Call(t, c, "catalog_search_entities", `{"cursor":"eyJxdWVyeSI6e319.AAAA"}`), "cursor")
+		wantError(t, Call(t, c, "catalog_search_entities", `{"cursor":"eyJxdWVyeSI6eyJraW5kIjoidXNlciJ9fQ"}`), "cursor")
 	})
 	t.Run("search by type, lifecycle, tags, system, text", func(t *testing.T) {
 		var page struct {

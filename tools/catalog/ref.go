@@ -29,7 +29,7 @@ func (r Ref) Equal(o Ref) bool {
 }
 
 // RefFormat is the human description of a ref used in error messages.
-const RefFormat = `kind:namespace/name, e.g. component:default/orders-service (namespace defaults to "default")`
+const RefFormat = `kind:namespace/name, e.g. component:default/my-service (namespace defaults to "default")`
 
 // ParseRef parses a Backstage entity ref of the form [kind:][namespace/]name.
 // defaultKind is used when the ref has no kind (empty means a kind is
