@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
+)
+
+type backstage = harness.Backstage
+
+// build compiles the backstage-mcp binary (no race detector: this is a
+// benchmark of the shipped binary). By default it builds the committed
+// HEAD from a `git archive` snapshot, so that the figures belong to a
+// commit and uncommitted work elsewhere in the tree cannot break or skew
+// the run; --worktree builds the work tree as it is.
+func (b *bench) build(ctx context.Context) error {
+	b.binary = filepath.Join(b.tmp, "backstage-mcp")
+	src := b.root
+	if !b.o.worktree {
+		src = filepath.Join(b.tmp, "src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return fmt.Errorf("benchcmd: %w", err)
+		}
+		archive := exec.CommandContext(ctx, "sh", "-c", "git archive --format=tar HEAD | tar -x -C \"$0\"", src)
+		archive.Dir = b.root
+		if out, err := archive.CombinedOutput(); err != nil {
+			return fmt.Errorf("benchcmd: git archive HEAD: %w\n%s", err, out)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", b.binary, "./cmd/backstage-mcp")
+	cmd.Dir = src
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("benchcmd: go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// startBackstage starts the real Backstage with the generated catalog as
+// its only locations (plus the committed fake-secrets fixture), passed
+// through Backstage's APP_CONFIG_ environment overrides so the committed
+// app-config stays as it is. The processing interval is raised to an hour
+// so that background re-processing of the whole catalog does not run
+// during the measurements (it would slow all three paths alike).
+func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage, time.Duration, error) {
+	type loc struct {
+		Type   string `json:"type"`
+		Target string `json:"target"`
+	}
+	locs := []loc{}
+	for _, f := range cat.Files {
+		locs = append(locs, loc{Type: "file", Target: f})
+	}
+	locs = append(locs, loc{Type: "file", Target: harness.SecretsFixture(b.root)})
+	raw, err := json.Marshal(locs)
+	if err != nil {
+		return nil, 0, fmt.Errorf("benchcmd: %w", err)
+	}
+	fixture, err := harness.FixtureEntities(b.root)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The harness passes its own environment to node.
+	for k, v := range map[string]string{
+		"APP_CONFIG_catalog_locations":                  string(raw),
+		"APP_CONFIG_catalog_processingInterval_seconds": "3600",
+		"NODE_OPTIONS": "--max-old-space-size=4096",
+	} {
+		if v == "" {
+			continue
+		}
+		if err := os.Setenv(k, v); err != nil {
+			return nil, 0, fmt.Errorf("benchcmd: %w", err)
+		}
+	}
+	min := cat.Entities + len(fixture) + len(locs)
+	opts := harness.Options{
+		RepoRoot:    b.root,
+		LogFile:     filepath.Join(b.tmp, "backstage.log"),
+		MinEntities: min,
+		BootTimeout: 3*time.Minute + time.Duration(cat.Entities)*40*time.Millisecond,
+	}
+	b.log.Info("starting Backstage", "expect_entities", min, "log", opts.LogFile)
+	t0 := time.Now()
+	bs, stop, err := harness.StartProcess(ctx, opts)
+	if err != nil {
+		var se *harness.StartError
+		if errors.As(err, &se) {
+			return nil, 0, fmt.Errorf("benchcmd: start Backstage: %w\n%s", err, se.Log)
+		}
+		return nil, 0, fmt.Errorf("benchcmd: start Backstage: %w", err)
+	}
+	took := time.Since(t0)
+	b.onExit(stop)
+	return bs, took, nil
+}
+
+// oursProc is a running backstage-mcp.
+type oursProc struct {
+	url   string
+	pid   int
+	audit string
+	stop  func()
+}
+
+// startOurs starts the built binary over Streamable HTTP for the insecure
+// local user, with the development read policy, limits that do not
+// throttle the benchmark, and audit to a file synced at an interval.
+func (b *bench) startOurs(ctx context.Context, bs *backstage, user, tag string) (*oursProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.tmp, "ours-"+tag)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("benchcmd: %w", err)
+	}
+	auditPath := filepath.Join(dir, "audit.log")
+	cfg := fmt.Sprintf(`backstage:
+  baseUrl: %s
+  token: ${BENCH_BACKSTAGE_TOKEN}
+policy:
+  file: %s
+audit:
+  path: %s
+  sync: interval
+  syncInterval: 1s
+  maxBytes: -1
+rateLimits:
+  defaultClass: default
+  classes:
+    default: { unlimited: true }
+    high: { unlimited: true }
+    low: { unlimited: true }
+  agent: { unlimited: true }
+  global: { unlimited: true }
+  upstream:
+    rate: { unlimited: true }
+log:
+  level: warn
+  format: json
+`, bs.BaseURL, filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"), auditPath)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, fmt.Errorf("benchcmd: %w", err)
+	}
+	b.res.OursConfig = cfg
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, fmt.Errorf("benchcmd: %w", err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(b.binary, "serve", "--config", cfgPath, "--http", addr, "--insecure-local-user", user)
+	cmd.Env = append(os.Environ(), "BENCH_BACKSTAGE_TOKEN="+bs.Token)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("benchcmd: start backstage-mcp: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logf.Close()
+	}
+	b.onExit(stop)
+	url := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("benchcmd: backstage-mcp exited at start; see %s", logf.Name())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("benchcmd: backstage-mcp not ready after 30s; see %s", logf.Name())
+		}
+	}
+	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("benchcmd: free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// procStatusKiB reads a "Key:   N kB" line of /proc/<pid>/status.
+func procStatusKiB(pid int, key string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("benchcmd: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				return strconv.ParseInt(fields[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("benchcmd: %s not in /proc/%d/status", key, pid)
+}
+
+// machine describes where the benchmark ran.
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model"`
+	MemoryMiB int64  `json:"memory_mib"`
+	Kernel    string `json:"kernel"`
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+}
+
+func machineInfo() machine {
+	m := machine{CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if kb, err := procStatusFileKiB("/proc/meminfo", "MemTotal"); err == nil {
+		m.MemoryMiB = kb / 1024
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	return m
+}
+
+func procStatusFileKiB(path, key string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("benchcmd: %w", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(l, key+":"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("benchcmd: %s not in %s", key, path)
+}
+
+// versions records the versions of everything measured.
+func versions(ctx context.Context, root string, worktree bool) map[string]string {
+	v := map[string]string{"go": runtime.Version()}
+	out := func(name string, args ...string) string {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = root
+		b, err := cmd.Output()
+		if err != nil {
+			return "unknown"
+		}
+		return strings.TrimSpace(string(b))
+	}
+	v["node"] = out("node", "--version")
+	v["backstage-mcp commit"] = out("git", "rev-parse", "--short=12", "HEAD")
+	if worktree && out("git", "status", "--porcelain", "--untracked-files=no") != "" {
+		v["backstage-mcp commit"] += " + uncommitted changes (--worktree)"
+	}
+	for _, p := range []string{"backend-defaults", "plugin-catalog-backend", "plugin-mcp-actions-backend"} {
+		data, err := os.ReadFile(filepath.Join(root, "testdata", "backstage", "node_modules", "@backstage", p, "package.json"))
+		if err != nil {
+			continue
+		}
+		var pj struct {
+			Version string `json:"version"`
+		}
+		if json.Unmarshal(data, &pj) == nil {
+			v["@backstage/"+p] = pj.Version
+		}
+	}
+	return v
+}
