@@ -152,6 +152,10 @@ type authSetup struct {
 	// backstageURL and backstageToken point at a Backstage; empty means the
 	// in-memory demo catalog (BuildOptions.Demo).
 	backstageURL, backstageToken string
+	// authExtra are more lines of the auth section, indented two spaces.
+	authExtra string
+	// resolver is auth.resolver.name; default emailMatchingUserEntityProfileEmail.
+	resolver string
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
@@ -171,8 +175,13 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: %s\n", setup.backstageURL, setup.backstageToken)
 	}
 	fmt.Fprintf(&b, "auth:\n  issuers:\n    - url: %s\n", idp.URL())
-	fmt.Fprintf(&b, "  resolver:\n    name: emailMatchingUserEntityProfileEmail\n")
+	resolver := setup.resolver
+	if resolver == "" {
+		resolver = "emailMatchingUserEntityProfileEmail"
+	}
+	fmt.Fprintf(&b, "  resolver:\n    name: %s\n", resolver)
 	fmt.Fprintf(&b, "  scopesSupported: [%s, %s]\n", scopeCatalog, scopeAPIs)
+	b.WriteString(setup.authExtra)
 	if setup.requiredScope != "" {
 		fmt.Fprintf(&b, "  requiredScope: %s\n", setup.requiredScope)
 	}
@@ -894,5 +903,101 @@ func TestAuthAuditTrail(t *testing.T) {
 		if r.Decision != wantDecision {
 			t.Errorf("%s: decision %q, want %q", r.Tool, r.Decision, wantDecision)
 		}
+	}
+}
+
+// TestAuthProviderShapedTokens checks the claim mappings the README gives
+// for each kind of provider, with tokens shaped as those providers issue
+// them (only the signing provider is the test one).
+func TestAuthProviderShapedTokens(t *testing.T) {
+	idp := newTestIdP(t)
+	cases := []struct {
+		name      string
+		setup     authSetup
+		claims    func(e *authEnv) map[string]any
+		wantAgent string
+		wantEmail string
+		wantGroup string
+	}{
+		{
+			// Okta custom authorization server: client in cid, scopes in an
+			// scp array, sub is the Okta login, email and groups added as
+			// custom claims of the access token, aud is one string.
+			name: "okta",
+			claims: func(e *authEnv) map[string]any {
+				now := time.Now()
+				return map[string]any{
+					"ver": 1, "jti": "AT.okta-1", "iss": e.idp.URL(), "aud": e.base + "/mcp",
+					"sub": amelia.email, "uid": "00u1okta", "cid": "0oa-ide-agent",
+					"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+					"scp":    []string{"openid", scopeCatalog},
+					"email":  amelia.email,
+					"groups": []string{"Everyone", "engineering"},
+				}
+			},
+			wantAgent: "0oa-ide-agent", wantEmail: amelia.email, wantGroup: "engineering",
+		},
+		{
+			// Entra ID v1.0 access token (App ID URI = the MCP resource URL):
+			// client in appid, user in upn, app roles in roles, scp a string.
+			name:  "entra id v1",
+			setup: authSetup{authExtra: "  emailClaim: upn\n  groupsClaim: roles\n"},
+			claims: func(e *authEnv) map[string]any {
+				now := time.Now()
+				return map[string]any{
+					"ver": "1.0", "iss": e.idp.URL(), "aud": e.base + "/mcp",
+					"sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "oid": "6e2f0b8c-0000-4000-8000-000000000001",
+					"appid": "2f1c7c0e-0000-4000-8000-00000000000a", "upn": amelia.email, "name": amelia.name,
+					"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+					"scp":   scopeCatalog + " openid",
+					"roles": []string{"Catalog.Reader"},
+				}
+			},
+			wantAgent: "2f1c7c0e-0000-4000-8000-00000000000a", wantEmail: amelia.email, wantGroup: "Catalog.Reader",
+		},
+		{
+			// Keycloak: client in azp, realm roles in realm_access.roles,
+			// audience from an audience mapper, username resolver.
+			name: "keycloak",
+			setup: authSetup{
+				resolver:  "usernameMatchingUserEntityName",
+				authExtra: "  groupsClaim: realm_access.roles\n",
+			},
+			claims: func(e *authEnv) map[string]any {
+				now := time.Now()
+				return map[string]any{
+					"iss": e.idp.URL(), "aud": []string{e.base + "/mcp", "account"}, "typ": "Bearer",
+					"sub": "f1d7c6a2-0000-4000-8000-000000000002", "azp": "ide-agent",
+					"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+					"scope":              "openid email profile " + scopeCatalog,
+					"preferred_username": "amelia.hart", "email": amelia.email,
+					"realm_access": map[string]any{"roles": []string{"offline_access", "catalog-readers"}},
+				}
+			},
+			wantAgent: "ide-agent", wantEmail: amelia.email, wantGroup: "catalog-readers",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startAuthServer(t, idp, tc.setup)
+			c := e.connect(e.mint(tc.claims(e)))
+			var id whoamiAnswer
+			servertest.Structured(t, servertest.Call(t, c, "whoami", ""), &id)
+			if id.User != "user:default/amelia.hart" {
+				t.Errorf("user = %q, want user:default/amelia.hart", id.User)
+			}
+			if id.Agent != tc.wantAgent {
+				t.Errorf("agent = %q, want %q", id.Agent, tc.wantAgent)
+			}
+			if id.Email != tc.wantEmail {
+				t.Errorf("email = %q, want %q", id.Email, tc.wantEmail)
+			}
+			if !slices.Contains(id.Groups, tc.wantGroup) {
+				t.Errorf("groups = %v, want %q among them", id.Groups, tc.wantGroup)
+			}
+			if !slices.Contains(id.Scopes, scopeCatalog) {
+				t.Errorf("scopes = %v", id.Scopes)
+			}
+		})
 	}
 }
