@@ -156,13 +156,19 @@ type authSetup struct {
 	authExtra string
 	// resolver is auth.resolver.name; default emailMatchingUserEntityProfileEmail.
 	resolver string
+	// policy replaces authPolicy when set.
+	policy string
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 	t.Helper()
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(authPolicy), 0o600); err != nil {
+	pol := authPolicy
+	if setup.policy != "" {
+		pol = setup.policy
+	}
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(nil)
@@ -544,6 +550,7 @@ type whoamiAnswer struct {
 	AgentName     string    `json:"agentName"`
 	Scopes        []string  `json:"scopes"`
 	Tools         []string  `json:"tools"`
+	Roles         []string  `json:"roles"`
 	ExpiresAt     time.Time `json:"expiresAt"`
 	Mode          string    `json:"mode"`
 }
@@ -999,5 +1006,34 @@ func TestAuthProviderShapedTokens(t *testing.T) {
 				t.Errorf("scopes = %v", id.Scopes)
 			}
 		})
+	}
+}
+
+// TestAuthFallbackRole: with auth.fallbackRole set, a verified user without
+// a Backstage entity is let in, holding that role.
+func TestAuthFallbackRole(t *testing.T) {
+	const policyWithGuests = authPolicy + `  - name: guests
+    bind: { idpGroups: [only-through-the-fallback] }
+    tools: ["catalog:read"]
+    entities:
+      allow:
+        - IS_ENTITY_KIND: { kinds: [system] }
+`
+	e := startAuthServer(t, newTestIdP(t), authSetup{policy: policyWithGuests, authExtra: "  fallbackRole: guests\n"})
+	c := e.connect(e.token(ghost, scopeCatalog))
+	var id whoamiAnswer
+	servertest.Structured(t, servertest.Call(t, c, "whoami", ""), &id)
+	if id.User != "" || id.Subject != ghost.sub {
+		t.Errorf("user %q subject %q: want no user ref and the token's subject", id.User, id.Subject)
+	}
+	if !slices.Contains(id.Roles, "guests") {
+		t.Errorf("roles = %v: the fallback role %q is not held", id.Roles, "guests")
+	}
+	// A resolvable user does not get the fallback role.
+	c2 := e.connect(e.token(amelia, scopeCatalog))
+	var id2 whoamiAnswer
+	servertest.Structured(t, servertest.Call(t, c2, "whoami", ""), &id2)
+	if slices.Contains(id2.Roles, "guests") {
+		t.Errorf("amelia holds the fallback role: %v", id2.Roles)
 	}
 }
