@@ -867,14 +867,17 @@ func TestPolicyReload(t *testing.T) {
 	hup := make(chan os.Signal)
 	done := make(chan struct{})
 	go func() { env.s.WatchPolicy(ctx, hup); close(done) }()
-	// Watch handles one signal at a time: a send returns once the previous
-	// reload has finished, so a second send orders the file writes.
+	// Watch handles one signal at a time: a send returns once the reload of
+	// the previous signal has finished. So the valid file is loaded exactly
+	// once (later reloads of the same bytes change nothing); the reload of
+	// the second signal may already see the invalid file, so the invalid
+	// file is rejected one to three times.
 	writePolicy(t, env.policy, twoTeamsPolicy)
 	hup <- os.Interrupt
-	hup <- os.Interrupt // same file: no change, nothing reported
+	hup <- os.Interrupt
 	writePolicy(t, env.policy, "version: 2\n")
 	hup <- os.Interrupt
-	hup <- os.Interrupt // rejected again
+	hup <- os.Interrupt
 	cancel()
 	<-done
 	if canSee("component:default/orders-service") {
@@ -905,8 +908,8 @@ func TestPolicyReload(t *testing.T) {
 			t.Logf("audit: %s %s", r.Type, r.Reason)
 		}
 	}
-	if loaded != 1 || rejected != 2 {
-		t.Errorf("audit has %d loaded and %d rejected policy_reload records, want 1 and 2", loaded, rejected)
+	if loaded != 1 || rejected < 1 || rejected > 3 {
+		t.Errorf("audit has %d loaded and %d rejected policy_reload records, want 1 and 1 to 3", loaded, rejected)
 	}
 }
 
