@@ -27,6 +27,10 @@ type Subject struct {
 	ClientID string
 	// Scopes are the OAuth scopes granted to the agent's token.
 	Scopes []string
+	// FallbackRole, when set, is the one role the subject holds, whatever
+	// the bindings say: a verified user who resolved to no Backstage entity
+	// and was let in under the configured fallback role.
+	FallbackRole string
 	// Authenticated is true when the identity was verified. False means
 	// anonymous (demo mode): only roles bound with anonymous: true apply.
 	Authenticated bool
@@ -79,6 +83,13 @@ func (p *Policy) Grant(s Subject) *Grant {
 	g := &Grant{p: p, tools: map[string]Decision{}, tokenScopes: map[string]bool{}, ownership: map[string]bool{}}
 	g.intersect = s.Authenticated
 	for _, r := range p.roles {
+		if s.FallbackRole != "" {
+			if r.name == s.FallbackRole {
+				g.roles = append(g.roles, r)
+				g.roleWhy = append(g.roleWhy, "fallback role for a user with no Backstage entity")
+			}
+			continue
+		}
 		if ok, why := r.bind.match(s); ok {
 			g.roles = append(g.roles, r)
 			g.roleWhy = append(g.roleWhy, why)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if cfg.Server.PublicURL == "" && bo.ListenAddr != "" {
 		cfg.Server.PublicURL = "http://" + bo.ListenAddr
 	}
+	if cfg.Server.PublicURL == "" && cfg.Auth.Audience != "" {
+		// stdio serves no metadata; the audience names the resource.
+		if u, err := url.Parse(cfg.Auth.Audience); err == nil && u.Scheme != "" && u.Host != "" {
+			cfg.Server.PublicURL = u.Scheme + "://" + u.Host
+		}
+	}
 	metrics := NewMetrics()
 
 	up, err := ratelimit.NewUpstream(cfg.RateLimits.Upstream)
@@ -83,6 +90,15 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 
 	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
+		if fr := cfg.Auth.FallbackRole; fr != "" {
+			found := false
+			for _, role := range doc.Roles {
+				found = found || role.Name == fr
+			}
+			if !found {
+				return fmt.Errorf("auth.fallbackRole %q names no role of the policy", fr)
+			}
+		}
 		for i, role := range doc.Roles {
 			if role.RateClass != "" && !cfg.RateLimits.HasClass(role.RateClass) {
 				return fmt.Errorf("roles[%d] (%s): rate class %q is not configured in rateLimits.classes (have: %s)",

@@ -77,6 +77,7 @@ func subject(p *identity.Principal) policy.Subject {
 		OwnershipRefs: p.User.OwnershipRefs,
 		ClientID:      p.Agent.ClientID,
 		Scopes:        p.Scopes,
+		FallbackRole:  p.FallbackRole,
 		Authenticated: !p.Insecure,
 	}
 }

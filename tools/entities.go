@@ -43,6 +43,9 @@ func GetEntity(d *Deps) Tool {
 			return res, nil
 		}
 		record(ctx, e)
+		if err := d.pruneRelations(ctx, []entity{e}); err != nil {
+			return toolError(err), nil
+		}
 		if f := a.list("fields"); len(f) > 0 {
 			p := project(e.m, f)
 			return result(p, compactJSON(p)), nil
@@ -150,7 +153,7 @@ func SearchEntities(d *Deps) Tool {
 		if err != nil {
 			return toolError(err), nil
 		}
-		q, res := d.buildSearch(ctx, a)
+		q, exact, res := d.buildSearch(ctx, a)
 		if res != nil {
 			return res, nil
 		}
@@ -165,6 +168,7 @@ func SearchEntities(d *Deps) Tool {
 		out := SearchEntitiesResult{Items: []any{}}
 		var lines []string
 		hidden := 0
+		var ents []entity
 		for _, raw := range page.Items {
 			e, ok, err := d.admit(ctx, raw)
 			if err != nil {
@@ -175,6 +179,12 @@ func SearchEntities(d *Deps) Tool {
 				continue
 			}
 			record(ctx, e)
+			ents = append(ents, e)
+		}
+		if err := d.pruneRelations(ctx, ents); err != nil {
+			return toolError(err), nil
+		}
+		for _, e := range ents {
 			if f := a.list("fields"); len(f) > 0 {
 				p := project(e.m, f)
 				out.Items = append(out.Items, p)
@@ -186,11 +196,11 @@ func SearchEntities(d *Deps) Tool {
 			lines = append(lines, s.line())
 		}
 		out.NextCursor = d.Cursors.Wrap(bindingFrom(ctx), page.NextCursor)
-		_, _, exact := accessFrom(ctx).Constrain(nil)
-		if exact && hidden == 0 {
+		switch {
+		case exact && hidden == 0:
 			n := page.TotalItems
 			out.TotalItems = &n
-		} else {
+		case hidden > 0 || a.str("cursor") == "":
 			out.Note = "some entities are not visible to you; totalItems is omitted and pages may be shorter than limit"
 		}
 		head := fmt.Sprintf("%d entities", len(out.Items))
@@ -206,21 +216,25 @@ func SearchEntities(d *Deps) Tool {
 }
 
 // buildSearch turns arguments into a catalog query with the caller's
-// conditions ANDed in. A nil query with a nil result means nothing can match.
-func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.CallToolResult) {
-	q := &catalog.Query{Limit: a.num("limit", 20)}
+// conditions ANDed in. A nil query with a nil result means nothing can
+// match. exact reports that Backstage's totalItems counts only entities
+// the caller may see.
+func (d *Deps) buildSearch(ctx context.Context, a args) (q *catalog.Query, exact bool, res *mcp.CallToolResult) {
+	q = &catalog.Query{Limit: a.num("limit", 20)}
 	if c := a.str("cursor"); c != "" {
 		cur, err := d.Cursors.Unwrap(bindingFrom(ctx), c)
 		if err != nil {
-			return nil, toolError(err)
+			return nil, false, toolError(err)
 		}
 		q.Cursor = cur
-		return q, nil
+		// The cursor carries the first page's query; its exactness is
+		// not known here, so totalItems is not repeated.
+		return q, false, nil
 	}
 	f := catalog.Filter{}
 	if k := a.str("kind"); k != "" {
 		if err := catalog.ValidateKind(k); err != nil {
-			return nil, toolError(badArg("argument \"kind\": %v", err))
+			return nil, false, toolError(badArg("argument \"kind\": %v", err))
 		}
 		f["kind"] = []string{strings.ToLower(k)}
 	}
@@ -233,7 +247,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.Ca
 	set("lifecycle", "spec.lifecycle")
 	if ns := a.str("namespace"); ns != "" {
 		if err := catalog.ValidateNamespace(ns); err != nil {
-			return nil, toolError(badArg("argument \"namespace\": %v", err))
+			return nil, false, toolError(badArg("argument \"namespace\": %v", err))
 		}
 		f["metadata.namespace"] = []string{strings.ToLower(ns)}
 	}
@@ -244,7 +258,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.Ca
 		if v := a.str(rf.arg); v != "" {
 			r, err := catalog.ParseRef(v, rf.kind)
 			if err != nil {
-				return nil, toolError(badArg("argument %q: %v", rf.arg, err))
+				return nil, false, toolError(badArg("argument %q: %v", rf.arg, err))
 			}
 			f[rf.key] = []string{strings.ToLower(r.String())}
 		}
@@ -255,7 +269,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.Ca
 	for k, vs := range f {
 		for _, v := range vs {
 			if err := catalog.ValidateFilterValue(v); err != nil {
-				return nil, toolError(badArg("filter %s: %v", k, err))
+				return nil, false, toolError(badArg("filter %s: %v", k, err))
 			}
 		}
 	}
@@ -263,9 +277,9 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.Ca
 	if len(f) > 0 {
 		user = []catalog.Filter{f}
 	}
-	filters, empty, _ := accessFrom(ctx).Constrain(user)
+	filters, empty, exact := accessFrom(ctx).Constrain(user)
 	if empty {
-		return nil, nil
+		return nil, true, nil
 	}
 	q.Filters = filters
 	if t := a.str("text"); t != "" {
@@ -276,9 +290,9 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (*catalog.Query, *mcp.Ca
 		desc := strings.HasPrefix(o, "-")
 		field := strings.TrimPrefix(o, "-")
 		if err := catalog.ValidateFilterKey(field); err != nil {
-			return nil, toolError(badArg("argument \"order\": %v", err))
+			return nil, false, toolError(badArg("argument \"order\": %v", err))
 		}
 		q.Order = []catalog.Order{{Field: field, Descending: desc}}
 	}
-	return q, nil
+	return q, exact, nil
 }

@@ -172,3 +172,58 @@ func bindingFrom(ctx context.Context) string {
 	}
 	return ""
 }
+
+// pruneRelations removes from each entity the relations whose target the
+// caller may not see (hidden, or absent from the catalog), so that neither
+// the full entity nor the summary's relation counts reveal hidden
+// entities. Targets are fetched in one batched by-refs request and
+// re-checked like any other entity. Callers who see everything skip it.
+func (d *Deps) pruneRelations(ctx context.Context, ents []entity) error {
+	acc := accessFrom(ctx)
+	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
+		return nil
+	}
+	var targets []string
+	seen := map[string]bool{}
+	for _, e := range ents {
+		for _, r := range relations(e.m) {
+			k := strings.ToLower(r.target)
+			if !seen[k] {
+				seen[k] = true
+				targets = append(targets, r.target)
+			}
+		}
+	}
+	visible := map[string]bool{}
+	if len(targets) > 0 {
+		raws, err := d.Catalog.GetByRefs(ctx, targets, nil)
+		if err != nil {
+			return err
+		}
+		for i, raw := range raws {
+			if raw == nil {
+				continue
+			}
+			var m map[string]any
+			if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
+				visible[strings.ToLower(targets[i])] = true
+			}
+		}
+	}
+	for _, e := range ents {
+		l, ok := e.m["relations"].([]any)
+		if !ok {
+			continue
+		}
+		kept := make([]any, 0, len(l))
+		for _, it := range l {
+			r, _ := it.(map[string]any)
+			t, _ := r["targetRef"].(string)
+			if visible[strings.ToLower(t)] {
+				kept = append(kept, it)
+			}
+		}
+		e.m["relations"] = kept
+	}
+	return nil
+}

@@ -32,7 +32,7 @@ func commands() map[string]command {
 		"login":  {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
 		"logout": {"forget (and revoke) the stored token", adapt(runLogout)},
 		"audit":  {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
-		"policy": {"check a policy file, or explain a decision: policy check|explain", adapt(runPolicy)},
+		"policy": {"check a policy file, explain a decision, or report what each role reaches: policy check|explain|graph", adapt(runPolicy)},
 		"redact": {"scan text or JSON for secrets, list the rules, measure them: redact scan|rules|report", runRedact},
 		"version": {"print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "backstage-mcp", version)

@@ -51,7 +51,8 @@ type User struct {
 
 // Agent is the client acting for the user.
 type Agent struct {
-	// ClientID is the OAuth client: the azp claim, else client_id, else appid.
+	// ClientID is the OAuth client: the azp claim, else client_id, else appid
+	// (Entra ID v1), else cid (Okta).
 	ClientID string
 	// ClientName is the MCP clientInfo.name of the session (set by the server
 	// after initialize; not verified).

@@ -217,7 +217,7 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 			return nil, tokenErr("token too old", nil)
 		}
 	}
-	clientID := firstString(claims, "azp", "client_id", "appid")
+	clientID := firstString(claims, "azp", "client_id", "appid", "cid")
 	if iv.allowed != nil && !iv.allowed[clientID] {
 		return nil, tokenErr("client not allowed", nil)
 	}
