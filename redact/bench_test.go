@@ -1,6 +1,7 @@
 package redact_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -60,5 +61,25 @@ func BenchmarkTextDefinition(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.Text(text)
+	}
+}
+
+// BenchmarkValueEntities measures the path the server takes: a decoded
+// entity page (maps and slices) walked by Value. MB/s is relative to the
+// page's JSON size.
+func BenchmarkValueEntities(b *testing.B) {
+	r := newRedactor(b)
+	doc := entityPage(b)
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := r.Value(v); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
