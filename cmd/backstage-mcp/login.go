@@ -84,7 +84,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Timeout:  *timeout,
 	}
 	if *browser {
-		opts.OpenURL = openBrowser
+		opts.OpenURL = func(u string) error { return openBrowser(ctx, u) }
 	}
 	tok, err := login.Login(ctx, opts)
 	if err != nil {
@@ -139,18 +139,18 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // openBrowser tries the platform's URL opener; the URL is printed anyway.
-func openBrowser(url string) error {
+func openBrowser(ctx context.Context, url string) error {
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
-		cmd = exec.Command("open", url) //nolint:gosec // fixed program; the URL is one argument, no shell
+		cmd = exec.CommandContext(ctx, "open", url) //nolint:gosec // fixed program; the URL is one argument, no shell
 	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url) //nolint:gosec // fixed program; the URL is one argument, no shell
+		cmd = exec.CommandContext(ctx, "rundll32", "url.dll,FileProtocolHandler", url) //nolint:gosec // fixed program; the URL is one argument, no shell
 	default:
 		if _, err := exec.LookPath("xdg-open"); err != nil {
 			return errors.New("no xdg-open: open the URL yourself")
 		}
-		cmd = exec.Command("xdg-open", url) //nolint:gosec // fixed program; the URL is one argument, no shell
+		cmd = exec.CommandContext(ctx, "xdg-open", url) //nolint:gosec // fixed program; the URL is one argument, no shell
 	}
 	if err := cmd.Start(); err != nil {
 		return err

@@ -214,7 +214,7 @@ func (op *OP) discover(tb testing.TB) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("oidcop: discovery not ready: %v (issuer %q)", err, meta.Issuer)
+			return fmt.Errorf("oidcop: discovery not ready: %w (issuer %q)", err, meta.Issuer)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
