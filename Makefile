@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench demo redact-report docs check-docs
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeFilter$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/policyfile/
+
+bench-e2e: ## side-by-side benchmark vs Backstage's own MCP endpoint and REST, plus a 60 s soak (~8 min; writes testdata/bench/results.md)
+	$(GO) run ./server/e2e/benchcmd --soak
 
 redact-report: ## precision, recall and F1 of secret redaction on the labelled corpus (testdata/redact)
 	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl

@@ -637,3 +637,39 @@ func (g *Grant) exactNode(n *node) bool {
 	}
 	return false
 }
+
+// VisibleByRef decides whether an entity of this kind and namespace is
+// visible without fetching it, when the grant's rules look at nothing
+// else: decided is true only for exact grants whose allow conditions are
+// built from IS_ENTITY_KIND and IN_NAMESPACE alone.
+func (g *Grant) VisibleByRef(kind, namespace string) (visible, decided bool) {
+	if !g.Exact() {
+		return false, false
+	}
+	for _, r := range g.allow {
+		if !kindNamespaceOnly(r.node) {
+			return false, false
+		}
+	}
+	e := map[string]any{
+		"apiVersion": "backstage.io/v1alpha1",
+		"kind":       kind,
+		"metadata":   map[string]any{"name": "x", "namespace": namespace},
+	}
+	return g.Entity(e).Allowed, true
+}
+
+func kindNamespaceOnly(n *node) bool {
+	switch n.kind {
+	case nodeAll, nodeAny:
+		for _, k := range n.kids {
+			if !kindNamespaceOnly(k) {
+				return false
+			}
+		}
+		return true
+	case nodeNot:
+		return false
+	}
+	return n.rule == RuleIsEntityKind || n.rule == RuleInNamespace
+}

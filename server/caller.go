@@ -148,6 +148,15 @@ func (a grantAccess) Mask(e map[string]any) map[string]any {
 	return m
 }
 
+// VisibleRef decides from the ref alone when the grant allows it.
+func (a grantAccess) VisibleRef(ref string) (bool, bool) {
+	r, err := catalog.ParseRef(ref, "")
+	if err != nil {
+		return false, true
+	}
+	return a.g.VisibleByRef(r.Kind, r.Namespace)
+}
+
 // Masks reports whether the grant masks any field.
 func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
 

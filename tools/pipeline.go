@@ -185,16 +185,21 @@ func (d *Deps) pruneRelations(ctx context.Context, ents []entity) error {
 	}
 	var targets []string
 	seen := map[string]bool{}
+	visible := map[string]bool{}
 	for _, e := range ents {
 		for _, r := range relations(e.m) {
 			k := strings.ToLower(r.target)
-			if !seen[k] {
-				seen[k] = true
-				targets = append(targets, r.target)
+			if seen[k] {
+				continue
 			}
+			seen[k] = true
+			if vis, decided := acc.VisibleRef(r.target); decided {
+				visible[k] = vis
+				continue
+			}
+			targets = append(targets, r.target)
 		}
 	}
-	visible := map[string]bool{}
 	if len(targets) > 0 {
 		raws, err := d.Catalog.GetByRefs(ctx, targets, nil)
 		if err != nil {

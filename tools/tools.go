@@ -49,6 +49,10 @@ type Access interface {
 	Visible(entity map[string]any) bool
 	// Mask returns the entity without the fields the caller may not see.
 	Mask(entity map[string]any) map[string]any
+	// VisibleRef decides visibility from a ref alone when the caller's
+	// rights depend on nothing else; decided=false means the entity must
+	// be fetched and passed to Visible.
+	VisibleRef(ref string) (visible, decided bool)
 	// Masks reports whether Mask can remove anything, so that values
 	// computed by Backstage (facet counts) must not be shown as they are.
 	Masks() bool
@@ -103,6 +107,7 @@ func (denyAll) Constrain([]catalog.Filter) ([]catalog.Filter, bool, bool) { retu
 func (denyAll) Visible(map[string]any) bool                               { return false }
 func (denyAll) Mask(map[string]any) map[string]any                        { return nil }
 func (denyAll) Masks() bool                                               { return true }
+func (denyAll) VisibleRef(string) (bool, bool)                            { return false, true }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -121,6 +126,9 @@ func (OpenAccess) Mask(e map[string]any) map[string]any { return e }
 
 // Masks reports false: nothing is masked.
 func (OpenAccess) Masks() bool { return false }
+
+// VisibleRef reports every ref visible.
+func (OpenAccess) VisibleRef(string) (bool, bool) { return true, true }
 
 // CallInfo collects facts about one tool call for the audit record.
 type CallInfo struct {
