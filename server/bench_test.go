@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -21,6 +24,7 @@ func benchCall(b *testing.B, s *Server, tool, args string) int {
 	size := 0
 	for b.Loop() {
 		res := s.MCP().HandleMessage(context.Background(), json.RawMessage(msg))
+		mustOK(b, res)
 		out, err := json.Marshal(res)
 		if err != nil {
 			b.Fatal(err)
@@ -30,8 +34,43 @@ func benchCall(b *testing.B, s *Server, tool, args string) int {
 	return size
 }
 
+// newBenchServer is the demo server with rate limits off, so that the
+// benchmarks measure the tool path and not the refusal of a spent bucket.
+func newBenchServer(b *testing.B) *Server {
+	b.Helper()
+	cfg, err := ParseConfig([]byte(`rateLimits:
+  classes:
+    default: {unlimited: true}
+    high: {unlimited: true}
+  agent: {unlimited: true}
+  global: {unlimited: true}
+`), "bench", func(string) string { return "" })
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(b.TempDir(), "audit.log")
+	cfg.Audit.Sync = audit.SyncInterval
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(closeFn)
+	return s
+}
+
+// mustOK fails the benchmark when a call did not succeed.
+func mustOK(b *testing.B, res mcp.JSONRPCMessage) {
+	r, ok := res.(mcp.JSONRPCResponse)
+	if !ok {
+		b.Fatalf("not a result: %+v", res)
+	}
+	if ctr, ok := r.Result.(*mcp.CallToolResult); !ok || ctr.IsError {
+		b.Fatalf("tool error: %+v", r.Result)
+	}
+}
+
 func BenchmarkGetEntity(b *testing.B) {
-	s := newDemoServer(b)
+	s := newBenchServer(b)
 	initSession(b, s)
 	b.Run("summary", func(b *testing.B) {
 		benchCall(b, s, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
@@ -42,7 +81,7 @@ func BenchmarkGetEntity(b *testing.B) {
 }
 
 func BenchmarkSearchEntities(b *testing.B) {
-	s := newDemoServer(b)
+	s := newBenchServer(b)
 	initSession(b, s)
 	b.Run("kind=component,limit=20", func(b *testing.B) {
 		benchCall(b, s, "catalog_search_entities", `{"kind":"Component","limit":20}`)
@@ -75,7 +114,7 @@ func approxTokens(s string) int {
 // the size of the summary answer against the full answer and the raw
 // entity JSON as stored in the catalog.
 func BenchmarkResponseSize(b *testing.B) {
-	s := newDemoServer(b)
+	s := newBenchServer(b)
 	initSession(b, s)
 	ents, err := demo.Entities()
 	if err != nil {
