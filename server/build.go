@@ -145,7 +145,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 
 	var authFailure func(ctx context.Context, reason string, r *http.Request)
 	var auth *identity.Authenticator
-	idCat := identityCatalog{client}
+	idCat := IdentityCatalog(client)
 	if len(cfg.Auth.Issuers) > 0 {
 		auth, err = identity.New(identity.Options{
 			Config:    cfg.Auth.Config,
@@ -178,7 +178,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		}
 		log.Warn("INSECURE: acting for a fixed local user without any token; for demo and development only", "user", ref.String())
 		p := identity.InsecureLocalUser(ref.String())
-		if refs, err := ownershipRefs(ctx, idCat, ref.String()); err == nil {
+		if refs, err := identity.NewResolver(idCat).OwnershipRefs(ctx, ref.String()); err == nil {
 			p.User.OwnershipRefs = refs
 		} else {
 			log.Warn("could not resolve the local user's groups", "user", ref.String(), "err", err)
@@ -273,9 +273,18 @@ func NewCatalogClient(cfg *Config, version string,
 	})
 }
 
-// identityCatalog lets the identity resolver use the server's catalog
-// client (its own credential, never the user's token).
-type identityCatalog struct{ c *catalog.Client }
+// EntityReader is the part of the catalog client that identity
+// resolution needs.
+type EntityReader interface {
+	Query(ctx context.Context, q catalog.Query) (*catalog.Page, error)
+	GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error)
+}
+
+// IdentityCatalog lets the identity resolver read users and groups through
+// a catalog client (the server's own credential, never the user's token).
+func IdentityCatalog(c EntityReader) identity.Catalog { return identityCatalog{c} }
+
+type identityCatalog struct{ c EntityReader }
 
 func (ic identityCatalog) FindUsers(ctx context.Context, filter string) ([]map[string]any, error) {
 	f, err := catalog.ParseFilter(filter)
@@ -306,49 +315,6 @@ func (ic identityCatalog) GetEntity(ctx context.Context, ref string) (map[string
 		return nil, err
 	}
 	return ms[0], nil
-}
-
-// ownershipRefs resolves a user's groups (memberOf, then parents) for the
-// insecure local identity, as the identity resolver does for real users.
-func ownershipRefs(ctx context.Context, c identity.Catalog, userRef string) ([]string, error) {
-	refs := []string{userRef}
-	seen := map[string]bool{strings.ToLower(userRef): true}
-	u, err := c.GetEntity(ctx, userRef)
-	if err != nil || u == nil {
-		return refs, err
-	}
-	frontier := relTargets(u, "memberOf")
-	for depth := 0; depth < 8 && len(frontier) > 0; depth++ {
-		var next []string
-		for _, g := range frontier {
-			if seen[strings.ToLower(g)] {
-				continue
-			}
-			seen[strings.ToLower(g)] = true
-			refs = append(refs, g)
-			ge, err := c.GetEntity(ctx, g)
-			if err != nil || ge == nil {
-				continue
-			}
-			next = append(next, relTargets(ge, "childOf")...)
-		}
-		frontier = next
-	}
-	return refs, nil
-}
-
-func relTargets(e map[string]any, typ string) []string {
-	var out []string
-	rels, _ := e["relations"].([]any)
-	for _, r := range rels {
-		m, _ := r.(map[string]any)
-		if t, _ := m["type"].(string); t == typ {
-			if ref, _ := m["targetRef"].(string); ref != "" {
-				out = append(out, ref)
-			}
-		}
-	}
-	return out
 }
 
 // storedLoginPrincipal verifies the token stored by `backstage-mcp login`

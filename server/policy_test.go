@@ -105,7 +105,7 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 	if !ok {
 		t.Fatalf("catalog is %T", s.opts.Catalog)
 	}
-	refs, err := ownershipRefs(context.Background(), identityCatalog{cat}, userRef)
+	refs, err := identity.NewResolver(IdentityCatalog(cat)).OwnershipRefs(context.Background(), userRef)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,25 +39,15 @@ func GetAPIDefinition(d *Deps) Tool {
 		"endpoints, messages and schemas. Long definitions are cut to maxBytes with a notice. Find API refs with catalog_search_entities (kind API) or "+
 		"catalog_get_relations (providesApi/consumesApi).", schema(apiParams, "ref"), "Get API definition")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		a, err := decodeArgs(req.Params.RawArguments, apiParams)
-		if err != nil {
-			return toolError(err), nil
-		}
-		if a.str("ref") == "" {
-			return toolError(badArg("missing \"ref\": expected an API ref such as api:default/payments-api")), nil
-		}
-		ref, err := catalog.ParseRef(a.str("ref"), "api")
-		if err != nil {
-			return toolError(err), nil
-		}
-		if !strings.EqualFold(ref.Kind, "api") {
-			return toolError(badArg("%s is a %s, not an API; catalog_get_api_definition takes API refs such as api:default/payments-api (use catalog_get_relations with providesApi to find a component's APIs)", ref.String(), ref.Kind)), nil
-		}
-		e, res := d.fetchEntity(ctx, ref)
+		a, e, res := d.rootEntity(ctx, req, apiParams, "api", func(ref catalog.Ref) error {
+			if !strings.EqualFold(ref.Kind, "api") {
+				return badArg("%s is a %s, not an API; catalog_get_api_definition takes API refs such as api:default/payments-api (use catalog_get_relations with providesApi to find a component's APIs)", ref.String(), ref.Kind)
+			}
+			return nil
+		})
 		if res != nil {
 			return res, nil
 		}
-		record(ctx, e)
 		def := str(e.m, "spec", "definition")
 		out := APIDefinitionResult{
 			Ref:       e.ref,

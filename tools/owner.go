@@ -48,22 +48,10 @@ func FindOwner(d *Deps) Tool {
 		"contact links (chat channel, on-call, e-mail) when the catalog has them. Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\". "+
 		"Refs are written kind:namespace/name, e.g. component:default/orders-service.", schema(ownerParams, "ref"), "Find entity owner")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		a, err := decodeArgs(req.Params.RawArguments, ownerParams)
-		if err != nil {
-			return toolError(err), nil
-		}
-		if a.str("ref") == "" {
-			return toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat)), nil
-		}
-		ref, err := catalog.ParseRef(a.str("ref"), "")
-		if err != nil {
-			return toolError(err), nil
-		}
-		e, res := d.fetchEntity(ctx, ref)
+		_, e, res := d.rootEntity(ctx, req, ownerParams, "", nil)
 		if res != nil {
 			return res, nil
 		}
-		record(ctx, e)
 		out := OwnerResult{Entity: e.ref, Owner: refField(e.m, "ownedBy", "owner", "group")}
 		if out.Owner == "" {
 			out.Note = "the entity has no owner in the catalog"

@@ -16,6 +16,35 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
+// rootEntity is the common start of the tools that act on one entity:
+// decode the arguments strictly, read the required "ref" (defKind for refs
+// without a kind; check, when set, may refuse the parsed ref), fetch and
+// admit the entity, and note it for the audit. A non-nil result is the
+// tool error to return.
+func (d *Deps) rootEntity(ctx context.Context, req mcp.CallToolRequest, params []param, defKind string,
+	check func(catalog.Ref) error) (args, entity, *mcp.CallToolResult) {
+	a, err := decodeArgs(req.Params.RawArguments, params)
+	if err != nil {
+		return nil, entity{}, toolError(err)
+	}
+	if a.str("ref") == "" {
+		return nil, entity{}, toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat))
+	}
+	ref, err := catalog.ParseRef(a.str("ref"), defKind)
+	if err == nil && check != nil {
+		err = check(ref)
+	}
+	if err != nil {
+		return nil, entity{}, toolError(err)
+	}
+	e, res := d.fetchEntity(ctx, ref)
+	if res != nil {
+		return nil, entity{}, res
+	}
+	record(ctx, e)
+	return a, e, nil
+}
+
 // entity is an admitted entity: visible to the caller, masked and redacted.
 type entity struct {
 	m   map[string]any

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -67,22 +66,10 @@ func GetRelations(d *Deps) Tool {
 		"(direction incoming), which APIs it provides or consumes, what system it is part of, who owns it. Use it for \"what breaks if X goes down\" "+
 		"(relations dependencyOf/apiConsumedBy, depth 2-3) and \"what does X need\". Refs are written kind:namespace/name.", schema(relationsParams, "ref"), "Get entity relations")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		a, err := decodeArgs(req.Params.RawArguments, relationsParams)
-		if err != nil {
-			return toolError(err), nil
-		}
-		if a.str("ref") == "" {
-			return toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat)), nil
-		}
-		ref, err := catalog.ParseRef(a.str("ref"), "")
-		if err != nil {
-			return toolError(err), nil
-		}
-		root, res := d.fetchEntity(ctx, ref)
+		a, root, res := d.rootEntity(ctx, req, relationsParams, "", nil)
 		if res != nil {
 			return res, nil
 		}
-		record(ctx, root)
 		types := a.list("relations")
 		if len(types) == 0 {
 			types = RelationTypes

@@ -17,6 +17,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/policy/policyfile"
 	"github.com/backstage-mcp/backstage-mcp/server"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
@@ -734,27 +735,18 @@ func findUserByEmail(ctx context.Context, cat graphCatalog, email string) (strin
 	return ref, nil
 }
 
-// ownershipOf returns the user ref followed by the user's groups: memberOf,
-// then childOf transitively, bounded and cycle-safe, all lowercase, as the
-// server resolves them.
+// ownershipOf returns the user ref followed by the user's groups, resolved
+// exactly as the server resolves them (identity.Resolver).
 func ownershipOf(ctx context.Context, cat graphCatalog, userRef string) ([]string, error) {
 	r, err := catalog.ParseRef(userRef, "user")
 	if err != nil {
 		return nil, err
 	}
-	u, err := getEntity(ctx, cat, r)
-	if err != nil {
-		return nil, err
-	}
-	if u == nil {
+	refs, err := identity.NewResolver(server.IdentityCatalog(cat)).OwnershipRefs(ctx, strings.ToLower(r.String()))
+	if errors.Is(err, identity.ErrUnknownUser) {
 		return nil, errNoUser
 	}
-	self := strings.ToLower(r.String())
-	groups, err := walkGroups(ctx, cat, targets(u, "memberOf"), map[string]bool{self: true})
-	if err != nil {
-		return nil, err
-	}
-	return append([]string{self}, groups...), nil
+	return refs, err
 }
 
 // groupChain returns the group ref followed by its parents (childOf,

@@ -46,6 +46,17 @@ type cacheEntry struct {
 	expires time.Time
 }
 
+// NewResolver returns a resolver with the default settings, for callers
+// that only need OwnershipRefs (the insecure local user, admin tooling),
+// so that every path resolves groups the same way.
+func NewResolver(c Catalog) *Resolver {
+	cfg, err := Config{}.withDefaults("")
+	if err != nil {
+		cfg = Config{}
+	}
+	return newResolver(c, cfg, time.Now)
+}
+
 func newResolver(c Catalog, cfg Config, now func() time.Time) *Resolver {
 	return &Resolver{
 		catalog:  c,
