@@ -16,9 +16,15 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
-// Handler returns the HTTP handler: Streamable HTTP MCP at /mcp, /healthz
-// and /readyz.
+// Handler returns the HTTP handler: Streamable HTTP MCP at /mcp, /healthz,
+// /readyz, /metrics and, with token verification on, the protected
+// resource metadata.
 func (s *Server) Handler() http.Handler {
+	h, _ := s.handler()
+	return h
+}
+
+func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	mux := http.NewServeMux()
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithEndpointPath("/mcp"),
@@ -39,7 +45,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics)
-	return mux
+	return mux, streamable
 }
 
 // requireScope answers 403 insufficient_scope to a verified token that
@@ -154,13 +160,16 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 	if s.cfg.Server.PublicURL == "" {
 		s.cfg.Server.PublicURL = "http://" + ln.Addr().String()
 	}
+	h, streamable := s.handler()
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// In-flight requests must survive the cancellation that starts the
+		// graceful shutdown; Shutdown bounds how long they get.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -176,8 +185,12 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down")
+	// Long-lived SSE streams would hold Shutdown until its deadline: end
+	// them first, then let in-flight calls finish.
+	streamable.CloseSessions(sctx)
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("server: shutdown: %w", err)
+		s.log.Warn("graceful shutdown timed out; closing the remaining connections", "err", err)
+		_ = hs.Close()
 	}
 	return nil
 }
