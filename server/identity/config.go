@@ -97,6 +97,12 @@ type IssuerConfig struct {
 	// JWKSURL, when set, is used for signing keys instead of discovery; the
 	// provider is then never asked for its discovery document.
 	JWKSURL string `yaml:"jwksURL"`
+	// Audiences, when set, replaces Config.Audience for tokens of this
+	// issuer: their aud must contain one of these values. For providers that
+	// cannot put a URL in aud, such as Microsoft Entra ID v2 access tokens
+	// (aud is the API application's client ID). Scoped to this issuer, so
+	// other issuers' tokens for that value are still refused.
+	Audiences []string `yaml:"audiences"`
 	// AllowedClientIDs, when set, restricts which OAuth clients (the azp or
 	// client_id claim) may present tokens from this issuer.
 	AllowedClientIDs []string `yaml:"allowedClientIDs"`

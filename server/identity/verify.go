@@ -188,6 +188,11 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 	if err != nil {
 		return nil, tokenErr(classify(err), err)
 	}
+	if len(iv.cfg.Audiences) > 0 && !slices.ContainsFunc(tok.Audience, func(aud string) bool {
+		return slices.Contains(iv.cfg.Audiences, aud)
+	}) {
+		return nil, tokenErr("wrong audience", nil)
+	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
 		return nil, tokenErr("malformed claims", err)
@@ -271,7 +276,9 @@ func (a *Authenticator) verifierFor(ctx context.Context, iv *issuerVerifier) (*o
 	}
 	iv.keys = newBoundedKeySet(jwksURL, a.client, a.cfg.KeyRefetchInterval, a.now)
 	iv.verifier = oidc.NewVerifier(iv.cfg.URL, iv.keys, &oidc.Config{
-		ClientID:             a.cfg.Audience,
+		ClientID: a.cfg.Audience,
+		// An issuer with its own audiences is checked in verify instead.
+		SkipClientIDCheck:    len(iv.cfg.Audiences) > 0,
 		SupportedSigningAlgs: allowedAlgNames(),
 		// exp and nbf are checked by verify with the configured skew.
 		SkipExpiryCheck: true,

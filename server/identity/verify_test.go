@@ -316,3 +316,30 @@ func TestIssuerDown(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestIssuerAudiences: an issuer with its own audiences (Entra ID v2 puts
+// the API's client ID in aud) accepts exactly those, and only from itself.
+func TestIssuerAudiences(t *testing.T) {
+	const apiClientID = "6f1b2c3d-0000-4000-8000-00000000abcd"
+	f := newFixture(t, func(c *Config) { c.Issuers[0].Audiences = []string{apiClientID} })
+	ctx := context.Background()
+	if _, err := f.auth.VerifyToken(ctx, sign(t, f.key, f.claims(map[string]any{"aud": []string{apiClientID}}))); err != nil {
+		t.Fatalf("token for the issuer's audience refused: %v", err)
+	}
+	for name, aud := range map[string][]string{
+		"server resource only": {testAudience},
+		"other client id":      {"11111111-2222-4333-8444-555555555555"},
+		"none":                 {},
+	} {
+		_, err := f.auth.VerifyToken(ctx, sign(t, f.key, f.claims(map[string]any{"aud": aud})))
+		var te *TokenError
+		if !errors.As(err, &te) || te.Reason != "wrong audience" {
+			t.Errorf("%s: err = %v, want wrong audience", name, err)
+		}
+	}
+	// Another issuer without the override still needs the resource URL.
+	g := newFixture(t, nil)
+	if _, err := g.auth.VerifyToken(ctx, sign(t, g.key, g.claims(map[string]any{"aud": []string{apiClientID}}))); err == nil {
+		t.Error("an issuer without audiences accepted a token for the client ID")
+	}
+}
