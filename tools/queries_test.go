@@ -1,0 +1,147 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/server/demo"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
+)
+
+// nsAccess is a policy-like Access restricted to one namespace, so the
+// test can check that its condition is ANDed into every filter clause.
+type nsAccess struct{ OpenAccess }
+
+func (nsAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
+	if len(user) == 0 {
+		return []catalog.Filter{{"metadata.namespace": {"default"}}}, false, true
+	}
+	out := make([]catalog.Filter, len(user))
+	for i, f := range user {
+		c := catalog.Filter{"metadata.namespace": {"default"}}
+		for k, v := range f {
+			c[k] = v
+		}
+		out[i] = c
+	}
+	return out, false, true
+}
+
+func (nsAccess) Visible(e map[string]any) bool {
+	ns, _ := get(e, "metadata", "namespace").(string)
+	return ns == "" || ns == "default"
+}
+
+func (nsAccess) VisibleRef(ref string) (bool, bool) {
+	r, err := catalog.ParseRef(ref, "")
+	return err == nil && r.Namespace == "default", true
+}
+
+// TestOutgoingQueries checks what the tools send to the catalog: paths,
+// filters (the caller's conditions ANDed into the single user clause),
+// fields, cursors and the server's own token.
+func TestOutgoingQueries(t *testing.T) {
+	ents, err := demo.Entities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := memcatalog.New(ents, memcatalog.WithToken("svc-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mc.Handler())
+	defer srv.Close()
+	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken("svc-token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deps{Catalog: c, Redactor: identityRedactor{}, Cursors: NewCursorCodec(nil)}
+	ctx := WithAccess(context.Background(), nsAccess{})
+	type recorded struct {
+		memcatalog.RecordedRequest
+		Query url.Values
+	}
+	last := func() recorded {
+		reqs := mc.Requests()
+		r := reqs[len(reqs)-1]
+		return recorded{r, url.Values(r.Query)}
+	}
+
+	res := call(t, SearchEntities(d), ctx, `{"kind":"Component","owner":"team-checkout","limit":2,"order":"metadata.name"}`)
+	if res.IsError {
+		t.Fatal(text(res))
+	}
+	r := last()
+	if r.Method != "GET" || r.Path != "/api/catalog/entities/by-query" || r.Authorization != "Bearer svc-token" {
+		t.Fatalf("search request = %s %s auth %q", r.Method, r.Path, r.Authorization)
+	}
+	if got := r.Query["filter"]; len(got) != 1 || got[0] != "kind=component,metadata.namespace=default,relations.ownedby=group:default/team-checkout" {
+		t.Errorf("filter = %q: the access condition must be ANDed into the one user clause", got)
+	}
+	if r.Query["limit"][0] != "2" || r.Query["orderField"][0] != "metadata.name,asc" {
+		t.Errorf("query = %v", r.Query)
+	}
+	var page SearchEntitiesResult
+	b, _ := json.Marshal(res.StructuredContent)
+	_ = json.Unmarshal(b, &page)
+	if page.NextCursor == "" {
+		t.Fatal("no next cursor")
+	}
+	if strings.Contains(page.NextCursor, "team-checkout") {
+		t.Error("the cursor handed to the agent is readable")
+	}
+	res = call(t, SearchEntities(d), ctx, `{"cursor":"`+page.NextCursor+`","limit":2}`)
+	if res.IsError {
+		t.Fatal(text(res))
+	}
+	r = last()
+	if _, hasFilter := r.Query["filter"]; hasFilter || r.Query.Get("cursor") == "" || r.Query.Get("limit") != "2" {
+		t.Errorf("cursor request = %v: it must carry the cursor and limit only", r.Query)
+	}
+
+	res = call(t, SearchEntities(d), ctx, `{"text":"checkout","kind":"api"}`)
+	if res.IsError {
+		t.Fatal(text(res))
+	}
+	r = last()
+	if r.Query.Get("fullTextFilterTerm") != "checkout" || r.Query.Get("fullTextFilterFields") != "metadata.name,metadata.title,metadata.description" {
+		t.Errorf("full-text query = %v", r.Query)
+	}
+
+	if res := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`); res.IsError {
+		t.Fatal(text(res))
+	}
+	if r := mc.Requests()[len(mc.Requests())-1]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
+		t.Errorf("get request = %s", r.Path)
+	}
+
+	if res := call(t, GetRelations(d), ctx, `{"ref":"component:default/checkout-service","relations":["dependsOn"]}`); res.IsError {
+		t.Fatal(text(res))
+	}
+	r = last()
+	var body struct {
+		EntityRefs []string `json:"entityRefs"`
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil || r.Method != "POST" || r.Path != "/api/catalog/entities/by-refs" || len(body.EntityRefs) != 3 {
+		t.Errorf("relations request = %s %s %s", r.Method, r.Path, r.Body)
+	}
+
+	if res := call(t, ListFacets(d), ctx, `{"facet":"spec.type","kind":"Component"}`); res.IsError {
+		t.Fatal(text(res))
+	}
+	r = last()
+	if r.Path != "/api/catalog/entity-facets" || r.Query.Get("facet") != "spec.type" ||
+		r.Query.Get("filter") != "kind=component,metadata.namespace=default" {
+		t.Errorf("facets request = %s %v", r.Path, r.Query)
+	}
+	for _, rr := range mc.Requests() {
+		if rr.Authorization != "Bearer svc-token" {
+			t.Errorf("%s %s carried %q", rr.Method, rr.Path, rr.Authorization)
+		}
+	}
+}
