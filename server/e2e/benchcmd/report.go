@@ -253,6 +253,9 @@ func (b *bench) markdown() string {
 		p("| audit records of type call | %d (calls made: %d) |\n", s.AuditCalls, s.Calls)
 		p("| `backstage-mcp audit verify` | %v: %s |\n", okWord(s.AuditVerifyOK), strings.ReplaceAll(strings.TrimSpace(strings.ReplaceAll(s.AuditVerify, "\n", " ")), "|", "\\|"))
 		p("| RSS after 10 s warm-up / at end / peak | %.1f / %.1f / %.1f MiB |\n", float64(s.WarmRSSKiB)/1024, float64(s.EndRSSKiB)/1024, float64(s.PeakRSSKiB)/1024)
+		if first, second, ok := halfMeans(s.RSSKiB, 10); ok {
+			p("| mean RSS, first / second half after warm-up (flat memory: about equal) | %.1f / %.1f MiB |\n", first/1024, second/1024)
+		}
 	}
 	return w.String()
 }
@@ -262,4 +265,23 @@ func okWord(ok bool) string {
 		return "passed"
 	}
 	return "**FAILED**"
+}
+
+// halfMeans returns the mean of the samples after skip, over the first and
+// the second half: a steady state shows equal means even though a garbage
+// collected heap makes single samples saw up and down.
+func halfMeans(samples []int64, skip int) (first, second float64, ok bool) {
+	if len(samples) < skip+4 {
+		return 0, 0, false
+	}
+	rest := samples[skip:]
+	mid := len(rest) / 2
+	mean := func(xs []int64) float64 {
+		var sum float64
+		for _, x := range xs {
+			sum += float64(x)
+		}
+		return sum / float64(len(xs))
+	}
+	return mean(rest[:mid]), mean(rest[mid:]), true
 }
