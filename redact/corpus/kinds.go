@@ -77,7 +77,7 @@ func kinds() []kind {
 			keys: []string{"SENDGRID_API_KEY"}, wrap: func(g rnd, m string) string { return "sendgrid: { apiKey: " + m + " }" }},
 		prefixed("mailgun-api-key", "key-", hexChars, 32, []string{"MAILGUN_API_KEY"}, "curl -s --user 'api:$' https://api.mailgun.net/v3/acme.example/messages"),
 		{typ: "npm-token", val: func(g rnd) string { return g.checksummed("npm_") }, keys: []string{"NPM_TOKEN"},
-			wrap: func(g rnd, m string) string { return "//registry.npmjs.org/:_authToken=" + m }},
+			wrap: func(g rnd, m string) string { return "//npm.internal.example/:_authToken=" + m }},
 		prefixed("pypi-token", "pypi-AgEIcHlwaS5vcmc", base64url, 110, []string{"TWINE_PASSWORD", "PYPI_TOKEN"}, "[pypi]\nusername = __token__\npassword = $"),
 		prefixed("dockerhub-pat", "dckr_pat_", base64url, 27, []string{"DOCKERHUB_TOKEN"}, "echo $ | docker login -u acmeci --password-stdin"),
 		prefixed("artifactory-api-key", "AKCp", base62, 69, []string{"ARTIFACTORY_API_KEY", "jfrog.com/api-key"}, "X-JFrog-Art-Api: $"),
