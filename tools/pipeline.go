@@ -87,8 +87,8 @@ var errRedaction = errors.New("tools: redaction failed")
 // record notes an entity returned to the caller (for audit).
 func record(ctx context.Context, e entity) { callInfo(ctx).addEntity(e.ref) }
 
-// redactValue scrubs a value built outside an entity (e.g. a ref in an
-// error message the agent will read).
+// redactString scrubs catalog text that reaches the agent outside an
+// admitted entity (facet values).
 func (d *Deps) redactString(ctx context.Context, s string) (string, error) {
 	if d.Redactor == nil {
 		return "", errRedaction
