@@ -728,7 +728,7 @@ func findUserByEmail(ctx context.Context, cat graphCatalog, email string) (strin
 	if err := json.Unmarshal(page.Items[0], &e); err != nil {
 		return "", fmt.Errorf("user entity: %w", err)
 	}
-	ref := refOf(e)
+	ref := identity.EntityRef(e)
 	if !strings.HasPrefix(ref, "user:") {
 		return "", errors.New("the catalog returned a user entity without kind or name")
 	}
@@ -808,18 +808,4 @@ func targets(e map[string]any, typ string) []string {
 		}
 	}
 	return out
-}
-
-func refOf(e map[string]any) string {
-	kind, _ := e["kind"].(string)
-	md, _ := e["metadata"].(map[string]any)
-	ns, _ := md["namespace"].(string)
-	name, _ := md["name"].(string)
-	if kind == "" || name == "" {
-		return ""
-	}
-	if ns == "" {
-		ns = catalog.DefaultNamespace
-	}
-	return strings.ToLower(kind + ":" + ns + "/" + name)
 }
