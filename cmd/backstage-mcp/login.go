@@ -63,11 +63,8 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	resource := fs.String("resource", "", "the MCP server's resource URL, sent as the RFC 8707 resource parameter")
 	audience := fs.String("audience", "", "audience parameter, for providers that use it instead of resource")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up if sign-in has not finished by then")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args, nil); done {
+		return code
 	}
 	if *issuer == "" || *clientID == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "login: --issuer and --client-id are required (see backstage-mcp login --help)")
@@ -113,11 +110,8 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.PrintDefaults()
 	}
 	issuer := fs.String("issuer", "", "OpenID provider issuer URL (required)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args, nil); done {
+		return code
 	}
 	if *issuer == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "logout: --issuer is required (see backstage-mcp logout --help)")

@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +40,26 @@ func commands() map[string]command {
 			fmt.Fprintln(stdout, "backstage-mcp", version)
 			return 0
 		}},
+	}
+}
+
+// parseCommand parses a subcommand's flags. done reports that the command
+// must return code: 0 after --help (the usage is printed again to helpOut
+// when it is set), 2 after a bad flag, which the flag package has already
+// reported.
+func parseCommand(fs *flag.FlagSet, args []string, helpOut io.Writer) (code int, done bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		if helpOut != nil {
+			fs.SetOutput(helpOut)
+			fs.Usage()
+		}
+		return 0, true
+	default:
+		return 2, true
 	}
 }
 

@@ -102,13 +102,8 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: backstage-mcp policy check FILE\n\nExample:\n  backstage-mcp policy check policy.yaml\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args, stdout); done {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -205,13 +200,8 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\n"+policyUsage[strings.Index(policyUsage, "Examples:"):])
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args, stdout); done {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "backstage-mcp policy explain: "+format+"\n", a...)

@@ -83,21 +83,12 @@ func redactFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses fs; it returns -1 to continue, else the exit code.
-func parseRedactFlags(fs *flag.FlagSet, args []string, stdout io.Writer) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	return -1
-}
 
 func redactScan(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := redactFlagSet("scan", stderr)
 	forceJSON := fs.Bool("json", false, "treat the input as JSON (fail if it is not)")
 	forceText := fs.Bool("text", false, "treat the input as text even if it parses as JSON")
-	if code := parseRedactFlags(fs, args, stdout); code >= 0 {
+	if code, done := parseCommand(fs, args, nil); done {
 		return code
 	}
 	if fs.NArg() > 1 || (*forceJSON && *forceText) {
@@ -171,7 +162,7 @@ func redactReport(_ context.Context, args []string, stdout, stderr io.Writer) in
 	generate := fs.Bool("generate", false, "measure on a freshly generated corpus instead of a file")
 	seed := fs.Uint64("seed", corpus.DefaultSeed, "seed for --generate")
 	verbose := fs.Bool("verbose", false, "list every missed secret and every false positive")
-	if code := parseRedactFlags(fs, args, stdout); code >= 0 {
+	if code, done := parseCommand(fs, args, nil); done {
 		return code
 	}
 	if fs.NArg() > 0 || (*generate && *path != "") {
@@ -225,7 +216,7 @@ func redactReport(_ context.Context, args []string, stdout, stderr io.Writer) in
 
 func redactRules(args []string, stdout, stderr io.Writer) int {
 	fs := redactFlagSet("rules", stderr)
-	if code := parseRedactFlags(fs, args, stdout); code >= 0 {
+	if code, done := parseCommand(fs, args, nil); done {
 		return code
 	}
 	r, err := redact.New()
