@@ -145,19 +145,8 @@ func (w *jsonWalker) object(depth int) error {
 		if isName && w.pos-vstart >= 2 {
 			nameVal = jsonUnescape(w.in[vstart+1:w.pos-1], nil)
 		}
-		w.ws()
-		if w.pos >= len(w.in) {
-			return w.errf("unexpected end in object")
-		}
-		switch w.in[w.pos] {
-		case ',':
-			w.pos++
-			w.ws()
-		case '}':
-			w.pos++
-			return nil
-		default:
-			return w.errf("expected ',' or '}'")
+		if done, err := w.next('}', "object"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -173,20 +162,29 @@ func (w *jsonWalker) array(key []byte, depth int) error {
 		if err := w.value(key, depth+1); err != nil {
 			return err
 		}
+		if done, err := w.next(']', "array"); done || err != nil {
+			return err
+		}
+	}
+}
+
+// next consumes what follows a member of an object or array: ',' (more
+// members follow) or the closing byte (done).
+func (w *jsonWalker) next(closing byte, in string) (done bool, err error) {
+	w.ws()
+	if w.pos >= len(w.in) {
+		return false, w.errf("unexpected end in %s", in)
+	}
+	switch w.in[w.pos] {
+	case ',':
+		w.pos++
 		w.ws()
-		if w.pos >= len(w.in) {
-			return w.errf("unexpected end in array")
-		}
-		switch w.in[w.pos] {
-		case ',':
-			w.pos++
-			w.ws()
-		case ']':
-			w.pos++
-			return nil
-		default:
-			return w.errf("expected ',' or ']'")
-		}
+		return false, nil
+	case closing:
+		w.pos++
+		return true, nil
+	default:
+		return false, w.errf("expected ',' or '%c'", closing)
 	}
 }
 
