@@ -439,6 +439,23 @@ func (r *Redactor) Value(v any) (any, Report, error) {
 	return out, rep, nil
 }
 
+// KeyedValue redacts v as if it sat under the JSON key key: a facet value
+// is judged with its facet path ("metadata.annotations.aws-secret-key"), an
+// error text or log attribute with its field name. An empty key is the
+// same as Value.
+func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
+	var rep Report
+	var k []byte
+	if key != "" {
+		k = []byte(key)
+	}
+	out, err := r.value(v, k, 0, &rep)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	return out, rep, nil
+}
+
 func (r *Redactor) str(s string, key []byte, rep *Report) string {
 	clean, n := Sanitize(s)
 	rep.Invisible += n
