@@ -164,7 +164,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	if bo.Stdio {

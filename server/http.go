@@ -74,7 +74,7 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
 		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
 	}
-	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+	if err := s.appendAudit(ctx, rec); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed", "type", "auth_failure", "err", err)
 	}

@@ -6,12 +6,12 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
-// Redactor adapts redact.Redactor to the tools' interface.
-type Redactor struct{ R *redact.Redactor }
+// toolRedactor adapts redact.Redactor to the tools' interface.
+type toolRedactor struct{ R *redact.Redactor }
 
 // Redact scrubs v and returns the per-rule counts (invisible characters
 // removed are counted under "invisible-unicode").
-func (a Redactor) Redact(v any) (any, map[string]int, error) {
+func (a toolRedactor) Redact(v any) (any, map[string]int, error) {
 	if a.R == nil {
 		return nil, nil, fmt.Errorf("server: no redactor")
 	}
