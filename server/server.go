@@ -5,18 +5,18 @@
 // Every tools/call runs one chain, granted, refused and unknown tools
 // alike (chain.go lists it top to bottom in Server.call):
 //
-//	1. transport checks      origin, body size (HTTP; http.go)
-//	2. authentication        bearer token verified (HTTP) or stored login (stdio)
-//	3. principal and grant   once per call, kept for the whole call
-//	4. rate limit            user × rate class, agent, global
-//	5. tool authorization    a refused tool answers exactly like an unknown one
-//	6. audit                 the record names who, what and the rule
-//	7. tool                  catalog query with the caller's conditions pushed
-//	                         down, the server's own credential, every entity
-//	                         re-checked, masked and redacted (package tools)
-//	8. egress                one redaction step over the whole result
-//	9. audit finish          record written before the result returns;
-//	                         no record, no result
+//  1. transport checks      origin, body size (HTTP; http.go)
+//  2. authentication        bearer token verified (HTTP) or stored login (stdio)
+//  3. principal and grant   once per call, kept for the whole call
+//  4. rate limit            user × rate class, agent, global
+//  5. tool authorization    a refused tool answers exactly like an unknown one
+//  6. audit                 the record names who, what and the rule
+//  7. tool                  catalog query with the caller's conditions pushed
+//     down, the server's own credential, every entity
+//     re-checked, masked and redacted (package tools)
+//  8. egress                one redaction step over the whole result
+//  9. audit finish          record written before the result returns;
+//     no record, no result
 //
 // Audit records and log lines pass the same egress step (egress.go).
 //
