@@ -113,6 +113,13 @@ func (s *Server) register(hooks *mcpserver.Hooks) []mcpserver.ServerOption {
 func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserver.ToolHandlerFunc) (res *mcp.CallToolResult, err error) {
 	start := s.opts.Now()
 	rec := s.openRecord(ctx, req)
+	if rec.RedactionTotal() > 0 {
+		// The tool sees the arguments as redacted: an error that quotes
+		// one quotes it redacted, whatever the tool does to it (clip,
+		// lowercase), and no secret an agent sends can probe the catalog.
+		req.Params.RawArguments = rec.Arguments
+		req.Params.Arguments = rec.Arguments
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.ErrorContext(ctx, "tool panicked", "tool", rec.Tool, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
