@@ -343,7 +343,9 @@ roles:
 	}
 	post("initialize", map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "seeded", "version": "1"}})
-	call := func(tool string, args map[string]any) { post("tools/call", map[string]any{"name": tool, "arguments": args}) }
+	call := func(tool string, args map[string]any) {
+		post("tools/call", map[string]any{"name": tool, "arguments": args})
+	}
 
 	for i, sd := range seeds {
 		v := sd.value
