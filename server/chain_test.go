@@ -305,7 +305,7 @@ func TestSeededSecretsLeaveNoChannel(t *testing.T) {
 roles:
   - name: everyone
     bind: { anonymous: true }
-    tools: ["catalog:read", "catalog:api-definitions"]
+    tools: ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
     entities:
       allow:
         - IN_NAMESPACE: { namespaces: [default] }

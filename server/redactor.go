@@ -28,3 +28,15 @@ func (a toolRedactor) Redact(v any) (any, map[string]int, error) {
 	}
 	return out, counts, nil
 }
+
+// RedactKeyed scrubs v judged under key.
+func (a toolRedactor) RedactKeyed(key string, v any) (any, map[string]int, error) {
+	if a.R == nil {
+		return nil, nil, fmt.Errorf("server: no redactor")
+	}
+	out, rep, err := a.R.KeyedValue(key, v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: redact: %w", err)
+	}
+	return out, counts(nil, rep), nil
+}
