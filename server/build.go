@@ -268,6 +268,8 @@ func NewCatalogClient(cfg *Config, version string,
 		Timeout:          cfg.Backstage.Timeout,
 		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
 		UserAgent:        "backstage-mcp/" + version,
+		Compression:      cfg.Backstage.Compression,
+		MaxConns:         cfg.RateLimits.Upstream.MaxConcurrent,
 		Guard:            guard,
 		Observe:          observe,
 	})
