@@ -68,9 +68,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
 	}
-	guard := func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error) {
-		return up.Do(ctx, key, ratelimit.FetchFunc(fn))
-	}
+	guard := catalog.Guard(up.Do)
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
@@ -250,8 +248,7 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 
 // NewCatalogClient builds the Backstage client from the config.
 func NewCatalogClient(cfg *Config, version string,
-	guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
-	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+	guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
 	var ts catalog.TokenSource
 	if cfg.Backstage.TokenFile != "" {
 		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
