@@ -22,6 +22,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
@@ -162,7 +163,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: ToolRedactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	if bo.Stdio {
@@ -282,6 +283,13 @@ type EntityReader interface {
 func IdentityCatalog(c EntityReader) identity.Catalog { return identityCatalog{c} }
 
 type identityCatalog struct{ c EntityReader }
+
+// The catalog client serves the tools, identity resolution and reviews.
+var (
+	_ tools.Catalog    = (*catalog.Client)(nil)
+	_ EntityReader     = (*catalog.Client)(nil)
+	_ identity.Catalog = identityCatalog{}
+)
 
 func (ic identityCatalog) FindUsers(ctx context.Context, filter string) ([]map[string]any, error) {
 	f, err := catalog.ParseFilter(filter)

@@ -4,14 +4,19 @@ import (
 	"fmt"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/tools"
 )
 
-// Redactor adapts redact.Redactor to the tools' interface.
-type Redactor struct{ R *redact.Redactor }
+// ToolRedactor adapts the redaction engine (redact.Redactor) to the
+// interface the tools call (tools.Redactor). Three names, three roles: the
+// engine, the seam the tools depend on, and this adapter between them.
+type ToolRedactor struct{ R *redact.Redactor }
+
+var _ tools.Redactor = ToolRedactor{}
 
 // Redact scrubs v and returns the per-rule counts (invisible characters
 // removed are counted under "invisible-unicode").
-func (a Redactor) Redact(v any) (any, map[string]int, error) {
+func (a ToolRedactor) Redact(v any) (any, map[string]int, error) {
 	if a.R == nil {
 		return nil, nil, fmt.Errorf("server: no redactor")
 	}
