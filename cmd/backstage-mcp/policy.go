@@ -77,23 +77,11 @@ const maxEntityFile = 4 << 20
 
 // runPolicy implements "backstage-mcp policy".
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, policyUsage)
-		return 0
-	case "check":
-		return policyCheck(args[1:], stdout, stderr)
-	case "explain":
-		return policyExplain(ctx, args[1:], stdout, stderr)
-	case "graph":
-		return policyGraph(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "backstage-mcp policy: unknown subcommand %q\n\n%s", args[0], policyUsage)
-	return 2
+	return runGroup("policy", policyUsage, args, stdout, stderr, map[string]func([]string) int{
+		"check":   func(args []string) int { return policyCheck(args, stdout, stderr) },
+		"explain": func(args []string) int { return policyExplain(ctx, args, stdout, stderr) },
+		"graph":   func(args []string) int { return policyGraph(ctx, args, stdout, stderr) },
+	})
 }
 
 func policyCheck(args []string, stdout, stderr io.Writer) int {
@@ -200,15 +188,9 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\n"+policyUsage[strings.Index(policyUsage, "Examples:"):])
 	}
-	if code, done := parseCommand(fs, args, stdout); done {
+	fail := failer("policy explain", stderr)
+	if code, done := parseFlagsOnly(fs, args, stdout, fail); done {
 		return code
-	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "backstage-mcp policy explain: "+format+"\n", a...)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	if *tool == "" && *entityFile == "" && *entityRef == "" {
 		return fail("give --tool, --entity-file or --entity, or several")
@@ -241,13 +223,8 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *entityRef != "" && cfg == nil {
 		return fail("--entity REF needs --config FILE (to reach Backstage); offline, use --entity-file")
 	}
-	data, err := readBounded(*policyFile, policyfile.MaxSize)
-	if err != nil {
-		return fail("%v", err)
-	}
-	pol, _, err := policyfile.Parse(data, *policyFile)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	_, pol, _, ok := loadPolicyFile(*policyFile, stderr, fail)
+	if !ok {
 		return 2
 	}
 	q := review.Question{
@@ -304,6 +281,23 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 0
 	}
 	return 1
+}
+
+// loadPolicyFile reads and parses a policy file. A read error is reported
+// with fail, parse errors are printed as they are (FILE:LINE:COL lines);
+// ok is false after either, and the command exits 2.
+func loadPolicyFile(path string, stderr io.Writer, fail func(format string, a ...any) int) (data []byte, pol *policy.Policy, doc policy.Document, ok bool) {
+	data, err := readBounded(path, policyfile.MaxSize)
+	if err != nil {
+		fail("%v", err)
+		return nil, nil, doc, false
+	}
+	pol, doc, err = policyfile.Parse(data, path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, doc, false
+	}
+	return data, pol, doc, true
 }
 
 // readBounded reads a file of at most limit bytes.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/backstage-mcp/backstage-mcp/policy/policyfile"
 	"github.com/backstage-mcp/backstage-mcp/policy/review"
 	"github.com/backstage-mcp/backstage-mcp/server"
 )
@@ -73,15 +72,9 @@ func policyGraph(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(fs.Output(), graphUsage)
 		fs.PrintDefaults()
 	}
-	if code, done := parseCommand(fs, args, stdout); done {
+	fail := failer("policy graph", stderr)
+	if code, done := parseFlagsOnly(fs, args, stdout, fail); done {
 		return code
-	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "backstage-mcp policy graph: "+format+"\n", a...)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	if *configFile == "" {
 		fmt.Fprintln(stderr, "backstage-mcp policy graph: --config FILE is required (the graph reads the live catalog)")
@@ -114,13 +107,8 @@ func policyGraph(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return fail("%s is not a policy graph --json report (version %d): %v", *diffFile, review.ReportVersion, err)
 		}
 	}
-	data, err := readBounded(*policyFile, policyfile.MaxSize)
-	if err != nil {
-		return fail("%v", err)
-	}
-	_, doc, err := policyfile.Parse(data, *policyFile)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	data, _, doc, ok := loadPolicyFile(*policyFile, stderr, fail)
+	if !ok {
 		return 2
 	}
 	cat, err := server.NewCatalogClient(cfg, version, nil, nil)
