@@ -2,6 +2,8 @@ package review
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -10,7 +12,7 @@ import (
 // in the heading.
 func (r *Report) String(policyFile string) string {
 	var b strings.Builder
-	kinds := sortedKeys(r.Catalog.Kinds)
+	kinds := slices.Sorted(maps.Keys(r.Catalog.Kinds))
 	fmt.Fprintf(&b, "policy %s (sha256 %s); catalog: %d entities", policyFile, r.Policy, r.Catalog.Entities)
 	if r.Catalog.Truncated {
 		b.WriteString(" (TRUNCATED)")
