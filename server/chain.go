@@ -87,7 +87,11 @@ func (s *Server) register(hooks *mcpserver.Hooks) []mcpserver.ServerOption {
 		s.calls.put(ctx, s.grant(ctx))
 	})
 	hooks.AddOnError(func(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
-		if method != mcp.MethodToolsCall || !errors.Is(err, mcpserver.ErrToolNotFound) {
+		if method != mcp.MethodToolsCall {
+			return
+		}
+		if !errors.Is(err, mcpserver.ErrToolNotFound) {
+			s.calls.drop(ctx) // a protocol error after dispatch: nothing more to record here
 			return
 		}
 		if req, ok := message.(*mcp.CallToolRequest); ok {
