@@ -175,6 +175,12 @@ func TestCallChainOrder(t *testing.T) {
 			t.Fatalf("%s stages = %v, want %v", tool, got, refused)
 		}
 	}
+	cs.s.calls.mu.Lock()
+	left := len(cs.s.calls.m)
+	cs.s.calls.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d call states left behind after the calls ended", left)
+	}
 	recs := cs.records(t)
 	if len(recs) != 3 {
 		t.Fatalf("audit call records = %d, want 3", len(recs))
