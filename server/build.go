@@ -54,6 +54,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	r, err := redact.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: redaction rules: %w", err)
+	}
+	// Every log line of every part built here passes egress.
+	log = redactingLogger(log, r)
 	if cfg.Server.PublicURL == "" && bo.ListenAddr != "" {
 		cfg.Server.PublicURL = "http://" + bo.ListenAddr
 	}
@@ -83,10 +89,6 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, err
 	}
 
-	r, err := redact.New()
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: redaction rules: %w", err)
-	}
 
 	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
 		if fr := cfg.Auth.FallbackRole; fr != "" {

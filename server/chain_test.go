@@ -461,3 +461,27 @@ func TestEgressCatchesWhatAToolLeaks(t *testing.T) {
 		t.Fatalf("log line not redacted as expected: %s", cs.logs.Bytes())
 	}
 }
+
+// TestOneEgressIsStructural: in package server, only egress.go appends to
+// the audit log; every other record goes through appendAudit, so a new
+// record type or channel cannot skip redaction.
+func TestOneEgressIsStructural(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "egress.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "Audit.Append(") {
+				t.Errorf("%s:%d appends to the audit log without egress (use appendAudit): %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
