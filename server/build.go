@@ -167,6 +167,26 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
+	shared, err := openSharedState(ctx, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	if shared != nil {
+		closeShared := shared.close
+		prevFail := fail
+		fail = func(err error) (*Server, func(), error) {
+			closeShared()
+			return prevFail(err)
+		}
+		opts.Limiter = shared.limiter
+		ping := opts.Ready
+		opts.Ready = func(ctx context.Context) error {
+			if err := shared.ping(ctx); err != nil {
+				return err
+			}
+			return ping(ctx)
+		}
+	}
 	if bo.Stdio {
 		opts.Transport = audit.TransportStdio
 	}
@@ -226,6 +246,9 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			}
 			if err := alog.Close(); err != nil {
 				log.Error("audit: close", "err", err)
+			}
+			if shared != nil {
+				shared.close()
 			}
 		})
 	}

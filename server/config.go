@@ -13,6 +13,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,6 +36,11 @@ type Config struct {
 	RateLimits ratelimit.Config `yaml:"rateLimits"`
 	// Log configures operational logs (not the audit trail).
 	Log LogConfig `yaml:"log"`
+	// State is where rate limits, session records and the cursor key live:
+	// "memory" (default; one process) or "redis" (several replicas).
+	State string `yaml:"state"`
+	// Redis says how to reach Redis when State is "redis".
+	Redis state.RedisConfig `yaml:"redis"`
 }
 
 // AuthConfig is the identity configuration plus the HTTP-level scope check.
@@ -122,6 +128,8 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
 	{"BACKSTAGE_MCP_POLICY_FILE", func(c *Config, v string) { c.Policy.File = v }},
 	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
+	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
+	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -290,6 +298,9 @@ func (c *Config) applyDefaults() {
 	if c.Audit.Path == "" {
 		c.Audit.Path = ad.Path
 	}
+	if c.State == "" {
+		c.State = state.Memory
+	}
 	if c.Auth.Stdio.Issuer == "" && len(c.Auth.Issuers) > 0 {
 		c.Auth.Stdio.Issuer = c.Auth.Issuers[0].URL
 	}
@@ -368,6 +379,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.RateLimits.Validate(); err != nil {
 		return bad("rateLimits", "%s", strings.TrimPrefix(err.Error(), "ratelimit: "))
+	}
+	switch c.State {
+	case state.Memory:
+	case state.RedisStore:
+		if err := c.Redis.Validate(); err != nil {
+			return bad("redis", "%s", strings.TrimPrefix(err.Error(), "state: "))
+		}
+	default:
+		return bad("state", "%q must be memory (one process) or redis (several replicas)", c.State)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
@@ -93,6 +94,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.opts.Ready(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready", "err", err)
+		if errors.Is(err, state.ErrUnavailable) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+				"state": "Redis unreachable: rate limits and sessions fail closed until it answers"})
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "backstage": "unreachable or refusing the server's credential"})
 		return
 	}
