@@ -179,6 +179,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			return prevFail(err)
 		}
 		opts.Limiter = shared.limiter
+		opts.Sessions = shared.sessions
 		ping := opts.Ready
 		opts.Ready = func(ctx context.Context) error {
 			if err := shared.ping(ctx); err != nil {

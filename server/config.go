@@ -90,6 +90,9 @@ type ServerConfig struct {
 	// 32 bytes). Set it when several replicas serve one client; default: a
 	// random key per process.
 	CursorKey string `yaml:"cursorKey"`
+	// Sessions bound Streamable HTTP sessions: idle TTL, and caps per user
+	// and for the service (kept in Redis with state: redis).
+	Sessions state.SessionLimits `yaml:"sessions"`
 }
 
 // BackstageConfig says how to reach Backstage.
@@ -379,6 +382,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.RateLimits.Validate(); err != nil {
 		return bad("rateLimits", "%s", strings.TrimPrefix(err.Error(), "ratelimit: "))
+	}
+	if err := c.Server.Sessions.Validate(); err != nil {
+		return bad("server.sessions", "%s", strings.TrimPrefix(err.Error(), "state: sessions: "))
 	}
 	switch c.State {
 	case state.Memory:

@@ -30,12 +30,11 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithEndpointPath("/mcp"),
 		mcpserver.WithStreamableHTTPLogger(s.log),
-		mcpserver.WithSessionIdleTTL(30*time.Minute),
+		mcpserver.WithSessionIdleTTL(s.cfg.Server.Sessions.WithDefaults().IdleTTL),
 	)
-	var mcpH http.Handler = streamable
+	var mcpH http.Handler = s.sessionLifecycle(s.opts.Sessions, streamable)
 	if a := s.opts.Auth; a != nil {
-		binder := identity.NewSessionBinder(identity.SessionBinderOptions{OnReject: s.auditAuthFailure})
-		mcpH = a.Middleware(s.requireScope(binder.Middleware(streamable)))
+		mcpH = a.Middleware(s.requireScope(mcpH))
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)

@@ -28,6 +28,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -61,6 +62,9 @@ type Options struct {
 	Audit *audit.Log
 	// Limiter rate-limits calls; nil means the default limits.
 	Limiter *ratelimit.Chain
+	// Sessions keeps Streamable HTTP session records; nil means in memory
+	// with the configured limits.
+	Sessions state.SessionStore
 	// Metrics collects Prometheus metrics; nil creates a registry.
 	Metrics *Metrics
 	// Transport names the transport in audit records ("stdio" or "http").
@@ -118,6 +122,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
+	}
+	if opts.Sessions == nil {
+		opts.Sessions = state.NewMemorySessions(cfg.Server.Sessions, opts.Now)
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics}
 	var key []byte

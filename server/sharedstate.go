@@ -13,9 +13,10 @@ import (
 
 // sharedState is what replicas share through Redis (state: redis).
 type sharedState struct {
-	rdb     *redis.Client
-	prefix  string
-	limiter *ratelimit.Chain
+	rdb      *redis.Client
+	prefix   string
+	limiter  *ratelimit.Chain
+	sessions state.SessionStore
 }
 
 // openSharedState connects to Redis when cfg.State is "redis" (nil for
@@ -51,7 +52,8 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 		cfg.Server.CursorKey = k
 	}
 	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
-	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim)}, nil
+	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim),
+		sessions: state.NewRedisSessions(rdb, cfg.Server.Sessions, rcfg.KeyPrefix, nil)}, nil
 }
 
 func (s *sharedState) ping(ctx context.Context) error { return state.Ping(ctx, s.rdb) }

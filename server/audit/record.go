@@ -24,12 +24,16 @@ const (
 	TypeServerStop Type = "server_stop"
 	// TypePolicyReload records a (successful or failed) policy reload.
 	TypePolicyReload Type = "policy_reload"
+	// TypeSession records a refused Streamable HTTP session: initialize
+	// over the user's or the service's session cap or rate limit, or the
+	// session store unavailable.
+	TypeSession Type = "session"
 )
 
 // Valid reports whether t is one of the known record types.
 func (t Type) Valid() bool {
 	switch t {
-	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload:
+	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession:
 		return true
 	}
 	return false
