@@ -131,6 +131,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
 	{"BACKSTAGE_MCP_POLICY_FILE", func(c *Config, v string) { c.Policy.File = v }},
 	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
+	{"BACKSTAGE_MCP_AUDIT_REPLICA", func(c *Config, v string) { c.Audit.Replica = v }},
 	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
 	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
 }
