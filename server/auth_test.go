@@ -158,6 +158,8 @@ type authSetup struct {
 	resolver string
 	// policy replaces authPolicy when set.
 	policy string
+	// serverExtra are more lines of the server section, indented two spaces.
+	serverExtra string
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
@@ -177,6 +179,7 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  publicURL: %s\n", base)
+	b.WriteString(setup.serverExtra)
 	if setup.backstageURL != "" {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: %s\n", setup.backstageURL, setup.backstageToken)
 	}

@@ -242,6 +242,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var once sync.Once
 	closeFn = func() {
 		once.Do(func() {
+			s.FlushAuthFailures()
 			if err := s.AuditEvent(context.Background(), audit.TypeServerStop, "backstage-mcp stopped"); err != nil {
 				log.Error("audit: server_stop record not written", "err", err)
 			}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -34,7 +33,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	)
 	var mcpH http.Handler = s.sessionLifecycle(s.opts.Sessions, streamable)
 	if a := s.opts.Auth; a != nil {
-		mcpH = a.Middleware(s.requireScope(mcpH))
+		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
@@ -65,19 +64,16 @@ func (s *Server) requireScope(next http.Handler) http.Handler {
 	})
 }
 
-// auditAuthFailure writes one audit record per rejected request. It never
-// sees or records the token.
+// auditAuthFailure records a rejected request in the audit trail,
+// aggregated per client address and reason (see authFailureLog), and
+// charges the address's unauthenticated budget for a failed verification
+// (requests without a token were charged on arrival).
 func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Request) {
-	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
-		Reason: reason, Rule: "identity", SessionID: clip(r.Header.Get(identity.SessionHeader), 128)}
-	if p, ok := identity.FromContext(ctx); ok {
-		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
-		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
+	rec := s.authFailureRecord(ctx, reason, r)
+	if s.unauth != nil && reason != "no token" && reason != unauthBlockedReason {
+		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
-	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
-		s.metrics.auditFailure()
-		s.log.ErrorContext(ctx, "audit write failed", "type", "auth_failure", "err", err)
-	}
+	s.authFailures.add(rec)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

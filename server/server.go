@@ -85,6 +85,11 @@ type Server struct {
 	mcp     *mcpserver.MCPServer
 	tools   map[string]tools.Tool
 	metrics *Metrics
+
+	// unauth bounds requests without a valid token per client address;
+	// authFailures aggregates their audit records.
+	unauth       *unauthGuard
+	authFailures *authFailureLog
 }
 
 // New builds the server and registers every tool.
@@ -127,6 +132,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		opts.Sessions = state.NewMemorySessions(cfg.Server.Sessions, opts.Now)
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics}
+	if err := s.initUnauthenticated(); err != nil {
+		return nil, err
+	}
 	var key []byte
 	if cfg.Server.CursorKey != "" {
 		key = []byte(cfg.Server.CursorKey)
