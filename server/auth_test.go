@@ -160,6 +160,8 @@ type authSetup struct {
 	policy string
 	// serverExtra are more lines of the server section, indented two spaces.
 	serverExtra string
+	// extra are more top-level sections.
+	extra string
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
@@ -197,6 +199,7 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 	fmt.Fprintf(&b, "policy:\n  file: %s\n", policyFile)
 	auditPath := filepath.Join(dir, "audit.log")
 	fmt.Fprintf(&b, "audit:\n  path: %s\n", auditPath)
+	b.WriteString(setup.extra)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

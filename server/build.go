@@ -164,7 +164,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	shared, err := openSharedState(ctx, cfg, log)
@@ -293,6 +293,8 @@ func NewCatalogClient(cfg *Config, version string,
 		Timeout:          cfg.Backstage.Timeout,
 		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
 		UserAgent:        "backstage-mcp/" + version,
+		Compression:      cfg.Backstage.Compression,
+		MaxConns:         cfg.RateLimits.Upstream.MaxConcurrent,
 		Guard:            guard,
 		Observe:          observe,
 	})

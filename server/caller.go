@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
@@ -164,26 +163,4 @@ func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
 func (s *Server) grantFor(p *identity.Principal) (*policy.Grant, string) {
 	pol, ver := s.opts.Policy.Current()
 	return pol.Grant(subject(p)), ver
-}
-
-// filterTools shows only the tools the caller may call; mcp-go applies the
-// same filter at call time, so a filtered tool is as absent as an unknown one.
-func (s *Server) filterTools(ctx context.Context, in []mcpTool) []mcpTool {
-	p, err := s.principal(ctx)
-	if err != nil {
-		return []mcpTool{}
-	}
-	g, _ := s.grantFor(p)
-	allowed := map[string]bool{}
-	for _, t := range g.AllowedTools() {
-		allowed[t] = true
-	}
-	out := make([]mcpTool, 0, len(in))
-	for _, t := range in {
-		if allowed[t.Name] {
-			out = append(out, t)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

@@ -6,12 +6,12 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
-// Redactor adapts redact.Redactor to the tools' interface.
-type Redactor struct{ R *redact.Redactor }
+// toolRedactor adapts redact.Redactor to the tools' interface.
+type toolRedactor struct{ R *redact.Redactor }
 
 // Redact scrubs v and returns the per-rule counts (invisible characters
 // removed are counted under "invisible-unicode").
-func (a Redactor) Redact(v any) (any, map[string]int, error) {
+func (a toolRedactor) Redact(v any) (any, map[string]int, error) {
 	if a.R == nil {
 		return nil, nil, fmt.Errorf("server: no redactor")
 	}
@@ -27,4 +27,16 @@ func (a Redactor) Redact(v any) (any, map[string]int, error) {
 		counts["invisible-unicode"] += rep.Invisible
 	}
 	return out, counts, nil
+}
+
+// RedactKeyed scrubs v judged under key.
+func (a toolRedactor) RedactKeyed(key string, v any) (any, map[string]int, error) {
+	if a.R == nil {
+		return nil, nil, fmt.Errorf("server: no redactor")
+	}
+	out, rep, err := a.R.KeyedValue(key, v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: redact: %w", err)
+	}
+	return out, counts(nil, rep), nil
 }

@@ -77,7 +77,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 			writeRPCError(w, status, msg.ID, message, retry)
 		}
 		g, _ := s.grantFor(p)
-		d, err := s.opts.Limiter.Allow(ctx, p.Key(), g.RateClass(), p.Agent.ClientID)
+		d, err := s.opts.Limiter.Allow(ctx, p.LimitKey(), g.RateClass(), p.Agent.ClientID)
 		switch {
 		case err != nil:
 			s.log.ErrorContext(ctx, "rate limiter failed", "err", err)
@@ -141,7 +141,7 @@ func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid st
 		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize),
 		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
 		Agent: audit.Agent{ClientID: p.Agent.ClientID}}
-	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+	if err := s.appendAudit(ctx, rec); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed", "type", "session", "err", err)
 	}

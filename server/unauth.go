@@ -154,7 +154,7 @@ func (s *Server) initUnauthenticated() error {
 		interval = 10 * time.Second
 	}
 	s.authFailures = newAuthFailureLog(interval, func(rec *audit.Record) {
-		if err := s.opts.Audit.Append(context.Background(), rec); err != nil {
+		if err := s.appendAudit(context.Background(), rec); err != nil {
 			s.metrics.auditFailure()
 			s.log.Error("audit write failed", "type", "auth_failure", "err", err)
 		}

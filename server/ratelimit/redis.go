@@ -24,7 +24,7 @@ type RedisOptions struct {
 	// KeyPrefix is put in front of every key ("backstage-mcp:" by default),
 	// so several deployments can share one Redis.
 	KeyPrefix string
-	// Timeout bounds one check, all its round trips included. Default 250ms.
+	// Timeout bounds one check, all its round trips included. Default 500ms.
 	Timeout time.Duration
 }
 
@@ -72,7 +72,7 @@ func NewRedis(cfg Config, opts RedisOptions) (*Redis, error) {
 		opts.KeyPrefix = "backstage-mcp:"
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 250 * time.Millisecond
+		opts.Timeout = 500 * time.Millisecond
 	}
 	r := &Redis{
 		cfg:     cfg,

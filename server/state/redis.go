@@ -31,7 +31,7 @@ type RedisConfig struct {
 	// KeyPrefix starts every key, so several deployments can share one
 	// Redis. Default "backstage-mcp:".
 	KeyPrefix string `yaml:"keyPrefix"`
-	// Timeout bounds every Redis operation (dial, read, write). Default 250ms.
+	// Timeout bounds every Redis operation (dial, read, write). Default 500ms.
 	Timeout time.Duration `yaml:"timeout"`
 	// PoolSize caps connections per replica. Default 10 per CPU (go-redis).
 	PoolSize int `yaml:"poolSize"`
@@ -43,7 +43,7 @@ func (c RedisConfig) WithDefaults() RedisConfig {
 		c.KeyPrefix = "backstage-mcp:"
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 250 * time.Millisecond
+		c.Timeout = 500 * time.Millisecond
 	}
 	return c
 }
