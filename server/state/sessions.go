@@ -32,7 +32,9 @@ type SessionLimits struct {
 	// MaxPerUser caps the open sessions of one principal. Default 32.
 	MaxPerUser int `yaml:"maxPerUser"`
 	// Max caps the open sessions of the whole service (every replica, with
-	// Redis). Default 20000.
+	// Redis). Default 10000. Each open session costs about 17 KiB in the
+	// replica that opened it (mostly mcp-go's per-session state), so the
+	// cap also bounds memory: 10,000 sessions ≈ 175 MiB.
 	Max int `yaml:"max"`
 }
 
@@ -45,7 +47,7 @@ func (l SessionLimits) WithDefaults() SessionLimits {
 		l.MaxPerUser = 32
 	}
 	if l.Max <= 0 {
-		l.Max = 20000
+		l.Max = 10000
 	}
 	return l
 }

@@ -151,13 +151,22 @@ func freeAddr(t *testing.T) string {
 // startReplica runs the binary with state: redis (or memory when
 // redisURL is empty) behind publicURL.
 func startReplica(t *testing.T, dir, name, publicURL, issuer, redisURL, extra string) *replica {
-	r := &replica{name: name, addr: freeAddr(t), audit: filepath.Join(dir, name, "audit.log"), log: filepath.Join(dir, name+".log")}
+	return startReplicaOn(t, dir, name, freeAddr(t), publicURL, issuer, redisURL, extra)
+}
+
+// startReplicaAt is startReplica serving its own public URL at addr.
+func startReplicaAt(t *testing.T, dir, name, addr, issuer, redisURL, extra string) *replica {
+	return startReplicaOn(t, dir, name, addr, "http://"+addr, issuer, redisURL, extra)
+}
+
+func startReplicaOn(t *testing.T, dir, name, addr, publicURL, issuer, redisURL, extra string) *replica {
+	r := &replica{name: name, addr: addr, audit: filepath.Join(dir, name, "audit.log"), log: filepath.Join(dir, name+".log")}
 	policyPath := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n  publicURL: %s\n  trustedProxies: [127.0.0.1]\n", publicURL)
+	fmt.Fprintf(&b, "server:\n  publicURL: %s\n  trustedProxies: [127.0.0.1]\n  sessions: {maxPerUser: 20000, max: 20000}\n", publicURL)
 	fmt.Fprintf(&b, "auth:\n  issuers:\n    - url: %s\n", issuer)
 	fmt.Fprintf(&b, "policy:\n  file: %s\n", policyPath)
 	fmt.Fprintf(&b, "audit:\n  path: %s\n  replica: %s\n", r.audit, name)
