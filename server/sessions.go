@@ -90,7 +90,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 			return
 		}
 		sw := &sessionWriter{ResponseWriter: w, create: func(sid string) bool {
-			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), Protocol: clip(msg.Params.ProtocolVersion, 32)})
+			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: clip(msg.Params.ProtocolVersion, 32)})
 			switch {
 			case err == nil:
 				return true

@@ -19,6 +19,10 @@ type Session struct {
 	// Owner is the key of the principal that opened it; only that principal
 	// may use or end it.
 	Owner string
+	// User is the person the per-user cap counts the session against (the
+	// resolved Backstage user, so several IdP subjects of one person share
+	// one cap); empty means Owner.
+	User string
 	// Protocol is the protocol version asked for in initialize.
 	Protocol string
 	// Created and LastSeen bound its life: it ends after IdleTTL unused.
@@ -112,10 +116,18 @@ func (m *MemorySessions) expired(s *Session, now time.Time) bool {
 	return now.Sub(s.LastSeen) >= m.lim.IdleTTL
 }
 
+// capKey is who a session counts against for MaxPerUser.
+func (s Session) capKey() string {
+	if s.User != "" {
+		return s.User
+	}
+	return s.Owner
+}
+
 func (m *MemorySessions) removeLocked(s *Session) {
 	delete(m.sessions, s.ID)
-	if m.perOwner[s.Owner]--; m.perOwner[s.Owner] <= 0 {
-		delete(m.perOwner, s.Owner)
+	if m.perOwner[s.capKey()]--; m.perOwner[s.capKey()] <= 0 {
+		delete(m.perOwner, s.capKey())
 	}
 }
 
@@ -127,14 +139,14 @@ func (m *MemorySessions) Create(_ context.Context, s Session) error {
 	if _, dup := m.sessions[s.ID]; dup {
 		return fmt.Errorf("state: session id %q already exists", s.ID)
 	}
-	if m.perOwner[s.Owner] >= m.lim.MaxPerUser || len(m.sessions) >= m.lim.Max {
+	if m.perOwner[s.capKey()] >= m.lim.MaxPerUser || len(m.sessions) >= m.lim.Max {
 		for _, o := range m.sessions { // drop expired ones, then judge again
 			if m.expired(o, now) {
 				m.removeLocked(o)
 			}
 		}
 	}
-	if m.perOwner[s.Owner] >= m.lim.MaxPerUser {
+	if m.perOwner[s.capKey()] >= m.lim.MaxPerUser {
 		return fmt.Errorf("%w (cap %d)", ErrUserSessionCap, m.lim.MaxPerUser)
 	}
 	if len(m.sessions) >= m.lim.Max {
@@ -142,7 +154,7 @@ func (m *MemorySessions) Create(_ context.Context, s Session) error {
 	}
 	s.Created, s.LastSeen = now, now
 	m.sessions[s.ID] = &s
-	m.perOwner[s.Owner]++
+	m.perOwner[s.capKey()]++
 	return nil
 }
 
@@ -227,9 +239,9 @@ func (r *RedisSessions) Create(ctx context.Context, s Session) error {
 	var all, mine *redis.IntCmd
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRemRangeByScore(ctx, r.allKey(), "-inf", cutoff(now, r.lim.IdleTTL))
-		p.ZRemRangeByScore(ctx, r.ownerKey(s.Owner), "-inf", cutoff(now, r.lim.IdleTTL))
+		p.ZRemRangeByScore(ctx, r.ownerKey(s.capKey()), "-inf", cutoff(now, r.lim.IdleTTL))
 		all = p.ZCard(ctx, r.allKey())
-		mine = p.ZCard(ctx, r.ownerKey(s.Owner))
+		mine = p.ZCard(ctx, r.ownerKey(s.capKey()))
 		return nil
 	})
 	if err != nil {
@@ -244,11 +256,11 @@ func (r *RedisSessions) Create(ctx context.Context, s Session) error {
 	var set *redis.BoolCmd
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.HSetNX(ctx, r.key(s.ID), "owner", s.Owner)
-		p.HSet(ctx, r.key(s.ID), "protocol", s.Protocol, "created", now.UnixMilli(), "lastSeen", now.UnixMilli())
+		p.HSet(ctx, r.key(s.ID), "user", s.User, "protocol", s.Protocol, "created", now.UnixMilli(), "lastSeen", now.UnixMilli())
 		p.PExpire(ctx, r.key(s.ID), r.lim.IdleTTL)
 		p.ZAdd(ctx, r.allKey(), redis.Z{Score: ms(now), Member: s.ID})
-		p.ZAdd(ctx, r.ownerKey(s.Owner), redis.Z{Score: ms(now), Member: s.ID})
-		p.PExpire(ctx, r.ownerKey(s.Owner), r.lim.IdleTTL)
+		p.ZAdd(ctx, r.ownerKey(s.capKey()), redis.Z{Score: ms(now), Member: s.ID})
+		p.PExpire(ctx, r.ownerKey(s.capKey()), r.lim.IdleTTL)
 		return nil
 	})
 	if err != nil {
@@ -270,7 +282,7 @@ func (r *RedisSessions) get(ctx context.Context, id string) (Session, error) {
 	}
 	created, _ := strconv.ParseInt(m["created"], 10, 64)
 	seen, _ := strconv.ParseInt(m["lastSeen"], 10, 64)
-	return Session{ID: id, Owner: m["owner"], Protocol: m["protocol"],
+	return Session{ID: id, Owner: m["owner"], User: m["user"], Protocol: m["protocol"],
 		Created: time.UnixMilli(created), LastSeen: time.UnixMilli(seen)}, nil
 }
 
@@ -285,8 +297,8 @@ func (r *RedisSessions) Touch(ctx context.Context, id string) (Session, error) {
 		p.HSet(ctx, r.key(id), "lastSeen", now.UnixMilli())
 		p.PExpire(ctx, r.key(id), r.lim.IdleTTL)
 		p.ZAddXX(ctx, r.allKey(), redis.Z{Score: ms(now), Member: id})
-		p.ZAddXX(ctx, r.ownerKey(s.Owner), redis.Z{Score: ms(now), Member: id})
-		p.PExpire(ctx, r.ownerKey(s.Owner), r.lim.IdleTTL)
+		p.ZAddXX(ctx, r.ownerKey(s.capKey()), redis.Z{Score: ms(now), Member: id})
+		p.PExpire(ctx, r.ownerKey(s.capKey()), r.lim.IdleTTL)
 		return nil
 	})
 	if err != nil {
@@ -306,7 +318,7 @@ func (r *RedisSessions) Delete(ctx context.Context, id string) (Session, error) 
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.key(id))
 		p.ZRem(ctx, r.allKey(), id)
-		p.ZRem(ctx, r.ownerKey(s.Owner), id)
+		p.ZRem(ctx, r.ownerKey(s.capKey()), id)
 		return nil
 	})
 	if err != nil {

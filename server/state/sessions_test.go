@@ -92,6 +92,27 @@ func TestSessionStores(t *testing.T) {
 					t.Fatalf("after a delete: %v", err)
 				}
 			})
+			t.Run("per-user cap counts the person, not the subject", func(t *testing.T) {
+				st := newStore(t, SessionLimits{MaxPerUser: 2})
+				for i, owner := range []string{"iss\x00sub-1", "iss\x00sub-2"} {
+					if err := st.Create(ctx, Session{ID: fmt.Sprint("p", i), Owner: owner, User: "ref:user:default/jane"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				err := st.Create(ctx, Session{ID: "p3", Owner: "iss\x00sub-3", User: "ref:user:default/jane"})
+				if !errors.Is(err, ErrUserSessionCap) {
+					t.Fatalf("third subject of one person: %v, want ErrUserSessionCap", err)
+				}
+				if s, err := st.Touch(ctx, "p1"); err != nil || s.Owner != "iss\x00sub-2" || s.User != "ref:user:default/jane" {
+					t.Fatalf("Touch = %+v, %v", s, err)
+				}
+				if _, err := st.Delete(ctx, "p0"); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Create(ctx, Session{ID: "p3", Owner: "iss\x00sub-3", User: "ref:user:default/jane"}); err != nil {
+					t.Fatalf("after ending one: %v", err)
+				}
+			})
 			t.Run("idle ttl", func(t *testing.T) {
 				st := newStore(t, SessionLimits{IdleTTL: 300 * time.Millisecond, MaxPerUser: 1})
 				if err := st.Create(ctx, Session{ID: "idle", Owner: "jane"}); err != nil {
