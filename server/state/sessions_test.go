@@ -114,18 +114,18 @@ func TestSessionStores(t *testing.T) {
 				}
 			})
 			t.Run("idle ttl", func(t *testing.T) {
-				st := newStore(t, SessionLimits{IdleTTL: 300 * time.Millisecond, MaxPerUser: 1})
+				st := newStore(t, SessionLimits{IdleTTL: time.Second, MaxPerUser: 1})
 				if err := st.Create(ctx, Session{ID: "idle", Owner: "jane"}); err != nil {
 					t.Fatal(err)
 				}
 				// Use keeps it alive past one TTL.
 				for range 3 {
-					time.Sleep(150 * time.Millisecond)
+					time.Sleep(400 * time.Millisecond)
 					if _, err := st.Touch(ctx, "idle"); err != nil {
 						t.Fatalf("touched session ended: %v", err)
 					}
 				}
-				time.Sleep(400 * time.Millisecond)
+				time.Sleep(1300 * time.Millisecond)
 				if _, err := st.Touch(ctx, "idle"); !errors.Is(err, ErrSessionNotFound) {
 					t.Fatalf("idle session: %v, want ErrSessionNotFound", err)
 				}
