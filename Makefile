@@ -8,7 +8,7 @@ export PATH := $(GOBIN_DIR):$(PATH)
 .PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs redis-server
 
 help: ## show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/backstage-mcp
 	$(GO) build -o $(BIN) ./cmd/backstage-mcp
@@ -24,9 +24,11 @@ test: redis-server ## unit tests with the race detector (no Node, no network; a 
 e2e: redis-server ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./server/e2e/...
 
-lint: ## gofmt, go vet and golangci-lint (pinned)
+lint: ## gofmt, go vet, go mod tidy -diff and golangci-lint (pinned)
 	@test -z "$$(gofmt -l . | grep -v '^.cache/')" || (gofmt -l . ; exit 1)
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	cd server/e2e/oidcop/opserver && $(GO) mod tidy -diff
 	@test -x $(GOBIN_DIR)/golangci-lint || GOBIN=$(GOBIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VER)
 	golangci-lint run ./...
 
@@ -37,6 +39,7 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeArgs$$' -fuzztime $(FUZZTIME) ./tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) ./redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzClip$$' -fuzztime $(FUZZTIME) ./redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzCorpusSecretsDoNotSurvive$$' -fuzztime $(FUZZTIME) ./redact/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeFilter$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./policy/

@@ -205,20 +205,14 @@ func (w *jsonWalker) number() error {
 	case p < len(in) && in[p] == '0':
 		p++
 	case p < len(in) && in[p] >= '1' && in[p] <= '9':
-		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
-			p++
-		}
+		p = digits(in, p)
 	default:
 		w.pos = p
 		return w.errf("invalid number")
 	}
 	if p < len(in) && in[p] == '.' {
-		p++
-		d := p
-		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
-			p++
-		}
-		if p == d {
+		d := p + 1
+		if p = digits(in, d); p == d {
 			w.pos = p
 			return w.errf("invalid number")
 		}
@@ -229,16 +223,21 @@ func (w *jsonWalker) number() error {
 			p++
 		}
 		d := p
-		for p < len(in) && in[p] >= '0' && in[p] <= '9' {
-			p++
-		}
-		if p == d {
+		if p = digits(in, p); p == d {
 			w.pos = p
 			return w.errf("invalid number")
 		}
 	}
 	w.pos = p
 	return nil
+}
+
+// digits returns the offset just past the ASCII digits of in from p on.
+func digits(in []byte, p int) int {
+	for p < len(in) && in[p] >= '0' && in[p] <= '9' {
+		p++
+	}
+	return p
 }
 
 // str scans a string token at w.pos. It returns the content range (without

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,9 +21,9 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
+	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
-	"github.com/go-jose/go-jose/v4"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -67,68 +66,17 @@ var (
 	ghost = idpUser{sub: "00u-ghost", email: "ghost@acme-retail.example", name: "Nobody"}
 )
 
-// testIdP is an in-process OpenID provider: discovery and JWKS over HTTP.
+// testIdP is the in-process OpenID provider (identitytest) with the one
+// RS256 key that signs its access tokens.
 type testIdP struct {
-	srv *httptest.Server
-	key *rsa.PrivateKey
-	kid string
+	*identitytest.Provider
+	key identitytest.Key
 }
 
 func newTestIdP(t *testing.T) *testIdP {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testIdP{key: key, kid: "idp-key-1"}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer":                                p.URL(),
-			"authorization_endpoint":                p.URL() + "/authorize",
-			"token_endpoint":                        p.URL() + "/token",
-			"jwks_uri":                              p.URL() + "/jwks",
-			"response_types_supported":              []string{"code"},
-			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-			{Key: &p.key.PublicKey, KeyID: p.kid, Algorithm: string(jose.RS256), Use: "sig"},
-		}})
-	})
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
-	return p
-}
-
-// URL is the issuer identifier.
-func (p *testIdP) URL() string { return p.srv.URL }
-
-// signWith makes a compact RS256 JWS of claims.
-func signWith(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	key := identitytest.NewRSAKey(t, "idp-key-1")
+	return &testIdP{Provider: identitytest.New(t, key), key: key}
 }
 
 // authEnv is a server built from a config file, serving real HTTP, with
@@ -245,11 +193,12 @@ func (e *authEnv) claims(u idpUser, scopes ...string) map[string]any {
 
 // mint signs claims with the provider's key and remembers the token.
 func (e *authEnv) mint(claims map[string]any) string {
-	return e.mintWith(e.idp.key, e.idp.kid, claims)
+	return e.mintWith(e.idp.key, claims)
 }
 
-func (e *authEnv) mintWith(key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	tok := signWith(e.t, key, kid, claims)
+// mintWith signs claims as an RFC 9068 access token with key.
+func (e *authEnv) mintWith(key identitytest.Key, claims map[string]any) string {
+	tok := key.SignType(e.t, "at+jwt", claims)
 	e.mu.Lock()
 	e.minted = append(e.minted, tok)
 	e.mu.Unlock()
@@ -414,10 +363,8 @@ func (e *authEnv) checkChallenge(t *testing.T, resp *http.Response, wantErr, wan
 func TestAuthChallengeAndResourceMetadata(t *testing.T) {
 	idp := newTestIdP(t)
 	e := startAuthServer(t, idp, authSetup{})
-	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Another key under the provider's key ID.
+	otherKey := identitytest.NewRSAKey(t, idp.key.KID)
 	expired := e.claims(amelia, scopeCatalog)
 	expired["iat"], expired["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 	expired["nbf"] = expired["iat"]
@@ -444,7 +391,7 @@ func TestAuthChallengeAndResourceMetadata(t *testing.T) {
 		{name: "expired token", method: http.MethodPost, authz: "Bearer " + e.mint(expired), wantErr: "invalid_token", wantDesc: "token expired"},
 		{name: "wrong audience", method: http.MethodPost, authz: "Bearer " + e.mint(wrongAud), wantErr: "invalid_token"},
 		{name: "untrusted issuer", method: http.MethodPost, authz: "Bearer " + e.mint(foreignIss), wantErr: "invalid_token", wantDesc: "untrusted issuer"},
-		{name: "signed by another key", method: http.MethodPost, authz: "Bearer " + e.mintWith(otherKey, idp.kid, e.claims(amelia, scopeCatalog)), wantErr: "invalid_token"},
+		{name: "signed by another key", method: http.MethodPost, authz: "Bearer " + e.mintWith(otherKey, e.claims(amelia, scopeCatalog)), wantErr: "invalid_token"},
 		{name: "missing sub", method: http.MethodPost, authz: "Bearer " + e.mint(noSub), wantErr: "invalid_token", wantDesc: "missing sub"},
 	}
 	for _, tc := range cases {

@@ -22,6 +22,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
@@ -68,9 +69,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
 	}
-	guard := func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error) {
-		return up.Do(ctx, key, ratelimit.FetchFunc(fn))
-	}
+	guard := catalog.Guard(up.Do)
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
@@ -264,7 +263,7 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 	s.opts.Policy.Watch(ctx, hup, s.cfg.Policy.ReloadInterval, func(changed bool, err error) {
 		if err != nil {
 			s.log.Error("policy reload failed; keeping the previous policy", "err", err)
-			_ = s.AuditEvent(ctx, audit.TypePolicyReload, "rejected: "+clip(err.Error(), 900))
+			_ = s.AuditEvent(ctx, audit.TypePolicyReload, "rejected: "+redact.Clip(err.Error(), 900))
 			return
 		}
 		_, ver := s.opts.Policy.Current()
@@ -275,8 +274,7 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 
 // NewCatalogClient builds the Backstage client from the config.
 func NewCatalogClient(cfg *Config, version string,
-	guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
-	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+	guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
 	var ts catalog.TokenSource
 	if cfg.Backstage.TokenFile != "" {
 		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
@@ -312,6 +310,13 @@ type EntityReader interface {
 func IdentityCatalog(c EntityReader) identity.Catalog { return identityCatalog{c} }
 
 type identityCatalog struct{ c EntityReader }
+
+// The catalog client serves the tools, identity resolution and reviews.
+var (
+	_ tools.Catalog    = (*catalog.Client)(nil)
+	_ EntityReader     = (*catalog.Client)(nil)
+	_ identity.Catalog = identityCatalog{}
+)
 
 func (ic identityCatalog) FindUsers(ctx context.Context, filter string) ([]map[string]any, error) {
 	f, err := catalog.ParseFilter(filter)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
@@ -37,17 +38,10 @@ func (s *Server) principal(ctx context.Context) (*identity.Principal, error) {
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		if ci, ok := sess.(mcpserver.SessionWithClientInfo); ok {
 			info := ci.GetClientInfo()
-			cp.Agent.ClientName, cp.Agent.ClientVersion = clip(info.Name, 128), clip(info.Version, 64)
+			cp.Agent.ClientName, cp.Agent.ClientVersion = redact.Clip(info.Name, 128), redact.Clip(info.Version, 64)
 		}
 	}
 	return &cp, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // subject maps a principal to the policy's view of it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -208,12 +209,12 @@ func (s *Server) refuse(req mcp.CallToolRequest, tool mcpserver.ToolHandlerFunc,
 }
 
 func errToolNotFound(req mcp.CallToolRequest) error {
-	return fmt.Errorf("server: tool %q: %w", clip(req.Params.Name, 128), mcpserver.ErrToolNotFound)
+	return fmt.Errorf("server: tool %q: %w", redact.Clip(req.Params.Name, 128), mcpserver.ErrToolNotFound)
 }
 
 // openRecord starts the call's audit record with the redacted arguments.
 func (s *Server) openRecord(ctx context.Context, req mcp.CallToolRequest) *audit.Record {
-	rec := &audit.Record{Type: audit.TypeCall, Tool: clip(req.Params.Name, 128), Transport: s.opts.Transport}
+	rec := &audit.Record{Type: audit.TypeCall, Tool: redact.Clip(req.Params.Name, 128), Transport: s.opts.Transport}
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		rec.SessionID = sess.SessionID()
 	}

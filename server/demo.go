@@ -1,13 +1,11 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -23,8 +21,7 @@ const DemoBaseURL = "http://demo-catalog.invalid"
 // transport calls the in-memory catalog's handler directly.
 func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil) }
 
-func newDemoCatalog(guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
-	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+func newDemoCatalog(guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
 	ents, err := demo.Entities()
 	if err != nil {
 		return nil, fmt.Errorf("server: demo catalog: %w", err)

@@ -3,7 +3,9 @@ package server
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -122,22 +124,12 @@ func (m *Metrics) write(w io.Writer) {
 	}
 	fmt.Fprintln(w, "# HELP backstage_mcp_tool_call_duration_seconds Tool call latency.")
 	fmt.Fprintln(w, "# TYPE backstage_mcp_tool_call_duration_seconds histogram")
-	tools := make([]string, 0, len(m.latency))
-	for t := range m.latency {
-		tools = append(tools, t)
-	}
-	sort.Strings(tools)
-	for _, t := range tools {
+	for _, t := range slices.Sorted(maps.Keys(m.latency)) {
 		writeHist(w, "backstage_mcp_tool_call_duration_seconds", fmt.Sprintf("tool=%q", t), m.latency[t])
 	}
 	fmt.Fprintln(w, "# HELP backstage_mcp_redactions_total Secrets redacted, by rule.")
 	fmt.Fprintln(w, "# TYPE backstage_mcp_redactions_total counter")
-	rules := make([]string, 0, len(m.redactions))
-	for r := range m.redactions {
-		rules = append(rules, r)
-	}
-	sort.Strings(rules)
-	for _, r := range rules {
+	for _, r := range slices.Sorted(maps.Keys(m.redactions)) {
 		fmt.Fprintf(w, "backstage_mcp_redactions_total{rule=%q} %d\n", r, m.redactions[r])
 	}
 	fmt.Fprintln(w, "# HELP backstage_mcp_rate_limited_total Calls refused by a rate limit.")
@@ -156,12 +148,7 @@ func (m *Metrics) write(w io.Writer) {
 	fmt.Fprintln(w, "# HELP backstage_mcp_audit_failures_total Audit appends that failed (the call was refused).")
 	fmt.Fprintln(w, "# TYPE backstage_mcp_audit_failures_total counter")
 	fmt.Fprintf(w, "backstage_mcp_audit_failures_total %d\n", m.auditFails)
-	names := make([]string, 0, len(m.gauges))
-	for n := range m.gauges {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(m.gauges)) {
 		fmt.Fprintf(w, "# TYPE %s gauge\n%s %g\n", n, n, m.gauges[n]())
 	}
 }

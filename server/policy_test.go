@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
@@ -20,32 +20,12 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// twoTeamsPolicy gives each team what it owns plus every group. The
-// checkout team may also read people (without their e-mail) and API
-// definitions; the fulfillment team may not, so its grant cannot be pushed
-// down exactly (User entities are filtered after fetch).
-const twoTeamsPolicy = `version: 1
-scopes:
-  "mcp:catalog": ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
-roles:
-  - name: checkout
-    bind: { backstageGroups: ["group:default/team-checkout"] }
-    tools: ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
-    entities:
-      allow:
-        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
-        - IS_ENTITY_KIND: { kinds: [group, user] }
-    fieldMasks:
-      - kinds: [user]
-        fields: ["spec.profile.email"]
-  - name: fulfillment
-    bind: { backstageGroups: ["group:default/team-fulfillment"] }
-    tools: ["catalog_search_entities", "catalog_get_entity", "catalog_get_relations", "catalog_find_owner", "catalog_list_facets", "whoami"]
-    entities:
-      allow:
-        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
-        - IS_ENTITY_KIND: { kinds: [group] }
-`
+// twoTeamsPolicy is the scenario policy shared with the e2e suite; the
+// token scopes give every tool it maps, and the scope of the inline
+// policies below.
+const twoTeamsPolicy = servertest.TwoTeamsPolicy
+
+var teamScopes = append([]string{"mcp:catalog"}, servertest.TwoTeamsScopes...)
 
 const (
 	ben   = "user:default/ben.okafor"   // team-checkout
@@ -56,14 +36,14 @@ const (
 
 // policyEnv is one server acting for one authenticated principal.
 type policyEnv struct {
-	s         *Server
-	c         *client.Client
-	p         *identity.Principal
-	audit     string
-	policy    string
-	all       []map[string]any // every entity as the catalog serves it
-	visible   map[string]bool  // lowercased refs the policy lets p see
-	userMails []string         // every User e-mail in the catalog
+	s      *Server
+	c      *client.Client
+	p      *identity.Principal
+	audit  string
+	policy string
+	// sess is the MCP session with its oracle: every entity as the
+	// catalog serves it, and what the policy lets p see.
+	sess *servertest.Session
 }
 
 // writePolicy writes a policy file atomically enough for Reload.
@@ -121,6 +101,7 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 
 	// Every entity as the catalog serves it (with relations), read
 	// directly, not through the tools.
+	var all []map[string]any
 	q := catalog.Query{Limit: 500}
 	for {
 		page, err := cat.Query(context.Background(), q)
@@ -132,18 +113,13 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 			if err := json.Unmarshal(raw, &e); err != nil {
 				t.Fatal(err)
 			}
-			env.all = append(env.all, e)
-			if strings.EqualFold(e["kind"].(string), "user") {
-				env.userMails = append(env.userMails, e["spec"].(map[string]any)["profile"].(map[string]any)["email"].(string))
-			}
+			all = append(all, e)
 		}
 		if page.NextCursor == "" {
 			break
 		}
 		q = catalog.Query{Cursor: page.NextCursor, Limit: 500}
 	}
-	env.visible = visibleRefs(t, env.all, pol, subject(env.p))
-
 	c, err := client.NewInProcessClient(s.MCP())
 	if err != nil {
 		t.Fatal(err)
@@ -151,35 +127,9 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 	t.Cleanup(func() { _ = c.Close() })
 	servertest.Connect(t, c)
 	env.c = c
+	cur, _ := s.opts.Policy.Current()
+	env.sess = servertest.NewSession(c, all, cur.Grant(subject(env.p)))
 	return env
-}
-
-// visibleRefs filters the full entity set by the policy: the oracle the
-// tools' answers are compared with.
-func visibleRefs(t *testing.T, all []map[string]any, pol string, s policy.Subject) map[string]bool {
-	t.Helper()
-	p, err := NewStaticPolicyStore([]byte(pol), "oracle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur, _ := p.Current()
-	g := cur.Grant(s)
-	out := map[string]bool{}
-	for _, e := range all {
-		if g.Entity(e).Allowed {
-			out[refOfEntity(e)] = true
-		}
-	}
-	return out
-}
-
-func refOfEntity(e map[string]any) string {
-	md, _ := e["metadata"].(map[string]any)
-	ns, _ := md["namespace"].(string)
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(e["kind"].(string) + ":" + ns + "/" + md["name"].(string))
 }
 
 // call runs a tool and returns its structured content (nil on a tool
@@ -218,88 +168,6 @@ func (env *policyEnv) mustCall(t *testing.T, tool, args string) map[string]any {
 	return m
 }
 
-// returnedRefs lists the refs of the entities a tool result hands out.
-func returnedRefs(tool string, m map[string]any) []string {
-	var out []string
-	add := func(v any) {
-		if s, ok := v.(string); ok && s != "" {
-			out = append(out, strings.ToLower(s))
-		}
-	}
-	list := func(v any) []map[string]any {
-		var l []map[string]any
-		arr, _ := v.([]any)
-		for _, it := range arr {
-			if mm, ok := it.(map[string]any); ok {
-				l = append(l, mm)
-			}
-		}
-		return l
-	}
-	switch tool {
-	case "catalog_get_entity", "catalog_get_api_definition":
-		if _, full := m["metadata"]; full {
-			if _, hasKind := m["kind"]; hasKind {
-				out = append(out, refOfEntity(m))
-			}
-		}
-		add(m["ref"])
-	case "catalog_search_entities":
-		for _, it := range list(m["items"]) {
-			add(it["ref"])
-			if _, full := it["metadata"]; full {
-				if _, hasKind := it["kind"]; hasKind {
-					out = append(out, refOfEntity(it))
-				}
-			}
-		}
-	case "catalog_get_relations":
-		add(m["root"])
-		for _, n := range list(m["nodes"]) {
-			add(n["ref"])
-		}
-		for _, e := range list(m["edges"]) {
-			add(e["from"])
-			add(e["to"])
-		}
-	case "catalog_find_owner":
-		add(m["entity"])
-		if m["ownerKind"] != nil {
-			add(m["owner"])
-		}
-		for _, p := range list(m["members"]) {
-			add(p["ref"])
-		}
-		for _, p := range m["parentChain"].([]any) {
-			add(p)
-		}
-	}
-	return out
-}
-
-// checkOnlyVisible fails when a result hands out an entity the policy hides
-// or carries a masked User e-mail.
-func (env *policyEnv) checkOnlyVisible(t *testing.T, tool, args string, m map[string]any, text string) {
-	t.Helper()
-	if tool == "catalog_find_owner" && m["parentChain"] == nil {
-		m["parentChain"] = []any{}
-	}
-	for _, r := range returnedRefs(tool, m) {
-		if !env.visible[r] {
-			t.Errorf("%s(%s) returned hidden entity %s", tool, args, r)
-		}
-	}
-	if tool == "whoami" {
-		return // the caller's own identity, not catalog data
-	}
-	b, _ := json.Marshal(m)
-	for _, mail := range env.userMails {
-		if strings.Contains(text, mail) || strings.Contains(string(b), mail) {
-			t.Errorf("%s(%s) leaks the masked e-mail %s", tool, args, mail)
-		}
-	}
-}
-
 // checkErrorText fails when an error names a hidden entity (other than by
 // echoing the probe, or in the fixed example of the ref format).
 func (env *policyEnv) checkErrorText(t *testing.T, args, text, probe string) {
@@ -312,9 +180,9 @@ func (env *policyEnv) checkErrorText(t *testing.T, args, text, probe string) {
 	// "entity X not found" and "X is a component, not an API" only echo
 	// the caller's own input, for hidden and missing entities alike.
 	echo := strings.HasPrefix(text, "entity ") && strings.Contains(text, " not found.") || strings.Contains(text, ", not an API;")
-	for _, e := range env.all {
-		r := refOfEntity(e)
-		if env.visible[r] {
+	for _, e := range env.sess.All {
+		r := servertest.Ref(e)
+		if env.sess.Visible[r] {
 			continue
 		}
 		if !echo && strings.Contains(lower, r) {
@@ -343,45 +211,18 @@ func (env *policyEnv) listTools(t *testing.T) []string {
 	return names
 }
 
+// TestPolicyTwoTeamsEveryTool runs the two-teams scenario (servertest)
+// on the demo catalog; the e2e suite runs it on a real Backstage.
 func TestPolicyTwoTeamsEveryTool(t *testing.T) {
-	teams := []struct {
-		user       string
-		tools      []string
-		own, other []string // refs that must be visible / hidden (independent of the oracle)
-		exact      bool
-	}{
-		{user: ben, tools: []string{"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
-			own:   []string{"component:default/checkout-service", "api:default/payments-api", "resource:default/payments-db", "user:default/farah.haddad", "group:default/team-fulfillment"},
-			other: []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "component:platform/log-shipper"},
-			exact: true},
-		{user: farah, tools: []string{"catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
-			own:   []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "group:default/team-checkout"},
-			other: []string{"component:default/checkout-service", "api:default/payments-api", "user:default/ben.okafor", "user:default/farah.haddad", "component:platform/log-shipper"}},
-	}
-	for _, team := range teams {
-		t.Run(strings.TrimPrefix(team.user, "user:default/"), func(t *testing.T) {
-			env := newPolicyEnv(t, twoTeamsPolicy, team.user, "mcp:catalog")
-			for _, r := range team.own {
-				if !env.visible[r] {
-					t.Fatalf("oracle: %s should be visible", r)
-				}
-			}
-			for _, r := range team.other {
-				if env.visible[r] {
-					t.Fatalf("oracle: %s should be hidden", r)
-				}
-			}
-
-			t.Run("tools/list shows only granted tools", func(t *testing.T) {
-				if got := env.listTools(t); strings.Join(got, ",") != strings.Join(team.tools, ",") {
-					t.Errorf("tools/list = %v, want %v", got, team.tools)
-				}
-			})
+	for _, team := range servertest.TwoTeams {
+		t.Run(strings.TrimPrefix(team.User, "user:default/"), func(t *testing.T) {
+			env := newPolicyEnv(t, twoTeamsPolicy, team.User, teamScopes...)
+			servertest.CheckTeam(t, env.sess, team)
 
 			t.Run("a tool not granted answers like an unknown tool", func(t *testing.T) {
 				_, uText, uIsErr, uErr := env.call(t, "no_such_tool", `{"ref":"component:default/checkout-service"}`)
 				for _, name := range []string{"catalog_get_api_definition", "catalog_list_facets", "whoami"} {
-					if contains(team.tools, name) {
+					if slices.Contains(team.Tools, name) {
 						continue
 					}
 					_, text, isErr, err := env.call(t, name, `{"ref":"component:default/checkout-service"}`)
@@ -392,216 +233,14 @@ func TestPolicyTwoTeamsEveryTool(t *testing.T) {
 					}
 				}
 			})
-
-			t.Run("get_entity: every entity, hidden is not found like missing", func(t *testing.T) {
-				for _, e := range env.all {
-					ref := refOfEntity(e)
-					args := `{"ref":"` + ref + `","detail":"full"}`
-					m, text, isErr, err := env.call(t, "catalog_get_entity", args)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if env.visible[ref] {
-						if isErr {
-							t.Errorf("%s: visible but %q", ref, text)
-							continue
-						}
-						env.checkOnlyVisible(t, "catalog_get_entity", args, m, text)
-						continue
-					}
-					missing := strings.SplitN(ref, "/", 2)[0] + "/zz-no-such-entity"
-					_, mText, mIsErr, _ := env.call(t, "catalog_get_entity", `{"ref":"`+missing+`","detail":"full"}`)
-					if !isErr || !mIsErr || strings.Replace(text, ref, "R", 1) != strings.Replace(mText, missing, "R", 1) {
-						t.Errorf("hidden %s answered %q; a missing entity answers %q", ref, text, mText)
-					}
-				}
-			})
-
-			t.Run("search: paging yields exactly the visible set", func(t *testing.T) {
-				got := map[string]bool{}
-				args := `{"limit":7}`
-				m := env.mustCall(t, "catalog_search_entities", args)
-				total, hasTotal := m["totalItems"]
-				for i := 0; ; i++ {
-					for _, it := range m["items"].([]any) {
-						r := strings.ToLower(it.(map[string]any)["ref"].(string))
-						if got[r] {
-							t.Errorf("%s twice", r)
-						}
-						got[r] = true
-					}
-					env.checkOnlyVisible(t, "catalog_search_entities", args, m, "")
-					cur, _ := m["nextCursor"].(string)
-					if cur == "" || i > 100 {
-						break
-					}
-					m = env.mustCall(t, "catalog_search_entities", `{"cursor":"`+cur+`","limit":7}`)
-				}
-				if len(got) != len(env.visible) {
-					t.Errorf("paged %d entities, policy allows %d", len(got), len(env.visible))
-				}
-				for r := range env.visible {
-					if !got[r] {
-						t.Errorf("visible %s never returned", r)
-					}
-				}
-				if hasTotal != team.exact {
-					t.Errorf("totalItems present = %v, want %v (Grant.Exact)", hasTotal, team.exact)
-				}
-				if hasTotal && int(total.(float64)) != len(env.visible) {
-					t.Errorf("totalItems = %v, visible = %d", total, len(env.visible))
-				}
-				// Another team's entities through the owner filter: nothing.
-				m = env.mustCall(t, "catalog_search_entities", `{"kind":"component","owner":"`+otherTeam(team.user)+`"}`)
-				if n := len(m["items"].([]any)); n != 0 {
-					t.Errorf("owner=%s gave %d items", otherTeam(team.user), n)
-				}
-			})
-
-			t.Run("relations: hidden entities are neither nodes nor edge targets", func(t *testing.T) {
-				for _, e := range env.all {
-					ref := refOfEntity(e)
-					if !env.visible[ref] {
-						continue
-					}
-					args := `{"ref":"` + ref + `","direction":"both","depth":2}`
-					m := env.mustCall(t, "catalog_get_relations", args)
-					env.checkOnlyVisible(t, "catalog_get_relations", args, m, "")
-					nodes := map[string]bool{}
-					for _, n := range m["nodes"].([]any) {
-						nodes[strings.ToLower(n.(map[string]any)["ref"].(string))] = true
-					}
-					for _, ed := range m["edges"].([]any) {
-						em := ed.(map[string]any)
-						if !nodes[strings.ToLower(em["from"].(string))] || !nodes[strings.ToLower(em["to"].(string))] {
-							t.Errorf("%s: edge %v leaves the node set", ref, em)
-						}
-					}
-				}
-				for _, r := range team.other {
-					_, text, isErr, _ := env.call(t, "catalog_get_relations", `{"ref":"`+r+`"}`)
-					if !isErr || !strings.Contains(text, "not found") {
-						t.Errorf("relations of hidden %s: %q", r, text)
-					}
-				}
-			})
-
-			t.Run("find_owner: members and parents only if visible", func(t *testing.T) {
-				for _, r := range team.own {
-					args := `{"ref":"` + r + `"}`
-					m, text, isErr, _ := env.call(t, "catalog_find_owner", args)
-					if isErr {
-						t.Errorf("%s: %s", r, text)
-						continue
-					}
-					env.checkOnlyVisible(t, "catalog_find_owner", args, m, text)
-				}
-				m := env.mustCall(t, "catalog_find_owner", `{"ref":"`+team.own[0]+`"}`)
-				members, _ := m["members"].([]any)
-				if team.user == ben {
-					if len(members) == 0 {
-						t.Errorf("ben sees users: members expected, got %v", m)
-					}
-					for _, p := range members {
-						if p.(map[string]any)["email"] != nil {
-							t.Errorf("member e-mail not masked: %v", p)
-						}
-					}
-				} else if len(members) != 0 {
-					t.Errorf("farah may not see users, got members %v", members)
-				}
-			})
-
-			t.Run("facets count only visible entities", func(t *testing.T) {
-				for _, facet := range []string{"kind", "spec.type", "spec.lifecycle", "metadata.namespace"} {
-					args := `{"facet":"` + facet + `"}`
-					m := env.mustCall(t, "catalog_list_facets", args)
-					want := map[string]int{}
-					for _, e := range env.all {
-						if !env.visible[refOfEntity(e)] {
-							continue
-						}
-						if v := facetValue(e, facet); v != "" {
-							want[v]++
-						}
-					}
-					got := map[string]int{}
-					for _, v := range m["values"].([]any) {
-						vm := v.(map[string]any)
-						got[strings.ToLower(vm["value"].(string))] += int(vm["count"].(float64))
-					}
-					if !sameCounts(got, want) {
-						t.Errorf("facet %s = %v, want %v", facet, got, want)
-					}
-				}
-			})
-
-			t.Run("api definitions", func(t *testing.T) {
-				if !contains(team.tools, "catalog_get_api_definition") {
-					return
-				}
-				m := env.mustCall(t, "catalog_get_api_definition", `{"ref":"api:default/payments-api"}`)
-				if m["definition"] == "" {
-					t.Errorf("no definition: %v", m)
-				}
-				_, hidden, isErr, _ := env.call(t, "catalog_get_api_definition", `{"ref":"api:default/orders-api"}`)
-				_, missing, mIsErr, _ := env.call(t, "catalog_get_api_definition", `{"ref":"api:default/zz-no-such-entity"}`)
-				if !isErr || !mIsErr || strings.Replace(hidden, "orders-api", "R", 1) != strings.Replace(missing, "zz-no-such-entity", "R", 1) {
-					t.Errorf("hidden API %q vs missing %q", hidden, missing)
-				}
-			})
 		})
 	}
-}
-
-func otherTeam(user string) string {
-	if user == ben {
-		return "team-fulfillment"
-	}
-	return "team-checkout"
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func facetValue(e map[string]any, facet string) string {
-	var cur any = e
-	for _, p := range strings.Split(facet, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return ""
-		}
-		cur = m[p]
-	}
-	s, _ := cur.(string)
-	if facet == "metadata.namespace" && s == "" {
-		s = "default"
-	}
-	return strings.ToLower(s)
-}
-
-func sameCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestPolicyFieldMasksEveryTool: the checkout role masks spec.profile.email
 // of Users; no tool may hand it out, facets included.
 func TestPolicyFieldMasksEveryTool(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, teamScopes...)
 	calls := []struct{ tool, args string }{
 		{"catalog_get_entity", `{"ref":"user:default/chloe.nguyen","detail":"full"}`},
 		{"catalog_get_entity", `{"ref":"user:default/chloe.nguyen","fields":["spec.profile.email","spec.profile"]}`},
@@ -620,7 +259,7 @@ func TestPolicyFieldMasksEveryTool(t *testing.T) {
 			if err != nil || isErr {
 				t.Fatalf("err %v, %q", err, text)
 			}
-			env.checkOnlyVisible(t, c.tool, c.args, m, text)
+			env.sess.CheckResult(t, c.tool, c.args, m, text)
 			b, _ := json.Marshal(m)
 			if strings.Contains(string(b), `"email":"`) && c.tool != "catalog_find_owner" {
 				t.Errorf("an email field survived: %s", b)
@@ -686,7 +325,7 @@ var stringArgs = []struct {
 }
 
 func TestPolicyInjectionProbes(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, teamScopes...)
 	for _, sa := range stringArgs {
 		t.Run(sa.tool+"."+sa.arg, func(t *testing.T) {
 			for _, probe := range injectionProbes {
@@ -709,7 +348,7 @@ func TestPolicyInjectionProbes(t *testing.T) {
 					env.checkErrorText(t, string(b), text, probe)
 					continue
 				}
-				env.checkOnlyVisible(t, sa.tool, string(b), m, text)
+				env.sess.CheckResult(t, sa.tool, string(b), m, text)
 				if sa.tool == "catalog_list_facets" {
 					for _, v := range m["values"].([]any) {
 						if s := v.(map[string]any)["value"].(string); strings.Contains(s, "orders-service") || strings.Contains(s, "log-shipper") {
@@ -723,7 +362,7 @@ func TestPolicyInjectionProbes(t *testing.T) {
 }
 
 func TestPolicyArgumentKeyTricks(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, teamScopes...)
 	cases := []struct {
 		name, tool, args string
 		wantErr          string
@@ -781,7 +420,7 @@ roles:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newPolicyEnv(t, tc.pol, tc.user, "mcp:catalog")
+			env := newPolicyEnv(t, tc.pol, tc.user, teamScopes...)
 			pol, _ := env.s.opts.Policy.Current()
 			if got := pol.Grant(subject(env.p)).Exact(); got != tc.exact {
 				t.Fatalf("Grant.Exact = %v, want %v", got, tc.exact)
@@ -791,8 +430,8 @@ roles:
 			if has != tc.exact {
 				t.Errorf("totalItems present = %v, want %v (%v)", has, tc.exact, m["note"])
 			}
-			if has && int(total.(float64)) != len(env.visible) {
-				t.Errorf("totalItems %v, visible %d", total, len(env.visible))
+			if has && int(total.(float64)) != len(env.sess.Visible) {
+				t.Errorf("totalItems %v, visible %d", total, len(env.sess.Visible))
 			}
 			if !has && m["note"] == nil {
 				t.Errorf("no note explains the missing totalItems")
@@ -804,7 +443,7 @@ roles:
 // TestPolicyNoRoleNoTools: a user no role binds sees no tools and every
 // tool answers like an unknown one.
 func TestPolicyNoRoleNoTools(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, maya, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, maya, teamScopes...)
 	if got := env.listTools(t); len(got) != 0 {
 		t.Errorf("tools/list = %v", got)
 	}
@@ -827,7 +466,7 @@ func TestPolicyAgentScopes(t *testing.T) {
 // TestPolicyReload: a new file brings new rights; an invalid file keeps the
 // old policy; WatchPolicy audits both.
 func TestPolicyReload(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, teamScopes...)
 	canSee := func(ref string) bool {
 		_, _, isErr, err := env.call(t, "catalog_get_entity", `{"ref":"`+ref+`"}`)
 		if err != nil {
@@ -916,7 +555,7 @@ func TestPolicyReload(t *testing.T) {
 // TestPolicyRefsIntoOtherNamespaces: a visible name in another namespace,
 // or a hidden entity spelt in another case, is "not found".
 func TestPolicyRefsIntoOtherNamespaces(t *testing.T) {
-	env := newPolicyEnv(t, twoTeamsPolicy, ben, "mcp:catalog")
+	env := newPolicyEnv(t, twoTeamsPolicy, ben, teamScopes...)
 	for _, ref := range []string{"component:platform/log-shipper", "component:platform/checkout-service", "Component:Default/Orders-Service", "component:default/ORDERS-SERVICE"} {
 		for _, tool := range []string{"catalog_get_entity", "catalog_get_relations", "catalog_find_owner"} {
 			_, text, isErr, err := env.call(t, tool, `{"ref":"`+ref+`"}`)

@@ -4,10 +4,15 @@ import (
 	"fmt"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/tools"
 )
 
-// toolRedactor adapts redact.Redactor to the tools' interface.
+// toolRedactor adapts the redaction engine (redact.Redactor) to the
+// interface the tools call (tools.Redactor). Three names, three roles: the
+// engine, the seam the tools depend on, and this adapter between them.
 type toolRedactor struct{ R *redact.Redactor }
+
+var _ tools.Redactor = toolRedactor{}
 
 // Redact scrubs v and returns the per-rule counts (invisible characters
 // removed are counted under "invisible-unicode").
@@ -19,14 +24,7 @@ func (a toolRedactor) Redact(v any) (any, map[string]int, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: redact: %w", err)
 	}
-	counts := rep.Counts
-	if rep.Invisible > 0 {
-		if counts == nil {
-			counts = map[string]int{}
-		}
-		counts["invisible-unicode"] += rep.Invisible
-	}
-	return out, counts, nil
+	return out, counts(nil, rep), nil
 }
 
 // RedactKeyed scrubs v judged under key.

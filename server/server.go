@@ -188,7 +188,7 @@ func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return clip(s, 300)
+	return redact.Clip(s, 300)
 }
 
 func roundUp(d time.Duration) string {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
@@ -90,7 +91,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 			return
 		}
 		sw := &sessionWriter{ResponseWriter: w, create: func(sid string) bool {
-			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: clip(msg.Params.ProtocolVersion, 32)})
+			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(msg.Params.ProtocolVersion, 32)})
 			switch {
 			case err == nil:
 				return true
@@ -137,7 +138,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 
 // auditSession records a refused session.
 func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
-	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: clip(reason, 300),
+	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
 		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize),
 		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
 		Agent: audit.Agent{ClientID: p.Agent.ClientID}}

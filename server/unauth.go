@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
@@ -34,7 +35,7 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
-		return clip(host, 64)
+		return redact.Clip(host, 64)
 	}
 	addr = addr.Unmap()
 	isTrusted := func(a netip.Addr) bool {
@@ -290,7 +291,7 @@ func (a *authFailureLog) close() {
 // never sees or records the token.
 func (s *Server) authFailureRecord(ctx context.Context, reason string, r *http.Request) *audit.Record {
 	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
-		Reason: reason, Rule: "identity", SessionID: clip(r.Header.Get(identity.SessionHeader), 128)}
+		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128)}
 	if addr, ok := ctx.Value(addrKey{}).(string); ok {
 		rec.Source = addr
 	} else {

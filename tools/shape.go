@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
@@ -37,13 +38,11 @@ func strList(v any) []string {
 	return out
 }
 
-// entityRef renders kind:namespace/name for a decoded entity.
+// entityRef renders kind:namespace/name for a decoded entity
+// (catalog.RefOf, shown as Backstage writes relation targets).
 func entityRef(m map[string]any) string {
-	ns := str(m, "metadata", "namespace")
-	if ns == "" {
-		ns = catalog.DefaultNamespace
-	}
-	return strings.ToLower(str(m, "kind")) + ":" + strings.ToLower(ns) + "/" + str(m, "metadata", "name")
+	r, _ := catalog.RefOf(m)
+	return r.String()
 }
 
 // relation is one relation of a decoded entity.
@@ -156,16 +155,14 @@ func summarize(m map[string]any) Summary {
 	return s
 }
 
+// clip trims s and bounds it to n bytes (redact.Clip), marking a cut
+// with an ellipsis.
 func clip(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if len(s) <= n {
 		return s
 	}
-	cut := n
-	for cut > 0 && (s[cut]&0xC0) == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
+	return redact.Clip(s, n) + "…"
 }
 
 // line renders a summary as one compact line of text.

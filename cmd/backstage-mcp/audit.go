@@ -40,23 +40,11 @@ Exit status: 0 ok, 1 verification failed (or a file could not be read),
 
 // runAudit implements `backstage-mcp audit verify|query|summary`.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, auditUsage)
-		return 0
-	case "verify":
-		return auditVerify(ctx, args[1:], stdout, stderr)
-	case "query":
-		return auditQuery(ctx, args[1:], stdout, stderr, false)
-	case "summary":
-		return auditQuery(ctx, args[1:], stdout, stderr, true)
-	}
-	fmt.Fprintf(stderr, "backstage-mcp audit: unknown command %q\n\n%s", args[0], auditUsage)
-	return 2
+	return runGroup("audit", auditUsage, args, stdout, stderr, map[string]func([]string) int{
+		"verify":  func(args []string) int { return auditVerify(ctx, args, stdout, stderr) },
+		"query":   func(args []string) int { return auditQuery(ctx, args, stdout, stderr, false) },
+		"summary": func(args []string) int { return auditQuery(ctx, args, stdout, stderr, true) },
+	})
 }
 
 // parseInterspersed parses flags that may come before, between or after the

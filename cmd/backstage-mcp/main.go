@@ -63,6 +63,47 @@ func parseCommand(fs *flag.FlagSet, args []string, helpOut io.Writer) (code int,
 	}
 }
 
+// parseFlagsOnly is parseCommand for subcommands that take flags and no
+// positional arguments: extra arguments are reported with fail.
+func parseFlagsOnly(fs *flag.FlagSet, args []string, helpOut io.Writer, fail func(format string, a ...any) int) (code int, done bool) {
+	if code, done := parseCommand(fs, args, helpOut); done {
+		return code, true
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected arguments %q", fs.Args()), true
+	}
+	return 0, false
+}
+
+// failer returns the error reporter of subcommand name: it prints
+// "backstage-mcp NAME: MESSAGE" on stderr and returns exit code 2.
+func failer(name string, stderr io.Writer) func(format string, a ...any) int {
+	return func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "backstage-mcp "+name+": "+format+"\n", a...)
+		return 2
+	}
+}
+
+// runGroup runs the subcommand args[0] of command group from subs, which
+// get the arguments after it. No subcommand prints usage on stderr (exit
+// 2); help prints it on stdout (exit 0); an unknown one is exit 2.
+func runGroup(group, usage string, args []string, stdout, stderr io.Writer, subs map[string]func(args []string) int) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:])
+	}
+	fmt.Fprintf(stderr, "backstage-mcp %s: unknown subcommand %q\n\n%s", group, args[0], usage)
+	return 2
+}
+
 // adapt wraps a command that does not read stdin.
 func adapt(f func(ctx context.Context, args []string, stdout, stderr io.Writer) int) func(context.Context, []string, io.Reader, io.Writer, io.Writer) int {
 	return func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/policy/policyfile"
+	"github.com/backstage-mcp/backstage-mcp/policy/review"
 	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
@@ -77,23 +77,11 @@ const maxEntityFile = 4 << 20
 
 // runPolicy implements "backstage-mcp policy".
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, policyUsage)
-		return 0
-	case "check":
-		return policyCheck(args[1:], stdout, stderr)
-	case "explain":
-		return policyExplain(ctx, args[1:], stdout, stderr)
-	case "graph":
-		return policyGraph(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "backstage-mcp policy: unknown subcommand %q\n\n%s", args[0], policyUsage)
-	return 2
+	return runGroup("policy", policyUsage, args, stdout, stderr, map[string]func([]string) int{
+		"check":   func(args []string) int { return policyCheck(args, stdout, stderr) },
+		"explain": func(args []string) int { return policyExplain(ctx, args, stdout, stderr) },
+		"graph":   func(args []string) int { return policyGraph(ctx, args, stdout, stderr) },
+	})
 }
 
 func policyCheck(args []string, stdout, stderr io.Writer) int {
@@ -200,15 +188,9 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\n"+policyUsage[strings.Index(policyUsage, "Examples:"):])
 	}
-	if code, done := parseCommand(fs, args, stdout); done {
+	fail := failer("policy explain", stderr)
+	if code, done := parseFlagsOnly(fs, args, stdout, fail); done {
 		return code
-	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "backstage-mcp policy explain: "+format+"\n", a...)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	if *tool == "" && *entityFile == "" && *entityRef == "" {
 		return fail("give --tool, --entity-file or --entity, or several")
@@ -238,38 +220,25 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.Usage()
 		return 2
 	}
-	needCatalog := *entityRef != "" || (cfg != nil && !*anonymous && (*email != "" && *user == "" || *user != "" && len(ownership) == 0))
 	if *entityRef != "" && cfg == nil {
 		return fail("--entity REF needs --config FILE (to reach Backstage); offline, use --entity-file")
 	}
-	data, err := readBounded(*policyFile, policyfile.MaxSize)
-	if err != nil {
-		return fail("%v", err)
-	}
-	pol, _, err := policyfile.Parse(data, *policyFile)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	_, pol, _, ok := loadPolicyFile(*policyFile, stderr, fail)
+	if !ok {
 		return 2
 	}
-	var notes []string
-	var cat *catalog.Client
-	if needCatalog {
-		if cfg.Backstage.BaseURL == "" {
-			return fail("%s sets no backstage.baseUrl: cannot look up %s in the catalog", *configFile, lookupWhat(*entityRef, *email, *user))
-		}
-		cat, err = server.NewCatalogClient(cfg, version, nil, nil)
-		if err != nil {
-			return fail("catalog client: %v", err)
-		}
+	q := review.Question{
+		Tool: *tool, UserRef: *user, Email: *email, Sub: *sub,
+		IdPGroups: groups, Claims: claims, OwnershipRefs: ownership,
+		ClientID: *agent, Scopes: scopes, Anonymous: *anonymous,
 	}
-	var entity map[string]any
 	switch {
 	case *entityFile != "":
 		raw, err := readBounded(*entityFile, maxEntityFile)
 		if err != nil {
 			return fail("%v", err)
 		}
-		if err := json.Unmarshal(raw, &entity); err != nil || entity == nil {
+		if err := json.Unmarshal(raw, &q.Entity); err != nil || q.Entity == nil {
 			return fail("%s: not a JSON object: %v", *entityFile, err)
 		}
 	case *entityRef != "":
@@ -277,95 +246,58 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err != nil {
 			return fail("--entity: %v", err)
 		}
-		e, err := getEntity(ctx, cat, r)
+		q.EntityRef = r.String()
+	}
+	var cat review.Catalog
+	if cfg != nil && q.NeedsCatalog() {
+		if cfg.Backstage.BaseURL == "" {
+			return fail("%s sets no backstage.baseUrl: cannot look up %s in the catalog", *configFile, q.Lookup())
+		}
+		client, err := server.NewCatalogClient(cfg, version, nil, nil)
 		if err != nil {
-			return fail("could not fetch %s from Backstage: %v", r, err)
+			return fail("catalog client: %v", err)
 		}
-		if e == nil {
-			return fail("%s is not in the catalog (the server would answer \"not found\" whatever the policy says)", r)
-		}
-		entity = e
-		notes = append(notes, "entity "+r.String()+" fetched from the catalog")
+		cat = server.ReviewCatalog(client)
 	}
-	userRef := *user
-	if cat != nil && !*anonymous && *email != "" && userRef == "" {
-		ref, err := findUserByEmail(ctx, cat, *email)
-		switch {
-		case errors.Is(err, errNoUser):
-			notes = append(notes, fmt.Sprintf("no User entity has spec.profile.email=%s: the server would refuse this user unless auth.fallbackRole is set; deciding for a user with no entity", *email))
-		case err != nil:
-			return fail("could not resolve %s in the catalog: %v", *email, err)
-		default:
-			userRef = ref
-			notes = append(notes, fmt.Sprintf("%s resolved to %s (kind=user,spec.profile.email)", *email, ref))
-		}
+	a, err := review.Explain(ctx, pol, cat, q)
+	if err != nil {
+		return fail("%v", err)
 	}
-	if cat != nil && !*anonymous && userRef != "" && len(ownership) == 0 {
-		refs, err := ownershipOf(ctx, cat, userRef)
-		switch {
-		case errors.Is(err, errNoUser):
-			notes = append(notes, fmt.Sprintf("%s is not in the catalog: no groups resolved", userRef))
-		case err != nil:
-			return fail("could not resolve the groups of %s: %v", userRef, err)
-		default:
-			ownership = refs[1:]
-			notes = append(notes, fmt.Sprintf("groups of %s resolved in the catalog (memberOf, then childOf): %s", userRef, listOrNone(refs[1:])))
-		}
-	}
-	s := policy.Subject{
-		UserRef:       userRef,
-		Email:         *email,
-		Sub:           *sub,
-		IdPGroups:     groups,
-		Claims:        claims,
-		OwnershipRefs: ownership,
-		ClientID:      *agent,
-		Scopes:        scopes,
-		Authenticated: !*anonymous,
-	}
-	if s.UserRef != "" {
-		s.OwnershipRefs = append([]string{s.UserRef}, s.OwnershipRefs...)
-	}
-	if *email != "" && userRef == "" && cat == nil {
-		notes = append(notes, "offline, --email is not resolved to a Backstage user; give --config (live lookup) or --user and --ownership as the server would resolve them")
-	}
-	x := pol.Explain(s, *tool, entity)
+	notesTo := stdout
 	if *asJSON {
-		for _, n := range notes {
-			fmt.Fprintln(stderr, "note: "+n)
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(x); err != nil {
+		notesTo = stderr
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintln(notesTo, "note: "+n)
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, a.Explanation); err != nil {
 			return fail("%v", err)
 		}
 	} else {
-		for _, n := range notes {
-			fmt.Fprintln(stdout, "note: "+n)
-		}
-		fmt.Fprint(stdout, x.String())
+		fmt.Fprint(stdout, a.Explanation.String())
 	}
-	if x.Allowed {
+	if a.Explanation.Allowed {
 		return 0
 	}
 	return 1
 }
 
-func lookupWhat(entity, email, user string) string {
-	switch {
-	case entity != "":
-		return entity
-	case email != "":
-		return email
+// loadPolicyFile reads and parses a policy file. A read error is reported
+// with fail, parse errors are printed as they are (FILE:LINE:COL lines);
+// ok is false after either, and the command exits 2.
+func loadPolicyFile(path string, stderr io.Writer, fail func(format string, a ...any) int) (data []byte, pol *policy.Policy, doc policy.Document, ok bool) {
+	data, err := readBounded(path, policyfile.MaxSize)
+	if err != nil {
+		fail("%v", err)
+		return nil, nil, doc, false
 	}
-	return "the groups of " + user
-}
-
-func listOrNone(xs []string) string {
-	if len(xs) == 0 {
-		return "(none)"
+	pol, doc, err = policyfile.Parse(data, path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, doc, false
 	}
-	return strings.Join(xs, ", ")
+	return data, pol, doc, true
 }
 
 // readBounded reads a file of at most limit bytes.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/backstage-mcp/backstage-mcp/policy/review"
+	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 )
@@ -136,7 +138,7 @@ func TestGraphAgainstFakeCatalog(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep GraphReport
+	var rep review.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
@@ -152,7 +154,7 @@ func TestGraphAgainstFakeCatalog(t *testing.T) {
 			t.Errorf("catalog %s = %d, want %d", k, rep.Catalog.Kinds[k], n)
 		}
 	}
-	roles := map[string]GraphRole{}
+	roles := map[string]review.Role{}
 	for _, r := range rep.Roles {
 		roles[r.Name] = r
 	}
@@ -320,21 +322,21 @@ func TestGraphDiff(t *testing.T) {
 		}
 	}
 	code, js, _ := runCLI(t, "policy", "graph", "--config", cfg, "--diff", oldPath, "--json")
-	var d GraphDiff
+	var d review.Diff
 	if err := json.Unmarshal([]byte(js), &d); err != nil || code != 1 || len(d.Widened) != 3 || d.OldPolicy == d.NewPolicy {
 		t.Errorf("json diff (exit %d, %v): %s", code, err, js)
 	}
 }
 
 func TestGraphDiffPureFunction(t *testing.T) {
-	old := &GraphReport{Version: 1, Policy: "a", Catalog: GraphCatalog{Entities: 3, Kinds: map[string]int{"api": 3}},
-		Roles: []GraphRole{{Name: "r", Tools: []string{"whoami"}, Entities: map[string]int{"api": 1}, Masks: []string{}}}}
-	cur := &GraphReport{Version: 1, Policy: "a", Catalog: GraphCatalog{Entities: 4, Kinds: map[string]int{"api": 4}},
-		Roles: []GraphRole{
+	old := &review.Report{Version: 1, Policy: "a", Catalog: review.Counts{Entities: 3, Kinds: map[string]int{"api": 3}},
+		Roles: []review.Role{{Name: "r", Tools: []string{"whoami"}, Entities: map[string]int{"api": 1}, Masks: []string{}}}}
+	cur := &review.Report{Version: 1, Policy: "a", Catalog: review.Counts{Entities: 4, Kinds: map[string]int{"api": 4}},
+		Roles: []review.Role{
 			{Name: "r", Tools: []string{"whoami"}, Entities: map[string]int{"api": 4}, Masks: []string{}, ReachesEverything: true},
 			{Name: "n", Tools: []string{}, Entities: map[string]int{"api": 0}, Masks: []string{}},
 		}}
-	d := DiffGraphs(old, cur)
+	d := review.Compare(old, cur)
 	want := []string{"role r: api 1 → 4 (+3)", "role r: now reaches EVERYTHING", "role n: new role (tools (none); 0 entities visible)"}
 	if strings.Join(d.Widened, "|") != strings.Join(want, "|") || len(d.Narrowed) != 0 {
 		t.Errorf("diff = %+v", d)
@@ -347,13 +349,13 @@ func TestGraphDiffPureFunction(t *testing.T) {
 func TestGraphPagingAndBound(t *testing.T) {
 	url, ents := fakeBackstage(t)
 	cfg, _ := writeSetup(t, url, graphPolicy)
-	// The fake serves at most graphPageSize per page; the demo catalog is
+	// The fake serves at most server.ReviewPageSize per page; the demo catalog is
 	// smaller, so bound the read below its size to see truncation.
 	code, out, errOut := runCLI(t, "policy", "graph", "--config", cfg, "--json", "--max-entities", "10")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep GraphReport
+	var rep review.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +370,7 @@ func TestGraphPagesThroughCursors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// More entities than one page: copies of a component in many namespaces.
-	for i := 0; i < graphPageSize+37; i++ {
+	for i := 0; i < server.ReviewPageSize+37; i++ {
 		ents = append(ents, map[string]any{
 			"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
 			"metadata": map[string]any{"name": "bulk", "namespace": "bulk" + itoa(i)},
@@ -386,7 +388,7 @@ func TestGraphPagesThroughCursors(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep GraphReport
+	var rep review.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +405,7 @@ func TestGraphPagesThroughCursors(t *testing.T) {
 		t.Errorf("read the catalog in %d by-query requests, want paging", pages)
 	}
 	for _, r := range rep.Roles {
-		if r.Name == "checkout" && r.Entities["component"] < graphPageSize+37 {
+		if r.Name == "checkout" && r.Entities["component"] < server.ReviewPageSize+37 {
 			t.Errorf("checkout sees %d components; the bulk ones are owned by team-checkout", r.Entities["component"])
 		}
 		if r.Name == "admins" && r.ReachesEverything {

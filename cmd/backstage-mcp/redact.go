@@ -52,24 +52,11 @@ const maxScanInput = 64 << 20
 
 // runRedact implements "backstage-mcp redact".
 func runRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, redactUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, redactUsage)
-		return 0
-	case "scan":
-		return redactScan(ctx, args[1:], stdin, stdout, stderr)
-	case "report":
-		return redactReport(ctx, args[1:], stdout, stderr)
-	case "rules":
-		return redactRules(args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "backstage-mcp redact: unknown subcommand %q\n\n%s", args[0], redactUsage)
-		return 2
-	}
+	return runGroup("redact", redactUsage, args, stdout, stderr, map[string]func([]string) int{
+		"scan":   func(args []string) int { return redactScan(ctx, args, stdin, stdout, stderr) },
+		"report": func(args []string) int { return redactReport(ctx, args, stdout, stderr) },
+		"rules":  func(args []string) int { return redactRules(args, stdout, stderr) },
+	})
 }
 
 func redactFlagSet(name string, stderr io.Writer) *flag.FlagSet {

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -304,7 +306,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields map[string]func(k, v
 		}
 		f, ok := fields[k.Value]
 		if !ok {
-			d.errorf(k, path, "unknown key %q (expected one of %s)", k.Value, strings.Join(sortedNames(fields), ", "))
+			d.errorf(k, path, "unknown key %q (expected one of %s)", k.Value, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 			continue
 		}
 		f(k, v)
@@ -316,15 +318,6 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (d *decoder) str(n *yaml.Node, path string) string {

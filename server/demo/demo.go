@@ -16,8 +16,8 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strings"
 
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -141,14 +141,8 @@ func jsonCompatible(v any) (any, error) {
 
 // sortKey is "kind:namespace/name" in lower case.
 func sortKey(e map[string]any) string {
-	kind, _ := e["kind"].(string)
-	md, _ := e["metadata"].(map[string]any)
-	ns, _ := md["namespace"].(string)
-	if ns == "" {
-		ns = "default"
-	}
-	name, _ := md["name"].(string)
-	return strings.ToLower(kind + ":" + ns + "/" + name)
+	r, _ := catalog.RefOf(e)
+	return r.Key()
 }
 
 //go:embed policy.yaml

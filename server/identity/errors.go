@@ -12,6 +12,8 @@ var (
 	// ErrUnknownUser means the verified user maps to no Backstage User entity
 	// and no fallback role is configured.
 	ErrUnknownUser = errors.New("identity: user has no Backstage entity")
+	// ErrUnknownGroup means a group is not in the catalog.
+	ErrUnknownGroup = errors.New("identity: no such group in the catalog")
 	// ErrAmbiguousUser means the user maps to more than one User entity.
 	ErrAmbiguousUser = errors.New("identity: user matches several Backstage entities")
 	// ErrInvalidFilterValue means a claim value cannot be placed in a

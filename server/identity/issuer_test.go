@@ -2,22 +2,14 @@ package identity
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
 )
 
 // testClock is a settable clock.
@@ -40,101 +32,21 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// signingKey is a private key with its kid and algorithm.
-type signingKey struct {
-	kid string
-	alg jose.SignatureAlgorithm
-	key crypto.Signer
-}
+// The in-process OpenID provider of these tests is identitytest's.
+type signingKey = identitytest.Key
 
-func newRSAKey(tb testing.TB, kid string) signingKey {
-	tb.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return signingKey{kid: kid, alg: jose.RS256, key: k}
-}
+func newRSAKey(tb testing.TB, kid string) signingKey { return identitytest.NewRSAKey(tb, kid) }
 
-func newECKey(tb testing.TB, kid string) signingKey {
-	tb.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return signingKey{kid: kid, alg: jose.ES256, key: k}
-}
+func newECKey(tb testing.TB, kid string) signingKey { return identitytest.NewECKey(tb, kid) }
 
-// testIssuer is an in-process OpenID provider: discovery and JWKS.
-type testIssuer struct {
-	srv       *httptest.Server
-	mu        sync.Mutex
-	published []signingKey
-	jwksHits  atomic.Int64
-}
-
-func newTestIssuer(tb testing.TB, keys ...signingKey) *testIssuer {
-	tb.Helper()
-	ti := &testIssuer{published: keys}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer":                                ti.URL(),
-			"authorization_endpoint":                ti.URL() + "/authorize",
-			"token_endpoint":                        ti.URL() + "/token",
-			"jwks_uri":                              ti.URL() + "/jwks",
-			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
-		})
-	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
-		ti.jwksHits.Add(1)
-		ti.mu.Lock()
-		set := jose.JSONWebKeySet{}
-		for _, k := range ti.published {
-			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.key.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"})
-		}
-		ti.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	})
-	ti.srv = httptest.NewServer(mux)
-	tb.Cleanup(ti.srv.Close)
-	return ti
-}
-
-func (ti *testIssuer) URL() string { return ti.srv.URL }
-
-func (ti *testIssuer) publish(keys ...signingKey) {
-	ti.mu.Lock()
-	defer ti.mu.Unlock()
-	ti.published = keys
+func newTestIssuer(tb testing.TB, keys ...signingKey) *identitytest.Provider {
+	return identitytest.New(tb, keys...)
 }
 
 // sign makes a compact JWS of claims with k.
 func sign(tb testing.TB, k signingKey, claims map[string]any) string {
 	tb.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	if k.kid != "" {
-		opts = opts.WithHeader("kid", k.kid)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.key}, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return k.Sign(tb, claims)
 }
 
 // unsigned makes an alg=none token.
@@ -239,7 +151,7 @@ const testAudience = testPublicURL + "/mcp"
 
 // fixture is an Authenticator wired to one in-process issuer.
 type fixture struct {
-	iss     *testIssuer
+	iss     *identitytest.Provider
 	key     signingKey
 	clock   *testClock
 	auth    *Authenticator
@@ -259,7 +171,7 @@ func newFixture(tb testing.TB, mutate func(*Config)) *fixture {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	auth, err := New(Options{Config: cfg, PublicURL: testPublicURL, Catalog: cat, Now: clock.Now, HTTPClient: iss.srv.Client()})
+	auth, err := New(Options{Config: cfg, PublicURL: testPublicURL, Catalog: cat, Now: clock.Now, HTTPClient: iss.Client()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -290,21 +202,4 @@ func (f *fixture) claims(over map[string]any) map[string]any {
 		}
 	}
 	return c
-}
-
-func signWith(tb testing.TB, signer jose.Signer, claims map[string]any) string {
-	tb.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 // Catalog is the little the resolver needs from the Backstage catalog. The
@@ -162,8 +164,9 @@ func (r *Resolver) resolveUncached(ctx context.Context, filter string) (cacheEnt
 	default:
 		return cacheEntry{}, ErrAmbiguousUser
 	}
-	ref := EntityRef(users[0])
-	if ref == "" || !strings.HasPrefix(ref, "user:") {
+	r0, ok := catalog.RefOf(users[0])
+	ref := r0.Key()
+	if !ok || !strings.HasPrefix(ref, "user:") {
 		return cacheEntry{}, errors.New("identity: catalog returned a user entity without kind/name")
 	}
 	owners, err := r.groupsOf(ctx, ref, users[0])
@@ -187,9 +190,30 @@ func (r *Resolver) OwnershipRefs(ctx context.Context, userRef string) ([]string,
 }
 
 func (r *Resolver) groupsOf(ctx context.Context, userRef string, user map[string]any) ([]string, error) {
-	seen := map[string]bool{userRef: true}
-	out := []string{userRef}
-	frontier := relationTargets(user, "memberOf")
+	return r.ancestors(ctx, userRef, catalog.RelationTargets(user, "memberOf"))
+}
+
+// GroupRefs returns groupRef (lowercased) followed by the groups it is a
+// child of, transitively, found the way a user's groups are (bounded depth,
+// cycle-safe, sorted): what every member of the group owns through it. A
+// group that is not in the catalog is ErrUnknownGroup.
+func (r *Resolver) GroupRefs(ctx context.Context, groupRef string) ([]string, error) {
+	group, err := r.catalog.GetEntity(ctx, groupRef)
+	if err != nil && !errors.Is(err, ErrEntityNotFound) {
+		return nil, fmt.Errorf("identity: get group: %w", err)
+	}
+	if group == nil {
+		return nil, ErrUnknownGroup
+	}
+	return r.ancestors(ctx, strings.ToLower(groupRef), catalog.RelationTargets(group, "childOf"))
+}
+
+// ancestors returns self followed by the groups of frontier and, through
+// childOf, their parents, up to maxDepth levels; self first, the rest
+// sorted. Missing groups are skipped.
+func (r *Resolver) ancestors(ctx context.Context, self string, frontier []string) ([]string, error) {
+	seen := map[string]bool{self: true}
+	out := []string{self}
 	for depth := 0; len(frontier) > 0 && depth < r.maxDepth; depth++ {
 		var next []string
 		for _, g := range frontier {
@@ -208,45 +232,12 @@ func (r *Resolver) groupsOf(ctx context.Context, userRef string, user map[string
 			if ent == nil {
 				continue
 			}
-			next = append(next, relationTargets(ent, "childOf")...)
+			next = append(next, catalog.RelationTargets(ent, "childOf")...)
 		}
 		frontier = next
 	}
 	slices.Sort(out[1:])
 	return out, nil
-}
-
-// relationTargets returns the lowercased targetRefs of an entity's relations
-// of the given type.
-func relationTargets(ent map[string]any, typ string) []string {
-	rels, _ := ent["relations"].([]any)
-	var out []string
-	for _, rel := range rels {
-		m, ok := rel.(map[string]any)
-		if !ok || m["type"] != typ {
-			continue
-		}
-		if ref, ok := m["targetRef"].(string); ok && ref != "" {
-			out = append(out, strings.ToLower(ref))
-		}
-	}
-	return out
-}
-
-// EntityRef returns the lowercased "kind:namespace/name" ref of a catalog
-// entity, or "" when kind or name is missing.
-func EntityRef(ent map[string]any) string {
-	kind, _ := ent["kind"].(string)
-	meta, _ := ent["metadata"].(map[string]any)
-	name, _ := meta["name"].(string)
-	ns, _ := meta["namespace"].(string)
-	if kind == "" || name == "" {
-		return ""
-	}
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(kind + ":" + ns + "/" + name)
 }
 
 func (r *Resolver) lookup(key string) (cacheEntry, bool) {

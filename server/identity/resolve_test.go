@@ -220,3 +220,40 @@ func TestOwnershipRefsForLocalUser(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestGroupRefs(t *testing.T) {
+	r := NewResolver(orgCatalog())
+	cases := []struct {
+		name  string
+		group string
+		want  []string
+		err   error
+	}{
+		{"parents transitively, cycle-safe, sorted", "group:default/team-a",
+			[]string{"group:default/team-a", "group:default/dept", "group:default/org"}, nil},
+		{"a group without parents", "group:default/team-b", []string{"group:default/team-b"}, nil},
+		{"a missing group", "group:default/nope", nil, ErrUnknownGroup},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := r.GroupRefs(context.Background(), tc.group)
+			if !errors.Is(err, tc.err) || !slices.Equal(got, tc.want) {
+				t.Errorf("GroupRefs(%q) = %v, %v; want %v, %v", tc.group, got, err, tc.want, tc.err)
+			}
+		})
+	}
+	// A user's groups and a group's parents are walked alike: jane's
+	// ownership refs are her ref plus GroupRefs of her one group.
+	user, err := r.OwnershipRefs(context.Background(), "user:default/jane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := r.GroupRefs(context.Background(), "group:default/team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(group)
+	if !slices.Equal(user[1:], group) {
+		t.Errorf("user groups %v, group chain %v", user[1:], group)
+	}
+}

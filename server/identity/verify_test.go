@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
 )
 
 func TestVerifyToken(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxTokenAge = time.Hour })
 	now := f.clock.Now().Unix()
-	pubDER, err := x509.MarshalPKIXPublicKey(f.key.key.Public())
+	pubDER, err := x509.MarshalPKIXPublicKey(f.key.Signer.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func signHMAC(t *testing.T, secret []byte, claims map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signWith(t, signer, claims)
+	return identitytest.SignWith(t, signer, claims)
 }
 
 func TestVerifyPrincipalClaims(t *testing.T) {
@@ -154,7 +156,7 @@ func TestAllowedClientIDs(t *testing.T) {
 		PublicURL:  testPublicURL,
 		Catalog:    f.catalog,
 		Now:        f.clock.Now,
-		HTTPClient: f.iss.srv.Client(),
+		HTTPClient: f.iss.Client(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -175,34 +177,34 @@ func TestKeyRotationAndRefetchBound(t *testing.T) {
 	if _, err := f.auth.VerifyToken(ctx, sign(t, f.key, f.claims(nil))); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.iss.jwksHits.Load(); got != 1 {
+	if got := f.iss.JWKSHits(); got != 1 {
 		t.Fatalf("jwks fetched %d times, want 1", got)
 	}
 	// Warm cache: no fetch.
 	if _, err := f.auth.VerifyToken(ctx, sign(t, f.key, f.claims(nil))); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.iss.jwksHits.Load(); got != 1 {
+	if got := f.iss.JWKSHits(); got != 1 {
 		t.Fatalf("jwks fetched %d times with a warm cache, want 1", got)
 	}
 
 	// The issuer rotates to k2: a token with kid k2 triggers a refetch, but
 	// only once the refetch interval since the last fetch has passed.
 	k2 := newECKey(t, "k2")
-	f.iss.publish(f.key, k2)
+	f.iss.Publish(f.key, k2)
 	_, err := f.auth.VerifyToken(ctx, sign(t, k2, f.claims(nil)))
 	var te *TokenError
 	if !errors.As(err, &te) || te.Reason != "unknown signing key" {
 		t.Fatalf("within the refetch interval: err = %v, want unknown signing key", err)
 	}
-	if got := f.iss.jwksHits.Load(); got != 1 {
+	if got := f.iss.JWKSHits(); got != 1 {
 		t.Fatalf("refetch not bounded: %d fetches", got)
 	}
 	f.clock.Advance(DefaultKeyRefetchInterval)
 	if _, err := f.auth.VerifyToken(ctx, sign(t, k2, f.claims(nil))); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
-	if got := f.iss.jwksHits.Load(); got != 2 {
+	if got := f.iss.JWKSHits(); got != 2 {
 		t.Fatalf("jwks fetched %d times, want 2", got)
 	}
 
@@ -214,11 +216,11 @@ func TestKeyRotationAndRefetchBound(t *testing.T) {
 			t.Fatal("token signed with an unpublished key accepted")
 		}
 	}
-	if got := f.iss.jwksHits.Load(); got != 3 {
+	if got := f.iss.JWKSHits(); got != 3 {
 		t.Fatalf("20 unknown-kid tokens caused %d fetches in total, want 3", got)
 	}
 	// The old key was removed by the issuer: after the next refetch it is gone.
-	f.iss.publish(k2)
+	f.iss.Publish(k2)
 	f.clock.Advance(DefaultKeyRefetchInterval)
 	_, _ = f.auth.VerifyToken(ctx, sign(t, bogus, f.claims(nil)))
 	if _, err := f.auth.VerifyToken(ctx, sign(t, f.key, f.claims(nil))); err == nil {
@@ -238,7 +240,7 @@ func TestMultipleIssuers(t *testing.T) {
 		PublicURL:  testPublicURL,
 		Catalog:    orgCatalog(),
 		Now:        clock.Now,
-		HTTPClient: issA.srv.Client(),
+		HTTPClient: issA.Client(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +275,7 @@ func TestMultipleIssuers(t *testing.T) {
 			}
 		})
 	}
-	if issB.jwksHits.Load() == 0 {
+	if issB.JWKSHits() == 0 {
 		t.Fatal("issuer B's JWKS override not used")
 	}
 }
@@ -309,7 +311,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestIssuerDown(t *testing.T) {
 	f := newFixture(t, nil)
-	f.iss.srv.Close()
+	f.iss.Close()
 	_, err := f.auth.VerifyToken(context.Background(), sign(t, f.key, f.claims(nil)))
 	var te *TokenError
 	if !errors.As(err, &te) || te.Reason != "issuer unavailable" {

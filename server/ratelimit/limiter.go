@@ -148,6 +148,8 @@ type MultiLimiter interface {
 	AllowAll(ctx context.Context, keys []Key, n int) (Decision, error)
 }
 
+var _ MultiLimiter = (*Memory)(nil)
+
 // Chain checks the user × class, agent and global buckets of a call in one
 // step.
 type Chain struct {

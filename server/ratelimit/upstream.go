@@ -12,8 +12,10 @@ import (
 )
 
 // FetchFunc performs one upstream request and returns its body, HTTP status
-// and error. It must honour ctx.
-type FetchFunc func(ctx context.Context) (body []byte, status int, err error)
+// and error. It must honour ctx. It is an alias, so that Upstream.Do has
+// the shape of the catalog client's guard (catalog.Guard) without this
+// package importing it.
+type FetchFunc = func(ctx context.Context) (body []byte, status int, err error)
 
 // Upstream guards calls towards Backstage. For each call, in order:
 //

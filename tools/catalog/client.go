@@ -65,17 +65,33 @@ type Config struct {
 	// Observe, when set, is called after every request to Backstage with a
 	// fixed operation name (query, get, refs, facets), the status (0 when
 	// no response arrived), the latency and the transport error if any.
-	Observe func(op string, status int, d time.Duration, err error)
+	Observe Observer
 	// Guard, when set, runs every request: it may cap concurrency and rate,
 	// coalesce identical concurrent requests and serve short-lived cached
 	// answers. It must return fn's results (or an error).
-	Guard func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error)
+	Guard Guard
 }
+
+// Fetch performs one request to Backstage and returns its body, its HTTP
+// status and an error. It is an alias so that any guard written against
+// the same function shape (ratelimit.Upstream.Do) is a Guard as it is.
+type Fetch = func(ctx context.Context) (body []byte, status int, err error)
+
+// Guard runs fetch, one request to Backstage identified by key, and returns
+// fetch's results or an error of its own: it may cap concurrency and rate,
+// coalesce identical concurrent requests and serve short-lived cached
+// answers (see Config.Guard).
+type Guard func(ctx context.Context, key string, fetch Fetch) ([]byte, int, error)
+
+// Observer is told about every request to Backstage: a fixed operation
+// name (query, get, refs, facets), the status (0 when no response
+// arrived), the latency and the transport error if any.
+type Observer func(op string, status int, d time.Duration, err error)
 
 // Client talks to one Backstage catalog. It is safe for concurrent use.
 type Client struct {
-	observe func(op string, status int, d time.Duration, err error)
-	guard   func(ctx context.Context, key string, fn func(context.Context) ([]byte, int, error)) ([]byte, int, error)
+	observe Observer
+	guard   Guard
 	base    string
 	token   TokenSource
 	timeout time.Duration

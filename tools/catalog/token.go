@@ -17,6 +17,11 @@ type TokenSource interface {
 // StaticToken is a fixed credential (from config or the environment).
 type StaticToken string
 
+var (
+	_ TokenSource = StaticToken("")
+	_ TokenSource = (*FileToken)(nil)
+)
+
 // Token returns the fixed credential.
 func (t StaticToken) Token() (string, error) {
 	if strings.TrimSpace(string(t)) == "" {
