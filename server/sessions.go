@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -97,7 +98,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 				return true
 			case errors.Is(err, state.ErrUserSessionCap), errors.Is(err, state.ErrSessionCap):
 				refuse(http.StatusTooManyRequests, audit.DecisionDeny, err.Error(),
-					"too many open sessions ("+err.Error()[len("state: "):]+"); end one with DELETE /mcp or wait for idle ones to expire", 60)
+					strings.TrimPrefix(err.Error(), "state: ")+"; end one with DELETE /mcp or wait for idle ones to expire", 60)
 			default:
 				s.log.ErrorContext(ctx, "session store failed", "err", err)
 				refuse(http.StatusServiceUnavailable, audit.DecisionError, "session store unavailable", "the session store is unavailable; initialize was refused", 1)
