@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs redis-server
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,11 +13,15 @@ help: ## show the targets
 build: ## build bin/backstage-mcp
 	$(GO) build -o $(BIN) ./cmd/backstage-mcp
 
-test: ## unit tests with the race detector (no Node, no network)
+redis-server: ## install redis-server (Debian package) when missing: the shared-state tests run a real one
+	@command -v redis-server >/dev/null || { S=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq redis-server; }
+
+test: redis-server ## unit tests with the race detector (no Node, no network; a local redis-server)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-e2e: ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
+e2e: redis-server ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./server/e2e/...
 
 lint: ## gofmt, go vet, go mod tidy -diff and golangci-lint (pinned)

@@ -106,6 +106,10 @@ type authSetup struct {
 	resolver string
 	// policy replaces authPolicy when set.
 	policy string
+	// serverExtra are more lines of the server section, indented two spaces.
+	serverExtra string
+	// extra are more top-level sections.
+	extra string
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
@@ -125,6 +129,7 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  publicURL: %s\n", base)
+	b.WriteString(setup.serverExtra)
 	if setup.backstageURL != "" {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: %s\n", setup.backstageURL, setup.backstageToken)
 	}
@@ -142,6 +147,7 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 	fmt.Fprintf(&b, "policy:\n  file: %s\n", policyFile)
 	auditPath := filepath.Join(dir, "audit.log")
 	fmt.Fprintf(&b, "audit:\n  path: %s\n", auditPath)
+	b.WriteString(setup.extra)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

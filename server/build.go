@@ -168,6 +168,27 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
+	shared, err := openSharedState(ctx, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	if shared != nil {
+		closeShared := shared.close
+		prevFail := fail
+		fail = func(err error) (*Server, func(), error) {
+			closeShared()
+			return prevFail(err)
+		}
+		opts.Limiter = shared.limiter
+		opts.Sessions = shared.sessions
+		ping := opts.Ready
+		opts.Ready = func(ctx context.Context) error {
+			if err := shared.ping(ctx); err != nil {
+				return err
+			}
+			return ping(ctx)
+		}
+	}
 	if bo.Stdio {
 		opts.Transport = audit.TransportStdio
 	}
@@ -222,11 +243,15 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var once sync.Once
 	closeFn = func() {
 		once.Do(func() {
+			s.FlushAuthFailures()
 			if err := s.AuditEvent(context.Background(), audit.TypeServerStop, "backstage-mcp stopped"); err != nil {
 				log.Error("audit: server_stop record not written", "err", err)
 			}
 			if err := alog.Close(); err != nil {
 				log.Error("audit: close", "err", err)
+			}
+			if shared != nil {
+				shared.close()
 			}
 		})
 	}

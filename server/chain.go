@@ -151,7 +151,7 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 
 	// 4. Rate limit: refused and unknown tools count too.
 	s.stage(ctx, stageRateLimit)
-	d, lerr := s.opts.Limiter.Allow(ctx, c.p.Key(), c.grant.RateClass(), c.p.Agent.ClientID)
+	d, lerr := s.opts.Limiter.Allow(ctx, c.p.LimitKey(), c.grant.RateClass(), c.p.Agent.ClientID)
 	if lerr != nil {
 		rec.Decision, rec.Reason, rec.Rule = audit.DecisionError, "rate limiter failed", "ratelimit"
 		s.log.ErrorContext(ctx, "rate limiter failed", "err", lerr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,6 +37,11 @@ type Config struct {
 	RateLimits ratelimit.Config `yaml:"rateLimits"`
 	// Log configures operational logs (not the audit trail).
 	Log LogConfig `yaml:"log"`
+	// State is where rate limits, session records and the cursor key live:
+	// "memory" (default; one process) or "redis" (several replicas).
+	State string `yaml:"state"`
+	// Redis says how to reach Redis when State is "redis".
+	Redis state.RedisConfig `yaml:"redis"`
 }
 
 // AuthConfig is the identity configuration plus the HTTP-level scope check.
@@ -84,6 +91,48 @@ type ServerConfig struct {
 	// 32 bytes). Set it when several replicas serve one client; default: a
 	// random key per process.
 	CursorKey string `yaml:"cursorKey"`
+	// Sessions bound Streamable HTTP sessions: idle TTL, and caps per user
+	// and for the service (kept in Redis with state: redis).
+	Sessions state.SessionLimits `yaml:"sessions"`
+	// UnauthenticatedRate is the token bucket per client address for
+	// requests without a valid token: each request without a bearer token
+	// and each failed verification takes a token, and an address with an
+	// empty bucket gets 429 before any token is looked at. Default 10/s,
+	// burst 20. Kept per replica.
+	UnauthenticatedRate ratelimit.Rate `yaml:"unauthenticatedRate"`
+	// AuthFailureInterval aggregates authentication failures in the audit
+	// trail: the first failure of a client address and reason is recorded
+	// at once, the rest of the interval as one record with a count.
+	// Default 10s.
+	AuthFailureInterval time.Duration `yaml:"authFailureInterval"`
+	// TrustedProxies are the addresses or CIDR ranges of load balancers
+	// whose X-Forwarded-For is believed when finding a client's address.
+	// Default none: the TCP peer is the client.
+	TrustedProxies []string `yaml:"trustedProxies"`
+}
+
+// trustedPrefixes parses TrustedProxies (validated by Config.Validate).
+func (c ServerConfig) trustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads a CIDR range or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // BackstageConfig says how to reach Backstage.
@@ -126,6 +175,9 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
 	{"BACKSTAGE_MCP_POLICY_FILE", func(c *Config, v string) { c.Policy.File = v }},
 	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
+	{"BACKSTAGE_MCP_AUDIT_REPLICA", func(c *Config, v string) { c.Audit.Replica = v }},
+	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
+	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -294,6 +346,15 @@ func (c *Config) applyDefaults() {
 	if c.Audit.Path == "" {
 		c.Audit.Path = ad.Path
 	}
+	if c.State == "" {
+		c.State = state.Memory
+	}
+	if c.Server.UnauthenticatedRate == (ratelimit.Rate{}) {
+		c.Server.UnauthenticatedRate = ratelimit.PerSecond(10, 20)
+	}
+	if c.Server.AuthFailureInterval == 0 {
+		c.Server.AuthFailureInterval = 10 * time.Second
+	}
 	if c.Auth.Stdio.Issuer == "" && len(c.Auth.Issuers) > 0 {
 		c.Auth.Stdio.Issuer = c.Auth.Issuers[0].URL
 	}
@@ -372,6 +433,32 @@ func (c *Config) Validate() error {
 	}
 	if err := c.RateLimits.Validate(); err != nil {
 		return bad("rateLimits", "%s", strings.TrimPrefix(err.Error(), "ratelimit: "))
+	}
+	for i, p := range c.Server.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			return bad(fmt.Sprintf("server.trustedProxies[%d]", i), "%q must be an IP address or a CIDR range such as 10.0.0.0/8", p)
+		}
+	}
+	if c.Server.UnauthenticatedRate.Unlimited {
+		return bad("server.unauthenticatedRate", "cannot be unlimited: requests without a valid token must stay bounded")
+	}
+	if err := (ratelimit.Config{Global: c.Server.UnauthenticatedRate}).Validate(); err != nil {
+		return bad("server.unauthenticatedRate", "%s", strings.TrimPrefix(err.Error(), "ratelimit: global: "))
+	}
+	if c.Server.AuthFailureInterval < time.Second || c.Server.AuthFailureInterval > time.Hour {
+		return bad("server.authFailureInterval", "must be between 1s and 1h (got %s)", c.Server.AuthFailureInterval)
+	}
+	if err := c.Server.Sessions.Validate(); err != nil {
+		return bad("server.sessions", "%s", strings.TrimPrefix(err.Error(), "state: sessions: "))
+	}
+	switch c.State {
+	case state.Memory:
+	case state.RedisStore:
+		if err := c.Redis.Validate(); err != nil {
+			return bad("redis", "%s", strings.TrimPrefix(err.Error(), "state: "))
+		}
+	default:
+		return bad("state", "%q must be memory (one process) or redis (several replicas)", c.State)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

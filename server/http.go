@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
@@ -30,12 +29,11 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	streamable := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithEndpointPath("/mcp"),
 		mcpserver.WithStreamableHTTPLogger(s.log),
-		mcpserver.WithSessionIdleTTL(30*time.Minute),
+		mcpserver.WithSessionIdleTTL(s.cfg.Server.Sessions.WithDefaults().IdleTTL),
 	)
-	var mcpH http.Handler = streamable
+	var mcpH http.Handler = s.sessionLifecycle(s.opts.Sessions, streamable)
 	if a := s.opts.Auth; a != nil {
-		binder := identity.NewSessionBinder(identity.SessionBinderOptions{OnReject: s.auditAuthFailure})
-		mcpH = a.Middleware(s.requireScope(binder.Middleware(streamable)))
+		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
@@ -66,19 +64,16 @@ func (s *Server) requireScope(next http.Handler) http.Handler {
 	})
 }
 
-// auditAuthFailure writes one audit record per rejected request. It never
-// sees or records the token.
+// auditAuthFailure records a rejected request in the audit trail,
+// aggregated per client address and reason (see authFailureLog), and
+// charges the address's unauthenticated budget for a failed verification
+// (requests without a token were charged on arrival).
 func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Request) {
-	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
-		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128)}
-	if p, ok := identity.FromContext(ctx); ok {
-		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
-		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
+	rec := s.authFailureRecord(ctx, reason, r)
+	if s.unauth != nil && reason != "no token" && reason != unauthBlockedReason {
+		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
-	if err := s.appendAudit(ctx, rec); err != nil {
-		s.metrics.auditFailure()
-		s.log.ErrorContext(ctx, "audit write failed", "type", "auth_failure", "err", err)
-	}
+	s.authFailures.add(rec)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -94,6 +89,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.opts.Ready(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready", "err", err)
+		if errors.Is(err, state.ErrUnavailable) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+				"state": "Redis unreachable: rate limits and sessions fail closed until it answers"})
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "backstage": "unreachable or refusing the server's credential"})
 		return
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -71,6 +72,9 @@ type Options struct {
 	Audit *audit.Log
 	// Limiter rate-limits calls; nil means the default limits.
 	Limiter *ratelimit.Chain
+	// Sessions keeps Streamable HTTP session records; nil means in memory
+	// with the configured limits.
+	Sessions state.SessionStore
 	// Metrics collects Prometheus metrics; nil creates a registry.
 	Metrics *Metrics
 	// Transport names the transport in audit records ("stdio" or "http").
@@ -95,6 +99,11 @@ type Server struct {
 	calls   inflight
 	// onStage, when set (tests), sees each stage of the call chain.
 	onStage func(ctx context.Context, stage string)
+
+	// unauth bounds requests without a valid token per client address;
+	// authFailures aggregates their audit records.
+	unauth       *unauthGuard
+	authFailures *authFailureLog
 }
 
 // New builds the server and registers every tool.
@@ -134,8 +143,14 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
+	if opts.Sessions == nil {
+		opts.Sessions = state.NewMemorySessions(cfg.Server.Sessions, opts.Now)
+	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics,
 		out: egress{r: opts.Redactor}}
+	if err := s.initUnauthenticated(); err != nil {
+		return nil, err
+	}
 	var key []byte
 	if cfg.Server.CursorKey != "" {
 		key = []byte(cfg.Server.CursorKey)

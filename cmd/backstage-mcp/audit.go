@@ -22,7 +22,9 @@ Tools for security reviewers, working on the audit files the server writes
 in any order; they are put in chain order automatically.
 
 Commands:
-  verify   check the hash chain; print the first bad record and why
+  verify   check the hash chain; print the first bad record and why (with
+           the files of several replicas: one chain per replica, and a
+           combined summary)
   query    list records matching filters, as a table or JSON lines
   summary  calls, denials, rate limits, errors, redactions and latency
            per user, agent and tool
@@ -124,11 +126,15 @@ func auditVerify(_ context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		opts.Anchors = append(opts.Anchors, a)
 	}
-	res, err := audit.VerifyWithOptions(opts, files...)
+	fleet, err := audit.VerifyFleet(opts, files...)
 	if err != nil {
 		fmt.Fprintf(stderr, "backstage-mcp audit verify: %v\n", err)
 		return 1
 	}
+	if len(fleet.Chains) > 1 {
+		return printFleet(stdout, stderr, fleet, *asJSON)
+	}
+	res := fleet.Chains[0].VerifyResult
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -140,6 +146,37 @@ func auditVerify(_ context.Context, args []string, stdout, stderr io.Writer) int
 		printVerify(stdout, res)
 	}
 	if !res.OK {
+		return 1
+	}
+	return 0
+}
+
+// printFleet prints the verification of several replicas' files: one
+// block per chain, then the combined summary.
+func printFleet(stdout, stderr io.Writer, fleet audit.FleetResult, asJSON bool) int {
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(fleet); err != nil {
+			fmt.Fprintf(stderr, "backstage-mcp audit verify: %v\n", err)
+			return 1
+		}
+	} else {
+		bad := 0
+		for _, c := range fleet.Chains {
+			fmt.Fprintf(stdout, "replica %s\n", c.Replica)
+			printVerify(stdout, c.VerifyResult)
+			if !c.OK {
+				bad++
+			}
+		}
+		if fleet.OK {
+			fmt.Fprintf(stdout, "OK    %d replicas, %d records in %d files, every chain intact\n", len(fleet.Chains), fleet.Records, fleet.Files)
+		} else {
+			fmt.Fprintf(stdout, "FAIL  %d of %d replicas' chains are broken (see above); %d good records checked in %d files\n", bad, len(fleet.Chains), fleet.Records, fleet.Files)
+		}
+	}
+	if !fleet.OK {
 		return 1
 	}
 	return 0
@@ -217,7 +254,8 @@ func auditQuery(_ context.Context, args []string, stdout, stderr io.Writer, summ
 	agent := fs.String("agent", "", "agent `client id or name` (case-insensitive)")
 	tool := fs.String("tool", "", "tool `name`")
 	decision := fs.String("decision", "", "`decision`: allow, deny, rate_limited or error")
-	recType := fs.String("type", "", "record `type`: call, auth_failure, server_start, server_stop, policy_reload")
+	recType := fs.String("type", "", "record `type`: call, auth_failure, session, server_start, server_stop, policy_reload")
+	replica := fs.String("replica", "", "only records written by the replica `name`")
 	entity := fs.String("entity", "", "entity `ref` returned, e.g. component:default/payments")
 	since := fs.String("since", "", "records at or after `WHEN`: RFC 3339, YYYY-MM-DD, or an age like 90m, 24h, 7d")
 	until := fs.String("until", "", "records before `WHEN` (same forms as --since)")
@@ -228,7 +266,7 @@ func auditQuery(_ context.Context, args []string, stdout, stderr io.Writer, summ
 	}
 	now := time.Now()
 	f := audit.Filter{User: *user, Agent: *agent, Tool: *tool, Entity: *entity,
-		Decision: audit.Decision(*decision), Type: audit.Type(*recType)}
+		Decision: audit.Decision(*decision), Type: audit.Type(*recType), Replica: *replica}
 	var err error
 	if f.Since, err = parseWhen(*since, now); err == nil {
 		f.Until, err = parseWhen(*until, now)
@@ -267,7 +305,7 @@ func checkEnums(f audit.Filter) error {
 		return fmt.Errorf("--decision %q: want allow, deny, rate_limited or error", f.Decision)
 	}
 	if f.Type != "" && !f.Type.Valid() {
-		return fmt.Errorf("--type %q: want call, auth_failure, server_start, server_stop or policy_reload", f.Type)
+		return fmt.Errorf("--type %q: want call, auth_failure, session, server_start, server_stop or policy_reload", f.Type)
 	}
 	return nil
 }
@@ -305,12 +343,28 @@ func printRecords(w io.Writer, recs []audit.Record, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// With the records of several replicas, a REPLICA column says whose
+	// chain (and seq) each record belongs to.
+	replicas := map[string]bool{}
+	for i := range recs {
+		replicas[recs[i].Replica] = true
+	}
+	fleet := len(replicas) > 1
+	if fleet {
+		fmt.Fprint(tw, "REPLICA\t")
+	}
 	fmt.Fprintln(tw, "TIME (UTC)\tSEQ\tTYPE\tUSER\tAGENT\tTOOL\tDECISION\tENTITIES\tMS\tRULE / REASON")
 	for i := range recs {
 		r := &recs[i]
 		why := r.Rule
 		if r.Reason != "" {
 			why = strings.TrimPrefix(why+": "+r.Reason, ": ")
+		}
+		if r.Count > 1 {
+			why += fmt.Sprintf(" (×%d)", r.Count)
+		}
+		if fleet {
+			fmt.Fprintf(tw, "%s\t", cell(dash(r.Replica), 24))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n",
 			r.Time.UTC().Format("2006-01-02 15:04:05"), r.Seq, r.Type,

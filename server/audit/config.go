@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -63,6 +64,12 @@ type Config struct {
 	MaxArgumentBytes int `yaml:"maxArgumentBytes"`
 	// MaxReasonBytes caps Record.Reason. Default 1 KiB.
 	MaxReasonBytes int `yaml:"maxReasonBytes"`
+	// Replica names this process in every record (Record.Replica), so the
+	// files of several replicas can be verified and queried together, one
+	// chain per replica. Default: the host name (the pod name on
+	// Kubernetes). Each replica must also have its own Path: the file is
+	// locked, and a second writer refuses to start.
+	Replica string `yaml:"replica"`
 
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time `yaml:"-"`
@@ -122,6 +129,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxReasonBytes <= 0 {
 		c.MaxReasonBytes = d.MaxReasonBytes
 	}
+	if c.Replica == "" {
+		c.Replica, _ = os.Hostname()
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -135,6 +145,9 @@ func (c Config) Validate() error {
 	case SinkFile, SinkStdout:
 	default:
 		return fmt.Errorf("audit: unknown sink %q (want %q or %q)", c.Sink, SinkFile, SinkStdout)
+	}
+	if len(c.Replica) > 128 {
+		return fmt.Errorf("audit: replica name longer than 128 bytes")
 	}
 	switch c.Sync {
 	case SyncEvery, SyncInterval, SyncNone:

@@ -24,6 +24,10 @@ import (
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit: log closed")
 
+// ErrLocked is returned by Open when another process (or another Log in
+// this process) is writing the same audit file.
+var ErrLocked = errors.New("audit: audit file in use")
+
 // ErrUnhealthy is wrapped by the errors of a Log that can no longer
 // guarantee durability (a failed fsync): every later Append fails until the
 // process reopens the log. Test with errors.Is.
@@ -59,6 +63,7 @@ type Log struct {
 
 	// mu serialises appends, rotation and the chain state.
 	mu       sync.Mutex
+	lock     *os.File  // holds the exclusive lock of the file sink
 	f        *os.File  // file sink; nil when it must be reopened
 	out      io.Writer // where lines go; nil when the file must be reopened
 	size     int64     // bytes in the active file
@@ -136,15 +141,24 @@ func writerSyncer(w io.Writer) syncer {
 	return nil
 }
 
-func openFile(cfg Config) (*Log, error) {
+func openFile(cfg Config) (l *Log, err error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create directory: %w", err)
 	}
+	lock, err := lockFile(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && lock != nil {
+			_ = lock.Close()
+		}
+	}()
 	seq, hash, err := resumePoint(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash}
+	l = &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash, lock: lock}
 	l.written.Store(seq)
 	l.synced = seq
 	if err := l.reopenLocked(); err != nil {
@@ -289,6 +303,9 @@ func (l *Log) appendLocked(r *Record) (uint64, error) {
 	r.Time = r.Time.UTC().Round(0)
 	r.ID = newID()
 	r.Seq = l.seq + 1
+	if r.Replica == "" {
+		r.Replica = l.cfg.Replica
+	}
 	r.PrevHash = l.lastHash
 	l.capFields(r)
 	line, err := encodeRecord(r)
@@ -635,6 +652,10 @@ func (l *Log) Close() error {
 	}
 	l.f, l.out, l.syncer = nil, nil, nil
 	l.syncMu.Unlock()
+	if l.lock != nil {
+		_ = l.lock.Close() // releases the lock
+		l.lock = nil
+	}
 	l.mu.Unlock()
 	return errors.Join(errs...)
 }

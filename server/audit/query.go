@@ -23,6 +23,8 @@ type Filter struct {
 	Type Type
 	// Entity matches one of the entity refs recorded (capped list).
 	Entity string
+	// Replica matches the replica that wrote the record exactly.
+	Replica string
 	// Since keeps records at or after this time (zero: no bound).
 	Since time.Time
 	// Until keeps records strictly before this time (zero: no bound).
@@ -46,6 +48,9 @@ func (f Filter) Match(r *Record) bool {
 	if f.Type != "" && f.Type != r.Type {
 		return false
 	}
+	if f.Replica != "" && f.Replica != r.Replica {
+		return false
+	}
 	if f.Entity != "" && !slices.ContainsFunc(r.Entities.Refs, func(ref string) bool { return strings.EqualFold(ref, f.Entity) }) {
 		return false
 	}
@@ -67,9 +72,33 @@ type QueryResult struct {
 	Skipped []Location
 }
 
-// Query reads files (in chain order, as Verify orders them) and returns the
-// records that match f. It does not verify the chain.
+// Query reads files and returns the records that match f. The files of
+// one replica are read in chain order (as Verify orders them); the records
+// of several replicas (see Chains) are merged by time. It does not verify
+// the chain.
 func Query(files []string, f Filter) (QueryResult, error) {
+	chains, err := Chains(files)
+	if err != nil {
+		return QueryResult{}, err
+	}
+	if len(chains) == 1 {
+		return queryChain(chains[0].Files, f)
+	}
+	var res QueryResult
+	for _, c := range chains {
+		cr, err := queryChain(c.Files, f)
+		if err != nil {
+			return res, err
+		}
+		res.Records = append(res.Records, cr.Records...)
+		res.Skipped = append(res.Skipped, cr.Skipped...)
+	}
+	slices.SortStableFunc(res.Records, func(a, b Record) int { return a.Time.Compare(b.Time) })
+	return res, nil
+}
+
+// queryChain is Query over the files of one chain.
+func queryChain(files []string, f Filter) (QueryResult, error) {
 	ordered, err := orderFiles(files)
 	if err != nil {
 		return QueryResult{}, err

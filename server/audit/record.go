@@ -24,12 +24,16 @@ const (
 	TypeServerStop Type = "server_stop"
 	// TypePolicyReload records a (successful or failed) policy reload.
 	TypePolicyReload Type = "policy_reload"
+	// TypeSession records a refused Streamable HTTP session: initialize
+	// over the user's or the service's session cap or rate limit, or the
+	// session store unavailable.
+	TypeSession Type = "session"
 )
 
 // Valid reports whether t is one of the known record types.
 func (t Type) Valid() bool {
 	switch t {
-	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload:
+	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession:
 		return true
 	}
 	return false
@@ -99,6 +103,9 @@ type Record struct {
 	ID string `json:"id"`
 	// Seq is the position in the chain, starting at 1, set by Append.
 	Seq uint64 `json:"seq"`
+	// Replica names the process that wrote the record (Config.Replica);
+	// each replica's records form their own chain.
+	Replica string `json:"replica,omitempty"`
 	// Type is the kind of event; required.
 	Type Type `json:"type"`
 	// SessionID is the MCP session id, if any.
@@ -131,6 +138,13 @@ type Record struct {
 	DurationMs float64 `json:"durationMs"`
 	// ResultBytes is the size of the result returned to the agent.
 	ResultBytes int `json:"resultBytes,omitempty"`
+	// Source is the client address of an aggregated authentication
+	// failure.
+	Source string `json:"source,omitempty"`
+	// Count is how many events an aggregated record stands for (for
+	// authentication failures: the failures of one source and reason in
+	// one interval); zero means one.
+	Count int `json:"count,omitempty"`
 	// PrevHash is the hash of the previous record, or GenesisHash; set by
 	// Append.
 	PrevHash string `json:"prevHash"`

@@ -11,7 +11,6 @@
 //   - Authenticator.Middleware answers requests without a valid token with the
 //     401 challenge that points at the Protected Resource Metadata (RFC 9728),
 //     served by Authenticator.ProtectedResourceMetadata.
-//   - SessionBinder ties a Streamable HTTP session to the user that opened it.
 //
 // The user's token never leaves this package except as the verified claims in
 // the Principal; it is never logged and never forwarded.
@@ -25,6 +24,5 @@
 //	})
 //	mux.Handle("/.well-known/oauth-protected-resource", auth.ProtectedResourceMetadata())
 //	mux.Handle("/.well-known/oauth-protected-resource/mcp", auth.ProtectedResourceMetadata())
-//	binder := identity.NewSessionBinder(identity.SessionBinderOptions{})
-//	mux.Handle("/mcp", auth.Middleware(binder.Middleware(mcpHandler)))
+//	mux.Handle("/mcp", auth.Middleware(mcpHandler))
 package identity

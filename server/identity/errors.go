@@ -22,9 +22,6 @@ var (
 	// ErrEntityNotFound may be returned (wrapped) by Catalog.GetEntity when
 	// an entity does not exist.
 	ErrEntityNotFound = errors.New("identity: entity not found")
-	// ErrSessionMismatch means a session ID was presented by another user
-	// than the one who opened the session, or is unknown.
-	ErrSessionMismatch = errors.New("identity: session belongs to another user or is unknown")
 )
 
 // TokenError is a verification failure: Reason is short, safe to show to the

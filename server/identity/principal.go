@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,18 @@ type Agent struct {
 // session is bound to.
 func (p *Principal) Key() string {
 	return p.Issuer + "\x00" + p.User.Sub
+}
+
+// LimitKey identifies the person for rate limits: the resolved Backstage
+// user ref, so that the several IdP subjects of one person (other issuers,
+// other client registrations) share one budget; without a ref (a user
+// with no Backstage entity, under a fallback role) issuer and subject.
+// The two forms cannot collide: a ref never contains a NUL byte.
+func (p *Principal) LimitKey() string {
+	if p.User.Ref != "" {
+		return "ref:" + strings.ToLower(p.User.Ref)
+	}
+	return "sub:" + p.Key()
 }
 
 // HasScope reports whether the token grants scope.

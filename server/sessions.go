@@ -1,0 +1,222 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// sessionLifecycle enforces the Streamable HTTP session lifecycle of the
+// MCP spec (protocol versions up to 2025-11-25; later versions have no
+// sessions and pass through) with the records in store, so that every
+// replica sharing the store agrees:
+//
+//   - initialize is rate-limited like a tool call (user × class, agent,
+//     global) and opens a session only under the per-user and global caps;
+//     a refusal is 429 (503 if the store is down) with a JSON-RPC error, and
+//     is audited;
+//   - a request naming a session that is unknown, ended, expired or opened
+//     by someone else gets 404 (no oracle between those cases);
+//   - DELETE ends the session everywhere; the next request with its ID
+//     gets 404.
+func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		p, err := s.principal(ctx)
+		if err != nil {
+			next.ServeHTTP(w, r) // no identity: the call chain refuses it
+			return
+		}
+		if sid := r.Header.Get(identity.SessionHeader); sid != "" {
+			s.existingSession(w, r, store, p, sid, next)
+			return
+		}
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				http.Error(w, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "could not read the request body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				ProtocolVersion string `json:"protocolVersion"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodInitialize) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		refuse := func(status int, decision audit.Decision, reason, message string, retry int) {
+			s.auditSession(ctx, p, "", decision, reason)
+			writeRPCError(w, status, msg.ID, message, retry)
+		}
+		g, _ := s.grantFor(p)
+		d, err := s.opts.Limiter.Allow(ctx, p.LimitKey(), g.RateClass(), p.Agent.ClientID)
+		switch {
+		case err != nil:
+			s.log.ErrorContext(ctx, "rate limiter failed", "err", err)
+			refuse(http.StatusServiceUnavailable, audit.DecisionError, "rate limiter failed", "the rate limiter is unavailable; initialize was refused", 1)
+			return
+		case !d.Allowed:
+			s.metrics.rateLimited("initialize", d.Limit)
+			refuse(http.StatusTooManyRequests, audit.DecisionRateLimited, d.String(),
+				fmt.Sprintf("rate limited (%s limit); retry in %s", d.Limit, roundUp(d.RetryAfter)), retrySeconds(d.RetryAfter))
+			return
+		}
+		sw := &sessionWriter{ResponseWriter: w, create: func(sid string) bool {
+			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(msg.Params.ProtocolVersion, 32)})
+			switch {
+			case err == nil:
+				return true
+			case errors.Is(err, state.ErrUserSessionCap), errors.Is(err, state.ErrSessionCap):
+				refuse(http.StatusTooManyRequests, audit.DecisionDeny, err.Error(),
+					strings.TrimPrefix(err.Error(), "state: ")+"; end one with DELETE /mcp or wait for idle ones to expire", 60)
+			default:
+				s.log.ErrorContext(ctx, "session store failed", "err", err)
+				refuse(http.StatusServiceUnavailable, audit.DecisionError, "session store unavailable", "the session store is unavailable; initialize was refused", 1)
+			}
+			return false
+		}}
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// existingSession serves a request that names a session.
+func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store state.SessionStore, p *identity.Principal, sid string, next http.Handler) {
+	ctx := r.Context()
+	sess, err := store.Touch(ctx, sid)
+	switch {
+	case errors.Is(err, state.ErrSessionNotFound):
+		s.auditAuthFailure(ctx, "unknown or ended session", r)
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	case err != nil:
+		s.log.ErrorContext(ctx, "session store failed", "err", err)
+		http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
+		return
+	case sess.Owner != p.Key():
+		s.auditAuthFailure(ctx, "session of another user", r)
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		if _, err := store.Delete(ctx, sid); err != nil && !errors.Is(err, state.ErrSessionNotFound) {
+			s.log.ErrorContext(ctx, "session store failed", "err", err)
+			http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	next.ServeHTTP(w, r)
+}
+
+// auditSession records a refused session.
+func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
+	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
+		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize),
+		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
+		Agent: audit.Agent{ClientID: p.Agent.ClientID}}
+	if err := s.appendAudit(ctx, rec); err != nil {
+		s.metrics.auditFailure()
+		s.log.ErrorContext(ctx, "audit write failed", "type", "session", "err", err)
+	}
+}
+
+// retrySeconds is d in whole seconds, rounded up, at least 1.
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// writeRPCError answers with a JSON-RPC error object.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, message string, retryAfter int) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	writeJSON(w, status, map[string]any{"jsonrpc": "2.0", "id": id,
+		"error": map[string]any{"code": -32000, "message": message}})
+}
+
+// sessionWriter records the session an initialize response hands out
+// before the response leaves; if it cannot be recorded (cap reached, store
+// down), create writes the refusal and mcp-go's answer is discarded.
+type sessionWriter struct {
+	http.ResponseWriter
+	create  func(sid string) bool
+	written bool
+	failed  bool
+}
+
+func (w *sessionWriter) WriteHeader(code int) {
+	if w.written {
+		if !w.failed {
+			w.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	w.written = true
+	if sid := w.Header().Get(identity.SessionHeader); sid != "" && code < 300 {
+		w.Header().Del(identity.SessionHeader)
+		if !w.create(sid) {
+			w.failed = true
+			return
+		}
+		w.Header().Set(identity.SessionHeader, sid)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *sessionWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps server-sent event streams working.
+func (w *sessionWriter) Flush() {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
+	"github.com/redis/go-redis/v9"
+)
+
+// sharedState is what replicas share through Redis (state: redis).
+type sharedState struct {
+	rdb      *redis.Client
+	prefix   string
+	limiter  *ratelimit.Chain
+	sessions state.SessionStore
+}
+
+// openSharedState connects to Redis when cfg.State is "redis" (nil for
+// "memory"): the rate limits move there, and the cursor key is taken from
+// Redis unless server.cursorKey is set. Redis must answer at start; later
+// outages fail closed and recover without a restart.
+func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*sharedState, error) {
+	if cfg.State != state.RedisStore {
+		return nil, nil
+	}
+	rcfg := cfg.Redis.WithDefaults()
+	rdb, err := state.NewRedisClient(rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := state.Ping(pctx, rdb); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("server: state: redis: cannot reach Redis at start (check redis.url): %w", err)
+	}
+	lim, err := ratelimit.NewRedis(cfg.RateLimits, ratelimit.RedisOptions{Client: rdb, KeyPrefix: rcfg.KeyPrefix, Timeout: rcfg.Timeout})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("server: rate limits: %w", err)
+	}
+	if cfg.Server.CursorKey == "" {
+		k, err := state.CursorKey(pctx, rdb, rcfg.KeyPrefix)
+		if err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.Server.CursorKey = k
+	}
+	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
+	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim),
+		sessions: state.NewRedisSessions(rdb, cfg.Server.Sessions, rcfg.KeyPrefix, nil)}, nil
+}
+
+func (s *sharedState) ping(ctx context.Context) error { return state.Ping(ctx, s.rdb) }
+
+func (s *sharedState) close() { _ = s.rdb.Close() }

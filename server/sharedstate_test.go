@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/mark3labs/mcp-go/client"
+)
+
+// newRedisDemoServer is the demo server with state: redis.
+func newRedisDemoServer(t testing.TB, srv *redistest.Server, yaml string) *Server {
+	t.Helper()
+	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"+yaml), "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	return s
+}
+
+func readyz(t *testing.T, s *Server) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+// TestRedisStateFailsClosedAndRecovers: with state: redis, a call while
+// Redis is down is refused with a clear tool error and /readyz answers
+// 503; once Redis is back, the same process serves again.
+func TestRedisStateFailsClosedAndRecovers(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newRedisDemoServer(t, srv, "")
+	c, err := client.NewInProcessClient(s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	servertest.Connect(t, c)
+	call := func() (bool, string) {
+		res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+		return res.IsError, servertest.Text(res)
+	}
+	if isErr, text := call(); isErr {
+		t.Fatalf("with Redis up: %s", text)
+	}
+	if code, body := readyz(t, s); code != 200 {
+		t.Fatalf("readyz with Redis up = %d %s", code, body)
+	}
+
+	srv.Stop()
+	if isErr, text := call(); !isErr || !strings.Contains(text, "rate limiter is unavailable") {
+		t.Fatalf("with Redis down: error=%v %q, want the call refused by the rate limiter", isErr, text)
+	}
+	if code, body := readyz(t, s); code != 503 || !strings.Contains(body, "Redis unreachable") {
+		t.Fatalf("readyz with Redis down = %d %s, want 503 naming Redis", code, body)
+	}
+
+	srv.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		isErr, text := call()
+		if !isErr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery 5s after Redis came back: %s", text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := readyz(t, s); code != 200 {
+		t.Fatalf("readyz after recovery = %d %s", code, body)
+	}
+}
+
+// TestRedisStateSharesBudgetAndCursorKey: two servers on one Redis share
+// the user's budget (burst 5 in all, not 5 each) and the cursor key.
+func TestRedisStateSharesBudgetAndCursorKey(t *testing.T) {
+	srv := redistest.Start(t)
+	limits := "rateLimits:\n  classes:\n    default: {requests: 1, per: 1h, burst: 5}\n    high: {requests: 1, per: 1h, burst: 5}\n"
+	a, b := newRedisDemoServer(t, srv, limits), newRedisDemoServer(t, srv, limits)
+	if a.cfg.Server.CursorKey == "" || a.cfg.Server.CursorKey != b.cfg.Server.CursorKey {
+		t.Fatalf("cursor keys differ or are empty: %q vs %q", a.cfg.Server.CursorKey, b.cfg.Server.CursorKey)
+	}
+	var clients []*client.Client
+	for _, s := range []*Server{a, b} {
+		c, err := client.NewInProcessClient(s.MCP())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		servertest.Connect(t, c)
+		clients = append(clients, c)
+	}
+	allowed, limited := 0, 0
+	for i := range 12 {
+		res := servertest.Call(t, clients[i%2], "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+		switch {
+		case !res.IsError:
+			allowed++
+		case strings.Contains(servertest.Text(res), "rate limited (user limit)"):
+			limited++
+		default:
+			t.Fatalf("call %d: unexpected error %s", i, servertest.Text(res))
+		}
+	}
+	if allowed != 5 || limited != 7 {
+		t.Fatalf("two replicas allowed %d and limited %d of 12, want 5 and 7", allowed, limited)
+	}
+}

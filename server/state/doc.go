@@ -1,0 +1,16 @@
+// Package state holds what several backstage-mcp replicas must share, and
+// the two places it can live: in this process ("memory", the default for
+// one process and the demo) or in Redis ("redis", for replicas behind a
+// load balancer).
+//
+// Shared through Redis: the rate-limit buckets (see ratelimit.Redis), the
+// Streamable HTTP session records ([SessionStore]: owner, protocol,
+// created, last seen) and the cursor-signing key ([CursorKey]). When Redis
+// cannot be reached every operation fails with [ErrUnavailable]; callers
+// fail closed (a tool error, 503 on /readyz) and the client reconnects by
+// itself, so service resumes without a restart.
+//
+//	rdb, err := state.NewRedisClient(cfg.Redis)
+//	if err != nil { ... }
+//	sessions := state.NewRedisSessions(rdb, state.SessionLimits{PerUser: 20, Global: 10000}, "backstage-mcp:")
+package state
