@@ -89,7 +89,6 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, err
 	}
 
-
 	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
 		if fr := cfg.Auth.FallbackRole; fr != "" {
 			found := false
