@@ -40,18 +40,24 @@ func Connect(t testing.TB, c *client.Client) {
 // Call invokes a tool with JSON arguments and returns the result.
 func Call(t testing.TB, c *client.Client, tool string, args string) *mcp.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	res, err := callTool(c, tool, args)
+	if err != nil {
+		t.Fatalf("%s(%s): protocol error: %v", tool, args, err)
+	}
+	return res
+}
+
+// callTool invokes a tool with JSON arguments ("" for none), bounded in
+// time.
+func callTool(c *client.Client, tool string, args string) (*mcp.CallToolResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	if args != "" {
 		req.Params.Arguments = json.RawMessage(args)
 	}
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s(%s): protocol error: %v", tool, args, err)
-	}
-	return res
+	return c.CallTool(ctx, req)
 }
 
 // Structured decodes the structured content of a successful result.
