@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -423,38 +422,6 @@ func runServeStdio(t *testing.T, env []string, cfgPath string) runResult {
 	return runResult{err: err, stderr: stderr.String()}
 }
 
-// recordingProxy forwards to the real Backstage and records every request
-// as sent on the wire (method, URL, headers, body).
-type recordingProxy struct {
-	proxy *httputil.ReverseProxy
-	mu    sync.Mutex
-	seen  []forwarded
-}
-
-type forwarded struct {
-	authorization string
-	dump          string
-}
-
-func (p *recordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
-	_ = r.Header.Write(&b)
-	b.Write(body)
-	p.mu.Lock()
-	p.seen = append(p.seen, forwarded{authorization: r.Header.Get("Authorization"), dump: b.String()})
-	p.mu.Unlock()
-	p.proxy.ServeHTTP(w, r)
-}
-
-func (p *recordingProxy) requests() []forwarded {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.seen)
-}
-
 // TestPassthroughNeverReachesBackstage: every request the real Backstage
 // received carried the server's own credential, never the user's token.
 func TestPassthroughNeverReachesBackstage(t *testing.T) {
@@ -462,30 +429,17 @@ func TestPassthroughNeverReachesBackstage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := &recordingProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
+	rp := &servertest.Recorder{Next: httputil.NewSingleHostReverseProxy(target)}
 	proxy := httptest.NewServer(rp)
 	t.Cleanup(proxy.Close)
 
 	is := startIdentityServer(t, proxy.URL)
 	tok := is.op.UserToken(t, "amelia.hart", append([]string{"openid"}, identityScopes...)...)
-	c := is.connectWithToken(t, tok.AccessToken)
-	for _, call := range []struct{ tool, args string }{
-		{"whoami", ""},
-		{"catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`},
-		{"catalog_search_entities", `{"kind":"component","owner":"team-checkout"}`},
-		{"catalog_get_relations", `{"ref":"component:default/checkout-service","depth":2}`},
-		{"catalog_find_owner", `{"ref":"component:default/checkout-service"}`},
-		{"catalog_list_facets", `{"facet":"spec.type"}`},
-		{"catalog_get_api_definition", `{"ref":"api:default/payments-api"}`},
-	} {
-		if res := servertest.Call(t, c, call.tool, call.args); res.IsError {
-			t.Errorf("%s: %s", call.tool, servertest.Text(res))
-		}
-	}
+	servertest.CallEveryTool(t, is.connectWithToken(t, tok.AccessToken))
 	// A second user, so user resolution requests are made again.
 	is.connectWithToken(t, is.op.UserToken(t, "noah.fischer", append([]string{"openid"}, identityScopes...)...).AccessToken)
 
-	got := rp.requests()
+	got := rp.Requests()
 	if len(got) < 8 {
 		t.Fatalf("Backstage received only %d requests: the check would prove little", len(got))
 	}
@@ -494,12 +448,12 @@ func TestPassthroughNeverReachesBackstage(t *testing.T) {
 		t.Fatal("the provider's access token is not a JWT")
 	}
 	for i, r := range got {
-		if r.authorization != "Bearer "+bs.Token {
-			t.Errorf("request %d carried Authorization %q, want the server's own Backstage token", i, clipTok(r.authorization))
+		if r.Authorization != "Bearer "+bs.Token {
+			t.Errorf("request %d carried Authorization %q, want the server's own Backstage token", i, clipTok(r.Authorization))
 		}
 		for _, p := range []string{tok.AccessToken, parts[1], parts[2]} {
-			if strings.Contains(r.dump, p) {
-				t.Errorf("request %d carried the user's token:\n%s", i, strings.SplitN(r.dump, "\n", 2)[0])
+			if strings.Contains(r.Dump, p) {
+				t.Errorf("request %d carried the user's token:\n%s", i, strings.SplitN(r.Dump, "\n", 2)[0])
 			}
 		}
 	}
