@@ -205,14 +205,7 @@ func (e *authEnv) token(u idpUser, scopes ...string) string { return e.mint(e.cl
 // connect opens an MCP session over Streamable HTTP with the bearer token.
 func (e *authEnv) connect(tok string) *client.Client {
 	e.t.Helper()
-	c, err := client.NewStreamableHttpClient(e.base+"/mcp",
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(e.t, c)
-	return c
+	return servertest.ConnectHTTP(e.t, e.base+"/mcp", tok)
 }
 
 // legacyProtocol is the last MCP revision with Streamable HTTP sessions

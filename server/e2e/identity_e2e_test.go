@@ -25,7 +25,6 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -132,14 +131,7 @@ func startIdentityServer(t *testing.T, backstageURL string) *identityServer {
 // connectWithToken opens a Streamable HTTP session with a bearer token.
 func (is *identityServer) connectWithToken(t *testing.T, tok string) *client.Client {
 	t.Helper()
-	c, err := client.NewStreamableHttpClient(is.base+"/mcp",
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(t, c)
-	return c
+	return servertest.ConnectHTTP(t, is.base+"/mcp", tok)
 }
 
 // whoami is the part of whoami's answer these tests check.

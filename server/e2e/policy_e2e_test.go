@@ -21,8 +21,6 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
 // These tests prove the policy against the real Backstage: two users of
@@ -147,12 +145,7 @@ func TestPolicyTwoTeamsRealBackstage(t *testing.T) {
 	for _, team := range servertest.TwoTeams {
 		t.Run(strings.TrimPrefix(team.User, "user:default/"), func(t *testing.T) {
 			tok := op.UserToken(t, strings.TrimPrefix(team.User, "user:default/"), policyE2EScopes...)
-			c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			servertest.Connect(t, c)
+			c := servertest.ConnectHTTP(t, base+"/mcp", tok.AccessToken)
 
 			// The server resolved the token to the User entity and its groups.
 			var id struct {

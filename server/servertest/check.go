@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -35,6 +36,24 @@ func Connect(t testing.TB, c *client.Client) {
 	if _, err := c.Initialize(ctx, req); err != nil {
 		t.Fatalf("initialize: %v", err)
 	}
+}
+
+// ConnectHTTP opens an MCP session over Streamable HTTP at endpoint (the
+// server's /mcp URL), with the bearer token when it is not empty; the
+// session closes when the test ends.
+func ConnectHTTP(t testing.TB, endpoint, bearer string) *client.Client {
+	t.Helper()
+	var opts []transport.StreamableHTTPCOption
+	if bearer != "" {
+		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + bearer}))
+	}
+	c, err := client.NewStreamableHttpClient(endpoint, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	Connect(t, c)
+	return c
 }
 
 // Call invokes a tool with JSON arguments and returns the result.
