@@ -155,7 +155,7 @@ func TestAuditFailureWithholdsResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := identity.InsecureLocalUser("user:default/amelia.hart")
-	s, err := New(cfg, Options{Catalog: cat, Redactor: ToolRedactor{R: r}, Policy: pols, Audit: alog,
+	s, err := New(cfg, Options{Catalog: cat, Redactor: r, Policy: pols, Audit: alog,
 		LocalPrincipal: func(context.Context) (*identity.Principal, error) { return p, nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -163,7 +163,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: ToolRedactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	if bo.Stdio {
@@ -238,7 +238,7 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 	s.opts.Policy.Watch(ctx, hup, s.cfg.Policy.ReloadInterval, func(changed bool, err error) {
 		if err != nil {
 			s.log.Error("policy reload failed; keeping the previous policy", "err", err)
-			_ = s.AuditEvent(ctx, audit.TypePolicyReload, "rejected: "+clip(err.Error(), 900))
+			_ = s.AuditEvent(ctx, audit.TypePolicyReload, "rejected: "+redact.Clip(err.Error(), 900))
 			return
 		}
 		_, ver := s.opts.Policy.Current()
@@ -266,6 +266,8 @@ func NewCatalogClient(cfg *Config, version string,
 		Timeout:          cfg.Backstage.Timeout,
 		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
 		UserAgent:        "backstage-mcp/" + version,
+		Compression:      cfg.Backstage.Compression,
+		MaxConns:         cfg.RateLimits.Upstream.MaxConcurrent,
 		Guard:            guard,
 		Observe:          observe,
 	})

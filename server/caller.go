@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
@@ -38,17 +38,10 @@ func (s *Server) principal(ctx context.Context) (*identity.Principal, error) {
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		if ci, ok := sess.(mcpserver.SessionWithClientInfo); ok {
 			info := ci.GetClientInfo()
-			cp.Agent.ClientName, cp.Agent.ClientVersion = clip(info.Name, 128), clip(info.Version, 64)
+			cp.Agent.ClientName, cp.Agent.ClientVersion = redact.Clip(info.Name, 128), redact.Clip(info.Version, 64)
 		}
 	}
 	return &cp, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // subject maps a principal to the policy's view of it.
@@ -164,26 +157,4 @@ func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
 func (s *Server) grantFor(p *identity.Principal) (*policy.Grant, string) {
 	pol, ver := s.opts.Policy.Current()
 	return pol.Grant(subject(p)), ver
-}
-
-// filterTools shows only the tools the caller may call; mcp-go applies the
-// same filter at call time, so a filtered tool is as absent as an unknown one.
-func (s *Server) filterTools(ctx context.Context, in []mcpTool) []mcpTool {
-	p, err := s.principal(ctx)
-	if err != nil {
-		return []mcpTool{}
-	}
-	g, _ := s.grantFor(p)
-	allowed := map[string]bool{}
-	for _, t := range g.AllowedTools() {
-		allowed[t] = true
-	}
-	out := make([]mcpTool, 0, len(in))
-	for _, t := range in {
-		if allowed[t.Name] {
-			out = append(out, t)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

@@ -100,6 +100,10 @@ type BackstageConfig struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps a response from Backstage. Default 16 MiB.
 	MaxResponseBytes int64 `yaml:"maxResponseBytes"`
+	// Compression asks Backstage for gzip answers. Default false: on a
+	// loopback or LAN hop compression costs Backstage's one Node thread
+	// more than it saves; turn it on when Backstage is across a slow link.
+	Compression bool `yaml:"compression"`
 }
 
 // LogConfig configures operational logs.

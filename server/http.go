@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"net"
 	"net/http"
 	"net/url"
@@ -69,12 +70,12 @@ func (s *Server) requireScope(next http.Handler) http.Handler {
 // sees or records the token.
 func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Request) {
 	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
-		Reason: reason, Rule: "identity", SessionID: clip(r.Header.Get(identity.SessionHeader), 128)}
+		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128)}
 	if p, ok := identity.FromContext(ctx); ok {
 		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
 		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
 	}
-	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+	if err := s.appendAudit(ctx, rec); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed", "type", "auth_failure", "err", err)
 	}

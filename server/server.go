@@ -1,14 +1,24 @@
 // Package server assembles backstage-mcp: configuration, the MCP server
-// with its tool middleware chain, and the stdio and Streamable HTTP
-// transports with health, readiness, metrics and OAuth resource metadata.
+// with its call chain, and the stdio and Streamable HTTP transports with
+// health, readiness, metrics and OAuth resource metadata.
 //
-// One tool call flows: transport (bearer token verified on HTTP) → tool
-// middleware, outermost first: recover → audit (one record per call,
-// written before the result returns; no record, no result) → rate limit
-// (user × rate class, agent, global) → policy (may this principal call
-// this tool?) → tool handler, which queries the catalog with the server's
-// own credential and the caller's entity conditions pushed down, re-checks
-// every entity, masks fields and redacts secrets.
+// Every tools/call runs one chain, granted, refused and unknown tools
+// alike (chain.go lists it top to bottom in Server.call):
+//
+//  1. transport checks      origin, body size (HTTP; http.go)
+//  2. authentication        bearer token verified (HTTP) or stored login (stdio)
+//  3. principal and grant   once per call, kept for the whole call
+//  4. rate limit            user × rate class, agent, global
+//  5. tool authorization    a refused tool answers exactly like an unknown one
+//  6. audit                 the record names who, what and the rule
+//  7. tool                  catalog query with the caller's conditions pushed
+//     down, the server's own credential, every entity
+//     re-checked, masked and redacted (package tools)
+//  8. egress                one redaction step over the whole result
+//  9. audit finish          record written before the result returns;
+//     no record, no result
+//
+// Audit records and log lines pass the same egress step (egress.go).
 //
 //	cfg, _ := server.LoadConfig("config.yaml", os.Getenv)
 //	s, _ := server.New(cfg, server.Options{ /* catalog, redactor, policy, audit, limiter */ })
@@ -17,14 +27,13 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
@@ -45,8 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Catalog answers catalog queries.
 	Catalog tools.Catalog
-	// Redactor scrubs every entity and every audited argument.
-	Redactor tools.Redactor
+	// Redactor scrubs every entity, every result, every audit record and
+	// every log line (see egress).
+	Redactor *redact.Redactor
 	// Ready reports whether Backstage answers; used by /readyz.
 	Ready func(ctx context.Context) error
 	// Auth verifies bearer tokens on HTTP. Nil means HTTP has no token
@@ -81,6 +91,10 @@ type Server struct {
 	mcp     *mcpserver.MCPServer
 	tools   map[string]tools.Tool
 	metrics *Metrics
+	out     egress
+	calls   inflight
+	// onStage, when set (tests), sees each stage of the call chain.
+	onStage func(ctx context.Context, stage string)
 }
 
 // New builds the server and registers every tool.
@@ -100,6 +114,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Logger = redactingLogger(opts.Logger, opts.Redactor)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -119,21 +134,18 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics,
+		out: egress{r: opts.Redactor}}
 	var key []byte
 	if cfg.Server.CursorKey != "" {
 		key = []byte(cfg.Server.CursorKey)
 	}
-	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: opts.Redactor, Cursors: tools.NewCursorCodec(key)}
-	hooks := &mcpserver.Hooks{}
-	hooks.AddOnError(s.auditRefusedCall)
-	s.mcp = mcpserver.NewMCPServer(Name, opts.Version,
-		mcpserver.WithHooks(hooks),
+	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
+	mopts := append(s.register(&mcpserver.Hooks{}),
 		mcpserver.WithToolCapabilities(false),
-		mcpserver.WithToolHandlerMiddleware(s.middleware),
-		mcpserver.WithToolFilter(s.filterTools),
 		mcpserver.WithInstructions(instructions),
 	)
+	s.mcp = mcpserver.NewMCPServer(Name, opts.Version, mopts...)
 	for _, t := range tools.All(deps) {
 		s.tools[t.Tool.Name] = t
 		s.mcp.AddTool(t.Tool, t.Handler)
@@ -148,161 +160,6 @@ const instructions = "Read-only access to the Backstage software catalog, limite
 // MCP returns the underlying mcp-go server (for in-process clients).
 func (s *Server) MCP() *mcpserver.MCPServer { return s.mcp }
 
-// middleware wraps every tool handler: recover → audit → rate limit →
-// policy → handler. The audit record is written before the result is
-// returned; if it cannot be written, the caller gets an error instead.
-func (s *Server) middleware(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
-	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
-		start := s.opts.Now()
-		tool := req.Params.Name
-		rec := &audit.Record{Type: audit.TypeCall, Tool: tool, Transport: s.opts.Transport}
-		if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
-			rec.SessionID = sess.SessionID()
-		}
-		var argRedactions map[string]int
-		rec.Arguments, argRedactions = s.redactedArgs(req)
-		rec.Redactions = argRedactions
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.ErrorContext(ctx, "tool panicked", "tool", tool, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				res, err = mcp.NewToolResultError("internal error; the call was not completed"), nil
-				rec.Decision, rec.Reason = audit.DecisionError, "internal error"
-			}
-			res = s.finish(ctx, rec, start, res)
-		}()
-
-		p, perr := s.principal(ctx)
-		if perr != nil {
-			rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "no verified identity", "identity"
-			return mcp.NewToolResultError("no verified identity for this call; sign in (backstage-mcp login) or send a bearer token"), nil
-		}
-		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
-		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID, Name: p.Agent.ClientName, Version: p.Agent.ClientVersion}
-		g, ver := s.grantFor(p)
-
-		d, lerr := s.opts.Limiter.Allow(ctx, p.Key(), g.RateClass(), p.Agent.ClientID)
-		if lerr != nil {
-			rec.Decision, rec.Reason, rec.Rule = audit.DecisionError, "rate limiter failed", "ratelimit"
-			s.log.ErrorContext(ctx, "rate limiter failed", "err", lerr)
-			return mcp.NewToolResultError("the rate limiter is unavailable; the call was refused"), nil
-		}
-		if !d.Allowed {
-			rec.Decision, rec.Reason, rec.Rule = audit.DecisionRateLimited, d.String(), "ratelimit:"+d.Limit
-			s.metrics.rateLimited(tool, d.Limit)
-			return mcp.NewToolResultError(fmt.Sprintf("rate limited (%s limit); retry in %s", d.Limit, roundUp(d.RetryAfter))), nil
-		}
-
-		td := g.AllowsTool(tool)
-		if !td.Allowed {
-			rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, td.Reason, td.Rule
-			return mcp.NewToolResultError(fmt.Sprintf("tool '%s' not found", tool)), nil
-		}
-		rec.Rule = "policy@" + ver + ":" + td.Rule
-
-		ctx, ci := tools.WithCallInfo(ctx)
-		ctx = tools.WithIdentity(ctx, identityOf(p, g))
-		ctx = tools.WithAccess(ctx, grantAccess{g})
-		res, err = next(ctx, req)
-		refs, count, red := ci.Snapshot()
-		rec.Entities = audit.Entities{Refs: refs, Count: count}
-		for k, v := range argRedactions {
-			red[k] += v
-		}
-		rec.Redactions = red
-		rec.UpstreamStatus = ci.UpstreamStatus
-		switch {
-		case err != nil:
-			rec.Decision, rec.Reason = audit.DecisionError, "protocol error"
-		case res != nil && res.IsError:
-			rec.Decision, rec.Reason = audit.DecisionError, firstLine(resultText(res))
-		default:
-			rec.Decision = audit.DecisionAllow
-		}
-		return res, err
-	}
-}
-
-// auditRefusedCall records tool calls that mcp-go refuses before they
-// reach the middleware: unknown tools and tools the caller's policy does
-// not grant (the tool filter applies at call time). Every agent call gets
-// a record, refused ones included.
-func (s *Server) auditRefusedCall(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
-	if method != mcp.MethodToolsCall || !errors.Is(err, mcpserver.ErrToolNotFound) {
-		return
-	}
-	rec := &audit.Record{Type: audit.TypeCall, Transport: s.opts.Transport, Decision: audit.DecisionDeny}
-	if req, ok := message.(*mcp.CallToolRequest); ok {
-		rec.Tool = clip(req.Params.Name, 128)
-		rec.Arguments, rec.Redactions = s.redactedArgs(*req)
-	}
-	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
-		rec.SessionID = sess.SessionID()
-	}
-	rec.Reason, rec.Rule = "unknown tool", "tools"
-	if p, perr := s.principal(ctx); perr == nil {
-		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
-		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID, Name: p.Agent.ClientName, Version: p.Agent.ClientVersion}
-		if _, known := s.tools[rec.Tool]; known {
-			g, ver := s.grantFor(p)
-			d := g.AllowsTool(rec.Tool)
-			rec.Reason, rec.Rule = "tool not granted: "+d.Reason, "policy@"+ver+":"+d.Rule
-		}
-	}
-	label := rec.Tool
-	if _, known := s.tools[label]; !known {
-		label = "(unknown)" // agents choose tool names: keep metric series bounded
-	}
-	s.metrics.call(label, string(rec.Decision), 0, nil)
-	if aerr := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
-		s.metrics.auditFailure()
-		s.log.ErrorContext(ctx, "audit write failed", "type", "call", "err", aerr)
-	}
-}
-
-// finish writes the audit record and returns the result only if that
-// succeeded (fail closed).
-func (s *Server) finish(ctx context.Context, rec *audit.Record, start time.Time, res *mcp.CallToolResult) *mcp.CallToolResult {
-	dur := s.opts.Now().Sub(start)
-	rec.DurationMs = float64(dur.Microseconds()) / 1000
-	if res != nil {
-		if b, err := json.Marshal(res); err == nil {
-			rec.ResultBytes = len(b)
-		}
-	}
-	s.metrics.call(rec.Tool, string(rec.Decision), dur, rec.Redactions)
-	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
-		s.metrics.auditFailure()
-		s.log.ErrorContext(ctx, "audit write failed; result withheld", "tool", rec.Tool, "err", err)
-		return mcp.NewToolResultError("the audit trail is unavailable, so the result was withheld; the operator has been alerted")
-	}
-	s.log.DebugContext(ctx, "tool call", "tool", rec.Tool, "decision", rec.Decision, "entities", rec.Entities.Count,
-		"redactions", rec.RedactionTotal(), "duration", dur)
-	return res
-}
-
-// redactedArgs keeps the call's arguments for the audit record, redacted,
-// with the redaction counts. If they cannot be redacted they are replaced
-// by a note.
-func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[string]int) {
-	raw := req.Params.RawArguments
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
-	}
-	out, counts, err := s.opts.Redactor.Redact(v)
-	if err != nil {
-		return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return json.RawMessage(`"[arguments withheld]"`), nil
-	}
-	return b, counts
-}
-
 func resultText(r *mcp.CallToolResult) string {
 	for _, c := range r.Content {
 		if t, ok := c.(mcp.TextContent); ok {
@@ -316,7 +173,7 @@ func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return clip(s, 300)
+	return redact.Clip(s, 300)
 }
 
 func roundUp(d time.Duration) string {
@@ -328,5 +185,5 @@ func roundUp(d time.Duration) string {
 
 // AuditEvent writes a non-call record (server start/stop, policy reload).
 func (s *Server) AuditEvent(ctx context.Context, typ audit.Type, reason string) error {
-	return s.opts.Audit.Append(ctx, &audit.Record{Type: typ, Transport: s.opts.Transport, Reason: reason})
+	return s.appendAudit(ctx, &audit.Record{Type: typ, Transport: s.opts.Transport, Reason: reason})
 }

@@ -68,13 +68,21 @@ func ListFacets(d *Deps) Tool {
 			}
 			out.Values = vals
 		}
-		// Facet values are catalog text too: redact them.
-		for i := range out.Values {
-			v, err := d.redactString(ctx, out.Values[i].Value)
+		// Facet values are catalog text too: redact them with the facet
+		// path as their key, as the same value is judged inside an entity,
+		// and merge values that redact alike, so that the number of
+		// distinct secrets behind one marker is not shown either.
+		merged := make(map[string]int, len(out.Values))
+		for _, fv := range out.Values {
+			v, err := d.redactString(ctx, facet, fv.Value)
 			if err != nil {
 				return toolError(err), nil
 			}
-			out.Values[i].Value = v
+			merged[v] += fv.Count
+		}
+		out.Values = out.Values[:0]
+		for v, c := range merged {
+			out.Values = append(out.Values, catalog.FacetValue{Value: v, Count: c})
 		}
 		sort.SliceStable(out.Values, func(i, j int) bool {
 			if out.Values[i].Count != out.Values[j].Count {

@@ -18,9 +18,15 @@ type identityRedactor struct{}
 
 func (identityRedactor) Redact(v any) (any, map[string]int, error) { return v, nil, nil }
 
+func (identityRedactor) RedactKeyed(_ string, v any) (any, map[string]int, error) { return v, nil, nil }
+
 type failingRedactor struct{}
 
 func (failingRedactor) Redact(any) (any, map[string]int, error) {
+	return nil, nil, context.DeadlineExceeded
+}
+
+func (failingRedactor) RedactKeyed(string, any) (any, map[string]int, error) {
 	return nil, nil, context.DeadlineExceeded
 }
 

@@ -88,12 +88,13 @@ var errRedaction = errors.New("tools: redaction failed")
 func record(ctx context.Context, e entity) { callInfo(ctx).addEntity(e.ref) }
 
 // redactString scrubs catalog text that reaches the agent outside an
-// admitted entity (facet values).
-func (d *Deps) redactString(ctx context.Context, s string) (string, error) {
+// admitted entity (facet values), judged with key (the field path it came
+// from) as context.
+func (d *Deps) redactString(ctx context.Context, key, s string) (string, error) {
 	if d.Redactor == nil {
 		return "", errRedaction
 	}
-	v, counts, err := d.Redactor.Redact(s)
+	v, counts, err := d.Redactor.RedactKeyed(key, s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errRedaction, err)
 	}

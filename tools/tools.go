@@ -35,6 +35,9 @@ type Catalog interface {
 // means the value must be withheld.
 type Redactor interface {
 	Redact(v any) (any, map[string]int, error)
+	// RedactKeyed is Redact with v judged as if it sat under key: a facet
+	// value is judged with its facet path.
+	RedactKeyed(key string, v any) (any, map[string]int, error)
 }
 
 // Access is what the caller may see. Implementations come from the policy

@@ -53,6 +53,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every request.
 	UserAgent string
+	// Compression asks Backstage for gzip answers. Off by default: on a
+	// loopback or LAN hop, Backstage's single Node thread spends more on
+	// compressing than the bytes save, and this process more on inflating.
+	// Turn it on for a Backstage behind a slow network.
+	Compression bool
+	// MaxConns bounds the connections kept open to Backstage (idle and in
+	// use); set it to the concurrency cap towards Backstage so that every
+	// concurrent request reuses a connection. Default 64.
+	MaxConns int
 	// Observe, when set, is called after every request to Backstage with a
 	// fixed operation name (query, get, refs, facets), the status (0 when
 	// no response arrived), the latency and the transport error if any.
@@ -117,8 +126,14 @@ func New(cfg Config) (*Client, error) {
 		c.max = DefaultMaxResponseBytes
 	}
 	if c.hc == nil {
+		conns := cfg.MaxConns
+		if conns <= 0 {
+			conns = 64
+		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
+		tr.MaxIdleConns = conns
+		tr.MaxIdleConnsPerHost = conns
+		tr.DisableCompression = !cfg.Compression
 		tr.ResponseHeaderTimeout = c.timeout
 		c.hc = &http.Client{Transport: tr}
 	}

@@ -341,3 +341,34 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New without token accepted")
 	}
 }
+
+// TestCompressionIsOffByDefault: the client does not ask Backstage for
+// gzip unless told to, so Backstage's one thread does not compress
+// answers on a loopback or LAN hop.
+func TestCompressionIsOffByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		compression bool
+		want        string
+	}{{"default", false, ""}, {"on", true, "gzip"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = r.Header.Get("Accept-Encoding")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"items":[],"pageInfo":{}}`)
+			}))
+			defer srv.Close()
+			c, err := New(Config{BaseURL: srv.URL, Token: StaticToken("t"), Compression: tc.compression})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Query(context.Background(), Query{Limit: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("Accept-Encoding = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

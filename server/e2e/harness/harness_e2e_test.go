@@ -113,6 +113,13 @@ func TestBackstageIngestsEverything(t *testing.T) {
 		ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
 		bad := regexp.MustCompile(`(?i)\b(warn|error)\b`)
 		for _, line := range strings.Split(ansi.ReplaceAllString(string(log), ""), "\n") {
+			// The harness polls readiness while Backstage boots; on a
+			// loaded machine a poll can land before the catalog router
+			// is up, which Backstage logs as a 503 error. That is not an
+			// entity processing error.
+			if strings.Contains(line, "Service has not started up yet") {
+				continue
+			}
 			if strings.Contains(line, "catalog") && bad.MatchString(line) {
 				t.Errorf("catalog log line: %s", line)
 			}

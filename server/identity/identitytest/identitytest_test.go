@@ -60,7 +60,7 @@ func TestProvider(t *testing.T) {
 				t.Fatalf("jwks has %d keys after %d hits", len(set.Keys), p.JWKSHits())
 			}
 			tok := tc.sign.SignType(t, tc.typ, map[string]any{"sub": "jane"})
-			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+			jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,457 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// chainServer is a server on an in-memory catalog with the given policy
+// and config, its audit file and its log output.
+type chainServer struct {
+	s     *Server
+	audit string
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
+}
+
+func newChainServer(t *testing.T, entities []map[string]any, policyYAML, configYAML string) *chainServer {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(configYAML), "cfg", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := memcatalog.New(entities, memcatalog.WithToken("tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.New(catalog.Config{BaseURL: DemoBaseURL, Token: catalog.StaticToken("tok"),
+		HTTPClient: &http.Client{Transport: InProcessTransport{Handler: mc.Handler()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	acfg := audit.DefaultConfig()
+	acfg.Path, acfg.Sync = path, audit.SyncNone
+	alog, err := audit.Open(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = alog.Close() })
+	pols, err := NewStaticPolicyStore([]byte(policyYAML), "test policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	p := identity.InsecureLocalUser("user:default/amelia.hart")
+	s, err := New(cfg, Options{Catalog: cat, Redactor: r, Policy: pols, Audit: alog,
+		Logger:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LocalPrincipal: func(context.Context) (*identity.Principal, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chainServer{s: s, audit: path, logs: logs}
+}
+
+func (cs *chainServer) records(t *testing.T) []audit.Record {
+	t.Helper()
+	b, err := os.ReadFile(cs.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var r audit.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.Type == audit.TypeCall {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+const oneToolPolicy = `version: 1
+roles:
+  - name: everyone
+    bind: { anonymous: true }
+    tools: ["catalog_get_entity"]
+    entities:
+      allow:
+        - IN_NAMESPACE: { namespaces: [default] }
+`
+
+var chainEntities = []map[string]any{{
+	"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+	"metadata": map[string]any{"name": "orders", "namespace": "default"},
+	"spec":     map[string]any{"type": "service", "lifecycle": "production", "owner": "group:default/team-a"},
+}}
+
+// TestCallChainOrder: granted, hidden and unknown tools all run the same
+// stages in the documented order; refused ones stop at tool authorization
+// and still get their audit record.
+func TestCallChainOrder(t *testing.T) {
+	cs := newChainServer(t, chainEntities, oneToolPolicy, "")
+	var mu sync.Mutex
+	var stages []string
+	cs.s.onStage = func(_ context.Context, st string) {
+		mu.Lock()
+		defer mu.Unlock()
+		stages = append(stages, st)
+	}
+	c, err := client.NewInProcessClient(cs.s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servertest.Connect(t, c)
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := stages
+		stages = nil
+		return out
+	}
+
+	res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/orders"}`)
+	if res.IsError {
+		t.Fatalf("granted call failed: %s", servertest.Text(res))
+	}
+	want := []string{stageGrant, stageRateLimit, stageAuthz, stageAudit, stageTool, stageEgress, stageFinish}
+	if got := take(); !slices.Equal(got, want) {
+		t.Fatalf("granted call stages = %v, want %v", got, want)
+	}
+
+	refused := []string{stageGrant, stageRateLimit, stageAuthz, stageFinish}
+	for _, tool := range []string{"catalog_search_entities", "no_such_tool"} {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = tool
+		_, err := c.CallTool(context.Background(), req)
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Fatalf("%s: err = %v, want tool not found", tool, err)
+		}
+		if got := take(); !slices.Equal(got, refused) {
+			t.Fatalf("%s stages = %v, want %v", tool, got, refused)
+		}
+	}
+	recs := cs.records(t)
+	if len(recs) != 3 {
+		t.Fatalf("audit call records = %d, want 3", len(recs))
+	}
+	if recs[1].Decision != audit.DecisionDeny || !strings.HasPrefix(recs[1].Reason, "tool not granted") {
+		t.Fatalf("hidden tool record = %+v", recs[1])
+	}
+	if recs[2].Decision != audit.DecisionDeny || recs[2].Reason != "unknown tool" {
+		t.Fatalf("unknown tool record = %+v", recs[2])
+	}
+}
+
+// TestRefusedCallsAreRateLimited: calls to hidden and unknown tools spend
+// the caller's budget like any other call.
+func TestRefusedCallsAreRateLimited(t *testing.T) {
+	cfg := "rateLimits:\n  classes:\n    default: {requests: 3, per: 1h, burst: 3}\n"
+	cs := newChainServer(t, chainEntities, oneToolPolicy, cfg)
+	c, err := client.NewInProcessClient(cs.s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servertest.Connect(t, c)
+	for i := range 5 {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = []string{"no_such_tool", "catalog_search_entities"}[i%2]
+		_, _ = c.CallTool(context.Background(), req)
+	}
+	res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/orders"}`)
+	if !res.IsError || !strings.Contains(servertest.Text(res), "rate limited") {
+		t.Fatalf("granted call after 5 refused ones: %s, want rate limited", servertest.Text(res))
+	}
+	var limited int
+	for _, r := range cs.records(t) {
+		if r.Decision == audit.DecisionRateLimited {
+			limited++
+		}
+	}
+	if limited != 3 {
+		t.Fatalf("rate-limited records = %d, want 3 (two refused calls and the granted one)", limited)
+	}
+}
+
+// seed is one secret of the labelled corpus, with the forms in which it
+// could appear in output bytes.
+type seed struct {
+	typ, value string
+	// standalone: redact finds it with no key as context, so it must not
+	// leave from any field or argument. Secrets that only a key name
+	// reveals (a bare random string) are seeded under credential keys.
+	standalone bool
+}
+
+func (s seed) needles() []string {
+	enc, _ := json.Marshal(s.value)
+	js := string(enc[1 : len(enc)-1])
+	out := []string{s.value, js}
+	if len(js) >= 24 {
+		mid := len(js)/2 - 6
+		out = append(out, js[mid:mid+12])
+	}
+	return out
+}
+
+func corpusSeeds(t *testing.T, perType int) []seed {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", "redact", "corpus.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	cases, err := corpus.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	var out []seed
+	for _, c := range cases {
+		for _, s := range c.Secrets {
+			if seen[s.Type] >= perType || strings.TrimSpace(s.Value) == "" {
+				continue
+			}
+			seen[s.Type]++
+			v, _, err := r.KeyedValue("", s.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, seed{typ: s.Type, value: s.Value, standalone: v != s.Value})
+		}
+	}
+	return out
+}
+
+// TestSeededSecretsLeaveNoChannel seeds secrets of the labelled corpus into
+// every entity field and every tool argument (argument keys included),
+// calls every tool over Streamable HTTP, and searches every byte the
+// server wrote — HTTP answers, the audit file, the log lines and /metrics
+// — for any of them.
+func TestSeededSecretsLeaveNoChannel(t *testing.T) {
+	seeds := corpusSeeds(t, 2)
+	var ents []map[string]any
+	for i, sd := range seeds {
+		name := fmt.Sprintf("svc-%03d", i)
+		meta := map[string]any{
+			"name": name, "namespace": "default",
+			"annotations": map[string]any{"acme.io/db-password": sd.value, "acme.io/client-secret": sd.value},
+		}
+		spec := map[string]any{"type": "service", "lifecycle": "production", "owner": "group:default/team-a"}
+		if sd.standalone {
+			meta["title"] = sd.value
+			meta["description"] = "Deploy with " + sd.value + " and restart."
+			meta["annotations"].(map[string]any)["acme.io/note"] = sd.value
+			meta["links"] = []any{map[string]any{"url": "https://wiki.example.com/x?note=" + sd.value, "title": sd.value}}
+			spec["notes"] = map[string]any{"setup": sd.value}
+		}
+		ents = append(ents, map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": meta, "spec": spec})
+		if sd.standalone {
+			ents = append(ents, map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "API",
+				"metadata": map[string]any{"name": fmt.Sprintf("api-%03d", i), "namespace": "default"},
+				"spec": map[string]any{"type": "openapi", "lifecycle": "production", "owner": "group:default/team-a",
+					"definition": "openapi: 3.0.0\ninfo:\n  title: x\n  description: call it with " + sd.value + "\npaths: {}\n"}})
+		}
+	}
+	policy := `version: 1
+roles:
+  - name: everyone
+    bind: { anonymous: true }
+    tools: ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
+    entities:
+      allow:
+        - IN_NAMESPACE: { namespaces: [default] }
+`
+	cs := newChainServer(t, ents, policy, "rateLimits:\n  classes:\n    default: {unlimited: true}\n  agent: {unlimited: true}\n  global: {unlimited: true}\n")
+	srv := httptest.NewServer(cs.s.Handler())
+	defer srv.Close()
+
+	var out bytes.Buffer // every byte of every HTTP answer
+	var session string
+	id := 0
+	post := func(method string, params any) {
+		id++
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
+			session = s
+		}
+		for k, vs := range resp.Header {
+			out.WriteString(k + ": " + strings.Join(vs, ",") + "\n")
+		}
+		if _, err := io.Copy(&out, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post("initialize", map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "seeded", "version": "1"}})
+	call := func(tool string, args map[string]any) {
+		post("tools/call", map[string]any{"name": tool, "arguments": args})
+	}
+
+	for i, sd := range seeds {
+		v := sd.value
+		call("catalog_get_entity", map[string]any{"ref": fmt.Sprintf("component:default/svc-%03d", i), "detail": "full"})
+		call("catalog_search_entities", map[string]any{"text": fmt.Sprintf("svc-%03d", i), "fields": []any{"metadata.annotations", "metadata.description"}})
+		if sd.standalone {
+			call("catalog_get_api_definition", map[string]any{"ref": fmt.Sprintf("api:default/api-%03d", i)})
+			// The secret as every argument value and as an argument key.
+			call("catalog_get_entity", map[string]any{"ref": "component:default/" + v})
+			call("catalog_get_entity", map[string]any{"kind": v, "name": v, "namespace": v})
+			call("catalog_search_entities", map[string]any{"text": v, "owner": v, "system": v, "type": v, "lifecycle": v, "tags": []any{v}})
+			call("catalog_search_entities", map[string]any{"cursor": v})
+			call("catalog_get_relations", map[string]any{"ref": v, "relations": []any{v}, "direction": v})
+			call("catalog_find_owner", map[string]any{"ref": v})
+			call("catalog_list_facets", map[string]any{"facet": v, "kind": v})
+			call("catalog_get_entity", map[string]any{"ref": "component:default/svc-000", v: v})
+		}
+	}
+	for _, facet := range []string{"metadata.annotations.acme.io/db-password", "metadata.annotations.acme.io/client-secret",
+		"metadata.annotations.acme.io/note", "metadata.title", "spec.notes.setup"} {
+		call("catalog_list_facets", map[string]any{"facet": facet})
+	}
+	call("whoami", map[string]any{})
+
+	mrec := httptest.NewRecorder()
+	cs.s.Handler().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	auditBytes, err := os.ReadFile(cs.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	channels := map[string][]byte{
+		"http answers": out.Bytes(), "audit file": auditBytes, "logs": cs.logs.Bytes(), "metrics": mrec.Body.Bytes(),
+	}
+	if n := len(cs.records(t)); n < len(seeds)*2 {
+		t.Fatalf("only %d audit call records", n)
+	}
+	if !bytes.Contains(out.Bytes(), []byte("[REDACTED:")) {
+		t.Fatal("no redaction marker in any answer: the seeds did not reach the output")
+	}
+	leaks := 0
+	for _, sd := range seeds {
+		for name, b := range channels {
+			for _, n := range sd.needles() {
+				if bytes.Contains(b, []byte(n)) {
+					leaks++
+					if leaks <= 20 {
+						i := bytes.Index(b, []byte(n))
+						lo, hi := max(0, i-120), min(len(b), i+len(n)+40)
+						t.Errorf("%s secret (%s) leaves through %s: …%s…", sd.typ, n, name, b[lo:hi])
+					}
+					break
+				}
+			}
+		}
+	}
+	standalone := 0
+	for _, sd := range seeds {
+		if sd.standalone {
+			standalone++
+		}
+	}
+	t.Logf("%d seeds (%d standalone, %d key-context only) from %d types; %d channel bytes searched; %d leaks",
+		len(seeds), standalone, len(seeds)-standalone, len(seeds)/2, out.Len()+len(auditBytes)+len(cs.logs.Bytes())+mrec.Body.Len(), leaks)
+}
+
+// TestEgressCatchesWhatAToolLeaks: a tool that forgets to redact (in its
+// structured content, its text or an error) and a log line that quotes a
+// secret still leave nothing: egress is the last step on every channel.
+func TestEgressCatchesWhatAToolLeaks(t *testing.T) {
+	cs := newChainServer(t, chainEntities, oneToolPolicy, "")
+	const secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+	leaky := func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		cs.s.log.InfoContext(ctx, "tool saw "+secret, "token", secret, "err", fmt.Errorf("upstream said %s", secret))
+		return mcp.NewToolResultStructured(map[string]any{"note": secret, "nested": []any{map[string]any{"password": "hunter2-Xy9!kq"}}},
+			"note: "+secret), nil
+	}
+	erring := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultError("not found: component:default/" + secret), nil
+	}
+	ctx := context.Background()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "catalog_get_entity"
+	req.Params.RawArguments = json.RawMessage(`{"ref":"component:default/orders"}`)
+	cs.s.calls.put(ctx, cs.s.grant(ctx))
+	res, err := cs.s.call(ctx, req, leaky)
+	if err != nil || res.IsError {
+		t.Fatalf("leaky call: %v %+v", err, res)
+	}
+	b, _ := json.Marshal(res)
+	if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("hunter2")) {
+		t.Fatalf("secret left in the result: %s", b)
+	}
+	if !bytes.Contains(b, []byte("[REDACTED:")) {
+		t.Fatalf("no redaction marker: %s", b)
+	}
+	res, _ = cs.s.call(ctx, req, erring)
+	if b, _ := json.Marshal(res); bytes.Contains(b, []byte(secret)) {
+		t.Fatalf("secret left in the error: %s", b)
+	}
+	auditBytes, _ := os.ReadFile(cs.audit)
+	for name, ch := range map[string][]byte{"audit": auditBytes, "logs": cs.logs.Bytes()} {
+		if bytes.Contains(ch, []byte(secret)) {
+			t.Fatalf("secret in %s: %s", name, ch)
+		}
+	}
+	if !bytes.Contains(cs.logs.Bytes(), []byte("tool saw [REDACTED:")) {
+		t.Fatalf("log line not redacted as expected: %s", cs.logs.Bytes())
+	}
+}

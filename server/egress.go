@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// egress is the one redaction step in front of everything the server
+// writes outward: tool results (structured and text, error texts
+// included), audit records (every field) and log lines. The tools redact
+// entities with their field names as context as they admit them; egress
+// is the guarantee that nothing else leaves unredacted, whatever a tool,
+// an error path or a new channel produces. Metric labels never carry
+// caller text: their values come from closed sets (see metricTool).
+type egress struct {
+	r *redact.Redactor
+}
+
+// counts merges a redaction report into per-rule counts.
+func counts(dst map[string]int, rep redact.Report) map[string]int {
+	if rep.Total() == 0 && rep.Invisible == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = map[string]int{}
+	}
+	for k, v := range rep.Counts {
+		dst[k] += v
+	}
+	if rep.Invisible > 0 {
+		dst["invisible-unicode"] += rep.Invisible
+	}
+	return dst
+}
+
+// text redacts one string judged under key (empty for free text).
+func (e egress) text(key, s string, red map[string]int) (string, map[string]int, error) {
+	out, rep, err := e.r.KeyedValue(key, s)
+	if err != nil {
+		return "", red, fmt.Errorf("server: egress: %w", err)
+	}
+	str, _ := out.(string)
+	return str, counts(red, rep), nil
+}
+
+// result redacts every string of a tool result: the structured content as
+// JSON with its keys as context, and every text block. It returns the
+// result's encoded size. Content of any other type is refused: a new kind
+// of content must be given its redaction here before it can leave.
+func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallToolResult, int, map[string]int, error) {
+	size := 0
+	out := *res
+	if res.StructuredContent != nil {
+		doc, err := json.Marshal(res.StructuredContent)
+		if err != nil {
+			return nil, 0, red, fmt.Errorf("server: egress: encode structured content: %w", err)
+		}
+		clean, rep, err := e.r.JSON(doc)
+		if err != nil {
+			return nil, 0, red, fmt.Errorf("server: egress: %w", err)
+		}
+		red = counts(red, rep)
+		out.StructuredContent = json.RawMessage(clean)
+		size += len(clean)
+	}
+	out.Content = make([]mcp.Content, len(res.Content))
+	for i, c := range res.Content {
+		t, ok := c.(mcp.TextContent)
+		if !ok {
+			return nil, 0, red, fmt.Errorf("server: egress: content of type %T has no redaction step", c)
+		}
+		var err error
+		t.Text, red, err = e.text("", t.Text, red)
+		if err != nil {
+			return nil, 0, red, err
+		}
+		out.Content[i] = t
+		size += len(t.Text)
+	}
+	return &out, size, red, nil
+}
+
+// record redacts every string field of an audit record, argument keys
+// and values included, before it is appended.
+func (e egress) record(rec *audit.Record) error {
+	var err error
+	field := func(key string, s *string) {
+		if err != nil || *s == "" {
+			return
+		}
+		*s, _, err = e.text(key, *s, nil)
+	}
+	field("sessionId", &rec.SessionID)
+	field("tool", &rec.Tool)
+	field("reason", &rec.Reason)
+	field("rule", &rec.Rule)
+	field("sub", &rec.User.Sub)
+	field("email", &rec.User.Email)
+	field("ref", &rec.User.Ref)
+	field("clientId", &rec.Agent.ClientID)
+	field("name", &rec.Agent.Name)
+	field("version", &rec.Agent.Version)
+	for i := range rec.Entities.Refs {
+		field("ref", &rec.Entities.Refs[i])
+	}
+	if err != nil {
+		return err
+	}
+	if len(rec.Arguments) > 0 {
+		clean, _, jerr := e.r.JSON(rec.Arguments)
+		if jerr != nil {
+			rec.Arguments = json.RawMessage(`"[arguments withheld: redaction failed]"`)
+		} else {
+			rec.Arguments = clean
+		}
+	}
+	return nil
+}
+
+// appendAudit is the only way the server writes an audit record: the
+// record passes egress first. A record that cannot be redacted is not
+// written, and the caller treats that as a failed append (fail closed).
+func (s *Server) appendAudit(ctx context.Context, rec *audit.Record) error {
+	if err := s.out.record(rec); err != nil {
+		return err
+	}
+	return s.opts.Audit.Append(context.WithoutCancel(ctx), rec)
+}
+
+// egressResult passes a call's result through egress. A result that
+// cannot be redacted is withheld.
+func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.CallToolResult) *mcp.CallToolResult {
+	if res == nil {
+		return nil
+	}
+	s.stage(ctx, stageEgress)
+	out, size, red, err := s.out.result(res, rec.Redactions)
+	rec.Redactions = red
+	if err != nil {
+		s.log.ErrorContext(ctx, "result withheld: egress redaction failed", "tool", rec.Tool, "err", err)
+		rec.Decision, rec.Reason = audit.DecisionError, "redaction failed"
+		return mcp.NewToolResultError("the result was withheld because secret redaction failed; nothing was returned")
+	}
+	rec.ResultBytes = size
+	return out
+}
+
+// finishCall writes the call's audit record and returns the result only
+// if that succeeded (fail closed).
+func (s *Server) finishCall(ctx context.Context, rec *audit.Record, start time.Time, res *mcp.CallToolResult) *mcp.CallToolResult {
+	s.stage(ctx, stageFinish)
+	dur := s.opts.Now().Sub(start)
+	rec.DurationMs = float64(dur.Microseconds()) / 1000
+	s.metrics.call(metricTool(s.tools, rec.Tool), string(rec.Decision), dur, rec.Redactions)
+	if err := s.appendAudit(ctx, rec); err != nil {
+		s.metrics.auditFailure()
+		s.log.ErrorContext(ctx, "audit write failed; result withheld", "tool", rec.Tool, "err", err)
+		return mcp.NewToolResultError("the audit trail is unavailable, so the result was withheld; the operator has been alerted")
+	}
+	s.log.DebugContext(ctx, "tool call", "tool", rec.Tool, "decision", rec.Decision, "entities", rec.Entities.Count,
+		"redactions", rec.RedactionTotal(), "duration", dur)
+	return res
+}
+
+// redactedArgs keeps the call's arguments for the audit record, redacted,
+// with the redaction counts. If they cannot be redacted they are replaced
+// by a note.
+func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[string]int) {
+	raw := req.Params.RawArguments
+	if len(raw) == 0 {
+		if req.Params.Arguments == nil {
+			return nil, nil
+		}
+		b, err := json.Marshal(req.Params.Arguments)
+		if err != nil {
+			return json.RawMessage(`"[arguments withheld]"`), nil
+		}
+		raw = b
+	}
+	if !json.Valid(raw) {
+		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
+	}
+	out, rep, err := s.out.r.JSON(raw)
+	if err != nil {
+		return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
+	}
+	return out, counts(nil, rep)
+}
+
+// redactingHandler is a slog.Handler that passes the message and every
+// string attribute through egress, with the attribute's key as context.
+// An attribute that cannot be redacted is dropped.
+type redactingHandler struct {
+	inner slog.Handler
+	out   egress
+}
+
+// redactingLogger returns log with every line passed through egress.
+func redactingLogger(log *slog.Logger, r *redact.Redactor) *slog.Logger {
+	if h, ok := log.Handler().(redactingHandler); ok && h.out.r == r {
+		return log
+	}
+	return slog.New(redactingHandler{inner: log.Handler(), out: egress{r: r}})
+}
+
+func (h redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	msg, _, err := h.out.text("", rec.Message, nil)
+	if err != nil {
+		msg = "[log message withheld: redaction failed]"
+	}
+	clean := slog.NewRecord(rec.Time, rec.Level, msg, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		if a, ok := h.attr(a); ok {
+			clean.AddAttrs(a)
+		}
+		return true
+	})
+	return h.inner.Handle(ctx, clean)
+}
+
+func (h redactingHandler) attr(a slog.Attr) (slog.Attr, bool) {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		s, _, err := h.out.text(a.Key, v.String(), nil)
+		if err != nil {
+			return a, false
+		}
+		return slog.String(a.Key, s), true
+	case slog.KindGroup:
+		var kept []any
+		for _, g := range v.Group() {
+			if ga, ok := h.attr(g); ok {
+				kept = append(kept, ga)
+			}
+		}
+		return slog.Group(a.Key, kept...), true
+	case slog.KindAny:
+		// Errors and other values are logged by their text.
+		s, _, err := h.out.text(a.Key, fmt.Sprint(v.Any()), nil)
+		if err != nil {
+			return a, false
+		}
+		return slog.String(a.Key, s), true
+	default:
+		return slog.Attr{Key: a.Key, Value: v}, true
+	}
+}
+
+func (h redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	kept := make([]slog.Attr, 0, len(as))
+	for _, a := range as {
+		if a, ok := h.attr(a); ok {
+			kept = append(kept, a)
+		}
+	}
+	return redactingHandler{inner: h.inner.WithAttrs(kept), out: h.out}
+}
+
+func (h redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{inner: h.inner.WithGroup(name), out: h.out}
+}
