@@ -211,14 +211,7 @@ func (e *authEnv) token(u idpUser, scopes ...string) string { return e.mint(e.cl
 // connect opens an MCP session over Streamable HTTP with the bearer token.
 func (e *authEnv) connect(tok string) *client.Client {
 	e.t.Helper()
-	c, err := client.NewStreamableHttpClient(e.base+"/mcp",
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(e.t, c)
-	return c
+	return servertest.ConnectHTTP(e.t, e.base+"/mcp", tok)
 }
 
 // legacyProtocol is the last MCP revision with Streamable HTTP sessions
@@ -688,33 +681,6 @@ func TestAuthSessionBoundToUser(t *testing.T) {
 	})
 }
 
-// recordingHandler records every request's headers, query and body before
-// passing it on.
-type recordingHandler struct {
-	next http.Handler
-	mu   sync.Mutex
-	seen []string
-}
-
-func (h *recordingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
-	_ = r.Header.Write(&b)
-	b.Write(body)
-	h.mu.Lock()
-	h.seen = append(h.seen, b.String())
-	h.mu.Unlock()
-	h.next.ServeHTTP(w, r)
-}
-
-func (h *recordingHandler) requests() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.seen)
-}
-
 func TestAuthNoTokenPassthrough(t *testing.T) {
 	const ownToken = "server-own-token"
 	ents, err := demo.Entities()
@@ -725,26 +691,13 @@ func TestAuthNoTokenPassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recordingHandler{next: mc.Handler()}
+	rec := &servertest.Recorder{Next: mc.Handler()}
 	backstage := httptest.NewServer(rec)
 	t.Cleanup(backstage.Close)
 
 	e := startAuthServer(t, newTestIdP(t), authSetup{backstageURL: backstage.URL, backstageToken: ownToken})
 	userTok := e.token(amelia, "openid", scopeCatalog, scopeAPIs)
-	c := e.connect(userTok)
-	for _, call := range []struct{ tool, args string }{
-		{"whoami", ""},
-		{"catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`},
-		{"catalog_search_entities", `{"kind":"component","owner":"team-checkout"}`},
-		{"catalog_get_relations", `{"ref":"component:default/checkout-service","depth":2}`},
-		{"catalog_find_owner", `{"ref":"component:default/checkout-service"}`},
-		{"catalog_list_facets", `{"facet":"spec.type"}`},
-		{"catalog_get_api_definition", `{"ref":"api:default/payments-api"}`},
-	} {
-		if res := servertest.Call(t, c, call.tool, call.args); res.IsError {
-			t.Errorf("%s: %s", call.tool, servertest.Text(res))
-		}
-	}
+	servertest.CallEveryTool(t, e.connect(userTok))
 	// A second user's token, too: resolution requests are made for them.
 	e.connect(e.token(noah, scopeCatalog))
 
@@ -758,12 +711,12 @@ func TestAuthNoTokenPassthrough(t *testing.T) {
 		}
 		e.assertNoTokenIn(fmt.Sprintf("Backstage request %d (query/body)", i), []byte(r.RawQuery+"\n"+string(r.Body)))
 	}
-	all := rec.requests()
+	all := rec.Requests()
 	if len(all) != len(got) {
 		t.Errorf("recorder saw %d requests, catalog %d", len(all), len(got))
 	}
 	for i, r := range all {
-		e.assertNoTokenIn(fmt.Sprintf("Backstage request %d (headers, query and body)", i), []byte(r))
+		e.assertNoTokenIn(fmt.Sprintf("Backstage request %d (headers, query and body)", i), []byte(r.Dump))
 	}
 }
 

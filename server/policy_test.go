@@ -135,37 +135,14 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 // call runs a tool and returns its structured content (nil on a tool
 // error), its text, and whether it was a tool error. A protocol error is
 // returned as err.
-func (env *policyEnv) call(t *testing.T, tool, args string) (map[string]any, string, bool, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = tool
-	if args != "" {
-		req.Params.Arguments = json.RawMessage(args)
-	}
-	res, err := env.c.CallTool(ctx, req)
-	if err != nil {
-		return nil, "", false, err
-	}
-	text := servertest.Text(res)
-	if res.IsError {
-		return nil, text, true, nil
-	}
-	b, _ := json.Marshal(res.StructuredContent)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m, text, false, nil
+func (env *policyEnv) call(_ *testing.T, tool, args string) (map[string]any, string, bool, error) {
+	return env.sess.CallErr(tool, args)
 }
 
 // mustCall is call for calls that must succeed.
 func (env *policyEnv) mustCall(t *testing.T, tool, args string) map[string]any {
 	t.Helper()
-	m, text, isErr, err := env.call(t, tool, args)
-	if err != nil || isErr {
-		t.Fatalf("%s(%s): err %v, tool error %q", tool, args, err, text)
-	}
-	return m
+	return env.sess.MustCall(t, tool, args)
 }
 
 // checkErrorText fails when an error names a hidden entity (other than by

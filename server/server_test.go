@@ -44,13 +44,7 @@ func TestToolsOverStreamableHTTP(t *testing.T) {
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	s.cfg.Server.PublicURL = hs.URL
-	c, err := client.NewStreamableHttpClient(hs.URL + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(t, c)
-	servertest.CheckTools(t, c)
+	servertest.CheckTools(t, servertest.ConnectHTTP(t, hs.URL+"/mcp", ""))
 }
 
 func TestHTTPEndpoints(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -133,14 +131,7 @@ func startIdentityServer(t *testing.T, backstageURL string) *identityServer {
 // connectWithToken opens a Streamable HTTP session with a bearer token.
 func (is *identityServer) connectWithToken(t *testing.T, tok string) *client.Client {
 	t.Helper()
-	c, err := client.NewStreamableHttpClient(is.base+"/mcp",
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(t, c)
-	return c
+	return servertest.ConnectHTTP(t, is.base+"/mcp", tok)
 }
 
 // whoami is the part of whoami's answer these tests check.
@@ -423,38 +414,6 @@ func runServeStdio(t *testing.T, env []string, cfgPath string) runResult {
 	return runResult{err: err, stderr: stderr.String()}
 }
 
-// recordingProxy forwards to the real Backstage and records every request
-// as sent on the wire (method, URL, headers, body).
-type recordingProxy struct {
-	proxy *httputil.ReverseProxy
-	mu    sync.Mutex
-	seen  []forwarded
-}
-
-type forwarded struct {
-	authorization string
-	dump          string
-}
-
-func (p *recordingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
-	_ = r.Header.Write(&b)
-	b.Write(body)
-	p.mu.Lock()
-	p.seen = append(p.seen, forwarded{authorization: r.Header.Get("Authorization"), dump: b.String()})
-	p.mu.Unlock()
-	p.proxy.ServeHTTP(w, r)
-}
-
-func (p *recordingProxy) requests() []forwarded {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.seen)
-}
-
 // TestPassthroughNeverReachesBackstage: every request the real Backstage
 // received carried the server's own credential, never the user's token.
 func TestPassthroughNeverReachesBackstage(t *testing.T) {
@@ -462,30 +421,17 @@ func TestPassthroughNeverReachesBackstage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := &recordingProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
+	rp := &servertest.Recorder{Next: httputil.NewSingleHostReverseProxy(target)}
 	proxy := httptest.NewServer(rp)
 	t.Cleanup(proxy.Close)
 
 	is := startIdentityServer(t, proxy.URL)
 	tok := is.op.UserToken(t, "amelia.hart", append([]string{"openid"}, identityScopes...)...)
-	c := is.connectWithToken(t, tok.AccessToken)
-	for _, call := range []struct{ tool, args string }{
-		{"whoami", ""},
-		{"catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`},
-		{"catalog_search_entities", `{"kind":"component","owner":"team-checkout"}`},
-		{"catalog_get_relations", `{"ref":"component:default/checkout-service","depth":2}`},
-		{"catalog_find_owner", `{"ref":"component:default/checkout-service"}`},
-		{"catalog_list_facets", `{"facet":"spec.type"}`},
-		{"catalog_get_api_definition", `{"ref":"api:default/payments-api"}`},
-	} {
-		if res := servertest.Call(t, c, call.tool, call.args); res.IsError {
-			t.Errorf("%s: %s", call.tool, servertest.Text(res))
-		}
-	}
+	servertest.CallEveryTool(t, is.connectWithToken(t, tok.AccessToken))
 	// A second user, so user resolution requests are made again.
 	is.connectWithToken(t, is.op.UserToken(t, "noah.fischer", append([]string{"openid"}, identityScopes...)...).AccessToken)
 
-	got := rp.requests()
+	got := rp.Requests()
 	if len(got) < 8 {
 		t.Fatalf("Backstage received only %d requests: the check would prove little", len(got))
 	}
@@ -494,12 +440,12 @@ func TestPassthroughNeverReachesBackstage(t *testing.T) {
 		t.Fatal("the provider's access token is not a JWT")
 	}
 	for i, r := range got {
-		if r.authorization != "Bearer "+bs.Token {
-			t.Errorf("request %d carried Authorization %q, want the server's own Backstage token", i, clipTok(r.authorization))
+		if r.Authorization != "Bearer "+bs.Token {
+			t.Errorf("request %d carried Authorization %q, want the server's own Backstage token", i, clipTok(r.Authorization))
 		}
 		for _, p := range []string{tok.AccessToken, parts[1], parts[2]} {
-			if strings.Contains(r.dump, p) {
-				t.Errorf("request %d carried the user's token:\n%s", i, strings.SplitN(r.dump, "\n", 2)[0])
+			if strings.Contains(r.Dump, p) {
+				t.Errorf("request %d carried the user's token:\n%s", i, strings.SplitN(r.Dump, "\n", 2)[0])
 			}
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +21,6 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // These tests prove the policy against the real Backstage: two users of
@@ -33,34 +29,11 @@ import (
 // policy gives them through every tool; the pushed-down filters run in
 // Backstage's own filter engine.
 
-// policyE2EPolicy gives each team what it owns plus every group; the
-// checkout team also reads people (without e-mail) and API definitions.
-const policyE2EPolicy = `version: 1
-scopes:
-  "catalog.read": ["catalog:read"]
-  "catalog.apis": ["catalog:api-definitions"]
-  "catalog.people": ["catalog:read:users"]
-roles:
-  - name: checkout
-    bind: { backstageGroups: ["group:default/team-checkout"] }
-    tools: ["catalog:read", "catalog:api-definitions", "catalog:read:users"]
-    entities:
-      allow:
-        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
-        - IS_ENTITY_KIND: { kinds: [group, user] }
-    fieldMasks:
-      - kinds: [user]
-        fields: ["spec.profile.email"]
-  - name: fulfillment
-    bind: { backstageGroups: ["group:default/team-fulfillment"] }
-    tools: ["catalog_search_entities", "catalog_get_entity", "catalog_get_relations", "catalog_find_owner", "catalog_list_facets", "whoami"]
-    entities:
-      allow:
-        - IS_ENTITY_OWNER: { claims: [$ownershipRefs] }
-        - IS_ENTITY_KIND: { kinds: [group] }
-`
+// policyE2EPolicy is the two-teams scenario policy, shared with the unit
+// suite.
+const policyE2EPolicy = servertest.TwoTeamsPolicy
 
-var policyE2EScopes = []string{"openid", "email", "catalog.read", "catalog.apis", "catalog.people"}
+var policyE2EScopes = append([]string{"openid", "email"}, servertest.TwoTeamsScopes...)
 
 // policyE2EUsers match demo User entities by their profile e-mail.
 func policyE2EUsers() []oidcop.User {
@@ -160,97 +133,6 @@ func realCatalog(t *testing.T) []map[string]any {
 	return nil
 }
 
-func polRef(e map[string]any) string {
-	md, _ := e["metadata"].(map[string]any)
-	ns, _ := md["namespace"].(string)
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(e["kind"].(string) + ":" + ns + "/" + md["name"].(string))
-}
-
-// polSession is one user's MCP session and what the policy lets them see.
-type polSession struct {
-	c         *client.Client
-	all       []map[string]any
-	visible   map[string]bool
-	userMails []string
-	exact     bool
-}
-
-func (ps *polSession) call(t *testing.T, tool, args string) (map[string]any, string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = tool
-	if args != "" {
-		req.Params.Arguments = json.RawMessage(args)
-	}
-	res, err := ps.c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s(%s): protocol error %v", tool, args, err)
-	}
-	text := servertest.Text(res)
-	if res.IsError {
-		return nil, text, true
-	}
-	b, _ := json.Marshal(res.StructuredContent)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m, text, false
-}
-
-func (ps *polSession) mustCall(t *testing.T, tool, args string) map[string]any {
-	t.Helper()
-	m, text, isErr := ps.call(t, tool, args)
-	if isErr {
-		t.Fatalf("%s(%s): %s", tool, args, text)
-	}
-	return m
-}
-
-// handedOut lists the refs of the entities a result hands out.
-func handedOut(m map[string]any) []string {
-	var out []string
-	var walk func(v any, key string)
-	walk = func(v any, key string) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, c := range x {
-				walk(c, k)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c, key)
-			}
-		case string:
-			switch key {
-			case "ref", "root", "from", "to", "entity":
-				out = append(out, strings.ToLower(x))
-			}
-		}
-	}
-	walk(m, "")
-	return out
-}
-
-// checkResult fails on hidden entities and masked e-mails in a result.
-func (ps *polSession) checkResult(t *testing.T, tool, args string, m map[string]any, text string) {
-	t.Helper()
-	for _, r := range handedOut(m) {
-		if !ps.visible[r] {
-			t.Errorf("%s(%s) hands out hidden %s", tool, args, r)
-		}
-	}
-	b, _ := json.Marshal(m)
-	for _, mail := range ps.userMails {
-		if strings.Contains(string(b), mail) || strings.Contains(text, mail) {
-			t.Errorf("%s(%s) carries the masked e-mail %s", tool, args, mail)
-		}
-	}
-}
-
 // TestPolicyTwoTeamsRealBackstage: ben (team-checkout) and farah
 // (team-fulfillment) each see exactly what the policy gives them.
 func TestPolicyTwoTeamsRealBackstage(t *testing.T) {
@@ -260,40 +142,10 @@ func TestPolicyTwoTeamsRealBackstage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mails []string
-	for _, e := range all {
-		if strings.EqualFold(e["kind"].(string), "user") {
-			if p, ok := e["spec"].(map[string]any)["profile"].(map[string]any); ok {
-				if m, _ := p["email"].(string); m != "" {
-					mails = append(mails, m)
-				}
-			}
-		}
-	}
-	teams := []struct {
-		user, ref, team, other string
-		tools                  []string
-		own, hidden            []string
-	}{
-		{user: "ben.okafor", ref: "user:default/ben.okafor", team: "group:default/team-checkout", other: "team-fulfillment",
-			tools:  []string{"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
-			own:    []string{"component:default/checkout-service", "api:default/payments-api", "user:default/farah.haddad", "group:default/team-fulfillment"},
-			hidden: []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "component:platform/log-shipper"}},
-		{user: "farah.haddad", ref: "user:default/farah.haddad", team: "group:default/team-fulfillment", other: "team-checkout",
-			tools:  []string{"catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
-			own:    []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "group:default/team-checkout"},
-			hidden: []string{"component:default/checkout-service", "api:default/payments-api", "user:default/ben.okafor", "component:platform/log-shipper"}},
-	}
-	for _, team := range teams {
-		t.Run(team.user, func(t *testing.T) {
-			tok := op.UserToken(t, team.user, policyE2EScopes...)
-			c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			servertest.Connect(t, c)
-			ps := &polSession{c: c, all: all, userMails: mails, visible: map[string]bool{}}
+	for _, team := range servertest.TwoTeams {
+		t.Run(strings.TrimPrefix(team.User, "user:default/"), func(t *testing.T) {
+			tok := op.UserToken(t, strings.TrimPrefix(team.User, "user:default/"), policyE2EScopes...)
+			c := servertest.ConnectHTTP(t, base+"/mcp", tok.AccessToken)
 
 			// The server resolved the token to the User entity and its groups.
 			var id struct {
@@ -303,195 +155,34 @@ func TestPolicyTwoTeamsRealBackstage(t *testing.T) {
 				Scopes        []string `json:"scopes"`
 			}
 			servertest.Structured(t, servertest.Call(t, c, "whoami", ""), &id)
-			if id.User != team.ref || !slices.Contains(id.OwnershipRefs, team.team) {
+			if id.User != team.User || !slices.Contains(id.OwnershipRefs, team.Group) {
 				t.Fatalf("whoami = %+v", id)
 			}
-			g := pol.Grant(policy.Subject{UserRef: id.User, OwnershipRefs: id.OwnershipRefs, ClientID: id.Agent, Scopes: id.Scopes, Authenticated: true})
-			ps.exact = g.Exact()
-			for _, e := range all {
-				if g.Entity(e).Allowed {
-					ps.visible[polRef(e)] = true
-				}
-			}
-			for _, r := range team.own {
-				if !ps.visible[r] {
-					t.Fatalf("oracle: %s should be visible", r)
-				}
-			}
-			for _, r := range team.hidden {
-				if ps.visible[r] {
-					t.Fatalf("oracle: %s should be hidden", r)
-				}
-			}
-
-			t.Run("tools/list", func(t *testing.T) {
-				res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names []string
-				for _, tl := range res.Tools {
-					names = append(names, tl.Name)
-				}
-				sort.Strings(names)
-				if !slices.Equal(names, team.tools) {
-					t.Errorf("tools = %v, want %v", names, team.tools)
-				}
-			})
-
-			t.Run("get_entity on every entity", func(t *testing.T) {
-				_, missingText, _ := ps.call(t, "catalog_get_entity", `{"ref":"component:default/zz-no-such-entity"}`)
-				for _, e := range all {
-					ref := polRef(e)
-					args := `{"ref":"` + ref + `","detail":"full"}`
-					m, text, isErr := ps.call(t, "catalog_get_entity", args)
-					switch {
-					case ps.visible[ref] && isErr:
-						t.Errorf("visible %s: %s", ref, text)
-					case ps.visible[ref]:
-						ps.checkResult(t, "catalog_get_entity", args, m, text)
-					case !isErr:
-						t.Errorf("hidden %s was returned", ref)
-					case strings.HasPrefix(ref, "component:default/"):
-						if strings.Replace(text, ref, "R", 1) != strings.Replace(missingText, "component:default/zz-no-such-entity", "R", 1) {
-							t.Errorf("hidden %s answered %q, missing answers %q", ref, text, missingText)
-						}
-					case !strings.Contains(text, "not found"):
-						t.Errorf("hidden %s answered %q", ref, text)
-					}
-				}
-			})
-
-			t.Run("search pages through exactly the visible set", func(t *testing.T) {
-				got := map[string]bool{}
-				m := ps.mustCall(t, "catalog_search_entities", `{"limit":9}`)
-				total, hasTotal := m["totalItems"]
-				for i := 0; i < 100; i++ {
-					ps.checkResult(t, "catalog_search_entities", "page", m, "")
-					for _, it := range m["items"].([]any) {
-						got[strings.ToLower(it.(map[string]any)["ref"].(string))] = true
-					}
-					cur, _ := m["nextCursor"].(string)
-					if cur == "" {
-						break
-					}
-					m = ps.mustCall(t, "catalog_search_entities", `{"cursor":"`+cur+`","limit":9}`)
-				}
-				if len(got) != len(ps.visible) {
-					t.Errorf("search returned %d entities, the policy allows %d", len(got), len(ps.visible))
-				}
-				if hasTotal != ps.exact {
-					t.Errorf("totalItems present = %v, Grant.Exact = %v", hasTotal, ps.exact)
-				}
-				if hasTotal && int(total.(float64)) != len(ps.visible) {
-					t.Errorf("totalItems %v, visible %d", total, len(ps.visible))
-				}
-				for _, args := range []string{
-					`{"owner":"` + team.other + `"}`,
-					`{"kind":"component","owner":"` + team.other + `"}`,
-					`{"namespace":"platform"}`,
-				} {
-					m := ps.mustCall(t, "catalog_search_entities", args)
-					ps.checkResult(t, "catalog_search_entities", args, m, "")
-					for _, it := range m["items"].([]any) {
-						if r := it.(map[string]any)["ref"].(string); !strings.HasPrefix(r, "group:") {
-							t.Errorf("%s returned %s", args, r)
-						}
-					}
-				}
-			})
-
-			t.Run("relations never reach hidden entities", func(t *testing.T) {
-				for _, e := range all {
-					ref := polRef(e)
-					if !ps.visible[ref] || strings.HasPrefix(ref, "user:") {
-						continue
-					}
-					args := `{"ref":"` + ref + `","direction":"both","depth":2}`
-					m := ps.mustCall(t, "catalog_get_relations", args)
-					ps.checkResult(t, "catalog_get_relations", args, m, "")
-				}
-			})
-
-			t.Run("find_owner", func(t *testing.T) {
-				for _, r := range team.own {
-					args := `{"ref":"` + r + `"}`
-					m, text, isErr := ps.call(t, "catalog_find_owner", args)
-					if isErr {
-						t.Errorf("%s: %s", r, text)
-						continue
-					}
-					ps.checkResult(t, "catalog_find_owner", args, m, text)
-				}
-			})
-
-			t.Run("facets count only visible entities", func(t *testing.T) {
-				for _, facet := range []string{"kind", "spec.type", "spec.profile.email"} {
-					args := `{"facet":"` + facet + `"}`
-					m := ps.mustCall(t, "catalog_list_facets", args)
-					want := map[string]int{}
-					for _, e := range all {
-						// User e-mails are masked; groups' are not.
-						if !ps.visible[polRef(e)] || (facet == "spec.profile.email" && strings.EqualFold(e["kind"].(string), "user")) {
-							continue
-						}
-						var cur any = e
-						for _, p := range strings.Split(facet, ".") {
-							mm, _ := cur.(map[string]any)
-							cur = mm[p]
-						}
-						if s, _ := cur.(string); s != "" {
-							want[strings.ToLower(s)]++
-						}
-					}
-					got := map[string]int{}
-					for _, v := range m["values"].([]any) {
-						vm := v.(map[string]any)
-						got[strings.ToLower(vm["value"].(string))] += int(vm["count"].(float64))
-					}
-					if fmt.Sprint(got) != fmt.Sprint(want) {
-						t.Errorf("facet %s = %v, want %v", facet, got, want)
-					}
-				}
-			})
-
-			t.Run("api definitions", func(t *testing.T) {
-				if !slices.Contains(team.tools, "catalog_get_api_definition") {
-					return
-				}
-				m := ps.mustCall(t, "catalog_get_api_definition", `{"ref":"api:default/payments-api"}`)
-				if d, _ := m["definition"].(string); len(d) < 100 {
-					t.Errorf("definition = %v", m)
-				}
-				_, hidden, hErr := ps.call(t, "catalog_get_api_definition", `{"ref":"api:default/orders-api"}`)
-				_, missing, mErr := ps.call(t, "catalog_get_api_definition", `{"ref":"api:default/zz-no-such-entity"}`)
-				if !hErr || !mErr || strings.Replace(hidden, "orders-api", "R", 1) != strings.Replace(missing, "zz-no-such-entity", "R", 1) {
-					t.Errorf("hidden %q vs missing %q", hidden, missing)
-				}
-			})
+			ps := servertest.NewSession(c, all, pol.Grant(policy.Subject{UserRef: id.User, OwnershipRefs: id.OwnershipRefs, ClientID: id.Agent, Scopes: id.Scopes, Authenticated: true}))
+			servertest.CheckTeam(t, ps, team)
 
 			t.Run("filter injection reaches the real filter engine harmlessly", func(t *testing.T) {
-				probes := []string{team.other + ",kind=user", "kind=group", team.other + "%2Ckind%3Duser",
-					team.other + "\uff0ckind\uff1dcomponent", "\uff54eam-fulfillment", "component:platform/log-shipper", "*", "%"}
+				probes := []string{team.OtherTeam + ",kind=user", "kind=group", team.OtherTeam + "%2Ckind%3Duser",
+					team.OtherTeam + "\uff0ckind\uff1dcomponent", "\uff54eam-fulfillment", "component:platform/log-shipper", "*", "%"}
 				for _, arg := range []string{"owner", "type", "kind", "namespace", "system", "lifecycle", "text"} {
 					for _, p := range probes {
 						b, _ := json.Marshal(map[string]any{arg: p, "limit": 100})
-						m, _, isErr := ps.call(t, "catalog_search_entities", string(b))
+						m, _, isErr := ps.Call(t, "catalog_search_entities", string(b))
 						if !isErr {
-							ps.checkResult(t, "catalog_search_entities", string(b), m, "")
+							ps.CheckResult(t, "catalog_search_entities", string(b), m, "")
 						}
 					}
 				}
 				for _, p := range probes {
 					b, _ := json.Marshal(map[string]any{"tags": []string{p}})
-					if m, _, isErr := ps.call(t, "catalog_search_entities", string(b)); !isErr {
-						ps.checkResult(t, "catalog_search_entities", string(b), m, "")
+					if m, _, isErr := ps.Call(t, "catalog_search_entities", string(b)); !isErr {
+						ps.CheckResult(t, "catalog_search_entities", string(b), m, "")
 					}
 					b, _ = json.Marshal(map[string]any{"facet": "metadata.name", "kind": p})
-					if m, _, isErr := ps.call(t, "catalog_list_facets", string(b)); !isErr {
+					if m, _, isErr := ps.Call(t, "catalog_list_facets", string(b)); !isErr {
 						for _, v := range m["values"].([]any) {
 							name := strings.ToLower(v.(map[string]any)["value"].(string))
-							for _, h := range team.hidden {
+							for _, h := range team.Hidden {
 								if strings.HasSuffix(h, "/"+name) {
 									t.Errorf("%s: facet reveals hidden %s", b, h)
 								}
@@ -499,15 +190,15 @@ func TestPolicyTwoTeamsRealBackstage(t *testing.T) {
 						}
 					}
 					b, _ = json.Marshal(map[string]any{"ref": p})
-					if m, text, isErr := ps.call(t, "catalog_get_entity", string(b)); !isErr {
-						ps.checkResult(t, "catalog_get_entity", string(b), m, text)
+					if m, text, isErr := ps.Call(t, "catalog_get_entity", string(b)); !isErr {
+						ps.CheckResult(t, "catalog_get_entity", string(b), m, text)
 					}
 				}
 				for _, args := range []string{
-					`{"Owner":"` + team.other + `"}`,
-					`{"owner":"` + team.other + `","owner":"` + team.other + `"}`,
+					`{"Owner":"` + team.OtherTeam + `"}`,
+					`{"owner":"` + team.OtherTeam + `","owner":"` + team.OtherTeam + `"}`,
 				} {
-					if _, text, isErr := ps.call(t, "catalog_search_entities", args); !isErr {
+					if _, text, isErr := ps.Call(t, "catalog_search_entities", args); !isErr {
 						t.Errorf("%s accepted: %s", args, text)
 					}
 				}

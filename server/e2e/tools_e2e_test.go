@@ -68,13 +68,7 @@ func TestToolsOverStreamableHTTP(t *testing.T) {
 	s, _ := newServer(t)
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
-	c, err := client.NewStreamableHttpClient(hs.URL + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	servertest.Connect(t, c)
-	servertest.CheckTools(t, c)
+	servertest.CheckTools(t, servertest.ConnectHTTP(t, hs.URL+"/mcp", ""))
 }
 
 // TestToolsOverStdio runs the tool contract against the real Backstage

@@ -49,8 +49,8 @@ type cacheEntry struct {
 }
 
 // NewResolver returns a resolver with the default settings, for callers
-// that only need OwnershipRefs (the insecure local user, admin tooling),
-// so that every path resolves groups the same way.
+// that only need OwnershipRefs or GroupRefs (the insecure local user, the
+// policy review commands), so that every path resolves groups the same way.
 func NewResolver(c Catalog) *Resolver {
 	cfg, err := Config{}.withDefaults("")
 	if err != nil {

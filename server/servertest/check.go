@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -37,21 +38,45 @@ func Connect(t testing.TB, c *client.Client) {
 	}
 }
 
+// ConnectHTTP opens an MCP session over Streamable HTTP at endpoint (the
+// server's /mcp URL), with the bearer token when it is not empty; the
+// session closes when the test ends.
+func ConnectHTTP(t testing.TB, endpoint, bearer string) *client.Client {
+	t.Helper()
+	var opts []transport.StreamableHTTPCOption
+	if bearer != "" {
+		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + bearer}))
+	}
+	c, err := client.NewStreamableHttpClient(endpoint, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	Connect(t, c)
+	return c
+}
+
 // Call invokes a tool with JSON arguments and returns the result.
 func Call(t testing.TB, c *client.Client, tool string, args string) *mcp.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	res, err := callTool(c, tool, args)
+	if err != nil {
+		t.Fatalf("%s(%s): protocol error: %v", tool, args, err)
+	}
+	return res
+}
+
+// callTool invokes a tool with JSON arguments ("" for none), bounded in
+// time.
+func callTool(c *client.Client, tool string, args string) (*mcp.CallToolResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	if args != "" {
 		req.Params.Arguments = json.RawMessage(args)
 	}
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s(%s): protocol error: %v", tool, args, err)
-	}
-	return res
+	return c.CallTool(ctx, req)
 }
 
 // Structured decodes the structured content of a successful result.

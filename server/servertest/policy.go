@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/mark3labs/mcp-go/client"
@@ -137,25 +136,27 @@ func str(e map[string]any, keys ...string) string {
 // the test.
 func (s *Session) Call(t *testing.T, tool, args string) (map[string]any, string, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = tool
-	if args != "" {
-		req.Params.Arguments = json.RawMessage(args)
-	}
-	res, err := s.Client.CallTool(ctx, req)
+	m, text, isErr, err := s.CallErr(tool, args)
 	if err != nil {
 		t.Fatalf("%s(%s): protocol error %v", tool, args, err)
 	}
-	text := Text(res)
+	return m, text, isErr
+}
+
+// CallErr is Call returning a protocol error instead of failing, for tests
+// that compare protocol errors.
+func (s *Session) CallErr(tool, args string) (m map[string]any, text string, isErr bool, err error) {
+	res, err := callTool(s.Client, tool, args)
+	if err != nil {
+		return nil, "", false, err
+	}
+	text = Text(res)
 	if res.IsError {
-		return nil, text, true
+		return nil, text, true, nil
 	}
 	b, _ := json.Marshal(res.StructuredContent)
-	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	return m, text, false
+	return m, text, false, nil
 }
 
 // MustCall is Call for calls that must succeed.
