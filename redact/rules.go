@@ -45,11 +45,15 @@ func provider(id, family, desc string, kw []string, pattern string) ruleDef {
 }
 
 func pemRule(id, label, desc string) ruleDef {
-	b := `-----BEGIN ` + label + `-----`
-	e := `-----END ` + label + `-----`
+	// Words may be joined by '+' as well, the form-encoding of a space (a key
+	// pasted into a URL query).
+	words := strings.ReplaceAll(label, " ", `[ +]`)
+	b := `-----BEGIN[ +]` + words + `-----`
+	e := `-----END[ +]` + words + `-----`
+	lower := strings.ToLower(label)
 	return ruleDef{
 		id: id, family: "private-key", desc: desc,
-		keywords: []string{"begin " + strings.ToLower(label)},
+		keywords: []string{"begin " + lower, "begin+" + strings.ReplaceAll(lower, " ", "+")},
 		// The header is enough: the whole block up to its END line, or, when
 		// there is none, the rest of the value, whatever the body holds.
 		pattern: b + `(?:[\s\S]*?` + e + `|[\s\S]*)`,
@@ -194,12 +198,12 @@ func defaultRuleDefs() []ruleDef {
 		pemRule("private-key-pgp", "PGP PRIVATE KEY BLOCK", "ASCII-armoured PGP private key block"),
 		pemRule("private-key-pkcs8", "PRIVATE KEY", "PEM PKCS#8 private key, whole block"),
 		pemRule("private-key-encrypted", "ENCRYPTED PRIVATE KEY", "PEM encrypted PKCS#8 private key, whole block"),
-		{id: "private-key-other", family: "private-key", desc: "any other private-key block (SSH2, ANY, …), whole block or the rest of the value", keywords: []string{"private key-----", "private key ----"},
-			pattern: `-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}(?:[\s\S]*?-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}|[\s\S]*)`, prio: prioBlock + 1, check: checkNone},
+		{id: "private-key-other", family: "private-key", desc: "any other private-key block (SSH2, ANY, …), whole block or the rest of the value", keywords: []string{"private key-----", "private key ----", "private+key-----", "private+key+----"},
+			pattern: `-{4,5}[ +]?BEGIN[ +][A-Z0-9 +]*PRIVATE[ +]KEY(?:[ +]BLOCK)?[ +]?-{4,5}(?:[\s\S]*?-{4,5}[ +]?END[ +][A-Z0-9 +]*PRIVATE[ +]KEY(?:[ +]BLOCK)?[ +]?-{4,5}|[\s\S]*)`, prio: prioBlock + 1, check: checkNone},
 		{id: "private-key-base64-pem", family: "private-key", desc: "base64 of a PEM private key (Kubernetes Secret data, …)", keywords: []string{"ls0tls1crudjti"},
 			pattern: `LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}`, prio: prioBlock, check: checkNone, validate: isBase64PEMKey},
 		{id: "putty-private-key", family: "private-key", desc: "PuTTY private key file, up to its MAC or the rest of the value", keywords: []string{"putty-user-key-file-"},
-			pattern: `PuTTY-User-Key-File-[0-9]+: (?:[\s\S]*?Private-MAC: [0-9a-f]+|[\s\S]*)`, prio: prioBlock, check: checkNone},
+			pattern: `PuTTY-User-Key-File-[0-9]+:[ +](?:[\s\S]*?Private-MAC:[ +][0-9a-f]+|[\s\S]*)`, prio: prioBlock, check: checkNone},
 		// URL credentials
 		{id: "url-password", family: "url-credentials", desc: "password in the userinfo of a URL (scheme, user and host kept)", keywords: []string{"://"}, need: []string{"@"},
 			pattern: `\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/?#"'<>\\]*:([^\s/?#"'<>\\]+)@[^\s@/?#"'<>\\]`, prio: prioURL + 2, check: checkPassword},
