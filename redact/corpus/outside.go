@@ -16,6 +16,10 @@ import (
 const (
 	LabelSecret   = "example"  // the text holds a secret of its family
 	LabelNegative = "negative" // the text holds none
+	// LabelIdentifier marks an example of a source rule that finds
+	// identifiers, not secrets (ARNs, bucket names, OAuth client ids, user
+	// names): ordinary catalog data, left out of the scores.
+	LabelIdentifier = "identifier"
 )
 
 // OutsideCase is one string of the outside corpus: material the team did not
@@ -54,7 +58,7 @@ func ReadOutside(r io.Reader) ([]OutsideCase, error) {
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			return nil, fmt.Errorf("corpus: line %d: %w", n, err)
 		}
-		if c.Label != LabelSecret && c.Label != LabelNegative {
+		if c.Label != LabelSecret && c.Label != LabelNegative && c.Label != LabelIdentifier {
 			return nil, fmt.Errorf("corpus: line %d: unknown label %q", n, c.Label)
 		}
 		out = append(out, c)
@@ -239,11 +243,15 @@ func coveredBy(start, end int, hs []Hit) bool {
 	return pos >= end
 }
 
-// OutsideDocs turns outside cases into documents read as text.
+// OutsideDocs turns outside cases into documents read as text, leaving out
+// identifier examples.
 func OutsideDocs(cases []OutsideCase) []Doc {
-	docs := make([]Doc, len(cases))
-	for i, c := range cases {
-		docs[i] = Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text, Whole: c.Label == LabelSecret}
+	docs := make([]Doc, 0, len(cases))
+	for _, c := range cases {
+		if c.Label == LabelIdentifier {
+			continue
+		}
+		docs = append(docs, Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text, Whole: c.Label == LabelSecret})
 	}
 	return docs
 }
@@ -258,6 +266,9 @@ func OwnDocs(r *redact.Redactor, cases []Case) ([]Doc, error) {
 	docs := make([]Doc, len(cases))
 	for i, c := range cases {
 		d := Doc{ID: c.ID, Mode: c.Mode, Input: c.Input}
+		if len(c.Secrets) == 0 {
+			d.Family = "(no secret)"
+		}
 		for _, s := range c.Secrets {
 			f, ok := family[s.Type]
 			if !ok {

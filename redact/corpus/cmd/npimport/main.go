@@ -2,7 +2,9 @@
 // rule files of Nosey Parker (praetorian-inc/noseyparker, Apache-2.0): every
 // string of a rule's examples becomes a labelled secret, every string of its
 // negative_examples a labelled non-secret, and the rule file's base name is
-// the family. Only these strings are taken, as test data; see the NOTICE
+// the family. Examples of rules not in Nosey Parker's "secret" category
+// (identifiers: ARNs, bucket names, OAuth client ids, user names) are kept
+// with the label "identifier" and not scored: they are ordinary catalog data. Only these strings are taken, as test data; see the NOTICE
 // beside the output.
 //
 //	go run ./redact/corpus/cmd/npimport --git-dir /path/to/noseyparker.git \
@@ -32,6 +34,7 @@ type ruleFile struct {
 	Rules []struct {
 		ID               string   `yaml:"id"`
 		Name             string   `yaml:"name"`
+		Categories       []string `yaml:"categories"`
 		Examples         []string `yaml:"examples"`
 		NegativeExamples []string `yaml:"negative_examples"`
 	} `yaml:"rules"`
@@ -98,7 +101,13 @@ func run(gitDir, rev, out string) error {
 					})
 				}
 			}
-			add(corpus.LabelSecret, r.Examples)
+			label := corpus.LabelIdentifier
+			for _, c := range r.Categories {
+				if c == "secret" {
+					label = corpus.LabelSecret
+				}
+			}
+			add(label, r.Examples)
 			add(corpus.LabelNegative, r.NegativeExamples)
 		}
 	}
