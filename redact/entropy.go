@@ -54,6 +54,9 @@ func isPlaceholder(s string) bool {
 	if s[0] == '$' || s[0] == '%' && len(s) > 1 && s[len(s)-1] == '%' {
 		return true
 	}
+	if len(s) > 2 && (s[0] == '{' && s[len(s)-1] == '}' || s[0] == '@' && s[len(s)-1] == '@') && isTemplateName(s[1:len(s)-1]) {
+		return true // {XAccessKey} (format strings), @db.password@ (Maven resource filtering)
+	}
 	for _, p := range placeholderParts {
 		if strings.Contains(l, p) {
 			return true
@@ -164,7 +167,10 @@ func genericValueOK(s string, strict bool) bool {
 	if letters == 0 && other == 0 && len(s) < 20 {
 		return false // plain numbers: ports, ids, timestamps
 	}
-	if digit == 0 && isWordy(s) {
+	if digit == 0 && isWordy(s) || isWordy(trimVersion(s)) {
+		return false // words, or words with a version: "acme-artifacts-prod-v2"
+	}
+	if isPackageCoordinate(s) {
 		return false
 	}
 	if isDottedName(s) {
@@ -195,6 +201,103 @@ func isWordy(s string) bool {
 		parts++
 	}
 	return parts >= 2
+}
+
+// isIdent reports whether s is a non-empty name of letters, digits, '_', '.'
+// and '-' that starts with a letter.
+func isIdent(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isWordByte(s[i]) && s[i] != '.' && s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isTemplateName reports whether s reads as the name in a template: an
+// identifier with at most two digits ("XAccessKey", "db.password", "key2"),
+// not a random string ("Zq7xP9mK2vL8").
+func isTemplateName(s string) bool {
+	_, _, d, _ := charClasses(s)
+	return isIdent(s) && d <= 2
+}
+
+// trimVersion removes up to two version suffixes ("-v2", "_2024", ".3") from
+// s; it returns "" when there is none.
+func trimVersion(s string) string {
+	t := s
+	for range 2 {
+		i := strings.LastIndexAny(t, "-_.")
+		if i <= 0 {
+			break
+		}
+		suf := strings.TrimPrefix(strings.TrimPrefix(t[i+1:], "v"), "V")
+		if suf == "" || len(suf) > 4 || strings.Trim(suf, "0123456789") != "" {
+			break
+		}
+		t = t[:i]
+	}
+	if t == s {
+		return ""
+	}
+	return t
+}
+
+// isPackageCoordinate reports whether s is a Maven or Gradle coordinate
+// ("org.apache.commons:commons-lang3:3.12.0", "com.acme:lib:jar:2.4.1-SNAPSHOT").
+func isPackageCoordinate(s string) bool {
+	parts := strings.Split(s, ":")
+	if len(parts) < 3 || len(parts) > 5 {
+		return false
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if !isIdent(p) {
+			return false
+		}
+	}
+	v := parts[len(parts)-1]
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if !isWordByte(v[i]) && v[i] != '.' && v[i] != '-' {
+			return false
+		}
+	}
+	return strings.Contains(v, ".")
+}
+
+// isWebhookName reports whether a key names a webhook (whose URL path is the
+// credential): slackWebhookUrl, acme.io/alerts-webhook, teams_hook.
+func isWebhookName(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "webhook") || strings.HasSuffix(n, "hook") || strings.HasSuffix(n, "hookurl") || strings.HasSuffix(n, "hook_url") || strings.HasSuffix(n, "hook-url")
+}
+
+// webhookSecretPath returns where the path of an http(s) URL starts when
+// one of its path or query segments looks random (the credential of a
+// webhook), or -1.
+func webhookSecretPath(v string) int {
+	rest, ok := strings.CutPrefix(v, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(v, "http://"); !ok {
+			return -1
+		}
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		return -1
+	}
+	start := len(v) - len(rest) + slash + 1
+	for _, seg := range strings.FieldsFunc(v[start:], func(r rune) bool { return r == '/' || r == '?' || r == '&' || r == '=' || r == '#' }) {
+		if len(seg) >= 16 && genericValueOK(seg, false) {
+			return start
+		}
+	}
+	return -1
 }
 
 // isDottedName reports whether s looks like a host name, package or property
@@ -241,6 +344,7 @@ var secretNameExcludedSuffixes = [...]string{
 	"author_name", "oauth", "authn", "authz", "authmethod", "authtype", "secretsmanager", "tokenizer", "sig", "signer",
 	"reset", "changed", "lastchanged", "updatedat", "createdat", "bucket", "limit", "audience", "issuer", "scope", "scopes",
 	"domain", "region", "host", "port", "user", "username", "email", "owner", "team", "namespace", "cluster",
+	"dn", "binddn", "address", "addr", "bypass", "compass", "timeout", "pool", "poolsize", "retries",
 }
 
 // isSecretName reports whether a key name says that its value is a secret.
@@ -261,6 +365,9 @@ func isSecretName(name string) bool {
 			return false
 		}
 	}
+	if strings.Contains(s, "webhook") && !strings.HasSuffix(s, "id") && !strings.HasSuffix(s, "name") && !strings.HasSuffix(s, "enabled") {
+		return true // the URL of a webhook is its credential
+	}
 	for _, suf := range secretNameExcludedSuffixes {
 		if strings.HasSuffix(s, suf) {
 			return false
@@ -272,7 +379,19 @@ func isSecretName(name string) bool {
 			return true
 		}
 	}
-	return strings.HasSuffix(s, "key") || strings.HasSuffix(s, "auth") || strings.HasSuffix(s, "signature")
+	// Credentials named without "password": an LDAP bind, a DSN, a
+	// connection string, a private part, short forms (dbpass, ldap_pw, creds).
+	for _, w := range [...]string{"bindpw", "bindpass", "bindcredential", "dsn", "connectionstring", "connstring", "connstr"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	for _, suf := range [...]string{"key", "auth", "signature", "bind", "conn", "connection", "private", "pw", "pass", "cred", "creds"} {
+		if strings.HasSuffix(s, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 // markerPrefix starts every replacement.

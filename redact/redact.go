@@ -361,6 +361,8 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 		v := string(b)
 		if !r.allow[v] && genericValueOK(v, false) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
+		} else if p := webhookSecretPath(v); p > 0 && isWebhookName(string(key)) {
+			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
 		}
 	}
 	var ctx ruleSet
@@ -443,13 +445,24 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 				if ru.check == checkLoose {
 					trim = ".)]}, \t"
 				}
-				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 {
+				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
 					e--
 				}
 				if ru.id == "conn-odbc" {
 					for s < e && (text[s] == ' ' || text[s] == '\t') {
 						s++
 					}
+				}
+			}
+			if ru.check == checkGeneric && e > s && isWebhookName(name) {
+				// The credential of a webhook is the path of its URL.
+				if p := webhookSecretPath(string(text[s:e])); p > 0 {
+					s += p
+					if starts != nil {
+						s, e = starts[s], starts[e]
+					}
+					spans = append(spans, span{start: s, end: e, rule: ri})
+					continue
 				}
 			}
 			if e <= s || !r.accept(ru, string(text[s:e]), name) {
@@ -489,6 +502,23 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return len(s) >= 3 && !isPlaceholder(s)
 	}
 	return true
+}
+
+// closesBracket reports whether v ends with a bracket that closes one opened
+// inside v ("{XAccessKey}"), which then belongs to the value.
+func closesBracket(v []byte) bool {
+	var open byte
+	switch v[len(v)-1] {
+	case '}':
+		open = '{'
+	case ']':
+		open = '['
+	case ')':
+		open = '('
+	default:
+		return false
+	}
+	return bytes.Count(v, []byte{open}) >= bytes.Count(v, v[len(v)-1:])
 }
 
 // isSecretParam reports whether a URL query parameter name carries a secret.
@@ -669,4 +699,4 @@ func isWordByte(c byte) bool {
 
 // maxHits bounds the keyword hits examined by the generic rules; past it
 // they fall back to their regular expressions.
-const maxHits = 256
+const maxHits = 4096

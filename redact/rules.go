@@ -63,7 +63,7 @@ func pemRule(id, label, desc string) ruleDef {
 }
 
 // secretWords are the names that make a key or a query parameter secret.
-const secretWordsRe = `(?:password|passwd|passphrase|pwd|secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|signing[_\-.]?key|credentials?|auth|key|sig|signature)`
+const secretWordsRe = `(?:password|passwd|passphrase|pwd|secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|signing[_\-.]?key|credentials?|auth|key|sig|signature|bind|dsn|conn|webhook|hook|private|pw|pass|creds?)`
 
 func defaultRuleDefs() []ruleDef {
 	return []ruleDef{
@@ -228,9 +228,10 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{20,}=*)`, prio: prioContext + 1, check: checkLoose},
 		// Generic
 		{id: "generic-secret", family: "generic", desc: "high-entropy value of a secret-named key (password, token, apiKey, client_secret, …) in JSON, YAML, env or properties",
-			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth"},
-			pattern:  `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{8,400})`,
-			prio:     prioGeneric, check: checkGeneric},
+			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth",
+				"bind", "dsn", "conn", "webhook", "hook", "private", "pw", "pass", "cred"},
+			pattern: `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{8,400})`,
+			prio:    prioGeneric, check: checkGeneric},
 		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
 			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
 			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+[a-z]{1,12}){0,5}?(?:[ \t]*[:=][ \t]*|[ \t]+)["'` + "`" + `]?([A-Za-z0-9+/][A-Za-z0-9+/_\-.=~!@#$%^&*]{15,199})`,
