@@ -203,6 +203,21 @@ func isWordy(s string) bool {
 	return parts >= 2
 }
 
+// isTokenName reports whether a secret name says token, API key, secret or
+// password outright: under such a name a UUID is a credential (Heroku API
+// keys, Postmark server tokens, Jenkins trigger tokens are UUIDs), while a
+// UUID under a looser name (someKey) is taken for an identifier.
+func isTokenName(name string) bool {
+	n := strings.ToLower(name)
+	n = strings.NewReplacer("_", "", "-", "", ".", "").Replace(n)
+	for _, w := range [...]string{"token", "apikey", "secret", "password", "accesskey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // isIdent reports whether s is a non-empty name of letters, digits, '_', '.'
 // and '-' that starts with a letter.
 func isIdent(s string) bool {

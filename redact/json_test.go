@@ -30,7 +30,10 @@ func TestJSONKeyContext(t *testing.T) {
 		{"json inside a string", `{"cfg":"{\"token\":\"Zq7xP9mK2vL8Zq\"}"}`, `{"cfg":"{\"token\":\"[REDACTED:generic-secret]\"}"}`},
 		{"invisible stripped", `{"d":"hi\u200b there` + "\u2066" + `"}`, `{"d":"hi there"}`},
 		{"formatting kept", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}"},
-		{"uuid under key", `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`},
+		// A UUID under a token-like name is a credential (Heroku API keys,
+		// Postmark server tokens); it was kept before issue 10.
+		{"uuid under api key", `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"apiKey":"[REDACTED:generic-secret]"}`},
+		{"uuid under a looser key name", `{"licenseKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"licenseKey":"123e4567-e89b-42d3-a456-426614174000"}`},
 		{"hash in integrity", `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`, `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`},
 	}
 	for _, tc := range tests {
