@@ -210,13 +210,13 @@ func defaultRuleDefs() []ruleDef {
 		// Password hashes: crackable offline, so kept out like passwords.
 		{id: "password-hash", family: "password-hash", desc: "password hash in crypt(3) or Kerberos form (md5crypt, bcrypt, sha256/512crypt, scrypt, krb5 AS-REP/TGS)",
 			keywords: []string{"$1$", "$2a$", "$2b$", "$2y$", "$2x$", "$5$", "$6$", "$7$", "$8$", "$9$", "$krb5asrep$", "$krb5tgs$"},
-			pattern: `\$(?:1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}|\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}|\$[789]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}|\$krb5(?:asrep|tgs)\$[0-9]{2}\$[^\s"'$]*\$?[0-9a-fA-F]{32}\$[0-9a-fA-F]{64,}`,
-			prio: prioProvider, check: checkNone},
+			pattern:  `\$(?:1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}|\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}|\$[789]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}|\$krb5(?:asrep|tgs)\$[0-9]{2}\$[^\s"'$]*\$?[0-9a-fA-F]{32}\$[0-9a-fA-F]{64,}`,
+			prio:     prioProvider, check: checkNone},
 		// Passwords on command lines
 		{id: "cli-password", family: "generic", desc: "password on a command line (psexec -u U -p P, Connect-VIServer -Password P, curl -u user:P, --password P)",
 			keywords: []string{" -p ", "-password", "--password", "curl", "--user"},
-			pattern: `(?i)(?:\s-u\s+\S+\s+-p\s+|\s--?password[ \t=]+|\bcurl\b[^\n]*?\s(?:-u|--user)[ \t]+["']?[^\s:"']+:)["']?([^\s"'\-][^\s"']{2,})`,
-			prio: prioGeneric - 1, check: checkPassword},
+			pattern:  `(?i)(?:\s-u\s+\S+\s+-p\s+|\s--?password[ \t=]+|\bcurl\b[^\n]*?\s(?:-u|--user)[ \t]+["']?[^\s:"']+:)["']?([^\s"'\-][^\s"']{2,})`,
+			prio:     prioGeneric - 1, check: checkPassword},
 		// JWT
 		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
 		// Private keys
