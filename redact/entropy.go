@@ -77,6 +77,47 @@ func isPlaceholder(s string) bool {
 	return longest >= 6 && 2*longest >= len(s)
 }
 
+// hasSequence reports whether a value that no format vouches for (generic
+// and keyword-context rules; provider prefixes are evidence enough) holds a
+// documentation stand-in made of an
+// alphabet or number sequence: six or more consecutive characters in order
+// ("abcdefg", "1234567890", "ABCDEFGHIJKL") or four or more interleaved
+// letter-digit steps ("a1b2c3d4", "d4c3b2a1"). In a random value of base-62
+// characters either is about as likely as guessing the value.
+func hasSequence(s string) bool {
+	run := 1
+	for i := 1; i < len(s); i++ {
+		if isAlnumByte(s[i]) && isAlnumByte(s[i-1]) && s[i] == s[i-1]+1 {
+			if run++; run >= 6 {
+				return true
+			}
+		} else {
+			run = 1
+		}
+	}
+	// Interleaved: s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
+	for dir := -1; dir <= 1; dir += 2 {
+		steps := 0
+		for i := 0; i+2 < len(s); i++ {
+			a, b := s[i], s[i+2]
+			if isAlnumByte(a) && isAlnumByte(b) && int(b)-int(a) == dir && isDigitByte(a) != isDigitByte(s[i+1]) {
+				if steps++; steps >= 6 {
+					return true
+				}
+			} else {
+				steps = 0
+			}
+		}
+	}
+	return false
+}
+
+func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnumByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
 // isUUID reports whether s is a canonical UUID.
 func isUUID(s string) bool {
 	if len(s) != 36 {
@@ -144,7 +185,7 @@ func genericValueOK(s string, strict bool) bool {
 	if strict {
 		minLen = 16
 	}
-	if len(s) < minLen || isPlaceholder(s) || isUUID(s) || isMarker(s) {
+	if len(s) < minLen || isPlaceholder(s) || hasSequence(s) || isUUID(s) || isMarker(s) {
 		return false
 	}
 	l := strings.ToLower(s)
@@ -170,8 +211,8 @@ func genericValueOK(s string, strict bool) bool {
 	if digit == 0 && isWordy(s) || isWordy(trimVersion(s)) {
 		return false // words, or words with a version: "acme-artifacts-prod-v2"
 	}
-	if isPackageCoordinate(s) {
-		return false
+	if isPackageCoordinate(s) || isAlgorithmName(l) || strings.HasSuffix(s, "(") {
+		return false // coordinates, algorithm names, code ("Buffer.from(")
 	}
 	if isDottedName(s) {
 		return false
@@ -191,7 +232,7 @@ func genericValueOK(s string, strict bool) bool {
 // ("payment-token-service", "my_secret_name").
 func isWordy(s string) bool {
 	parts := 0
-	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' || r == ':' }) {
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '#' }) {
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
@@ -202,6 +243,21 @@ func isWordy(s string) bool {
 	}
 	return parts >= 2
 }
+
+// algorithmNames are names of hash, cipher and signature algorithms: values
+// of keys like password_hash or signing_key_alg, never secrets themselves.
+var algorithmNames = map[string]bool{
+	"argon2": true, "argon2id": true, "argon2i": true, "argon2d": true, "pbkdf2": true, "scrypt": true, "bcrypt": true,
+	"sha1": true, "sha224": true, "sha256": true, "sha384": true, "sha512": true, "sha3-256": true, "sha3-512": true,
+	"md5": true, "blake2b": true, "blake3": true, "hs256": true, "hs384": true, "hs512": true, "rs256": true, "rs384": true,
+	"rs512": true, "es256": true, "es384": true, "es512": true, "ps256": true, "ps384": true, "ps512": true, "eddsa": true,
+	"ed25519": true, "x25519": true, "aes128": true, "aes256": true, "aes-128-gcm": true, "aes-256-gcm": true,
+	"aes-256-cbc": true, "chacha20": true, "chacha20-poly1305": true, "hmac-sha256": true, "hmac-sha512": true,
+	"rsa2048": true, "rsa4096": true, "p-256": true, "p-384": true, "secp256k1": true, "secp256r1": true,
+}
+
+// isAlgorithmName reports whether the lowercase value l is an algorithm name.
+func isAlgorithmName(l string) bool { return algorithmNames[l] }
 
 // isTokenName reports whether a secret name says token, API key, secret or
 // password outright: under such a name a UUID is a credential (Heroku API

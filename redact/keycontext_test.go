@@ -88,6 +88,12 @@ func TestKeyContextFalsePositives(t *testing.T) {
 		{"templated value", "X_ACCESS_KEY={XAccessKey}"},
 		{"templated values in a line", "env: X_ACCESS_KEY={XAccessKey} Y_SECRET={YSecret}"},
 		{"maven filtered value", "db.password=@db.password@"},
+		{"alphabet run", "client_secret = 'abcdefgh9Q2+ZKWTm'"},
+		{"digit run", "aws_secret_key: Qm7aR2+kF+9XyLpTzWvNs1234567890"},
+		{"interleaved stand-in", "--set agent.apiKey=tok-a1b2c3d4-e5f6-g7h8-i9j0-k1l2m3"},
+		{"algorithm name", "password_hash: argon2id"},
+		{"code, not a literal", `let accountKey = Buffer.from("accountKey", "base64");`},
+		{"route name", "edit_password: cms/sites/passwords#edit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -492,7 +492,7 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 	case ru.check == checkPlaceholder:
 		return !isPlaceholder(secret)
 	case ru.check == checkContext:
-		return !isPlaceholder(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
+		return !isPlaceholder(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
 		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name))
 	case ru.check == checkLoose:
