@@ -259,6 +259,45 @@ var algorithmNames = map[string]bool{
 // isAlgorithmName reports whether the lowercase value l is an algorithm name.
 func isAlgorithmName(l string) bool { return algorithmNames[l] }
 
+// isPasswordName reports whether a secret name says password outright
+// (password, passwd, pwd, passphrase, and the pass/pw short forms).
+func isPasswordName(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(name))
+	if !isSecretName(name) {
+		return false
+	}
+	for _, w := range [...]string{"password", "passwd", "passphrase", "pwd"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(n, "pass") || strings.HasSuffix(n, "pw")
+}
+
+// passwordValueOK judges a value under a password name. People choose
+// passwords, so entropy says little ("thisismypassword" is a password): the
+// value is kept only when it is a placeholder, template, reference, path,
+// URL, algorithm name, number, boolean or shorter than six characters.
+func passwordValueOK(s string) bool {
+	if len(s) < 6 || len(s) > 200 || isPlaceholder(s) || hasSequence(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, p := range safeValuePrefixes {
+		if strings.HasPrefix(l, p) {
+			return false
+		}
+	}
+	if strings.Contains(s, "://") || strings.HasSuffix(s, "(") || strings.Contains(s, "#") && isWordy(s) {
+		return false
+	}
+	_, _, d, _ := charClasses(s)
+	if d == len(s) {
+		return false // a number: a length, a port, a count
+	}
+	return !isWordy(s)
+}
+
 // isTokenName reports whether a secret name says token, API key, secret or
 // password outright: under such a name a UUID is a credential (Heroku API
 // keys, Postmark server tokens, Jenkins trigger tokens are UUIDs), while a

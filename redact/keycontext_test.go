@@ -107,3 +107,33 @@ func TestKeyContextFalsePositives(t *testing.T) {
 		t.Fatalf("braced secret: %q", out)
 	}
 }
+
+// TestPasswordNames: under a key that says password, people's passwords are
+// redacted whatever their entropy; placeholders, references and other
+// non-passwords are kept.
+func TestPasswordNames(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct {
+		in     string
+		redact bool
+	}{
+		{"password: thisismyp4ss", true},
+		{`"AdminPassword": "Prestigio$"`, true},
+		{"smtp_pass=bluebird77", true},
+		{"password: changeme", false},
+		{"password: ${DB_PASSWORD}", false},
+		{"password: secret/data/payments/db", false},
+		{"password_min_length: 14", false},
+		{"password_hash: argon2id", false},
+		{"passwordSecret: payments-db-credentials", false},
+		{"password: true", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			_, rep := r.Text(tc.in)
+			if got := rep.Total() > 0; got != tc.redact {
+				t.Fatalf("redacted=%v want %v (%v)", got, tc.redact, rep.Counts)
+			}
+		})
+	}
+}

@@ -359,7 +359,8 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
 		isSecretName(string(key)) {
 		v := string(b)
-		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key))) {
+		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key)) ||
+			isPasswordName(string(key)) && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
 		} else if p := webhookSecretPath(v); p > 0 && isWebhookName(string(key)) {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
@@ -494,7 +495,8 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 	case ru.check == checkContext:
 		return !isPlaceholder(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
-		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name))
+		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
+			isPasswordName(name) && passwordValueOK(secret))
 	case ru.check == checkLoose:
 		return genericValueOK(secret, true)
 	case ru.check == checkPassword:
