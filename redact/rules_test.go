@@ -182,6 +182,7 @@ func positives() map[string][2]string {
 	add("password-hash", "admin:"+bcrypt+":19000:0:99999:7:::", bcrypt)
 	cliPw := "Qm7" + rs(b62, 11)
 	add("cli-password", `psexec \build01 -u ACME\deploy -p `+cliPw+` cmd /c whoami`, cliPw)
+	sec("jina-api-key", "jina_"+rs(hexc, 32), b62, 30, "", "")
 	pemB64 := base64.StdEncoding.EncodeToString([]byte(pemBlock("EC PRIVATE KEY")))
 	add("private-key-base64-pem", "tls.key: "+pemB64, pemB64[40:80])
 	add("url-password", "https://deploy:"+pw+"@artifacts.acme.internal/repo", pw)
@@ -285,6 +286,29 @@ func TestReplacementKeepsNonSecretParts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, _ := r.Text(tc.in); got != tc.want {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAlternateForms: older or regional forms of a provider's token are
+// caught by the provider's rule.
+func TestAlternateForms(t *testing.T) {
+	r := newRedactor(t)
+	legacyGrafana := base64.StdEncoding.EncodeToString([]byte(`{"k":"` + rs(b62, 32) + `","n":"deploy","id":1}`))
+	tests := []struct{ name, in, rule string }{
+		{"grafana legacy api key", "GRAFANA_API_KEY=" + legacyGrafana, "grafana-token"},
+		{"new relic admin key", "admin_access: NRAA-" + rs(hexc, 27), "newrelic-key"},
+		{"new relic eu license key", "license: eu01xx" + rs(hexc, 30) + "NRAL", "newrelic-license-key"},
+		{"doppler scim token", "dp.scim." + rs(b62, 43), "doppler-token"},
+		{"doppler service token with environment", "dp.st.prd." + rs(b62, 43), "doppler-token"},
+		{"legacy teams webhook", "https://outlook.office.com/webhook/" + rs(hexc, 32) + "@" + rs(hexc, 32) + "/IncomingWebhook/" + rs(hexc, 32), "teams-webhook-url"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rep := r.Text(tc.in)
+			if rep.Counts[tc.rule] == 0 {
+				t.Fatalf("rule %s did not fire: %v", tc.rule, rep.Counts)
 			}
 		})
 	}
