@@ -168,7 +168,7 @@ func defaultRuleDefs() []ruleDef {
 			`\bsk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{80,}`),
 		provider("anthropic-api-key", "ai", "Anthropic API or admin key (sk-ant-…)", []string{"sk-ant-"}, `\bsk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_\-]{80,}`),
 		provider("huggingface-token", "ai", "Hugging Face access token (hf_…, api_org_…)", []string{"hf_", "api_org_"}, `\b(?:hf_[A-Za-z]{34}|api_org_[A-Za-z]{34})\b`),
-		provider("jina-api-key", "ai", "Jina AI API key (jina_…)", []string{"jina_"}, `\bjina_[a-f0-9]{32}[A-Za-z0-9]{30}\b`),
+		provider("jina-api-key", "ai", "Jina AI API key (jina_…)", []string{"jina_"}, `\bjina_[A-Za-z0-9]{60}\b`),
 		provider("groq-api-key", "ai", "Groq API key (gsk_…)", []string{"gsk_"}, `\bgsk_[A-Za-z0-9]{52}\b`),
 		provider("replicate-token", "ai", "Replicate API token (r8_…)", []string{"r8_"}, `\br8_[A-Za-z0-9]{37}\b`),
 		provider("perplexity-api-key", "ai", "Perplexity API key (pplx-…)", []string{"pplx-"}, `\bpplx-[A-Za-z0-9]{48}\b`),
