@@ -202,7 +202,9 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `thingsboard\.cloud/api/v1/([A-Za-z0-9]{20})/`, prio: prioURL},
 		{id: "truenas-api-key", family: "saas", desc: "TrueNAS API key passed to auth.login_with_api_key", keywords: []string{"login_with_api_key"},
 			pattern: `login_with_api_key"[^\]]{0,40}?\[\s*"([0-9]+-[A-Za-z0-9]{64})"`, prio: prioContext},
-		provider("django-secret-key", "saas", "Django secret key made by startproject (django-insecure-…)", []string{"django-insecure-"}, `django-insecure-[^\s'"]{40,}`),
+		// Django's generated keys draw from punctuation too ("%(", "${"), so no placeholder check.
+		{id: "django-secret-key", family: "saas", desc: "Django secret key made by startproject (django-insecure-…)", keywords: []string{"django-insecure-"},
+			pattern: `django-insecure-[^\s'"]{40,}`, prio: prioProvider, check: checkNone},
 		{id: "sonarqube-legacy-token", family: "registry", desc: "SonarQube token without prefix (40 hex) next to sonar.login or a Sonar token key", keywords: []string{"sonar"},
 			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),

@@ -173,7 +173,7 @@ func positives() map[string][2]string {
 	add("thingsboard-access-token", "https://thingsboard.cloud/api/v1/"+tb+"/telemetry", tb)
 	tn := "9-" + rs(b62, 64)
 	add("truenas-api-key", `{"msg":"method","method":"auth.login_with_api_key","params":["`+tn+`"]}`, tn)
-	sec("django-secret-key", "django-insecure-", b62+"^!%(+=@&*$", 50, "SECRET_KEY = '", "'")
+	sec("django-secret-key", "django-insecure-%(", b62+"^!%(+=@&*$", 48, "SECRET_KEY = '", "'")
 	add("sonarqube-legacy-token", "mvn sonar:sonar -Dsonar.login="+rs(hexc, 40), rs(hexc, 40))
 	sec("azure-devops-pat-v2", rs(b62, 52)+"JQQJ99"+rs(b62, 18)+"AZDO", b62, 4, "ADO_PAT=", "")
 	sec("cratesio-api-token", "cio", b62, 32, "CARGO_REGISTRY_TOKEN=", "")
