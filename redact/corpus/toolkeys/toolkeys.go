@@ -23,22 +23,19 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 )
 
-// Tools are the programs Generate needs and the Debian package of each.
-var Tools = map[string]string{
-	"ssh-keygen": "openssh-client",
-	"openssl":    "openssl",
-	"gpg":        "gnupg",
-	"gpgconf":    "gnupg",
-	"puttygen":   "putty-tools",
-	"age-keygen": "age",
+// tools are the programs Generate needs and the Debian package of each.
+var tools = [...][2]string{
+	{"ssh-keygen", "openssh-client"}, {"openssl", "openssl"}, {"gpg", "gnupg"}, {"gpgconf", "gnupg"},
+	{"puttygen", "putty-tools"}, {"age-keygen", "age"},
 }
 
-// Missing returns the tools of Tools that are not on PATH, as "tool (package)".
+// Missing returns the tools Generate needs that are not on PATH, as
+// "tool (Debian package)".
 func Missing() []string {
 	var out []string
-	for _, t := range [...]string{"ssh-keygen", "openssl", "gpg", "gpgconf", "puttygen", "age-keygen"} {
-		if _, err := exec.LookPath(t); err != nil {
-			out = append(out, t+" ("+Tools[t]+")")
+	for _, t := range tools {
+		if _, err := exec.LookPath(t[0]); err != nil {
+			out = append(out, t[0]+" ("+t[1]+")")
 		}
 	}
 	return out
@@ -198,15 +195,17 @@ func (g *gen) gpg() {
 	_ = kill.Run() // best effort: the agent exits on its own when its home is gone
 }
 
-// Contexts are the places in an entity where a key is put.
-var Contexts = []string{"annotation", "description", "url", "spec-yaml", "json-in-json"}
+// Contexts returns the places in an entity where Docs puts a key.
+func Contexts() []string {
+	return []string{"annotation", "description", "url", "spec-yaml", "json-in-json"}
+}
 
 // Docs places every key in every context of an entity and labels the key's
 // bytes in the JSON document. The family of each label is "toolkey/<kind>".
 func Docs(keys []Key) ([]corpus.Doc, error) {
 	var docs []corpus.Doc
 	for _, k := range keys {
-		for _, c := range Contexts {
+		for _, c := range Contexts() {
 			d, err := place(k, c)
 			if err != nil {
 				return nil, err

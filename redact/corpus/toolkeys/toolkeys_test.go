@@ -98,11 +98,11 @@ func checkRedacted(t *testing.T, keys []Key) {
 		t.Fatal(err)
 	}
 	tab := corpus.Score(docs, hits)
-	if tab.Overall.Labels != len(keys)*len(Contexts) || tab.Overall.Found != tab.Overall.Labels {
+	if tab.Overall.Labels != len(keys)*len(Contexts()) || tab.Overall.Found != tab.Overall.Labels {
 		t.Errorf("found %d of %d keys; missed %v", tab.Overall.Found, tab.Overall.Labels, tab.Missed)
 	}
 	for _, k := range keys {
-		for _, c := range Contexts {
+		for _, c := range Contexts() {
 			t.Run(k.Kind+"/"+c, func(t *testing.T) {
 				ent, _, err := Entity(k, c)
 				if err != nil {

@@ -97,7 +97,7 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, gitleaks string
 	if err != nil {
 		return err
 	}
-	secs = append(secs, section{fmt.Sprintf("outside corpus: %d private keys made by ssh-keygen, openssl, gpg, puttygen, age-keygen, each in %d entity contexts", len(keys), len(toolkeys.Contexts)), keyDocs})
+	secs = append(secs, section{fmt.Sprintf("outside corpus: %d private keys made by ssh-keygen, openssl, gpg, puttygen, age-keygen, each in %d entity contexts", len(keys), len(toolkeys.Contexts())), keyDocs})
 
 	for i, s := range secs {
 		ours, err := corpus.Detect(r, s.docs)
