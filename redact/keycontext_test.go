@@ -94,6 +94,9 @@ func TestKeyContextFalsePositives(t *testing.T) {
 		{"algorithm name", "password_hash: argon2id"},
 		{"code, not a literal", `let accountKey = Buffer.from("accountKey", "base64");`},
 		{"route name", "edit_password: cms/sites/passwords#edit"},
+		{"prose without a quoted password", "The password is stored in Vault under secret/payments."},
+		{"prose with a placeholder", "the password is 'changeme' until the first login"},
+		{"empty comparison", `if password == "" {`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -220,6 +220,14 @@ func defaultRuleDefs() []ruleDef {
 			keywords: []string{" -p ", "-password", "--password", "curl", "--user"},
 			pattern:  `(?i)(?:\s-u\s+\S+\s+-p\s+|\s--?password[ \t=]+|\bcurl\b[^\n]*?\s(?:-u|--user)[ \t]+["']?[^\s:"']+:)["']?([^\s"'\-][^\s"']{2,})`,
 			prio:     prioGeneric - 1, check: checkPassword},
+		// Passwords written as literals where no key names them
+		{id: "password-literal", family: "generic", desc: "password as a quoted literal: in prose (\"the password is 'X'\"), compared in code (password == \"X\"), or passed to NetworkCredential/DirectoryEntry",
+			keywords: []string{"password", "passwd", "secret", "networkcredential", "directoryentry"},
+			pattern: `(?i)\bpass(?:word|wd)\b(?:[ \t]+[^\s]+){0,4}?[ \t]+is[ \t]+["'` + "`" + `]([^"'` + "`" + `\s]{3,64})["'` + "`" + `]` +
+				`|\b(?:password|passwd|pwd|secret)[ \t]*[!=]=[ \t]*["']([^"'\s]{3,64})["']` +
+				`|\bNetworkCredential\([ \t]*"[^"\n]*"[ \t]*,[ \t]*"([^"\n]{3,64})"` +
+				`|\bDirectoryEntry\([ \t]*"[^"\n]*"[ \t]*,\s*"[^"\n]*"[ \t]*,\s*"([^"\n]{3,64})"`,
+			prio: prioGeneric + 1, check: checkPassword},
 		// JWT
 		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
 		// Private keys

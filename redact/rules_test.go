@@ -183,6 +183,8 @@ func positives() map[string][2]string {
 	cliPw := "Qm7" + rs(b62, 11)
 	add("cli-password", `psexec \build01 -u ACME\deploy -p `+cliPw+` cmd /c whoami`, cliPw)
 	sec("jina-api-key", "jina_"+rs(hexc, 32), b62, 28, "", "")
+	litPw := "Tq4" + rs(b62, 9)
+	add("password-literal", "The staging password for user 'deploy' is '"+litPw+"', ask #ops before changing it.", litPw)
 	pemB64 := base64.StdEncoding.EncodeToString([]byte(pemBlock("EC PRIVATE KEY")))
 	add("private-key-base64-pem", "tls.key: "+pemB64, pemB64[40:80])
 	add("url-password", "https://deploy:"+pw+"@artifacts.acme.internal/repo", pw)
