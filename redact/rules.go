@@ -195,6 +195,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("okta-api-token", "saas", "Okta API token (SSWS 00…)", []string{"ssws"}, `\bSSWS[ \t]+(00[A-Za-z0-9_\-]{40})\b`),
 		{id: "okta-api-token-context", family: "saas", desc: "Okta API token (00…) next to an Okta keyword", keywords: []string{"okta"},
 			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+		provider("adafruit-io-key", "saas", "Adafruit IO key (aio_…)", []string{"aio_"}, `\baio_[A-Za-z0-9]{28}\b`),
 		provider("dependency-track-api-key", "saas", "Dependency-Track API key (odt_…)", []string{"odt_"}, `\bodt_[A-Za-z0-9]{32,}\b`),
 		provider("twitch-stream-key", "saas", "Twitch stream key (live_…_…)", []string{"live_"}, `\blive_[0-9]{6,12}_[A-Za-z0-9]{30}\b`),
 		provider("salesforce-access-token", "saas", "Salesforce access or session token (00D…!…)", []string{"=00D"}, `\b00D[A-Za-z0-9]{12}![A-Za-z0-9_.]{96}`),

@@ -183,6 +183,7 @@ func positives() map[string][2]string {
 	cliPw := "Qm7" + rs(b62, 11)
 	add("cli-password", `psexec \build01 -u ACME\deploy -p `+cliPw+` cmd /c whoami`, cliPw)
 	sec("jina-api-key", "jina_"+rs(hexc, 32), b62, 28, "", "")
+	sec("adafruit-io-key", "aio_", b62, 28, "#define IO_KEY \"", "\"")
 	litPw := "Tq4" + rs(b62, 9)
 	add("password-literal", "The staging password for user 'deploy' is '"+litPw+"', ask #ops before changing it.", litPw)
 	pemB64 := base64.StdEncoding.EncodeToString([]byte(pemBlock("EC PRIVATE KEY")))
