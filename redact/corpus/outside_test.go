@@ -11,9 +11,9 @@ import (
 // Figures of the outside corpus (Nosey Parker's rule examples). gitleaks
 // v8.30.1 flags 29 of the 143 negative examples (`make redact-report`);
 // backstage-mcp must flag no more. The recall floor is what the rules reach
-// today (0.808), held so that it cannot slip; the issue's target is 0.95.
+// today (0.839), held so that it cannot slip; the issue's target is 0.95.
 const (
-	outsideRecallFloor   = 0.80
+	outsideRecallFloor   = 0.83
 	gitleaksFlaggedOfNeg = 29
 )
 
