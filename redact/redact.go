@@ -150,8 +150,9 @@ func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 // zero value is not usable — use New.
 type Redactor struct {
 	rules      []rule
-	generic    int // index of generic-secret, or -1
-	dockerAuth int // index of docker-config-auth, or -1
+	generic    int     // index of generic-secret, or -1
+	dockerAuth int     // index of docker-config-auth, or -1
+	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
 	m          *matcher
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
@@ -228,6 +229,9 @@ func New(opts ...Option) (*Redactor, error) {
 			r.dockerAuth = ri
 		}
 		r.rules = append(r.rules, cr)
+		if d.check == checkContext && d.id != "url-query-secret" {
+			r.ctxRules.set(ri)
+		}
 		for _, k := range d.keywords {
 			ki, ok := kwIndex[k]
 			if !ok {
@@ -356,7 +360,7 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
+	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
 		isSecretName(string(key)) {
 		v := string(b)
 		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key)) ||
@@ -367,10 +371,8 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 		}
 	}
 	var ctx ruleSet
-	for ri := range r.rules {
-		if set.has(ri) && r.rules[ri].check == checkContext && r.rules[ri].id != "url-query-secret" {
-			ctx.set(ri)
-		}
+	for i := range ctx {
+		ctx[i] = set[i] & r.ctxRules[i]
 	}
 	if ctx.empty() {
 		return spans

@@ -224,6 +224,8 @@ func defaultRuleDefs() []ruleDef {
 		// Passwords written as literals where no key names them
 		{id: "password-literal", family: "generic", desc: "password as a quoted literal: in prose (\"the password is 'X'\"), compared in code (password == \"X\"), or passed to NetworkCredential/DirectoryEntry",
 			keywords: []string{"password", "passwd", "secret", "networkcredential", "directoryentry"},
+			// The pattern has no literal prefix; run it only where one of its forms can be.
+			need: []string{` is '`, ` is "`, " is `", "==", "!=", "credential(", "entry("},
 			pattern: `(?i)\bpass(?:word|wd)\b(?:[ \t]+[^\s]+){0,4}?[ \t]+is[ \t]+["'` + "`" + `]([^"'` + "`" + `\s]{3,64})["'` + "`" + `]` +
 				`|\b(?:password|passwd|pwd|secret)[ \t]*[!=]=[ \t]*["']([^"'\s]{3,64})["']` +
 				`|\bNetworkCredential\([ \t]*"[^"\n]*"[ \t]*,[ \t]*"([^"\n]{3,64})"` +
