@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs redis-server
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,8 +48,21 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 bench-e2e: ## side-by-side benchmark vs Backstage's own MCP endpoint and REST, plus a 60 s soak (~8 min; writes testdata/bench/results.md)
 	$(GO) run ./server/e2e/benchcmd --soak
 
-redact-report: ## precision, recall and F1 of secret redaction on the labelled corpus (testdata/redact)
+GITLEAKS_VER ?= v8.30.1
+REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl gpg:gnupg puttygen:putty-tools age-keygen:age
+
+redact-tools: ## install the key tools the redaction tests run (Debian packages, once)
+	@missing=""; for tp in $(REDACT_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing$$missing"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+redact-report: redact-tools ## recall and precision per family on both corpora, backstage-mcp beside gitleaks
 	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl
+	@test -x $(GOBIN_DIR)/gitleaks || GOBIN=$(GOBIN_DIR) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VER)
+	$(GO) run ./redact/corpus/cmd/compare --gitleaks $(GOBIN_DIR)/gitleaks
 
 bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 	$(GO) test -run '^$$' -bench . -benchmem ./tools/... ./server/... ./redact/... ./policy/...

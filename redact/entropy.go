@@ -54,24 +54,68 @@ func isPlaceholder(s string) bool {
 	if s[0] == '$' || s[0] == '%' && len(s) > 1 && s[len(s)-1] == '%' {
 		return true
 	}
+	if len(s) > 2 && (s[0] == '{' && s[len(s)-1] == '}' || s[0] == '@' && s[len(s)-1] == '@') && isTemplateName(s[1:len(s)-1]) {
+		return true // {XAccessKey} (format strings), @db.password@ (Maven resource filtering)
+	}
 	for _, p := range placeholderParts {
 		if strings.Contains(l, p) {
 			return true
 		}
 	}
-	// A run of six identical characters ("000000", "aaaaaa", "------").
-	run := 1
+	// Mostly one repeated character ("000000", "aaaaaa", "xxxxxxxxxxxxxxxx",
+	// "ghp_AAAA…A"). One run inside a longer random value does not make it a
+	// stand-in: an unencrypted OpenSSH key body always holds "AAAAAAAA".
+	run, longest := 1, 1
 	for i := 1; i < len(s); i++ {
 		if s[i] == s[i-1] {
 			run++
-			if run >= 6 {
+			longest = max(longest, run)
+		} else {
+			run = 1
+		}
+	}
+	return longest >= 6 && 2*longest >= len(s)
+}
+
+// hasSequence reports whether a value that no format vouches for (generic
+// and keyword-context rules; provider prefixes are evidence enough) holds a
+// documentation stand-in made of an
+// alphabet or number sequence: six or more consecutive characters in order
+// ("abcdefg", "1234567890", "ABCDEFGHIJKL") or four or more interleaved
+// letter-digit steps ("a1b2c3d4", "d4c3b2a1"). In a random value of base-62
+// characters either is about as likely as guessing the value.
+func hasSequence(s string) bool {
+	run := 1
+	for i := 1; i < len(s); i++ {
+		if isAlnumByte(s[i]) && isAlnumByte(s[i-1]) && s[i] == s[i-1]+1 {
+			if run++; run >= 6 {
 				return true
 			}
 		} else {
 			run = 1
 		}
 	}
+	// Interleaved: s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
+	for dir := -1; dir <= 1; dir += 2 {
+		steps := 0
+		for i := 0; i+2 < len(s); i++ {
+			a, b := s[i], s[i+2]
+			if isAlnumByte(a) && isAlnumByte(b) && int(b)-int(a) == dir && isDigitByte(a) != isDigitByte(s[i+1]) {
+				if steps++; steps >= 6 {
+					return true
+				}
+			} else {
+				steps = 0
+			}
+		}
+	}
 	return false
+}
+
+func isDigitByte(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnumByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // isUUID reports whether s is a canonical UUID.
@@ -141,7 +185,7 @@ func genericValueOK(s string, strict bool) bool {
 	if strict {
 		minLen = 16
 	}
-	if len(s) < minLen || isPlaceholder(s) || isUUID(s) || isMarker(s) {
+	if len(s) < minLen || isPlaceholder(s) || hasSequence(s) || isUUID(s) || isMarker(s) {
 		return false
 	}
 	l := strings.ToLower(s)
@@ -164,8 +208,11 @@ func genericValueOK(s string, strict bool) bool {
 	if letters == 0 && other == 0 && len(s) < 20 {
 		return false // plain numbers: ports, ids, timestamps
 	}
-	if digit == 0 && isWordy(s) {
-		return false
+	if digit == 0 && isWordy(s) || isWordy(trimVersion(s)) {
+		return false // words, or words with a version: "acme-artifacts-prod-v2"
+	}
+	if isPackageCoordinate(s) || isAlgorithmName(l) || strings.HasSuffix(s, "(") {
+		return false // coordinates, algorithm names, code ("Buffer.from(")
 	}
 	if isDottedName(s) {
 		return false
@@ -185,7 +232,7 @@ func genericValueOK(s string, strict bool) bool {
 // ("payment-token-service", "my_secret_name").
 func isWordy(s string) bool {
 	parts := 0
-	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' || r == ':' }) {
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '#' }) {
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
@@ -195,6 +242,172 @@ func isWordy(s string) bool {
 		parts++
 	}
 	return parts >= 2
+}
+
+// algorithmNames are names of hash, cipher and signature algorithms: values
+// of keys like password_hash or signing_key_alg, never secrets themselves.
+var algorithmNames = map[string]bool{
+	"argon2": true, "argon2id": true, "argon2i": true, "argon2d": true, "pbkdf2": true, "scrypt": true, "bcrypt": true,
+	"sha1": true, "sha224": true, "sha256": true, "sha384": true, "sha512": true, "sha3-256": true, "sha3-512": true,
+	"md5": true, "blake2b": true, "blake3": true, "hs256": true, "hs384": true, "hs512": true, "rs256": true, "rs384": true,
+	"rs512": true, "es256": true, "es384": true, "es512": true, "ps256": true, "ps384": true, "ps512": true, "eddsa": true,
+	"ed25519": true, "x25519": true, "aes128": true, "aes256": true, "aes-128-gcm": true, "aes-256-gcm": true,
+	"aes-256-cbc": true, "chacha20": true, "chacha20-poly1305": true, "hmac-sha256": true, "hmac-sha512": true,
+	"rsa2048": true, "rsa4096": true, "p-256": true, "p-384": true, "secp256k1": true, "secp256r1": true,
+}
+
+// isAlgorithmName reports whether the lowercase value l is an algorithm name.
+func isAlgorithmName(l string) bool { return algorithmNames[l] }
+
+// isPasswordName reports whether a secret name says password outright
+// (password, passwd, pwd, passphrase, and the pass/pw short forms).
+func isPasswordName(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(name))
+	if !isSecretName(name) {
+		return false
+	}
+	for _, w := range [...]string{"password", "passwd", "passphrase", "pwd"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(n, "pass") || strings.HasSuffix(n, "pw")
+}
+
+// passwordValueOK judges a value under a password name. People choose
+// passwords, so entropy says little ("thisismypassword" is a password): the
+// value is kept only when it is a placeholder, template, reference, path,
+// URL, algorithm name, number, boolean or shorter than six characters.
+func passwordValueOK(s string) bool {
+	if len(s) < 6 || len(s) > 200 || isPlaceholder(s) || hasSequence(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, p := range safeValuePrefixes {
+		if strings.HasPrefix(l, p) {
+			return false
+		}
+	}
+	if strings.Contains(s, "://") || strings.HasSuffix(s, "(") || strings.Contains(s, "#") && isWordy(s) {
+		return false
+	}
+	_, _, d, _ := charClasses(s)
+	if d == len(s) {
+		return false // a number: a length, a port, a count
+	}
+	return !isWordy(s)
+}
+
+// isTokenName reports whether a secret name says token, API key, secret or
+// password outright: under such a name a UUID is a credential (Heroku API
+// keys, Postmark server tokens, Jenkins trigger tokens are UUIDs), while a
+// UUID under a looser name (someKey) is taken for an identifier.
+func isTokenName(name string) bool {
+	n := strings.ToLower(name)
+	n = strings.NewReplacer("_", "", "-", "", ".", "").Replace(n)
+	for _, w := range [...]string{"token", "apikey", "secret", "password", "accesskey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isIdent reports whether s is a non-empty name of letters, digits, '_', '.'
+// and '-' that starts with a letter.
+func isIdent(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isWordByte(s[i]) && s[i] != '.' && s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isTemplateName reports whether s reads as the name in a template: an
+// identifier with at most two digits ("XAccessKey", "db.password", "key2"),
+// not a random string ("Zq7xP9mK2vL8").
+func isTemplateName(s string) bool {
+	_, _, d, _ := charClasses(s)
+	return isIdent(s) && d <= 2
+}
+
+// trimVersion removes up to two version suffixes ("-v2", "_2024", ".3") from
+// s; it returns "" when there is none.
+func trimVersion(s string) string {
+	t := s
+	for range 2 {
+		i := strings.LastIndexAny(t, "-_.")
+		if i <= 0 {
+			break
+		}
+		suf := strings.TrimPrefix(strings.TrimPrefix(t[i+1:], "v"), "V")
+		if suf == "" || len(suf) > 4 || strings.Trim(suf, "0123456789") != "" {
+			break
+		}
+		t = t[:i]
+	}
+	if t == s {
+		return ""
+	}
+	return t
+}
+
+// isPackageCoordinate reports whether s is a Maven or Gradle coordinate
+// ("org.apache.commons:commons-lang3:3.12.0", "com.acme:lib:jar:2.4.1-SNAPSHOT").
+func isPackageCoordinate(s string) bool {
+	parts := strings.Split(s, ":")
+	if len(parts) < 3 || len(parts) > 5 {
+		return false
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if !isIdent(p) {
+			return false
+		}
+	}
+	v := parts[len(parts)-1]
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if !isWordByte(v[i]) && v[i] != '.' && v[i] != '-' {
+			return false
+		}
+	}
+	return strings.Contains(v, ".")
+}
+
+// isWebhookName reports whether a key names a webhook (whose URL path is the
+// credential): slackWebhookUrl, acme.io/alerts-webhook, teams_hook.
+func isWebhookName(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "webhook") || strings.HasSuffix(n, "hook") || strings.HasSuffix(n, "hookurl") || strings.HasSuffix(n, "hook_url") || strings.HasSuffix(n, "hook-url")
+}
+
+// webhookSecretPath returns where the path of an http(s) URL starts when
+// one of its path or query segments looks random (the credential of a
+// webhook), or -1.
+func webhookSecretPath(v string) int {
+	rest, ok := strings.CutPrefix(v, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(v, "http://"); !ok {
+			return -1
+		}
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		return -1
+	}
+	start := len(v) - len(rest) + slash + 1
+	for _, seg := range strings.FieldsFunc(v[start:], func(r rune) bool { return r == '/' || r == '?' || r == '&' || r == '=' || r == '#' }) {
+		if len(seg) >= 16 && genericValueOK(seg, false) {
+			return start
+		}
+	}
+	return -1
 }
 
 // isDottedName reports whether s looks like a host name, package or property
@@ -241,6 +454,7 @@ var secretNameExcludedSuffixes = [...]string{
 	"author_name", "oauth", "authn", "authz", "authmethod", "authtype", "secretsmanager", "tokenizer", "sig", "signer",
 	"reset", "changed", "lastchanged", "updatedat", "createdat", "bucket", "limit", "audience", "issuer", "scope", "scopes",
 	"domain", "region", "host", "port", "user", "username", "email", "owner", "team", "namespace", "cluster",
+	"dn", "binddn", "address", "addr", "bypass", "compass", "timeout", "pool", "poolsize", "retries",
 }
 
 // isSecretName reports whether a key name says that its value is a secret.
@@ -261,6 +475,9 @@ func isSecretName(name string) bool {
 			return false
 		}
 	}
+	if strings.Contains(s, "webhook") && !strings.HasSuffix(s, "id") && !strings.HasSuffix(s, "name") && !strings.HasSuffix(s, "enabled") {
+		return true // the URL of a webhook is its credential
+	}
 	for _, suf := range secretNameExcludedSuffixes {
 		if strings.HasSuffix(s, suf) {
 			return false
@@ -272,7 +489,19 @@ func isSecretName(name string) bool {
 			return true
 		}
 	}
-	return strings.HasSuffix(s, "key") || strings.HasSuffix(s, "auth") || strings.HasSuffix(s, "signature")
+	// Credentials named without "password": an LDAP bind, a DSN, a
+	// connection string, a private part, short forms (dbpass, ldap_pw, creds).
+	for _, w := range [...]string{"bindpw", "bindpass", "bindcredential", "dsn", "connectionstring", "connstring", "connstr"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	for _, suf := range [...]string{"key", "auth", "signature", "bind", "conn", "connection", "private", "pw", "pass", "cred", "creds"} {
+		if strings.HasSuffix(s, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 // markerPrefix starts every replacement.

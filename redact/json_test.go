@@ -24,13 +24,19 @@ func TestJSONKeyContext(t *testing.T) {
 		{"annotation key", `{"annotations":{"acme.io/webhook-secret":"Zq7xP9mK2vL8abc"}}`, `{"annotations":{"acme.io/webhook-secret":"[REDACTED:generic-secret]"}}`},
 		{"env name/value pair", `{"env":[{"name":"DB_PASSWORD","value":"Zq7xP9mK2vL8"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`, `{"env":[{"name":"DB_PASSWORD","value":"[REDACTED:generic-secret]"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`},
 		{"same value, harmless key", `{"build":"Zq7xP9mK2vL8"}`, `{"build":"Zq7xP9mK2vL8"}`},
-		{"context provider key", `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`, `{"DD_API_KEY":"[REDACTED:datadog-api-key]"}`},
+		{"context provider key", `{"DD_API_KEY":"7f3c9a1e5b2d4f8a6c0e9b7d3a1f5c2e"}`, `{"DD_API_KEY":"[REDACTED:datadog-api-key]"}`},
+		// A run of the alphabet is a documentation stand-in (issue 10); the
+		// fixture above was "0123456789abcdef" twice before.
+		{"context provider stand-in", `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`, `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`},
 		{"escaped pem", `{"k":"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5hkA7dX8Ugl5AoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"}`, `{"k":"[REDACTED:private-key-ec]\n"}`},
 		{"unicode escapes", `{"t":"\u0067hp_` + rs(b62, 36) + `"}`, `{"t":"[REDACTED:github-pat]"}`},
 		{"json inside a string", `{"cfg":"{\"token\":\"Zq7xP9mK2vL8Zq\"}"}`, `{"cfg":"{\"token\":\"[REDACTED:generic-secret]\"}"}`},
 		{"invisible stripped", `{"d":"hi\u200b there` + "\u2066" + `"}`, `{"d":"hi there"}`},
 		{"formatting kept", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}", "{\n  \"a\" : [ 1, 2.5e3, true, null ],\n  \"b\": \"x\"\n}"},
-		{"uuid under key", `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`},
+		// A UUID under a token-like name is a credential (Heroku API keys,
+		// Postmark server tokens); it was kept before issue 10.
+		{"uuid under api key", `{"apiKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"apiKey":"[REDACTED:generic-secret]"}`},
+		{"uuid under a looser key name", `{"licenseKey":"123e4567-e89b-42d3-a456-426614174000"}`, `{"licenseKey":"123e4567-e89b-42d3-a456-426614174000"}`},
 		{"hash in integrity", `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`, `{"integrity":"sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQuEHHnG4lVkGPW3ZjAv/5cLv8KT2Y2hxnHrY7DQ3AOnWRPaQ=="}`},
 	}
 	for _, tc := range tests {

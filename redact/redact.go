@@ -150,8 +150,9 @@ func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 // zero value is not usable — use New.
 type Redactor struct {
 	rules      []rule
-	generic    int // index of generic-secret, or -1
-	dockerAuth int // index of docker-config-auth, or -1
+	generic    int     // index of generic-secret, or -1
+	dockerAuth int     // index of docker-config-auth, or -1
+	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
 	m          *matcher
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
@@ -228,6 +229,9 @@ func New(opts ...Option) (*Redactor, error) {
 			r.dockerAuth = ri
 		}
 		r.rules = append(r.rules, cr)
+		if d.check == checkContext && d.id != "url-query-secret" {
+			r.ctxRules.set(ri)
+		}
 		for _, k := range d.keywords {
 			ki, ok := kwIndex[k]
 			if !ok {
@@ -356,18 +360,19 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
+	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
 		isSecretName(string(key)) {
 		v := string(b)
-		if !r.allow[v] && genericValueOK(v, false) {
+		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key)) ||
+			isPasswordName(string(key)) && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
+		} else if p := webhookSecretPath(v); p > 0 && isWebhookName(string(key)) {
+			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
 		}
 	}
 	var ctx ruleSet
-	for ri := range r.rules {
-		if set.has(ri) && r.rules[ri].check == checkContext && r.rules[ri].id != "url-query-secret" {
-			ctx.set(ri)
-		}
+	for i := range ctx {
+		ctx[i] = set[i] & r.ctxRules[i]
 	}
 	if ctx.empty() {
 		return spans
@@ -443,13 +448,24 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 				if ru.check == checkLoose {
 					trim = ".)]}, \t"
 				}
-				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 {
+				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
 					e--
 				}
 				if ru.id == "conn-odbc" {
 					for s < e && (text[s] == ' ' || text[s] == '\t') {
 						s++
 					}
+				}
+			}
+			if ru.check == checkGeneric && e > s && isWebhookName(name) {
+				// The credential of a webhook is the path of its URL.
+				if p := webhookSecretPath(string(text[s:e])); p > 0 {
+					s += p
+					if starts != nil {
+						s, e = starts[s], starts[e]
+					}
+					spans = append(spans, span{start: s, end: e, rule: ri})
+					continue
 				}
 			}
 			if e <= s || !r.accept(ru, string(text[s:e]), name) {
@@ -479,9 +495,10 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 	case ru.check == checkPlaceholder:
 		return !isPlaceholder(secret)
 	case ru.check == checkContext:
-		return !isPlaceholder(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
+		return !isPlaceholder(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
-		return isSecretName(name) && genericValueOK(secret, false)
+		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
+			isPasswordName(name) && passwordValueOK(secret))
 	case ru.check == checkLoose:
 		return genericValueOK(secret, true)
 	case ru.check == checkPassword:
@@ -489,6 +506,23 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return len(s) >= 3 && !isPlaceholder(s)
 	}
 	return true
+}
+
+// closesBracket reports whether v ends with a bracket that closes one opened
+// inside v ("{XAccessKey}"), which then belongs to the value.
+func closesBracket(v []byte) bool {
+	var open byte
+	switch v[len(v)-1] {
+	case '}':
+		open = '{'
+	case ']':
+		open = '['
+	case ')':
+		open = '('
+	default:
+		return false
+	}
+	return bytes.Count(v, []byte{open}) >= bytes.Count(v, v[len(v)-1:])
 }
 
 // isSecretParam reports whether a URL query parameter name carries a secret.
@@ -669,4 +703,4 @@ func isWordByte(c byte) bool {
 
 // maxHits bounds the keyword hits examined by the generic rules; past it
 // they fall back to their regular expressions.
-const maxHits = 256
+const maxHits = 4096

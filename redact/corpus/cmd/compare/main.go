@@ -1,0 +1,217 @@
+// Command compare prints, per family, the recall and precision of
+// backstage-mcp's redaction and of gitleaks on the same files: the generated
+// corpus (testdata/redact/corpus.jsonl), the outside corpus (Nosey Parker's
+// rule examples, testdata/redact/outside) and private keys made by the real
+// tools at run time. It is what `make redact-report` runs.
+//
+//	go run ./redact/corpus/cmd/compare --gitleaks .cache/bin/gitleaks [-v]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus/toolkeys"
+)
+
+func main() {
+	own := flag.String("corpus", "testdata/redact/corpus.jsonl", "the generated corpus")
+	outside := flag.String("outside", "testdata/redact/outside/noseyparker.jsonl", "the outside corpus")
+	gitleaks := flag.String("gitleaks", "", "path of the gitleaks binary (required)")
+	verbose := flag.Bool("v", false, "list every miss and false hit")
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout, *own, *outside, *gitleaks, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+type section struct {
+	title string
+	docs  []corpus.Doc
+}
+
+func run(ctx context.Context, w io.Writer, ownPath, outsidePath, gitleaks string, verbose bool) error {
+	if gitleaks == "" {
+		return errors.New("compare: --gitleaks is required")
+	}
+	r, err := redact.New()
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	var secs []section
+
+	f, err := os.Open(ownPath)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	cases, err := corpus.Read(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	ownDocs, err := corpus.OwnDocs(r, cases)
+	if err != nil {
+		return err
+	}
+	secs = append(secs, section{"own corpus (" + ownPath + "; families are redact's)", ownDocs})
+
+	f, err = os.Open(outsidePath)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	oc, err := corpus.ReadOutside(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	secs = append(secs, section{"outside corpus: Nosey Parker rule examples (" + outsidePath + "; families are its rule files)", corpus.OutsideDocs(oc)})
+
+	tmp, err := os.MkdirTemp("", "redact-compare")
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	keyDir := filepath.Join(tmp, "keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	keys, err := toolkeys.Generate(ctx, keyDir)
+	if err != nil {
+		return err
+	}
+	keyDocs, err := toolkeys.Docs(keys)
+	if err != nil {
+		return err
+	}
+	secs = append(secs, section{fmt.Sprintf("outside corpus: %d private keys made by ssh-keygen, openssl, gpg, puttygen, age-keygen, each in %d entity contexts", len(keys), len(toolkeys.Contexts())), keyDocs})
+
+	for i, s := range secs {
+		ours, err := corpus.Detect(r, s.docs)
+		if err != nil {
+			return err
+		}
+		theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, "scan"+strconv.Itoa(i)), s.docs)
+		if err != nil {
+			return err
+		}
+		to, tg := corpus.Score(s.docs, ours), corpus.Score(s.docs, theirs)
+		fmt.Fprintf(w, "\n== %s\n", s.title)
+		if err := corpus.PrintSideBySide(w, []string{"backstage-mcp", "gitleaks"}, []corpus.Table{to, tg}); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "backstage-mcp: recall %.4f, precision %.4f, negatives flagged %d/%d (%.4f); gitleaks: recall %.4f, precision %.4f, negatives flagged %d/%d (%.4f)\n",
+			to.Overall.Recall(), to.Overall.Precision(), to.Overall.Flagged, to.Overall.Negatives, to.Overall.FPRate(),
+			tg.Overall.Recall(), tg.Overall.Precision(), tg.Overall.Flagged, tg.Overall.Negatives, tg.Overall.FPRate())
+		if verbose {
+			for _, x := range []struct {
+				name string
+				t    corpus.Table
+			}{{"backstage-mcp", to}, {"gitleaks", tg}} {
+				for _, m := range x.t.Missed {
+					fmt.Fprintf(w, "%s MISS %s\n", x.name, m)
+				}
+				for _, m := range x.t.FalseHits {
+					fmt.Fprintf(w, "%s FALSE %s\n", x.name, m)
+				}
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nrecall: labelled secrets fully covered (whole examples: anything found); precision: hits touching a label / all hits; neg flagged: negative examples with any hit.")
+	return nil
+}
+
+type finding struct {
+	RuleID                 string
+	StartLine, EndLine     int
+	StartColumn, EndColumn int
+	Match, Secret, File    string
+}
+
+// runGitleaks writes one file per document, scans the directory with
+// `gitleaks dir` and maps each finding back to byte offsets.
+func runGitleaks(ctx context.Context, bin, dir string, docs []corpus.Doc) ([][]corpus.Hit, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	for i, d := range docs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("doc-%05d.txt", i)), []byte(d.Input), 0o600); err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+	}
+	report := filepath.Join(dir, "..", filepath.Base(dir)+".json")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, abs, "dir", ".", "--no-banner", "--no-color", "--report-format", "json", "--report-path", report, "--exit-code", "0", "--log-level", "error")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("compare: gitleaks: %w: %s", err, stderr.String())
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	var fs []finding
+	if err := json.Unmarshal(b, &fs); err != nil {
+		return nil, fmt.Errorf("compare: gitleaks report: %w", err)
+	}
+	hits := make([][]corpus.Hit, len(docs))
+	for _, f := range fs {
+		var i int
+		if _, err := fmt.Sscanf(filepath.Base(f.File), "doc-%05d.txt", &i); err != nil || i < 0 || i >= len(docs) {
+			return nil, fmt.Errorf("compare: gitleaks reported unknown file %q", f.File)
+		}
+		s, e := locate(docs[i].Input, f)
+		hits[i] = append(hits[i], corpus.Hit{Start: s, End: e, Family: corpus.GitleaksFamily(f.RuleID)})
+	}
+	return hits, nil
+}
+
+// locate finds a gitleaks finding in the text: its secret (else its match)
+// at or after the start of its first line, else the lines it names.
+func locate(text string, f finding) (int, int) {
+	lineStart := func(n int) int {
+		off := 0
+		for l := 1; l < n; l++ {
+			j := strings.IndexByte(text[off:], '\n')
+			if j < 0 {
+				return len(text)
+			}
+			off += j + 1
+		}
+		return off
+	}
+	from := lineStart(f.StartLine)
+	for _, s := range []string{f.Secret, f.Match} {
+		if s == "" {
+			continue
+		}
+		if j := strings.Index(text[from:], s); j >= 0 {
+			return from + j, from + j + len(s)
+		}
+		if j := strings.Index(text, s); j >= 0 {
+			return j, j + len(s)
+		}
+	}
+	end := lineStart(f.EndLine + 1)
+	return from, end
+}

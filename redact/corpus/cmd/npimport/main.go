@@ -1,0 +1,123 @@
+// Command npimport builds the outside corpus of redaction test data from the
+// rule files of Nosey Parker (praetorian-inc/noseyparker, Apache-2.0): every
+// string of a rule's examples becomes a labelled secret, every string of its
+// negative_examples a labelled non-secret, and the rule file's base name is
+// the family. Examples of rules not in Nosey Parker's "secret" category
+// (identifiers: ARNs, bucket names, OAuth client ids, user names) are kept
+// with the label "identifier" and not scored: they are ordinary catalog data. Only these strings are taken, as test data; see the NOTICE
+// beside the output.
+//
+//	go run ./redact/corpus/cmd/npimport --git-dir /path/to/noseyparker.git \
+//	    --out testdata/redact/outside/noseyparker.jsonl
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
+	"go.yaml.in/yaml/v3"
+)
+
+const rulesDir = "crates/noseyparker/data/default/builtin/rules/"
+
+type ruleFile struct {
+	Rules []struct {
+		ID               string   `yaml:"id"`
+		Name             string   `yaml:"name"`
+		Categories       []string `yaml:"categories"`
+		Examples         []string `yaml:"examples"`
+		NegativeExamples []string `yaml:"negative_examples"`
+	} `yaml:"rules"`
+}
+
+func main() {
+	gitDir := flag.String("git-dir", "", "git directory of a noseyparker clone")
+	rev := flag.String("rev", "HEAD", "revision to read")
+	out := flag.String("out", "testdata/redact/outside/noseyparker.jsonl", "output file")
+	flag.Parse()
+	if err := run(*gitDir, *rev, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "npimport:", err)
+		os.Exit(1)
+	}
+}
+
+func git(ctx context.Context, gitDir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"--git-dir", gitDir}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("npimport: git %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return b, nil
+}
+
+func run(gitDir, rev, out string) error {
+	if gitDir == "" {
+		return errors.New("npimport: --git-dir is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	commit, err := git(ctx, gitDir, "rev-parse", rev)
+	if err != nil {
+		return err
+	}
+	list, err := git(ctx, gitDir, "ls-tree", "--name-only", rev, rulesDir)
+	if err != nil {
+		return err
+	}
+	files := strings.Fields(string(list))
+	sort.Strings(files)
+	var cases []corpus.OutsideCase
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
+			continue
+		}
+		b, err := git(ctx, gitDir, "show", rev+":"+f)
+		if err != nil {
+			return err
+		}
+		var rf ruleFile
+		if err := yaml.Unmarshal(b, &rf); err != nil {
+			return fmt.Errorf("npimport: %s: %w", f, err)
+		}
+		family := strings.TrimSuffix(strings.TrimSuffix(path.Base(f), ".yml"), ".yaml")
+		for _, r := range rf.Rules {
+			add := func(label string, texts []string) {
+				for i, t := range texts {
+					cases = append(cases, corpus.OutsideCase{
+						ID: fmt.Sprintf("%s/%s/%d", r.ID, label, i), Family: family, Rule: r.ID, Name: r.Name,
+						Label: label, Text: t,
+					})
+				}
+			}
+			label := corpus.LabelIdentifier
+			for _, c := range r.Categories {
+				if c == "secret" {
+					label = corpus.LabelSecret
+				}
+			}
+			add(label, r.Examples)
+			add(corpus.LabelNegative, r.NegativeExamples)
+		}
+	}
+	var buf bytes.Buffer
+	if err := corpus.WriteOutside(&buf, cases); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("npimport: %w", err)
+	}
+	fmt.Printf("%d cases from %d rule files at %s", len(cases), len(files), commit)
+	return nil
+}

@@ -1,0 +1,93 @@
+package corpus
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+)
+
+// Figures of the outside corpus (Nosey Parker's rule examples). gitleaks
+// v8.30.1 flags 29 of the 143 negative examples (`make redact-report`);
+// backstage-mcp must flag no more. The recall floor is what the rules reach
+// today (0.839), held so that it cannot slip; the issue's target is 0.95.
+const (
+	outsideRecallFloor   = 0.83
+	gitleaksFlaggedOfNeg = 29
+)
+
+func TestOutsideCorpus(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "redact", "outside", "noseyparker.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cases, err := ReadOutside(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]int{}
+	for _, c := range cases {
+		labels[c.Label]++
+	}
+	if labels[LabelSecret] < 350 || labels[LabelNegative] < 140 {
+		t.Fatalf("outside corpus too small: %v", labels)
+	}
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := OutsideDocs(cases)
+	hits, err := Detect(r, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := Score(docs, hits)
+	t.Logf("recall %.4f (%d/%d), precision %.4f, negatives flagged %d/%d",
+		tab.Overall.Recall(), tab.Overall.Found, tab.Overall.Labels, tab.Overall.Precision(), tab.Overall.Flagged, tab.Overall.Negatives)
+	if tab.Overall.Recall() < outsideRecallFloor {
+		t.Errorf("recall %.4f < %.2f; missed: %v", tab.Overall.Recall(), outsideRecallFloor, tab.Missed)
+	}
+	if tab.Overall.Flagged > gitleaksFlaggedOfNeg {
+		t.Errorf("%d negative examples flagged, gitleaks flags %d: %v", tab.Overall.Flagged, gitleaksFlaggedOfNeg, tab.FalseHits)
+	}
+}
+
+func TestScore(t *testing.T) {
+	docs := []Doc{
+		{ID: "whole-found", Family: "a", Whole: true, Input: "x"},
+		{ID: "whole-missed", Family: "a", Whole: true, Input: "x"},
+		{ID: "neg-clean", Family: "a", Input: "x"},
+		{ID: "neg-flagged", Family: "b", Input: "xyz"},
+		{ID: "spans", Input: "0123456789", Spans: []Secret{{Start: 2, End: 6, Type: "c"}, {Start: 7, End: 9, Type: "c"}}},
+	}
+	hits := [][]Hit{
+		{{Start: 0, End: 1}},
+		nil,
+		nil,
+		{{Start: 0, End: 2}},
+		{{Start: 2, End: 4}, {Start: 4, End: 6}, {Start: 7, End: 8}, {Start: 0, End: 1, Family: "d"}},
+	}
+	tab := Score(docs, hits)
+	want := map[string]Row{
+		"a": {Family: "a", Labels: 2, Found: 1, TP: 1, Negatives: 1},
+		"b": {Family: "b", FP: 1, Negatives: 1, Flagged: 1},
+		"c": {Family: "c", Labels: 2, Found: 1, TP: 3},
+		"d": {Family: "d", FP: 1},
+	}
+	if len(tab.Rows) != len(want) {
+		t.Fatalf("rows %+v", tab.Rows)
+	}
+	for _, r := range tab.Rows {
+		if r != want[r.Family] {
+			t.Errorf("row %s = %+v, want %+v", r.Family, r, want[r.Family])
+		}
+	}
+	if o := tab.Overall; o.Labels != 4 || o.Found != 2 || o.TP != 4 || o.FP != 2 || o.Negatives != 2 || o.Flagged != 1 {
+		t.Errorf("overall %+v", o)
+	}
+	if len(tab.Missed) != 2 || len(tab.FalseHits) != 2 {
+		t.Errorf("missed %v, false %v", tab.Missed, tab.FalseHits)
+	}
+}

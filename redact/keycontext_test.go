@@ -1,0 +1,142 @@
+package redact_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestKeyContextVocabulary: credentials named without "password" (an LDAP
+// bind, a DSN, a connection, a webhook, a private part, short forms) are
+// judged with entropy under JSON keys, annotation and label names, in
+// KEY=value text and through KeyedValue; ordinary values under the same
+// names are kept.
+func TestKeyContextVocabulary(t *testing.T) {
+	r := newRedactor(t)
+	secret := "Zq7xP9mK2vL8Qw3eR"
+	tests := []struct {
+		key, value string
+		redact     bool
+	}{
+		{"acme.io/ldap-bind", secret, true},
+		{"LDAP_BINDPW", secret, true},
+		{"ldap.bindPassword", secret, true},
+		{"acme.io/db-dsn", "app:" + secret + "@tcp(db:3306)/orders", true},
+		{"acme.io/redis-conn", secret, true},
+		{"ConnectionString", "AccountName=acme;Key=" + secret, true},
+		{"acme.io/gpg-private", secret, true},
+		{"smtp_pass", secret, true},
+		{"ldap_pw", secret, true},
+		{"svc-creds", secret, true},
+		{"acme.io/alerts-webhook", "https://hooks.acme.invalid/services/T01ABCDEF/B02XYZ/q7Zr9xP2mK8vL4wN6tY3uJ1s", true},
+		// Same names, ordinary values: entropy and shape decide.
+		{"acme.io/ldap-bind", "disabled", false},
+		{"acme.io/ldap-binddn", "cn=svc-backstage,ou=services,dc=acme,dc=invalid", false},
+		{"acme.io/bind-address", "0.0.0.0:8080", false},
+		{"acme.io/redis-conn", "redis-primary", false},
+		{"acme.io/db-conn-timeout", "30s", false},
+		{"acme.io/alerts-webhook", "https://hooks.acme.invalid/alerts", false},
+		{"acme.io/webhook-enabled", "true", false},
+		{"acme.io/bypass", "Zq7xP9mK2vL8Qw3eR", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			check := func(where, out string) {
+				t.Helper()
+				survived := strings.Contains(out, tc.value)
+				if tc.redact && survived {
+					t.Errorf("%s: value kept: %s", where, out)
+				}
+				if !tc.redact && (!survived || strings.Contains(out, "[REDACTED")) {
+					t.Errorf("%s: value redacted: %s", where, out)
+				}
+			}
+			for _, field := range []string{"annotations", "labels"} {
+				doc, _ := json.Marshal(map[string]any{"metadata": map[string]any{field: map[string]string{tc.key: tc.value}}})
+				out, _, err := r.JSON(doc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var back map[string]map[string]map[string]string
+				if err := json.Unmarshal(out, &back); err != nil {
+					t.Fatal(err)
+				}
+				check(field, back["metadata"][field][tc.key])
+			}
+			v, _, err := r.KeyedValue(tc.key, tc.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("KeyedValue", v.(string))
+			if !strings.ContainsAny(tc.value, " ;=") {
+				out, _ := r.Text(tc.key + "=" + tc.value + "\n")
+				check("text", out)
+			}
+		})
+	}
+}
+
+// TestKeyContextFalsePositives: values that are not secrets although their
+// key sounds secret stay whole.
+func TestKeyContextFalsePositives(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in string }{
+		{"maven coordinate", "signing-key: com.acme.security:signing-key-lib:2.4.1"},
+		{"maven coordinate with packaging", "artifact_key=org.apache.commons:commons-lang3:jar:3.12.0"},
+		{"bucket with a version suffix", "state-bucket-key: tf-state-payments-v3"},
+		{"bucket with two suffixes", "backup_key: acme-backups-eu-2024-v2"},
+		{"templated value", "X_ACCESS_KEY={XAccessKey}"},
+		{"templated values in a line", "env: X_ACCESS_KEY={XAccessKey} Y_SECRET={YSecret}"},
+		{"maven filtered value", "db.password=@db.password@"},
+		{"alphabet run", "client_secret = 'abcdefgh9Q2+ZKWTm'"},
+		{"digit run", "aws_secret_key: Qm7aR2+kF+9XyLpTzWvNs1234567890"},
+		{"interleaved stand-in", "--set agent.apiKey=tok-a1b2c3d4-e5f6-g7h8-i9j0-k1l2m3"},
+		{"algorithm name", "password_hash: argon2id"},
+		{"code, not a literal", `let accountKey = Buffer.from("accountKey", "base64");`},
+		{"route name", "edit_password: cms/sites/passwords#edit"},
+		{"prose without a quoted password", "The password is stored in Vault under secret/payments."},
+		{"prose with a placeholder", "the password is 'changeme' until the first login"},
+		{"empty comparison", `if password == "" {`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, rep := r.Text(tc.in); out != tc.in || rep.Total() != 0 {
+				t.Fatalf("changed: %q (%v)", out, rep.Counts)
+			}
+		})
+	}
+	// A real value in braces is still a secret, and its closing brace goes with it.
+	if out, _ := r.Text("X_ACCESS_KEY={Zq7xP9mK2vL8Qw3eR}"); out != "X_ACCESS_KEY=[REDACTED:generic-secret]" {
+		t.Fatalf("braced secret: %q", out)
+	}
+}
+
+// TestPasswordNames: under a key that says password, people's passwords are
+// redacted whatever their entropy; placeholders, references and other
+// non-passwords are kept.
+func TestPasswordNames(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct {
+		in     string
+		redact bool
+	}{
+		{"password: thisismyp4ss", true},
+		{`"AdminPassword": "Prestigio$"`, true},
+		{"smtp_pass=bluebird77", true},
+		{"password: changeme", false},
+		{"password: ${DB_PASSWORD}", false},
+		{"password: secret/data/payments/db", false},
+		{"password_min_length: 14", false},
+		{"password_hash: argon2id", false},
+		{"passwordSecret: payments-db-credentials", false},
+		{"password: true", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			_, rep := r.Text(tc.in)
+			if got := rep.Total() > 0; got != tc.redact {
+				t.Fatalf("redacted=%v want %v (%v)", got, tc.redact, rep.Counts)
+			}
+		})
+	}
+}
