@@ -102,6 +102,8 @@ func identityOf(p *identity.Principal, g *policy.Grant) tools.Identity {
 // grantAccess adapts a policy grant to what the tools need.
 type grantAccess struct{ g *policy.Grant }
 
+var _ tools.Access = grantAccess{}
+
 // Constrain ANDs the grant's pushdown into every user clause.
 func (a grantAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
 	pd := a.g.Pushdown()
