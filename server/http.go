@@ -31,7 +31,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mcpserver.WithStreamableHTTPLogger(s.log),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 	)
-	var mcpH http.Handler = streamable
+	var mcpH http.Handler = s.interop(streamable)
 	if a := s.opts.Auth; a != nil {
 		binder := identity.NewSessionBinder(identity.SessionBinderOptions{OnReject: s.auditAuthFailure})
 		mcpH = a.Middleware(s.requireScope(binder.Middleware(streamable)))
