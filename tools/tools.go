@@ -214,7 +214,7 @@ const (
 
 // All returns every tool, in a stable order.
 func All(d *Deps) []Tool {
-	return []Tool{
+	ts := []Tool{
 		GetEntity(d),
 		SearchEntities(d),
 		GetRelations(d),
@@ -223,12 +223,17 @@ func All(d *Deps) []Tool {
 		ListFacets(d),
 		WhoAmI(),
 	}
+	for i := range ts {
+		ts[i] = withOutputSchema(ts[i])
+	}
+	return ts
 }
 
 // newTool defines a read-only tool with a raw, strict input schema.
 func newTool(name, description string, inputSchema json.RawMessage, title string) mcp.Tool {
 	f, t := false, true
 	tool := mcp.NewToolWithRawSchema(name, description, inputSchema)
+	tool.Title = title // 2025-06-18 and later; older clients read the annotation
 	tool.Annotations = mcp.ToolAnnotation{
 		Title:           title,
 		ReadOnlyHint:    &t,
