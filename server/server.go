@@ -141,7 +141,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		key = []byte(cfg.Server.CursorKey)
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
-	mopts := append(s.register(&mcpserver.Hooks{}),
+	hooks := &mcpserver.Hooks{}
+	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)
+	mopts = append(mopts,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithInstructions(instructions),
 	)
@@ -150,6 +152,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		s.tools[t.Tool.Name] = t
 		s.mcp.AddTool(t.Tool, t.Handler)
 	}
+	s.addResources()
 	return s, nil
 }
 
