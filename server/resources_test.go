@@ -154,7 +154,9 @@ func TestResources(t *testing.T) {
 		if !strings.Contains(errHidden.Error(), "not found") {
 			t.Fatalf("hidden: %v, want resource not found", errHidden)
 		}
-		norm := func(err error) string { return strings.ReplaceAll(strings.ReplaceAll(err.Error(), "hidden", "X"), "nowhere", "X") }
+		norm := func(err error) string {
+			return strings.ReplaceAll(strings.ReplaceAll(err.Error(), "hidden", "X"), "nowhere", "X")
+		}
 		if norm(errHidden) != norm(errMissing) {
 			t.Fatalf("hidden and missing differ:\n%v\n%v", errHidden, errMissing)
 		}
