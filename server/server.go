@@ -144,6 +144,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	hooks := &mcpserver.Hooks{}
 	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)
 	mopts = append(mopts,
+		mcpserver.WithPromptCapabilities(false),
+		mcpserver.WithPromptFilter(s.filterPrompts),
+		mcpserver.WithCompletions(),
+		mcpserver.WithPromptCompletionProvider(completer{s}),
+		mcpserver.WithResourceCompletionProvider(completer{s}),
+	)
+	mopts = append(mopts,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithInstructions(instructions),
 	)
@@ -153,6 +160,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		s.mcp.AddTool(t.Tool, t.Handler)
 	}
 	s.addResources()
+	s.addPrompts()
 	return s, nil
 }
 
