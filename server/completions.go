@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -21,7 +24,109 @@ const maxCompletions = 100
 // be completed, the call spends rate limit, leaves an audit record and
 // passes egress. Values come only from entities the caller may see, so a
 // hidden entity completes exactly like a missing one: not at all.
-type completer struct{ s *Server }
+type completer struct {
+	s     *Server
+	cache *completionCache
+}
+
+func newCompleter(s *Server) completer {
+	return completer{s: s, cache: &completionCache{ttl: completionTTL, max: completionCacheSize, now: s.opts.Now}}
+}
+
+// Completion cache bounds. A user typing asks for the same prefixes
+// again and again; answers are kept per caller and policy version for a
+// few seconds, so an entity that disappears or becomes hidden may still
+// complete for that long (reading it is decided afresh).
+const (
+	completionTTL       = 10 * time.Second
+	completionCacheSize = 4096
+)
+
+// completionCache keeps completion answers per caller. The key holds the
+// caller's whole grant (issuer, subject, user ref, groups, ownership,
+// agent, scopes, policy version) and the call's arguments, so no answer
+// crosses from one caller or policy to another.
+type completionCache struct {
+	mu  sync.Mutex
+	m   map[string]cachedCompletion
+	ttl time.Duration
+	max int
+	now func() time.Time
+}
+
+type cachedCompletion struct {
+	values, refs []string
+	at           time.Time
+}
+
+func (cc *completionCache) get(key string) (cachedCompletion, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[key]
+	if !ok || cc.now().Sub(e.at) > cc.ttl {
+		return cachedCompletion{}, false
+	}
+	return e, true
+}
+
+func (cc *completionCache) put(key string, e cachedCompletion) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.m == nil || len(cc.m) >= cc.max {
+		// Bounded memory: start afresh rather than track recency.
+		cc.m = make(map[string]cachedCompletion, 64)
+	}
+	e.at = cc.now()
+	cc.m[key] = e
+}
+
+// call runs a completion's catalog call through the chain, answered from
+// the cache when the same caller asked the same within the TTL. extract
+// turns the tool's result into values and the refs they came from;
+// variant names everything extract depends on besides args (the prefix,
+// the rendering), so that it is part of the key.
+func (c completer) call(ctx context.Context, tool, variant string, args map[string]any,
+	extract func(*mcp.CallToolResult) (values, refs []string, err error)) (*mcp.CallToolResult, error) {
+	ctx, cancel := context.WithCancel(ctx) // a key of its own in the chain's in-flight table
+	defer cancel()
+	st := c.s.grant(ctx)
+	c.s.calls.put(ctx, st)
+	defer c.s.calls.drop(ctx) // the chain drops it too; this covers an early return
+	key := ""
+	if st.perr == nil {
+		b, err := json.Marshal(struct {
+			Iss, Sub, Ref, Client, Ver, Tool, Variant string
+			Groups, Own, Scopes                       []string
+			Args                                      map[string]any
+		}{st.p.Issuer, st.p.User.Sub, st.p.User.Ref, st.p.Agent.ClientID, st.ver, tool, variant,
+			st.p.User.Groups, st.p.User.OwnershipRefs, st.p.Scopes, args})
+		if err == nil {
+			sum := sha256.Sum256(b)
+			key = string(sum[:])
+		}
+	}
+	hit := func(ctx context.Context) *mcp.CallToolResult {
+		if key == "" {
+			return nil
+		}
+		e, ok := c.cache.get(key)
+		if !ok {
+			return nil
+		}
+		tools.RecordEntities(ctx, e.refs...)
+		return completionResult(e.values)
+	}
+	return c.s.cachedCall(ctx, tool, args, hit, func(r *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+		values, refs, err := extract(r)
+		if err != nil {
+			return nil, err
+		}
+		if key != "" {
+			c.cache.put(key, cachedCompletion{values: values, refs: refs})
+		}
+		return completionResult(values), nil
+	})
+}
 
 // CompletePromptArgument completes the ref argument of a prompt.
 func (c completer) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
@@ -50,7 +155,7 @@ func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg
 	case "namespace":
 		return c.facet(ctx, "metadata.namespace", kind, arg.Value, nil)
 	case "name":
-		return c.names(ctx, kind, cc.Arguments["namespace"], arg.Value, func(s tools.Summary) string {
+		return c.names(ctx, "name", kind, cc.Arguments["namespace"], arg.Value, func(s tools.Summary) string {
 			r, err := catalog.ParseRef(s.Ref, "")
 			if err != nil {
 				return ""
@@ -73,12 +178,12 @@ func (c completer) refs(ctx context.Context, kind, typed string) (*mcp.Completio
 	if n, rest, ok := strings.Cut(prefix, "/"); ok {
 		ns, prefix = n, rest
 	}
-	return c.names(ctx, kind, ns, prefix, func(s tools.Summary) string { return s.Ref })
+	return c.names(ctx, "ref", kind, ns, prefix, func(s tools.Summary) string { return s.Ref })
 }
 
 // names completes entity names starting with prefix (case-insensitive),
 // rendered by show, from a search made through the chain.
-func (c completer) names(ctx context.Context, kind, ns, prefix string, show func(tools.Summary) string) (*mcp.Completion, error) {
+func (c completer) names(ctx context.Context, variant, kind, ns, prefix string, show func(tools.Summary) string) (*mcp.Completion, error) {
 	args := map[string]any{"limit": maxCompletions, "order": "metadata.name"}
 	if kind != "" {
 		if catalog.ValidateKind(kind) != nil {
@@ -99,13 +204,13 @@ func (c completer) names(ctx context.Context, kind, ns, prefix string, show func
 		args["text"] = prefix
 	}
 	lower := strings.ToLower(prefix)
-	res, err := c.s.resourceCall(ctx, "catalog_search_entities", args, func(r *mcp.CallToolResult) (*mcp.CallToolResult, error) {
-		var values []string
+	res, err := c.call(ctx, "catalog_search_entities", variant+"\x00"+lower, args, func(r *mcp.CallToolResult) ([]string, []string, error) {
+		var values, refs []string
 		var page struct {
 			Items []tools.Summary `json:"items"`
 		}
 		if err := remarshal(r.StructuredContent, &page); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, it := range page.Items {
 			r, err := catalog.ParseRef(it.Ref, "")
@@ -114,9 +219,10 @@ func (c completer) names(ctx context.Context, kind, ns, prefix string, show func
 			}
 			if v := show(it); v != "" {
 				values = append(values, v)
+				refs = append(refs, it.Ref)
 			}
 		}
-		return completionResult(values), nil
+		return values, refs, nil
 	})
 	return completion(res, err), nil
 }
@@ -131,11 +237,11 @@ func (c completer) facet(ctx context.Context, facet, kind, prefix string, norm f
 		args["kind"] = kind
 	}
 	lower := strings.ToLower(prefix)
-	res, err := c.s.resourceCall(ctx, "catalog_list_facets", args, func(r *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+	res, err := c.call(ctx, "catalog_list_facets", "facet\x00"+lower, args, func(r *mcp.CallToolResult) ([]string, []string, error) {
 		var values []string
 		var out tools.FacetsResult
 		if err := remarshal(r.StructuredContent, &out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		seen := map[string]bool{}
 		for _, v := range out.Values {
@@ -149,7 +255,7 @@ func (c completer) facet(ctx context.Context, facet, kind, prefix string, norm f
 			}
 		}
 		sort.Strings(values)
-		return completionResult(values), nil
+		return values, nil, nil
 	})
 	return completion(res, err), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -146,5 +147,61 @@ func TestPrompts(t *testing.T) {
 	list, err = nc.ListPrompts(ctx, mcp.ListPromptsRequest{})
 	if err != nil || len(list.Prompts) != 0 {
 		t.Fatalf("prompts without their tools: %v, %+v", err, list)
+	}
+}
+
+// TestCompletionCache: a repeated completion is answered from the cache
+// inside the tool stage, so it is still rate limited and audited (with
+// the entities it names), and callers never share an entry.
+func TestCompletionCache(t *testing.T) {
+	cfg := "rateLimits:\n  classes:\n    default: {requests: 3, per: 1h, burst: 3}\n"
+	cs := newChainServer(t, resourceEntities("x"), defaultNamespacePolicy, cfg)
+	c, err := client.NewInProcessClient(cs.s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servertest.Connect(t, c)
+	who := mcp.PromptReference{Type: "ref/prompt", Name: "who-owns"}
+	first := completeValues(t, c, who, "ref", "component:default/svc-00", nil)
+	if len(first) != 10 {
+		t.Fatalf("first completion: %v", first)
+	}
+	if got := completeValues(t, c, who, "ref", "component:default/svc-00", nil); !slices.Equal(got, first) {
+		t.Fatalf("cached completion %v, want %v", got, first)
+	}
+	recs := cs.records(t)
+	if len(recs) != 2 || recs[1].Entities.Count != 10 || recs[1].Tool != "catalog_search_entities" {
+		t.Fatalf("audit records = %+v", recs)
+	}
+	if got := completeValues(t, c, who, "ref", "component:default/svc-00", nil); len(got) != 10 {
+		t.Fatalf("third completion: %v", got)
+	}
+	// The bucket is spent: the cached answer is not given.
+	if got := completeValues(t, c, who, "ref", "component:default/svc-00", nil); len(got) != 0 {
+		t.Fatalf("rate-limited completion answered from the cache: %v", got)
+	}
+}
+
+// TestCompletionCacheKeyedByCaller: the same completion asked by two
+// users makes two entries.
+func TestCompletionCacheKeyedByCaller(t *testing.T) {
+	cs := newChainServer(t, resourceEntities("x"), defaultNamespacePolicy, benchLimits)
+	comp := newCompleter(cs.s)
+	ask := func(sub string) {
+		p := identity.InsecureLocalUser("user:default/" + sub)
+		cs.s.opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return p, nil }
+		got, err := comp.CompletePromptArgument(context.Background(), "who-owns", mcp.CompleteArgument{Name: "ref", Value: "component:default/svc-00"}, mcp.CompleteContext{})
+		if err != nil || len(got.Values) != 10 {
+			t.Fatalf("%s: %v, %v", sub, got, err)
+		}
+	}
+	ask("amelia.hart")
+	ask("amelia.hart")
+	if n := len(comp.cache.m); n != 1 {
+		t.Fatalf("%d entries after the same caller asked twice, want 1", n)
+	}
+	ask("ben.okafor")
+	if n := len(comp.cache.m); n != 2 {
+		t.Fatalf("%d entries after a second caller asked, want 2", n)
 	}
 }

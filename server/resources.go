@@ -90,6 +90,17 @@ func (s *Server) addResources() {
 // it builds is egressed like any tool result.
 func (s *Server) resourceCall(ctx context.Context, tool string, args map[string]any,
 	convert func(*mcp.CallToolResult) (*mcp.CallToolResult, error)) (*mcp.CallToolResult, error) {
+	return s.cachedCall(ctx, tool, args, nil, convert)
+}
+
+// cachedCall is resourceCall with a cache in the tool stage: hit, when
+// not nil, may answer in place of the tool handler (its answer is still
+// audited and egressed like the tool's). It runs inside the tool stage,
+// after grant, rate limit and authorization, so a cached answer is never
+// given to a caller the chain refused.
+func (s *Server) cachedCall(ctx context.Context, tool string, args map[string]any,
+	hit func(context.Context) *mcp.CallToolResult,
+	convert func(*mcp.CallToolResult) (*mcp.CallToolResult, error)) (*mcp.CallToolResult, error) {
 	t, ok := s.tools[tool]
 	if !ok {
 		return nil, fmt.Errorf("server: no tool %q", tool)
@@ -103,6 +114,11 @@ func (s *Server) resourceCall(ctx context.Context, tool string, args map[string]
 	req.Params.RawArguments = raw
 	req.Params.Arguments = json.RawMessage(raw)
 	inner := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if hit != nil {
+			if res := hit(ctx); res != nil {
+				return res, nil
+			}
+		}
 		res, err := t.Handler(ctx, req)
 		if err != nil || res == nil || res.IsError {
 			return res, err

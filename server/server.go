@@ -142,13 +142,14 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
 	hooks := &mcpserver.Hooks{}
+	comp := newCompleter(s)
 	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)
 	mopts = append(mopts,
 		mcpserver.WithPromptCapabilities(false),
 		mcpserver.WithPromptFilter(s.filterPrompts),
 		mcpserver.WithCompletions(),
-		mcpserver.WithPromptCompletionProvider(completer{s}),
-		mcpserver.WithResourceCompletionProvider(completer{s}),
+		mcpserver.WithPromptCompletionProvider(comp),
+		mcpserver.WithResourceCompletionProvider(comp),
 	)
 	mopts = append(mopts,
 		mcpserver.WithToolCapabilities(false),

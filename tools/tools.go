@@ -168,6 +168,16 @@ func (ci *CallInfo) addEntity(ref string) {
 	}
 }
 
+// RecordEntities notes entity refs returned to the caller by a call the
+// server answered without running the tool's handler (a cached
+// completion), so its audit record names them all the same.
+func RecordEntities(ctx context.Context, refs ...string) {
+	ci := callInfo(ctx)
+	for _, r := range refs {
+		ci.addEntity(r)
+	}
+}
+
 func (ci *CallInfo) addRedactions(c map[string]int) {
 	if ci == nil || len(c) == 0 {
 		return
