@@ -26,13 +26,15 @@ const expectedFailuresFile = "testdata/conformance/expected-failures.yaml"
 
 // mustPass are scenarios that apply to every MCP server over Streamable
 // HTTP; they must run and pass whatever the expected-failures file says.
-var mustPass = []string{"server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection"}
+var mustPass = []string{"server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection",
+	"resources-list", "prompts-list", "completion-complete"}
 
 // missingFixture matches the only failures an expected-failure entry may
 // have: "method not found" for a capability the server does not declare,
-// or an unknown tool (the reference server's test tools).
-var missingFixture = regexp.MustCompile(`MCP error -32601: (logging|completions|resources|prompts) not supported|` +
-	`MCP error -32602: tool '[a-z0-9_]+' not found|Tool '[a-z0-9_]+' not found`)
+// or an unknown tool, prompt or resource (the reference server's fixtures).
+var missingFixture = regexp.MustCompile(`MCP error -32601: (logging|completions|resources|resources subscribe|prompts) not supported|` +
+	`MCP error -32602: (tool|prompt) '[a-z0-9_]+' not found|Tool '[a-z0-9_]+' not found|` +
+	`MCP error -32002: handler not found for resource URI 'test://[a-z0-9/_{}-]+'`)
 
 // expectedFailure is one entry of the expected-failures file.
 type expectedFailure struct {
