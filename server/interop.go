@@ -27,8 +27,9 @@ const maxBatch = 32
 //     2025-03-26 session, where receiving batches is a MUST; later
 //     revisions removed batching, so there a batch is -32600 (mcp-go
 //     answers any batch -32700 "not valid json").
-//   - On 2026-07-28, ping is answered with an empty result (mcp-go
-//     answers it -32601, as that revision dropped it), and
+//   - On 2026-07-28, a ping without the _meta envelope is answered with
+//     an empty result (mcp-go answers it -32601, as that revision dropped
+//     ping; a ping with the envelope still gets that answer), and
 //     logging/setLevel and notifications that carry
 //     the Mcp-Protocol-Version header but no _meta protocol version get the
 //     header's version in _meta (with empty client capabilities when
@@ -63,7 +64,7 @@ func (s *Server) interop(next http.Handler) http.Handler {
 			return
 		}
 		if v := r.Header.Get(mcp.HeaderProtocolVersion); mcp.IsModernProtocol(v) {
-			if id, ok := pingID(trimmed, v); ok {
+			if id, ok := pingID(trimmed); ok {
 				// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
 				// but clients in the wild (the official Go SDK v1.8.0
 				// among them) still send it as a liveness check; an
@@ -79,8 +80,11 @@ func (s *Server) interop(next http.Handler) http.Handler {
 }
 
 // pingID returns the id of a ping request whose _meta names no protocol
-// version or the header's; a mismatch is left to mcp-go to refuse.
-func pingID(msg []byte, header string) (json.RawMessage, bool) {
+// version: the shape the Go SDK v1.8.0 client sends. A ping that carries
+// the 2026-07-28 envelope comes from a client that knows the revision, and
+// gets mcp-go's answer for a removed method (404, -32601), as that
+// revision prescribes.
+func pingID(msg []byte) (json.RawMessage, bool) {
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
@@ -91,11 +95,8 @@ func pingID(msg []byte, header string) (json.RawMessage, bool) {
 	if json.Unmarshal(msg, &m) != nil || m.Method != string(mcp.MethodPing) || len(m.ID) == 0 {
 		return nil, false
 	}
-	if raw, ok := m.Params.Meta[mcp.MetaKeyProtocolVersion]; ok {
-		var v string
-		if json.Unmarshal(raw, &v) != nil || v != header {
-			return nil, false
-		}
+	if _, ok := m.Params.Meta[mcp.MetaKeyProtocolVersion]; ok {
+		return nil, false
 	}
 	return m.ID, true
 }

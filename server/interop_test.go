@@ -86,6 +86,8 @@ func TestInteropPerRevision(t *testing.T) {
 			headers: modern, wantCode: 202},
 		{name: "2026-07-28 tools/list without _meta stays refused", body: `{"jsonrpc":"2.0","id":6,"method":"tools/list"}`,
 			headers: merge(modern, map[string]string{"Mcp-Method": "tools/list"}), wantCode: 400},
+		{name: "2026-07-28 ping with the envelope gets the removed-method answer", body: `{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`,
+			headers: merge(modern, map[string]string{"Mcp-Method": "ping"}), wantCode: 404, wantErr: -32601},
 		{name: "2026-07-28 ping naming another version in _meta stays refused", body: `{"jsonrpc":"2.0","id":8,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}}`,
 			headers: merge(modern, map[string]string{"Mcp-Method": "ping"}), wantCode: 400},
 	}
