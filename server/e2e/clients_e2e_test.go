@@ -127,9 +127,15 @@ func ensureClients(t *testing.T) string {
 	return dir
 }
 
-// installClients is `npm ci` under an exclusive flock on dir/.install.lock,
-// so that concurrent test binaries install once.
+// installClients installs testdata/mcpclients.
 func installClients(ctx context.Context, dir string, log io.Writer) error {
+	return npmCI(ctx, dir, log, clientsInstalled)
+}
+
+// npmCI is `npm ci` in dir under an exclusive flock on dir/.install.lock,
+// so that concurrent test binaries install once, unless installed says
+// it is done already.
+func npmCI(ctx context.Context, dir string, log io.Writer, installed func(string) bool) error {
 	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("e2e: install lock: %w", err)
@@ -150,7 +156,7 @@ func installClients(ctx context.Context, dir string, log io.Writer) error {
 		}
 	}
 	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-	if clientsInstalled(dir) {
+	if installed(dir) {
 		return nil
 	}
 	fmt.Fprintf(log, "e2e: running npm ci in %s\n", dir)
@@ -163,7 +169,7 @@ func installClients(ctx context.Context, dir string, log io.Writer) error {
 		return fmt.Errorf("e2e: npm ci in %s: %w", dir, err)
 	}
 	fmt.Fprintf(log, "e2e: npm ci in %s took %s\n", dir, time.Since(start).Round(100*time.Millisecond))
-	if !clientsInstalled(dir) {
+	if !installed(dir) {
 		return fmt.Errorf("e2e: npm ci in %s finished but node_modules is incomplete", dir)
 	}
 	return nil
@@ -200,9 +206,15 @@ type nodeRun struct {
 // a deadline; a process that cannot start fails the test.
 func runNode(t *testing.T, dir string, env []string, timeout time.Duration, args ...string) nodeRun {
 	t.Helper()
+	return runNodeBin(t, "node", dir, env, timeout, args...)
+}
+
+// runNodeBin is runNode with the given node binary.
+func runNodeBin(t *testing.T, node, dir string, env []string, timeout time.Duration, args ...string) nodeRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
