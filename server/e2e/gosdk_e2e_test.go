@@ -123,4 +123,20 @@ func TestGoSDKClient(t *testing.T) {
 		r := runGoSDKClient(t, bin, []string{"MCP_BEARER_TOKEN=" + tok.AccessToken}, "http", srv.Base+"/mcp")
 		checkGoSDKReport(t, r, "user:default/amelia.hart")
 	})
+	// One full sign-in by a client library's own OAuth support: the SDK
+	// gets the 401, reads the protected resource metadata and the
+	// provider's metadata, runs the authorization code flow with PKCE
+	// and the resource indicator for the pre-registered public client,
+	// and retries with the token. The driver only signs in on the
+	// provider's login page, as the person at the browser would.
+	t.Run("streamable http, the SDK's own OAuth flow", func(t *testing.T) {
+		addr := freeAddr(t)
+		base := "http://" + addr
+		op := oidcop.Start(t, oidcop.Options{Audience: base + "/mcp", Users: []oidcop.User{e2eUser}})
+		cfg := writeClientConfig(t, clientConfig{PublicURL: base, Issuer: op.Issuer})
+		srv := startServer(t, addr, nil, "--demo", "--config", cfg)
+		r := runGoSDKClient(t, bin, []string{"MCP_OAUTH_CLIENT_ID=" + op.CLIClientID,
+			"MCP_OAUTH_USERNAME=" + e2eUser.Username, "MCP_OAUTH_PASSWORD=" + e2eUser.Password}, "oauth", srv.Base+"/mcp")
+		checkGoSDKReport(t, r, "user:default/amelia.hart")
+	})
 }

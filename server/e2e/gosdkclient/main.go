@@ -5,6 +5,7 @@
 //
 //	gosdkclient stdio <server command> [args…]
 //	gosdkclient http <MCP URL>          (MCP_BEARER_TOKEN, when set, is sent)
+//	gosdkclient oauth <MCP URL>         (the SDK's own OAuth flow; see oauth.go)
 //
 // It runs tools, resources, completions, prompts, ping, a cancelled call
 // and a call after it, and prints one JSON report on stdout; each step's
@@ -65,7 +66,7 @@ func main() {
 
 func run() error {
 	if len(os.Args) < 3 {
-		return errors.New("usage: gosdkclient stdio <command> [args…] | gosdkclient http <url>")
+		return errors.New("usage: gosdkclient stdio <command> [args…] | gosdkclient http|oauth <url>")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -75,6 +76,12 @@ func run() error {
 		cmd := exec.Command(os.Args[2], os.Args[3:]...)
 		cmd.Stderr = os.Stderr
 		t = &mcp.CommandTransport{Command: cmd}
+	case "oauth":
+		h, err := oauthHandler()
+		if err != nil {
+			return err
+		}
+		t = &mcp.StreamableClientTransport{Endpoint: os.Args[2], HTTPClient: &http.Client{Timeout: time.Minute}, MaxRetries: -1, OAuthHandler: h}
 	case "http":
 		hc := &http.Client{Timeout: time.Minute}
 		if tok := os.Getenv("MCP_BEARER_TOKEN"); tok != "" {
