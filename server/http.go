@@ -31,10 +31,11 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mcpserver.WithStreamableHTTPLogger(s.log),
 		mcpserver.WithSessionIdleTTL(30*time.Minute),
 	)
-	var mcpH http.Handler = s.interop(streamable)
+	inner := s.interop(streamable)
+	mcpH := inner
 	if a := s.opts.Auth; a != nil {
 		binder := identity.NewSessionBinder(identity.SessionBinderOptions{OnReject: s.auditAuthFailure})
-		mcpH = a.Middleware(s.requireScope(binder.Middleware(streamable)))
+		mcpH = a.Middleware(s.requireScope(binder.Middleware(inner)))
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
