@@ -71,6 +71,9 @@ type clientConfig struct {
 	PublicURL string
 	// Issuer, when set, turns bearer-token verification on.
 	Issuer string
+	// Policy puts the test policy in the config without Backstage (with
+	// --demo): the demo catalog under clientsPolicy.
+	Policy bool
 }
 
 // writeClientConfig writes a config file and the test policy into a
@@ -88,6 +91,8 @@ func writeClientConfig(t *testing.T, cc clientConfig) string {
 	}
 	if cc.Backstage {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: ${E2E_BACKSTAGE_TOKEN}\n", bs.BaseURL)
+	}
+	if cc.Backstage || cc.Policy {
 		fmt.Fprintf(&b, "policy:\n  file: %s\n", pol)
 	}
 	if cc.Issuer != "" {

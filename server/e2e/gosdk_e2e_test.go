@@ -117,7 +117,7 @@ func TestGoSDKClient(t *testing.T) {
 		addr := freeAddr(t)
 		base := "http://" + addr
 		op := oidcop.Start(t, oidcop.Options{Audience: base + "/mcp", Users: []oidcop.User{e2eUser}})
-		cfg := writeClientConfig(t, clientConfig{PublicURL: base, Issuer: op.Issuer})
+		cfg := writeClientConfig(t, clientConfig{PublicURL: base, Issuer: op.Issuer, Policy: true})
 		srv := startServer(t, addr, nil, "--demo", "--config", cfg)
 		tok := op.UserToken(t, e2eUser.Username, "openid", tokenScope)
 		r := runGoSDKClient(t, bin, []string{"MCP_BEARER_TOKEN=" + tok.AccessToken}, "http", srv.Base+"/mcp")
@@ -133,7 +133,7 @@ func TestGoSDKClient(t *testing.T) {
 		addr := freeAddr(t)
 		base := "http://" + addr
 		op := oidcop.Start(t, oidcop.Options{Audience: base + "/mcp", Users: []oidcop.User{e2eUser}})
-		cfg := writeClientConfig(t, clientConfig{PublicURL: base, Issuer: op.Issuer})
+		cfg := writeClientConfig(t, clientConfig{PublicURL: base, Issuer: op.Issuer, Policy: true})
 		srv := startServer(t, addr, nil, "--demo", "--config", cfg)
 		r := runGoSDKClient(t, bin, []string{"MCP_OAUTH_CLIENT_ID=" + op.CLIClientID,
 			"MCP_OAUTH_USERNAME=" + e2eUser.Username, "MCP_OAUTH_PASSWORD=" + e2eUser.Password}, "oauth", srv.Base+"/mcp")
