@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/tools"
@@ -19,9 +18,8 @@ import (
 // (its whole stored form, as JSON); an API's definition is the same URI
 // with /definition, in the definition's own media type.
 const (
-	resourceScheme       = "backstage://catalog/"
-	entityTemplate       = resourceScheme + "{kind}/{namespace}/{name}"
-	definitionTemplate   = resourceScheme + "api/{namespace}/{name}/definition"
+	entityTemplate       = tools.ResourceScheme + "{kind}/{namespace}/{name}"
+	definitionTemplate   = tools.ResourceScheme + "api/{namespace}/{name}" + tools.DefinitionSuffix
 	resourcePageSize     = 50
 	resourceListTool     = "catalog_search_entities"
 	resourceEntityTool   = "catalog_get_entity"
@@ -31,30 +29,11 @@ const (
 )
 
 // EntityURI is the resource URI of an entity ref (kind:namespace/name).
-func EntityURI(ref string) string {
-	r, err := catalog.ParseRef(ref, "")
-	if err != nil {
-		return ""
-	}
-	return resourceScheme + url.PathEscape(strings.ToLower(r.Kind)) + "/" + url.PathEscape(strings.ToLower(r.Namespace)) + "/" + url.PathEscape(r.Name)
-}
+func EntityURI(ref string) string { return tools.EntityURI(ref) }
 
 // definitionMIME maps an API's spec.type to the media type of its
 // definition.
-func definitionMIME(typ string) string {
-	switch strings.ToLower(typ) {
-	case "openapi":
-		return "application/vnd.oai.openapi"
-	case "asyncapi":
-		return "application/vnd.aai.asyncapi"
-	case "graphql":
-		return "application/graphql"
-	case "grpc":
-		return "text/x-protobuf"
-	default:
-		return "text/plain"
-	}
-}
+func definitionMIME(typ string) string { return tools.DefinitionMIME(typ) }
 
 // resourceOptions registers the resource templates and puts
 // resources/list through the chain. Reading a resource is the tool call

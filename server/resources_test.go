@@ -165,15 +165,38 @@ func TestResources(t *testing.T) {
 			t.Fatalf("hidden definition: %v", errDefHidden)
 		}
 	})
+	t.Run("tool results link the owner and the API definition", func(t *testing.T) {
+		res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"api:default/payments-api"}`)
+		links := map[string]mcp.ResourceLink{}
+		for _, ct := range res.Content {
+			if l, ok := ct.(mcp.ResourceLink); ok {
+				links[l.URI] = l
+			}
+		}
+		def, ok := links["backstage://catalog/api/default/payments-api/definition"]
+		if !ok || def.MIMEType != "application/vnd.oai.openapi" {
+			t.Fatalf("no definition link in %+v", res.Content)
+		}
+		if _, ok := links["backstage://catalog/group/default/team-a"]; !ok {
+			t.Fatalf("no owner link in %+v", res.Content)
+		}
+		if servertest.Text(res) == "" {
+			t.Fatal("the text block must stay first")
+		}
+		got, err := read(def.URI)
+		if err != nil || len(got.Contents) != 1 {
+			t.Fatalf("reading the linked definition: %v", err)
+		}
+	})
 	t.Run("every request is audited as its tool", func(t *testing.T) {
 		recs := cs.records(t)
 		count := map[string]int{}
 		for _, r := range recs {
 			count[r.Tool+"/"+string(r.Decision)]++
 		}
-		// 3 list pages, 1+1 granted reads, 3 refused reads (tool error).
-		if count["catalog_search_entities/allow"] != 3 || count["catalog_get_entity/allow"] != 1 ||
-			count["catalog_get_api_definition/allow"] != 1 || count["catalog_get_entity/"+string(audit.DecisionError)] != 2 {
+		// 3 list pages, 2+2 granted reads and calls, 3 refused reads (tool error).
+		if count["catalog_search_entities/allow"] != 3 || count["catalog_get_entity/allow"] != 2 ||
+			count["catalog_get_api_definition/allow"] != 2 || count["catalog_get_entity/"+string(audit.DecisionError)] != 2 {
 			t.Fatalf("audit records by tool/decision = %v", count)
 		}
 	})
