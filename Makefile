@@ -70,8 +70,10 @@ bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 demo: build ## serve the embedded demo catalog over Streamable HTTP on 127.0.0.1:8080
 	$(BIN) serve --demo --http 127.0.0.1:8080
 
-docs: ## regenerate the README tool reference and golden tool schemas
+docs: ## regenerate the README tool, resource and prompt reference and golden tool schemas
 	$(GO) test ./tools/ -run 'TestToolSchemas|TestReadmeToolReference' -update
+	$(GO) test ./server/ -run TestReadmeCatalogReference -update
 
 check-docs: ## fail when the README tool reference is stale
 	$(GO) test ./tools/ -run TestReadmeToolReference
+	$(GO) test ./server/ -run TestReadmeCatalogReference

@@ -943,3 +943,39 @@ func TestAuthFallbackRole(t *testing.T) {
 		t.Errorf("amelia holds the fallback role: %v", id2.Roles)
 	}
 }
+
+// TestAuthInteropAndChallengeScope: with token verification on (Build
+// with auth issuers), the 401 challenge names auth.requiredScope and the
+// per-revision JSON-RPC rules of interop still apply behind the
+// authentication: a null id is -32600, and a 2026-07-28 ping without the
+// _meta envelope is answered.
+func TestAuthInteropAndChallengeScope(t *testing.T) {
+	e := startAuthServer(t, newTestIdP(t), authSetup{requiredScope: scopeCatalog})
+	resp, _ := e.do(http.MethodPost, "/mcp", "", "", rpcInitialize)
+	if h := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(h, `scope="`+scopeCatalog+`"`) {
+		t.Fatalf("token-less: %d, WWW-Authenticate %q; want 401 naming scope %s", resp.StatusCode, h, scopeCatalog)
+	}
+	tok := "Bearer " + e.token(amelia, "openid", scopeCatalog)
+	resp, body := e.do(http.MethodPost, "/mcp", tok, "", `{"jsonrpc":"2.0","id":null,"method":"ping"}`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "-32600") {
+		t.Fatalf("null id with a token: %d %s; want 400 -32600", resp.StatusCode, body)
+	}
+	req, err := http.NewRequest(http.MethodPost, e.base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":3,"method":"ping"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", tok)
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "ping")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	b, _ := io.ReadAll(r2.Body)
+	if r2.StatusCode != http.StatusOK || !strings.Contains(string(b), `"result":{}`) {
+		t.Fatalf("2026-07-28 ping without _meta, with a token: %d %s", r2.StatusCode, b)
+	}
+}

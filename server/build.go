@@ -152,6 +152,8 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			PublicURL: cfg.Server.PublicURL,
 			Catalog:   idCat,
 			Logger:    log,
+			// The 401 challenge names the scope every token must carry.
+			ChallengeScope: cfg.Auth.RequiredScope,
 			OnFailure: func(ctx context.Context, reason string, r *http.Request) {
 				if authFailure != nil {
 					authFailure(ctx, reason, r)

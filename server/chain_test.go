@@ -52,7 +52,7 @@ func (b *syncBuffer) Bytes() []byte {
 	return bytes.Clone(b.b.Bytes())
 }
 
-func newChainServer(t *testing.T, entities []map[string]any, policyYAML, configYAML string) *chainServer {
+func newChainServer(t testing.TB, entities []map[string]any, policyYAML, configYAML string) *chainServer {
 	t.Helper()
 	cfg, err := ParseConfig([]byte(configYAML), "cfg", func(string) string { return "" })
 	if err != nil {
@@ -94,7 +94,7 @@ func newChainServer(t *testing.T, entities []map[string]any, policyYAML, configY
 	return &chainServer{s: s, audit: path, logs: logs}
 }
 
-func (cs *chainServer) records(t *testing.T) []audit.Record {
+func (cs *chainServer) records(t testing.TB) []audit.Record {
 	t.Helper()
 	b, err := os.ReadFile(cs.audit)
 	if err != nil {

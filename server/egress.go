@@ -72,19 +72,88 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 	}
 	out.Content = make([]mcp.Content, len(res.Content))
 	for i, c := range res.Content {
-		t, ok := c.(mcp.TextContent)
-		if !ok {
-			return nil, 0, red, fmt.Errorf("server: egress: content of type %T has no redaction step", c)
-		}
-		var err error
-		t.Text, red, err = e.text("", t.Text, red)
+		var (
+			n   int
+			err error
+		)
+		out.Content[i], n, red, err = e.content(c, red)
 		if err != nil {
 			return nil, 0, red, err
 		}
-		out.Content[i] = t
-		size += len(t.Text)
+		size += n
 	}
 	return &out, size, red, nil
+}
+
+// content redacts one content block. Text, resource links (every string
+// field, with its name as context) and embedded text resources have a
+// redaction step; anything else is refused.
+func (e egress) content(c mcp.Content, red map[string]int) (mcp.Content, int, map[string]int, error) {
+	var err error
+	field := func(key string, s *string) int {
+		if err != nil || *s == "" {
+			return 0
+		}
+		*s, red, err = e.text(key, *s, red)
+		return len(*s)
+	}
+	switch t := c.(type) {
+	case mcp.TextContent:
+		n := field("", &t.Text)
+		return t, n, red, err
+	case mcp.ResourceLink:
+		n := field("uri", &t.URI) + field("name", &t.Name) + field("title", &t.Title) +
+			field("description", &t.Description) + field("mimeType", &t.MIMEType)
+		return t, n, red, err
+	case mcp.EmbeddedResource:
+		rc, ok := t.Resource.(mcp.TextResourceContents)
+		if !ok || len(rc.Meta) > 0 && !plainMeta(rc.Meta) {
+			return nil, 0, red, fmt.Errorf("server: egress: embedded resource of type %T has no redaction step", t.Resource)
+		}
+		n := field("uri", &rc.URI) + field("mimeType", &rc.MIMEType)
+		if rc.MIMEType == mimeJSON && json.Valid([]byte(rc.Text)) {
+			// JSON documents are judged with their keys as context.
+			clean, rep, jerr := e.r.JSON([]byte(rc.Text))
+			if jerr != nil {
+				return nil, 0, red, fmt.Errorf("server: egress: %w", jerr)
+			}
+			red = counts(red, rep)
+			rc.Text = string(clean)
+			n += len(clean)
+		} else {
+			n += field("", &rc.Text)
+		}
+		if notice, ok := rc.Meta["notice"].(string); ok {
+			meta := map[string]any{}
+			for k, v := range rc.Meta {
+				meta[k] = v
+			}
+			field("notice", &notice)
+			meta["notice"] = notice
+			rc.Meta = meta
+		}
+		t.Resource = rc
+		return t, n, red, err
+	default:
+		return nil, 0, red, fmt.Errorf("server: egress: content of type %T has no redaction step", c)
+	}
+}
+
+// plainMeta reports whether resource _meta holds only what egress knows
+// how to judge: booleans and a notice string.
+func plainMeta(m map[string]any) bool {
+	for k, v := range m {
+		switch v.(type) {
+		case bool:
+		case string:
+			if k != "notice" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // record redacts every string field of an audit record, argument keys

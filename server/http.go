@@ -31,7 +31,10 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mcpserver.WithStreamableHTTPLogger(s.log),
 		mcpserver.WithSessionIdleTTL(s.cfg.Server.Sessions.WithDefaults().IdleTTL),
 	)
-	var mcpH http.Handler = s.sessionLifecycle(s.opts.Sessions, streamable)
+	// Inside out: mcp-go, then the per-revision JSON-RPC rules it lacks
+	// (interop.go), then session lifecycle, then (with sign-in) scope,
+	// token verification and the per-address limiter in front of it.
+	var mcpH http.Handler = s.sessionLifecycle(s.opts.Sessions, s.interop(streamable))
 	if a := s.opts.Auth; a != nil {
 		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
 		prm := a.ProtectedResourceMetadata()

@@ -156,7 +156,17 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		key = []byte(cfg.Server.CursorKey)
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
-	mopts := append(s.register(&mcpserver.Hooks{}),
+	hooks := &mcpserver.Hooks{}
+	comp := newCompleter(s)
+	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)
+	mopts = append(mopts,
+		mcpserver.WithPromptCapabilities(false),
+		mcpserver.WithPromptFilter(s.filterPrompts),
+		mcpserver.WithCompletions(),
+		mcpserver.WithPromptCompletionProvider(comp),
+		mcpserver.WithResourceCompletionProvider(comp),
+	)
+	mopts = append(mopts,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithInstructions(instructions),
 	)
@@ -165,6 +175,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		s.tools[t.Tool.Name] = t
 		s.mcp.AddTool(t.Tool, t.Handler)
 	}
+	s.addResources()
+	s.addPrompts()
 	return s, nil
 }
 

@@ -76,7 +76,10 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 		}
 		refuse := func(status int, decision audit.Decision, reason, message string, retry int) {
 			s.auditSession(ctx, p, "", decision, reason)
-			writeRPCError(w, status, msg.ID, message, retry)
+			if retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(retry))
+			}
+			writeRPCError(w, status, msg.ID, -32000, message)
 		}
 		g, _ := s.grantFor(p)
 		d, err := s.opts.Limiter.Allow(ctx, p.LimitKey(), g.RateClass(), p.Agent.ClientID)
@@ -152,18 +155,6 @@ func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid st
 // retrySeconds is d in whole seconds, rounded up, at least 1.
 func retrySeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
-}
-
-// writeRPCError answers with a JSON-RPC error object.
-func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, message string, retryAfter int) {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-	}
-	writeJSON(w, status, map[string]any{"jsonrpc": "2.0", "id": id,
-		"error": map[string]any{"code": -32000, "message": message}})
 }
 
 // sessionWriter records the session an initialize response hands out

@@ -54,7 +54,11 @@ func GetEntity(d *Deps) Tool {
 			return result(e.m, compactJSON(e.m)), nil
 		}
 		s := summarize(e.m)
-		return result(s, s.line()), nil
+		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
+		if strings.EqualFold(str(e.m, "kind"), "api") {
+			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
+		}
+		return withLinks(result(s, s.line()), links...), nil
 	}
 	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
 }

@@ -86,7 +86,7 @@ func FindOwner(d *Deps) Tool {
 				return toolError(err), nil
 			}
 		}
-		return result(out, out.text()), nil
+		return withLinks(result(out, out.text()), link{ref: out.Owner, description: "owner of " + out.Entity}), nil
 	}
 	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
 }

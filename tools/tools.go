@@ -168,6 +168,16 @@ func (ci *CallInfo) addEntity(ref string) {
 	}
 }
 
+// RecordEntities notes entity refs returned to the caller by a call the
+// server answered without running the tool's handler (a cached
+// completion), so its audit record names them all the same.
+func RecordEntities(ctx context.Context, refs ...string) {
+	ci := callInfo(ctx)
+	for _, r := range refs {
+		ci.addEntity(r)
+	}
+}
+
 func (ci *CallInfo) addRedactions(c map[string]int) {
 	if ci == nil || len(c) == 0 {
 		return
@@ -214,7 +224,7 @@ const (
 
 // All returns every tool, in a stable order.
 func All(d *Deps) []Tool {
-	return []Tool{
+	ts := []Tool{
 		GetEntity(d),
 		SearchEntities(d),
 		GetRelations(d),
@@ -223,12 +233,17 @@ func All(d *Deps) []Tool {
 		ListFacets(d),
 		WhoAmI(),
 	}
+	for i := range ts {
+		ts[i] = withOutputSchema(ts[i])
+	}
+	return ts
 }
 
 // newTool defines a read-only tool with a raw, strict input schema.
 func newTool(name, description string, inputSchema json.RawMessage, title string) mcp.Tool {
 	f, t := false, true
 	tool := mcp.NewToolWithRawSchema(name, description, inputSchema)
+	tool.Title = title // 2025-06-18 and later; older clients read the annotation
 	tool.Annotations = mcp.ToolAnnotation{
 		Title:           title,
 		ReadOnlyHint:    &t,

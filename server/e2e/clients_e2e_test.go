@@ -71,6 +71,9 @@ type clientConfig struct {
 	PublicURL string
 	// Issuer, when set, turns bearer-token verification on.
 	Issuer string
+	// Policy puts the test policy in the config without Backstage (with
+	// --demo): the demo catalog under clientsPolicy.
+	Policy bool
 }
 
 // writeClientConfig writes a config file and the test policy into a
@@ -88,6 +91,8 @@ func writeClientConfig(t *testing.T, cc clientConfig) string {
 	}
 	if cc.Backstage {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: ${E2E_BACKSTAGE_TOKEN}\n", bs.BaseURL)
+	}
+	if cc.Backstage || cc.Policy {
 		fmt.Fprintf(&b, "policy:\n  file: %s\n", pol)
 	}
 	if cc.Issuer != "" {
@@ -127,9 +132,15 @@ func ensureClients(t *testing.T) string {
 	return dir
 }
 
-// installClients is `npm ci` under an exclusive flock on dir/.install.lock,
-// so that concurrent test binaries install once.
+// installClients installs testdata/mcpclients.
 func installClients(ctx context.Context, dir string, log io.Writer) error {
+	return npmCI(ctx, dir, log, clientsInstalled)
+}
+
+// npmCI is `npm ci` in dir under an exclusive flock on dir/.install.lock,
+// so that concurrent test binaries install once, unless installed says
+// it is done already.
+func npmCI(ctx context.Context, dir string, log io.Writer, installed func(string) bool) error {
 	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("e2e: install lock: %w", err)
@@ -150,7 +161,7 @@ func installClients(ctx context.Context, dir string, log io.Writer) error {
 		}
 	}
 	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-	if clientsInstalled(dir) {
+	if installed(dir) {
 		return nil
 	}
 	fmt.Fprintf(log, "e2e: running npm ci in %s\n", dir)
@@ -163,7 +174,7 @@ func installClients(ctx context.Context, dir string, log io.Writer) error {
 		return fmt.Errorf("e2e: npm ci in %s: %w", dir, err)
 	}
 	fmt.Fprintf(log, "e2e: npm ci in %s took %s\n", dir, time.Since(start).Round(100*time.Millisecond))
-	if !clientsInstalled(dir) {
+	if !installed(dir) {
 		return fmt.Errorf("e2e: npm ci in %s finished but node_modules is incomplete", dir)
 	}
 	return nil
@@ -200,9 +211,15 @@ type nodeRun struct {
 // a deadline; a process that cannot start fails the test.
 func runNode(t *testing.T, dir string, env []string, timeout time.Duration, args ...string) nodeRun {
 	t.Helper()
+	return runNodeBin(t, "node", dir, env, timeout, args...)
+}
+
+// runNodeBin is runNode with the given node binary.
+func runNodeBin(t *testing.T, node, dir string, env []string, timeout time.Duration, args ...string) nodeRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer

@@ -67,13 +67,13 @@ func (a *Authenticator) fail(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, ErrNoToken):
 		reason, status = "no token", http.StatusUnauthorized
-		header = fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURL)
+		header = fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURL) + a.scopeParam()
 	case errors.Is(err, errMultipleAuthHeaders):
 		reason, status = "several authorization headers", http.StatusBadRequest
 		header = fmt.Sprintf(`Bearer error="invalid_request", error_description="several Authorization headers", resource_metadata=%q`, a.metadataURL)
 	case errors.As(err, &te):
 		reason, status = te.Reason, http.StatusUnauthorized
-		header = fmt.Sprintf(`Bearer error="invalid_token", error_description=%q, resource_metadata=%q`, te.Reason, a.metadataURL)
+		header = fmt.Sprintf(`Bearer error="invalid_token", error_description=%q, resource_metadata=%q`, te.Reason, a.metadataURL) + a.scopeParam()
 	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrAmbiguousUser), errors.Is(err, ErrInvalidFilterValue):
 		// The token is valid but names nobody this server may act for.
 		reason, status = "user not resolvable", http.StatusForbidden
@@ -91,6 +91,15 @@ func (a *Authenticator) fail(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": reason})
+}
+
+// scopeParam is the challenge's scope parameter, empty when no scope is
+// required. The value passed sanitizeScope, so it cannot leave the quotes.
+func (a *Authenticator) scopeParam() string {
+	if a.scope == "" {
+		return ""
+	}
+	return `, scope="` + a.scope + `"`
 }
 
 // InsufficientScope answers 403 with error="insufficient_scope" naming the

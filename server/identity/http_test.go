@@ -157,3 +157,43 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		t.Fatalf("POST status %d", rec.Code)
 	}
 }
+
+// TestChallengeNamesRequiredScope: with a required scope, the 401
+// challenge names it (and only sanitized scope characters), for a missing
+// and for an invalid token alike; without one, it carries no scope.
+func TestChallengeNamesRequiredScope(t *testing.T) {
+	meta := `resource_metadata="` + testPublicURL + `/.well-known/oauth-protected-resource/mcp"`
+	tests := []struct {
+		name, scope, auth, want string
+	}{
+		{"no token", "catalog.read", "", `Bearer ` + meta + `, scope="catalog.read"`},
+		{"invalid token", "catalog.read", "Bearer not-a-jwt",
+			`Bearer error="invalid_token", error_description="malformed token", ` + meta + `, scope="catalog.read"`},
+		{"two scopes", "catalog.read  openid", "", `Bearer ` + meta + `, scope="catalog.read openid"`},
+		{"quote cannot escape", `x" error="y`, "", `Bearer ` + meta + `, scope="x error=y"`},
+		{"no required scope", "", "", `Bearer ` + meta},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			auth, err := New(Options{Config: f.auth.cfg, PublicURL: testPublicURL, Catalog: f.catalog, Now: f.clock.Now,
+				HTTPClient: f.iss.Client(), ChallengeScope: tc.scope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := auth.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("reached handler") }))
+			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}

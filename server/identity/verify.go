@@ -39,6 +39,10 @@ type Options struct {
 	// rejects, with a short reason (e.g. "no token", "token expired") — for
 	// the audit log. It must not block.
 	OnFailure func(ctx context.Context, reason string, r *http.Request)
+	// ChallengeScope, when set, is named as scope="…" in the 401
+	// challenge, so a client asks its authorization server for it (MCP
+	// authorization, 2025-11-25: scope selection from WWW-Authenticate).
+	ChallengeScope string
 }
 
 // Authenticator verifies bearer tokens and resolves them to Principals.
@@ -52,6 +56,7 @@ type Authenticator struct {
 	now          func() time.Time
 	log          *slog.Logger
 	onFailure    func(ctx context.Context, reason string, r *http.Request)
+	scope        string
 	issuers      map[string]*issuerVerifier
 	resolver     *Resolver
 	metadataJSON []byte
@@ -101,6 +106,7 @@ func New(opts Options) (*Authenticator, error) {
 		now:         opts.Now,
 		log:         opts.Logger,
 		onFailure:   opts.OnFailure,
+		scope:       sanitizeScope(opts.ChallengeScope),
 		issuers:     make(map[string]*issuerVerifier, len(cfg.Issuers)),
 	}
 	if a.client == nil {

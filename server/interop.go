@@ -1,0 +1,319 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// maxBatch bounds the number of messages in one JSON-RPC batch.
+const maxBatch = 32
+
+// interop puts the JSON-RPC rules of each protocol revision this server
+// negotiates in front of mcp-go's Streamable HTTP transport, for the
+// cases mark3labs/mcp-go v1.2.1 does not handle by itself:
+//
+//   - "id": null and a message with neither method nor result/error are
+//     answered -32600 Invalid Request with HTTP 400 (the base protocol
+//     forbids a null id; mcp-go answers both 202 as if they were an empty
+//     response).
+//   - A JSON-RPC batch is split and each message served in turn on a
+//     2025-03-26 session, where receiving batches is a MUST; later
+//     revisions removed batching, so there a batch is -32600 (mcp-go
+//     answers any batch -32700 "not valid json").
+//   - On 2026-07-28, a ping without the _meta envelope is answered with
+//     an empty result (mcp-go answers it -32601, as that revision dropped
+//     ping; a ping with the envelope still gets that answer), and
+//     logging/setLevel and notifications that carry
+//     the Mcp-Protocol-Version header but no _meta protocol version get the
+//     header's version in _meta (with empty client capabilities when
+//     absent: the client then declares no optional capability). The official Go SDK client v1.8.0 sends
+//     them that way (modelcontextprotocol/go-sdk#1174 and #1249 for ping),
+//     and mcp-go rejects them with HTTP 400, after which that client also
+//     loses its next call following a cancellation. The header is already
+//     required and checked against the supported versions, so taking the
+//     version from it changes no decision; no mcp-go issue tracks this
+//     leniency yet, so it lives here until one does.
+//
+// It runs after authentication, so a refused caller learns nothing here.
+func (s *Server) interop(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// The body limit's own error (413) or a broken connection.
+			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			s.batch(w, r, next, trimmed)
+			return
+		}
+		if msg, ok := invalidMessage(trimmed); ok {
+			writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
+			return
+		}
+		if v := r.Header.Get(mcp.HeaderProtocolVersion); mcp.IsModernProtocol(v) {
+			if id, ok := pingID(trimmed); ok {
+				// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
+				// but clients in the wild (the official Go SDK v1.8.0
+				// among them) still send it as a liveness check; an
+				// empty result reveals nothing and keeps them connected.
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
+				return
+			}
+			body = withMetaVersion(body, v)
+		}
+		replay(next, w, r, body)
+	})
+}
+
+// pingID returns the id of a ping request whose _meta names no protocol
+// version: the shape the Go SDK v1.8.0 client sends. A ping that carries
+// the 2026-07-28 envelope comes from a client that knows the revision, and
+// gets mcp-go's answer for a removed method (404, -32601), as that
+// revision prescribes.
+func pingID(msg []byte) (json.RawMessage, bool) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(msg, &m) != nil || m.Method != string(mcp.MethodPing) || len(m.ID) == 0 {
+		return nil, false
+	}
+	if _, ok := m.Params.Meta[mcp.MetaKeyProtocolVersion]; ok {
+		return nil, false
+	}
+	return m.ID, true
+}
+
+// replay serves r with body as its body.
+func replay(next http.Handler, w http.ResponseWriter, r *http.Request, body []byte) {
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	next.ServeHTTP(w, r2)
+}
+
+// invalidMessage reports a single JSON-RPC message that is structurally
+// invalid in a way mcp-go would accept: a null id, or no method on
+// something that is not a response. Unparsable JSON is left to mcp-go
+// (-32700).
+func invalidMessage(msg []byte) (string, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(msg, &m) != nil {
+		return "", false
+	}
+	id, hasID := m["id"]
+	_, hasMethod := m["method"]
+	_, hasResult := m["result"]
+	_, hasError := m["error"]
+	switch {
+	case hasID && string(bytes.TrimSpace(id)) == "null":
+		return "invalid request: id must be a string or an integer, not null", true
+	case !hasMethod && !hasResult && !hasError:
+		return "invalid request: no method", true
+	case hasMethod && string(bytes.TrimSpace(m["method"])) == `""`:
+		return "invalid request: empty method", true
+	}
+	return "", false
+}
+
+// lenientMethods are the messages the official Go SDK client sends on a
+// 2026-07-28 session without the _meta protocol version.
+func lenientMethod(method string) bool {
+	return method == string(mcp.MethodPing) || method == string(mcp.MethodSetLogLevel) ||
+		strings.HasPrefix(method, "notifications/")
+}
+
+// withMetaVersion adds _meta["io.modelcontextprotocol/protocolVersion"] =
+// version (and empty client capabilities, when absent) to a ping,
+// logging/setLevel or notification that lacks it. Any
+// other message, or one that cannot be rewritten, is returned unchanged
+// for mcp-go to judge.
+func withMetaVersion(body []byte, version string) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	var method string
+	if json.Unmarshal(m["method"], &method) != nil || !lenientMethod(method) {
+		return body
+	}
+	params := map[string]json.RawMessage{}
+	if p, ok := m["params"]; ok && string(bytes.TrimSpace(p)) != "null" {
+		if json.Unmarshal(p, &params) != nil {
+			return body
+		}
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := params["_meta"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		if json.Unmarshal(raw, &meta) != nil {
+			return body
+		}
+	}
+	if _, ok := meta[mcp.MetaKeyProtocolVersion]; ok {
+		return body
+	}
+	v, _ := json.Marshal(version)
+	meta[mcp.MetaKeyProtocolVersion] = v
+	if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+		// Declares no optional capability: nothing more is assumed of the
+		// client than it stated.
+		meta[mcp.MetaKeyClientCapabilities] = json.RawMessage(`{}`)
+	}
+	var err error
+	if params["_meta"], err = json.Marshal(meta); err != nil {
+		return body
+	}
+	if m["params"], err = json.Marshal(params); err != nil {
+		return body
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// batchRevision reports whether the request's protocol revision receives
+// batches: only 2025-03-26 does. A request without Mcp-Protocol-Version
+// is taken as 2025-03-26, as the 2025-06-18 transport prescribes.
+func batchRevision(r *http.Request) bool {
+	v := r.Header.Get(mcp.HeaderProtocolVersion)
+	return v == "" || v == "2025-03-26"
+}
+
+// batch serves a JSON-RPC batch message by message, answering with the
+// array of responses (202 when it held only notifications and
+// responses).
+func (s *Server) batch(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	if !batchRevision(r) {
+		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST,
+			fmt.Sprintf("invalid request: protocol revision %s does not accept JSON-RPC batches; send one message per request",
+				redact.Clip(r.Header.Get(mcp.HeaderProtocolVersion), 32)))
+		return
+	}
+	var msgs []json.RawMessage
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		writeRPCError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "parse error: the batch is not valid JSON")
+		return
+	}
+	if len(msgs) == 0 {
+		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, "invalid request: empty batch")
+		return
+	}
+	if len(msgs) > maxBatch {
+		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, fmt.Sprintf("invalid request: a batch holds at most %d messages", maxBatch))
+		return
+	}
+	var out []json.RawMessage
+	for _, m := range msgs {
+		out = append(out, s.batchOne(r, next, m)...)
+	}
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// batchOne serves one message of a batch and returns its responses.
+func (s *Server) batchOne(r *http.Request, next http.Handler, m json.RawMessage) []json.RawMessage {
+	var head struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if err := json.Unmarshal(m, &head); err != nil {
+		return []json.RawMessage{rpcError(nil, mcp.INVALID_REQUEST, "invalid request: a batch element must be an object")}
+	}
+	if msg, bad := invalidMessage(m); bad {
+		return []json.RawMessage{rpcError(nil, mcp.INVALID_REQUEST, msg)}
+	}
+	if head.Method == string(mcp.MethodInitialize) {
+		return []json.RawMessage{rpcError(head.ID, mcp.INVALID_REQUEST, "invalid request: initialize must not be part of a batch")}
+	}
+	rec := httptest.NewRecorder()
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(m))
+	r2.ContentLength = int64(len(m))
+	r2.Header.Set("Accept", "application/json, text/event-stream")
+	next.ServeHTTP(rec, r2)
+	res := rec.Result()
+	defer func() { _ = res.Body.Close() }()
+	b, _ := io.ReadAll(res.Body)
+	if len(head.ID) == 0 {
+		return nil // a notification or a response: nothing comes back
+	}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		return sseResponses(b)
+	}
+	b = bytes.TrimSpace(b)
+	if json.Valid(b) && len(b) > 0 && b[0] == '{' {
+		return []json.RawMessage{b}
+	}
+	return []json.RawMessage{rpcError(head.ID, mcp.INTERNAL_ERROR, fmt.Sprintf("the message was refused (HTTP %d)", res.StatusCode))}
+}
+
+// sseResponses takes the JSON-RPC responses out of an SSE body; the
+// notifications sent before them are dropped (a batch answers with
+// responses only).
+func sseResponses(b []byte) []json.RawMessage {
+	var out []json.RawMessage
+	for _, line := range strings.Split(string(b), "\n") {
+		data, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data:")
+		if !ok {
+			continue
+		}
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		raw := []byte(strings.TrimSpace(data))
+		if json.Unmarshal(raw, &m) == nil && len(m.ID) > 0 && m.Method == "" {
+			out = append(out, raw)
+		}
+	}
+	return out
+}
+
+func rpcError(id json.RawMessage, code int, msg string) json.RawMessage {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg}})
+	return b
+}
+
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(rpcError(id, code, msg), '\n'))
+}
