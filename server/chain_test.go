@@ -279,7 +279,9 @@ func corpusSeeds(t *testing.T, perType int) []seed {
 
 // TestSeededSecretsLeaveNoChannel seeds secrets of the labelled corpus into
 // every entity field and every tool argument (argument keys included),
-// calls every tool over Streamable HTTP, and searches every byte the
+// calls every tool, resource, prompt and completion over Streamable HTTP
+// (secrets also as tool names and resource URIs, which mcp-go quotes in
+// its own errors), and searches every byte the
 // server wrote — HTTP answers, the audit file, the log lines and /metrics
 // — for any of them.
 func TestSeededSecretsLeaveNoChannel(t *testing.T) {
@@ -368,6 +370,19 @@ roles:
 			call("catalog_find_owner", map[string]any{"ref": v})
 			call("catalog_list_facets", map[string]any{"facet": v, "kind": v})
 			call("catalog_get_entity", map[string]any{"ref": "component:default/svc-000", v: v})
+			// The secret as a tool name: mcp-go answers "tool not found" itself.
+			call(v, map[string]any{})
+			// Resources, prompts and completions with the secret as input.
+			post("resources/read", map[string]any{"uri": "backstage://catalog/component/default/" + v})
+			post("resources/read", map[string]any{"uri": "backstage://catalog/api/default/" + v + "/definition"})
+			post("prompts/get", map[string]any{"name": "who-owns", "arguments": map[string]any{"ref": "component:default/" + v}})
+			post("completion/complete", map[string]any{"ref": map[string]any{"type": "ref/resource", "uri": "backstage://catalog/{kind}/{namespace}/{name}"},
+				"argument": map[string]any{"name": "name", "value": v}})
+		}
+		// Resources that hold the seeded entity and definition.
+		post("resources/read", map[string]any{"uri": fmt.Sprintf("backstage://catalog/component/default/svc-%03d", i)})
+		if sd.standalone {
+			post("resources/read", map[string]any{"uri": fmt.Sprintf("backstage://catalog/api/default/api-%03d/definition", i)})
 		}
 	}
 	for _, facet := range []string{"metadata.annotations.acme.io/db-password", "metadata.annotations.acme.io/client-secret",
@@ -375,6 +390,11 @@ roles:
 		call("catalog_list_facets", map[string]any{"facet": facet})
 	}
 	call("whoami", map[string]any{})
+	post("resources/list", map[string]any{})
+	for _, prefix := range []string{"svc", "api", "s", "a"} {
+		post("completion/complete", map[string]any{"ref": map[string]any{"type": "ref/prompt", "name": "who-owns"},
+			"argument": map[string]any{"name": "ref", "value": prefix}})
+	}
 
 	mrec := httptest.NewRecorder()
 	cs.s.Handler().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

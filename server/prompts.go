@@ -91,7 +91,13 @@ func (s *Server) addPrompts() {
 
 func (s *Server) promptHandler(p catalogPrompt) mcpserver.PromptHandlerFunc {
 	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-		raw := strings.TrimSpace(req.Params.Arguments["ref"])
+		// The argument is redacted before anything else sees it, as a
+		// tool's arguments are: a ref parser that lowercases would make a
+		// secret in it unrecognisable to egress.
+		raw, _, err := s.out.text("ref", strings.TrimSpace(req.Params.Arguments["ref"]), nil)
+		if err != nil {
+			return nil, fmt.Errorf("server: prompt %s: %w", p.name, err)
+		}
 		if raw == "" {
 			return nil, fmt.Errorf("server: prompt %s: missing argument \"ref\"", p.name)
 		}

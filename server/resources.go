@@ -113,7 +113,7 @@ func (s *Server) readEntityResource(ctx context.Context, req mcp.ReadResourceReq
 	uri := req.Params.URI
 	ref, err := refFromVars(req.Params.Arguments, "")
 	if err != nil {
-		return nil, notFoundResource(uri)
+		return nil, s.notFound(uri)
 	}
 	res, err := s.resourceCall(ctx, resourceEntityTool, map[string]any{"ref": ref, "detail": "full"},
 		func(r *mcp.CallToolResult) (*mcp.CallToolResult, error) {
@@ -124,7 +124,7 @@ func (s *Server) readEntityResource(ctx context.Context, req mcp.ReadResourceReq
 			return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewEmbeddedResource(mcp.TextResourceContents{
 				URI: uri, MIMEType: mimeJSON, Text: string(b)})}}, nil
 		})
-	return resourceContents(uri, res, err)
+	return s.resourceContents(uri, res, err)
 }
 
 // readDefinitionResource reads backstage://catalog/api/{namespace}/{name}/definition.
@@ -136,7 +136,7 @@ func (s *Server) readDefinitionResource(ctx context.Context, req mcp.ReadResourc
 	}
 	ref, err := refFromVars(vars, "api")
 	if err != nil {
-		return nil, notFoundResource(uri)
+		return nil, s.notFound(uri)
 	}
 	res, err := s.resourceCall(ctx, resourceAPITool, map[string]any{"ref": ref, "maxBytes": tools.MaxDefinitionBytes},
 		func(r *mcp.CallToolResult) (*mcp.CallToolResult, error) {
@@ -154,7 +154,7 @@ func (s *Server) readDefinitionResource(ctx context.Context, req mcp.ReadResourc
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewEmbeddedResource(c)}}, nil
 		})
-	return resourceContents(uri, res, err)
+	return s.resourceContents(uri, res, err)
 }
 
 // refFromVars builds a ref from the template variables. mcp-go hands them
@@ -189,20 +189,20 @@ func refFromVars(vars map[string]any, defKind string) (string, error) {
 // resourceContents takes the egressed contents out of a chain result. A
 // tool error (hidden and missing entities alike) is "resource not found";
 // any other refusal keeps its (egressed) message.
-func resourceContents(uri string, res *mcp.CallToolResult, err error) ([]mcp.ResourceContents, error) {
+func (s *Server) resourceContents(uri string, res *mcp.CallToolResult, err error) ([]mcp.ResourceContents, error) {
 	if errors.Is(err, mcpserver.ErrToolNotFound) {
-		return nil, notFoundResource(uri)
+		return nil, s.notFound(uri)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if res == nil {
-		return nil, notFoundResource(uri)
+		return nil, s.notFound(uri)
 	}
 	if res.IsError {
 		msg := resultText(res)
 		if strings.Contains(msg, "not found") {
-			return nil, notFoundResource(uri)
+			return nil, s.notFound(uri)
 		}
 		return nil, errors.New(msg)
 	}
@@ -221,6 +221,18 @@ func resourceContents(uri string, res *mcp.CallToolResult, err error) ([]mcp.Res
 // -32002 cannot be sent from here; the message says "not found".
 func notFoundResource(uri string) error {
 	return fmt.Errorf("resource %s not found: %w", redact.Clip(uri, maxResourceURILength), mcpserver.ErrResourceNotFound)
+}
+
+// notFound is notFoundResource with the URI passed through egress first:
+// mcp-go writes the error text back to the caller, so the URI the caller
+// sent is quoted only as redacted (a URI that cannot be redacted is not
+// quoted at all).
+func (s *Server) notFound(uri string) error {
+	clean, _, err := s.out.text("uri", uri, nil)
+	if err != nil {
+		clean = "(withheld)"
+	}
+	return notFoundResource(clean)
 }
 
 // listResources is one page of resources/list: the entities the caller

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"github.com/backstage-mcp/backstage-mcp/redact"
+	"io"
+	"net/http"
+)
+
+// Ingress: every JSON-RPC message is redacted as it arrives, before
+// mcp-go parses it. mcp-go answers some requests itself, quoting what the
+// caller sent ("tool 'x' not found", "handler not found for resource URI
+// 'x'"), and those answers never pass through a tool, so without this a
+// secret an agent sends would come back in clear. Redaction only ever
+// replaces the content of JSON strings, so a message keeps its shape;
+// the tools then see their arguments as redacted (see Server.call).
+
+// ingress redacts the body of every POST before next sees it. A body
+// that is not JSON is passed on unchanged (mcp-go answers it -32700
+// without quoting it); a body that cannot be redacted is refused.
+func (s *Server) ingress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		clean, err := s.out.message(body)
+		if err != nil {
+			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
+			return
+		}
+		replay(next, w, r, clean)
+	})
+}
+
+// message redacts one JSON-RPC message (or batch).
+func (e egress) message(b []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
+		return b, nil
+	}
+	clean, _, err := e.r.JSON(b)
+	if err != nil {
+		if errors.Is(err, redact.ErrInvalidJSON) {
+			return b, nil
+		}
+		return nil, err
+	}
+	return clean, nil
+}
+
+// ingressReader redacts each line (one JSON-RPC message) of the stdio
+// stream before mcp-go reads it. A line that cannot be redacted is
+// replaced by an empty object, which mcp-go refuses without quoting.
+type ingressReader struct {
+	src *bufio.Reader
+	out egress
+	buf []byte
+	err error
+}
+
+func newIngressReader(r io.Reader, e egress) *ingressReader {
+	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e}
+}
+
+func (ir *ingressReader) Read(p []byte) (int, error) {
+	for len(ir.buf) == 0 {
+		if ir.err != nil {
+			return 0, ir.err
+		}
+		line, err := ir.src.ReadBytes('\n')
+		ir.err = err
+		if len(line) > 0 {
+			clean, cerr := ir.out.message(line)
+			if cerr != nil {
+				clean = []byte("{}\n")
+			}
+			ir.buf = clean
+		}
+	}
+	n := copy(p, ir.buf)
+	ir.buf = ir.buf[n:]
+	return n, nil
+}
