@@ -30,6 +30,10 @@ type BuildOptions struct {
 	// Demo serves the embedded demo catalog and, without a policy file,
 	// the embedded demo policy.
 	Demo bool
+	// DemoEntities, with Demo, replaces the embedded demo catalog with
+	// these entities (served in-process by the in-memory catalog). For
+	// tests that need a catalog of their own through the whole stack.
+	DemoEntities []map[string]any
 	// LocalUser is the insecure fixed identity (--insecure-local-user).
 	LocalUser string
 	// Stdio selects the stdio transport (identity from the stored login).
@@ -74,7 +78,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(guard, metrics.Upstream)
+		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream)
 	case cfg.Backstage.BaseURL != "":
 		client, err = NewCatalogClient(cfg, bo.Version, guard, metrics.Upstream)
 	default:

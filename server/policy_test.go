@@ -750,8 +750,9 @@ func TestPolicyArgumentKeyTricks(t *testing.T) {
 	}
 }
 
-// TestPolicyTotalItemsExactness: totalItems is given exactly when the grant
-// can be pushed down exactly (policy.Grant.Exact), and is then right.
+// TestPolicyTotalItemsExactness: on a page with more to come, totalItems is
+// given exactly when the grant can be pushed down exactly (policy.Grant.Exact),
+// and is then right; a complete first page always carries its count.
 func TestPolicyTotalItemsExactness(t *testing.T) {
 	cases := []struct {
 		name, pol, user string
@@ -786,7 +787,9 @@ roles:
 			if got := pol.Grant(subject(env.p)).Exact(); got != tc.exact {
 				t.Fatalf("Grant.Exact = %v, want %v", got, tc.exact)
 			}
-			m := env.mustCall(t, "catalog_search_entities", `{"limit":100}`)
+			// A first page with more to come: Backstage's count is given
+			// only when it counts exactly what the caller may see.
+			m := env.mustCall(t, "catalog_search_entities", `{"limit":2}`)
 			total, has := m["totalItems"]
 			if has != tc.exact {
 				t.Errorf("totalItems present = %v, want %v (%v)", has, tc.exact, m["note"])
@@ -796,6 +799,11 @@ roles:
 			}
 			if !has && m["note"] == nil {
 				t.Errorf("no note explains the missing totalItems")
+			}
+			// A complete first page is its own count, exact or not.
+			m = env.mustCall(t, "catalog_search_entities", `{"limit":100}`)
+			if total, has := m["totalItems"]; !has || int(total.(float64)) != len(env.visible) || len(m["items"].([]any)) != len(env.visible) {
+				t.Errorf("complete page: totalItems %v, items %d, visible %d", total, len(m["items"].([]any)), len(env.visible))
 			}
 		})
 	}

@@ -42,6 +42,9 @@ func (d *Deps) rootEntity(ctx context.Context, req mcp.CallToolRequest, params [
 		return nil, entity{}, res
 	}
 	record(ctx, e)
+	if err := d.pruneNames(ctx, []entity{e}); err != nil {
+		return nil, entity{}, toolError(err)
+	}
 	return a, e, nil
 }
 
@@ -202,12 +205,16 @@ func bindingFrom(ctx context.Context) string {
 	return ""
 }
 
-// pruneRelations removes from each entity the relations whose target the
-// caller may not see (hidden, or absent from the catalog), so that neither
-// the full entity nor the summary's relation counts reveal hidden
-// entities. Targets are fetched in one batched by-refs request and
-// re-checked like any other entity. Callers who see everything skip it.
-func (d *Deps) pruneRelations(ctx context.Context, ents []entity) error {
+// pruneNames applies the one rule for names of other entities inside a
+// visible entity: a name is shown only when it names an entity the caller
+// may see. Relations and the ref-valued spec fields of catalog.RefFields
+// (spec.owner, spec.dependsOn, spec.memberOf, spec.system, …) are pruned
+// alike, and a ref naming a hidden entity is treated exactly like one
+// naming a missing entity (both are dropped). Targets whose visibility
+// the ref alone does not decide are fetched in one batched by-refs
+// request and re-checked like any other entity. Callers who see
+// everything skip it.
+func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 	acc := accessFrom(ctx)
 	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
 		return nil
@@ -215,19 +222,27 @@ func (d *Deps) pruneRelations(ctx context.Context, ents []entity) error {
 	var targets []string
 	seen := map[string]bool{}
 	visible := map[string]bool{}
+	consider := func(target string) {
+		k := strings.ToLower(target)
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		if vis, decided := acc.VisibleRef(target); decided {
+			visible[k] = vis
+			return
+		}
+		targets = append(targets, target)
+	}
 	for _, e := range ents {
 		for _, r := range relations(e.m) {
-			k := strings.ToLower(r.target)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if vis, decided := acc.VisibleRef(r.target); decided {
-				visible[k] = vis
-				continue
-			}
-			targets = append(targets, r.target)
+			consider(r.target)
 		}
+		forRefValues(e.m, func(_ catalog.RefField, _ any, ref string, ok bool) {
+			if ok {
+				consider(ref)
+			}
+		})
 	}
 	if len(targets) > 0 {
 		raws, err := d.Catalog.GetByRefs(ctx, targets, nil)
@@ -245,19 +260,70 @@ func (d *Deps) pruneRelations(ctx context.Context, ents []entity) error {
 		}
 	}
 	for _, e := range ents {
-		l, ok := e.m["relations"].([]any)
-		if !ok {
-			continue
+		if l, ok := e.m["relations"].([]any); ok {
+			kept := make([]any, 0, len(l))
+			for _, it := range l {
+				r, _ := it.(map[string]any)
+				t, _ := r["targetRef"].(string)
+				if visible[strings.ToLower(t)] {
+					kept = append(kept, it)
+				}
+			}
+			e.m["relations"] = kept
 		}
-		kept := make([]any, 0, len(l))
-		for _, it := range l {
-			r, _ := it.(map[string]any)
-			t, _ := r["targetRef"].(string)
-			if visible[strings.ToLower(t)] {
-				kept = append(kept, it)
+		spec, _ := e.m["spec"].(map[string]any)
+		for _, f := range catalog.RefFieldsOf(str(e.m, "kind")) {
+			v, present := spec[f.Field]
+			if !present {
+				continue
+			}
+			keep := func(x any) bool {
+				ref, ok := catalog.ResolveRefValue(x, f.DefaultKind, str(e.m, "metadata", "namespace"))
+				// A value that is no ref names no entity: it is the
+				// entity's own text and stays.
+				return !ok || visible[strings.ToLower(ref)]
+			}
+			switch t := v.(type) {
+			case []any:
+				kept := make([]any, 0, len(t))
+				for _, x := range t {
+					if keep(x) {
+						kept = append(kept, x)
+					}
+				}
+				spec[f.Field] = kept
+			case nil:
+			default:
+				if !keep(t) {
+					delete(spec, f.Field)
+				}
 			}
 		}
-		e.m["relations"] = kept
 	}
 	return nil
+}
+
+// forRefValues calls fn for every value of the entity's ref-valued spec
+// fields, with the value resolved to a ref (ok=false when it is none).
+func forRefValues(m map[string]any, fn func(f catalog.RefField, v any, ref string, ok bool)) {
+	spec, _ := m["spec"].(map[string]any)
+	if spec == nil {
+		return
+	}
+	ns := str(m, "metadata", "namespace")
+	for _, f := range catalog.RefFieldsOf(str(m, "kind")) {
+		var vals []any
+		switch t := spec[f.Field].(type) {
+		case nil:
+			continue
+		case []any:
+			vals = t
+		default:
+			vals = []any{t}
+		}
+		for _, v := range vals {
+			ref, ok := catalog.ResolveRefValue(v, f.DefaultKind, ns)
+			fn(f, v, ref, ok)
+		}
+	}
 }
