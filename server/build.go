@@ -36,6 +36,11 @@ type BuildOptions struct {
 	DemoEntities []map[string]any
 	// LocalUser is the insecure fixed identity (--insecure-local-user).
 	LocalUser string
+	// InsecureFixedPrincipal, with LocalUser, replaces the insecure local
+	// identity by this principal, taken as verified. For tests that act
+	// as an authenticated user through the whole stack; never set by the
+	// command line.
+	InsecureFixedPrincipal *identity.Principal
 	// Stdio selects the stdio transport (identity from the stored login).
 	Stdio bool
 	// ListenAddr is the HTTP address, used for the default public URL.
@@ -186,6 +191,9 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			p.User.OwnershipRefs = refs
 		} else {
 			log.Warn("could not resolve the local user's groups", "user", ref.String(), "err", err)
+		}
+		if bo.InsecureFixedPrincipal != nil {
+			p = bo.InsecureFixedPrincipal
 		}
 		opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return p, nil }
 		if !bo.Stdio && auth == nil {

@@ -171,8 +171,27 @@ func SearchEntities(d *Deps) Tool {
 			return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
 		}
 		first := st.B == "" && st.S == 0
+		// An owner or system the caller may not see owns nothing it may
+		// see (its name is pruned from every entity): hidden and missing
+		// alike, decided before anything is read.
+		for _, r := range []string{st.F.Owner, st.F.System} {
+			if r == "" {
+				continue
+			}
+			vis, err := d.visibleRef(ctx, r)
+			if err != nil {
+				return toolError(err), nil
+			}
+			if !vis {
+				empty := 0
+				return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
+			}
+		}
 		ents, next, firstTotal, truncated, err := d.scan(ctx, *st, limit)
 		if err != nil {
+			return toolError(err), nil
+		}
+		if err := d.pruneNames(ctx, ents); err != nil {
 			return toolError(err), nil
 		}
 		out := SearchEntitiesResult{Items: []any{}}
@@ -266,7 +285,10 @@ func (f viewFilter) storedOnly() bool {
 	return f.Type == "" && f.Lifecycle == "" && f.Owner == "" && f.System == "" && len(f.Tags) == 0 && f.Text == ""
 }
 
-// match reports whether an admitted, pruned entity satisfies every filter.
+// match reports whether an admitted entity satisfies every filter. Owner
+// and system are matched on its relations before pruning: the caller
+// checks first that the named owner or system is visible, and a relation
+// to a visible entity survives pruning.
 // Text is matched literally ('%', '_' and '\' are characters like any
 // other), case-insensitively, on the name, title and description the
 // caller sees: a masked field is absent and a secret is its redaction
@@ -327,7 +349,8 @@ func (f viewFilter) match(e entity) bool {
 // scan collects up to limit matching entities from st on, reading as many
 // Backstage pages as needed, and returns where the next match is (nil when
 // there is none). It looks one match ahead, so that the cursor is handed
-// out only when another visible match exists.
+// out only when another visible match exists. The entities are not yet
+// pruned.
 func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entity, next *searchState, firstTotal int, truncated bool, err error) {
 	scanned := 0
 	pos := st
@@ -345,35 +368,20 @@ func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entit
 		if round == 0 {
 			firstTotal = page.TotalItems
 		}
-		type hit struct {
-			i int
-			e entity
-		}
-		var hits []hit
-		var ents []entity
 		for i := pos.S; i < len(page.Items); i++ {
 			e, ok, err := d.admit(ctx, page.Items[i])
 			if err != nil {
 				return nil, nil, 0, false, err
 			}
-			if ok {
-				hits = append(hits, hit{i, e})
-				ents = append(ents, e)
-			}
-		}
-		if err := d.pruneNames(ctx, ents); err != nil {
-			return nil, nil, 0, false, err
-		}
-		for _, h := range hits {
-			if !pos.F.match(h.e) {
+			if !ok || !pos.F.match(e) {
 				continue
 			}
 			if len(out) == limit {
 				n := pos
-				n.S = h.i
+				n.S = i
 				return out, &n, firstTotal, false, nil
 			}
-			out = append(out, h.e)
+			out = append(out, e)
 		}
 		scanned += max(0, len(page.Items)-pos.S)
 		if page.NextCursor == "" {

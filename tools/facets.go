@@ -132,8 +132,10 @@ func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog
 				ents = append(ents, e)
 			}
 		}
-		if err := d.pruneNames(ctx, ents); err != nil {
-			return nil, err
+		if catalog.IsRefField(facet) {
+			if err := d.pruneNames(ctx, ents); err != nil {
+				return nil, err
+			}
 		}
 		for _, e := range ents {
 			if len(path) == 2 && strings.EqualFold(path[0], "relations") {

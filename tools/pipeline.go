@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -65,6 +66,11 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 	acc := accessFrom(ctx)
 	if !acc.Visible(m) {
 		return entity{}, false, nil
+	}
+	// Backstage's etag hashes the stored entity, relations to hidden
+	// entities and masked fields included: it is not shown.
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "etag")
 	}
 	m = acc.Mask(m)
 	if m == nil {
@@ -210,31 +216,35 @@ func bindingFrom(ctx context.Context) string {
 // may see. Relations and the ref-valued spec fields of catalog.RefFields
 // (spec.owner, spec.dependsOn, spec.memberOf, spec.system, …) are pruned
 // alike, and a ref naming a hidden entity is treated exactly like one
-// naming a missing entity (both are dropped). Targets whose visibility
-// the ref alone does not decide are fetched in one batched by-refs
-// request and re-checked like any other entity. Callers who see
-// everything skip it.
+// naming a missing entity (both are dropped). Callers who see everything
+// skip it.
+//
+// The targets are looked up in one by-refs request that always lists the
+// pruned entities themselves too (with a projection no other request
+// uses). So the request is made whether or not hidden entities left
+// relations on them, and its cache key stands for the set of pruned
+// entities alone: it is answered from the upstream cache exactly when the
+// same entities were pruned within the window, on either of two catalogs
+// that differ only in what the caller may not see.
 func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 	acc := accessFrom(ctx)
 	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
 		return nil
 	}
-	var targets []string
-	seen := map[string]bool{}
+	lookup := map[string]string{} // lower-case ref -> ref as written
 	visible := map[string]bool{}
 	consider := func(target string) {
 		k := strings.ToLower(target)
-		if seen[k] {
+		if _, ok := lookup[k]; ok {
 			return
 		}
-		seen[k] = true
+		lookup[k] = target
 		if vis, decided := acc.VisibleRef(target); decided {
 			visible[k] = vis
-			return
 		}
-		targets = append(targets, target)
 	}
 	for _, e := range ents {
+		lookup[strings.ToLower(e.ref)] = e.ref
 		for _, r := range relations(e.m) {
 			consider(r.target)
 		}
@@ -244,19 +254,42 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 			}
 		})
 	}
-	if len(targets) > 0 {
-		raws, err := d.Catalog.GetByRefs(ctx, targets, nil)
-		if err != nil {
-			return err
+	// The request lists each pruned entity twice, then each other target
+	// once: the list (and so the cache key) names the pruned set without
+	// ambiguity, whatever targets hidden entities added.
+	selves := map[string]bool{}
+	for _, e := range ents {
+		selves[strings.ToLower(e.ref)] = true
+	}
+	var self, other []string
+	for k := range lookup {
+		if selves[k] {
+			self = append(self, k)
+		} else {
+			other = append(other, k)
 		}
-		for i, raw := range raws {
-			if raw == nil {
-				continue
-			}
-			var m map[string]any
-			if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
-				visible[strings.ToLower(targets[i])] = true
-			}
+	}
+	sort.Strings(self)
+	sort.Strings(other)
+	refs := make([]string, 0, 2*len(self)+len(other))
+	for _, k := range self {
+		refs = append(refs, k, k)
+	}
+	refs = append(refs, other...)
+	raws, err := d.Catalog.GetByRefs(ctx, refs, visibilityFields)
+	if err != nil {
+		return err
+	}
+	for i, raw := range raws {
+		if raw == nil || i >= len(refs) {
+			continue
+		}
+		if _, decided := visible[refs[i]]; decided {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
+			visible[refs[i]] = true
 		}
 	}
 	for _, e := range ents {
@@ -301,6 +334,29 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 		}
 	}
 	return nil
+}
+
+// visibilityFields is the projection of the pruning lookup: what the
+// policy's conditions read. No other request asks for it, so its cache
+// entries are the pruning's own.
+var visibilityFields = []string{"kind", "metadata", "spec", "relations"}
+
+// visibleRef reports whether the caller may see the entity a ref names,
+// with the same lookup for a hidden and a missing entity.
+func (d *Deps) visibleRef(ctx context.Context, ref string) (bool, error) {
+	acc := accessFrom(ctx)
+	if vis, decided := acc.VisibleRef(ref); decided {
+		return vis, nil
+	}
+	raws, err := d.Catalog.GetByRefs(ctx, []string{strings.ToLower(ref)}, visibilityFields)
+	if err != nil {
+		return false, err
+	}
+	if len(raws) != 1 || raws[0] == nil {
+		return false, nil
+	}
+	var m map[string]any
+	return json.Unmarshal(raws[0], &m) == nil && m != nil && acc.Visible(m), nil
 }
 
 // forRefValues calls fn for every value of the entity's ref-valued spec

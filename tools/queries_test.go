@@ -71,12 +71,23 @@ func TestOutgoingQueries(t *testing.T) {
 		r := reqs[len(reqs)-1]
 		return recorded{r, url.Values(r.Query)}
 	}
+	// lastQuery skips the pruning lookups that follow a search.
+	lastQuery := func() recorded {
+		reqs := mc.Requests()
+		for i := len(reqs) - 1; i >= 0; i-- {
+			if reqs[i].Path == "/api/catalog/entities/by-query" {
+				return recorded{reqs[i], url.Values(reqs[i].Query)}
+			}
+		}
+		t.Fatal("no by-query request")
+		return recorded{}
+	}
 
 	res := call(t, SearchEntities(d), ctx, `{"kind":"Component","owner":"team-checkout","limit":2,"order":"metadata.name"}`)
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r := last()
+	r := lastQuery()
 	if r.Method != "GET" || r.Path != "/api/catalog/entities/by-query" || r.Authorization != "Bearer svc-token" {
 		t.Fatalf("search request = %s %s auth %q", r.Method, r.Path, r.Authorization)
 	}
@@ -100,7 +111,7 @@ func TestOutgoingQueries(t *testing.T) {
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r = last()
+	r = lastQuery()
 	if _, hasFilter := r.Query["filter"]; hasFilter || r.Query.Get("cursor") == "" || r.Query.Get("limit") != "3" {
 		t.Errorf("cursor request = %v: it must carry the cursor and limit only", r.Query)
 	}
@@ -109,7 +120,7 @@ func TestOutgoingQueries(t *testing.T) {
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r = last()
+	r = lastQuery()
 	// The text is matched on the caller's view, never sent to Backstage
 	// (which would match masked fields and secrets, and treat % and _ as
 	// wildcards).
@@ -120,14 +131,23 @@ func TestOutgoingQueries(t *testing.T) {
 	if res := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`); res.IsError {
 		t.Fatal(text(res))
 	}
-	if r := mc.Requests()[len(mc.Requests())-1]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
+	// The lookup, then the pruning lookup (the entity itself and the
+	// targets of its names, with the pruning's own projection).
+	reqs := mc.Requests()
+	if r := reqs[len(reqs)-2]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
 		t.Errorf("get request = %s", r.Path)
+	}
+	if r := reqs[len(reqs)-1]; r.Path != "/api/catalog/entities/by-refs" || !strings.Contains(string(r.Body), `"component:default/checkout-service"`) ||
+		!strings.Contains(string(r.Body), `"fields":["kind","metadata","spec","relations"]`) {
+		t.Errorf("pruning request = %s %s", r.Path, r.Body)
 	}
 
 	if res := call(t, GetRelations(d), ctx, `{"ref":"component:default/checkout-service","relations":["dependsOn"]}`); res.IsError {
 		t.Fatal(text(res))
 	}
-	r = last()
+	// The walk's own fetch of the targets, before the pruning of the nodes.
+	reqs = mc.Requests()
+	r = recorded{reqs[len(reqs)-2], url.Values(reqs[len(reqs)-2].Query)}
 	var body struct {
 		EntityRefs []string `json:"entityRefs"`
 	}
