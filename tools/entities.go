@@ -369,6 +369,15 @@ func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entit
 			firstTotal = page.TotalItems
 		}
 		for i := pos.S; i < len(page.Items); i++ {
+			if pos.F.Text != "" {
+				ok, err := d.textMatch(ctx, page.Items[i], pos.F.Text)
+				if err != nil {
+					return nil, nil, 0, false, err
+				}
+				if !ok {
+					continue
+				}
+			}
 			e, ok, err := d.admit(ctx, page.Items[i])
 			if err != nil {
 				return nil, nil, 0, false, err
@@ -392,6 +401,32 @@ func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entit
 			return out, &pos, firstTotal, true, nil
 		}
 	}
+}
+
+// textFields are the fields free text is matched on.
+var textFields = []string{"name", "title", "description"}
+
+// textMatch decides the text filter on the caller's view of the text
+// fields alone, before the entity is admitted (which re-checks
+// visibility): the name, title and description are masked and redacted
+// exactly as in the full view (masks and redaction look at a field's path
+// and value, not at its neighbours). Most candidates of a text search
+// fail here, for a fraction of the cost of decoding and admitting them.
+func (d *Deps) textMatch(ctx context.Context, raw json.RawMessage, text string) (bool, error) {
+	kind, small := catalog.EntityText(raw, textFields...)
+	view := accessFrom(ctx).Mask(map[string]any{"kind": kind, "metadata": small})
+	if view == nil {
+		return false, nil
+	}
+	if d.Redactor == nil {
+		return false, errRedaction
+	}
+	v, _, err := d.Redactor.Redact(view)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errRedaction, err)
+	}
+	rv, _ := v.(map[string]any)
+	return viewFilter{Text: text}.match(entity{m: rv}), nil
 }
 
 // buildSearch turns arguments (or the agent's cursor) into a search

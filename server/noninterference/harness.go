@@ -49,6 +49,21 @@ const unlimited = `rateLimits:
 // serving ents) and connects an in-process MCP client. dir receives the
 // policy and audit files.
 func NewSide(ctx context.Context, dir string, ents []map[string]any, policy string) (*Side, error) {
+	return NewSideWith(ctx, dir, ents, policy)
+}
+
+// SideOptions adjust a Side.
+type SideOptions struct {
+	// NoCache turns the upstream cache off (for benchmarks).
+	NoCache bool
+}
+
+// NewSideWith is NewSide with options.
+func NewSideWith(ctx context.Context, dir string, ents []map[string]any, policy string, opts ...func(*SideOptions)) (*Side, error) {
+	var o SideOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	sd := &Side{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	cfg, err := server.ParseConfig([]byte(unlimited), "noninterference", func(string) string { return "" })
 	if err != nil {
@@ -61,6 +76,9 @@ func NewSide(ctx context.Context, dir string, ents []map[string]any, policy stri
 	cfg.Policy.File, cfg.Policy.ReloadInterval = pf, -1
 	cfg.Audit.Path, cfg.Audit.Sync = filepath.Join(dir, "audit.log"), audit.SyncNone
 	cfg.Server.CursorKey = "noninterference fixed cursor key"
+	if o.NoCache {
+		cfg.RateLimits.Upstream.CacheTTL = -1
+	}
 	cfg.RateLimits.Upstream.Now = func() time.Time { sd.mu.Lock(); defer sd.mu.Unlock(); return sd.now }
 	cfg.RateLimits.Upstream.Observe = func(key string, cached bool) {
 		sd.mu.Lock()
