@@ -72,6 +72,7 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 	if md, ok := m["metadata"].(map[string]any); ok {
 		delete(md, "etag")
 	}
+	sortRelations(m)
 	m = acc.Mask(m)
 	if m == nil {
 		return entity{}, false, nil
@@ -92,6 +93,23 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 }
 
 var errRedaction = errors.New("tools: redaction failed")
+
+// sortRelations orders an entity's relations by type and target: the
+// stored order follows the order in which Backstage processed the
+// entities at their other ends, hidden ones included.
+func sortRelations(m map[string]any) {
+	l, ok := m["relations"].([]any)
+	if !ok {
+		return
+	}
+	key := func(v any) string {
+		r, _ := v.(map[string]any)
+		t, _ := r["type"].(string)
+		tr, _ := r["targetRef"].(string)
+		return t + "\x00" + tr
+	}
+	sort.SliceStable(l, func(i, j int) bool { return key(l[i]) < key(l[j]) })
+}
 
 // record notes an entity returned to the caller (for audit).
 func record(ctx context.Context, e entity) { callInfo(ctx).addEntity(e.ref) }

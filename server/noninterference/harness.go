@@ -56,6 +56,9 @@ func NewSide(ctx context.Context, dir string, ents []map[string]any, policy stri
 type SideOptions struct {
 	// NoCache turns the upstream cache off (for benchmarks).
 	NoCache bool
+	// BackstageURL and BackstageToken, when set, serve the side from a
+	// real Backstage (which already holds the catalog; ents is unused).
+	BackstageURL, BackstageToken string
 }
 
 // NewSideWith is NewSide with options.
@@ -94,7 +97,12 @@ func NewSideWith(ctx context.Context, dir string, ents []map[string]any, policy 
 		Issuer:    "https://idp.test",
 		ExpiresAt: sd.now.Add(24 * time.Hour),
 	}
-	s, closeFn, err := server.Build(ctx, cfg, server.BuildOptions{Demo: true, DemoEntities: ents, LocalUser: Caller, InsecureFixedPrincipal: p})
+	bo := server.BuildOptions{Demo: true, DemoEntities: ents, LocalUser: Caller, InsecureFixedPrincipal: p}
+	if o.BackstageURL != "" {
+		bo.Demo, bo.DemoEntities = false, nil
+		cfg.Backstage.BaseURL, cfg.Backstage.Token = o.BackstageURL, o.BackstageToken
+	}
+	s, closeFn, err := server.Build(ctx, cfg, bo)
 	if err != nil {
 		return nil, fmt.Errorf("noninterference: build: %w", err)
 	}
@@ -128,7 +136,12 @@ type Observation struct {
 	Result string `json:"result"`
 }
 
-var cursorText = regexp.MustCompile(`cursor=[A-Za-z0-9_-]+`)
+var (
+	cursorText = regexp.MustCompile(`cursor=[A-Za-z0-9_-]+`)
+	// Backstage draws entity uids at random when it ingests: two real
+	// catalogs give the same entity different uids.
+	uidText = regexp.MustCompile(`\\?"uid\\?":\\?"[0-9a-f-]+\\?"`)
+)
 
 // Do runs one step of a sequence (calls gives "repeat" its target).
 func (sd *Side) Do(ctx context.Context, calls []Call, c Call) (Observation, error) {
@@ -203,7 +216,7 @@ func normalize(res *mcp.CallToolResult) string {
 	var texts []string
 	for _, c := range res.Content {
 		if t, ok := c.(mcp.TextContent); ok {
-			texts = append(texts, cursorText.ReplaceAllString(t.Text, "cursor=<present>"))
+			texts = append(texts, uidText.ReplaceAllString(cursorText.ReplaceAllString(t.Text, "cursor=<present>"), `"uid":"<uid>"`))
 		}
 	}
 	var structured any
@@ -213,6 +226,9 @@ func normalize(res *mcp.CallToolResult) string {
 		if m, ok := structured.(map[string]any); ok {
 			if _, ok := m["nextCursor"]; ok {
 				m["nextCursor"] = "<present>"
+			}
+			if md, ok := m["metadata"].(map[string]any); ok && md["uid"] != nil {
+				md["uid"] = "<uid>"
 			}
 		}
 	}
