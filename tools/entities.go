@@ -388,6 +388,9 @@ func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entit
 			if len(out) == limit {
 				n := pos
 				n.S = i
+				if n.B != "" {
+					n.Q = searchQuery{} // Backstage's cursor carries the query
+				}
 				return out, &n, firstTotal, false, nil
 			}
 			out = append(out, e)
@@ -396,7 +399,7 @@ func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entit
 		if page.NextCursor == "" {
 			return out, nil, firstTotal, false, nil
 		}
-		pos.B, pos.S = page.NextCursor, 0
+		pos.B, pos.S, pos.Q = page.NextCursor, 0, searchQuery{}
 		if scanned >= maxSearchScan {
 			return out, &pos, firstTotal, true, nil
 		}
