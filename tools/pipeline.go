@@ -263,6 +263,9 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 	}
 	for _, e := range ents {
 		lookup[strings.ToLower(e.ref)] = e.ref
+		visible[strings.ToLower(e.ref)] = true // admitted
+	}
+	for _, e := range ents {
 		for _, r := range relations(e.m) {
 			consider(r.target)
 		}

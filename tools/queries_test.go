@@ -162,3 +162,60 @@ func TestOutgoingQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneKeepsNamesOfEntitiesInTheSameAnswer: pruning a page of
+// entities that name each other keeps those names, whether visibility is
+// decided by refs alone (nsAccess) or by a lookup.
+func TestPruneKeepsNamesOfEntitiesInTheSameAnswer(t *testing.T) {
+	ents, err := demo.Entities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := memcatalog.New(ents, memcatalog.WithToken("svc-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mc.Handler())
+	defer srv.Close()
+	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken("svc-token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deps{Catalog: c, Redactor: identityRedactor{}, Cursors: NewCursorCodec(nil)}
+	for name, acc := range map[string]Access{"by ref": nsAccess{}, "by lookup": lookupAccess{}} {
+		t.Run(name, func(t *testing.T) {
+			ctx := WithAccess(context.Background(), acc)
+			relCount := func(res map[string]any) float64 {
+				rels, _ := res["relations"].(map[string]any)
+				n, _ := rels["dependsOn"].(float64)
+				return n
+			}
+			one := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`)
+			var alone map[string]any
+			b, _ := json.Marshal(one.StructuredContent)
+			_ = json.Unmarshal(b, &alone)
+			page := call(t, SearchEntities(d), ctx, `{"kind":"Component","limit":100}`)
+			var p SearchEntitiesResult
+			b, _ = json.Marshal(page.StructuredContent)
+			_ = json.Unmarshal(b, &p)
+			found := false
+			for _, it := range p.Items {
+				m := it.(map[string]any)
+				if m["ref"] == "component:default/checkout-service" {
+					found = true
+					if relCount(m) != relCount(alone) || relCount(m) == 0 {
+						t.Errorf("dependsOn %v in a page, %v alone", relCount(m), relCount(alone))
+					}
+				}
+			}
+			if !found {
+				t.Fatal("checkout-service not on the page")
+			}
+		})
+	}
+}
+
+// lookupAccess is nsAccess whose refs are never decided by ref alone.
+type lookupAccess struct{ nsAccess }
+
+func (lookupAccess) VisibleRef(string) (bool, bool) { return false, false }
