@@ -31,8 +31,17 @@ type BuildOptions struct {
 	// Demo serves the embedded demo catalog and, without a policy file,
 	// the embedded demo policy.
 	Demo bool
+	// DemoEntities, with Demo, replaces the embedded demo catalog with
+	// these entities (served in-process by the in-memory catalog). For
+	// tests that need a catalog of their own through the whole stack.
+	DemoEntities []map[string]any
 	// LocalUser is the insecure fixed identity (--insecure-local-user).
 	LocalUser string
+	// InsecureFixedPrincipal, with LocalUser, replaces the insecure local
+	// identity by this principal, taken as verified. For tests that act
+	// as an authenticated user through the whole stack; never set by the
+	// command line.
+	InsecureFixedPrincipal *identity.Principal
 	// Stdio selects the stdio transport (identity from the stored login).
 	Stdio bool
 	// ListenAddr is the HTTP address, used for the default public URL.
@@ -79,7 +88,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(guard, metrics.Upstream)
+		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream)
 	case cfg.Backstage.BaseURL != "":
 		client, err = NewCatalogClient(cfg, bo.Version, guard, metrics.Upstream)
 	default:
@@ -205,6 +214,9 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			p.User.OwnershipRefs = refs
 		} else {
 			log.Warn("could not resolve the local user's groups", "user", ref.String(), "err", err)
+		}
+		if bo.InsecureFixedPrincipal != nil {
+			p = bo.InsecureFixedPrincipal
 		}
 		opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return p, nil }
 		if !bo.Stdio && auth == nil {

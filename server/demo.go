@@ -19,12 +19,15 @@ const DemoBaseURL = "http://demo-catalog.invalid"
 // NewDemoCatalog serves the embedded demo catalog in-process through the
 // same catalog client code path as a real Backstage: the client's HTTP
 // transport calls the in-memory catalog's handler directly.
-func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil) }
+func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil, nil) }
 
-func newDemoCatalog(guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
-	ents, err := demo.Entities()
-	if err != nil {
-		return nil, fmt.Errorf("server: demo catalog: %w", err)
+// newDemoCatalog serves ents (the embedded demo catalog when nil).
+func newDemoCatalog(ents []map[string]any, guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
+	if ents == nil {
+		var err error
+		if ents, err = demo.Entities(); err != nil {
+			return nil, fmt.Errorf("server: demo catalog: %w", err)
+		}
 	}
 	tok := make([]byte, 16)
 	_, _ = rand.Read(tok)

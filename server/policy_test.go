@@ -366,8 +366,9 @@ func TestPolicyArgumentKeyTricks(t *testing.T) {
 	}
 }
 
-// TestPolicyTotalItemsExactness: totalItems is given exactly when the grant
-// can be pushed down exactly (policy.Grant.Exact), and is then right.
+// TestPolicyTotalItemsExactness: on a page with more to come, totalItems is
+// given exactly when the grant can be pushed down exactly (policy.Grant.Exact),
+// and is then right; a complete first page always carries its count.
 func TestPolicyTotalItemsExactness(t *testing.T) {
 	cases := []struct {
 		name, pol, user string
@@ -402,7 +403,9 @@ roles:
 			if got := pol.Grant(subject(env.p)).Exact(); got != tc.exact {
 				t.Fatalf("Grant.Exact = %v, want %v", got, tc.exact)
 			}
-			m := env.mustCall(t, "catalog_search_entities", `{"limit":100}`)
+			// A first page with more to come: Backstage's count is given
+			// only when it counts exactly what the caller may see.
+			m := env.mustCall(t, "catalog_search_entities", `{"limit":2}`)
 			total, has := m["totalItems"]
 			if has != tc.exact {
 				t.Errorf("totalItems present = %v, want %v (%v)", has, tc.exact, m["note"])
@@ -412,6 +415,11 @@ roles:
 			}
 			if !has && m["note"] == nil {
 				t.Errorf("no note explains the missing totalItems")
+			}
+			// A complete first page is its own count, exact or not.
+			m = env.mustCall(t, "catalog_search_entities", `{"limit":100}`)
+			if total, has := m["totalItems"]; !has || int(total.(float64)) != len(env.sess.Visible) || len(m["items"].([]any)) != len(env.sess.Visible) {
+				t.Errorf("complete page: totalItems %v, items %d, visible %d", total, len(m["items"].([]any)), len(env.sess.Visible))
 			}
 		})
 	}

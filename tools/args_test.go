@@ -97,7 +97,11 @@ func TestCursorCodec(t *testing.T) {
 	if _, err := c.Unwrap("bob", w); err == nil {
 		t.Fatal("cursor of another caller accepted")
 	}
-	forged := "A" + w[1:]
+	first := "A"
+	if w[0] == 'A' {
+		first = "B"
+	}
+	forged := first + w[1:]
 	if _, err := c.Unwrap("alice", forged); err == nil {
 		t.Fatal("forged cursor accepted")
 	}

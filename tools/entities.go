@@ -43,7 +43,7 @@ func GetEntity(d *Deps) Tool {
 			return res, nil
 		}
 		record(ctx, e)
-		if err := d.pruneRelations(ctx, []entity{e}); err != nil {
+		if err := d.pruneNames(ctx, []entity{e}); err != nil {
 			return toolError(err), nil
 		}
 		if f := a.list("fields"); len(f) > 0 {
@@ -124,19 +124,19 @@ var searchParams = []param{
 	{name: "namespace", typ: tString, desc: "metadata.namespace."},
 	{name: "system", typ: tString, desc: "System ref the entities belong to, e.g. system:default/checkout or checkout."},
 	{name: "tags", typ: tStrings, max: 10, desc: "Entities carrying any of these tags."},
-	{name: "text", typ: tString, desc: "Free text matched against names, titles and descriptions.", maxLen: 128},
+	{name: "text", typ: tString, desc: "Free text matched literally and case-insensitively against the names, titles and descriptions you can see.", maxLen: 128},
 	fieldsParam,
 	{name: "limit", typ: tInt, min: 1, max: 100, def: 20, desc: "Items per page, 1 to 100 (default 20)."},
 	{name: "cursor", typ: tString, maxLen: 8192, desc: "nextCursor from a previous call, to get the next page (the other filters are then taken from the cursor)."},
 	{name: "order", typ: tString, enum: orderFields, desc: "Sort by this field; a leading - sorts descending."},
 }
 
-// orderFields are the sort keys offered to agents. Sorting by arbitrary
-// fields would let an agent infer masked or hidden values from the order,
-// and Backstage's cursor carries the sort value of the last item.
+// orderFields are the sort keys offered to agents: only fields that no
+// mask removes and no redaction changes. Backstage sorts by the stored
+// value, so sorting by a title, type or lifecycle would let an agent read
+// the order of masked values or of secrets from the order of the answer.
 var orderFields = []string{
-	"metadata.name", "-metadata.name", "metadata.title", "-metadata.title", "kind", "-kind",
-	"spec.type", "-spec.type", "spec.lifecycle", "-spec.lifecycle", "metadata.namespace", "-metadata.namespace",
+	"metadata.name", "-metadata.name", "kind", "-kind", "metadata.namespace", "-metadata.namespace",
 }
 
 // SearchEntitiesResult is the structured answer of catalog_search_entities.
@@ -148,47 +148,60 @@ type SearchEntitiesResult struct {
 }
 
 // SearchEntities is catalog_search_entities: filter, text search and paging.
+//
+// Every filter and the text are matched on the caller's view of each
+// entity (visible, masked, redacted, names of invisible entities pruned);
+// Backstage only narrows the candidates, with the filters whose match on
+// the stored entity is implied by a match on the view (everything but the
+// text). Pages are filled from as many Backstage pages as needed, and the cursor marks the exact entity where
+// the next page starts, so neither the page length, the cursor's presence
+// nor totalItems depend on hidden entities, masked fields or secret values.
 func SearchEntities(d *Deps) Tool {
 	t := newTool("catalog_search_entities", "Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags or free text; returns one compact summary per entity, "+
-		"a nextCursor for the next page and the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
+		"a nextCursor for the next page and, on a last page, the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
 		"or to find the ref of something before calling catalog_get_entity, catalog_get_relations or catalog_find_owner. All given filters must match.", schema(searchParams), "Search catalog entities")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, searchParams)
 		if err != nil {
 			return toolError(err), nil
 		}
-		q, exact, res := d.buildSearch(ctx, a)
+		limit := a.num("limit", 20)
+		st, exact, res := d.buildSearch(ctx, a)
 		if res != nil {
 			return res, nil
 		}
-		if q == nil {
+		if st == nil {
 			empty := 0
 			return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
 		}
-		page, err := d.Catalog.Query(ctx, *q)
+		first := st.B == "" && st.S == 0
+		// An owner or system the caller may not see owns nothing it may
+		// see (its name is pruned from every entity): hidden and missing
+		// alike, decided before anything is read.
+		for _, r := range []string{st.F.Owner, st.F.System} {
+			if r == "" {
+				continue
+			}
+			vis, err := d.visibleRef(ctx, r)
+			if err != nil {
+				return toolError(err), nil
+			}
+			if !vis {
+				empty := 0
+				return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
+			}
+		}
+		ents, next, firstTotal, truncated, err := d.scan(ctx, *st, limit)
 		if err != nil {
+			return toolError(err), nil
+		}
+		if err := d.pruneNames(ctx, ents); err != nil {
 			return toolError(err), nil
 		}
 		out := SearchEntitiesResult{Items: []any{}}
 		var lines []string
-		hidden := 0
-		var ents []entity
-		for _, raw := range page.Items {
-			e, ok, err := d.admit(ctx, raw)
-			if err != nil {
-				return toolError(err), nil
-			}
-			if !ok {
-				hidden++
-				continue
-			}
-			record(ctx, e)
-			ents = append(ents, e)
-		}
-		if err := d.pruneRelations(ctx, ents); err != nil {
-			return toolError(err), nil
-		}
 		for _, e := range ents {
+			record(ctx, e)
 			if f := a.list("fields"); len(f) > 0 {
 				p := project(e.m, f)
 				out.Items = append(out.Items, p)
@@ -199,13 +212,28 @@ func SearchEntities(d *Deps) Tool {
 			out.Items = append(out.Items, s)
 			lines = append(lines, s.line())
 		}
-		out.NextCursor = d.Cursors.Wrap(bindingFrom(ctx), page.NextCursor)
+		if next != nil {
+			b, err := json.Marshal(next)
+			if err != nil {
+				return toolError(err), nil
+			}
+			out.NextCursor = d.Cursors.Wrap(bindingFrom(ctx), string(b))
+		}
 		switch {
-		case exact && hidden == 0:
-			n := page.TotalItems
+		case truncated:
+			out.Note = fmt.Sprintf("the search stopped after examining %d entities; continue with the cursor", maxSearchScan)
+		case !first:
+		case next == nil:
+			// A complete first page is its own count.
+			n := len(out.Items)
 			out.TotalItems = &n
-		case hidden > 0 || a.str("cursor") == "":
-			out.Note = "some entities are not visible to you; totalItems is omitted and pages may be shorter than limit"
+		case exact && st.F.storedOnly():
+			// Backstage counted exactly the entities the caller may see,
+			// on fields no mask, secret or pruning can change.
+			n := firstTotal
+			out.TotalItems = &n
+		default:
+			out.Note = "totalItems is given on a last page, or when your rights and filters can be counted by the catalog itself; follow nextCursor for more"
 		}
 		head := fmt.Sprintf("%d entities", len(out.Items))
 		if out.TotalItems != nil {
@@ -219,57 +247,258 @@ func SearchEntities(d *Deps) Tool {
 	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
 }
 
-// buildSearch turns arguments into a catalog query with the caller's
-// conditions ANDed in. A nil query with a nil result means nothing can
-// match. exact reports that Backstage's totalItems counts only entities
-// the caller may see.
-func (d *Deps) buildSearch(ctx context.Context, a args) (q *catalog.Query, exact bool, res *mcp.CallToolResult) {
-	q = &catalog.Query{Limit: a.num("limit", 20)}
+// maxSearchScan bounds the catalog entities one search call examines.
+const maxSearchScan = 20000
+
+// searchState is a position in a search: the query, the filters matched
+// on the caller's view, and where the next entity is (Backstage's cursor
+// of the page holding it, or the query's first page when B is empty, and
+// its index on that page). It travels sealed inside the agent's cursor.
+type searchState struct {
+	Q searchQuery `json:"q"`
+	F viewFilter  `json:"f"`
+	B string      `json:"b,omitempty"`
+	S int         `json:"s,omitempty"`
+	N int         `json:"n"`
+}
+
+// searchQuery is the part of the catalog query that is sent to Backstage
+// on a first page.
+type searchQuery struct {
+	Filters []catalog.Filter `json:"filters,omitempty"`
+	Order   []catalog.Order  `json:"order,omitempty"`
+}
+
+// viewFilter is what the agent asked for, matched on the caller's view of
+// each entity.
+type viewFilter struct {
+	Kind      string   `json:"kind,omitempty"`
+	Type      string   `json:"type,omitempty"`
+	Lifecycle string   `json:"lifecycle,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Owner     string   `json:"owner,omitempty"`
+	System    string   `json:"system,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Text      string   `json:"text,omitempty"`
+}
+
+// storedOnly reports that the filters are kind and namespace at most:
+// fields that no mask, redaction or name pruning changes, so Backstage's
+// count of the stored matches is the count of the view's matches.
+func (f viewFilter) storedOnly() bool {
+	return f.Type == "" && f.Lifecycle == "" && f.Owner == "" && f.System == "" && len(f.Tags) == 0 && f.Text == ""
+}
+
+// match reports whether an admitted entity satisfies every filter. Owner
+// and system are matched on its relations before pruning: the caller
+// checks first that the named owner or system is visible, and a relation
+// to a visible entity survives pruning.
+// Text is matched literally ('%', '_' and '\' are characters like any
+// other), case-insensitively, on the name, title and description the
+// caller sees: a masked field is absent and a secret is its redaction
+// marker, so neither can be probed by searching.
+func (f viewFilter) match(e entity) bool {
+	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	if !eq(f.Kind, str(e.m, "kind")) || !eq(f.Type, str(e.m, "spec", "type")) ||
+		!eq(f.Lifecycle, str(e.m, "spec", "lifecycle")) {
+		return false
+	}
+	if f.Namespace != "" {
+		ns := str(e.m, "metadata", "namespace")
+		if ns == "" {
+			ns = catalog.DefaultNamespace
+		}
+		if !strings.EqualFold(f.Namespace, ns) {
+			return false
+		}
+	}
+	hasRel := func(typ, target string) bool {
+		for _, r := range relations(e.m) {
+			if strings.EqualFold(r.typ, typ) && strings.EqualFold(r.target, target) {
+				return true
+			}
+		}
+		return false
+	}
+	if f.Owner != "" && !hasRel("ownedBy", f.Owner) {
+		return false
+	}
+	if f.System != "" && !hasRel("partOf", f.System) {
+		return false
+	}
+	if len(f.Tags) > 0 {
+		found := false
+		for _, t := range strList(get(e.m, "metadata", "tags")) {
+			for _, w := range f.Tags {
+				found = found || strings.EqualFold(t, w)
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if f.Text != "" {
+		t := strings.ToLower(f.Text)
+		found := false
+		for _, v := range []string{str(e.m, "metadata", "name"), str(e.m, "metadata", "title"), str(e.m, "metadata", "description")} {
+			found = found || strings.Contains(strings.ToLower(v), t)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// scan collects up to limit matching entities from st on, reading as many
+// Backstage pages as needed, and returns where the next match is (nil when
+// there is none). It looks one match ahead, so that the cursor is handed
+// out only when another visible match exists. The entities are not yet
+// pruned.
+func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entity, next *searchState, firstTotal int, truncated bool, err error) {
+	scanned := 0
+	pos := st
+	for round := 0; ; round++ {
+		q := catalog.Query{Limit: pos.N}
+		if pos.B != "" {
+			q.Cursor = pos.B
+		} else {
+			q.Filters, q.Order = pos.Q.Filters, pos.Q.Order
+		}
+		page, err := d.Catalog.Query(ctx, q)
+		if err != nil {
+			return nil, nil, 0, false, err
+		}
+		if round == 0 {
+			firstTotal = page.TotalItems
+		}
+		for i := pos.S; i < len(page.Items); i++ {
+			if pos.F.Text != "" {
+				ok, err := d.textMatch(ctx, page.Items[i], pos.F.Text)
+				if err != nil {
+					return nil, nil, 0, false, err
+				}
+				if !ok {
+					continue
+				}
+			}
+			e, ok, err := d.admit(ctx, page.Items[i])
+			if err != nil {
+				return nil, nil, 0, false, err
+			}
+			if !ok || !pos.F.match(e) {
+				continue
+			}
+			if len(out) == limit {
+				n := pos
+				n.S = i
+				if n.B != "" {
+					n.Q = searchQuery{} // Backstage's cursor carries the query
+				}
+				return out, &n, firstTotal, false, nil
+			}
+			out = append(out, e)
+		}
+		scanned += max(0, len(page.Items)-pos.S)
+		if page.NextCursor == "" {
+			return out, nil, firstTotal, false, nil
+		}
+		pos.B, pos.S, pos.Q = page.NextCursor, 0, searchQuery{}
+		if scanned >= maxSearchScan {
+			return out, &pos, firstTotal, true, nil
+		}
+	}
+}
+
+// textFields are the fields free text is matched on.
+var textFields = []string{"name", "title", "description"}
+
+// textMatch decides the text filter on the caller's view of the text
+// fields alone, before the entity is admitted (which re-checks
+// visibility): the name, title and description are masked and redacted
+// exactly as in the full view (masks and redaction look at a field's path
+// and value, not at its neighbours). Most candidates of a text search
+// fail here, for a fraction of the cost of decoding and admitting them.
+func (d *Deps) textMatch(ctx context.Context, raw json.RawMessage, text string) (bool, error) {
+	kind, small := catalog.EntityText(raw, textFields...)
+	view := accessFrom(ctx).Mask(map[string]any{"kind": kind, "metadata": small})
+	if view == nil {
+		return false, nil
+	}
+	if d.Redactor == nil {
+		return false, errRedaction
+	}
+	v, _, err := d.Redactor.Redact(view)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errRedaction, err)
+	}
+	rv, _ := v.(map[string]any)
+	return viewFilter{Text: text}.match(entity{m: rv}), nil
+}
+
+// buildSearch turns arguments (or the agent's cursor) into a search
+// position. Backstage gets the caller's conditions ANDed with the filters
+// that name only kind and namespace (which no mask or secret can change);
+// every filter is matched again on the view. A nil state with a nil result
+// means nothing can match.
+func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact bool, res *mcp.CallToolResult) {
+	limit := a.num("limit", 20)
 	if c := a.str("cursor"); c != "" {
-		cur, err := d.Cursors.Unwrap(bindingFrom(ctx), c)
+		plain, err := d.Cursors.Unwrap(bindingFrom(ctx), c)
 		if err != nil {
 			return nil, false, toolError(err)
 		}
-		q.Cursor = cur
-		// The cursor carries the first page's query; its exactness is
-		// not known here, so totalItems is not repeated.
-		return q, false, nil
+		st = &searchState{}
+		if err := json.Unmarshal([]byte(plain), st); err != nil || st.N < 1 || st.S < 0 {
+			return nil, false, toolError(badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities"))
+		}
+		return st, false, nil
 	}
+	var vf viewFilter
 	f := catalog.Filter{}
 	if k := a.str("kind"); k != "" {
 		if err := catalog.ValidateKind(k); err != nil {
 			return nil, false, toolError(badArg("argument \"kind\": %v", err))
 		}
+		vf.Kind = k
 		f["kind"] = []string{strings.ToLower(k)}
 	}
-	set := func(arg, key string) {
-		if v := a.str(arg); v != "" {
-			f[key] = []string{v}
-		}
+	vf.Type, vf.Lifecycle = a.str("type"), a.str("lifecycle")
+	if vf.Type != "" {
+		f["spec.type"] = []string{vf.Type}
 	}
-	set("type", "spec.type")
-	set("lifecycle", "spec.lifecycle")
+	if vf.Lifecycle != "" {
+		f["spec.lifecycle"] = []string{vf.Lifecycle}
+	}
 	if ns := a.str("namespace"); ns != "" {
 		if err := catalog.ValidateNamespace(ns); err != nil {
 			return nil, false, toolError(badArg("argument \"namespace\": %v", err))
 		}
+		vf.Namespace = ns
 		f["metadata.namespace"] = []string{strings.ToLower(ns)}
 	}
-	for _, rf := range []struct{ arg, key, kind string }{
-		{"owner", "relations.ownedby", "group"},
-		{"system", "relations.partof", "system"},
-	} {
+	for _, rf := range []struct {
+		arg, kind string
+		dst       *string
+		key       string
+	}{{"owner", "group", &vf.Owner, "relations.ownedby"}, {"system", "system", &vf.System, "relations.partof"}} {
 		if v := a.str(rf.arg); v != "" {
 			r, err := catalog.ParseRef(v, rf.kind)
 			if err != nil {
 				return nil, false, toolError(badArg("argument %q: %v", rf.arg, err))
 			}
+			*rf.dst = r.String()
 			f[rf.key] = []string{strings.ToLower(r.String())}
 		}
 	}
-	if tags := a.list("tags"); len(tags) > 0 {
-		f["metadata.tags"] = tags
+	if vf.Tags = a.list("tags"); len(vf.Tags) > 0 {
+		f["metadata.tags"] = vf.Tags
 	}
+	// The text is not sent: Backstage matches it on stored values (masked
+	// fields and secrets included, '%' and '_' as wildcards, long values
+	// not at all). The other filters narrow the candidates safely: an
+	// entity whose view matches them also matches them as stored.
+	vf.Text = a.str("text")
 	for k, vs := range f {
 		for _, v := range vs {
 			if err := catalog.ValidateFilterValue(v); err != nil {
@@ -285,10 +514,10 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (q *catalog.Query, exact
 	if empty {
 		return nil, true, nil
 	}
-	q.Filters = filters
-	if t := a.str("text"); t != "" {
-		q.FullTextTerm = t
-		q.FullTextFields = []string{"metadata.name", "metadata.title", "metadata.description"}
+	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1}
+	if vf.Text != "" {
+		// Matches may be sparse among the candidates: read larger pages.
+		st.N = 500
 	}
 	if o := a.str("order"); o != "" {
 		desc := strings.HasPrefix(o, "-")
@@ -296,7 +525,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (q *catalog.Query, exact
 		if err := catalog.ValidateFilterKey(field); err != nil {
 			return nil, false, toolError(badArg("argument \"order\": %v", err))
 		}
-		q.Order = []catalog.Order{{Field: field, Descending: desc}}
+		st.Q.Order = []catalog.Order{{Field: field, Descending: desc}}
 	}
-	return q, exact, nil
+	return st, exact, nil
 }

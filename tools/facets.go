@@ -12,7 +12,7 @@ import (
 
 // maxFacetScan bounds how many entities are counted locally when the
 // caller's rights cannot be expressed as Backstage filters.
-const maxFacetScan = 5000
+const maxFacetScan = 20000
 
 var facetParams = []param{
 	{name: "facet", typ: tString, maxLen: 128, desc: "Field to count values of, as a dot path: kind, spec.type, spec.lifecycle, spec.owner, metadata.tags, metadata.namespace, spec.system, …"},
@@ -55,7 +55,10 @@ func ListFacets(d *Deps) Tool {
 		filters, empty, exact := acc.Constrain(user)
 		switch {
 		case empty:
-		case exact && !acc.Masks():
+		case exact && !acc.Masks() && !catalog.IsRefField(facet):
+			// Backstage counts exactly the visible entities, by stored
+			// value. Values are redacted below, and values that redact
+			// alike are merged, as counting the views would.
 			res, err := d.Catalog.Facets(ctx, []string{facet}, filters)
 			if err != nil {
 				return toolError(err), nil
@@ -70,19 +73,23 @@ func ListFacets(d *Deps) Tool {
 		}
 		// Facet values are catalog text too: redact them with the facet
 		// path as their key, as the same value is judged inside an entity,
-		// and merge values that redact alike, so that the number of
-		// distinct secrets behind one marker is not shown either.
-		merged := make(map[string]int, len(out.Values))
-		for _, fv := range out.Values {
-			v, err := d.redactString(ctx, facet, fv.Value)
+		// and merge values that redact alike, so that whether two secrets
+		// are equal does not show in the counts.
+		merged := map[string]int{}
+		var order []string
+		for i := range out.Values {
+			v, err := d.redactString(ctx, facet, out.Values[i].Value)
 			if err != nil {
 				return toolError(err), nil
 			}
-			merged[v] += fv.Count
+			if _, ok := merged[v]; !ok {
+				order = append(order, v)
+			}
+			merged[v] += out.Values[i].Count
 		}
 		out.Values = out.Values[:0]
-		for v, c := range merged {
-			out.Values = append(out.Values, catalog.FacetValue{Value: v, Count: c})
+		for _, v := range order {
+			out.Values = append(out.Values, catalog.FacetValue{Value: v, Count: merged[v]})
 		}
 		sort.SliceStable(out.Values, func(i, j int) bool {
 			if out.Values[i].Count != out.Values[j].Count {
@@ -101,7 +108,10 @@ func ListFacets(d *Deps) Tool {
 }
 
 // countLocally pages through the entities the filters select and counts
-// facet values over those the caller may see.
+// facet values over the caller's view of those it may see: masked fields
+// are absent, and names of entities it may not see are pruned from
+// relations and ref-valued fields, exactly as in every other answer. A
+// relations.<type> facet counts the targets of that relation type.
 func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog.Filter) ([]catalog.FacetValue, error) {
 	counts := map[string]int{}
 	q := catalog.Query{Filters: filters, Limit: 500}
@@ -112,13 +122,29 @@ func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog
 		if err != nil {
 			return nil, err
 		}
+		var ents []entity
 		for _, raw := range page.Items {
 			scanned++
 			e, ok, err := d.admit(ctx, raw)
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
+			if ok {
+				ents = append(ents, e)
+			}
+		}
+		if catalog.IsRefField(facet) {
+			if err := d.pruneNames(ctx, ents); err != nil {
+				return nil, err
+			}
+		}
+		for _, e := range ents {
+			if len(path) == 2 && strings.EqualFold(path[0], "relations") {
+				for _, r := range relations(e.m) {
+					if strings.EqualFold(r.typ, path[1]) {
+						counts[r.target]++
+					}
+				}
 				continue
 			}
 			switch v := get(e.m, path...).(type) {

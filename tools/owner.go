@@ -54,8 +54,8 @@ func FindOwner(d *Deps) Tool {
 		}
 		out := OwnerResult{Entity: e.ref, Owner: refField(e.m, "ownedBy", "owner", "group")}
 		if out.Owner == "" {
-			out.Note = "the entity has no owner in the catalog"
-			return result(out, e.ref+": no owner in the catalog"), nil
+			out.Note = "the entity names no owner that is in the catalog and visible to you"
+			return result(out, e.ref+": no owner in the catalog that is visible to you"), nil
 		}
 		oref, perr := catalog.ParseRef(out.Owner, "group")
 		if perr != nil {
@@ -71,6 +71,9 @@ func FindOwner(d *Deps) Tool {
 			return res, nil
 		}
 		record(ctx, o)
+		if err := d.pruneNames(ctx, []entity{o}); err != nil {
+			return toolError(err), nil
+		}
 		out.Owner = o.ref
 		out.OwnerKind = str(o.m, "kind")
 		out.Title = firstNonEmpty(str(o.m, "spec", "profile", "displayName"), str(o.m, "metadata", "title"))
@@ -187,6 +190,9 @@ func (d *Deps) parents(ctx context.Context, g entity, out *OwnerResult) error {
 			return err
 		}
 		record(ctx, e)
+		if err := d.pruneNames(ctx, []entity{e}); err != nil {
+			return err
+		}
 		out.ParentChain = append(out.ParentChain, e.ref)
 		cur = e
 	}

@@ -71,19 +71,31 @@ func TestOutgoingQueries(t *testing.T) {
 		r := reqs[len(reqs)-1]
 		return recorded{r, url.Values(r.Query)}
 	}
+	// lastQuery skips the pruning lookups that follow a search.
+	lastQuery := func() recorded {
+		reqs := mc.Requests()
+		for i := len(reqs) - 1; i >= 0; i-- {
+			if reqs[i].Path == "/api/catalog/entities/by-query" {
+				return recorded{reqs[i], url.Values(reqs[i].Query)}
+			}
+		}
+		t.Fatal("no by-query request")
+		return recorded{}
+	}
 
 	res := call(t, SearchEntities(d), ctx, `{"kind":"Component","owner":"team-checkout","limit":2,"order":"metadata.name"}`)
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r := last()
+	r := lastQuery()
 	if r.Method != "GET" || r.Path != "/api/catalog/entities/by-query" || r.Authorization != "Bearer svc-token" {
 		t.Fatalf("search request = %s %s auth %q", r.Method, r.Path, r.Authorization)
 	}
 	if got := r.Query["filter"]; len(got) != 1 || got[0] != "kind=component,metadata.namespace=default,relations.ownedby=group:default/team-checkout" {
 		t.Errorf("filter = %q: the access condition must be ANDed into the one user clause", got)
 	}
-	if r.Query["limit"][0] != "2" || r.Query["orderField"][0] != "metadata.name,asc" {
+	// One more than the page, to know whether a next page exists.
+	if r.Query["limit"][0] != "3" || r.Query["orderField"][0] != "metadata.name,asc" {
 		t.Errorf("query = %v", r.Query)
 	}
 	var page SearchEntitiesResult
@@ -99,8 +111,8 @@ func TestOutgoingQueries(t *testing.T) {
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r = last()
-	if _, hasFilter := r.Query["filter"]; hasFilter || r.Query.Get("cursor") == "" || r.Query.Get("limit") != "2" {
+	r = lastQuery()
+	if _, hasFilter := r.Query["filter"]; hasFilter || r.Query.Get("cursor") == "" || r.Query.Get("limit") != "3" {
 		t.Errorf("cursor request = %v: it must carry the cursor and limit only", r.Query)
 	}
 
@@ -108,15 +120,20 @@ func TestOutgoingQueries(t *testing.T) {
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	r = last()
-	if r.Query.Get("fullTextFilterTerm") != "checkout" || r.Query.Get("fullTextFilterFields") != "metadata.name,metadata.title,metadata.description" {
+	r = lastQuery()
+	// The text is matched on the caller's view, never sent to Backstage
+	// (which would match masked fields and secrets, and treat % and _ as
+	// wildcards).
+	if r.Query.Has("fullTextFilterTerm") || r.Query.Has("fullTextFilterFields") || r.Query.Get("filter") != "kind=api,metadata.namespace=default" {
 		t.Errorf("full-text query = %v", r.Query)
 	}
 
 	if res := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`); res.IsError {
 		t.Fatal(text(res))
 	}
-	if r := mc.Requests()[len(mc.Requests())-1]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
+	// nsAccess decides visibility by ref alone: no pruning lookup follows.
+	reqs := mc.Requests()
+	if r := reqs[len(reqs)-1]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
 		t.Errorf("get request = %s", r.Path)
 	}
 
@@ -145,3 +162,60 @@ func TestOutgoingQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneKeepsNamesOfEntitiesInTheSameAnswer: pruning a page of
+// entities that name each other keeps those names, whether visibility is
+// decided by refs alone (nsAccess) or by a lookup.
+func TestPruneKeepsNamesOfEntitiesInTheSameAnswer(t *testing.T) {
+	ents, err := demo.Entities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := memcatalog.New(ents, memcatalog.WithToken("svc-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mc.Handler())
+	defer srv.Close()
+	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken("svc-token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deps{Catalog: c, Redactor: identityRedactor{}, Cursors: NewCursorCodec(nil)}
+	for name, acc := range map[string]Access{"by ref": nsAccess{}, "by lookup": lookupAccess{}} {
+		t.Run(name, func(t *testing.T) {
+			ctx := WithAccess(context.Background(), acc)
+			relCount := func(res map[string]any) float64 {
+				rels, _ := res["relations"].(map[string]any)
+				n, _ := rels["dependsOn"].(float64)
+				return n
+			}
+			one := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`)
+			var alone map[string]any
+			b, _ := json.Marshal(one.StructuredContent)
+			_ = json.Unmarshal(b, &alone)
+			page := call(t, SearchEntities(d), ctx, `{"kind":"Component","limit":100}`)
+			var p SearchEntitiesResult
+			b, _ = json.Marshal(page.StructuredContent)
+			_ = json.Unmarshal(b, &p)
+			found := false
+			for _, it := range p.Items {
+				m := it.(map[string]any)
+				if m["ref"] == "component:default/checkout-service" {
+					found = true
+					if relCount(m) != relCount(alone) || relCount(m) == 0 {
+						t.Errorf("dependsOn %v in a page, %v alone", relCount(m), relCount(alone))
+					}
+				}
+			}
+			if !found {
+				t.Fatal("checkout-service not on the page")
+			}
+		})
+	}
+}
+
+// lookupAccess is nsAccess whose refs are never decided by ref alone.
+type lookupAccess struct{ nsAccess }
+
+func (lookupAccess) VisibleRef(string) (bool, bool) { return false, false }

@@ -101,8 +101,9 @@ func GetRelations(d *Deps) Tool {
 // reported as Y dependsOn X).
 type follow struct{ out, in map[string]bool }
 
-// walk explores breadth-first. Targets are fetched in batches by ref and
-// admitted one by one: a hidden entity is neither a node nor an edge end.
+// walk explores breadth-first from a pruned root. Targets are fetched in
+// batches by ref, admitted one by one and pruned like the root: a hidden
+// entity is neither a node nor an edge end, and no node names one.
 func (d *Deps) walk(ctx context.Context, root entity, f follow, depth int) (*RelationsResult, error) {
 	g := &RelationsResult{Root: root.ref, Nodes: []Node{nodeOf(root, 0)}, Edges: []Edge{}}
 	seen := map[string]bool{strings.ToLower(root.ref): true}
@@ -126,6 +127,8 @@ func (d *Deps) walk(ctx context.Context, root entity, f follow, depth int) (*Rel
 				}
 			}
 		}
+		// Every target left after pruning is visible, so the node budget is
+		// spent on visible entities only.
 		if len(refs)+len(g.Nodes) > MaxGraphNodes {
 			refs = refs[:max(0, MaxGraphNodes-len(g.Nodes))]
 			g.Truncated = true
@@ -158,8 +161,13 @@ func (d *Deps) walk(ctx context.Context, root entity, f follow, depth int) (*Rel
 				seen[key] = true
 				visible[key] = true
 				record(ctx, e)
-				g.Nodes = append(g.Nodes, nodeOf(e, level))
 				next = append(next, e)
+			}
+			if err := d.pruneNames(ctx, next); err != nil {
+				return nil, err
+			}
+			for _, e := range next {
+				g.Nodes = append(g.Nodes, nodeOf(e, level))
 			}
 		}
 		for _, p := range want {

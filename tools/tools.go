@@ -54,7 +54,9 @@ type Access interface {
 	Mask(entity map[string]any) map[string]any
 	// VisibleRef decides visibility from a ref alone when the caller's
 	// rights depend on nothing else; decided=false means the entity must
-	// be fetched and passed to Visible.
+	// be fetched and passed to Visible. Whether it decides must depend on
+	// the caller's rights only, never on the ref (a malformed ref aside):
+	// the tools skip lookups on that basis.
 	VisibleRef(ref string) (visible, decided bool)
 	// Masks reports whether Mask can remove anything, so that values
 	// computed by Backstage (facet counts) must not be shown as they are.

@@ -100,8 +100,8 @@ type UpstreamConfig struct {
 	// Timeout bounds one upstream request, including the wait for a
 	// concurrency slot and for the rate limiter. Default 15s.
 	Timeout time.Duration `yaml:"timeout"`
-	// CacheTTL is how long a successful (2xx) response is reused for the same
-	// key. Negative disables the cache. Default 2s.
+	// CacheTTL is how long a successful (2xx) or not-found (404) response
+	// is reused for the same key. Negative disables the cache. Default 2s.
 	CacheTTL time.Duration `yaml:"cacheTTL"`
 	// CacheMaxEntries caps cached responses. Default 1024.
 	CacheMaxEntries int `yaml:"cacheMaxEntries"`
@@ -112,6 +112,11 @@ type UpstreamConfig struct {
 
 	// Now returns the current time for cache expiry; nil means time.Now.
 	Now func() time.Time `yaml:"-"`
+	// Observe, when set, is told for every call with a non-empty key
+	// whether it was answered from the cache. It is the deterministic
+	// timing class of an upstream answer (cached or not) that the
+	// non-interference tests compare; it must not block.
+	Observe func(key string, cached bool) `yaml:"-"`
 }
 
 // DefaultConfig returns the default limits.

@@ -19,7 +19,8 @@ type FetchFunc = func(ctx context.Context) (body []byte, status int, err error)
 
 // Upstream guards calls towards Backstage. For each call, in order:
 //
-//  1. a fresh cached response for the key is returned (2xx only, CacheTTL);
+//  1. a fresh cached response for the key is returned (2xx and 404,
+//     CacheTTL);
 //  2. otherwise, if a call with the same key is in flight, the caller waits
 //     for its result instead of calling again (coalescing);
 //  3. otherwise the call waits for one of MaxConcurrent slots and for the
@@ -28,6 +29,12 @@ type FetchFunc = func(ctx context.Context) (body []byte, status int, err error)
 // The shared call runs detached from any single caller: a caller that gives
 // up (its ctx ends) gets its ctx error without affecting the others, and the
 // call is cancelled only when every waiting caller has given up.
+//
+// Not-found answers are cached like found ones: the catalog client asks
+// Backstage for entities the caller may not see with the same request as
+// for missing ones, and a hidden entity (200, filtered out afterwards) and
+// a missing one (404) must take the same time the second time too. Other
+// errors are not cached.
 //
 // The key must identify the request completely (method, path, query, body)
 // and the response must not depend on who asks: the catalog client calls
@@ -127,12 +134,14 @@ func (u *Upstream) Do(ctx context.Context, key string, fn FetchFunc) ([]byte, in
 		if c, ok := u.cacheGetLocked(key); ok {
 			u.stats.CacheHits++
 			u.mu.Unlock()
+			u.observe(key, true)
 			return c.body, c.status, nil
 		}
 		if f, ok := u.inflight[key]; ok {
 			f.waiters++
 			u.stats.Coalesced++
 			u.mu.Unlock()
+			u.observe(key, false)
 			return u.wait(ctx, key, f)
 		}
 	}
@@ -142,8 +151,22 @@ func (u *Upstream) Do(ctx context.Context, key string, fn FetchFunc) ([]byte, in
 		u.inflight[key] = f
 	}
 	u.mu.Unlock()
+	u.observe(key, false)
 	go u.run(fctx, key, f, fn)
 	return u.wait(ctx, key, f)
+}
+
+// observe reports the timing class of one keyed call.
+func (u *Upstream) observe(key string, cached bool) {
+	if key != "" && u.cfg.Observe != nil {
+		u.cfg.Observe(key, cached)
+	}
+}
+
+// cacheable reports whether an answer may be cached: success, and
+// not-found so that hidden and missing entities time alike.
+func cacheable(status int) bool {
+	return (status >= 200 && status < 300) || status == 404
 }
 
 // wait waits for f or for the caller to give up.
@@ -181,7 +204,7 @@ func (u *Upstream) run(ctx context.Context, key string, f *flight, fn FetchFunc)
 		if key != "" && u.inflight[key] == f {
 			delete(u.inflight, key)
 		}
-		if key != "" && f.err == nil && f.status >= 200 && f.status < 300 {
+		if key != "" && f.err == nil && cacheable(f.status) {
 			u.cachePutLocked(key, f.body, f.status)
 		}
 		u.mu.Unlock()

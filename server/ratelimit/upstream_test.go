@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,7 +76,8 @@ func TestUpstreamCache(t *testing.T) {
 		wantCalls int32 // after two calls within TTL
 	}{
 		{"2xx cached", 200, nil, 1},
-		{"404 not cached", 404, nil, 2},
+		{"404 cached too (hidden and missing alike)", 404, nil, 1},
+		{"400 not cached", 400, nil, 2},
 		{"5xx not cached", 503, nil, 2},
 		{"error not cached", 0, errors.New("boom"), 2},
 	}
@@ -103,6 +105,39 @@ func TestUpstreamCache(t *testing.T) {
 			}
 			if got := calls.Load(); got != tt.wantCalls+1 {
 				t.Errorf("after TTL fn called %d times, want %d", got, tt.wantCalls+1)
+			}
+		})
+	}
+}
+
+// TestUpstreamHiddenAndMissingTimeAlike is the regression test for the
+// cache-timing side channel: a hidden entity (Backstage answers 200, the
+// tool filters it out) and a missing one (404) must be answered from the
+// cache alike on the second call within the window, and the Observe hook
+// must report the same timing classes for both.
+func TestUpstreamHiddenAndMissingTimeAlike(t *testing.T) {
+	for _, status := range []int{200, 404} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			c := newClock()
+			var classes []bool
+			u := newUpstream(t, UpstreamConfig{CacheTTL: 2 * time.Second, Now: c.Now, Rate: Rate{Unlimited: true},
+				Observe: func(_ string, cached bool) { classes = append(classes, cached) }})
+			var calls atomic.Int32
+			fn := func(ctx context.Context) ([]byte, int, error) { calls.Add(1); return []byte("{}"), status, nil }
+			for range 2 {
+				if _, got, err := u.Do(context.Background(), "GET /entities/by-name/component/default/x", fn); err != nil || got != status {
+					t.Fatalf("Do = %d, %v", got, err)
+				}
+			}
+			c.Advance(2 * time.Second)
+			if _, _, err := u.Do(context.Background(), "GET /entities/by-name/component/default/x", fn); err != nil {
+				t.Fatal(err)
+			}
+			if want := []bool{false, true, false}; !slices.Equal(classes, want) {
+				t.Errorf("timing classes %v, want %v", classes, want)
+			}
+			if calls.Load() != 2 {
+				t.Errorf("fn called %d times, want 2", calls.Load())
 			}
 		})
 	}

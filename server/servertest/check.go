@@ -201,7 +201,10 @@ func CheckTools(t *testing.T, c *client.Client) {
 			TotalItems *int      `json:"totalItems"`
 		}
 		Structured(t, Call(t, c, "catalog_search_entities", `{"kind":"Component","owner":"team-checkout","limit":2,"order":"metadata.name"}`), &page)
-		if page.TotalItems == nil || *page.TotalItems < 3 || len(page.Items) != 2 || page.NextCursor == "" {
+		// An owner filter is matched on the caller's view (names of hidden
+		// owners are pruned), so Backstage's count is not given: only a
+		// last page carries totalItems.
+		if page.TotalItems != nil || len(page.Items) != 2 || page.NextCursor == "" {
 			t.Fatalf("page = %+v", page)
 		}
 		seen := map[string]bool{}
@@ -214,7 +217,15 @@ func CheckTools(t *testing.T, c *client.Client) {
 		if page.Items[0].Ref > page.Items[1].Ref {
 			t.Errorf("not ordered by name: %s, %s", page.Items[0].Ref, page.Items[1].Ref)
 		}
-		total, cursor := *page.TotalItems, page.NextCursor
+		var counted struct {
+			Items      []summary `json:"items"`
+			TotalItems *int      `json:"totalItems"`
+		}
+		Structured(t, Call(t, c, "catalog_search_entities", `{"kind":"Component","owner":"team-checkout","limit":100}`), &counted)
+		if counted.TotalItems == nil || *counted.TotalItems != len(counted.Items) || *counted.TotalItems < 3 {
+			t.Fatalf("complete first page: totalItems %v for %d items", counted.TotalItems, len(counted.Items))
+		}
+		total, cursor := *counted.TotalItems, page.NextCursor
 		for i := 0; cursor != "" && i < 10; i++ {
 			var next struct {
 				Items      []summary `json:"items"`

@@ -3,6 +3,8 @@ package catalog
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // DefaultNamespace is the namespace Backstage assumes when a ref names none.
@@ -127,4 +129,29 @@ func ValidateName(n string) error {
 		return fmt.Errorf("name %q may not end with a separator", n)
 	}
 	return nil
+}
+
+// EntityText returns an entity's kind and the given metadata string fields
+// (name, title, description, …) without decoding the whole entity.
+func EntityText(raw []byte, fields ...string) (kind string, metadata map[string]any) {
+	kind = gjson.GetBytes(raw, "kind").String()
+	metadata = make(map[string]any, len(fields))
+	for _, f := range fields {
+		if v := gjson.GetBytes(raw, "metadata."+gjsonEscape(f)); v.Type == gjson.String {
+			metadata[f] = v.String()
+		}
+	}
+	return kind, metadata
+}
+
+// gjsonEscape escapes gjson's path syntax characters in one key.
+func gjsonEscape(k string) string {
+	var b strings.Builder
+	for _, r := range k {
+		if strings.ContainsRune(`.*?|#@\!=<>%`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 // relation is one entry of an entity's relations array.
@@ -21,40 +23,23 @@ type relationRule struct {
 	incoming    string
 }
 
-var (
-	ruleOwner = relationRule{"owner", "Group", "ownedBy", "ownerOf"}
-	ruleSys   = relationRule{"system", "System", "partOf", "hasPart"}
-	ruleDeps  = relationRule{"dependsOn", "", "dependsOn", "dependencyOf"}
-	ruleDepOf = relationRule{"dependencyOf", "", "dependencyOf", "dependsOn"}
-)
-
 // relationRules maps a kind (exact case, as the processor compares it) to its
-// relation-bearing spec fields.
-var relationRules = map[string][]relationRule{
-	"Component": {
-		ruleOwner,
-		{"subcomponentOf", "Component", "partOf", "hasPart"},
-		{"providesApis", "API", "providesApi", "apiProvidedBy"},
-		{"consumesApis", "API", "consumesApi", "apiConsumedBy"},
-		ruleDeps, ruleDepOf, ruleSys,
-	},
-	"API":      {ruleOwner, ruleSys},
-	"Resource": {ruleOwner, ruleDeps, ruleDepOf, ruleSys},
-	"User":     {{"memberOf", "Group", "memberOf", "hasMember"}},
-	"Group": {
-		{"parent", "Group", "childOf", "parentOf"},
-		{"children", "Group", "parentOf", "childOf"},
-		{"members", "User", "hasMember", "memberOf"},
-	},
-	"System": {ruleOwner, {"domain", "Domain", "partOf", "hasPart"}},
-	"Domain": {ruleOwner, {"subdomainOf", "Domain", "partOf", "hasPart"}},
+// relation-bearing spec fields, from the one list in catalog.RefFields.
+func relationRules(kind string) []relationRule {
+	var out []relationRule
+	for _, f := range catalog.RefFields {
+		if f.Kind == kind {
+			out = append(out, relationRule{f.Field, f.DefaultKind, f.Outgoing, f.Incoming})
+		}
+	}
+	return out
 }
 
 // emitRelations reports every relation the entity produces, both the outgoing
 // one (source = the entity) and its reverse (source = the target).
 func emitRelations(e map[string]any, emit func(source string, r relation)) error {
 	kind, _ := e["kind"].(string)
-	rules := relationRules[kind]
+	rules := relationRules(kind)
 	if len(rules) == 0 {
 		return nil
 	}
