@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server
+.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,8 +29,11 @@ lint: ## gofmt, go vet, go mod tidy -diff and golangci-lint (pinned)
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	cd server/e2e/oidcop/opserver && $(GO) mod tidy -diff
-	@test -x $(GOBIN_DIR)/golangci-lint || GOBIN=$(GOBIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VER)
+	@$(MAKE) --no-print-directory lint-tool
 	golangci-lint run ./...
+
+lint-tool: ## install the pinned golangci-lint into .cache/bin (once)
+	@test -x $(GOBIN_DIR)/golangci-lint || GOBIN=$(GOBIN_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VER)
 
 FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for $(FUZZTIME)
