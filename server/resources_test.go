@@ -25,8 +25,8 @@ roles:
 `
 
 // resourceEntities: 120 visible components (three pages of
-// resources/list), one API whose definition carries a secret, and the
-// same names again in a namespace the caller may not see.
+// resources/list), one API whose definition carries a secret, the same
+// names again in a namespace the caller may not see, and their owner.
 func resourceEntities(secret string) []map[string]any {
 	var out []map[string]any
 	for _, ns := range []string{"default", "hidden"} {
@@ -40,6 +40,11 @@ func resourceEntities(secret string) []map[string]any {
 			"spec": map[string]any{"type": "openapi", "lifecycle": "production", "owner": "group:default/team-a",
 				"definition": "openapi: 3.0.0\ninfo:\n  title: Payments\n  description: call it with " + secret + "\npaths: {}\n"}})
 	}
+	// The owner exists: a ref to a missing entity is dropped like one to a
+	// hidden entity (one rule for names), and would get no link.
+	out = append(out, map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+		"metadata": map[string]any{"name": "team-a", "namespace": "default"},
+		"spec":     map[string]any{"type": "team", "children": []any{}}})
 	return out
 }
 
@@ -104,8 +109,8 @@ func TestResources(t *testing.T) {
 			}
 			cursor = res.NextCursor
 		}
-		if len(uris) != 121 || pages != 3 {
-			t.Fatalf("%d resources in %d pages, want 121 in 3", len(uris), pages)
+		if len(uris) != 122 || pages != 3 {
+			t.Fatalf("%d resources in %d pages, want 122 (120 components, the API, the group) in 3", len(uris), pages)
 		}
 		for _, u := range uris {
 			if strings.Contains(u, "/hidden/") {
