@@ -1,0 +1,128 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// rootEntity is the common start of the tools that act on one entity:
+// decode the arguments strictly, read the required "ref" (defKind for refs
+// without a kind; check, when set, may refuse the parsed ref), fetch and
+// admit the entity, and note it for the audit. A non-nil result is the
+// tool error to return.
+func (d *Deps) rootEntity(ctx context.Context, req mcp.CallToolRequest, params []param, defKind string,
+	check func(catalog.Ref) error) (args, entity, *mcp.CallToolResult) {
+	a, err := decodeArgs(req.Params.RawArguments, params)
+	if err != nil {
+		return nil, entity{}, toolError(err)
+	}
+	if a.str("ref") == "" {
+		return nil, entity{}, toolError(badArg("missing \"ref\": expected %s", catalog.RefFormat))
+	}
+	ref, err := catalog.ParseRef(a.str("ref"), defKind)
+	if err == nil && check != nil {
+		err = check(ref)
+	}
+	if err != nil {
+		return nil, entity{}, toolError(err)
+	}
+	e, res := d.fetchEntity(ctx, ref)
+	if res != nil {
+		return nil, entity{}, res
+	}
+	record(ctx, e)
+	if err := d.pruneNames(ctx, []entity{e}); err != nil {
+		return nil, entity{}, toolError(err)
+	}
+	return a, e, nil
+}
+
+// entity is an admitted entity: visible to the caller, masked and redacted.
+type entity struct {
+	m   map[string]any
+	ref string
+}
+
+// admit decodes a raw entity, re-checks it against the caller's Access,
+// masks and redacts it. ok=false means the caller may not see it; an
+// error means redaction failed and the whole result must be withheld.
+func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, error) {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return entity{}, false, fmt.Errorf("tools: %w: malformed entity", catalog.ErrUnavailable)
+	}
+	acc := accessFrom(ctx)
+	if !acc.Visible(m) {
+		return entity{}, false, nil
+	}
+	// Backstage's etag hashes the stored entity, relations to hidden
+	// entities and masked fields included: it is not shown.
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "etag")
+	}
+	sortRelations(m)
+	m = acc.Mask(m)
+	if m == nil {
+		return entity{}, false, nil
+	}
+	if d.Redactor == nil {
+		return entity{}, false, errRedaction
+	}
+	v, counts, err := d.Redactor.Redact(m)
+	if err != nil {
+		return entity{}, false, fmt.Errorf("%w: %w", errRedaction, err)
+	}
+	rm, ok := v.(map[string]any)
+	if !ok {
+		return entity{}, false, errRedaction
+	}
+	callInfo(ctx).addRedactions(counts)
+	return entity{m: rm, ref: entityRef(rm)}, true, nil
+}
+
+var errRedaction = errors.New("tools: redaction failed")
+
+// sortRelations orders an entity's relations by type and target: the
+// stored order follows the order in which Backstage processed the
+// entities at their other ends, hidden ones included.
+func sortRelations(m map[string]any) {
+	l, ok := m["relations"].([]any)
+	if !ok {
+		return
+	}
+	key := func(v any) string {
+		r, _ := v.(map[string]any)
+		t, _ := r["type"].(string)
+		tr, _ := r["targetRef"].(string)
+		return t + "\x00" + tr
+	}
+	sort.SliceStable(l, func(i, j int) bool { return key(l[i]) < key(l[j]) })
+}
+
+// record notes an entity returned to the caller (for audit).
+func record(ctx context.Context, e entity) { callInfo(ctx).addEntity(e.ref) }
+
+// redactString scrubs catalog text that reaches the agent outside an
+// admitted entity (facet values), judged with key (the field path it came
+// from) as context.
+func (d *Deps) redactString(ctx context.Context, key, s string) (string, error) {
+	if d.Redactor == nil {
+		return "", errRedaction
+	}
+	v, counts, err := d.Redactor.RedactKeyed(key, s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errRedaction, err)
+	}
+	out, ok := v.(string)
+	if !ok {
+		return "", errRedaction
+	}
+	callInfo(ctx).addRedactions(counts)
+	return out, nil
+}

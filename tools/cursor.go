@@ -1,0 +1,71 @@
+package tools
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+)
+
+// CursorCodec seals the Backstage cursors handed to agents: encrypted
+// and authenticated (AES-GCM) and bound to the caller. Backstage's cursor
+// is plain base64 JSON carrying the whole query and the sort value of the
+// last item, and Backstage obeys an edited one; sealing keeps agents from
+// forging a wider query, reusing another caller's cursor or reading
+// values out of it.
+type CursorCodec struct{ aead cipher.AEAD }
+
+// NewCursorCodec derives the key from key material, or uses a random key
+// when key is empty (cursors then stay valid only within this process).
+func NewCursorCodec(key []byte) *CursorCodec {
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	k := sha256.Sum256(append([]byte("backstage-mcp cursor v1\x00"), key...))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		panic(fmt.Sprintf("tools: cursor cipher: %v", err)) // a 32-byte key cannot fail
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(fmt.Sprintf("tools: cursor cipher: %v", err))
+	}
+	return &CursorCodec{aead: aead}
+}
+
+// Wrap returns an opaque cursor for the agent.
+func (c *CursorCodec) Wrap(binding, cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	nonce := make([]byte, c.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := c.aead.Seal(nonce, nonce, []byte(cursor), []byte(binding))
+	return base64.RawURLEncoding.EncodeToString(sealed)
+}
+
+// Unwrap verifies a cursor from the agent and returns Backstage's cursor.
+func (c *CursorCodec) Unwrap(binding, s string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
+		return "", badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities")
+	}
+	n := c.aead.NonceSize()
+	plain, err := c.aead.Open(nil, raw[:n], raw[n:], []byte(binding))
+	if err != nil {
+		return "", badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities for this caller")
+	}
+	return string(plain), nil
+}
+
+// bindingFrom identifies the caller for cursor binding.
+func bindingFrom(ctx context.Context) string {
+	if id, ok := ctx.Value(identityKey).(Identity); ok {
+		return id.Subject + "\x00" + id.User + "\x00" + id.Agent
+	}
+	return ""
+}

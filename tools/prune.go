@@ -1,0 +1,191 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+)
+
+// pruneNames applies the one rule for names of other entities inside a
+// visible entity: a name is shown only when it names an entity the caller
+// may see. Relations and the ref-valued spec fields of catalog.RefFields
+// (spec.owner, spec.dependsOn, spec.memberOf, spec.system, …) are pruned
+// alike, and a ref naming a hidden entity is treated exactly like one
+// naming a missing entity (both are dropped). Callers who see everything
+// skip it.
+//
+// The targets are looked up in one by-refs request that always lists the
+// pruned entities themselves too (with a projection no other request
+// uses). So the request is made whether or not hidden entities left
+// relations on them, and its cache key stands for the set of pruned
+// entities alone: it is answered from the upstream cache exactly when the
+// same entities were pruned within the window, on either of two catalogs
+// that differ only in what the caller may not see.
+func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
+	acc := accessFrom(ctx)
+	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
+		return nil
+	}
+	lookup := map[string]string{} // lower-case ref -> ref as written
+	visible := map[string]bool{}
+	consider := func(target string) {
+		k := strings.ToLower(target)
+		if _, ok := lookup[k]; ok {
+			return
+		}
+		lookup[k] = target
+		if vis, decided := acc.VisibleRef(target); decided {
+			visible[k] = vis
+		}
+	}
+	for _, e := range ents {
+		lookup[strings.ToLower(e.ref)] = e.ref
+		visible[strings.ToLower(e.ref)] = true // admitted
+	}
+	for _, e := range ents {
+		for _, r := range relations(e.m) {
+			consider(r.target)
+		}
+		forRefValues(e.m, func(_ catalog.RefField, _ any, ref string, ok bool) {
+			if ok {
+				consider(ref)
+			}
+		})
+	}
+	// The request lists each pruned entity twice, then each other target
+	// once: the list (and so the cache key) names the pruned set without
+	// ambiguity, whatever targets hidden entities added.
+	selves := map[string]bool{}
+	for _, e := range ents {
+		selves[strings.ToLower(e.ref)] = true
+	}
+	var self, other []string
+	for k := range lookup {
+		if selves[k] {
+			self = append(self, k)
+		} else {
+			other = append(other, k)
+		}
+	}
+	sort.Strings(self)
+	sort.Strings(other)
+	refs := make([]string, 0, 2*len(self)+len(other))
+	for _, k := range self {
+		refs = append(refs, k, k)
+	}
+	refs = append(refs, other...)
+	// When the caller's rights are decided by refs alone (which depends on
+	// the policy only, not on any ref), every target is decided: no lookup.
+	var raws []json.RawMessage
+	if _, byRef := acc.VisibleRef(ents[0].ref); !byRef {
+		var err error
+		if raws, err = d.Catalog.GetByRefs(ctx, refs, visibilityFields); err != nil {
+			return err
+		}
+	}
+	for i, raw := range raws {
+		if raw == nil || i >= len(refs) {
+			continue
+		}
+		if _, decided := visible[refs[i]]; decided {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
+			visible[refs[i]] = true
+		}
+	}
+	for _, e := range ents {
+		if l, ok := e.m["relations"].([]any); ok {
+			kept := make([]any, 0, len(l))
+			for _, it := range l {
+				r, _ := it.(map[string]any)
+				t, _ := r["targetRef"].(string)
+				if visible[strings.ToLower(t)] {
+					kept = append(kept, it)
+				}
+			}
+			e.m["relations"] = kept
+		}
+		spec, _ := e.m["spec"].(map[string]any)
+		for _, f := range catalog.RefFieldsOf(str(e.m, "kind")) {
+			v, present := spec[f.Field]
+			if !present {
+				continue
+			}
+			keep := func(x any) bool {
+				ref, ok := catalog.ResolveRefValue(x, f.DefaultKind, str(e.m, "metadata", "namespace"))
+				// A value that is no ref names no entity: it is the
+				// entity's own text and stays.
+				return !ok || visible[strings.ToLower(ref)]
+			}
+			switch t := v.(type) {
+			case []any:
+				kept := make([]any, 0, len(t))
+				for _, x := range t {
+					if keep(x) {
+						kept = append(kept, x)
+					}
+				}
+				spec[f.Field] = kept
+			case nil:
+			default:
+				if !keep(t) {
+					delete(spec, f.Field)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// visibilityFields is the projection of the pruning lookup: what the
+// policy's conditions read. No other request asks for it, so its cache
+// entries are the pruning's own.
+var visibilityFields = []string{"kind", "metadata", "spec", "relations"}
+
+// visibleRef reports whether the caller may see the entity a ref names,
+// with the same lookup for a hidden and a missing entity.
+func (d *Deps) visibleRef(ctx context.Context, ref string) (bool, error) {
+	acc := accessFrom(ctx)
+	if vis, decided := acc.VisibleRef(ref); decided {
+		return vis, nil
+	}
+	raws, err := d.Catalog.GetByRefs(ctx, []string{strings.ToLower(ref)}, visibilityFields)
+	if err != nil {
+		return false, err
+	}
+	if len(raws) != 1 || raws[0] == nil {
+		return false, nil
+	}
+	var m map[string]any
+	return json.Unmarshal(raws[0], &m) == nil && m != nil && acc.Visible(m), nil
+}
+
+// forRefValues calls fn for every value of the entity's ref-valued spec
+// fields, with the value resolved to a ref (ok=false when it is none).
+func forRefValues(m map[string]any, fn func(f catalog.RefField, v any, ref string, ok bool)) {
+	spec, _ := m["spec"].(map[string]any)
+	if spec == nil {
+		return
+	}
+	ns := str(m, "metadata", "namespace")
+	for _, f := range catalog.RefFieldsOf(str(m, "kind")) {
+		var vals []any
+		switch t := spec[f.Field].(type) {
+		case nil:
+			continue
+		case []any:
+			vals = t
+		default:
+			vals = []any{t}
+		}
+		for _, v := range vals {
+			ref, ok := catalog.ResolveRefValue(v, f.DefaultKind, ns)
+			fn(f, v, ref, ok)
+		}
+	}
+}
