@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"io"
 	"net/http"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
 // Ingress: every JSON-RPC message is redacted as it arrives, before
@@ -21,6 +22,20 @@ import (
 // that is not JSON is passed on unchanged (mcp-go answers it -32700
 // without quoting it); a body that cannot be redacted is refused.
 func (s *Server) ingress(next http.Handler) http.Handler {
+	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		clean, err := s.out.message(body)
+		if err != nil {
+			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
+			return
+		}
+		replay(next, w, r, clean)
+	})
+}
+
+// postBody reads the body of a POST and hands it to fn; other requests go
+// to next untouched. A body that cannot be read (the body limit's own
+// error, or a broken connection) is answered 413.
+func postBody(next http.Handler, fn func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil {
 			next.ServeHTTP(w, r)
@@ -31,12 +46,7 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		clean, err := s.out.message(body)
-		if err != nil {
-			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
-			return
-		}
-		replay(next, w, r, clean)
+		fn(w, r, body)
 	})
 }
 

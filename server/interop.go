@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/backstage-mcp/backstage-mcp/redact"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -44,17 +45,7 @@ const maxBatch = 32
 //
 // It runs after authentication, so a refused caller learns nothing here.
 func (s *Server) interop(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			// The body limit's own error (413) or a broken connection.
-			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
-			return
-		}
+	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			s.batch(w, r, next, trimmed)
