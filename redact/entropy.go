@@ -29,7 +29,7 @@ func shannon(s string) float64 {
 // or a stand-in rather than a real secret.
 var placeholderParts = [...]string{
 	"xxxx", "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "yourtoken", "yourkey",
-	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "replace_me", "replaceme",
+	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "####", "replace_me", "replaceme",
 	"insert_", "<", ">", "#{", "%(", "notreal", "not_a_real", "not-a-real",
 }
 

@@ -214,6 +214,8 @@ func New(opts ...Option) (*Redactor, error) {
 		switch {
 		case d.id == "url-query-secret":
 			cr.gate = factQuery
+		case d.check == checkContext && d.anySep:
+			cr.gate = factAlnum16
 		case d.check == checkContext:
 			cr.gate = factAssign | factAlnum16
 		case d.check == checkGeneric:
