@@ -30,7 +30,7 @@ func shannon(s string) float64 {
 var placeholderParts = [...]string{
 	"xxxx", "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "yourtoken", "yourkey",
 	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "####", "replace_me", "replaceme",
-	"insert_", "<", ">", "#{", "%(", "notreal", "not_a_real", "not-a-real",
+	"insert_", "<", ">", "&lt;", "&gt;", "#{", "%(", "notreal", "not_a_real", "not-a-real",
 }
 
 // placeholderExact are whole values that are never secrets.

@@ -218,7 +218,7 @@ func New(opts ...Option) (*Redactor, error) {
 			cr.gate = factAlnum16
 		case d.check == checkContext:
 			cr.gate = factAssign | factAlnum16
-		case d.check == checkGeneric:
+		case d.check == checkGeneric && !d.anySep:
 			cr.gate = factAssign
 		case d.check == checkLoose:
 			cr.gate = factLongToken

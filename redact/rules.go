@@ -266,6 +266,8 @@ func defaultRuleDefs() []ruleDef {
 			need:    []string{"server=", "data source=", "uid=", "user id=", "driver=", "host=", "database=", "initial catalog="},
 			pattern: `(?i)(?:^|[;"'\s])(?:password|pwd)\s*=\s*(\{[^}]*\}|[^;"'\r\n]+)`, prio: prioURL, check: checkPassword},
 		// Files and tools that hold a password by position
+		{id: "android-buildconfig-secret", family: "generic", desc: "Android Gradle buildConfigField/resValue whose field name names a secret", keywords: []string{"buildconfigfield", "resvalue"},
+			pattern: `(?i)\b(?:buildConfigField|resValue)[ \t]*\(?[ \t]*["'][\w.]+["'][ \t]*,[ \t]*["'](?P<name>\w{1,80})["'][ \t]*,[ \t]*["']\\?"?([^"'\s\\]{1,400})`, prio: prioGeneric - 1, check: checkGeneric, anySep: true},
 		{id: "netrc-password", family: "generic", desc: ".netrc entry: machine HOST [login USER] password PASSWORD", keywords: []string{"machine"}, need: []string{"password"},
 			pattern: `(?m)(?:^|\s)machine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword},
 		{id: "kubernetes-bootstrap-token", family: "kubernetes", desc: "Kubernetes bootstrap token (<6>.<16> lowercase alphanumerics) or the token-secret of its Secret",

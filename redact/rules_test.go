@@ -201,6 +201,7 @@ func positives() map[string][2]string {
 	add("http-basic-auth", "Authorization: Basic "+basic, basic)
 	add("http-bearer-token", "Authorization: Bearer "+rs(b64u, 40), rs(b64u, 40))
 	add("generic-secret", "client_secret: "+pw, pw)
+	add("android-buildconfig-secret", "buildConfigField 'String' , 'MAPS_API_KEY' , '\""+rs(hexc, 32)+"\"'", rs(hexc, 32))
 	add("netrc-password", "machine git.acme.internal\n  login ci-bot\n  password "+pw+"\n", pw)
 	boot := rs("abcdefghijklmnopqrstuvwxyz0123456789", 6) + "." + rs("abcdefghijklmnopqrstuvwxyz0123456789", 16)
 	add("kubernetes-bootstrap-token", "kubeadm join 10.0.0.5:6443 --token "+boot+" --discovery-token-unsafe-skip-ca-verification", boot)
@@ -278,6 +279,10 @@ func TestRuleNegatives(t *testing.T) {
 		{"bootstrap token secret reference", "token-id: ${TOKEN_ID}\ntoken-secret: ${TOKEN_SECRET}"},
 		{"bearer scheme named in prose", "Authorization: Bearer tokens are issued by the gateway"},
 		{"postmark without a uuid", "postmark: enabled"},
+		{"html-escaped angle placeholder", `"password": "&lt;YOURPASSWORD&gt;"`},
+		{"shell-concatenated reference", `echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`},
+		{"appSettings key attribute names a setting", `<add key="ConnectionString_B2B" value="Server=db;Database=B2B;Trusted_Connection=True" />`},
+		{"buildConfigField with a non-secret name", "buildConfigField 'String', 'BUILD_FLAVOR_ID', '\"" + rs(hexc, 32) + "\"'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,6 +336,26 @@ func TestAlternateForms(t *testing.T) {
 			_, rep := r.Text(tc.in)
 			if rep.Counts[tc.rule] == 0 {
 				t.Fatalf("rule %s did not fire: %v", tc.rule, rep.Counts)
+			}
+		})
+	}
+}
+
+// TestQuotedValueTakenWhole: a quoted secret that holds ';', ',', '<', '&' or
+// a backquote is redacted up to its closing quote, not cut at that byte with
+// the rest left in clear.
+func TestQuotedValueTakenWhole(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in, want string }{
+		{"semicolon in double quotes", `jwtsecret: "7aD0}/vYR)T;W\5]EBrf;_&k"`, `jwtsecret: "[REDACTED:generic-secret]"`},
+		{"backquote in single quotes", "password = '`123QWERasdf'", "password = '[REDACTED:generic-secret]'"},
+		{"comma in an env value", `API_SECRET="Zq7,xP9;mK2&vL8"`, `API_SECRET="[REDACTED:generic-secret]"`},
+		{"escaped quotes", `{\"client_secret\": \"Zq7xP9;mK2vL8wR4\"}`, `{\"client_secret\": \"[REDACTED:generic-secret]\"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := r.Text(tc.in); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}
