@@ -279,6 +279,8 @@ func TestRuleNegatives(t *testing.T) {
 		{"bootstrap token secret reference", "token-id: ${TOKEN_ID}\ntoken-secret: ${TOKEN_SECRET}"},
 		{"bearer scheme named in prose", "Authorization: Bearer tokens are issued by the gateway"},
 		{"postmark without a uuid", "postmark: enabled"},
+		{"angle placeholder unclosed", "client_secret: <your-client-secret"},
+		{"angle placeholder inside", "api_key: key-<INSERT-KEY-HERE>-v2"},
 		{"html-escaped angle placeholder", `"password": "&lt;YOURPASSWORD&gt;"`},
 		{"shell-concatenated reference", `echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`},
 		{"appSettings key attribute names a setting", `<add key="ConnectionString_B2B" value="Server=db;Database=B2B;Trusted_Connection=True" />`},
@@ -350,6 +352,7 @@ func TestQuotedValueTakenWhole(t *testing.T) {
 		{"semicolon in double quotes", `jwtsecret: "7aD0}/vYR)T;W\5]EBrf;_&k"`, `jwtsecret: "[REDACTED:generic-secret]"`},
 		{"backquote in single quotes", "password = '`123QWERasdf'", "password = '[REDACTED:generic-secret]'"},
 		{"comma in an env value", `API_SECRET="Zq7,xP9;mK2&vL8"`, `API_SECRET="[REDACTED:generic-secret]"`},
+		{"lone '>' inside a random value", `jwtsecret: '7aD"}/vYR)T;W5]EBrf;_&k>qX??]G&3CF=;@vyrVBp'`, `jwtsecret: '[REDACTED:generic-secret]'`},
 		{"escaped quotes", `{\"client_secret\": \"Zq7xP9;mK2vL8wR4\"}`, `{\"client_secret\": \"[REDACTED:generic-secret]\"}`},
 	}
 	for _, tc := range tests {
