@@ -1,6 +1,9 @@
 package redact
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // findAssignments is the fast path of the two generic rules. Instead of
 // running their regular expressions over the whole text it starts from each
@@ -114,7 +117,7 @@ func parseAssignment(text []byte, ks, ke int) []int {
 	if ve-i < 8 {
 		return nil
 	}
-	if strings.EqualFold(string(text[ns:ne]), "key") && attrFollows(text, ve, "value") {
+	if ne-ns == 3 && bytes.EqualFold(text[ns:ne], []byte("key")) && attrFollows(text, ve, "value") {
 		return nil // <add key="NAME" value="…">: the key attribute names a setting
 	}
 	return []int{ns, ve, ns, ne, i, ve}
@@ -150,7 +153,7 @@ func attrFollows(text []byte, e int, name string) bool {
 	if j == e || j+len(name) >= len(text) {
 		return false
 	}
-	return strings.EqualFold(string(text[j:j+len(name)]), name) && text[skipBlanks(text, j+len(name))] == '='
+	return bytes.EqualFold(text[j:j+len(name)], []byte(name)) && text[skipBlanks(text, j+len(name))] == '='
 }
 
 func parseProse(text []byte, ks, ke int, kw string) []int {
