@@ -1,6 +1,9 @@
 package redact
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // findAssignments is the fast path of the two generic rules. Instead of
 // running their regular expressions over the whole text it starts from each
@@ -105,12 +108,52 @@ func parseAssignment(text []byte, ks, ke int) []int {
 			}
 		}
 	}
+	q := i
 	i = skipQuote(text, i)
 	ve := valueEnd(text, i, 400)
+	if i > q {
+		ve = max(ve, quotedEnd(text, i, text[i-1]))
+	}
 	if ve-i < 8 {
 		return nil
 	}
+	if ne-ns == 3 && bytes.EqualFold(text[ns:ne], []byte("key")) && attrFollows(text, ve, "value") {
+		return nil // <add key="NAME" value="…">: the key attribute names a setting
+	}
 	return []int{ns, ve, ns, ne, i, ve}
+}
+
+// quotedEnd returns the end of a value opened by quote q at i: the matching
+// quote on the same line when the value between holds no blank, so that a
+// quoted secret holding ';', ',', '<', '&', a backquote or the other quote is
+// taken whole rather than cut at that byte; else i.
+func quotedEnd(text []byte, i int, q byte) int {
+	if i < len(text) && strings.IndexByte("\"'$", text[i]) >= 0 {
+		return i // quotes within quotes, a reference: shell concatenation ("'$X'"), not a literal
+	}
+	for j := i; j < len(text) && j-i <= 400; j++ {
+		switch c := text[j]; {
+		case c == q:
+			if j > i && text[j-1] == '\\' {
+				return j - 1 // an escaped closing quote: \"value\"
+			}
+			return j
+		case c <= ' ':
+			return i
+		}
+	}
+	return i
+}
+
+// attrFollows reports whether the quoted value ending at e is followed by the
+// attribute name (` value=`).
+func attrFollows(text []byte, e int, name string) bool {
+	e = skipQuote(text, e)
+	j := skipBlanks(text, e)
+	if j == e || j+len(name) >= len(text) {
+		return false
+	}
+	return bytes.EqualFold(text[j:j+len(name)], []byte(name)) && text[skipBlanks(text, j+len(name))] == '='
 }
 
 func parseProse(text []byte, ks, ke int, kw string) []int {

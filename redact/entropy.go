@@ -29,8 +29,8 @@ func shannon(s string) float64 {
 // or a stand-in rather than a real secret.
 var placeholderParts = [...]string{
 	"xxxx", "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "yourtoken", "yourkey",
-	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "replace_me", "replaceme",
-	"insert_", "<", ">", "#{", "%(", "notreal", "not_a_real", "not-a-real",
+	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "####", "replace_me", "replaceme",
+	"insert_", "&lt;", "&gt;", "#{", "%(", "notreal", "not_a_real", "not-a-real",
 }
 
 // placeholderExact are whole values that are never secrets.
@@ -61,6 +61,11 @@ func isPlaceholder(s string) bool {
 		if strings.Contains(l, p) {
 			return true
 		}
+	}
+	// An angle-bracketed stand-in ("<password>", "<your-key", "key>"); a
+	// lone '>' or '<' inside a long random value is one of its characters.
+	if lt, gt := strings.IndexByte(s, '<'), strings.LastIndexByte(s, '>'); lt == 0 || gt == len(s)-1 && gt >= 0 || lt >= 0 && gt > lt {
+		return true
 	}
 	// Mostly one repeated character ("000000", "aaaaaa", "xxxxxxxxxxxxxxxx",
 	// "ghp_AAAA…A"). One run inside a longer random value does not make it a

@@ -214,9 +214,11 @@ func New(opts ...Option) (*Redactor, error) {
 		switch {
 		case d.id == "url-query-secret":
 			cr.gate = factQuery
+		case d.check == checkContext && d.anySep:
+			cr.gate = factAlnum16
 		case d.check == checkContext:
 			cr.gate = factAssign | factAlnum16
-		case d.check == checkGeneric:
+		case d.check == checkGeneric && !d.anySep:
 			cr.gate = factAssign
 		case d.check == checkLoose:
 			cr.gate = factLongToken

@@ -37,6 +37,7 @@ type ruleDef struct {
 	check            check
 	minEntropy       float64
 	need             []string                 // text must contain one of these (lowercase) besides the keyword
+	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
 }
 
@@ -175,11 +176,11 @@ func defaultRuleDefs() []ruleDef {
 		// HashiCorp
 		provider("vault-token", "vault", "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr.)", []string{"hvs.", "hvb.", "hvr."}, `\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`),
 		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
-			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?\s*(?::|=)\s*\\?["']?(s\.[A-Za-z0-9]{24})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?(?:\s*[:=]\s*|[ \t]+)\\?["']?(s\.[A-Za-z0-9]{24}(?:[A-Za-z0-9_\-]{40,})?)\b`, prio: prioContext, check: checkContext, minEntropy: 3.5, anySep: true},
 		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st.[env.], dp.sa., dp.ct., dp.scim., dp.audit.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."},
 			`\bdp\.(?:pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}`),
 		{id: "vault-unseal-key", family: "vault", desc: "HashiCorp Vault unseal key (\"Unseal Key N:\", \"vault operator unseal\")", keywords: []string{"unseal"},
-			pattern: `(?i)(?:unseal key(?: \d+)?:|operator unseal)[ \t]+([A-Za-z0-9+/]{40,}={0,2})`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+			pattern: `(?i)(?:unseal key(?: \d+)?:|operator unseal)[ \t]+([A-Za-z0-9+/]{40,}={0,2})`, prio: prioContext, check: checkContext, minEntropy: 3.5, anySep: true},
 		{id: "age-secret-key", family: "vault", desc: "age encryption secret key", keywords: []string{"age-secret-key-1"},
 			pattern: `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`, prio: prioProvider, check: checkNone},
 		// SaaS and cloud platforms
@@ -194,7 +195,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("mapbox-secret-token", "saas", "Mapbox secret token (sk.eyJ…)", []string{"sk.eyj"}, `\bsk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}`),
 		provider("okta-api-token", "saas", "Okta API token (SSWS 00…)", []string{"ssws"}, `\bSSWS[ \t]+(00[A-Za-z0-9_\-]{40})\b`),
 		{id: "okta-api-token-context", family: "saas", desc: "Okta API token (00…) next to an Okta keyword", keywords: []string{"okta"},
-			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key|secret)[\w.\-]{0,10}\\?["']?(?:[ \t]*\{[ \t]*\r?\n[ \t]*default[ \t]*)?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
 		provider("adafruit-io-key", "saas", "Adafruit IO key (aio_…)", []string{"aio_"}, `\baio_[A-Za-z0-9]{28}\b`),
 		provider("dependency-track-api-key", "saas", "Dependency-Track API key (odt_…)", []string{"odt_"}, `\bodt_[A-Za-z0-9]{32,}\b`),
 		provider("twitch-stream-key", "saas", "Twitch stream key (live_…_…)", []string{"live_"}, `\blive_[0-9]{6,12}_[A-Za-z0-9]{30}\b`),
@@ -207,7 +208,7 @@ func defaultRuleDefs() []ruleDef {
 		{id: "django-secret-key", family: "saas", desc: "Django secret key made by startproject (django-insecure-…)", keywords: []string{"django-insecure-"},
 			pattern: `django-insecure-[^\s'"]{40,}`, prio: prioProvider, check: checkNone},
 		{id: "sonarqube-legacy-token", family: "registry", desc: "SonarQube token without prefix (40 hex) next to sonar.login or a Sonar token key", keywords: []string{"sonar"},
-			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0, anySep: true},
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
 		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
 		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
@@ -264,7 +265,25 @@ func defaultRuleDefs() []ruleDef {
 		{id: "conn-odbc", family: "connection-string", desc: "ODBC / ADO.NET connection string Password= or Pwd=", keywords: []string{"password=", "pwd=", "password =", "pwd ="},
 			need:    []string{"server=", "data source=", "uid=", "user id=", "driver=", "host=", "database=", "initial catalog="},
 			pattern: `(?i)(?:^|[;"'\s])(?:password|pwd)\s*=\s*(\{[^}]*\}|[^;"'\r\n]+)`, prio: prioURL, check: checkPassword},
+		// Files and tools that hold a password by position
+		{id: "android-buildconfig-secret", family: "generic", desc: "Android Gradle buildConfigField/resValue whose field name names a secret", keywords: []string{"buildconfigfield", "resvalue"},
+			pattern: `(?i)\b(?:buildConfigField|resValue)[ \t]*\(?[ \t]*["'][\w.]+["'][ \t]*,[ \t]*["'](?P<name>\w{1,80})["'][ \t]*,[ \t]*["']\\?"?([^"'\s\\]{1,400})`, prio: prioGeneric - 1, check: checkGeneric, anySep: true},
+		{id: "netrc-password", family: "generic", desc: ".netrc entry: machine HOST [login USER] password PASSWORD", keywords: []string{"machine"}, need: []string{"password"},
+			pattern: `(?m)(?:^|\s)machine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword},
+		{id: "kubernetes-bootstrap-token", family: "kubernetes", desc: "Kubernetes bootstrap token (<6>.<16> lowercase alphanumerics) or the token-secret of its Secret",
+			keywords: []string{"bootstrap-token", "token-secret", "kubeadm"},
+			pattern:  `(?i:bootstrap-token|kubeadm join[^\n]*--token)[ \t=]+["']?([a-z0-9]{6}\.[a-z0-9]{16})\b|(?m)^[ \t]*token-secret:[ \t]*["']?([a-z0-9]{16})\b`, prio: prioContext, check: checkPlaceholder},
+		{id: "jenkins-crumb", family: "generic", desc: "Jenkins CSRF crumb in a Jenkins-Crumb header (hex)", keywords: []string{"jenkins-crumb"},
+			pattern: `(?i)\bJenkins-Crumb[ \t]*:[ \t]*([0-9a-f]{32,64})\b`, prio: prioContext, check: checkPlaceholder},
+		{id: "jenkins-setup-password", family: "generic", desc: "Jenkins initial admin password printed by the setup wizard (32 hex)", keywords: []string{"proceed to installation"},
+			pattern: `(?i)password to proceed to installation:\s+([0-9a-f]{32})\b`, prio: prioContext, check: checkPlaceholder},
+		{id: "codeclimate-reporter-id", family: "saas", desc: "Code Climate test reporter ID (64 hex under CC_TEST_REPORTER_ID)", keywords: []string{"cc_test_reporter_id"},
+			pattern: `(?i)\bCC_TEST_REPORTER_ID\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{64})\b`, prio: prioContext, check: checkPlaceholder},
+		{id: "postmark-token", family: "saas", desc: "Postmark server or account token (a UUID) under a Postmark key or header", keywords: []string{"postmark"},
+			pattern: `(?i)postmark[\w.\-]{0,30}\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`, prio: prioContext, check: checkPlaceholder},
 		// Headers
+		{id: "http-authorization-bearer", family: "generic", desc: "HTTP Authorization: Bearer header with a short token (RFC 6750 b64token)", keywords: []string{"bearer "}, need: []string{"authorization"},
+			pattern: `(?i)\bauthorization[ \t]*:[ \t]*bearer[ \t]+([A-Za-z0-9_\-.~+/]*[0-9_\-.~+/][A-Za-z0-9_\-.~+/]*=*)`, prio: prioContext + 2, check: checkPassword},
 		{id: "http-basic-auth", family: "generic", desc: "HTTP Basic credentials (base64 user:password)", keywords: []string{"basic "},
 			pattern: `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, prio: prioContext, validate: isBasicCredential},
 		{id: "http-bearer-token", family: "generic", desc: "HTTP Bearer token", keywords: []string{"bearer "},

@@ -201,6 +201,15 @@ func positives() map[string][2]string {
 	add("http-basic-auth", "Authorization: Basic "+basic, basic)
 	add("http-bearer-token", "Authorization: Bearer "+rs(b64u, 40), rs(b64u, 40))
 	add("generic-secret", "client_secret: "+pw, pw)
+	add("android-buildconfig-secret", "buildConfigField 'String' , 'MAPS_API_KEY' , '\""+rs(hexc, 32)+"\"'", rs(hexc, 32))
+	add("netrc-password", "machine git.acme.internal\n  login ci-bot\n  password "+pw+"\n", pw)
+	boot := rs("abcdefghijklmnopqrstuvwxyz0123456789", 6) + "." + rs("abcdefghijklmnopqrstuvwxyz0123456789", 16)
+	add("kubernetes-bootstrap-token", "kubeadm join 10.0.0.5:6443 --token "+boot+" --discovery-token-unsafe-skip-ca-verification", boot)
+	add("jenkins-crumb", "curl -X POST -H 'Jenkins-Crumb:"+rs(hexc, 32)+"' https://ci.acme.internal/job/x/build", rs(hexc, 32))
+	add("jenkins-setup-password", "Please use the following password to proceed to installation:\n\n"+rs(hexc, 32)+"\n", rs(hexc, 32))
+	add("codeclimate-reporter-id", "env:\n  CC_TEST_REPORTER_ID: "+rs(hexc, 64), rs(hexc, 64))
+	add("postmark-token", `postmarkServerToken: "`+rs(hexc, 8)+"-"+rs(hexc, 4)+"-4"+rs(hexc, 3)+"-a"+rs(hexc, 3)+"-"+rs(hexc, 12)+`"`, rs(hexc, 12))
+	add("http-authorization-bearer", "Authorization: Bearer mF_"+rs(b62, 5)+".Qx", rs(b62, 5))
 	add("generic-keyword-entropy", "the staging token is "+rs(hexc, 20)+"Q9z"+rs(b62, 12)+" for now", rs(hexc, 20))
 	return p
 }
@@ -265,6 +274,17 @@ func TestRuleNegatives(t *testing.T) {
 		{"base64 image", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="},
 		{"bearer placeholder", "Authorization: Bearer <token>"},
 		{"guest default", "amqp://guest:guest@localhost:5672/"},
+		{"masked dsn password", "host=db port=3306 user=apache password=###### dbname=apache_auth"},
+		{"netrc password reference", "machine api.acme.internal login ci password $NETRC_PASSWORD"},
+		{"bootstrap token secret reference", "token-id: ${TOKEN_ID}\ntoken-secret: ${TOKEN_SECRET}"},
+		{"bearer scheme named in prose", "Authorization: Bearer tokens are issued by the gateway"},
+		{"postmark without a uuid", "postmark: enabled"},
+		{"angle placeholder unclosed", "client_secret: <your-client-secret"},
+		{"angle placeholder inside", "api_key: key-<INSERT-KEY-HERE>-v2"},
+		{"html-escaped angle placeholder", `"password": "&lt;YOURPASSWORD&gt;"`},
+		{"shell-concatenated reference", `echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`},
+		{"appSettings key attribute names a setting", `<add key="ConnectionString_B2B" value="Server=db;Database=B2B;Trusted_Connection=True" />`},
+		{"buildConfigField with a non-secret name", "buildConfigField 'String', 'BUILD_FLAVOR_ID', '\"" + rs(hexc, 32) + "\"'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,6 +325,12 @@ func TestAlternateForms(t *testing.T) {
 		{"new relic eu license key", "license: eu01xx" + rs(hexc, 30) + "NRAL", "newrelic-license-key"},
 		{"doppler scim token", "dp.scim." + rs(b62, 43), "doppler-token"},
 		{"doppler service token with environment", "dp.st.prd." + rs(b62, 43), "doppler-token"},
+		{"unseal key on a command line", "kubectl exec vault-0 -- vault operator unseal " + base64.StdEncoding.EncodeToString([]byte(rs(b62, 32))), "vault-unseal-key"},
+		{"sonar login as an argument", "withSonarQubeEnv { sh \"mvn sonar:sonar\" }; props.put('sonar.login', '" + rs(hexc, 40) + "')", "sonarqube-legacy-token"},
+		{"vault token as a command-line flag", "deploy -vaultToken s." + rs(b62, 24), "vault-legacy-token"},
+		{"okta token under a secret name", "okta_secret: 00" + rs(b64u, 40), "okta-api-token-context"},
+		{"okta token as a terraform variable default", "variable \"okta_api_token\" {\n  default = \"00" + rs(b64u, 40) + "\"\n}", "okta-api-token-context"},
+		{"bootstrap token secret field", "token-id: " + rs("abcdefghijklmnopqrstuvwxyz0123456789", 6) + "\ntoken-secret: " + rs("abcdefghijklmnopqrstuvwxyz0123456789", 16), "kubernetes-bootstrap-token"},
 		{"legacy teams webhook", "https://outlook.office.com/webhook/" + rs(hexc, 32) + "@" + rs(hexc, 32) + "/IncomingWebhook/" + rs(hexc, 32), "teams-webhook-url"},
 	}
 	for _, tc := range tests {
@@ -312,6 +338,27 @@ func TestAlternateForms(t *testing.T) {
 			_, rep := r.Text(tc.in)
 			if rep.Counts[tc.rule] == 0 {
 				t.Fatalf("rule %s did not fire: %v", tc.rule, rep.Counts)
+			}
+		})
+	}
+}
+
+// TestQuotedValueTakenWhole: a quoted secret that holds ';', ',', '<', '&' or
+// a backquote is redacted up to its closing quote, not cut at that byte with
+// the rest left in clear.
+func TestQuotedValueTakenWhole(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct{ name, in, want string }{
+		{"semicolon in double quotes", `jwtsecret: "7aD0}/vYR)T;W\5]EBrf;_&k"`, `jwtsecret: "[REDACTED:generic-secret]"`},
+		{"backquote in single quotes", "password = '`123QWERasdf'", "password = '[REDACTED:generic-secret]'"},
+		{"comma in an env value", `API_SECRET="Zq7,xP9;mK2&vL8"`, `API_SECRET="[REDACTED:generic-secret]"`},
+		{"lone '>' inside a random value", `jwtsecret: '7aD"}/vYR)T;W5]EBrf;_&k>qX??]G&3CF=;@vyrVBp'`, `jwtsecret: '[REDACTED:generic-secret]'`},
+		{"escaped quotes", `{\"client_secret\": \"Zq7xP9;mK2vL8wR4\"}`, `{\"client_secret\": \"[REDACTED:generic-secret]\"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := r.Text(tc.in); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}

@@ -10,10 +10,11 @@ import (
 
 // Figures of the outside corpus (Nosey Parker's rule examples). gitleaks
 // v8.30.1 flags 29 of the 143 negative examples (`make redact-report`);
-// backstage-mcp must flag no more. The recall floor is what the rules reach
-// today (0.839), held so that it cannot slip; the issue's target is 0.95.
+// backstage-mcp must flag no more (it flags 28). The recall floor is what the
+// rules reach today (0.8834, 341 of 386), held so that it cannot slip; the
+// issue's target is 0.95.
 const (
-	outsideRecallFloor   = 0.83
+	outsideRecallFloor   = 0.88
 	gitleaksFlaggedOfNeg = 29
 )
 
