@@ -48,8 +48,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzCombine$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/policyfile/
 
-bench-e2e: ## side-by-side benchmark vs Backstage's own MCP endpoint and REST, plus a 60 s soak (~8 min; writes testdata/bench/results.md)
-	$(GO) run ./server/e2e/benchcmd --soak
+BENCH_STATE ?= redis
+bench-e2e: redis-server ## side-by-side benchmark vs Backstage's own MCP endpoint and REST, state redis vs memory, a 60 s soak (~8 min; writes testdata/bench/results.md)
+	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE)
 
 GITLEAKS_VER ?= v8.30.1
 REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl gpg:gnupg puttygen:putty-tools age-keygen:age

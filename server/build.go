@@ -152,10 +152,27 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, err
 	}
 
+	shared, err := openSharedState(ctx, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	if shared != nil {
+		closeShared := shared.close
+		prevFail := fail
+		fail = func(err error) (*Server, func(), error) {
+			closeShared()
+			return prevFail(err)
+		}
+	}
+
 	var authFailure func(ctx context.Context, reason string, r *http.Request)
 	var auth *identity.Authenticator
 	idCat := IdentityCatalog(client)
 	if len(cfg.Auth.Issuers) > 0 {
+		var cache identity.ResolverCache // nil: in this process
+		if shared != nil {
+			cache = shared.resolverCache()
+		}
 		auth, err = identity.New(identity.Options{
 			Config:    cfg.Auth.Config,
 			PublicURL: cfg.Server.PublicURL,
@@ -163,6 +180,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			Logger:    log,
 			// The 401 challenge names the scope every token must carry.
 			ChallengeScope: cfg.Auth.RequiredScope,
+			Cache:          cache,
 			OnFailure: func(ctx context.Context, reason string, r *http.Request) {
 				if authFailure != nil {
 					authFailure(ctx, reason, r)
@@ -178,17 +196,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
-	shared, err := openSharedState(ctx, cfg, log)
-	if err != nil {
-		return fail(err)
-	}
 	if shared != nil {
-		closeShared := shared.close
-		prevFail := fail
-		fail = func(err error) (*Server, func(), error) {
-			closeShared()
-			return prevFail(err)
-		}
 		opts.Limiter = shared.limiter
 		opts.Sessions = shared.sessions
 		ping := opts.Ready

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/redis/go-redis/v9"
 )
 
-// sharedState is what replicas share through Redis (state: redis).
+// sharedState is what replicas share through Redis (state: redis): rate
+// limits, sessions, the cursor key and the identity resolver cache.
 type sharedState struct {
 	rdb      *redis.Client
 	prefix   string
@@ -54,6 +56,13 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
 	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim),
 		sessions: state.NewRedisSessions(rdb, cfg.Server.Sessions, rcfg.KeyPrefix, nil)}, nil
+}
+
+// resolverCache shares resolved users (issuer+sub → user ref and
+// ownership refs, for auth.cacheTTL) between replicas. When Redis cannot
+// answer, users are resolved from Backstage again.
+func (s *sharedState) resolverCache() identity.ResolverCache {
+	return state.NewRedisResolverCache(s.rdb, s.prefix)
 }
 
 func (s *sharedState) ping(ctx context.Context) error { return state.Ping(ctx, s.rdb) }

@@ -2,11 +2,13 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -26,7 +28,8 @@ type Catalog interface {
 }
 
 // Resolver maps verified users to Backstage User entities and their
-// transitive groups, with a TTL cache of bounded size.
+// transitive groups, with a TTL cache (in this process by default, or
+// shared by replicas through a [ResolverCache]).
 type Resolver struct {
 	catalog  Catalog
 	name     string
@@ -34,18 +37,8 @@ type Resolver struct {
 	fallback string
 	ttl      time.Duration
 	maxDepth int
-	maxSize  int
-	now      func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cacheEntry
-}
-
-type cacheEntry struct {
-	ref     string
-	owners  []string
-	unknown bool
-	expires time.Time
+	cache    ResolverCache
+	log      *slog.Logger
 }
 
 // NewResolver returns a resolver with the default settings, for callers
@@ -56,10 +49,13 @@ func NewResolver(c Catalog) *Resolver {
 	if err != nil {
 		cfg = Config{}
 	}
-	return newResolver(c, cfg, time.Now)
+	return newResolver(c, cfg, NewMemoryCache(DefaultCacheSize, time.Now), nil)
 }
 
-func newResolver(c Catalog, cfg Config, now func() time.Time) *Resolver {
+func newResolver(c Catalog, cfg Config, cache ResolverCache, log *slog.Logger) *Resolver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Resolver{
 		catalog:  c,
 		name:     cfg.Resolver.Name,
@@ -67,10 +63,21 @@ func newResolver(c Catalog, cfg Config, now func() time.Time) *Resolver {
 		fallback: cfg.FallbackRole,
 		ttl:      cfg.CacheTTL,
 		maxDepth: DefaultMaxGroupDepth,
-		maxSize:  DefaultCacheSize,
-		now:      now,
-		cache:    map[string]cacheEntry{},
+		cache:    cache,
+		log:      log,
 	}
+}
+
+// cacheKey names one resolution: the token's issuer and subject and the
+// catalog filter built from its claims (so a changed email claim is a new
+// resolution). Hashed, so keys are bounded and carry no personal data.
+func cacheKey(issuer, sub, filter string) string {
+	h := sha256.New()
+	for _, s := range []string{issuer, sub, filter} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // filterFor builds the catalog filter of the configured resolver from the
@@ -127,53 +134,66 @@ func (r *Resolver) resolve(ctx context.Context, p *Principal) error {
 		}
 		return err
 	}
-	key := p.Issuer + "\x00" + p.User.Sub + "\x00" + filter
-	if e, ok := r.lookup(key); ok {
-		return r.apply(p, e)
+	key := cacheKey(p.Issuer, p.User.Sub, filter)
+	// Fail closed: a cache that cannot answer, or answers with a malformed
+	// value, is a miss; the user is resolved from Backstage again, never
+	// from an older or foreign answer.
+	e, ok, err := r.cache.Get(ctx, key)
+	switch {
+	case err != nil:
+		r.log.Warn("resolver cache unavailable; resolving from Backstage", "err", err)
+	case ok:
+		verr := e.Validate()
+		if verr == nil {
+			return r.apply(p, e)
+		}
+		r.log.Warn("resolver cache: ignoring a malformed entry", "err", verr)
 	}
-	e, err := r.resolveUncached(ctx, filter)
+	e, err = r.resolveUncached(ctx, filter)
 	if err != nil {
 		return err
 	}
-	r.store(key, e)
+	if err := r.cache.Set(ctx, key, e, r.ttl); err != nil {
+		r.log.Warn("resolver cache: could not store a resolution", "err", err)
+	}
 	return r.apply(p, e)
 }
 
-func (r *Resolver) apply(p *Principal, e cacheEntry) error {
-	if e.unknown {
+func (r *Resolver) apply(p *Principal, e CachedUser) error {
+	if e.Unknown {
 		if r.fallback == "" {
 			return ErrUnknownUser
 		}
 		p.FallbackRole = r.fallback
 		return nil
 	}
-	p.User.Ref = e.ref
-	p.User.OwnershipRefs = slices.Clone(e.owners)
+	p.User.Ref = e.Ref
+	p.User.OwnershipRefs = slices.Clone(e.Owners)
 	return nil
 }
 
-func (r *Resolver) resolveUncached(ctx context.Context, filter string) (cacheEntry, error) {
+func (r *Resolver) resolveUncached(ctx context.Context, filter string) (CachedUser, error) {
 	users, err := r.catalog.FindUsers(ctx, filter)
 	if err != nil {
-		return cacheEntry{}, fmt.Errorf("identity: find user: %w", err)
+		return CachedUser{}, fmt.Errorf("identity: find user: %w", err)
 	}
 	switch len(users) {
 	case 0:
-		return cacheEntry{unknown: true}, nil
+		return CachedUser{Unknown: true}, nil
 	case 1:
 	default:
-		return cacheEntry{}, ErrAmbiguousUser
+		return CachedUser{}, ErrAmbiguousUser
 	}
 	r0, ok := catalog.RefOf(users[0])
 	ref := r0.Key()
 	if !ok || !strings.HasPrefix(ref, "user:") {
-		return cacheEntry{}, errors.New("identity: catalog returned a user entity without kind/name")
+		return CachedUser{}, errors.New("identity: catalog returned a user entity without kind/name")
 	}
 	owners, err := r.groupsOf(ctx, ref, users[0])
 	if err != nil {
-		return cacheEntry{}, err
+		return CachedUser{}, err
 	}
-	return cacheEntry{ref: ref, owners: owners}, nil
+	return CachedUser{Ref: ref, Owners: owners}, nil
 }
 
 // OwnershipRefs returns userRef plus all its groups, following memberOf and
@@ -238,40 +258,4 @@ func (r *Resolver) ancestors(ctx context.Context, self string, frontier []string
 	}
 	slices.Sort(out[1:])
 	return out, nil
-}
-
-func (r *Resolver) lookup(key string) (cacheEntry, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.cache[key]
-	if !ok {
-		return cacheEntry{}, false
-	}
-	if !r.now().Before(e.expires) {
-		delete(r.cache, key)
-		return cacheEntry{}, false
-	}
-	return e, true
-}
-
-func (r *Resolver) store(key string, e cacheEntry) {
-	now := r.now()
-	e.expires = now.Add(r.ttl)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.cache) >= r.maxSize {
-		for k, old := range r.cache {
-			if !now.Before(old.expires) {
-				delete(r.cache, k)
-			}
-		}
-		// Still full: drop arbitrary entries (map order) to make room.
-		for k := range r.cache {
-			if len(r.cache) < r.maxSize {
-				break
-			}
-			delete(r.cache, k)
-		}
-	}
-	r.cache[key] = e
 }

@@ -138,7 +138,7 @@ func TestGroupDepthBound(t *testing.T) {
 		name := "g" + itoa(i)
 		cat.entities["group:default/"+name] = groupEntity(name, rel("childOf", "group:default/g"+itoa(i+1)))
 	}
-	r := newResolver(cat, Config{Resolver: ResolverConfig{Name: ResolverEmailMatchingUserEntityProfileEmail, Claim: "email"}, CacheTTL: time.Minute}, time.Now)
+	r := newResolver(cat, Config{Resolver: ResolverConfig{Name: ResolverEmailMatchingUserEntityProfileEmail, Claim: "email"}, CacheTTL: time.Minute}, NewMemoryCache(0, nil), nil)
 	refs, err := r.groupsOf(context.Background(), "user:default/deep", user)
 	if err != nil {
 		t.Fatal(err)
@@ -194,13 +194,18 @@ func TestResolutionCacheTTL(t *testing.T) {
 }
 
 func TestCacheBounded(t *testing.T) {
-	r := newResolver(orgCatalog(), Config{CacheTTL: time.Hour}, time.Now)
-	r.maxSize = 10
+	c := NewMemoryCache(10, nil)
+	ctx := context.Background()
 	for i := range 50 {
-		r.store(itoa(i), cacheEntry{ref: "user:default/x"})
+		if err := c.Set(ctx, itoa(i), CachedUser{Ref: "user:default/x", Owners: []string{"user:default/x"}}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if len(r.cache) > 10 {
-		t.Fatalf("cache grew to %d", len(r.cache))
+	if c.Len() > 10 {
+		t.Fatalf("cache grew to %d", c.Len())
+	}
+	if _, ok, _ := c.Get(ctx, "49"); !ok {
+		t.Fatal("the newest entry was evicted")
 	}
 }
 
@@ -255,5 +260,63 @@ func TestGroupRefs(t *testing.T) {
 	slices.Sort(group)
 	if !slices.Equal(user[1:], group) {
 		t.Errorf("user groups %v, group chain %v", user[1:], group)
+	}
+}
+
+// brokenCache is a ResolverCache that cannot answer, or answers with a
+// fixed (possibly wrong) entry.
+type brokenCache struct {
+	getErr, setErr error
+	entry          *CachedUser
+	sets           int
+}
+
+func (b *brokenCache) Get(context.Context, string) (CachedUser, bool, error) {
+	if b.getErr != nil {
+		return CachedUser{}, false, b.getErr
+	}
+	if b.entry != nil {
+		return *b.entry, true, nil
+	}
+	return CachedUser{}, false, nil
+}
+
+func (b *brokenCache) Set(context.Context, string, CachedUser, time.Duration) error {
+	b.sets++
+	return b.setErr
+}
+
+func TestResolverCacheFailsClosed(t *testing.T) {
+	down := errors.New("cache down")
+	tests := []struct {
+		name  string
+		cache *brokenCache
+	}{
+		{"get fails", &brokenCache{getErr: down}},
+		{"get and set fail", &brokenCache{getErr: down, setErr: down}},
+		{"set fails", &brokenCache{setErr: down}},
+		{"malformed entry naming another user", &brokenCache{entry: &CachedUser{Ref: "user:default/bob"}}},
+		{"entry that is not a user", &brokenCache{entry: &CachedUser{Ref: "group:default/admins", Owners: []string{"group:default/admins"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cat := orgCatalog()
+			r := newResolver(cat, Config{Resolver: ResolverConfig{Name: ResolverEmailMatchingUserEntityProfileEmail, Claim: "email"}, CacheTTL: time.Minute}, tc.cache, nil)
+			for i := range 2 {
+				p := &Principal{Issuer: "https://idp.example.com", User: User{Sub: "sub-jane", Claims: map[string]any{"email": "jane@example.com"}}}
+				if err := r.resolve(context.Background(), p); err != nil {
+					t.Fatal(err)
+				}
+				if p.User.Ref != "user:default/jane" || len(p.User.OwnershipRefs) == 0 || p.User.OwnershipRefs[0] != "user:default/jane" {
+					t.Fatalf("resolved to %s %v, want jane from Backstage", p.User.Ref, p.User.OwnershipRefs)
+				}
+				if cat.finds != i+1 {
+					t.Fatalf("Backstage asked %d times after %d resolutions, want every time", cat.finds, i+1)
+				}
+			}
+			if tc.cache.sets != 2 {
+				t.Fatalf("cache offered %d fresh resolutions, want 2", tc.cache.sets)
+			}
+		})
 	}
 }

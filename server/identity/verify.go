@@ -35,6 +35,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational logs (never tokens). Default slog.Default().
 	Logger *slog.Logger
+	// Cache remembers resolved users for auth.cacheTTL. Default: a bounded
+	// cache in this process. With state: redis the server passes a cache
+	// shared by every replica; when it cannot answer, users are resolved
+	// from Backstage again (never from a stale entry).
+	Cache ResolverCache
 	// OnFailure, when set, is called once for every request the Middleware
 	// rejects, with a short reason (e.g. "no token", "token expired") — for
 	// the audit log. It must not block.
@@ -128,7 +133,11 @@ func New(opts Options) (*Authenticator, error) {
 		}
 		a.issuers[is.URL] = iv
 	}
-	a.resolver = newResolver(opts.Catalog, cfg, a.now)
+	cache := opts.Cache
+	if cache == nil {
+		cache = NewMemoryCache(DefaultCacheSize, a.now)
+	}
+	a.resolver = newResolver(opts.Catalog, cfg, cache, a.log)
 	if a.metadataJSON, err = a.buildMetadata(); err != nil {
 		return nil, err
 	}

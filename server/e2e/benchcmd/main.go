@@ -48,6 +48,14 @@ type options struct {
 	out          string
 	keep         bool
 	worktree     bool
+	// state is "memory" (default) or "redis": with redis, the run also
+	// compares state: redis with state: memory (rate limits and sessions
+	// in Redis) in interleaved blocks.
+	state           string
+	only            string
+	stateBlocks     int
+	stateBlockCalls int
+	binary          string
 }
 
 func main() {
@@ -70,6 +78,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.soakSessions, "soak-sessions", 200, "concurrent soak sessions")
 	fs.StringVar(&o.out, "out", "testdata/bench", "directory for results.md and results.json (relative to the repository root)")
 	fs.BoolVar(&o.worktree, "worktree", false, "build backstage-mcp from the work tree instead of the committed HEAD")
+	fs.StringVar(&o.state, "state", "memory", "memory, or redis: also measure the latency state: redis (Redis-backed limits and sessions) adds per call against state: memory, in interleaved blocks")
+	fs.StringVar(&o.only, "only", "", "limits: run only the --state redis comparison, on the embedded demo catalog (no Backstage; about a minute); writes state-redis.md and .json")
+	fs.StringVar(&o.binary, "binary", "", "with --only limits: use this backstage-mcp binary instead of building one")
+	fs.IntVar(&o.stateBlocks, "state-blocks", 20, "interleaved blocks per mode in the --state redis comparison")
+	fs.IntVar(&o.stateBlockCalls, "state-block-calls", 100, "sequential calls per block in the --state redis comparison")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (catalog, configs, logs, audit files)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +97,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		o.conc = append(o.conc, c)
+	}
+	if o.state != "memory" && o.state != "redis" {
+		fmt.Fprintf(stderr, "benchcmd: --state must be memory or redis, not %q\n", o.state)
+		return 2
+	}
+	if o.only != "" && (o.only != "limits" || o.state != "redis") {
+		fmt.Fprintln(stderr, "benchcmd: --only takes one value, limits, and needs --state redis")
+		return 2
+	}
+	if o.stateBlocks < 2 || o.stateBlockCalls < 1 {
+		fmt.Fprintln(stderr, "benchcmd: --state-blocks must be at least 2 and --state-block-calls at least 1")
+		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -137,6 +162,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.res.Command = "go run ./server/e2e/benchcmd " + strings.Join(os.Args[1:], " ")
 	b.res.Machine = machineInfo()
 	b.res.Versions = versions(ctx, b.root, b.o.worktree)
+	if b.o.only == "limits" {
+		return b.runStateOnly(ctx)
+	}
 
 	// 1. Catalog.
 	t0 := time.Now()
@@ -201,7 +229,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	ours.stop()
 
-	// 5. Soak.
+	// 5. state: redis against state: memory, same catalog.
+	if b.o.state == "redis" {
+		b.log.Info("comparing state: redis with state: memory")
+		st, err := b.compareState(ctx, bs.BaseURL, bs.Token, user, qs.hot)
+		if err != nil {
+			return err
+		}
+		b.res.State = st
+	}
+
+	// 6. Soak.
 	if b.o.soak {
 		if err := b.soak(ctx, bs, user, qs); err != nil {
 			return err

@@ -154,18 +154,26 @@ log:
   level: warn
   format: json
 `, bs.BaseURL, filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"), auditPath)
+	b.res.OursConfig = cfg
+	return b.launchOurs(ctx, dir, port, cfg, []string{"--insecure-local-user", user}, "BENCH_BACKSTAGE_TOKEN="+bs.Token)
+}
+
+// launchOurs starts the built backstage-mcp with cfg written to dir, on
+// port, with extra serve flags and environment, and waits until /readyz
+// answers 200. Its audit file is dir/audit.log when cfg says so.
+func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string, args []string, env ...string) (*oursProc, error) {
+	auditPath := filepath.Join(dir, "audit.log")
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
-	b.res.OursConfig = cfg
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(b.binary, "serve", "--config", cfgPath, "--http", addr, "--insecure-local-user", user)
-	cmd.Env = append(os.Environ(), "BENCH_BACKSTAGE_TOKEN="+bs.Token)
+	cmd := exec.Command(b.binary, append([]string{"serve", "--config", cfgPath, "--http", addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -29,6 +29,7 @@ type results struct {
 	Secrets        []secretResult    `json:"secrets"`
 	OursPeakRSSKiB int64             `json:"ours_peak_rss_kib"`
 	Soak           *soakResult       `json:"soak,omitempty"`
+	State          *stateResult      `json:"state,omitempty"`
 	Headline       []headline        `json:"headline"`
 }
 
@@ -238,6 +239,10 @@ func (b *bench) markdown() string {
 	p("| path | calls | secrets seen in answers | types seen | `[REDACTED:` markers |\n|---|---:|---:|---|---:|\n")
 	for _, s := range r.Secrets {
 		p("| %s | %d | %d of %d | %s | %d |\n", s.Path, s.Calls, s.Leaked, s.Seeded, strings.Join(s.Types, ", "), s.Redacts)
+	}
+
+	if r.State != nil {
+		p("%s", stateMarkdown(r.State))
 	}
 
 	if s := r.Soak; s != nil {

@@ -5,6 +5,7 @@ package replicas
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/redis/go-redis/v9"
 )
 
 var binary string
@@ -364,6 +366,36 @@ func TestTwoReplicasOneRedis(t *testing.T) {
 			t.Fatalf("outcomes %v over two replicas: want about %d allowed (one replica's budget, within 10%%)", counts, want)
 		}
 		t.Logf("%d calls through the round-robin proxy: %v (budget %d, one spent on initialize)", 3*burst, counts, burst)
+	})
+
+	t.Run("resolved users are shared through Redis", func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+		defer rdb.Close()
+		ctx := context.Background()
+		keys := func() []string {
+			t.Helper()
+			k, err := rdb.Keys(ctx, "backstage-mcp:resolver:*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		before := len(keys())
+		tok := op.token(t, audience, "00u-resolver")
+		sid := openSession(t, aURL, tok)
+		if got := callOutcome(post(t, bURL, tok, sid, callMsg)); got != "ok" {
+			t.Fatalf("replica b: %s", got)
+		}
+		after := keys()
+		if len(after) != before+1 {
+			t.Fatalf("resolver keys %d -> %d after one new subject on two replicas, want one more", before, len(after))
+		}
+		for _, k := range after {
+			// auth.cacheTTL defaults to 5m.
+			if ttl, err := rdb.PTTL(ctx, k).Result(); err != nil || ttl <= 4*time.Minute || ttl > 5*time.Minute {
+				t.Fatalf("PTTL(%s) = %s, %v; want at most auth.cacheTTL (5m)", k, ttl, err)
+			}
+		}
 	})
 
 	t.Run("session hops replicas and DELETE ends it everywhere", func(t *testing.T) {
