@@ -139,6 +139,7 @@ func (r *Resolver) resolve(ctx context.Context, p *Principal) error {
 	// value, is a miss; the user is resolved from Backstage again, never
 	// from an older or foreign answer.
 	e, ok, err := r.cache.Get(ctx, key)
+	cacheDown := err != nil
 	switch {
 	case err != nil:
 		r.log.Warn("resolver cache unavailable; resolving from Backstage", "err", err)
@@ -152,6 +153,10 @@ func (r *Resolver) resolve(ctx context.Context, p *Principal) error {
 	e, err = r.resolveUncached(ctx, filter)
 	if err != nil {
 		return err
+	}
+	if cacheDown {
+		// Do not wait on a store that just failed a second time.
+		return r.apply(p, e)
 	}
 	if err := r.cache.Set(ctx, key, e, r.ttl); err != nil {
 		r.log.Warn("resolver cache: could not store a resolution", "err", err)

@@ -5,7 +5,9 @@
 //
 // Shared through Redis: the rate-limit buckets (see ratelimit.Redis), the
 // Streamable HTTP session records ([SessionStore]: owner, protocol,
-// created, last seen) and the cursor-signing key ([CursorKey]). When Redis
+// created, last seen), the cursor-signing key ([CursorKey]) and the
+// identity resolver cache ([RedisResolverCache]: resolved user and
+// ownership refs, never catalog content). When Redis
 // cannot be reached every operation fails with [ErrUnavailable]; callers
 // fail closed (a tool error, 503 on /readyz) and the client reconnects by
 // itself, so service resumes without a restart.
