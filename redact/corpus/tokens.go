@@ -54,9 +54,9 @@ func (g rnd) password() string {
 	}
 }
 
-// base62CRC encodes the CRC-32 of s in base62, left-padded to 6 characters, as
+// Base62CRC encodes the CRC-32 of s in base62, left-padded to 6 characters, as
 // used for the checksum tail of GitHub and npm tokens.
-func base62CRC(s string) string {
+func Base62CRC(s string) string {
 	v := crc32.ChecksumIEEE([]byte(s))
 	out := make([]byte, 6)
 	for i := 5; i >= 0; i-- {
@@ -69,7 +69,7 @@ func base62CRC(s string) string {
 // checksummed returns prefix + 30 random base62 characters + their CRC-32 in base62.
 func (g rnd) checksummed(prefix string) string {
 	body := g.str(base62, 30)
-	return prefix + body + base62CRC(body)
+	return prefix + body + Base62CRC(body)
 }
 
 // ValidChecksum reports whether a ghp_/gho_/ghu_/ghs_/ghr_/npm_ token of 36
@@ -80,7 +80,7 @@ func ValidChecksum(token string) bool {
 		return false
 	}
 	body := token[i+1 : len(token)-6]
-	return base62CRC(body) == token[len(token)-6:]
+	return Base62CRC(body) == token[len(token)-6:]
 }
 
 func (g rnd) jwt() string {

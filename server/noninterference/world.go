@@ -3,9 +3,10 @@ package noninterference
 import (
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 )
 
 // Caller is the user every call acts for: a verified user of group
@@ -422,20 +423,10 @@ func (w *World) Calls(n int) []Call {
 // 30 random base62 characters and their CRC-32 in base62 (6 characters).
 func GitHubToken(r *rand.Rand) string {
 	body := alnum(r, 30)
-	return "ghp_" + body + base62CRC(body)
+	return "ghp_" + body + corpus.Base62CRC(body)
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-func base62CRC(s string) string {
-	v := crc32.ChecksumIEEE([]byte(s))
-	out := make([]byte, 6)
-	for i := 5; i >= 0; i-- {
-		out[i] = base62[v%62]
-		v /= 62
-	}
-	return string(out)
-}
 
 func alnum(r *rand.Rand, n int) string {
 	b := make([]byte, n)
