@@ -74,6 +74,10 @@ type clientConfig struct {
 	// Policy puts the test policy in the config without Backstage (with
 	// --demo): the demo catalog under clientsPolicy.
 	Policy bool
+	// SessionsPerUser raises server.sessions.maxPerUser: a conformance
+	// suite opens a session per scenario, all as the one demo user, and
+	// never ends them.
+	SessionsPerUser int
 }
 
 // writeClientConfig writes a config file and the test policy into a
@@ -86,8 +90,14 @@ func writeClientConfig(t *testing.T, cc clientConfig) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
+	if cc.PublicURL != "" || cc.SessionsPerUser > 0 {
+		b.WriteString("server:\n")
+	}
 	if cc.PublicURL != "" {
-		fmt.Fprintf(&b, "server:\n  publicURL: %s\n", cc.PublicURL)
+		fmt.Fprintf(&b, "  publicURL: %s\n", cc.PublicURL)
+	}
+	if cc.SessionsPerUser > 0 {
+		fmt.Fprintf(&b, "  sessions:\n    maxPerUser: %d\n", cc.SessionsPerUser)
 	}
 	if cc.Backstage {
 		fmt.Fprintf(&b, "backstage:\n  baseUrl: %s\n  token: ${E2E_BACKSTAGE_TOKEN}\n", bs.BaseURL)

@@ -220,7 +220,7 @@ func TestConformanceDemo(t *testing.T) {
 	dir := ensureClients(t)
 	expPath := filepath.Join(repoRoot, expectedFailuresFile)
 	expected := loadExpectedFailures(t, expPath)
-	cfg := writeClientConfig(t, clientConfig{})
+	cfg := writeClientConfig(t, clientConfig{SessionsPerUser: 500})
 	addr := freeAddr(t)
 	srv := startServer(t, addr, nil, "--demo", "--insecure-local-user", localUser, "--config", cfg)
 

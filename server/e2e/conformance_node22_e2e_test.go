@@ -73,7 +73,7 @@ func node22Installed(dir string) bool {
 // expected-failures file by the rules of TestConformanceDemo.
 func TestConformanceNode22(t *testing.T) {
 	dir := ensureNode22(t)
-	cfg := writeClientConfig(t, clientConfig{})
+	cfg := writeClientConfig(t, clientConfig{SessionsPerUser: 500})
 	addr := freeAddr(t)
 	srv := startServer(t, addr, nil, "--demo", "--insecure-local-user", localUser, "--config", cfg)
 	for _, s := range node22Suites {
