@@ -11,7 +11,7 @@ help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/backstage-mcp
-	$(GO) build -o $(BIN) ./cmd/backstage-mcp
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/backstage-mcp
 
 test: ## unit tests with the race detector (no Node, no network)
 	$(GO) vet ./...

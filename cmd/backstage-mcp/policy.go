@@ -257,7 +257,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if cfg.Backstage.BaseURL == "" {
 			return fail("%s sets no backstage.baseUrl: cannot look up %s in the catalog", *configFile, lookupWhat(*entityRef, *email, *user))
 		}
-		cat, err = server.NewCatalogClient(cfg, version, nil, nil)
+		cat, err = server.NewCatalogClient(cfg, appVersion(), nil, nil)
 		if err != nil {
 			return fail("catalog client: %v", err)
 		}

@@ -192,7 +192,7 @@ func policyGraph(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	cat, err := server.NewCatalogClient(cfg, version, nil, nil)
+	cat, err := server.NewCatalogClient(cfg, appVersion(), nil, nil)
 	if err != nil {
 		return fail("catalog client: %v", err)
 	}

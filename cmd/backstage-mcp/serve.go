@@ -102,7 +102,7 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	}
 	s, closeFn, err := server.Build(ctx, cfg, server.BuildOptions{
 		Demo: f.demo, LocalUser: f.localUser, Stdio: f.stdio, ListenAddr: f.http,
-		Logger: log, Version: version, Stdout: auditOut,
+		Logger: log, Version: appVersion(), Stdout: auditOut,
 	})
 	if err != nil {
 		return err
