@@ -26,13 +26,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
-		"config": {"check a configuration file: config check FILE", adapt(runConfig)},
-		"login":  {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
-		"logout": {"forget (and revoke) the stored token", adapt(runLogout)},
-		"audit":  {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
-		"policy": {"check a policy file, explain a decision, or report what each role reaches: policy check|explain|graph", adapt(runPolicy)},
-		"redact": {"scan text or JSON for secrets, list the rules, measure them: redact scan|rules|report", runRedact},
+		"serve":   {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
+		"config":  {"check a configuration file: config check FILE", adapt(runConfig)},
+		"login":   {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
+		"logout":  {"forget (and revoke) the stored token", adapt(runLogout)},
+		"audit":   {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
+		"policy":  {"check a policy file, explain a decision, or report what each role reaches: policy check|explain|graph", adapt(runPolicy)},
+		"redact":  {"scan text or JSON for secrets, list the rules, measure them: redact scan|rules|report", runRedact},
 		"version": {"print the version, VCS revision, build time and Go version", runVersion},
 	}
 }
