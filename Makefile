@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs image image-build
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,3 +55,12 @@ docs: ## regenerate the README tool reference and golden tool schemas
 
 check-docs: ## fail when the README tool reference is stale
 	$(GO) test ./tools/ -run TestReadmeToolReference
+
+IMAGE ?= localhost/backstage-mcp:dev
+image-build: ## build the container image $(IMAGE) FROM scratch with buildah (no registry needed)
+	deploy/image/build.sh $(IMAGE)
+
+image: ## build the image and test it: config (non-root user, entrypoint, port, labels), every file, reproducibility, a tool call through it
+	@command -v buildah >/dev/null || { echo "make image: buildah is missing (apt-get install buildah podman)"; exit 1; }
+	$(GO) vet -tags image ./server/e2e/image/
+	$(GO) test -count=1 -timeout 20m -tags image -v ./server/e2e/image/
