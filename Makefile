@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs image image-build
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs image image-build chart chart-docs
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -64,3 +64,15 @@ image: ## build the image and test it: config (non-root user, entrypoint, port, 
 	@command -v buildah >/dev/null || { echo "make image: buildah is missing (apt-get install buildah podman)"; exit 1; }
 	$(GO) vet -tags image ./server/e2e/image/
 	$(GO) test -count=1 -timeout 20m -tags image -v ./server/e2e/image/
+
+HELM_VER  ?= v3.19.0
+$(GOBIN_DIR)/helm:
+	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VER)
+
+chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly into Kubernetes types; README values table current
+	helm lint --strict deploy/helm/backstage-mcp --values deploy/helm/backstage-mcp/ci/values-ci.yaml
+	helm template mcp deploy/helm/backstage-mcp --kube-version 1.31.0 --values deploy/helm/backstage-mcp/ci/values-ci.yaml >/dev/null
+	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+chart-docs: ## regenerate the README's Helm values table from values.yaml
+	cd deploy/helm/check && $(GO) test -count=1 -run TestReadmeValuesTable ./... -update
