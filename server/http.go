@@ -80,23 +80,114 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 	}
 }
 
+// ReadyCheck is one dependency reported by /readyz. Check returns a short
+// detail for operators (never a secret) and an error when the dependency
+// keeps the server from answering calls.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) (detail string, err error)
+}
+
+// readyStatus is one dependency in the /readyz body.
+type readyStatus struct {
+	Status string  `json:"status"`
+	Detail string  `json:"detail,omitempty"`
+	Ms     float64 `json:"ms"`
+}
+
+// readyTimeout bounds the whole /readyz answer; checks run concurrently.
+const readyTimeout = 3 * time.Second
+
+// readyChecks lists the dependencies: Backstage (with the server's own
+// credential), the audit sink, every trusted identity provider's signing
+// keys (fetched or cached) and any extra checks (Redis when configured).
+func (s *Server) readyChecks() []ReadyCheck {
+	checks := []ReadyCheck{{Name: "audit", Check: func(context.Context) (string, error) {
+		if err := s.opts.Audit.Healthy(); err != nil {
+			return "failing: calls are refused", err
+		}
+		return "writable", nil
+	}}}
+	if s.opts.Ready != nil {
+		checks = append(checks, ReadyCheck{Name: "backstage", Check: func(ctx context.Context) (string, error) {
+			if err := s.opts.Ready(ctx); err != nil {
+				return "unreachable or refusing the server's credential", err
+			}
+			return "reachable", nil
+		}})
+	}
+	if s.opts.Auth != nil {
+		checks = append(checks, ReadyCheck{Name: "identity", Check: func(ctx context.Context) (string, error) {
+			var parts []string
+			var firstErr error
+			for _, st := range s.opts.Auth.Ready(ctx) {
+				if st.Err != nil {
+					parts = append(parts, st.Issuer+": no signing keys")
+					if firstErr == nil {
+						firstErr = st.Err
+					}
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s: %d keys", st.Issuer, st.Keys))
+			}
+			return strings.Join(parts, "; "), firstErr
+		}})
+	}
+	return append(checks, s.opts.ReadyChecks...)
+}
+
+// readyz answers 200 when every dependency is ready and 503 otherwise,
+// with a JSON body naming each dependency's state.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.opts.Audit.Healthy(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "audit": "failing: calls are refused"})
-		return
-	}
-	if s.opts.Ready == nil {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.opts.Ready(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "backstage": "unreachable or refusing the server's credential"})
-		return
+	checks := s.readyChecks()
+	results := make([]readyStatus, len(checks))
+	errs := make([]error, len(checks))
+	done := make(chan int, len(checks))
+	for i, c := range checks {
+		go func() {
+			start := time.Now()
+			detail, err := c.Check(ctx)
+			results[i] = readyStatus{Status: "ok", Detail: detail, Ms: float64(time.Since(start).Microseconds()) / 1000}
+			errs[i] = err
+			done <- i
+		}()
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "backstage": "ok"})
+	body := struct {
+		Status string                 `json:"status"`
+		Checks map[string]readyStatus `json:"checks"`
+	}{Status: "ok", Checks: make(map[string]readyStatus, len(checks))}
+	finished := make([]bool, len(checks))
+	for range checks {
+		select {
+		case i := <-done:
+			finished[i] = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for i, c := range checks {
+		st := readyStatus{Status: "fail", Detail: "no answer within " + readyTimeout.String(), Ms: float64(readyTimeout.Milliseconds())}
+		if finished[i] {
+			st = results[i]
+			if errs[i] != nil {
+				st.Status = "fail"
+				s.log.WarnContext(ctx, "not ready", "dependency", c.Name, "err", errs[i])
+			}
+		}
+		if st.Status != "ok" {
+			body.Status = "unavailable"
+		}
+		body.Checks[c.Name] = st
+	}
+	code := http.StatusOK
+	if body.Status != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -49,6 +49,8 @@ type Options struct {
 	Redactor tools.Redactor
 	// Ready reports whether Backstage answers; used by /readyz.
 	Ready func(ctx context.Context) error
+	// ReadyChecks are further /readyz dependencies (e.g. Redis).
+	ReadyChecks []ReadyCheck
 	// Auth verifies bearer tokens on HTTP. Nil means HTTP has no token
 	// check, which is only allowed together with LocalPrincipal (demo).
 	Auth *identity.Authenticator
