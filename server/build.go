@@ -210,9 +210,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return fail(err)
 	}
 	authFailure = s.auditAuthFailure
-	metrics.Gauge("backstage_mcp_audit_records_total", func() float64 { return float64(alog.Stats().Records) })
-	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", func() float64 { return float64(up.Stats().CacheHits) })
-	metrics.Gauge("backstage_mcp_upstream_coalesced_total", func() float64 { return float64(up.Stats().Coalesced) })
+	metrics.Gauge("backstage_mcp_audit_records_total", "Audit records written since start.",
+		func() float64 { return float64(alog.Stats().Records) })
+	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", "Requests to Backstage answered from the short-lived cache.",
+		func() float64 { return float64(up.Stats().CacheHits) })
+	metrics.Gauge("backstage_mcp_upstream_coalesced_total", "Requests to Backstage that joined an identical request in flight.",
+		func() float64 { return float64(up.Stats().Coalesced) })
 
 	_, ver := pols.Current()
 	if err := s.AuditEvent(ctx, audit.TypeServerStart, fmt.Sprintf("backstage-mcp %s started (%s, policy %s)", bo.Version, opts.Transport, ver)); err != nil {

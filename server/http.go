@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
@@ -17,8 +18,9 @@ import (
 )
 
 // Handler returns the HTTP handler: Streamable HTTP MCP at /mcp, /healthz,
-// /readyz, /metrics and, with token verification on, the protected
-// resource metadata.
+// /readyz, /metrics (unless server.adminAddr moves it to the admin
+// listener) and, with token verification on, the protected resource
+// metadata.
 func (s *Server) Handler() http.Handler {
 	h, _ := s.handler()
 	return h
@@ -44,7 +46,9 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics)
+	if s.cfg.Server.AdminAddr == "" {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux, streamable
 }
 
@@ -262,8 +266,17 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 		// graceful shutdown; Shutdown bounds how long they get.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if s.cfg.Server.AdminAddr != "" {
+		admin, err := s.listenAdmin(ctx, s.cfg.Server.AdminAddr)
+		if err != nil {
+			_ = hs.Close()
+			return err
+		}
+		go func() { errc <- admin.serve() }()
+		defer admin.close()
+	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "mcp", s.cfg.Server.PublicURL+"/mcp")
 	if ready != nil {
 		ready(ln.Addr())
@@ -284,4 +297,53 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 		_ = hs.Close()
 	}
 	return nil
+}
+
+// AdminHandler serves /metrics and, with server.pprof, /debug/pprof: the
+// operators' endpoints, kept off the agents' listener.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if s.cfg.Server.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+type adminServer struct {
+	hs *http.Server
+	ln net.Listener
+}
+
+func (a adminServer) serve() error {
+	if err := a.hs.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return nil
+}
+
+func (a adminServer) close() { _ = a.hs.Close() }
+
+func (s *Server) listenAdmin(ctx context.Context, addr string) (adminServer, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return adminServer{}, fmt.Errorf("server: admin listen %s: %w", addr, err)
+	}
+	s.log.Info("admin listener", "addr", ln.Addr().String(), "pprof", s.cfg.Server.Pprof)
+	return adminServer{ln: ln, hs: &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// pprof's CPU profile and trace stream for up to their seconds= argument.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+	}}, nil
 }

@@ -23,6 +23,8 @@ type serveFlags struct {
 	demo      bool
 	localUser string
 	logLevel  string
+	adminHTTP string
+	pprof     bool
 }
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,6 +37,8 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.BoolVar(&f.demo, "demo", false, "use the embedded demo catalog instead of a Backstage (no Backstage needed)")
 	fs.StringVar(&f.localUser, "insecure-local-user", "", "INSECURE, for demo/dev only: act for this fixed user ref (user:default/NAME) without any token")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	fs.StringVar(&f.adminHTTP, "admin-http", "", "serve /metrics (and /debug/pprof with --pprof) on this separate ADDR, e.g. 127.0.0.1:9090, not on the agents' listener (overrides server.adminAddr)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof on the admin listener (needs --admin-http)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: backstage-mcp serve (--stdio | --http ADDR) [--config FILE] [--demo] [flags]
 
@@ -88,6 +92,15 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	}
 	if f.logLevel != "" {
 		cfg.Log.Level = f.logLevel
+	}
+	if f.adminHTTP != "" {
+		cfg.Server.AdminAddr = f.adminHTTP
+	}
+	if f.pprof {
+		cfg.Server.Pprof = true
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	log, err := server.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
