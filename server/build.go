@@ -43,6 +43,8 @@ type BuildOptions struct {
 	// Stdout is where the audit "stdout" sink writes (never the stdio
 	// protocol stream).
 	Stdout io.Writer
+	// Tracing exports OpenTelemetry spans (see TracingFromEnv); nil is off.
+	Tracing *Tracing
 }
 
 // Build assembles a server from the configuration: catalog client with
@@ -74,9 +76,9 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(guard, metrics.Upstream)
+		client, err = newDemoCatalog(guard, metrics.Upstream, bo.Tracing)
 	case cfg.Backstage.BaseURL != "":
-		client, err = NewCatalogClient(cfg, bo.Version, guard, metrics.Upstream)
+		client, err = newCatalogClient(cfg, bo.Version, guard, metrics.Upstream, bo.Tracing)
 	default:
 		err = errors.New("server: no catalog: set backstage.baseUrl in the config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
 	}
@@ -165,7 +167,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 
 	opts := Options{
 		Logger: log, Catalog: client, Redactor: Redactor{R: r}, Ready: client.Ping, Policy: pols, Audit: alog,
-		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
+		Metrics: metrics, Tracing: bo.Tracing, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	if bo.Stdio {
 		opts.Transport = audit.TransportStdio
@@ -255,6 +257,20 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 func NewCatalogClient(cfg *Config, version string,
 	guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
 	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+	return newCatalogClient(cfg, version, guard, observe, nil)
+}
+
+func newCatalogClient(cfg *Config, version string,
+	guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
+	observe func(string, int, time.Duration, error), tracing *Tracing) (*catalog.Client, error) {
+	var hc *http.Client
+	if tracing.Enabled() {
+		// The client's own default transport, plus a span and traceparent per request.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		tr.ResponseHeaderTimeout = cfg.Backstage.Timeout
+		hc = &http.Client{Transport: tracing.Transport(tr)}
+	}
 	var ts catalog.TokenSource
 	if cfg.Backstage.TokenFile != "" {
 		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
@@ -271,6 +287,7 @@ func NewCatalogClient(cfg *Config, version string,
 		Timeout:          cfg.Backstage.Timeout,
 		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
 		UserAgent:        "backstage-mcp/" + version,
+		HTTPClient:       hc,
 		Guard:            guard,
 		Observe:          observe,
 	})

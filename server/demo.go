@@ -21,10 +21,10 @@ const DemoBaseURL = "http://demo-catalog.invalid"
 // NewDemoCatalog serves the embedded demo catalog in-process through the
 // same catalog client code path as a real Backstage: the client's HTTP
 // transport calls the in-memory catalog's handler directly.
-func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil) }
+func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil, nil) }
 
 func newDemoCatalog(guard func(context.Context, string, func(context.Context) ([]byte, int, error)) ([]byte, int, error),
-	observe func(string, int, time.Duration, error)) (*catalog.Client, error) {
+	observe func(string, int, time.Duration, error), tracing *Tracing) (*catalog.Client, error) {
 	ents, err := demo.Entities()
 	if err != nil {
 		return nil, fmt.Errorf("server: demo catalog: %w", err)
@@ -39,7 +39,7 @@ func newDemoCatalog(guard func(context.Context, string, func(context.Context) ([
 	return catalog.New(catalog.Config{
 		BaseURL:    DemoBaseURL,
 		Token:      catalog.StaticToken(token),
-		HTTPClient: &http.Client{Transport: InProcessTransport{Handler: mc.Handler()}},
+		HTTPClient: &http.Client{Transport: tracing.Transport(InProcessTransport{Handler: mc.Handler()})},
 		Guard:      guard,
 		Observe:    observe,
 	})

@@ -65,6 +65,8 @@ type Options struct {
 	Limiter *ratelimit.Chain
 	// Metrics collects Prometheus metrics; nil creates a registry.
 	Metrics *Metrics
+	// Tracing exports OpenTelemetry spans; nil means off.
+	Tracing *Tracing
 	// Transport names the transport in audit records ("stdio" or "http").
 	Transport string
 	// RequiredScope, when set, is an OAuth scope every HTTP token must carry.
@@ -132,6 +134,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.mcp = mcpserver.NewMCPServer(Name, opts.Version,
 		mcpserver.WithHooks(hooks),
 		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithToolHandlerMiddleware(opts.Tracing.Tool), // outermost: the call's span parents the audit append
 		mcpserver.WithToolHandlerMiddleware(s.middleware),
 		mcpserver.WithToolFilter(s.filterTools),
 		mcpserver.WithInstructions(instructions),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server"
 )
@@ -113,9 +114,23 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	if f.stdio {
 		auditOut = nil
 	}
+	tracing, err := server.TracingFromEnv(ctx, os.Getenv, appVersion())
+	if err != nil {
+		return err
+	}
+	if tracing.Enabled() {
+		log.Info("tracing on: exporting spans over OTLP (OTEL_* environment)")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				log.Warn("tracing: spans not flushed", "err", err)
+			}
+		}()
+	}
 	s, closeFn, err := server.Build(ctx, cfg, server.BuildOptions{
 		Demo: f.demo, LocalUser: f.localUser, Stdio: f.stdio, ListenAddr: f.http,
-		Logger: log, Version: appVersion(), Stdout: auditOut,
+		Logger: log, Version: appVersion(), Stdout: auditOut, Tracing: tracing,
 	})
 	if err != nil {
 		return err

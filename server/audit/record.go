@@ -131,6 +131,9 @@ type Record struct {
 	DurationMs float64 `json:"durationMs"`
 	// ResultBytes is the size of the result returned to the agent.
 	ResultBytes int `json:"resultBytes,omitempty"`
+	// TraceID is the W3C trace ID of the call when tracing is on, so a
+	// record leads to its trace; Append sets it from the context.
+	TraceID string `json:"traceId,omitempty"`
 	// PrevHash is the hash of the previous record, or GenesisHash; set by
 	// Append.
 	PrevHash string `json:"prevHash"`
