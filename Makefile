@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs image image-build chart chart-docs
+.PHONY: help build test e2e lint fuzz bench bench-e2e demo redact-report docs check-docs image image-build chart chart-docs release-check
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -76,3 +76,18 @@ chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly int
 
 chart-docs: ## regenerate the README's Helm values table from values.yaml
 	cd deploy/helm/check && $(GO) test -count=1 -run TestReadmeValuesTable ./... -update
+
+GORELEASER_VER ?= v2.15.1
+CYCLONEDX_VER  ?= v1.10.0
+$(GOBIN_DIR)/goreleaser:
+	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VER)
+$(GOBIN_DIR)/cyclonedx-gomod:
+	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VER)
+
+release-check: $(GOBIN_DIR)/goreleaser $(GOBIN_DIR)/cyclonedx-gomod ## goreleaser check + snapshot: 6 binaries, archives, checksums, CycloneDX SBOMs in dist/
+	goreleaser check
+	GOFLAGS= goreleaser release --snapshot --clean
+	cd dist && sha256sum --quiet -c checksums.txt
+	test "$$(ls dist/*.cdx.json | wc -l)" -eq 6
+	for f in dist/*.cdx.json; do grep -q '"bomFormat": "CycloneDX"' $$f && grep -q 'pkg:golang/github.com/prometheus/client_golang@' $$f || { echo "bad SBOM $$f"; exit 1; }; done
+	dist/backstage-mcp_linux_amd64_v1/backstage-mcp version | grep -q -- '-snapshot+'
