@@ -234,12 +234,15 @@ func TestMetrics(t *testing.T) {
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`backstage_mcp_tool_calls_total{tool="catalog_get_entity",decision="allow"} 1`,
-		`backstage_mcp_tool_calls_total{tool="catalog_get_entity",decision="error"} 1`,
+		`backstage_mcp_tool_calls_total{decision="allow",tool="catalog_get_entity"} 1`,
+		`backstage_mcp_tool_calls_total{decision="error",tool="catalog_get_entity"} 1`,
 		`backstage_mcp_tool_call_duration_seconds_count{tool="catalog_get_entity"} 2`,
 		`backstage_mcp_upstream_requests_total{op="get",outcome="ok"}`,
 		`backstage_mcp_upstream_requests_total{op="get",outcome="4xx"}`,
-		"backstage_mcp_audit_records_total",
+		"# TYPE backstage_mcp_audit_records_total counter",
+		"# TYPE backstage_mcp_upstream_cache_hits_total counter",
+		"# TYPE go_goroutines gauge",
+		"# TYPE process_resident_memory_bytes gauge",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s\n%s", want, body)

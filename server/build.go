@@ -53,6 +53,8 @@ type BuildOptions struct {
 	// Stdout is where the audit "stdout" sink writes (never the stdio
 	// protocol stream).
 	Stdout io.Writer
+	// Tracing exports OpenTelemetry spans (see TracingFromEnv); nil is off.
+	Tracing *Tracing
 }
 
 // Build assembles a server from the configuration: catalog client with
@@ -88,9 +90,9 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream)
+		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
 	case cfg.Backstage.BaseURL != "":
-		client, err = NewCatalogClient(cfg, bo.Version, guard, metrics.Upstream)
+		client, err = newCatalogClient(cfg, bo.Version, guard, metrics.Upstream, bo.Tracing)
 	default:
 		err = errors.New("server: no catalog: set backstage.baseUrl in the config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
 	}
@@ -194,18 +196,17 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 
 	opts := Options{
 		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
-		Metrics: metrics, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
+		Metrics: metrics, Tracing: bo.Tracing, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 	}
 	if shared != nil {
 		opts.Limiter = shared.limiter
 		opts.Sessions = shared.sessions
-		ping := opts.Ready
-		opts.Ready = func(ctx context.Context) error {
+		opts.ReadyChecks = append(opts.ReadyChecks, ReadyCheck{Name: "redis", Check: func(ctx context.Context) (string, error) {
 			if err := shared.ping(ctx); err != nil {
-				return err
+				return "unreachable: rate limits and sessions fail closed until it answers", err
 			}
-			return ping(ctx)
-		}
+			return "reachable", nil
+		}})
 	}
 	if bo.Stdio {
 		opts.Transport = audit.TransportStdio
@@ -253,9 +254,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return fail(err)
 	}
 	authFailure = s.auditAuthFailure
-	metrics.Gauge("backstage_mcp_audit_records_total", func() float64 { return float64(alog.Stats().Records) })
-	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", func() float64 { return float64(up.Stats().CacheHits) })
-	metrics.Gauge("backstage_mcp_upstream_coalesced_total", func() float64 { return float64(up.Stats().Coalesced) })
+	metrics.Gauge("backstage_mcp_audit_records_total", "Audit records written since start.",
+		func() float64 { return float64(alog.Stats().Records) })
+	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", "Requests to Backstage answered from the short-lived cache.",
+		func() float64 { return float64(up.Stats().CacheHits) })
+	metrics.Gauge("backstage_mcp_upstream_coalesced_total", "Requests to Backstage that joined an identical request in flight.",
+		func() float64 { return float64(up.Stats().Coalesced) })
 
 	_, ver := pols.Current()
 	if err := s.AuditEvent(ctx, audit.TypeServerStart, fmt.Sprintf("backstage-mcp %s started (%s, policy %s)", bo.Version, opts.Transport, ver)); err != nil {
@@ -298,6 +302,23 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 // NewCatalogClient builds the Backstage client from the config.
 func NewCatalogClient(cfg *Config, version string,
 	guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
+	return newCatalogClient(cfg, version, guard, observe, nil)
+}
+
+func newCatalogClient(cfg *Config, version string, guard catalog.Guard, observe catalog.Observer, tracing *Tracing) (*catalog.Client, error) {
+	var hc *http.Client
+	if tracing.Enabled() {
+		// The client's own transport settings, plus a span and traceparent per request.
+		conns := cfg.RateLimits.Upstream.MaxConcurrent
+		if conns <= 0 {
+			conns = 64
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conns, conns
+		tr.DisableCompression = !cfg.Backstage.Compression
+		tr.ResponseHeaderTimeout = cfg.Backstage.Timeout
+		hc = &http.Client{Transport: tracing.Transport(tr)}
+	}
 	var ts catalog.TokenSource
 	if cfg.Backstage.TokenFile != "" {
 		ft, err := catalog.NewFileToken(cfg.Backstage.TokenFile)
@@ -316,6 +337,7 @@ func NewCatalogClient(cfg *Config, version string,
 		UserAgent:        "backstage-mcp/" + version,
 		Compression:      cfg.Backstage.Compression,
 		MaxConns:         cfg.RateLimits.Upstream.MaxConcurrent,
+		HTTPClient:       hc,
 		Guard:            guard,
 		Observe:          observe,
 	})

@@ -103,6 +103,8 @@ func (s *Server) register(hooks *mcpserver.Hooks) []mcpserver.ServerOption {
 	})
 	return []mcpserver.ServerOption{
 		mcpserver.WithHooks(hooks),
+		// Outermost: the call's span parents every stage, the audit append included.
+		mcpserver.WithToolHandlerMiddleware(s.opts.Tracing.Tool),
 		mcpserver.WithToolHandlerMiddleware(func(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
 			return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				return s.call(ctx, req, next)

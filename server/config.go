@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -87,6 +88,13 @@ type ServerConfig struct {
 	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// AdminAddr, when set, serves /metrics (and /debug/pprof with Pprof)
+	// on this separate address, e.g. 127.0.0.1:9090, and takes /metrics off
+	// the agents' listener. Empty: /metrics stays on the main listener.
+	AdminAddr string `yaml:"adminAddr"`
+	// Pprof serves Go's profiling endpoints under /debug/pprof on the admin
+	// listener. Off by default; it needs AdminAddr.
+	Pprof bool `yaml:"pprof"`
 	// CursorKey signs pagination cursors (base64 or any string of at least
 	// 32 bytes). Set it when several replicas serve one client; default: a
 	// random key per process.
@@ -178,6 +186,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_AUDIT_REPLICA", func(c *Config, v string) { c.Audit.Replica = v }},
 	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
 	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
+	{"BACKSTAGE_MCP_CURSOR_KEY", func(c *Config, v string) { c.Server.CursorKey = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -382,6 +391,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout < 0 {
 		return bad("server.shutdownTimeout", "must be positive")
+	}
+	if c.Server.AdminAddr != "" {
+		if _, port, err := net.SplitHostPort(c.Server.AdminAddr); err != nil || port == "" {
+			return bad("server.adminAddr", "%q must be host:port, e.g. 127.0.0.1:9090", c.Server.AdminAddr)
+		}
+	}
+	if c.Server.Pprof && c.Server.AdminAddr == "" {
+		return bad("server.pprof", "needs server.adminAddr: profiling is never served on the agents' listener")
 	}
 	if c.Server.CursorKey != "" && len(c.Server.CursorKey) < 32 {
 		return bad("server.cursorKey", "must be at least 32 bytes")

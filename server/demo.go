@@ -19,10 +19,10 @@ const DemoBaseURL = "http://demo-catalog.invalid"
 // NewDemoCatalog serves the embedded demo catalog in-process through the
 // same catalog client code path as a real Backstage: the client's HTTP
 // transport calls the in-memory catalog's handler directly.
-func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil, nil) }
+func NewDemoCatalog() (*catalog.Client, error) { return newDemoCatalog(nil, nil, nil, nil) }
 
 // newDemoCatalog serves ents (the embedded demo catalog when nil).
-func newDemoCatalog(ents []map[string]any, guard catalog.Guard, observe catalog.Observer) (*catalog.Client, error) {
+func newDemoCatalog(ents []map[string]any, guard catalog.Guard, observe catalog.Observer, tracing *Tracing) (*catalog.Client, error) {
 	if ents == nil {
 		var err error
 		if ents, err = demo.Entities(); err != nil {
@@ -39,7 +39,7 @@ func newDemoCatalog(ents []map[string]any, guard catalog.Guard, observe catalog.
 	return catalog.New(catalog.Config{
 		BaseURL:    DemoBaseURL,
 		Token:      catalog.StaticToken(token),
-		HTTPClient: &http.Client{Transport: InProcessTransport{Handler: mc.Handler()}},
+		HTTPClient: &http.Client{Transport: tracing.Transport(InProcessTransport{Handler: mc.Handler()})},
 		Guard:      guard,
 		Observe:    observe,
 	})

@@ -7,18 +7,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
-	"github.com/backstage-mcp/backstage-mcp/server/state"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // Handler returns the HTTP handler: Streamable HTTP MCP at /mcp, /healthz,
-// /readyz, /metrics and, with token verification on, the protected
-// resource metadata.
+// /readyz, /metrics (unless server.adminAddr moves it to the admin
+// listener) and, with token verification on, the protected resource
+// metadata.
 func (s *Server) Handler() http.Handler {
 	h, _ := s.handler()
 	return h
@@ -41,12 +42,14 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
 	}
-	mux.Handle("/mcp", s.checkOrigin(s.limitBody(mcpH)))
+	mux.Handle("/mcp", s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics)
+	if s.cfg.Server.AdminAddr == "" {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux, streamable
 }
 
@@ -79,28 +82,114 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 	s.authFailures.add(rec)
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.opts.Audit.Healthy(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "audit": "failing: calls are refused"})
-		return
-	}
-	if s.opts.Ready == nil {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := s.opts.Ready(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		if errors.Is(err, state.ErrUnavailable) {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
-				"state": "Redis unreachable: rate limits and sessions fail closed until it answers"})
-			return
+// ReadyCheck is one dependency reported by /readyz. Check returns a short
+// detail for operators (never a secret) and an error when the dependency
+// keeps the server from answering calls.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) (detail string, err error)
+}
+
+// readyStatus is one dependency in the /readyz body.
+type readyStatus struct {
+	Status string  `json:"status"`
+	Detail string  `json:"detail,omitempty"`
+	Ms     float64 `json:"ms"`
+}
+
+// readyTimeout bounds the whole /readyz answer; checks run concurrently.
+const readyTimeout = 3 * time.Second
+
+// readyChecks lists the dependencies: Backstage (with the server's own
+// credential), the audit sink, every trusted identity provider's signing
+// keys (fetched or cached) and any extra checks (Redis when configured).
+func (s *Server) readyChecks() []ReadyCheck {
+	checks := []ReadyCheck{{Name: "audit", Check: func(context.Context) (string, error) {
+		if err := s.opts.Audit.Healthy(); err != nil {
+			return "failing: calls are refused", err
 		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "backstage": "unreachable or refusing the server's credential"})
-		return
+		return "writable", nil
+	}}}
+	if s.opts.Ready != nil {
+		checks = append(checks, ReadyCheck{Name: "backstage", Check: func(ctx context.Context) (string, error) {
+			if err := s.opts.Ready(ctx); err != nil {
+				return "unreachable or refusing the server's credential", err
+			}
+			return "reachable", nil
+		}})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "backstage": "ok"})
+	if s.opts.Auth != nil {
+		checks = append(checks, ReadyCheck{Name: "identity", Check: func(ctx context.Context) (string, error) {
+			var parts []string
+			var firstErr error
+			for _, st := range s.opts.Auth.Ready(ctx) {
+				if st.Err != nil {
+					parts = append(parts, st.Issuer+": no signing keys")
+					if firstErr == nil {
+						firstErr = st.Err
+					}
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s: %d keys", st.Issuer, st.Keys))
+			}
+			return strings.Join(parts, "; "), firstErr
+		}})
+	}
+	return append(checks, s.opts.ReadyChecks...)
+}
+
+// readyz answers 200 when every dependency is ready and 503 otherwise,
+// with a JSON body naming each dependency's state.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	checks := s.readyChecks()
+	results := make([]readyStatus, len(checks))
+	errs := make([]error, len(checks))
+	done := make(chan int, len(checks))
+	for i, c := range checks {
+		go func() {
+			start := time.Now()
+			detail, err := c.Check(ctx)
+			results[i] = readyStatus{Status: "ok", Detail: detail, Ms: float64(time.Since(start).Microseconds()) / 1000}
+			errs[i] = err
+			done <- i
+		}()
+	}
+	body := struct {
+		Status string                 `json:"status"`
+		Checks map[string]readyStatus `json:"checks"`
+	}{Status: "ok", Checks: make(map[string]readyStatus, len(checks))}
+	finished := make([]bool, len(checks))
+	for range checks {
+		select {
+		case i := <-done:
+			finished[i] = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for i, c := range checks {
+		st := readyStatus{Status: "fail", Detail: "no answer within " + readyTimeout.String(), Ms: float64(readyTimeout.Milliseconds())}
+		if finished[i] {
+			st = results[i]
+			if errs[i] != nil {
+				st.Status = "fail"
+				s.log.WarnContext(ctx, "not ready", "dependency", c.Name, "err", errs[i])
+			}
+		}
+		if st.Status != "ok" {
+			body.Status = "unavailable"
+		}
+		body.Checks[c.Name] = st
+	}
+	code := http.StatusOK
+	if body.Status != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -175,8 +264,17 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 		// graceful shutdown; Shutdown bounds how long they get.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if s.cfg.Server.AdminAddr != "" {
+		admin, err := s.listenAdmin(ctx, s.cfg.Server.AdminAddr)
+		if err != nil {
+			_ = hs.Close()
+			return err
+		}
+		go func() { errc <- admin.serve() }()
+		defer admin.close()
+	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "mcp", s.cfg.Server.PublicURL+"/mcp")
 	if ready != nil {
 		ready(ln.Addr())
@@ -197,4 +295,53 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 		_ = hs.Close()
 	}
 	return nil
+}
+
+// AdminHandler serves /metrics and, with server.pprof, /debug/pprof: the
+// operators' endpoints, kept off the agents' listener.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if s.cfg.Server.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+type adminServer struct {
+	hs *http.Server
+	ln net.Listener
+}
+
+func (a adminServer) serve() error {
+	if err := a.hs.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return nil
+}
+
+func (a adminServer) close() { _ = a.hs.Close() }
+
+func (s *Server) listenAdmin(ctx context.Context, addr string) (adminServer, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return adminServer{}, fmt.Errorf("server: admin listen %s: %w", addr, err)
+	}
+	s.log.Info("admin listener", "addr", ln.Addr().String(), "pprof", s.cfg.Server.Pprof)
+	return adminServer{ln: ln, hs: &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// pprof's CPU profile and trace stream for up to their seconds= argument.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+	}}, nil
 }

@@ -22,9 +22,9 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		text = isTerminal(w)
 	}
 	if text {
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: lv, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)})), nil
+		return slog.New(traceLogHandler{tint.NewTextHandler(w, &tint.Options{Level: lv, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)})}), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), nil
+	return slog.New(traceLogHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})}), nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -1,88 +1,81 @@
 package server
 
 import (
-	"fmt"
-	"io"
-	"maps"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics is a small Prometheus registry: counters and latency histograms
-// written in the text exposition format at /metrics. Label values come
-// from fixed sets (tool names, decisions, rule ids, limits), so series
-// stay bounded.
+// Metrics is the server's Prometheus registry (client_golang): tool calls,
+// latencies, redactions, rate limits, upstream requests and audit
+// failures, plus the Go runtime and process collectors. It is its own
+// registry, never the global default one. Label values come from fixed
+// sets (tool names, decisions, rule ids, limits), so series stay bounded.
 type Metrics struct {
-	mu         sync.Mutex
-	calls      map[[2]string]uint64 // tool, decision
-	latency    map[string]*histogram
-	redactions map[string]uint64
-	limited    map[[2]string]uint64 // tool, limit
-	upstream   map[[2]string]uint64 // op, outcome
-	upLatency  *histogram
-	auditFails uint64
-	gauges     map[string]func() float64
+	reg        *prometheus.Registry
+	calls      *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	redactions *prometheus.CounterVec
+	limited    *prometheus.CounterVec
+	upstream   *prometheus.CounterVec
+	upLatency  prometheus.Histogram
+	auditFails prometheus.Counter
 }
 
 var buckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-type histogram struct {
-	counts []uint64
-	sum    float64
-	n      uint64
-}
-
-func (h *histogram) observe(v float64) {
-	for i, b := range buckets {
-		if v <= b {
-			h.counts[i]++
-		}
-	}
-	h.sum += v
-	h.n++
-}
-
-// NewMetrics returns an empty registry.
+// NewMetrics returns a registry with every server metric and the Go
+// runtime and process collectors.
 func NewMetrics() *Metrics {
-	return &Metrics{
-		calls: map[[2]string]uint64{}, latency: map[string]*histogram{}, redactions: map[string]uint64{},
-		limited: map[[2]string]uint64{}, upstream: map[[2]string]uint64{},
-		upLatency: &histogram{counts: make([]uint64, len(buckets))}, gauges: map[string]func() float64{},
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_tool_calls_total", Help: "Tool calls by tool and decision.",
+		}, []string{"tool", "decision"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "backstage_mcp_tool_call_duration_seconds", Help: "Tool call latency.", Buckets: buckets,
+		}, []string{"tool"}),
+		redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_redactions_total", Help: "Secrets redacted, by rule.",
+		}, []string{"rule"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_rate_limited_total", Help: "Calls refused by a rate limit.",
+		}, []string{"tool", "limit"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_upstream_requests_total", Help: "Requests to Backstage by operation and outcome.",
+		}, []string{"op", "outcome"}),
+		upLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "backstage_mcp_upstream_duration_seconds", Help: "Latency of requests to Backstage.", Buckets: buckets,
+		}),
+		auditFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "backstage_mcp_audit_failures_total", Help: "Audit appends that failed (the call was refused).",
+		}),
 	}
+	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
 }
+
+// Registry returns the underlying registry, e.g. to add collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) call(tool, decision string, d time.Duration, red map[string]int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls[[2]string{tool, decision}]++
-	h := m.latency[tool]
-	if h == nil {
-		h = &histogram{counts: make([]uint64, len(buckets))}
-		m.latency[tool] = h
-	}
-	h.observe(d.Seconds())
+	m.calls.WithLabelValues(tool, decision).Inc()
+	m.latency.WithLabelValues(tool).Observe(d.Seconds())
 	for k, v := range red {
 		if v > 0 {
-			m.redactions[k] += uint64(v)
+			m.redactions.WithLabelValues(k).Add(float64(v))
 		}
 	}
 }
 
-func (m *Metrics) rateLimited(tool, limit string) {
-	m.mu.Lock()
-	m.limited[[2]string{tool, limit}]++
-	m.mu.Unlock()
-}
+func (m *Metrics) rateLimited(tool, limit string) { m.limited.WithLabelValues(tool, limit).Inc() }
 
-func (m *Metrics) auditFailure() {
-	m.mu.Lock()
-	m.auditFails++
-	m.mu.Unlock()
-}
+func (m *Metrics) auditFailure() { m.auditFails.Inc() }
 
 // Upstream records one call to Backstage.
 func (m *Metrics) Upstream(op string, status int, d time.Duration, err error) {
@@ -95,87 +88,27 @@ func (m *Metrics) Upstream(op string, status int, d time.Duration, err error) {
 	case status >= 400:
 		outcome = "4xx"
 	}
-	m.mu.Lock()
-	m.upstream[[2]string{op, outcome}]++
-	m.upLatency.observe(d.Seconds())
-	m.mu.Unlock()
+	m.upstream.WithLabelValues(op, outcome).Inc()
+	m.upLatency.Observe(d.Seconds())
 }
 
-// Gauge registers a gauge read at scrape time.
-func (m *Metrics) Gauge(name string, f func() float64) {
-	m.mu.Lock()
-	m.gauges[name] = f
-	m.mu.Unlock()
+// Gauge registers a value read at scrape time: a counter when its name
+// ends in _total (it only grows), a gauge otherwise. Registering a name
+// twice is a programming error and panics.
+func (m *Metrics) Gauge(name, help string, f func() float64) {
+	if strings.HasSuffix(name, "_total") {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
-// ServeHTTP writes the metrics in Prometheus text format.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	m.write(w)
-}
-
-func (m *Metrics) write(w io.Writer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintln(w, "# HELP backstage_mcp_tool_calls_total Tool calls by tool and decision.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_tool_calls_total counter")
-	for _, k := range sortedPairs(m.calls) {
-		fmt.Fprintf(w, "backstage_mcp_tool_calls_total{tool=%q,decision=%q} %d\n", k[0], k[1], m.calls[k])
-	}
-	fmt.Fprintln(w, "# HELP backstage_mcp_tool_call_duration_seconds Tool call latency.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_tool_call_duration_seconds histogram")
-	for _, t := range slices.Sorted(maps.Keys(m.latency)) {
-		writeHist(w, "backstage_mcp_tool_call_duration_seconds", fmt.Sprintf("tool=%q", t), m.latency[t])
-	}
-	fmt.Fprintln(w, "# HELP backstage_mcp_redactions_total Secrets redacted, by rule.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_redactions_total counter")
-	for _, r := range slices.Sorted(maps.Keys(m.redactions)) {
-		fmt.Fprintf(w, "backstage_mcp_redactions_total{rule=%q} %d\n", r, m.redactions[r])
-	}
-	fmt.Fprintln(w, "# HELP backstage_mcp_rate_limited_total Calls refused by a rate limit.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_rate_limited_total counter")
-	for _, k := range sortedPairs(m.limited) {
-		fmt.Fprintf(w, "backstage_mcp_rate_limited_total{tool=%q,limit=%q} %d\n", k[0], k[1], m.limited[k])
-	}
-	fmt.Fprintln(w, "# HELP backstage_mcp_upstream_requests_total Requests to Backstage by operation and outcome.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_upstream_requests_total counter")
-	for _, k := range sortedPairs(m.upstream) {
-		fmt.Fprintf(w, "backstage_mcp_upstream_requests_total{op=%q,outcome=%q} %d\n", k[0], k[1], m.upstream[k])
-	}
-	fmt.Fprintln(w, "# HELP backstage_mcp_upstream_duration_seconds Latency of requests to Backstage.")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_upstream_duration_seconds histogram")
-	writeHist(w, "backstage_mcp_upstream_duration_seconds", "", m.upLatency)
-	fmt.Fprintln(w, "# HELP backstage_mcp_audit_failures_total Audit appends that failed (the call was refused).")
-	fmt.Fprintln(w, "# TYPE backstage_mcp_audit_failures_total counter")
-	fmt.Fprintf(w, "backstage_mcp_audit_failures_total %d\n", m.auditFails)
-	for _, n := range slices.Sorted(maps.Keys(m.gauges)) {
-		fmt.Fprintf(w, "# TYPE %s gauge\n%s %g\n", n, n, m.gauges[n]())
-	}
-}
-
-func writeHist(w io.Writer, name, labels string, h *histogram) {
-	sep := ""
-	if labels != "" {
-		sep = ","
-	}
-	for i, b := range buckets {
-		fmt.Fprintf(w, "%s_bucket{%s%sle=\"%g\"} %d\n", name, labels, sep, b, h.counts[i])
-	}
-	fmt.Fprintf(w, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels, sep, h.n)
-	lb := ""
-	if labels != "" {
-		lb = "{" + labels + "}"
-	}
-	fmt.Fprintf(w, "%s_sum%s %g\n%s_count%s %d\n", name, lb, h.sum, name, lb, h.n)
-}
-
-func sortedPairs(m map[[2]string]uint64) [][2]string {
-	out := make([][2]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return strings.Join(out[i][:], "\x00") < strings.Join(out[j][:], "\x00")
-	})
-	return out
+// ServeHTTP writes the metrics in the Prometheus exposition format (text,
+// or OpenMetrics when the scraper asks for it).
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+		Timeout:           10 * time.Second,
+	}).ServeHTTP(w, r)
 }

@@ -60,6 +60,8 @@ type Options struct {
 	Redactor *redact.Redactor
 	// Ready reports whether Backstage answers; used by /readyz.
 	Ready func(ctx context.Context) error
+	// ReadyChecks are further /readyz dependencies (e.g. Redis).
+	ReadyChecks []ReadyCheck
 	// Auth verifies bearer tokens on HTTP. Nil means HTTP has no token
 	// check, which is only allowed together with LocalPrincipal (demo).
 	Auth *identity.Authenticator
@@ -77,6 +79,8 @@ type Options struct {
 	Sessions state.SessionStore
 	// Metrics collects Prometheus metrics; nil creates a registry.
 	Metrics *Metrics
+	// Tracing exports OpenTelemetry spans; nil means off.
+	Tracing *Tracing
 	// Transport names the transport in audit records ("stdio" or "http").
 	Transport string
 	// RequiredScope, when set, is an OAuth scope every HTTP token must carry.

@@ -18,9 +18,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // command is one subcommand.
 type command struct {
 	summary string
@@ -29,17 +26,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
-		"config": {"check a configuration file: config check FILE", adapt(runConfig)},
-		"login":  {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
-		"logout": {"forget (and revoke) the stored token", adapt(runLogout)},
-		"audit":  {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
-		"policy": {"check a policy file, explain a decision, or report what each role reaches: policy check|explain|graph", adapt(runPolicy)},
-		"redact": {"scan text or JSON for secrets, list the rules, measure them: redact scan|rules|report", runRedact},
-		"version": {"print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
-			fmt.Fprintln(stdout, "backstage-mcp", version)
-			return 0
-		}},
+		"serve":   {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
+		"config":  {"check a configuration file: config check FILE", adapt(runConfig)},
+		"login":   {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
+		"logout":  {"forget (and revoke) the stored token", adapt(runLogout)},
+		"audit":   {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
+		"policy":  {"check a policy file, explain a decision, or report what each role reaches: policy check|explain|graph", adapt(runPolicy)},
+		"redact":  {"scan text or JSON for secrets, list the rules, measure them: redact scan|rules|report", runRedact},
+		"version": {"print the version, VCS revision, build time and Go version", runVersion},
 	}
 }
 

@@ -111,7 +111,7 @@ func policyGraph(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if !ok {
 		return 2
 	}
-	cat, err := server.NewCatalogClient(cfg, version, nil, nil)
+	cat, err := server.NewCatalogClient(cfg, appVersion(), nil, nil)
 	if err != nil {
 		return fail("catalog client: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server"
 )
@@ -23,6 +24,8 @@ type serveFlags struct {
 	demo      bool
 	localUser string
 	logLevel  string
+	adminHTTP string
+	pprof     bool
 }
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,6 +38,8 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.BoolVar(&f.demo, "demo", false, "use the embedded demo catalog instead of a Backstage (no Backstage needed)")
 	fs.StringVar(&f.localUser, "insecure-local-user", "", "INSECURE, for demo/dev only: act for this fixed user ref (user:default/NAME) without any token")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	fs.StringVar(&f.adminHTTP, "admin-http", "", "serve /metrics (and /debug/pprof with --pprof) on this separate ADDR, e.g. 127.0.0.1:9090, not on the agents' listener (overrides server.adminAddr)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof on the admin listener (needs --admin-http)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: backstage-mcp serve (--stdio | --http ADDR) [--config FILE] [--demo] [flags]
 
@@ -89,6 +94,15 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	if f.logLevel != "" {
 		cfg.Log.Level = f.logLevel
 	}
+	if f.adminHTTP != "" {
+		cfg.Server.AdminAddr = f.adminHTTP
+	}
+	if f.pprof {
+		cfg.Server.Pprof = true
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	log, err := server.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return err
@@ -100,9 +114,23 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	if f.stdio {
 		auditOut = nil
 	}
+	tracing, err := server.TracingFromEnv(ctx, os.Getenv, appVersion())
+	if err != nil {
+		return err
+	}
+	if tracing.Enabled() {
+		log.Info("tracing on: exporting spans over OTLP (OTEL_* environment)")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				log.Warn("tracing: spans not flushed", "err", err)
+			}
+		}()
+	}
 	s, closeFn, err := server.Build(ctx, cfg, server.BuildOptions{
 		Demo: f.demo, LocalUser: f.localUser, Stdio: f.stdio, ListenAddr: f.http,
-		Logger: log, Version: version, Stdout: auditOut,
+		Logger: log, Version: appVersion(), Stdout: auditOut, Tracing: tracing,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -270,10 +273,27 @@ func syncDir(dir string) {
 // caller must treat the audited action as failed. ctx is not used to abandon
 // a write: a cancelled call is still recorded.
 func (l *Log) Append(ctx context.Context, r *Record) error {
-	_ = ctx
 	if r == nil {
 		return errors.New("audit: nil record")
 	}
+	// A child span of the caller's, from the caller's own tracer provider
+	// (a no-op one when tracing is off).
+	parent := trace.SpanFromContext(ctx)
+	if sc := parent.SpanContext(); sc.IsValid() && r.TraceID == "" {
+		r.TraceID = sc.TraceID().String()
+	}
+	_, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, "audit.append")
+	defer span.End()
+	err := l.append(r)
+	if err != nil {
+		span.SetStatus(codes.Error, "audit append failed")
+	}
+	return err
+}
+
+const tracerName = "github.com/backstage-mcp/backstage-mcp/server/audit"
+
+func (l *Log) append(r *Record) error {
 	if !r.Type.Valid() {
 		return fmt.Errorf("audit: invalid record type %q", r.Type)
 	}

@@ -145,6 +145,9 @@ type Record struct {
 	// authentication failures: the failures of one source and reason in
 	// one interval); zero means one.
 	Count int `json:"count,omitempty"`
+	// TraceID is the W3C trace ID of the call when tracing is on, so a
+	// record leads to its trace; Append sets it from the context.
+	TraceID string `json:"traceId,omitempty"`
 	// PrevHash is the hash of the previous record, or GenesisHash; set by
 	// Append.
 	PrevHash string `json:"prevHash"`

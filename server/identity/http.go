@@ -1,6 +1,9 @@
 package identity
 
 import (
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,14 +27,20 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		p, err := a.VerifyToken(r.Context(), raw)
+		ctx, span := trace.SpanFromContext(r.Context()).TracerProvider().Tracer(tracerName).Start(r.Context(), "identity.verify")
+		p, err := a.VerifyToken(ctx, raw)
 		if err != nil {
+			span.SetStatus(codes.Error, "token rejected")
+			span.End()
 			a.fail(w, r, err)
 			return
 		}
+		span.End()
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }
+
+const tracerName = "github.com/backstage-mcp/backstage-mcp/server/identity"
 
 var errMultipleAuthHeaders = errors.New("identity: several Authorization headers")
 
