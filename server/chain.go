@@ -167,11 +167,14 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 
 	// 5. Tool authorization. A refused tool answers like an unknown one.
 	s.stage(ctx, stageAuthz)
+	_, pspan := s.opts.Tracing.Tracer().Start(ctx, "policy.authorize")
 	if _, known := s.tools[req.Params.Name]; !known {
+		pspan.End()
 		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "unknown tool", "tools"
 		return nil, errToolNotFound(req)
 	}
 	td := c.grant.AllowsTool(req.Params.Name)
+	pspan.End()
 	if !td.Allowed || tool == nil {
 		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "tool not granted: "+td.Reason, "policy@"+c.ver+":"+td.Rule
 		return nil, errToolNotFound(req)

@@ -210,7 +210,9 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 		return nil
 	}
 	s.stage(ctx, stageEgress)
+	_, span := s.opts.Tracing.Tracer().Start(ctx, "redact.egress")
 	out, size, red, err := s.out.result(res, rec.Redactions)
+	span.End()
 	rec.Redactions = red
 	if err != nil {
 		s.log.ErrorContext(ctx, "result withheld: egress redaction failed", "tool", rec.Tool, "err", err)

@@ -92,7 +92,7 @@ func TestTracingSpans(t *testing.T) {
 	if httpSpan == nil || httpSpan.SpanKind != trace.SpanKindServer || httpSpan.Parent.SpanID().String() != "00f067aa0ba902b7" {
 		t.Fatalf("the tool span's parent is not the MCP request span continuing the caller's context: %+v", httpSpan)
 	}
-	for _, child := range []string{"backstage GET", "audit.append"} {
+	for _, child := range []string{"policy.authorize", "backstage GET", "redact.egress", "audit.append"} {
 		sp, ok := byName[child]
 		if !ok {
 			t.Errorf("no %q span among %v", child, names(spans))
