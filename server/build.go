@@ -203,7 +203,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		opts.Sessions = shared.sessions
 		opts.ReadyChecks = append(opts.ReadyChecks, ReadyCheck{Name: "redis", Check: func(ctx context.Context) (string, error) {
 			if err := shared.ping(ctx); err != nil {
-				return "unreachable: rate limits and sessions fail closed until it answers", err
+				return "Redis unreachable: rate limits and sessions fail closed until it answers", err
 			}
 			return "reachable", nil
 		}})
