@@ -187,13 +187,13 @@ func (c completer) names(ctx context.Context, variant, kind, ns, prefix string, 
 	args := map[string]any{"limit": maxCompletions, "order": "metadata.name"}
 	if kind != "" {
 		if catalog.ValidateKind(kind) != nil {
-			return emptyCompletion(), nil
+			return emptyCompletion(), nil //nolint:nilerr // an invalid kind completes to nothing, like a missing one
 		}
 		args["kind"] = kind
 	}
 	if ns != "" {
 		if catalog.ValidateNamespace(ns) != nil {
-			return emptyCompletion(), nil
+			return emptyCompletion(), nil //nolint:nilerr // an invalid namespace completes to nothing, like a missing one
 		}
 		args["namespace"] = ns
 	}
@@ -232,7 +232,7 @@ func (c completer) facet(ctx context.Context, facet, kind, prefix string, norm f
 	args := map[string]any{"facet": facet}
 	if kind != "" {
 		if catalog.ValidateKind(kind) != nil {
-			return emptyCompletion(), nil
+			return emptyCompletion(), nil //nolint:nilerr // an invalid kind completes to nothing, like a missing one
 		}
 		args["kind"] = kind
 	}

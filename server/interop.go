@@ -306,5 +306,5 @@ func rpcError(id json.RawMessage, code int, msg string) json.RawMessage {
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(rpcError(id, code, msg), '\n'))
+	_, _ = w.Write(append(rpcError(id, code, msg), '\n')) //nolint:gosec // G705: a JSON body (application/json) built by json.Marshal, not HTML
 }

@@ -17,9 +17,9 @@ const Caller = "user:default/nia"
 type Variant int
 
 const (
-	// Exact: owner and kind rules that Backstage's filters express exactly.
+	// Exact is owner and kind rules that Backstage's filters express exactly.
 	Exact Variant = iota
-	// Deny: the same plus a deny rule on a label, which is only re-checked
+	// Deny is the same plus a deny rule on a label, which is only re-checked
 	// after fetch (the query is a superset, pages must be refilled).
 	Deny
 )
