@@ -98,38 +98,6 @@ func newMatcher(keywords []string) *matcher {
 	return m
 }
 
-// scan calls fn(keyword, end) for every occurrence of every keyword in b;
-// end is the offset just past the occurrence. Occurrences are reported in
-// order of their end offset.
-func (m *matcher) scan(b []byte, fn func(kw, end int)) {
-	s := 0
-	nc := m.nclass
-	delta := m.delta
-	class := &m.class
-	hasOut := m.hasOut
-	for i := 0; i < len(b); i++ {
-		s = int(delta[s*nc+int(class[b[i]])])
-		if hasOut[s] {
-			for _, kw := range m.out[s] {
-				fn(kw, i+1)
-			}
-		}
-	}
-}
-
-// any reports whether b contains at least one keyword.
-func (m *matcher) any(b []byte) bool {
-	s := 0
-	nc := m.nclass
-	for i := 0; i < len(b); i++ {
-		s = int(m.delta[s*nc+int(m.class[b[i]])])
-		if m.hasOut[s] {
-			return true
-		}
-	}
-	return false
-}
-
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {

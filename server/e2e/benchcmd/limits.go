@@ -47,6 +47,17 @@ type latency struct {
 // sides get the same finite (never reached) limits, so the only difference
 // is where the buckets and the session records live.
 func stateConfig(mode, backstageURL, policy, auditPath, redisURL string) string {
+	cfg := oursConfig(backstageURL, policy, auditPath, "{ requests: 1000000, per: 1s, burst: 1000000 }") + "state: " + mode + "\n"
+	if mode == "redis" {
+		cfg += fmt.Sprintf("redis:\n  url: %s\n  keyPrefix: \"bench:\"\n", redisURL)
+	}
+	return cfg
+}
+
+// oursConfig is backstage-mcp's configuration in the bench: the catalog
+// (none: the embedded demo), the policy, an audit trail with interval
+// sync, and every rate-limit bucket set to bucket.
+func oursConfig(backstageURL, policy, auditPath, bucket string) string {
 	var w strings.Builder
 	if backstageURL != "" {
 		fmt.Fprintf(&w, "backstage:\n  baseUrl: %s\n  token: ${BENCH_BACKSTAGE_TOKEN}\n", backstageURL)
@@ -61,21 +72,17 @@ audit:
 rateLimits:
   defaultClass: default
   classes:
-    default: { requests: 1000000, per: 1s, burst: 1000000 }
-    high: { requests: 1000000, per: 1s, burst: 1000000 }
-    low: { requests: 1000000, per: 1s, burst: 1000000 }
-  agent: { requests: 1000000, per: 1s, burst: 1000000 }
-  global: { requests: 1000000, per: 1s, burst: 1000000 }
+    default: %[3]s
+    high: %[3]s
+    low: %[3]s
+  agent: %[3]s
+  global: %[3]s
   upstream:
     rate: { unlimited: true }
 log:
   level: warn
   format: json
-state: %s
-`, policy, auditPath, mode)
-	if mode == "redis" {
-		fmt.Fprintf(&w, "redis:\n  url: %s\n  keyPrefix: \"bench:\"\n", redisURL)
-	}
+`, policy, auditPath, bucket)
 	return w.String()
 }
 

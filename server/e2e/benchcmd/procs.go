@@ -130,30 +130,7 @@ func (b *bench) startOurs(ctx context.Context, bs *backstage, user, tag string) 
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")
-	cfg := fmt.Sprintf(`backstage:
-  baseUrl: %s
-  token: ${BENCH_BACKSTAGE_TOKEN}
-policy:
-  file: %s
-audit:
-  path: %s
-  sync: interval
-  syncInterval: 1s
-  maxBytes: -1
-rateLimits:
-  defaultClass: default
-  classes:
-    default: { unlimited: true }
-    high: { unlimited: true }
-    low: { unlimited: true }
-  agent: { unlimited: true }
-  global: { unlimited: true }
-  upstream:
-    rate: { unlimited: true }
-log:
-  level: warn
-  format: json
-`, bs.BaseURL, filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"), auditPath)
+	cfg := oursConfig(bs.BaseURL, filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"), auditPath, "{ unlimited: true }")
 	b.res.OursConfig = cfg
 	return b.launchOurs(ctx, dir, port, cfg, []string{"--insecure-local-user", user}, "BENCH_BACKSTAGE_TOKEN="+bs.Token)
 }
