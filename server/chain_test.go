@@ -505,3 +505,41 @@ func TestOneEgressIsStructural(t *testing.T) {
 		}
 	}
 }
+
+// TestArgumentRedactionsAreCounted: a secret an agent sends is counted in
+// the call's audit record, over HTTP too, where ingress has already
+// replaced it before the chain sees the arguments.
+func TestArgumentRedactionsAreCounted(t *testing.T) {
+	cs := newChainServer(t, chainEntities, oneToolPolicy, "")
+	srv := httptest.NewServer(cs.s.Handler())
+	defer srv.Close()
+	const secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+	var session string
+	for i, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"catalog_get_entity","arguments":{"ref":"component:default/` + secret + `"}}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if i == 0 {
+			session = resp.Header.Get("Mcp-Session-Id")
+		}
+	}
+	recs := cs.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("call records = %d, want 1", len(recs))
+	}
+	if recs[0].Redactions["stripe-secret-key"] < 1 {
+		t.Fatalf("argument redaction not counted: %+v (arguments %s)", recs[0].Redactions, recs[0].Arguments)
+	}
+}

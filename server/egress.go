@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -262,8 +263,25 @@ func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[str
 	if err != nil {
 		return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
 	}
-	return out, counts(nil, rep)
+	// Count from the markers in the result, not from this pass alone: on
+	// HTTP and stdio, ingress has already redacted the message, so this
+	// pass finds nothing new. (A marker an agent typed itself is counted
+	// too; the arguments field shows it as sent.)
+	var red map[string]int
+	for _, m := range markerID.FindAllSubmatch(out, -1) {
+		if red == nil {
+			red = map[string]int{}
+		}
+		red[string(m[1])]++
+	}
+	if rep.Invisible > 0 {
+		red = counts(red, redact.Report{Invisible: rep.Invisible})
+	}
+	return out, red
 }
+
+// markerID finds redaction markers, "[REDACTED:<rule id>]", and their rule.
+var markerID = regexp.MustCompile(`\[REDACTED:([a-z0-9][a-z0-9-]*)\]`)
 
 // redactingHandler is a slog.Handler that passes the message and every
 // string attribute through egress, with the attribute's key as context.
