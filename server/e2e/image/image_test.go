@@ -22,6 +22,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"golang.org/x/sys/unix"
 )
 
 const testImage = "localhost/backstage-mcp:imagetest"
@@ -247,16 +248,44 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// podmanRuntimes are the podman invocations tried, in order. On machines
-// that forbid setrlimit on another process (some sandboxes), podman's
-// runtimes fail with "error setting rlimit type 6/7"; `buildah run`, which
-// sets no rlimits, is then the fallback.
-var podmanRuntimes = []struct {
+// podmanAttempts are the podman invocations tried, in order.
+//
+// Left to itself, podman 4.3 asks the OCI runtime for RLIMIT_NOFILE
+// 1048576 and an RLIMIT_NPROC of its own choosing. Raising a hard limit
+// needs CAP_SYS_RESOURCE, which some sandboxes (this project's CI machine
+// among them) do not grant even to root, so the runtime fails with
+// "error setting rlimit type 7" (runc) or "setrlimit RLIMIT_NOFILE:
+// Operation not permitted" (crun). `--ulimit host` does not help: podman
+// 4.3 still writes its defaults into the container's spec. Lowering a
+// limit is always allowed, so the first attempt passes --ulimit values at
+// or below this process's hard limits, and names runc, which the CI
+// installs (crun also refuses cgroup v1/v2 hybrid hosts).
+func podmanAttempts(t *testing.T) []podmanAttempt {
+	t.Helper()
+	ulimits := []string{
+		"--ulimit", fmt.Sprintf("nofile=%[1]d:%[1]d", hardLimit(t, unix.RLIMIT_NOFILE, 65536)),
+		"--ulimit", fmt.Sprintf("nproc=%[1]d:%[1]d", hardLimit(t, unix.RLIMIT_NPROC, 4096)),
+	}
+	return []podmanAttempt{
+		{"podman run --runtime runc " + strings.Join(ulimits, " "), append([]string{"--runtime", "runc"}, ulimits...)},
+		{"podman run " + strings.Join(ulimits, " "), ulimits},
+		{"podman run", nil},
+	}
+}
+
+type podmanAttempt struct {
 	name  string
 	flags []string
-}{
-	{"podman run", nil},
-	{"podman run --runtime runc --ulimit host", []string{"--runtime", "runc", "--ulimit", "host"}},
+}
+
+// hardLimit is this process's hard limit for resource, capped at most.
+func hardLimit(t *testing.T, resource, most int) uint64 {
+	t.Helper()
+	var l unix.Rlimit
+	if err := unix.Getrlimit(resource, &l); err != nil {
+		t.Fatalf("getrlimit %d: %v", resource, err)
+	}
+	return min(l.Max, uint64(most))
 }
 
 // runContainer starts the image with the demo catalog and calls a tool
@@ -267,7 +296,7 @@ func runContainer(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		failures = append(failures, "podman: not installed")
 	} else {
-		for _, rt := range podmanRuntimes {
+		for _, rt := range podmanAttempts(t) {
 			port := freePort(t)
 			name := fmt.Sprintf("backstage-mcp-imagetest-%d", port)
 			args := append(append([]string{}, storage...), "run", "-d", "--rm", "--name", name, "--network", "host",
@@ -287,13 +316,42 @@ func runContainer(t *testing.T) {
 				t.Fatalf("%s: the container started but never became ready: %v\n%s", rt.name, err, logs)
 			}
 			t.Logf("container started with %s; cold start to ready: %d ms", rt.name, time.Since(start).Milliseconds())
+			for _, f := range failures {
+				t.Logf("  (before that: %s)", f)
+			}
+			checkRunningUser(t, name)
 			callTool(t, base)
 			return
 		}
 	}
-	t.Logf("podman cannot start containers here:\n  %s", strings.Join(failures, "\n  "))
+	t.Logf("PODMAN CANNOT START CONTAINERS HERE, falling back to buildah run:\n  %s", strings.Join(failures, "\n  "))
 	if err := buildahRun(t); err != nil {
 		t.Logf("CONTAINERS CANNOT RUN HERE: buildah run failed too (%v); the image's config and files were checked, it was not started", err)
+	}
+}
+
+// checkRunningUser checks the container's process runs as the image's
+// non-root user, with no capabilities.
+func checkRunningUser(t *testing.T, name string) {
+	t.Helper()
+	pid := strings.TrimSpace(run(t, "podman", append(append([]string{}, storage...), "inspect", "--format", "{{.State.Pid}}", name)...))
+	status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	if err != nil {
+		t.Fatalf("container process %s: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.Join(strings.Fields(v), " ")
+		switch k {
+		case "Uid", "Gid":
+			if v != "65532 65532 65532 65532" {
+				t.Errorf("container process %s = %q, want 65532 (non-root) throughout", k, v)
+			}
+		case "CapEff", "CapPrm":
+			if v != "0000000000000000" {
+				t.Errorf("container process %s = %s, want no capabilities", k, v)
+			}
+		}
 	}
 }
 
