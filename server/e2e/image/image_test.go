@@ -389,7 +389,7 @@ func buildahRun(t *testing.T) error {
 		select {
 		case werr := <-done:
 			done <- werr
-			return fmt.Errorf("exited before ready (%v): %s", werr, lastLine(logs.String()))
+			return fmt.Errorf("exited before ready (%w): %s", werr, lastLine(logs.String()))
 		default:
 		}
 		t.Fatalf("buildah run: the container started but never became ready: %v\n%s", err, logs.String())
