@@ -17,6 +17,8 @@ cd "$(dirname "$0")/../.."
 # shellcheck disable=SC2206
 podman=(podman ${PODMAN_FLAGS---storage-driver vfs})
 fail() { echo "check-snapshot: $*" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 (cd dist && sha256sum --quiet -c checksums.txt) || fail "checksums.txt does not match dist/"
 n=$(find dist -maxdepth 1 -name '*.cdx.json' | wc -l)
@@ -71,10 +73,13 @@ for arch in amd64 arm64; do
 want $want"
 	# Every file in the image, with owner and mode (the same list as
 	# `make image` checks), and the binary is the one goreleaser built.
-	mnt=$("${podman[@]}" image mount "$image")
-	files=$(cd "$mnt" && find . -mindepth 1 -printf '%M %U:%G %P\n' | LC_ALL=C sort -k3)
-	inimage=$(sha256sum <"$mnt/backstage-mcp")
-	"${podman[@]}" image unmount "$image" >/dev/null
+	# podman export (of a container created, never started) needs no root.
+	ctr=$("${podman[@]}" create "$image")
+	"${podman[@]}" export -o "$tmp/fs.tar" "$ctr"
+	"${podman[@]}" rm "$ctr" >/dev/null
+	files=$(tar --numeric-owner -tvf "$tmp/fs.tar" |
+		awk '{o = $2; sub("/", ":", o); n = $6; sub("/$", "", n); print $1, o, n}' | LC_ALL=C sort -k3)
+	inimage=$(tar -xOf "$tmp/fs.tar" backstage-mcp | sha256sum)
 	[ "$files" = "$wantfiles" ] || fail "image $image files:
 $files
 want
