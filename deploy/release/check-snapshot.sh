@@ -74,7 +74,7 @@ want $want"
 	# Every file in the image, with owner and mode (the same list as
 	# `make image` checks), and the binary is the one goreleaser built.
 	# podman export (of a container created, never started) needs no root.
-	ctr=$("${podman[@]}" create "$image")
+	ctr=$("${podman[@]}" create --platform "linux/$arch" "$image")
 	"${podman[@]}" export -o "$tmp/fs.tar" "$ctr"
 	"${podman[@]}" rm "$ctr" >/dev/null
 	files=$(tar --numeric-owner -tvf "$tmp/fs.tar" |
