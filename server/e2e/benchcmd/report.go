@@ -321,7 +321,7 @@ func (b *bench) markdown() string {
 	}
 
 	p("\n## Against REST and the floor\n\n")
-	p("The questions of the targets, on every path of the main comparison. Ratios: the column ÷ REST and ÷ the floor "+
+	p("The questions of the targets, on every path of the main comparison. Ratios: the column ÷ REST and ÷ the floor " +
 		"(latency: lower is better; calls/s: higher is better); the floor's own ratio to REST is what one loopback hop costs.\n\n")
 	for _, n := range b.scales() {
 		p("%s", b.comparisonTable(n))
