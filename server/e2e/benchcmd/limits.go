@@ -236,7 +236,7 @@ func (b *bench) startRedis(ctx context.Context) (*redisProc, error) {
 func stateMarkdown(s *stateResult) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, "\n## state: redis against state: memory\n\n")
-	fmt.Fprintf(&w, "Two backstage-mcp processes, same binary, same catalog (%s), same policy and the same finite limits "+
+	fmt.Fprintf(&w, "Two backstage-mcp processes, same binary, same catalog (%s), same policy, the audit synced at an interval, and the same finite limits "+
 		"(never reached, so every call charges its user × class, agent and global buckets); they differ only in `state`. "+
 		"One redis-server %s on loopback. %s, one session per process, sequential calls, %d interleaved blocks of %d calls per mode "+
 		"(the order alternates each block, both modes ask for the same entities), after 100 warm-up calls each. "+
