@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -71,31 +72,32 @@ func serveFloor(ctx context.Context, listen, target string, stderr io.Writer) in
 }
 
 // startFloor starts this program again as the floor proxy in front of
-// target and returns its base URL once it answers.
-func (b *bench) startFloor(ctx context.Context, target string) (string, error) {
+// target and returns its base URL once it answers, and a stop function
+// that may be called more than once.
+func (b *bench) startFloor(ctx context.Context, target string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", fmt.Errorf("benchcmd: floor proxy: %w", err)
+		return "", nil, fmt.Errorf("benchcmd: floor proxy: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	logf, err := os.Create(filepath.Join(b.tmp, "floor-"+strconv.Itoa(port)+".log"))
 	if err != nil {
-		return "", fmt.Errorf("benchcmd: %w", err)
+		return "", nil, fmt.Errorf("benchcmd: %w", err)
 	}
 	cmd := exec.Command(self, "--floor-listen", addr, "--floor-target", target)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
-		return "", fmt.Errorf("benchcmd: start floor proxy: %w", err)
+		return "", nil, fmt.Errorf("benchcmd: start floor proxy: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	b.onExit(func() {
+	stop := sync.OnceFunc(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -105,22 +107,23 @@ func (b *bench) startFloor(ctx context.Context, target string) (string, error) {
 		}
 		_ = logf.Close()
 	})
+	b.onExit(stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return "http://" + addr, nil
+			return "http://" + addr, stop, nil
 		}
 		select {
 		case <-exited:
-			return "", fmt.Errorf("benchcmd: floor proxy exited at start; see %s", logf.Name())
+			return "", nil, fmt.Errorf("benchcmd: floor proxy exited at start; see %s", logf.Name())
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("benchcmd: floor proxy not listening after 15s; see %s", logf.Name())
+			return "", nil, fmt.Errorf("benchcmd: floor proxy not listening after 15s; see %s", logf.Name())
 		}
 	}
 }

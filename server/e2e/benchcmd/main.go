@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -210,15 +211,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 	// The binary is built once, in parallel with the first Backstage's boot.
 	buildErr := make(chan error, 1)
 	go func() { buildErr <- b.build(ctx) }()
+	waitBuild := sync.OnceValue(func() error { return <-buildErr })
 	for i, n := range b.o.scales {
-		if err := b.runScale(ctx, n, i == 0, buildErr); err != nil {
-			if i == 0 {
-				// runScale waits for the build only once Backstage is up.
-				select {
-				case <-buildErr:
-				default:
-				}
-			}
+		if err := b.runScale(ctx, n, i == 0, waitBuild); err != nil {
+			_ = waitBuild() // the build must not outlive the temporary directory
 			return err
 		}
 	}
@@ -230,7 +226,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 // the end so the next size has the machine to itself. The first size also
 // gets the answer sizes, the secrets check, the --state comparison and the
 // soak.
-func (b *bench) runScale(ctx context.Context, n int, first bool, buildErr <-chan error) error {
+func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func() error) error {
 	t0 := time.Now()
 	catDir := filepath.Join(b.tmp, fmt.Sprintf("catalog-%d", n))
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
@@ -252,10 +248,8 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, buildErr <-chan
 	}
 	b.res.Catalogs = append(b.res.Catalogs, info)
 	b.log.Info("Backstage ready", "url", bs.BaseURL, "entities", bs.Entities, "boot+ingest", ingest.Round(time.Second))
-	if first {
-		if err := <-buildErr; err != nil {
-			return err
-		}
+	if err := waitBuild(); err != nil {
+		return err
 	}
 	user := "user:default/" + cat.ByKind["user"][0].Name
 
@@ -270,10 +264,11 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, buildErr <-chan
 		procs = append(procs, p)
 		oursURLs[v.name] = p.url
 	}
-	floorURL, err := b.startFloor(ctx, bs.BaseURL)
+	floorURL, stopFloor, err := b.startFloor(ctx, bs.BaseURL)
 	if err != nil {
 		return err
 	}
+	defer stopFloor()
 
 	// Callers: one session per worker for each MCP path.
 	maxConc := 1
