@@ -295,9 +295,11 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	if first {
 		// Sizes and secrets on the shipped defaults, the peer and REST.
 		var three []*pathSet
-		for _, p := range paths {
-			if p.name == "ours" || p.name == pathPeer || p.name == pathRest {
-				three = append(three, p)
+		for _, name := range []string{"ours", pathPeer, pathRest} {
+			for _, p := range paths {
+				if p.name == name {
+					three = append(three, p)
+				}
 			}
 		}
 		if err := b.sizes(ctx, three, qs); err != nil {

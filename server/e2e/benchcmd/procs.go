@@ -92,7 +92,7 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 	min := cat.Entities + len(fixture) + len(locs)
 	opts := harness.Options{
 		RepoRoot:    b.root,
-		LogFile:     filepath.Join(b.tmp, "backstage.log"),
+		LogFile:     filepath.Join(b.tmp, fmt.Sprintf("backstage-%d.log", cat.Entities)),
 		MinEntities: min,
 		BootTimeout: 3*time.Minute + time.Duration(cat.Entities)*40*time.Millisecond,
 	}
