@@ -48,6 +48,18 @@ type phaseLimits struct {
 	Max time.Duration
 }
 
+// phaseRun is one measuring window of a phase; a phase run in several
+// rounds (--rounds) merges its windows with mergeRuns.
+type phaseRun struct {
+	lat      []time.Duration // successful calls timed
+	inside   int             // successful calls that ended inside the window
+	seconds  float64         // window length
+	failures int
+	capped   bool
+	firstErr string
+	asked    int64 // questions taken, warm-up included
+}
+
 // callRecord is one call as a worker saw it.
 type callRecord struct {
 	t0, t1 time.Time
@@ -70,7 +82,7 @@ const callTimeout = 2 * time.Minute
 // slow calls are counted rather than dropped. Throughput is the successful
 // calls that ended inside the window divided by its length. A failure is a
 // transport error or a tool error; failures are counted, not timed.
-func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64) question, lim phaseLimits) phaseResult {
+func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64) question, lim phaseLimits) phaseRun {
 	var (
 		ctr       atomic.Int64
 		firstDone atomic.Int64
@@ -113,7 +125,7 @@ func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64
 						openAt.CompareAndSwap(0, max(t1.UnixNano(), warmEnd.UnixNano()))
 					}
 				}
-				if o := openAt.Load(); o != 0 && t1.UnixNano() >= o {
+				if o := openAt.Load(); o != 0 && t1.UnixNano() > o {
 					n := inWindow.Add(1)
 					if t1.Sub(time.Unix(0, o)) >= lim.Dur && n >= int64(lim.MinCalls) {
 						closeAt.CompareAndSwap(0, t1.UnixNano())
@@ -129,44 +141,62 @@ func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64
 		}(w)
 	}
 	wg.Wait()
-	res := summarise(records, time.Unix(0, openAt.Load()), time.Unix(0, closeAt.Load()))
-	res.Concurrency = conc
-	res.Capped = capped.Load()
-	res.Asked = ctr.Load()
+	run := summarise(records, time.Unix(0, openAt.Load()), time.Unix(0, closeAt.Load()))
+	run.capped = capped.Load()
+	run.asked = ctr.Load()
 	for _, e := range firstErr {
 		if e != "" {
-			res.FirstError = e
+			run.firstErr = e
 			break
 		}
 	}
-	return res
+	return run
 }
 
 // summarise computes a phase's figures from its call records and its
-// window [open, closed]: every call that ended at or after open is timed
+// window (open, closed]: every call that ended after open is timed
 // (or counted as a failure); throughput counts the successful ones that
 // ended inside the window.
-func summarise(records [][]callRecord, open, closed time.Time) phaseResult {
-	var res phaseResult
-	var lat []time.Duration
-	var inside int
+func summarise(records [][]callRecord, open, closed time.Time) phaseRun {
+	var run phaseRun
 	for _, recs := range records {
 		for _, r := range recs {
-			if r.t1.Before(open) {
-				continue
+			if !r.t1.After(open) {
+				continue // warm-up, including the call that opened the window
 			}
 			if !r.ok {
-				res.Failures++
+				run.failures++
 				continue
 			}
-			lat = append(lat, r.t1.Sub(r.t0))
+			run.lat = append(run.lat, r.t1.Sub(r.t0))
 			if !r.t1.After(closed) {
-				inside++
+				run.inside++
 			}
 		}
 	}
+	run.seconds = closed.Sub(open).Seconds()
+	return run
+}
+
+// mergeRuns computes a phase's figures from its windows: latencies over
+// all their timed calls, throughput as the calls that ended inside the
+// windows over their summed length.
+func mergeRuns(conc int, runs []phaseRun) phaseResult {
+	res := phaseResult{Concurrency: conc}
+	var lat []time.Duration
+	var inside int
+	for _, r := range runs {
+		lat = append(lat, r.lat...)
+		inside += r.inside
+		res.Seconds += r.seconds
+		res.Failures += r.failures
+		res.Capped = res.Capped || r.capped
+		res.Asked += r.asked
+		if res.FirstError == "" {
+			res.FirstError = r.firstErr
+		}
+	}
 	res.Calls = len(lat)
-	res.Seconds = closed.Sub(open).Seconds()
 	if res.Seconds > 0 {
 		res.CallsPerSec = float64(inside) / res.Seconds
 	}

@@ -46,6 +46,7 @@ type options struct {
 	phase        time.Duration
 	warmup       time.Duration
 	minCalls     int
+	rounds       int
 	phaseMax     time.Duration
 	restGzip     bool
 	conc         []int
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated catalog and question order")
 	fs.DurationVar(&o.phase, "phase", 5*time.Second, "shortest measuring window of each load phase (path × question × concurrency)")
 	fs.IntVar(&o.minCalls, "min-calls", 20, "fewest calls that must end inside a measuring window (at least twice the concurrency): slow phases run longer until they have")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure each (question, concurrency) block this many times over all paths, alternating their order, and merge the windows (interleaving evens out drift between paths)")
 	fs.DurationVar(&o.phaseMax, "phase-max", 3*time.Minute, "cap on one phase, warm-up included (a phase that reaches it is marked capped)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "shortest unmeasured warm-up before each phase (it also lasts until every worker has finished a call)")
 	fs.BoolVar(&o.restGzip, "rest-gzip", false, "let the REST and floor clients ask Backstage for gzip (Go's default); without it they ask for identity encoding, the cheaper and stricter baseline")
@@ -124,8 +126,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		o.scales = append(o.scales, n)
 	}
-	if o.minCalls < 1 || o.phase <= 0 || o.warmup < 0 || o.phaseMax < o.warmup+o.phase {
-		fmt.Fprintln(stderr, "benchcmd: --min-calls must be at least 1, --phase positive, and --phase-max at least --warmup plus --phase")
+	if o.minCalls < 1 || o.rounds < 1 || o.phase <= 0 || o.warmup < 0 || o.phaseMax < o.warmup+o.phase {
+		fmt.Fprintln(stderr, "benchcmd: --min-calls and --rounds must be at least 1, --phase positive, and --phase-max at least --warmup plus --phase")
 		return 2
 	}
 	for _, f := range strings.Split(*concStr, ",") {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -96,15 +97,29 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 		offset := map[string]int64{}
 		for _, conc := range b.o.conc {
 			lim := phaseLimits{Warm: b.o.warmup, Dur: b.o.phase, MinCalls: max(b.o.minCalls, 2*conc), Max: b.o.phaseMax}
-			for _, pn := range sc.paths {
-				p := byName[pn]
-				base := offset[pn]
-				next := func(i int64) question { return sc.list(base + i) }
-				r := runPhase(ctx, p.callers, conc, next, lim)
-				if err := ctx.Err(); err != nil {
-					return err
+			runs := map[string][]phaseRun{}
+			for rd := range b.o.rounds {
+				// Odd rounds take the paths in reverse order, so that drift
+				// (Backstage's heap, other load) does not favour a path.
+				order := slices.Clone(sc.paths)
+				if rd%2 == 1 {
+					slices.Reverse(order)
 				}
-				offset[pn] = base + r.Asked
+				for _, pn := range order {
+					p := byName[pn]
+					base := offset[pn]
+					next := func(i int64) question { return sc.list(base + i) }
+					run := runPhase(ctx, p.callers, conc, next, lim)
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					offset[pn] = base + run.asked
+					runs[pn] = append(runs[pn], run)
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+			for _, pn := range sc.paths {
+				r := mergeRuns(conc, runs[pn])
 				r.Scale, r.Scenario, r.Path = scale, sc.name, pn
 				b.res.Phases = append(b.res.Phases, r)
 				b.log.Info("phase", "scale", scale, "scenario", sc.name, "path", pn, "concurrency", conc,
@@ -115,7 +130,6 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 				if r.Capped {
 					b.log.Warn("phase reached --phase-max before counting --min-calls calls", "path", pn, "calls", r.Calls)
 				}
-				time.Sleep(200 * time.Millisecond)
 			}
 		}
 	}

@@ -170,7 +170,7 @@ func TestRunPhaseCountsSlowCalls(t *testing.T) {
 		callers[i] = &fakeCaller{delay: 20 * time.Millisecond, fail: 5, started: &started, finished: &finished}
 	}
 	lim := phaseLimits{Warm: 0, Dur: time.Millisecond, MinCalls: 16, Max: time.Minute}
-	r := runPhase(context.Background(), callers, conc, func(int64) question { return question{Kind: qGet} }, lim)
+	r := mergeRuns(conc, []phaseRun{runPhase(context.Background(), callers, conc, func(int64) question { return question{Kind: qGet} }, lim)})
 	if started.Load() != finished.Load() {
 		t.Fatalf("%d calls started, %d finished: runPhase returned with calls running", started.Load(), finished.Load())
 	}
@@ -199,7 +199,7 @@ func TestRunPhaseCap(t *testing.T) {
 	var started, finished atomic.Int64
 	callers := []caller{&fakeCaller{delay: 5 * time.Millisecond, started: &started, finished: &finished}}
 	lim := phaseLimits{Warm: 0, Dur: time.Millisecond, MinCalls: 1 << 30, Max: 50 * time.Millisecond}
-	r := runPhase(context.Background(), callers, 1, func(int64) question { return question{} }, lim)
+	r := mergeRuns(1, []phaseRun{runPhase(context.Background(), callers, 1, func(int64) question { return question{} }, lim)})
 	if !r.Capped {
 		t.Errorf("phase not capped: %+v", r)
 	}
@@ -221,7 +221,7 @@ func TestSummarise(t *testing.T) {
 	}
 	// Window [500, 2000]: warm-up is the two calls ending at 100 (and none
 	// other); the calls ending at 2500 and 3000 ran when it closed.
-	r := summarise(records, at(500), at(2000))
+	r := mergeRuns(2, []phaseRun{summarise(records, at(500), at(2000))})
 	if r.Calls != 5 || r.Failures != 1 {
 		t.Fatalf("calls %d failures %d, want 5 and 1", r.Calls, r.Failures)
 	}
@@ -230,6 +230,22 @@ func TestSummarise(t *testing.T) {
 	}
 	if r.P50Ms != 900 || r.P99Ms != 1900 {
 		t.Errorf("p50 %v p99 %v, want 900 and 1900", r.P50Ms, r.P99Ms)
+	}
+}
+
+// TestMergeRuns checks that rounds merge: latencies pooled, throughput
+// over the summed windows, failures and caps carried.
+func TestMergeRuns(t *testing.T) {
+	ms := time.Millisecond
+	r := mergeRuns(1, []phaseRun{
+		{lat: []time.Duration{1 * ms, 2 * ms}, inside: 2, seconds: 1, asked: 3},
+		{lat: []time.Duration{3 * ms, 4 * ms}, inside: 1, seconds: 2, failures: 1, capped: true, firstErr: "x", asked: 5},
+	})
+	if r.Calls != 4 || r.Failures != 1 || !r.Capped || r.FirstError != "x" || r.Asked != 8 {
+		t.Errorf("merged %+v", r)
+	}
+	if r.Seconds != 3 || r.CallsPerSec != 1 || r.P50Ms != 2 || r.P90Ms != 4 {
+		t.Errorf("window %v s, %v calls/s, p50 %v, p90 %v; want 3, 1, 2, 4", r.Seconds, r.CallsPerSec, r.P50Ms, r.P90Ms)
 	}
 }
 
