@@ -331,7 +331,7 @@ func (b *bench) markdown() string {
 	p("Each phase: at least %s of warm-up (and until every worker has finished a call), then a window of at least %s that lasts "+
 		"until at least max(%d, 2 × concurrency) calls have ended in it; the calls still running when it closes are awaited, so every "+
 		"call is timed (none is dropped for being slow). p50/p90/p99: nearest rank over successful calls, in ms; calls/s: successful calls "+
-		"that ended in the window ÷ its length (*window s*). Ratios: ours ÷ peer, ÷ REST, ÷ floor.\n\n", b.o.warmup, b.o.phase, b.o.minCalls)
+		"that ended in the window ÷ its length (*window s*). %s Ratios: ours ÷ peer, ÷ REST, ÷ floor.\n\n", b.o.warmup, b.o.phase, b.o.minCalls, roundsNote(b.o.rounds))
 	p("| entities | question | conc. | path | calls | fail | window s | p50 ms | p90 ms | p99 ms | calls/s | p50 vs peer | p50 vs REST | p50 vs floor | calls/s vs peer | calls/s vs REST | calls/s vs floor |\n")
 	p("|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, ph := range r.Phases {
@@ -500,4 +500,12 @@ func (b *bench) comparisonTable(n int) string {
 	}
 	p("\n")
 	return w.String()
+}
+
+// roundsNote says how the phases were interleaved.
+func roundsNote(rounds int) string {
+	if rounds <= 1 {
+		return "One window per path, the paths one after the other (REST, floor, ours, peer) for each question and concurrency."
+	}
+	return fmt.Sprintf("%d rounds per question and concurrency, the paths in alternating order; each row merges its %d windows (*window s* is their sum).", rounds, rounds)
 }
