@@ -217,6 +217,15 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for i, n := range b.o.scales {
 		if err := b.runScale(ctx, n, i == 0, waitBuild); err != nil {
 			_ = waitBuild() // the build must not outlive the temporary directory
+			if i == 0 || ctx.Err() != nil {
+				return err
+			}
+			// Keep what the smaller sizes measured.
+			b.res.Incomplete = fmt.Sprintf("the run stopped at %d entities: %v", n, err)
+			b.res.Finished = time.Now().UTC()
+			if werr := b.write(); werr != nil {
+				b.log.Error("writing the partial results", "err", werr)
+			}
 			return err
 		}
 	}
