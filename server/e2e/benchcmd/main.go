@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("benchcmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scaleStr := fs.String("scale", "10000,30000", "comma-separated catalog sizes (generated entities), one Backstage each, measured in this order; the first also gets the answer sizes, secrets, --state and --soak")
+	scaleStr := fs.String("scale", "10000,30000", "comma-separated catalog sizes (generated entities), one Backstage each, measured in this order; the first also gets the peer, the hot set, relations, owner, answer sizes, secrets, --state and --soak")
 	entities := fs.Int("entities", 0, "one catalog size: the same as --scale N")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated catalog and question order")
 	fs.DurationVar(&o.phase, "phase", 5*time.Second, "shortest measuring window of each load phase (path × question × concurrency)")
@@ -286,7 +286,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	for _, c := range b.o.conc {
 		maxConc = max(maxConc, c)
 	}
-	paths, err := b.dialPaths(ctx, bs, oursURLs, floorURL, maxConc)
+	paths, err := b.dialPaths(ctx, bs, oursURLs, floorURL, maxConc, first)
 	if err != nil {
 		return err
 	}
@@ -372,8 +372,9 @@ type pathSet struct {
 }
 
 // dialPaths connects n callers to every path, in the order the phases
-// measure them: REST, the floor, backstage-mcp's variants, the peer.
-func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[string]string, floorURL string, n int) ([]*pathSet, error) {
+// measure them: REST, the floor, backstage-mcp's variants, and on the
+// first catalog size the peer.
+func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[string]string, floorURL string, n int, first bool) ([]*pathSet, error) {
 	rest := &pathSet{name: pathRest}
 	floor := &pathSet{name: pathFloor}
 	peer := &pathSet{name: pathPeer}
@@ -386,6 +387,9 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 		ours = append(ours, &pathSet{name: v.name})
 		oursHC = append(oursHC, &http.Client{Transport: newTransport()})
 	}
+	if !first {
+		peer = nil // the peer is compared on the first size only
+	}
 	for i := 0; i < n; i++ {
 		rest.callers = append(rest.callers, &restCaller{base: bs.BaseURL, token: bs.Token, hc: restHC})
 		floor.callers = append(floor.callers, &restCaller{base: floorURL, token: bs.Token, hc: floorHC})
@@ -397,6 +401,9 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 			ours[j].callers = append(ours[j].callers, c)
 			b.onExit(c.close)
 		}
+		if peer == nil {
+			continue
+		}
 		p, err := dialMCP(ctx, bs.BaseURL+"/api/mcp-actions/v1", peerHC, map[string]string{"Authorization": "Bearer " + bs.Token}, false)
 		if err != nil {
 			return nil, err
@@ -404,8 +411,11 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 		peer.callers = append(peer.callers, p)
 		b.onExit(p.close)
 	}
-	b.res.PeerTools = [2]string{peer.callers[0].(*mcpCaller).getTool, peer.callers[0].(*mcpCaller).qryTool}
 	out := []*pathSet{rest, floor}
 	out = append(out, ours...)
+	if peer == nil {
+		return out, nil
+	}
+	b.res.PeerTools = [2]string{peer.callers[0].(*mcpCaller).getTool, peer.callers[0].(*mcpCaller).qryTool}
 	return append(out, peer), nil
 }

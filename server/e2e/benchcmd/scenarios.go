@@ -106,6 +106,9 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 					slices.Reverse(order)
 				}
 				for _, pn := range order {
+					if pn == pathPeer && !first {
+						continue // the peer is compared on the first size only
+					}
 					p := byName[pn]
 					base := offset[pn]
 					next := func(i int64) question { return sc.list(base + i) }
@@ -119,6 +122,9 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 				}
 			}
 			for _, pn := range sc.paths {
+				if len(runs[pn]) == 0 {
+					continue
+				}
 				r := mergeRuns(conc, runs[pn])
 				r.Scale, r.Scenario, r.Path = scale, sc.name, pn
 				b.res.Phases = append(b.res.Phases, r)
