@@ -290,13 +290,14 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	if err != nil {
 		return err
 	}
-	defer func() {
+	closeCallers := sync.OnceFunc(func() {
 		for _, p := range paths {
 			for _, c := range p.callers {
 				c.close()
 			}
 		}
-	}()
+	})
+	defer closeCallers()
 
 	// Questions, load phases, and on the first size sizes and secrets.
 	qs := b.questions(cat)
@@ -320,6 +321,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 			return err
 		}
 	}
+	closeCallers()
 	for i, v := range oursVariants {
 		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
 			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: v.name, KiB: kib})
