@@ -49,8 +49,10 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/policyfile/
 
 BENCH_STATE ?= redis
-bench-e2e: redis-server ## side-by-side benchmark vs Backstage's own MCP endpoint and REST, state redis vs memory, a 60 s soak (~8 min; writes testdata/bench/results.md)
-	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE)
+BENCH_SCALE ?= 10000,30000
+BENCH_FLAGS ?=
+bench-e2e: redis-server ## side-by-side benchmark vs REST, REST+hop floor and Backstage's MCP endpoint at BENCH_SCALE entities, state redis vs memory, a 60 s soak (~15 min; writes testdata/bench/results.md)
+	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE) --scale $(BENCH_SCALE) $(BENCH_FLAGS)
 
 GITLEAKS_VER ?= v8.30.1
 REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl gpg:gnupg puttygen:putty-tools age-keygen:age

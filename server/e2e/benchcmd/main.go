@@ -1,12 +1,15 @@
 // Command benchcmd is the end-to-end benchmark behind `make bench-e2e`: it
 // generates a large catalog, loads it into a real Backstage (the e2e
 // harness), and asks the same questions of backstage-mcp over Streamable
-// HTTP, of Backstage's own MCP endpoint (plugin-mcp-actions-backend) and of
-// Backstage's catalog REST API. It reports latency, throughput, answer
-// sizes in bytes and tokens, peak memory and leaked secrets, and writes
-// testdata/bench/results.md and results.json. With --soak it also runs
-// 200 concurrent sessions of mixed tool calls against backstage-mcp and
-// checks the audit trail.
+// HTTP (one process per configuration in oursVariants: the shipped
+// defaults first), of Backstage's own MCP endpoint
+// (plugin-mcp-actions-backend), of Backstage's catalog REST API, and of the
+// same REST API through a trivial pass-through reverse proxy (the floor of
+// any proxy). It does so at every catalog size of --scale, and reports
+// latency, throughput, answer sizes in bytes and tokens, peak memory and
+// leaked secrets, and writes testdata/bench/results.md and results.json.
+// With --soak it also runs 200 concurrent sessions of mixed tool calls
+// against backstage-mcp and checks the audit trail.
 //
 // Run it from the repository:
 //
@@ -29,16 +32,23 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // options are the command-line flags.
 type options struct {
-	entities     int
+	// scales are the catalog sizes measured, one Backstage each; the
+	// first also gets the answer-size, secrets, state and soak parts.
+	scales       []int
 	seed         uint64
 	phase        time.Duration
 	warmup       time.Duration
+	minCalls     int
+	rounds       int
+	phaseMax     time.Duration
+	restGzip     bool
 	conc         []int
 	hot          int
 	sizeSample   int
@@ -56,6 +66,9 @@ type options struct {
 	stateBlocks     int
 	stateBlockCalls int
 	binary          string
+	// floorListen and floorTarget run this program as the floor proxy.
+	floorListen string
+	floorTarget string
 }
 
 func main() {
@@ -66,11 +79,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("benchcmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.entities, "entities", 10000, "entities to generate and load into Backstage")
+	scaleStr := fs.String("scale", "10000,30000", "comma-separated catalog sizes (generated entities), one Backstage each, measured in this order; the first also gets the peer, the hot set, relations, owner, answer sizes, secrets, --state and --soak")
+	entities := fs.Int("entities", 0, "one catalog size: the same as --scale N")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated catalog and question order")
-	fs.DurationVar(&o.phase, "phase", 5*time.Second, "measured duration of each load phase (path × question × concurrency)")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each phase")
-	concStr := fs.String("concurrency", "1,16,64", "comma-separated concurrency levels")
+	fs.DurationVar(&o.phase, "phase", 5*time.Second, "shortest measuring window of each load phase (path × question × concurrency)")
+	fs.IntVar(&o.minCalls, "min-calls", 20, "fewest calls that must end inside a measuring window (at least twice the concurrency): slow phases run longer until they have")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure each (question, concurrency) block this many times over all paths, alternating their order, and merge the windows (interleaving evens out drift between paths)")
+	fs.DurationVar(&o.phaseMax, "phase-max", 3*time.Minute, "cap on one phase, warm-up included (a phase that reaches it is marked capped)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "shortest unmeasured warm-up before each phase (it also lasts until every worker has finished a call)")
+	fs.BoolVar(&o.restGzip, "rest-gzip", false, "let the REST and floor clients ask Backstage for gzip (Go's default); without it they ask for identity encoding, the cheaper and stricter baseline")
+	concStr := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
 	fs.IntVar(&o.hot, "hot", 32, "size of the hot set for repeated lookups")
 	fs.IntVar(&o.sizeSample, "size-sample", 300, "lookups sampled for answer sizes (plus one search per 5)")
 	fs.BoolVar(&o.soak, "soak", false, "also run the soak: --soak-sessions sessions of mixed calls for --soak-duration")
@@ -84,10 +102,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.stateBlocks, "state-blocks", 20, "interleaved blocks per mode in the --state redis comparison")
 	fs.IntVar(&o.stateBlockCalls, "state-block-calls", 100, "sequential calls per block in the --state redis comparison")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (catalog, configs, logs, audit files)")
+	fs.StringVar(&o.floorListen, "floor-listen", "", "internal: serve as the floor proxy on this address")
+	fs.StringVar(&o.floorTarget, "floor-target", "", "internal: the floor proxy's upstream URL")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if o.floorListen != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serveFloor(ctx, o.floorListen, o.floorTarget, stderr)
+	}
+	if *entities != 0 {
+		*scaleStr = fmt.Sprint(*entities)
+	}
+	for _, f := range strings.Split(*scaleStr, ",") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%d", &n); err != nil || n < 100 || n > 1000000 {
+			fmt.Fprintf(stderr, "benchcmd: bad --scale %q (sizes from 100 to 1000000)\n", *scaleStr)
+			return 2
+		}
+		o.scales = append(o.scales, n)
+	}
+	if o.minCalls < 1 || o.rounds < 1 || o.phase <= 0 || o.warmup < 0 || o.phaseMax < o.warmup+o.phase {
+		fmt.Fprintln(stderr, "benchcmd: --min-calls and --rounds must be at least 1, --phase positive, and --phase-max at least --warmup plus --phase")
 		return 2
 	}
 	for _, f := range strings.Split(*concStr, ",") {
@@ -162,74 +202,140 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.res.Command = "go run ./server/e2e/benchcmd " + strings.Join(os.Args[1:], " ")
 	b.res.Machine = machineInfo()
 	b.res.Versions = versions(ctx, b.root, b.o.worktree)
+	b.res.RESTGzip = b.o.restGzip
+	for _, v := range oursVariants {
+		b.res.Variants = append(b.res.Variants, variantInfo{Path: v.name, Label: v.label, Note: v.note})
+	}
 	if b.o.only == "limits" {
 		return b.runStateOnly(ctx)
 	}
 
-	// 1. Catalog.
+	// The binary is built once, in parallel with the first Backstage's boot.
+	buildErr := make(chan error, 1)
+	go func() { buildErr <- b.build(ctx) }()
+	waitBuild := sync.OnceValue(func() error { return <-buildErr })
+	for i, n := range b.o.scales {
+		if err := b.runScale(ctx, n, i == 0, waitBuild); err != nil {
+			_ = waitBuild() // the build must not outlive the temporary directory
+			if i == 0 || ctx.Err() != nil {
+				return err
+			}
+			// Keep what the smaller sizes measured.
+			b.res.Incomplete = fmt.Sprintf("the run stopped at %d entities: %v", n, err)
+			b.res.Finished = time.Now().UTC()
+			if werr := b.write(); werr != nil {
+				b.log.Error("writing the partial results", "err", werr)
+			}
+			return err
+		}
+	}
+	b.res.Finished = time.Now().UTC()
+	return b.write()
+}
+
+// runScale measures one catalog size on a Backstage of its own, stopped at
+// the end so the next size has the machine to itself. The first size also
+// gets the answer sizes, the secrets check, the --state comparison and the
+// soak.
+func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func() error) error {
 	t0 := time.Now()
-	catDir := filepath.Join(b.tmp, "catalog")
+	catDir := filepath.Join(b.tmp, fmt.Sprintf("catalog-%d", n))
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		return fmt.Errorf("benchcmd: %w", err)
 	}
-	cat, err := generate(catDir, b.o.entities, b.o.seed)
+	cat, err := generate(catDir, n, b.o.seed)
 	if err != nil {
 		return err
 	}
 	b.log.Info("catalog generated", "entities", cat.Entities, "files", len(cat.Files), "took", time.Since(t0).Round(time.Millisecond))
-
-	// 2. Backstage and backstage-mcp (built in parallel with Backstage's boot).
-	buildErr := make(chan error, 1)
-	go func() { buildErr <- b.build(ctx) }()
-	bs, ingest, err := b.startBackstage(ctx, cat)
+	bs, stopBackstage, ingest, err := b.startBackstage(ctx, cat)
 	if err != nil {
-		<-buildErr
 		return err
 	}
-	b.res.Catalog = catalogInfo{Generated: cat.Entities, Total: bs.Entities, Files: len(cat.Files), IngestSeconds: ingest.Seconds(), Kinds: map[string]int{}}
+	defer stopBackstage()
+	info := catalogInfo{Scale: n, Generated: cat.Entities, Total: bs.Entities, Files: len(cat.Files), IngestSeconds: ingest.Seconds(), Kinds: map[string]int{}}
 	for k, v := range cat.ByKind {
-		b.res.Catalog.Kinds[k] = len(v)
+		info.Kinds[k] = len(v)
 	}
+	b.res.Catalogs = append(b.res.Catalogs, info)
 	b.log.Info("Backstage ready", "url", bs.BaseURL, "entities", bs.Entities, "boot+ingest", ingest.Round(time.Second))
-	if err := <-buildErr; err != nil {
+	if err := waitBuild(); err != nil {
 		return err
 	}
 	user := "user:default/" + cat.ByKind["user"][0].Name
-	ours, err := b.startOurs(ctx, bs, user, "bench")
+
+	// backstage-mcp once per variant, and the floor proxy.
+	var procs []*oursProc
+	oursURLs := map[string]string{}
+	for _, v := range oursVariants {
+		p, err := b.startOurs(ctx, bs, user, fmt.Sprintf("%s-%d", v.name, n), v)
+		if err != nil {
+			return fmt.Errorf("benchcmd: %s: %w", v.label, err)
+		}
+		procs = append(procs, p)
+		oursURLs[v.name] = p.url
+	}
+	floorURL, stopFloor, err := b.startFloor(ctx, bs.BaseURL)
 	if err != nil {
 		return err
 	}
+	defer stopFloor()
 
-	// 3. Callers: one session per worker for each MCP path.
+	// Callers: one session per worker for each MCP path.
 	maxConc := 1
 	for _, c := range b.o.conc {
 		maxConc = max(maxConc, c)
 	}
-	paths, err := b.dialPaths(ctx, bs, ours.url, maxConc)
+	paths, err := b.dialPaths(ctx, bs, oursURLs, floorURL, maxConc, first)
 	if err != nil {
 		return err
 	}
+	closeCallers := sync.OnceFunc(func() {
+		for _, p := range paths {
+			for _, c := range p.callers {
+				c.close()
+			}
+		}
+	})
+	defer closeCallers()
 
-	// 4. Questions, load phases, sizes, secrets.
+	// Questions, load phases, and on the first size sizes and secrets.
 	qs := b.questions(cat)
-	if err := b.loadPhases(ctx, paths, qs); err != nil {
+	if err := b.loadPhases(ctx, n, first, paths, qs); err != nil {
 		return err
 	}
-	if err := b.sizes(ctx, paths, qs); err != nil {
-		return err
-	}
-	if err := b.secrets(ctx, paths, cat); err != nil {
-		return err
-	}
-	b.res.OursPeakRSSKiB, _ = procStatusKiB(ours.pid, "VmHWM")
-	for _, p := range paths {
-		for _, c := range p.callers {
-			c.close()
+	if first {
+		// Sizes and secrets on the shipped defaults, the peer and REST.
+		var three []*pathSet
+		for _, name := range []string{"ours", pathPeer, pathRest} {
+			for _, p := range paths {
+				if p.name == name {
+					three = append(three, p)
+				}
+			}
+		}
+		if err := b.sizes(ctx, three, qs); err != nil {
+			return err
+		}
+		if err := b.secrets(ctx, three, cat); err != nil {
+			return err
 		}
 	}
-	ours.stop()
+	closeCallers()
+	for i, v := range oursVariants {
+		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
+			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: v.name, KiB: kib})
+			if first && i == 0 {
+				b.res.OursPeakRSSKiB = kib
+			}
+		}
+		procs[i].stop()
+	}
+	if !first {
+		return nil
+	}
 
-	// 5. state: redis against state: memory, same catalog.
+	// state: redis against state: memory, same catalog.
 	if b.o.state == "redis" {
 		b.log.Info("comparing state: redis with state: memory")
 		st, err := b.compareState(ctx, bs.BaseURL, bs.Token, user, qs.hot)
@@ -238,15 +344,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 		b.res.State = st
 	}
-
-	// 6. Soak.
 	if b.o.soak {
 		if err := b.soak(ctx, bs, user, qs); err != nil {
 			return err
 		}
 	}
-	b.res.Finished = time.Now().UTC()
-	return b.write()
+	return nil
 }
 
 // findRoot returns the nearest directory at or above dir holding go.mod.
@@ -263,34 +366,58 @@ func findRoot(dir string) (string, error) {
 	}
 }
 
-// pathSet is one of the three paths with its callers.
+// pathSet is one path (REST, the floor, the peer, or a backstage-mcp
+// variant) with its callers.
 type pathSet struct {
-	name    string // "ours", "peer", "rest"
+	name    string // pathRest, pathFloor, pathPeer, or an oursVariant name
 	callers []caller
 }
 
-func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURL string, n int) ([]*pathSet, error) {
-	ours := &pathSet{name: "ours"}
-	peer := &pathSet{name: "peer"}
-	rest := &pathSet{name: "rest"}
-	oursHC := &http.Client{Transport: newTransport()}
+// dialPaths connects n callers to every path, in the order the phases
+// measure them: REST, the floor, backstage-mcp's variants, and on the
+// first catalog size the peer.
+func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[string]string, floorURL string, n int, first bool) ([]*pathSet, error) {
+	rest := &pathSet{name: pathRest}
+	floor := &pathSet{name: pathFloor}
+	peer := &pathSet{name: pathPeer}
+	restHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
+	floorHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
 	peerHC := &http.Client{Transport: newTransport()}
-	restHC := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
+	var ours []*pathSet
+	var oursHC []*http.Client
+	for _, v := range oursVariants {
+		ours = append(ours, &pathSet{name: v.name})
+		oursHC = append(oursHC, &http.Client{Transport: newTransport()})
+	}
+	if !first {
+		peer = nil // the peer is compared on the first size only
+	}
 	for i := 0; i < n; i++ {
-		c, err := dialMCP(ctx, oursURL+"/mcp", oursHC, nil, true)
-		if err != nil {
-			return nil, err
+		rest.callers = append(rest.callers, &restCaller{base: bs.BaseURL, token: bs.Token, hc: restHC})
+		floor.callers = append(floor.callers, &restCaller{base: floorURL, token: bs.Token, hc: floorHC})
+		for j, v := range oursVariants {
+			c, err := dialMCP(ctx, oursURLs[v.name]+"/mcp", oursHC[j], nil, true)
+			if err != nil {
+				return nil, err
+			}
+			ours[j].callers = append(ours[j].callers, c)
+			b.onExit(c.close)
 		}
-		ours.callers = append(ours.callers, c)
-		b.onExit(c.close)
+		if peer == nil {
+			continue
+		}
 		p, err := dialMCP(ctx, bs.BaseURL+"/api/mcp-actions/v1", peerHC, map[string]string{"Authorization": "Bearer " + bs.Token}, false)
 		if err != nil {
 			return nil, err
 		}
 		peer.callers = append(peer.callers, p)
 		b.onExit(p.close)
-		rest.callers = append(rest.callers, &restCaller{base: bs.BaseURL, token: bs.Token, hc: restHC})
+	}
+	out := []*pathSet{rest, floor}
+	out = append(out, ours...)
+	if peer == nil {
+		return out, nil
 	}
 	b.res.PeerTools = [2]string{peer.callers[0].(*mcpCaller).getTool, peer.callers[0].(*mcpCaller).qryTool}
-	return []*pathSet{ours, peer, rest}, nil
+	return append(out, peer), nil
 }

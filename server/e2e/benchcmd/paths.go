@@ -66,6 +66,16 @@ func newTransport() *http.Transport {
 	}
 }
 
+// newRESTTransport is newTransport for the REST and floor clients. Go's
+// transport asks for gzip unless told not to; Backstage then compresses
+// every answer on its single Node thread. Without gzip the baseline is the
+// cheaper and stricter one.
+func newRESTTransport(gzip bool) *http.Transport {
+	t := newTransport()
+	t.DisableCompression = !gzip
+	return t
+}
+
 // mcpCaller is an MCP client over Streamable HTTP, one session.
 type mcpCaller struct {
 	c       *client.Client

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,8 +56,9 @@ func (b *bench) build(ctx context.Context) error {
 // through Backstage's APP_CONFIG_ environment overrides so the committed
 // app-config stays as it is. The processing interval is raised to an hour
 // so that background re-processing of the whole catalog does not run
-// during the measurements (it would slow all three paths alike).
-func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage, time.Duration, error) {
+// during the measurements (it would slow all paths alike). The returned
+// stop function may be called more than once.
+func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage, func(), time.Duration, error) {
 	type loc struct {
 		Type   string `json:"type"`
 		Target string `json:"target"`
@@ -68,11 +70,11 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 	locs = append(locs, loc{Type: "file", Target: harness.SecretsFixture(b.root)})
 	raw, err := json.Marshal(locs)
 	if err != nil {
-		return nil, 0, fmt.Errorf("benchcmd: %w", err)
+		return nil, nil, 0, fmt.Errorf("benchcmd: %w", err)
 	}
 	fixture, err := harness.FixtureEntities(b.root)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	// The harness passes its own environment to node.
 	for k, v := range map[string]string{
@@ -84,13 +86,13 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 			continue
 		}
 		if err := os.Setenv(k, v); err != nil {
-			return nil, 0, fmt.Errorf("benchcmd: %w", err)
+			return nil, nil, 0, fmt.Errorf("benchcmd: %w", err)
 		}
 	}
 	min := cat.Entities + len(fixture) + len(locs)
 	opts := harness.Options{
 		RepoRoot:    b.root,
-		LogFile:     filepath.Join(b.tmp, "backstage.log"),
+		LogFile:     filepath.Join(b.tmp, fmt.Sprintf("backstage-%d.log", cat.Entities)),
 		MinEntities: min,
 		BootTimeout: 3*time.Minute + time.Duration(cat.Entities)*40*time.Millisecond,
 	}
@@ -100,13 +102,14 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 	if err != nil {
 		var se *harness.StartError
 		if errors.As(err, &se) {
-			return nil, 0, fmt.Errorf("benchcmd: start Backstage: %w\n%s", err, se.Log)
+			return nil, nil, 0, fmt.Errorf("benchcmd: start Backstage: %w\n%s", err, se.Log)
 		}
-		return nil, 0, fmt.Errorf("benchcmd: start Backstage: %w", err)
+		return nil, nil, 0, fmt.Errorf("benchcmd: start Backstage: %w", err)
 	}
 	took := time.Since(t0)
-	b.onExit(stop)
-	return bs, took, nil
+	once := sync.OnceFunc(stop)
+	b.onExit(once)
+	return bs, once, took, nil
 }
 
 // oursProc is a running backstage-mcp.
@@ -119,8 +122,8 @@ type oursProc struct {
 
 // startOurs starts the built binary over Streamable HTTP for the insecure
 // local user, with the development read policy, limits that do not
-// throttle the benchmark, and audit to a file synced at an interval.
-func (b *bench) startOurs(ctx context.Context, bs *backstage, user, tag string) (*oursProc, error) {
+// throttle the benchmark, an audit file, and variant v's settings.
+func (b *bench) startOurs(ctx context.Context, bs *backstage, user, tag string, v oursVariant) (*oursProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -130,8 +133,12 @@ func (b *bench) startOurs(ctx context.Context, bs *backstage, user, tag string) 
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
 	auditPath := filepath.Join(dir, "audit.log")
-	cfg := oursConfig(bs.BaseURL, filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"), auditPath, "{ unlimited: true }")
-	b.res.OursConfig = cfg
+	cfg := oursConfig(v.settings(oursSettings{backstageURL: bs.BaseURL, policy: filepath.Join(b.root, "testdata", "policies", "anonymous-read.yaml"),
+		auditPath: auditPath, bucket: "{ unlimited: true }"}))
+	if b.res.OursConfigs == nil {
+		b.res.OursConfigs = map[string]string{}
+	}
+	b.res.OursConfigs[v.name] = cfg
 	return b.launchOurs(ctx, dir, port, cfg, []string{"--insecure-local-user", user}, "BENCH_BACKSTAGE_TOKEN="+bs.Token)
 }
 

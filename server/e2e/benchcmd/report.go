@@ -18,9 +18,11 @@ type results struct {
 	Command        string            `json:"command"`
 	Machine        machine           `json:"machine"`
 	Versions       map[string]string `json:"versions"`
-	Catalog        catalogInfo       `json:"catalog"`
+	Catalogs       []catalogInfo     `json:"catalogs"`
 	PeerTools      [2]string         `json:"peer_tools"`
-	OursConfig     string            `json:"ours_config"`
+	Variants       []variantInfo     `json:"ours_variants"`
+	OursConfigs    map[string]string `json:"ours_configs"`
+	RESTGzip       bool              `json:"rest_gzip"`
 	Phases         []phaseResult     `json:"phases"`
 	Sizes          []sizeRow         `json:"sizes"`
 	TokenizerNote  string            `json:"tokenizer"`
@@ -28,13 +30,32 @@ type results struct {
 	SecretEntities int               `json:"secret_entities"`
 	Secrets        []secretResult    `json:"secrets"`
 	OursPeakRSSKiB int64             `json:"ours_peak_rss_kib"`
+	PeakRSS        []peakRSS         `json:"peak_rss"`
 	Soak           *soakResult       `json:"soak,omitempty"`
 	State          *stateResult      `json:"state,omitempty"`
 	Headline       []headline        `json:"headline"`
+	// Incomplete says why the run stopped before its last catalog size.
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
-// catalogInfo describes the loaded catalog.
+// variantInfo names one backstage-mcp column.
+type variantInfo struct {
+	Path  string `json:"path"`
+	Label string `json:"label"`
+	Note  string `json:"note"`
+}
+
+// peakRSS is a backstage-mcp process's VmHWM over the load phases of one
+// catalog size.
+type peakRSS struct {
+	Scale int    `json:"scale"`
+	Path  string `json:"path"`
+	KiB   int64  `json:"kib"`
+}
+
+// catalogInfo describes one loaded catalog.
 type catalogInfo struct {
+	Scale         int            `json:"scale"`
 	Generated     int            `json:"generated_entities"`
 	Total         int            `json:"total_entities_in_backstage"`
 	Files         int            `json:"files"`
@@ -49,10 +70,12 @@ type headline struct {
 	Met      bool   `json:"met"`
 }
 
-func (b *bench) phase(scenarioPrefix, path string, conc int) *phaseResult {
+// phase returns the phase of a scale, scenario (by prefix), path and
+// concurrency, or nil.
+func (b *bench) phase(scale int, scenarioPrefix, path string, conc int) *phaseResult {
 	for i := range b.res.Phases {
 		p := &b.res.Phases[i]
-		if strings.HasPrefix(p.Scenario, scenarioPrefix) && p.Path == path && p.Concurrency == conc {
+		if p.Scale == scale && strings.HasPrefix(p.Scenario, scenarioPrefix) && p.Path == path && p.Concurrency == conc {
 			return p
 		}
 	}
@@ -77,20 +100,90 @@ func (s *sizeRow) tokens() (int64, string) {
 	return s.TextApprox, "approximation"
 }
 
+// scales returns the catalog sizes measured, in order.
+func (b *bench) scales() []int {
+	out := make([]int, 0, len(b.res.Catalogs))
+	for _, c := range b.res.Catalogs {
+		out = append(out, c.Scale)
+	}
+	return out
+}
+
+// highConc is the concurrency of the throughput figures: 16 when measured,
+// else the highest level measured.
+func (b *bench) highConc() int {
+	hi := 0
+	for _, c := range b.o.conc {
+		if c == 16 {
+			return 16
+		}
+		hi = max(hi, c)
+	}
+	return hi
+}
+
+// targetHeadlines are issue 14's targets for the shipped defaults against
+// REST at one catalog size.
+func (b *bench) targetHeadlines(n int) []headline {
+	var h []headline
+	at := fmt.Sprintf("%d entities: ", n)
+	hi := b.highConc()
+	if o, r := b.phase(n, scGet, "ours", 1), b.phase(n, scGet, pathRest, 1); o != nil && r != nil && r.P50Ms > 0 {
+		add := o.P50Ms - r.P50Ms
+		h = append(h, headline{Target: at + "uncached get, c1, p50 ≤ REST + 0.5 ms",
+			Measured: fmt.Sprintf("%+.2f ms (ours %.2f ms, REST %.2f ms)", add, o.P50Ms, r.P50Ms), Met: o.P50Ms > 0 && add <= 0.5})
+	}
+	if o, r := b.phase(n, scGet, "ours", hi), b.phase(n, scGet, pathRest, hi); o != nil && r != nil && r.CallsPerSec > 0 {
+		x := o.CallsPerSec / r.CallsPerSec
+		h = append(h, headline{Target: fmt.Sprintf("%suncached get, c%d, throughput ≥ 0.9× REST", at, hi),
+			Measured: fmt.Sprintf("%.2f× (ours %.0f calls/s, REST %.0f calls/s)", x, o.CallsPerSec, r.CallsPerSec), Met: x >= 0.9})
+	}
+	if o, r := b.phase(n, scSearch, "ours", 1), b.phase(n, scSearch, pathRest, 1); o != nil && r != nil && r.P50Ms > 0 {
+		x := o.P50Ms / r.P50Ms
+		h = append(h, headline{Target: at + "search kind+owner, c1, p50 ≤ 1.05× REST",
+			Measured: fmt.Sprintf("%.2f× (ours %.1f ms, REST %.1f ms)", x, o.P50Ms, r.P50Ms), Met: o.P50Ms > 0 && x <= 1.05})
+	}
+	if o, r := b.phase(n, scSearch, "ours", hi), b.phase(n, scSearch, pathRest, hi); o != nil && r != nil && r.CallsPerSec > 0 {
+		x := o.CallsPerSec / r.CallsPerSec
+		h = append(h, headline{Target: fmt.Sprintf("%ssearch, c%d, throughput ≥ REST", at, hi),
+			Measured: fmt.Sprintf("%.2f× (ours %.1f calls/s, REST %.1f calls/s)", x, o.CallsPerSec, r.CallsPerSec), Met: x >= 1})
+	}
+	// Every search counted: no phase of the main comparison cut short,
+	// none failed.
+	var phases, capped, failed int
+	for _, p := range b.res.Phases {
+		if p.Scale == n && p.Scenario == scSearch && p.Path != pathPeer {
+			phases++
+			if p.Capped {
+				capped++
+			}
+			failed += p.Failures
+		}
+	}
+	if phases > 0 {
+		h = append(h, headline{Target: at + "every search counted (REST, floor, ours)",
+			Measured: fmt.Sprintf("%d phases: %d reached --phase-max, %d failed calls", phases, capped, failed), Met: capped == 0 && failed == 0})
+	}
+	return h
+}
+
 func (b *bench) headlines() []headline {
 	var h []headline
-	if o, r := b.phase("get entity, distinct", "ours", 1), b.phase("get entity, distinct", "rest", 1); o != nil && r != nil {
-		add := o.P50Ms - r.P50Ms
-		h = append(h, headline{Target: "added latency over direct REST ≤ 1 ms at p50, uncached lookup (concurrency 1)",
-			Measured: fmt.Sprintf("%+.2f ms (ours %.2f ms, REST %.2f ms)", add, o.P50Ms, r.P50Ms), Met: add <= 1})
+	scales := b.scales()
+	for _, n := range scales {
+		h = append(h, b.targetHeadlines(n)...)
 	}
+	if len(scales) == 0 {
+		return h
+	}
+	first := scales[0]
 	for _, c := range b.o.conc {
-		o, p := b.phase("get entity, hot", "ours", c), b.phase("get entity, hot", "peer", c)
+		o, p := b.phase(first, scHot, "ours", c), b.phase(first, scHot, pathPeer, c)
 		if o == nil || p == nil || p.CallsPerSec == 0 {
 			continue
 		}
 		ratio := o.CallsPerSec / p.CallsPerSec
-		h = append(h, headline{Target: fmt.Sprintf("≥ 2× the peer's throughput on repeated lookups (concurrency %d)", c),
+		h = append(h, headline{Target: fmt.Sprintf("%d entities: ≥ 2× the peer's throughput on repeated lookups (concurrency %d)", first, c),
 			Measured: fmt.Sprintf("%.2f× (ours %.0f calls/s, peer %.0f calls/s)", ratio, o.CallsPerSec, p.CallsPerSec), Met: ratio >= 2})
 	}
 	for _, q := range []string{qGet, qSearch} {
@@ -160,6 +253,15 @@ func ms(x float64) string {
 	return fmt.Sprintf("%.2f", x)
 }
 
+// perSec formats a throughput: whole calls per second, or one decimal
+// below 100 (slow searches).
+func perSec(x float64) string {
+	if x >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.1f", x)
+}
+
 func round(x float64, d int) float64 {
 	p := math.Pow(10, float64(d))
 	return math.Round(x*p) / p
@@ -171,6 +273,9 @@ func (b *bench) markdown() string {
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
 	p("# backstage-mcp vs Backstage's own MCP endpoint vs Backstage REST\n\n")
 	p("Generated by `%s` — do not edit; method and caveats in [README.md](README.md).\n\n", r.Command)
+	if r.Incomplete != "" {
+		p("**Incomplete:** %s.\n\n", r.Incomplete)
+	}
 	p("- **Date:** %s (run took %s)\n", r.Started.Format("2006-01-02 15:04 UTC"), r.Finished.Sub(r.Started).Round(1e9))
 	p("- **Machine:** %d CPUs (`nproc`), %s, %d MiB memory, Linux %s, %s/%s — load generator, Backstage and backstage-mcp share it\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.GOOS, r.Machine.GOARCH)
@@ -184,16 +289,27 @@ func (b *bench) markdown() string {
 		vs = append(vs, k+" "+r.Versions[k])
 	}
 	p("- **Versions:** %s\n", strings.Join(vs, ", "))
-	kinds := make([]string, 0, len(r.Catalog.Kinds))
-	for _, k := range kindOrder {
-		kinds = append(kinds, fmt.Sprintf("%d %s", r.Catalog.Kinds[k], k))
+	for _, c := range r.Catalogs {
+		kinds := make([]string, 0, len(c.Kinds))
+		for _, k := range kindOrder {
+			kinds = append(kinds, fmt.Sprintf("%d %s", c.Kinds[k], k))
+		}
+		p("- **Catalog, %d:** %d generated entities (%s) in %d files, plus the fake-secrets fixture and Location entities: %d in Backstage; boot + ingestion + relation stitching took **%.0f s**\n",
+			c.Scale, c.Generated, strings.Join(kinds, ", "), c.Files, c.Total, c.IngestSeconds)
 	}
-	p("- **Catalog:** %d generated entities (%s) in %d files, plus the fake-secrets fixture and Location entities: %d in Backstage; boot + ingestion + relation stitching took **%.0f s**\n",
-		r.Catalog.Generated, strings.Join(kinds, ", "), r.Catalog.Files, r.Catalog.Total, r.Catalog.IngestSeconds)
-	p("- **Paths:** *ours* = backstage-mcp over Streamable HTTP (`catalog_get_entity`, `catalog_search_entities`, summary answers); *peer* = Backstage's MCP endpoint `/api/mcp-actions/v1` (`%s`, `%s`); *rest* = the catalog REST API (`by-name`, `by-query`). One MCP session per worker.\n\n",
-		r.PeerTools[0], r.PeerTools[1])
+	enc := "identity encoding (no gzip: Backstage does not compress)"
+	if r.RESTGzip {
+		enc = "`Accept-Encoding: gzip` (Go's default, `--rest-gzip`)"
+	}
+	p("- **Paths:** *rest* = the catalog REST API (`by-name`, `by-query`) with %s; *floor* = the same REST calls through a trivial pass-through reverse proxy (Go `httputil.ReverseProxy`, its own process, keep-alive, no compression): REST plus one loopback hop, the least any proxy costs; ", enc)
+	var vs2 []string
+	for _, v := range r.Variants {
+		vs2 = append(vs2, fmt.Sprintf("*%s* (`%s`: %s)", v.Label, v.Path, v.Note))
+	}
+	p("%s = backstage-mcp over Streamable HTTP (`catalog_get_entity`, `catalog_search_entities`, summary answers), one process each; *peer* = Backstage's MCP endpoint `/api/mcp-actions/v1` (`%s`, `%s`). One MCP session per worker.\n\n",
+		strings.Join(vs2, ", "), r.PeerTools[0], r.PeerTools[1])
 
-	p("## Targets\n\n| target | measured | met |\n|---|---|---|\n")
+	p("## Targets\n\nFor the shipped defaults (*%s*).\n\n| target | measured | met |\n|---|---|---|\n", pathLabel("ours"))
 	for _, h := range r.Headline {
 		met := "yes"
 		if !h.Met {
@@ -201,24 +317,43 @@ func (b *bench) markdown() string {
 		}
 		p("| %s | %s | %s |\n", h.Target, h.Measured, met)
 	}
-	p("\nPeak RSS of backstage-mcp over the load phases (VmHWM): **%.1f MiB**.\n\n", float64(r.OursPeakRSSKiB)/1024)
+	if len(r.PeakRSS) > 0 {
+		var rss []string
+		for _, x := range r.PeakRSS {
+			rss = append(rss, fmt.Sprintf("%s at %d entities **%.1f MiB**", pathLabel(x.Path), x.Scale, float64(x.KiB)/1024))
+		}
+		p("\nPeak RSS of backstage-mcp over the load phases (VmHWM): %s.\n", strings.Join(rss, ", "))
+	}
 
-	p("## Latency and throughput\n\n")
-	p("Each row: %s measured after %s warm-up; p50/p99 of successful calls in ms; ratios are ours ÷ peer and ours ÷ REST (latency: lower is better for ours; calls/s: higher is better).\n\n", b.o.phase, b.o.warmup)
-	p("| question | conc. | path | calls | fail | p50 ms | p99 ms | calls/s | p50 vs peer | p50 vs REST | calls/s vs peer | calls/s vs REST |\n")
-	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("\n## Against REST and the floor\n\n")
+	p("The questions of the targets, on every path of the main comparison. Ratios: the column ÷ REST and ÷ the floor " +
+		"(latency: lower is better; calls/s: higher is better); the floor's own ratio to REST is what one loopback hop costs.\n\n")
+	for _, n := range b.scales() {
+		p("%s", b.comparisonTable(n))
+	}
+
+	p("\n## Latency and throughput\n\n")
+	p("Each phase: at least %s of warm-up (and until every worker has finished a call), then a window of at least %s that lasts "+
+		"until at least max(%d, 2 × concurrency) calls have ended in it; the calls still running when it closes are awaited, so every "+
+		"call is timed (none is dropped for being slow). p50/p90/p99: nearest rank over successful calls, in ms; calls/s: successful calls "+
+		"that ended in the window ÷ its length (*window s*). %s Ratios: ours ÷ peer, ÷ REST, ÷ floor.\n\n", b.o.warmup, b.o.phase, b.o.minCalls, roundsNote(b.o.rounds))
+	p("| entities | question | conc. | path | calls | fail | window s | p50 ms | p90 ms | p99 ms | calls/s | p50 vs peer | p50 vs REST | p50 vs floor | calls/s vs peer | calls/s vs REST | calls/s vs floor |\n")
+	p("|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, ph := range r.Phases {
-		var vp, vr, tp, tr = "", "", "", ""
-		if ph.Path == "ours" {
-			if peer := b.phase(ph.Scenario, "peer", ph.Concurrency); peer != nil {
-				vp, tp = ratio(ph.P50Ms, peer.P50Ms), ratio(ph.CallsPerSec, peer.CallsPerSec)
-			}
-			if rest := b.phase(ph.Scenario, "rest", ph.Concurrency); rest != nil {
-				vr, tr = ratio(ph.P50Ms, rest.P50Ms), ratio(ph.CallsPerSec, rest.CallsPerSec)
+		var cells [6]string
+		if isOurs(ph.Path) {
+			for i, other := range []string{pathPeer, pathRest, pathFloor} {
+				if o := b.phase(ph.Scale, ph.Scenario, other, ph.Concurrency); o != nil {
+					cells[i], cells[3+i] = ratio(ph.P50Ms, o.P50Ms), ratio(ph.CallsPerSec, o.CallsPerSec)
+				}
 			}
 		}
-		p("| %s | %d | %s | %d | %d | %s | %s | %.0f | %s | %s | %s | %s |\n",
-			ph.Scenario, ph.Concurrency, ph.Path, ph.Calls, ph.Failures, ms(ph.P50Ms), ms(ph.P99Ms), ph.CallsPerSec, vp, vr, tp, tr)
+		window := fmt.Sprintf("%.1f", ph.Seconds)
+		if ph.Capped {
+			window += " (capped)"
+		}
+		p("| %d | %s | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+			ph.Scale, ph.Scenario, ph.Concurrency, pathLabel(ph.Path), ph.Calls, ph.Failures, window, ms(ph.P50Ms), ms(ph.P90Ms), ms(ph.P99Ms), perSec(ph.CallsPerSec), strings.Join(cells[:], " | "))
 	}
 
 	p("\n## Answer size for the same questions\n\n")
@@ -289,4 +424,93 @@ func halfMeans(samples []int64, skip int) (first, second float64, ok bool) {
 		return sum / float64(len(xs))
 	}
 	return mean(rest[:mid]), mean(rest[mid:]), true
+}
+
+// comparisonRow is one figure of the comparison table.
+type comparisonRow struct {
+	question string
+	scenario string
+	conc     int
+	figure   string
+	value    func(*phaseResult) float64
+	latency  bool
+}
+
+// comparisonTable is the table of one catalog size: REST, the floor and
+// every backstage-mcp variant side by side, with the ratios to REST and to
+// the floor.
+func (b *bench) comparisonTable(n int) string {
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
+	hi := b.highConc()
+	p50 := func(r *phaseResult) float64 { return r.P50Ms }
+	p90 := func(r *phaseResult) float64 { return r.P90Ms }
+	tput := func(r *phaseResult) float64 { return r.CallsPerSec }
+	rows := []comparisonRow{
+		{"uncached get", scGet, 1, "p50 ms", p50, true},
+		{"uncached get", scGet, 1, "p90 ms", p90, true},
+		{"search kind+owner, 20 results", scSearch, 1, "p50 ms", p50, true},
+		{"search kind+owner, 20 results", scSearch, 1, "p90 ms", p90, true},
+	}
+	if hi > 1 {
+		rows = append(rows,
+			comparisonRow{"uncached get", scGet, hi, "calls/s", tput, false},
+			comparisonRow{"uncached get", scGet, hi, "p50 ms", p50, true},
+			comparisonRow{"search kind+owner, 20 results", scSearch, hi, "calls/s", tput, false},
+			comparisonRow{"search kind+owner, 20 results", scSearch, hi, "p50 ms", p50, true},
+		)
+	}
+	cols := append([]string{pathRest, pathFloor}, oursNames()...)
+	p("### %d entities\n\n| question | conc. | figure |", n)
+	for _, c := range cols {
+		p(" %s |", pathLabel(c))
+	}
+	p(" %s ÷ REST |", pathLabel(pathFloor))
+	for _, c := range oursNames() {
+		p(" %s ÷ REST | %s ÷ floor |", pathLabel(c), pathLabel(c))
+	}
+	p("\n|---|---:|---|%s\n", strings.Repeat("---:|", len(cols)+1+2*len(oursVariants)))
+	for _, row := range rows {
+		val := map[string]float64{}
+		for _, c := range cols {
+			if ph := b.phase(n, row.scenario, c, row.conc); ph != nil {
+				val[c] = row.value(ph)
+			}
+		}
+		f := func(x float64) string {
+			if row.latency {
+				return ms(x)
+			}
+			if x == 0 {
+				return "–"
+			}
+			return perSec(x)
+		}
+		rel := func(a, base float64) string {
+			r := ratio(a, base)
+			if row.latency && r != "–" {
+				r += fmt.Sprintf(" (%+.2f ms)", a-base)
+			}
+			return r
+		}
+		p("| %s | %d | %s |", row.question, row.conc, row.figure)
+		for _, c := range cols {
+			p(" %s |", f(val[c]))
+		}
+		p(" %s |", rel(val[pathFloor], val[pathRest]))
+		for _, c := range oursNames() {
+			p(" %s | %s |", rel(val[c], val[pathRest]), rel(val[c], val[pathFloor]))
+		}
+		p("\n")
+	}
+	p("\n")
+	return w.String()
+}
+
+// roundsNote says how the phases were interleaved.
+func roundsNote(rounds int) string {
+	if rounds <= 1 {
+		return "One window per path, the paths one after the other (REST, floor, ours, peer) for each question and concurrency."
+	}
+	return fmt.Sprintf("%d rounds per question and concurrency, the paths in alternating order; each row merges its %d windows (*window s* is their sum).", rounds, rounds)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,57 +39,103 @@ func (b *bench) questions(cat *genCatalog) questionSet {
 type scenario struct {
 	name  string
 	paths []string
+	// everyScale is true for the scenarios measured at every catalog
+	// size; the others run on the first size only.
+	everyScale bool
 	// list returns the question for index i; offsets carry on across
 	// phases of the same path so distinct questions stay distinct.
 	list func(i int64) question
 	size int64
 }
 
+// Scenario names; the report finds phases by them.
+const (
+	scGet       = "get entity, distinct refs (uncached)"
+	scSearch    = "search kind+owner, limit 20"
+	scHot       = "get entity, hot set of" // … N (repeated)
+	scRelations = "get relations, depth 1 (ours only)"
+	scOwner     = "find owner (ours only)"
+)
+
+// comparedPaths are the paths of the main comparison: REST, the floor,
+// every backstage-mcp variant, and the peer.
+func comparedPaths() []string {
+	out := []string{pathRest, pathFloor}
+	out = append(out, oursNames()...)
+	return append(out, pathPeer)
+}
+
 func (b *bench) scenarios(qs questionSet) []scenario {
 	return []scenario{
-		{name: "get entity, distinct refs (uncached)", paths: []string{"ours", "peer", "rest"}, size: int64(len(qs.distinct)),
+		{name: scGet, paths: comparedPaths(), everyScale: true, size: int64(len(qs.distinct)),
 			list: func(i int64) question { return question{Kind: qGet, Ref: qs.distinct[i%int64(len(qs.distinct))]} }},
-		{name: fmt.Sprintf("get entity, hot set of %d (repeated)", len(qs.hot)), paths: []string{"ours", "peer", "rest"}, size: int64(len(qs.hot)),
-			list: func(i int64) question { return question{Kind: qGet, Ref: qs.hot[i%int64(len(qs.hot))]} }},
-		{name: "search kind+owner, limit 20", paths: []string{"ours", "peer", "rest"}, size: int64(len(qs.searches)),
+		{name: scSearch, paths: comparedPaths(), everyScale: true, size: int64(len(qs.searches)),
 			list: func(i int64) question { return qs.searches[i%int64(len(qs.searches))] }},
-		{name: "get relations, depth 1 (ours only)", paths: []string{"ours"}, size: int64(len(qs.components)),
+		{name: fmt.Sprintf("%s %d (repeated)", scHot, len(qs.hot)), paths: []string{"ours", pathPeer, pathRest}, size: int64(len(qs.hot)),
+			list: func(i int64) question { return question{Kind: qGet, Ref: qs.hot[i%int64(len(qs.hot))]} }},
+		{name: scRelations, paths: []string{"ours"}, size: int64(len(qs.components)),
 			list: func(i int64) question {
 				return question{Kind: qRelations, Ref: qs.components[i%int64(len(qs.components))]}
 			}},
-		{name: "find owner (ours only)", paths: []string{"ours"}, size: int64(len(qs.components)),
+		{name: scOwner, paths: []string{"ours"}, size: int64(len(qs.components)),
 			list: func(i int64) question {
 				return question{Kind: qOwner, Ref: qs.components[(i+int64(len(qs.components))/2)%int64(len(qs.components))]}
 			}},
 	}
 }
 
-// loadPhases runs every scenario × concurrency × path.
-func (b *bench) loadPhases(ctx context.Context, paths []*pathSet, qs questionSet) error {
+// loadPhases runs every scenario × concurrency × path on one catalog size.
+func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*pathSet, qs questionSet) error {
 	byName := map[string]*pathSet{}
 	for _, p := range paths {
 		byName[p.name] = p
 	}
 	for _, sc := range b.scenarios(qs) {
+		if !first && !sc.everyScale {
+			continue
+		}
 		offset := map[string]int64{}
 		for _, conc := range b.o.conc {
-			for _, pn := range sc.paths {
-				p := byName[pn]
-				base := offset[pn]
-				next := func(i int64) question { return sc.list(base + i) }
-				r := runPhase(ctx, p.callers, conc, next, b.o.warmup, b.o.phase)
-				if err := ctx.Err(); err != nil {
-					return err
+			lim := phaseLimits{Warm: b.o.warmup, Dur: b.o.phase, MinCalls: max(b.o.minCalls, 2*conc), Max: b.o.phaseMax}
+			runs := map[string][]phaseRun{}
+			for rd := range b.o.rounds {
+				// Odd rounds take the paths in reverse order, so that drift
+				// (Backstage's heap, other load) does not favour a path.
+				order := slices.Clone(sc.paths)
+				if rd%2 == 1 {
+					slices.Reverse(order)
 				}
-				offset[pn] = base + r.Asked
-				r.Scenario, r.Path = sc.name, pn
+				for _, pn := range order {
+					if pn == pathPeer && !first {
+						continue // the peer is compared on the first size only
+					}
+					p := byName[pn]
+					base := offset[pn]
+					next := func(i int64) question { return sc.list(base + i) }
+					run := runPhase(ctx, p.callers, conc, next, lim)
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					offset[pn] = base + run.asked
+					runs[pn] = append(runs[pn], run)
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+			for _, pn := range sc.paths {
+				if len(runs[pn]) == 0 {
+					continue
+				}
+				r := mergeRuns(conc, runs[pn])
+				r.Scale, r.Scenario, r.Path = scale, sc.name, pn
 				b.res.Phases = append(b.res.Phases, r)
-				b.log.Info("phase", "scenario", sc.name, "path", pn, "concurrency", conc,
-					"calls", r.Calls, "failures", r.Failures, "p50_ms", round(r.P50Ms, 2), "p99_ms", round(r.P99Ms, 2), "calls/s", round(r.CallsPerSec, 1))
+				b.log.Info("phase", "scale", scale, "scenario", sc.name, "path", pn, "concurrency", conc,
+					"calls", r.Calls, "failures", r.Failures, "window_s", round(r.Seconds, 1), "p50_ms", round(r.P50Ms, 2), "p90_ms", round(r.P90Ms, 2), "calls/s", round(r.CallsPerSec, 1))
 				if r.FirstError != "" {
 					b.log.Warn("phase had failures", "path", pn, "first_error", r.FirstError)
 				}
-				time.Sleep(200 * time.Millisecond)
+				if r.Capped {
+					b.log.Warn("phase reached --phase-max before counting --min-calls calls", "path", pn, "calls", r.Calls)
+				}
 			}
 		}
 	}

@@ -40,7 +40,7 @@ type soakResult struct {
 // soak runs many concurrent sessions of mixed tool calls against a fresh
 // backstage-mcp, then checks the audit trail against the calls made.
 func (b *bench) soak(ctx context.Context, bs *backstage, user string, qs questionSet) error {
-	ours, err := b.startOurs(ctx, bs, user, "soak")
+	ours, err := b.startOurs(ctx, bs, user, "soak", oursVariants[0])
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ loop:
 	for _, l := range lats {
 		all = append(all, l...)
 	}
-	r.P50Ms, r.P99Ms, _ = latencyStats(all)
+	r.P50Ms, _, r.P99Ms, _ = latencyStats(all)
 	r.CallsPerSec = float64(r.Calls) / b.o.soakDuration.Seconds()
 	if n := len(r.RSSKiB); n > 0 {
 		warm := min(10, n-1) // after 10 s

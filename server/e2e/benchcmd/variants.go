@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// oursSettings is what the bench sets in backstage-mcp's configuration.
+// Everything it does not set is the shipped default.
+type oursSettings struct {
+	// backstageURL is the catalog; "" serves the embedded demo catalog.
+	backstageURL string
+	policy       string
+	auditPath    string
+	// auditSync is audit.sync; "" keeps the shipped default (every).
+	auditSync string
+	// catalogMode is backstage.mode (passthrough, mirror); "" keeps the
+	// shipped default.
+	catalogMode string
+	// bucket is every rate-limit bucket.
+	bucket string
+}
+
+// oursConfig is backstage-mcp's configuration in the bench: the catalog,
+// the policy, an audit file that never rotates, every rate-limit bucket set
+// to s.bucket, warn-level JSON logs, and s's variant settings. The rest,
+// audit sync included unless s.auditSync says otherwise, is the shipped
+// default.
+func oursConfig(s oursSettings) string {
+	var w strings.Builder
+	if s.backstageURL != "" {
+		fmt.Fprintf(&w, "backstage:\n  baseUrl: %s\n  token: ${BENCH_BACKSTAGE_TOKEN}\n", s.backstageURL)
+		if s.catalogMode != "" {
+			fmt.Fprintf(&w, "  mode: %s\n", s.catalogMode)
+		}
+	}
+	fmt.Fprintf(&w, "policy:\n  file: %s\naudit:\n  path: %s\n  maxBytes: -1\n", s.policy, s.auditPath)
+	if s.auditSync != "" {
+		fmt.Fprintf(&w, "  sync: %s\n  syncInterval: 1s\n", s.auditSync)
+	}
+	fmt.Fprintf(&w, `rateLimits:
+  defaultClass: default
+  classes:
+    default: %[1]s
+    high: %[1]s
+    low: %[1]s
+  agent: %[1]s
+  global: %[1]s
+  upstream:
+    rate: { unlimited: true }
+log:
+  level: warn
+  format: json
+`, s.bucket)
+	return w.String()
+}
+
+// oursVariant is one backstage-mcp configuration measured side by side with
+// the others: one process and one column each.
+type oursVariant struct {
+	// name is the path name in results.json; the first variant is "ours".
+	name string
+	// label is the column header.
+	label string
+	// note says how the variant differs from the shipped defaults.
+	note string
+	// set applies the variant to the bench's settings; nil for the
+	// shipped defaults.
+	set func(*oursSettings)
+}
+
+// oursVariants are the backstage-mcp columns, the shipped defaults first
+// (sizes, secrets and the soak use that one). Adding a column is adding an
+// entry, e.g. once catalog mirroring is merged:
+//
+//	{name: "ours-mirror", label: "ours mirror", note: "backstage.mode: mirror",
+//		set: func(s *oursSettings) { s.catalogMode = "mirror" }},
+var oursVariants = []oursVariant{
+	{name: "ours", label: "ours every", note: "shipped defaults (audit.sync: every, fsync before each answer)"},
+	{name: "ours-interval", label: "ours interval", note: "audit.sync: interval, syncInterval: 1s",
+		set: func(s *oursSettings) { s.auditSync = "interval" }},
+}
+
+// settings returns the bench's settings with the variant applied.
+func (v oursVariant) settings(base oursSettings) oursSettings {
+	if v.set != nil {
+		v.set(&base)
+	}
+	return base
+}
+
+// Path names other than backstage-mcp's variants.
+const (
+	pathRest  = "rest"
+	pathFloor = "floor"
+	pathPeer  = "peer"
+)
+
+// pathLabel returns the column header of a path name.
+func pathLabel(name string) string {
+	switch name {
+	case pathRest:
+		return "REST"
+	case pathFloor:
+		return "REST+hop floor"
+	case pathPeer:
+		return "peer"
+	}
+	for _, v := range oursVariants {
+		if v.name == name {
+			return v.label
+		}
+	}
+	return name
+}
+
+// isOurs reports whether a path name is one of backstage-mcp's variants.
+func isOurs(name string) bool {
+	for _, v := range oursVariants {
+		if v.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// oursNames returns the variants' path names, in order.
+func oursNames() []string {
+	out := make([]string, 0, len(oursVariants))
+	for _, v := range oursVariants {
+		out = append(out, v.name)
+	}
+	return out
+}
