@@ -155,6 +155,9 @@ func (a grantAccess) VisibleRef(ref string) (bool, bool) {
 // Masks reports whether the grant masks any field.
 func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
 
+// Reads returns the fields the grant's conditions and masks read.
+func (a grantAccess) Reads() ([]string, bool) { return a.g.ReadFields(), true }
+
 // grantFor computes the grant of a principal under the current policy.
 func (s *Server) grantFor(p *identity.Principal) (*policy.Grant, string) {
 	pol, ver := s.opts.Policy.Current()

@@ -61,6 +61,13 @@ type Access interface {
 	// Masks reports whether Mask can remove anything, so that values
 	// computed by Backstage (facet counts) must not be shown as they are.
 	Masks() bool
+	// Reads returns the entity fields Visible and Mask read, as paths of
+	// one or two keys (kind, relations, metadata.annotations, spec.type,
+	// …), so that an entity fetched with only these and the fields an
+	// answer returns gets the same decision and the same masks as the
+	// whole entity (masks remove fields by their path alone). known=false
+	// means they are not known: whole entities must be fetched.
+	Reads() (fields []string, known bool)
 }
 
 // Identity is what whoami reports about the caller.
@@ -113,6 +120,7 @@ func (denyAll) Visible(map[string]any) bool                               { retu
 func (denyAll) Mask(map[string]any) map[string]any                        { return nil }
 func (denyAll) Masks() bool                                               { return true }
 func (denyAll) VisibleRef(string) (bool, bool)                            { return false, true }
+func (denyAll) Reads() ([]string, bool)                                   { return nil, true }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -134,6 +142,9 @@ func (OpenAccess) Masks() bool { return false }
 
 // VisibleRef reports every ref visible.
 func (OpenAccess) VisibleRef(string) (bool, bool) { return true, true }
+
+// Reads reports that no field is read.
+func (OpenAccess) Reads() ([]string, bool) { return nil, true }
 
 // CallInfo collects facts about one tool call for the audit record.
 type CallInfo struct {
@@ -208,6 +219,10 @@ type Deps struct {
 	Redactor Redactor
 	// Cursors signs and verifies the pagination cursors handed to agents.
 	Cursors *CursorCodec
+	// WholeEntities turns projections off: every answer fetches, decodes,
+	// masks and redacts whole entities. Tests set it to prove projected
+	// answers identical to whole ones.
+	WholeEntities bool
 }
 
 // Tool is one registered tool: its definition, handler and the tool scope
