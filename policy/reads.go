@@ -13,6 +13,11 @@ import "sort"
 // The list always holds kind, metadata.name and metadata.namespace: the
 // decision reads the kind and the namespace, and needs a metadata object.
 func (g *Grant) ReadFields() []string {
+	g.readsOnce.Do(func() { g.reads = g.readFields() })
+	return append([]string(nil), g.reads...)
+}
+
+func (g *Grant) readFields() []string {
 	set := map[string]bool{"kind": true, "metadata.name": true, "metadata.namespace": true}
 	var walk func(n *node)
 	walk = func(n *node) {

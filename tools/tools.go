@@ -51,6 +51,8 @@ type Access interface {
 	// Visible reports whether the caller may see this entity.
 	Visible(entity map[string]any) bool
 	// Mask returns the entity without the fields the caller may not see.
+	// When nothing is masked it may return entity itself: the tools pass
+	// it entities they own.
 	Mask(entity map[string]any) map[string]any
 	// VisibleRef decides visibility from a ref alone when the caller's
 	// rights depend on nothing else; decided=false means the entity must
