@@ -134,6 +134,24 @@ func (a grantAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, b
 	return out, false, exact
 }
 
+// ConstrainScan ANDs the grant's scan pushdown (policy.Pushdown.ForScan)
+// into every user clause.
+func (a grantAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) {
+	uc := make([]policy.Clause, len(user))
+	for i, f := range user {
+		uc[i] = policy.Clause(f)
+	}
+	clauses, empty := policy.Combine(uc, a.g.Pushdown().ForScan())
+	if empty {
+		return nil, true
+	}
+	out := make([]catalog.Filter, len(clauses))
+	for i, c := range clauses {
+		out[i] = catalog.Filter(c)
+	}
+	return out, false
+}
+
 // Visible re-checks one entity.
 func (a grantAccess) Visible(e map[string]any) bool { return a.g.Entity(e).Allowed }
 

@@ -536,6 +536,13 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	if empty {
 		return nil, true, nil
 	}
+	if !exact || !vf.storedOnly() {
+		// Backstage's count will not be shown: send the filters it
+		// evaluates fastest; the view filters re-check every entity.
+		if filters, empty = accessFrom(ctx).ConstrainScan(user); empty {
+			return nil, true, nil
+		}
+	}
 	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1}
 	if vf.Text != "" {
 		// Matches may be sparse among the candidates: read larger pages.

@@ -48,6 +48,11 @@ type Access interface {
 	// reports that the filters express the caller's rights completely
 	// (so counts from Backstage are safe to show).
 	Constrain(user []catalog.Filter) (filters []catalog.Filter, empty, exact bool)
+	// ConstrainScan is Constrain for a query whose count is not shown and
+	// whose every entity is re-checked after fetch: it may leave out
+	// conditions that Backstage evaluates slowly and that select most of
+	// the catalog, so its filters may be wider than Constrain's.
+	ConstrainScan(user []catalog.Filter) (filters []catalog.Filter, empty bool)
 	// Visible reports whether the caller may see this entity.
 	Visible(entity map[string]any) bool
 	// Mask returns the entity without the fields the caller may not see.
@@ -123,6 +128,7 @@ func (denyAll) Mask(map[string]any) map[string]any                        { retu
 func (denyAll) Masks() bool                                               { return true }
 func (denyAll) VisibleRef(string) (bool, bool)                            { return false, true }
 func (denyAll) Reads() ([]string, bool)                                   { return nil, true }
+func (denyAll) ConstrainScan([]catalog.Filter) ([]catalog.Filter, bool)   { return nil, true }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -132,6 +138,9 @@ type OpenAccess struct{}
 func (OpenAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
 	return user, false, true
 }
+
+// ConstrainScan passes the user's filters through unchanged.
+func (OpenAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) { return user, false }
 
 // Visible always reports true.
 func (OpenAccess) Visible(map[string]any) bool { return true }

@@ -31,12 +31,26 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
 )
 
-// catalog writes n entities: components, APIs and resources owned by 100
-// teams, 85% in namespace default, 10% in platform and 5% in sandbox, the
-// distribution of a catalog whose policy allows [default, platform].
-func catalog(t *testing.T, dir string, n int) string {
+// catalog writes n entities in files of 500: components, APIs and
+// resources owned by 100 teams, 85% in namespace default, 10% in platform
+// and 5% in sandbox, the distribution of a catalog whose policy allows
+// [default, platform]. It returns the files.
+func catalog(t *testing.T, dir string, n int) []string {
 	t.Helper()
+	var files []string
 	var b strings.Builder
+	count := 0
+	flush := func() {
+		if b.Len() == 0 {
+			return
+		}
+		file := filepath.Join(dir, fmt.Sprintf("catalog-%03d.yaml", len(files)))
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+		b.Reset()
+	}
 	write := func(e map[string]any) {
 		j, err := json.Marshal(e)
 		if err != nil {
@@ -45,6 +59,9 @@ func catalog(t *testing.T, dir string, n int) string {
 		b.WriteString("---\n")
 		b.Write(j)
 		b.WriteString("\n")
+		if count++; count%500 == 0 {
+			flush()
+		}
 	}
 	const teams = 100
 	for i := range teams {
@@ -76,11 +93,8 @@ func catalog(t *testing.T, dir string, n int) string {
 				"description": "Generated entity " + strconv.Itoa(i), "tags": []any{"gen", "t" + strconv.Itoa(i%13)}},
 			"spec": spec})
 	}
-	file := filepath.Join(dir, "catalog.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
+	flush()
+	return files
 }
 
 // shape is one way of writing the same selection as Backstage filters.
@@ -220,15 +234,18 @@ func TestPushdownShapes(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	file := catalog(t, dir, n)
-	locs, _ := json.Marshal([]map[string]string{{"type": "file", "target": file}})
+	var locList []map[string]string
+	for _, f := range catalog(t, dir, n) {
+		locList = append(locList, map[string]string{"type": "file", "target": f})
+	}
+	locs, _ := json.Marshal(locList)
 	t.Setenv("APP_CONFIG_catalog_locations", string(locs))
 	t.Setenv("APP_CONFIG_catalog_processingInterval_seconds", "3600")
 	t.Setenv("NODE_OPTIONS", "--max-old-space-size=4096")
 	t0 := time.Now()
 	bs, stop, err := harness.StartProcess(context.Background(), harness.Options{
-		RepoRoot: harness.RepoRoot(t), LogFile: filepath.Join(dir, "backstage.log"), MinEntities: n + 1,
-		BootTimeout: 3*time.Minute + time.Duration(n)*40*time.Millisecond})
+		RepoRoot: harness.RepoRoot(t), LogFile: filepath.Join(dir, "backstage.log"), MinEntities: n + len(locList),
+		BootTimeout: 5*time.Minute + time.Duration(n)*120*time.Millisecond})
 	if err != nil {
 		var se *harness.StartError
 		if errors.As(err, &se) {
