@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Subject is who is asking: the user, the agent acting for them, and the
@@ -76,6 +77,10 @@ type Grant struct {
 	masks        []mask
 	rateClass    string
 	pushdown     Pushdown
+	exact        bool // Exact
+	byRef        bool // VisibleByRef decides
+	readsOnce    sync.Once
+	reads        []string // ReadFields
 }
 
 // Grant computes the effective grant of s.
@@ -127,6 +132,8 @@ func (p *Policy) Grant(s Subject) *Grant {
 		g.rateClass = DefaultRateClass
 	}
 	g.pushdown = g.computePushdown()
+	g.exact = g.computeExact()
+	g.byRef = g.computeByRef()
 	return g
 }
 
@@ -318,6 +325,11 @@ func (g *Grant) Entity(e map[string]any) Decision {
 	if !ok {
 		return Decision{Reason: "entity has no valid kind or metadata", Rule: RuleMalformedEntity}
 	}
+	return g.decide(&v)
+}
+
+// decide is Entity on the parts of a well-formed entity the rules read.
+func (g *Grant) decide(v *entityView) Decision {
 	if !g.hasAllow {
 		return Decision{Reason: "no matched role has an entity allow rule (default deny)", Rule: RuleDefaultDeny}
 	}
@@ -325,12 +337,12 @@ func (g *Grant) Entity(e map[string]any) Decision {
 		return Decision{Reason: "User entities need scope " + ScopeReadUsers, Rule: RuleUsersScope}
 	}
 	for _, r := range g.deny {
-		if g.eval(r.node, &v) {
+		if g.eval(r.node, v) {
 			return Decision{Reason: r.reason, Rule: r.id}
 		}
 	}
 	for _, r := range g.allow {
-		if g.eval(r.node, &v) {
+		if g.eval(r.node, v) {
 			return Decision{Allowed: true, Reason: r.reason, Rule: r.id}
 		}
 	}
@@ -475,7 +487,9 @@ func containsFold(list []string, s string) bool {
 
 // MaskFields returns a deep copy of e with every field matched by a field
 // mask of a matched role removed, and how many fields were removed. The
-// input is never modified.
+// input is never modified. When no mask applies to e's kind, nothing is
+// removed and e itself is returned, not a copy: a caller that modifies the
+// result owns e.
 func (g *Grant) MaskFields(e map[string]any) (map[string]any, int) {
 	kind, _ := e["kind"].(string)
 	kind = asciiLower(kind)
@@ -485,6 +499,9 @@ func (g *Grant) MaskFields(e map[string]any) (map[string]any, int) {
 			continue
 		}
 		pats = append(pats, m.fields...)
+	}
+	if len(pats) == 0 {
+		return e, 0
 	}
 	n := 0
 	out, _ := maskValue(e, "", pats, &n).(map[string]any)

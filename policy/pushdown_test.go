@@ -465,7 +465,11 @@ func randLeaf(r *rand.Rand) Condition {
 		}
 		return leaf(RuleIsEntityKind, map[string]any{"kinds": ks})
 	case 1:
-		return leaf(RuleInNamespace, map[string]any{"namespaces": []string{pick(r, []string{"default", "payments", "other"})}})
+		ns := []string{pick(r, []string{"default", "payments", "other"})}
+		if r.Intn(2) == 0 {
+			ns = append(ns, pick(r, []string{"default", "payments", "other"}))
+		}
+		return leaf(RuleInNamespace, map[string]any{"namespaces": ns})
 	case 2:
 		claims := []string{pick(r, []string{ClaimCurrentUser, ClaimOwnershipRefs, "group:default/team-b", "group:payments/team-c"})}
 		if r.Intn(3) == 0 {
@@ -599,7 +603,7 @@ func TestPushdownProperty(t *testing.T) {
 	if testing.Short() {
 		iterations = 500
 	}
-	narrowed, emptied := 0, 0
+	narrowed, emptied, widened := 0, 0, 0
 	for it := 0; it < iterations; it++ {
 		var entities []map[string]any
 		var rows [][]backstageRow
@@ -663,6 +667,32 @@ func TestPushdownProperty(t *testing.T) {
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("iteration %d: pushdown+post-filter = %v, want %v\nfilters %v\nuser %v", it, got, want, pushed, user)
 		}
+		// The scan pushdown is wider, never narrower: with the
+		// post-filter it selects the same entities.
+		scanClauses, scanEmpty := Combine(user, g.Pushdown().ForScan())
+		if scanEmpty && !empty {
+			t.Fatalf("iteration %d: the scan pushdown is empty, the pushdown is not", it)
+		}
+		var scanPushed []map[string][]string
+		for _, c := range scanClauses {
+			s, err := EncodeFilter(c)
+			if err != nil {
+				t.Fatalf("iteration %d: EncodeFilter(%v): %v", it, c, err)
+			}
+			scanPushed = append(scanPushed, parseBackstageFilter(s))
+		}
+		if len(scanPushed) != len(pushed) || !reflect.DeepEqual(scanPushed, pushed) {
+			widened++
+		}
+		var scanGot []int
+		for i, e := range entities {
+			if !scanEmpty && matchesAny(i, scanPushed) && g.Entity(e).Allowed {
+				scanGot = append(scanGot, i)
+			}
+		}
+		if !reflect.DeepEqual(want, scanGot) {
+			t.Fatalf("iteration %d: scan pushdown+post-filter = %v, want %v\nfilters %v\nuser %v", it, scanGot, want, scanPushed, user)
+		}
 		if empty {
 			emptied++
 		} else if fetched < len(entities) {
@@ -674,6 +704,10 @@ func TestPushdownProperty(t *testing.T) {
 	if narrowed < iterations/4 || emptied == 0 {
 		t.Fatalf("pushdown rarely narrows: narrowed=%d emptied=%d of %d", narrowed, emptied, iterations)
 	}
+	if widened < iterations/50 {
+		t.Fatalf("the scan pushdown rarely differs from the pushdown: %d of %d", widened, iterations)
+	}
+	t.Logf("%d iterations: narrowed %d, emptied %d, scan pushdown wider %d", iterations, narrowed, emptied, widened)
 }
 
 func FuzzEncodeFilter(f *testing.F) {
@@ -721,4 +755,36 @@ func FuzzCombine(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPushdownForScan(t *testing.T) {
+	enc := func(p Pushdown) string {
+		if p.All || p.None {
+			return fmt.Sprintf("all=%v none=%v", p.All, p.None)
+		}
+		var out []string
+		for _, c := range p.Clauses {
+			s, err := EncodeFilter(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, " | ")
+	}
+	for _, tc := range []struct {
+		in   Pushdown
+		want string
+	}{
+		{Pushdown{Clauses: []Clause{{"kind": {"component"}, "metadata.namespace": {"default", "platform"}}}}, "kind=component"},
+		{Pushdown{Clauses: []Clause{{"metadata.namespace": {"platform", "DEFAULT"}}}}, "all=true none=false"},
+		{Pushdown{Clauses: []Clause{{"metadata.namespace": {"default"}}}}, "metadata.namespace=default"},
+		{Pushdown{Clauses: []Clause{{"metadata.namespace": {"payments", "platform"}}}}, "metadata.namespace=payments,metadata.namespace=platform"},
+		{Pushdown{Clauses: []Clause{{"kind": {"api"}, "metadata.namespace": {"default", "x"}}, {"kind": {"api"}}}}, "kind=api"},
+		{Pushdown{None: true}, "all=false none=true"},
+	} {
+		if got := enc(tc.in.ForScan()); got != tc.want {
+			t.Errorf("%s: ForScan = %s, want %s", enc(tc.in), got, tc.want)
+		}
+	}
 }

@@ -3,6 +3,8 @@ package redact
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -427,11 +429,12 @@ func jsonUnescape(raw []byte, starts *[]int) []byte {
 }
 
 // Value redacts a decoded JSON value (map[string]any, []any, string, float64,
-// bool, nil, json.Number; also map[string]string and []string) and returns a
-// new value; the input is never modified.
+// bool, nil, json.Number; also map[string]string and []string). The input
+// is never modified. Maps and slices in which nothing changed are returned
+// as they are, not copied: the result may share them with the input.
 func (r *Redactor) Value(v any) (any, Report, error) {
 	var rep Report
-	out, err := r.value(v, nil, 0, &rep)
+	out, _, err := r.value(v, "", 0, &rep)
 	if err != nil {
 		return nil, Report{}, err
 	}
@@ -444,80 +447,138 @@ func (r *Redactor) Value(v any) (any, Report, error) {
 // same as Value.
 func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
 	var rep Report
-	var k []byte
-	if key != "" {
-		k = []byte(key)
-	}
-	out, err := r.value(v, k, 0, &rep)
+	out, _, err := r.value(v, key, 0, &rep)
 	if err != nil {
 		return nil, Report{}, err
 	}
 	return out, rep, nil
 }
 
-func (r *Redactor) str(s string, key []byte, rep *Report) string {
+// str redacts one string and reports whether it changed. Its bytes are
+// scanned in a pooled buffer: most strings hold no secret, and then
+// nothing of the scan is kept.
+func (r *Redactor) str(s, key string, rep *Report) (string, bool) {
 	clean, n := Sanitize(s)
 	rep.Invisible += n
-	out, changed := r.process([]byte(clean), key, rep)
-	if changed {
-		return string(out)
+	bp := r.bufs.Get().(*[]byte)
+	b := append((*bp)[:0], clean...)
+	out, changed := r.process(b, []byte(key), rep) // a change is a new slice, never b
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		r.bufs.Put(bp)
 	}
-	return clean
+	if changed {
+		return string(out), true
+	}
+	return clean, n > 0
 }
 
-func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error) {
+func (r *Redactor) value(v any, key string, depth int, rep *Report) (any, bool, error) {
 	if depth > r.maxDepth {
-		return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
+		return nil, false, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
 	}
 	switch t := v.(type) {
 	case nil, bool, float64, json.Number, int, int64, float32, int32, uint, uint64, uint32:
-		return t, nil
+		return v, false, nil
 	case string:
-		return r.str(t, key, rep), nil
+		out, changed := r.str(t, key, rep)
+		if !changed {
+			return v, false, nil // no new interface value
+		}
+		return out, true, nil
 	case map[string]any:
-		out := make(map[string]any, len(t))
-		var nameVal []byte
+		var out map[string]any // copy on the first change
+		var nameVal string
+		hasName := false
 		for _, nk := range [...]string{"name", "key"} {
 			if s, ok := t[nk].(string); ok {
-				nameVal = []byte(s)
+				nameVal, hasName = s, true
 				break
 			}
 		}
 		for k, x := range t {
-			ctx := []byte(k)
-			if nameVal != nil && (k == "value" || k == "secretValue") {
+			ctx := k
+			if hasName && (k == "value" || k == "secretValue") {
 				ctx = nameVal
 			}
-			nv, err := r.value(x, ctx, depth+1, rep)
+			nv, changed, err := r.value(x, ctx, depth+1, rep)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			out[r.str(k, nil, rep)] = nv
+			nk, kChanged := r.str(k, "", rep)
+			if !changed && !kChanged {
+				continue
+			}
+			if out == nil {
+				out = make(map[string]any, len(t))
+				maps.Copy(out, t)
+			}
+			if kChanged {
+				delete(out, k)
+			}
+			out[nk] = nv
 		}
-		return out, nil
+		if out == nil {
+			return v, false, nil
+		}
+		return out, true, nil
 	case map[string]string:
-		out := make(map[string]string, len(t))
+		var out map[string]string
 		for k, x := range t {
-			out[r.str(k, nil, rep)] = r.str(x, []byte(k), rep)
+			nk, kChanged := r.str(k, "", rep)
+			nv, changed := r.str(x, k, rep)
+			if !changed && !kChanged {
+				continue
+			}
+			if out == nil {
+				out = make(map[string]string, len(t))
+				maps.Copy(out, t)
+			}
+			if kChanged {
+				delete(out, k)
+			}
+			out[nk] = nv
 		}
-		return out, nil
+		if out == nil {
+			return v, false, nil
+		}
+		return out, true, nil
 	case []any:
-		out := make([]any, len(t))
+		var out []any
 		for i, x := range t {
-			nv, err := r.value(x, key, depth+1, rep)
+			nv, changed, err := r.value(x, key, depth+1, rep)
 			if err != nil {
-				return nil, err
+				return nil, false, err
+			}
+			if !changed {
+				continue
+			}
+			if out == nil {
+				out = slices.Clone(t)
 			}
 			out[i] = nv
 		}
-		return out, nil
-	case []string:
-		out := make([]string, len(t))
-		for i, x := range t {
-			out[i] = r.str(x, key, rep)
+		if out == nil {
+			return v, false, nil
 		}
-		return out, nil
+		return out, true, nil
+	case []string:
+		var out []string
+		for i, x := range t {
+			nv, changed := r.str(x, key, rep)
+			if !changed {
+				continue
+			}
+			if out == nil {
+				out = slices.Clone(t)
+			}
+			out[i] = nv
+		}
+		if out == nil {
+			return v, false, nil
+		}
+		return out, true, nil
 	default:
-		return nil, fmt.Errorf("%w: %T", ErrUnsupportedType, v)
+		return nil, false, fmt.Errorf("%w: %T", ErrUnsupportedType, v)
 	}
 }

@@ -157,6 +157,49 @@ func TestValue(t *testing.T) {
 	}
 }
 
+// TestValueCopyOnWrite checks that Value copies only what changes: an
+// unchanged subtree is returned as it is (shared with the input), a changed
+// one is a new value, the input is left alone in both cases, and keys are
+// redacted like values.
+func TestValueCopyOnWrite(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_" + rs(b62, 36)
+	plain := map[string]any{"title": "Orders", "tags": []any{"go", "pci"}}
+	in := map[string]any{
+		"plain":  plain,
+		"secret": map[string]any{"note": "token " + tok, "other": "kept"},
+		"list":   []any{"a", tok},
+		"keys":   map[string]any{tok: "v"},
+		"strs":   []string{"x", tok},
+	}
+	before, _ := json.Marshal(in)
+	out, rep, err := r.Value(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := json.Marshal(in); !bytes.Equal(before, after) {
+		t.Fatal("Value mutated its input")
+	}
+	m := out.(map[string]any)
+	if reflect.ValueOf(m["plain"]).Pointer() != reflect.ValueOf(plain).Pointer() {
+		t.Error("an unchanged subtree was copied")
+	}
+	if reflect.ValueOf(m["secret"]).Pointer() == reflect.ValueOf(in["secret"]).Pointer() {
+		t.Error("a changed subtree is shared with the input")
+	}
+	got, _ := json.Marshal(out)
+	if strings.Contains(string(got), tok) || !strings.Contains(string(got), `"other":"kept"`) {
+		t.Fatalf("output %s", got)
+	}
+	if rep.Total() != 4 {
+		t.Fatalf("report %+v: %s", rep, got)
+	}
+	same, _, err := r.Value(plain)
+	if err != nil || reflect.ValueOf(same).Pointer() != reflect.ValueOf(plain).Pointer() {
+		t.Fatalf("a value without secrets was copied (%v)", err)
+	}
+}
+
 // TestGolden redacts whole entities and compares with golden files.
 func TestGolden(t *testing.T) {
 	r := newRedactor(t)

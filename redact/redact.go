@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Errors returned by the JSON and Value walks. Callers must withhold the
@@ -149,6 +150,8 @@ func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 // Redactor detects and redacts secrets. It is safe for concurrent use; the
 // zero value is not usable — use New.
 type Redactor struct {
+	// bufs hold the bytes of a string while it is scanned (*[]byte).
+	bufs       *sync.Pool
 	rules      []rule
 	generic    int     // index of generic-secret, or -1
 	dockerAuth int     // index of docker-config-auth, or -1
@@ -183,7 +186,8 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: unknown rule id %q", id)
 		}
 	}
-	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
+	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1,
+		bufs: &sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {

@@ -36,7 +36,7 @@ func benchCall(b *testing.B, s *Server, tool, args string) int {
 
 // newBenchServer is the demo server with rate limits off, so that the
 // benchmarks measure the tool path and not the refusal of a spent bucket.
-func newBenchServer(b *testing.B) *Server {
+func newBenchServer(b testing.TB) *Server {
 	b.Helper()
 	cfg, err := ParseConfig([]byte(`rateLimits:
   classes:
@@ -59,7 +59,7 @@ func newBenchServer(b *testing.B) *Server {
 }
 
 // mustOK fails the benchmark when a call did not succeed.
-func mustOK(b *testing.B, res mcp.JSONRPCMessage) {
+func mustOK(b testing.TB, res mcp.JSONRPCMessage) {
 	r, ok := res.(mcp.JSONRPCResponse)
 	if !ok {
 		b.Fatalf("not a result: %+v", res)
@@ -91,7 +91,7 @@ func BenchmarkSearchEntities(b *testing.B) {
 	})
 }
 
-func initSession(b *testing.B, s *Server) {
+func initSession(b testing.TB, s *Server) {
 	s.MCP().HandleMessage(context.Background(), json.RawMessage(
 		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`))
 }

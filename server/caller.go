@@ -134,6 +134,24 @@ func (a grantAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, b
 	return out, false, exact
 }
 
+// ConstrainScan ANDs the grant's scan pushdown (policy.Pushdown.ForScan)
+// into every user clause.
+func (a grantAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) {
+	uc := make([]policy.Clause, len(user))
+	for i, f := range user {
+		uc[i] = policy.Clause(f)
+	}
+	clauses, empty := policy.Combine(uc, a.g.Pushdown().ForScan())
+	if empty {
+		return nil, true
+	}
+	out := make([]catalog.Filter, len(clauses))
+	for i, c := range clauses {
+		out[i] = catalog.Filter(c)
+	}
+	return out, false
+}
+
 // Visible re-checks one entity.
 func (a grantAccess) Visible(e map[string]any) bool { return a.g.Entity(e).Allowed }
 
@@ -154,6 +172,9 @@ func (a grantAccess) VisibleRef(ref string) (bool, bool) {
 
 // Masks reports whether the grant masks any field.
 func (a grantAccess) Masks() bool { return a.g.HasFieldMasks() }
+
+// Reads returns the fields the grant's conditions and masks read.
+func (a grantAccess) Reads() ([]string, bool) { return a.g.ReadFields(), true }
 
 // grantFor computes the grant of a principal under the current policy.
 func (s *Server) grantFor(p *identity.Principal) (*policy.Grant, string) {

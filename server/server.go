@@ -103,12 +103,20 @@ type Server struct {
 	calls   inflight
 	// onStage, when set (tests), sees each stage of the call chain.
 	onStage func(ctx context.Context, stage string)
+	// deps are the tools' shared dependencies.
+	deps *tools.Deps
 
 	// unauth bounds requests without a valid token per client address;
 	// authFailures aggregates their audit records.
 	unauth       *unauthGuard
 	authFailures *authFailureLog
 }
+
+// FetchWholeEntities turns the tools' projections off (see
+// tools.Deps.WholeEntities): every answer then fetches, decodes, masks and
+// redacts whole entities. It is for tests that prove projected answers
+// identical to whole ones; call it before the server answers anything.
+func (s *Server) FetchWholeEntities() { s.deps.WholeEntities = true }
 
 // New builds the server and registers every tool.
 func New(cfg *Config, opts Options) (*Server, error) {
@@ -160,6 +168,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		key = []byte(cfg.Server.CursorKey)
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
+	s.deps = deps
 	hooks := &mcpserver.Hooks{}
 	comp := newCompleter(s)
 	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)

@@ -38,7 +38,14 @@ func GetEntity(d *Deps) Tool {
 		if err != nil {
 			return toolError(err), nil
 		}
-		e, res := d.fetchEntity(ctx, ref)
+		var proj []string
+		switch f := a.list("fields"); {
+		case len(f) > 0:
+			proj = d.projection(ctx, nil, f)
+		case a.str("detail") != "full":
+			proj = d.projection(ctx, summaryFields, nil)
+		}
+		e, res := d.fetchProjected(ctx, ref, proj)
 		if res != nil {
 			return res, nil
 		}
@@ -91,12 +98,22 @@ func refFromArgs(a args, defKind string) (catalog.Ref, error) {
 // fetchEntity gets one entity and admits it; a hidden entity is reported
 // exactly like a missing one.
 func (d *Deps) fetchEntity(ctx context.Context, ref catalog.Ref) (entity, *mcp.CallToolResult) {
+	return d.fetchProjected(ctx, ref, nil)
+}
+
+// fetchProjected is fetchEntity keeping only the fields of proj (nil: the
+// whole entity). Backstage's by-name lookup takes no projection: the
+// entity is projected here, before it is decoded.
+func (d *Deps) fetchProjected(ctx context.Context, ref catalog.Ref, proj []string) (entity, *mcp.CallToolResult) {
 	raw, err := d.Catalog.GetByName(ctx, ref)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return entity{}, notFound(ref.String())
 	}
 	if err != nil {
 		return entity{}, toolError(err)
+	}
+	if proj != nil {
+		raw = catalog.Project(raw, proj)
 	}
 	e, ok, err := d.admit(ctx, raw)
 	if err != nil {
@@ -191,7 +208,11 @@ func SearchEntities(d *Deps) Tool {
 				return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
 			}
 		}
-		ents, next, firstTotal, truncated, err := d.scan(ctx, *st, limit)
+		proj := d.projection(ctx, summaryFields, nil)
+		if f := a.list("fields"); len(f) > 0 {
+			proj = d.projection(ctx, searchFields, f)
+		}
+		ents, next, firstTotal, truncated, err := d.scan(ctx, *st, limit, proj)
 		if err != nil {
 			return toolError(err), nil
 		}
@@ -354,12 +375,13 @@ func (f viewFilter) match(e entity) bool {
 // Backstage pages as needed, and returns where the next match is (nil when
 // there is none). It looks one match ahead, so that the cursor is handed
 // out only when another visible match exists. The entities are not yet
-// pruned.
-func (d *Deps) scan(ctx context.Context, st searchState, limit int) (out []entity, next *searchState, firstTotal int, truncated bool, err error) {
+// pruned. Backstage returns only the fields of proj (nil: whole
+// entities), which must hold searchFields.
+func (d *Deps) scan(ctx context.Context, st searchState, limit int, proj []string) (out []entity, next *searchState, firstTotal int, truncated bool, err error) {
 	scanned := 0
 	pos := st
 	for round := 0; ; round++ {
-		q := catalog.Query{Limit: pos.N}
+		q := catalog.Query{Limit: pos.N, Fields: proj}
 		if pos.B != "" {
 			q.Cursor = pos.B
 		} else {
@@ -513,6 +535,13 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	filters, empty, exact := accessFrom(ctx).Constrain(user)
 	if empty {
 		return nil, true, nil
+	}
+	if !exact || !vf.storedOnly() {
+		// Backstage's count will not be shown: send the filters it
+		// evaluates fastest; the view filters re-check every entity.
+		if filters, empty = accessFrom(ctx).ConstrainScan(user); empty {
+			return nil, true, nil
+		}
 	}
 	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1}
 	if vf.Text != "" {

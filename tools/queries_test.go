@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // nsAccess is a policy-like Access restricted to one namespace, so the
@@ -30,6 +32,11 @@ func (nsAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) 
 		out[i] = c
 	}
 	return out, false, true
+}
+
+func (a nsAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) {
+	f, empty, _ := a.Constrain(user)
+	return f, empty
 }
 
 func (nsAccess) Visible(e map[string]any) bool {
@@ -219,3 +226,71 @@ func TestPruneKeepsNamesOfEntitiesInTheSameAnswer(t *testing.T) {
 type lookupAccess struct{ nsAccess }
 
 func (lookupAccess) VisibleRef(string) (bool, bool) { return false, false }
+
+// scanAccess is nsAccess whose scan filters leave the namespace condition
+// to the post-filter, as policy.Pushdown.ForScan does for broad ones.
+type scanAccess struct{ nsAccess }
+
+func (scanAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) { return user, false }
+
+// TestSearchScanFilters checks which filters a search sends: Constrain's
+// when Backstage's count is shown (exact rights, kind and namespace
+// filters only), ConstrainScan's otherwise, with the same answer.
+func TestSearchScanFilters(t *testing.T) {
+	ents, err := demo.Entities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := memcatalog.New(ents, memcatalog.WithToken("svc-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mc.Handler())
+	defer srv.Close()
+	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken("svc-token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deps{Catalog: c, Redactor: identityRedactor{}, Cursors: NewCursorCodec(nil)}
+	lastFilter := func() []string {
+		reqs := mc.Requests()
+		for i := len(reqs) - 1; i >= 0; i-- {
+			if reqs[i].Path == "/api/catalog/entities/by-query" {
+				return url.Values(reqs[i].Query)["filter"]
+			}
+		}
+		t.Fatal("no by-query request")
+		return nil
+	}
+	for _, tc := range []struct {
+		args, filter string
+		total        bool
+	}{
+		{`{"kind":"Component","limit":3}`, "kind=component,metadata.namespace=default", true},
+		{`{"kind":"Component","owner":"team-checkout","limit":3}`, "kind=component,relations.ownedby=group:default/team-checkout", false},
+		{`{"type":"service","limit":3}`, "spec.type=service", false},
+	} {
+		scan := call(t, SearchEntities(d), WithAccess(context.Background(), scanAccess{}), tc.args)
+		if got := lastFilter(); len(got) != 1 || got[0] != tc.filter {
+			t.Errorf("%s: filter %q, want %q", tc.args, got, tc.filter)
+		}
+		exact := call(t, SearchEntities(d), WithAccess(context.Background(), nsAccess{}), tc.args)
+		decode := func(res *mcp.CallToolResult) (SearchEntitiesResult, string) {
+			var r SearchEntitiesResult
+			b, _ := json.Marshal(res.StructuredContent)
+			_ = json.Unmarshal(b, &r)
+			more := r.NextCursor != ""
+			r.NextCursor = ""
+			b, _ = json.Marshal(r)
+			return r, fmt.Sprintf("%s more=%v", b, more)
+		}
+		rs, a := decode(scan)
+		_, b := decode(exact)
+		if scan.IsError || a != b {
+			t.Errorf("%s: scan filters answer %s, exact filters %s", tc.args, a, b)
+		}
+		if (rs.TotalItems != nil) != tc.total {
+			t.Errorf("%s: totalItems shown=%v, want %v", tc.args, rs.TotalItems != nil, tc.total)
+		}
+	}
+}

@@ -48,9 +48,16 @@ type Access interface {
 	// reports that the filters express the caller's rights completely
 	// (so counts from Backstage are safe to show).
 	Constrain(user []catalog.Filter) (filters []catalog.Filter, empty, exact bool)
+	// ConstrainScan is Constrain for a query whose count is not shown and
+	// whose every entity is re-checked after fetch: it may leave out
+	// conditions that Backstage evaluates slowly and that select most of
+	// the catalog, so its filters may be wider than Constrain's.
+	ConstrainScan(user []catalog.Filter) (filters []catalog.Filter, empty bool)
 	// Visible reports whether the caller may see this entity.
 	Visible(entity map[string]any) bool
 	// Mask returns the entity without the fields the caller may not see.
+	// When nothing is masked it may return entity itself: the tools pass
+	// it entities they own.
 	Mask(entity map[string]any) map[string]any
 	// VisibleRef decides visibility from a ref alone when the caller's
 	// rights depend on nothing else; decided=false means the entity must
@@ -61,6 +68,13 @@ type Access interface {
 	// Masks reports whether Mask can remove anything, so that values
 	// computed by Backstage (facet counts) must not be shown as they are.
 	Masks() bool
+	// Reads returns the entity fields Visible and Mask read, as paths of
+	// one or two keys (kind, relations, metadata.annotations, spec.type,
+	// …), so that an entity fetched with only these and the fields an
+	// answer returns gets the same decision and the same masks as the
+	// whole entity (masks remove fields by their path alone). known=false
+	// means they are not known: whole entities must be fetched.
+	Reads() (fields []string, known bool)
 }
 
 // Identity is what whoami reports about the caller.
@@ -113,6 +127,8 @@ func (denyAll) Visible(map[string]any) bool                               { retu
 func (denyAll) Mask(map[string]any) map[string]any                        { return nil }
 func (denyAll) Masks() bool                                               { return true }
 func (denyAll) VisibleRef(string) (bool, bool)                            { return false, true }
+func (denyAll) Reads() ([]string, bool)                                   { return nil, true }
+func (denyAll) ConstrainScan([]catalog.Filter) ([]catalog.Filter, bool)   { return nil, true }
 
 // OpenAccess sees everything. It is for the demo catalog and for tests;
 // production access comes from the policy engine.
@@ -122,6 +138,9 @@ type OpenAccess struct{}
 func (OpenAccess) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
 	return user, false, true
 }
+
+// ConstrainScan passes the user's filters through unchanged.
+func (OpenAccess) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) { return user, false }
 
 // Visible always reports true.
 func (OpenAccess) Visible(map[string]any) bool { return true }
@@ -134,6 +153,9 @@ func (OpenAccess) Masks() bool { return false }
 
 // VisibleRef reports every ref visible.
 func (OpenAccess) VisibleRef(string) (bool, bool) { return true, true }
+
+// Reads reports that no field is read.
+func (OpenAccess) Reads() ([]string, bool) { return nil, true }
 
 // CallInfo collects facts about one tool call for the audit record.
 type CallInfo struct {
@@ -208,6 +230,10 @@ type Deps struct {
 	Redactor Redactor
 	// Cursors signs and verifies the pagination cursors handed to agents.
 	Cursors *CursorCodec
+	// WholeEntities turns projections off: every answer fetches, decodes,
+	// masks and redacts whole entities. Tests set it to prove projected
+	// answers identical to whole ones.
+	WholeEntities bool
 }
 
 // Tool is one registered tool: its definition, handler and the tool scope

@@ -59,6 +59,10 @@ type SideOptions struct {
 	// BackstageURL and BackstageToken, when set, serve the side from a
 	// real Backstage (which already holds the catalog; ents is unused).
 	BackstageURL, BackstageToken string
+	// WholeEntities turns the tools' projections off
+	// (Server.FetchWholeEntities), for the side that projected answers are
+	// compared with.
+	WholeEntities bool
 }
 
 // NewSideWith is NewSide with options.
@@ -105,6 +109,9 @@ func NewSideWith(ctx context.Context, dir string, ents []map[string]any, policy 
 	s, closeFn, err := server.Build(ctx, cfg, bo)
 	if err != nil {
 		return nil, fmt.Errorf("noninterference: build: %w", err)
+	}
+	if o.WholeEntities {
+		s.FetchWholeEntities()
 	}
 	c, err := client.NewInProcessClient(s.MCP())
 	if err != nil {
