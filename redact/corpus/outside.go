@@ -244,16 +244,44 @@ func coveredBy(start, end int, hs []Hit) bool {
 }
 
 // OutsideDocs turns outside cases into documents read as text, leaving out
-// identifier examples.
+// identifier examples and the negatives that Conflicting names.
 func OutsideDocs(cases []OutsideCase) []Doc {
+	conflict := map[string]bool{}
+	for _, id := range Conflicting(cases) {
+		conflict[id] = true
+	}
 	docs := make([]Doc, 0, len(cases))
 	for _, c := range cases {
-		if c.Label == LabelIdentifier {
+		if c.Label == LabelIdentifier || conflict[c.ID] {
 			continue
 		}
 		docs = append(docs, Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text, Whole: c.Label == LabelSecret})
 	}
 	return docs
+}
+
+// Conflicting returns the ids of negative examples whose exact text the
+// source also gives as an example of one of its rules (a sibling rule in the
+// same file: the older and newer Vault token formats, Slack bot and user
+// tokens; or another file). A negative example only says that its own rule
+// must not fire; when the source lists the same string as what another rule
+// finds, the string holds a secret by the source's own word, and scoring it
+// as "holds none" would be a wrong label. Such negatives are left out of the
+// scores for every detector alike.
+func Conflicting(cases []OutsideCase) []string {
+	found := map[string]bool{}
+	for _, c := range cases {
+		if c.Label != LabelNegative {
+			found[c.Text] = true
+		}
+	}
+	var out []string
+	for _, c := range cases {
+		if c.Label == LabelNegative && found[c.Text] {
+			out = append(out, c.ID)
+		}
+	}
+	return out
 }
 
 // OwnDocs turns cases of the generated corpus into documents whose span

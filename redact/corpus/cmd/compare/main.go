@@ -78,7 +78,14 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, gitleaks string
 	if err != nil {
 		return err
 	}
-	secs = append(secs, section{"outside corpus: Nosey Parker rule examples (" + outsidePath + "; families are its rule files)", corpus.OutsideDocs(oc)})
+	conflicting := corpus.Conflicting(oc)
+	secs = append(secs, section{fmt.Sprintf("outside corpus: Nosey Parker rule examples (%s; families are its rule files; "+
+		"%d negatives that the source also gives as examples of another rule are not scored)", outsidePath, len(conflicting)), corpus.OutsideDocs(oc)})
+	if verbose {
+		for _, id := range conflicting {
+			fmt.Fprintf(w, "not scored (negative of one rule, example of another): %s\n", id)
+		}
+	}
 
 	tmp, err := os.MkdirTemp("", "redact-compare")
 	if err != nil {
