@@ -82,6 +82,72 @@ func isPlaceholder(s string) bool {
 	return longest >= 6 && 2*longest >= len(s)
 }
 
+// chosenPasswords are whole values that isPlaceholder takes for stand-ins
+// but that, where the position proves a password (a URL's userinfo, a
+// connection string's Password=, a command line's -p, a key named password),
+// are values: ordinary words that people set as passwords, like "admin" or
+// "centipede", which that position already redacts. Kept out of this list,
+// and so still stand-ins there: the names of the slot itself (password,
+// pass, passwd, pwd: "user:password@host" is the form every driver
+// documents), the stand-in conventions my…/your…/some_… and "guest" (the
+// documented default account of message brokers).
+var chosenPasswords = map[string]bool{"secret": true, "hunter2": true, "letmein": true}
+
+// isPasswordStandIn is isPlaceholder for a value in a password position: the
+// same templates, references, masks and documentation words, but the words of
+// chosenPasswords are values, and a name in capitals
+// ("PASSWORD", "SOME_PASSWORD", "DB_PASS") is a stand-in: it reads as the
+// name of a variable or constant, not as what someone typed.
+func isPasswordStandIn(s string) bool {
+	if isConstName(s) {
+		return true
+	}
+	if chosenPasswords[strings.ToLower(s)] {
+		return false
+	}
+	return isPlaceholder(s)
+}
+
+// isConstName reports whether s is made of capitals and underscores only
+// and has at least three letters.
+func isConstName(s string) bool {
+	letters := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z':
+			letters++
+		case c == '_':
+		default:
+			return false
+		}
+	}
+	return letters >= 3
+}
+
+// sequenceStandIn reports whether a chosen value (a password) is mostly an
+// alphabet or number sequence ("abcdef123456", "a1b2c3d4e5f6"). A person's
+// password that merely ends in one ("abuser123456") is a value.
+func sequenceStandIn(s string) bool {
+	if !hasSequence(s) {
+		return false
+	}
+	if hasInterleavedSequence(s) {
+		return true
+	}
+	rest := 0
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && isAlnumByte(s[j]) && isAlnumByte(s[j-1]) && s[j] == s[j-1]+1 {
+			j++
+		}
+		if j-i < 4 {
+			rest += j - i
+		}
+		i = j
+	}
+	return rest <= 2
+}
+
 // hasSequence reports whether a value that no format vouches for (generic
 // and keyword-context rules; provider prefixes are evidence enough) holds a
 // documentation stand-in made of an
@@ -100,7 +166,13 @@ func hasSequence(s string) bool {
 			run = 1
 		}
 	}
-	// Interleaved: s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
+	return hasInterleavedSequence(s)
+}
+
+// hasInterleavedSequence reports whether s holds four or more interleaved
+// letter-digit steps ("a1b2c3d4", "d4c3b2a1").
+func hasInterleavedSequence(s string) bool {
+	// s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
 	for dir := -1; dir <= 1; dir += 2 {
 		steps := 0
 		for i := 0; i+2 < len(s); i++ {
@@ -284,7 +356,7 @@ func isPasswordName(name string) bool {
 // value is kept only when it is a placeholder, template, reference, path,
 // URL, algorithm name, number, boolean or shorter than six characters.
 func passwordValueOK(s string) bool {
-	if len(s) < 6 || len(s) > 200 || isPlaceholder(s) || hasSequence(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
+	if len(s) < 6 || len(s) > 200 || isPasswordStandIn(s) || sequenceStandIn(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
 		return false
 	}
 	l := strings.ToLower(s)

@@ -505,7 +505,7 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return genericValueOK(secret, true)
 	case ru.check == checkPassword:
 		s := strings.Trim(secret, "{}")
-		return len(s) >= 3 && !isPlaceholder(s)
+		return len(s) >= 3 && !isPasswordStandIn(s)
 	}
 	return true
 }
