@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"sort"
 	"strings"
@@ -284,26 +285,27 @@ func (r *Redactor) prefilter(b []byte) (set ruleSet) {
 // keywords that belong to windowed rules.
 func (r *Redactor) prefilterHits(b []byte, hits *[]int) (set ruleSet) {
 	m := r.m
-	s := 0
-	nc := m.nclass
-	delta := m.delta
+	next := m.next
 	class := &m.class
-	hasOut := m.hasOut
+	nc := uint32(m.nclass) //nolint:gosec // at most 256 classes
+	s := uint32(0)
 	for i := 0; i < len(b); i++ {
-		s = int(delta[s*nc+int(class[b[i]])])
-		if hasOut[s] {
-			for _, kw := range m.out[s] {
-				if ex := r.kwExact[kw]; ex != "" {
-					if i+1 < len(ex) || string(b[i+1-len(ex):i+1]) != ex {
-						continue
-					}
+		v := next[s+uint32(class[b[i]])]
+		s = v &^ outBit
+		if v&outBit == 0 {
+			continue
+		}
+		for _, kw := range m.out[s/nc] {
+			if ex := r.kwExact[kw]; ex != "" {
+				if i+1 < len(ex) || string(b[i+1-len(ex):i+1]) != ex {
+					continue
 				}
-				for _, ri := range r.kwRules[kw] {
-					set.set(ri)
-				}
-				if hits != nil && r.kwWindowed[kw] && len(*hits) < 2*maxHits {
-					*hits = append(*hits, kw, i+1)
-				}
+			}
+			for _, ri := range r.kwRules[kw] {
+				set.set(ri)
+			}
+			if hits != nil && r.kwWindowed[kw] && len(*hits) < 2*maxHits {
+				*hits = append(*hits, kw, i+1)
 			}
 		}
 	}
@@ -395,32 +397,41 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, spans []span) []span {
 	var lower []byte
 	facts := -1 // lazily computed gates: bit 0 assignment, bit 1 query, bit 2 long token
-	for ri := range r.rules {
-		if !set.has(ri) {
-			continue
+	for w, word := range set {
+		for ; word != 0; word &= word - 1 {
+			ri := w<<6 | bits.TrailingZeros64(word)
+			spans = r.runRule(text, ri, starts, hits, spans, &facts, &lower)
 		}
+	}
+	return spans
+}
+
+// runRule applies rule ri to text (see runRules); facts and lower are the
+// lazily computed gates and lower-cased text shared by the rules of a call.
+func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int, lowerp *[]byte) []span {
+	{
 		ru := &r.rules[ri]
 		if ru.gate != 0 {
-			if facts < 0 {
-				facts = textFacts(text)
+			if *factsp < 0 {
+				*factsp = textFacts(text)
 			}
-			if facts&ru.gate != ru.gate {
-				continue
+			if *factsp&ru.gate != ru.gate {
+				return spans
 			}
 		}
 		if len(ru.need) > 0 {
-			if lower == nil {
-				lower = bytes.ToLower(text)
+			if *lowerp == nil {
+				*lowerp = bytes.ToLower(text)
 			}
 			ok := false
 			for _, n := range ru.need {
-				if bytes.Contains(lower, []byte(n)) {
+				if bytes.Contains(*lowerp, []byte(n)) {
 					ok = true
 					break
 				}
 			}
 			if !ok {
-				continue
+				return spans
 			}
 		}
 		var matches [][]int
