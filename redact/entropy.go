@@ -339,7 +339,7 @@ func isAlgorithmName(l string) bool { return algorithmNames[l] }
 // isPasswordName reports whether a secret name says password outright
 // (password, passwd, pwd, passphrase, and the pass/pw short forms).
 func isPasswordName(name string) bool {
-	n := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(name))
+	n := squashName(name)
 	if !isSecretName(name) {
 		return false
 	}
@@ -375,13 +375,28 @@ func passwordValueOK(s string) bool {
 	return !isWordy(s)
 }
 
+// squashName lowercases name and drops '_', '-' and '.' ("DB_Pass-word" →
+// "dbpassword").
+func squashName(name string) string {
+	b := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '_' || c == '-' || c == '.':
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 // isTokenName reports whether a secret name says token, API key, secret or
 // password outright: under such a name a UUID is a credential (Heroku API
 // keys, Postmark server tokens, Jenkins trigger tokens are UUIDs), while a
 // UUID under a looser name (someKey) is taken for an identifier.
 func isTokenName(name string) bool {
-	n := strings.ToLower(name)
-	n = strings.NewReplacer("_", "", "-", "", ".", "").Replace(n)
+	n := squashName(name)
 	for _, w := range [...]string{"token", "apikey", "secret", "password", "accesskey"} {
 		if strings.Contains(n, w) {
 			return true

@@ -458,11 +458,19 @@ func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
 func (r *Redactor) str(s string, key []byte, rep *Report) string {
 	clean, n := Sanitize(s)
 	rep.Invisible += n
-	out, changed := r.process([]byte(clean), key, rep)
+	out, changed := r.process(view(clean), key, rep)
 	if changed {
 		return string(out)
 	}
 	return clean
+}
+
+// keyStr redacts a map key, from the key cache when the key is known clean.
+func (r *Redactor) keyStr(k string, rep *Report) string {
+	if r.keyInfo(view(k)).clean {
+		return k
+	}
+	return r.str(k, nil, rep)
 }
 
 func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error) {
@@ -479,12 +487,12 @@ func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error)
 		var nameVal []byte
 		for _, nk := range [...]string{"name", "key"} {
 			if s, ok := t[nk].(string); ok {
-				nameVal = []byte(s)
+				nameVal = view(s)
 				break
 			}
 		}
 		for k, x := range t {
-			ctx := []byte(k)
+			ctx := view(k)
 			if nameVal != nil && (k == "value" || k == "secretValue") {
 				ctx = nameVal
 			}
@@ -492,13 +500,13 @@ func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error)
 			if err != nil {
 				return nil, err
 			}
-			out[r.str(k, nil, rep)] = nv
+			out[r.keyStr(k, rep)] = nv
 		}
 		return out, nil
 	case map[string]string:
 		out := make(map[string]string, len(t))
 		for k, x := range t {
-			out[r.str(k, nil, rep)] = r.str(x, []byte(k), rep)
+			out[r.keyStr(k, rep)] = r.str(x, view(k), rep)
 		}
 		return out, nil
 	case []any:

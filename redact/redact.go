@@ -151,6 +151,7 @@ func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 // zero value is not usable — use New.
 type Redactor struct {
 	rules      []rule
+	keys       keyCache
 	generic    int     // index of generic-secret, or -1
 	dockerAuth int     // index of docker-config-auth, or -1
 	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
@@ -357,20 +358,19 @@ func (r *Redactor) detect(b, key []byte) []span {
 // keyContext judges the value b with its key: a secret-named key with a
 // high-entropy value, and provider rules that need a keyword next to the value.
 func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
-	if r.dockerAuth >= 0 && len(b) >= 8 && strings.EqualFold(string(key), "auth") && isBasicCredential(string(b)) {
+	ki := r.keyInfo(key)
+	if r.dockerAuth >= 0 && len(b) >= 8 && ki.auth && isBasicCredential(string(b)) {
 		spans = append(spans, span{start: 0, end: len(b), rule: r.dockerAuth})
 	}
-	set := r.prefilter(key)
+	set := ki.set
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
-		isSecretName(string(key)) {
+	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && !bytes.ContainsAny(b, " \t\r\n") {
 		v := string(b)
-		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key)) ||
-			isPasswordName(string(key)) && passwordValueOK(v)) {
+		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
-		} else if p := webhookSecretPath(v); p > 0 && isWebhookName(string(key)) {
+		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
 		}
 	}
