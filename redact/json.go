@@ -294,7 +294,8 @@ func (w *jsonWalker) str() (start, end int, simple bool, err error) {
 
 // leaf redacts (or, in find mode, records findings in) the string whose
 // content is in[s:e].
-func (w *jsonWalker) leaf(s, e int, simple bool, key []byte) {
+func (w *jsonWalker) leaf(s, e int, simple bool, keyName []byte) {
+	key := w.r.keyOf(keyName)
 	raw := w.in[s:e]
 	r := w.r
 	if simple {
@@ -444,18 +445,14 @@ func (r *Redactor) Value(v any) (any, Report, error) {
 // same as Value.
 func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
 	var rep Report
-	var k []byte
-	if key != "" {
-		k = []byte(key)
-	}
-	out, err := r.value(v, k, 0, &rep)
+	out, err := r.value(v, r.keyOf(view(key)), 0, &rep)
 	if err != nil {
 		return nil, Report{}, err
 	}
 	return out, rep, nil
 }
 
-func (r *Redactor) str(s string, key []byte, rep *Report) string {
+func (r *Redactor) str(s string, key *keyInfo, rep *Report) string {
 	clean, n := Sanitize(s)
 	rep.Invisible += n
 	out, changed := r.process(view(clean), key, rep)
@@ -465,15 +462,8 @@ func (r *Redactor) str(s string, key []byte, rep *Report) string {
 	return clean
 }
 
-// keyStr redacts a map key, from the key cache when the key is known clean.
-func (r *Redactor) keyStr(k string, rep *Report) string {
-	if r.keyInfo(view(k)).clean {
-		return k
-	}
-	return r.str(k, nil, rep)
-}
 
-func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error) {
+func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, error) {
 	if depth > r.maxDepth {
 		return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
 	}
@@ -492,21 +482,31 @@ func (r *Redactor) value(v any, key []byte, depth int, rep *Report) (any, error)
 			}
 		}
 		for k, x := range t {
-			ctx := view(k)
+			ki := r.keyInfo(view(k))
+			ctx := ki
 			if nameVal != nil && (k == "value" || k == "secretValue") {
-				ctx = nameVal
+				ctx = r.keyOf(nameVal)
 			}
 			nv, err := r.value(x, ctx, depth+1, rep)
 			if err != nil {
 				return nil, err
 			}
-			out[r.keyStr(k, rep)] = nv
+			if ki.clean {
+				out[k] = nv
+			} else {
+				out[r.str(k, nil, rep)] = nv
+			}
 		}
 		return out, nil
 	case map[string]string:
 		out := make(map[string]string, len(t))
 		for k, x := range t {
-			out[r.keyStr(k, rep)] = r.str(x, view(k), rep)
+			ki := r.keyInfo(view(k))
+			nk := k
+			if !ki.clean {
+				nk = r.str(k, nil, rep)
+			}
+			out[nk] = r.str(x, ki, rep)
 		}
 		return out, nil
 	case []any:

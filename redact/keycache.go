@@ -34,6 +34,14 @@ type keyCache struct {
 	slots [keyCacheSlots]atomic.Pointer[keyInfo]
 }
 
+// keyOf is keyInfo for an optional key: nil when there is none.
+func (r *Redactor) keyOf(key []byte) *keyInfo {
+	if len(key) == 0 {
+		return nil
+	}
+	return r.keyInfo(key)
+}
+
 // keyInfo returns the facts about key, from the cache when it is there. Only
 // clean keys are cached: a key that holds a secret is never kept.
 func (r *Redactor) keyInfo(key []byte) *keyInfo {

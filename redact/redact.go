@@ -321,7 +321,7 @@ type span struct {
 
 // detect finds secrets in b. key, when not empty, is the JSON key (or the
 // sibling "name") under which b was found; it is used as context.
-func (r *Redactor) detect(b, key []byte) []span {
+func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	var spans []span
 	var hits []int
 	if set := r.prefilterHits(b, &hits); !set.empty() {
@@ -335,7 +335,7 @@ func (r *Redactor) detect(b, key []byte) []span {
 			}
 		}
 	}
-	if len(key) > 0 {
+	if key != nil && len(key.name) > 0 {
 		spans = r.keyContext(b, key, spans)
 	}
 	if len(spans) == 0 {
@@ -357,8 +357,8 @@ func (r *Redactor) detect(b, key []byte) []span {
 
 // keyContext judges the value b with its key: a secret-named key with a
 // high-entropy value, and provider rules that need a keyword next to the value.
-func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
-	ki := r.keyInfo(key)
+func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
+	key := ki.name
 	if r.dockerAuth >= 0 && len(b) >= 8 && ki.auth && isBasicCredential(string(b)) {
 		spans = append(spans, span{start: 0, end: len(b), rule: r.dockerAuth})
 	}
@@ -624,7 +624,7 @@ func (r *Redactor) apply(b []byte, spans []span, rep *Report) []byte {
 }
 
 // process redacts b until nothing more is found. It reports whether b changed.
-func (r *Redactor) process(b, key []byte, rep *Report) ([]byte, bool) {
+func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 	changed := false
 	for round := 0; round < maxRounds; round++ {
 		spans := r.detect(b, key)
