@@ -471,7 +471,10 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, erro
 	case nil, bool, float64, json.Number, int, int64, float32, int32, uint, uint64, uint32:
 		return t, nil
 	case string:
-		return r.str(t, key, rep), nil
+		if ns := r.str(t, key, rep); !sameString(ns, t) {
+			return ns, nil
+		}
+		return v, nil // unchanged: the boxed input, not a new allocation
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		var nameVal []byte

@@ -395,20 +395,19 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 // runRules applies the rules in set to text. When starts is non-nil, text is a
 // decoded view and spans are mapped back through starts.
 func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, spans []span) []span {
-	var lower []byte
 	facts := -1 // lazily computed gates: bit 0 assignment, bit 1 query, bit 2 long token
 	for w, word := range set {
 		for ; word != 0; word &= word - 1 {
 			ri := w<<6 | bits.TrailingZeros64(word)
-			spans = r.runRule(text, ri, starts, hits, spans, &facts, &lower)
+			spans = r.runRule(text, ri, starts, hits, spans, &facts)
 		}
 	}
 	return spans
 }
 
-// runRule applies rule ri to text (see runRules); facts and lower are the
-// lazily computed gates and lower-cased text shared by the rules of a call.
-func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int, lowerp *[]byte) []span {
+// runRule applies rule ri to text (see runRules); facts holds the lazily
+// computed gates shared by the rules of a call.
+func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int) []span {
 	{
 		ru := &r.rules[ri]
 		if ru.gate != 0 {
@@ -420,12 +419,9 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 			}
 		}
 		if len(ru.need) > 0 {
-			if *lowerp == nil {
-				*lowerp = bytes.ToLower(text)
-			}
 			ok := false
 			for _, n := range ru.need {
-				if bytes.Contains(*lowerp, []byte(n)) {
+				if containsFold(text, n) {
 					ok = true
 					break
 				}
@@ -708,6 +704,35 @@ func textFacts(b []byte) int {
 		}
 	}
 	return f
+}
+
+// containsFold reports whether text contains needle, a lowercase ASCII
+// string, ignoring ASCII case. It allocates nothing.
+func containsFold(text []byte, needle string) bool {
+	if needle == "" {
+		return true
+	}
+	c0, u0 := needle[0], needle[0]
+	if c0 >= 'a' && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+next:
+	for i := 0; i+len(needle) <= len(text); i++ {
+		if c := text[i]; c != c0 && c != u0 {
+			continue
+		}
+		for j := 1; j < len(needle); j++ {
+			c := text[i+j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func isWordByte(c byte) bool {
