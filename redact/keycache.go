@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -23,14 +24,15 @@ type keyInfo struct {
 	auth     bool    // the name is "auth" (a Docker config entry)
 }
 
-// Key cache bounds: a direct-mapped table, so memory stays fixed whatever
-// the input; a colliding key replaces the one in its slot.
+// Key cache bounds: a two-way set-associative table, so memory stays fixed
+// whatever the input; a key whose two slots are taken replaces the second.
 const (
-	keyCacheSlots  = 1024
+	keyCacheSlots  = 4096
 	keyCacheMaxLen = 128
 )
 
 type keyCache struct {
+	seed  maphash.Seed
 	slots [keyCacheSlots]atomic.Pointer[keyInfo]
 }
 
@@ -48,17 +50,21 @@ func (r *Redactor) keyInfo(key []byte) *keyInfo {
 	if len(key) > keyCacheMaxLen {
 		return r.judgeKey(key)
 	}
-	h := uint32(2166136261)
-	for _, c := range key {
-		h = (h ^ uint32(c)) * 16777619
+	h := maphash.Bytes(r.keys.seed, key) % keyCacheSlots
+	a, b := &r.keys.slots[h], &r.keys.slots[h^1]
+	if ki := a.Load(); ki != nil && bytes.Equal(ki.name, key) {
+		return ki
 	}
-	slot := &r.keys.slots[h%keyCacheSlots]
-	if ki := slot.Load(); ki != nil && bytes.Equal(ki.name, key) {
+	if ki := b.Load(); ki != nil && bytes.Equal(ki.name, key) {
 		return ki
 	}
 	ki := r.judgeKey(key)
 	if ki.clean {
-		slot.Store(ki)
+		if a.Load() == nil {
+			a.Store(ki)
+		} else {
+			b.Store(ki)
+		}
 	}
 	return ki
 }

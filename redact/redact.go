@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
 	"regexp"
 	"sort"
@@ -186,6 +187,7 @@ func New(opts ...Option) (*Redactor, error) {
 		}
 	}
 	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
+	r.keys.seed = maphash.MakeSeed()
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {
