@@ -672,41 +672,76 @@ const (
 )
 
 func textFacts(b []byte) int {
+	const all = factAssign | factQuery | factLongToken | factAlnum16
 	f := 0
 	run, digit := 0, false
 	arun, adigit := 0, false
 	for _, c := range b {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		k := factBytes[c]
+		if k&fbAlnum != 0 {
 			arun++
-			if c <= '9' {
-				adigit = true
-			}
+			adigit = adigit || k&fbDigit != 0
 			if arun >= 16 && adigit {
 				f |= factAlnum16
 			}
 		} else {
 			arun, adigit = 0, false
 		}
-		switch c {
-		case ':', '=':
-			f |= factAssign
-		case '?', '&':
-			f |= factQuery
-		}
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/_-.=~!@#$%^&*", c) >= 0 {
+		if k&fbToken != 0 {
 			run++
-			if c >= '0' && c <= '9' {
-				digit = true
-			}
+			digit = digit || k&fbDigit != 0
 			if run >= 16 && digit {
 				f |= factLongToken
 			}
 		} else {
 			run, digit = 0, false
 		}
+		if k&(fbAssign|fbQuery) != 0 {
+			if k&fbAssign != 0 {
+				f |= factAssign
+			} else {
+				f |= factQuery
+			}
+		}
+		if f == all {
+			break
+		}
 	}
 	return f
 }
+
+// Byte kinds for textFacts.
+const (
+	fbAlnum  = 1 << iota // letter or digit
+	fbDigit              // digit
+	fbToken              // letter, digit or one of +/_-.=~!@#$%^&*
+	fbAssign             // ':' or '='
+	fbQuery              // '?' or '&'
+)
+
+// factBytes maps a byte to its kinds (a constant table, built once).
+var factBytes = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+		if alnum {
+			t[c] |= fbAlnum | fbToken
+		}
+		if b >= '0' && b <= '9' {
+			t[c] |= fbDigit
+		}
+		if strings.IndexByte("+/_-.=~!@#$%^&*", b) >= 0 {
+			t[c] |= fbToken
+		}
+		switch b {
+		case ':', '=':
+			t[c] |= fbAssign
+		case '?', '&':
+			t[c] |= fbQuery
+		}
+	}
+	return t
+}()
 
 // containsFold reports whether text contains needle, a lowercase ASCII
 // string, ignoring ASCII case. It allocates nothing.
