@@ -462,7 +462,6 @@ func (r *Redactor) str(s string, key *keyInfo, rep *Report) string {
 	return clean
 }
 
-
 func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, error) {
 	if depth > r.maxDepth {
 		return nil, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
