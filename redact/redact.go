@@ -746,30 +746,47 @@ var factBytes = func() (t [256]uint8) {
 // containsFold reports whether text contains needle, a lowercase ASCII
 // string, ignoring ASCII case. It allocates nothing.
 func containsFold(text []byte, needle string) bool {
-	if needle == "" {
+	n := len(needle)
+	if n == 0 {
 		return true
 	}
 	c0, u0 := needle[0], needle[0]
 	if c0 >= 'a' && c0 <= 'z' {
 		u0 = c0 - 'a' + 'A'
 	}
-next:
-	for i := 0; i+len(needle) <= len(text); i++ {
-		if c := text[i]; c != c0 && c != u0 {
-			continue
-		}
-		for j := 1; j < len(needle); j++ {
-			c := text[i+j]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != needle[j] {
-				continue next
+	for i := 0; i+n <= len(text); i++ {
+		// The next byte that can start a match, found with IndexByte.
+		w := text[i : len(text)-n+1]
+		j := bytes.IndexByte(w, c0)
+		if u0 != c0 {
+			if k := bytes.IndexByte(w, u0); k >= 0 && (j < 0 || k < j) {
+				j = k
 			}
 		}
-		return true
+		if j < 0 {
+			return false
+		}
+		i += j
+		if equalFoldLower(text[i+1:i+n], needle[1:]) {
+			return true
+		}
 	}
 	return false
+}
+
+// equalFoldLower reports whether b equals the lowercase ASCII string s,
+// ignoring ASCII case.
+func equalFoldLower(b []byte, s string) bool {
+	for k := 0; k < len(s); k++ {
+		c := b[k]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func isWordByte(c byte) bool {
