@@ -89,15 +89,16 @@ func isPlaceholder(s string) bool {
 // "centipede", which that position already redacts. Kept out of this list,
 // and so still stand-ins there: the names of the slot itself (password,
 // pass, passwd, pwd: "user:password@host" is the form every driver
-// documents), the stand-in conventions my…/your…/some_… and "guest" (the
-// documented default account of message brokers).
+// documents), the stand-ins mypassword, mysecretpassword and your… of
+// placeholderExact and placeholderParts, and "guest" (the documented default
+// account of message brokers).
 var chosenPasswords = map[string]bool{"secret": true, "hunter2": true, "letmein": true}
 
 // isPasswordStandIn is isPlaceholder for a value in a password position: the
 // same templates, references, masks and documentation words, but the words of
-// chosenPasswords are values, and a name in capitals
-// ("PASSWORD", "SOME_PASSWORD", "DB_PASS") is a stand-in: it reads as the
-// name of a variable or constant, not as what someone typed.
+// chosenPasswords are values, and a constant's name ("SOME_PASSWORD",
+// "DB_PASS") is a stand-in: it reads as the name of a variable, not as what
+// someone typed.
 func isPasswordStandIn(s string) bool {
 	if isConstName(s) {
 		return true
@@ -108,20 +109,20 @@ func isPasswordStandIn(s string) bool {
 	return isPlaceholder(s)
 }
 
-// isConstName reports whether s is made of capitals and underscores only
-// and has at least three letters.
+// isConstName reports whether s reads as the name of a constant or an
+// environment variable: capitals, digits and at least one underscore,
+// starting with a capital ("SOME_PASSWORD", "DB_PASS_2"). Capitals alone
+// ("QWERTZUIOP") may be what someone typed.
 func isConstName(s string) bool {
-	letters := 0
+	if s == "" || s[0] < 'A' || s[0] > 'Z' || strings.IndexByte(s, '_') < 0 {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'A' && c <= 'Z':
-			letters++
-		case c == '_':
-		default:
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 			return false
 		}
 	}
-	return letters >= 3
+	return true
 }
 
 // sequenceStandIn reports whether a chosen value (a password) is mostly an

@@ -102,3 +102,14 @@ func TestContainsFold(t *testing.T) {
 		}
 	}
 }
+
+func TestIsConstName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"SOME_PASSWORD": true, "DB_PASS_2": true, "PASSWORD": false, "QWERTZUIOP": false,
+		"Some_Password": false, "_X": false, "": false, "A_b": false,
+	} {
+		if got := isConstName(s); got != want {
+			t.Errorf("isConstName(%q) = %v", s, got)
+		}
+	}
+}
