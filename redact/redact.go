@@ -410,83 +410,81 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 // runRule applies rule ri to text (see runRules); facts holds the lazily
 // computed gates shared by the rules of a call.
 func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int) []span {
-	{
-		ru := &r.rules[ri]
-		if ru.gate != 0 {
-			if *factsp < 0 {
-				*factsp = textFacts(text)
-			}
-			if *factsp&ru.gate != ru.gate {
-				return spans
+	ru := &r.rules[ri]
+	if ru.gate != 0 {
+		if *factsp < 0 {
+			*factsp = textFacts(text)
+		}
+		if *factsp&ru.gate != ru.gate {
+			return spans
+		}
+	}
+	if len(ru.need) > 0 {
+		ok := false
+		for _, n := range ru.need {
+			if containsFold(text, n) {
+				ok = true
+				break
 			}
 		}
-		if len(ru.need) > 0 {
-			ok := false
-			for _, n := range ru.need {
-				if containsFold(text, n) {
-					ok = true
-					break
+		if !ok {
+			return spans
+		}
+	}
+	var matches [][]int
+	switch {
+	case ru.windowed && len(hits) < 2*maxHits:
+		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
+	default:
+		matches = ru.re.FindAllSubmatchIndex(text, -1)
+	}
+	for _, m := range matches {
+		if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
+			continue
+		}
+		s, e := m[0], m[1]
+		for _, g := range ru.secretGroups {
+			if m[2*g] >= 0 {
+				s, e = m[2*g], m[2*g+1]
+				break
+			}
+		}
+		name := ""
+		if ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 {
+			name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
+		}
+		if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
+			trim := ")]}, \t"
+			if ru.check == checkLoose {
+				trim = ".)]}, \t"
+			}
+			for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
+				e--
+			}
+			if ru.id == "conn-odbc" {
+				for s < e && (text[s] == ' ' || text[s] == '\t') {
+					s++
 				}
 			}
-			if !ok {
-				return spans
-			}
 		}
-		var matches [][]int
-		switch {
-		case ru.windowed && len(hits) < 2*maxHits:
-			matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
-		default:
-			matches = ru.re.FindAllSubmatchIndex(text, -1)
-		}
-		for _, m := range matches {
-			if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
+		if ru.check == checkGeneric && e > s && isWebhookName(name) {
+			// The credential of a webhook is the path of its URL.
+			if p := webhookSecretPath(string(text[s:e])); p > 0 {
+				s += p
+				if starts != nil {
+					s, e = starts[s], starts[e]
+				}
+				spans = append(spans, span{start: s, end: e, rule: ri})
 				continue
 			}
-			s, e := m[0], m[1]
-			for _, g := range ru.secretGroups {
-				if m[2*g] >= 0 {
-					s, e = m[2*g], m[2*g+1]
-					break
-				}
-			}
-			name := ""
-			if ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 {
-				name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
-			}
-			if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
-				trim := ")]}, \t"
-				if ru.check == checkLoose {
-					trim = ".)]}, \t"
-				}
-				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
-					e--
-				}
-				if ru.id == "conn-odbc" {
-					for s < e && (text[s] == ' ' || text[s] == '\t') {
-						s++
-					}
-				}
-			}
-			if ru.check == checkGeneric && e > s && isWebhookName(name) {
-				// The credential of a webhook is the path of its URL.
-				if p := webhookSecretPath(string(text[s:e])); p > 0 {
-					s += p
-					if starts != nil {
-						s, e = starts[s], starts[e]
-					}
-					spans = append(spans, span{start: s, end: e, rule: ri})
-					continue
-				}
-			}
-			if e <= s || !r.accept(ru, string(text[s:e]), name) {
-				continue
-			}
-			if starts != nil {
-				s, e = starts[s], starts[e]
-			}
-			spans = append(spans, span{start: s, end: e, rule: ri})
 		}
+		if e <= s || !r.accept(ru, string(text[s:e]), name) {
+			continue
+		}
+		if starts != nil {
+			s, e = starts[s], starts[e]
+		}
+		spans = append(spans, span{start: s, end: e, rule: ri})
 	}
 	return spans
 }
