@@ -114,8 +114,8 @@ func parseAssignment(text []byte, ks, ke int) []int {
 	if i > q {
 		ve = max(ve, quotedEnd(text, i, text[i-1]))
 	}
-	if ve-i < 8 {
-		return nil
+	if ve-i < 6 {
+		return nil // shorter values are judged by no rule: genericValueOK wants 8, passwordValueOK 6
 	}
 	if ne-ns == 3 && bytes.EqualFold(text[ns:ne], []byte("key")) && attrFollows(text, ve, "value") {
 		return nil // <add key="NAME" value="…">: the key attribute names a setting

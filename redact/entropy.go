@@ -82,6 +82,73 @@ func isPlaceholder(s string) bool {
 	return longest >= 6 && 2*longest >= len(s)
 }
 
+// chosenPasswords are whole values that isPlaceholder takes for stand-ins
+// but that, where the position proves a password (a URL's userinfo, a
+// connection string's Password=, a command line's -p, a key named password),
+// are values: ordinary words that people set as passwords, like "admin" or
+// "centipede", which that position already redacts. Kept out of this list,
+// and so still stand-ins there: the names of the slot itself (password,
+// pass, passwd, pwd: "user:password@host" is the form every driver
+// documents), the stand-ins mypassword, mysecretpassword and your… of
+// placeholderExact and placeholderParts, and "guest" (the documented default
+// account of message brokers).
+var chosenPasswords = map[string]bool{"secret": true, "hunter2": true, "letmein": true}
+
+// isPasswordStandIn is isPlaceholder for a value in a password position: the
+// same templates, references, masks and documentation words, but the words of
+// chosenPasswords are values, and a constant's name ("SOME_PASSWORD",
+// "DB_PASS") is a stand-in: it reads as the name of a variable, not as what
+// someone typed.
+func isPasswordStandIn(s string) bool {
+	if isConstName(s) {
+		return true
+	}
+	if chosenPasswords[strings.ToLower(s)] {
+		return false
+	}
+	return isPlaceholder(s)
+}
+
+// isConstName reports whether s reads as the name of a constant or an
+// environment variable: capitals, digits and at least one underscore,
+// starting with a capital ("SOME_PASSWORD", "DB_PASS_2"). Capitals alone
+// ("QWERTZUIOP") may be what someone typed.
+func isConstName(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' || strings.IndexByte(s, '_') < 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// sequenceStandIn reports whether a chosen value (a password) is mostly an
+// alphabet or number sequence ("abcdef123456", "a1b2c3d4e5f6"). A person's
+// password that merely ends in one ("abuser123456") is a value.
+func sequenceStandIn(s string) bool {
+	if !hasSequence(s) {
+		return false
+	}
+	if hasInterleavedSequence(s) {
+		return true
+	}
+	rest := 0
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && isAlnumByte(s[j]) && isAlnumByte(s[j-1]) && s[j] == s[j-1]+1 {
+			j++
+		}
+		if j-i < 4 {
+			rest += j - i
+		}
+		i = j
+	}
+	return rest <= 2
+}
+
 // hasSequence reports whether a value that no format vouches for (generic
 // and keyword-context rules; provider prefixes are evidence enough) holds a
 // documentation stand-in made of an
@@ -100,7 +167,13 @@ func hasSequence(s string) bool {
 			run = 1
 		}
 	}
-	// Interleaved: s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
+	return hasInterleavedSequence(s)
+}
+
+// hasInterleavedSequence reports whether s holds four or more interleaved
+// letter-digit steps ("a1b2c3d4", "d4c3b2a1").
+func hasInterleavedSequence(s string) bool {
+	// s[i] and s[i+2] step by one in the same direction, alternating letters and digits.
 	for dir := -1; dir <= 1; dir += 2 {
 		steps := 0
 		for i := 0; i+2 < len(s); i++ {
@@ -267,7 +340,7 @@ func isAlgorithmName(l string) bool { return algorithmNames[l] }
 // isPasswordName reports whether a secret name says password outright
 // (password, passwd, pwd, passphrase, and the pass/pw short forms).
 func isPasswordName(name string) bool {
-	n := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(name))
+	n := squashName(name)
 	if !isSecretName(name) {
 		return false
 	}
@@ -284,7 +357,7 @@ func isPasswordName(name string) bool {
 // value is kept only when it is a placeholder, template, reference, path,
 // URL, algorithm name, number, boolean or shorter than six characters.
 func passwordValueOK(s string) bool {
-	if len(s) < 6 || len(s) > 200 || isPlaceholder(s) || hasSequence(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
+	if len(s) < 6 || len(s) > 200 || isPasswordStandIn(s) || sequenceStandIn(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
 		return false
 	}
 	l := strings.ToLower(s)
@@ -303,13 +376,28 @@ func passwordValueOK(s string) bool {
 	return !isWordy(s)
 }
 
+// squashName lowercases name and drops '_', '-' and '.' ("DB_Pass-word" →
+// "dbpassword").
+func squashName(name string) string {
+	b := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '_' || c == '-' || c == '.':
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 // isTokenName reports whether a secret name says token, API key, secret or
 // password outright: under such a name a UUID is a credential (Heroku API
 // keys, Postmark server tokens, Jenkins trigger tokens are UUIDs), while a
 // UUID under a looser name (someKey) is taken for an identifier.
 func isTokenName(name string) bool {
-	n := strings.ToLower(name)
-	n = strings.NewReplacer("_", "", "-", "", ".", "").Replace(n)
+	n := squashName(name)
 	for _, w := range [...]string{"token", "apikey", "secret", "password", "accesskey"} {
 		if strings.Contains(n, w) {
 			return true

@@ -296,7 +296,8 @@ func (w *jsonWalker) str() (start, end int, simple bool, err error) {
 
 // leaf redacts (or, in find mode, records findings in) the string whose
 // content is in[s:e].
-func (w *jsonWalker) leaf(s, e int, simple bool, key []byte) {
+func (w *jsonWalker) leaf(s, e int, simple bool, keyName []byte) {
+	key := w.r.keyOf(keyName)
 	raw := w.in[s:e]
 	r := w.r
 	if simple {
@@ -434,7 +435,7 @@ func jsonUnescape(raw []byte, starts *[]int) []byte {
 // as they are, not copied: the result may share them with the input.
 func (r *Redactor) Value(v any) (any, Report, error) {
 	var rep Report
-	out, _, err := r.value(v, "", 0, &rep)
+	out, _, err := r.value(v, nil, 0, &rep)
 	if err != nil {
 		return nil, Report{}, err
 	}
@@ -447,33 +448,34 @@ func (r *Redactor) Value(v any) (any, Report, error) {
 // same as Value.
 func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
 	var rep Report
-	out, _, err := r.value(v, key, 0, &rep)
+	out, _, err := r.value(v, r.keyOf(view(key)), 0, &rep)
 	if err != nil {
 		return nil, Report{}, err
 	}
 	return out, rep, nil
 }
 
-// str redacts one string and reports whether it changed. Its bytes are
-// scanned in a pooled buffer: most strings hold no secret, and then
-// nothing of the scan is kept.
-func (r *Redactor) str(s, key string, rep *Report) (string, bool) {
+// str redacts one string and reports whether it changed. The scan reads
+// the string's own bytes; a change is a new slice.
+func (r *Redactor) str(s string, key *keyInfo, rep *Report) (string, bool) {
 	clean, n := Sanitize(s)
 	rep.Invisible += n
-	bp := r.bufs.Get().(*[]byte)
-	b := append((*bp)[:0], clean...)
-	out, changed := r.process(b, []byte(key), rep) // a change is a new slice, never b
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		r.bufs.Put(bp)
-	}
+	out, changed := r.process(view(clean), key, rep)
 	if changed {
 		return string(out), true
 	}
 	return clean, n > 0
 }
 
-func (r *Redactor) value(v any, key string, depth int, rep *Report) (any, bool, error) {
+// key redacts a map key, skipping keys already judged clean.
+func (r *Redactor) key(k string, ki *keyInfo, rep *Report) (string, bool) {
+	if ki.clean {
+		return k, false
+	}
+	return r.str(k, nil, rep)
+}
+
+func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool, error) {
 	if depth > r.maxDepth {
 		return nil, false, fmt.Errorf("%w (limit %d)", ErrTooDeep, r.maxDepth)
 	}
@@ -488,24 +490,24 @@ func (r *Redactor) value(v any, key string, depth int, rep *Report) (any, bool, 
 		return out, true, nil
 	case map[string]any:
 		var out map[string]any // copy on the first change
-		var nameVal string
-		hasName := false
+		var nameVal []byte
 		for _, nk := range [...]string{"name", "key"} {
 			if s, ok := t[nk].(string); ok {
-				nameVal, hasName = s, true
+				nameVal = view(s)
 				break
 			}
 		}
 		for k, x := range t {
-			ctx := k
-			if hasName && (k == "value" || k == "secretValue") {
-				ctx = nameVal
+			ki := r.keyInfo(view(k))
+			ctx := ki
+			if nameVal != nil && (k == "value" || k == "secretValue") {
+				ctx = r.keyOf(nameVal)
 			}
 			nv, changed, err := r.value(x, ctx, depth+1, rep)
 			if err != nil {
 				return nil, false, err
 			}
-			nk, kChanged := r.str(k, "", rep)
+			nk, kChanged := r.key(k, ki, rep)
 			if !changed && !kChanged {
 				continue
 			}
@@ -525,8 +527,9 @@ func (r *Redactor) value(v any, key string, depth int, rep *Report) (any, bool, 
 	case map[string]string:
 		var out map[string]string
 		for k, x := range t {
-			nk, kChanged := r.str(k, "", rep)
-			nv, changed := r.str(x, k, rep)
+			ki := r.keyInfo(view(k))
+			nk, kChanged := r.key(k, ki, rep)
+			nv, changed := r.str(x, ki, rep)
 			if !changed && !kChanged {
 				continue
 			}

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // Errors returned by the JSON and Value walks. Callers must withhold the
@@ -150,9 +151,8 @@ func (s *ruleSet) empty() bool    { return s[0]|s[1]|s[2]|s[3] == 0 }
 // Redactor detects and redacts secrets. It is safe for concurrent use; the
 // zero value is not usable — use New.
 type Redactor struct {
-	// bufs hold the bytes of a string while it is scanned (*[]byte).
-	bufs       *sync.Pool
 	rules      []rule
+	keys       keyCache
 	generic    int     // index of generic-secret, or -1
 	dockerAuth int     // index of docker-config-auth, or -1
 	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
@@ -186,8 +186,8 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: unknown rule id %q", id)
 		}
 	}
-	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1,
-		bufs: &sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
+	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
+	r.keys.seed = maphash.MakeSeed()
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {
@@ -288,26 +288,27 @@ func (r *Redactor) prefilter(b []byte) (set ruleSet) {
 // keywords that belong to windowed rules.
 func (r *Redactor) prefilterHits(b []byte, hits *[]int) (set ruleSet) {
 	m := r.m
-	s := 0
-	nc := m.nclass
-	delta := m.delta
+	next := m.next
 	class := &m.class
-	hasOut := m.hasOut
+	nc := uint32(m.nclass) //nolint:gosec // at most 256 classes
+	s := uint32(0)
 	for i := 0; i < len(b); i++ {
-		s = int(delta[s*nc+int(class[b[i]])])
-		if hasOut[s] {
-			for _, kw := range m.out[s] {
-				if ex := r.kwExact[kw]; ex != "" {
-					if i+1 < len(ex) || string(b[i+1-len(ex):i+1]) != ex {
-						continue
-					}
+		v := next[s+uint32(class[b[i]])]
+		s = v &^ outBit
+		if v&outBit == 0 {
+			continue
+		}
+		for _, kw := range m.out[s/nc] {
+			if ex := r.kwExact[kw]; ex != "" {
+				if i+1 < len(ex) || string(b[i+1-len(ex):i+1]) != ex {
+					continue
 				}
-				for _, ri := range r.kwRules[kw] {
-					set.set(ri)
-				}
-				if hits != nil && r.kwWindowed[kw] && len(*hits) < 2*maxHits {
-					*hits = append(*hits, kw, i+1)
-				}
+			}
+			for _, ri := range r.kwRules[kw] {
+				set.set(ri)
+			}
+			if hits != nil && r.kwWindowed[kw] && len(*hits) < 2*maxHits {
+				*hits = append(*hits, kw, i+1)
 			}
 		}
 	}
@@ -322,7 +323,7 @@ type span struct {
 
 // detect finds secrets in b. key, when not empty, is the JSON key (or the
 // sibling "name") under which b was found; it is used as context.
-func (r *Redactor) detect(b, key []byte) []span {
+func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	var spans []span
 	var hits []int
 	if set := r.prefilterHits(b, &hits); !set.empty() {
@@ -336,7 +337,7 @@ func (r *Redactor) detect(b, key []byte) []span {
 			}
 		}
 	}
-	if len(key) > 0 {
+	if key != nil && len(key.name) > 0 {
 		spans = r.keyContext(b, key, spans)
 	}
 	if len(spans) == 0 {
@@ -358,21 +359,20 @@ func (r *Redactor) detect(b, key []byte) []span {
 
 // keyContext judges the value b with its key: a secret-named key with a
 // high-entropy value, and provider rules that need a keyword next to the value.
-func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
-	if r.dockerAuth >= 0 && len(b) >= 8 && strings.EqualFold(string(key), "auth") && isBasicCredential(string(b)) {
+func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
+	key := ki.name
+	if r.dockerAuth >= 0 && len(b) >= 8 && ki.auth && isBasicCredential(string(b)) {
 		spans = append(spans, span{start: 0, end: len(b), rule: r.dockerAuth})
 	}
-	set := r.prefilter(key)
+	set := ki.set
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && !bytes.ContainsAny(b, " \t\r\n") &&
-		isSecretName(string(key)) {
+	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && !bytes.ContainsAny(b, " \t\r\n") {
 		v := string(b)
-		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && isTokenName(string(key)) ||
-			isPasswordName(string(key)) && passwordValueOK(v)) {
+		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
-		} else if p := webhookSecretPath(v); p > 0 && isWebhookName(string(key)) {
+		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
 		}
 	}
@@ -397,91 +397,94 @@ func (r *Redactor) keyContext(b, key []byte, spans []span) []span {
 // runRules applies the rules in set to text. When starts is non-nil, text is a
 // decoded view and spans are mapped back through starts.
 func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, spans []span) []span {
-	var lower []byte
 	facts := -1 // lazily computed gates: bit 0 assignment, bit 1 query, bit 2 long token
-	for ri := range r.rules {
-		if !set.has(ri) {
+	for w, word := range set {
+		for ; word != 0; word &= word - 1 {
+			ri := w<<6 | bits.TrailingZeros64(word)
+			spans = r.runRule(text, ri, starts, hits, spans, &facts)
+		}
+	}
+	return spans
+}
+
+// runRule applies rule ri to text (see runRules); facts holds the lazily
+// computed gates shared by the rules of a call.
+func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int) []span {
+	ru := &r.rules[ri]
+	if ru.gate != 0 {
+		if *factsp < 0 {
+			*factsp = textFacts(text)
+		}
+		if *factsp&ru.gate != ru.gate {
+			return spans
+		}
+	}
+	if len(ru.need) > 0 {
+		ok := false
+		for _, n := range ru.need {
+			if containsFold(text, n) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return spans
+		}
+	}
+	var matches [][]int
+	switch {
+	case ru.windowed && len(hits) < 2*maxHits:
+		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
+	default:
+		matches = ru.re.FindAllSubmatchIndex(text, -1)
+	}
+	for _, m := range matches {
+		if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
 			continue
 		}
-		ru := &r.rules[ri]
-		if ru.gate != 0 {
-			if facts < 0 {
-				facts = textFacts(text)
+		s, e := m[0], m[1]
+		for _, g := range ru.secretGroups {
+			if m[2*g] >= 0 {
+				s, e = m[2*g], m[2*g+1]
+				break
 			}
-			if facts&ru.gate != ru.gate {
+		}
+		name := ""
+		if ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 {
+			name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
+		}
+		if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
+			trim := ")]}, \t"
+			if ru.check == checkLoose {
+				trim = ".)]}, \t"
+			}
+			for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
+				e--
+			}
+			if ru.id == "conn-odbc" {
+				for s < e && (text[s] == ' ' || text[s] == '\t') {
+					s++
+				}
+			}
+		}
+		if ru.check == checkGeneric && e > s && isWebhookName(name) {
+			// The credential of a webhook is the path of its URL.
+			if p := webhookSecretPath(string(text[s:e])); p > 0 {
+				s += p
+				if starts != nil {
+					s, e = starts[s], starts[e]
+				}
+				spans = append(spans, span{start: s, end: e, rule: ri})
 				continue
 			}
 		}
-		if len(ru.need) > 0 {
-			if lower == nil {
-				lower = bytes.ToLower(text)
-			}
-			ok := false
-			for _, n := range ru.need {
-				if bytes.Contains(lower, []byte(n)) {
-					ok = true
-					break
-				}
-			}
-			if !ok {
-				continue
-			}
+		if e <= s || !r.accept(ru, string(text[s:e]), name) {
+			continue
 		}
-		var matches [][]int
-		switch {
-		case ru.windowed && len(hits) < 2*maxHits:
-			matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
-		default:
-			matches = ru.re.FindAllSubmatchIndex(text, -1)
+		if starts != nil {
+			s, e = starts[s], starts[e]
 		}
-		for _, m := range matches {
-			if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
-				continue
-			}
-			s, e := m[0], m[1]
-			for _, g := range ru.secretGroups {
-				if m[2*g] >= 0 {
-					s, e = m[2*g], m[2*g+1]
-					break
-				}
-			}
-			name := ""
-			if ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 {
-				name = string(text[m[2*ru.nameGroup]:m[2*ru.nameGroup+1]])
-			}
-			if ru.check == checkGeneric || ru.check == checkLoose || ru.id == "url-query-secret" || ru.id == "conn-odbc" {
-				trim := ")]}, \t"
-				if ru.check == checkLoose {
-					trim = ".)]}, \t"
-				}
-				for e > s && strings.IndexByte(trim, text[e-1]) >= 0 && !closesBracket(text[s:e]) {
-					e--
-				}
-				if ru.id == "conn-odbc" {
-					for s < e && (text[s] == ' ' || text[s] == '\t') {
-						s++
-					}
-				}
-			}
-			if ru.check == checkGeneric && e > s && isWebhookName(name) {
-				// The credential of a webhook is the path of its URL.
-				if p := webhookSecretPath(string(text[s:e])); p > 0 {
-					s += p
-					if starts != nil {
-						s, e = starts[s], starts[e]
-					}
-					spans = append(spans, span{start: s, end: e, rule: ri})
-					continue
-				}
-			}
-			if e <= s || !r.accept(ru, string(text[s:e]), name) {
-				continue
-			}
-			if starts != nil {
-				s, e = starts[s], starts[e]
-			}
-			spans = append(spans, span{start: s, end: e, rule: ri})
-		}
+		spans = append(spans, span{start: s, end: e, rule: ri})
 	}
 	return spans
 }
@@ -509,7 +512,7 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return genericValueOK(secret, true)
 	case ru.check == checkPassword:
 		s := strings.Trim(secret, "{}")
-		return len(s) >= 3 && !isPlaceholder(s)
+		return len(s) >= 3 && !isPasswordStandIn(s)
 	}
 	return true
 }
@@ -617,7 +620,7 @@ func (r *Redactor) apply(b []byte, spans []span, rep *Report) []byte {
 }
 
 // process redacts b until nothing more is found. It reports whether b changed.
-func (r *Redactor) process(b, key []byte, rep *Report) ([]byte, bool) {
+func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 	changed := false
 	for round := 0; round < maxRounds; round++ {
 		spans := r.detect(b, key)
@@ -667,40 +670,121 @@ const (
 )
 
 func textFacts(b []byte) int {
+	const all = factAssign | factQuery | factLongToken | factAlnum16
 	f := 0
 	run, digit := 0, false
 	arun, adigit := 0, false
 	for _, c := range b {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		k := factBytes[c]
+		if k&fbAlnum != 0 {
 			arun++
-			if c <= '9' {
-				adigit = true
-			}
+			adigit = adigit || k&fbDigit != 0
 			if arun >= 16 && adigit {
 				f |= factAlnum16
 			}
 		} else {
 			arun, adigit = 0, false
 		}
-		switch c {
-		case ':', '=':
-			f |= factAssign
-		case '?', '&':
-			f |= factQuery
-		}
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/_-.=~!@#$%^&*", c) >= 0 {
+		if k&fbToken != 0 {
 			run++
-			if c >= '0' && c <= '9' {
-				digit = true
-			}
+			digit = digit || k&fbDigit != 0
 			if run >= 16 && digit {
 				f |= factLongToken
 			}
 		} else {
 			run, digit = 0, false
 		}
+		if k&(fbAssign|fbQuery) != 0 {
+			if k&fbAssign != 0 {
+				f |= factAssign
+			} else {
+				f |= factQuery
+			}
+		}
+		if f == all {
+			break
+		}
 	}
 	return f
+}
+
+// Byte kinds for textFacts.
+const (
+	fbAlnum  = 1 << iota // letter or digit
+	fbDigit              // digit
+	fbToken              // letter, digit or one of +/_-.=~!@#$%^&*
+	fbAssign             // ':' or '='
+	fbQuery              // '?' or '&'
+)
+
+// factBytes maps a byte to its kinds (a constant table, built once).
+var factBytes = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+		if alnum {
+			t[c] |= fbAlnum | fbToken
+		}
+		if b >= '0' && b <= '9' {
+			t[c] |= fbDigit
+		}
+		if strings.IndexByte("+/_-.=~!@#$%^&*", b) >= 0 {
+			t[c] |= fbToken
+		}
+		switch b {
+		case ':', '=':
+			t[c] |= fbAssign
+		case '?', '&':
+			t[c] |= fbQuery
+		}
+	}
+	return t
+}()
+
+// containsFold reports whether text contains needle, a lowercase ASCII
+// string, ignoring ASCII case. It allocates nothing.
+func containsFold(text []byte, needle string) bool {
+	n := len(needle)
+	if n == 0 {
+		return true
+	}
+	c0, u0 := needle[0], needle[0]
+	if c0 >= 'a' && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	for i := 0; i+n <= len(text); i++ {
+		// The next byte that can start a match, found with IndexByte.
+		w := text[i : len(text)-n+1]
+		j := bytes.IndexByte(w, c0)
+		if u0 != c0 {
+			if k := bytes.IndexByte(w, u0); k >= 0 && (j < 0 || k < j) {
+				j = k
+			}
+		}
+		if j < 0 {
+			return false
+		}
+		i += j
+		if equalFoldLower(text[i+1:i+n], needle[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFoldLower reports whether b equals the lowercase ASCII string s,
+// ignoring ASCII case.
+func equalFoldLower(b []byte, s string) bool {
+	for k := 0; k < len(s); k++ {
+		c := b[k]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func isWordByte(c byte) bool {

@@ -95,6 +95,7 @@ func positives() map[string][2]string {
 	p["slack-user-token"] = [2]string{"xoxp-12345678901-12345678901-1234567890123-" + rs(hexc, 32), rs(hexc, 32)}
 	p["slack-app-token"] = [2]string{"xapp-1-A0123456789-1234567890123-" + rs(hexc, 64), rs(hexc, 64)}
 	p["slack-config-token"] = [2]string{"xoxe.xoxp-1-" + rs(up36, 160), rs(up36, 160)}
+	p["slack-legacy-bot-token"] = [2]string{"this is the api token for the bot user: xoxb-153445930147-" + rs(b62, 24), rs(b62, 24)}
 	p["slack-legacy-token"] = [2]string{"xoxs-1234567890-" + rs(b62, 30), rs(b62, 30)}
 	p["slack-webhook-url"] = [2]string{"https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEFGH/" + rs(b62, 24), rs(b62, 24)}
 	sec("stripe-secret-key", "sk_live_", b62, 24, "", "")
@@ -201,6 +202,9 @@ func positives() map[string][2]string {
 	add("http-basic-auth", "Authorization: Basic "+basic, basic)
 	add("http-bearer-token", "Authorization: Bearer "+rs(b64u, 40), rs(b64u, 40))
 	add("generic-secret", "client_secret: "+pw, pw)
+	add("gradle-credentials", "maven {\n  credentials {\n    username 'deploy'\n    password '"+pw+"'\n  }\n}", pw)
+	add("dotnet-appsetting-secret", `<add key="FromEmailAddress" value="ops@acme.test"/>`+"\n"+`<add key="FromEmailPassword" value="Prestigitariu$"/>`, "Prestigitariu$")
+	add("jwt-secret", "jwt:\n  ttl: 3600\n  secret: \"development#product\"\n", "development#product")
 	add("android-buildconfig-secret", "buildConfigField 'String' , 'MAPS_API_KEY' , '\""+rs(hexc, 32)+"\"'", rs(hexc, 32))
 	add("netrc-password", "machine git.acme.internal\n  login ci-bot\n  password "+pw+"\n", pw)
 	boot := rs("abcdefghijklmnopqrstuvwxyz0123456789", 6) + "." + rs("abcdefghijklmnopqrstuvwxyz0123456789", 16)
@@ -263,7 +267,10 @@ func TestRuleNegatives(t *testing.T) {
 		{"docker digest", "image@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 		{"stripe publishable", "pk_live_51HabcdefghijklmnopqrstuvWXYZ"},
 		{"url without password", "https://jdoe@github.com/acme/x.git and postgres://localhost:5432/db"},
-		{"url placeholder password", "postgres://user:password@localhost/db mongodb://a:<password>@h/x"},
+		{"url placeholder password", "postgres://user:${DB_PASSWORD}@localhost/db mongodb://a:<password>@h/x"},
+		{"password given as a constant name", "psexec \\\\host -u DOMAIN\\admin -p PASSWORD cmd\ncredentials {\n  password \"SOME_PASSWORD\"\n}"},
+		{"jwt block without a secret", "jwt:\n  ttl: 3600\n  issuer: acme\n"},
+		{"appSettings value that is a reference", `<add key="DbPassword" value="${DB_PASSWORD}"/>`},
 		{"slug", "payment-token-service and vault-secret-reader-7d9f8b6c4-x2x9z"},
 		{"prose", "Use the token bucket algorithm; password reset emails; the API key goes in a header."},
 		{"semver", "secret_version: 1.24.3-rc.1+build.5"},
@@ -273,7 +280,6 @@ func TestRuleNegatives(t *testing.T) {
 		{"pagination token param", "https://api.example.com/items?page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBp&pageSize=50"},
 		{"base64 image", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="},
 		{"bearer placeholder", "Authorization: Bearer <token>"},
-		{"guest default", "amqp://guest:guest@localhost:5672/"},
 		{"masked dsn password", "host=db port=3306 user=apache password=###### dbname=apache_auth"},
 		{"netrc password reference", "machine api.acme.internal login ci password $NETRC_PASSWORD"},
 		{"bootstrap token secret reference", "token-id: ${TOKEN_ID}\ntoken-secret: ${TOKEN_SECRET}"},
@@ -361,5 +367,42 @@ func TestQuotedValueTakenWhole(t *testing.T) {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestChosenPasswordsInPasswordPositions: where the position proves a
+// password (a URL's userinfo, a connection string's Password=, a command
+// line's -p, a key named password), weak words people do choose are values
+// and are redacted; templates, references, masks and constant names are not.
+func TestChosenPasswordsInPasswordPositions(t *testing.T) {
+	r := newRedactor(t)
+	for _, in := range []string{
+		"amqp://ci:letmein@localhost:5672/",
+		"postgresql://user:secret@localhost:5433/database",
+		"Server=host;Port=5432;User Id=username;Password=secret;Database=app;",
+		"$mail->Password   = 'secret';",
+		"password = 'abuser123456'",
+		`New-Object DirectoryServices.DirectoryEntry("LDAP://10.0.0.1","domain\user", "secret")`,
+	} {
+		out, rep := r.Text(in)
+		if rep.Total() == 0 {
+			t.Errorf("not redacted: %q", in)
+		}
+		if strings.Contains(out, "secret\"") || strings.Contains(out, ":letmein@") {
+			t.Errorf("password survived: %q", out)
+		}
+	}
+	for _, in := range []string{
+		"password = 'abcdef123456'", // a sequence stand-in
+		"Provider=SQLNCLI;Server=db,1433;Database=app;Uid=myUsername;Pwd=myPassword;",   // the my… convention
+		"amqp://guest:guest@localhost:5672/ postgres://user:password@localhost:5432/db", // a default account, the slot's name
+		"token: secret",                  // a slot name, under a key that is no password
+		"password=######",                // a mask
+		"pwd=#{datastore['DBPASSWORD']}", // a Ruby interpolation
+		"Connect-VIServer $h -user $u -password $ESXipass",
+	} {
+		if out, rep := r.Text(in); rep.Total() != 0 {
+			t.Errorf("redacted %v: %q", rep.Counts, out)
+		}
 	}
 }

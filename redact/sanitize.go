@@ -20,6 +20,12 @@ func Sanitize(s string) (string, int) {
 func sanitizeMap(s string, wantMap bool) (string, int, []int) {
 	first := -1
 	for i := 0; i < len(s); {
+		// Eight ASCII bytes at a time: none of them can be invisible.
+		if i+8 <= len(s) && (uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56)&0x8080808080808080 == 0 {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++

@@ -244,16 +244,67 @@ func coveredBy(start, end int, hs []Hit) bool {
 }
 
 // OutsideDocs turns outside cases into documents read as text, leaving out
-// identifier examples.
+// identifier examples and the negatives that Unscored names.
 func OutsideDocs(cases []OutsideCase) []Doc {
+	skip := Unscored(cases)
 	docs := make([]Doc, 0, len(cases))
 	for _, c := range cases {
-		if c.Label == LabelIdentifier {
+		if _, ok := skip[c.ID]; c.Label == LabelIdentifier || ok {
 			continue
 		}
 		docs = append(docs, Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text, Whole: c.Label == LabelSecret})
 	}
 	return docs
+}
+
+// Conflicting returns the ids of negative examples whose exact text the
+// source also gives as an example of one of its rules (a sibling rule in the
+// same file: the older and newer Vault token formats, Slack bot and user
+// tokens; or another file). A negative example only says that its own rule
+// must not fire; when the source lists the same string as what another rule
+// finds, the string holds a secret by the source's own word, and scoring it
+// as "holds none" would be a wrong label. Such negatives are left out of the
+// scores for every detector alike.
+func Conflicting(cases []OutsideCase) []string {
+	found := map[string]bool{}
+	for _, c := range cases {
+		if c.Label != LabelNegative {
+			found[c.Text] = true
+		}
+	}
+	var out []string
+	for _, c := range cases {
+		if c.Label == LabelNegative && found[c.Text] {
+			out = append(out, c.ID)
+		}
+	}
+	return out
+}
+
+// wrongNegatives are negative examples whose label the source's own rule
+// text contradicts, each with that text. Listed one by one in
+// testdata/redact/outside/NOTES.md.
+var wrongNegatives = map[string]string{
+	"np.postgres.1/negative/0": `the rule file says "this handles some cases of postgres URIs, but not the full generality of them": ` +
+		`an IPv6 host is a case it does not handle, and the string holds the same user:secret as its examples`,
+	"np.postgres.1/negative/1": `the rule file says "this handles some cases of postgres URIs, but not the full generality of them": ` +
+		`password=secret in the query is a case it does not handle, and the string holds the same secret as its examples`,
+}
+
+// Unscored returns, for the negative examples left out of the scores, the
+// reason: a text that the source also gives as an example of another rule
+// (Conflicting), or a label that the source's rule text contradicts.
+func Unscored(cases []OutsideCase) map[string]string {
+	out := map[string]string{}
+	for _, id := range Conflicting(cases) {
+		out[id] = "the source also gives this text as an example of another rule"
+	}
+	for _, c := range cases {
+		if why, ok := wrongNegatives[c.ID]; ok && c.Label == LabelNegative {
+			out[c.ID] = why
+		}
+	}
+	return out
 }
 
 // OwnDocs turns cases of the generated corpus into documents whose span

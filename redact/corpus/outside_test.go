@@ -8,14 +8,15 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
-// Figures of the outside corpus (Nosey Parker's rule examples). gitleaks
-// v8.30.1 flags 29 of the 143 negative examples (`make redact-report`);
-// backstage-mcp must flag no more (it flags 28). The recall floor is what the
-// rules reach today (0.8834, 341 of 386), held so that it cannot slip; the
-// issue's target is 0.95.
+// Figures of the outside corpus (Nosey Parker's rule examples), with the
+// negatives that Unscored names left out. gitleaks v8.30.1 flags 13 of the
+// 120 scored negative examples (`make redact-report`); backstage-mcp must flag
+// no more (it flags 13). The recall floor is what the rules reach today
+// (0.9275, 358 of 386), held so that it cannot slip; the issue's target is
+// 0.95, and testdata/redact/outside/NOTES.md says what the misses are.
 const (
-	outsideRecallFloor   = 0.88
-	gitleaksFlaggedOfNeg = 29
+	outsideRecallFloor   = 0.92
+	gitleaksFlaggedOfNeg = 13
 )
 
 func TestOutsideCorpus(t *testing.T) {
@@ -90,5 +91,24 @@ func TestScore(t *testing.T) {
 	}
 	if len(tab.Missed) != 2 || len(tab.FalseHits) != 2 {
 		t.Errorf("missed %v, false %v", tab.Missed, tab.FalseHits)
+	}
+}
+
+func TestUnscoredNegatives(t *testing.T) {
+	cases := []OutsideCase{
+		{ID: "a/example/0", Label: LabelSecret, Text: "tok = xoxb-1"},
+		{ID: "b/negative/0", Label: LabelNegative, Text: "tok = xoxb-1"},
+		{ID: "b/negative/1", Label: LabelNegative, Text: "nothing here"},
+		{ID: "c/identifier/0", Label: LabelIdentifier, Text: "<add key=\"X\" value=\"y\"/>"},
+		{ID: "d/negative/0", Label: LabelNegative, Text: "<add key=\"X\" value=\"y\"/>"},
+		{ID: "np.postgres.1/negative/0", Label: LabelNegative, Text: "postgresql://user:secret@[::1]/db"},
+	}
+	got := Unscored(cases)
+	if len(got) != 3 || got["b/negative/0"] == "" || got["d/negative/0"] == "" || got["np.postgres.1/negative/0"] == "" {
+		t.Fatalf("unscored %v", got)
+	}
+	docs := OutsideDocs(cases)
+	if len(docs) != 2 || docs[0].ID != "a/example/0" || docs[1].ID != "b/negative/1" {
+		t.Fatalf("docs %+v", docs)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,20 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, gitleaks string
 	if err != nil {
 		return err
 	}
-	secs = append(secs, section{"outside corpus: Nosey Parker rule examples (" + outsidePath + "; families are its rule files)", corpus.OutsideDocs(oc)})
+	unscored := corpus.Unscored(oc)
+	secs = append(secs, section{fmt.Sprintf("outside corpus: Nosey Parker rule examples (%s; families are its rule files; "+
+		"%d negatives not scored: %d the source also gives as examples of another rule, %d whose label its rule text contradicts; -v lists them)",
+		outsidePath, len(unscored), len(corpus.Conflicting(oc)), len(unscored)-len(corpus.Conflicting(oc))), corpus.OutsideDocs(oc)})
+	if verbose {
+		ids := make([]string, 0, len(unscored))
+		for id := range unscored {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			fmt.Fprintf(w, "not scored: %s: %s\n", id, unscored[id])
+		}
+	}
 
 	tmp, err := os.MkdirTemp("", "redact-compare")
 	if err != nil {
