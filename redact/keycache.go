@@ -90,9 +90,3 @@ func (r *Redactor) judgeKey(key []byte) *keyInfo {
 func view(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s)) //nolint:gosec // read-only view of an immutable string
 }
-
-// sameString reports whether a and b are the same string in memory (str
-// returns its input itself when it changes nothing).
-func sameString(a, b string) bool {
-	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b) //nolint:gosec // compares two pointers, reads nothing
-}
