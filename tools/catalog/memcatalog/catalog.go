@@ -61,6 +61,12 @@ func WithToken(token string) Option {
 	return func(c *config) { c.token = token }
 }
 
+// WithoutRecording keeps no requests (Requests returns none): for a
+// catalog that serves production traffic, such as the mirror's.
+func WithoutRecording() Option {
+	return func(c *config) { c.maxRecorded = -1 }
+}
+
 // WithMaxRecorded bounds how many requests Requests keeps (the oldest are
 // dropped first). n <= 0 keeps the default, DefaultMaxRecorded.
 func WithMaxRecorded(n int) Option {
