@@ -236,14 +236,20 @@ func unavailable(w http.ResponseWriter, r *http.Request, never bool) {
 	_, _ = w.Write(body)
 }
 
-// Run syncs at once, then every SyncInterval, until ctx ends. Until the
-// first sync succeeds it retries sooner (every SyncInterval, at most 5s).
+// Run syncs whenever the copy is missing or at least SyncInterval old,
+// until ctx ends: at once on an empty mirror, then every SyncInterval.
+// Until the first sync succeeds it retries sooner (every SyncInterval, at
+// most 5s); after a failed delta it retries at the next interval.
 func (m *Mirror) Run(ctx context.Context) {
 	for {
-		_, _ = m.Sync(ctx)
 		wait := m.cfg.SyncInterval
-		if m.snap.Load() == nil {
+		if s := m.snap.Load(); s == nil || !m.cfg.Now().Before(s.syncedAt.Add(m.cfg.SyncInterval)) {
+			_, _ = m.Sync(ctx)
+		}
+		if s := m.snap.Load(); s == nil {
 			wait = min(wait, 5*time.Second)
+		} else if d := s.syncedAt.Add(m.cfg.SyncInterval).Sub(m.cfg.Now()); d > 0 && d < wait {
+			wait = d
 		}
 		t := time.NewTimer(wait)
 		select {
