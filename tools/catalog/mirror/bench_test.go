@@ -74,7 +74,7 @@ func genEntities(n int, version int) []map[string]any {
 		ents = append(ents, map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "API",
 			"metadata": meta(name, desc(len(ents), "Lets other teams work with it over the network."), []string{"rest"}),
 			"spec": map[string]any{"type": "openapi", "lifecycle": "production", "owner": team(r.IntN(nTeams)),
-				"system": system(r.IntN(nSystems)),
+				"system":     system(r.IntN(nSystems)),
 				"definition": "openapi: 3.0.0\ninfo:\n  title: " + name + "\n  version: 1.0.0\npaths:\n  /items:\n    get:\n      summary: List items\n"}})
 	}
 	for i := range nRes {
