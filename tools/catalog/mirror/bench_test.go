@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -303,6 +304,68 @@ func BenchmarkMirrorSearch(b *testing.B) {
 					FullTextTerm: "payments-service-001", FullTextFields: []string{"metadata.name"}, Limit: 20})
 				if err != nil || len(p.Items) == 0 {
 					b.Fatal(err, len(p.Items))
+				}
+			}
+		})
+	}
+}
+
+// rawItems is what a full sync reads from "Backstage": every entity as
+// served (uids, etags and relations included).
+func rawItems(b *testing.B, n, version int) []json.RawMessage {
+	key := fmt.Sprint("raw/", n, "/", version)
+	if v, ok := upstreams.Load(key); ok {
+		return v.([]json.RawMessage)
+	}
+	up := newBenchUpstream(b, upstreamCatalog(b, n, version))
+	var items []json.RawMessage
+	m := &Mirror{cfg: Config{Upstream: up.c, PageSize: 1000, MaxEntities: DefaultMaxEntities}}
+	if err := m.pages(context.Background(), nil, func(p []json.RawMessage) error {
+		items = append(items, p...)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	upstreams.Store(key, items)
+	return items
+}
+
+// BenchmarkBuild: the mirror's own work in a full sync, without the
+// reads from Backstage: decode, validate and index every entity.
+func BenchmarkBuild(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			items := rawItems(b, n, 0)
+			for b.Loop() {
+				if _, err := memcatalog.NewJSON(items, memcatalog.Verbatim(), memcatalog.WithoutRecording()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUpdate1pct: the mirror's own work in a delta sync where 1% of
+// the entities changed, without the reads from Backstage: decode the
+// changed ones and rebuild the index (shared entities are not decoded
+// again).
+func BenchmarkUpdate1pct(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			items := rawItems(b, n, 0)
+			cat, err := memcatalog.NewJSON(items, memcatalog.Verbatim(), memcatalog.WithoutRecording())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var changed []json.RawMessage
+			for i, it := range rawItems(b, n, 1) {
+				if i%100 == 0 {
+					changed = append(changed, it)
+				}
+			}
+			for b.Loop() {
+				if _, err := cat.Update(changed, nil); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
