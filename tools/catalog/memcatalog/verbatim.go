@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 )
 
 // ErrNotVerbatim is returned by Update on a catalog built without Verbatim:
@@ -94,17 +95,40 @@ func (c *Catalog) Update(upserts []json.RawMessage, remove []string) (*Catalog, 
 		byRef:       make(map[string]*entry, len(c.entries)+len(fresh)),
 		entries:     make([]*entry, 0, len(c.entries)+len(fresh)),
 	}
+	isNew := make(map[*entry]bool, len(fresh))
+	oldPos := make(map[*entry]int32, len(c.entries))
 	for _, en := range c.entries {
 		if gone[en.uid] {
 			continue
 		}
 		cp := *en // positions differ per catalog; the entity and its JSON are shared
+		oldPos[&cp] = en.pos
 		n.entries = append(n.entries, &cp)
 	}
-	n.entries = append(n.entries, fresh...)
-	if err := n.finish(); err != nil {
-		return nil, err
+	for _, en := range fresh {
+		isNew[en] = true
+		n.entries = append(n.entries, en)
 	}
+	sort.Slice(n.entries, func(a, b int) bool { return n.entries[a].uid < n.entries[b].uid })
+	remap := make([]int32, len(c.entries))
+	for i := range remap {
+		remap[i] = -1
+	}
+	for i, en := range n.entries {
+		en.pos = int32(i) //nolint:gosec // bounded by the number of entities
+		n.byRef[en.ref] = en
+		if !isNew[en] {
+			remap[oldPos[en]] = en.pos
+		}
+	}
+	if len(n.byRef) != len(n.entries) {
+		return nil, fmt.Errorf("%w: two entities share a ref", ErrInvalidEntity)
+	}
+	idx, err := c.idx.derive(len(n.entries), remap, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEntity, err)
+	}
+	n.idx = idx
 	return n, nil
 }
 

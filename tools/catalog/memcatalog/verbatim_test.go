@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -162,4 +166,88 @@ func TestUpdate(t *testing.T) {
 	if _, err := plain.Update(nil, nil); !errors.Is(err, ErrNotVerbatim) {
 		t.Errorf("Update on a normalising catalog: %v", err)
 	}
+}
+
+// canonical returns the index with its set-valued lists sorted.
+func canonical(idx *searchIndex) *searchIndex {
+	out := &searchIndex{n: idx.n, exists: map[string][]int32{}, postings: map[string]map[string][]int32{}, byKey: idx.byKey}
+	for k, l := range idx.exists {
+		out.exists[k] = slices.Sorted(slices.Values(l))
+	}
+	for k, m := range idx.postings {
+		out.postings[k] = map[string][]int32{}
+		for v, l := range m {
+			out.postings[k][v] = slices.Sorted(slices.Values(l))
+		}
+	}
+	return out
+}
+
+// TestUpdateIndexEqualsRebuild: the index Update derives is the index a
+// catalog built from scratch with the same entities has, for many
+// random sets of changes.
+func TestUpdateIndexEqualsRebuild(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	base, err := NewJSON(items, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var upserts []json.RawMessage
+		var remove []string
+		var final []json.RawMessage
+		for i, it := range items {
+			switch r.IntN(4) {
+			case 0: // removed
+				remove = append(remove, base.entries[base.byRef[refOf(t, it)].pos].uid)
+			case 1: // changed: a new description, tag and etag
+				var m map[string]any
+				_ = json.Unmarshal(it, &m)
+				md := m["metadata"].(map[string]any)
+				md["description"] = fmt.Sprintf("round %d entity %d", round, i)
+				md["tags"] = []any{fmt.Sprintf("t%d", r.IntN(3))}
+				md["etag"] = fmt.Sprintf("etag-%d-%d", round, i)
+				b, _ := json.Marshal(m)
+				upserts = append(upserts, b)
+				final = append(final, b)
+			default:
+				final = append(final, it)
+			}
+		}
+		if r.IntN(2) == 0 { // a brand-new entity
+			b := json.RawMessage(fmt.Sprintf(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"new-%d","namespace":"default","uid":"%08x-new","etag":"e","tags":["t1"]},"spec":{"type":"service","lifecycle":"production","owner":"team-a"},"relations":[{"type":"ownedBy","targetRef":"group:default/team-a"}]}`, round, r.Uint32()))
+			upserts = append(upserts, b)
+			final = append(final, b)
+		}
+		got, err := base.Update(upserts, remove)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := NewJSON(final, Verbatim())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(canonical(got.idx), canonical(want.idx)) {
+			t.Fatalf("round %d: derived index differs from a rebuilt one", round)
+		}
+		if got.Len() != want.Len() {
+			t.Fatalf("round %d: %d vs %d entities", round, got.Len(), want.Len())
+		}
+		for i := range got.entries {
+			if got.entries[i].uid != want.entries[i].uid || got.entries[i].pos != want.entries[i].pos {
+				t.Fatalf("round %d: entry %d differs", round, i)
+			}
+		}
+	}
+}
+
+func refOf(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	e, err := decodeEntity(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entityRef(e)
 }
