@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -188,4 +190,22 @@ func equalJSON(a, b any) bool {
 		return string(out)
 	}
 	return strip(a) == strip(b)
+}
+
+// TestMirrorMetrics: sync duration, size, age and readiness are exported.
+func TestMirrorMetrics(t *testing.T) {
+	s := newMirrorServer(t, nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`backstage_mcp_catalog_mirror_sync_duration_seconds_count{kind="full",outcome="ok"} 1`,
+		"backstage_mcp_catalog_mirror_entities 82",
+		"backstage_mcp_catalog_mirror_ready 1",
+		"backstage_mcp_catalog_mirror_age_seconds ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
