@@ -384,7 +384,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	var upserts []json.RawMessage
 	for i := 0; i < len(fetch); i += m.cfg.BatchSize {
 		batch := fetch[i:min(i+m.cfg.BatchSize, len(fetch))]
-		got, err := m.cfg.Upstream.GetByRefs(ctx, batch, nil)
+		got, err := m.fetch(ctx, batch)
 		if err != nil {
 			return m.report(rep, clock, fmt.Errorf("mirror: delta sync: fetch changed entities: %w", err))
 		}
@@ -405,13 +405,40 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	return m.report(rep, clock, nil)
 }
 
+// fetch reads entities by ref, splitting a batch whose answer is too
+// large for the client's response bound.
+func (m *Mirror) fetch(ctx context.Context, refs []string) ([]json.RawMessage, error) {
+	got, err := m.cfg.Upstream.GetByRefs(ctx, refs, nil)
+	if errors.Is(err, catalog.ErrResponseTooLarge) && len(refs) > 1 {
+		h := len(refs) / 2
+		a, err := m.fetch(ctx, refs[:h])
+		if err != nil {
+			return nil, err
+		}
+		b, err := m.fetch(ctx, refs[h:])
+		if err != nil {
+			return nil, err
+		}
+		return append(a, b...), nil
+	}
+	return got, err
+}
+
 // pages reads every entity with by-query and cursors, fields projected
-// when given, and hands each page to fn.
+// when given, and hands each page to fn. A page too large for the client's
+// response bound is asked again at half the size (down to one entity).
 func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawMessage) error) error {
-	q := catalog.Query{Limit: m.cfg.PageSize, Fields: fields}
+	limit := m.cfg.PageSize
+	q := catalog.Query{Limit: limit, Fields: fields}
 	n := 0
 	for {
 		p, err := m.cfg.Upstream.Query(ctx, q)
+		if errors.Is(err, catalog.ErrResponseTooLarge) && q.Limit > 1 {
+			q.Limit /= 2
+			limit = q.Limit
+			m.log.Warn("catalog mirror: page too large for backstage.maxResponseBytes; asking for smaller pages", "pageSize", limit)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("mirror: list entities: %w", err)
 		}
@@ -425,6 +452,6 @@ func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawM
 		if p.NextCursor == "" || len(p.Items) == 0 {
 			return nil
 		}
-		q = catalog.Query{Limit: m.cfg.PageSize, Fields: fields, Cursor: p.NextCursor}
+		q = catalog.Query{Limit: limit, Fields: fields, Cursor: p.NextCursor}
 	}
 }

@@ -408,3 +408,27 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesShrinkToFitTheResponseBound: pages and by-refs batches too
+// large for the client's response bound are asked again smaller.
+func TestPagesShrinkToFitTheResponseBound(t *testing.T) {
+	f := setup(t, Config{PageSize: 14})
+	small, err := catalog.New(catalog.Config{BaseURL: f.bs.srv.URL, Token: catalog.StaticToken(upstreamToken), MaxResponseBytes: 1500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.cfg.Upstream = small
+	ctx := context.Background()
+	if rep, err := f.m.Sync(ctx); err != nil || rep.Entities != 14 {
+		t.Fatalf("full sync with a small response bound: %+v %v", rep, err)
+	}
+	ents := fixture()
+	for _, e := range ents {
+		e["metadata"].(map[string]any)["description"] = "changed everywhere"
+	}
+	f.bs.set(ents)
+	if rep, err := f.m.Sync(ctx); err != nil || rep.Changed != 14 {
+		t.Fatalf("delta with a small response bound: %+v %v", rep, err)
+	}
+	f.sameAnswers(t)
+}
