@@ -210,7 +210,7 @@ func New(entities []map[string]any, opts ...Option) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcatalog: entity #%d: %w", i, err)
 		}
-		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, etag: etag, entity: e, json: b})
+		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, etag: etag, entity: e, json: bytes.Clone(b)})
 	}
 	if err := c.finish(); err != nil {
 		return nil, err

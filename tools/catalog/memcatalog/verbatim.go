@@ -1,10 +1,12 @@
 package memcatalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"unique"
 )
 
 // ErrNotVerbatim is returned by Update on a catalog built without Verbatim:
@@ -188,9 +190,40 @@ func verbatimEntry(raw json.RawMessage) (*entry, error) {
 		}
 		e["relations"] = arr
 	}
+	e = intern(e).(map[string]any)
 	b, err := encodeJSON(e)
 	if err != nil {
 		return nil, err
 	}
-	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: b}, nil
+	// Kept for the catalog's life: no spare capacity from the encoder.
+	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: bytes.Clone(b)}, nil
+}
+
+// maxInterned is the longest string value intern shares.
+const maxInterned = 64
+
+// intern shares the short string values of a decoded entity across
+// entities (unique.Make), in place: a mirror holds many entities that
+// repeat the same kinds, types, lifecycles, owners, tags and relation
+// targets, and each decode allocates them anew. (Interning the object keys
+// too would mean rebuilding every map: measured, it saves about 4% more
+// heap for 10% more allocation.)
+func intern(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = intern(x)
+		}
+		return t
+	case []any:
+		for i, x := range t {
+			t[i] = intern(x)
+		}
+		return t
+	case string:
+		if len(t) <= maxInterned {
+			return unique.Make(t).Value()
+		}
+	}
+	return v
 }
