@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/client"
 )
 
@@ -207,5 +208,31 @@ func TestMirrorMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestReadyzBeforeFirstMirrorSync: a mirror that has not synced yet makes
+// the server not ready.
+func TestReadyzBeforeFirstMirrorSync(t *testing.T) {
+	s := newDemoServer(t)
+	up, err := NewDemoCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mirror.New(mirror.Config{Upstream: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Mirror = m
+	code, b := getReadyz(t, s.Handler())
+	if code != 503 || b.Checks["catalog"].Status != "fail" || b.Checks["catalog"].Info["ready"] != false ||
+		b.Checks["catalog"].Info["syncedAt"] != nil || !strings.Contains(b.Checks["catalog"].Detail, "first sync") {
+		t.Errorf("readyz before the first sync = %d %+v", code, b)
+	}
+	if _, err := m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := getReadyz(t, s.Handler()); code != 200 || b.Checks["catalog"].Info["entities"] == float64(0) {
+		t.Errorf("readyz after the first sync = %d %+v", code, b)
 	}
 }
