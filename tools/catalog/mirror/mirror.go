@@ -46,6 +46,8 @@ const (
 	DefaultPageSize     = 500
 	DefaultBatchSize    = 500
 	DefaultMaxEntities  = 500_000
+	// DefaultFullSyncInterval is the default Config.FullSyncInterval.
+	DefaultFullSyncInterval = time.Hour
 )
 
 // ErrNotReady is returned (wrapped) by syncs and reported by Status while
@@ -77,6 +79,13 @@ type Config struct {
 	// MaxEntities bounds the copy: a sync that finds more entities fails
 	// and the previous copy stays. Default 500,000.
 	MaxEntities int
+	// FullSyncInterval is how often Sync reads every entity again instead
+	// of a delta. Delta syncs trust metadata.etag to change whenever an
+	// entity does; Backstage sets it to a hash of the stitched entity
+	// (relations included) unless the entity's provider supplies its own
+	// etag, in which case a change of relations alone keeps the etag. The
+	// periodic full sync repairs that. Default 1h; negative: never.
+	FullSyncInterval time.Duration
 	// Token, when set, is the bearer token the Handler requires.
 	Token string
 	// Now is the clock; nil means time.Now.
@@ -126,6 +135,7 @@ type Status struct {
 type snapshot struct {
 	cat      *memcatalog.Catalog
 	syncedAt time.Time
+	fullAt   time.Time // start of the full sync this copy descends from
 }
 
 // Mirror is a catalog copy kept fresh from Backstage. It is safe for
@@ -161,6 +171,9 @@ func New(cfg Config) (*Mirror, error) {
 	if cfg.MaxEntities == 0 {
 		cfg.MaxEntities = DefaultMaxEntities
 	}
+	if cfg.FullSyncInterval == 0 {
+		cfg.FullSyncInterval = DefaultFullSyncInterval
+	}
 	switch {
 	case cfg.SyncInterval < 0:
 		return nil, errors.New("mirror: SyncInterval must be positive")
@@ -172,6 +185,8 @@ func New(cfg Config) (*Mirror, error) {
 		return nil, fmt.Errorf("mirror: BatchSize must be between 1 and %d", catalog.MaxRefsPerBatch)
 	case cfg.MaxEntities < 1:
 		return nil, errors.New("mirror: MaxEntities must be positive")
+	case cfg.FullSyncInterval > 0 && cfg.FullSyncInterval < cfg.SyncInterval:
+		return nil, errors.New("mirror: FullSyncInterval must be at least SyncInterval (or negative: never)")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -261,11 +276,13 @@ func (m *Mirror) Run(ctx context.Context) {
 	}
 }
 
-// Sync runs one sync: a full one while there is no copy, a delta after.
+// Sync runs one sync: a full one while there is no copy or when the last
+// full sync is FullSyncInterval old, a delta otherwise.
 func (m *Mirror) Sync(ctx context.Context) (Report, error) {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	if m.snap.Load() == nil {
+	s := m.snap.Load()
+	if s == nil || (m.cfg.FullSyncInterval > 0 && !m.cfg.Now().Before(s.fullAt.Add(m.cfg.FullSyncInterval))) {
 		return m.finish(m.fullSync(ctx))
 	}
 	return m.finish(m.deltaSync(ctx))
@@ -308,7 +325,7 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		var cat *memcatalog.Catalog
 		cat, err = memcatalog.NewJSON(items, m.opts...)
 		if err == nil {
-			m.snap.Store(&snapshot{cat: cat, syncedAt: start})
+			m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: start})
 		} else {
 			err = fmt.Errorf("mirror: full sync: %w", err)
 		}
@@ -377,7 +394,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 		}
 	}
 	if len(fetch) == 0 && len(remove) == 0 {
-		m.snap.Store(&snapshot{cat: cur.cat, syncedAt: start})
+		m.snap.Store(&snapshot{cat: cur.cat, syncedAt: start, fullAt: cur.fullAt})
 		return m.report(rep, clock, nil)
 	}
 
@@ -401,7 +418,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	if cat.Len() > m.cfg.MaxEntities {
 		return m.report(rep, clock, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
 	}
-	m.snap.Store(&snapshot{cat: cat, syncedAt: start})
+	m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: cur.fullAt})
 	return m.report(rep, clock, nil)
 }
 

@@ -376,7 +376,7 @@ func TestFirstSyncFailureFailsClosed(t *testing.T) {
 func TestRunStopsWithContext(t *testing.T) {
 	f := setup(t, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
-	synced := make(chan struct{})
+	synced := make(chan struct{}, 1) // buffered: the first sync may finish before the test waits
 	f.m.cfg.OnSync = func(Report) {
 		select {
 		case synced <- struct{}{}:
@@ -429,6 +429,46 @@ func TestPagesShrinkToFitTheResponseBound(t *testing.T) {
 	f.bs.set(ents)
 	if rep, err := f.m.Sync(ctx); err != nil || rep.Changed != 14 {
 		t.Fatalf("delta with a small response bound: %+v %v", rep, err)
+	}
+	f.sameAnswers(t)
+}
+
+// TestPeriodicFullSync: once FullSyncInterval has passed, Sync reads every
+// entity again, which catches a change that kept its etag.
+func TestPeriodicFullSync(t *testing.T) {
+	f := setup(t, Config{SyncInterval: 30 * time.Second, FullSyncInterval: time.Hour})
+	ctx := context.Background()
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A provider with its own etag: the entity changes, the etag does not.
+	ents := fixture()
+	for _, e := range ents {
+		md := e["metadata"].(map[string]any)
+		md["etag"] = "provider-etag"
+		if md["name"] == "svc-05" {
+			md["description"] = "changed behind the same etag"
+		}
+	}
+	f.bs.set(ents)
+	if _, err := f.m.FullSync(ctx); err != nil { // the copy now holds the provider etags
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e["metadata"].(map[string]any)["name"] == "svc-05" {
+			e["metadata"].(map[string]any)["description"] = "changed again, etag kept"
+		}
+	}
+	f.bs.set(ents)
+	f.clk.Add(30 * time.Second)
+	rep, err := f.m.Sync(ctx)
+	if err != nil || rep.Full || rep.Changed != 0 {
+		t.Fatalf("delta: %+v %v (the etag did not change, so no change is seen)", rep, err)
+	}
+	f.clk.Add(time.Hour)
+	rep, err = f.m.Sync(ctx)
+	if err != nil || !rep.Full {
+		t.Fatalf("after FullSyncInterval: %+v %v, want a full sync", rep, err)
 	}
 	f.sameAnswers(t)
 }
