@@ -395,16 +395,17 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 	_, _ = rand.Read(tok)
 	token := hex.EncodeToString(tok)
 	mir, err := mirror.New(mirror.Config{
-		Upstream:     upstream,
-		SyncInterval: cfg.Catalog.SyncInterval,
-		MaxStaleness: cfg.Catalog.MaxStaleness,
-		PageSize:     cfg.Catalog.PageSize,
-		BatchSize:    cfg.Catalog.BatchSize,
-		MaxEntities:  cfg.Catalog.MaxEntities,
-		Token:        token,
-		Logger:       log.With("component", "catalog-mirror"),
-		OnSync:       metrics.mirrorSync,
-		Now:          now,
+		Upstream:         upstream,
+		SyncInterval:     cfg.Catalog.SyncInterval,
+		MaxStaleness:     cfg.Catalog.MaxStaleness,
+		PageSize:         cfg.Catalog.PageSize,
+		BatchSize:        cfg.Catalog.BatchSize,
+		MaxEntities:      cfg.Catalog.MaxEntities,
+		Token:            token,
+		FullSyncInterval: cfg.Catalog.FullSyncInterval,
+		Logger:           log.With("component", "catalog-mirror"),
+		OnSync:           metrics.mirrorSync,
+		Now:              now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: catalog: %w", err)

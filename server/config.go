@@ -204,6 +204,11 @@ type CatalogConfig struct {
 	// MaxEntities bounds the mirror's size: a sync that finds more fails
 	// and the previous copy stays. Default 500000.
 	MaxEntities int `yaml:"maxEntities"`
+	// FullSyncInterval is how often the mirror reads every entity again
+	// instead of a delta: delta syncs trust metadata.etag, which an entity
+	// provider with its own etags keeps when only relations change.
+	// Default 1h; at least syncInterval, at most 168h; negative: never.
+	FullSyncInterval time.Duration `yaml:"fullSyncInterval"`
 }
 
 // LogConfig configures operational logs.
@@ -401,6 +406,9 @@ func (c *Config) applyDefaults() {
 	if c.Catalog.MaxEntities == 0 {
 		c.Catalog.MaxEntities = 500_000
 	}
+	if c.Catalog.FullSyncInterval == 0 {
+		c.Catalog.FullSyncInterval = time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -575,6 +583,9 @@ func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) er
 	}
 	if c.MaxEntities < 1 || c.MaxEntities > 10_000_000 {
 		return bad("catalog.maxEntities", "must be between 1 and 10000000 (got %d)", c.MaxEntities)
+	}
+	if c.FullSyncInterval > 0 && (c.FullSyncInterval < c.SyncInterval || c.FullSyncInterval > 168*time.Hour) {
+		return bad("catalog.fullSyncInterval", "must be between catalog.syncInterval (%s) and 168h, or negative for never (got %s)", c.SyncInterval, c.FullSyncInterval)
 	}
 	return nil
 }

@@ -155,6 +155,7 @@ func TestCatalogConfigValidation(t *testing.T) {
 		{"catalog:\n  batchSize: -1\n", "catalog.batchSize"},
 		{"catalog:\n  maxEntities: -5\n", "catalog.maxEntities"},
 		{"catalog:\n  modes: mirror\n", "modes"},
+		{"catalog:\n  fullSyncInterval: 10s\n", "catalog.fullSyncInterval"},
 	} {
 		_, err := ParseConfig([]byte(tc.yaml), "", func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
@@ -166,7 +167,7 @@ func TestCatalogConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c := cfg.Catalog; c.Mode != CatalogPassthrough || c.SyncInterval != 30*time.Second || c.MaxStaleness != 5*time.Minute ||
-		c.PageSize != 500 || c.BatchSize != 500 || c.MaxEntities != 500_000 {
+		c.PageSize != 500 || c.BatchSize != 500 || c.MaxEntities != 500_000 || c.FullSyncInterval != time.Hour {
 		t.Errorf("defaults = %+v", c)
 	}
 	cfg, err = ParseConfig(nil, "", func(k string) string {
