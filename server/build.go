@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 )
 
 // BuildOptions are the command-line choices that shape a server.
@@ -55,6 +58,9 @@ type BuildOptions struct {
 	Stdout io.Writer
 	// Tracing exports OpenTelemetry spans (see TracingFromEnv); nil is off.
 	Tracing *Tracing
+	// MirrorNow, when set, is the clock the catalog mirror judges its age
+	// by. For tests that move time; never set by the command line.
+	MirrorNow func() time.Time
 }
 
 // Build assembles a server from the configuration: catalog client with
@@ -87,7 +93,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
 	}
 	guard := catalog.Guard(up.Do)
-	var client *catalog.Client
+	var client *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
 		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
@@ -98,6 +104,16 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	// In mirror mode the tools, identity resolution and reviews read the
+	// mirror through the same client code path; the mirror alone reads
+	// Backstage, with the client just built (guard and timeouts included).
+	var mir *mirror.Mirror
+	if cfg.Catalog.Mode == CatalogMirror {
+		mir, client, err = newMirror(cfg, client, log, metrics, bo.Tracing, bo.MirrorNow)
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 
 	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
@@ -197,6 +213,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	opts := Options{
 		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Tracing: bo.Tracing, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
+		Mirror: mir,
+	}
+	if mir != nil {
+		// Backstage being down is what the mirror rides out: readiness
+		// follows the mirror's age, not Backstage's answers.
+		opts.Ready = nil
 	}
 	if shared != nil {
 		opts.Limiter = shared.limiter
@@ -218,6 +240,15 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			return fail(fmt.Errorf("--insecure-local-user %q: expected a user ref such as user:default/jane.doe", bo.LocalUser))
 		}
 		log.Warn("INSECURE: acting for a fixed local user without any token; for demo and development only", "user", ref.String())
+		if mir != nil {
+			// The user's groups are read from the mirror: fill it first.
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			_, serr := mir.Sync(sctx)
+			cancel()
+			if serr != nil {
+				log.Warn("catalog mirror: first sync failed; retrying in the background", "err", serr)
+			}
+		}
 		p := identity.InsecureLocalUser(ref.String())
 		if refs, err := identity.NewResolver(idCat).OwnershipRefs(ctx, ref.String()); err == nil {
 			p.User.OwnershipRefs = refs
@@ -265,9 +296,18 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if err := s.AuditEvent(ctx, audit.TypeServerStart, fmt.Sprintf("backstage-mcp %s started (%s, policy %s)", bo.Version, opts.Transport, ver)); err != nil {
 		return fail(fmt.Errorf("server: audit: %w", err))
 	}
+	stopMirror := func() {}
+	if mir != nil {
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); mir.Run(mctx) }()
+		stopMirror = func() { cancel(); <-done }
+		log.Info("catalog mirror on", "syncInterval", cfg.Catalog.SyncInterval, "maxStaleness", cfg.Catalog.MaxStaleness)
+	}
 	var once sync.Once
 	closeFn = func() {
 		once.Do(func() {
+			stopMirror()
 			s.FlushAuthFailures()
 			if err := s.AuditEvent(context.Background(), audit.TypeServerStop, "backstage-mcp stopped"); err != nil {
 				log.Error("audit: server_stop record not written", "err", err)
@@ -341,6 +381,58 @@ func newCatalogClient(cfg *Config, version string, guard catalog.Guard, observe 
 		Guard:            guard,
 		Observe:          observe,
 	})
+}
+
+// mirrorBaseURL is the base URL of the client that reads the mirror;
+// requests never leave the process.
+const mirrorBaseURL = "http://catalog-mirror.invalid"
+
+// newMirror builds the catalog mirror over upstream and the client that
+// reads it in process. The mirror is empty (not ready) until its first sync.
+func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics *Metrics, tracing *Tracing,
+	now func() time.Time) (*mirror.Mirror, *catalog.Client, error) {
+	tok := make([]byte, 16)
+	_, _ = rand.Read(tok)
+	token := hex.EncodeToString(tok)
+	mir, err := mirror.New(mirror.Config{
+		Upstream:         upstream,
+		SyncInterval:     cfg.Catalog.SyncInterval,
+		MaxStaleness:     cfg.Catalog.MaxStaleness,
+		PageSize:         cfg.Catalog.PageSize,
+		BatchSize:        cfg.Catalog.BatchSize,
+		MaxEntities:      cfg.Catalog.MaxEntities,
+		Token:            token,
+		FullSyncInterval: cfg.Catalog.FullSyncInterval,
+		Logger:           log.With("component", "catalog-mirror"),
+		OnSync:           metrics.mirrorSync,
+		Now:              now,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: catalog: %w", err)
+	}
+	client, err := catalog.New(catalog.Config{
+		BaseURL:          mirrorBaseURL,
+		Token:            catalog.StaticToken(token),
+		Timeout:          cfg.Backstage.Timeout,
+		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
+		HTTPClient:       &http.Client{Transport: tracing.Transport(InProcessTransport{Handler: mir.Handler()})},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: catalog mirror client: %w", err)
+	}
+	metrics.Gauge("backstage_mcp_catalog_mirror_entities", "Entities in the catalog mirror.",
+		func() float64 { return float64(mir.Status().Entities) })
+	metrics.Gauge("backstage_mcp_catalog_mirror_age_seconds",
+		"Age of the catalog mirror: seconds since its last successful sync started (0 before the first).",
+		func() float64 { return mir.Status().Age.Seconds() })
+	metrics.Gauge("backstage_mcp_catalog_mirror_ready", "1 when the catalog mirror answers calls (synced, within maxStaleness), else 0.",
+		func() float64 {
+			if mir.Status().Ready {
+				return 1
+			}
+			return 0
+		})
+	return mir, client, nil
 }
 
 // EntityReader is the part of the catalog client that identity

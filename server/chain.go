@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/backstage-mcp/backstage-mcp/redact"
+	"math"
 	"runtime/debug"
 	"sort"
 	"sync"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
@@ -190,6 +193,7 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 	ctx = tools.WithIdentity(ctx, identityOf(c.p, c.grant))
 	ctx = tools.WithAccess(ctx, grantAccess{c.grant})
 	res, err = tool(ctx, req)
+	res = s.withCatalogMeta(res)
 	refs, count, red := ci.Snapshot()
 	rec.Entities = audit.Entities{Refs: refs, Count: count}
 	for k, v := range rec.Redactions {
@@ -206,6 +210,34 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 		rec.Decision = audit.DecisionAllow
 	}
 	return res, err
+}
+
+// withCatalogMeta adds, in catalog mirror mode, the mirror's age to the
+// result's _meta: catalogSyncedAt (RFC 3339), catalogAgeSeconds and
+// catalogStale, so that an agent knows how fresh the answer is. The result
+// is copied, never changed in place.
+func (s *Server) withCatalogMeta(res *mcp.CallToolResult) *mcp.CallToolResult {
+	if res == nil || s.opts.Mirror == nil {
+		return res
+	}
+	st := s.opts.Mirror.Status()
+	fields := map[string]any{"catalogMode": CatalogMirror, "catalogStale": st.Stale}
+	if st.Synced {
+		fields["catalogSyncedAt"] = st.SyncedAt.UTC().Format(time.RFC3339Nano)
+		fields["catalogAgeSeconds"] = math.Round(st.Age.Seconds()*1000) / 1000
+	}
+	out := *res
+	meta := &mcp.Meta{AdditionalFields: fields}
+	if res.Meta != nil {
+		meta.ProgressToken = res.Meta.ProgressToken
+		for k, v := range res.Meta.AdditionalFields {
+			if _, ours := fields[k]; !ours {
+				fields[k] = v
+			}
+		}
+	}
+	out.Meta = meta
+	return &out
 }
 
 // refuse ends a call before the tool runs: a tool error for a dispatched

@@ -27,6 +27,9 @@ type Config struct {
 	Server ServerConfig `yaml:"server"`
 	// Backstage says how to reach the catalog with the server's own credential.
 	Backstage BackstageConfig `yaml:"backstage"`
+	// Catalog says whether every call reads Backstage (passthrough) or an
+	// in-memory mirror of it kept fresh by periodic delta sync (mirror).
+	Catalog CatalogConfig `yaml:"catalog"`
 	// Auth configures bearer-token verification and user resolution.
 	Auth AuthConfig `yaml:"auth"`
 	// Policy names the policy file: who may call which tools and see which
@@ -163,6 +166,51 @@ type BackstageConfig struct {
 	Compression bool `yaml:"compression"`
 }
 
+// Catalog modes (catalog.mode).
+const (
+	// CatalogPassthrough sends every catalog read to Backstage.
+	CatalogPassthrough = "passthrough"
+	// CatalogMirror answers catalog reads from an in-memory copy of
+	// Backstage's catalog, kept fresh by periodic delta sync.
+	CatalogMirror = "mirror"
+)
+
+// CatalogConfig chooses where catalog reads are answered.
+type CatalogConfig struct {
+	// Mode is passthrough (default: every call reads Backstage) or mirror:
+	// the server keeps the whole catalog in memory, filled by paging
+	// through Backstage at start and kept fresh by delta sync (only uids
+	// and etags are listed; new and changed entities are fetched by ref).
+	// Calls then never wait for Backstage. Until the first full sync
+	// completes the server is not ready and catalog calls fail; when
+	// Backstage is down the copy keeps answering, marked stale, until it
+	// is older than MaxStaleness, then calls fail closed. /readyz and every
+	// tool result's _meta (catalogSyncedAt, catalogAgeSeconds,
+	// catalogStale) report the copy's age.
+	Mode string `yaml:"mode"`
+	// SyncInterval is the time between two delta syncs in mirror mode.
+	// Default 30s; between 1s and 1h.
+	SyncInterval time.Duration `yaml:"syncInterval"`
+	// MaxStaleness is how old the mirror may be (since the start of its
+	// last successful sync) before catalog calls fail closed and /readyz
+	// reports not ready. Default 5m; more than syncInterval, at most 24h.
+	MaxStaleness time.Duration `yaml:"maxStaleness"`
+	// PageSize is the number of entities per request when the mirror reads
+	// Backstage (full sync pages, delta listings). Default 500; 1 to 1000.
+	PageSize int `yaml:"pageSize"`
+	// BatchSize is the number of changed entities fetched per by-refs
+	// request in a delta sync. Default 500; 1 to 1000.
+	BatchSize int `yaml:"batchSize"`
+	// MaxEntities bounds the mirror's size: a sync that finds more fails
+	// and the previous copy stays. Default 500000.
+	MaxEntities int `yaml:"maxEntities"`
+	// FullSyncInterval is how often the mirror reads every entity again
+	// instead of a delta: delta syncs trust metadata.etag, which an entity
+	// provider with its own etags keeps when only relations change.
+	// Default 1h; at least syncInterval, at most 168h; negative: never.
+	FullSyncInterval time.Duration `yaml:"fullSyncInterval"`
+}
+
 // LogConfig configures operational logs.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default info.
@@ -185,6 +233,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
 	{"BACKSTAGE_MCP_AUDIT_REPLICA", func(c *Config, v string) { c.Audit.Replica = v }},
 	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
+	{"BACKSTAGE_MCP_CATALOG_MODE", func(c *Config, v string) { c.Catalog.Mode = v }},
 	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
 	{"BACKSTAGE_MCP_CURSOR_KEY", func(c *Config, v string) { c.Server.CursorKey = v }},
 }
@@ -339,6 +388,27 @@ func (c *Config) applyDefaults() {
 	if c.Backstage.MaxResponseBytes == 0 {
 		c.Backstage.MaxResponseBytes = 16 << 20
 	}
+	if c.Catalog.Mode == "" {
+		c.Catalog.Mode = CatalogPassthrough
+	}
+	if c.Catalog.SyncInterval == 0 {
+		c.Catalog.SyncInterval = 30 * time.Second
+	}
+	if c.Catalog.MaxStaleness == 0 {
+		c.Catalog.MaxStaleness = 5 * time.Minute
+	}
+	if c.Catalog.PageSize == 0 {
+		c.Catalog.PageSize = 500
+	}
+	if c.Catalog.BatchSize == 0 {
+		c.Catalog.BatchSize = 500
+	}
+	if c.Catalog.MaxEntities == 0 {
+		c.Catalog.MaxEntities = 500_000
+	}
+	if c.Catalog.FullSyncInterval == 0 {
+		c.Catalog.FullSyncInterval = time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -421,6 +491,9 @@ func (c *Config) Validate() error {
 	if c.Backstage.MaxResponseBytes < 1024 {
 		return bad("backstage.maxResponseBytes", "must be at least 1024 bytes")
 	}
+	if err := c.Catalog.validate(bad); err != nil {
+		return err
+	}
 	for i, is := range c.Auth.Issuers {
 		u, err := url.Parse(is.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -486,6 +559,33 @@ func (c *Config) Validate() error {
 	case "auto", "json", "text":
 	default:
 		return bad("log.format", "%q must be one of auto, json, text", c.Log.Format)
+	}
+	return nil
+}
+
+func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) error {
+	switch c.Mode {
+	case CatalogPassthrough, CatalogMirror:
+	default:
+		return bad("catalog.mode", "%q must be passthrough (every call reads Backstage) or mirror (an in-memory copy kept fresh by delta sync)", c.Mode)
+	}
+	if c.SyncInterval < time.Second || c.SyncInterval > time.Hour {
+		return bad("catalog.syncInterval", "must be between 1s and 1h (got %s)", c.SyncInterval)
+	}
+	if c.MaxStaleness <= c.SyncInterval || c.MaxStaleness > 24*time.Hour {
+		return bad("catalog.maxStaleness", "must be more than catalog.syncInterval (%s) and at most 24h (got %s)", c.SyncInterval, c.MaxStaleness)
+	}
+	if c.PageSize < 1 || c.PageSize > 1000 {
+		return bad("catalog.pageSize", "must be between 1 and 1000 (got %d)", c.PageSize)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1000 {
+		return bad("catalog.batchSize", "must be between 1 and 1000 (got %d)", c.BatchSize)
+	}
+	if c.MaxEntities < 1 || c.MaxEntities > 10_000_000 {
+		return bad("catalog.maxEntities", "must be between 1 and 10000000 (got %d)", c.MaxEntities)
+	}
+	if c.FullSyncInterval > 0 && (c.FullSyncInterval < c.SyncInterval || c.FullSyncInterval > 168*time.Hour) {
+		return bad("catalog.fullSyncInterval", "must be between catalog.syncInterval (%s) and 168h, or negative for never (got %s)", c.SyncInterval, c.FullSyncInterval)
 	}
 	return nil
 }

@@ -71,6 +71,26 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 		out.StructuredContent = json.RawMessage(clean)
 		size += len(clean)
 	}
+	if res.Meta != nil && len(res.Meta.AdditionalFields) > 0 {
+		fields := make(map[string]any, len(res.Meta.AdditionalFields))
+		for k, v := range res.Meta.AdditionalFields {
+			switch t := v.(type) {
+			case string:
+				clean, r2, err := e.text(k, t, red)
+				if err != nil {
+					return nil, 0, red, err
+				}
+				red, fields[k] = r2, clean
+				size += len(k) + len(clean)
+			case bool, float64, int, nil:
+				fields[k] = t
+				size += len(k) + 8
+			default:
+				return nil, 0, red, fmt.Errorf("server: egress: _meta %q: a %T has no redaction step", redact.Clip(k, 64), v)
+			}
+		}
+		out.Meta = &mcp.Meta{ProgressToken: res.Meta.ProgressToken, AdditionalFields: fields}
+	}
 	out.Content = make([]mcp.Content, len(res.Content))
 	for i, c := range res.Content {
 		var (

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
@@ -88,13 +90,17 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) (detail string, err error)
+	// Info, when set, adds machine-readable facts to the dependency's
+	// entry (never a secret).
+	Info func() map[string]any
 }
 
 // readyStatus is one dependency in the /readyz body.
 type readyStatus struct {
-	Status string  `json:"status"`
-	Detail string  `json:"detail,omitempty"`
-	Ms     float64 `json:"ms"`
+	Status string         `json:"status"`
+	Detail string         `json:"detail,omitempty"`
+	Info   map[string]any `json:"info,omitempty"`
+	Ms     float64        `json:"ms"`
 }
 
 // readyTimeout bounds the whole /readyz answer; checks run concurrently.
@@ -118,6 +124,7 @@ func (s *Server) readyChecks() []ReadyCheck {
 			return "reachable", nil
 		}})
 	}
+	checks = append(checks, s.catalogCheck())
 	if s.opts.Auth != nil {
 		checks = append(checks, ReadyCheck{Name: "identity", Check: func(ctx context.Context) (string, error) {
 			var parts []string
@@ -138,6 +145,50 @@ func (s *Server) readyChecks() []ReadyCheck {
 	return append(checks, s.opts.ReadyChecks...)
 }
 
+// catalogCheck reports where catalog reads are answered. In mirror mode it
+// fails when the mirror has never synced or is older than its maximum
+// staleness (the calls then fail closed too), and gives the mirror's size,
+// last sync time and age.
+func (s *Server) catalogCheck() ReadyCheck {
+	m := s.opts.Mirror
+	if m == nil {
+		return ReadyCheck{Name: "catalog",
+			Check: func(context.Context) (string, error) { return "passthrough: every call reads Backstage", nil },
+			Info:  func() map[string]any { return map[string]any{"mode": CatalogPassthrough} }}
+	}
+	return ReadyCheck{Name: "catalog", Check: func(context.Context) (string, error) {
+		st := m.Status()
+		switch {
+		case !st.Synced:
+			return "mirror: first sync not completed; catalog calls fail", mirror.ErrNotReady
+		case !st.Ready:
+			return fmt.Sprintf("mirror: %d entities, last synced %s ago, beyond maxStaleness %s; catalog calls fail",
+				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), mirror.ErrNotReady
+		case st.Stale:
+			return fmt.Sprintf("mirror: %d entities, last synced %s ago (stale: Backstage not synced since; answering until %s)",
+				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), nil
+		}
+		return fmt.Sprintf("mirror: %d entities, last synced %s ago", st.Entities, st.Age.Round(time.Second)), nil
+	}, Info: func() map[string]any { return mirrorInfo(m.Status()) }}
+}
+
+// mirrorInfo is the mirror's state as /readyz and tool results give it.
+func mirrorInfo(st mirror.Status) map[string]any {
+	info := map[string]any{
+		"mode":                CatalogMirror,
+		"entities":            st.Entities,
+		"stale":               st.Stale,
+		"ready":               st.Ready,
+		"maxStalenessSeconds": st.MaxStaleness.Seconds(),
+		"lastSyncFailed":      st.LastError != "",
+	}
+	if st.Synced {
+		info["syncedAt"] = st.SyncedAt.UTC().Format(time.RFC3339Nano)
+		info["ageSeconds"] = math.Round(st.Age.Seconds()*1000) / 1000
+	}
+	return info
+}
+
 // readyz answers 200 when every dependency is ready and 503 otherwise,
 // with a JSON body naming each dependency's state.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -152,6 +203,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			detail, err := c.Check(ctx)
 			results[i] = readyStatus{Status: "ok", Detail: detail, Ms: float64(time.Since(start).Microseconds()) / 1000}
+			if c.Info != nil {
+				results[i].Info = c.Info()
+			}
 			errs[i] = err
 			done <- i
 		}()

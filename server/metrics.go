@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,6 +25,8 @@ type Metrics struct {
 	upstream   *prometheus.CounterVec
 	upLatency  prometheus.Histogram
 	auditFails prometheus.Counter
+	mirrorDur  *prometheus.HistogramVec
+	mirrorChg  *prometheus.CounterVec
 }
 
 var buckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
@@ -54,8 +57,15 @@ func NewMetrics() *Metrics {
 		auditFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "backstage_mcp_audit_failures_total", Help: "Audit appends that failed (the call was refused).",
 		}),
+		mirrorDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "backstage_mcp_catalog_mirror_sync_duration_seconds", Help: "Catalog mirror syncs by kind (full, delta) and outcome (ok, error).",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"kind", "outcome"}),
+		mirrorChg: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_catalog_mirror_changes_total", Help: "Entities added, changed and removed by catalog mirror delta syncs.",
+		}, []string{"change"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails,
+	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -90,6 +100,23 @@ func (m *Metrics) Upstream(op string, status int, d time.Duration, err error) {
 	}
 	m.upstream.WithLabelValues(op, outcome).Inc()
 	m.upLatency.Observe(d.Seconds())
+}
+
+// mirrorSync records one catalog mirror sync.
+func (m *Metrics) mirrorSync(r mirror.Report) {
+	kind, outcome := "delta", "ok"
+	if r.Full {
+		kind = "full"
+	}
+	if r.Err != nil {
+		outcome = "error"
+	}
+	m.mirrorDur.WithLabelValues(kind, outcome).Observe(r.Duration.Seconds())
+	if r.Err == nil {
+		m.mirrorChg.WithLabelValues("added").Add(float64(r.Added))
+		m.mirrorChg.WithLabelValues("changed").Add(float64(r.Changed))
+		m.mirrorChg.WithLabelValues("removed").Add(float64(r.Removed))
+	}
 }
 
 // Gauge registers a value read at scrape time: a counter when its name

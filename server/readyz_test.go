@@ -43,16 +43,16 @@ func TestReadyzPerDependency(t *testing.T) {
 		wantCode int
 		want     map[string]string // dependency → status
 	}{
-		{"all ready", nil, 200, map[string]string{"audit": "ok", "backstage": "ok"}},
+		{"all ready", nil, 200, map[string]string{"audit": "ok", "backstage": "ok", "catalog": "ok"}},
 		{"backstage down", func(s *Server) { s.opts.Ready = func(context.Context) error { return secretErr } },
-			503, map[string]string{"audit": "ok", "backstage": "fail"}},
-		{"audit failing", func(s *Server) { _ = s.opts.Audit.Close() }, 503, map[string]string{"audit": "fail", "backstage": "ok"}},
+			503, map[string]string{"audit": "ok", "backstage": "fail", "catalog": "ok"}},
+		{"audit failing", func(s *Server) { _ = s.opts.Audit.Close() }, 503, map[string]string{"audit": "fail", "backstage": "ok", "catalog": "ok"}},
 		{"extra check failing", func(s *Server) {
 			s.opts.ReadyChecks = []ReadyCheck{{Name: "redis", Check: func(context.Context) (string, error) { return "unreachable", secretErr }}}
-		}, 503, map[string]string{"audit": "ok", "backstage": "ok", "redis": "fail"}},
+		}, 503, map[string]string{"audit": "ok", "backstage": "ok", "catalog": "ok", "redis": "fail"}},
 		{"extra check ready", func(s *Server) {
 			s.opts.ReadyChecks = []ReadyCheck{{Name: "redis", Check: func(context.Context) (string, error) { return "PONG", nil }}}
-		}, 200, map[string]string{"audit": "ok", "backstage": "ok", "redis": "ok"}},
+		}, 200, map[string]string{"audit": "ok", "backstage": "ok", "catalog": "ok", "redis": "ok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

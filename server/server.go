@@ -39,6 +39,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/backstage-mcp/backstage-mcp/tools"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
@@ -89,6 +90,10 @@ type Options struct {
 	Version string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Mirror, in catalog mirror mode, is the mirror Catalog reads: /readyz
+	// reports its age and every tool result's _meta carries it. Nil in
+	// passthrough mode.
+	Mirror *mirror.Mirror
 }
 
 // Server is one backstage-mcp instance.

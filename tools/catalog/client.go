@@ -474,7 +474,7 @@ func (c *Client) fetch(ctx context.Context, method, u string, body []byte, metri
 	}
 	if int64(len(data)) > c.max {
 		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode,
-			Cause: fmt.Errorf("response larger than %d bytes", c.max)}
+			Cause: fmt.Errorf("%w: larger than %d bytes", ErrResponseTooLarge, c.max)}
 	}
 	return data, resp.StatusCode, nil
 }

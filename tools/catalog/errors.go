@@ -21,6 +21,10 @@ var (
 	ErrInvalidRef = errors.New("catalog: invalid entity ref")
 	// ErrBadFilter: a filter key or value could alter the query.
 	ErrBadFilter = errors.New("catalog: invalid filter")
+	// ErrResponseTooLarge: an answer exceeded Config.MaxResponseBytes. It
+	// comes with ErrUnavailable (errors.Is matches both); a caller that
+	// pages can retry with a smaller page.
+	ErrResponseTooLarge = errors.New("catalog: response too large")
 )
 
 // UpstreamError describes a failed call to Backstage. Its message never

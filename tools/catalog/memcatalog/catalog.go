@@ -31,6 +31,27 @@ type Option func(*config)
 type config struct {
 	token       string
 	maxRecorded int
+	verbatim    bool
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{maxRecorded: DefaultMaxRecorded}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// Verbatim keeps the metadata.uid, metadata.etag and relations that each
+// entity carries, as a catalog read from Backstage has them, instead of
+// assigning deterministic ids and etags and computing relations. Every
+// entity must then carry a non-empty string uid and etag, unique uids, and
+// a relations array (possibly empty) of {type, targetRef} objects; the rest
+// is validated as without Verbatim, and string lists in spec are kept in
+// the order given. Ordering by uid then matches the Backstage the entities
+// came from. A Verbatim catalog can be updated with Catalog.Update.
+func Verbatim() Option {
+	return func(c *config) { c.verbatim = true }
 }
 
 // WithToken makes every request carry "Authorization: Bearer <token>"; other
@@ -38,6 +59,12 @@ type config struct {
 // is constant-time. An empty token leaves the catalog open.
 func WithToken(token string) Option {
 	return func(c *config) { c.token = token }
+}
+
+// WithoutRecording keeps no requests (Requests returns none): for a
+// catalog that serves production traffic, such as the mirror's.
+func WithoutRecording() Option {
+	return func(c *config) { c.maxRecorded = -1 }
 }
 
 // WithMaxRecorded bounds how many requests Requests keeps (the oldest are
@@ -71,6 +98,7 @@ type RecordedRequest struct {
 type Catalog struct {
 	token       []byte
 	maxRecorded int
+	verbatim    bool
 
 	entries []*entry          // ordered by metadata.uid
 	byRef   map[string]*entry // lowercase kind:namespace/name
@@ -84,6 +112,7 @@ type entry struct {
 	pos    int32 // position in entries (uid order)
 	ref    string
 	uid    string
+	etag   string
 	entity map[string]any // the final entity; never mutated after New
 	json   []byte         // the final entity encoded
 }
@@ -96,18 +125,22 @@ type entry struct {
 // tags, missing required spec fields of built-in kinds, unparsable relation
 // targets, duplicate refs, keys differing only in case) make New fail with an
 // error wrapping ErrInvalidEntity.
+//
+// With Verbatim, uids, etags and relations are kept as given (see Verbatim).
 func New(entities []map[string]any, opts ...Option) (*Catalog, error) {
-	cfg := config{maxRecorded: DefaultMaxRecorded}
-	for _, o := range opts {
-		o(&cfg)
+	cfg := newConfig(opts)
+	if cfg.verbatim {
+		raws := make([]json.RawMessage, len(entities))
+		for i, e := range entities {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return nil, fmt.Errorf("%w: entity #%d: not JSON-safe: %w", ErrInvalidEntity, i, err)
+			}
+			raws[i] = b
+		}
+		return NewJSON(raws, opts...)
 	}
-	c := &Catalog{
-		maxRecorded: cfg.maxRecorded,
-		byRef:       make(map[string]*entry, len(entities)),
-	}
-	if cfg.token != "" {
-		c.token = []byte(cfg.token)
-	}
+	c := newCatalog(cfg, len(entities))
 
 	type pending struct {
 		ref    string
@@ -161,13 +194,15 @@ func New(entities []map[string]any, opts ...Option) (*Catalog, error) {
 		e["relations"] = out
 		md := e["metadata"].(map[string]any)
 		delete(md, "uid")
+		etag, _ := md["etag"].(string)
 		if _, ok := md["etag"]; !ok {
 			b, err := encodeJSON(e)
 			if err != nil {
 				return nil, fmt.Errorf("memcatalog: entity #%d: %w", i, err)
 			}
 			sum := sha1.Sum(b) //nolint:gosec // an etag like Backstage's, not a security hash
-			md["etag"] = hex.EncodeToString(sum[:])
+			etag = hex.EncodeToString(sum[:])
+			md["etag"] = etag
 		}
 		uid := uidFor(p.ref)
 		md["uid"] = uid
@@ -175,19 +210,39 @@ func New(entities []map[string]any, opts ...Option) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcatalog: entity #%d: %w", i, err)
 		}
-		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, entity: e, json: b})
+		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, etag: etag, entity: e, json: bytes.Clone(b)})
 	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newCatalog(cfg config, n int) *Catalog {
+	c := &Catalog{
+		maxRecorded: cfg.maxRecorded,
+		verbatim:    cfg.verbatim,
+		byRef:       make(map[string]*entry, n),
+	}
+	if cfg.token != "" {
+		c.token = []byte(cfg.token)
+	}
+	return c
+}
+
+// finish orders the entries by uid, numbers them and indexes them.
+func (c *Catalog) finish() error {
 	sort.Slice(c.entries, func(a, b int) bool { return c.entries[a].uid < c.entries[b].uid })
 	for i, en := range c.entries {
-		en.pos = int32(i)
+		en.pos = int32(i) //nolint:gosec // bounded by the number of entities
 		c.byRef[en.ref] = en
 	}
 	idx, err := buildIndex(c.entries)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidEntity, err)
+		return fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
 	c.idx = idx
-	return c, nil
+	return nil
 }
 
 // Len is the number of entities in the catalog.
@@ -285,90 +340,113 @@ func normalise(raw map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not JSON-safe: %w", err)
 	}
+	e, err := decodeEntity(b)
+	if err != nil {
+		return nil, err
+	}
+	delete(e, "relations")
+	if err := validate(e, true); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// decodeEntity decodes one JSON object, numbers kept as json.Number.
+func decodeEntity(b []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var e map[string]any
 	if err := dec.Decode(&e); err != nil || e == nil {
 		return nil, fmt.Errorf("not a JSON object")
 	}
+	if dec.More() {
+		return nil, fmt.Errorf("trailing data after the JSON object")
+	}
+	return e, nil
+}
+
+// validate checks a decoded entity as Backstage's envelope, metadata and
+// built-in kind validators do, defaulting metadata.namespace; with
+// sortLists it sorts the spec string lists as Backstage's processor does
+// before storing. Relations must have been removed or checked already.
+func validate(e map[string]any, sortLists bool) error {
 	for k := range e {
 		switch k {
 		case "apiVersion", "kind", "metadata", "spec", "relations", "status":
 		default:
-			return nil, fmt.Errorf("unknown root field %q", k)
+			return fmt.Errorf("unknown root field %q", k)
 		}
 	}
-	delete(e, "relations")
 	av, _ := e["apiVersion"].(string)
 	if !validPrefixed(av, validDNSSubdomain, func(s string) bool {
 		return len(s) >= 1 && len(s) <= 63 && reVersion.MatchString(s)
 	}) {
-		return nil, fmt.Errorf("invalid apiVersion %q", e["apiVersion"])
+		return fmt.Errorf("invalid apiVersion %q", e["apiVersion"])
 	}
 	kind, _ := e["kind"].(string)
 	if len(kind) < 1 || len(kind) > 63 || !reKind.MatchString(kind) {
-		return nil, fmt.Errorf("invalid kind %q", e["kind"])
+		return fmt.Errorf("invalid kind %q", e["kind"])
 	}
 	md, ok := e["metadata"].(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("metadata must be an object")
+		return fmt.Errorf("metadata must be an object")
 	}
 	name, _ := md["name"].(string)
 	if !validName(name) {
-		return nil, fmt.Errorf("invalid metadata.name %q", md["name"])
+		return fmt.Errorf("invalid metadata.name %q", md["name"])
 	}
 	if ns, present := md["namespace"]; !present {
 		md["namespace"] = DefaultNamespace
 	} else if s, _ := ns.(string); !validDNSLabel(s) {
-		return nil, fmt.Errorf("invalid metadata.namespace %q", ns)
+		return fmt.Errorf("invalid metadata.namespace %q", ns)
 	}
 	if v, present := md["labels"]; present {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("metadata.labels must be an object")
+			return fmt.Errorf("metadata.labels must be an object")
 		}
 		for k, lv := range m {
 			s, ok := lv.(string)
 			if !validPrefixed(k, validDNSSubdomain, validName) || !ok || (s != "" && !validName(s)) {
-				return nil, fmt.Errorf("invalid label %q", k)
+				return fmt.Errorf("invalid label %q", k)
 			}
 		}
 	}
 	if v, present := md["annotations"]; present {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("metadata.annotations must be an object")
+			return fmt.Errorf("metadata.annotations must be an object")
 		}
 		for k, av := range m {
 			if _, ok := av.(string); !ok || !validPrefixed(k, validDNSSubdomain, validName) {
-				return nil, fmt.Errorf("invalid annotation %q", k)
+				return fmt.Errorf("invalid annotation %q", k)
 			}
 		}
 	}
 	if v, present := md["tags"]; present {
 		arr, ok := v.([]any)
 		if !ok {
-			return nil, fmt.Errorf("metadata.tags must be an array")
+			return fmt.Errorf("metadata.tags must be an array")
 		}
 		for _, t := range arr {
 			s, _ := t.(string)
 			if len(s) < 1 || len(s) > 63 || !reTag.MatchString(s) {
-				return nil, fmt.Errorf("invalid tag %q", t)
+				return fmt.Errorf("invalid tag %q", t)
 			}
 		}
 	}
 	for _, f := range []string{"title", "description"} {
 		if v, present := md[f]; present {
 			if _, ok := v.(string); !ok {
-				return nil, fmt.Errorf("metadata.%s must be a string", f)
+				return fmt.Errorf("metadata.%s must be a string", f)
 			}
 		}
 	}
 	if err := validateKindSpec(e, av, kind); err != nil {
-		return nil, err
+		return err
 	}
 	// Backstage's built-in processor sorts these string lists before storing.
-	if spec, ok := e["spec"].(map[string]any); ok {
+	if spec, ok := e["spec"].(map[string]any); ok && sortLists {
 		for _, f := range []string{"providesApis", "consumesApis", "dependsOn", "dependencyOf", "memberOf", "children", "members"} {
 			arr, ok := spec[f].([]any)
 			if !ok || len(arr) == 0 {
@@ -391,7 +469,7 @@ func normalise(raw map[string]any) (map[string]any, error) {
 			}
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // kindSchemas lists, for the built-in kinds, the spec fields their JSON

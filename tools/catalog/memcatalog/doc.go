@@ -33,6 +33,13 @@
 //   - Relations are those of BuiltinKindsEntityProcessor, as {type, targetRef}
 //     with lowercase refs, deduplicated and sorted by type then target.
 //
+// A catalog normally assigns deterministic uids and etags and computes the
+// relations itself. With the Verbatim option it keeps the uid, etag and
+// relations each entity carries, as read from a real Backstage (the
+// catalog mirror does this), so that its answers, uid order included, are
+// those of the Backstage they came from; Catalog.Update then derives a new
+// catalog with some entities replaced or removed, sharing the rest.
+//
 // Not emulated: Location entities and the managed-by-location annotations a
 // real catalog adds when it reads files, the orphan annotation, permissions,
 // and the write endpoints.

@@ -44,14 +44,16 @@ func (c *Catalog) serve(w http.ResponseWriter, r *http.Request) {
 		body, bodyErr = io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 		_ = r.Body.Close()
 	}
-	c.record(RecordedRequest{
-		Method:        r.Method,
-		Path:          r.URL.Path,
-		RawQuery:      r.URL.RawQuery,
-		Query:         parseQuery(r.URL.RawQuery).values,
-		Authorization: r.Header.Get("Authorization"),
-		Body:          body,
-	})
+	if c.maxRecorded >= 0 {
+		c.record(RecordedRequest{
+			Method:        r.Method,
+			Path:          r.URL.Path,
+			RawQuery:      r.URL.RawQuery,
+			Query:         parseQuery(r.URL.RawQuery).values,
+			Authorization: r.Header.Get("Authorization"),
+			Body:          body,
+		})
+	}
 
 	escaped := r.URL.EscapedPath()
 	if !strings.HasPrefix(escaped, apiPrefix+"/") {

@@ -279,3 +279,119 @@ func (idx *searchIndex) fromList(l []int32, into bitset) {
 		into.set(p)
 	}
 }
+
+// derive builds the index of a catalog made of some of this index's
+// entities and some new ones, without flattening the kept entities again.
+// remap[p] is the new position of the entity at old position p, or -1 when
+// it is gone; survivors keep their relative order (both catalogs are in
+// uid order), so remapped lists stay sorted. added are the new entries,
+// already at their new positions. Only byKey needs an order (value, then
+// position); exists and postings are sets.
+func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchIndex, error) {
+	addExists := map[string][]int32{}
+	addPost := map[string]map[string][]int32{}
+	addByKey := map[string][]keyRow{}
+	for _, en := range added {
+		rows, err := searchRows(en.entity)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", en.ref, err)
+		}
+		for _, r := range rows {
+			if l := addExists[r.key]; len(l) == 0 || l[len(l)-1] != en.pos {
+				addExists[r.key] = append(l, en.pos)
+			}
+			if r.null {
+				continue
+			}
+			m := addPost[r.key]
+			if m == nil {
+				m = map[string][]int32{}
+				addPost[r.key] = m
+			}
+			m[r.value] = append(m[r.value], en.pos)
+			addByKey[r.key] = append(addByKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+		}
+	}
+	remapList := func(l []int32, extra []int32) []int32 {
+		out := make([]int32, 0, len(l)+len(extra))
+		for _, p := range l {
+			if q := remap[p]; q >= 0 {
+				out = append(out, q)
+			}
+		}
+		return append(out, extra...)
+	}
+	out := &searchIndex{
+		n:        n,
+		exists:   make(map[string][]int32, len(idx.exists)),
+		postings: make(map[string]map[string][]int32, len(idx.postings)),
+		byKey:    make(map[string][]keyRow, len(idx.byKey)),
+	}
+	for k, l := range idx.exists {
+		if nl := remapList(l, addExists[k]); len(nl) > 0 {
+			out.exists[k] = nl
+		}
+	}
+	for k, l := range addExists {
+		if _, done := idx.exists[k]; !done {
+			out.exists[k] = l
+		}
+	}
+	for k, m := range idx.postings {
+		add := addPost[k]
+		nm := make(map[string][]int32, len(m))
+		for v, l := range m {
+			if nl := remapList(l, add[v]); len(nl) > 0 {
+				nm[v] = nl
+			}
+		}
+		for v, l := range add {
+			if _, done := m[v]; !done {
+				nm[v] = l
+			}
+		}
+		if len(nm) > 0 {
+			out.postings[k] = nm
+		}
+	}
+	for k, m := range addPost {
+		if _, done := idx.postings[k]; !done {
+			out.postings[k] = m
+		}
+	}
+	less := func(a, b keyRow) bool {
+		if a.value != b.value {
+			return a.value < b.value
+		}
+		return a.ent < b.ent
+	}
+	for k, rows := range idx.byKey {
+		add := addByKey[k]
+		sort.Slice(add, func(a, b int) bool { return less(add[a], add[b]) })
+		merged := make([]keyRow, 0, len(rows)+len(add))
+		j := 0
+		for _, r := range rows {
+			q := remap[r.ent]
+			if q < 0 {
+				continue
+			}
+			r.ent = q
+			for j < len(add) && less(add[j], r) {
+				merged = append(merged, add[j])
+				j++
+			}
+			merged = append(merged, r)
+		}
+		merged = append(merged, add[j:]...)
+		if len(merged) > 0 {
+			out.byKey[k] = merged
+		}
+	}
+	for k, add := range addByKey {
+		if _, done := idx.byKey[k]; !done {
+			sort.Slice(add, func(a, b int) bool { return less(add[a], add[b]) })
+			out.byKey[k] = add
+		}
+	}
+	return out, nil
+}

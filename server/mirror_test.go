@@ -1,0 +1,239 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
+	"github.com/mark3labs/mcp-go/client"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newMirrorServer builds the demo server in catalog mirror mode: the
+// mirror reads the embedded demo catalog, and the tools read the mirror.
+// Syncs are an hour apart, so only the first ones run during a test.
+func newMirrorServer(t *testing.T, clk *testClock) *Server {
+	t.Helper()
+	cfg, err := ParseConfig([]byte("catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	bo := BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"}
+	if clk != nil {
+		bo.MirrorNow = clk.Now
+	}
+	s, closeFn, err := Build(context.Background(), cfg, bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	if !s.opts.Mirror.Status().Ready {
+		t.Fatalf("mirror not ready after Build: %+v", s.opts.Mirror.Status())
+	}
+	return s
+}
+
+func inProcess(t *testing.T, s *Server) *client.Client {
+	t.Helper()
+	c, err := client.NewInProcessClient(s.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	servertest.Connect(t, c)
+	return c
+}
+
+// TestToolsInMirrorMode: every tool answers from the mirror exactly as the
+// tool suite expects of the catalog itself.
+func TestToolsInMirrorMode(t *testing.T) {
+	servertest.CheckTools(t, inProcess(t, newMirrorServer(t, nil)))
+}
+
+// TestMirrorModeSameAnswers: for the same caller, mirror and passthrough
+// answer a few calls with the same structured content.
+func TestMirrorModeSameAnswers(t *testing.T) {
+	m := inProcess(t, newMirrorServer(t, nil))
+	p := inProcess(t, newDemoServer(t))
+	for _, call := range [][2]string{
+		{"catalog_get_entity", `{"ref":"component:default/checkout-service"}`},
+		{"catalog_get_entity", `{"ref":"api:default/payments-api","detail":"full"}`},
+		{"catalog_search_entities", `{"kind":"component","limit":5}`},
+		{"catalog_search_entities", `{"text":"payment"}`},
+	} {
+		var a, b any
+		servertest.Structured(t, servertest.Call(t, m, call[0], call[1]), &a)
+		servertest.Structured(t, servertest.Call(t, p, call[0], call[1]), &b)
+		if !equalJSON(a, b) {
+			t.Errorf("%s %s:\nmirror      %v\npassthrough %v", call[0], call[1], a, b)
+		}
+	}
+}
+
+// TestMirrorMetaReadyzAndFailClosed: tool results carry the mirror's age;
+// /readyz reports it; beyond maxStaleness calls fail closed and /readyz
+// says not ready.
+func TestMirrorMetaReadyzAndFailClosed(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	s := newMirrorServer(t, clk)
+	c := inProcess(t, s)
+	clk.Add(90 * time.Second)
+
+	res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+	if res.IsError || res.Meta == nil {
+		t.Fatalf("result %+v", res)
+	}
+	meta := res.Meta.AdditionalFields
+	if meta["catalogMode"] != "mirror" || meta["catalogSyncedAt"] != "2026-11-30T12:00:00Z" ||
+		meta["catalogAgeSeconds"] != float64(90) || meta["catalogStale"] != false {
+		t.Errorf("_meta = %v", meta)
+	}
+
+	code, b := getReadyz(t, s.Handler())
+	cat := b.Checks["catalog"]
+	if code != 200 || cat.Status != "ok" || cat.Info["mode"] != "mirror" || cat.Info["ageSeconds"] != float64(90) ||
+		cat.Info["syncedAt"] != "2026-11-30T12:00:00Z" || cat.Info["entities"] == float64(0) {
+		t.Errorf("readyz = %d %+v", code, b)
+	}
+	if _, ok := b.Checks["backstage"]; ok {
+		t.Errorf("mirror mode readiness should not follow Backstage's: %+v", b.Checks)
+	}
+
+	clk.Add(2 * time.Hour) // beyond maxStaleness (2h)
+	res = servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+	if !res.IsError || strings.Contains(servertest.Text(res), "Checkout") {
+		t.Errorf("beyond maxStaleness: %s", servertest.Text(res))
+	}
+	if res.Meta == nil || res.Meta.AdditionalFields["catalogStale"] != true {
+		t.Errorf("error result _meta = %+v", res.Meta)
+	}
+	res = servertest.Call(t, c, "catalog_search_entities", `{"kind":"component"}`)
+	if !res.IsError {
+		t.Errorf("search beyond maxStaleness answered: %s", servertest.Text(res))
+	}
+	code, b = getReadyz(t, s.Handler())
+	if code != 503 || b.Checks["catalog"].Status != "fail" || b.Checks["catalog"].Info["ready"] != false {
+		t.Errorf("readyz beyond maxStaleness = %d %+v", code, b)
+	}
+}
+
+func TestPassthroughHasNoCatalogMeta(t *testing.T) {
+	c := inProcess(t, newDemoServer(t))
+	res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+	if res.Meta != nil && res.Meta.AdditionalFields["catalogMode"] != nil {
+		t.Errorf("passthrough result carries mirror metadata: %+v", res.Meta)
+	}
+}
+
+func TestCatalogConfigValidation(t *testing.T) {
+	for _, tc := range []struct{ yaml, key string }{
+		{"catalog:\n  mode: cache\n", "catalog.mode"},
+		{"catalog:\n  syncInterval: 100ms\n", "catalog.syncInterval"},
+		{"catalog:\n  syncInterval: 10m\n  maxStaleness: 5m\n", "catalog.maxStaleness"},
+		{"catalog:\n  maxStaleness: 48h\n", "catalog.maxStaleness"},
+		{"catalog:\n  pageSize: 5000\n", "catalog.pageSize"},
+		{"catalog:\n  batchSize: -1\n", "catalog.batchSize"},
+		{"catalog:\n  maxEntities: -5\n", "catalog.maxEntities"},
+		{"catalog:\n  modes: mirror\n", "modes"},
+		{"catalog:\n  fullSyncInterval: 10s\n", "catalog.fullSyncInterval"},
+	} {
+		_, err := ParseConfig([]byte(tc.yaml), "", func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: error %v, want one naming %s", tc.yaml, err, tc.key)
+		}
+	}
+	cfg, err := ParseConfig(nil, "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Catalog; c.Mode != CatalogPassthrough || c.SyncInterval != 30*time.Second || c.MaxStaleness != 5*time.Minute ||
+		c.PageSize != 500 || c.BatchSize != 500 || c.MaxEntities != 500_000 || c.FullSyncInterval != time.Hour {
+		t.Errorf("defaults = %+v", c)
+	}
+	cfg, err = ParseConfig(nil, "", func(k string) string {
+		if k == "BACKSTAGE_MCP_CATALOG_MODE" {
+			return "mirror"
+		}
+		return ""
+	})
+	if err != nil || cfg.Catalog.Mode != CatalogMirror {
+		t.Errorf("env override: %v %+v", err, cfg)
+	}
+}
+
+// equalJSON compares two decoded answers, leaving out the cursors (signed
+// with a key of each process).
+func equalJSON(a, b any) bool {
+	strip := func(v any) string {
+		if m, ok := v.(map[string]any); ok {
+			delete(m, "nextCursor")
+		}
+		out, _ := json.Marshal(v)
+		return string(out)
+	}
+	return strip(a) == strip(b)
+}
+
+// TestMirrorMetrics: sync duration, size, age and readiness are exported.
+func TestMirrorMetrics(t *testing.T) {
+	s := newMirrorServer(t, nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`backstage_mcp_catalog_mirror_sync_duration_seconds_count{kind="full",outcome="ok"} 1`,
+		"backstage_mcp_catalog_mirror_entities 82",
+		"backstage_mcp_catalog_mirror_ready 1",
+		"backstage_mcp_catalog_mirror_age_seconds ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestReadyzBeforeFirstMirrorSync: a mirror that has not synced yet makes
+// the server not ready.
+func TestReadyzBeforeFirstMirrorSync(t *testing.T) {
+	s := newDemoServer(t)
+	up, err := NewDemoCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mirror.New(mirror.Config{Upstream: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Mirror = m
+	code, b := getReadyz(t, s.Handler())
+	if code != 503 || b.Checks["catalog"].Status != "fail" || b.Checks["catalog"].Info["ready"] != false ||
+		b.Checks["catalog"].Info["syncedAt"] != nil || !strings.Contains(b.Checks["catalog"].Detail, "first sync") {
+		t.Errorf("readyz before the first sync = %d %+v", code, b)
+	}
+	if _, err := m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := getReadyz(t, s.Handler()); code != 200 || b.Checks["catalog"].Info["entities"] == float64(0) {
+		t.Errorf("readyz after the first sync = %d %+v", code, b)
+	}
+}

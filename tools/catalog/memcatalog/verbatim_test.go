@@ -1,0 +1,253 @@
+package memcatalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// exported reads every entity of srv as raw JSON, in uid order.
+func exported(t *testing.T, srv *httptest.Server) []json.RawMessage {
+	t.Helper()
+	r := do(t, srv, "GET", "/api/catalog/entities/by-query?limit=1000", "", nil)
+	var p struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Items
+}
+
+// TestVerbatimAnswersLikeItsSource: a Verbatim catalog filled with what
+// another catalog serves answers every query byte for byte like it.
+func TestVerbatimAnswersLikeItsSource(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	// Reverse the input: order must come from the uids, not the input.
+	for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+		items[i], items[j] = items[j], items[i]
+	}
+	v, err := NewJSON(items, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror := httptest.NewServer(v.Handler())
+	defer mirror.Close()
+	for _, path := range []string{
+		"/api/catalog/entities/by-query",
+		"/api/catalog/entities/by-query?filter=kind=component&orderField=metadata.name,desc",
+		"/api/catalog/entities/by-query?filter=relations.ownedby=group:default/team-a&fields=metadata.name",
+		"/api/catalog/entities/by-query?fullTextFilterTerm=svc&limit=2",
+		"/api/catalog/entities/by-name/component/default/svc-one",
+		"/api/catalog/entity-facets?facet=spec.type&facet=relations.ownedBy",
+	} {
+		a, b := do(t, src, "GET", path, "", nil), do(t, mirror, "GET", path, "", nil)
+		if a.status != b.status || !bytes.Equal(a.body, b.body) {
+			t.Errorf("%s:\nsource %d %s\nmirror %d %s", path, a.status, a.body, b.status, b.body)
+		}
+	}
+}
+
+func TestVerbatimKeepsGivenValues(t *testing.T) {
+	raw := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component",
+		"metadata":{"name":"x","namespace":"default","uid":"u-1","etag":"e-1"},
+		"spec":{"type":"service","lifecycle":"production","owner":"team-z","dependsOn":["b","a"]},
+		"relations":[{"type":"ownedBy","targetRef":"group:default/someone-else"}]}`)
+	c, err := NewJSON([]json.RawMessage{raw}, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	r := do(t, srv, "GET", "/api/catalog/entities/by-name/component/default/x", "", nil)
+	for _, want := range []string{`"uid":"u-1"`, `"etag":"e-1"`, `"targetRef":"group:default/someone-else"`, `"dependsOn":["b","a"]`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("body %s lacks %s", r.body, want)
+		}
+	}
+	// The index is built from the given relations, not computed ones.
+	p := getPage(t, srv, "/api/catalog/entities/by-query?filter=relations.ownedby=group:default/someone-else")
+	if len(p.Items) != 1 {
+		t.Errorf("filter on the given relation: %d items", len(p.Items))
+	}
+	var got []Version
+	c.Versions(func(v Version) { got = append(got, v) })
+	if len(got) != 1 || got[0] != (Version{Ref: "component:default/x", UID: "u-1", ETag: "e-1"}) {
+		t.Errorf("Versions = %+v", got)
+	}
+}
+
+func TestVerbatimRejects(t *testing.T) {
+	base := `{"apiVersion":"backstage.io/v1alpha1","kind":"Group","metadata":{"name":"g"%s},"spec":{"type":"team","children":[]}%s}`
+	for name, tc := range map[string]struct{ md, rest string }{
+		"no uid":          {`,"etag":"e"`, `,"relations":[]`},
+		"no etag":         {`,"uid":"u"`, `,"relations":[]`},
+		"numeric uid":     {`,"uid":1,"etag":"e"`, `,"relations":[]`},
+		"relations obj":   {`,"uid":"u","etag":"e"`, `,"relations":{}`},
+		"relation no ref": {`,"uid":"u","etag":"e"`, `,"relations":[{"type":"ownedBy"}]`},
+		"bad name":        {`,"uid":"u","etag":"e","title":5`, `,"relations":[]`},
+		"unknown root":    {`,"uid":"u","etag":"e"`, `,"extra":1`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw := json.RawMessage(strings.Replace(strings.Replace(base, "%s", tc.md, 1), "%s", tc.rest, 1))
+			if _, err := NewJSON([]json.RawMessage{raw}, Verbatim()); !errors.Is(err, ErrInvalidEntity) {
+				t.Errorf("NewJSON(%s) = %v, want ErrInvalidEntity", raw, err)
+			}
+		})
+	}
+	one := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Group","metadata":{"name":"g","uid":"u","etag":"e"},"spec":{"type":"team","children":[]}}`)
+	two := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Group","metadata":{"name":"h","uid":"u","etag":"e"},"spec":{"type":"team","children":[]}}`)
+	if _, err := NewJSON([]json.RawMessage{one, two}, Verbatim()); !errors.Is(err, ErrInvalidEntity) {
+		t.Errorf("duplicate uid: %v", err)
+	}
+	if _, err := NewJSON([]json.RawMessage{one, one}, Verbatim()); !errors.Is(err, ErrInvalidEntity) {
+		t.Errorf("duplicate ref: %v", err)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	c, err := NewJSON(items, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	uidOf := map[string]string{}
+	c.Versions(func(v Version) { uidOf[v.Ref] = v.UID })
+
+	changed := json.RawMessage(strings.Replace(string(c.byRef["component:default/svc-two"].json), `"lifecycle":"experimental"`, `"lifecycle":"production"`, 1))
+	changed = json.RawMessage(strings.Replace(string(changed), `"etag":"`, `"etag":"new-`, 1))
+	added := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"svc-new","namespace":"default","uid":"00000000-new","etag":"e"},"spec":{"type":"service","lifecycle":"production","owner":"team-a"},"relations":[]}`)
+	n, err := c.Update([]json.RawMessage{changed, added}, []string{uidOf["component:default/svc-one"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != len(items) {
+		t.Errorf("receiver changed: %d entities", c.Len())
+	}
+	if n.Len() != len(items) {
+		t.Errorf("updated catalog has %d entities, want %d (one removed, one added)", n.Len(), len(items))
+	}
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+	if r := do(t, srv, "GET", "/api/catalog/entities/by-name/component/default/svc-one", "", nil); r.status != 404 {
+		t.Errorf("removed entity: %d", r.status)
+	}
+	p := getPage(t, srv, "/api/catalog/entities/by-query?filter=spec.lifecycle=experimental")
+	if len(p.Items) != 0 {
+		t.Errorf("old version still indexed: %v", names(p.Items))
+	}
+	p = getPage(t, srv, "/api/catalog/entities/by-query?limit=1")
+	if got := names(p.Items); len(got) != 1 || got[0] != "svc-new" {
+		t.Errorf("first by uid = %v, want svc-new", got)
+	}
+	var etag string
+	n.Versions(func(v Version) {
+		if v.Ref == "component:default/svc-two" {
+			etag = v.ETag
+		}
+	})
+	if !strings.HasPrefix(etag, "new-") {
+		t.Errorf("svc-two etag = %q", etag)
+	}
+	// The old catalog still answers as before.
+	if r := do(t, src, "GET", "/api/catalog/entities/by-name/component/default/svc-one", "", nil); r.status != 200 {
+		t.Errorf("source catalog: %d", r.status)
+	}
+	plain, _ := New(fixture())
+	if _, err := plain.Update(nil, nil); !errors.Is(err, ErrNotVerbatim) {
+		t.Errorf("Update on a normalising catalog: %v", err)
+	}
+}
+
+// canonical returns the index with its set-valued lists sorted.
+func canonical(idx *searchIndex) *searchIndex {
+	out := &searchIndex{n: idx.n, exists: map[string][]int32{}, postings: map[string]map[string][]int32{}, byKey: idx.byKey}
+	for k, l := range idx.exists {
+		out.exists[k] = slices.Sorted(slices.Values(l))
+	}
+	for k, m := range idx.postings {
+		out.postings[k] = map[string][]int32{}
+		for v, l := range m {
+			out.postings[k][v] = slices.Sorted(slices.Values(l))
+		}
+	}
+	return out
+}
+
+// TestUpdateIndexEqualsRebuild: the index Update derives is the index a
+// catalog built from scratch with the same entities has, for many
+// random sets of changes.
+func TestUpdateIndexEqualsRebuild(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	base, err := NewJSON(items, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var upserts []json.RawMessage
+		var remove []string
+		var final []json.RawMessage
+		for i, it := range items {
+			switch r.IntN(4) {
+			case 0: // removed
+				remove = append(remove, base.entries[base.byRef[refOf(t, it)].pos].uid)
+			case 1: // changed: a new description, tag and etag
+				var m map[string]any
+				_ = json.Unmarshal(it, &m)
+				md := m["metadata"].(map[string]any)
+				md["description"] = fmt.Sprintf("round %d entity %d", round, i)
+				md["tags"] = []any{fmt.Sprintf("t%d", r.IntN(3))}
+				md["etag"] = fmt.Sprintf("etag-%d-%d", round, i)
+				b, _ := json.Marshal(m)
+				upserts = append(upserts, b)
+				final = append(final, b)
+			default:
+				final = append(final, it)
+			}
+		}
+		if r.IntN(2) == 0 { // a brand-new entity
+			b := json.RawMessage(fmt.Sprintf(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"new-%d","namespace":"default","uid":"%08x-new","etag":"e","tags":["t1"]},"spec":{"type":"service","lifecycle":"production","owner":"team-a"},"relations":[{"type":"ownedBy","targetRef":"group:default/team-a"}]}`, round, r.Uint32()))
+			upserts = append(upserts, b)
+			final = append(final, b)
+		}
+		got, err := base.Update(upserts, remove)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := NewJSON(final, Verbatim())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(canonical(got.idx), canonical(want.idx)) {
+			t.Fatalf("round %d: derived index differs from a rebuilt one", round)
+		}
+		if got.Len() != want.Len() {
+			t.Fatalf("round %d: %d vs %d entities", round, got.Len(), want.Len())
+		}
+		for i := range got.entries {
+			if got.entries[i].uid != want.entries[i].uid || got.entries[i].pos != want.entries[i].pos {
+				t.Fatalf("round %d: entry %d differs", round, i)
+			}
+		}
+	}
+}
+
+func refOf(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	e, err := decodeEntity(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entityRef(e)
+}

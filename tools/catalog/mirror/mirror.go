@@ -1,0 +1,474 @@
+// Package mirror keeps a copy of a Backstage catalog in memory and serves
+// it with Backstage's own catalog API, so that lookups, searches, facets
+// and relation walks run in process instead of over the network.
+//
+// A Mirror fills an in-memory catalog (memcatalog, with its Verbatim option:
+// Backstage's uids, etags and relations are kept, so answers and their
+// order are Backstage's) by paging through /entities/by-query with the
+// server's normal catalog client. It then keeps it fresh by delta sync:
+// every SyncInterval it lists only kind, namespace, name, uid and etag of
+// every entity, fetches the new and changed ones by ref in batches, drops
+// the deleted ones and swaps in a new immutable catalog atomically.
+// Readers never wait for a sync and never see a half-applied one.
+//
+// Staleness is bounded: when Backstage stops answering, the mirror keeps
+// serving its last copy, marked stale, until that copy is older than
+// MaxStaleness; from then on, and before the first full sync, every request
+// fails closed with 503 (the catalog client's ErrUnavailable).
+//
+//	m, _ := mirror.New(mirror.Config{Upstream: restClient, Token: tok})
+//	go m.Run(ctx)
+//	client, _ := catalog.New(catalog.Config{BaseURL: "http://mirror.invalid",
+//		Token: catalog.StaticToken(tok), HTTPClient: &http.Client{Transport: inProcess(m.Handler())}})
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
+	"github.com/tidwall/gjson"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSyncInterval = 30 * time.Second
+	DefaultMaxStaleness = 5 * time.Minute
+	DefaultPageSize     = 500
+	DefaultBatchSize    = 500
+	DefaultMaxEntities  = 500_000
+	// DefaultFullSyncInterval is the default Config.FullSyncInterval.
+	DefaultFullSyncInterval = time.Hour
+)
+
+// ErrNotReady is returned (wrapped) by syncs and reported by Status while
+// the mirror has no copy young enough to serve.
+var ErrNotReady = errors.New("mirror: catalog mirror not ready")
+
+// Upstream is the part of the catalog client a mirror reads Backstage with.
+type Upstream interface {
+	Query(ctx context.Context, q catalog.Query) (*catalog.Page, error)
+	GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error)
+}
+
+// Config configures a Mirror. Only Upstream is required.
+type Config struct {
+	// Upstream reads Backstage: the server's normal REST client, with its
+	// upstream guard and timeouts.
+	Upstream Upstream
+	// SyncInterval is the time between two delta syncs. Default 30s.
+	SyncInterval time.Duration
+	// MaxStaleness is how old the copy may grow (since the start of the
+	// last successful sync) before requests fail closed. Default 5m; must
+	// be more than SyncInterval.
+	MaxStaleness time.Duration
+	// PageSize is the limit of each by-query page read. Default 500.
+	PageSize int
+	// BatchSize is how many changed entities one by-refs request fetches.
+	// Default 500.
+	BatchSize int
+	// MaxEntities bounds the copy: a sync that finds more entities fails
+	// and the previous copy stays. Default 500,000.
+	MaxEntities int
+	// FullSyncInterval is how often Sync reads every entity again instead
+	// of a delta. Delta syncs trust metadata.etag to change whenever an
+	// entity does; Backstage sets it to a hash of the stitched entity
+	// (relations included) unless the entity's provider supplies its own
+	// etag, in which case a change of relations alone keeps the etag. The
+	// periodic full sync repairs that. Default 1h; negative: never.
+	FullSyncInterval time.Duration
+	// Token, when set, is the bearer token the Handler requires.
+	Token string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives sync outcomes; nil discards them.
+	Logger *slog.Logger
+	// OnSync, when set, is told about every sync attempt.
+	OnSync func(Report)
+}
+
+// Report describes one sync attempt.
+type Report struct {
+	// Full is true for a full sync (every entity read), false for a delta.
+	Full bool
+	// Duration is how long the attempt took.
+	Duration time.Duration
+	// Entities is the size of the copy after the attempt.
+	Entities int
+	// Added, Changed and Removed count what a delta sync applied.
+	Added, Changed, Removed int
+	// Err is the failure, if any; the previous copy then stays.
+	Err error
+}
+
+// Status is the state of the mirror at one instant.
+type Status struct {
+	// Synced is true once a full sync has completed.
+	Synced bool
+	// Entities is the size of the copy.
+	Entities int
+	// SyncedAt is when the last successful sync started: the copy holds
+	// every change Backstage had made by then.
+	SyncedAt time.Time
+	// Age is Now minus SyncedAt (zero before the first sync).
+	Age time.Duration
+	// Stale is true when the last sync attempt failed or the copy is older
+	// than two sync intervals; the copy is still served.
+	Stale bool
+	// Ready is true when the copy is served: synced and Age ≤ MaxStaleness.
+	Ready bool
+	// LastError is the last sync failure, empty after a success.
+	LastError string
+	// MaxStaleness is the configured bound.
+	MaxStaleness time.Duration
+}
+
+type snapshot struct {
+	cat      *memcatalog.Catalog
+	syncedAt time.Time
+	fullAt   time.Time // start of the full sync this copy descends from
+}
+
+// Mirror is a catalog copy kept fresh from Backstage. It is safe for
+// concurrent use; syncs are serialised.
+type Mirror struct {
+	cfg  Config
+	log  *slog.Logger
+	snap atomic.Pointer[snapshot]
+	// lastErr is the last sync failure ("" after a success).
+	lastErr atomic.Pointer[string]
+	syncMu  sync.Mutex
+	opts    []memcatalog.Option
+}
+
+// New validates cfg and returns an empty Mirror (not ready until its first
+// sync).
+func New(cfg Config) (*Mirror, error) {
+	if cfg.Upstream == nil {
+		return nil, errors.New("mirror: an upstream catalog client is required")
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.MaxStaleness == 0 {
+		cfg.MaxStaleness = DefaultMaxStaleness
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.MaxEntities == 0 {
+		cfg.MaxEntities = DefaultMaxEntities
+	}
+	if cfg.FullSyncInterval == 0 {
+		cfg.FullSyncInterval = DefaultFullSyncInterval
+	}
+	switch {
+	case cfg.SyncInterval < 0:
+		return nil, errors.New("mirror: SyncInterval must be positive")
+	case cfg.MaxStaleness <= cfg.SyncInterval:
+		return nil, fmt.Errorf("mirror: MaxStaleness (%s) must be more than SyncInterval (%s)", cfg.MaxStaleness, cfg.SyncInterval)
+	case cfg.PageSize < 1 || cfg.PageSize > catalog.MaxRefsPerBatch:
+		return nil, fmt.Errorf("mirror: PageSize must be between 1 and %d", catalog.MaxRefsPerBatch)
+	case cfg.BatchSize < 1 || cfg.BatchSize > catalog.MaxRefsPerBatch:
+		return nil, fmt.Errorf("mirror: BatchSize must be between 1 and %d", catalog.MaxRefsPerBatch)
+	case cfg.MaxEntities < 1:
+		return nil, errors.New("mirror: MaxEntities must be positive")
+	case cfg.FullSyncInterval > 0 && cfg.FullSyncInterval < cfg.SyncInterval:
+		return nil, errors.New("mirror: FullSyncInterval must be at least SyncInterval (or negative: never)")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Mirror{cfg: cfg, log: cfg.Logger}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording()}
+	if cfg.Token != "" {
+		m.opts = append(m.opts, memcatalog.WithToken(cfg.Token))
+	}
+	return m, nil
+}
+
+// Status reports the mirror's state now.
+func (m *Mirror) Status() Status {
+	st := Status{MaxStaleness: m.cfg.MaxStaleness}
+	if e := m.lastErr.Load(); e != nil {
+		st.LastError = *e
+	}
+	s := m.snap.Load()
+	if s == nil {
+		st.Stale = true
+		return st
+	}
+	st.Synced = true
+	st.Entities = s.cat.Len()
+	st.SyncedAt = s.syncedAt
+	st.Age = max(0, m.cfg.Now().Sub(s.syncedAt))
+	st.Ready = st.Age <= m.cfg.MaxStaleness
+	st.Stale = st.LastError != "" || st.Age > 2*m.cfg.SyncInterval
+	return st
+}
+
+// Handler serves the current copy with Backstage's catalog read API under
+// /api/catalog. While the mirror is not ready (never synced, or older than
+// MaxStaleness) every request gets 503 with Backstage's error body.
+func (m *Mirror) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := m.snap.Load()
+		if s == nil || m.cfg.Now().Sub(s.syncedAt) > m.cfg.MaxStaleness {
+			unavailable(w, r, s == nil)
+			return
+		}
+		s.cat.Handler().ServeHTTP(w, r)
+	})
+}
+
+func unavailable(w http.ResponseWriter, r *http.Request, never bool) {
+	msg := "catalog mirror is older than its maximum staleness: Backstage has not been reachable"
+	if never {
+		msg = "catalog mirror has not completed its first sync"
+	}
+	body, _ := json.Marshal(map[string]any{
+		"error":    map[string]any{"name": "ServiceUnavailableError", "message": msg},
+		"request":  map[string]any{"method": r.Method, "url": r.URL.RequestURI()},
+		"response": map[string]any{"statusCode": http.StatusServiceUnavailable},
+	})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
+}
+
+// Run syncs whenever the copy is missing or at least SyncInterval old,
+// until ctx ends: at once on an empty mirror, then every SyncInterval.
+// Until the first sync succeeds it retries sooner (every SyncInterval, at
+// most 5s); after a failed delta it retries at the next interval.
+func (m *Mirror) Run(ctx context.Context) {
+	for {
+		wait := m.cfg.SyncInterval
+		if s := m.snap.Load(); s == nil || !m.cfg.Now().Before(s.syncedAt.Add(m.cfg.SyncInterval)) {
+			_, _ = m.Sync(ctx)
+		}
+		if s := m.snap.Load(); s == nil {
+			wait = min(wait, 5*time.Second)
+		} else if d := s.syncedAt.Add(m.cfg.SyncInterval).Sub(m.cfg.Now()); d > 0 && d < wait {
+			wait = d
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sync runs one sync: a full one while there is no copy or when the last
+// full sync is FullSyncInterval old, a delta otherwise.
+func (m *Mirror) Sync(ctx context.Context) (Report, error) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	s := m.snap.Load()
+	if s == nil || (m.cfg.FullSyncInterval > 0 && !m.cfg.Now().Before(s.fullAt.Add(m.cfg.FullSyncInterval))) {
+		return m.finish(m.fullSync(ctx))
+	}
+	return m.finish(m.deltaSync(ctx))
+}
+
+// FullSync reads every entity again and replaces the copy.
+func (m *Mirror) FullSync(ctx context.Context) (Report, error) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	return m.finish(m.fullSync(ctx))
+}
+
+func (m *Mirror) finish(rep Report) (Report, error) {
+	if rep.Err != nil {
+		msg := rep.Err.Error()
+		m.lastErr.Store(&msg)
+		m.log.Warn("catalog mirror sync failed; serving the previous copy", "full", rep.Full, "err", rep.Err,
+			"duration", rep.Duration)
+	} else {
+		m.lastErr.Store(nil)
+		m.log.Debug("catalog mirror synced", "full", rep.Full, "entities", rep.Entities, "added", rep.Added,
+			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration)
+	}
+	if m.cfg.OnSync != nil {
+		m.cfg.OnSync(rep)
+	}
+	return rep, rep.Err
+}
+
+func (m *Mirror) fullSync(ctx context.Context) Report {
+	start := m.cfg.Now()
+	clock := time.Now()
+	rep := Report{Full: true}
+	var items []json.RawMessage
+	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
+		items = append(items, page...)
+		return nil
+	})
+	if err == nil {
+		var cat *memcatalog.Catalog
+		cat, err = memcatalog.NewJSON(items, m.opts...)
+		if err == nil {
+			m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: start})
+		} else {
+			err = fmt.Errorf("mirror: full sync: %w", err)
+		}
+	}
+	return m.report(rep, clock, err)
+}
+
+func (m *Mirror) report(rep Report, clock time.Time, err error) Report {
+	rep.Duration = time.Since(clock)
+	rep.Err = err
+	if s := m.snap.Load(); s != nil {
+		rep.Entities = s.cat.Len()
+	}
+	return rep
+}
+
+// versionFields is what a delta sync lists of every entity.
+var versionFields = []string{"kind", "metadata.namespace", "metadata.name", "metadata.uid", "metadata.etag"}
+
+func (m *Mirror) deltaSync(ctx context.Context) Report {
+	start := m.cfg.Now()
+	clock := time.Now()
+	rep := Report{}
+	cur := m.snap.Load()
+
+	type listed struct{ ref, etag string }
+	upstream := make(map[string]listed, cur.cat.Len())
+	err := m.pages(ctx, versionFields, func(page []json.RawMessage) error {
+		for _, it := range page {
+			r := gjson.GetManyBytes(it, versionFields...)
+			uid := r[3].String()
+			if uid == "" || r[0].String() == "" || r[2].String() == "" {
+				return errors.New("mirror: delta sync: an entity without kind, name or uid")
+			}
+			ns := r[1].String()
+			if ns == "" {
+				ns = memcatalog.DefaultNamespace
+			}
+			upstream[uid] = listed{ref: strings.ToLower(r[0].String() + ":" + ns + "/" + r[2].String()), etag: r[4].String()}
+		}
+		return nil
+	})
+	if err != nil {
+		return m.report(rep, clock, err)
+	}
+
+	var fetch []string
+	var remove []string
+	known := make(map[string]bool, cur.cat.Len())
+	cur.cat.Versions(func(v memcatalog.Version) {
+		known[v.UID] = true
+		u, ok := upstream[v.UID]
+		switch {
+		case !ok:
+			remove = append(remove, v.UID)
+			rep.Removed++
+		case u.etag != v.ETag:
+			fetch = append(fetch, u.ref)
+			rep.Changed++
+		}
+	})
+	for uid, u := range upstream {
+		if !known[uid] {
+			fetch = append(fetch, u.ref)
+			rep.Added++
+		}
+	}
+	if len(fetch) == 0 && len(remove) == 0 {
+		m.snap.Store(&snapshot{cat: cur.cat, syncedAt: start, fullAt: cur.fullAt})
+		return m.report(rep, clock, nil)
+	}
+
+	var upserts []json.RawMessage
+	for i := 0; i < len(fetch); i += m.cfg.BatchSize {
+		batch := fetch[i:min(i+m.cfg.BatchSize, len(fetch))]
+		got, err := m.fetch(ctx, batch)
+		if err != nil {
+			return m.report(rep, clock, fmt.Errorf("mirror: delta sync: fetch changed entities: %w", err))
+		}
+		for _, e := range got {
+			if e != nil { // deleted since the listing: the next sync drops it
+				upserts = append(upserts, e)
+			}
+		}
+	}
+	cat, err := cur.cat.Update(upserts, remove)
+	if err != nil {
+		return m.report(rep, clock, fmt.Errorf("mirror: delta sync: %w", err))
+	}
+	if cat.Len() > m.cfg.MaxEntities {
+		return m.report(rep, clock, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
+	}
+	m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: cur.fullAt})
+	return m.report(rep, clock, nil)
+}
+
+// fetch reads entities by ref, splitting a batch whose answer is too
+// large for the client's response bound.
+func (m *Mirror) fetch(ctx context.Context, refs []string) ([]json.RawMessage, error) {
+	got, err := m.cfg.Upstream.GetByRefs(ctx, refs, nil)
+	if errors.Is(err, catalog.ErrResponseTooLarge) && len(refs) > 1 {
+		h := len(refs) / 2
+		a, err := m.fetch(ctx, refs[:h])
+		if err != nil {
+			return nil, err
+		}
+		b, err := m.fetch(ctx, refs[h:])
+		if err != nil {
+			return nil, err
+		}
+		return append(a, b...), nil
+	}
+	return got, err
+}
+
+// pages reads every entity with by-query and cursors, fields projected
+// when given, and hands each page to fn. A page too large for the client's
+// response bound is asked again at half the size (down to one entity).
+func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawMessage) error) error {
+	limit := m.cfg.PageSize
+	q := catalog.Query{Limit: limit, Fields: fields}
+	n := 0
+	for {
+		p, err := m.cfg.Upstream.Query(ctx, q)
+		if errors.Is(err, catalog.ErrResponseTooLarge) && q.Limit > 1 {
+			q.Limit /= 2
+			limit = q.Limit
+			m.log.Warn("catalog mirror: page too large for backstage.maxResponseBytes; asking for smaller pages", "pageSize", limit)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mirror: list entities: %w", err)
+		}
+		n += len(p.Items)
+		if n > m.cfg.MaxEntities {
+			return fmt.Errorf("mirror: Backstage holds more than maxEntities (%d) entities", m.cfg.MaxEntities)
+		}
+		if err := fn(p.Items); err != nil {
+			return err
+		}
+		if p.NextCursor == "" || len(p.Items) == 0 {
+			return nil
+		}
+		q = catalog.Query{Limit: limit, Fields: fields, Cursor: p.NextCursor}
+	}
+}

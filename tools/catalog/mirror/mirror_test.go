@@ -1,0 +1,474 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
+)
+
+const upstreamToken = "upstream-token-0123456789"
+
+// backstage is a stand-in for Backstage: a memcatalog (which assigns uids,
+// etags and relations as Backstage does) that tests replace or take down.
+type backstage struct {
+	t    *testing.T
+	cur  atomic.Pointer[memcatalog.Catalog]
+	down atomic.Bool
+	srv  *httptest.Server
+}
+
+func newBackstage(t *testing.T, ents []map[string]any) *backstage {
+	t.Helper()
+	b := &backstage{t: t}
+	b.set(ents)
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b.down.Load() {
+			http.Error(w, `{"error":{"name":"Error","message":"down"}}`, http.StatusBadGateway)
+			return
+		}
+		b.cur.Load().Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *backstage) set(ents []map[string]any) {
+	b.t.Helper()
+	c, err := memcatalog.New(ents, memcatalog.WithToken(upstreamToken))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.cur.Store(c)
+}
+
+func (b *backstage) client() *catalog.Client {
+	b.t.Helper()
+	c, err := catalog.New(catalog.Config{BaseURL: b.srv.URL, Token: catalog.StaticToken(upstreamToken)})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return c
+}
+
+func component(name, owner, lifecycle string) map[string]any {
+	return map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+		"metadata": map[string]any{"name": name, "description": "The " + name + " service."},
+		"spec":     map[string]any{"type": "service", "lifecycle": lifecycle, "owner": owner}}
+}
+
+func group(name string) map[string]any {
+	return map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+		"metadata": map[string]any{"name": name}, "spec": map[string]any{"type": "team", "children": []any{}}}
+}
+
+func fixture() []map[string]any {
+	ents := []map[string]any{group("team-a"), group("team-b")}
+	for i := range 12 {
+		owner := "team-a"
+		if i%3 == 0 {
+			owner = "team-b"
+		}
+		ents = append(ents, component(fmt.Sprintf("svc-%02d", i), owner, "production"))
+	}
+	return ents
+}
+
+// clock is a settable Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixtureEnv struct {
+	bs     *backstage
+	m      *Mirror
+	clk    *clock
+	srv    *httptest.Server // the mirror's handler
+	client *catalog.Client  // reads the mirror
+}
+
+func setup(t *testing.T, cfg Config) *fixtureEnv {
+	t.Helper()
+	bs := newBackstage(t, fixture())
+	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	cfg.Upstream = bs.client()
+	cfg.Now = clk.Now
+	cfg.Token = "mirror-token-0123456789"
+	if cfg.PageSize == 0 {
+		cfg.PageSize = 5 // several pages: cursors are followed
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
+	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken(cfg.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixtureEnv{bs: bs, m: m, clk: clk, srv: srv, client: c}
+}
+
+var probes = []string{
+	"/api/catalog/entities/by-query",
+	"/api/catalog/entities/by-query?filter=kind=component,spec.owner=team-a&orderField=metadata.name,desc&limit=4",
+	"/api/catalog/entities/by-query?filter=relations.ownedby=group:default/team-b&fields=metadata.name,metadata.etag",
+	"/api/catalog/entities/by-query?fullTextFilterTerm=svc-0&fullTextFilterFields=metadata.name",
+	"/api/catalog/entities/by-name/group/default/team-a",
+	"/api/catalog/entity-facets?facet=spec.lifecycle&facet=relations.ownedBy",
+}
+
+func get(t *testing.T, base, path, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// sameAnswers checks that the mirror answers every probe byte for byte
+// like Backstage.
+func (f *fixtureEnv) sameAnswers(t *testing.T) {
+	t.Helper()
+	for _, p := range probes {
+		ws, wb := get(t, f.bs.srv.URL, p, upstreamToken)
+		gs, gb := get(t, f.srv.URL, p, "mirror-token-0123456789")
+		if ws != gs || !bytes.Equal(wb, gb) {
+			t.Errorf("%s:\nBackstage %d %s\nmirror    %d %s", p, ws, wb, gs, gb)
+		}
+	}
+}
+
+func TestInitialFill(t *testing.T) {
+	f := setup(t, Config{})
+	ctx := context.Background()
+	if st := f.m.Status(); st.Ready || st.Synced {
+		t.Fatalf("ready before the first sync: %+v", st)
+	}
+	if _, err := f.client.Query(ctx, catalog.Query{}); !errors.Is(err, catalog.ErrUnavailable) {
+		t.Fatalf("query before the first sync: %v, want ErrUnavailable", err)
+	}
+	rep, err := f.m.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Full || rep.Entities != 14 {
+		t.Errorf("report %+v, want a full sync of 14 entities", rep)
+	}
+	st := f.m.Status()
+	if !st.Ready || st.Stale || st.Entities != 14 || !st.SyncedAt.Equal(f.clk.Now()) || st.Age != 0 {
+		t.Errorf("status after fill: %+v", st)
+	}
+	// Paged reads: 14 entities at 5 per page is 3 requests, all by-query.
+	var queries int
+	for _, r := range f.bs.cur.Load().Requests() {
+		if r.Path != "/api/catalog/entities/by-query" {
+			t.Errorf("unexpected request %s %s", r.Method, r.Path)
+		}
+		queries++
+	}
+	if queries != 3 {
+		t.Errorf("%d by-query requests, want 3", queries)
+	}
+	f.sameAnswers(t)
+	// The mirror requires its own token.
+	if code, _ := get(t, f.srv.URL, probes[0], "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d", code)
+	}
+}
+
+func TestDeltaSync(t *testing.T) {
+	f := setup(t, Config{})
+	ctx := context.Background()
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Add one, change one (its owner moves: the two groups' relations and
+	// etags change too), delete one.
+	ents := fixture()
+	ents = append(ents, component("svc-new", "team-a", "experimental"))
+	for _, e := range ents {
+		if e["metadata"].(map[string]any)["name"] == "svc-01" {
+			e["spec"].(map[string]any)["owner"] = "team-b"
+		}
+	}
+	var kept []map[string]any
+	for _, e := range ents {
+		if e["metadata"].(map[string]any)["name"] != "svc-02" {
+			kept = append(kept, e)
+		}
+	}
+	f.bs.set(kept)
+	f.clk.Add(30 * time.Second)
+
+	rep, err := f.m.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// svc-01 changed, and so did team-a and team-b (relations): 3 changes.
+	if rep.Full || rep.Added != 1 || rep.Removed != 1 || rep.Changed != 3 || rep.Entities != 14 {
+		t.Errorf("report %+v, want a delta: 1 added, 3 changed, 1 removed, 14 entities", rep)
+	}
+	if st := f.m.Status(); !st.SyncedAt.Equal(f.clk.Now()) || st.Stale {
+		t.Errorf("status after delta: %+v", st)
+	}
+
+	// The delta listed versions only, then fetched exactly the 4 entities.
+	var listed, fetched int
+	for _, r := range f.bs.cur.Load().Requests() {
+		switch r.Path {
+		case "/api/catalog/entities/by-query":
+			if r.Query["fields"] == nil && r.Query["cursor"] == nil {
+				t.Errorf("delta listing without fields: %s", r.RawQuery)
+			}
+			listed++
+		case "/api/catalog/entities/by-refs":
+			fetched++
+			if !bytes.Contains(r.Body, []byte("component:default/svc-new")) || !bytes.Contains(r.Body, []byte("component:default/svc-01")) {
+				t.Errorf("by-refs body %s", r.Body)
+			}
+		default:
+			t.Errorf("unexpected request %s", r.Path)
+		}
+	}
+	if listed != 3 || fetched != 1 {
+		t.Errorf("%d listing pages and %d by-refs requests, want 3 and 1", listed, fetched)
+	}
+	f.sameAnswers(t)
+
+	// Nothing changed: no fetch, a fresh sync time, the same copy.
+	f.bs.set(kept)
+	f.clk.Add(30 * time.Second)
+	rep, err = f.m.Sync(ctx)
+	if err != nil || rep.Added+rep.Changed+rep.Removed != 0 {
+		t.Fatalf("idle delta: %+v %v", rep, err)
+	}
+	for _, r := range f.bs.cur.Load().Requests() {
+		if r.Path != "/api/catalog/entities/by-query" {
+			t.Errorf("idle delta requested %s", r.Path)
+		}
+	}
+	if st := f.m.Status(); !st.SyncedAt.Equal(f.clk.Now()) {
+		t.Errorf("idle delta did not advance the sync time: %+v", st)
+	}
+	f.sameAnswers(t)
+}
+
+func TestBackstageDownStaleThenFailClosed(t *testing.T) {
+	var reports []Report
+	f := setup(t, Config{SyncInterval: 30 * time.Second, MaxStaleness: 5 * time.Minute,
+		OnSync: func(r Report) { reports = append(reports, r) }})
+	ctx := context.Background()
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	synced := f.clk.Now()
+	f.bs.down.Store(true)
+
+	f.clk.Add(time.Minute)
+	if _, err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrUnavailable) {
+		t.Fatalf("sync with Backstage down: %v", err)
+	}
+	st := f.m.Status()
+	if !st.Ready || !st.Stale || st.LastError == "" || st.Age != time.Minute || !st.SyncedAt.Equal(synced) {
+		t.Errorf("status while Backstage is down: %+v", st)
+	}
+	if _, err := f.client.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-01"}); err != nil {
+		t.Errorf("stale mirror should still answer: %v", err)
+	}
+
+	f.clk.Add(4 * time.Minute) // exactly maxStaleness: still served
+	if _, err := f.client.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-01"}); err != nil {
+		t.Errorf("at maxStaleness: %v", err)
+	}
+	f.clk.Add(time.Second)
+	if st := f.m.Status(); st.Ready {
+		t.Errorf("ready beyond maxStaleness: %+v", st)
+	}
+	_, err := f.client.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-01"})
+	if !errors.Is(err, catalog.ErrUnavailable) {
+		t.Errorf("beyond maxStaleness: %v, want ErrUnavailable", err)
+	}
+	if _, err := f.client.Facets(ctx, []string{"kind"}, nil); !errors.Is(err, catalog.ErrUnavailable) {
+		t.Errorf("facets beyond maxStaleness: %v, want ErrUnavailable", err)
+	}
+
+	// Backstage is back: one delta sync makes the mirror ready and fresh.
+	f.bs.down.Store(false)
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.m.Status(); !st.Ready || st.Stale || st.LastError != "" {
+		t.Errorf("after recovery: %+v", st)
+	}
+	f.sameAnswers(t)
+	if len(reports) != 3 || reports[1].Err == nil || reports[2].Err != nil || reports[2].Full {
+		t.Errorf("reports %+v", reports)
+	}
+}
+
+func TestStaleAfterMissedSyncs(t *testing.T) {
+	f := setup(t, Config{SyncInterval: 30 * time.Second})
+	if _, err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Add(time.Minute)
+	if st := f.m.Status(); st.Stale {
+		t.Errorf("stale at two intervals: %+v", st)
+	}
+	f.clk.Add(time.Second)
+	if st := f.m.Status(); !st.Stale || !st.Ready {
+		t.Errorf("want stale but served after two missed intervals: %+v", st)
+	}
+}
+
+func TestMaxEntities(t *testing.T) {
+	f := setup(t, Config{MaxEntities: 10})
+	if _, err := f.m.Sync(context.Background()); err == nil {
+		t.Fatal("a catalog larger than MaxEntities was mirrored")
+	}
+	if st := f.m.Status(); st.Ready {
+		t.Errorf("ready after a refused sync: %+v", st)
+	}
+}
+
+func TestFirstSyncFailureFailsClosed(t *testing.T) {
+	f := setup(t, Config{})
+	f.bs.down.Store(true)
+	if _, err := f.m.Sync(context.Background()); err == nil {
+		t.Fatal("sync succeeded with Backstage down")
+	}
+	st := f.m.Status()
+	if st.Ready || st.Synced || st.LastError == "" {
+		t.Errorf("status %+v", st)
+	}
+	if code, body := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusServiceUnavailable ||
+		!bytes.Contains(body, []byte("first sync")) {
+		t.Errorf("before the first sync: %d %s", code, body)
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	f := setup(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	synced := make(chan struct{}, 1) // buffered: the first sync may finish before the test waits
+	f.m.cfg.OnSync = func(Report) {
+		select {
+		case synced <- struct{}{}:
+		default:
+		}
+	}
+	done := make(chan struct{})
+	go func() { f.m.Run(ctx); close(done) }()
+	<-synced
+	cancel()
+	<-done
+	if !f.m.Status().Ready {
+		t.Error("not ready after Run's first sync")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	up := newBackstage(t, nil).client()
+	for name, cfg := range map[string]Config{
+		"no upstream":        {},
+		"staleness≤interval": {Upstream: up, SyncInterval: time.Minute, MaxStaleness: time.Minute},
+		"page too big":       {Upstream: up, PageSize: 5000},
+		"negative batch":     {Upstream: up, BatchSize: -1},
+		"negative interval":  {Upstream: up, SyncInterval: -time.Second},
+		"negative entities":  {Upstream: up, MaxEntities: -1},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted %+v", name, cfg)
+		}
+	}
+}
+
+// TestPagesShrinkToFitTheResponseBound: pages and by-refs batches too
+// large for the client's response bound are asked again smaller.
+func TestPagesShrinkToFitTheResponseBound(t *testing.T) {
+	f := setup(t, Config{PageSize: 14})
+	small, err := catalog.New(catalog.Config{BaseURL: f.bs.srv.URL, Token: catalog.StaticToken(upstreamToken), MaxResponseBytes: 1500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.cfg.Upstream = small
+	ctx := context.Background()
+	if rep, err := f.m.Sync(ctx); err != nil || rep.Entities != 14 {
+		t.Fatalf("full sync with a small response bound: %+v %v", rep, err)
+	}
+	ents := fixture()
+	for _, e := range ents {
+		e["metadata"].(map[string]any)["description"] = "changed everywhere"
+	}
+	f.bs.set(ents)
+	if rep, err := f.m.Sync(ctx); err != nil || rep.Changed != 14 {
+		t.Fatalf("delta with a small response bound: %+v %v", rep, err)
+	}
+	f.sameAnswers(t)
+}
+
+// TestPeriodicFullSync: once FullSyncInterval has passed, Sync reads every
+// entity again, which catches a change that kept its etag.
+func TestPeriodicFullSync(t *testing.T) {
+	f := setup(t, Config{SyncInterval: 30 * time.Second, FullSyncInterval: time.Hour})
+	ctx := context.Background()
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A provider with its own etag: the entity changes, the etag does not.
+	ents := fixture()
+	for _, e := range ents {
+		md := e["metadata"].(map[string]any)
+		md["etag"] = "provider-etag"
+		if md["name"] == "svc-05" {
+			md["description"] = "changed behind the same etag"
+		}
+	}
+	f.bs.set(ents)
+	if _, err := f.m.FullSync(ctx); err != nil { // the copy now holds the provider etags
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e["metadata"].(map[string]any)["name"] == "svc-05" {
+			e["metadata"].(map[string]any)["description"] = "changed again, etag kept"
+		}
+	}
+	f.bs.set(ents)
+	f.clk.Add(30 * time.Second)
+	rep, err := f.m.Sync(ctx)
+	if err != nil || rep.Full || rep.Changed != 0 {
+		t.Fatalf("delta: %+v %v (the etag did not change, so no change is seen)", rep, err)
+	}
+	f.clk.Add(time.Hour)
+	rep, err = f.m.Sync(ctx)
+	if err != nil || !rep.Full {
+		t.Fatalf("after FullSyncInterval: %+v %v, want a full sync", rep, err)
+	}
+	f.sameAnswers(t)
+}
