@@ -324,7 +324,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	closeCallers()
 	for i, v := range oursVariants {
 		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
-			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: v.name, KiB: kib})
+			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: v.name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()})
 			if first && i == 0 {
 				b.res.OursPeakRSSKiB = kib
 			}

@@ -112,12 +112,18 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 	return bs, once, took, nil
 }
 
+// readyTimeout bounds the wait for a started backstage-mcp to be ready.
+const readyTimeout = 5 * time.Minute
+
 // oursProc is a running backstage-mcp.
 type oursProc struct {
 	url   string
 	pid   int
 	audit string
 	stop  func()
+	// ready is the time from start to the first 200 on /readyz (in
+	// mirror mode, the first full sync of the catalog).
+	ready time.Duration
 }
 
 // startOurs starts the built binary over Streamable HTTP for the insecure
@@ -183,7 +189,10 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 	}
 	b.onExit(stop)
 	url := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
+	started := time.Now()
+	// A mirror is ready after its first full sync, which takes long on a
+	// big catalog.
+	deadline := started.Add(readyTimeout)
 	for {
 		resp, err := http.Get(url + "/readyz")
 		if err == nil {
@@ -200,10 +209,10 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("benchcmd: backstage-mcp not ready after 30s; see %s", logf.Name())
+			return nil, fmt.Errorf("benchcmd: backstage-mcp not ready after %s; see %s", readyTimeout, logf.Name())
 		}
 	}
-	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop}, nil
+	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop, ready: time.Since(started)}, nil
 }
 
 func freePort() (int, error) {

@@ -14,7 +14,7 @@ type oursSettings struct {
 	auditPath    string
 	// auditSync is audit.sync; "" keeps the shipped default (every).
 	auditSync string
-	// catalogMode is backstage.mode (passthrough, mirror); "" keeps the
+	// catalogMode is catalog.mode (passthrough, mirror); "" keeps the
 	// shipped default.
 	catalogMode string
 	// bucket is every rate-limit bucket.
@@ -31,7 +31,7 @@ func oursConfig(s oursSettings) string {
 	if s.backstageURL != "" {
 		fmt.Fprintf(&w, "backstage:\n  baseUrl: %s\n  token: ${BENCH_BACKSTAGE_TOKEN}\n", s.backstageURL)
 		if s.catalogMode != "" {
-			fmt.Fprintf(&w, "  mode: %s\n", s.catalogMode)
+			fmt.Fprintf(&w, "catalog:\n  mode: %s\n", s.catalogMode)
 		}
 	}
 	fmt.Fprintf(&w, "policy:\n  file: %s\naudit:\n  path: %s\n  maxBytes: -1\n", s.policy, s.auditPath)
@@ -71,14 +71,13 @@ type oursVariant struct {
 
 // oursVariants are the backstage-mcp columns, the shipped defaults first
 // (sizes, secrets and the soak use that one). Adding a column is adding an
-// entry, e.g. once catalog mirroring is merged:
-//
-//	{name: "ours-mirror", label: "ours mirror", note: "backstage.mode: mirror",
-//		set: func(s *oursSettings) { s.catalogMode = "mirror" }},
+// entry.
 var oursVariants = []oursVariant{
 	{name: "ours", label: "ours every", note: "shipped defaults (audit.sync: every, fsync before each answer)"},
 	{name: "ours-interval", label: "ours interval", note: "audit.sync: interval, syncInterval: 1s",
 		set: func(s *oursSettings) { s.auditSync = "interval" }},
+	{name: "ours-mirror", label: "ours mirror", note: "catalog.mode: mirror (in-memory copy kept fresh by delta sync), otherwise shipped defaults",
+		set: func(s *oursSettings) { s.catalogMode = "mirror" }},
 }
 
 // settings returns the bench's settings with the variant applied.
