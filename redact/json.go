@@ -511,14 +511,7 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 			if !changed && !kChanged {
 				continue
 			}
-			if out == nil {
-				out = make(map[string]any, len(t))
-				maps.Copy(out, t)
-			}
-			if kChanged {
-				delete(out, k)
-			}
-			out[nk] = nv
+			out = putChanged(out, t, k, nk, nv)
 		}
 		if out == nil {
 			return v, false, nil
@@ -533,14 +526,7 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 			if !changed && !kChanged {
 				continue
 			}
-			if out == nil {
-				out = make(map[string]string, len(t))
-				maps.Copy(out, t)
-			}
-			if kChanged {
-				delete(out, k)
-			}
-			out[nk] = nv
+			out = putChanged(out, t, k, nk, nv)
 		}
 		if out == nil {
 			return v, false, nil
@@ -584,4 +570,18 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 	default:
 		return nil, false, fmt.Errorf("%w: %T", ErrUnsupportedType, v)
 	}
+}
+
+// putChanged records that key k of src became nk with value nv in out, a
+// copy of src made on the first change (out is nil until then).
+func putChanged[V any](out, src map[string]V, k, nk string, nv V) map[string]V {
+	if out == nil {
+		out = make(map[string]V, len(src))
+		maps.Copy(out, src)
+	}
+	if nk != k {
+		delete(out, k)
+	}
+	out[nk] = nv
+	return out
 }
