@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -101,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.binary, "binary", "", "with --only limits: use this backstage-mcp binary instead of building one")
 	fs.IntVar(&o.stateBlocks, "state-blocks", 20, "interleaved blocks per mode in the --state redis comparison")
 	fs.IntVar(&o.stateBlockCalls, "state-block-calls", 100, "sequential calls per block in the --state redis comparison")
-	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (catalog, configs, logs, audit files)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (catalog, configs, logs, audit files); it is also kept when calls fail")
 	fs.StringVar(&o.floorListen, "floor-listen", "", "internal: serve as the floor proxy on this address")
 	fs.StringVar(&o.floorTarget, "floor-target", "", "internal: the floor proxy's upstream URL")
 	if err := fs.Parse(args); err != nil {
@@ -173,6 +174,9 @@ type bench struct {
 	binary  string
 	res     results
 	cleanup []func()
+	// failed is set when a phase had failed calls: the temporary
+	// directory (server logs, audit files) is then kept for diagnosis.
+	failed atomic.Bool
 }
 
 func (b *bench) onExit(f func()) { b.cleanup = append(b.cleanup, f) }
@@ -196,7 +200,13 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.o.keep {
 		b.log.Info("keeping temporary directory", "dir", b.tmp)
 	} else {
-		b.onExit(func() { _ = os.RemoveAll(b.tmp) })
+		b.onExit(func() {
+			if b.failed.Load() {
+				b.log.Warn("calls failed; keeping the temporary directory (server logs, audit files)", "dir", b.tmp)
+				return
+			}
+			_ = os.RemoveAll(b.tmp)
+		})
 	}
 	b.res.Started = time.Now().UTC()
 	b.res.Command = "go run ./server/e2e/benchcmd " + strings.Join(os.Args[1:], " ")

@@ -131,6 +131,7 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 				b.log.Info("phase", "scale", scale, "scenario", sc.name, "path", pn, "concurrency", conc,
 					"calls", r.Calls, "failures", r.Failures, "window_s", round(r.Seconds, 1), "p50_ms", round(r.P50Ms, 2), "p90_ms", round(r.P90Ms, 2), "calls/s", round(r.CallsPerSec, 1))
 				if r.FirstError != "" {
+					b.failed.Store(true)
 					b.log.Warn("phase had failures", "path", pn, "first_error", r.FirstError)
 				}
 				if r.Capped {
