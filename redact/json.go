@@ -542,10 +542,7 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 			if !changed {
 				continue
 			}
-			if out == nil {
-				out = slices.Clone(t)
-			}
-			out[i] = nv
+			out = setChanged(out, t, i, nv)
 		}
 		if out == nil {
 			return v, false, nil
@@ -558,10 +555,7 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 			if !changed {
 				continue
 			}
-			if out == nil {
-				out = slices.Clone(t)
-			}
-			out[i] = nv
+			out = setChanged(out, t, i, nv)
 		}
 		if out == nil {
 			return v, false, nil
@@ -583,5 +577,15 @@ func putChanged[V any](out, src map[string]V, k, nk string, nv V) map[string]V {
 		delete(out, k)
 	}
 	out[nk] = nv
+	return out
+}
+
+// setChanged records that item i of src became nv in out, a copy of src
+// made on the first change (out is nil until then).
+func setChanged[V any](out, src []V, i int, nv V) []V {
+	if out == nil {
+		out = slices.Clone(src)
+	}
+	out[i] = nv
 	return out
 }
