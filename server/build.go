@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -98,7 +99,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	case bo.Demo:
 		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
 	case cfg.Backstage.BaseURL != "":
-		client, err = newCatalogClient(cfg, bo.Version, guard, metrics.Upstream, bo.Tracing)
+		client, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
 		err = errors.New("server: no catalog: set backstage.baseUrl in the config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
 	}
@@ -337,6 +338,30 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 		s.log.Info("policy reloaded", "version", ver)
 		_ = s.AuditEvent(ctx, audit.TypePolicyReload, "loaded policy "+ver)
 	})
+}
+
+// upstreamObserver records every request to Backstage in the metrics and
+// logs the ones that failed in transport or took longer than slow, so that
+// an operator can tell a slow Backstage from a slow backstage-mcp. The line
+// names the operation, status and duration, never the URL (its query holds
+// the caller's filter values).
+func upstreamObserver(m *Metrics, log *slog.Logger, slow time.Duration) catalog.Observer {
+	if slow <= 0 {
+		slow = 5 * time.Second
+	}
+	return func(op string, status int, d time.Duration, err error) {
+		m.Upstream(op, status, d, err)
+		if err != nil && status == 0 {
+			class := "transport"
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+				class = "timeout"
+			}
+			log.Warn("request to Backstage failed", "op", op, "duration_ms", d.Milliseconds(), "error", class)
+		} else if d >= slow {
+			log.Warn("slow request to Backstage", "op", op, "status", status, "duration_ms", d.Milliseconds())
+		}
+	}
 }
 
 // NewCatalogClient builds the Backstage client from the config.

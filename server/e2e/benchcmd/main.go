@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,9 @@ type options struct {
 	// in Redis) in interleaved blocks.
 	state           string
 	only            string
+	// scenarios, when set, keeps only the load phases of these scenario
+	// keys (see scenarioKeys); sizes, secrets and the rest still run.
+	scenarios map[string]bool
 	stateBlocks     int
 	stateBlockCalls int
 	binary          string
@@ -90,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "shortest unmeasured warm-up before each phase (it also lasts until every worker has finished a call)")
 	fs.BoolVar(&o.restGzip, "rest-gzip", false, "let the REST and floor clients ask Backstage for gzip (Go's default); without it they ask for identity encoding, the cheaper and stricter baseline")
 	concStr := fs.String("concurrency", "1,16", "comma-separated concurrency levels")
+	scStr := fs.String("scenarios", "", "comma-separated load scenarios to run, of: "+strings.Join(scenarioKeys, ", ")+" (default all); for a diagnostic run: pair it with --out elsewhere, since the report then lacks the other rows")
 	fs.IntVar(&o.hot, "hot", 32, "size of the hot set for repeated lookups")
 	fs.IntVar(&o.sizeSample, "size-sample", 300, "lookups sampled for answer sizes (plus one search per 5)")
 	fs.BoolVar(&o.soak, "soak", false, "also run the soak: --soak-sessions sessions of mixed calls for --soak-duration")
@@ -138,6 +143,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		o.conc = append(o.conc, c)
+	}
+	if *scStr != "" {
+		o.scenarios = map[string]bool{}
+		for _, f := range strings.Split(*scStr, ",") {
+			k := strings.TrimSpace(f)
+			if !slices.Contains(scenarioKeys, k) {
+				fmt.Fprintf(stderr, "benchcmd: bad --scenarios %q: each must be one of %s\n", *scStr, strings.Join(scenarioKeys, ", "))
+				return 2
+			}
+			o.scenarios[k] = true
+		}
 	}
 	if o.state != "memory" && o.state != "redis" {
 		fmt.Fprintf(stderr, "benchcmd: --state must be memory or redis, not %q\n", o.state)

@@ -35,8 +35,13 @@ func (b *bench) questions(cat *genCatalog) questionSet {
 	return qs
 }
 
+// scenarioKeys name the scenarios for --scenarios, in the order of
+// bench.scenarios.
+var scenarioKeys = []string{"get", "search", "hot", "relations", "owner"}
+
 // scenario is one question type measured on some paths.
 type scenario struct {
+	key   string // one of scenarioKeys
 	name  string
 	paths []string
 	// everyScale is true for the scenarios measured at every catalog
@@ -67,17 +72,17 @@ func comparedPaths() []string {
 
 func (b *bench) scenarios(qs questionSet) []scenario {
 	return []scenario{
-		{name: scGet, paths: comparedPaths(), everyScale: true, size: int64(len(qs.distinct)),
+		{key: "get", name: scGet, paths: comparedPaths(), everyScale: true, size: int64(len(qs.distinct)),
 			list: func(i int64) question { return question{Kind: qGet, Ref: qs.distinct[i%int64(len(qs.distinct))]} }},
-		{name: scSearch, paths: comparedPaths(), everyScale: true, size: int64(len(qs.searches)),
+		{key: "search", name: scSearch, paths: comparedPaths(), everyScale: true, size: int64(len(qs.searches)),
 			list: func(i int64) question { return qs.searches[i%int64(len(qs.searches))] }},
-		{name: fmt.Sprintf("%s %d (repeated)", scHot, len(qs.hot)), paths: []string{"ours", pathPeer, pathRest}, size: int64(len(qs.hot)),
+		{key: "hot", name: fmt.Sprintf("%s %d (repeated)", scHot, len(qs.hot)), paths: []string{"ours", pathPeer, pathRest}, size: int64(len(qs.hot)),
 			list: func(i int64) question { return question{Kind: qGet, Ref: qs.hot[i%int64(len(qs.hot))]} }},
-		{name: scRelations, paths: []string{"ours"}, size: int64(len(qs.components)),
+		{key: "relations", name: scRelations, paths: []string{"ours"}, size: int64(len(qs.components)),
 			list: func(i int64) question {
 				return question{Kind: qRelations, Ref: qs.components[i%int64(len(qs.components))]}
 			}},
-		{name: scOwner, paths: []string{"ours"}, size: int64(len(qs.components)),
+		{key: "owner", name: scOwner, paths: []string{"ours"}, size: int64(len(qs.components)),
 			list: func(i int64) question {
 				return question{Kind: qOwner, Ref: qs.components[(i+int64(len(qs.components))/2)%int64(len(qs.components))]}
 			}},
@@ -91,7 +96,7 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 		byName[p.name] = p
 	}
 	for _, sc := range b.scenarios(qs) {
-		if !first && !sc.everyScale {
+		if !first && !sc.everyScale || b.o.scenarios != nil && !b.o.scenarios[sc.key] {
 			continue
 		}
 		offset := map[string]int64{}
