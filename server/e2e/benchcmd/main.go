@@ -63,11 +63,11 @@ type options struct {
 	// state is "memory" (default) or "redis": with redis, the run also
 	// compares state: redis with state: memory (rate limits and sessions
 	// in Redis) in interleaved blocks.
-	state           string
-	only            string
+	state string
+	only  string
 	// scenarios, when set, keeps only the load phases of these scenario
 	// keys (see scenarioKeys); sizes, secrets and the rest still run.
-	scenarios map[string]bool
+	scenarios       map[string]bool
 	stateBlocks     int
 	stateBlockCalls int
 	binary          string
