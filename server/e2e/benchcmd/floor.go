@@ -45,6 +45,10 @@ func newFloorProxy(target *url.URL) http.Handler {
 	return rp
 }
 
+// mcpFloorTokenEnv carries Backstage's token to the floor process, for the
+// MCP floor's requests (the proxy forwards its clients' own header).
+const mcpFloorTokenEnv = "BENCH_BACKSTAGE_TOKEN"
+
 // serveFloor is the floor proxy's process (--floor-listen): it serves until
 // it is signalled.
 func serveFloor(ctx context.Context, listen, target string, stderr io.Writer) int {
@@ -53,7 +57,10 @@ func serveFloor(ctx context.Context, listen, target string, stderr io.Writer) in
 		fmt.Fprintf(stderr, "benchcmd: --floor-target %q is not an absolute URL\n", target)
 		return 2
 	}
-	srv := &http.Server{Addr: listen, Handler: newFloorProxy(u), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", newFloorProxy(u))
+	mux.Handle("/mcp", newMCPFloor(u, os.Getenv(mcpFloorTokenEnv)))
+	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
@@ -71,10 +78,10 @@ func serveFloor(ctx context.Context, listen, target string, stderr io.Writer) in
 	return 0
 }
 
-// startFloor starts this program again as the floor proxy in front of
-// target and returns its base URL once it answers, and a stop function
+// startFloor starts this program again as the floor proxy (and the MCP
+// floor, with token) in front of target and returns its base URL once it answers, and a stop function
 // that may be called more than once.
-func (b *bench) startFloor(ctx context.Context, target string) (string, func(), error) {
+func (b *bench) startFloor(ctx context.Context, target, token string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("benchcmd: floor proxy: %w", err)
@@ -90,6 +97,7 @@ func (b *bench) startFloor(ctx context.Context, target string) (string, func(), 
 	}
 	cmd := exec.Command(self, "--floor-listen", addr, "--floor-target", target)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), mcpFloorTokenEnv+"="+token)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

@@ -301,7 +301,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 		procs = append(procs, p)
 		oursURLs[v.name] = p.url
 	}
-	floorURL, stopFloor, err := b.startFloor(ctx, bs.BaseURL)
+	floorURL, stopFloor, err := b.startFloor(ctx, bs.BaseURL, bs.Token)
 	if err != nil {
 		return err
 	}
@@ -400,15 +400,17 @@ type pathSet struct {
 }
 
 // dialPaths connects n callers to every path, in the order the phases
-// measure them: REST, the floor, backstage-mcp's variants, and on the
+// measure them: REST, the floor, the MCP floor, backstage-mcp's variants, and on the
 // first catalog size the peer.
 func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[string]string, floorURL string, n int, first bool) ([]*pathSet, error) {
 	rest := &pathSet{name: pathRest}
 	floor := &pathSet{name: pathFloor}
+	mfloor := &pathSet{name: pathMCPFloor}
 	peer := &pathSet{name: pathPeer}
 	restHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
 	floorHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
 	peerHC := &http.Client{Transport: newTransport()}
+	mfloorHC := &http.Client{Transport: newTransport()}
 	var ours []*pathSet
 	var oursHC []*http.Client
 	for _, v := range oursVariants {
@@ -421,6 +423,12 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 	for i := 0; i < n; i++ {
 		rest.callers = append(rest.callers, &restCaller{base: bs.BaseURL, token: bs.Token, hc: restHC})
 		floor.callers = append(floor.callers, &restCaller{base: floorURL, token: bs.Token, hc: floorHC})
+		mc, err := dialMCP(ctx, floorURL+"/mcp", mfloorHC, nil, true)
+		if err != nil {
+			return nil, fmt.Errorf("benchcmd: MCP floor: %w", err)
+		}
+		mfloor.callers = append(mfloor.callers, mc)
+		b.onExit(mc.close)
 		for j, v := range oursVariants {
 			c, err := dialMCP(ctx, oursURLs[v.name]+"/mcp", oursHC[j], nil, true)
 			if err != nil {
@@ -439,7 +447,7 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 		peer.callers = append(peer.callers, p)
 		b.onExit(p.close)
 	}
-	out := []*pathSet{rest, floor}
+	out := []*pathSet{rest, floor, mfloor}
 	out = append(out, ours...)
 	if peer == nil {
 		return out, nil

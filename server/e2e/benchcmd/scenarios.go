@@ -62,10 +62,10 @@ const (
 	scOwner     = "find owner (ours only)"
 )
 
-// comparedPaths are the paths of the main comparison: REST, the floor,
-// every backstage-mcp variant, and the peer.
+// comparedPaths are the paths of the main comparison: REST, the floor, the
+// MCP floor, every backstage-mcp variant, and the peer.
 func comparedPaths() []string {
-	out := []string{pathRest, pathFloor}
+	out := []string{pathRest, pathFloor, pathMCPFloor}
 	out = append(out, oursNames()...)
 	return append(out, pathPeer)
 }

@@ -92,7 +92,10 @@ func (v oursVariant) settings(base oursSettings) oursSettings {
 const (
 	pathRest  = "rest"
 	pathFloor = "floor"
-	pathPeer  = "peer"
+	// pathMCPFloor is the MCP floor (mcpfloor.go): REST behind a trivial
+	// mcp-go server, over Streamable HTTP.
+	pathMCPFloor = "mcp-floor"
+	pathPeer     = "peer"
 )
 
 // pathLabel returns the column header of a path name.
@@ -102,6 +105,8 @@ func pathLabel(name string) string {
 		return "REST"
 	case pathFloor:
 		return "REST+hop floor"
+	case pathMCPFloor:
+		return "MCP floor"
 	case pathPeer:
 		return "peer"
 	}

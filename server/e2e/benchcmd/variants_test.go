@@ -87,13 +87,13 @@ func TestOursConfigCatalogMode(t *testing.T) {
 }
 
 func TestPathLabels(t *testing.T) {
-	for name, want := range map[string]string{pathRest: "REST", pathFloor: "REST+hop floor", "ours": "ours every", "ours-interval": "ours interval", pathPeer: "peer"} {
+	for name, want := range map[string]string{pathRest: "REST", pathFloor: "REST+hop floor", pathMCPFloor: "MCP floor", "ours": "ours every", "ours-interval": "ours interval", pathPeer: "peer"} {
 		if got := pathLabel(name); got != want {
 			t.Errorf("pathLabel(%q) = %q, want %q", name, got, want)
 		}
 	}
 	cp := comparedPaths()
-	if cp[0] != pathRest || cp[1] != pathFloor || cp[len(cp)-1] != pathPeer || len(cp) != 3+len(oursVariants) {
+	if cp[0] != pathRest || cp[1] != pathFloor || cp[2] != pathMCPFloor || cp[len(cp)-1] != pathPeer || len(cp) != 4+len(oursVariants) {
 		t.Errorf("compared paths %v", cp)
 	}
 	if isOurs(pathRest) || !isOurs("ours-interval") {
@@ -269,15 +269,16 @@ func TestComparisonTable(t *testing.T) {
 	}
 	add(scGet, pathRest, 1, 0.5, 0.7, 1800)
 	add(scGet, pathFloor, 1, 1.0, 1.2, 900)
+	add(scGet, pathMCPFloor, 1, 1.5, 1.8, 700)
 	add(scGet, "ours", 1, 2.0, 2.5, 500)
 	add(scGet, pathRest, 16, 5, 9, 2000)
 	add(scGet, "ours", 16, 10, 15, 1000)
 	table := b.comparisonTable(100)
 	for _, want := range []string{
 		"### 100 entities",
-		"| question | conc. | figure | REST | REST+hop floor | ours every | ours interval | ours mirror | REST+hop floor ÷ REST | ours every ÷ REST | ours every ÷ floor | ours interval ÷ REST | ours interval ÷ floor | ours mirror ÷ REST | ours mirror ÷ floor |",
-		"| uncached get | 1 | p50 ms | 0.50 | 1.00 | 2.00 | – | – | 2.00× (+0.50 ms) | 4.00× (+1.50 ms) | 2.00× (+1.00 ms) | – | – | – | – |",
-		"| uncached get | 16 | calls/s | 2000 | – | 1000 | – | – | – | 0.50× | – | – | – | – | – |",
+		"| question | conc. | figure | REST | REST+hop floor | MCP floor | ours every | ours interval | ours mirror | REST+hop floor ÷ REST | MCP floor ÷ REST | ours every ÷ REST | ours every ÷ floor | ours interval ÷ REST | ours interval ÷ floor | ours mirror ÷ REST | ours mirror ÷ floor |",
+		"| uncached get | 1 | p50 ms | 0.50 | 1.00 | 1.50 | 2.00 | – | – | 2.00× (+0.50 ms) | 3.00× (+1.00 ms) | 4.00× (+1.50 ms) | 2.00× (+1.00 ms) | – | – | – | – |",
+		"| uncached get | 16 | calls/s | 2000 | – | – | 1000 | – | – | – | – | 0.50× | – | – | – | – | – |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
@@ -286,5 +287,8 @@ func TestComparisonTable(t *testing.T) {
 	h := b.targetHeadlines(100)
 	if len(h) != 2 || h[0].Met || h[1].Met {
 		t.Errorf("headlines %+v", h)
+	}
+	if want := "+1.50 ms (ours 2.00 ms, REST 0.50 ms; MCP floor 1.50 ms = REST +1.00 ms)"; len(h) > 0 && h[0].Measured != want {
+		t.Errorf("get headline %q, want %q", h[0].Measured, want)
 	}
 }

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+)
+
+// TestMCPFloorForwards checks that the MCP floor answers ours' questions
+// over Streamable HTTP with Backstage's body, having asked Backstage the
+// REST question with the token.
+func TestMCPFloorForwards(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	bs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization")+" "+r.URL.RequestURI())
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"from":"backstage"}`))
+	}))
+	defer bs.Close()
+	u, _ := url.Parse(bs.URL)
+	floor := httptest.NewServer(newMCPFloor(u, "tok"))
+	defer floor.Close()
+
+	ctx := context.Background()
+	c, err := dialMCP(ctx, floor.URL, floor.Client(), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for _, q := range []question{
+		{Kind: qGet, Ref: entityRef{Kind: "component", Namespace: "default", Name: "a-b"}},
+		{Kind: qSearch, Of: "API", Team: "team-x"},
+	} {
+		a, err := c.call(ctx, q, false)
+		if err != nil || a.ToolError || a.Text != `{"from":"backstage"}` {
+			t.Errorf("%s: answer %+v, err %v", q.Kind, a, err)
+		}
+	}
+	want := []string{
+		"Bearer tok /api/catalog/entities/by-name/component/default/a-b",
+		"Bearer tok /api/catalog/entities/by-query?filter=kind%3Dapi%2Crelations.ownedBy%3Dgroup%3Adefault%2Fteam-x&limit=20",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != len(want) {
+		t.Fatalf("Backstage saw %q, want %q", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Errorf("request %d: %q, want %q", i, seen[i], want[i])
+		}
+	}
+}
