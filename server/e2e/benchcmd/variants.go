@@ -19,6 +19,9 @@ type oursSettings struct {
 	catalogMode string
 	// bucket is every rate-limit bucket.
 	bucket string
+	// upstreamMax is rateLimits.upstream.maxConcurrent; 0 keeps the
+	// shipped default.
+	upstreamMax int
 }
 
 // oursConfig is backstage-mcp's configuration in the bench: the catalog,
@@ -48,11 +51,20 @@ func oursConfig(s oursSettings) string {
   global: %[1]s
   upstream:
     rate: { unlimited: true }
-log:
+%[2]slog:
   level: warn
   format: json
-`, s.bucket)
+`, s.bucket, upstreamMaxLine(s.upstreamMax))
 	return w.String()
+}
+
+// upstreamMaxLine is the maxConcurrent line of rateLimits.upstream, or ""
+// for the shipped default.
+func upstreamMaxLine(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("    maxConcurrent: %d\n", n)
 }
 
 // oursVariant is one backstage-mcp configuration measured side by side with
