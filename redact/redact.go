@@ -218,6 +218,11 @@ func New(opts ...Option) (*Redactor, error) {
 		switch {
 		case d.id == "url-query-secret":
 			cr.gate = factQuery
+		case d.check == checkContext && d.format && !d.anySep:
+			// The format decides, not entropy: a value of the format may
+			// have no long alphanumeric run ("00-aaaa…-aaaa…", "00QCjAl4MlV-WPXM-…").
+			cr.gate = factAssign
+		case d.check == checkContext && d.format:
 		case d.check == checkContext && d.anySep:
 			cr.gate = factAlnum16
 		case d.check == checkContext:
@@ -370,7 +375,7 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 	}
 	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && !bytes.ContainsAny(b, " \t\r\n") {
 		v := string(b)
-		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
+		if !r.allow[v] && (isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
 		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
@@ -499,14 +504,18 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 	}
 	switch {
 	case ru.id == "url-query-secret":
-		return isSecretParam(name) && !isPlaceholder(secret) && len(secret) >= 8 && !isUUID(secret) &&
+		return isSecretParam(name) && !standIn(secret) && len(secret) >= 8 && !isUUID(secret) &&
 			shannon(secret) >= ru.minEntropy && !(isWordy(secret))
-	case ru.check == checkPlaceholder:
-		return !isPlaceholder(secret)
+	case ru.check == checkFormat, ru.check == checkContext && ru.format:
+		// The format vouches: no stand-in, sequence or entropy check may veto
+		// a match, only template syntax, which no token alphabet produces.
+		return !isTemplate(secret)
+	case ru.check == checkStandIn:
+		return !standIn(secret)
 	case ru.check == checkContext:
-		return !isPlaceholder(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
+		return !standIn(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
-		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
+		return isSecretName(name) && (isLongRun(secret) || genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
 			isPasswordName(name) && passwordValueOK(secret))
 	case ru.check == checkLoose:
 		return genericValueOK(secret, true)

@@ -1,6 +1,9 @@
 package corpus
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // hardNegatives are hand-written documents that look like secrets but are not.
 func hardNegatives() []Case {
@@ -74,8 +77,20 @@ func hardNegatives() []Case {
 		"access_key_id: ${{ secrets.AWS_ACCESS_KEY_ID }}",
 		"An AKIA prefix identifies long-term AWS access keys; ASIA identifies temporary ones.",
 	}
+	// Relabelled (redact2): documented samples that keep a provider's format
+	// are secrets, because a format match is redacted whatever its body holds
+	// (Nosey Parker labels such samples as examples: tvly-xxxx…, the
+	// Salesforce …EXAMPLE… token); they stay at their index, as sample-text-N.
+	relabelled := map[int][]Secret{
+		9:  {label(texts[9], "AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"), label(texts[9], "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws-secret-access-key")},
+		31: {label(texts[31], "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "github-pat")},
+	}
 	var out []Case
 	for i, t := range texts {
+		if secrets, ok := relabelled[i]; ok {
+			out = append(out, Case{ID: fmt.Sprintf("sample-text-%03d", i), Mode: "text", Input: t, Secrets: secrets})
+			continue
+		}
 		out = append(out, Case{ID: fmt.Sprintf("neg-text-%03d", i), Mode: "text", Input: t, Secrets: []Secret{}})
 	}
 	jsons := []string{
@@ -91,4 +106,13 @@ func hardNegatives() []Case {
 		out = append(out, Case{ID: fmt.Sprintf("neg-json-%03d", i), Mode: "json", Input: j, Secrets: []Secret{}})
 	}
 	return out
+}
+
+// label returns the label of the first occurrence of value in text.
+func label(text, value, typ string) Secret {
+	i := strings.Index(text, value)
+	if i < 0 {
+		panic("corpus: label value not in its text: " + value)
+	}
+	return Secret{Start: i, End: i + len(value), Type: typ, Value: value}
 }
