@@ -87,6 +87,13 @@ func defaultRuleDefs() []ruleDef {
 		// GCP
 		provider("gcp-api-key", "gcp", "Google API key (AIza…)", []string{"=AIza"}, `\bAIza[0-9A-Za-z_\-]{35}`),
 		provider("gcp-oauth-client-secret", "gcp", "Google OAuth client secret (GOCSPX-…)", []string{"=GOCSPX-"}, `\bGOCSPX-[0-9A-Za-z_\-]{28}`),
+		// Google's OAuth client secrets before the GOCSPX- prefix (2021): 24
+		// base64url characters under a client secret key. Length and alphabet
+		// are the format, so it vouches like a prefix (a run of one letter too).
+		{id: "gcp-oauth-client-secret-legacy", family: "gcp", desc: "Google OAuth client secret of the older form (24 base64url characters under a client secret key)",
+			keywords: []string{"client_secret", "clientsecret", "client-secret", "client.secret"},
+			pattern:  `(?i)client[_\-.]?secret\\?["']?\s*(?::|=|=>)\s*\\?["']?([A-Za-z0-9_\-]{24})(?:[^A-Za-z0-9_\-]|$)`,
+			prio:     prioContext, check: checkContext, format: true},
 		provider("gcp-oauth-access-token", "gcp", "Google OAuth access token (ya29.…)", []string{"=ya29."}, `\bya29\.[0-9A-Za-z_\-]{30,}`),
 		{id: "gcp-service-account-key", family: "gcp", desc: "private key of a Google service-account JSON key file", keywords: []string{`"private_key"`},
 			pattern: `"private_key"\s*:\s*"(-----BEGIN PRIVATE KEY-----(?:[^"\\]|\\.)*?-----END PRIVATE KEY-----(?:\\n)?)"`, prio: prioBlock - 1},
