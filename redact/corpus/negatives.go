@@ -76,6 +76,15 @@ func hardNegatives() []Case {
 		"tracking: UA-12345678-1 and G-ABCD1234EF",
 		"access_key_id: ${{ secrets.AWS_ACCESS_KEY_ID }}",
 		"An AKIA prefix identifies long-term AWS access keys; ASIA identifies temporary ones.",
+		// The four rules added for issue 10 (gradle-credentials, dotnet-appsetting-secret,
+		// jwt-secret, slack-legacy-bot-token): references, templates and prose.
+		"credentials {\n  username 'deployer'\n  password project.findProperty('repoPassword')\n}",
+		"credentials {\n  username = System.getenv(\"REPO_USER\")\n  password = System.getenv(\"REPO_PASSWORD\")\n}",
+		`<add key="PasswordPolicyUrl" value="https://id.acme.example/policy"/>`,
+		`<add key="ApiSecret" value="#{ApiSecret}"/>`,
+		"jwt:\n  algorithm: HS256\n  secret: ${JWT_SECRET}\n",
+		"jwt:\n  issuer: acme-portal\n  secret-name: jwt-signing\n",
+		"Legacy bot tokens start with xoxb- and are shown once, when the bot is added.",
 	}
 	// Relabelled (redact2): documented samples that keep a provider's format
 	// are secrets, because a format match is redacted whatever its body holds
