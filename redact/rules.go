@@ -43,6 +43,7 @@ type ruleDef struct {
 	check            check
 	minEntropy       float64
 	format           bool                     // checkContext: the value has a fixed length and alphabet, so it is judged like checkFormat
+	formatGate       int                      // with format: the text fact every value of the format implies (factHex32, factAlnum24); default factFormat16
 	need             []string                 // text must contain one of these (lowercase) besides the keyword
 	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
@@ -106,7 +107,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{43}=)`, prio: prioProvider},
 		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
 		{id: "azure-devops-pat", family: "azure", desc: "Azure DevOps personal access token next to an Azure DevOps keyword", keywords: []string{"azure", "devops", "ado_"},
-			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, format: true},
+			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24},
 		// GitHub
 		provider("github-pat", "github", "GitHub classic personal access token (ghp_…)", []string{"ghp_"}, `\bghp_[A-Za-z0-9]{36}\b`),
 		provider("github-fine-grained-pat", "github", "GitHub fine-grained personal access token (github_pat_…)", []string{"github_pat_"}, `\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b`),
@@ -141,7 +142,7 @@ func defaultRuleDefs() []ruleDef {
 		// Messaging
 		provider("twilio-api-key", "messaging", "Twilio API key SID paired secret (SK…)", []string{"=SK"}, `\bSK[0-9a-fA-F]{32}\b`),
 		{id: "twilio-auth-token", family: "messaging", desc: "Twilio auth token next to a Twilio keyword", keywords: []string{"twilio"},
-			pattern: `(?i)twilio[\w.\-/]{0,30}?(?:token|secret|auth)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true},
+			pattern: `(?i)twilio[\w.\-/]{0,30}?(?:token|secret|auth)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32},
 		provider("sendgrid-api-key", "messaging", "SendGrid API key (SG.…)", []string{"=SG."}, `\bSG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43}`),
 		provider("mailgun-api-key", "messaging", "Mailgun API key (key-…)", []string{"key-"}, `\bkey-[0-9a-f]{32}\b`),
 		provider("mailchimp-api-key", "messaging", "Mailchimp API key (…-usN)", []string{"-us"}, `\b[0-9a-f]{32}-us[0-9]{1,2}\b`),
@@ -169,7 +170,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("databricks-token", "registry", "Databricks personal access token (dapi…)", []string{"=dapi"}, `\bdapi[a-f0-9]{32}(?:-[0-9])?\b`),
 		// Observability
 		{id: "datadog-api-key", family: "observability", desc: "Datadog API or application key next to a Datadog keyword", keywords: []string{"datadog", "dd_api", "dd-api", "dd_app", "dd-app", "ddapi", "ddapp"},
-			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true},
+			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32},
 		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-", "nraa-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19}|NRAA-[a-f0-9]{27})\b`),
 		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b(?:eu01xx[0-9a-f]{30}|[0-9a-f]{36})NRAL\b`),
 		{id: "pagerduty-key", family: "observability", desc: "PagerDuty API token or integration key next to a PagerDuty keyword", keywords: []string{"pagerduty"},
@@ -191,7 +192,7 @@ func defaultRuleDefs() []ruleDef {
 		// HashiCorp
 		provider("vault-token", "vault", "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr.)", []string{"hvs.", "hvb.", "hvr."}, `\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`),
 		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
-			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?(?:\s*[:=]\s*|[ \t]+)\\?["']?(s\.[A-Za-z0-9]{24}(?:[A-Za-z0-9_\-]{40,})?)\b`, prio: prioContext, check: checkContext, format: true, anySep: true},
+			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?(?:\s*[:=]\s*|[ \t]+)\\?["']?(s\.[A-Za-z0-9]{24}(?:[A-Za-z0-9_\-]{40,})?)\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24, anySep: true},
 		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st.[env.], dp.sa., dp.ct., dp.scim., dp.audit.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."},
 			`\bdp\.(?:pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}`),
 		{id: "vault-unseal-key", family: "vault", desc: "HashiCorp Vault unseal key (\"Unseal Key N:\", \"vault operator unseal\")", keywords: []string{"unseal"},
@@ -223,7 +224,7 @@ func defaultRuleDefs() []ruleDef {
 		{id: "django-secret-key", family: "saas", desc: "Django secret key made by startproject (django-insecure-…)", keywords: []string{"django-insecure-"},
 			pattern: `django-insecure-[^\s'"]{40,}`, prio: prioProvider, check: checkNone},
 		{id: "sonarqube-legacy-token", family: "registry", desc: "SonarQube token without prefix (40 hex) next to sonar.login or a Sonar token key", keywords: []string{"sonar"},
-			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, format: true, anySep: true},
+			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32, anySep: true},
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
 		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
 		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
