@@ -104,21 +104,29 @@ func TestBlockSecretsInJSONValues(t *testing.T) {
 	}
 }
 
-// TestRepeatedRunDoesNotVeto: a token whose random part starts with a run of
-// one letter is still redacted; a value that is mostly one repeated character
-// is a stand-in and is kept (a short value, where the check earns its place).
+// TestRepeatedRunDoesNotVeto: a run of one repeated character never rejects
+// a match of a provider format (the format vouches), and under a secret-named
+// key it rejects only a short value (maxStandInLen), where stand-ins live.
 func TestRepeatedRunDoesNotVeto(t *testing.T) {
 	r := newRedactor(t)
+	const maxStandInLen = 24 // redact.maxStandInLen
 	tests := []struct {
 		name, in string
 		redact   bool
 	}{
 		{"github token starting with a run", "ghp_AAAAAAAA" + rs(b62, 28), true},
-		{"github token of one letter", "ghp_" + strings.Repeat("A", 36), false},
+		{"github token of one letter", "ghp_" + strings.Repeat("A", 36), true},
 		{"stripe key starting with zeros", "sk_live_000000" + rs(b62, 24), true},
-		{"stripe key of zeros", "sk_live_" + strings.Repeat("0", 24), false},
+		{"stripe key of zeros", "sk_live_" + strings.Repeat("0", 24), true},
 		{"password of one letter", "password: aaaaaaaaaaaa", false},
 		{"password with a run inside", "password: Qm7aaaaaaZr4Lp9wX2", true},
+		{"short run under a token key", "token: " + strings.Repeat("x", maxStandInLen), false},
+		{"long run under a token key", "token: " + strings.Repeat("x", maxStandInLen+1), true},
+		{"long run of zeros under an api key", "API_KEY=" + strings.Repeat("0", 32), true},
+		{"long run under a password key", "password: " + strings.Repeat("a", 32), true},
+		{"mostly a run under a token key", "token: " + strings.Repeat("a", 36) + "end", false},
+		{"long mask under a token key", "token: " + strings.Repeat("*", 32), false},
+		{"ruler after a secret word", "SECRET " + strings.Repeat("=", 40), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,5 +135,49 @@ func TestRepeatedRunDoesNotVeto(t *testing.T) {
 				t.Fatalf("redacted=%v want %v (%v)", got, tc.redact, rep.Counts)
 			}
 		})
+	}
+}
+
+// TestFormatVouches: a match of a provider format (fixed prefix, length and
+// alphabet) is redacted whatever its body holds — a documentation word, a run,
+// an alphabet sequence — as Nosey Parker labels its own samples; only
+// explicit template syntax vetoes it. Values without a format keep the
+// stand-in checks.
+func TestFormatVouches(t *testing.T) {
+	r := newRedactor(t)
+	tests := []struct {
+		name, in, rule string
+	}{
+		{"aws documented access key id", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"},
+		{"aws documented secret key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws-secret-access-key"},
+		{"aws secret key of one letter", "aws_secret_access_key:" + strings.Repeat("a", 40), "aws-secret-access-key"},
+		{"github token of x", "token: ghp_" + strings.Repeat("x", 36), "github-pat"},
+		{"tavily key of x", `TAVILY_API_KEY = "tvly-` + strings.Repeat("x", 32) + `"`, "tavily-api-key"},
+		{"okta token of one letter", "okta_api_token = 00" + strings.Repeat("a", 40), "okta-api-token-context"},
+		{"okta token with dashes and runs", `OKTA_API_KEY = "00-aaaaaaaaaaaaa-aaaaaaaaaaaaaaaaaaaaaaaaa"`, "okta-api-token-context"},
+		{"okta token holding an alphabet run", "okta_secret:  00QCjAl4MlV-WPXM-ABCDEFGHIJKL-0HmjFx-vbGua", "okta-api-token-context"},
+		{"new relic license key of one letter", "license_key: " + strings.Repeat("a", 36) + "NRAL", "newrelic-license-key"},
+		{"slack bot token of zeros and x", "xoxb-0000000000-0000000000000-" + strings.Repeat("x", 24), "slack-bot-token"},
+		{"datadog key of an alphabet run", "DD_API_KEY=0123456789abcdef0123456789abcdef", "datadog-api-key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, rep := r.Text(tc.in)
+			if rep.Counts[tc.rule] == 0 {
+				t.Fatalf("%q: no %s redaction (%v): %q", tc.in, tc.rule, rep.Counts, out)
+			}
+		})
+	}
+	// The format's length and boundary still decide: Nosey Parker's negatives
+	// are the same stand-ins cut to another length.
+	for _, in := range []string{
+		"okta_api_token: 000000000000000000000000000000000000000000aa",
+		"okta_api_key: 00QCjAl4MlV-WPXM-ABCDEFGHIJKL-0HmjFx-vbGu-",
+		`"aws_secret_access_key" =  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend`,
+		"license_key: xxxxxxxxxxxxxxx",
+	} {
+		if out, rep := r.Text(in); rep.Total() != 0 {
+			t.Errorf("%q: redacted %v: %q", in, rep.Counts, out)
+		}
 	}
 }

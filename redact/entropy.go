@@ -25,12 +25,17 @@ func shannon(s string) float64 {
 	return h
 }
 
-// placeholderParts are substrings that mark a documented example, a template
-// or a stand-in rather than a real secret.
+// templateParts are substrings of explicit template, interpolation or
+// format syntax: a value holding one is filled in elsewhere, and no token
+// format's body can hold one (their alphabets have no '{', '$' or '<').
+var templateParts = [...]string{"${", "{{", "}}", "$(", "#{", "%(", "<%", "%s", "&lt;", "&gt;"}
+
+// placeholderParts are substrings that mark a documented example or a
+// stand-in rather than a real secret.
 var placeholderParts = [...]string{
 	"xxxx", "example", "changeme", "change_me", "change-me", "placeholder", "your_", "your-", "yourtoken", "yourkey",
-	"yourpassword", "dummy", "redacted", "${", "{{", "}}", "$(", "%s", "...", "****", "####", "replace_me", "replaceme",
-	"insert_", "&lt;", "&gt;", "#{", "%(", "notreal", "not_a_real", "not-a-real",
+	"yourpassword", "dummy", "redacted", "...", "replace_me", "replaceme",
+	"insert_", "notreal", "not_a_real", "not-a-real",
 }
 
 // placeholderExact are whole values that are never secrets.
@@ -41,14 +46,24 @@ var placeholderExact = map[string]bool{
 	"apikey": true, "guest": true, "api_key": true, "secretkey": true, "mypassword": true, "hunter2": true, "letmein": true,
 }
 
-// isPlaceholder reports whether s looks like a template, documented example or
-// stand-in value.
-func isPlaceholder(s string) bool {
+// maxStandInLen is the longest key-context value that the stand-in checks of
+// isPlaceholder (documentation words, masks, one repeated character) may
+// reject. Stand-ins are typed by people and short: the longest among the own
+// corpus's hard negatives is 24 characters ("xxxxxxxxxxxxxxxxxxxxxxxx",
+// "your-client-secret-here"), the longest among Nosey Parker's generic
+// negatives 15 ("xxxxxxxxxxxxxxx"). Generated credentials are longer (32 hex,
+// 40 base64, …), and a long value that merely holds "EXAMPLE" or a run of
+// one letter under a secret-named key is redacted: a cheap false positive,
+// where keeping it on a guess would be a leak. Templates are always kept.
+const maxStandInLen = 24
+
+// isTemplate reports whether s is explicit template, interpolation or
+// variable syntax ("${VAR}", "{{ .Values.x }}", "<token>", "$TOKEN",
+// "%PASSWORD%", "{XAccessKey}", "@db.password@"): filled in elsewhere, never
+// a value. It is the one body check that applies to every rule but blocks:
+// a token format's alphabet cannot produce it.
+func isTemplate(s string) bool {
 	if s == "" {
-		return true
-	}
-	l := strings.ToLower(s)
-	if placeholderExact[l] {
 		return true
 	}
 	if s[0] == '$' || s[0] == '%' && len(s) > 1 && s[len(s)-1] == '%' {
@@ -57,19 +72,64 @@ func isPlaceholder(s string) bool {
 	if len(s) > 2 && (s[0] == '{' && s[len(s)-1] == '}' || s[0] == '@' && s[len(s)-1] == '@') && isTemplateName(s[1:len(s)-1]) {
 		return true // {XAccessKey} (format strings), @db.password@ (Maven resource filtering)
 	}
-	for _, p := range placeholderParts {
-		if strings.Contains(l, p) {
+	for _, p := range templateParts {
+		if strings.Contains(s, p) {
 			return true
 		}
 	}
 	// An angle-bracketed stand-in ("<password>", "<your-key", "key>"); a
 	// lone '>' or '<' inside a long random value is one of its characters.
-	if lt, gt := strings.IndexByte(s, '<'), strings.LastIndexByte(s, '>'); lt == 0 || gt == len(s)-1 && gt >= 0 || lt >= 0 && gt > lt {
+	lt, gt := strings.IndexByte(s, '<'), strings.LastIndexByte(s, '>')
+	return lt == 0 || gt == len(s)-1 && gt >= 0 || lt >= 0 && gt > lt
+}
+
+// isPlaceholder reports whether s looks like a template, documented example or
+// stand-in value, whatever its length. Key-context rules call standIn, which
+// bounds the stand-in part by maxStandInLen; prose (no key vouches for the
+// value) calls isPlaceholder itself.
+func isPlaceholder(s string) bool {
+	if isTemplate(s) {
 		return true
 	}
-	// Mostly one repeated character ("000000", "aaaaaa", "xxxxxxxxxxxxxxxx",
-	// "ghp_AAAA…A"). One run inside a longer random value does not make it a
-	// stand-in: an unencrypted OpenSSH key body always holds "AAAAAAAA".
+	l := strings.ToLower(s)
+	if placeholderExact[l] {
+		return true
+	}
+	if isMasked(s) {
+		return true
+	}
+	for _, p := range placeholderParts {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	// Mostly one repeated character ("000000", "aaaaaa", "xxxxxxxxxxxxxxxx").
+	// One run inside a longer value does not make it a stand-in: an
+	// unencrypted OpenSSH key body always holds "AAAAAAAA".
+	longest, _ := longestRun(s)
+	return longest >= 6 && 2*longest >= len(s)
+}
+
+// standIn is the stand-in check of key-context values (a secret-named key,
+// a password position, a URL query parameter): templates always, the
+// documentation words, masks and runs of isPlaceholder only up to
+// maxStandInLen characters.
+func standIn(s string) bool {
+	return isTemplate(s) || isMasked(s) || len(s) <= maxStandInLen && isPlaceholder(s)
+}
+
+// isMasked reports whether s holds a mask ("****", "####"): what a tool
+// prints in place of a secret, at any length ("password=###### dbname=x").
+func isMasked(s string) bool {
+	return strings.Contains(s, "****") || strings.Contains(s, "####")
+}
+
+// longestRun returns the length of the longest run of one repeated byte in
+// s and whether that run is all of s.
+func longestRun(s string) (longest int, whole bool) {
+	if s == "" {
+		return 0, false
+	}
 	run, longest := 1, 1
 	for i := 1; i < len(s); i++ {
 		if s[i] == s[i-1] {
@@ -79,7 +139,20 @@ func isPlaceholder(s string) bool {
 			run = 1
 		}
 	}
-	return longest >= 6 && 2*longest >= len(s)
+	return longest, longest == len(s)
+}
+
+// isLongRun reports whether s is longer than maxStandInLen and one repeated
+// letter or digit ("aaaa…a", "xxxx…x", "0000…0"). Under a secret-named key
+// such a value is redacted: whether it is a stand-in or a test secret, the
+// reader loses nothing, and no entropy floor or letters-only rule may keep
+// it. Runs of punctuation are masks and rulers ("****", "===="), kept.
+func isLongRun(s string) bool {
+	if len(s) <= maxStandInLen || !isAlnumByte(s[0]) {
+		return false
+	}
+	_, whole := longestRun(s)
+	return whole
 }
 
 // chosenPasswords are whole values that isPlaceholder takes for stand-ins
@@ -106,7 +179,7 @@ func isPasswordStandIn(s string) bool {
 	if chosenPasswords[strings.ToLower(s)] {
 		return false
 	}
-	return isPlaceholder(s)
+	return standIn(s)
 }
 
 // isConstName reports whether s reads as the name of a constant or an
@@ -263,7 +336,7 @@ func genericValueOK(s string, strict bool) bool {
 	if strict {
 		minLen = 16
 	}
-	if len(s) < minLen || isPlaceholder(s) || hasSequence(s) || isUUID(s) || isMarker(s) {
+	if len(s) < minLen || !strict && standIn(s) || strict && isPlaceholder(s) || hasSequence(s) || isUUID(s) || isMarker(s) {
 		return false
 	}
 	l := strings.ToLower(s)

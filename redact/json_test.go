@@ -25,9 +25,10 @@ func TestJSONKeyContext(t *testing.T) {
 		{"env name/value pair", `{"env":[{"name":"DB_PASSWORD","value":"Zq7xP9mK2vL8"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`, `{"env":[{"name":"DB_PASSWORD","value":"[REDACTED:generic-secret]"},{"name":"LOG","value":"Zq7xP9mK2vL8"}]}`},
 		{"same value, harmless key", `{"build":"Zq7xP9mK2vL8"}`, `{"build":"Zq7xP9mK2vL8"}`},
 		{"context provider key", `{"DD_API_KEY":"7f3c9a1e5b2d4f8a6c0e9b7d3a1f5c2e"}`, `{"DD_API_KEY":"[REDACTED:datadog-api-key]"}`},
-		// A run of the alphabet is a documentation stand-in (issue 10); the
-		// fixture above was "0123456789abcdef" twice before.
-		{"context provider stand-in", `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`, `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`},
+		// The format (32 hex under a Datadog key) vouches for the value, even
+		// one that reads as a run of the alphabet (issue 10, redact2).
+		{"context provider format", `{"DD_API_KEY":"0123456789abcdef0123456789abcdef"}`, `{"DD_API_KEY":"[REDACTED:datadog-api-key]"}`},
+		{"context provider stand-in of another length", `{"DD_API_KEY":"0123456789abcdef"}`, `{"DD_API_KEY":"0123456789abcdef"}`},
 		{"escaped pem", `{"k":"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5hkA7dX8Ugl5AoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"}`, `{"k":"[REDACTED:private-key-ec]\n"}`},
 		{"unicode escapes", `{"t":"\u0067hp_` + rs(b62, 36) + `"}`, `{"t":"[REDACTED:github-pat]"}`},
 		{"json inside a string", `{"cfg":"{\"token\":\"Zq7xP9mK2vL8Zq\"}"}`, `{"cfg":"{\"token\":\"[REDACTED:generic-secret]\"}"}`},

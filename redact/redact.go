@@ -218,6 +218,19 @@ func New(opts ...Option) (*Redactor, error) {
 		switch {
 		case d.id == "url-query-secret":
 			cr.gate = factQuery
+		case d.check == checkContext && d.format:
+			// The format decides, not entropy: a value of the format may
+			// have no long run of letters and digits ("00QCjAl4MlV-WPXM-…"),
+			// but every one is 24 or more characters of [A-Za-z0-9+/_=-];
+			// formatGate names a stricter run where the format has one
+			// (32 hex, 24 alphanumerics).
+			cr.gate = d.formatGate
+			if cr.gate == 0 {
+				cr.gate = factFormat16
+			}
+			if !d.anySep {
+				cr.gate |= factAssign
+			}
 		case d.check == checkContext && d.anySep:
 			cr.gate = factAlnum16
 		case d.check == checkContext:
@@ -370,7 +383,7 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 	}
 	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && !bytes.ContainsAny(b, " \t\r\n") {
 		v := string(b)
-		if !r.allow[v] && (genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
+		if !r.allow[v] && (isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
 		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
@@ -397,7 +410,15 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 // runRules applies the rules in set to text. When starts is non-nil, text is a
 // decoded view and spans are mapped back through starts.
 func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, spans []span) []span {
-	facts := -1 // lazily computed gates: bit 0 assignment, bit 1 query, bit 2 long token
+	// The facts the gated rules of set ask for, computed lazily, once, and
+	// only as far as needed.
+	need := 0
+	for w, word := range set {
+		for ; word != 0; word &= word - 1 {
+			need |= r.rules[w<<6|bits.TrailingZeros64(word)].gate
+		}
+	}
+	facts := -1 - need // negative until computed; -1-facts recovers need
 	for w, word := range set {
 		for ; word != 0; word &= word - 1 {
 			ri := w<<6 | bits.TrailingZeros64(word)
@@ -413,7 +434,7 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	ru := &r.rules[ri]
 	if ru.gate != 0 {
 		if *factsp < 0 {
-			*factsp = textFacts(text)
+			*factsp = textFacts(text, -1-*factsp)
 		}
 		if *factsp&ru.gate != ru.gate {
 			return spans
@@ -499,14 +520,18 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 	}
 	switch {
 	case ru.id == "url-query-secret":
-		return isSecretParam(name) && !isPlaceholder(secret) && len(secret) >= 8 && !isUUID(secret) &&
+		return isSecretParam(name) && !standIn(secret) && len(secret) >= 8 && !isUUID(secret) &&
 			shannon(secret) >= ru.minEntropy && !(isWordy(secret))
-	case ru.check == checkPlaceholder:
-		return !isPlaceholder(secret)
+	case ru.check == checkFormat, ru.check == checkContext && ru.format:
+		// The format vouches: no stand-in, sequence or entropy check may veto
+		// a match, only template syntax, which no token alphabet produces.
+		return !isTemplate(secret)
+	case ru.check == checkStandIn:
+		return !standIn(secret)
 	case ru.check == checkContext:
-		return !isPlaceholder(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
+		return !standIn(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
-		return isSecretName(name) && (genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
+		return isSecretName(name) && (isLongRun(secret) || genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
 			isPasswordName(name) && passwordValueOK(secret))
 	case ru.check == checkLoose:
 		return genericValueOK(secret, true)
@@ -667,20 +692,43 @@ const (
 	factQuery                 // has '?' or '&'
 	factLongToken             // has a 16+ character token with a digit
 	factAlnum16               // has 16+ consecutive letters and digits, with a digit
+	factFormat16              // has 16+ consecutive characters of [A-Za-z0-9+/_=-], digit or not
+	factHex32                 // has 32+ consecutive hex digits
+	factAlnum24               // has 24+ consecutive letters and digits, digit or not
 )
 
-func textFacts(b []byte) int {
-	const all = factAssign | factQuery | factLongToken | factAlnum16
+// textFacts returns the facts of b, scanning until every fact in need is
+// known to hold (or to the end).
+func textFacts(b []byte, need int) int {
+	all := need
 	f := 0
 	run, digit := 0, false
 	arun, adigit := 0, false
+	frun, hrun := 0, 0
 	for _, c := range b {
 		k := factBytes[c]
+		if k&fbHex != 0 {
+			if hrun++; hrun >= 32 {
+				f |= factHex32
+			}
+		} else {
+			hrun = 0
+		}
+		if k&fbFormat != 0 {
+			if frun++; frun >= 16 {
+				f |= factFormat16
+			}
+		} else {
+			frun = 0
+		}
 		if k&fbAlnum != 0 {
 			arun++
 			adigit = adigit || k&fbDigit != 0
 			if arun >= 16 && adigit {
 				f |= factAlnum16
+			}
+			if arun >= 24 {
+				f |= factAlnum24
 			}
 		} else {
 			arun, adigit = 0, false
@@ -701,7 +749,7 @@ func textFacts(b []byte) int {
 				f |= factQuery
 			}
 		}
-		if f == all {
+		if f&all == all {
 			break
 		}
 	}
@@ -715,6 +763,8 @@ const (
 	fbToken              // letter, digit or one of +/_-.=~!@#$%^&*
 	fbAssign             // ':' or '='
 	fbQuery              // '?' or '&'
+	fbFormat             // letter, digit or one of +/_=- (the alphabets of the keyword-context formats)
+	fbHex                // hex digit
 )
 
 // factBytes maps a byte to its kinds (a constant table, built once).
@@ -723,10 +773,16 @@ var factBytes = func() (t [256]uint8) {
 		b := byte(c)
 		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 		if alnum {
-			t[c] |= fbAlnum | fbToken
+			t[c] |= fbAlnum | fbToken | fbFormat
+		}
+		if strings.IndexByte("+/_=-", b) >= 0 {
+			t[c] |= fbFormat
 		}
 		if b >= '0' && b <= '9' {
 			t[c] |= fbDigit
+		}
+		if isHex(b) {
+			t[c] |= fbHex
 		}
 		if strings.IndexByte("+/_-.=~!@#$%^&*", b) >= 0 {
 			t[c] |= fbToken

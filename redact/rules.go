@@ -20,12 +20,18 @@ const (
 type check int
 
 const (
-	checkPlaceholder check = iota // reject documented examples and templated values
-	checkContext                  // placeholder + not a UUID + entropy floor
-	checkGeneric                  // secret-named key: full generic value checks
-	checkLoose                    // prose: strict generic value checks
-	checkPassword                 // password in a URL or connection string
-	checkNone                     // format alone decides: private-key blocks, where no body check may veto
+	// checkFormat: the rule's format (fixed prefix, length and alphabet, or
+	// a checksum) vouches for the value, whatever its body holds ("tvly-xxxx…",
+	// "…EXAMPLE…", a run of one letter): only explicit template syntax vetoes
+	// it. Documentation samples that keep a provider's format are redacted,
+	// as Nosey Parker labels them (its Tavily, Slack and Salesforce examples).
+	checkFormat   check = iota
+	checkStandIn        // a key-context value with no format: stand-in check (standIn)
+	checkContext        // a keyword-context value: stand-in, not a UUID, entropy floor; with format set, checkFormat
+	checkGeneric        // secret-named key: full generic value checks
+	checkLoose          // prose: strict generic value checks
+	checkPassword       // password in a URL or connection string
+	checkNone           // format alone decides: private-key blocks, where no body check may veto
 )
 
 // ruleDef is one detector of the default rule set.
@@ -36,6 +42,8 @@ type ruleDef struct {
 	prio             int
 	check            check
 	minEntropy       float64
+	format           bool                     // checkContext: the value has a fixed length and alphabet, so it is judged like checkFormat
+	formatGate       int                      // with format: the text fact every value of the format implies (factHex32, factAlnum24); default factFormat16
 	need             []string                 // text must contain one of these (lowercase) besides the keyword
 	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
@@ -73,13 +81,20 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`, prio: prioProvider},
 		{id: "aws-secret-access-key", family: "aws", desc: "AWS secret access key next to an AWS keyword", keywords: []string{"aws", "secret_access", "secretaccess", "secret-access"},
 			pattern: `(?i)(?:aws|secret[_\-.]?access)[\w.\-/]{0,30}?(?:secret|key)[\w.\-]{0,20}\\?["']?\s*(?::|=|=>)\s*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)`,
-			prio:    prioContext, check: checkContext, minEntropy: 4.0},
+			prio:    prioContext, check: checkContext, format: true},
 		{id: "aws-session-token", family: "aws", desc: "AWS session token next to a session-token keyword", keywords: []string{"session_token", "sessiontoken", "session-token"},
-			pattern: `(?i)session[_\-]?token\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9/+=]{100,})`, prio: prioContext, check: checkContext, minEntropy: 4.5},
+			pattern: `(?i)session[_\-]?token\\?["']?\s*(?::|=)\s*\\?["']?([A-Za-z0-9/+=]{100,})`, prio: prioContext, check: checkContext, format: true},
 		provider("aws-mws-key", "aws", "Amazon MWS auth token", []string{"amzn.mws."}, `amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
 		// GCP
 		provider("gcp-api-key", "gcp", "Google API key (AIza…)", []string{"=AIza"}, `\bAIza[0-9A-Za-z_\-]{35}`),
 		provider("gcp-oauth-client-secret", "gcp", "Google OAuth client secret (GOCSPX-…)", []string{"=GOCSPX-"}, `\bGOCSPX-[0-9A-Za-z_\-]{28}`),
+		// Google's OAuth client secrets before the GOCSPX- prefix (2021): 24
+		// base64url characters under a client secret key. Length and alphabet
+		// are the format, so it vouches like a prefix (a run of one letter too).
+		{id: "gcp-oauth-client-secret-legacy", family: "gcp", desc: "Google OAuth client secret of the older form (24 base64url characters under a client secret key)",
+			keywords: []string{"client_secret", "clientsecret", "client-secret", "client.secret"},
+			pattern:  `(?i)client[_\-.]?secret\\?["']?\s*(?::|=|=>)\s*\\?["']?([A-Za-z0-9_\-]{24})(?:[^A-Za-z0-9_\-]|$)`,
+			prio:     prioContext, check: checkContext, format: true},
 		provider("gcp-oauth-access-token", "gcp", "Google OAuth access token (ya29.…)", []string{"=ya29."}, `\bya29\.[0-9A-Za-z_\-]{30,}`),
 		{id: "gcp-service-account-key", family: "gcp", desc: "private key of a Google service-account JSON key file", keywords: []string{`"private_key"`},
 			pattern: `"private_key"\s*:\s*"(-----BEGIN PRIVATE KEY-----(?:[^"\\]|\\.)*?-----END PRIVATE KEY-----(?:\\n)?)"`, prio: prioBlock - 1},
@@ -92,7 +107,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{43}=)`, prio: prioProvider},
 		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
 		{id: "azure-devops-pat", family: "azure", desc: "Azure DevOps personal access token next to an Azure DevOps keyword", keywords: []string{"azure", "devops", "ado_"},
-			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24},
 		// GitHub
 		provider("github-pat", "github", "GitHub classic personal access token (ghp_…)", []string{"ghp_"}, `\bghp_[A-Za-z0-9]{36}\b`),
 		provider("github-fine-grained-pat", "github", "GitHub fine-grained personal access token (github_pat_…)", []string{"github_pat_"}, `\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b`),
@@ -127,7 +142,7 @@ func defaultRuleDefs() []ruleDef {
 		// Messaging
 		provider("twilio-api-key", "messaging", "Twilio API key SID paired secret (SK…)", []string{"=SK"}, `\bSK[0-9a-fA-F]{32}\b`),
 		{id: "twilio-auth-token", family: "messaging", desc: "Twilio auth token next to a Twilio keyword", keywords: []string{"twilio"},
-			pattern: `(?i)twilio[\w.\-/]{0,30}?(?:token|secret|auth)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+			pattern: `(?i)twilio[\w.\-/]{0,30}?(?:token|secret|auth)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32},
 		provider("sendgrid-api-key", "messaging", "SendGrid API key (SG.…)", []string{"=SG."}, `\bSG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43}`),
 		provider("mailgun-api-key", "messaging", "Mailgun API key (key-…)", []string{"key-"}, `\bkey-[0-9a-f]{32}\b`),
 		provider("mailchimp-api-key", "messaging", "Mailchimp API key (…-usN)", []string{"-us"}, `\b[0-9a-f]{32}-us[0-9]{1,2}\b`),
@@ -139,7 +154,7 @@ func defaultRuleDefs() []ruleDef {
 		// Package registries and CI
 		provider("npm-token", "registry", "npm access token (npm_…)", []string{"npm_"}, `\bnpm_[A-Za-z0-9]{36}\b`),
 		{id: "npmrc-auth", family: "registry", desc: "_authToken / _auth / _password in an .npmrc", keywords: []string{"_authtoken", "_auth=", "_password="},
-			pattern: `(?i)(?:_authToken|_auth|_password)\s*=\s*["']?([^\s"'$]{8,})`, prio: prioContext, check: checkPlaceholder},
+			pattern: `(?i)(?:_authToken|_auth|_password)\s*=\s*["']?([^\s"'$]{8,})`, prio: prioContext, check: checkStandIn},
 		provider("pypi-token", "registry", "PyPI upload token (pypi-AgEIcHlwaS5vcmc…)", []string{"pypi-ageichlwas5vcmc"}, `\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}`),
 		provider("dockerhub-pat", "registry", "Docker Hub personal access token (dckr_pat_…)", []string{"dckr_pat_", "dckr_oat_"}, `\bdckr_(?:pat|oat)_[A-Za-z0-9_\-]{27,}`),
 		{id: "docker-config-auth", family: "registry", desc: "auth field of a Docker config.json (base64 user:password)", keywords: []string{`"auth"`}, need: []string{"auths"},
@@ -155,7 +170,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("databricks-token", "registry", "Databricks personal access token (dapi…)", []string{"=dapi"}, `\bdapi[a-f0-9]{32}(?:-[0-9])?\b`),
 		// Observability
 		{id: "datadog-api-key", family: "observability", desc: "Datadog API or application key next to a Datadog keyword", keywords: []string{"datadog", "dd_api", "dd-api", "dd_app", "dd-app", "ddapi", "ddapp"},
-			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0},
+			pattern: `(?i)(?:datadog|dd)[\w.\-/]{0,30}?(?:api|app|application|client)[_\-.]?(?:key|token)\\?["']?\s*(?::|=)\s*\\?["']?([0-9a-f]{40}|[0-9a-f]{32})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32},
 		provider("newrelic-key", "observability", "New Relic user, insert or browser key (NRAK-, NRII-, NRJS-)", []string{"nrak-", "nrii-", "nrjs-", "nraa-"}, `\b(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19}|NRAA-[a-f0-9]{27})\b`),
 		provider("newrelic-license-key", "observability", "New Relic ingest license key (…NRAL)", []string{"nral"}, `\b(?:eu01xx[0-9a-f]{30}|[0-9a-f]{36})NRAL\b`),
 		{id: "pagerduty-key", family: "observability", desc: "PagerDuty API token or integration key next to a PagerDuty keyword", keywords: []string{"pagerduty"},
@@ -177,11 +192,11 @@ func defaultRuleDefs() []ruleDef {
 		// HashiCorp
 		provider("vault-token", "vault", "HashiCorp Vault service, batch or recovery token (hvs., hvb., hvr.)", []string{"hvs.", "hvb.", "hvr."}, `\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`),
 		{id: "vault-legacy-token", family: "vault", desc: "legacy HashiCorp Vault token (s.…) next to a Vault keyword", keywords: []string{"vault"},
-			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?(?:\s*[:=]\s*|[ \t]+)\\?["']?(s\.[A-Za-z0-9]{24}(?:[A-Za-z0-9_\-]{40,})?)\b`, prio: prioContext, check: checkContext, minEntropy: 3.5, anySep: true},
+			pattern: `(?i)vault[\w.\-/]{0,30}?\\?["']?(?:\s*[:=]\s*|[ \t]+)\\?["']?(s\.[A-Za-z0-9]{24}(?:[A-Za-z0-9_\-]{40,})?)\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24, anySep: true},
 		provider("doppler-token", "vault", "Doppler token (dp.pt., dp.st.[env.], dp.sa., dp.ct., dp.scim., dp.audit.)", []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."},
 			`\bdp\.(?:pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}`),
 		{id: "vault-unseal-key", family: "vault", desc: "HashiCorp Vault unseal key (\"Unseal Key N:\", \"vault operator unseal\")", keywords: []string{"unseal"},
-			pattern: `(?i)(?:unseal key(?: \d+)?:|operator unseal)[ \t]+([A-Za-z0-9+/]{40,}={0,2})`, prio: prioContext, check: checkContext, minEntropy: 3.5, anySep: true},
+			pattern: `(?i)(?:unseal key(?: \d+)?:|operator unseal)[ \t]+([A-Za-z0-9+/]{40,}={0,2})`, prio: prioContext, check: checkContext, format: true, anySep: true},
 		{id: "age-secret-key", family: "vault", desc: "age encryption secret key", keywords: []string{"age-secret-key-1"},
 			pattern: `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`, prio: prioProvider, check: checkNone},
 		// SaaS and cloud platforms
@@ -196,7 +211,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("mapbox-secret-token", "saas", "Mapbox secret token (sk.eyJ…)", []string{"sk.eyj"}, `\bsk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}`),
 		provider("okta-api-token", "saas", "Okta API token (SSWS 00…)", []string{"ssws"}, `\bSSWS[ \t]+(00[A-Za-z0-9_\-]{40})\b`),
 		{id: "okta-api-token-context", family: "saas", desc: "Okta API token (00…) next to an Okta keyword", keywords: []string{"okta"},
-			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key|secret)[\w.\-]{0,10}\\?["']?(?:[ \t]*\{[ \t]*\r?\n[ \t]*default[ \t]*)?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.5},
+			pattern: `(?i)okta[\w.\-]{0,30}?(?:token|key|secret)[\w.\-]{0,10}\\?["']?(?:[ \t]*\{[ \t]*\r?\n[ \t]*default[ \t]*)?\s*(?::|=)\s*\\?["']?(00[A-Za-z0-9_\-]{40})\b`, prio: prioContext, check: checkContext, format: true},
 		provider("adafruit-io-key", "saas", "Adafruit IO key (aio_…)", []string{"aio_"}, `\baio_[A-Za-z0-9]{28}\b`),
 		provider("dependency-track-api-key", "saas", "Dependency-Track API key (odt_…)", []string{"odt_"}, `\bodt_[A-Za-z0-9]{32,}\b`),
 		provider("twitch-stream-key", "saas", "Twitch stream key (live_…_…)", []string{"live_"}, `\blive_[0-9]{6,12}_[A-Za-z0-9]{30}\b`),
@@ -209,7 +224,7 @@ func defaultRuleDefs() []ruleDef {
 		{id: "django-secret-key", family: "saas", desc: "Django secret key made by startproject (django-insecure-…)", keywords: []string{"django-insecure-"},
 			pattern: `django-insecure-[^\s'"]{40,}`, prio: prioProvider, check: checkNone},
 		{id: "sonarqube-legacy-token", family: "registry", desc: "SonarQube token without prefix (40 hex) next to sonar.login or a Sonar token key", keywords: []string{"sonar"},
-			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, minEntropy: 3.0, anySep: true},
+			pattern: `(?i)sonar[\w.\-]{0,20}?(?:login|token)[\w.\-]{0,10}["']?\s*(?::|=|,)\s*["']?([0-9a-f]{40})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factHex32, anySep: true},
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
 		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
 		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
@@ -279,15 +294,15 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?m)(?:^|\s)machine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword},
 		{id: "kubernetes-bootstrap-token", family: "kubernetes", desc: "Kubernetes bootstrap token (<6>.<16> lowercase alphanumerics) or the token-secret of its Secret",
 			keywords: []string{"bootstrap-token", "token-secret", "kubeadm"},
-			pattern:  `(?i:bootstrap-token|kubeadm join[^\n]*--token)[ \t=]+["']?([a-z0-9]{6}\.[a-z0-9]{16})\b|(?m)^[ \t]*token-secret:[ \t]*["']?([a-z0-9]{16})\b`, prio: prioContext, check: checkPlaceholder},
+			pattern:  `(?i:bootstrap-token|kubeadm join[^\n]*--token)[ \t=]+["']?([a-z0-9]{6}\.[a-z0-9]{16})\b|(?m)^[ \t]*token-secret:[ \t]*["']?([a-z0-9]{16})\b`, prio: prioContext},
 		{id: "jenkins-crumb", family: "generic", desc: "Jenkins CSRF crumb in a Jenkins-Crumb header (hex)", keywords: []string{"jenkins-crumb"},
-			pattern: `(?i)\bJenkins-Crumb[ \t]*:[ \t]*([0-9a-f]{32,64})\b`, prio: prioContext, check: checkPlaceholder},
+			pattern: `(?i)\bJenkins-Crumb[ \t]*:[ \t]*([0-9a-f]{32,64})\b`, prio: prioContext},
 		{id: "jenkins-setup-password", family: "generic", desc: "Jenkins initial admin password printed by the setup wizard (32 hex)", keywords: []string{"proceed to installation"},
-			pattern: `(?i)password to proceed to installation:\s+([0-9a-f]{32})\b`, prio: prioContext, check: checkPlaceholder},
+			pattern: `(?i)password to proceed to installation:\s+([0-9a-f]{32})\b`, prio: prioContext},
 		{id: "codeclimate-reporter-id", family: "saas", desc: "Code Climate test reporter ID (64 hex under CC_TEST_REPORTER_ID)", keywords: []string{"cc_test_reporter_id"},
-			pattern: `(?i)\bCC_TEST_REPORTER_ID\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{64})\b`, prio: prioContext, check: checkPlaceholder},
+			pattern: `(?i)\bCC_TEST_REPORTER_ID\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{64})\b`, prio: prioContext},
 		{id: "postmark-token", family: "saas", desc: "Postmark server or account token (a UUID) under a Postmark key or header", keywords: []string{"postmark"},
-			pattern: `(?i)postmark[\w.\-]{0,30}\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`, prio: prioContext, check: checkPlaceholder},
+			pattern: `(?i)postmark[\w.\-]{0,30}\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`, prio: prioContext},
 		// Headers
 		{id: "http-authorization-bearer", family: "generic", desc: "HTTP Authorization: Bearer header with a short token (RFC 6750 b64token)", keywords: []string{"bearer "}, need: []string{"authorization"},
 			pattern: `(?i)\bauthorization[ \t]*:[ \t]*bearer[ \t]+([A-Za-z0-9_\-.~+/]*[0-9_\-.~+/][A-Za-z0-9_\-.~+/]*=*)`, prio: prioContext + 2, check: checkPassword},
@@ -331,7 +346,7 @@ func isBasicCredential(s string) bool {
 			return false
 		}
 	}
-	return !isPlaceholder(string(d[i+1:]))
+	return !isPasswordStandIn(string(d[i+1:]))
 }
 
 // isBase64PEMKey reports whether a base64 run starts with the encoding of a

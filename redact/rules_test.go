@@ -67,6 +67,7 @@ func positives() map[string][2]string {
 	p["aws-mws-key"] = [2]string{"mws amzn.mws.4ea38b7b-f563-7709-4bae-87aeaf1e5c1c", "amzn.mws.4ea38b7b-f563-7709-4bae-87aeaf1e5c1c"}
 	sec("gcp-api-key", "AIza", b64u, 35, "key=", "")
 	sec("gcp-oauth-client-secret", "GOCSPX-", b64u, 28, "clientSecret: ", "")
+	sec("gcp-oauth-client-secret-legacy", "", b64u, 24, "GOOGLE_CLIENT_SECRET = '", "'")
 	sec("gcp-oauth-access-token", "ya29.", b64u, 60, "Authorization: OAuth ", "")
 	sa := strings.ReplaceAll(pemBlock("PRIVATE KEY"), "\n", `\n`)
 	add("gcp-service-account-key", `{"type": "service_account", "private_key": "`+sa+`", "client_email": "x@y.iam.gserviceaccount.com"}`, sa[40:80])
@@ -255,8 +256,11 @@ func TestRulePositives(t *testing.T) {
 func TestRuleNegatives(t *testing.T) {
 	r := newRedactor(t)
 	tests := []struct{ name, in string }{
-		{"aws documented example", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
-		{"placeholder token", "token: ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
+		// Documented samples that keep a provider's format (AKIAIOSFODNN7EXAMPLE,
+		// ghp_xxxx…) are redacted since the format vouches for a match
+		// (TestFormatVouches); a stand-in without the format stays.
+		{"placeholder token", "token: xxxxxxxxxxxxxxxxxxxxxxxx"},
+		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
 		{"angle placeholder", "client_secret: <your-client-secret>"},

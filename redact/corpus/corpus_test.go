@@ -71,6 +71,9 @@ func TestCorpusShape(t *testing.T) {
 		}
 		for _, s := range c.Secrets {
 			types[s.Type]++
+			if strings.HasPrefix(c.ID, "sample-") {
+				continue // a hand-written documentation sample (ghp_xxxx…): prefix and length, no checksum
+			}
 			if strings.HasPrefix(s.Type, "github-") && s.Type != "github-fine-grained-pat" && s.Type != "github-refresh-token" && !ValidChecksum(s.Value) {
 				t.Errorf("%s: %s has a bad checksum: %s", c.ID, s.Type, s.Value)
 			}

@@ -142,6 +142,22 @@ func kinds() []kind {
 		prefixed("shopify-token", "shpat_", hexChars, 32, []string{"SHOPIFY_ACCESS_TOKEN"}, "X-Shopify-Access-Token: $"),
 		prefixed("linear-api-key", "lin_api_", base62, 40, []string{"LINEAR_API_KEY"}, "linear key $"),
 		prefixed("age-secret-key", "AGE-SECRET-KEY-1", "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58, []string{"SOPS_AGE_KEY"}, "# created: 2024-03-01\n$"),
+		{typ: "gradle-credentials", val: func(g rnd) string { return g.password() },
+			wrap: func(g rnd, m string) string {
+				return "repositories {\n  maven {\n    url \"https://artifacts.acme.internal/releases\"\n    credentials {\n      username " +
+					g.pick("'deployer'", "\"ci-publisher\"") + "\n      password " + g.pick("'"+m+"'", "= \""+m+"\"") + "\n    }\n  }\n}"
+			}},
+		{typ: "dotnet-appsetting-secret", val: func(g rnd) string { return g.password() },
+			wrap: func(g rnd, m string) string {
+				return "<appSettings>\n  <add key=\"Environment\" value=\"staging\"/>\n  <add key=\"" + g.pick("DbPassword", "SmtpPassword", "LdapBindPassword") + "\" value=\"" + m + "\"/>\n</appSettings>"
+			}},
+		{typ: "jwt-secret", val: func(g rnd) string { return g.password() },
+			wrap: func(g rnd, m string) string {
+				return "jwt:\n  issuer: " + g.pick("acme-portal", "https://auth.acme.internal") + "\n  " + g.pick("secret", "secret-key", "signing-key") + ": " + m + "\n  expiration: 3600"
+			}},
+		{typ: "slack-legacy-bot-token", val: func(g rnd) string {
+			return "xoxb-" + g.str(digitChars, 8+g.intn(6)) + "-" + g.str(base62, 24)
+		}, keys: []string{"SLACK_BOT_TOKEN", "slack.com/bot-token"}, wrap: func(g rnd, m string) string { return "SLACK_BOT_TOKEN=" + m }},
 	}
 	for _, p := range []string{"rsa", "rsa-encrypted", "ec", "dsa", "openssh", "pgp", "pkcs8", "encrypted"} {
 		p := p

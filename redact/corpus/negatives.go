@@ -1,6 +1,9 @@
 package corpus
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // hardNegatives are hand-written documents that look like secrets but are not.
 func hardNegatives() []Case {
@@ -73,9 +76,30 @@ func hardNegatives() []Case {
 		"tracking: UA-12345678-1 and G-ABCD1234EF",
 		"access_key_id: ${{ secrets.AWS_ACCESS_KEY_ID }}",
 		"An AKIA prefix identifies long-term AWS access keys; ASIA identifies temporary ones.",
+		// The four rules added for issue 10 (gradle-credentials, dotnet-appsetting-secret,
+		// jwt-secret, slack-legacy-bot-token): references, templates and prose.
+		"credentials {\n  username 'deployer'\n  password project.findProperty('repoPassword')\n}",
+		"credentials {\n  username = System.getenv(\"REPO_USER\")\n  password = System.getenv(\"REPO_PASSWORD\")\n}",
+		`<add key="PasswordPolicyUrl" value="https://id.acme.example/policy"/>`,
+		`<add key="ApiSecret" value="#{ApiSecret}"/>`,
+		"jwt:\n  algorithm: HS256\n  secret: ${JWT_SECRET}\n",
+		"jwt:\n  issuer: acme-portal\n  secret-name: jwt-signing\n",
+		"Legacy bot tokens start with xoxb- and are shown once, when the bot is added.",
+	}
+	// Relabelled (redact2): documented samples that keep a provider's format
+	// are secrets, because a format match is redacted whatever its body holds
+	// (Nosey Parker labels such samples as examples: tvly-xxxx…, the
+	// Salesforce …EXAMPLE… token); they stay at their index, as sample-text-N.
+	relabelled := map[int][]Secret{
+		9:  {label(texts[9], "AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"), label(texts[9], "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws-secret-access-key")},
+		31: {label(texts[31], "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "github-pat")},
 	}
 	var out []Case
 	for i, t := range texts {
+		if secrets, ok := relabelled[i]; ok {
+			out = append(out, Case{ID: fmt.Sprintf("sample-text-%03d", i), Mode: "text", Input: t, Secrets: secrets})
+			continue
+		}
 		out = append(out, Case{ID: fmt.Sprintf("neg-text-%03d", i), Mode: "text", Input: t, Secrets: []Secret{}})
 	}
 	jsons := []string{
@@ -91,4 +115,13 @@ func hardNegatives() []Case {
 		out = append(out, Case{ID: fmt.Sprintf("neg-json-%03d", i), Mode: "json", Input: j, Secrets: []Secret{}})
 	}
 	return out
+}
+
+// label returns the label of the first occurrence of value in text.
+func label(text, value, typ string) Secret {
+	i := strings.Index(text, value)
+	if i < 0 {
+		panic("corpus: label value not in its text: " + value)
+	}
+	return Secret{Start: i, End: i + len(value), Type: typ, Value: value}
 }

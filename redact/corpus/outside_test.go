@@ -11,11 +11,11 @@ import (
 // Figures of the outside corpus (Nosey Parker's rule examples), with the
 // negatives that Unscored names left out. gitleaks v8.30.1 flags 13 of the
 // 120 scored negative examples (`make redact-report`); backstage-mcp must flag
-// no more (it flags 13). The recall floor is what the rules reach today
-// (0.9275, 358 of 386), held so that it cannot slip; the issue's target is
-// 0.95, and testdata/redact/outside/NOTES.md says what the misses are.
+// no more (it flags 13). The recall floor is the issue's target, 0.95; the
+// rules reach 0.9534 (368 of 386), and testdata/redact/outside/NOTES.md says
+// what the misses are.
 const (
-	outsideRecallFloor   = 0.92
+	outsideRecallFloor   = 0.95
 	gitleaksFlaggedOfNeg = 13
 )
 
