@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // parseFields collects the field paths of fields parameters (comma separated,
@@ -35,31 +37,43 @@ func parseFields(extra []string, params []string) ([]string, error) {
 	return fields, nil
 }
 
-// project keeps only the given field paths of an entity. A path part that is
-// not a key is joined with the next part, so annotation keys with dots
-// ("metadata.annotations.backstage.io/techdocs-ref") resolve as in Backstage.
-func project(entity map[string]any, fields []string) map[string]any {
+// project keeps only the given field paths of an entity, read from its
+// JSON encoding. A path part that is not a key is joined with the next
+// part, so annotation keys with dots
+// ("metadata.annotations.backstage.io/techdocs-ref") resolve as in
+// Backstage. Every value kept is decoded afresh, so the result shares
+// nothing with the catalog.
+func project(entityJSON string, fields []string) map[string]any {
+	root := gjson.Parse(entityJSON)
 	var out any = map[string]any{}
 	for _, f := range fields {
-		path, v, ok := lookupPath(entity, f)
+		path, v, ok := lookupPath(root, f)
 		if ok {
-			out = setPath(out, path, deepCopy(v))
+			out = setPath(out, path, v)
 		}
 	}
 	m, _ := out.(map[string]any)
 	return m
 }
 
-func lookupPath(root any, field string) ([]string, any, bool) {
+// lookupPath finds field in an encoded entity and returns the keys that
+// lead to it and its value, decoded.
+func lookupPath(root gjson.Result, field string) ([]string, any, bool) {
 	parts := strings.Split(field, ".")
 	var path []string
 	cur := root
+	var length any // set when the last part read an array's length
 	for i := 0; i < len(parts); i++ {
 		p := parts[i]
-		if v, ok := child(cur, p); ok {
-			path = append(path, p)
-			cur = v
-			continue
+		if length == nil {
+			if v, n, ok := child(cur, p); ok {
+				path = append(path, p)
+				cur, length = v, n
+				continue
+			}
+		}
+		if length != nil {
+			return nil, nil, false // a number has no children
 		}
 		if i+1 < len(parts) {
 			parts[i+1] = p + "." + parts[i+1]
@@ -67,23 +81,78 @@ func lookupPath(root any, field string) ([]string, any, bool) {
 		}
 		return nil, nil, false
 	}
-	return path, cur, true
+	if length != nil {
+		return path, length, true
+	}
+	return path, value(cur), true
 }
 
-func child(cur any, key string) (any, bool) {
-	switch t := cur.(type) {
-	case map[string]any:
-		v, ok := t[key]
-		return v, ok
-	case []any:
+// child returns the member key of an object, or element key of an array;
+// "length" of an array is its length (n, a json.Number).
+func child(cur gjson.Result, key string) (v gjson.Result, n any, ok bool) {
+	switch {
+	case cur.IsObject():
+		cur.ForEach(func(k, x gjson.Result) bool {
+			if k.Str == key {
+				v, ok = x, true
+				return false // the encoding has no duplicate keys
+			}
+			return true
+		})
+		return v, nil, ok
+	case cur.IsArray():
 		if key == "length" {
-			return json.Number(strconv.Itoa(len(t))), true
+			count := 0
+			cur.ForEach(func(_, _ gjson.Result) bool { count++; return true })
+			return gjson.Result{}, json.Number(strconv.Itoa(count)), true
 		}
-		if i, ok := arrayIndex(key); ok && i < len(t) {
-			return t[i], true
+		i, isIndex := arrayIndex(key)
+		if !isIndex {
+			return v, nil, false
 		}
+		cur.ForEach(func(_, x gjson.Result) bool {
+			if i == 0 {
+				v, ok = x, true
+				return false
+			}
+			i--
+			return true
+		})
+		return v, nil, ok
 	}
-	return nil, false
+	return v, nil, false
+}
+
+// value decodes one value of an encoding, numbers as json.Number, as the
+// catalog decoded its entities (the encoding is the catalog's own, so it
+// is valid JSON without duplicate keys).
+func value(x gjson.Result) any {
+	switch x.Type {
+	case gjson.String:
+		return x.Str
+	case gjson.Number:
+		return json.Number(x.Raw)
+	case gjson.True:
+		return true
+	case gjson.False:
+		return false
+	case gjson.JSON:
+		if x.IsArray() {
+			a := []any{}
+			x.ForEach(func(_, y gjson.Result) bool {
+				a = append(a, value(y))
+				return true
+			})
+			return a
+		}
+		m := map[string]any{}
+		x.ForEach(func(k, y gjson.Result) bool {
+			m[k.Str] = value(y)
+			return true
+		})
+		return m
+	}
+	return nil
 }
 
 func arrayIndex(key string) (int, bool) {
@@ -133,22 +202,4 @@ func nextContainer(existing any, path []string) any {
 		return []any{}
 	}
 	return map[string]any{}
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		a := make([]any, len(t))
-		for i, x := range t {
-			a[i] = deepCopy(x)
-		}
-		return a
-	}
-	return v
 }

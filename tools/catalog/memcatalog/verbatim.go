@@ -1,7 +1,6 @@
 package memcatalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,6 +130,7 @@ func (c *Catalog) Update(upserts []json.RawMessage, remove []string) (*Catalog, 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
 	n.idx = idx
+	dropDecoded(fresh)
 	return n, nil
 }
 
@@ -195,8 +195,7 @@ func verbatimEntry(raw json.RawMessage) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Kept for the catalog's life: no spare capacity from the encoder.
-	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: bytes.Clone(b)}, nil
+	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: string(b)}, nil
 }
 
 // maxInterned is the longest string value intern shares.
