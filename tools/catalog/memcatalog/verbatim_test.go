@@ -251,3 +251,55 @@ func refOf(t *testing.T, raw json.RawMessage) string {
 	}
 	return entityRef(e)
 }
+
+// TestBuilderInPagesEqualsOneBuild: entities added page by page, in any
+// order, give the catalog and index that indexing them all at once, in
+// uid order, gives; a duplicate across pages is refused.
+func TestBuilderInPagesEqualsOneBuild(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 50 {
+		shuffled := slices.Clone(items)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		b := NewBuilder(WithoutRecording())
+		for rest := shuffled; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(4))
+			if err := b.Add(rest[:n]...); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		got, err := b.Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The reference: every entity decoded and indexed at once.
+		ref := make([]*entry, len(got.entries))
+		for i, en := range got.entries {
+			cp := *en
+			cp.entity = en.decoded(t)
+			ref[i] = &cp
+			if int(en.pos) != i || got.byRef[en.ref] != en || (i > 0 && got.entries[i-1].uid >= en.uid) {
+				t.Fatalf("round %d: entry %d out of place", round, i)
+			}
+		}
+		want, err := buildIndex(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(canonical(got.idx), canonical(want)) {
+			t.Fatalf("round %d: the index built page by page differs", round)
+		}
+	}
+	b := NewBuilder()
+	if err := b.Add(items[:2]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(items[1]); !errors.Is(err, ErrInvalidEntity) || !strings.Contains(err.Error(), "duplicates entity #1") {
+		t.Fatalf("duplicate across pages: %v", err)
+	}
+	if _, err := b.Catalog(); err == nil {
+		t.Fatal("a failed Builder made a catalog")
+	}
+}
