@@ -123,7 +123,7 @@ func TestUpdate(t *testing.T) {
 	uidOf := map[string]string{}
 	c.Versions(func(v Version) { uidOf[v.Ref] = v.UID })
 
-	changed := json.RawMessage(strings.Replace(string(c.byRef["component:default/svc-two"].json), `"lifecycle":"experimental"`, `"lifecycle":"production"`, 1))
+	changed := json.RawMessage(strings.Replace(c.byRef["component:default/svc-two"].json, `"lifecycle":"experimental"`, `"lifecycle":"production"`, 1))
 	changed = json.RawMessage(strings.Replace(string(changed), `"etag":"`, `"etag":"new-`, 1))
 	added := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"svc-new","namespace":"default","uid":"00000000-new","etag":"e"},"spec":{"type":"service","lifecycle":"production","owner":"team-a"},"relations":[]}`)
 	n, err := c.Update([]json.RawMessage{changed, added}, []string{uidOf["component:default/svc-one"]})
