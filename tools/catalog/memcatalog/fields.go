@@ -44,10 +44,43 @@ func parseFields(extra []string, params []string) ([]string, error) {
 // Backstage. Every value kept is decoded afresh, so the result shares
 // nothing with the catalog.
 func project(entityJSON string, fields []string) map[string]any {
+	return newProjector(fields).project(entityJSON)
+}
+
+// projector projects entities on one list of fields; it reuses its
+// scratch space from one entity to the next (not safe for concurrent use).
+type projector struct {
+	parts   [][]string // of each field
+	scratch []string
+	// memo remembers the lookups of the current entity, so that fields
+	// sharing a prefix (metadata.name, metadata.title, …) find it once.
+	memo []step
+}
+
+// step is one lookup: member or element key of the value found by step
+// parent (-1: the entity).
+type step struct {
+	parent int
+	key    string
+	r      gjson.Result
+	n      any // an array's length, when key was "length"
+	ok     bool
+}
+
+func newProjector(fields []string) *projector {
+	p := &projector{parts: make([][]string, len(fields))}
+	for i, f := range fields {
+		p.parts[i] = strings.Split(f, ".")
+	}
+	return p
+}
+
+func (p *projector) project(entityJSON string) map[string]any {
 	root := gjson.Parse(entityJSON)
+	p.memo = p.memo[:0]
 	var out any = map[string]any{}
-	for _, f := range fields {
-		path, v, ok := lookupPath(root, f)
+	for _, parts := range p.parts {
+		path, v, ok := p.lookupPath(root, parts)
 		if ok {
 			out = setPath(out, path, v)
 		}
@@ -56,19 +89,21 @@ func project(entityJSON string, fields []string) map[string]any {
 	return m
 }
 
-// lookupPath finds field in an encoded entity and returns the keys that
-// lead to it and its value, decoded.
-func lookupPath(root gjson.Result, field string) ([]string, any, bool) {
-	parts := strings.Split(field, ".")
+// lookupPath finds a field (split at its dots) in an encoded entity and
+// returns the keys that lead to it and its value, decoded.
+func (p *projector) lookupPath(root gjson.Result, field []string) ([]string, any, bool) {
+	parts := append(p.scratch[:0], field...)
+	defer func() { p.scratch = parts[:0] }()
 	var path []string
-	cur := root
+	cur, at := root, -1
 	var length any // set when the last part read an array's length
 	for i := 0; i < len(parts); i++ {
-		p := parts[i]
+		k := parts[i]
 		if length == nil {
-			if v, n, ok := child(cur, p); ok {
-				path = append(path, p)
-				cur, length = v, n
+			j := p.child(at, cur, k)
+			if s := &p.memo[j]; s.ok {
+				path = append(path, k)
+				cur, length, at = s.r, s.n, j
 				continue
 			}
 		}
@@ -76,7 +111,7 @@ func lookupPath(root gjson.Result, field string) ([]string, any, bool) {
 			return nil, nil, false // a number has no children
 		}
 		if i+1 < len(parts) {
-			parts[i+1] = p + "." + parts[i+1]
+			parts[i+1] = k + "." + parts[i+1]
 			continue
 		}
 		return nil, nil, false
@@ -85,6 +120,27 @@ func lookupPath(root gjson.Result, field string) ([]string, any, bool) {
 		return path, length, true
 	}
 	return path, value(cur), true
+}
+
+func (p *projector) find(parent int, key string) int {
+	for i := range p.memo {
+		if p.memo[i].parent == parent && p.memo[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// child looks up key in cur (found by step at) through the memo, and
+// returns the index of its step.
+func (p *projector) child(at int, cur gjson.Result, key string) int {
+	if i := p.find(at, key); i >= 0 {
+		return i
+	}
+	s := step{parent: at, key: key}
+	s.r, s.n, s.ok = child(cur, key)
+	p.memo = append(p.memo, s)
+	return len(p.memo) - 1
 }
 
 // child returns the member key of an object, or element key of an array;

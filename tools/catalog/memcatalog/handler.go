@@ -142,6 +142,10 @@ func writeJSON(w http.ResponseWriter, b []byte) {
 
 // writeEntities appends a JSON array of entities (null for nil) to buf.
 func writeEntities(buf *bytes.Buffer, items []*entry, fields []string) error {
+	var proj *projector
+	if fields != nil {
+		proj = newProjector(fields)
+	}
 	buf.WriteByte('[')
 	for i, en := range items {
 		if i > 0 {
@@ -153,7 +157,7 @@ func writeEntities(buf *bytes.Buffer, items []*entry, fields []string) error {
 		case fields == nil:
 			buf.WriteString(en.json)
 		default:
-			b, err := encodeJSON(project(en.json, fields))
+			b, err := encodeJSON(proj.project(en.json))
 			if err != nil {
 				return err
 			}
