@@ -94,6 +94,16 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
 	}
 	guard := catalog.Guard(up.Do)
+	if cfg.Catalog.Mode == CatalogMirror {
+		// The mirror alone reads Backstage, and it reads to be fresh: an
+		// answer from the upstream cache (rateLimits.upstream.cacheTTL)
+		// would be as old as the cache's entry, and a delta sync would miss
+		// changes Backstage already shows. The concurrency cap and rate
+		// still apply; nothing is cached or coalesced.
+		guard = func(ctx context.Context, _ string, fetch catalog.Fetch) ([]byte, int, error) {
+			return up.Do(ctx, "", fetch)
+		}
+	}
 	var client *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:

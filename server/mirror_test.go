@@ -237,3 +237,30 @@ func TestReadyzBeforeFirstMirrorSync(t *testing.T) {
 		t.Errorf("readyz after the first sync = %d %+v", code, b)
 	}
 }
+
+// TestMirrorReadsBypassTheUpstreamCache: syncs in quick succession each
+// read the catalog again; none is answered from the upstream cache, which
+// would hand a delta sync a listing as old as the cache's entry.
+func TestMirrorReadsBypassTheUpstreamCache(t *testing.T) {
+	s := newMirrorServer(t, nil)
+	for range 3 {
+		if _, err := s.opts.Mirror.FullSync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "\nbackstage_mcp_upstream_cache_hits_total 0\n") {
+		t.Errorf("mirror syncs were answered from the upstream cache:\n%s", grepLines(rec.Body.String(), "backstage_mcp_upstream_cache"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -72,3 +72,12 @@ func BenchmarkNew10k(b *testing.B) {
 		benchCatalog(b, 10000)
 	}
 }
+
+// BenchmarkByQuerySummaries10k: the page a search tool asks for, 20
+// entities projected to the summary fields (subtrees included).
+func BenchmarkByQuerySummaries10k(b *testing.B) {
+	c := benchCatalog(b, 10000)
+	benchRequest(b, c, "GET", "/api/catalog/entities/by-query?filter=kind=component&limit=20&fields="+
+		"kind,metadata.name,metadata.namespace,metadata.title,metadata.description,metadata.tags,metadata.links,"+
+		"spec.type,spec.lifecycle,spec.owner,spec.system,relations")
+}

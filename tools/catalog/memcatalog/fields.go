@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // parseFields collects the field paths of fields parameters (comma separated,
@@ -35,55 +37,178 @@ func parseFields(extra []string, params []string) ([]string, error) {
 	return fields, nil
 }
 
-// project keeps only the given field paths of an entity. A path part that is
-// not a key is joined with the next part, so annotation keys with dots
-// ("metadata.annotations.backstage.io/techdocs-ref") resolve as in Backstage.
-func project(entity map[string]any, fields []string) map[string]any {
+// project keeps only the given field paths of an entity, read from its
+// JSON encoding. A path part that is not a key is joined with the next
+// part, so annotation keys with dots
+// ("metadata.annotations.backstage.io/techdocs-ref") resolve as in
+// Backstage. Every value kept is decoded afresh, so the result shares
+// nothing with the catalog.
+func project(entityJSON string, fields []string) map[string]any {
+	return newProjector(fields).project(entityJSON)
+}
+
+// projector projects entities on one list of fields; it reuses its
+// scratch space from one entity to the next (not safe for concurrent use).
+type projector struct {
+	parts   [][]string // of each field
+	scratch []string
+	// memo remembers the lookups of the current entity, so that fields
+	// sharing a prefix (metadata.name, metadata.title, …) find it once.
+	memo []step
+}
+
+// step is one lookup: member or element key of the value found by step
+// parent (-1: the entity).
+type step struct {
+	parent int
+	key    string
+	r      gjson.Result
+	n      any // an array's length, when key was "length"
+	ok     bool
+}
+
+func newProjector(fields []string) *projector {
+	p := &projector{parts: make([][]string, len(fields))}
+	for i, f := range fields {
+		p.parts[i] = strings.Split(f, ".")
+	}
+	return p
+}
+
+func (p *projector) project(entityJSON string) map[string]any {
+	root := gjson.Parse(entityJSON)
+	p.memo = p.memo[:0]
 	var out any = map[string]any{}
-	for _, f := range fields {
-		path, v, ok := lookupPath(entity, f)
+	for _, parts := range p.parts {
+		path, v, ok := p.lookupPath(root, parts)
 		if ok {
-			out = setPath(out, path, deepCopy(v))
+			out = setPath(out, path, v)
 		}
 	}
 	m, _ := out.(map[string]any)
 	return m
 }
 
-func lookupPath(root any, field string) ([]string, any, bool) {
-	parts := strings.Split(field, ".")
+// lookupPath finds a field (split at its dots) in an encoded entity and
+// returns the keys that lead to it and its value, decoded.
+func (p *projector) lookupPath(root gjson.Result, field []string) ([]string, any, bool) {
+	parts := append(p.scratch[:0], field...)
+	defer func() { p.scratch = parts[:0] }()
 	var path []string
-	cur := root
+	cur, at := root, -1
+	var length any // set when the last part read an array's length
 	for i := 0; i < len(parts); i++ {
-		p := parts[i]
-		if v, ok := child(cur, p); ok {
-			path = append(path, p)
-			cur = v
-			continue
+		k := parts[i]
+		if length == nil {
+			j := p.child(at, cur, k)
+			if s := &p.memo[j]; s.ok {
+				path = append(path, k)
+				cur, length, at = s.r, s.n, j
+				continue
+			}
+		}
+		if length != nil {
+			return nil, nil, false // a number has no children
 		}
 		if i+1 < len(parts) {
-			parts[i+1] = p + "." + parts[i+1]
+			parts[i+1] = k + "." + parts[i+1]
 			continue
 		}
 		return nil, nil, false
 	}
-	return path, cur, true
+	if length != nil {
+		return path, length, true
+	}
+	return path, value(cur), true
 }
 
-func child(cur any, key string) (any, bool) {
-	switch t := cur.(type) {
-	case map[string]any:
-		v, ok := t[key]
-		return v, ok
-	case []any:
-		if key == "length" {
-			return json.Number(strconv.Itoa(len(t))), true
-		}
-		if i, ok := arrayIndex(key); ok && i < len(t) {
-			return t[i], true
+func (p *projector) find(parent int, key string) int {
+	for i := range p.memo {
+		if p.memo[i].parent == parent && p.memo[i].key == key {
+			return i
 		}
 	}
-	return nil, false
+	return -1
+}
+
+// child looks up key in cur (found by step at) through the memo, and
+// returns the index of its step.
+func (p *projector) child(at int, cur gjson.Result, key string) int {
+	if i := p.find(at, key); i >= 0 {
+		return i
+	}
+	s := step{parent: at, key: key}
+	s.r, s.n, s.ok = child(cur, key)
+	p.memo = append(p.memo, s)
+	return len(p.memo) - 1
+}
+
+// child returns the member key of an object, or element key of an array;
+// "length" of an array is its length (n, a json.Number).
+func child(cur gjson.Result, key string) (v gjson.Result, n any, ok bool) {
+	switch {
+	case cur.IsObject():
+		cur.ForEach(func(k, x gjson.Result) bool {
+			if k.Str == key {
+				v, ok = x, true
+				return false // the encoding has no duplicate keys
+			}
+			return true
+		})
+		return v, nil, ok
+	case cur.IsArray():
+		if key == "length" {
+			count := 0
+			cur.ForEach(func(_, _ gjson.Result) bool { count++; return true })
+			return gjson.Result{}, json.Number(strconv.Itoa(count)), true
+		}
+		i, isIndex := arrayIndex(key)
+		if !isIndex {
+			return v, nil, false
+		}
+		cur.ForEach(func(_, x gjson.Result) bool {
+			if i == 0 {
+				v, ok = x, true
+				return false
+			}
+			i--
+			return true
+		})
+		return v, nil, ok
+	}
+	return v, nil, false
+}
+
+// value decodes one value of an encoding, numbers as json.Number, as the
+// catalog decoded its entities (the encoding is the catalog's own, so it
+// is valid JSON without duplicate keys).
+func value(x gjson.Result) any {
+	switch x.Type {
+	case gjson.String:
+		return x.Str
+	case gjson.Number:
+		return json.Number(x.Raw)
+	case gjson.True:
+		return true
+	case gjson.False:
+		return false
+	case gjson.JSON:
+		if x.IsArray() {
+			a := []any{}
+			x.ForEach(func(_, y gjson.Result) bool {
+				a = append(a, value(y))
+				return true
+			})
+			return a
+		}
+		m := map[string]any{}
+		x.ForEach(func(k, y gjson.Result) bool {
+			m[k.Str] = value(y)
+			return true
+		})
+		return m
+	}
+	return nil
 }
 
 func arrayIndex(key string) (int, bool) {
@@ -133,22 +258,4 @@ func nextContainer(existing any, path []string) any {
 		return []any{}
 	}
 	return map[string]any{}
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		a := make([]any, len(t))
-		for i, x := range t {
-			a[i] = deepCopy(x)
-		}
-		return a
-	}
-	return v
 }

@@ -142,6 +142,10 @@ func writeJSON(w http.ResponseWriter, b []byte) {
 
 // writeEntities appends a JSON array of entities (null for nil) to buf.
 func writeEntities(buf *bytes.Buffer, items []*entry, fields []string) error {
+	var proj *projector
+	if fields != nil {
+		proj = newProjector(fields)
+	}
 	buf.WriteByte('[')
 	for i, en := range items {
 		if i > 0 {
@@ -151,9 +155,9 @@ func writeEntities(buf *bytes.Buffer, items []*entry, fields []string) error {
 		case en == nil:
 			buf.WriteString("null")
 		case fields == nil:
-			buf.Write(en.json)
+			buf.WriteString(en.json)
 		default:
-			b, err := encodeJSON(project(en.entity, fields))
+			b, err := encodeJSON(proj.project(en.json))
 			if err != nil {
 				return err
 			}
@@ -260,7 +264,9 @@ func (c *Catalog) byName(w http.ResponseWriter, qp queryParams, kind, namespace,
 	if en == nil {
 		return notFoundError("No entity named '%s' found, with kind '%s' in namespace '%s'", name, kind, namespace)
 	}
-	writeJSON(w, en.json)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, en.json)
 	return nil
 }
 

@@ -40,33 +40,74 @@ type searchIndex struct {
 }
 
 func buildIndex(entries []*entry) (*searchIndex, error) {
-	idx := &searchIndex{
-		n:        len(entries),
+	idx := newIndex()
+	for _, en := range entries {
+		if err := idx.add(en); err != nil {
+			return nil, err
+		}
+	}
+	idx.n = len(entries)
+	idx.sortKeyRows()
+	return idx, nil
+}
+
+func newIndex() *searchIndex {
+	return &searchIndex{
 		exists:   make(map[string][]int32),
 		postings: make(map[string]map[string][]int32),
 		byKey:    make(map[string][]keyRow),
 	}
-	for _, en := range entries {
-		rows, err := searchRows(en.entity)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", en.ref, err)
+}
+
+// add indexes one decoded entry at its position; byKey is left unsorted
+// (sortKeyRows).
+func (idx *searchIndex) add(en *entry) error {
+	rows, err := searchRows(en.entity)
+	if err != nil {
+		return fmt.Errorf("%s: %w", en.ref, err)
+	}
+	for _, r := range rows {
+		if l := idx.exists[r.key]; len(l) == 0 || l[len(l)-1] != en.pos {
+			idx.exists[r.key] = append(l, en.pos)
 		}
-		for _, r := range rows {
-			if l := idx.exists[r.key]; len(l) == 0 || l[len(l)-1] != en.pos {
-				idx.exists[r.key] = append(l, en.pos)
-			}
-			if r.null {
-				continue
-			}
-			m := idx.postings[r.key]
-			if m == nil {
-				m = make(map[string][]int32)
-				idx.postings[r.key] = m
-			}
-			m[r.value] = append(m[r.value], en.pos)
-			idx.byKey[r.key] = append(idx.byKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+		if r.null {
+			continue
+		}
+		m := idx.postings[r.key]
+		if m == nil {
+			m = make(map[string][]int32)
+			idx.postings[r.key] = m
+		}
+		m[r.value] = append(m[r.value], en.pos)
+		idx.byKey[r.key] = append(idx.byKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+	}
+	return nil
+}
+
+// renumber moves every entity from position p to remap[p] (a permutation;
+// exists and postings are sets, so their lists need no order).
+func (idx *searchIndex) renumber(remap []int32) {
+	for _, l := range idx.exists {
+		for i, p := range l {
+			l[i] = remap[p]
 		}
 	}
+	for _, m := range idx.postings {
+		for _, l := range m {
+			for i, p := range l {
+				l[i] = remap[p]
+			}
+		}
+	}
+	for _, rows := range idx.byKey {
+		for i := range rows {
+			rows[i].ent = remap[rows[i].ent]
+		}
+	}
+}
+
+// sortKeyRows orders every byKey list by value, then position.
+func (idx *searchIndex) sortKeyRows() {
 	for _, rows := range idx.byKey {
 		sort.Slice(rows, func(a, b int) bool {
 			if rows[a].value != rows[b].value {
@@ -75,7 +116,6 @@ func buildIndex(entries []*entry) (*searchIndex, error) {
 			return rows[a].ent < rows[b].ent
 		})
 	}
-	return idx, nil
 }
 
 var specialKeys = map[string]bool{

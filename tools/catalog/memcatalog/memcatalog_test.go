@@ -571,7 +571,7 @@ func TestRelations(t *testing.T) {
 			t.Fatalf("no %s", ref)
 		}
 		var out []string
-		for _, r := range en.entity["relations"].([]any) {
+		for _, r := range en.decoded(t)["relations"].([]any) {
 			m := r.(map[string]any)
 			if len(m) != 2 {
 				t.Fatalf("relation shape %v", m)
@@ -610,11 +610,11 @@ func TestRelations(t *testing.T) {
 			}
 		})
 	}
-	md := c.byRef["user:default/alice"].entity["metadata"].(map[string]any)
+	md := c.byRef["user:default/alice"].decoded(t)["metadata"].(map[string]any)
 	if md["namespace"] != "default" || len(md["uid"].(string)) != 36 || len(md["etag"].(string)) != 40 {
 		t.Fatalf("metadata %v", md)
 	}
-	spec := c.byRef["user:default/alice"].entity["spec"].(map[string]any)
+	spec := c.byRef["user:default/alice"].decoded(t)["spec"].(map[string]any)
 	if !reflect.DeepEqual(spec["memberOf"], []any{"group:other/ops", "team-a"}) {
 		t.Fatalf("memberOf not sorted as Backstage does: %v", spec["memberOf"])
 	}
@@ -622,7 +622,7 @@ func TestRelations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.byRef["user:default/alice"].json, c2.byRef["user:default/alice"].json) {
+	if c.byRef["user:default/alice"].json != c2.byRef["user:default/alice"].json {
 		t.Fatal("uid/etag not deterministic")
 	}
 	if c.Len() != len(fixture()) {
@@ -691,4 +691,14 @@ func TestConcurrentRequests(t *testing.T) {
 	if len(c.Requests()) != 320 {
 		t.Fatalf("recorded %d", len(c.Requests()))
 	}
+}
+
+// decoded decodes an entry's JSON (the catalog keeps no decoded copy).
+func (en *entry) decoded(t *testing.T) map[string]any {
+	t.Helper()
+	e, err := decodeEntity([]byte(en.json))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

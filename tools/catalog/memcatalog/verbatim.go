@@ -1,10 +1,10 @@
 package memcatalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"unique"
 )
@@ -30,27 +30,99 @@ func NewJSON(items []json.RawMessage, opts ...Option) (*Catalog, error) {
 		}
 		return New(ents, opts...)
 	}
-	c := newCatalog(cfg, len(items))
-	c.entries = make([]*entry, 0, len(items))
-	seenRef := make(map[string]int, len(items))
-	seenUID := make(map[string]int, len(items))
-	for i, it := range items {
-		en, err := verbatimEntry(it)
-		if err != nil {
-			return nil, fmt.Errorf("%w: entity #%d: %w", ErrInvalidEntity, i, err)
-		}
-		if j, dup := seenRef[en.ref]; dup {
-			return nil, fmt.Errorf("%w: entity #%d: %s duplicates entity #%d", ErrInvalidEntity, i, en.ref, j)
-		}
-		if j, dup := seenUID[en.uid]; dup {
-			return nil, fmt.Errorf("%w: entity #%d: uid %s duplicates entity #%d", ErrInvalidEntity, i, en.uid, j)
-		}
-		seenRef[en.ref], seenUID[en.uid] = i, i
-		c.entries = append(c.entries, en)
-	}
-	if err := c.finish(); err != nil {
+	b := NewBuilder(opts...)
+	if err := b.Add(items...); err != nil {
 		return nil, err
 	}
+	return b.Catalog()
+}
+
+// Builder builds a Verbatim catalog from entities given a few at a time,
+// e.g. one Backstage page after another, so that the caller need not hold
+// them all: each entity is decoded, checked, indexed and kept only as its
+// encoding as soon as it is added. NewJSON(items, opts...) with Verbatim
+// is NewBuilder(opts...), Add(items...), Catalog(). A Builder is not safe
+// for concurrent use.
+type Builder struct {
+	c       *Catalog
+	seenRef map[string]int
+	seenUID map[string]int
+	idx     *searchIndex // positions in the order of Add until Catalog
+	err     error
+}
+
+// NewBuilder returns an empty Builder for a catalog with opts; Verbatim is
+// implied.
+func NewBuilder(opts ...Option) *Builder {
+	cfg := newConfig(opts)
+	cfg.verbatim = true
+	return &Builder{c: newCatalog(cfg, 0), seenRef: map[string]int{}, seenUID: map[string]int{}, idx: newIndex()}
+}
+
+// Len is the number of entities added so far.
+func (b *Builder) Len() int { return len(b.c.entries) }
+
+// Add decodes, checks and indexes items (JSON objects checked as NewJSON
+// checks them with Verbatim). After an error the Builder is unusable.
+func (b *Builder) Add(items ...json.RawMessage) error {
+	if b.err != nil {
+		return b.err
+	}
+	for _, it := range items {
+		if err := b.add(it); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Builder) add(raw json.RawMessage) error {
+	i := len(b.c.entries)
+	en, err := verbatimEntry(raw)
+	if err != nil {
+		return fmt.Errorf("%w: entity #%d: %w", ErrInvalidEntity, i, err)
+	}
+	if j, dup := b.seenRef[en.ref]; dup {
+		return fmt.Errorf("%w: entity #%d: %s duplicates entity #%d", ErrInvalidEntity, i, en.ref, j)
+	}
+	if j, dup := b.seenUID[en.uid]; dup {
+		return fmt.Errorf("%w: entity #%d: uid %s duplicates entity #%d", ErrInvalidEntity, i, en.uid, j)
+	}
+	if i >= math.MaxInt32 {
+		return fmt.Errorf("%w: too many entities", ErrInvalidEntity)
+	}
+	en.pos = int32(i)
+	if err := b.idx.add(en); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidEntity, err)
+	}
+	en.entity = nil
+	b.seenRef[en.ref], b.seenUID[en.uid] = i, i
+	b.c.entries = append(b.c.entries, en)
+	return nil
+}
+
+// Catalog orders the entities by uid and returns the catalog. The Builder
+// is spent: call it once.
+func (b *Builder) Catalog() (*Catalog, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	b.err = errors.New("memcatalog: Builder.Catalog called twice")
+	c := b.c
+	b.seenRef, b.seenUID = nil, nil
+	sort.Slice(c.entries, func(x, y int) bool { return c.entries[x].uid < c.entries[y].uid })
+	remap := make([]int32, len(c.entries))
+	c.byRef = make(map[string]*entry, len(c.entries))
+	for i, en := range c.entries {
+		remap[en.pos] = int32(i) //nolint:gosec // bounded by the number of entities (checked in add)
+		en.pos = int32(i)        //nolint:gosec // idem
+		c.byRef[en.ref] = en
+	}
+	b.idx.renumber(remap)
+	b.idx.n = len(c.entries)
+	b.idx.sortKeyRows()
+	c.idx = b.idx
 	return c, nil
 }
 
@@ -131,6 +203,7 @@ func (c *Catalog) Update(upserts []json.RawMessage, remove []string) (*Catalog, 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
 	n.idx = idx
+	dropDecoded(fresh)
 	return n, nil
 }
 
@@ -195,8 +268,7 @@ func verbatimEntry(raw json.RawMessage) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Kept for the catalog's life: no spare capacity from the encoder.
-	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: bytes.Clone(b)}, nil
+	return &entry{ref: entityRef(e), uid: uid, etag: etag, entity: e, json: string(b)}, nil
 }
 
 // maxInterned is the longest string value intern shares.

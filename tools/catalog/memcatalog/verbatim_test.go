@@ -123,7 +123,7 @@ func TestUpdate(t *testing.T) {
 	uidOf := map[string]string{}
 	c.Versions(func(v Version) { uidOf[v.Ref] = v.UID })
 
-	changed := json.RawMessage(strings.Replace(string(c.byRef["component:default/svc-two"].json), `"lifecycle":"experimental"`, `"lifecycle":"production"`, 1))
+	changed := json.RawMessage(strings.Replace(c.byRef["component:default/svc-two"].json, `"lifecycle":"experimental"`, `"lifecycle":"production"`, 1))
 	changed = json.RawMessage(strings.Replace(string(changed), `"etag":"`, `"etag":"new-`, 1))
 	added := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"svc-new","namespace":"default","uid":"00000000-new","etag":"e"},"spec":{"type":"service","lifecycle":"production","owner":"team-a"},"relations":[]}`)
 	n, err := c.Update([]json.RawMessage{changed, added}, []string{uidOf["component:default/svc-one"]})
@@ -250,4 +250,56 @@ func refOf(t *testing.T, raw json.RawMessage) string {
 		t.Fatal(err)
 	}
 	return entityRef(e)
+}
+
+// TestBuilderInPagesEqualsOneBuild: entities added page by page, in any
+// order, give the catalog and index that indexing them all at once, in
+// uid order, gives; a duplicate across pages is refused.
+func TestBuilderInPagesEqualsOneBuild(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 50 {
+		shuffled := slices.Clone(items)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		b := NewBuilder(WithoutRecording())
+		for rest := shuffled; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(4))
+			if err := b.Add(rest[:n]...); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		got, err := b.Catalog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The reference: every entity decoded and indexed at once.
+		ref := make([]*entry, len(got.entries))
+		for i, en := range got.entries {
+			cp := *en
+			cp.entity = en.decoded(t)
+			ref[i] = &cp
+			if int(en.pos) != i || got.byRef[en.ref] != en || (i > 0 && got.entries[i-1].uid >= en.uid) {
+				t.Fatalf("round %d: entry %d out of place", round, i)
+			}
+		}
+		want, err := buildIndex(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(canonical(got.idx), canonical(want)) {
+			t.Fatalf("round %d: the index built page by page differs", round)
+		}
+	}
+	b := NewBuilder()
+	if err := b.Add(items[:2]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(items[1]); !errors.Is(err, ErrInvalidEntity) || !strings.Contains(err.Error(), "duplicates entity #1") {
+		t.Fatalf("duplicate across pages: %v", err)
+	}
+	if _, err := b.Catalog(); err == nil {
+		t.Fatal("a failed Builder made a catalog")
+	}
 }

@@ -1,17 +1,21 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
@@ -368,6 +372,96 @@ func BenchmarkUpdate1pct(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// pageUpstream serves a fixed catalog as by-query pages without HTTP: each
+// Query returns fresh copies of one page's items, as the catalog client
+// does, so that a full sync's memory is the mirror's own.
+type pageUpstream struct{ items []json.RawMessage }
+
+func (u pageUpstream) Query(_ context.Context, q catalog.Query) (*catalog.Page, error) {
+	start := 0
+	if q.Cursor != "" {
+		fmt.Sscan(q.Cursor, &start)
+	}
+	end := min(start+q.Limit, len(u.items))
+	p := &catalog.Page{TotalItems: len(u.items)}
+	for _, it := range u.items[start:end] {
+		p.Items = append(p.Items, bytes.Clone(it))
+	}
+	if end < len(u.items) {
+		p.NextCursor = fmt.Sprint(end)
+	}
+	return p, nil
+}
+
+func (u pageUpstream) GetByRefs(context.Context, []string, []string) ([]json.RawMessage, error) {
+	return nil, errors.New("pageUpstream: no by-refs")
+}
+
+// heapObjects reads the bytes of heap objects, live or not yet collected,
+// without stopping the world.
+func heapObjects(s []metrics.Sample) uint64 {
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// BenchmarkFullSyncMemory: the heap a full sync needs, from an upstream
+// that costs nothing: live heap afterwards (after GC), the peak of the heap
+// during the sync (sampled every millisecond; garbage not yet collected
+// included, as the process's RSS sees it), and the bytes allocated.
+//
+//	go test -run '^$' -bench FullSyncMemory -benchtime 1x ./tools/catalog/mirror/
+func BenchmarkFullSyncMemory(b *testing.B) {
+	for _, n := range []int{10_000, 30_000} {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			up := pageUpstream{items: rawItems(b, n, 0)}
+			var live, peak, alloc uint64
+			for b.Loop() {
+				b.StopTimer()
+				base := heapInUse()
+				var ms0, ms1 runtime.MemStats
+				runtime.ReadMemStats(&ms0)
+				m, err := New(Config{Upstream: up})
+				if err != nil {
+					b.Fatal(err)
+				}
+				done := make(chan struct{})
+				peaks := make(chan uint64)
+				go func() {
+					s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+					var top uint64
+					t := time.NewTicker(time.Millisecond)
+					defer t.Stop()
+					for {
+						top = max(top, heapObjects(s))
+						select {
+						case <-done:
+							peaks <- max(top, heapObjects(s))
+							return
+						case <-t.C:
+						}
+					}
+				}()
+				b.StartTimer()
+				if _, err := m.Sync(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				close(done)
+				peak = <-peaks - base
+				runtime.ReadMemStats(&ms1)
+				alloc = ms1.TotalAlloc - ms0.TotalAlloc
+				live = heapInUse() - base
+				runtime.KeepAlive(m)
+				b.StartTimer()
+			}
+			per := func(v uint64) float64 { return float64(v) / (1 << 20) / (float64(n) / 10_000) }
+			b.ReportMetric(per(live), "liveMB/10k")
+			b.ReportMetric(per(peak), "peakMB/10k")
+			b.ReportMetric(per(alloc), "allocMB/10k")
 		})
 	}
 }

@@ -316,14 +316,18 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 	start := m.cfg.Now()
 	clock := time.Now()
 	rep := Report{Full: true}
-	var items []json.RawMessage
+	// Each page is decoded, checked and indexed as it arrives, then let
+	// go: the sync never holds every page at once.
+	b := memcatalog.NewBuilder(m.opts...)
 	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
-		items = append(items, page...)
+		if err := b.Add(page...); err != nil {
+			return fmt.Errorf("mirror: full sync: %w", err)
+		}
 		return nil
 	})
 	if err == nil {
 		var cat *memcatalog.Catalog
-		cat, err = memcatalog.NewJSON(items, m.opts...)
+		cat, err = b.Catalog()
 		if err == nil {
 			m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: start})
 		} else {
