@@ -2,14 +2,16 @@
 
 // Package pushdown measures, on a real Backstage, what the shape of a
 // pushed-down policy condition costs Backstage's query builder, so that
-// the tools send the cheapest shape that selects the same entities.
+// the tools send the cheapest shape that selects the same entities, and
+// what asking for the summary's fields costs against whole entities.
 //
 // Run it with
 //
 //	go test -tags e2e -count=1 -v -run TestPushdownShapes ./server/e2e/pushdown/
 //
 // (PUSHDOWN_ENTITIES sets the catalog size, 10,000 by default). It reports
-// latencies; it asserts only that every shape selects the same entities.
+// latencies; it asserts only that every shape, and both projections,
+// select the same entities.
 package pushdown
 
 import (
@@ -225,7 +227,11 @@ func (c *client) all(ctx context.Context, s shape) ([]string, int, error) {
 	}
 }
 
-func TestPushdownShapes(t *testing.T) {
+// startCatalog starts a real Backstage with the generated catalog of
+// PUSHDOWN_ENTITIES entities (10,000 by default) and waits until its
+// owner relations are stitched.
+func startCatalog(t *testing.T) (*client, int) {
+	t.Helper()
 	n := 10000
 	if s := os.Getenv("PUSHDOWN_ENTITIES"); s != "" {
 		var err error
@@ -255,7 +261,7 @@ func TestPushdownShapes(t *testing.T) {
 	}
 	t.Cleanup(stop)
 	t.Logf("Backstage ready with %d entities in %s", bs.Entities, time.Since(t0).Round(time.Second))
-	c := &client{bs: bs, hc: &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}}
+	c := &client{bs: bs, hc: &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}}}
 	ctx := context.Background()
 	// Relations are stitched after the entities are in: wait until the
 	// owner relation of the last entity is there.
@@ -270,6 +276,22 @@ func TestPushdownShapes(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+	return c, n
+}
+
+// TestPushdownShapes starts one Backstage for both measurements: the
+// shapes of a pushed-down namespace condition, and the cost of asking for
+// the summary's fields (TestPushdownShapes/projection).
+func TestPushdownShapes(t *testing.T) {
+	c, _ := startCatalog(t)
+	t.Run("shapes", func(t *testing.T) { shapeCost(t, c) })
+	t.Run("projection", func(t *testing.T) { projectionCost(t, c) })
+}
+
+// shapeCost measures the shapes of "user condition AND namespace in
+// [default, platform]" on the first page of a search.
+func shapeCost(t *testing.T, c *client) {
+	ctx := context.Background()
 
 	queries := []struct{ name, user string }{
 		{"kind=component", "kind=component"},
@@ -337,3 +359,121 @@ func mean(d []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// projectionCost measures what asking Backstage for the summary's fields
+// (`fields=`, as the tools' searches do) costs or saves Backstage against
+// whole entities, one request at a time and 16 at once, on the first page
+// of a 20-result owner search. Run it alone with
+//
+//	go test -tags e2e -count=1 -v -run 'TestPushdownShapes/projection' ./server/e2e/pushdown/
+//
+// It asserts only that both ask for the same entities.
+func projectionCost(t *testing.T, c *client) {
+	ctx := context.Background()
+	const summary = "kind,metadata.description,metadata.links,metadata.name,metadata.namespace,metadata.tags,metadata.title,relations,spec.lifecycle,spec.owner,spec.system,spec.type"
+	type variant struct {
+		name   string
+		fields string
+		limit  int
+	}
+	variants := []variant{
+		{"whole, limit 20 (REST)", "", 20},
+		{"summary fields, limit 21 (ours)", summary, 21},
+		{"whole, limit 21", "", 21},
+		{"summary fields, limit 20", summary, 20},
+	}
+	ask := func(v variant, team int) ([]string, time.Duration, error) {
+		q := url.Values{}
+		q.Set("filter", fmt.Sprintf("kind=component,relations.ownedby=group:default/team-%d", team))
+		q.Set("limit", strconv.Itoa(v.limit))
+		if v.fields != "" {
+			q.Set("fields", v.fields)
+		}
+		p, d, err := c.query(ctx, q)
+		if err != nil {
+			return nil, 0, err
+		}
+		var names []string
+		for _, it := range p.Items {
+			names = append(names, it.Metadata.Namespace+"/"+it.Metadata.Name)
+		}
+		return names, d, nil
+	}
+	// Same entities.
+	for team := range 5 {
+		a, _, err := ask(variants[0], team)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := ask(variants[1], team)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < len(a) || strings.Join(a, " ") != strings.Join(b[:len(a)], " ") {
+			t.Errorf("team-%d: whole %v, summary %v", team, a, b)
+		}
+	}
+	rounds, perBlock := 6, 5
+	if testing.Short() {
+		rounds = 2
+	}
+	lat := make([][]time.Duration, len(variants))
+	team := 0
+	for range rounds {
+		for i, v := range variants {
+			for range perBlock {
+				team = (team + 1) % 100
+				_, d, err := ask(v, team)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lat[i] = append(lat[i], d)
+			}
+		}
+	}
+	base := median(lat[0])
+	for i, v := range variants {
+		m := median(lat[i])
+		t.Logf("c1  %-32s p50 %6.1f ms  mean %6.1f ms  (%+.0f%% vs whole, limit 20)", v.name, ms(m), ms(mean(lat[i])), 100*(ms(m)/ms(base)-1))
+	}
+	// 16 at once: calls per second over blocks of 64 requests, the
+	// variants alternating.
+	const conc, block = 16, 64
+	secs := make([]time.Duration, len(variants))
+	for r := range rounds / 2 {
+		for k := range variants {
+			i := k
+			if r%2 == 1 {
+				i = len(variants) - 1 - k
+			}
+			work := make(chan int, block)
+			for j := range block {
+				work <- j % 100
+			}
+			close(work)
+			errs := make(chan error, conc)
+			t0 := time.Now()
+			for range conc {
+				go func() {
+					for tm := range work {
+						if _, _, err := ask(variants[i], tm); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range conc {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			secs[i] += time.Since(t0)
+		}
+	}
+	for i, v := range variants {
+		n := float64(block * (rounds / 2))
+		t.Logf("c16 %-32s %6.1f calls/s", v.name, n/secs[i].Seconds())
+	}
+}
