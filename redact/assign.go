@@ -157,8 +157,8 @@ func quotedEnd(text []byte, i int, q byte) int {
 // two string literals ("Password: " + get() + ","), not a literal.
 func phraseEnd(text []byte, i int, q byte) int {
 	for j := i; j < len(text) && j-i <= 200; j++ {
-		switch c := text[j]; {
-		case c == q:
+		switch text[j] {
+		case q:
 			if text[j-1] == ' ' || text[j-1] == '\t' || strings.IndexByte("+.&|", text[j-1]) >= 0 {
 				return i // "…" + expr + "…": the outside of two string literals
 			}
@@ -166,7 +166,7 @@ func phraseEnd(text []byte, i int, q byte) int {
 				return j - 1
 			}
 			return j
-		case c == '\n' || c == '\r':
+		case '\n', '\r':
 			return i
 		}
 	}
