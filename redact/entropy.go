@@ -156,19 +156,17 @@ func isLongRun(s string) bool {
 }
 
 // chosenPasswords are whole values that isPlaceholder takes for stand-ins
-// but that, where the position proves a password (a URL's userinfo, a
-// connection string's Password=, a command line's -p, a key named password),
-// are values: ordinary words that people set as passwords, like "admin" or
-// "centipede", which that position already redacts. Kept out of this list,
-// and so still stand-ins there: the names of the slot itself (password,
-// pass, passwd, pwd: "user:password@host" is the form every driver
-// documents), the stand-ins mypassword, mysecretpassword and your… of
-// placeholderExact and placeholderParts, and "guest" (the documented default
-// account of message brokers).
+// but that, in a value someone chose with no position to prove it a
+// password (checkChosen: a JWT signing secret, a short bearer token; a key
+// like passwordAuth), are values: ordinary words people set as passwords.
+// The other stand-ins of placeholderExact and placeholderParts (the slot's
+// own name, mypassword, your…, guest) stay stand-ins there. Where a position
+// proves a password, no word is a stand-in (isPasswordRef).
 var chosenPasswords = map[string]bool{"secret": true, "hunter2": true, "letmein": true}
 
-// isPasswordStandIn is isPlaceholder for a value in a password position: the
-// same templates, references, masks and documentation words, but the words of
+// isPasswordStandIn is isPlaceholder for a chosen value (checkChosen,
+// chosenValueOK, the password of HTTP Basic credentials): the same
+// templates, references, masks and documentation words, but the words of
 // chosenPasswords are values, and a constant's name ("SOME_PASSWORD",
 // "DB_PASS") is a stand-in: it reads as the name of a variable, not as what
 // someone typed.

@@ -409,7 +409,7 @@ func TestLiteralsInPasswordPositions(t *testing.T) {
 			[]string{"password = open_sesame", "password = 'open sesame'", "AUTO_SESSION_PASSWORD=mypassword", "password = 'abcdef123456'",
 				`"AdminPassword": "thisismypassword"`, `password: "SOME_PASSWORD"`, "$mail->Password   = 'secret';", "password = 'super$ecret'"},
 			[]string{"password = ${DB_PASSWORD}", "password = env.PERKEEP_TEST_PASSWORD", "password = DB_PASSWORD", "password = super$ecret",
-				"password: ********", "password: xxxxxxxx", "password: null", "password: true", "password: /run/secrets/db",
+				"password: ********", "password: xxxxxxxx", "password: abc...", "password: null", "password: true", "password: /run/secrets/db",
 				`sb.append("MasterUserPassword: " + getMasterUserPassword() + ",");`, `"//localhost:1337/:_password = "+new Buffer("feast")`,
 				"this.addPassword = '#add-password';", `put '/forgot-password' => "cms/sites/passwords#update"`}},
 		{"prose and code",
