@@ -113,6 +113,11 @@ func parseAssignment(text []byte, ks, ke int) []int {
 	ve := valueEnd(text, i, 400)
 	if i > q {
 		ve = max(ve, quotedEnd(text, i, text[i-1]))
+		if ve > i && ve < len(text) && (text[ve] == ' ' || text[ve] == '\t') && strings.IndexByte("+.&|", text[i]) < 0 && isPasswordSlot(string(text[ns:ne])) {
+			// A quoted passphrase holds blanks ("password = 'open sesame'"):
+			// under a password name the quotes, not the blank, end it.
+			ve = max(ve, phraseEnd(text, i, text[i-1]))
+		}
 	}
 	if ve-i < 6 {
 		return nil // shorter values are judged by no rule: genericValueOK wants 8, passwordValueOK 6
@@ -139,6 +144,29 @@ func quotedEnd(text []byte, i int, q byte) int {
 			}
 			return j
 		case c <= ' ':
+			return i
+		}
+	}
+	return i
+}
+
+// phraseEnd returns the end of a quoted value opened by quote q at i that
+// may hold blanks: the matching quote on the same line within 200 bytes,
+// else i. The caller has checked that the value starts with no blank and
+// no concatenation operator; a value that ends with one is the text between
+// two string literals ("Password: " + get() + ","), not a literal.
+func phraseEnd(text []byte, i int, q byte) int {
+	for j := i; j < len(text) && j-i <= 200; j++ {
+		switch text[j] {
+		case q:
+			if text[j-1] == ' ' || text[j-1] == '\t' || strings.IndexByte("+.&|", text[j-1]) >= 0 {
+				return i // "…" + expr + "…": the outside of two string literals
+			}
+			if text[j-1] == '\\' {
+				return j - 1
+			}
+			return j
+		case '\n', '\r':
 			return i
 		}
 	}

@@ -156,19 +156,17 @@ func isLongRun(s string) bool {
 }
 
 // chosenPasswords are whole values that isPlaceholder takes for stand-ins
-// but that, where the position proves a password (a URL's userinfo, a
-// connection string's Password=, a command line's -p, a key named password),
-// are values: ordinary words that people set as passwords, like "admin" or
-// "centipede", which that position already redacts. Kept out of this list,
-// and so still stand-ins there: the names of the slot itself (password,
-// pass, passwd, pwd: "user:password@host" is the form every driver
-// documents), the stand-ins mypassword, mysecretpassword and your… of
-// placeholderExact and placeholderParts, and "guest" (the documented default
-// account of message brokers).
+// but that, in a value someone chose with no position to prove it a
+// password (checkChosen: a JWT signing secret, a short bearer token; a key
+// like passwordAuth), are values: ordinary words people set as passwords.
+// The other stand-ins of placeholderExact and placeholderParts (the slot's
+// own name, mypassword, your…, guest) stay stand-ins there. Where a position
+// proves a password, no word is a stand-in (isPasswordRef).
 var chosenPasswords = map[string]bool{"secret": true, "hunter2": true, "letmein": true}
 
-// isPasswordStandIn is isPlaceholder for a value in a password position: the
-// same templates, references, masks and documentation words, but the words of
+// isPasswordStandIn is isPlaceholder for a chosen value (checkChosen,
+// chosenValueOK, the password of HTTP Basic credentials): the same
+// templates, references, masks and documentation words, but the words of
 // chosenPasswords are values, and a constant's name ("SOME_PASSWORD",
 // "DB_PASS") is a stand-in: it reads as the name of a variable, not as what
 // someone typed.
@@ -425,11 +423,42 @@ func isPasswordName(name string) bool {
 	return strings.HasSuffix(n, "pass") || strings.HasSuffix(n, "pw")
 }
 
-// passwordValueOK judges a value under a password name. People choose
-// passwords, so entropy says little ("thisismypassword" is a password): the
-// value is kept only when it is a placeholder, template, reference, path,
-// URL, algorithm name, number, boolean or shorter than six characters.
-func passwordValueOK(s string) bool {
+// passwordValueOK judges a value under a key named password (passwd, pwd,
+// passphrase, …): a position that proves a password. The value there is
+// written literally, so whatever word it is ("password", "open_sesame",
+// "mypassword", "guest") it is the password; only what is syntactically a
+// reference or no value is kept (isPasswordRef), and what names where the
+// password is rather than holding it: a path, a URL, a secret-store
+// reference (safeValuePrefixes), an algorithm name (password_hash: bcrypt).
+//
+// quoted says whether the value stood in quotes. An unquoted value after
+// "=" or ":" may be code ("password = DB_PASSWORD", "password:
+// config.db.password", "password = getenv("), where a constant's name, a
+// dotted path or a call is a reference; in quotes the same text is a
+// literal ("password \"SOME_PASSWORD\"" in a Gradle file is the password).
+func passwordValueOK(s string, quoted bool) bool {
+	if len(s) < 3 || len(s) > 200 || isPasswordRef(s) || isAlgorithmName(strings.ToLower(s)) {
+		return false
+	}
+	l := strings.ToLower(s)
+	for _, p := range safeValuePrefixes {
+		if strings.HasPrefix(l, p) {
+			return false
+		}
+	}
+	if strings.Contains(s, "://") || strings.ContainsAny(s, "#/") && isWordy(s) {
+		return false // a URL; a route, an anchor or a relative path ("cms/sites/passwords#edit", "#add-password")
+	}
+	return quoted || !isCodeRef(s) && !hasInterpolation(s)
+}
+
+// chosenValueOK judges a value under a key that names a password without
+// being one ("passwordSecret", "passwordAuth": the name of a Secret, a
+// switch): such a key proves no password, so the chosen-password checks
+// apply. The value is kept when it is a placeholder, template, reference,
+// path, URL, algorithm name, number, boolean, words joined by separators
+// or shorter than six characters.
+func chosenValueOK(s string) bool {
 	if len(s) < 6 || len(s) > 200 || isPasswordStandIn(s) || sequenceStandIn(s) || isMarker(s) || isAlgorithmName(strings.ToLower(s)) {
 		return false
 	}
@@ -447,6 +476,105 @@ func passwordValueOK(s string) bool {
 		return false // a number: a length, a port, a count
 	}
 	return !isWordy(s)
+}
+
+// hasInterpolation reports whether an unquoted value holds a variable
+// ("super$ecret", "pre${X}"): where a value is unquoted after "=" (a shell,
+// an env or Makefile, Perl, PHP), "$name" is expanded, so the text is not
+// the password. In quotes the caller takes the value as written.
+func hasInterpolation(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if c := s[i+1]; s[i] == '$' && (c == '_' || c == '{' || c == '(' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return true
+		}
+	}
+	return false
+}
+
+// isPasswordRef reports whether s, the value in a position that proves a
+// password (a URL's userinfo, a connection string's Password=, a command
+// line's -p, a Gradle credentials password, a key named password), is not a
+// literal password: a variable or template ("$X", "${X}", "%X%", "#{…}",
+// "{{…}}", "<…>", "@x@", "{Name}"), a mask ("****", "######", "xxxxxx"),
+// one of the words that mean no value ("null", "none", "true", …), or a
+// marker of an earlier redaction. Everything else there is written as the
+// password is, so it is one: the documentation words of placeholderExact
+// and placeholderParts are not stand-ins in these positions.
+func isPasswordRef(s string) bool {
+	if isTemplate(s) || isPasswordMask(s) || isMarker(s) {
+		return true
+	}
+	return noValueWords[strings.ToLower(s)]
+}
+
+// noValueWords are the literals that mean "no value" or a switch in the
+// configuration languages a password key appears in (YAML, JSON, TOML, env).
+var noValueWords = map[string]bool{
+	"null": true, "nil": true, "none": true, "undefined": true, "~": true,
+	"true": true, "false": true, "yes": true, "no": true, "on": true, "off": true,
+}
+
+// isPasswordMask reports whether s is what a tool or a writer prints in
+// place of a password: a mask of any length ("****", "password=######
+// dbname=…"), an elision ("abc..."), or a value made only of one masking
+// character, three or more times ("xxxxxx", "XXX", "???", "•••").
+func isPasswordMask(s string) bool {
+	if isMasked(s) || strings.Contains(s, "...") {
+		return true
+	}
+	if len(s) < 3 {
+		return false
+	}
+	if strings.Trim(s, "•") == "" {
+		return true
+	}
+	_, whole := longestRun(s)
+	return whole && strings.IndexByte("*#xX?", s[0]) >= 0
+}
+
+// isCodeRef reports whether an unquoted value reads as code that refers to
+// a password held elsewhere: a constant's name ("DB_PASSWORD"), a dotted
+// path of identifiers ("config.db.password", "process.env.DB_PASS") or a
+// call ("System.getenv("). Lower-case words joined by '_' ("open_sesame")
+// are not: unquoted after "=" in an INI, env or properties file, such a
+// value is the password itself.
+func isCodeRef(s string) bool {
+	if isConstName(s) || strings.HasSuffix(s, "(") {
+		return true
+	}
+	if strings.IndexByte(s, '.') < 0 {
+		return false
+	}
+	for _, p := range strings.Split(s, ".") {
+		if p == "" || !(p[0] == '_' || p[0] >= 'a' && p[0] <= 'z' || p[0] >= 'A' && p[0] <= 'Z') {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			if !isWordByte(p[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isPasswordSlot reports whether a key name proves that its value is a
+// password: a secret name whose last word says so ("password",
+// "db_password", "AdminPassword", "smtp_pass", "PGPASSWORD", "ldap_pw2").
+// A name where another word follows ("passwordSecret", "passwordKey",
+// "passwordAuth") names a Secret, a field or a switch that concerns a
+// password, not the password itself: chosenValueOK judges its value.
+func isPasswordSlot(name string) bool {
+	if !isSecretName(name) {
+		return false
+	}
+	n := strings.TrimRight(squashName(name), "0123456789")
+	for _, w := range [...]string{"password", "passwd", "passphrase", "pwd", "pass", "pw"} {
+		if strings.HasSuffix(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // squashName lowercases name and drops '_', '-' and '.' ("DB_Pass-word" →

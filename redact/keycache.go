@@ -19,6 +19,7 @@ type keyInfo struct {
 	clean    bool    // the name itself holds no secret and no invisible Unicode
 	secret   bool    // isSecretName
 	password bool    // isPasswordName
+	slot     bool    // isPasswordSlot
 	token    bool    // isTokenName
 	webhook  bool    // isWebhookName
 	auth     bool    // the name is "auth" (a Docker config entry)
@@ -76,6 +77,7 @@ func (r *Redactor) judgeKey(key []byte) *keyInfo {
 		set:      r.prefilter(key),
 		secret:   isSecretName(name),
 		password: isPasswordName(name),
+		slot:     isPasswordSlot(name),
 		token:    isTokenName(name),
 		webhook:  isWebhookName(name),
 		auth:     strings.EqualFold(name, "auth"),

@@ -95,7 +95,7 @@ func TestKeyContextFalsePositives(t *testing.T) {
 		{"code, not a literal", `let accountKey = Buffer.from("accountKey", "base64");`},
 		{"route name", "edit_password: cms/sites/passwords#edit"},
 		{"prose without a quoted password", "The password is stored in Vault under secret/payments."},
-		{"prose with a placeholder", "the password is 'changeme' until the first login"},
+		{"prose with a template", "the password is '<your-password>' until the first login"},
 		{"empty comparison", `if password == "" {`},
 	}
 	for _, tc := range tests {
@@ -123,7 +123,7 @@ func TestPasswordNames(t *testing.T) {
 		{"password: thisismyp4ss", true},
 		{`"AdminPassword": "Prestigio$"`, true},
 		{"smtp_pass=bluebird77", true},
-		{"password: changeme", false},
+		{"password: changeme", true}, // a key named password proves the literal is the password
 		{"password: ${DB_PASSWORD}", false},
 		{"password: secret/data/payments/db", false},
 		{"password_min_length: 14", false},

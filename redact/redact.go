@@ -381,9 +381,13 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 	if set.empty() {
 		return spans
 	}
-	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && !bytes.ContainsAny(b, " \t\r\n") {
+	// A JSON string is a literal (YAML scalars have no variables), so under
+	// a password key it is judged as a quoted value; a passphrase may hold
+	// blanks, any other secret is one word.
+	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && (ki.slot || !bytes.ContainsAny(b, " \t\r\n")) {
 		v := string(b)
-		if !r.allow[v] && (isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && passwordValueOK(v)) {
+		if !r.allow[v] && (ki.slot && passwordValueOK(v, true) || !bytes.ContainsAny(b, " \t\r\n") &&
+			(isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && !ki.slot && chosenValueOK(v))) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
 		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
@@ -499,7 +503,8 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 				continue
 			}
 		}
-		if e <= s || !r.accept(ru, string(text[s:e]), name) {
+		quoted := s > 0 && (text[s-1] == '"' || text[s-1] == '\'')
+		if e <= s || !r.accept(ru, string(text[s:e]), name, quoted) {
 			continue
 		}
 		if starts != nil {
@@ -510,8 +515,9 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	return spans
 }
 
-// accept applies a rule's validation to a candidate secret.
-func (r *Redactor) accept(ru *rule, secret, name string) bool {
+// accept applies a rule's validation to a candidate secret. quoted says
+// whether the secret stood right after a quote (a literal wherever it is).
+func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
 	if r.allow[secret] || isMarker(secret) {
 		return false
 	}
@@ -519,6 +525,9 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return false
 	}
 	switch {
+	case ru.id == "url-query-secret" && isPasswordSlot(name):
+		// A URL holds no code: the value of ?password= is a literal.
+		return passwordValueOK(secret, true)
 	case ru.id == "url-query-secret":
 		return isSecretParam(name) && !standIn(secret) && len(secret) >= 8 && !isUUID(secret) &&
 			shannon(secret) >= ru.minEntropy && !(isWordy(secret))
@@ -532,10 +541,20 @@ func (r *Redactor) accept(ru *rule, secret, name string) bool {
 		return !standIn(secret) && !hasSequence(secret) && !isUUID(secret) && shannon(secret) >= ru.minEntropy
 	case ru.check == checkGeneric:
 		return isSecretName(name) && (isLongRun(secret) || genericValueOK(secret, false) || isUUID(secret) && isTokenName(name) ||
-			isPasswordName(name) && passwordValueOK(secret))
+			isPasswordSlot(name) && passwordValueOK(secret, quoted) || !isPasswordSlot(name) && isPasswordName(name) && chosenValueOK(secret))
 	case ru.check == checkLoose:
 		return genericValueOK(secret, true)
 	case ru.check == checkPassword:
+		// The position proves a password and holds no code: a command line
+		// takes "-p PASSWORD" as typed, a URL or a connection string has no
+		// variables of its own, and the Gradle and code forms are quoted. So
+		// a constant's name is a literal here, unlike after an unquoted "="
+		// in code (passwordValueOK).
+		if ru.id == "conn-odbc" && len(secret) > 2 && secret[0] == '{' && secret[len(secret)-1] == '}' && !isTemplate(secret[1:len(secret)-1]) && secret[1] != '{' {
+			secret = secret[1 : len(secret)-1] // Pwd={p;w}: ODBC's braces quote a value
+		}
+		return len(secret) >= 3 && !isPasswordRef(secret)
+	case ru.check == checkChosen:
 		s := strings.Trim(secret, "{}")
 		return len(s) >= 3 && !isPasswordStandIn(s)
 	}

@@ -25,13 +25,24 @@ const (
 	// "…EXAMPLE…", a run of one letter): only explicit template syntax vetoes
 	// it. Documentation samples that keep a provider's format are redacted,
 	// as Nosey Parker labels them (its Tavily, Slack and Salesforce examples).
-	checkFormat   check = iota
-	checkStandIn        // a key-context value with no format: stand-in check (standIn)
-	checkContext        // a keyword-context value: stand-in, not a UUID, entropy floor; with format set, checkFormat
-	checkGeneric        // secret-named key: full generic value checks
-	checkLoose          // prose: strict generic value checks
-	checkPassword       // password in a URL or connection string
-	checkNone           // format alone decides: private-key blocks, where no body check may veto
+	checkFormat  check = iota
+	checkStandIn       // a key-context value with no format: stand-in check (standIn)
+	checkContext       // a keyword-context value: stand-in, not a UUID, entropy floor; with format set, checkFormat
+	checkGeneric       // secret-named key: full generic value checks
+	checkLoose         // prose: strict generic value checks
+	// checkPassword: a position that proves a password (a URL's userinfo,
+	// a connection string's Password=/Pwd=, a command line's -p/-Password,
+	// a Gradle credentials or .netrc password, a password compared or
+	// passed in code): the value there is written literally, so any literal
+	// is the password; only references, masks and no value are kept
+	// (isPasswordRef).
+	checkPassword
+	// checkChosen: a value someone chose that no position proves to be a
+	// password (a JWT signing secret, a short bearer token): the stand-in
+	// words of the placeholder list and constant names are kept
+	// (isPasswordStandIn).
+	checkChosen
+	checkNone // format alone decides: private-key blocks, where no body check may veto
 )
 
 // ruleDef is one detector of the default rule set.
@@ -287,7 +298,7 @@ func defaultRuleDefs() []ruleDef {
 		{id: "dotnet-appsetting-secret", family: "generic", desc: ".NET configuration <add key=\"NAME\" value=\"V\"/> whose key names a secret (web.config, app.config, nuget.config)", keywords: []string{"<add"},
 			pattern: `(?i)<add[ \t]+key[ \t]*=[ \t]*"(?P<name>[^"<>\r\n]{1,80})"[ \t]+value[ \t]*=[ \t]*"([^"<>;\r\n]{1,400})"`, prio: prioGeneric - 1, check: checkGeneric},
 		{id: "jwt-secret", family: "jwt", desc: "JWT signing secret under the secret (or signing key) of a YAML jwt: block, judged as a chosen password", keywords: []string{"jwt:"},
-			pattern: `(?i)\bjwt:[ \t]*\r?\n(?:[ \t]+[\w.\-]+:[^\n]*\n){0,8}?[ \t]+(?:secret(?:[_.\-]?key)?|signing[_.\-]?key)[ \t]*:[ \t]*(?:"([^"\r\n]{6,200})"|'([^'\r\n]{6,200})'|([^\s"']{6,200}))`, prio: prioGeneric - 1, check: checkPassword},
+			pattern: `(?i)\bjwt:[ \t]*\r?\n(?:[ \t]+[\w.\-]+:[^\n]*\n){0,8}?[ \t]+(?:secret(?:[_.\-]?key)?|signing[_.\-]?key)[ \t]*:[ \t]*(?:"([^"\r\n]{6,200})"|'([^'\r\n]{6,200})'|([^\s"']{6,200}))`, prio: prioGeneric - 1, check: checkChosen},
 		{id: "android-buildconfig-secret", family: "generic", desc: "Android Gradle buildConfigField/resValue whose field name names a secret", keywords: []string{"buildconfigfield", "resvalue"},
 			pattern: `(?i)\b(?:buildConfigField|resValue)[ \t]*\(?[ \t]*["'][\w.]+["'][ \t]*,[ \t]*["'](?P<name>\w{1,80})["'][ \t]*,[ \t]*["']\\?"?([^"'\s\\]{1,400})`, prio: prioGeneric - 1, check: checkGeneric, anySep: true},
 		{id: "netrc-password", family: "generic", desc: ".netrc entry: machine HOST [login USER] password PASSWORD", keywords: []string{"machine"}, need: []string{"password"},
@@ -305,7 +316,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)postmark[\w.\-]{0,30}\\?["']?[ \t]*[:=][ \t]*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`, prio: prioContext},
 		// Headers
 		{id: "http-authorization-bearer", family: "generic", desc: "HTTP Authorization: Bearer header with a short token (RFC 6750 b64token)", keywords: []string{"bearer "}, need: []string{"authorization"},
-			pattern: `(?i)\bauthorization[ \t]*:[ \t]*bearer[ \t]+([A-Za-z0-9_\-.~+/]*[0-9_\-.~+/][A-Za-z0-9_\-.~+/]*=*)`, prio: prioContext + 2, check: checkPassword},
+			pattern: `(?i)\bauthorization[ \t]*:[ \t]*bearer[ \t]+([A-Za-z0-9_\-.~+/]*[0-9_\-.~+/][A-Za-z0-9_\-.~+/]*=*)`, prio: prioContext + 2, check: checkChosen},
 		{id: "http-basic-auth", family: "generic", desc: "HTTP Basic credentials (base64 user:password)", keywords: []string{"basic "},
 			pattern: `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, prio: prioContext, validate: isBasicCredential},
 		{id: "http-bearer-token", family: "generic", desc: "HTTP Bearer token", keywords: []string{"bearer "},

@@ -272,7 +272,7 @@ func TestRuleNegatives(t *testing.T) {
 		{"stripe publishable", "pk_live_51HabcdefghijklmnopqrstuvWXYZ"},
 		{"url without password", "https://jdoe@github.com/acme/x.git and postgres://localhost:5432/db"},
 		{"url placeholder password", "postgres://user:${DB_PASSWORD}@localhost/db mongodb://a:<password>@h/x"},
-		{"password given as a constant name", "psexec \\\\host -u DOMAIN\\admin -p PASSWORD cmd\ncredentials {\n  password \"SOME_PASSWORD\"\n}"},
+		{"password given as a variable or template", "psexec \\\\host -u DOMAIN\\admin -p %PASSWORD% cmd\ncredentials {\n  password \"${repoPassword}\"\n}"},
 		{"jwt block without a secret", "jwt:\n  ttl: 3600\n  issuer: acme\n"},
 		{"appSettings value that is a reference", `<add key="DbPassword" value="${DB_PASSWORD}"/>`},
 		{"slug", "payment-token-service and vault-secret-reader-7d9f8b6c4-x2x9z"},
@@ -374,39 +374,83 @@ func TestQuotedValueTakenWhole(t *testing.T) {
 	}
 }
 
-// TestChosenPasswordsInPasswordPositions: where the position proves a
-// password (a URL's userinfo, a connection string's Password=, a command
-// line's -p, a key named password), weak words people do choose are values
-// and are redacted; templates, references, masks and constant names are not.
-func TestChosenPasswordsInPasswordPositions(t *testing.T) {
+// TestLiteralsInPasswordPositions: a position that proves a password (a
+// URL's userinfo, a connection string's Password=/Pwd=, a command line's
+// -p/-Password, a Gradle credentials password, a key named password) holds
+// the password as written, so every literal there is redacted, whatever word
+// it is; only references (variables, templates), masks and no value are kept.
+func TestLiteralsInPasswordPositions(t *testing.T) {
 	r := newRedactor(t)
-	for _, in := range []string{
-		"amqp://ci:letmein@localhost:5672/",
-		"postgresql://user:secret@localhost:5433/database",
-		"Server=host;Port=5432;User Id=username;Password=secret;Database=app;",
-		"$mail->Password   = 'secret';",
-		"password = 'abuser123456'",
-		`New-Object DirectoryServices.DirectoryEntry("LDAP://10.0.0.1","domain\user", "secret")`,
-	} {
-		out, rep := r.Text(in)
-		if rep.Total() == 0 {
-			t.Errorf("not redacted: %q", in)
-		}
-		if strings.Contains(out, "secret\"") || strings.Contains(out, ":letmein@") {
-			t.Errorf("password survived: %q", out)
-		}
+	tests := []struct {
+		kind     string
+		literals []string // each redacted
+		refs     []string // each kept
+	}{
+		{"url userinfo",
+			[]string{"amqp://guest:guest@localhost:5672/", "postgres://user:password@localhost:5432/db", "postgresql://user:secret@localhost:5433/database",
+				"amqp://ci:letmein@localhost:5672/", "redis://app:DB_PASSWORD@cache:6379", "mongodb://admin:xyzzy@db/test"},
+			[]string{"postgres://user:${DB_PASSWORD}@localhost/db", "mongodb://admin:<password>@cluster0.example.net/test",
+				"redis://:$REDIS_PASSWORD@cache:6379", "mysql://root:****@db/x", "postgres://u:{password}@h/db", "https://jdoe@github.com/acme/x.git"}},
+		{"connection string",
+			[]string{"Provider=SQLNCLI;Server=db,1433;Database=app;Uid=myUsername;Pwd=myPassword;",
+				"Data Source=db;Initial Catalog=app;User ID=sa;Password=SOME_PASSWORD;", // after '=' a constant's name is what is typed
+				"Server=host;Port=5432;User Id=username;Password=secret;Database=app;", "Server=db;Uid=sa;Pwd={p;ss word};"},
+			[]string{"Server=db;Uid=sa;Pwd=%SQL_PWD%;", "server=db;uid=x;pwd=#{datastore['DBPASSWORD']}", "host=db port=3306 user=apache password=###### dbname=a",
+				"Server=db;Uid=sa;Pwd={{ .Values.pwd }};"}},
+		{"command line",
+			[]string{"psexec \\\\h -u DOMAIN\\admin -p PASSWORD cmd", "psexec \\\\h -u admin -p SOME_PASSWORD cmd", "Connect-VIServer h -User u -Password VMware1!"},
+			[]string{"psExec \\\\h -u User -p $Password -i calc.exe", "PsExec.exe \\\\h -u D\\U -p %nothing% -i 2", `Connect-VIServer "$e" -User "$u" -Password "$password"`,
+				"Connect-VIServer $h -user $u -password $ESXipass"}},
+		{"gradle credentials",
+			[]string{"credentials {\n  username 'user'\n  password 'password'\n}", "credentials {\n  username \"SOME_USERNAME\"\n  password \"SOME_PASSWORD\"\n}"},
+			[]string{"credentials {\n  password \"${repoPassword}\"\n}", "credentials {\n  password project.findProperty('repoPassword')\n}",
+				"credentials {\n  password = System.getenv(\"REPO_PASSWORD\")\n}"}},
+		{"key named password",
+			[]string{"password = open_sesame", "password = 'open sesame'", "AUTO_SESSION_PASSWORD=mypassword", "password = 'abcdef123456'",
+				`"AdminPassword": "thisismypassword"`, `password: "SOME_PASSWORD"`, "$mail->Password   = 'secret';", "password = 'super$ecret'"},
+			[]string{"password = ${DB_PASSWORD}", "password = env.PERKEEP_TEST_PASSWORD", "password = DB_PASSWORD", "password = super$ecret",
+				"password: ********", "password: xxxxxxxx", "password: abc...", "password: null", "password: true", "password: /run/secrets/db",
+				`sb.append("MasterUserPassword: " + getMasterUserPassword() + ",");`, `"//localhost:1337/:_password = "+new Buffer("feast")`,
+				"this.addPassword = '#add-password';", `put '/forgot-password' => "cms/sites/passwords#update"`}},
+		{"prose and code",
+			[]string{"the password is 'changeme' until the first login", `New-Object DirectoryServices.DirectoryEntry("LDAP://10.0.0.1","domain\user", "secret")`},
+			[]string{"the password is '<your-password>'", `if password == "" {`}},
 	}
-	for _, in := range []string{
-		"password = 'abcdef123456'", // a sequence stand-in
-		"Provider=SQLNCLI;Server=db,1433;Database=app;Uid=myUsername;Pwd=myPassword;",   // the my… convention
-		"amqp://guest:guest@localhost:5672/ postgres://user:password@localhost:5432/db", // a default account, the slot's name
-		"token: secret",                  // a slot name, under a key that is no password
-		"password=######",                // a mask
-		"pwd=#{datastore['DBPASSWORD']}", // a Ruby interpolation
-		"Connect-VIServer $h -user $u -password $ESXipass",
+	for _, tc := range tests {
+		t.Run(tc.kind, func(t *testing.T) {
+			for _, in := range tc.literals {
+				if out, rep := r.Text(in); rep.Total() == 0 {
+					t.Errorf("literal kept: %q", out)
+				}
+			}
+			for _, in := range tc.refs {
+				if out, rep := r.Text(in); rep.Total() != 0 {
+					t.Errorf("reference redacted %v: %q", rep.Counts, out)
+				}
+			}
+		})
+	}
+}
+
+// TestPasswordJSONLeaves: a JSON string under a password key is a literal
+// (a YAML scalar has no variables), a passphrase may hold blanks; a key
+// that merely concerns a password (passwordSecret) proves nothing.
+func TestPasswordJSONLeaves(t *testing.T) {
+	r := newRedactor(t)
+	for in, want := range map[string]bool{
+		`{"password":"SOME_PASSWORD"}`:                       true,
+		`{"db":{"password":"correct horse battery staple"}}`: true,
+		`{"password":"password"}`:                            true,
+		`{"password":"${DB_PASSWORD}"}`:                      false,
+		`{"password":"********"}`:                            false,
+		`{"passwordSecret":"payments-db-credentials"}`:       false,
 	} {
-		if out, rep := r.Text(in); rep.Total() != 0 {
-			t.Errorf("redacted %v: %q", rep.Counts, out)
+		out, rep, err := r.JSON([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.Total() > 0; got != want {
+			t.Errorf("%s: redacted=%v want %v (%s)", in, got, want, out)
 		}
 	}
 }

@@ -90,9 +90,15 @@ func hardNegatives() []Case {
 	// are secrets, because a format match is redacted whatever its body holds
 	// (Nosey Parker labels such samples as examples: tvly-xxxx…, the
 	// Salesforce …EXAMPLE… token); they stay at their index, as sample-text-N.
+	//
+	// Relabelled (redact3): a URL's userinfo proves a password, and what is
+	// written there literally is the password, whatever word it is; only
+	// references, masks and no value are kept.
 	relabelled := map[int][]Secret{
 		9:  {label(texts[9], "AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"), label(texts[9], "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws-secret-access-key")},
 		31: {label(texts[31], "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "github-pat")},
+		32: {label(texts[32], "password", "conn-postgres")},         // the literal "password" in a URL's userinfo is the password
+		57: {labelAfter(texts[57], "guest:", "guest", "conn-amqp")}, // "guest:guest@" logs in wherever the broker keeps its default account
 	}
 	var out []Case
 	for i, t := range texts {
@@ -124,4 +130,18 @@ func label(text, value, typ string) Secret {
 		panic("corpus: label value not in its text: " + value)
 	}
 	return Secret{Start: i, End: i + len(value), Type: typ, Value: value}
+}
+
+// labelAfter returns the label of the first occurrence of value after the
+// first occurrence of prefix in text ("guest:guest@": the password, not the
+// user).
+func labelAfter(text, prefix, value, typ string) Secret {
+	i := strings.Index(text, prefix)
+	if i < 0 {
+		panic("corpus: label prefix not in its text: " + prefix)
+	}
+	s := label(text[i+len(prefix):], value, typ)
+	s.Start += i + len(prefix)
+	s.End += i + len(prefix)
+	return s
 }

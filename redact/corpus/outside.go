@@ -291,6 +291,21 @@ var wrongNegatives = map[string]string{
 		`password=secret in the query is a case it does not handle, and the string holds the same secret as its examples`,
 }
 
+// PasswordLiteralNegatives are scored negative examples that the password
+// principle (a literal in a position that proves a password is the
+// password; redact's checkPassword and passwordValueOK) flags, and that a
+// sibling rule of the source matches with its own pattern: the negative only
+// says that its own rule must not fire. They stay scored, and count against
+// backstage-mcp in every figure; TestOutsideCorpus names them, so that any
+// other flagged negative is held to gitleaks' count. Listed one by one in
+// testdata/redact/outside/NOTES.md.
+var PasswordLiteralNegatives = map[string]string{
+	"np.generic.4/negative/0": `np.generic.3's pattern matches it (user = '…' then password = '…'): the quoted 'open_sesame' that np.generic.4 gives unquoted as an example`,
+	"np.generic.5/negative/2": `np.generic.6's pattern (password = '…') matches it: 'super$ecret' in single quotes is a literal in every language that interpolates`,
+	"np.odbc.1/negative/3":    `np.generic.5's pattern (password = "…") matches it: server->password = "busybox@" hard-codes a default password`,
+	"np.odbc.1/negative/4":    `np.generic.5's pattern (password = "…") matches it: String password = "password" hard-codes the password "password"`,
+}
+
 // Unscored returns, for the negative examples left out of the scores, the
 // reason: a text that the source also gives as an example of another rule
 // (Conflicting), or a label that the source's rule text contradicts.
