@@ -330,8 +330,8 @@ func (b *bench) markdown() string {
 	for _, v := range r.Variants {
 		vs2 = append(vs2, fmt.Sprintf("*%s* (`%s`: %s)", v.Label, v.Path, v.Note))
 	}
-	p("%s = backstage-mcp over Streamable HTTP (`catalog_get_entity`, `catalog_search_entities`, summary answers), one process each; *peer* = Backstage's MCP endpoint `/api/mcp-actions/v1` (`%s`, `%s`). One MCP session per worker.\n\n",
-		strings.Join(vs2, ", "), r.PeerTools[0], r.PeerTools[1])
+	p("%s = backstage-mcp over Streamable HTTP (`catalog_get_entity`, `catalog_search_entities`, summary answers), one process each; *peer* = Backstage's MCP endpoint `/api/mcp-actions/v1` (`%s`, `%s`). One MCP session per worker. Every path may take up to %s per call (the load generator's limit); backstage-mcp's timeouts towards Backstage (shipped: 10 s per request) are raised to the same, so that Backstage's slowest answers count alike on every path.\n\n",
+		strings.Join(vs2, ", "), r.PeerTools[0], r.PeerTools[1], callTimeout)
 
 	p("## Targets\n\nFor the shipped defaults (*%s*).\n\n| target | measured | met |\n|---|---|---|\n", pathLabel("ours"))
 	for _, h := range r.Headline {

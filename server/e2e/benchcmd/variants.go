@@ -32,7 +32,13 @@ type oursSettings struct {
 func oursConfig(s oursSettings) string {
 	var w strings.Builder
 	if s.backstageURL != "" {
-		fmt.Fprintf(&w, "backstage:\n  baseUrl: %s\n  token: ${BENCH_BACKSTAGE_TOKEN}\n", s.backstageURL)
+		// Every path gets the load generator's patience (callTimeout):
+		// REST, the floors and the peer wait that long for an answer, so
+		// backstage-mcp's own limits on a request to Backstage (shipped:
+		// 10 s per request, 15 s with the wait for a slot) are raised to
+		// match, or Backstage's slowest answers would count as our
+		// failures and as nobody else's.
+		fmt.Fprintf(&w, "backstage:\n  baseUrl: %s\n  token: ${BENCH_BACKSTAGE_TOKEN}\n  timeout: %s\n", s.backstageURL, callTimeout)
 		if s.catalogMode != "" {
 			fmt.Fprintf(&w, "catalog:\n  mode: %s\n", s.catalogMode)
 		}
@@ -51,10 +57,11 @@ func oursConfig(s oursSettings) string {
   global: %[1]s
   upstream:
     rate: { unlimited: true }
+    timeout: %[3]s
 %[2]slog:
   level: warn
   format: json
-`, s.bucket, upstreamMaxLine(s.upstreamMax))
+`, s.bucket, upstreamMaxLine(s.upstreamMax), callTimeout)
 	return w.String()
 }
 

@@ -69,7 +69,7 @@ func TestOursVariantsConfig(t *testing.T) {
 
 func TestOursConfigCatalogMode(t *testing.T) {
 	got := oursConfig(oursSettings{backstageURL: "http://b", policy: "/p", auditPath: "/a", bucket: "{ unlimited: true }", catalogMode: "mirror"})
-	if !strings.Contains(got, "backstage:\n  baseUrl: http://b\n  token: ${BENCH_BACKSTAGE_TOKEN}\ncatalog:\n  mode: mirror\n") {
+	if !strings.Contains(got, "backstage:\n  baseUrl: http://b\n  token: ${BENCH_BACKSTAGE_TOKEN}\n  timeout: 2m0s\ncatalog:\n  mode: mirror\n") {
 		t.Errorf("catalog mode not in the catalog section:\n%s", got)
 	}
 	cfg, err := server.ParseConfig([]byte(got), "bench.yaml", func(k string) string {
@@ -83,6 +83,10 @@ func TestOursConfigCatalogMode(t *testing.T) {
 	}
 	if cfg.Catalog.Mode != "mirror" {
 		t.Errorf("catalog.mode = %q, want mirror", cfg.Catalog.Mode)
+	}
+	// The load generator's patience, for every request to Backstage.
+	if cfg.Backstage.Timeout != callTimeout || cfg.RateLimits.Upstream.Timeout != callTimeout {
+		t.Errorf("timeouts %s / %s, want %s for both", cfg.Backstage.Timeout, cfg.RateLimits.Upstream.Timeout, callTimeout)
 	}
 }
 
