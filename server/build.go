@@ -93,17 +93,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: rateLimits.upstream: %w", err)
 	}
-	guard := catalog.Guard(up.Do)
-	if cfg.Catalog.Mode == CatalogMirror {
-		// The mirror alone reads Backstage, and it reads to be fresh: an
-		// answer from the upstream cache (rateLimits.upstream.cacheTTL)
-		// would be as old as the cache's entry, and a delta sync would miss
-		// changes Backstage already shows. The concurrency cap and rate
-		// still apply; nothing is cached or coalesced.
-		guard = func(ctx context.Context, _ string, fetch catalog.Fetch) ([]byte, int, error) {
-			return up.Do(ctx, "", fetch)
-		}
-	}
+	// The mirror alone reads Backstage, and it reads to be fresh: an
+	// answer from the upstream cache (rateLimits.upstream.cacheTTL) would
+	// be as old as the cache's entry, and a delta sync would miss changes
+	// Backstage already shows. So in mirror mode nothing is cached or
+	// coalesced; the concurrency caps and rate still apply.
+	guard := upstreamGuard(up, cfg.Catalog.Mode == CatalogMirror)
 	var client *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
@@ -348,6 +343,32 @@ func (s *Server) WatchPolicy(ctx context.Context, hup <-chan os.Signal) {
 		s.log.Info("policy reloaded", "version", ver)
 		_ = s.AuditEvent(ctx, audit.TypePolicyReload, "loaded policy "+ver)
 	})
+}
+
+// upstreamGuard is the catalog client's guard: up, with searches and
+// facets marked as queries (rateLimits.upstream.maxConcurrentQueries), and
+// with fresh, nothing cached or coalesced.
+func upstreamGuard(up *ratelimit.Upstream, fresh bool) catalog.Guard {
+	return func(ctx context.Context, key string, fetch catalog.Fetch) ([]byte, int, error) {
+		if isQueryKey(key) {
+			ctx = ratelimit.AsQuery(ctx)
+		}
+		if fresh {
+			key = ""
+		}
+		return up.Do(ctx, key, fetch)
+	}
+}
+
+// isQueryKey reports whether an upstream guard key (the catalog client's
+// "METHOD URL") lists entities: a search page or facets, the requests that
+// take one of rateLimits.upstream.maxConcurrentQueries.
+func isQueryKey(key string) bool {
+	_, u, _ := strings.Cut(key, " ")
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
+	}
+	return strings.HasSuffix(u, "/entities/by-query") || strings.HasSuffix(u, "/entity-facets")
 }
 
 // upstreamObserver records every request to Backstage in the metrics and

@@ -23,7 +23,8 @@ type FetchFunc = func(ctx context.Context) (body []byte, status int, err error)
 //     CacheTTL);
 //  2. otherwise, if a call with the same key is in flight, the caller waits
 //     for its result instead of calling again (coalescing);
-//  3. otherwise the call waits for one of MaxConcurrent slots and for the
+//  3. otherwise the call waits for one of MaxConcurrent slots (a query,
+//     see AsQuery, first for one of MaxConcurrentQueries) and for the
 //     rate limiter, then runs fn with a Timeout.
 //
 // The shared call runs detached from any single caller: a caller that gives
@@ -43,9 +44,10 @@ type FetchFunc = func(ctx context.Context) (body []byte, status int, err error)
 // that call. Returned bodies are shared between callers and the cache: treat
 // them as read-only.
 type Upstream struct {
-	cfg UpstreamConfig
-	sem chan struct{}
-	lim *rate.Limiter // nil when unlimited
+	cfg  UpstreamConfig
+	sem  chan struct{}
+	qsem chan struct{} // MaxConcurrentQueries slots, taken before sem
+	lim  *rate.Limiter // nil when unlimited
 
 	mu       sync.Mutex
 	inflight map[string]*flight
@@ -98,6 +100,7 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	u := &Upstream{
 		cfg:      cfg,
 		sem:      make(chan struct{}, cfg.MaxConcurrent),
+		qsem:     make(chan struct{}, cfg.MaxConcurrentQueries),
 		inflight: make(map[string]*flight),
 		cache:    make(map[string]*list.Element),
 	}
@@ -156,6 +159,21 @@ func (u *Upstream) Do(ctx context.Context, key string, fn FetchFunc) ([]byte, in
 	return u.wait(ctx, key, f)
 }
 
+// queryKey marks a context whose upstream call lists entities.
+type queryKey struct{}
+
+// AsQuery returns ctx marked so that its upstream call takes one of
+// MaxConcurrentQueries slots as well as one of MaxConcurrent.
+func AsQuery(ctx context.Context) context.Context {
+	return context.WithValue(ctx, queryKey{}, true)
+}
+
+// isQuery reports whether ctx was marked by AsQuery.
+func isQuery(ctx context.Context) bool {
+	q, _ := ctx.Value(queryKey{}).(bool)
+	return q
+}
+
 // observe reports the timing class of one keyed call.
 func (u *Upstream) observe(key string, cached bool) {
 	if key != "" && u.cfg.Observe != nil {
@@ -210,6 +228,17 @@ func (u *Upstream) run(ctx context.Context, key string, f *flight, fn FetchFunc)
 		u.mu.Unlock()
 		close(f.done)
 	}()
+	if isQuery(ctx) {
+		// The query slot first, then the general one: a query waiting for
+		// its own kind never holds a slot that a lookup could use.
+		select {
+		case u.qsem <- struct{}{}:
+		case <-ctx.Done():
+			f.err = fmt.Errorf("ratelimit: upstream: no query slot: %w", ctx.Err())
+			return
+		}
+		defer func() { <-u.qsem }()
+	}
 	select {
 	case u.sem <- struct{}{}:
 	case <-ctx.Done():

@@ -245,6 +245,77 @@ func TestUpstreamConcurrencyCap(t *testing.T) {
 	}
 }
 
+// TestUpstreamQueryCap checks that queries (AsQuery) run at most
+// MaxConcurrentQueries at a time, and that lookups keep the remaining
+// MaxConcurrent slots while queries wait.
+func TestUpstreamQueryCap(t *testing.T) {
+	u := newUpstream(t, UpstreamConfig{MaxConcurrent: 4, MaxConcurrentQueries: 2, Rate: Rate{Unlimited: true}})
+	var queries, lookups atomic.Int32
+	release := make(chan struct{})
+	block := func(active *atomic.Int32) FetchFunc {
+		return func(ctx context.Context) ([]byte, int, error) {
+			active.Add(1)
+			<-release
+			active.Add(-1)
+			return nil, 200, nil
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			if _, _, err := u.Do(AsQuery(context.Background()), fmt.Sprintf("q%d", i), block(&queries)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitUntil(t, func() bool { return queries.Load() == 2 && u.Stats().InFlight == 6 })
+	// Four queries wait for a query slot, holding no general slot: two
+	// lookups still run.
+	for i := range 3 {
+		wg.Go(func() {
+			if _, _, err := u.Do(context.Background(), fmt.Sprintf("g%d", i), block(&lookups)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitUntil(t, func() bool { return lookups.Load() == 2 && u.Stats().InFlight == 9 })
+	if q := queries.Load(); q != 2 {
+		t.Errorf("%d queries running, want 2", q)
+	}
+	for range 9 {
+		release <- struct{}{}
+	}
+	wg.Wait()
+}
+
+func TestUpstreamQueryCapConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg  UpstreamConfig
+		want int // effective MaxConcurrentQueries; 0: invalid
+	}{
+		{UpstreamConfig{}, 4},
+		{UpstreamConfig{MaxConcurrent: 2}, 2},
+		{UpstreamConfig{MaxConcurrent: 32, MaxConcurrentQueries: 8}, 8},
+		{UpstreamConfig{MaxConcurrent: 4, MaxConcurrentQueries: 8}, 0},
+		{UpstreamConfig{MaxConcurrentQueries: -1}, 0},
+	} {
+		err := c.cfg.Validate()
+		if c.want == 0 {
+			if err == nil {
+				t.Errorf("%+v: accepted", c.cfg)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%+v: %v", c.cfg, err)
+			continue
+		}
+		if got := c.cfg.withDefaults().MaxConcurrentQueries; got != c.want {
+			t.Errorf("%+v: maxConcurrentQueries %d, want %d", c.cfg, got, c.want)
+		}
+	}
+}
+
 func TestUpstreamCallerGivesUp(t *testing.T) {
 	u := newUpstream(t, UpstreamConfig{Rate: Rate{Unlimited: true}})
 	started := make(chan struct{})
