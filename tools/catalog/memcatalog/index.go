@@ -37,6 +37,7 @@ type searchIndex struct {
 	exists   map[string][]int32            // key -> entities having a row (null or not)
 	postings map[string]map[string][]int32 // key -> lowercase value -> entities
 	byKey    map[string][]keyRow           // key -> non-null rows sorted by (value, ent)
+	grams    *gramCache                    // trigrams of the fields full-text searches read
 }
 
 func buildIndex(entries []*entry) (*searchIndex, error) {
@@ -56,6 +57,7 @@ func newIndex() *searchIndex {
 		exists:   make(map[string][]int32),
 		postings: make(map[string]map[string][]int32),
 		byKey:    make(map[string][]keyRow),
+		grams:    newGramCache(),
 	}
 }
 
@@ -366,6 +368,7 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 		exists:   make(map[string][]int32, len(idx.exists)),
 		postings: make(map[string]map[string][]int32, len(idx.postings)),
 		byKey:    make(map[string][]keyRow, len(idx.byKey)),
+		grams:    newGramCache(),
 	}
 	for k, l := range idx.exists {
 		if nl := remapList(l, addExists[k]); len(nl) > 0 {

@@ -412,7 +412,17 @@ func likeFrom(v, p []rune) bool {
 func (idx *searchIndex) textMatches(keys []string, term string) bitset {
 	out := newBitset(idx.n)
 	for _, k := range keys {
-		for _, r := range idx.byKey[strings.ToLower(k)] {
+		key := strings.ToLower(k)
+		rows := idx.byKey[key]
+		if cand, ok := idx.grams.gramCandidates(key, rows, term); ok {
+			for _, i := range cand {
+				if strings.Contains(rows[i].value, term) {
+					out.set(rows[i].ent)
+				}
+			}
+			continue
+		}
+		for _, r := range rows {
 			if likeMatch(r.value, term) {
 				out.set(r.ent)
 			}
