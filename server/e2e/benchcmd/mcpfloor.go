@@ -28,12 +28,7 @@ const mcpFloorTimeout = 60 * time.Second
 // newMCPFloor returns the MCP floor's handler forwarding to target with
 // token.
 func newMCPFloor(target *url.URL, token string) http.Handler {
-	hc := &http.Client{Transport: &http.Transport{
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}, Timeout: mcpFloorTimeout}
+	hc := &http.Client{Transport: newRESTTransport(false), Timeout: mcpFloorTimeout}
 	get := func(ctx context.Context, path string) (*mcp.CallToolResult, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target.String(), "/")+path, nil)
 		if err != nil {
