@@ -86,6 +86,7 @@ func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64
 	var (
 		ctr       atomic.Int64
 		firstDone atomic.Int64
+		firstEnd  atomic.Int64 // latest end of a worker's first call, UnixNano
 		openAt    atomic.Int64 // window opening, UnixNano; 0 while warming up
 		closeAt   atomic.Int64 // window closing, UnixNano; 0 while open
 		inWindow  atomic.Int64 // calls (ok or not) that ended in the window
@@ -121,8 +122,13 @@ func runPhase(ctx context.Context, callers []caller, conc int, next func(i int64
 				}
 				if first {
 					first = false
+					// The window opens after the latest first call, which is
+					// not always the last one counted: a worker may be
+					// descheduled between its call's end and the count.
+					for e := firstEnd.Load(); t1.UnixNano() > e && !firstEnd.CompareAndSwap(e, t1.UnixNano()); e = firstEnd.Load() {
+					}
 					if firstDone.Add(1) == int64(conc) {
-						openAt.CompareAndSwap(0, max(t1.UnixNano(), warmEnd.UnixNano()))
+						openAt.CompareAndSwap(0, max(firstEnd.Load(), warmEnd.UnixNano()))
 					}
 				}
 				if o := openAt.Load(); o != 0 && t1.UnixNano() > o {
