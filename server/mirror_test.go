@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -84,7 +83,7 @@ func TestMirrorModeSameAnswers(t *testing.T) {
 		var a, b any
 		servertest.Structured(t, servertest.Call(t, m, call[0], call[1]), &a)
 		servertest.Structured(t, servertest.Call(t, p, call[0], call[1]), &b)
-		if !equalJSON(a, b) {
+		if !servertest.SameAnswer(a, b) {
 			t.Errorf("%s %s:\nmirror      %v\npassthrough %v", call[0], call[1], a, b)
 		}
 	}
@@ -179,19 +178,6 @@ func TestCatalogConfigValidation(t *testing.T) {
 	if err != nil || cfg.Catalog.Mode != CatalogMirror {
 		t.Errorf("env override: %v %+v", err, cfg)
 	}
-}
-
-// equalJSON compares two decoded answers, leaving out the cursors (signed
-// with a key of each process).
-func equalJSON(a, b any) bool {
-	strip := func(v any) string {
-		if m, ok := v.(map[string]any); ok {
-			delete(m, "nextCursor")
-		}
-		out, _ := json.Marshal(v)
-		return string(out)
-	}
-	return strip(a) == strip(b)
 }
 
 // TestMirrorMetrics: sync duration, size, age and readiness are exported.

@@ -150,7 +150,7 @@ func TestMirrorModeToolsMatchPassthrough(t *testing.T) {
 		var a, b any
 		servertest.Structured(t, mr, &a)
 		servertest.Structured(t, pr, &b)
-		if !sameAnswer(a, b) {
+		if !servertest.SameAnswer(a, b) {
 			ja, _ := json.Marshal(a)
 			jb, _ := json.Marshal(b)
 			t.Errorf("%s %s:\nmirror      %s\npassthrough %s", call[0], call[1], ja, jb)
@@ -159,17 +159,4 @@ func TestMirrorModeToolsMatchPassthrough(t *testing.T) {
 			t.Errorf("%s: mirror result _meta = %+v", call[0], mr.Meta)
 		}
 	}
-}
-
-// sameAnswer compares two decoded answers, leaving out cursors (signed
-// with a key of each process).
-func sameAnswer(a, b any) bool {
-	strip := func(v any) string {
-		if m, ok := v.(map[string]any); ok {
-			delete(m, "nextCursor")
-		}
-		out, _ := json.Marshal(v)
-		return string(out)
-	}
-	return strip(a) == strip(b)
 }

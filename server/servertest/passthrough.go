@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,4 +73,18 @@ func (rec *Recorder) Requests() []Recorded {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return slices.Clone(rec.seen)
+}
+
+// SameAnswer reports whether two decoded tool answers are equal, leaving
+// out the cursors (each process signs them with a key of its own), so that
+// answers from two servers (passthrough and mirror) can be compared.
+func SameAnswer(a, b any) bool {
+	strip := func(v any) string {
+		if m, ok := v.(map[string]any); ok {
+			delete(m, "nextCursor")
+		}
+		out, _ := json.Marshal(v)
+		return string(out)
+	}
+	return strip(a) == strip(b)
 }
