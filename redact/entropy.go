@@ -79,6 +79,12 @@ func isTemplate(s string) bool {
 	}
 	// An angle-bracketed stand-in ("<password>", "<your-key", "key>"); a
 	// lone '>' or '<' inside a long random value is one of its characters.
+	return isAngleStandIn(s)
+}
+
+// isAngleStandIn reports whether s is an angle-bracketed stand-in
+// ("<password>", "<your-key", "key>").
+func isAngleStandIn(s string) bool {
 	lt, gt := strings.IndexByte(s, '<'), strings.LastIndexByte(s, '>')
 	return lt == 0 || gt == len(s)-1 && gt >= 0 || lt >= 0 && gt > lt
 }

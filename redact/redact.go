@@ -550,6 +550,15 @@ func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
 		// variables of its own, and the Gradle and code forms are quoted. So
 		// a constant's name is a literal here, unlike after an unquoted "="
 		// in code (passwordValueOK).
+		if ru.id == "cli-password" {
+			// What a shell makes of "$X" or "%X%" depends on the shell:
+			// cmd.exe passes "-p $Password" as typed, bash passes
+			// "-p %nothing%" as typed, and the line does not say which
+			// shell runs it. So on a command line only what no shell
+			// passes as typed is kept: masks, "<…>" (a redirection in
+			// every shell) and markers.
+			return len(secret) >= 3 && !isPasswordMask(secret) && !isMarker(secret) && !isAngleStandIn(secret)
+		}
 		if ru.id == "conn-odbc" && len(secret) > 2 && secret[0] == '{' && secret[len(secret)-1] == '}' && !isTemplate(secret[1:len(secret)-1]) && secret[1] != '{' {
 			secret = secret[1 : len(secret)-1] // Pwd={p;w}: ODBC's braces quote a value
 		}

@@ -272,7 +272,8 @@ func TestRuleNegatives(t *testing.T) {
 		{"stripe publishable", "pk_live_51HabcdefghijklmnopqrstuvWXYZ"},
 		{"url without password", "https://jdoe@github.com/acme/x.git and postgres://localhost:5432/db"},
 		{"url placeholder password", "postgres://user:${DB_PASSWORD}@localhost/db mongodb://a:<password>@h/x"},
-		{"password given as a variable or template", "psexec \\\\host -u DOMAIN\\admin -p %PASSWORD% cmd\ncredentials {\n  password \"${repoPassword}\"\n}"},
+		{"password given as a variable or template", "credentials {\n  password \"${repoPassword}\"\n}"},
+		{"command-line password stand-in", "psexec \\\\host -u DOMAIN\\admin -p <password> cmd\nmysql --password ******** -h db"},
 		{"jwt block without a secret", "jwt:\n  ttl: 3600\n  issuer: acme\n"},
 		{"appSettings value that is a reference", `<add key="DbPassword" value="${DB_PASSWORD}"/>`},
 		{"slug", "payment-token-service and vault-secret-reader-7d9f8b6c4-x2x9z"},
@@ -398,9 +399,13 @@ func TestLiteralsInPasswordPositions(t *testing.T) {
 			[]string{"Server=db;Uid=sa;Pwd=%SQL_PWD%;", "server=db;uid=x;pwd=#{datastore['DBPASSWORD']}", "host=db port=3306 user=apache password=###### dbname=a",
 				"Server=db;Uid=sa;Pwd={{ .Values.pwd }};"}},
 		{"command line",
-			[]string{"psexec \\\\h -u DOMAIN\\admin -p PASSWORD cmd", "psexec \\\\h -u admin -p SOME_PASSWORD cmd", "Connect-VIServer h -User u -Password VMware1!"},
-			[]string{"psExec \\\\h -u User -p $Password -i calc.exe", "PsExec.exe \\\\h -u D\\U -p %nothing% -i 2", `Connect-VIServer "$e" -User "$u" -Password "$password"`,
-				"Connect-VIServer $h -user $u -password $ESXipass"}},
+			// A line does not say which shell runs it: cmd.exe passes "$Password"
+			// as typed, bash passes "%nothing%" as typed. Only what no shell
+			// passes as typed is kept.
+			[]string{"psexec \\\\h -u DOMAIN\\admin -p PASSWORD cmd", "psexec \\\\h -u admin -p SOME_PASSWORD cmd", "Connect-VIServer h -User u -Password VMware1!",
+				"psExec \\\\h -u User -p $Password -i calc.exe", "PsExec.exe \\\\h -u D\\U -p %nothing% -i 2", `Connect-VIServer "$e" -User "$u" -Password "$password"`,
+				"Connect-VIServer $h -user $u -password $ESXipass", "psexec \\\\h -u admin -p ${PW} cmd"},
+			[]string{"psexec \\\\h -u admin -p <password> cmd", "psexec \\\\h -u admin -p **** cmd", "mysql --password=xxxxxxxx -h db"}},
 		{"gradle credentials",
 			[]string{"credentials {\n  username 'user'\n  password 'password'\n}", "credentials {\n  username \"SOME_USERNAME\"\n  password \"SOME_PASSWORD\"\n}"},
 			[]string{"credentials {\n  password \"${repoPassword}\"\n}", "credentials {\n  password project.findProperty('repoPassword')\n}",
