@@ -244,41 +244,16 @@ func coveredBy(start, end int, hs []Hit) bool {
 }
 
 // OutsideDocs turns outside cases into documents read as text, leaving out
-// identifier examples and the negatives that Unscored names.
-func OutsideDocs(cases []OutsideCase) []Doc {
-	skip := Unscored(cases)
+// identifier examples and the negatives named in unscored (see Unscored).
+func OutsideDocs(cases []OutsideCase, unscored map[string]string) []Doc {
 	docs := make([]Doc, 0, len(cases))
 	for _, c := range cases {
-		if _, ok := skip[c.ID]; c.Label == LabelIdentifier || ok {
+		if _, ok := unscored[c.ID]; c.Label == LabelIdentifier || ok {
 			continue
 		}
 		docs = append(docs, Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text, Whole: c.Label == LabelSecret})
 	}
 	return docs
-}
-
-// Conflicting returns the ids of negative examples whose exact text the
-// source also gives as an example of one of its rules (a sibling rule in the
-// same file: the older and newer Vault token formats, Slack bot and user
-// tokens; or another file). A negative example only says that its own rule
-// must not fire; when the source lists the same string as what another rule
-// finds, the string holds a secret by the source's own word, and scoring it
-// as "holds none" would be a wrong label. Such negatives are left out of the
-// scores for every detector alike.
-func Conflicting(cases []OutsideCase) []string {
-	found := map[string]bool{}
-	for _, c := range cases {
-		if c.Label != LabelNegative {
-			found[c.Text] = true
-		}
-	}
-	var out []string
-	for _, c := range cases {
-		if c.Label == LabelNegative && found[c.Text] {
-			out = append(out, c.ID)
-		}
-	}
-	return out
 }
 
 // wrongNegatives are negative examples whose label the source's own rule
@@ -291,35 +266,26 @@ var wrongNegatives = map[string]string{
 		`password=secret in the query is a case it does not handle, and the string holds the same secret as its examples`,
 }
 
-// PasswordLiteralNegatives are scored negative examples that the password
-// principle (a literal in a position that proves a password is the
-// password; redact's checkPassword and passwordValueOK) flags, and that a
-// sibling rule of the source matches with its own pattern: the negative only
-// says that its own rule must not fire. They stay scored, and count against
-// backstage-mcp in every figure; TestOutsideCorpus names them, so that any
-// other flagged negative is held to gitleaks' count. Listed one by one in
-// testdata/redact/outside/NOTES.md.
-var PasswordLiteralNegatives = map[string]string{
-	"np.generic.4/negative/0": `np.generic.3's pattern matches it (user = '…' then password = '…'): the quoted 'open_sesame' that np.generic.4 gives unquoted as an example`,
-	"np.generic.5/negative/2": `np.generic.6's pattern (password = '…') matches it: 'super$ecret' in single quotes is a literal in every language that interpolates`,
-	"np.odbc.1/negative/3":    `np.generic.5's pattern (password = "…") matches it: server->password = "busybox@" hard-codes a default password`,
-	"np.odbc.1/negative/4":    `np.generic.5's pattern (password = "…") matches it: String password = "password" hard-codes the password "password"`,
-}
-
-// Unscored returns, for the negative examples left out of the scores, the
-// reason: a text that the source also gives as an example of another rule
-// (Conflicting), or a label that the source's rule text contradicts.
-func Unscored(cases []OutsideCase) map[string]string {
+// Unscored returns, for the negative examples left out of the scores of
+// every detector alike, the reason: a pattern of another rule of the source
+// matches the text (SourceFlagged: the source's own rule set reports a
+// secret there, so "holds none" is not the source's word), or a label that
+// the source's rule text contradicts.
+func Unscored(cases []OutsideCase, rules []SourceRule) (map[string]string, error) {
+	flagged, err := SourceFlagged(cases, rules)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	for _, id := range Conflicting(cases) {
-		out[id] = "the source also gives this text as an example of another rule"
+	for id, by := range flagged {
+		out[id] = "the source's own rule set finds a secret in it: " + strings.Join(by, ", ")
 	}
 	for _, c := range cases {
 		if why, ok := wrongNegatives[c.ID]; ok && c.Label == LabelNegative {
 			out[c.ID] = why
 		}
 	}
-	return out
+	return out, nil
 }
 
 // OwnDocs turns cases of the generated corpus into documents whose span

@@ -3,26 +3,28 @@ package corpus
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
 // Figures of the outside corpus (Nosey Parker's rule examples), with the
-// negatives that Unscored names left out. gitleaks v8.30.1 flags 13 of the
-// 120 scored negative examples (`make redact-report`); backstage-mcp flags
-// 14: the 4 of PasswordLiteralNegatives (literals in password positions that
-// a sibling rule of the source matches) and 10 others, and those others must
-// stay within gitleaks' count. The recall floor is the issue's target, 0.95;
-// the rules reach 0.9845 (380 of 386), and testdata/redact/outside/NOTES.md
-// says what the misses are.
+// negatives that Unscored names left out: 101 of the 143 negative examples
+// are scored. gitleaks v8.30.1 flags 7 of them (`make redact-report`), and
+// backstage-mcp may flag no more. The recall floors are the issue's
+// targets: 0.95 overall and 0.90 in every family;
+// testdata/redact/outside/NOTES.md says what the misses are.
 const (
 	outsideRecallFloor   = 0.95
-	gitleaksFlaggedOfNeg = 13
+	outsideFamilyFloor   = 0.90
+	gitleaksFlaggedOfNeg = 7
 )
 
-func TestOutsideCorpus(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "redact", "outside", "noseyparker.jsonl"))
+func readOutside(t *testing.T) ([]OutsideCase, []SourceRule) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "testdata", "redact", "outside")
+	f, err := os.Open(filepath.Join(dir, "noseyparker.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +33,20 @@ func TestOutsideCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g, err := os.Open(filepath.Join(dir, "noseyparker-rules.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	rules, err := ReadSourceRules(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cases, rules
+}
+
+func TestOutsideCorpus(t *testing.T) {
+	cases, rules := readOutside(t)
 	labels := map[string]int{}
 	for _, c := range cases {
 		labels[c.Label]++
@@ -42,7 +58,11 @@ func TestOutsideCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := OutsideDocs(cases)
+	unscored, err := Unscored(cases, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := OutsideDocs(cases, unscored)
 	hits, err := Detect(r, docs)
 	if err != nil {
 		t.Fatal(err)
@@ -53,23 +73,63 @@ func TestOutsideCorpus(t *testing.T) {
 	if tab.Overall.Recall() < outsideRecallFloor {
 		t.Errorf("recall %.4f < %.2f; missed: %v", tab.Overall.Recall(), outsideRecallFloor, tab.Missed)
 	}
-	disputed := 0
-	for _, d := range docs {
-		if _, ok := PasswordLiteralNegatives[d.ID]; ok && !d.Whole && len(d.Spans) == 0 {
-			disputed++
+	for _, row := range tab.Rows {
+		if row.Labels > 0 && row.Recall() < outsideFamilyFloor {
+			t.Errorf("family %s: recall %.3f (%d/%d) < %.2f", row.Family, row.Recall(), row.Found, row.Labels, outsideFamilyFloor)
 		}
 	}
-	if disputed != len(PasswordLiteralNegatives) {
-		t.Errorf("PasswordLiteralNegatives names %d scored negatives, found %d", len(PasswordLiteralNegatives), disputed)
+	if tab.Overall.Negatives != labels[LabelNegative]-len(unscored) {
+		t.Errorf("%d negatives scored, want %d", tab.Overall.Negatives, labels[LabelNegative]-len(unscored))
 	}
-	flaggedDisputed := 0
-	for i, d := range docs {
-		if _, ok := PasswordLiteralNegatives[d.ID]; ok && len(hits[i]) > 0 {
-			flaggedDisputed++
+	if tab.Overall.Flagged > gitleaksFlaggedOfNeg {
+		t.Errorf("%d scored negative examples flagged, gitleaks flags %d: %v", tab.Overall.Flagged, gitleaksFlaggedOfNeg, tab.FalseHits)
+	}
+}
+
+// TestSourcePatternsFaithful: the source's patterns, turned into Go
+// regexps, find every example of their own rule and none of its negative
+// examples, as the source's own tests require of them. So the translation
+// keeps their meaning on this corpus, and SourceFlagged asks the source's
+// rule set, not a distortion of it.
+func TestSourcePatternsFaithful(t *testing.T) {
+	cases, rules := readOutside(t)
+	if len(rules) < 180 {
+		t.Fatalf("only %d source rules", len(rules))
+	}
+	byRule := map[string]*regexp.Regexp{}
+	for _, r := range rules {
+		re, err := CompileSourcePattern(r.Pattern)
+		if err != nil {
+			t.Fatalf("rule %s: %v", r.Rule, err)
+		}
+		byRule[r.Rule] = re
+	}
+	for _, c := range cases {
+		re := byRule[c.Rule]
+		if re == nil {
+			t.Errorf("%s: no pattern for rule %s", c.ID, c.Rule)
+			continue
+		}
+		if got, want := re.MatchString(c.Text), c.Label != LabelNegative; got != want {
+			t.Errorf("%s: own rule's pattern matches = %v, want %v", c.ID, got, want)
 		}
 	}
-	if others := tab.Overall.Flagged - flaggedDisputed; others > gitleaksFlaggedOfNeg {
-		t.Errorf("%d negative examples flagged besides PasswordLiteralNegatives, gitleaks flags %d: %v", others, gitleaksFlaggedOfNeg, tab.FalseHits)
+}
+
+func TestCompileSourcePattern(t *testing.T) {
+	for _, tc := range []struct{ pattern, in string }{
+		{"(?x)\n  a \\ b  (?# two words )\n  [ #]c # a comment\n", "a b c"},
+		{"(?xi) \\# ab", "#AB"},
+		{"(?x) [^]x]y", "zy"},
+		{"(ya29\\.[a-z]{2,1024})", "ya29.abc"},
+	} {
+		re, err := CompileSourcePattern(tc.pattern)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.pattern, err)
+		}
+		if !re.MatchString(tc.in) {
+			t.Errorf("%q (as %q) does not match %q", tc.pattern, re, tc.in)
+		}
 	}
 }
 
@@ -113,19 +173,25 @@ func TestScore(t *testing.T) {
 
 func TestUnscoredNegatives(t *testing.T) {
 	cases := []OutsideCase{
-		{ID: "a/example/0", Label: LabelSecret, Text: "tok = xoxb-1"},
-		{ID: "b/negative/0", Label: LabelNegative, Text: "tok = xoxb-1"},
-		{ID: "b/negative/1", Label: LabelNegative, Text: "nothing here"},
-		{ID: "c/identifier/0", Label: LabelIdentifier, Text: "<add key=\"X\" value=\"y\"/>"},
-		{ID: "d/negative/0", Label: LabelNegative, Text: "<add key=\"X\" value=\"y\"/>"},
-		{ID: "np.postgres.1/negative/0", Label: LabelNegative, Text: "postgresql://user:secret@[::1]/db"},
+		{ID: "a/example/0", Rule: "a", Label: LabelSecret, Text: "tok = xoxb-1"},
+		{ID: "b/negative/0", Rule: "b", Label: LabelNegative, Text: "tok = xoxb-1"},
+		{ID: "b/negative/1", Rule: "b", Label: LabelNegative, Text: "nothing here"},
+		{ID: "a/negative/0", Rule: "a", Label: LabelNegative, Text: "xoxb-2"}, // only its own rule matches
+		{ID: "np.postgres.1/negative/0", Rule: "np.postgres.1", Label: LabelNegative, Text: "postgresql://user:secret@[::1]/db"},
 	}
-	got := Unscored(cases)
-	if len(got) != 3 || got["b/negative/0"] == "" || got["d/negative/0"] == "" || got["np.postgres.1/negative/0"] == "" {
+	rules := []SourceRule{{Rule: "a", Pattern: "(?x) xoxb - [0-9]"}, {Rule: "b", Pattern: "never"}}
+	got, err := Unscored(cases, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["b/negative/0"] == "" || got["np.postgres.1/negative/0"] == "" {
 		t.Fatalf("unscored %v", got)
 	}
-	docs := OutsideDocs(cases)
-	if len(docs) != 2 || docs[0].ID != "a/example/0" || docs[1].ID != "b/negative/1" {
+	docs := OutsideDocs(cases, got)
+	if len(docs) != 3 || docs[0].ID != "a/example/0" || docs[1].ID != "b/negative/1" || docs[2].ID != "a/negative/0" {
 		t.Fatalf("docs %+v", docs)
+	}
+	if _, err := Unscored(cases, []SourceRule{{Rule: "c", Pattern: "(unclosed"}}); err == nil {
+		t.Error("a pattern that does not compile was accepted")
 	}
 }

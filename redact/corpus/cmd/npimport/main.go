@@ -7,8 +7,13 @@
 // with the label "identifier" and not scored: they are ordinary catalog data. Only these strings are taken, as test data; see the NOTICE
 // beside the output.
 //
+// Each rule's pattern is kept verbatim in a second file, so that the
+// source's whole rule set can be asked whether it finds a secret in a
+// negative example (corpus.SourceFlagged).
+//
 //	go run ./redact/corpus/cmd/npimport --git-dir /path/to/noseyparker.git \
-//	    --out testdata/redact/outside/noseyparker.jsonl
+//	    --out testdata/redact/outside/noseyparker.jsonl \
+//	    --rules-out testdata/redact/outside/noseyparker-rules.jsonl
 package main
 
 import (
@@ -34,6 +39,7 @@ type ruleFile struct {
 	Rules []struct {
 		ID               string   `yaml:"id"`
 		Name             string   `yaml:"name"`
+		Pattern          string   `yaml:"pattern"`
 		Categories       []string `yaml:"categories"`
 		Examples         []string `yaml:"examples"`
 		NegativeExamples []string `yaml:"negative_examples"`
@@ -43,9 +49,10 @@ type ruleFile struct {
 func main() {
 	gitDir := flag.String("git-dir", "", "git directory of a noseyparker clone")
 	rev := flag.String("rev", "HEAD", "revision to read")
-	out := flag.String("out", "testdata/redact/outside/noseyparker.jsonl", "output file")
+	out := flag.String("out", "testdata/redact/outside/noseyparker.jsonl", "output file of the examples")
+	rulesOut := flag.String("rules-out", "testdata/redact/outside/noseyparker-rules.jsonl", "output file of the rules' patterns")
 	flag.Parse()
-	if err := run(*gitDir, *rev, *out); err != nil {
+	if err := run(*gitDir, *rev, *out, *rulesOut); err != nil {
 		fmt.Fprintln(os.Stderr, "npimport:", err)
 		os.Exit(1)
 	}
@@ -62,7 +69,7 @@ func git(ctx context.Context, gitDir string, args ...string) ([]byte, error) {
 	return b, nil
 }
 
-func run(gitDir, rev, out string) error {
+func run(gitDir, rev, out, rulesOut string) error {
 	if gitDir == "" {
 		return errors.New("npimport: --git-dir is required")
 	}
@@ -79,6 +86,7 @@ func run(gitDir, rev, out string) error {
 	files := strings.Fields(string(list))
 	sort.Strings(files)
 	var cases []corpus.OutsideCase
+	var rules []corpus.SourceRule
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
@@ -93,6 +101,7 @@ func run(gitDir, rev, out string) error {
 		}
 		family := strings.TrimSuffix(strings.TrimSuffix(path.Base(f), ".yml"), ".yaml")
 		for _, r := range rf.Rules {
+			rules = append(rules, corpus.SourceRule{Rule: r.ID, Pattern: r.Pattern})
 			add := func(label string, texts []string) {
 				for i, t := range texts {
 					cases = append(cases, corpus.OutsideCase{
@@ -118,6 +127,13 @@ func run(gitDir, rev, out string) error {
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("npimport: %w", err)
 	}
-	fmt.Printf("%d cases from %d rule files at %s", len(cases), len(files), commit)
+	buf.Reset()
+	if err := corpus.WriteSourceRules(&buf, rules); err != nil {
+		return err
+	}
+	if err := os.WriteFile(rulesOut, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("npimport: %w", err)
+	}
+	fmt.Printf("%d cases and %d rules from %d rule files at %s", len(cases), len(rules), len(files), commit)
 	return nil
 }
