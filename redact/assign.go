@@ -119,8 +119,11 @@ func parseAssignment(text []byte, ks, ke int) []int {
 			ve = max(ve, phraseEnd(text, i, text[i-1]))
 		}
 	}
-	if ve-i < 6 {
-		return nil // shorter values are judged by no rule: genericValueOK wants 8, passwordValueOK 6
+	if ve-i < 6 && !(isShortPassword(text[i:ve]) && isPasswordSlot(string(text[ns:ne]))) {
+		// Shorter values are judged by no rule (genericValueOK wants 8,
+		// chosenValueOK 6), except a short word under a password name,
+		// which is the password ("password: guest").
+		return nil
 	}
 	if ne-ns == 3 && bytes.EqualFold(text[ns:ne], []byte("key")) && attrFollows(text, ve, "value") {
 		return nil // <add key="NAME" value="…">: the key attribute names a setting

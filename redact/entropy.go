@@ -82,6 +82,28 @@ func isTemplate(s string) bool {
 	return isAngleStandIn(s)
 }
 
+// isShortPassword reports whether b, shorter than the six characters that
+// other values under a secret name need, is still a password when a
+// password name holds it: three to five letters and digits, at least one of
+// them a letter ("guest", "admin", "pw01"). Anything else that short after
+// "password =" is code ("+new", ".$p[", "(char") or a number.
+func isShortPassword(b []byte) bool {
+	if len(b) < 3 || len(b) > 5 {
+		return false
+	}
+	letter := false
+	for _, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letter = true
+		case c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return letter
+}
+
 // isAngleStandIn reports whether s is an angle-bracketed stand-in
 // ("<password>", "<your-key", "key>").
 func isAngleStandIn(s string) bool {

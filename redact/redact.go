@@ -384,7 +384,7 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 	// A JSON string is a literal (YAML scalars have no variables), so under
 	// a password key it is judged as a quoted value; a passphrase may hold
 	// blanks, any other secret is one word.
-	if r.generic >= 0 && set.has(r.generic) && len(b) >= 6 && len(b) <= 400 && ki.secret && (ki.slot || !bytes.ContainsAny(b, " \t\r\n")) {
+	if r.generic >= 0 && set.has(r.generic) && (len(b) >= 6 || ki.slot && isShortPassword(b)) && len(b) <= 400 && ki.secret && (ki.slot || !bytes.ContainsAny(b, " \t\r\n")) {
 		v := string(b)
 		if !r.allow[v] && (ki.slot && passwordValueOK(v, true) || !bytes.ContainsAny(b, " \t\r\n") &&
 			(isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && !ki.slot && chosenValueOK(v))) {

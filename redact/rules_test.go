@@ -412,9 +412,11 @@ func TestLiteralsInPasswordPositions(t *testing.T) {
 				"credentials {\n  password = System.getenv(\"REPO_PASSWORD\")\n}"}},
 		{"key named password",
 			[]string{"password = open_sesame", "password = 'open sesame'", "AUTO_SESSION_PASSWORD=mypassword", "password = 'abcdef123456'",
-				`"AdminPassword": "thisismypassword"`, `password: "SOME_PASSWORD"`, "$mail->Password   = 'secret';", "password = 'super$ecret'"},
+				`"AdminPassword": "thisismypassword"`, `password: "SOME_PASSWORD"`, "$mail->Password   = 'secret';", "password = 'super$ecret'",
+				"password: guest", "DB_PASS=admin", "smtp_password = 'pw01'"}, // three to five letters and digits under a password name
 			[]string{"password = ${DB_PASSWORD}", "password = env.PERKEEP_TEST_PASSWORD", "password = DB_PASSWORD", "password = super$ecret",
 				"password: ********", "password: xxxxxxxx", "password: abc...", "password: null", "password: true", "password: /run/secrets/db",
+				`password = "123"`, "password: none", "password: yes", "password = $pw", "password = +new", "pwd = (char *) p;",
 				`sb.append("MasterUserPassword: " + getMasterUserPassword() + ",");`, `"//localhost:1337/:_password = "+new Buffer("feast")`,
 				"this.addPassword = '#add-password';", `put '/forgot-password' => "cms/sites/passwords#update"`}},
 		{"prose and code",
@@ -443,12 +445,17 @@ func TestLiteralsInPasswordPositions(t *testing.T) {
 func TestPasswordJSONLeaves(t *testing.T) {
 	r := newRedactor(t)
 	for in, want := range map[string]bool{
-		`{"password":"SOME_PASSWORD"}`:                       true,
-		`{"db":{"password":"correct horse battery staple"}}`: true,
-		`{"password":"password"}`:                            true,
-		`{"password":"${DB_PASSWORD}"}`:                      false,
-		`{"password":"********"}`:                            false,
-		`{"passwordSecret":"payments-db-credentials"}`:       false,
+		`{"password":"SOME_PASSWORD"}`:                                true,
+		`{"db":{"password":"correct horse battery staple"}}`:          true,
+		`{"password":"password"}`:                                     true,
+		`{"password":"${DB_PASSWORD}"}`:                               false,
+		`{"password":"********"}`:                                     false,
+		`{"passwordSecret":"payments-db-credentials"}`:                false,
+		`{"db_password":"guest"}`:                                     true, // short, but a password name holds it
+		`{"metadata":{"annotations":{"ldap/bind-password":"admin"}}}`: true,
+		`{"password":"123"}`:                                          false,
+		`{"password":"yes"}`:                                          false,
+		`{"passwordMinLength":"12"}`:                                  false,
 	} {
 		out, rep, err := r.JSON([]byte(in))
 		if err != nil {
