@@ -743,8 +743,8 @@ func isDottedName(s string) bool {
 			return false
 		}
 		_, _, d, o := charClasses(p)
-		if d > 2 || o > 1 {
-			return false
+		if d > 2 || o > 1 || o == 1 && !strings.ContainsAny(p, "-_") {
+			return false // a name's part holds letters, few digits and at most one '-' or '_' ("e*6.aaTz.3A~FG4h" is no name)
 		}
 	}
 	return true

@@ -466,3 +466,23 @@ func TestPasswordJSONLeaves(t *testing.T) {
 		}
 	}
 }
+
+// TestDottedValueUnderSecretName: a random value with dots under a secret
+// name is a secret; a host or property path with dots is not.
+func TestDottedValueUnderSecretName(t *testing.T) {
+	r := newRedactor(t)
+	for v, want := range map[string]bool{
+		"e*6.aaTz.3A~FG4hdGTaBWp":  true, // a generated password: '*' and '~' are no name's characters
+		"db.internal.example":      false,
+		"com.acme.payments.Client": false,
+		"api.eu1.example":          false,
+	} {
+		out, _, err := r.KeyedValue("client_secret", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out != v; got != want {
+			t.Errorf("client_secret=%s: redacted=%v, want %v (%s)", v, got, want, out)
+		}
+	}
+}

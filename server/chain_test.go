@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -231,6 +232,39 @@ type seed struct {
 	// leave from any field or argument. Secrets that only a key name
 	// reveals (a bare random string) are seeded under credential keys.
 	standalone bool
+	// keyed: twelve or more characters, so a generic secret name
+	// (client-secret) must reveal it. A shorter one that is not standalone
+	// may be a secret only by its position in the corpus (the word "guest"
+	// as a URL's password); it is seeded under a password name, which
+	// proves a password, and searched for as a whole word, since
+	// "password" is also part of that key's name.
+	keyed bool
+}
+
+// wordAt reports whether b[i:i+n] stands alone: no letter, digit, '-' or
+// '_' right before or after it.
+func wordAt(b []byte, i, n int) bool {
+	id := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	return (i == 0 || !id(b[i-1])) && (i+n == len(b) || !id(b[i+n]))
+}
+
+// leakIndex returns where a needle of sd occurs in b, or -1.
+func (s seed) leakIndex(b []byte, n string) int {
+	if s.standalone || s.keyed {
+		return bytes.Index(b, []byte(n))
+	}
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(n))
+		if i < 0 {
+			return -1
+		}
+		if wordAt(b, off+i, len(n)) {
+			return off + i
+		}
+		off += i + 1
+	}
 }
 
 func (s seed) needles() []string {
@@ -271,7 +305,7 @@ func corpusSeeds(t *testing.T, perType int) []seed {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, seed{typ: s.Type, value: s.Value, standalone: v != s.Value})
+			out = append(out, seed{typ: s.Type, value: s.Value, standalone: v != s.Value, keyed: len(s.Value) >= 12})
 		}
 	}
 	return out
@@ -285,13 +319,16 @@ func corpusSeeds(t *testing.T, perType int) []seed {
 // server wrote — HTTP answers, the audit file, the log lines and /metrics
 // — for any of them.
 func TestSeededSecretsLeaveNoChannel(t *testing.T) {
-	seeds := corpusSeeds(t, 2)
+	seeds := corpusSeeds(t, 1<<20) // every secret of the corpus
 	var ents []map[string]any
 	for i, sd := range seeds {
 		name := fmt.Sprintf("svc-%03d", i)
 		meta := map[string]any{
 			"name": name, "namespace": "default",
-			"annotations": map[string]any{"acme.io/db-password": sd.value, "acme.io/client-secret": sd.value},
+			"annotations": map[string]any{"acme.io/db-password": sd.value},
+		}
+		if sd.standalone || sd.keyed {
+			meta["annotations"].(map[string]any)["acme.io/client-secret"] = sd.value
 		}
 		spec := map[string]any{"type": "service", "lifecycle": "production", "owner": "group:default/team-a"}
 		if sd.standalone {
@@ -355,11 +392,17 @@ roles:
 		post("tools/call", map[string]any{"name": tool, "arguments": args})
 	}
 
+	// Every seed sits in an entity; the first two standalone seeds of each
+	// rule are also passed as every argument (the argument paths do not
+	// depend on the secret's format, and each costs a dozen calls).
+	asArg := map[string]int{}
 	for i, sd := range seeds {
 		v := sd.value
 		call("catalog_get_entity", map[string]any{"ref": fmt.Sprintf("component:default/svc-%03d", i), "detail": "full"})
-		call("catalog_search_entities", map[string]any{"text": fmt.Sprintf("svc-%03d", i), "fields": []any{"metadata.annotations", "metadata.description"}})
 		if sd.standalone {
+			asArg[sd.typ]++
+		}
+		if sd.standalone && asArg[sd.typ] <= 2 {
 			call("catalog_get_api_definition", map[string]any{"ref": fmt.Sprintf("api:default/api-%03d", i)})
 			// The secret as every argument value and as an argument key.
 			call("catalog_get_entity", map[string]any{"ref": "component:default/" + v})
@@ -384,6 +427,37 @@ roles:
 		if sd.standalone {
 			post("resources/read", map[string]any{"uri": fmt.Sprintf("backstage://catalog/api/default/api-%03d/definition", i)})
 		}
+	}
+	// Every seeded entity through search, a page at a time, in the
+	// summary and with the seeded fields projected.
+	svcName := regexp.MustCompile(`svc-[0-9]{3}`)
+	nextCursor := regexp.MustCompile(`nextCursor\\?":\\?"([^"\\]+)`)
+	searched := map[string]bool{}
+	for _, fields := range [][]any{nil, {"metadata.annotations", "metadata.description", "metadata.title", "metadata.links", "spec.notes"}} {
+		cursor := ""
+		for range 1000 {
+			args := map[string]any{"text": "svc-", "limit": 50}
+			if fields != nil {
+				args["fields"] = fields
+			}
+			if cursor != "" {
+				args["cursor"] = cursor
+			}
+			before := out.Len()
+			call("catalog_search_entities", args)
+			page := out.Bytes()[before:]
+			for _, m := range svcName.FindAll(page, -1) {
+				searched[string(m)] = true
+			}
+			m := nextCursor.FindSubmatch(page)
+			if m == nil {
+				break
+			}
+			cursor = string(m[1])
+		}
+	}
+	if len(searched) != len(seeds) {
+		t.Fatalf("search pages held %d of the %d seeded entities", len(searched), len(seeds))
 	}
 	for _, facet := range []string{"metadata.annotations.acme.io/db-password", "metadata.annotations.acme.io/client-secret",
 		"metadata.annotations.acme.io/note", "metadata.title", "spec.notes.setup"} {
@@ -415,10 +489,9 @@ roles:
 	for _, sd := range seeds {
 		for name, b := range channels {
 			for _, n := range sd.needles() {
-				if bytes.Contains(b, []byte(n)) {
+				if i := sd.leakIndex(b, n); i >= 0 {
 					leaks++
 					if leaks <= 20 {
-						i := bytes.Index(b, []byte(n))
 						lo, hi := max(0, i-120), min(len(b), i+len(n)+40)
 						t.Errorf("%s secret (%s) leaves through %s: …%s…", sd.typ, n, name, b[lo:hi])
 					}
@@ -427,14 +500,20 @@ roles:
 			}
 		}
 	}
-	standalone := 0
+	standalone, keyed := 0, 0
 	for _, sd := range seeds {
 		if sd.standalone {
 			standalone++
+		} else if sd.keyed {
+			keyed++
 		}
 	}
-	t.Logf("%d seeds (%d standalone, %d key-context only) from %d types; %d channel bytes searched; %d leaks",
-		len(seeds), standalone, len(seeds)-standalone, len(seeds)/2, out.Len()+len(auditBytes)+len(cs.logs.Bytes())+mrec.Body.Len(), leaks)
+	types := map[string]bool{}
+	for _, sd := range seeds {
+		types[sd.typ] = true
+	}
+	t.Logf("%d seeds (%d standalone, %d not standalone, of 12 or more characters: under a secret name too, %d shorter: under a password name only) from %d rules; %d channel bytes searched; %d leaks",
+		len(seeds), standalone, keyed, len(seeds)-standalone-keyed, len(types), out.Len()+len(auditBytes)+len(cs.logs.Bytes())+mrec.Body.Len(), leaks)
 }
 
 // TestEgressCatchesWhatAToolLeaks: a tool that forgets to redact (in its
