@@ -26,9 +26,10 @@ type SyncPolicy string
 
 // Sync policies.
 const (
-	// SyncEvery fsyncs before Append returns: a record that Append
-	// acknowledged survives a power loss. Concurrent appends share fsyncs
-	// (group commit). The default.
+	// SyncEvery syncs the file before Append returns (fdatasync on Linux:
+	// the data and the size, which is all an appended record needs; fsync
+	// elsewhere): a record that Append acknowledged survives a power loss.
+	// Concurrent appends share syncs (group commit). The default.
 	SyncEvery SyncPolicy = "every"
 	// SyncInterval fsyncs in the background every Config.SyncInterval:
 	// faster, but up to one interval of acknowledged records can be lost on

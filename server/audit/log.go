@@ -136,7 +136,7 @@ func writerSyncer(w io.Writer) syncer {
 		if err != nil || !st.Mode().IsRegular() {
 			return nil
 		}
-		return f
+		return dataSyncer(f)
 	}
 	if s, ok := w.(syncer); ok {
 		return s
@@ -235,7 +235,7 @@ func (l *Log) reopenLocked() error {
 	l.f, l.out, l.size, l.partial = f, f, st.Size(), partial
 	l.syncer = nil
 	if st.Mode().IsRegular() {
-		l.syncer = f
+		l.syncer = dataSyncer(f)
 	}
 	l.syncMu.Unlock()
 	syncDir(filepath.Dir(l.path))
