@@ -415,7 +415,7 @@ func heapObjects(s []metrics.Sample) uint64 {
 //
 //	go test -run '^$' -bench FullSyncMemory -benchtime 1x ./tools/catalog/mirror/
 func BenchmarkFullSyncMemory(b *testing.B) {
-	for _, n := range []int{10_000, 30_000} {
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
 			up := pageUpstream{items: rawItems(b, n, 0)}
 			var live, peak, alloc uint64
