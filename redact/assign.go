@@ -119,10 +119,12 @@ func parseAssignment(text []byte, ks, ke int) []int {
 			ve = max(ve, phraseEnd(text, i, text[i-1]))
 		}
 	}
-	if ve-i < 6 && !(isShortPassword(text[i:ve]) && isPasswordSlot(string(text[ns:ne]))) {
+	if ve-i < 6 && !(isShortPassword(text[i:ve]) && isPasswordSlot(string(text[ns:ne])) && (i > q || endsLine(text, ve))) {
 		// Shorter values are judged by no rule (genericValueOK wants 8,
-		// chosenValueOK 6), except a short word under a password name,
-		// which is the password ("password: guest").
+		// chosenValueOK 6), except a short word under a password name that
+		// is quoted or ends its line, which is the password ("password:
+		// guest"); one that prose goes on after is not ("password: any
+		// kind of string").
 		return nil
 	}
 	if ne-ns == 3 && bytes.EqualFold(text[ns:ne], []byte("key")) && attrFollows(text, ve, "value") {
@@ -243,4 +245,19 @@ func parseProse(text []byte, ks, ke int, kw string) []int {
 		return nil
 	}
 	return []int{ks, ve, j, ve}
+}
+
+// endsLine reports whether only blanks follow text[i:] up to the end of
+// its line or of the text.
+func endsLine(text []byte, i int) bool {
+	for ; i < len(text); i++ {
+		switch text[i] {
+		case ' ', '\t':
+		case '\n', '\r':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -417,6 +417,7 @@ func TestLiteralsInPasswordPositions(t *testing.T) {
 			[]string{"password = ${DB_PASSWORD}", "password = env.PERKEEP_TEST_PASSWORD", "password = DB_PASSWORD", "password = super$ecret",
 				"password: ********", "password: xxxxxxxx", "password: abc...", "password: null", "password: true", "password: /run/secrets/db",
 				`password = "123"`, "password: none", "password: yes", "password = $pw", "password = +new", "pwd = (char *) p;",
+				"- password: any kind of string", "the password: set it in the vault",
 				`sb.append("MasterUserPassword: " + getMasterUserPassword() + ",");`, `"//localhost:1337/:_password = "+new Buffer("feast")`,
 				"this.addPassword = '#add-password';", `put '/forgot-password' => "cms/sites/passwords#update"`}},
 		{"prose and code",
