@@ -53,8 +53,8 @@ type entity struct {
 // masks and redacts it. ok=false means the caller may not see it; an
 // error means redaction failed and the whole result must be withheld.
 func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, error) {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	m, err := catalog.DecodeObject(raw)
+	if err != nil || m == nil {
 		return entity{}, false, fmt.Errorf("tools: %w: malformed entity", catalog.ErrUnavailable)
 	}
 	acc := accessFrom(ctx)

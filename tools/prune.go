@@ -93,8 +93,7 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 		if _, decided := visible[refs[i]]; decided {
 			continue
 		}
-		var m map[string]any
-		if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
+		if m, err := catalog.DecodeObject(raw); err == nil && m != nil && acc.Visible(m) {
 			visible[refs[i]] = true
 		}
 	}
@@ -161,8 +160,8 @@ func (d *Deps) visibleRef(ctx context.Context, ref string) (bool, error) {
 	if len(raws) != 1 || raws[0] == nil {
 		return false, nil
 	}
-	var m map[string]any
-	return json.Unmarshal(raws[0], &m) == nil && m != nil && acc.Visible(m), nil
+	m, err := catalog.DecodeObject(raws[0])
+	return err == nil && m != nil && acc.Visible(m), nil
 }
 
 // forRefValues calls fn for every value of the entity's ref-valued spec
