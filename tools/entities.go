@@ -60,7 +60,7 @@ func GetEntity(d *Deps) Tool {
 		if a.str("detail") == "full" {
 			return result(e.m, compactJSON(e.m)), nil
 		}
-		s := summarize(e.m)
+		s := summarize(e)
 		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
@@ -231,7 +231,7 @@ func SearchEntities(d *Deps) Tool {
 				lines.WriteString(compactJSON(p))
 				continue
 			}
-			s := summarize(e.m)
+			s := summarize(e)
 			out.Items = append(out.Items, s)
 			s.writeLine(&lines)
 		}

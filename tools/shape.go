@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,7 +114,43 @@ type Summary struct {
 	System      string         `json:"system,omitempty"`
 	Tags        []string       `json:"tags,omitempty"`
 	Links       []Link         `json:"links,omitempty"`
-	Relations   map[string]int `json:"relations,omitempty"`
+	Relations   RelationCounts `json:"relations,omitempty"`
+}
+
+// RelationCounts counts an entity's relations by type.
+type RelationCounts map[string]int
+
+// MarshalJSON encodes the counts exactly as encoding/json encodes a
+// map[string]int (keys in order), without reflection: every summary of
+// every answer carries one.
+func (c RelationCounts) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	var arr [16]string
+	keys := arr[:0]
+	for k := range c {
+		for i := 0; i < len(k); i++ {
+			if b := k[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+				// A key encoding/json would escape: let it.
+				return json.Marshal(map[string]int(c))
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]byte, 0, 2+len(keys)*24)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, k...)
+		out = append(out, '"', ':')
+		out = strconv.AppendInt(out, int64(c[k]), 10)
+	}
+	return append(out, '}'), nil
 }
 
 // Link is a titled URL.
@@ -124,7 +161,10 @@ type Link struct {
 
 const maxDescription = 400
 
-func summarize(m map[string]any) Summary {
+// summarize shapes an admitted entity; its ref is the one admit rendered
+// (entityRef of the same map: pruning changes no kind, namespace or name).
+func summarize(e entity) Summary {
+	m := e.m
 	rels := relations(m)
 	md, _ := m["metadata"].(map[string]any)
 	spec, _ := m["spec"].(map[string]any)
@@ -133,7 +173,7 @@ func summarize(m map[string]any) Summary {
 		return v
 	}
 	s := Summary{
-		Ref:         entityRef(m),
+		Ref:         e.ref,
 		Title:       field(md, "title"),
 		Description: clip(field(md, "description"), maxDescription),
 		Type:        field(spec, "type"),
@@ -160,7 +200,7 @@ func summarize(m map[string]any) Summary {
 	}
 	for _, r := range rels {
 		if s.Relations == nil {
-			s.Relations = map[string]int{}
+			s.Relations = RelationCounts{}
 		}
 		s.Relations[r.typ]++
 	}
