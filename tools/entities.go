@@ -233,6 +233,9 @@ func SearchEntities(d *Deps) Tool {
 			}
 			s := summarize(e)
 			out.Items = append(out.Items, s)
+			if lines.Len() == 1 {
+				lines.Grow(len(ents) * (s.lineSize() + 1))
+			}
 			s.writeLine(&lines)
 		}
 		if next != nil {

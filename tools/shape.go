@@ -223,13 +223,18 @@ func clip(s string, n int) string {
 // line renders a summary as one compact line of text.
 func (s Summary) line() string {
 	var b strings.Builder
+	b.Grow(s.lineSize())
 	s.writeLine(&b)
 	return b.String()
 }
 
+// lineSize estimates the length of the summary's line.
+func (s Summary) lineSize() int {
+	return len(s.Ref) + len(s.Title) + len(s.Description) + 160
+}
+
 // writeLine appends the summary's line (see line) to b.
 func (s Summary) writeLine(b *strings.Builder) {
-	b.Grow(len(s.Ref) + len(s.Title) + len(s.Description) + 160)
 	b.WriteString(s.Ref)
 	if s.Title != "" {
 		b.WriteByte(' ')
