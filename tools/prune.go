@@ -29,8 +29,8 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
 		return nil
 	}
-	lookup := make(map[string]struct{}, 8*len(ents)) // lower-case refs
-	visible := make(map[string]bool, 8*len(ents))
+	lookup := make(map[string]struct{}, 4*len(ents)) // lower-case refs
+	visible := make(map[string]bool, 4*len(ents))
 	consider := func(target string) {
 		k := strings.ToLower(target)
 		if _, ok := lookup[k]; ok {
