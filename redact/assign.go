@@ -186,7 +186,8 @@ func attrFollows(text []byte, e int, name string) bool {
 	if j == e || j+len(name) >= len(text) {
 		return false
 	}
-	return bytes.EqualFold(text[j:j+len(name)], []byte(name)) && text[skipBlanks(text, j+len(name))] == '='
+	k := skipBlanks(text, j+len(name))
+	return bytes.EqualFold(text[j:j+len(name)], []byte(name)) && k < len(text) && text[k] == '='
 }
 
 func parseProse(text []byte, ks, ke int, kw string) []int {

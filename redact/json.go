@@ -128,7 +128,12 @@ func (w *jsonWalker) object(depth int) error {
 		if !ksimple {
 			key = jsonUnescape(key, nil)
 		}
-		w.leaf(ks, ke, ksimple, nil)
+		// A key already judged clean (no invisible Unicode, nothing
+		// detected: see keyInfo) would come out of leaf unchanged, with
+		// nothing found.
+		if len(key) == 0 || len(key) > keyCacheMaxLen || !w.r.keyInfo(key).clean {
+			w.leaf(ks, ke, ksimple, nil)
+		}
 		w.ws()
 		if w.pos >= len(w.in) || w.in[w.pos] != ':' {
 			return w.errf("expected ':'")
@@ -490,18 +495,13 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 		return out, true, nil
 	case map[string]any:
 		var out map[string]any // copy on the first change
-		var nameVal []byte
-		for _, nk := range [...]string{"name", "key"} {
-			if s, ok := t[nk].(string); ok {
-				nameVal = view(s)
-				break
-			}
-		}
 		for k, x := range t {
 			ki := r.keyInfo(view(k))
 			ctx := ki
-			if nameVal != nil && (k == "value" || k == "secretValue") {
-				ctx = r.keyOf(nameVal)
+			if k == "value" || k == "secretValue" {
+				if nameVal := siblingName(t); nameVal != nil {
+					ctx = r.keyOf(nameVal)
+				}
 			}
 			nv, changed, err := r.value(x, ctx, depth+1, rep)
 			if err != nil {
@@ -564,6 +564,17 @@ func (r *Redactor) value(v any, key *keyInfo, depth int, rep *Report) (any, bool
 	default:
 		return nil, false, fmt.Errorf("%w: %T", ErrUnsupportedType, v)
 	}
+}
+
+// siblingName is the value of a map's "name" (or else "key") string, the
+// context of its "value" in name/value pairs; nil when it has none.
+func siblingName(t map[string]any) []byte {
+	for _, nk := range [...]string{"name", "key"} {
+		if s, ok := t[nk].(string); ok {
+			return view(s)
+		}
+	}
+	return nil
 }
 
 // putChanged records that key k of src became nk with value nv in out, a

@@ -251,3 +251,54 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONKeysJudgedOnce checks object keys through JSON: a key holding a
+// secret or invisible Unicode is redacted every time, plain, escaped or
+// too long for the key cache, while the same clean keys, now cached, are
+// left as they are; and JSON and Value agree on the keys.
+func TestJSONKeysJudgedOnce(t *testing.T) {
+	r := newRedactor(t)
+	tok := "ghp_" + rs(b62, 36)
+	long := strings.Repeat("k", 200)
+	doc := `{"` + tok + `":1,"x\u200by":2,"plain":3,"esc\u0061ped":4,"` + long + `":5,"` + long + "-" + tok + `":6,"":7}`
+	var first []byte
+	for i := range 3 {
+		out, rep, err := r.JSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = out
+		} else if !bytes.Equal(out, first) {
+			t.Fatalf("pass %d: %s, first pass %s", i, out, first)
+		}
+		for _, leak := range []string{tok, "\u200b", `x\u200by`} {
+			if strings.Contains(string(out), leak) {
+				t.Fatalf("pass %d: %q left in %s", i, leak, out)
+			}
+		}
+		if rep.Counts["github-pat"] != 2 || rep.Invisible != 1 {
+			t.Fatalf("pass %d: report %+v", i, rep)
+		}
+		for _, keep := range []string{`"plain":3`, `"esc\u0061ped":4`, `"` + long + `":5`, `"":7`} {
+			if !strings.Contains(string(out), keep) {
+				t.Fatalf("pass %d: %s lost from %s", i, keep, out)
+			}
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := r.Value(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromJSON map[string]any
+		if err := json.Unmarshal(out, &fromJSON); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(v, fromJSON) {
+			t.Fatalf("pass %d: Value %v, JSON %v", i, v, fromJSON)
+		}
+	}
+}

@@ -18,10 +18,10 @@ var allocBudgets = []struct {
 	name, tool, args string
 	budget           float64
 }{
-	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 720},
-	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 1050},
-	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 5500},
-	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 2950},
+	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 470},
+	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 790},
+	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2060},
+	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1240},
 }
 
 // TestAllocBudgets enforces allocBudgets with testing.AllocsPerRun (a

@@ -59,7 +59,7 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 	size := 0
 	out := *res
 	if res.StructuredContent != nil {
-		doc, err := json.Marshal(res.StructuredContent)
+		doc, err := encodeStructured(res.StructuredContent)
 		if err != nil {
 			return nil, 0, red, fmt.Errorf("server: egress: encode structured content: %w", err)
 		}
@@ -104,6 +104,24 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 		size += n
 	}
 	return &out, size, red, nil
+}
+
+// jsonAppender is structured content that encodes itself, byte for byte
+// as json.Marshal would (false: it cannot, and json.Marshal does).
+type jsonAppender interface {
+	AppendJSON(dst []byte) ([]byte, bool)
+}
+
+// encodeStructured encodes a result's structured content for redaction:
+// by its own encoder when it has one (the same bytes, without
+// reflection), else by json.Marshal.
+func encodeStructured(v any) ([]byte, error) {
+	if a, ok := v.(jsonAppender); ok {
+		if doc, ok := a.AppendJSON(make([]byte, 0, 4096)); ok {
+			return doc, nil
+		}
+	}
+	return json.Marshal(v)
 }
 
 // content redacts one content block. Text, resource links (every string

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -53,8 +54,8 @@ type entity struct {
 // masks and redacts it. ok=false means the caller may not see it; an
 // error means redaction failed and the whole result must be withheld.
 func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, error) {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	m, err := catalog.DecodeObject(raw)
+	if err != nil || m == nil {
 		return entity{}, false, fmt.Errorf("tools: %w: malformed entity", catalog.ErrUnavailable)
 	}
 	acc := accessFrom(ctx)
@@ -93,16 +94,40 @@ var errRedaction = errors.New("tools: redaction failed")
 // entities at their other ends, hidden ones included.
 func sortRelations(m map[string]any) {
 	l, ok := m["relations"].([]any)
-	if !ok {
+	if !ok || len(l) < 2 {
 		return
 	}
-	key := func(v any) string {
+	// Ordered by type + "\x00" + targetRef, compared without building that
+	// string (see relationLess).
+	type keyed struct {
+		typ, target string
+		v           any
+	}
+	ks := make([]keyed, len(l))
+	for i, v := range l {
 		r, _ := v.(map[string]any)
 		t, _ := r["type"].(string)
 		tr, _ := r["targetRef"].(string)
-		return t + "\x00" + tr
+		ks[i] = keyed{t, tr, v}
 	}
-	sort.SliceStable(l, func(i, j int) bool { return key(l[i]) < key(l[j]) })
+	slices.SortStableFunc(ks, func(a, b keyed) int { return relationCmp(a.typ, a.target, b.typ, b.target) })
+	for i := range ks {
+		l[i] = ks[i].v
+	}
+}
+
+// relationCmp compares t1+"\x00"+r1 with t2+"\x00"+r2. Without a NUL in
+// either type that is the types' order, then the targets': NUL sorts
+// before every other byte, so a type that is a prefix of the other sorts
+// first either way.
+func relationCmp(t1, r1, t2, r2 string) int {
+	if strings.IndexByte(t1, 0) >= 0 || strings.IndexByte(t2, 0) >= 0 {
+		return strings.Compare(t1+"\x00"+r1, t2+"\x00"+r2)
+	}
+	if c := strings.Compare(t1, t2); c != 0 {
+		return c
+	}
+	return strings.Compare(r1, r2)
 }
 
 // record notes an entity returned to the caller (for audit).

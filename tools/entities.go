@@ -60,7 +60,7 @@ func GetEntity(d *Deps) Tool {
 		if a.str("detail") == "full" {
 			return result(e.m, compactJSON(e.m)), nil
 		}
-		s := summarize(e.m)
+		s := summarize(e)
 		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
@@ -219,19 +219,24 @@ func SearchEntities(d *Deps) Tool {
 		if err := d.pruneNames(ctx, ents); err != nil {
 			return toolError(err), nil
 		}
-		out := SearchEntitiesResult{Items: []any{}}
-		var lines []string
+		out := SearchEntitiesResult{Items: make([]any, 0, len(ents))}
+		var lines strings.Builder // the text's lines after the head, each after a newline
+		fields := a.list("fields")
 		for _, e := range ents {
 			record(ctx, e)
-			if f := a.list("fields"); len(f) > 0 {
-				p := project(e.m, f)
+			lines.WriteByte('\n')
+			if len(fields) > 0 {
+				p := project(e.m, fields)
 				out.Items = append(out.Items, p)
-				lines = append(lines, compactJSON(p))
+				lines.WriteString(compactJSON(p))
 				continue
 			}
-			s := summarize(e.m)
+			s := summarize(e)
 			out.Items = append(out.Items, s)
-			lines = append(lines, s.line())
+			if lines.Len() == 1 {
+				lines.Grow(len(ents) * (s.lineSize() + 1))
+			}
+			s.writeLine(&lines)
 		}
 		if next != nil {
 			b, err := json.Marshal(next)
@@ -263,7 +268,10 @@ func SearchEntities(d *Deps) Tool {
 		if out.NextCursor != "" {
 			head += "; more with cursor=" + out.NextCursor
 		}
-		return result(out, head+"\n"+strings.Join(lines, "\n")), nil
+		if len(ents) == 0 {
+			lines.WriteByte('\n') // the head and an empty list of lines
+		}
+		return result(out, head+lines.String()), nil
 	}
 	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
 }

@@ -79,7 +79,7 @@ func FindOwner(d *Deps) Tool {
 		out.Title = firstNonEmpty(str(o.m, "spec", "profile", "displayName"), str(o.m, "metadata", "title"))
 		out.Description = clip(str(o.m, "metadata", "description"), maxDescription)
 		out.Email = str(o.m, "spec", "profile", "email")
-		out.Links = summarize(o.m).Links
+		out.Links = summarize(o).Links
 		out.Contacts = contacts(o.m)
 		if strings.EqualFold(out.OwnerKind, "group") {
 			if err := d.members(ctx, o, &out); err != nil {

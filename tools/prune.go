@@ -2,7 +2,7 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -29,35 +29,117 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 	if _, open := acc.(OpenAccess); open || len(ents) == 0 {
 		return nil
 	}
-	lookup := map[string]string{} // lower-case ref -> ref as written
-	visible := map[string]bool{}
+	lookup := make(map[string]struct{}, 4*len(ents)) // lower-case refs
+	visible := make(map[string]bool, 4*len(ents))
 	consider := func(target string) {
 		k := strings.ToLower(target)
 		if _, ok := lookup[k]; ok {
 			return
 		}
-		lookup[k] = target
+		lookup[k] = struct{}{}
 		if vis, decided := acc.VisibleRef(target); decided {
 			visible[k] = vis
 		}
 	}
 	for _, e := range ents {
-		lookup[strings.ToLower(e.ref)] = e.ref
+		lookup[strings.ToLower(e.ref)] = struct{}{}
 		visible[strings.ToLower(e.ref)] = true // admitted
 	}
-	for _, e := range ents {
+	// The ref-valued spec fields of each entity, resolved once here and
+	// used again below, in the order forRefValues visits them.
+	resolved := make([][]resolvedRef, len(ents))
+	for i, e := range ents {
 		for _, r := range relations(e.m) {
 			consider(r.target)
 		}
 		forRefValues(e.m, func(_ catalog.RefField, _ any, ref string, ok bool) {
+			resolved[i] = append(resolved[i], resolvedRef{ref, ok})
 			if ok {
 				consider(ref)
 			}
 		})
 	}
-	// The request lists each pruned entity twice, then each other target
-	// once: the list (and so the cache key) names the pruned set without
-	// ambiguity, whatever targets hidden entities added.
+	// When the caller's rights are decided by refs alone (which depends on
+	// the policy only, not on any ref), every target is decided: no lookup.
+	if _, byRef := acc.VisibleRef(ents[0].ref); !byRef {
+		if err := d.lookupVisible(ctx, acc, ents, lookup, visible); err != nil {
+			return err
+		}
+	}
+	for i, e := range ents {
+		if repeated(ents, i) {
+			continue // pruned already: pruning again changes nothing
+		}
+		if l, ok := e.m["relations"].([]any); ok {
+			kept := make([]any, 0, len(l))
+			for _, it := range l {
+				r, _ := it.(map[string]any)
+				t, _ := r["targetRef"].(string)
+				if visible[strings.ToLower(t)] {
+					kept = append(kept, it)
+				}
+			}
+			e.m["relations"] = kept
+		}
+		spec, _ := e.m["spec"].(map[string]any)
+		if spec == nil {
+			continue
+		}
+		refs := resolved[i]
+		// A value that is no ref names no entity: it is the entity's own
+		// text and stays.
+		keep := func() bool {
+			r := refs[0]
+			refs = refs[1:]
+			return !r.ok || visible[strings.ToLower(r.ref)]
+		}
+		for _, f := range catalog.RefFieldsOf(str(e.m, "kind")) {
+			switch t := spec[f.Field].(type) {
+			case []any:
+				kept := make([]any, 0, len(t))
+				for _, x := range t {
+					if keep() {
+						kept = append(kept, x)
+					}
+				}
+				spec[f.Field] = kept
+			case nil:
+			default:
+				if !keep() {
+					delete(spec, f.Field)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// repeated reports whether ents[i] is the same decoded entity (the same
+// map) as an earlier one.
+func repeated(ents []entity, i int) bool {
+	p := reflect.ValueOf(ents[i].m).UnsafePointer()
+	for _, e := range ents[:i] {
+		if reflect.ValueOf(e.m).UnsafePointer() == p {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvedRef is a value of a ref-valued spec field resolved to a ref
+// (ok=false when it is none).
+type resolvedRef struct {
+	ref string
+	ok  bool
+}
+
+// lookupVisible decides the targets in lookup that the caller's rights do
+// not decide from the ref alone, with one by-refs request.
+//
+// The request lists each pruned entity twice, then each other target
+// once: the list (and so the cache key) names the pruned set without
+// ambiguity, whatever targets hidden entities added.
+func (d *Deps) lookupVisible(ctx context.Context, acc Access, ents []entity, lookup map[string]struct{}, visible map[string]bool) error {
 	selves := map[string]bool{}
 	for _, e := range ents {
 		selves[strings.ToLower(e.ref)] = true
@@ -77,14 +159,9 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 		refs = append(refs, k, k)
 	}
 	refs = append(refs, other...)
-	// When the caller's rights are decided by refs alone (which depends on
-	// the policy only, not on any ref), every target is decided: no lookup.
-	var raws []json.RawMessage
-	if _, byRef := acc.VisibleRef(ents[0].ref); !byRef {
-		var err error
-		if raws, err = d.Catalog.GetByRefs(ctx, refs, visibilityFields); err != nil {
-			return err
-		}
+	raws, err := d.Catalog.GetByRefs(ctx, refs, visibilityFields)
+	if err != nil {
+		return err
 	}
 	for i, raw := range raws {
 		if raw == nil || i >= len(refs) {
@@ -93,50 +170,8 @@ func (d *Deps) pruneNames(ctx context.Context, ents []entity) error {
 		if _, decided := visible[refs[i]]; decided {
 			continue
 		}
-		var m map[string]any
-		if json.Unmarshal(raw, &m) == nil && m != nil && acc.Visible(m) {
+		if m, err := catalog.DecodeObject(raw); err == nil && m != nil && acc.Visible(m) {
 			visible[refs[i]] = true
-		}
-	}
-	for _, e := range ents {
-		if l, ok := e.m["relations"].([]any); ok {
-			kept := make([]any, 0, len(l))
-			for _, it := range l {
-				r, _ := it.(map[string]any)
-				t, _ := r["targetRef"].(string)
-				if visible[strings.ToLower(t)] {
-					kept = append(kept, it)
-				}
-			}
-			e.m["relations"] = kept
-		}
-		spec, _ := e.m["spec"].(map[string]any)
-		for _, f := range catalog.RefFieldsOf(str(e.m, "kind")) {
-			v, present := spec[f.Field]
-			if !present {
-				continue
-			}
-			keep := func(x any) bool {
-				ref, ok := catalog.ResolveRefValue(x, f.DefaultKind, str(e.m, "metadata", "namespace"))
-				// A value that is no ref names no entity: it is the
-				// entity's own text and stays.
-				return !ok || visible[strings.ToLower(ref)]
-			}
-			switch t := v.(type) {
-			case []any:
-				kept := make([]any, 0, len(t))
-				for _, x := range t {
-					if keep(x) {
-						kept = append(kept, x)
-					}
-				}
-				spec[f.Field] = kept
-			case nil:
-			default:
-				if !keep(t) {
-					delete(spec, f.Field)
-				}
-			}
 		}
 	}
 	return nil
@@ -161,8 +196,8 @@ func (d *Deps) visibleRef(ctx context.Context, ref string) (bool, error) {
 	if len(raws) != 1 || raws[0] == nil {
 		return false, nil
 	}
-	var m map[string]any
-	return json.Unmarshal(raws[0], &m) == nil && m != nil && acc.Visible(m), nil
+	m, err := catalog.DecodeObject(raws[0])
+	return err == nil && m != nil && acc.Visible(m), nil
 }
 
 // forRefValues calls fn for every value of the entity's ref-valued spec

@@ -1,8 +1,9 @@
 package tools
 
 import (
-	"fmt"
-	"sort"
+	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -78,8 +79,15 @@ func firstRelation(m map[string]any, t string) string {
 // refField resolves a spec field holding a (possibly short) ref, preferring
 // the relation Backstage computed from it.
 func refField(m map[string]any, rel, field, defKind string) string {
-	if r := firstRelation(m, rel); r != "" {
-		return r
+	return refFieldOf(m, relations(m), rel, field, defKind)
+}
+
+// refFieldOf is refField with the entity's relations already listed.
+func refFieldOf(m map[string]any, rels []relation, rel, field, defKind string) string {
+	for _, r := range rels {
+		if r.typ == rel {
+			return r.target
+		}
 	}
 	s := str(m, "spec", field)
 	if s == "" {
@@ -106,7 +114,43 @@ type Summary struct {
 	System      string         `json:"system,omitempty"`
 	Tags        []string       `json:"tags,omitempty"`
 	Links       []Link         `json:"links,omitempty"`
-	Relations   map[string]int `json:"relations,omitempty"`
+	Relations   RelationCounts `json:"relations,omitempty"`
+}
+
+// RelationCounts counts an entity's relations by type.
+type RelationCounts map[string]int
+
+// MarshalJSON encodes the counts exactly as encoding/json encodes a
+// map[string]int (keys in order), without reflection: every summary of
+// every answer carries one.
+func (c RelationCounts) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	var arr [16]string
+	keys := arr[:0]
+	for k := range c {
+		for i := 0; i < len(k); i++ {
+			if b := k[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+				// A key encoding/json would escape: let it.
+				return json.Marshal(map[string]int(c))
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]byte, 0, 2+len(keys)*24)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, k...)
+		out = append(out, '"', ':')
+		out = strconv.AppendInt(out, int64(c[k]), 10)
+	}
+	return append(out, '}'), nil
 }
 
 // Link is a titled URL.
@@ -117,20 +161,31 @@ type Link struct {
 
 const maxDescription = 400
 
-func summarize(m map[string]any) Summary {
+// summarize shapes an admitted entity; its ref is the one admit rendered
+// (entityRef of the same map: pruning changes no kind, namespace or name).
+func summarize(e entity) Summary {
+	m := e.m
+	rels := relations(m)
+	md, _ := m["metadata"].(map[string]any)
+	spec, _ := m["spec"].(map[string]any)
+	field := func(o map[string]any, k string) string {
+		v, _ := o[k].(string)
+		return v
+	}
 	s := Summary{
-		Ref:         entityRef(m),
-		Title:       str(m, "metadata", "title"),
-		Description: clip(str(m, "metadata", "description"), maxDescription),
-		Type:        str(m, "spec", "type"),
-		Lifecycle:   str(m, "spec", "lifecycle"),
-		Owner:       refField(m, "ownedBy", "owner", "group"),
-		Tags:        strList(get(m, "metadata", "tags")),
+		Ref:         e.ref,
+		Title:       field(md, "title"),
+		Description: clip(field(md, "description"), maxDescription),
+		Type:        field(spec, "type"),
+		Lifecycle:   field(spec, "lifecycle"),
+		Owner:       refFieldOf(m, rels, "ownedBy", "owner", "group"),
+		Tags:        strList(md["tags"]),
 	}
-	if str(m, "spec", "system") != "" {
-		s.System = refField(m, "", "system", "system")
+	if field(spec, "system") != "" {
+		// No relation has an empty type: the spec field decides.
+		s.System = refFieldOf(m, nil, "", "system", "system")
 	}
-	if links, ok := get(m, "metadata", "links").([]any); ok {
+	if links, ok := md["links"].([]any); ok {
 		for _, l := range links {
 			lm, ok := l.(map[string]any)
 			if !ok {
@@ -143,9 +198,9 @@ func summarize(m map[string]any) Summary {
 			}
 		}
 	}
-	for _, r := range relations(m) {
+	for _, r := range rels {
 		if s.Relations == nil {
-			s.Relations = map[string]int{}
+			s.Relations = RelationCounts{}
 		}
 		s.Relations[r.typ]++
 	}
@@ -168,42 +223,97 @@ func clip(s string, n int) string {
 // line renders a summary as one compact line of text.
 func (s Summary) line() string {
 	var b strings.Builder
-	b.WriteString(s.Ref)
-	if s.Title != "" {
-		fmt.Fprintf(&b, " %q", s.Title)
-	}
-	var attrs []string
-	for _, kv := range [][2]string{{"type", s.Type}, {"lifecycle", s.Lifecycle}, {"owner", s.Owner}, {"system", s.System}} {
-		if kv[1] != "" {
-			attrs = append(attrs, kv[0]+"="+kv[1])
-		}
-	}
-	if len(s.Tags) > 0 {
-		attrs = append(attrs, "tags="+strings.Join(s.Tags, ","))
-	}
-	if len(attrs) > 0 {
-		b.WriteString(" [" + strings.Join(attrs, " ") + "]")
-	}
-	if s.Description != "" {
-		b.WriteString(" — " + oneLine(s.Description))
-	}
-	if len(s.Relations) > 0 {
-		keys := make([]string, 0, len(s.Relations))
-		for k := range s.Relations {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s:%d", k, s.Relations[k])
-		}
-		b.WriteString(" (relations " + strings.Join(parts, " ") + ")")
-	}
+	b.Grow(s.lineSize())
+	s.writeLine(&b)
 	return b.String()
 }
 
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+// lineSize estimates the length of the summary's line.
+func (s Summary) lineSize() int {
+	return len(s.Ref) + len(s.Title) + len(s.Description) + 160
+}
+
+// writeLine appends the summary's line (see line) to b.
+func (s Summary) writeLine(b *strings.Builder) {
+	b.WriteString(s.Ref)
+	if s.Title != "" {
+		b.WriteByte(' ')
+		var q [128]byte
+		b.Write(strconv.AppendQuote(q[:0], s.Title))
+	}
+	open := false
+	attr := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if open {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(" [")
+			open = true
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(v)
+	}
+	attr("type", s.Type)
+	attr("lifecycle", s.Lifecycle)
+	attr("owner", s.Owner)
+	attr("system", s.System)
+	if len(s.Tags) > 0 {
+		if !open {
+			b.WriteString(" [")
+			open = true
+		} else {
+			b.WriteByte(' ')
+		}
+		b.WriteString("tags=")
+		for i, t := range s.Tags {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(t)
+		}
+	}
+	if open {
+		b.WriteByte(']')
+	}
+	if s.Description != "" {
+		b.WriteString(" — ")
+		writeOneLine(b, s.Description)
+	}
+	if len(s.Relations) > 0 {
+		var arr [16]string
+		keys := arr[:0]
+		for k := range s.Relations {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b.WriteString(" (relations ")
+		var n [20]byte
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(k)
+			b.WriteByte(':')
+			b.Write(strconv.AppendInt(n[:0], int64(s.Relations[k]), 10))
+		}
+		b.WriteByte(')')
+	}
+}
+
+// writeOneLine appends s with every run of white space (unicode.IsSpace)
+// made one blank and none at either end: strings.Fields joined by blanks.
+func writeOneLine(b *strings.Builder, s string) {
+	first := true
+	for f := range strings.FieldsSeq(s) {
+		if !first {
+			b.WriteByte(' ')
+		}
+		b.WriteString(f)
+		first = false
+	}
 }
 
 // project keeps only the given dot paths of an entity.

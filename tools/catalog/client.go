@@ -220,14 +220,9 @@ func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
 		return nil, garbage("query entities", status)
 	}
 	res := gjson.ParseBytes(body)
-	items := res.Get("items")
+	items, p := pageFields(res)
 	if !items.IsArray() {
 		return nil, garbage("query entities", status)
-	}
-	p := &Page{
-		TotalItems: int(res.Get("totalItems").Int()),
-		NextCursor: res.Get("pageInfo.nextCursor").String(),
-		PrevCursor: res.Get("pageInfo.prevCursor").String(),
 	}
 	items.ForEach(func(_, it gjson.Result) bool {
 		if it.IsObject() {
@@ -236,6 +231,59 @@ func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
 		return true
 	})
 	return p, nil
+}
+
+// pageFields reads the items, totalItems and pageInfo cursors of a
+// by-query answer: res.Get("items"), res.Get("totalItems").Int() and
+// res.Get("pageInfo.nextCursor" / "pageInfo.prevCursor").String(), found
+// in one walk over the top-level keys instead of one per path (each Get
+// skips over every item again). That is, the first "items" and
+// "totalItems" keys, and each cursor from the first "pageInfo" object
+// that has it. An answer whose top-level keys hold escapes, or whose
+// pageInfo is not an object, is read with the four Gets themselves.
+func pageFields(res gjson.Result) (items gjson.Result, p *Page) {
+	var total gjson.Result
+	var next, prev string
+	var haveItems, haveTotal, haveNext, havePrev bool
+	plain := res.IsObject()
+	if plain {
+		res.ForEach(func(k, v gjson.Result) bool {
+			if strings.IndexByte(k.Raw, '\\') >= 0 {
+				plain = false
+				return false
+			}
+			switch k.Str {
+			case "items":
+				if !haveItems {
+					items, haveItems = v, true
+				}
+			case "totalItems":
+				if !haveTotal {
+					total, haveTotal = v, true
+				}
+			case "pageInfo":
+				if !v.IsObject() {
+					plain = false
+					return false
+				}
+				if n := v.Get("nextCursor"); !haveNext && n.Exists() {
+					next, haveNext = n.String(), true
+				}
+				if n := v.Get("prevCursor"); !havePrev && n.Exists() {
+					prev, havePrev = n.String(), true
+				}
+			}
+			return true
+		})
+	}
+	if !plain {
+		return res.Get("items"), &Page{
+			TotalItems: int(res.Get("totalItems").Int()),
+			NextCursor: res.Get("pageInfo.nextCursor").String(),
+			PrevCursor: res.Get("pageInfo.prevCursor").String(),
+		}
+	}
+	return items, &Page{TotalItems: int(total.Int()), NextCursor: next, PrevCursor: prev}
 }
 
 // GetByName runs GET /entities/by-name/{kind}/{namespace}/{name}.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -20,7 +21,32 @@ type Ref struct {
 // String renders the ref the way Backstage writes relation targets:
 // kind and namespace in lower case, the name as given.
 func (r Ref) String() string {
-	return strings.ToLower(r.Kind) + ":" + strings.ToLower(r.Namespace) + "/" + r.Name
+	var b strings.Builder
+	b.Grow(len(r.Kind) + len(r.Namespace) + len(r.Name) + 2)
+	writeLower(&b, r.Kind)
+	b.WriteByte(':')
+	writeLower(&b, r.Namespace)
+	b.WriteByte('/')
+	b.WriteString(r.Name)
+	return b.String()
+}
+
+// writeLower writes strings.ToLower(s) to b, without a string of its own
+// when s is ASCII.
+func writeLower(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			b.WriteString(strings.ToLower(s))
+			return
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
 }
 
 // Equal compares two refs case-insensitively, as Backstage does.

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +70,15 @@ func FuzzParseRef(f *testing.F) {
 			t.Fatalf("ParseRef(%q) = %q which is not a safe filter value: %v", s, r.String(), err)
 		}
 	})
+}
+
+// TestRefStringLowersLikeToLower checks String against strings.ToLower of
+// the kind and namespace, ASCII or not.
+func TestRefStringLowersLikeToLower(t *testing.T) {
+	for _, r := range []Ref{{}, {"Component", "Default", "My-Service"}, {"API", "platform", "x"}, {"KİND", "NÄMESPACE", "Ñame"}, {"a\xffB", "\u0130x", "n"}} {
+		want := strings.ToLower(r.Kind) + ":" + strings.ToLower(r.Namespace) + "/" + r.Name
+		if got := r.String(); got != want {
+			t.Errorf("%#v.String() = %q, want %q", r, got, want)
+		}
+	}
 }

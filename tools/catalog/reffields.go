@@ -1,6 +1,9 @@
 package catalog
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // RefField is one entity-ref-valued spec field: Backstage's built-in kinds
 // processor turns every ref in it into a relation from the entity
@@ -47,16 +50,40 @@ var RefFields = []RefField{
 }
 
 // RefFieldsOf returns the ref-valued spec fields of a kind (compared
-// case-insensitively, as the tools see kinds from agents).
+// case-insensitively, as the tools see kinds from agents). The result is
+// shared: callers must not change it.
 func RefFieldsOf(kind string) []RefField {
-	var out []RefField
-	for _, f := range RefFields {
-		if strings.EqualFold(f.Kind, kind) {
-			out = append(out, f)
+	for _, k := range refFieldsByKind {
+		if strings.EqualFold(k.kind, kind) {
+			return k.fields
 		}
 	}
-	return out
+	return nil
 }
+
+// kindRefFields are the ref-valued spec fields of one kind.
+type kindRefFields struct {
+	kind   string
+	fields []RefField
+}
+
+// refFieldsByKind is RefFields grouped by kind, in RefFields' order: every
+// tool call looks fields up by kind, for every entity it returns.
+var refFieldsByKind = func() []kindRefFields {
+	var out []kindRefFields
+	for _, f := range RefFields {
+		i := slices.IndexFunc(out, func(k kindRefFields) bool { return strings.EqualFold(k.kind, f.Kind) })
+		if i < 0 {
+			i = len(out)
+			out = append(out, kindRefFields{kind: f.Kind})
+		}
+		out[i].fields = append(out[i].fields, f)
+	}
+	for i := range out {
+		out[i].fields = slices.Clip(out[i].fields)
+	}
+	return out
+}()
 
 // IsRefField reports whether a dot path names a ref-valued spec field of
 // some kind (spec.owner, spec.dependsOn, …), or a relation (relations…).
