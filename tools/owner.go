@@ -3,6 +3,8 @@ package tools
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -211,8 +213,8 @@ func (o OwnerResult) text() string {
 	if len(o.ParentChain) > 0 {
 		fmt.Fprintf(&b, "\nparents: %s", strings.Join(o.ParentChain, " > "))
 	}
-	for k, v := range o.Contacts {
-		fmt.Fprintf(&b, "\n%s: %s", k, v)
+	for _, k := range slices.Sorted(maps.Keys(o.Contacts)) {
+		fmt.Fprintf(&b, "\n%s: %s", k, o.Contacts[k])
 	}
 	for _, l := range o.Links {
 		fmt.Fprintf(&b, "\nlink: %s %s", l.Title, l.URL)
