@@ -92,7 +92,7 @@ type oursVariant struct {
 // (sizes, secrets and the soak use that one). Adding a column is adding an
 // entry.
 var oursVariants = []oursVariant{
-	{name: "ours", label: "ours every", note: "shipped defaults (audit.sync: every, fsync before each answer)"},
+	{name: "ours", label: "ours every", note: "shipped defaults (audit.sync: every, the record synced to disk before each answer)"},
 	{name: "ours-interval", label: "ours interval", note: "audit.sync: interval, syncInterval: 1s",
 		set: func(s *oursSettings) { s.auditSync = "interval" }},
 	{name: "ours-mirror", label: "ours mirror", note: "catalog.mode: mirror (in-memory copy kept fresh by delta sync), otherwise shipped defaults",
