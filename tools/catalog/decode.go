@@ -115,21 +115,33 @@ func (d *objDecoder) object(depth int) (map[string]any, bool) {
 			return nil, false
 		}
 		m[k] = v
-		d.ws()
-		if d.p >= len(d.s) {
+		more, ok := d.sep('}')
+		if !ok {
 			return nil, false
 		}
-		switch d.s[d.p] {
-		case ',':
-			d.p++
-			d.ws()
-		case '}':
-			d.p++
+		if !more {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// sep reads what follows a member or an element: ',' (more follow) or
+// closer (the end); ok is false on anything else.
+func (d *objDecoder) sep(closer byte) (more, ok bool) {
+	d.ws()
+	if d.p >= len(d.s) {
+		return false, false
+	}
+	switch d.s[d.p] {
+	case ',':
+		d.p++
+		d.ws()
+		return true, true
+	case closer:
+		d.p++
+		return false, true
+	}
+	return false, false
 }
 
 func (d *objDecoder) array(depth int) ([]any, bool) {
@@ -149,19 +161,12 @@ func (d *objDecoder) array(depth int) ([]any, bool) {
 			return nil, false
 		}
 		l = append(l, v)
-		d.ws()
-		if d.p >= len(d.s) {
+		more, ok := d.sep(']')
+		if !ok {
 			return nil, false
 		}
-		switch d.s[d.p] {
-		case ',':
-			d.p++
-			d.ws()
-		case ']':
-			d.p++
+		if !more {
 			return l, true
-		default:
-			return nil, false
 		}
 	}
 }
