@@ -251,14 +251,6 @@ func parseProse(text []byte, ks, ke int, kw string) []int {
 // endsLine reports whether only blanks follow text[i:] up to the end of
 // its line or of the text.
 func endsLine(text []byte, i int) bool {
-	for ; i < len(text); i++ {
-		switch text[i] {
-		case ' ', '\t':
-		case '\n', '\r':
-			return true
-		default:
-			return false
-		}
-	}
-	return true
+	i = skipBlanks(text, i)
+	return i == len(text) || text[i] == '\n' || text[i] == '\r'
 }
