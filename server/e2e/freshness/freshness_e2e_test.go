@@ -116,16 +116,7 @@ func TestMirrorFreshnessLag(t *testing.T) {
 	}
 	locs, _ := json.Marshal([]map[string]string{{"type": "file", "target": file}})
 	t.Setenv("APP_CONFIG_catalog_locations", string(locs))
-	bs, stop, err := harness.StartProcess(ctx, harness.Options{RepoRoot: harness.RepoRoot(t),
-		LogFile: filepath.Join(dir, "backstage.log"), MinEntities: len(w) + 3})
-	if err != nil {
-		var se *harness.StartError
-		if errors.As(err, &se) {
-			t.Fatalf("%v\n%s", err, se.Log)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	bs := harness.StartWith(t, ctx, harness.Options{LogFile: filepath.Join(dir, "backstage.log"), MinEntities: len(w) + 3})
 	rest := &restClient{bs: bs, hc: &http.Client{Timeout: 10 * time.Second}}
 	locRef := rest.locationRef(t, file)
 

@@ -141,20 +141,31 @@ func (b *Backstage) GetJSON(ctx context.Context, path string, out any) error {
 // tb.Fatal when anything goes wrong.
 func Start(tb testing.TB, minEntities int) *Backstage {
 	tb.Helper()
-	logFile := filepath.Join(tb.TempDir(), "backstage.log")
-	opts := Options{RepoRoot: RepoRoot(tb), LogFile: logFile, MinEntities: minEntities}
-	bs, stop, err := StartProcess(context.Background(), opts)
+	return StartWith(tb, context.Background(), Options{MinEntities: minEntities})
+}
+
+// StartWith is Start with the caller's options: opts.RepoRoot defaults to
+// the repository root and opts.LogFile to a file under tb.TempDir().
+func StartWith(tb testing.TB, ctx context.Context, opts Options) *Backstage {
+	tb.Helper()
+	if opts.RepoRoot == "" {
+		opts.RepoRoot = RepoRoot(tb)
+	}
+	if opts.LogFile == "" {
+		opts.LogFile = filepath.Join(tb.TempDir(), "backstage.log")
+	}
+	bs, stop, err := StartProcess(ctx, opts)
 	if err != nil {
 		var se *StartError
 		if errors.As(err, &se) {
-			tb.Fatalf("%v\n--- backstage log tail (%s) ---\n%s", err, logFile, se.Log)
+			tb.Fatalf("%v\n--- backstage log tail (%s) ---\n%s", err, opts.LogFile, se.Log)
 		}
 		tb.Fatalf("%v", err)
 	}
 	tb.Cleanup(func() {
 		stop()
 		if tb.Failed() {
-			tb.Logf("--- backstage log tail (%s) ---\n%s", logFile, tailFile(logFile, 8<<10))
+			tb.Logf("--- backstage log tail (%s) ---\n%s", opts.LogFile, tailFile(opts.LogFile, 8<<10))
 		}
 	})
 	return bs

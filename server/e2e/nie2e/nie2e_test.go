@@ -9,7 +9,6 @@ package nie2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,16 +47,7 @@ func start(t *testing.T, ents []map[string]any) (*harness.Backstage, string) {
 	locs, _ := json.Marshal([]map[string]string{{"type": "file", "target": file}})
 	t.Setenv("APP_CONFIG_catalog_locations", string(locs))
 	logFile := filepath.Join(dir, "backstage.log")
-	bs, stop, err := harness.StartProcess(context.Background(), harness.Options{
-		RepoRoot: harness.RepoRoot(t), LogFile: logFile, MinEntities: len(ents) + 1})
-	if err != nil {
-		var se *harness.StartError
-		if errors.As(err, &se) {
-			t.Fatalf("%v\n%s", err, se.Log)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	bs := harness.StartWith(t, context.Background(), harness.Options{LogFile: logFile, MinEntities: len(ents) + 1})
 	waitStable(t, bs)
 	return bs, dir
 }

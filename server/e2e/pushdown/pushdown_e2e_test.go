@@ -17,7 +17,6 @@ package pushdown
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -249,17 +248,8 @@ func startCatalog(t *testing.T) (*client, int) {
 	t.Setenv("APP_CONFIG_catalog_processingInterval_seconds", "3600")
 	t.Setenv("NODE_OPTIONS", "--max-old-space-size=4096")
 	t0 := time.Now()
-	bs, stop, err := harness.StartProcess(context.Background(), harness.Options{
-		RepoRoot: harness.RepoRoot(t), LogFile: filepath.Join(dir, "backstage.log"), MinEntities: n + len(locList),
+	bs := harness.StartWith(t, context.Background(), harness.Options{LogFile: filepath.Join(dir, "backstage.log"), MinEntities: n + len(locList),
 		BootTimeout: 5*time.Minute + time.Duration(n)*120*time.Millisecond})
-	if err != nil {
-		var se *harness.StartError
-		if errors.As(err, &se) {
-			t.Fatalf("%v\n%s", err, se.Log)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
 	t.Logf("Backstage ready with %d entities in %s", bs.Entities, time.Since(t0).Round(time.Second))
 	c := &client{bs: bs, hc: &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}}}
 	ctx := context.Background()
