@@ -9,7 +9,6 @@
 package corpus
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -79,28 +78,14 @@ func Write(w io.Writer, cases []Case) error {
 
 // Read parses JSON Lines written by Write and checks every label.
 func Read(r io.Reader) ([]Case, error) {
-	var out []Case
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var c Case
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			return nil, fmt.Errorf("corpus: line %d: %w", line, err)
-		}
+	return readLines(r, "", func(c Case) error {
 		for _, s := range c.Secrets {
 			if s.Start < 0 || s.End > len(c.Input) || s.Start >= s.End || c.Input[s.Start:s.End] != s.Value {
-				return nil, fmt.Errorf("corpus: line %d (%s): label %s does not match its span", line, c.ID, s.Type)
+				return fmt.Errorf("%s: label %s does not match its span", c.ID, s.Type)
 			}
 		}
-		out = append(out, c)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("corpus: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 type pending struct {

@@ -1,8 +1,6 @@
 package corpus
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -34,39 +32,16 @@ type OutsideCase struct {
 }
 
 // WriteOutside writes cases as JSON lines.
-func WriteOutside(w io.Writer, cases []OutsideCase) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, c := range cases {
-		if err := enc.Encode(c); err != nil {
-			return fmt.Errorf("corpus: %w", err)
-		}
-	}
-	return nil
-}
+func WriteOutside(w io.Writer, cases []OutsideCase) error { return writeLines(w, cases) }
 
 // ReadOutside reads JSON lines written by WriteOutside.
 func ReadOutside(r io.Reader) ([]OutsideCase, error) {
-	var out []OutsideCase
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var c OutsideCase
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			return nil, fmt.Errorf("corpus: line %d: %w", n, err)
-		}
+	return readLines(r, "", func(c OutsideCase) error {
 		if c.Label != LabelSecret && c.Label != LabelNegative && c.Label != LabelIdentifier {
-			return nil, fmt.Errorf("corpus: line %d: unknown label %q", n, c.Label)
+			return fmt.Errorf("unknown label %q", c.Label)
 		}
-		out = append(out, c)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("corpus: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // Doc is one document scored by Score: a whole-text example, a negative, or

@@ -1,8 +1,6 @@
 package corpus
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -20,39 +18,16 @@ type SourceRule struct {
 }
 
 // WriteSourceRules writes rules as JSON lines.
-func WriteSourceRules(w io.Writer, rules []SourceRule) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, r := range rules {
-		if err := enc.Encode(r); err != nil {
-			return fmt.Errorf("corpus: %w", err)
-		}
-	}
-	return nil
-}
+func WriteSourceRules(w io.Writer, rules []SourceRule) error { return writeLines(w, rules) }
 
 // ReadSourceRules reads JSON lines written by WriteSourceRules.
 func ReadSourceRules(r io.Reader) ([]SourceRule, error) {
-	var out []SourceRule
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var s SourceRule
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			return nil, fmt.Errorf("corpus: rules line %d: %w", n, err)
-		}
+	return readLines(r, "rules ", func(s SourceRule) error {
 		if s.Rule == "" || s.Pattern == "" {
-			return nil, fmt.Errorf("corpus: rules line %d: rule and pattern are required", n)
+			return errRuleFields
 		}
-		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("corpus: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // CompileSourcePattern turns a source pattern (Rust regex syntax, often in
