@@ -27,16 +27,7 @@ func loadCorpus(t *testing.T) []Case {
 			t.Fatal(err)
 		}
 	}
-	f, err := os.Open(corpusPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cases, err := Read(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cases
+	return readTestFile(t, corpusPath, Read)
 }
 
 func TestCommittedCorpusMatchesGenerator(t *testing.T) {

@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,25 +25,23 @@ const (
 func readOutside(t *testing.T) ([]OutsideCase, []SourceRule) {
 	t.Helper()
 	dir := filepath.Join("..", "..", "testdata", "redact", "outside")
-	f, err := os.Open(filepath.Join(dir, "noseyparker.jsonl"))
+	return readTestFile(t, filepath.Join(dir, "noseyparker.jsonl"), ReadOutside),
+		readTestFile(t, filepath.Join(dir, "noseyparker-rules.jsonl"), ReadSourceRules)
+}
+
+// readTestFile reads path with read, failing the test on any error.
+func readTestFile[T any](t *testing.T, path string, read func(io.Reader) ([]T, error)) []T {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cases, err := ReadOutside(f)
+	v, err := read(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := os.Open(filepath.Join(dir, "noseyparker-rules.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	rules, err := ReadSourceRules(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cases, rules
+	return v
 }
 
 func TestOutsideCorpus(t *testing.T) {

@@ -60,12 +60,7 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, gitl
 	}
 	var secs []section
 
-	f, err := os.Open(ownPath)
-	if err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	cases, err := corpus.Read(f)
-	f.Close()
+	cases, err := readFile(ownPath, corpus.Read)
 	if err != nil {
 		return err
 	}
@@ -75,21 +70,11 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, gitl
 	}
 	secs = append(secs, section{title: "own corpus (" + ownPath + "; families are redact's)", docs: ownDocs})
 
-	f, err = os.Open(outsidePath)
-	if err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	oc, err := corpus.ReadOutside(f)
-	f.Close()
+	oc, err := readFile(outsidePath, corpus.ReadOutside)
 	if err != nil {
 		return err
 	}
-	f, err = os.Open(rulesPath)
-	if err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	rules, err := corpus.ReadSourceRules(f)
-	f.Close()
+	rules, err := readFile(rulesPath, corpus.ReadSourceRules)
 	if err != nil {
 		return err
 	}
@@ -182,6 +167,16 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, gitl
 	}
 	fmt.Fprintln(w, "\nrecall: labelled secrets fully covered (whole examples: anything found); precision: hits touching a label / all hits; neg flagged: negative examples with any hit.")
 	return nil
+}
+
+// readFile opens path and reads it with read.
+func readFile[T any](path string, read func(io.Reader) ([]T, error)) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	defer f.Close()
+	return read(f)
 }
 
 // leftOut returns the negatives of cases that unscored names, as documents.
