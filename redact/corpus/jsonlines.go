@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -47,5 +46,3 @@ func readLines[T any](r io.Reader, what string, check func(T) error) ([]T, error
 	}
 	return out, nil
 }
-
-var errRuleFields = errors.New("rule and pattern are required")

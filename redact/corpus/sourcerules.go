@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -16,6 +17,8 @@ type SourceRule struct {
 	Rule    string `json:"rule"`
 	Pattern string `json:"pattern"`
 }
+
+var errRuleFields = errors.New("rule and pattern are required")
 
 // WriteSourceRules writes rules as JSON lines.
 func WriteSourceRules(w io.Writer, rules []SourceRule) error { return writeLines(w, rules) }
