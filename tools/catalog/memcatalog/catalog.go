@@ -101,6 +101,7 @@ type Catalog struct {
 	verbatim    bool
 
 	entries []*entry          // ordered by metadata.uid
+	route   walkRoute         // how pages walk their rows; tests pin it
 	byRef   map[string]*entry // lowercase kind:namespace/name
 	idx     *searchIndex
 

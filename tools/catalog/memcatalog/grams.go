@@ -1,6 +1,7 @@
 package memcatalog
 
 import (
+	"sort"
 	"strings"
 	"sync"
 )
@@ -97,15 +98,23 @@ func (g *gramCache) gramCandidates(key string, rows []keyRow, term string) (cand
 }
 
 // intersectSorted keeps the elements of a (ascending) that are in b
-// (ascending), reusing a's storage.
+// (ascending), reusing a's storage. It gallops through b, so a short a
+// costs about len(a)·log(len(b)) however long b is.
 func intersectSorted(a, b []int32) []int32 {
 	out := a[:0]
 	j := 0
 	for _, x := range a {
-		for j < len(b) && b[j] < x {
-			j++
+		// Widen a step until b[j+step] ≥ x, then search inside it.
+		step := 1
+		for j+step < len(b) && b[j+step] < x {
+			step *= 2
 		}
-		if j < len(b) && b[j] == x {
+		hi := min(j+step+1, len(b))
+		j += sort.Search(hi-j, func(i int) bool { return b[j+i] >= x })
+		if j == len(b) {
+			break
+		}
+		if b[j] == x {
 			out = append(out, x)
 		}
 	}

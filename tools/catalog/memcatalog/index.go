@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 )
 
@@ -38,6 +39,8 @@ type searchIndex struct {
 	postings map[string]map[string][]int32 // key -> lowercase value -> entities
 	byKey    map[string][]keyRow           // key -> non-null rows sorted by (value, ent)
 	grams    *gramCache                    // trigrams of the fields full-text searches read
+	sorts    *sortCache                    // per order field: non-null set, entity -> rows
+	lists    *listSets                     // sets of long lists, built when a filter reads them
 }
 
 func buildIndex(entries []*entry) (*searchIndex, error) {
@@ -58,6 +61,8 @@ func newIndex() *searchIndex {
 		postings: make(map[string]map[string][]int32),
 		byKey:    make(map[string][]keyRow),
 		grams:    newGramCache(),
+		sorts:    newSortCache(),
+		lists:    &listSets{sets: make(map[string]bitset)},
 	}
 }
 
@@ -308,6 +313,19 @@ func (b bitset) not(n int) {
 	}
 }
 
+// countAll counts the members of the intersection of sets (all of one
+// length) without building it.
+func countAll(sets ...bitset) int {
+	c := 0
+	for i, w := range sets[0] {
+		for _, o := range sets[1:] {
+			w &= o[i]
+		}
+		c += bits.OnesCount64(w)
+	}
+	return c
+}
+
 func (b bitset) count() int {
 	c := 0
 	for _, w := range b {
@@ -320,6 +338,49 @@ func (idx *searchIndex) fromList(l []int32, into bitset) {
 	for _, p := range l {
 		into.set(p)
 	}
+}
+
+// A filter on a common value (kind=component) would set a bit for each of
+// tens of thousands of entities on every query: time in proportion to the
+// catalog. The set of a long list is therefore built once, the first time
+// a filter reads it, and OR-ed in word by word afterwards.
+const (
+	// listSetRatio: a list of at least n/listSetRatio entities gets a
+	// cached set (a set costs n/8 bytes, so at most listSetRatio lists of
+	// one single-valued key qualify).
+	listSetRatio = 16
+	// maxListSets bounds the cached sets of one index (12.5 MB at
+	// 100,000 entities).
+	maxListSets = 1024
+)
+
+// listSets caches the sets of long posting and exists lists.
+type listSets struct {
+	mu   sync.Mutex
+	sets map[string]bitset
+}
+
+// orList adds the entities of l, known to the index as name, to into.
+func (idx *searchIndex) orList(name string, l []int32, into bitset) {
+	if len(l) < 64 || len(l) < idx.n/listSetRatio {
+		idx.fromList(l, into)
+		return
+	}
+	c := idx.lists
+	c.mu.Lock()
+	set, ok := c.sets[name]
+	if !ok && len(c.sets) < maxListSets {
+		set = newBitset(idx.n)
+		idx.fromList(l, set)
+		c.sets[name] = set
+		ok = true
+	}
+	c.mu.Unlock()
+	if !ok {
+		idx.fromList(l, into)
+		return
+	}
+	into.or(set)
 }
 
 // derive builds the index of a catalog made of some of this index's
@@ -369,6 +430,8 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 		postings: make(map[string]map[string][]int32, len(idx.postings)),
 		byKey:    make(map[string][]keyRow, len(idx.byKey)),
 		grams:    newGramCache(),
+		sorts:    newSortCache(),
+		lists:    &listSets{sets: make(map[string]bitset)},
 	}
 	for k, l := range idx.exists {
 		if nl := remapList(l, addExists[k]); len(nl) > 0 {

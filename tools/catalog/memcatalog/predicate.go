@@ -414,8 +414,11 @@ func truthy(v any) bool {
 func (idx *searchIndex) eval(p *predicate) bitset {
 	switch p.op {
 	case "all":
-		out := fullBitset(idx.n)
-		for _, k := range p.kids {
+		if len(p.kids) == 0 {
+			return fullBitset(idx.n)
+		}
+		out := idx.eval(p.kids[0])
+		for _, k := range p.kids[1:] {
 			out.and(idx.eval(k))
 		}
 		return out
@@ -434,14 +437,15 @@ func (idx *searchIndex) eval(p *predicate) bitset {
 	key := strings.ToLower(p.key)
 	switch p.cond {
 	case "exists":
-		idx.fromList(idx.exists[key], out)
+		idx.orList("e\x00"+key, idx.exists[key], out)
 		if !p.exists {
 			out.not(idx.n)
 		}
 	case "eq", "in":
 		m := idx.postings[key]
 		for _, v := range p.values {
-			idx.fromList(m[strings.ToLower(v)], out)
+			v = strings.ToLower(v)
+			idx.orList("p\x00"+key+"\x00"+v, m[v], out)
 		}
 	case "prefix":
 		prefix := strings.ToLower(p.values[0])
@@ -453,12 +457,13 @@ func (idx *searchIndex) eval(p *predicate) bitset {
 	case "relation":
 		rk := "relations." + strings.ToLower(p.relType)
 		if p.values == nil {
-			idx.fromList(idx.exists[rk], out)
+			idx.orList("e\x00"+rk, idx.exists[rk], out)
 			break
 		}
 		m := idx.postings[rk]
 		for _, v := range p.values {
-			idx.fromList(m[strings.ToLower(v)], out)
+			v = strings.ToLower(v)
+			idx.orList("p\x00"+rk+"\x00"+v, m[v], out)
 		}
 	}
 	return out

@@ -461,9 +461,11 @@ func (c *Catalog) run(q *queryRequest) queryResult {
 	}
 	inScope := sort != nil && len(textFields) == 1 && textFields[0] == sortKey
 
-	base := fullBitset(idx.n)
+	var base bitset
 	if cur.pred != nil {
 		base = idx.eval(cur.pred)
+	} else {
+		base = fullBitset(idx.n)
 	}
 	var text bitset
 	if term != "" {
@@ -482,18 +484,14 @@ func (c *Catalog) run(q *queryRequest) queryResult {
 	case q.isCursor || q.totalMode == "exclude":
 		total = 0
 	default:
-		set := append(bitset(nil), base...)
+		sets := []bitset{base}
 		if text != nil {
-			set.and(text)
+			sets = append(sets, text)
 		}
 		if sort != nil {
-			nonNull := newBitset(idx.n)
-			for _, r := range idx.byKey[sortKey] {
-				nonNull.set(r.ent)
-			}
-			set.and(nonNull)
+			sets = append(sets, idx.sortIndexFor(sortKey).nonNull)
 		}
-		total = set.count()
+		total = countAll(sets...)
 	}
 
 	desc := sort != nil && sort.Order == "desc"
@@ -530,34 +528,9 @@ func (c *Catalog) run(q *queryRequest) queryResult {
 		}
 		if sort != nil {
 			all := idx.byKey[sortKey]
-			if iterDesc {
-				for i := len(all) - 1; i >= 0; i-- {
-					if !visit(qrow{all[i].ent, all[i].value}) {
-						break
-					}
-				}
-			} else {
-				for _, r := range all {
-					if !visit(qrow{r.ent, r.value}) {
-						break
-					}
-				}
-			}
+			c.walkSorted(rowSet, sortKey, iterDesc, c.sparse(rowSet.count(), len(all), want+skip), accept, visit)
 		} else {
-			n := int32(idx.n) //nolint:gosec // New caps the catalog far below 2^31 entities
-			if backwards {
-				for i := n - 1; i >= 0; i-- {
-					if !visit(qrow{ent: i}) {
-						break
-					}
-				}
-			} else {
-				for i := int32(0); i < n; i++ {
-					if !visit(qrow{ent: i}) {
-						break
-					}
-				}
-			}
+			c.walkEntities(rowSet, backwards, accept, visit)
 		}
 	}
 

@@ -285,9 +285,11 @@ func BenchmarkMirrorGet(b *testing.B) {
 }
 
 // BenchmarkMirrorSearch: the query a kind+owner search sends (20 results,
-// ordered by name), and a free-text one, served in process by the mirror.
+// ordered by name; a few dozen entities match), the same with kind alone
+// (half the catalog matches), and a free-text one, served in process by
+// the mirror.
 func BenchmarkMirrorSearch(b *testing.B) {
-	for _, n := range []int{10_000, 100_000} {
+	for _, n := range []int{10_000, 30_000, 100_000} {
 		c := syncedMirrorClient(b, n)
 		ctx := context.Background()
 		owner := "group:default/team-orders-0000"
@@ -295,6 +297,16 @@ func BenchmarkMirrorSearch(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				p, err := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}, "relations.ownedBy": {owner}}},
+					Order: []catalog.Order{{Field: "metadata.name"}}, Limit: 20})
+				if err != nil || len(p.Items) == 0 {
+					b.Fatal(err, len(p.Items))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("kind/%dk", n/1000), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}}},
 					Order: []catalog.Order{{Field: "metadata.name"}}, Limit: 20})
 				if err != nil || len(p.Items) == 0 {
 					b.Fatal(err, len(p.Items))
