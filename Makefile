@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server image image-build chart chart-docs release-check
+.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs release-check
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,9 +50,13 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./policy/policyfile/
 
 BENCH_STATE ?= redis
-BENCH_SCALE ?= 10000,30000
+BENCH_SCALE ?= 10000,30000,100000
 BENCH_FLAGS ?=
-bench-e2e: redis-server ## side-by-side benchmark vs REST, REST+hop floor and Backstage's MCP endpoint at BENCH_SCALE entities, state redis vs memory, a 60 s soak (~15 min; writes testdata/bench/results.md)
+postgresql: ## install PostgreSQL (Debian package) when missing: bench-e2e runs Backstage on a cluster of its own
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { S=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq postgresql; }
+
+bench-e2e: redis-server postgresql ## side-by-side benchmark vs REST, floors and Backstage's MCP endpoint at BENCH_SCALE entities (above 50,000: REST and the mirror only), state redis vs memory, a 60 s soak; Backstage on PostgreSQL, each catalog kept in .cache/bench-backstage (a first run ingests: ~25 min at 100,000 entities; later runs ~30 min in all; writes testdata/bench/results.md)
 	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE) --scale $(BENCH_SCALE) $(BENCH_FLAGS)
 
 GITLEAKS_VER ?= v8.30.1

@@ -60,6 +60,7 @@ func serveFloor(ctx context.Context, listen, target string, stderr io.Writer) in
 	mux := http.NewServeMux()
 	mux.Handle("/", newFloorProxy(u))
 	mux.Handle("/mcp", newMCPFloor(u, os.Getenv(mcpFloorTokenEnv)))
+	mux.Handle("/mcp-empty", newMCPEmpty())
 	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -71,6 +71,17 @@ type options struct {
 	stateBlocks     int
 	stateBlockCalls int
 	binary          string
+	// backstageDB is Backstage's database: dbPostgres or dbMemory
+	// (dbcache.go).
+	backstageDB string
+	// dbCache is the directory of the catalog database cache.
+	dbCache string
+	// fullUpTo is the largest size measured on every path; larger ones
+	// measure REST and the mirror only.
+	fullUpTo int
+	// prepare only fills the database cache: Backstage ingests each
+	// scale's catalog, and nothing is measured.
+	prepare bool
 	// floorListen and floorTarget run this program as the floor proxy.
 	floorListen string
 	floorTarget string
@@ -107,6 +118,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.binary, "binary", "", "with --only limits: use this backstage-mcp binary instead of building one")
 	fs.IntVar(&o.stateBlocks, "state-blocks", 20, "interleaved blocks per mode in the --state redis comparison")
 	fs.IntVar(&o.stateBlockCalls, "state-block-calls", 100, "sequential calls per block in the --state redis comparison")
+	fs.StringVar(&o.backstageDB, "backstage-db", dbPostgres, "Backstage's catalog database: postgres (a PostgreSQL cluster of the bench's own, from the Debian package, kept per catalog in --db-cache so a later run boots on it instead of ingesting again), or memory (SQLite in memory, ingested on every run; too slow for 100,000 entities)")
+	fs.StringVar(&o.dbCache, "db-cache", ".cache/bench-backstage", "directory (relative to the repository root) of the PostgreSQL database cache")
+	fs.IntVar(&o.fullUpTo, "full-up-to", 50000, "the largest --scale measured on every path; larger sizes measure only REST and the mirror (pass-through searches there take seconds each)")
+	fs.BoolVar(&o.prepare, "prepare", false, "only fill the PostgreSQL database cache (--db-cache) for every --scale, measuring nothing: run it once, e.g. in the background, before a run at 100,000 entities")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (catalog, configs, logs, audit files); it is also kept when calls fail")
 	fs.StringVar(&o.floorListen, "floor-listen", "", "internal: serve as the floor proxy on this address")
 	fs.StringVar(&o.floorTarget, "floor-target", "", "internal: the floor proxy's upstream URL")
@@ -154,6 +169,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			o.scenarios[k] = true
 		}
+	}
+	if o.backstageDB != dbPostgres && o.backstageDB != dbMemory {
+		fmt.Fprintf(stderr, "benchcmd: --backstage-db must be postgres or memory, not %q\n", o.backstageDB)
+		return 2
+	}
+	if o.prepare && o.backstageDB != dbPostgres {
+		fmt.Fprintln(stderr, "benchcmd: --prepare fills the PostgreSQL database cache: it needs --backstage-db postgres")
+		return 2
 	}
 	if o.state != "memory" && o.state != "redis" {
 		fmt.Fprintf(stderr, "benchcmd: --state must be memory or redis, not %q\n", o.state)
@@ -210,6 +233,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.root, err = findRoot(wd); err != nil {
 		return err
 	}
+	if !filepath.IsAbs(b.o.dbCache) {
+		b.o.dbCache = filepath.Join(b.root, b.o.dbCache)
+	}
 	if b.tmp, err = os.MkdirTemp("", "backstage-mcp-bench-"); err != nil {
 		return fmt.Errorf("benchcmd: %w", err)
 	}
@@ -243,7 +269,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for i, n := range b.o.scales {
 		if err := b.runScale(ctx, n, i == 0, waitBuild); err != nil {
 			_ = waitBuild() // the build must not outlive the temporary directory
-			if i == 0 || ctx.Err() != nil {
+			if i == 0 || ctx.Err() != nil || b.o.prepare {
 				return err
 			}
 			// Keep what the smaller sizes measured.
@@ -256,6 +282,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 	}
 	b.res.Finished = time.Now().UTC()
+	if b.o.prepare {
+		b.log.Info("database cache filled; nothing measured", "cache", b.o.dbCache)
+		return nil
+	}
 	return b.write()
 }
 
@@ -274,31 +304,42 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 		return err
 	}
 	b.log.Info("catalog generated", "entities", cat.Entities, "files", len(cat.Files), "took", time.Since(t0).Round(time.Millisecond))
-	bs, stopBackstage, ingest, err := b.startBackstage(ctx, cat)
+	bs, stopBackstage, ingest, db, err := b.startBackstage(ctx, cat)
 	if err != nil {
 		return err
 	}
 	defer stopBackstage()
-	info := catalogInfo{Scale: n, Generated: cat.Entities, Total: bs.Entities, Files: len(cat.Files), IngestSeconds: ingest.Seconds(), Kinds: map[string]int{}}
+	info := catalogInfo{Scale: n, Generated: cat.Entities, Total: bs.Entities, Files: len(cat.Files), IngestSeconds: ingest.Seconds(), DB: db, Kinds: map[string]int{}}
 	for k, v := range cat.ByKind {
 		info.Kinds[k] = len(v)
 	}
 	b.res.Catalogs = append(b.res.Catalogs, info)
 	b.log.Info("Backstage ready", "url", bs.BaseURL, "entities", bs.Entities, "boot+ingest", ingest.Round(time.Second))
+	if b.o.prepare {
+		return nil
+	}
 	if err := waitBuild(); err != nil {
 		return err
 	}
 	user := "user:default/" + cat.ByKind["user"][0].Name
 
-	// backstage-mcp once per variant, and the floor proxy.
+	// backstage-mcp once per variant, and the floor proxy. Above
+	// --full-up-to entities only the mirror runs (and only REST and the
+	// mirror are measured): a pass-through search there takes seconds.
+	full := n <= b.o.fullUpTo
 	var procs []*oursProc
+	var procNames []string
 	oursURLs := map[string]string{}
 	for _, v := range oursVariants {
+		if !full && v.name != pathMirror {
+			continue
+		}
 		p, err := b.startOurs(ctx, bs, user, fmt.Sprintf("%s-%d", v.name, n), v)
 		if err != nil {
 			return fmt.Errorf("benchcmd: %s: %w", v.label, err)
 		}
 		procs = append(procs, p)
+		procNames = append(procNames, v.name)
 		oursURLs[v.name] = p.url
 	}
 	floorURL, stopFloor, err := b.startFloor(ctx, bs.BaseURL, bs.Token)
@@ -327,6 +368,11 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 
 	// Questions, load phases, and on the first size sizes and secrets.
 	qs := b.questions(cat)
+	if !full {
+		paths = slices.DeleteFunc(paths, func(p *pathSet) bool {
+			return p.name != pathRest && p.name != pathMirror && p.name != pathMCPEmpty
+		})
+	}
 	if err := b.loadPhases(ctx, n, first, paths, qs); err != nil {
 		return err
 	}
@@ -348,9 +394,9 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 		}
 	}
 	closeCallers()
-	for i, v := range oursVariants {
+	for i, name := range procNames {
 		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
-			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: v.name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()})
+			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()})
 			if first && i == 0 {
 				b.res.OursPeakRSSKiB = kib
 			}
@@ -406,11 +452,13 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 	rest := &pathSet{name: pathRest}
 	floor := &pathSet{name: pathFloor}
 	mfloor := &pathSet{name: pathMCPFloor}
+	mempty := &pathSet{name: pathMCPEmpty}
 	peer := &pathSet{name: pathPeer}
 	restHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
 	floorHC := &http.Client{Transport: newRESTTransport(b.o.restGzip), Timeout: callTimeout}
 	peerHC := &http.Client{Transport: newTransport()}
 	mfloorHC := &http.Client{Transport: newTransport()}
+	memptyHC := &http.Client{Transport: newTransport()}
 	var ours []*pathSet
 	var oursHC []*http.Client
 	for _, v := range oursVariants {
@@ -429,7 +477,16 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 		}
 		mfloor.callers = append(mfloor.callers, mc)
 		b.onExit(mc.close)
+		me, err := dialMCP(ctx, floorURL+"/mcp-empty", memptyHC, nil, true)
+		if err != nil {
+			return nil, fmt.Errorf("benchcmd: MCP empty-answer floor: %w", err)
+		}
+		mempty.callers = append(mempty.callers, me)
+		b.onExit(me.close)
 		for j, v := range oursVariants {
+			if oursURLs[v.name] == "" {
+				continue // not started at this size
+			}
 			c, err := dialMCP(ctx, oursURLs[v.name]+"/mcp", oursHC[j], nil, true)
 			if err != nil {
 				return nil, err
@@ -447,7 +504,7 @@ func (b *bench) dialPaths(ctx context.Context, bs *backstage, oursURLs map[strin
 		peer.callers = append(peer.callers, p)
 		b.onExit(p.close)
 	}
-	out := []*pathSet{rest, floor, mfloor}
+	out := []*pathSet{rest, floor, mfloor, mempty}
 	out = append(out, ours...)
 	if peer == nil {
 		return out, nil

@@ -81,3 +81,24 @@ func newMCPFloor(target *url.URL, token string) http.Handler {
 		})
 	return server.NewStreamableHTTPServer(s)
 }
+
+// The empty-answer floor is the MCP transport alone: the same two tools,
+// served by mcp-go over Streamable HTTP with its defaults, answering every
+// call at once with the same tiny text and asking nothing of Backstage. No
+// MCP answer costs less on this machine; it is the floor of the mirror,
+// which answers without Backstage too. Served under /mcp-empty.
+
+// emptyAnswer is the text every empty-floor call returns.
+const emptyAnswer = `{"ok":true}`
+
+// newMCPEmpty returns the empty-answer floor's handler.
+func newMCPEmpty() http.Handler {
+	s := server.NewMCPServer("bench-mcp-empty", "1.0", server.WithToolCapabilities(false))
+	answer := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(emptyAnswer), nil
+	}
+	s.AddTool(mcp.NewTool("catalog_get_entity", mcp.WithString("ref", mcp.Required())), answer)
+	s.AddTool(mcp.NewTool("catalog_search_entities",
+		mcp.WithString("kind", mcp.Required()), mcp.WithString("owner", mcp.Required()), mcp.WithNumber("limit")), answer)
+	return server.NewStreamableHTTPServer(s)
+}

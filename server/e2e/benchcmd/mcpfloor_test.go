@@ -56,3 +56,25 @@ func TestMCPFloorForwards(t *testing.T) {
 		}
 	}
 }
+
+// TestMCPEmptyAnswers checks that the empty-answer floor answers both
+// questions over Streamable HTTP with its fixed text.
+func TestMCPEmptyAnswers(t *testing.T) {
+	srv := httptest.NewServer(newMCPEmpty())
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := dialMCP(ctx, srv.URL, srv.Client(), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for _, q := range []question{
+		{Kind: qGet, Ref: entityRef{Kind: "component", Namespace: "default", Name: "a-b"}},
+		{Kind: qSearch, Of: "API", Team: "team-x"},
+	} {
+		a, err := c.call(ctx, q, false)
+		if err != nil || a.ToolError || a.Text != emptyAnswer {
+			t.Errorf("%s: answer %+v, err %v", q.Kind, a, err)
+		}
+	}
+}

@@ -64,6 +64,11 @@ type catalogInfo struct {
 	Files         int            `json:"files"`
 	Kinds         map[string]int `json:"kinds"`
 	IngestSeconds float64        `json:"boot_and_ingest_seconds"`
+	// DB is Backstage's catalog database: "memory" (SQLite in memory,
+	// ingested in this run), "postgres" (ingested in this run into the
+	// bench's PostgreSQL, then saved to the database cache) or "cached"
+	// (PostgreSQL, booted on a copy from the cache).
+	DB string `json:"catalog_database"`
 }
 
 // headline is one target with the measured figure.
@@ -200,6 +205,9 @@ func (b *bench) headlines() []headline {
 	if len(scales) == 0 {
 		return h
 	}
+	if h2, ok := b.flatHeadline(scales); ok {
+		h = append(h, h2)
+	}
 	first := scales[0]
 	for _, c := range b.o.conc {
 		o, p := b.phase(first, scHot, "ours", c), b.phase(first, scHot, pathPeer, c)
@@ -237,6 +245,33 @@ func (b *bench) headlines() []headline {
 		}
 	}
 	return h
+}
+
+// flatHeadline is the mirror's "search flat from the smallest size to the
+// largest" target: p50 at the largest at most 1.5× the p50 at the
+// smallest.
+func (b *bench) flatHeadline(scales []int) (headline, bool) {
+	var pts []string
+	var lo, hi float64
+	for i, n := range scales {
+		ph := b.phase(n, scSearch, pathMirror, 1)
+		if ph == nil || ph.P50Ms <= 0 {
+			return headline{}, false
+		}
+		pts = append(pts, fmt.Sprintf("%d: %.2f ms", n, ph.P50Ms))
+		if i == 0 {
+			lo = ph.P50Ms
+		}
+		hi = ph.P50Ms
+	}
+	if len(pts) < 2 {
+		return headline{}, false
+	}
+	return headline{
+		Target:   fmt.Sprintf("mirror: search kind+owner, c1, p50 flat from %d to %d entities (at most 1.5× at the largest)", scales[0], scales[len(scales)-1]),
+		Measured: fmt.Sprintf("%.2f× (%s)", hi/lo, strings.Join(pts, ", ")),
+		Met:      hi <= 1.5*lo,
+	}, true
 }
 
 func (b *bench) write() error {
@@ -318,8 +353,17 @@ func (b *bench) markdown() string {
 		for _, k := range kindOrder {
 			kinds = append(kinds, fmt.Sprintf("%d %s", c.Kinds[k], k))
 		}
-		p("- **Catalog, %d:** %d generated entities (%s) in %d files, plus the fake-secrets fixture and Location entities: %d in Backstage; boot + ingestion + relation stitching took **%.0f s**\n",
-			c.Scale, c.Generated, strings.Join(kinds, ", "), c.Files, c.Total, c.IngestSeconds)
+		boot := fmt.Sprintf("boot + ingestion + relation stitching took **%.0f s**", c.IngestSeconds)
+		switch c.DB {
+		case "memory":
+			boot += " (SQLite in memory)"
+		case "postgres":
+			boot += " (PostgreSQL; then saved to the database cache)"
+		case "cached":
+			boot = fmt.Sprintf("Backstage booted on PostgreSQL holding a copy of an earlier run's ingestion (the database cache) in **%.0f s**", c.IngestSeconds)
+		}
+		p("- **Catalog, %d:** %d generated entities (%s) in %d files, plus the fake-secrets fixture and Location entities: %d in Backstage; %s\n",
+			c.Scale, c.Generated, strings.Join(kinds, ", "), c.Files, c.Total, boot)
 	}
 	enc := "identity encoding (no gzip: Backstage does not compress)"
 	if r.RESTGzip {
@@ -485,16 +529,16 @@ func (b *bench) comparisonTable(n int) string {
 			comparisonRow{"search kind+owner, 20 results", scSearch, hi, "p50 ms", p50, true},
 		)
 	}
-	cols := append([]string{pathRest, pathFloor, pathMCPFloor}, oursNames()...)
+	cols := append([]string{pathRest, pathFloor, pathMCPFloor, pathMCPEmpty}, oursNames()...)
 	p("### %d entities\n\n| question | conc. | figure |", n)
 	for _, c := range cols {
 		p(" %s |", pathLabel(c))
 	}
-	p(" %s ÷ REST | %s ÷ REST |", pathLabel(pathFloor), pathLabel(pathMCPFloor))
+	p(" %s ÷ REST | %s ÷ REST | %s ÷ REST |", pathLabel(pathFloor), pathLabel(pathMCPFloor), pathLabel(pathMCPEmpty))
 	for _, c := range oursNames() {
 		p(" %s ÷ REST | %s ÷ floor |", pathLabel(c), pathLabel(c))
 	}
-	p("\n|---|---:|---|%s\n", strings.Repeat("---:|", len(cols)+2+2*len(oursVariants)))
+	p("\n|---|---:|---|%s\n", strings.Repeat("---:|", len(cols)+3+2*len(oursVariants)))
 	for _, row := range rows {
 		val := map[string]float64{}
 		for _, c := range cols {
@@ -522,7 +566,7 @@ func (b *bench) comparisonTable(n int) string {
 		for _, c := range cols {
 			p(" %s |", f(val[c]))
 		}
-		p(" %s | %s |", rel(val[pathFloor], val[pathRest]), rel(val[pathMCPFloor], val[pathRest]))
+		p(" %s | %s | %s |", rel(val[pathFloor], val[pathRest]), rel(val[pathMCPFloor], val[pathRest]), rel(val[pathMCPEmpty], val[pathRest]))
 		for _, c := range oursNames() {
 			p(" %s | %s |", rel(val[c], val[pathRest]), rel(val[c], val[pathFloor]))
 		}

@@ -65,7 +65,7 @@ const (
 // comparedPaths are the paths of the main comparison: REST, the floor, the
 // MCP floor, every backstage-mcp variant, and the peer.
 func comparedPaths() []string {
-	out := []string{pathRest, pathFloor, pathMCPFloor}
+	out := []string{pathRest, pathFloor, pathMCPFloor, pathMCPEmpty}
 	out = append(out, oursNames()...)
 	return append(out, pathPeer)
 }

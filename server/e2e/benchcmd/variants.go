@@ -95,7 +95,7 @@ var oursVariants = []oursVariant{
 	{name: "ours", label: "ours every", note: "shipped defaults (audit.sync: every, the record synced to disk before each answer)"},
 	{name: "ours-interval", label: "ours interval", note: "audit.sync: interval, syncInterval: 1s",
 		set: func(s *oursSettings) { s.auditSync = "interval" }},
-	{name: "ours-mirror", label: "ours mirror", note: "catalog.mode: mirror (in-memory copy kept fresh by delta sync), otherwise shipped defaults",
+	{name: pathMirror, label: "ours mirror", note: "catalog.mode: mirror (in-memory copy kept fresh by delta sync), otherwise shipped defaults",
 		set: func(s *oursSettings) { s.catalogMode = "mirror" }},
 }
 
@@ -114,7 +114,13 @@ const (
 	// pathMCPFloor is the MCP floor (mcpfloor.go): REST behind a trivial
 	// mcp-go server, over Streamable HTTP.
 	pathMCPFloor = "mcp-floor"
+	// pathMCPEmpty is the empty-answer floor (mcpfloor.go): mcp-go over
+	// Streamable HTTP answering without any work, Backstage not asked.
+	pathMCPEmpty = "mcp-empty"
 	pathPeer     = "peer"
+	// pathMirror is the mirror variant, the only one measured above
+	// --full-up-to entities.
+	pathMirror = "ours-mirror"
 )
 
 // pathLabel returns the column header of a path name.
@@ -126,6 +132,8 @@ func pathLabel(name string) string {
 		return "REST+hop floor"
 	case pathMCPFloor:
 		return "MCP floor"
+	case pathMCPEmpty:
+		return "MCP empty answer"
 	case pathPeer:
 		return "peer"
 	}

@@ -91,13 +91,13 @@ func TestOursConfigCatalogMode(t *testing.T) {
 }
 
 func TestPathLabels(t *testing.T) {
-	for name, want := range map[string]string{pathRest: "REST", pathFloor: "REST+hop floor", pathMCPFloor: "MCP floor", "ours": "ours every", "ours-interval": "ours interval", pathPeer: "peer"} {
+	for name, want := range map[string]string{pathRest: "REST", pathFloor: "REST+hop floor", pathMCPFloor: "MCP floor", pathMCPEmpty: "MCP empty answer", "ours": "ours every", "ours-interval": "ours interval", pathPeer: "peer"} {
 		if got := pathLabel(name); got != want {
 			t.Errorf("pathLabel(%q) = %q, want %q", name, got, want)
 		}
 	}
 	cp := comparedPaths()
-	if cp[0] != pathRest || cp[1] != pathFloor || cp[2] != pathMCPFloor || cp[len(cp)-1] != pathPeer || len(cp) != 4+len(oursVariants) {
+	if cp[0] != pathRest || cp[1] != pathFloor || cp[2] != pathMCPFloor || cp[3] != pathMCPEmpty || cp[len(cp)-1] != pathPeer || len(cp) != 5+len(oursVariants) {
 		t.Errorf("compared paths %v", cp)
 	}
 	if isOurs(pathRest) || !isOurs("ours-interval") {
@@ -280,9 +280,9 @@ func TestComparisonTable(t *testing.T) {
 	table := b.comparisonTable(100)
 	for _, want := range []string{
 		"### 100 entities",
-		"| question | conc. | figure | REST | REST+hop floor | MCP floor | ours every | ours interval | ours mirror | REST+hop floor ÷ REST | MCP floor ÷ REST | ours every ÷ REST | ours every ÷ floor | ours interval ÷ REST | ours interval ÷ floor | ours mirror ÷ REST | ours mirror ÷ floor |",
-		"| uncached get | 1 | p50 ms | 0.50 | 1.00 | 1.50 | 2.00 | – | – | 2.00× (+0.50 ms) | 3.00× (+1.00 ms) | 4.00× (+1.50 ms) | 2.00× (+1.00 ms) | – | – | – | – |",
-		"| uncached get | 16 | calls/s | 2000 | – | – | 1000 | – | – | – | – | 0.50× | – | – | – | – | – |",
+		"| question | conc. | figure | REST | REST+hop floor | MCP floor | MCP empty answer | ours every | ours interval | ours mirror | REST+hop floor ÷ REST | MCP floor ÷ REST | MCP empty answer ÷ REST | ours every ÷ REST | ours every ÷ floor | ours interval ÷ REST | ours interval ÷ floor | ours mirror ÷ REST | ours mirror ÷ floor |",
+		"| uncached get | 1 | p50 ms | 0.50 | 1.00 | 1.50 | – | 2.00 | – | – | 2.00× (+0.50 ms) | 3.00× (+1.00 ms) | – | 4.00× (+1.50 ms) | 2.00× (+1.00 ms) | – | – | – | – |",
+		"| uncached get | 16 | calls/s | 2000 | – | – | – | 1000 | – | – | – | – | – | 0.50× | – | – | – | – | – |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
