@@ -1,11 +1,14 @@
 // Command benchcmd is the end-to-end benchmark behind `make bench-e2e`: it
 // generates a large catalog, loads it into a real Backstage (the e2e
-// harness), and asks the same questions of backstage-mcp over Streamable
-// HTTP (one process per configuration in oursVariants: the shipped
-// defaults first), of Backstage's own MCP endpoint
-// (plugin-mcp-actions-backend), of Backstage's catalog REST API, and of the
+// harness, on a PostgreSQL cluster of its own whose ingested state is kept
+// in a cache: dbcache.go), and asks the same questions of backstage-mcp over
+// Streamable HTTP (one process per configuration in oursVariants: the
+// shipped defaults first), of Backstage's own MCP endpoint
+// (plugin-mcp-actions-backend), of Backstage's catalog REST API, of the
 // same REST API through a trivial pass-through reverse proxy (the floor of
-// any proxy). It does so at every catalog size of --scale, and reports
+// any proxy), and of two trivial mcp-go servers (one forwarding to REST,
+// one answering without work: the floors of any MCP server and of any MCP
+// answer). It does so at every catalog size of --scale, and reports
 // latency, throughput, answer sizes in bytes and tokens, peak memory and
 // leaked secrets, and writes testdata/bench/results.md and results.json.
 // With --soak it also runs 200 concurrent sessions of mixed tool calls
