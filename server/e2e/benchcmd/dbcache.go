@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
@@ -63,6 +64,9 @@ type dbPlan struct {
 	// save, on a miss, stores the cluster in the cache; Backstage must be
 	// stopped first. It restarts the cluster.
 	save func(ctx context.Context) error
+	// close stops the cluster and removes it; Backstage must be stopped
+	// first. It may be called more than once.
+	close func()
 }
 
 // planDB prepares scale n's database for cat: nil with --backstage-db
@@ -97,12 +101,16 @@ func (b *bench) planDB(ctx context.Context, cat *genCatalog, n int) (*dbPlan, er
 	if err != nil {
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
-	b.onExit(func() { _ = os.RemoveAll(live) })
 	pg, err := newPostgres(live)
 	if err != nil {
+		_ = os.RemoveAll(live)
 		return nil, err
 	}
-	plan := &dbPlan{Env: pg.env()}
+	plan := &dbPlan{Env: pg.env(), close: sync.OnceFunc(func() {
+		pg.stop(context.Background())
+		_ = os.RemoveAll(live)
+	})}
+	b.onExit(plan.close)
 	_, statErr := os.Stat(filepath.Join(saved, "PG_VERSION"))
 	plan.Hit = statErr == nil
 	if plan.Hit {
@@ -113,7 +121,6 @@ func (b *bench) planDB(ctx context.Context, cat *genCatalog, n int) (*dbPlan, er
 		if err := pg.start(ctx); err != nil {
 			return nil, err
 		}
-		b.onExit(func() { pg.stop(context.Background()) })
 		if err := pg.psql(ctx, "backstage_plugin_catalog", "UPDATE refresh_state SET next_update_at = now() + interval '3650 days'"); err != nil {
 			return nil, err
 		}
@@ -126,7 +133,6 @@ func (b *bench) planDB(ctx context.Context, cat *genCatalog, n int) (*dbPlan, er
 	if err := pg.start(ctx); err != nil {
 		return nil, err
 	}
-	b.onExit(func() { pg.stop(context.Background()) })
 	b.log.Info("catalog database not cached yet: Backstage ingests the catalog into a new cluster, then it is saved", "cache", cache)
 	plan.save = func(ctx context.Context) error {
 		pg.stop(ctx)

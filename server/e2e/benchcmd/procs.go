@@ -132,7 +132,12 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 		}
 		b.log.Info("Backstage restarted on the saved catalog database", "took", time.Since(t1).Round(time.Millisecond))
 	}
-	once := sync.OnceFunc(stop)
+	once := sync.OnceFunc(func() {
+		stop()
+		if plan != nil {
+			plan.close() // the cluster outlives Backstage only until this size is done
+		}
+	})
 	b.onExit(once)
 	db := "memory"
 	switch {
