@@ -32,15 +32,7 @@ func TestMCPFloorForwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.close()
-	for _, q := range []question{
-		{Kind: qGet, Ref: entityRef{Kind: "component", Namespace: "default", Name: "a-b"}},
-		{Kind: qSearch, Of: "API", Team: "team-x"},
-	} {
-		a, err := c.call(ctx, q, false)
-		if err != nil || a.ToolError || a.Text != `{"from":"backstage"}` {
-			t.Errorf("%s: answer %+v, err %v", q.Kind, a, err)
-		}
-	}
+	askBoth(t, c, `{"from":"backstage"}`)
 	want := []string{
 		"Bearer tok /api/catalog/entities/by-name/component/default/a-b",
 		"Bearer tok /api/catalog/entities/by-query?filter=kind%3Dapi%2Crelations.ownedBy%3Dgroup%3Adefault%2Fteam-x&limit=20",
@@ -68,12 +60,19 @@ func TestMCPEmptyAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.close()
+	askBoth(t, c, emptyAnswer)
+}
+
+// askBoth asks a floor both of ours' questions and checks each answer's
+// text.
+func askBoth(t *testing.T, c *mcpCaller, want string) {
+	t.Helper()
 	for _, q := range []question{
 		{Kind: qGet, Ref: entityRef{Kind: "component", Namespace: "default", Name: "a-b"}},
 		{Kind: qSearch, Of: "API", Team: "team-x"},
 	} {
-		a, err := c.call(ctx, q, false)
-		if err != nil || a.ToolError || a.Text != emptyAnswer {
+		a, err := c.call(context.Background(), q, false)
+		if err != nil || a.ToolError || a.Text != want {
 			t.Errorf("%s: answer %+v, err %v", q.Kind, a, err)
 		}
 	}

@@ -19,34 +19,19 @@ import (
 // scan is as cheap as the lookup.
 const gramMinRows = 4096
 
-// gramCache holds the trigram index of each field searched so far.
+// gramCache holds the trigram index of each field searched so far: each
+// three-byte piece of the field's values mapped to the positions, in byKey
+// order, of the rows holding it (ascending, once each).
 type gramCache struct {
-	mu     sync.Mutex
-	fields map[string]*fieldGrams
+	fields onceMap[map[[3]byte][]int32]
 }
 
-// fieldGrams maps each three-byte piece of a field's values to the
-// positions, in byKey order, of the rows holding it (ascending, once each).
-type fieldGrams struct {
-	once  sync.Once
-	grams map[[3]byte][]int32
-}
-
-func newGramCache() *gramCache {
-	return &gramCache{fields: make(map[string]*fieldGrams)}
-}
+func newGramCache() *gramCache { return &gramCache{} }
 
 // gramsFor returns the trigram index of rows (the byKey rows of key),
 // building it on first use.
 func (g *gramCache) gramsFor(key string, rows []keyRow) map[[3]byte][]int32 {
-	g.mu.Lock()
-	fg := g.fields[key]
-	if fg == nil {
-		fg = &fieldGrams{}
-		g.fields[key] = fg
-	}
-	g.mu.Unlock()
-	fg.once.Do(func() {
+	return g.fields.get(key, func() map[[3]byte][]int32 {
 		m := make(map[[3]byte][]int32)
 		for i, r := range rows {
 			v := r.value
@@ -59,9 +44,37 @@ func (g *gramCache) gramsFor(key string, rows []keyRow) map[[3]byte][]int32 {
 				m[k] = append(l, int32(i)) //nolint:gosec // as above
 			}
 		}
-		fg.grams = m
+		return m
 	})
-	return fg.grams
+}
+
+// onceMap builds the value of each key once, the first time it is asked
+// for; concurrent askers of one key wait for that build, other keys do
+// not. The zero onceMap is ready to use.
+type onceMap[T any] struct {
+	mu sync.Mutex
+	m  map[string]*onceValue[T]
+}
+
+type onceValue[T any] struct {
+	once sync.Once
+	v    T
+}
+
+// get returns key's value, calling build on first use.
+func (o *onceMap[T]) get(key string, build func() T) T {
+	o.mu.Lock()
+	e := o.m[key]
+	if e == nil {
+		if o.m == nil {
+			o.m = make(map[string]*onceValue[T])
+		}
+		e = &onceValue[T]{}
+		o.m[key] = e
+	}
+	o.mu.Unlock()
+	e.once.Do(func() { e.v = build() })
+	return e.v
 }
 
 // gramCandidates returns the positions of the rows that hold every

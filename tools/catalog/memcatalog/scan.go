@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
-	"sync"
 )
 
 // A by-query page walks its candidate rows in order (the order field's
@@ -37,7 +36,6 @@ const (
 // sortIndex is what the walk needs of one order field, built the first
 // time a query orders by it (once per index: an index never changes).
 type sortIndex struct {
-	once sync.Once
 	// nonNull holds the entities with a non-null row under the key (the
 	// ones an ordered query counts).
 	nonNull bitset
@@ -49,23 +47,15 @@ type sortIndex struct {
 
 // sortCache holds the sortIndex of each order field used so far.
 type sortCache struct {
-	mu   sync.Mutex
-	keys map[string]*sortIndex
+	keys onceMap[*sortIndex]
 }
 
-func newSortCache() *sortCache { return &sortCache{keys: make(map[string]*sortIndex)} }
+func newSortCache() *sortCache { return &sortCache{} }
 
 // sortIndexFor returns the sortIndex of key, building it on first use.
 func (idx *searchIndex) sortIndexFor(key string) *sortIndex {
-	g := idx.sorts
-	g.mu.Lock()
-	si := g.keys[key]
-	if si == nil {
-		si = &sortIndex{}
-		g.keys[key] = si
-	}
-	g.mu.Unlock()
-	si.once.Do(func() {
+	return idx.sorts.keys.get(key, func() *sortIndex {
+		si := &sortIndex{}
 		rows := idx.byKey[key]
 		si.nonNull = newBitset(idx.n)
 		si.start = make([]int32, idx.n+1)
@@ -82,8 +72,8 @@ func (idx *searchIndex) sortIndexFor(key string) *sortIndex {
 			si.pos[next[r.ent]] = int32(i) //nolint:gosec // rows are capped far below 2^31
 			next[r.ent]++
 		}
+		return si
 	})
-	return si
 }
 
 // sparse reports whether a page gathers the k entities of its set rather
