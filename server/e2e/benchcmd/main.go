@@ -334,7 +334,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	var procNames []string
 	oursURLs := map[string]string{}
 	for _, v := range oursVariants {
-		if !full && v.name != pathMirror {
+		if !full && !mirrorOnly(v.name) {
 			continue
 		}
 		p, err := b.startOurs(ctx, bs, user, fmt.Sprintf("%s-%d", v.name, n), v)
@@ -372,9 +372,7 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	// Questions, load phases, and on the first size sizes and secrets.
 	qs := b.questions(cat)
 	if !full {
-		paths = slices.DeleteFunc(paths, func(p *pathSet) bool {
-			return p.name != pathRest && p.name != pathMirror && p.name != pathMCPEmpty
-		})
+		paths = slices.DeleteFunc(paths, func(p *pathSet) bool { return !mirrorOnly(p.name) })
 	}
 	if err := b.loadPhases(ctx, n, first, paths, qs); err != nil {
 		return err

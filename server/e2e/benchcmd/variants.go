@@ -97,6 +97,8 @@ var oursVariants = []oursVariant{
 		set: func(s *oursSettings) { s.auditSync = "interval" }},
 	{name: pathMirror, label: "ours mirror", note: "catalog.mode: mirror (in-memory copy kept fresh by delta sync), otherwise shipped defaults",
 		set: func(s *oursSettings) { s.catalogMode = "mirror" }},
+	{name: pathMirrorInterval, label: "mirror interval", note: "catalog.mode: mirror and audit.sync: interval (syncInterval: 1s): the mirror without a disk sync before each answer",
+		set: func(s *oursSettings) { s.catalogMode, s.auditSync = "mirror", "interval" }},
 }
 
 // settings returns the bench's settings with the variant applied.
@@ -118,9 +120,10 @@ const (
 	// Streamable HTTP answering without any work, Backstage not asked.
 	pathMCPEmpty = "mcp-empty"
 	pathPeer     = "peer"
-	// pathMirror is the mirror variant, the only one measured above
-	// --full-up-to entities.
-	pathMirror = "ours-mirror"
+	// pathMirror and pathMirrorInterval are the mirror variants, the only
+	// ones measured above --full-up-to entities.
+	pathMirror         = "ours-mirror"
+	pathMirrorInterval = "ours-mirror-interval"
 )
 
 // pathLabel returns the column header of a path name.
@@ -143,6 +146,16 @@ func pathLabel(name string) string {
 		}
 	}
 	return name
+}
+
+// mirrorOnly reports whether path name is measured above --full-up-to
+// entities: REST, the empty-answer floor and the mirror variants.
+func mirrorOnly(name string) bool {
+	switch name {
+	case pathRest, pathMCPEmpty, pathMirror, pathMirrorInterval:
+		return true
+	}
+	return false
 }
 
 // isOurs reports whether a path name is one of backstage-mcp's variants.
