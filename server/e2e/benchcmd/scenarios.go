@@ -115,6 +115,9 @@ func (b *bench) loadPhases(ctx context.Context, scale int, first bool, paths []*
 						continue // the peer is compared on the first size only
 					}
 					p := byName[pn]
+					if p == nil {
+						continue // not measured at this size (above --full-up-to)
+					}
 					base := offset[pn]
 					next := func(i int64) question { return sc.list(base + i) }
 					run := runPhase(ctx, p.callers, conc, next, lim)
