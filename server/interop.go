@@ -51,12 +51,17 @@ func (s *Server) interop(next http.Handler) http.Handler {
 			s.batch(w, r, next, trimmed)
 			return
 		}
-		if msg, ok := invalidMessage(trimmed); ok {
-			writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
-			return
+		// One decode of the message's top level serves every check below;
+		// unparsable JSON is left to mcp-go (-32700).
+		m, parsed := topLevel(trimmed)
+		if parsed {
+			if msg, ok := invalidFields(m); ok {
+				writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
+				return
+			}
 		}
-		if v := r.Header.Get(mcp.HeaderProtocolVersion); mcp.IsModernProtocol(v) {
-			if id, ok := pingID(trimmed); ok {
+		if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
+			if id, ok := pingFields(m); ok {
 				// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
 				// but clients in the wild (the official Go SDK v1.8.0
 				// among them) still send it as a liveness check; an
@@ -65,32 +70,56 @@ func (s *Server) interop(next http.Handler) http.Handler {
 				_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
 				return
 			}
-			body = withMetaVersion(body, v)
+			body = withMetaFields(body, m, v)
 		}
 		replay(next, w, r, body)
 	})
 }
 
-// pingID returns the id of a ping request whose _meta names no protocol
-// version: the shape the Go SDK v1.8.0 client sends. A ping that carries
-// the 2026-07-28 envelope comes from a client that knows the revision, and
-// gets mcp-go's answer for a removed method (404, -32601), as that
-// revision prescribes.
-func pingID(msg []byte) (json.RawMessage, bool) {
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Meta map[string]json.RawMessage `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(msg, &m) != nil || m.Method != string(mcp.MethodPing) || len(m.ID) == 0 {
+// topLevel decodes a single JSON-RPC message's top-level members, keeping
+// their values raw; ok is false when msg is not a JSON object.
+func topLevel(msg []byte) (map[string]json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(msg, &m) != nil || m == nil {
 		return nil, false
 	}
-	if _, ok := m.Params.Meta[mcp.MetaKeyProtocolVersion]; ok {
+	return m, true
+}
+
+// methodOf is the message's method, or "" when it has none or it is not a
+// string.
+func methodOf(m map[string]json.RawMessage) string {
+	raw, ok := m["method"]
+	if !ok {
+		return ""
+	}
+	var method string
+	if json.Unmarshal(raw, &method) != nil {
+		return ""
+	}
+	return method
+}
+
+// pingFields returns the id of a ping request whose _meta names no
+// protocol version: the shape the Go SDK v1.8.0 client sends. A ping that
+// carries the 2026-07-28 envelope comes from a client that knows the
+// revision, and gets mcp-go's answer for a removed method (404, -32601),
+// as that revision prescribes.
+func pingFields(m map[string]json.RawMessage) (json.RawMessage, bool) {
+	id := m["id"]
+	if len(id) == 0 || methodOf(m) != string(mcp.MethodPing) {
 		return nil, false
 	}
-	return m.ID, true
+	var params struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if p, ok := m["params"]; ok && json.Unmarshal(p, &params) != nil {
+		return nil, false
+	}
+	if _, ok := params.Meta[mcp.MetaKeyProtocolVersion]; ok {
+		return nil, false
+	}
+	return id, true
 }
 
 // replay serves r with body as its body.
@@ -106,10 +135,15 @@ func replay(next http.Handler, w http.ResponseWriter, r *http.Request, body []by
 // something that is not a response. Unparsable JSON is left to mcp-go
 // (-32700).
 func invalidMessage(msg []byte) (string, bool) {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(msg, &m) != nil {
+	m, ok := topLevel(msg)
+	if !ok {
 		return "", false
 	}
+	return invalidFields(m)
+}
+
+// invalidFields is invalidMessage on decoded top-level members.
+func invalidFields(m map[string]json.RawMessage) (string, bool) {
 	id, hasID := m["id"]
 	_, hasMethod := m["method"]
 	_, hasResult := m["result"]
@@ -138,12 +172,18 @@ func lenientMethod(method string) bool {
 // other message, or one that cannot be rewritten, is returned unchanged
 // for mcp-go to judge.
 func withMetaVersion(body []byte, version string) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil {
+	m, ok := topLevel(body)
+	if !ok {
 		return body
 	}
-	var method string
-	if json.Unmarshal(m["method"], &method) != nil || !lenientMethod(method) {
+	return withMetaFields(body, m, version)
+}
+
+// withMetaFields is withMetaVersion on body's decoded top-level members m
+// (which it may change). Only the lenient methods are decoded further, so
+// a tools/call costs nothing more here.
+func withMetaFields(body []byte, m map[string]json.RawMessage, version string) []byte {
+	if !lenientMethod(methodOf(m)) {
 		return body
 	}
 	params := map[string]json.RawMessage{}
