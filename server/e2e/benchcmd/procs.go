@@ -120,6 +120,11 @@ func (b *bench) startBackstage(ctx context.Context, cat *genCatalog) (*backstage
 		return nil, nil, 0, "", fmt.Errorf("benchcmd: start Backstage: %w", err)
 	}
 	took := time.Since(t0)
+	// The harness installs Backstage's packages on its first start, so
+	// their versions can be read only now.
+	for k, v := range packageVersions(b.root) {
+		b.res.Versions[k] = v
+	}
 	if plan != nil && plan.save != nil {
 		// Save the cluster as ingested, then boot again on it.
 		stop()
@@ -343,6 +348,16 @@ func versions(ctx context.Context, root string, worktree bool) map[string]string
 	if worktree && out("git", "status", "--porcelain", "--untracked-files=no") != "" {
 		v["backstage-mcp commit"] += " + uncommitted changes (--worktree)"
 	}
+	for k, pv := range packageVersions(root) {
+		v[k] = pv
+	}
+	return v
+}
+
+// packageVersions are the versions of the Backstage packages installed in
+// testdata/backstage (none before the first install).
+func packageVersions(root string) map[string]string {
+	v := map[string]string{}
 	for _, p := range []string{"backend-defaults", "plugin-catalog-backend", "plugin-mcp-actions-backend"} {
 		data, err := os.ReadFile(filepath.Join(root, "testdata", "backstage", "node_modules", "@backstage", p, "package.json"))
 		if err != nil {
