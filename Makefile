@@ -56,7 +56,7 @@ postgresql: ## install PostgreSQL (Debian package) when missing: bench-e2e runs 
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { S=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq postgresql; }
 
-bench-e2e: redis-server postgresql ## side-by-side benchmark vs REST, floors and Backstage's MCP endpoint at BENCH_SCALE entities (above 50,000: REST and the mirror only), state redis vs memory, a 60 s soak; Backstage on PostgreSQL, each catalog kept in .cache/bench-backstage (a first run ingests: ~25 min at 100,000 entities; later runs ~30 min in all; writes testdata/bench/results.md)
+bench-e2e: redis-server postgresql ## side-by-side benchmark vs REST, floors and Backstage's MCP endpoint at BENCH_SCALE entities (above 50,000: REST and the mirror only), state redis vs memory, a 60 s soak; Backstage on PostgreSQL, each catalog kept in .cache/bench-backstage (a first run ingests them: about 25 min in all on 2 CPUs, 15 of them for 100,000 entities; later runs about 13 min; writes testdata/bench/results.md)
 	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE) --scale $(BENCH_SCALE) $(BENCH_FLAGS)
 
 GITLEAKS_VER ?= v8.30.1
