@@ -397,7 +397,15 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 	closeCallers()
 	for i, name := range procNames {
 		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
-			b.res.PeakRSS = append(b.res.PeakRSS, peakRSS{Scale: n, Path: name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()})
+			pr := peakRSS{Scale: n, Path: name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()}
+			if strings.Contains(name, "mirror") {
+				if st, err := mirrorSyncs(ctx, procs[i].url); err != nil {
+					b.log.Warn("mirror sync figures not read", "path", name, "err", err)
+				} else {
+					pr.DeltaSyncs = &st
+				}
+			}
+			b.res.PeakRSS = append(b.res.PeakRSS, pr)
 			if first && i == 0 {
 				b.res.OursPeakRSSKiB = kib
 			}
