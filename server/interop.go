@@ -166,22 +166,12 @@ func lenientMethod(method string) bool {
 		strings.HasPrefix(method, "notifications/")
 }
 
-// withMetaVersion adds _meta["io.modelcontextprotocol/protocolVersion"] =
+// withMetaFields adds _meta["io.modelcontextprotocol/protocolVersion"] =
 // version (and empty client capabilities, when absent) to a ping,
-// logging/setLevel or notification that lacks it. Any
-// other message, or one that cannot be rewritten, is returned unchanged
-// for mcp-go to judge.
-func withMetaVersion(body []byte, version string) []byte {
-	m, ok := topLevel(body)
-	if !ok {
-		return body
-	}
-	return withMetaFields(body, m, version)
-}
-
-// withMetaFields is withMetaVersion on body's decoded top-level members m
-// (which it may change). Only the lenient methods are decoded further, so
-// a tools/call costs nothing more here.
+// logging/setLevel or notification that lacks it; m is body's decoded top
+// level (which it may change). Any other message, or one that cannot be
+// rewritten, is returned unchanged for mcp-go to judge. Only the lenient
+// methods are decoded further, so a tools/call costs nothing more here.
 func withMetaFields(body []byte, m map[string]json.RawMessage, version string) []byte {
 	if !lenientMethod(methodOf(m)) {
 		return body

@@ -142,6 +142,16 @@ func merge(a, b map[string]string) map[string]string {
 	return out
 }
 
+// withMetaVersion is the interop handler's rewrite of one message: its top
+// level decoded once, then withMetaFields (unparsable JSON stays as it is).
+func withMetaVersion(body []byte, version string) []byte {
+	m, ok := topLevel(body)
+	if !ok {
+		return body
+	}
+	return withMetaFields(body, m, version)
+}
+
 func TestWithMetaVersion(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"ping no params", `{"jsonrpc":"2.0","id":1,"method":"ping"}`,
