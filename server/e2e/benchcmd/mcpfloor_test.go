@@ -24,15 +24,9 @@ func TestMCPFloorForwards(t *testing.T) {
 	defer bs.Close()
 	u, _ := url.Parse(bs.URL)
 	floor := httptest.NewServer(newMCPFloor(u, "tok"))
-	defer floor.Close()
+	t.Cleanup(floor.Close) // after the session dialTest closes
 
-	ctx := context.Background()
-	c, err := dialMCP(ctx, floor.URL, floor.Client(), nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	askBoth(t, c, `{"from":"backstage"}`)
+	askBoth(t, dialTest(t, floor), `{"from":"backstage"}`)
 	want := []string{
 		"Bearer tok /api/catalog/entities/by-name/component/default/a-b",
 		"Bearer tok /api/catalog/entities/by-query?filter=kind%3Dapi%2Crelations.ownedBy%3Dgroup%3Adefault%2Fteam-x&limit=20",
@@ -53,14 +47,19 @@ func TestMCPFloorForwards(t *testing.T) {
 // questions over Streamable HTTP with its fixed text.
 func TestMCPEmptyAnswers(t *testing.T) {
 	srv := httptest.NewServer(newMCPEmpty())
-	defer srv.Close()
-	ctx := context.Background()
-	c, err := dialMCP(ctx, srv.URL, srv.Client(), nil, true)
+	t.Cleanup(srv.Close) // after the session dialTest closes
+	askBoth(t, dialTest(t, srv), emptyAnswer)
+}
+
+// dialTest opens one MCP session to srv, closed when the test ends.
+func dialTest(t *testing.T, srv *httptest.Server) *mcpCaller {
+	t.Helper()
+	c, err := dialMCP(context.Background(), srv.URL, srv.Client(), nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
-	askBoth(t, c, emptyAnswer)
+	t.Cleanup(c.close)
+	return c
 }
 
 // askBoth asks a floor both of ours' questions and checks each answer's
