@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs release-check
+.PHONY: help build test test-long test-tools e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs release-check
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,13 +13,22 @@ help: ## show the targets
 build: ## build bin/backstage-mcp
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/backstage-mcp
 
-redis-server: ## install redis-server (Debian package) when missing: the shared-state tests run a real one
-	@command -v redis-server >/dev/null || { S=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq redis-server; }
+# The programs the tests run: PROGRAM:DEBIAN-PACKAGE[:BREW-FORMULA].
+TEST_TOOLS   := redis-server:redis-server:redis flock:util-linux
+REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl:openssl@3 gpg:gnupg:gnupg puttygen:putty-tools:putty age-keygen:age:age
 
-test: redis-server ## unit tests with the race detector (no Node, no network; a local redis-server)
+test-tools: ## install the programs the tests run (redis-server, ssh-keygen, openssl, gpg, puttygen, age-keygen) where apt-get or brew can without a password; otherwise say which tests will skip
+	@testdata/test-tools.sh $(TEST_TOOLS) $(REDACT_TOOLS)
+
+redis-server: ## install redis-server when missing (the shared-state tests run a real one)
+	@testdata/test-tools.sh $(TEST_TOOLS)
+
+test: test-tools ## unit tests with the race detector, in -short mode (a few minutes warm); a test whose program is missing skips with one line, or fails where BACKSTAGE_MCP_REQUIRE_TOOLS=1 (CI)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -short -count=1 ./...
+
+test-long: test-tools ## the long sweeps CI runs besides make test: full property and non-interference runs, every seeded secret as every argument
+	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/noninterference/ ./tools/catalog/memcatalog/ ./policy/
 	$(GO) test -count=1 -run '^TestSeededSecretsLeaveNoChannel$$' ./server/  # every seed as every argument: minutes under -race, seconds without
 
 e2e: redis-server ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
@@ -60,15 +69,9 @@ bench-e2e: redis-server postgresql ## side-by-side benchmark vs REST, floors and
 	$(GO) run ./server/e2e/benchcmd --soak --state $(BENCH_STATE) --scale $(BENCH_SCALE) $(BENCH_FLAGS)
 
 GITLEAKS_VER ?= v8.30.1
-REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl gpg:gnupg puttygen:putty-tools age-keygen:age
 
-redact-tools: ## install the key tools the redaction tests run (Debian packages, once)
-	@missing=""; for tp in $(REDACT_TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
-	if [ -n "$$missing" ]; then \
-		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		echo "installing$$missing"; \
-		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+redact-tools: ## install the key tools the redaction tests run (Debian packages or Homebrew, once)
+	@testdata/test-tools.sh $(REDACT_TOOLS)
 
 redact-report: redact-tools ## recall and precision per family on both corpora, backstage-mcp beside gitleaks
 	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl

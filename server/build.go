@@ -156,7 +156,11 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 
 	acfg := cfg.Audit
 	if bo.Demo && acfg.Sink == audit.SinkFile && acfg.Path == audit.DefaultConfig().Path {
-		acfg.Path = filepath.Join(os.TempDir(), "backstage-mcp-demo", "audit.log")
+		dir, err := demoAuditDir(time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		acfg.Path = filepath.Join(dir, "audit.log")
 	}
 	if bo.Stdio && acfg.Sink == audit.SinkStdout {
 		return nil, nil, errors.New("server: audit.sink stdout cannot be used with --stdio: stdout carries the protocol")

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -59,4 +62,21 @@ func (t InProcessTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
+}
+
+// demoAuditDir makes a new folder for one demo process's audit trail under
+// $TMPDIR/backstage-mcp-demo, named after its start time (so `ls -t` lists
+// the latest first) plus a random suffix. Each process gets its own: the
+// audit file is locked by the process that writes it, and an HTTP demo and
+// any number of stdio demos (one per IDE window) must run side by side.
+func demoAuditDir(now time.Time) (string, error) {
+	base := filepath.Join(os.TempDir(), "backstage-mcp-demo")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("server: demo audit folder: %w", err)
+	}
+	dir, err := os.MkdirTemp(base, now.UTC().Format("20060102T150405Z")+"-")
+	if err != nil {
+		return "", fmt.Errorf("server: demo audit folder: %w", err)
+	}
+	return dir, nil
 }

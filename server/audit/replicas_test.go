@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/internal/testtools"
 )
 
 // TestSecondWriterRefused: while one Log writes a file, a second Open of
@@ -43,14 +45,10 @@ func TestSecondWriterRefused(t *testing.T) {
 }
 
 // TestLockHeldByAnotherProcess: the lock works across processes (a
-// process holding it is simulated by flock(1) when installed; the
-// in-process case above covers the same code path otherwise).
+// process holding it is flock(1), from util-linux; the in-process case
+// above covers the same code path where it is missing).
 func TestLockHeldByAnotherProcess(t *testing.T) {
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Log("flock(1) not installed; the in-process test covers the lock")
-		return
-	}
+	flock := testtools.Need(t, "flock", "util-linux")
 	cfg := testConfig(t)
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		t.Fatal(err)

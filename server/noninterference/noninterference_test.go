@@ -11,10 +11,12 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 )
 
-// Pairs and steps per `make test`; NONINTERFERENCE_PAIRS raises the
-// number of pairs for a longer run.
+// Pairs and steps per run: `make test` (-short) runs shortPairs pairs,
+// `make test-long` defaultPairs; NONINTERFERENCE_PAIRS sets the number of
+// pairs for a longer run.
 const (
 	defaultPairs = 24
+	shortPairs   = 8
 	steps        = 60
 )
 
@@ -25,6 +27,9 @@ func pairs(t *testing.T) int {
 			t.Fatalf("NONINTERFERENCE_PAIRS=%q", s)
 		}
 		return n
+	}
+	if testing.Short() {
+		return shortPairs
 	}
 	return defaultPairs
 }

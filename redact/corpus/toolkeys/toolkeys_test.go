@@ -3,6 +3,8 @@ package toolkeys
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,12 +12,18 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 )
 
-// generate runs the real tools. A missing tool fails the test: CI installs
-// them (make redact-tools), and a silent skip would hide a regression.
+// generate runs the real tools. A missing tool skips the test with one line
+// naming it, or fails it where BACKSTAGE_MCP_REQUIRE_TOOLS is set (CI sets it
+// and installs them, so a skip can never hide a regression there; the same
+// rule as server/internal/testtools, which this package cannot import).
 func generate(t *testing.T) []Key {
 	t.Helper()
 	if m := Missing(); len(m) > 0 {
-		t.Fatalf("missing key tools %v: install them with `make redact-tools`", m)
+		msg := fmt.Sprintf("missing key tools %s: install them with `make test-tools`", strings.Join(m, ", "))
+		if v := os.Getenv("BACKSTAGE_MCP_REQUIRE_TOOLS"); v != "" && v != "0" && v != "false" {
+			t.Fatalf("%s (BACKSTAGE_MCP_REQUIRE_TOOLS is set, so this fails instead of skipping)", msg)
+		}
+		t.Skip(msg)
 	}
 	keys, err := Generate(context.Background(), t.TempDir())
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package redistest starts a real redis-server (the Debian package) for
 // tests: on a free loopback port, in a temporary directory, without
-// persistence, and stopped when the test ends. Tests that need it fail
-// (never skip) when redis-server is not installed: `make test` and
-// .ci/run install it.
+// persistence, and stopped when the test ends. Where redis-server is not
+// installed, tests that need it are skipped with one line saying so (`make
+// test-tools` installs it), or fail where BACKSTAGE_MCP_REQUIRE_TOOLS is set,
+// as in CI (see package testtools).
 //
 //	srv := redistest.Start(t)
 //	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -23,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/internal/testtools"
 )
 
 // Server is one redis-server process.
@@ -44,7 +47,7 @@ func Binary() (string, error) {
 	}
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", fmt.Errorf("redistest: redis-server not found in PATH (Debian: apt-get install redis-server; make test installs it): %w", err)
+		return "", fmt.Errorf("redistest: redis-server not found in PATH (Debian: apt-get install redis-server; make test-tools installs it): %w", err)
 	}
 	return p, nil
 }
@@ -55,7 +58,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		t.Fatal(err)
+		testtools.Missing(t, "redis-server (redis-server)")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	s.port, err = freePort()

@@ -66,6 +66,10 @@ func TestScanRoutesAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 5))
 	routes := []walkRoute{routeAuto, routeDense, routeSparse}
 	pages := 0
+	queries := 60 // per catalog size; `make test` (-short) asks fewer
+	if testing.Short() {
+		queries = 20
+	}
 	for _, n := range []int{0, 1, 2, 63, 64, 65, 130, 700} {
 		c := scanCatalog(t, r, n)
 		h := c.Handler()
@@ -75,7 +79,7 @@ func TestScanRoutesAgree(t *testing.T) {
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/catalog/entities/by-query?"+q, nil))
 			return rec.Code, rec.Body.String()
 		}
-		for range 60 {
+		for range queries {
 			v := url.Values{}
 			var filter []string
 			if r.IntN(2) == 0 {
