@@ -84,11 +84,11 @@ bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 demo: build ## serve the embedded demo catalog over Streamable HTTP on 127.0.0.1:8080
 	$(BIN) serve --demo --http 127.0.0.1:8080
 
-docs: ## regenerate the README tool, resource and prompt reference and golden tool schemas
+docs: ## regenerate the tool, resource and prompt reference (README.md, docs/tools.md) and golden tool schemas
 	$(GO) test ./tools/ -run 'TestToolSchemas|TestReadmeToolReference' -update
 	$(GO) test ./server/ -run TestReadmeCatalogReference -update
 
-check-docs: ## fail when the README tool reference is stale
+check-docs: ## fail when the generated tool reference (README.md, docs/tools.md) is stale
 	$(GO) test ./tools/ -run TestReadmeToolReference
 	$(GO) test ./server/ -run TestReadmeCatalogReference
 
@@ -105,12 +105,12 @@ HELM_VER  ?= v3.19.0
 $(GOBIN_DIR)/helm:
 	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VER)
 
-chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly into Kubernetes types; README values table current
+chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly into Kubernetes types; docs/deploying.md values table current
 	helm lint --strict deploy/helm/backstage-mcp --values deploy/helm/backstage-mcp/ci/values-ci.yaml
 	helm template mcp deploy/helm/backstage-mcp --kube-version 1.31.0 --values deploy/helm/backstage-mcp/ci/values-ci.yaml >/dev/null
 	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
-chart-docs: ## regenerate the README's Helm values table from values.yaml
+chart-docs: ## regenerate the Helm values table in docs/deploying.md from values.yaml
 	cd deploy/helm/check && $(GO) test -count=1 -run TestReadmeValuesTable ./... -update
 
 GORELEASER_VER ?= v2.15.1

@@ -268,6 +268,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		if bo.InsecureFixedPrincipal != nil {
 			p = bo.InsecureFixedPrincipal
 		}
+		if pol, _ := pols.Current(); len(pol.Grant(subject(p)).AllowedTools()) == 0 {
+			log.Warn("the policy grants the local user no tool, so every tool call will answer \"tool not found\": "+
+				"roles bound by authenticated, idpGroups or claims need a verified token; for --insecure-local-user "+
+				"bind a role with users: ["+ref.String()+"] or backstageGroups (check with: backstage-mcp policy explain)",
+				"user", ref.String())
+		}
 		opts.LocalPrincipal = func(context.Context) (*identity.Principal, error) { return p, nil }
 		if !bo.Stdio && auth == nil {
 			log.Warn("INSECURE: HTTP without token verification; anyone who can reach this port acts as the local user")

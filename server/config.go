@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -279,7 +280,34 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(data, path, getenv)
+	cfg, err := ParseConfig(data, path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.resolvePaths(filepath.Dir(path), getenv)
+	return cfg, nil
+}
+
+// resolvePaths makes the relative file paths written in the config file
+// relative to the file's folder, not to the working directory of whoever
+// starts the server (an IDE starts it in the developer's repository). Paths
+// from the environment overrides stay as given, and so does the default
+// audit path (audit.log in the working directory).
+func (c *Config) resolvePaths(dir string, getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	resolve := func(p *string, env string) {
+		if *p == "" || filepath.IsAbs(*p) || getenv(env) != "" {
+			return
+		}
+		*p = filepath.Join(dir, *p)
+	}
+	resolve(&c.Policy.File, "BACKSTAGE_MCP_POLICY_FILE")
+	resolve(&c.Backstage.TokenFile, "BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE")
+	if c.Audit.Path != audit.DefaultPath {
+		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
+	}
 }
 
 // ParseConfig is LoadConfig for bytes already read.

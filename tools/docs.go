@@ -8,14 +8,10 @@ import (
 )
 
 // Reference renders the tool reference in Markdown from the tool
-// definitions themselves; the README embeds it and a test keeps it fresh.
+// definitions themselves; docs/tools.md embeds it and a test keeps it fresh.
 func Reference(ts []Tool) string {
 	var b strings.Builder
-	b.WriteString("| tool | scope | what it answers |\n|---|---|---|\n")
-	for _, t := range ts {
-		desc := firstSentence(t.Tool.Description)
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", t.Tool.Name, t.Scope, desc)
-	}
+	b.WriteString(ReferenceSummary(ts))
 	for _, t := range ts {
 		fmt.Fprintf(&b, "\n### `%s`\n\n%s\n\n", t.Tool.Name, t.Tool.Description)
 		var s struct {
@@ -76,4 +72,16 @@ func firstSentence(s string) string {
 		}
 	}
 	return s
+}
+
+// ReferenceSummary is the one-table overview of the tools (name, scope, first
+// sentence of the description) that heads Reference and the README.
+func ReferenceSummary(ts []Tool) string {
+	var b strings.Builder
+	b.WriteString("| tool | scope | what it answers |\n|---|---|---|\n")
+	for _, t := range ts {
+		desc := firstSentence(t.Tool.Description)
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", t.Tool.Name, t.Scope, desc)
+	}
+	return b.String()
 }

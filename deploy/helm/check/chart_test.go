@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's values table from values.yaml")
+var update = flag.Bool("update", false, "rewrite the Helm values table in docs/deploying.md from values.yaml")
 
 const chartDir = "../backstage-mcp"
 

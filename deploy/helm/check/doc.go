@@ -3,7 +3,7 @@
 // strictly into the Kubernetes API types (an unknown or misspelt field
 // fails), checks the security settings, probes and wiring, feeds the
 // rendered config.yaml and policy.yaml to the server's own parsers, and
-// keeps the README's values table in step with values.yaml.
+// keeps the Helm values table in docs/deploying.md in step with values.yaml.
 //
 // It is a separate Go module so that k8s.io/api and the Prometheus
 // Operator types, needed only here, stay out of the server's go.mod and

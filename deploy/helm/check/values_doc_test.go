@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	readme     = "../../../README.md"
+	readme     = "../../../docs/deploying.md"
 	tableStart = "<!-- helm-values:start (generated from deploy/helm/backstage-mcp/values.yaml by make chart-docs) -->"
 	tableEnd   = "<!-- helm-values:end -->"
 )
@@ -121,7 +121,7 @@ undocumented: true
 	}
 }
 
-// TestReadmeValuesTable fails when the README's values table differs from
+// TestReadmeValuesTable fails when docs/deploying.md's values table differs from
 // values.yaml; -update rewrites it.
 func TestReadmeValuesTable(t *testing.T) {
 	values, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
@@ -142,14 +142,14 @@ func TestReadmeValuesTable(t *testing.T) {
 	}
 	i, j := bytes.Index(doc, []byte(tableStart)), bytes.Index(doc, []byte(tableEnd))
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the markers %q … %q", tableStart, tableEnd)
+		t.Fatalf("docs/deploying.md lacks the markers %q … %q", tableStart, tableEnd)
 	}
 	got := string(doc[i+len(tableStart)+1 : j])
 	if got == table {
 		return
 	}
 	if !*update {
-		t.Fatalf("README.md's Helm values table is stale: run `make chart-docs`")
+		t.Fatalf("docs/deploying.md's Helm values table is stale: run `make chart-docs`")
 	}
 	out := append(append(append([]byte{}, doc[:i+len(tableStart)+1]...), table...), doc[j:]...)
 	if err := os.WriteFile(readme, out, 0o644); err != nil {
