@@ -489,9 +489,15 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 	metrics.Gauge("backstage_mcp_catalog_mirror_entities", "Entities in the catalog mirror.",
 		func() float64 { return float64(mir.Status().Entities) })
 	metrics.Gauge("backstage_mcp_catalog_mirror_age_seconds",
-		"Age of the catalog mirror: seconds since its last successful sync started (0 before the first).",
+		"Age of the catalog mirror's data: seconds since its last completed sync started (0 before the first); stale beyond maxStaleness.",
 		func() float64 { return mir.Status().Age.Seconds() })
-	metrics.Gauge("backstage_mcp_catalog_mirror_ready", "1 when the catalog mirror answers calls (synced, within maxStaleness), else 0.",
+	metrics.Gauge("backstage_mcp_catalog_mirror_last_sync_duration_seconds",
+		"Duration of the catalog mirror's last completed sync (full or delta): the data's age when it completed.",
+		func() float64 { return mir.Status().SyncDuration.Seconds() })
+	metrics.Gauge("backstage_mcp_catalog_mirror_last_full_sync_duration_seconds",
+		"Duration of the catalog mirror's last completed full sync; maxStaleness should exceed syncInterval plus this.",
+		func() float64 { return mir.Status().FullSyncDuration.Seconds() })
+	metrics.Gauge("backstage_mcp_catalog_mirror_ready", "1 when the catalog mirror answers calls (synced, not stale: within maxStaleness), else 0.",
 		func() float64 {
 			if mir.Status().Ready {
 				return 1

@@ -183,18 +183,22 @@ type CatalogConfig struct {
 	// through Backstage at start and kept fresh by delta sync (only uids
 	// and etags are listed; new and changed entities are fetched by ref).
 	// Calls then never wait for Backstage. Until the first full sync
-	// completes the server is not ready and catalog calls fail; when
-	// Backstage is down the copy keeps answering, marked stale, until it
-	// is older than MaxStaleness, then calls fail closed. /readyz and every
+	// completes the server is not ready and catalog calls fail. The copy's
+	// age is the time since the start of the last completed sync; when it
+	// passes MaxStaleness (Backstage down, or syncs slower than the bound
+	// allows) the copy is stale and calls fail closed. /readyz and every
 	// tool result's _meta (catalogSyncedAt, catalogAgeSeconds,
 	// catalogStale) report the copy's age.
 	Mode string `yaml:"mode"`
 	// SyncInterval is the time between two delta syncs in mirror mode.
 	// Default 30s; between 1s and 1h.
 	SyncInterval time.Duration `yaml:"syncInterval"`
-	// MaxStaleness is how old the mirror may be (since the start of its
-	// last successful sync) before catalog calls fail closed and /readyz
-	// reports not ready. Default 5m; more than syncInterval, at most 24h.
+	// MaxStaleness is how old the mirror may be (time since the start of
+	// its last completed sync) before it is stale: catalog calls fail
+	// closed and /readyz reports not ready. A healthy mirror's age peaks at
+	// syncInterval plus one sync's duration (a full sync's, hourly), so
+	// keep it above that; the log warns when a sync shows it is not.
+	// Default 5m; at least twice syncInterval, at most 24h.
 	MaxStaleness time.Duration `yaml:"maxStaleness"`
 	// PageSize is the number of entities per request when the mirror reads
 	// Backstage (full sync pages, delta listings). Default 500; 1 to 1000.
@@ -600,8 +604,8 @@ func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) er
 	if c.SyncInterval < time.Second || c.SyncInterval > time.Hour {
 		return bad("catalog.syncInterval", "must be between 1s and 1h (got %s)", c.SyncInterval)
 	}
-	if c.MaxStaleness <= c.SyncInterval || c.MaxStaleness > 24*time.Hour {
-		return bad("catalog.maxStaleness", "must be more than catalog.syncInterval (%s) and at most 24h (got %s)", c.SyncInterval, c.MaxStaleness)
+	if c.MaxStaleness < 2*c.SyncInterval || c.MaxStaleness > 24*time.Hour {
+		return bad("catalog.maxStaleness", "must be at least twice catalog.syncInterval (%s), room for one sync, and at most 24h (got %s)", c.SyncInterval, c.MaxStaleness)
 	}
 	if c.PageSize < 1 || c.PageSize > 1000 {
 		return bad("catalog.pageSize", "must be between 1 and 1000 (got %d)", c.PageSize)

@@ -146,9 +146,9 @@ func (s *Server) readyChecks() []ReadyCheck {
 }
 
 // catalogCheck reports where catalog reads are answered. In mirror mode it
-// fails when the mirror has never synced or is older than its maximum
-// staleness (the calls then fail closed too), and gives the mirror's size,
-// last sync time and age.
+// fails when the mirror has not completed its first sync or is stale
+// (older than its maximum staleness; the calls then fail closed too), and
+// gives the mirror's size, last sync time, age and sync durations.
 func (s *Server) catalogCheck() ReadyCheck {
 	m := s.opts.Mirror
 	if m == nil {
@@ -159,16 +159,20 @@ func (s *Server) catalogCheck() ReadyCheck {
 	return ReadyCheck{Name: "catalog", Check: func(context.Context) (string, error) {
 		st := m.Status()
 		switch {
+		case !st.Synced && !st.SyncingSince.IsZero():
+			return fmt.Sprintf("mirror: first sync running for %s; catalog calls fail until it completes",
+				st.SyncingFor.Round(time.Second)), mirror.ErrNotReady
 		case !st.Synced:
 			return "mirror: first sync not completed; catalog calls fail", mirror.ErrNotReady
-		case !st.Ready:
-			return fmt.Sprintf("mirror: %d entities, last synced %s ago, beyond maxStaleness %s; catalog calls fail",
-				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), mirror.ErrNotReady
 		case st.Stale:
-			return fmt.Sprintf("mirror: %d entities, last synced %s ago (stale: Backstage not synced since; answering until %s)",
+			return fmt.Sprintf("mirror: %d entities, stale: data %s old (last completed sync started then), beyond maxStaleness %s; catalog calls fail",
+				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), mirror.ErrNotReady
+		case st.LastError != "":
+			return fmt.Sprintf("mirror: %d entities, data %s old; the last sync failed, answering until the data is %s old",
 				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), nil
 		}
-		return fmt.Sprintf("mirror: %d entities, last synced %s ago", st.Entities, st.Age.Round(time.Second)), nil
+		return fmt.Sprintf("mirror: %d entities, data %s old (last sync took %s)", st.Entities, st.Age.Round(time.Second),
+			st.SyncDuration.Round(time.Millisecond)), nil
 	}, Info: func() map[string]any { return mirrorInfo(m.Status()) }}
 }
 
@@ -184,10 +188,20 @@ func mirrorInfo(st mirror.Status) map[string]any {
 	}
 	if st.Synced {
 		info["syncedAt"] = st.SyncedAt.UTC().Format(time.RFC3339Nano)
-		info["ageSeconds"] = math.Round(st.Age.Seconds()*1000) / 1000
+		info["staleAt"] = st.StaleAt.UTC().Format(time.RFC3339Nano)
+		info["ageSeconds"] = seconds(st.Age)
+		info["lastSyncSeconds"] = seconds(st.SyncDuration)
+		info["lastFullSyncSeconds"] = seconds(st.FullSyncDuration)
+	}
+	if !st.SyncingSince.IsZero() {
+		info["syncingSince"] = st.SyncingSince.UTC().Format(time.RFC3339Nano)
+		info["syncingForSeconds"] = seconds(st.SyncingFor)
 	}
 	return info
 }
+
+// seconds rounds d to milliseconds, in seconds.
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
 // readyz answers 200 when every dependency is ready and 503 otherwise,
 // with a JSON body naming each dependency's state.

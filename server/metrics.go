@@ -59,7 +59,7 @@ func NewMetrics() *Metrics {
 		}),
 		mirrorDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "backstage_mcp_catalog_mirror_sync_duration_seconds", Help: "Catalog mirror syncs by kind (full, delta) and outcome (ok, error).",
-			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}, []string{"kind", "outcome"}),
 		mirrorChg: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "backstage_mcp_catalog_mirror_changes_total", Help: "Entities added, changed and removed by catalog mirror delta syncs.",

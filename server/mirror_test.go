@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/client"
 )
@@ -149,6 +151,7 @@ func TestCatalogConfigValidation(t *testing.T) {
 		{"catalog:\n  mode: cache\n", "catalog.mode"},
 		{"catalog:\n  syncInterval: 100ms\n", "catalog.syncInterval"},
 		{"catalog:\n  syncInterval: 10m\n  maxStaleness: 5m\n", "catalog.maxStaleness"},
+		{"catalog:\n  syncInterval: 1m\n  maxStaleness: 90s\n", "catalog.maxStaleness"},
 		{"catalog:\n  maxStaleness: 48h\n", "catalog.maxStaleness"},
 		{"catalog:\n  pageSize: 5000\n", "catalog.pageSize"},
 		{"catalog:\n  batchSize: -1\n", "catalog.batchSize"},
@@ -191,6 +194,8 @@ func TestMirrorMetrics(t *testing.T) {
 		"backstage_mcp_catalog_mirror_entities 82",
 		"backstage_mcp_catalog_mirror_ready 1",
 		"backstage_mcp_catalog_mirror_age_seconds ",
+		"backstage_mcp_catalog_mirror_last_sync_duration_seconds ",
+		"backstage_mcp_catalog_mirror_last_full_sync_duration_seconds ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -249,4 +254,88 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// slowUpstream is a Backstage that takes perPage to answer each listing
+// page: it moves the test clock on before answering, so no test sleeps.
+// onPage, when set, runs first.
+type slowUpstream struct {
+	mirror.Upstream
+	clk     *testClock
+	perPage time.Duration
+	onPage  func()
+}
+
+func (u *slowUpstream) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
+	if u.onPage != nil {
+		u.onPage()
+	}
+	u.clk.Add(u.perPage)
+	return u.Upstream.Query(ctx, q)
+}
+
+// TestReadyzAndMetaAfterASlowFirstSync: a first full sync longer than
+// syncInterval (3 pages of 25 s against 30 s) leaves /readyz ready and
+// not stale and tool results with catalogStale false the moment it
+// completes; /readyz gives the sync's duration. While it runs /readyz says
+// so and is 503. Stale, in both, only once maxStaleness has passed.
+func TestReadyzAndMetaAfterASlowFirstSync(t *testing.T) {
+	s := newDemoServer(t)
+	c := inProcess(t, s)
+	up, err := NewDemoCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &testClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
+	slow := &slowUpstream{Upstream: up, clk: clk, perPage: 25 * time.Second}
+	m, err := mirror.New(mirror.Config{Upstream: slow, SyncInterval: 30 * time.Second, MaxStaleness: 5 * time.Minute,
+		PageSize: 30, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Mirror = m
+	t0 := clk.Now()
+	var during []string
+	slow.onPage = func() {
+		code, b := getReadyz(t, s.Handler())
+		during = append(during, fmt.Sprintf("%d %s %v", code, b.Checks["catalog"].Detail, b.Checks["catalog"].Info["syncingSince"]))
+	}
+	rep, err := m.Sync(context.Background())
+	if err != nil || rep.Duration != 75*time.Second {
+		t.Fatalf("first sync: %+v %v, want 75s (3 pages)", rep, err)
+	}
+	if len(during) != 3 {
+		t.Fatalf("%d pages read, want 3", len(during))
+	}
+	for i, d := range during {
+		if d != fmt.Sprintf("503 mirror: first sync running for %ds; catalog calls fail until it completes 2026-12-02T09:00:00Z", 25*i) {
+			t.Errorf("readyz during the first sync, page %d: %s", i, d)
+		}
+	}
+
+	code, b := getReadyz(t, s.Handler())
+	info := b.Checks["catalog"].Info
+	if code != 200 || info["stale"] != false || info["ready"] != true || info["ageSeconds"] != float64(75) ||
+		info["lastSyncSeconds"] != float64(75) || info["lastFullSyncSeconds"] != float64(75) ||
+		info["syncedAt"] != "2026-12-02T09:00:00Z" || info["staleAt"] != "2026-12-02T09:05:00Z" || info["syncingSince"] != nil {
+		t.Errorf("readyz right after a first sync longer than syncInterval = %d %+v", code, b)
+	}
+	res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+	if res.Meta == nil || res.Meta.AdditionalFields["catalogStale"] != false || res.Meta.AdditionalFields["catalogAgeSeconds"] != float64(75) {
+		t.Errorf("_meta right after the first sync = %+v", res.Meta)
+	}
+
+	clk.Add(t0.Add(5 * time.Minute).Sub(clk.Now())) // age = maxStaleness: still fresh
+	if code, b := getReadyz(t, s.Handler()); code != 200 || b.Checks["catalog"].Info["stale"] != false {
+		t.Errorf("readyz at maxStaleness = %d %+v", code, b)
+	}
+	clk.Add(time.Millisecond)
+	code, b = getReadyz(t, s.Handler())
+	if code != 503 || b.Checks["catalog"].Info["stale"] != true || !strings.Contains(b.Checks["catalog"].Detail, "stale") {
+		t.Errorf("readyz beyond maxStaleness = %d %+v", code, b)
+	}
+	res = servertest.Call(t, c, "whoami", `{}`)
+	if res.Meta == nil || res.Meta.AdditionalFields["catalogStale"] != true {
+		t.Errorf("_meta beyond maxStaleness = %+v", res.Meta)
+	}
 }

@@ -166,11 +166,11 @@ func TestLatencyStats(t *testing.T) {
 
 func TestSoakMix(t *testing.T) {
 	qs := questionSet{
-		distinct:   []entityRef{{"component", "default", "a"}},
-		hot:        []entityRef{{"component", "default", "b"}},
+		distinct:   []entityRef{{Kind: "component", Namespace: "default", Name: "a"}},
+		hot:        []entityRef{{Kind: "component", Namespace: "default", Name: "b"}},
 		searches:   []question{{Kind: qSearch, Team: "t", Of: "Component"}},
-		components: []entityRef{{"component", "default", "c"}},
-		apis:       []entityRef{{"api", "default", "d"}},
+		components: []entityRef{{Kind: "component", Namespace: "default", Name: "c"}},
+		apis:       []entityRef{{Kind: "api", Namespace: "default", Name: "d"}},
 	}
 	count := map[string]int{}
 	for i := int64(0); i < 2000; i++ {

@@ -404,6 +404,13 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 				} else {
 					pr.DeltaSyncs = &st
 				}
+				pr.AtReady = procs[i].atReady
+				if f, err := readyzFreshness(ctx, procs[i].url); err != nil {
+					b.log.Warn("mirror freshness after the load phases not read", "path", name, "err", err)
+				} else {
+					pr.AtEnd = f
+				}
+				b.log.Info("mirror freshness", "path", name, "entities", n, "atReady", pr.AtReady, "atEnd", pr.AtEnd)
 			}
 			b.res.PeakRSS = append(b.res.PeakRSS, pr)
 			if first && i == 0 {

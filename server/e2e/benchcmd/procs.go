@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -167,6 +168,9 @@ type oursProc struct {
 	// ready is the time from start to the first 200 on /readyz (in
 	// mirror mode, the first full sync of the catalog).
 	ready time.Duration
+	// atReady is, in mirror mode, the mirror's freshness in that first
+	// 200 answer of /readyz.
+	atReady *mirrorFreshness
 }
 
 // startOurs starts the built binary over Streamable HTTP for the insecure
@@ -236,11 +240,18 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 	// A mirror is ready after its first full sync, which takes long on a
 	// big catalog.
 	deadline := started.Add(readyTimeout)
+	var atReady *mirrorFreshness
 	for {
 		resp, err := http.Get(url + "/readyz")
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				// The first answer that says ready: in mirror mode,
+				// right after the first full sync.
+				if atReady, err = parseMirrorFreshness(body); err != nil {
+					b.log.Warn("mirror freshness at ready not read", "err", err)
+				}
 				break
 			}
 		}
@@ -255,7 +266,7 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 			return nil, fmt.Errorf("benchcmd: backstage-mcp not ready after %s; see %s", readyTimeout, logf.Name())
 		}
 	}
-	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop, ready: time.Since(started)}, nil
+	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop, ready: time.Since(started), atReady: atReady}, nil
 }
 
 func freePort() (int, error) {

@@ -57,6 +57,11 @@ type peakRSS struct {
 	// DeltaSyncs are a mirror's successful delta syncs over its whole
 	// life in the run (nil when not a mirror).
 	DeltaSyncs *syncStats `json:"delta_syncs,omitempty"`
+	// AtReady is a mirror's freshness as /readyz gave it the first time
+	// it answered 200 (right after the first full sync); AtEnd the same
+	// after the load phases. Nil when not a mirror.
+	AtReady *mirrorFreshness `json:"mirror_at_ready,omitempty"`
+	AtEnd   *mirrorFreshness `json:"mirror_at_end,omitempty"`
 }
 
 // catalogInfo describes one loaded catalog.
@@ -226,6 +231,7 @@ func (b *bench) headlines() []headline {
 	if h2, ok := b.flatHeadline(scales); ok {
 		h = append(h, h2)
 	}
+	h = append(h, b.freshHeadlines()...)
 	first := scales[0]
 	for _, c := range b.o.conc {
 		o, p := b.phase(first, scHot, "ours", c), b.phase(first, scHot, pathPeer, c)
@@ -261,6 +267,32 @@ func (b *bench) headlines() []headline {
 			h = append(h, headline{Target: "zero seeded secrets in our answers",
 				Measured: fmt.Sprintf("ours leaked %d of %d%s", s.Leaked, s.Seeded, peer), Met: s.Leaked == 0})
 		}
+	}
+	return h
+}
+
+// freshHeadlines are the mirror's freshness target at each size: ready
+// and not stale the moment /readyz first says ready (right after the
+// first full sync, however long it took), and still not stale after the
+// load phases.
+func (b *bench) freshHeadlines() []headline {
+	var h []headline
+	for _, x := range b.res.PeakRSS {
+		if x.Path != "ours-mirror" {
+			continue
+		}
+		t := fmt.Sprintf("%d entities: mirror fresh (ready, not stale) when first ready and after the load phases", x.Scale)
+		if x.AtReady == nil {
+			h = append(h, headline{Target: t, Measured: "freshness not read from /readyz"})
+			continue
+		}
+		m := fmt.Sprintf("ready after %.1f s; then %s", float64(x.ReadyMs)/1000, x.AtReady)
+		met := x.AtReady.Ready && !x.AtReady.Stale
+		if x.AtEnd != nil {
+			m += "; after the load phases " + x.AtEnd.String()
+			met = met && x.AtEnd.Ready && !x.AtEnd.Stale
+		}
+		h = append(h, headline{Target: t, Measured: m, Met: met})
 	}
 	return h
 }
@@ -409,6 +441,12 @@ func (b *bench) markdown() string {
 			one := fmt.Sprintf("%s at %d entities **%.1f MiB**, ready in %.1f s", pathLabel(x.Path), x.Scale, float64(x.KiB)/1024, float64(x.ReadyMs)/1000)
 			if d := x.DeltaSyncs; d != nil && d.Count > 0 {
 				one += fmt.Sprintf(" (%d delta syncs, %.2f s each on average)", d.Count, d.SumSec/float64(d.Count))
+			}
+			if x.AtReady != nil {
+				one += "; /readyz when first ready: " + x.AtReady.String()
+			}
+			if x.AtEnd != nil {
+				one += "; after the load phases: " + x.AtEnd.String()
 			}
 			rss = append(rss, one)
 		}

@@ -11,10 +11,18 @@
 // the deleted ones and swaps in a new immutable catalog atomically.
 // Readers never wait for a sync and never see a half-applied one.
 //
-// Staleness is bounded: when Backstage stops answering, the mirror keeps
-// serving its last copy, marked stale, until that copy is older than
-// MaxStaleness; from then on, and before the first full sync, every request
-// fails closed with 503 (the catalog client's ErrUnavailable).
+// Freshness is what a caller can rely on. A sync that starts at T0 and
+// completes at T1 holds every change Backstage had made by T0, so the
+// copy's age is the time since the start of the last completed sync (full
+// or delta). The copy is fresh while its age is at most MaxStaleness, and
+// only then is it served; beyond that it is stale and every request fails
+// closed with 503 (the catalog client's ErrUnavailable), as it does before
+// the first full sync completes. A failed sync (Backstage down) keeps the
+// last copy, which stays fresh until MaxStaleness has passed since the
+// start of the last sync that completed. A healthy mirror's age peaks at
+// SyncInterval plus the duration of one sync (the hourly full sync
+// included), so MaxStaleness must exceed that; the mirror logs a warning
+// when a completed sync shows it does not.
 //
 //	m, _ := mirror.New(mirror.Config{Upstream: restClient, Token: tok})
 //	go m.Run(ctx)
@@ -67,9 +75,11 @@ type Config struct {
 	Upstream Upstream
 	// SyncInterval is the time between two delta syncs. Default 30s.
 	SyncInterval time.Duration
-	// MaxStaleness is how old the copy may grow (since the start of the
-	// last successful sync) before requests fail closed. Default 5m; must
-	// be more than SyncInterval.
+	// MaxStaleness is how old the copy may grow (time since the start of
+	// the last completed sync) before it is stale and requests fail
+	// closed. Default 5m; at least twice SyncInterval. It should exceed
+	// SyncInterval plus the duration of a full sync, or the copy goes
+	// stale while a sync is still running.
 	MaxStaleness time.Duration
 	// PageSize is the limit of each by-query page read. Default 500.
 	PageSize int
@@ -100,7 +110,10 @@ type Config struct {
 type Report struct {
 	// Full is true for a full sync (every entity read), false for a delta.
 	Full bool
-	// Duration is how long the attempt took.
+	// Started is when the attempt started (Config.Now): after a success,
+	// the copy holds every change Backstage had made by then.
+	Started time.Time
+	// Duration is how long the attempt took (Config.Now).
 	Duration time.Duration
 	// Entities is the size of the copy after the attempt.
 	Entities int
@@ -116,16 +129,27 @@ type Status struct {
 	Synced bool
 	// Entities is the size of the copy.
 	Entities int
-	// SyncedAt is when the last successful sync started: the copy holds
+	// SyncedAt is when the last completed sync started: the copy holds
 	// every change Backstage had made by then.
 	SyncedAt time.Time
-	// Age is Now minus SyncedAt (zero before the first sync).
+	// Age is Now minus SyncedAt (zero before the first sync): how old the
+	// copy's data may be.
 	Age time.Duration
-	// Stale is true when the last sync attempt failed or the copy is older
-	// than two sync intervals; the copy is still served.
+	// StaleAt is SyncedAt plus MaxStaleness: the copy is stale from then on
+	// unless a sync completes first (zero before the first sync).
+	StaleAt time.Time
+	// Stale is true before the first sync completes and when Age is more
+	// than MaxStaleness. A failed sync alone does not make the copy stale.
 	Stale bool
-	// Ready is true when the copy is served: synced and Age ≤ MaxStaleness.
+	// Ready is true when the copy is served: synced and not stale.
 	Ready bool
+	// SyncDuration is how long the last completed sync took; FullSync-
+	// Duration the same for the last completed full sync.
+	SyncDuration, FullSyncDuration time.Duration
+	// SyncingSince is when the sync now running started, and SyncingFor
+	// Now minus that (both zero when none runs).
+	SyncingSince time.Time
+	SyncingFor   time.Duration
 	// LastError is the last sync failure, empty after a success.
 	LastError string
 	// MaxStaleness is the configured bound.
@@ -134,8 +158,10 @@ type Status struct {
 
 type snapshot struct {
 	cat      *memcatalog.Catalog
-	syncedAt time.Time
-	fullAt   time.Time // start of the full sync this copy descends from
+	syncedAt time.Time     // start of the sync that produced this copy
+	syncDur  time.Duration // how long that sync took
+	fullAt   time.Time     // start of the full sync this copy descends from
+	fullDur  time.Duration // how long that full sync took
 }
 
 // Mirror is a catalog copy kept fresh from Backstage. It is safe for
@@ -146,6 +172,8 @@ type Mirror struct {
 	snap atomic.Pointer[snapshot]
 	// lastErr is the last sync failure ("" after a success).
 	lastErr atomic.Pointer[string]
+	// syncing is the start of the sync now running (nil when none).
+	syncing atomic.Pointer[time.Time]
 	syncMu  sync.Mutex
 	opts    []memcatalog.Option
 }
@@ -177,8 +205,8 @@ func New(cfg Config) (*Mirror, error) {
 	switch {
 	case cfg.SyncInterval < 0:
 		return nil, errors.New("mirror: SyncInterval must be positive")
-	case cfg.MaxStaleness <= cfg.SyncInterval:
-		return nil, fmt.Errorf("mirror: MaxStaleness (%s) must be more than SyncInterval (%s)", cfg.MaxStaleness, cfg.SyncInterval)
+	case cfg.MaxStaleness < 2*cfg.SyncInterval:
+		return nil, fmt.Errorf("mirror: MaxStaleness (%s) must be at least twice SyncInterval (%s)", cfg.MaxStaleness, cfg.SyncInterval)
 	case cfg.PageSize < 1 || cfg.PageSize > catalog.MaxRefsPerBatch:
 		return nil, fmt.Errorf("mirror: PageSize must be between 1 and %d", catalog.MaxRefsPerBatch)
 	case cfg.BatchSize < 1 || cfg.BatchSize > catalog.MaxRefsPerBatch:
@@ -208,6 +236,10 @@ func (m *Mirror) Status() Status {
 	if e := m.lastErr.Load(); e != nil {
 		st.LastError = *e
 	}
+	if t := m.syncing.Load(); t != nil {
+		st.SyncingSince = *t
+		st.SyncingFor = max(0, m.cfg.Now().Sub(*t))
+	}
 	s := m.snap.Load()
 	if s == nil {
 		st.Stale = true
@@ -216,19 +248,25 @@ func (m *Mirror) Status() Status {
 	st.Synced = true
 	st.Entities = s.cat.Len()
 	st.SyncedAt = s.syncedAt
+	st.StaleAt = s.syncedAt.Add(m.cfg.MaxStaleness)
+	st.SyncDuration, st.FullSyncDuration = s.syncDur, s.fullDur
 	st.Age = max(0, m.cfg.Now().Sub(s.syncedAt))
-	st.Ready = st.Age <= m.cfg.MaxStaleness
-	st.Stale = st.LastError != "" || st.Age > 2*m.cfg.SyncInterval
+	st.Stale = m.stale(s)
+	st.Ready = !st.Stale
 	return st
 }
 
+// stale reports whether copy s is older than MaxStaleness now.
+func (m *Mirror) stale(s *snapshot) bool { return m.cfg.Now().Sub(s.syncedAt) > m.cfg.MaxStaleness }
+
 // Handler serves the current copy with Backstage's catalog read API under
-// /api/catalog. While the mirror is not ready (never synced, or older than
-// MaxStaleness) every request gets 503 with Backstage's error body.
+// /api/catalog. While the mirror is not ready (never synced, or stale:
+// older than MaxStaleness) every request gets 503 with Backstage's error
+// body.
 func (m *Mirror) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := m.snap.Load()
-		if s == nil || m.cfg.Now().Sub(s.syncedAt) > m.cfg.MaxStaleness {
+		if s == nil || m.stale(s) {
 			unavailable(w, r, s == nil)
 			return
 		}
@@ -237,7 +275,7 @@ func (m *Mirror) Handler() http.Handler {
 }
 
 func unavailable(w http.ResponseWriter, r *http.Request, never bool) {
-	msg := "catalog mirror is older than its maximum staleness: Backstage has not been reachable"
+	msg := "catalog mirror is older than its maximum staleness: no sync of Backstage has completed since"
 	if never {
 		msg = "catalog mirror has not completed its first sync"
 	}
@@ -281,6 +319,7 @@ func (m *Mirror) Run(ctx context.Context) {
 func (m *Mirror) Sync(ctx context.Context) (Report, error) {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	m.begin()
 	s := m.snap.Load()
 	if s == nil || (m.cfg.FullSyncInterval > 0 && !m.cfg.Now().Before(s.fullAt.Add(m.cfg.FullSyncInterval))) {
 		return m.finish(m.fullSync(ctx))
@@ -292,10 +331,18 @@ func (m *Mirror) Sync(ctx context.Context) (Report, error) {
 func (m *Mirror) FullSync(ctx context.Context) (Report, error) {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	m.begin()
 	return m.finish(m.fullSync(ctx))
 }
 
+// begin marks a sync as running (Status.SyncingSince); finish clears it.
+func (m *Mirror) begin() {
+	t := m.cfg.Now()
+	m.syncing.Store(&t)
+}
+
 func (m *Mirror) finish(rep Report) (Report, error) {
+	m.syncing.Store(nil)
 	if rep.Err != nil {
 		msg := rep.Err.Error()
 		m.lastErr.Store(&msg)
@@ -305,6 +352,13 @@ func (m *Mirror) finish(rep Report) (Report, error) {
 		m.lastErr.Store(nil)
 		m.log.Debug("catalog mirror synced", "full", rep.Full, "entities", rep.Entities, "added", rep.Added,
 			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration)
+		// A healthy copy's age peaks at SyncInterval plus one sync's
+		// duration: say so when that reaches MaxStaleness.
+		if peak := m.cfg.SyncInterval + rep.Duration; peak >= m.cfg.MaxStaleness {
+			m.log.Warn("catalog mirror: a sync takes so long that the copy goes stale before the next one completes; raise catalog.maxStaleness",
+				"full", rep.Full, "duration", rep.Duration, "syncInterval", m.cfg.SyncInterval, "maxStaleness", m.cfg.MaxStaleness,
+				"wantMaxStalenessAbove", peak)
+		}
 	}
 	if m.cfg.OnSync != nil {
 		m.cfg.OnSync(rep)
@@ -314,8 +368,7 @@ func (m *Mirror) finish(rep Report) (Report, error) {
 
 func (m *Mirror) fullSync(ctx context.Context) Report {
 	start := m.cfg.Now()
-	clock := time.Now()
-	rep := Report{Full: true}
+	rep := Report{Full: true, Started: start}
 	// Each page is decoded, checked and indexed as it arrives, then let
 	// go: the sync never holds every page at once.
 	b := memcatalog.NewBuilder(m.opts...)
@@ -329,16 +382,17 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		var cat *memcatalog.Catalog
 		cat, err = b.Catalog()
 		if err == nil {
-			m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: start})
+			d := m.cfg.Now().Sub(start)
+			m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: d, fullAt: start, fullDur: d})
 		} else {
 			err = fmt.Errorf("mirror: full sync: %w", err)
 		}
 	}
-	return m.report(rep, clock, err)
+	return m.report(rep, err)
 }
 
-func (m *Mirror) report(rep Report, clock time.Time, err error) Report {
-	rep.Duration = time.Since(clock)
+func (m *Mirror) report(rep Report, err error) Report {
+	rep.Duration = m.cfg.Now().Sub(rep.Started)
 	rep.Err = err
 	if s := m.snap.Load(); s != nil {
 		rep.Entities = s.cat.Len()
@@ -351,8 +405,7 @@ var versionFields = []string{"kind", "metadata.namespace", "metadata.name", "met
 
 func (m *Mirror) deltaSync(ctx context.Context) Report {
 	start := m.cfg.Now()
-	clock := time.Now()
-	rep := Report{}
+	rep := Report{Started: start}
 	cur := m.snap.Load()
 
 	type listed struct{ ref, etag string }
@@ -373,7 +426,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 		return nil
 	})
 	if err != nil {
-		return m.report(rep, clock, err)
+		return m.report(rep, err)
 	}
 
 	var fetch []string
@@ -398,8 +451,8 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 		}
 	}
 	if len(fetch) == 0 && len(remove) == 0 {
-		m.snap.Store(&snapshot{cat: cur.cat, syncedAt: start, fullAt: cur.fullAt})
-		return m.report(rep, clock, nil)
+		m.snap.Store(&snapshot{cat: cur.cat, syncedAt: start, syncDur: m.cfg.Now().Sub(start), fullAt: cur.fullAt, fullDur: cur.fullDur})
+		return m.report(rep, nil)
 	}
 
 	var upserts []json.RawMessage
@@ -407,7 +460,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 		batch := fetch[i:min(i+m.cfg.BatchSize, len(fetch))]
 		got, err := m.fetch(ctx, batch)
 		if err != nil {
-			return m.report(rep, clock, fmt.Errorf("mirror: delta sync: fetch changed entities: %w", err))
+			return m.report(rep, fmt.Errorf("mirror: delta sync: fetch changed entities: %w", err))
 		}
 		for _, e := range got {
 			if e != nil { // deleted since the listing: the next sync drops it
@@ -417,13 +470,13 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	}
 	cat, err := cur.cat.Update(upserts, remove)
 	if err != nil {
-		return m.report(rep, clock, fmt.Errorf("mirror: delta sync: %w", err))
+		return m.report(rep, fmt.Errorf("mirror: delta sync: %w", err))
 	}
 	if cat.Len() > m.cfg.MaxEntities {
-		return m.report(rep, clock, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
+		return m.report(rep, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
 	}
-	m.snap.Store(&snapshot{cat: cat, syncedAt: start, fullAt: cur.fullAt})
-	return m.report(rep, clock, nil)
+	m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: m.cfg.Now().Sub(start), fullAt: cur.fullAt, fullDur: cur.fullDur})
+	return m.report(rep, nil)
 }
 
 // fetch reads entities by ref, splitting a batch whose answer is too

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,7 +182,8 @@ func TestInitialFill(t *testing.T) {
 		t.Errorf("report %+v, want a full sync of 14 entities", rep)
 	}
 	st := f.m.Status()
-	if !st.Ready || st.Stale || st.Entities != 14 || !st.SyncedAt.Equal(f.clk.Now()) || st.Age != 0 {
+	if !st.Ready || st.Stale || st.Entities != 14 || !st.SyncedAt.Equal(f.clk.Now()) || st.Age != 0 ||
+		!st.StaleAt.Equal(f.clk.Now().Add(DefaultMaxStaleness)) || !st.SyncingSince.IsZero() {
 		t.Errorf("status after fill: %+v", st)
 	}
 	// Paged reads: 14 entities at 5 per page is 3 requests, all by-query.
@@ -294,8 +297,10 @@ func TestBackstageDownStaleThenFailClosed(t *testing.T) {
 	if _, err := f.m.Sync(ctx); !errors.Is(err, catalog.ErrUnavailable) {
 		t.Fatalf("sync with Backstage down: %v", err)
 	}
+	// A failed sync alone does not make the copy stale: its data is a
+	// minute old, well within maxStaleness.
 	st := f.m.Status()
-	if !st.Ready || !st.Stale || st.LastError == "" || st.Age != time.Minute || !st.SyncedAt.Equal(synced) {
+	if !st.Ready || st.Stale || st.LastError == "" || st.Age != time.Minute || !st.SyncedAt.Equal(synced) {
 		t.Errorf("status while Backstage is down: %+v", st)
 	}
 	if _, err := f.client.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-01"}); err != nil {
@@ -307,8 +312,8 @@ func TestBackstageDownStaleThenFailClosed(t *testing.T) {
 		t.Errorf("at maxStaleness: %v", err)
 	}
 	f.clk.Add(time.Second)
-	if st := f.m.Status(); st.Ready {
-		t.Errorf("ready beyond maxStaleness: %+v", st)
+	if st := f.m.Status(); st.Ready || !st.Stale {
+		t.Errorf("ready or not stale beyond maxStaleness: %+v", st)
 	}
 	_, err := f.client.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-01"})
 	if !errors.Is(err, catalog.ErrUnavailable) {
@@ -332,18 +337,148 @@ func TestBackstageDownStaleThenFailClosed(t *testing.T) {
 	}
 }
 
-func TestStaleAfterMissedSyncs(t *testing.T) {
-	f := setup(t, Config{SyncInterval: 30 * time.Second})
+// TestStaleOnlyBeyondMaxStaleness: missed syncs alone do not make the copy
+// stale; its age passing maxStaleness does.
+func TestStaleOnlyBeyondMaxStaleness(t *testing.T) {
+	f := setup(t, Config{SyncInterval: 30 * time.Second, MaxStaleness: 2 * time.Minute})
 	if _, err := f.m.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f.clk.Add(time.Minute)
-	if st := f.m.Status(); st.Stale {
-		t.Errorf("stale at two intervals: %+v", st)
+	f.clk.Add(2 * time.Minute) // four intervals without a sync, age = maxStaleness
+	if st := f.m.Status(); st.Stale || !st.Ready {
+		t.Errorf("stale at maxStaleness: %+v", st)
 	}
-	f.clk.Add(time.Second)
-	if st := f.m.Status(); !st.Stale || !st.Ready {
-		t.Errorf("want stale but served after two missed intervals: %+v", st)
+	f.clk.Add(time.Millisecond)
+	if st := f.m.Status(); !st.Stale || st.Ready {
+		t.Errorf("want stale and not served beyond maxStaleness: %+v", st)
+	}
+}
+
+// slowUpstream is a Backstage that takes perPage to answer each listing
+// page: it moves the mirror's clock on before answering, so a sync's
+// duration is exact and no test sleeps. onPage, when set, runs first.
+type slowUpstream struct {
+	Upstream
+	clk     *clock
+	perPage time.Duration
+	onPage  func()
+}
+
+func (u *slowUpstream) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
+	if u.onPage != nil {
+		u.onPage()
+	}
+	u.clk.Add(u.perPage)
+	return u.Upstream.Query(ctx, q)
+}
+
+// TestSlowFullSyncIsFreshWhenDone: a first full sync that lasts longer
+// than syncInterval (2.5 intervals here: 3 pages of 25s) leaves a copy that
+// is ready and not stale the moment it completes; while it runs the mirror
+// is not ready. The copy is stale only once maxStaleness has passed since
+// the sync started without another completing, and a later sync that
+// completes makes it fresh again.
+func TestSlowFullSyncIsFreshWhenDone(t *testing.T) {
+	const interval, maxStale, perPage = 30 * time.Second, 5 * time.Minute, 25 * time.Second
+	f := setup(t, Config{SyncInterval: interval, MaxStaleness: maxStale})
+	up := &slowUpstream{Upstream: f.m.cfg.Upstream, clk: f.clk, perPage: perPage}
+	f.m.cfg.Upstream = up
+	ctx := context.Background()
+	t0 := f.clk.Now()
+	var during []Status
+	var duringCode []int
+	up.onPage = func() {
+		during = append(during, f.m.Status())
+		code, _ := get(t, f.srv.URL, probes[0], "mirror-token-0123456789")
+		duringCode = append(duringCode, code)
+	}
+	rep, err := f.m.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Duration != 3*perPage || rep.Duration <= interval || !rep.Full || !rep.Started.Equal(t0) {
+		t.Fatalf("report %+v: want a full sync of 3 pages of %s, longer than syncInterval %s", rep, perPage, interval)
+	}
+	if len(during) != 3 {
+		t.Fatalf("%d pages read, want 3", len(during))
+	}
+	for i, st := range during {
+		if st.Ready || !st.Stale || st.Synced || !st.SyncingSince.Equal(t0) || duringCode[i] != http.StatusServiceUnavailable {
+			t.Errorf("page %d of the first sync: status %+v, mirror answered %d; want not ready, 503", i, st, duringCode[i])
+		}
+	}
+
+	// Done: ready and fresh, aged by the sync's own duration.
+	st := f.m.Status()
+	if !st.Ready || st.Stale || !st.SyncedAt.Equal(t0) || st.Age != 3*perPage || st.SyncDuration != 3*perPage ||
+		st.FullSyncDuration != 3*perPage || !st.StaleAt.Equal(t0.Add(maxStale)) || !st.SyncingSince.IsZero() {
+		t.Errorf("status right after a full sync longer than syncInterval: %+v", st)
+	}
+	f.sameAnswers(t)
+
+	// No sync completes (Backstage down): still fresh up to maxStaleness
+	// after the start of the sync that completed, stale after it.
+	f.bs.down.Store(true)
+	up.onPage = nil
+	if _, err := f.m.Sync(ctx); err == nil {
+		t.Fatal("sync succeeded with Backstage down")
+	}
+	f.clk.Add(t0.Add(maxStale).Sub(f.clk.Now()))
+	if st := f.m.Status(); !st.Ready || st.Stale || st.LastError == "" || st.Age != maxStale {
+		t.Errorf("at maxStaleness after a failed sync: %+v", st)
+	}
+	if code, _ := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusOK {
+		t.Errorf("at maxStaleness the mirror answered %d", code)
+	}
+	f.clk.Add(time.Millisecond)
+	if st := f.m.Status(); st.Ready || !st.Stale {
+		t.Errorf("beyond maxStaleness: %+v", st)
+	}
+	if code, body := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusServiceUnavailable ||
+		!bytes.Contains(body, []byte("maximum staleness")) {
+		t.Errorf("beyond maxStaleness the mirror answered %d %s", code, body)
+	}
+
+	// Backstage is back: a slow delta sync completes and the copy is
+	// fresh again, aged by that sync's duration.
+	f.bs.down.Store(false)
+	t1 := f.clk.Now()
+	rep, err = f.m.Sync(ctx)
+	if err != nil || rep.Full {
+		t.Fatalf("delta: %+v %v", rep, err)
+	}
+	if st := f.m.Status(); !st.Ready || st.Stale || !st.SyncedAt.Equal(t1) || st.Age != 3*perPage ||
+		st.SyncDuration != 3*perPage || st.FullSyncDuration != 3*perPage || st.LastError != "" {
+		t.Errorf("after the delta: %+v", st)
+	}
+	f.sameAnswers(t)
+}
+
+// TestSyncLongerThanMaxStaleness: a sync that outlasts maxStaleness brings
+// data already older than the bound, so the copy is stale on arrival and a
+// warning names the setting to raise; the next sync, quicker, makes it
+// fresh.
+func TestSyncLongerThanMaxStaleness(t *testing.T) {
+	var logs bytes.Buffer
+	f := setup(t, Config{SyncInterval: 30 * time.Second, MaxStaleness: 2 * time.Minute,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	up := &slowUpstream{Upstream: f.m.cfg.Upstream, clk: f.clk, perPage: time.Minute}
+	f.m.cfg.Upstream = up
+	if _, err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.m.Status(); st.Ready || !st.Stale || !st.Synced || st.Age != 3*time.Minute {
+		t.Errorf("after a 3-minute sync with maxStaleness 2m: %+v", st)
+	}
+	if !strings.Contains(logs.String(), "raise catalog.maxStaleness") {
+		t.Errorf("no warning logged:\n%s", logs.String())
+	}
+	up.perPage = 0
+	if _, err := f.m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.m.Status(); !st.Ready || st.Stale || st.Age != 0 {
+		t.Errorf("after a quick delta: %+v", st)
 	}
 }
 
@@ -396,12 +531,13 @@ func TestRunStopsWithContext(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	up := newBackstage(t, nil).client()
 	for name, cfg := range map[string]Config{
-		"no upstream":        {},
-		"staleness≤interval": {Upstream: up, SyncInterval: time.Minute, MaxStaleness: time.Minute},
-		"page too big":       {Upstream: up, PageSize: 5000},
-		"negative batch":     {Upstream: up, BatchSize: -1},
-		"negative interval":  {Upstream: up, SyncInterval: -time.Second},
-		"negative entities":  {Upstream: up, MaxEntities: -1},
+		"no upstream":          {},
+		"staleness≤interval":   {Upstream: up, SyncInterval: time.Minute, MaxStaleness: time.Minute},
+		"staleness<2×interval": {Upstream: up, SyncInterval: time.Minute, MaxStaleness: 90 * time.Second},
+		"page too big":         {Upstream: up, PageSize: 5000},
+		"negative batch":       {Upstream: up, BatchSize: -1},
+		"negative interval":    {Upstream: up, SyncInterval: -time.Second},
+		"negative entities":    {Upstream: up, MaxEntities: -1},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
