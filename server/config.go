@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,23 +226,24 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// Environment variables that override the file (applied after it).
+// Environment variables that override the file (applied after it), with
+// the key each one sets.
 var envOverrides = []struct {
-	name string
-	set  func(*Config, string)
+	name, key string
+	set       func(*Config, string)
 }{
-	{"BACKSTAGE_MCP_BACKSTAGE_URL", func(c *Config, v string) { c.Backstage.BaseURL = v }},
-	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN", func(c *Config, v string) { c.Backstage.Token = v }},
-	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE", func(c *Config, v string) { c.Backstage.TokenFile = v }},
-	{"BACKSTAGE_MCP_PUBLIC_URL", func(c *Config, v string) { c.Server.PublicURL = v }},
-	{"BACKSTAGE_MCP_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
-	{"BACKSTAGE_MCP_POLICY_FILE", func(c *Config, v string) { c.Policy.File = v }},
-	{"BACKSTAGE_MCP_AUDIT_PATH", func(c *Config, v string) { c.Audit.Path = v }},
-	{"BACKSTAGE_MCP_AUDIT_REPLICA", func(c *Config, v string) { c.Audit.Replica = v }},
-	{"BACKSTAGE_MCP_STATE", func(c *Config, v string) { c.State = v }},
-	{"BACKSTAGE_MCP_CATALOG_MODE", func(c *Config, v string) { c.Catalog.Mode = v }},
-	{"BACKSTAGE_MCP_REDIS_URL", func(c *Config, v string) { c.Redis.URL = v }},
-	{"BACKSTAGE_MCP_CURSOR_KEY", func(c *Config, v string) { c.Server.CursorKey = v }},
+	{"BACKSTAGE_MCP_BACKSTAGE_URL", "backstage.baseUrl", func(c *Config, v string) { c.Backstage.BaseURL = v }},
+	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN", "backstage.token", func(c *Config, v string) { c.Backstage.Token = v }},
+	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE", "backstage.tokenFile", func(c *Config, v string) { c.Backstage.TokenFile = v }},
+	{"BACKSTAGE_MCP_PUBLIC_URL", "server.publicURL", func(c *Config, v string) { c.Server.PublicURL = v }},
+	{"BACKSTAGE_MCP_LOG_LEVEL", "log.level", func(c *Config, v string) { c.Log.Level = v }},
+	{"BACKSTAGE_MCP_POLICY_FILE", "policy.file", func(c *Config, v string) { c.Policy.File = v }},
+	{"BACKSTAGE_MCP_AUDIT_PATH", "audit.path", func(c *Config, v string) { c.Audit.Path = v }},
+	{"BACKSTAGE_MCP_AUDIT_REPLICA", "audit.replica", func(c *Config, v string) { c.Audit.Replica = v }},
+	{"BACKSTAGE_MCP_STATE", "state", func(c *Config, v string) { c.State = v }},
+	{"BACKSTAGE_MCP_CATALOG_MODE", "catalog.mode", func(c *Config, v string) { c.Catalog.Mode = v }},
+	{"BACKSTAGE_MCP_REDIS_URL", "redis.url", func(c *Config, v string) { c.Redis.URL = v }},
+	{"BACKSTAGE_MCP_CURSOR_KEY", "server.cursorKey", func(c *Config, v string) { c.Server.CursorKey = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -252,33 +255,42 @@ func EnvOverrideNames() []string {
 	return n
 }
 
-// ConfigError names the key that is wrong and why.
+// ConfigError names the key that is wrong and why, and where: the file
+// and line when the key is in the file.
 type ConfigError struct {
 	File string
 	Line int
 	Key  string
 	Msg  string
+	// keyInMsg: Msg names the key itself (unknown keys), so Error does
+	// not put it in front.
+	keyInMsg bool
 }
 
+// Error reads "FILE:LINE: KEY: MESSAGE", as compilers report, or
+// "config: KEY: MESSAGE" when there is no file.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	b.WriteString("config: ")
 	if e.File != "" {
 		b.WriteString(e.File)
 		if e.Line > 0 {
 			fmt.Fprintf(&b, ":%d", e.Line)
 		}
 		b.WriteString(": ")
+	} else {
+		b.WriteString("config: ")
 	}
-	if e.Key != "" {
+	if e.Key != "" && !e.keyInMsg {
 		b.WriteString(e.Key + ": ")
 	}
 	b.WriteString(e.Msg)
 	return b.String()
 }
 
-// LoadConfig reads, substitutes, decodes (unknown keys are errors),
-// applies environment overrides and defaults, and validates a config file.
+// LoadConfig reads, substitutes, checks (unknown keys and values of the
+// wrong type are errors, reported with their line), decodes, applies
+// environment overrides and defaults, and validates a config file. A file
+// that sets nothing is an error (see ParseConfig).
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -314,51 +326,141 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	}
 }
 
-// ParseConfig is LoadConfig for bytes already read.
+// ParseConfig is LoadConfig for bytes already read from file. With no
+// file name and no data there is no file: defaults and environment
+// overrides only (serve --demo without --config). A named file that sets
+// no key (empty, only comments, {}) is refused with what a minimal
+// configuration needs, unless the environment overrides set something.
 func ParseConfig(data []byte, file string, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	cfg := &Config{}
-	if len(bytes.TrimSpace(data)) > 0 {
+	lines := map[string]int{}
+	if file != "" || len(bytes.TrimSpace(data)) > 0 {
 		var root yaml.Node
 		if err := yaml.Unmarshal(data, &root); err != nil {
-			return nil, &ConfigError{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+			return nil, yamlSyntaxError(file, err)
 		}
-		if err := substitute(&root, "", file, getenv); err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		enc := yaml.NewEncoder(&buf)
-		if err := enc.Encode(&root); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		dec := yaml.NewDecoder(&buf)
-		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil {
-			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if emptyDocument(&root) {
+			if !envOverridden(getenv) {
+				return nil, &ConfigError{File: file, Msg: emptyConfigMsg}
+			}
+		} else {
+			subst := map[*yaml.Node]string{}
+			if err := substitute(&root, "", file, getenv, subst); err != nil {
+				return nil, err
+			}
+			ck := &nodeChecker{file: file, subst: subst, lines: lines}
+			if err := ck.check(root.Content[0], reflect.TypeFor[Config](), ""); err != nil {
+				return nil, err
+			}
+			var buf bytes.Buffer
+			enc := yaml.NewEncoder(&buf)
+			if err := enc.Encode(&root); err != nil {
+				return nil, fmt.Errorf("config: %w", err)
+			}
+			dec := yaml.NewDecoder(&buf)
+			dec.KnownFields(true)
+			if err := dec.Decode(cfg); err != nil {
+				// The checker above reports every mistake the decoder
+				// knows of; this is a backstop.
+				return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+			}
 		}
 	}
+	fromEnv := map[string]string{}
 	for _, e := range envOverrides {
 		if v := getenv(e.name); v != "" {
 			e.set(cfg, v)
+			fromEnv[e.key] = e.name
 		}
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) && ce.File == "" {
-			ce.File = file
+			if name, ok := fromEnv[ce.Key]; ok {
+				ce.Msg += " (set by " + name + ")"
+			} else {
+				ce.File, ce.Line = file, keyLine(lines, ce.Key)
+			}
 		}
 		return nil, err
 	}
 	return cfg, nil
 }
 
+// keyLine finds the line of key, or of the nearest section that holds it.
+func keyLine(lines map[string]int, key string) int {
+	for key != "" {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+// emptyDocument: the file sets no key (empty, only comments, {} or null).
+func emptyDocument(root *yaml.Node) bool {
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return true
+	}
+	n := root.Content[0]
+	switch n.Kind {
+	case yaml.MappingNode:
+		return len(n.Content) == 0
+	case yaml.ScalarNode:
+		return n.ShortTag() == "!!null"
+	}
+	return false
+}
+
+func envOverridden(getenv func(string) string) bool {
+	for _, e := range envOverrides {
+		if getenv(e.name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyConfigMsg says what a minimal configuration needs.
+const emptyConfigMsg = `the file sets nothing. A minimal configuration names your Backstage, the server's own credential for it, and a policy:
+
+  backstage:
+    baseUrl: http://localhost:7007   # your Backstage backend
+    token: ${BACKSTAGE_TOKEN}        # a static token from Backstage's backend.auth.externalAccess (or tokenFile)
+  policy:
+    file: policy.yaml                # who may call which tools and see what (default deny)
+
+and, to serve over HTTP, auth.issuers: the OpenID providers whose tokens are accepted.
+See the annotated example testdata/config.example.yaml and the reference docs/configuration.md.
+To try the server without a Backstage: backstage-mcp serve --demo --http 127.0.0.1:8080`
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlSyntaxError reports a YAML syntax error at its line.
+func yamlSyntaxError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	return &ConfigError{File: file, Line: line, Msg: "not valid YAML: " + msg}
+}
+
 var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // substitute replaces ${VAR} in every scalar; $${VAR} stays literal ${VAR}.
-func substitute(n *yaml.Node, path, file string, getenv func(string) string) error {
+// The scalars it changes go into subst with their text before.
+func substitute(n *yaml.Node, path, file string, getenv func(string) string, subst map[*yaml.Node]string) error {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
 		for i, c := range n.Content {
@@ -366,7 +468,7 @@ func substitute(n *yaml.Node, path, file string, getenv func(string) string) err
 			if n.Kind == yaml.SequenceNode {
 				p = fmt.Sprintf("%s[%d]", path, i)
 			}
-			if err := substitute(c, p, file, getenv); err != nil {
+			if err := substitute(c, p, file, getenv, subst); err != nil {
 				return err
 			}
 		}
@@ -376,7 +478,7 @@ func substitute(n *yaml.Node, path, file string, getenv func(string) string) err
 			if path != "" {
 				p = path + "." + p
 			}
-			if err := substitute(n.Content[i+1], p, file, getenv); err != nil {
+			if err := substitute(n.Content[i+1], p, file, getenv, subst); err != nil {
 				return err
 			}
 		}
@@ -385,6 +487,7 @@ func substitute(n *yaml.Node, path, file string, getenv func(string) string) err
 			return nil
 		}
 		var missing string
+		before := n.Value
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			if strings.HasPrefix(m, "$$") {
 				return m[1:]
@@ -398,6 +501,9 @@ func substitute(n *yaml.Node, path, file string, getenv func(string) string) err
 		})
 		if missing != "" {
 			return &ConfigError{File: file, Line: n.Line, Key: path, Msg: fmt.Sprintf("environment variable %s is not set", missing)}
+		}
+		if n.Value != before {
+			subst[n] = before
 		}
 		n.Tag = "!!str"
 		if n.Style == 0 {
