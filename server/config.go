@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -649,12 +650,8 @@ func (c *Config) Validate() error {
 	if c.Auth.MaxTokenAge < 0 {
 		return bad("auth.maxTokenAge", "must be positive")
 	}
-	if c.Auth.Resolver.Name != "" {
-		switch c.Auth.Resolver.Name {
-		case "emailMatchingUserEntityProfileEmail", "emailLocalPartMatchingUserEntityName", "usernameMatchingUserEntityName":
-		default:
-			return bad("auth.resolver.name", "%q must be one of emailMatchingUserEntityProfileEmail, emailLocalPartMatchingUserEntityName, usernameMatchingUserEntityName", c.Auth.Resolver.Name)
-		}
+	if c.Auth.Resolver.Name != "" && !slices.Contains(resolverNames, c.Auth.Resolver.Name) {
+		return bad("auth.resolver.name", "%q must be one of %s", c.Auth.Resolver.Name, strings.Join(resolverNames, ", "))
 	}
 	if err := c.Audit.Validate(); err != nil {
 		return bad("audit", "%s", strings.TrimPrefix(err.Error(), "audit: "))
@@ -688,15 +685,11 @@ func (c *Config) Validate() error {
 	default:
 		return bad("state", "%q must be memory (one process) or redis (several replicas)", c.State)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "%q must be one of debug, info, warn, error", c.Log.Level)
+	if !slices.Contains(logLevels, c.Log.Level) {
+		return bad("log.level", "%q must be one of %s", c.Log.Level, strings.Join(logLevels, ", "))
 	}
-	switch c.Log.Format {
-	case "auto", "json", "text":
-	default:
-		return bad("log.format", "%q must be one of auto, json, text", c.Log.Format)
+	if !slices.Contains(logFormats, c.Log.Format) {
+		return bad("log.format", "%q must be one of %s", c.Log.Format, strings.Join(logFormats, ", "))
 	}
 	return nil
 }
