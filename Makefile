@@ -84,13 +84,15 @@ bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 demo: build ## serve the embedded demo catalog over Streamable HTTP on 127.0.0.1:8080
 	$(BIN) serve --demo --http 127.0.0.1:8080
 
-docs: ## regenerate the tool, resource and prompt reference (README.md, docs/tools.md) and golden tool schemas
+docs: ## regenerate the tool, resource and prompt reference (README.md, docs/tools.md), golden tool schemas and docs/config.schema.json
 	$(GO) test ./tools/ -run 'TestToolSchemas|TestReadmeToolReference' -update
 	$(GO) test ./server/ -run TestReadmeCatalogReference -update
+	$(GO) test ./server/ -run TestConfigDocComments -update
+	$(GO) test ./server/ -run TestConfigSchemaGolden -update
 
-check-docs: ## fail when the generated tool reference (README.md, docs/tools.md) is stale
+check-docs: ## fail when the generated tool reference (README.md, docs/tools.md), docs/configuration.md or docs/config.schema.json is stale
 	$(GO) test ./tools/ -run TestReadmeToolReference
-	$(GO) test ./server/ -run TestReadmeCatalogReference
+	$(GO) test ./server/ -run 'TestReadmeCatalogReference|TestConfigDocComments|TestConfigSchemaGolden|TestConfigReferenceComplete'
 
 IMAGE ?= localhost/backstage-mcp:dev
 image-build: ## build the container image $(IMAGE) FROM scratch with buildah (no registry needed)

@@ -87,6 +87,9 @@ type ConfigKey struct {
 	// boolean, integer, number, duration, rate, list of strings, map of
 	// rates.
 	Type string
+	// Values lists the values a string key accepts, when it is one of a
+	// known set.
+	Values []string
 }
 
 // ConfigKeys lists every key a configuration file may set, leaves only
@@ -107,7 +110,7 @@ func ConfigKeys() []ConfigKey {
 			case f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct && f.Type.Elem() != rateType:
 				walk(f.Type.Elem(), p+".<name>.")
 			default:
-				out = append(out, ConfigKey{Path: p, Type: typeWords(f.Type)})
+				out = append(out, ConfigKey{Path: p, Type: typeWords(f.Type), Values: configEnums[f.docKey()]})
 			}
 		}
 	}

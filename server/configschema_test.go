@@ -33,7 +33,7 @@ func TestConfigSchemaGolden(t *testing.T) {
 			}
 			return
 		}
-		t.Fatalf("%s is stale: run `go test ./server/ -run 'TestConfigDocComments|TestConfigSchemaGolden' -update`", schemaPath)
+		t.Fatalf("%s is stale: run `make docs`", schemaPath)
 	}
 }
 
