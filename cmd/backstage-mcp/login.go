@@ -53,7 +53,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, loginHelp)
+		fmt.Fprint(fs.Output(), loginHelp)
 		fs.PrintDefaults()
 	}
 	issuer := fs.String("issuer", "", "OpenID provider issuer URL (required)")
@@ -63,11 +63,11 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	resource := fs.String("resource", "", "the MCP server's resource URL, sent as the RFC 8707 resource parameter")
 	audience := fs.String("audience", "", "audience parameter, for providers that use it instead of resource")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up if sign-in has not finished by then")
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if *issuer == "" || *clientID == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "login: --issuer and --client-id are required (see backstage-mcp login --help)")
+		fmt.Fprintln(stderr, "backstage-mcp login: --issuer and --client-id are required (see backstage-mcp login --help)")
 		return 2
 	}
 	opts := login.Options{
@@ -106,15 +106,15 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, logoutHelp)
+		fmt.Fprint(fs.Output(), logoutHelp)
 		fs.PrintDefaults()
 	}
 	issuer := fs.String("issuer", "", "OpenID provider issuer URL (required)")
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if *issuer == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "logout: --issuer is required (see backstage-mcp logout --help)")
+		fmt.Fprintln(stderr, "backstage-mcp logout: --issuer is required (see backstage-mcp logout --help)")
 		return 2
 	}
 	removed, err := login.Logout(ctx, login.Options{Issuer: *issuer})

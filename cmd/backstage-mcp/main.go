@@ -27,7 +27,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
-		"config":  {"check a configuration file: config check FILE", adapt(runConfig)},
+		"config":  {"check a configuration file, or print its JSON Schema: config check FILE | config schema", adapt(runConfig)},
 		"login":   {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
 		"logout":  {"forget (and revoke) the stored token", adapt(runLogout)},
 		"audit":   {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
@@ -37,30 +37,40 @@ func commands() map[string]command {
 	}
 }
 
-// parseCommand parses a subcommand's flags. done reports that the command
-// must return code: 0 after --help (the usage is printed again to helpOut
-// when it is set), 2 after a bad flag, which the flag package has already
-// reported.
-func parseCommand(fs *flag.FlagSet, args []string, helpOut io.Writer) (code int, done bool) {
+// parseCommand parses a subcommand's flags. Help asked for (-h, -help,
+// --help) prints the usage on stdout and is done with 0; a bad flag
+// prints the flag package's message and the usage on stderr and is done
+// with 2. Every fs.Usage must write to fs.Output(). After parsing, the
+// flag set's output is stderr, for the command's own usage errors.
+func parseCommand(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	if fs.Usage == nil {
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage of backstage-mcp %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+	}
+	fs.SetOutput(io.Discard) // the flag package's own report; see below
 	err := fs.Parse(args)
+	fs.SetOutput(stderr)
 	switch {
 	case err == nil:
 		return 0, false
 	case errors.Is(err, flag.ErrHelp):
-		if helpOut != nil {
-			fs.SetOutput(helpOut)
-			fs.Usage()
-		}
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
 		return 0, true
 	default:
+		fmt.Fprintf(stderr, "backstage-mcp %s: %v\n\n", fs.Name(), err)
+		fs.Usage()
 		return 2, true
 	}
 }
 
 // parseFlagsOnly is parseCommand for subcommands that take flags and no
 // positional arguments: extra arguments are reported with fail.
-func parseFlagsOnly(fs *flag.FlagSet, args []string, helpOut io.Writer, fail func(format string, a ...any) int) (code int, done bool) {
-	if code, done := parseCommand(fs, args, helpOut); done {
+func parseFlagsOnly(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, fail func(format string, a ...any) int) (code int, done bool) {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code, true
 	}
 	if fs.NArg() > 0 {
@@ -78,16 +88,32 @@ func failer(name string, stderr io.Writer) func(format string, a ...any) int {
 	}
 }
 
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 // runGroup runs the subcommand args[0] of command group from subs, which
 // get the arguments after it. No subcommand prints usage on stderr (exit
-// 2); help prints it on stdout (exit 0); an unknown one is exit 2.
+// 2); help prints it on stdout (exit 0), and "help SUB" is "SUB --help";
+// an unknown subcommand is exit 2.
 func runGroup(group, usage string, args []string, stdout, stderr io.Writer, subs map[string]func(args []string) int) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, "backstage-mcp %s: which subcommand?\n\n%s", group, usage)
 		return 2
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	if isHelp(args[0]) {
+		if len(args) > 1 {
+			if run, ok := subs[args[1]]; ok {
+				return run(append(args[2:len(args):len(args)], "--help"))
+			}
+			fmt.Fprintf(stderr, "backstage-mcp %s: unknown subcommand %q\n\n%s", group, args[1], usage)
+			return 2
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -114,16 +140,31 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "backstage-mcp: which command?\n\n")
+		usage(stderr, cmds)
+		return 2
+	}
+	switch args[0] {
+	case "--version", "-version":
 		if len(args) > 1 {
-			if c, ok := cmds[args[1]]; ok {
-				return c.run(ctx, []string{"--help"}, stdin, stdout, stderr)
-			}
-		}
-		usage(stdout, cmds)
-		if len(args) == 0 {
+			fmt.Fprintf(stderr, "backstage-mcp: %s takes no arguments\n", args[0])
 			return 2
 		}
+		return runVersion(ctx, nil, stdin, stdout, stderr)
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 {
+			// help CMD [SUB]: the same as CMD [SUB] --help.
+			c, ok := cmds[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "backstage-mcp: unknown command %q\n\n", args[1])
+				usage(stderr, cmds)
+				return 2
+			}
+			return c.run(ctx, append(args[2:len(args):len(args)], "--help"), stdin, stdout, stderr)
+		}
+		usage(stdout, cmds)
 		return 0
 	}
 	c, ok := cmds[args[0]]
@@ -146,6 +187,8 @@ func usage(w io.Writer, cmds map[string]command) {
 
 Usage:
   backstage-mcp <command> [flags]
+  backstage-mcp help <command>       # the same as <command> --help
+  backstage-mcp --version            # the same as backstage-mcp version
 
 Commands:
 `)

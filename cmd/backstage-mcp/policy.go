@@ -90,7 +90,7 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: backstage-mcp policy check FILE\n\nExample:\n  backstage-mcp policy check policy.yaml\n")
 	}
-	if code, done := parseCommand(fs, args, stdout); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -189,7 +189,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprint(fs.Output(), "\n"+policyUsage[strings.Index(policyUsage, "Examples:"):])
 	}
 	fail := failer("policy explain", stderr)
-	if code, done := parseFlagsOnly(fs, args, stdout, fail); done {
+	if code, done := parseFlagsOnly(fs, args, stdout, stderr, fail); done {
 		return code
 	}
 	if *tool == "" && *entityFile == "" && *entityRef == "" {

@@ -73,7 +73,7 @@ func policyGraph(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fs.PrintDefaults()
 	}
 	fail := failer("policy graph", stderr)
-	if code, done := parseFlagsOnly(fs, args, stdout, fail); done {
+	if code, done := parseFlagsOnly(fs, args, stdout, stderr, fail); done {
 		return code
 	}
 	if *configFile == "" {

@@ -63,7 +63,7 @@ func redactFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("redact "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, redactUsage+"\nFlags of "+name+":\n")
+		fmt.Fprint(fs.Output(), redactUsage+"\nFlags of "+name+":\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -75,7 +75,7 @@ func redactScan(_ context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := redactFlagSet("scan", stderr)
 	forceJSON := fs.Bool("json", false, "treat the input as JSON (fail if it is not)")
 	forceText := fs.Bool("text", false, "treat the input as text even if it parses as JSON")
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if fs.NArg() > 1 || (*forceJSON && *forceText) {
@@ -149,7 +149,7 @@ func redactReport(_ context.Context, args []string, stdout, stderr io.Writer) in
 	generate := fs.Bool("generate", false, "measure on a freshly generated corpus instead of a file")
 	seed := fs.Uint64("seed", corpus.DefaultSeed, "seed for --generate")
 	verbose := fs.Bool("verbose", false, "list every missed secret and every false positive")
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if fs.NArg() > 0 || (*generate && *path != "") {
@@ -203,7 +203,7 @@ func redactReport(_ context.Context, args []string, stdout, stderr io.Writer) in
 
 func redactRules(args []string, stdout, stderr io.Writer) int {
 	fs := redactFlagSet("rules", stderr)
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	r, err := redact.New()

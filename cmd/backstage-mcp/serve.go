@@ -41,7 +41,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.adminHTTP, "admin-http", "", "serve /metrics (and /debug/pprof with --pprof) on this separate ADDR, e.g. 127.0.0.1:9090, not on the agents' listener (overrides server.adminAddr)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof on the admin listener (needs --admin-http)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: backstage-mcp serve (--stdio | --http ADDR) [--config FILE] [--demo] [flags]
+		fmt.Fprint(fs.Output(), `Usage: backstage-mcp serve (--stdio | --http ADDR) [--config FILE] [--demo] [flags]
 
 Runs the MCP server. Exactly one transport is required.
 
@@ -60,15 +60,15 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if code, done := parseCommand(fs, args, nil); done {
+	if code, done := parseCommand(fs, args, stdout, stderr); done {
 		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "backstage-mcp serve: unexpected argument %q (see backstage-mcp serve --help)\n", fs.Arg(0))
 		return 2
 	}
 	if f.stdio == (f.http != "") {
-		fmt.Fprintln(stderr, "serve: choose exactly one transport: --stdio or --http ADDR (e.g. --http 127.0.0.1:8080)")
+		fmt.Fprintln(stderr, "backstage-mcp serve: choose exactly one transport: --stdio or --http ADDR (e.g. --http 127.0.0.1:8080; see backstage-mcp serve --help)")
 		return 2
 	}
 	if err := serve(ctx, f, stdin, stdout, stderr); err != nil {

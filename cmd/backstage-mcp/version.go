@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -107,7 +108,17 @@ func currentVersion() buildVersion {
 // appVersion is the one-line version of this binary.
 func appVersion() string { return currentVersion().String() }
 
-func runVersion(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+func runVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: backstage-mcp version   (or backstage-mcp --version)
+
+Prints the version, the VCS commit, the build time and the Go version.
+`)
+	}
+	if code, done := parseFlagsOnly(fs, args, stdout, stderr, failer("version", stderr)); done {
+		return code
+	}
 	currentVersion().write(stdout)
 	return 0
 }

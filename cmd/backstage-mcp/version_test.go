@@ -45,6 +45,14 @@ func TestResolveVersion(t *testing.T) {
 	}
 }
 
+func TestVersionFlagMatchesCommand(t *testing.T) {
+	_, a, _ := runCLI(t, "version")
+	_, b, _ := runCLI(t, "--version")
+	if a != b || !strings.HasPrefix(a, "backstage-mcp ") {
+		t.Fatalf("version printed %q, --version %q", a, b)
+	}
+}
+
 func TestVersionCommandPrintsFields(t *testing.T) {
 	var out bytes.Buffer
 	buildVersion{Version: "v1.2.3", Commit: "abc", Date: "2026-11-30T12:00:00Z", Modified: true, Go: "go1.26.8"}.write(&out)
