@@ -1,5 +1,8 @@
 # Multi-stage build for anyone with access to a container registry:
-#   docker build -t backstage-mcp --build-arg VERSION=$(git describe --tags) .
+#   docker build -t backstage-mcp --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg CREATED=$(date -u -d @$(git log -1 --format=%ct) +%Y-%m-%dT%H:%M:%SZ) .
+# (add --build-arg VERSION=v1.2.3 for a release; without it the binary
+# reports the commit's pseudo-version, see cmd/backstage-mcp/version.go)
 # Without a registry, deploy/image/build.sh builds the same image FROM
 # scratch with buildah and a locally built binary (make image).
 FROM golang:1.26 AS build

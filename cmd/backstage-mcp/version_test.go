@@ -11,35 +11,59 @@ import (
 )
 
 func TestResolveVersion(t *testing.T) {
-	vcs := func(rev, tm, mod string) *debug.BuildInfo {
-		return &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/backstage-mcp/backstage-mcp", Version: "(devel)"},
-			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.time", Value: tm}, {Key: "vcs.modified", Value: mod}}}
+	const (
+		rev  = "0123456789abcdef0123456789abcdef01234567"
+		tm   = "2026-11-30T10:00:00Z"
+		pv   = "v0.0.0-20261130100000-0123456789ab" // the commit's pseudo-version
+		path = "github.com/backstage-mcp/backstage-mcp"
+	)
+	info := func(mainVersion string, settings ...string) *debug.BuildInfo {
+		bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: path, Version: mainVersion}}
+		for i := 0; i+1 < len(settings); i += 2 {
+			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+		}
+		return bi
 	}
-	installed := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}}
+	vcs := func(mainVersion, modified string) *debug.BuildInfo {
+		return info(mainVersion, "vcs", "git", "vcs.revision", rev, "vcs.time", tm, "vcs.modified", modified)
+	}
 	tests := []struct {
 		name                 string
 		info                 *debug.BuildInfo
 		ldVer, ldCom, ldDate string
-		want                 buildVersion
-		str                  string
+		want                 string
+		modified             bool
 	}{
-		{"no build info", nil, "", "", "", buildVersion{Version: "dev"}, "dev"},
-		{"go build in a clean checkout", vcs("0123456789abcdef0123", "2026-11-30T10:00:00Z", "false"), "", "", "",
-			buildVersion{Version: "dev", Commit: "0123456789abcdef0123", Date: "2026-11-30T10:00:00Z", Go: "go1.26.8"}, "dev+0123456789ab"},
-		{"go build with local changes", vcs("0123456789abcdef0123", "2026-11-30T10:00:00Z", "true"), "", "", "",
-			buildVersion{Version: "dev", Commit: "0123456789abcdef0123", Date: "2026-11-30T10:00:00Z", Modified: true, Go: "go1.26.8"}, "dev+0123456789ab.dirty"},
-		{"go install module@version", installed, "", "", "", buildVersion{Version: "v1.4.0", Go: "go1.26.8"}, "v1.4.0"},
-		{"release ldflags win over build info", vcs("aaaa", "2026-01-01T00:00:00Z", "true"), "v2.0.0", "bbbb", "2026-11-30T12:00:00Z",
-			buildVersion{Version: "v2.0.0", Commit: "bbbb", Date: "2026-11-30T12:00:00Z", Go: "go1.26.8"}, "v2.0.0"},
+		// An untagged commit: every way of building it says pv.
+		{"make build (go build, Go 1.24+ stamps the module version)", vcs(pv, "false"), "", "", "", pv, false},
+		{"make build after an earlier tag", vcs("v1.4.1-0.20261130100000-0123456789ab", "false"), "", "", "", pv, false},
+		{"go build with an older Go: VCS stamp only", vcs("(devel)", "false"), "", "", "", pv, false},
+		{"go install module@commit (no VCS stamp)", info("v1.4.1-0.20261130100000-0123456789ab"), "", "", "", pv, false},
+		{"goreleaser snapshot (version_template)", vcs(pv, "false"), "0.0.0-20261130100000-0123456789ab", rev, tm, pv, false},
+		{"goreleaser snapshot built without VCS stamp", info("(devel)"), "0.0.0-20261130100000-0123456789ab", rev, tm, pv, false},
+		{"an old SNAPSHOT name is not a version", vcs(pv, "false"), "0.4.2-SNAPSHOT-0123456", rev, tm, pv, false},
+		{"image scripts: -buildvcs=false, commit and date flags", info("(devel)"), "", rev, tm, pv, false},
+		{"image scripts: version flag in the rule's form", info("(devel)"), pv, rev, tm, pv, false},
+		// Uncommitted changes.
+		{"make build with local changes", vcs(pv+"+dirty", "true"), "", "", "", pv + "+dirty", true},
+		{"older Go with local changes", vcs("(devel)", "true"), "", "", "", pv + "+dirty", true},
+		{"goreleaser snapshot of a dirty tree", vcs(pv+"+dirty", "true"), "0.0.0-20261130100000-0123456789ab", rev, tm, pv + "+dirty", true},
+		// A release: every way of building it says its tag.
+		{"make build at a tag", vcs("v1.4.0", "false"), "", "", "", "v1.4.0", false},
+		{"go install module@v1.4.0", info("v1.4.0"), "", "", "", "v1.4.0", false},
+		{"goreleaser release (.Version has no v)", vcs("v1.4.0", "false"), "1.4.0", rev, tm, "v1.4.0", false},
+		{"a release candidate", info("(devel)"), "1.5.0-rc.1", rev, tm, "v1.5.0-rc.1", false},
+		{"make build at a tag with local changes", vcs("v1.4.0+dirty", "true"), "", "", "", "v1.4.0+dirty", true},
+		// Nothing recorded: say so, never a wrong version.
+		{"go run", info("(devel)"), "", "", "", "(devel)", false},
+		{"no build info", nil, "", "", "", "(devel)", false},
+		{"the Dockerfile's defaults", info("(devel)"), "dev", "unknown", "1970-01-01T00:00:00Z", "(devel)", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := resolveVersion(tc.info, tc.ldVer, tc.ldCom, tc.ldDate)
-			if got != tc.want {
-				t.Fatalf("resolveVersion = %+v, want %+v", got, tc.want)
-			}
-			if s := got.String(); s != tc.str {
-				t.Fatalf("String() = %q, want %q", s, tc.str)
+			if got.String() != tc.want || got.Modified != tc.modified {
+				t.Fatalf("resolveVersion = %+v, want version %q, modified %v", got, tc.want, tc.modified)
 			}
 		})
 	}
@@ -55,8 +79,8 @@ func TestVersionFlagMatchesCommand(t *testing.T) {
 
 func TestVersionCommandPrintsFields(t *testing.T) {
 	var out bytes.Buffer
-	buildVersion{Version: "v1.2.3", Commit: "abc", Date: "2026-11-30T12:00:00Z", Modified: true, Go: "go1.26.8"}.write(&out)
-	want := "backstage-mcp v1.2.3\n  commit:  abc (modified)\n  built:   2026-11-30T12:00:00Z\n  go:      go1.26.8\n"
+	buildVersion{Version: "v1.2.3+dirty", Commit: "abc", Date: "2026-11-30T12:00:00Z", Modified: true, Go: "go1.26.8"}.write(&out)
+	want := "backstage-mcp v1.2.3+dirty\n  commit:  abc (modified)\n  built:   2026-11-30T12:00:00Z\n  go:      go1.26.8\n"
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}

@@ -18,7 +18,17 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH=$epoch
 date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
-version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+# The version as the binary states it (cmd/backstage-mcp/version.go): the
+# release tag on a clean checkout of one, else the commit's Go
+# pseudo-version v0.0.0-<commit time UTC>-<12 hex>; +dirty for
+# uncommitted changes.
+if [ -z "${VERSION:-}" ]; then
+	VERSION=$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null ||
+		{ ct=$(git log -1 --format=%ct 2>/dev/null) && echo "v0.0.0-$(date -u -d "@$ct" +%Y%m%d%H%M%S)-$(git rev-parse --short=12 HEAD)"; } ||
+		true)
+	if [ -n "$VERSION" ] && [ -n "$(git status --porcelain 2>/dev/null)" ]; then VERSION+=+dirty; fi
+fi
+version=$VERSION
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT

@@ -3,9 +3,10 @@
 # local image storage (run by `make release-check` after the snapshot):
 #   - checksums.txt matches every archive and SBOM;
 #   - six CycloneDX SBOMs that list the module's dependencies;
-#   - the linux/amd64 binary's `version` prints the snapshot version
-#     (<next patch>-SNAPSHOT-<short commit>), the full commit and the
-#     commit time;
+#   - the linux/amd64 binary's `version` prints the snapshot version, the
+#     commit's pseudo-version v0.0.0-<commit time>-<12 hex of the commit>
+#     (what make build and go install of this commit print), the full
+#     commit and the commit time;
 #   - an image per Linux architecture: the right platform, the non-root
 #     user, entrypoint, command, port and OCI labels, every file with its
 #     owner and mode, and the very binary goreleaser built; the amd64 image is
@@ -32,11 +33,15 @@ commit=$(git rev-parse HEAD)
 short=$(git rev-parse --short HEAD)
 built=$(date -u -d "@$(git log -1 --format=%ct)" +%Y-%m-%dT%H:%M:%SZ)
 version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' dist/metadata.json)
-[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+-SNAPSHOT-([0-9a-f]{7,})$ && $commit == "${BASH_REMATCH[1]}"* ]] ||
-	fail "snapshot version \"$version\", want <next patch>-SNAPSHOT-$short"
+pseudo=0.0.0-$(date -u -d "@$(git log -1 --format=%ct)" +%Y%m%d%H%M%S)-$(git rev-parse --short=12 HEAD)
+[ "$version" = "$pseudo" ] || fail "snapshot version \"$version\", want $pseudo (short commit $short)"
 
 bin=dist/backstage-mcp_linux_amd64_v1/backstage-mcp
-wantver=$(printf 'backstage-mcp %s\n  commit:  %s\n  built:   %s\n' "$version" "$commit" "$built")
+# A snapshot of a work tree with uncommitted changes says so, when the Go
+# toolchain stamped that into the binary.
+dirty= modified=
+if go version -m "$bin" | grep -q 'vcs.modified=true'; then dirty=+dirty modified=' (modified)'; fi
+wantver=$(printf 'backstage-mcp v%s%s\n  commit:  %s%s\n  built:   %s\n' "$version" "$dirty" "$commit" "$modified" "$built")
 got=$("$bin" version)
 [ "$(printf '%s\n' "$got" | head -3)" = "$wantver" ] || fail "$bin version printed
 $got
@@ -108,5 +113,5 @@ fi
 
 # Older snapshot images would pile up in local storage, one pair per commit.
 "${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' localhost/backstage-mcp |
-	grep -- '-SNAPSHOT-' | grep -v -- ":$version-" | xargs -r "${podman[@]}" rmi -f >/dev/null || true
+	grep -E -- ':(0\.0\.0-[0-9]{14}-[0-9a-f]{12}|[0-9.]+-SNAPSHOT-[0-9a-f]+)-' | grep -v -- ":$version-" | xargs -r "${podman[@]}" rmi -f >/dev/null || true
 echo "check-snapshot: ok ($version)"
