@@ -291,13 +291,15 @@ func (e *ConfigError) Error() string {
 // LoadConfig reads, substitutes, checks (unknown keys and values of the
 // wrong type are errors, reported with their line), decodes, applies
 // environment overrides and defaults, and validates a config file. A file
-// that sets nothing is an error (see ParseConfig).
+// that sets no key (empty, only comments, {}) is refused with what a
+// minimal configuration needs, unless environment overrides configure the
+// server (as the Helm chart does).
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := ParseConfig(data, path, getenv)
+	cfg, err := parseConfig(data, path, getenv, true)
 	if err != nil {
 		return nil, err
 	}
@@ -327,47 +329,47 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	}
 }
 
-// ParseConfig is LoadConfig for bytes already read from file. With no
-// file name and no data there is no file: defaults and environment
-// overrides only (serve --demo without --config). A named file that sets
-// no key (empty, only comments, {}) is refused with what a minimal
-// configuration needs, unless the environment overrides set something.
+// ParseConfig is LoadConfig for bytes already read, file naming them in
+// errors. Empty data is no configuration at all: defaults and environment
+// overrides only (serve --demo without --config).
 func ParseConfig(data []byte, file string, getenv func(string) string) (*Config, error) {
+	return parseConfig(data, file, getenv, false)
+}
+
+func parseConfig(data []byte, file string, getenv func(string) string, refuseEmpty bool) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	cfg := &Config{}
 	lines := map[string]int{}
-	if file != "" || len(bytes.TrimSpace(data)) > 0 {
-		var root yaml.Node
-		if err := yaml.Unmarshal(data, &root); err != nil {
-			return nil, yamlSyntaxError(file, err)
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlSyntaxError(file, err)
+	}
+	if emptyDocument(&root) {
+		if refuseEmpty && !envOverridden(getenv) {
+			return nil, &ConfigError{File: file, Msg: emptyConfigMsg}
 		}
-		if emptyDocument(&root) {
-			if !envOverridden(getenv) {
-				return nil, &ConfigError{File: file, Msg: emptyConfigMsg}
-			}
-		} else {
-			subst := map[*yaml.Node]string{}
-			if err := substitute(&root, "", file, getenv, subst); err != nil {
-				return nil, err
-			}
-			ck := &nodeChecker{file: file, subst: subst, lines: lines}
-			if err := ck.check(root.Content[0], reflect.TypeFor[Config](), ""); err != nil {
-				return nil, err
-			}
-			var buf bytes.Buffer
-			enc := yaml.NewEncoder(&buf)
-			if err := enc.Encode(&root); err != nil {
-				return nil, fmt.Errorf("config: %w", err)
-			}
-			dec := yaml.NewDecoder(&buf)
-			dec.KnownFields(true)
-			if err := dec.Decode(cfg); err != nil {
-				// The checker above reports every mistake the decoder
-				// knows of; this is a backstop.
-				return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-			}
+	} else {
+		subst := map[*yaml.Node]string{}
+		if err := substitute(&root, "", file, getenv, subst); err != nil {
+			return nil, err
+		}
+		ck := &nodeChecker{file: file, subst: subst, lines: lines}
+		if err := ck.check(root.Content[0], reflect.TypeFor[Config](), ""); err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		if err := enc.Encode(&root); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(&buf)
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil {
+			// The checker above reports every mistake the decoder
+			// knows of; this is a backstop.
+			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
 	}
 	fromEnv := map[string]string{}

@@ -14,11 +14,10 @@ func TestParseConfig(t *testing.T) {
 		name    string
 		yaml    string
 		env     map[string]string
-		file    string // default cfg.yaml; "-" for no file
 		wantErr string
 		check   func(t *testing.T, c *Config)
 	}{
-		{name: "no file gives defaults", yaml: ``, file: "-", check: func(t *testing.T, c *Config) {
+		{name: "empty gives defaults", yaml: ``, check: func(t *testing.T, c *Config) {
 			if c.Server.MaxRequestBytes != 1<<20 || c.Backstage.Timeout != 10*time.Second || c.Log.Level != "info" {
 				t.Errorf("defaults = %+v", c)
 			}
@@ -51,7 +50,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "public url with path", yaml: "server:\n  publicURL: https://x/mcp\n", wantErr: "server.publicURL"},
 		{name: "bad origin", yaml: "server:\n  allowedOrigins: [nope]\n", wantErr: "server.allowedOrigins[0]"},
 		{name: "short cursor key", yaml: "server:\n  cursorKey: short\n", wantErr: "server.cursorKey"},
-		{name: "state defaults to memory", yaml: ``, file: "-", check: func(t *testing.T, c *Config) {
+		{name: "state defaults to memory", yaml: ``, check: func(t *testing.T, c *Config) {
 			if c.State != "memory" {
 				t.Errorf("state = %q, want memory", c.State)
 			}
@@ -74,11 +73,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			file := "cfg.yaml"
-			if tc.file == "-" {
-				file = ""
-			}
-			c, err := ParseConfig([]byte(tc.yaml), file, env(tc.env))
+			c, err := ParseConfig([]byte(tc.yaml), "cfg.yaml", env(tc.env))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)

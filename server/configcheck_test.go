@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -127,15 +129,22 @@ func TestConfigYAMLFeatures(t *testing.T) {
 	}
 }
 
-// TestEmptyConfigRefused: a file that sets nothing says what a minimal
-// configuration needs and where the example and the reference are.
+// TestEmptyConfigRefused: a config file that sets nothing says what a
+// minimal configuration needs and where the example and the reference are.
 func TestEmptyConfigRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	load := func(data string, e map[string]string) (*Config, error) {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(path, env(e))
+	}
 	for _, data := range []string{"", "\n\n", "# only a comment\n", "{}\n", "---\n", "null\n", "~\n"} {
-		_, err := ParseConfig([]byte(data), "config.yaml", env(nil))
+		_, err := load(data, nil)
 		if err == nil {
 			t.Fatalf("%q: accepted", data)
 		}
-		for _, want := range []string{"config.yaml: the file sets nothing", "backstage:", "baseUrl:", "token:", "policy:", "file:", "auth.issuers",
+		for _, want := range []string{path + ": the file sets nothing", "backstage:", "baseUrl:", "token:", "policy:", "file:", "auth.issuers",
 			"testdata/config.example.yaml", "docs/configuration.md", "serve --demo"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%q: error lacks %q:\n%s", data, want, err)
@@ -143,11 +152,11 @@ func TestEmptyConfigRefused(t *testing.T) {
 		}
 	}
 	// The environment may configure everything (the Helm chart does).
-	c, err := ParseConfig([]byte("{}\n"), "config.yaml", env(map[string]string{"BACKSTAGE_MCP_BACKSTAGE_URL": "http://bs:7007", "BACKSTAGE_MCP_BACKSTAGE_TOKEN": "t"}))
+	c, err := load("{}\n", map[string]string{"BACKSTAGE_MCP_BACKSTAGE_URL": "http://bs:7007", "BACKSTAGE_MCP_BACKSTAGE_TOKEN": "t"})
 	if err != nil || c.Backstage.BaseURL != "http://bs:7007" {
 		t.Fatalf("env-only config: %v", err)
 	}
-	// No file at all (serve --demo without --config) is not a mistake.
+	// No configuration at all (serve --demo without --config) is not a mistake.
 	if _, err := ParseConfig(nil, "", env(nil)); err != nil {
 		t.Fatalf("no file: %v", err)
 	}
