@@ -122,6 +122,7 @@ func TestConfigFilesMatchSchema(t *testing.T) {
 		if _, err := ParseConfig(data, f, env(map[string]string{"BACKSTAGE_TOKEN": "t"})); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+		t.Logf("%s: valid", f)
 	}
 	// The chart's config value (the chart adds only ${VAR} references).
 	for _, f := range []string{"../deploy/helm/backstage-mcp/values.yaml", "../deploy/helm/backstage-mcp/ci/values-ci.yaml"} {
