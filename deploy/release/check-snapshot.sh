@@ -11,11 +11,13 @@
 #     owner and mode, and the very binary goreleaser built; the amd64 image is
 #     started with podman and must print the same version.
 # Env: PODMAN_FLAGS (default "--storage-driver vfs", as the podman-as-docker
-# wrapper the snapshot built with).
+# wrapper the snapshot built with); IMAGE_REPO (default
+# ghcr.io/backstage-mcp/backstage-mcp, as .goreleaser.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck disable=SC2206
 podman=(podman ${PODMAN_FLAGS---storage-driver vfs})
+repo=${IMAGE_REPO:-ghcr.io/backstage-mcp/backstage-mcp}
 fail() { echo "check-snapshot: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -59,15 +61,15 @@ drwxr-xr-x 0:0 var
 drwxr-xr-x 0:0 var/log
 drwxr-xr-x 65532:65532 var/log/backstage-mcp'
 for arch in amd64 arm64; do
-	image=localhost/backstage-mcp:$version-$arch
+	image=$repo:$version-$arch
 	"${podman[@]}" image exists "$image" || fail "image $image was not built"
 	f='{{.Os}}/{{.Architecture}}|{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.ExposedPorts}}'
 	f+='|{{index .Config.Labels "org.opencontainers.image.version"}}|{{index .Config.Labels "org.opencontainers.image.revision"}}'
 	f+='|{{index .Config.Labels "org.opencontainers.image.created"}}|{{index .Config.Labels "org.opencontainers.image.licenses"}}'
-	f+='|{{index .Config.Labels "org.opencontainers.image.source"}}'
+	f+='|{{index .Config.Labels "org.opencontainers.image.source"}}|{{index .Config.Labels "io.modelcontextprotocol.server.name"}}'
 	got=$("${podman[@]}" image inspect --format "$f" "$image")
 	want="linux/$arch|65532:65532|[\"/backstage-mcp\"]|[\"serve\",\"--http\",\"0.0.0.0:8080\",\"--config\",\"/etc/backstage-mcp/config.yaml\"]|{\"8080/tcp\":{}}"
-	want+="|$version|$commit|$built|Apache-2.0|https://github.com/backstage-mcp/backstage-mcp"
+	want+="|$version|$commit|$built|Apache-2.0|https://github.com/backstage-mcp/backstage-mcp|io.github.backstage-mcp/backstage-mcp"
 	[ "$got" = "$want" ] || fail "image $image config:
  got $got
 want $want"
@@ -94,7 +96,7 @@ done
 # --ulimit values stay at or below this shell's hard limits: podman's own
 # defaults raise them, which needs CAP_SYS_RESOURCE (see
 # server/e2e/image/image_test.go, podmanAttempts).
-image=localhost/backstage-mcp:$version-amd64
+image=$repo:$version-amd64
 nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
 nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 4096 ] && nproc=4096
 if out=$("${podman[@]}" run --rm --network none --read-only --cap-drop ALL --security-opt no-new-privileges \
@@ -107,6 +109,6 @@ else
 fi
 
 # Older snapshot images would pile up in local storage, one pair per commit.
-"${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' localhost/backstage-mcp |
+"${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' "$repo" |
 	grep -- '-SNAPSHOT-' | grep -v -- ":$version-" | xargs -r "${podman[@]}" rmi -f >/dev/null || true
 echo "check-snapshot: ok ($version)"

@@ -111,6 +111,9 @@ func TestImage(t *testing.T) {
 			"org.opencontainers.image.title":    "backstage-mcp",
 			"org.opencontainers.image.licenses": "Apache-2.0",
 			"org.opencontainers.image.source":   "https://github.com/backstage-mcp/backstage-mcp",
+			// The MCP registry accepts the image for server.json's name
+			// only with this label.
+			"io.modelcontextprotocol.server.name": "io.github.backstage-mcp/backstage-mcp",
 		} {
 			if c.Labels[k] != want {
 				t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
