@@ -90,10 +90,10 @@ check-docs: ## fail when the README tool reference is stale
 	$(GO) test ./server/ -run TestReadmeCatalogReference
 
 IMAGE ?= localhost/backstage-mcp:dev
-image-build: ## build the container image $(IMAGE) FROM scratch with buildah (no registry needed)
+image-build: ## build the container image $(IMAGE) FROM scratch with buildah into podman's storage (no registry needed); prints the podman run line
 	deploy/image/build.sh $(IMAGE)
 
-image: ## build the image and test it: config (non-root user, entrypoint, port, labels), every file, reproducibility, a tool call through it
+image: ## build the image and test it: config (non-root user, entrypoint, port, labels), every file, reproducibility, the README's podman run line, a tool call through it
 	@command -v buildah >/dev/null || { echo "make image: buildah is missing (apt-get install buildah podman)"; exit 1; }
 	$(GO) vet -tags image ./server/e2e/image/
 	$(GO) test -count=1 -timeout 20m -tags image -v ./server/e2e/image/

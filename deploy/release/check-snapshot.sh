@@ -10,13 +10,13 @@
 #     user, entrypoint, command, port and OCI labels, every file with its
 #     owner and mode, and the very binary goreleaser built; the amd64 image is
 #     started with podman and must print the same version.
-# Env: PODMAN_FLAGS (default "--storage-driver vfs", as the podman-as-docker
-# wrapper the snapshot built with); IMAGE_REPO (default
+# Env: PODMAN_FLAGS (default none: podman's default storage, as the
+# podman-as-docker wrapper the snapshot built with); IMAGE_REPO (default
 # ghcr.io/backstage-mcp/backstage-mcp, as .goreleaser.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck disable=SC2206
-podman=(podman ${PODMAN_FLAGS---storage-driver vfs})
+podman=(podman ${PODMAN_FLAGS-})
 repo=${IMAGE_REPO:-ghcr.io/backstage-mcp/backstage-mcp}
 fail() { echo "check-snapshot: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
