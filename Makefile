@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs release-check
+.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs chart-schema release-check
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -102,13 +102,16 @@ HELM_VER  ?= v3.19.0
 $(GOBIN_DIR)/helm:
 	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VER)
 
-chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly into Kubernetes types; README values table current
+chart: $(GOBIN_DIR)/helm ## helm lint + template; values.schema.json current and enforced; manifests decoded strictly into Kubernetes types; README values table current
 	helm lint --strict deploy/helm/backstage-mcp --values deploy/helm/backstage-mcp/ci/values-ci.yaml
 	helm template mcp deploy/helm/backstage-mcp --kube-version 1.31.0 --values deploy/helm/backstage-mcp/ci/values-ci.yaml >/dev/null
 	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 chart-docs: ## regenerate the README's Helm values table from values.yaml
 	cd deploy/helm/check && $(GO) test -count=1 -run TestReadmeValuesTable ./... -update
+
+chart-schema: ## regenerate the chart's values.schema.json (its own values, plus docs/config.schema.json under config when present)
+	cd deploy/helm/check && $(GO) test -count=1 -run TestValuesSchemaCurrent ./... -update
 
 GORELEASER_VER ?= v2.15.1
 CYCLONEDX_VER  ?= v1.10.0
