@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs chart-schema release-check
+.PHONY: help build test e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs chart-schema mcpb-cli release-check release
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -120,12 +120,31 @@ $(GOBIN_DIR)/goreleaser:
 $(GOBIN_DIR)/cyclonedx-gomod:
 	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VER)
 
+# npm ci writes node_modules/.package-lock.json afresh: it stands for the
+# install (the package files themselves carry npm's fixed 1985 mtime).
+MCPB_STAMP := deploy/release/mcpb-cli/node_modules/.package-lock.json
+$(MCPB_STAMP): deploy/release/mcpb-cli/package-lock.json
+	cd deploy/release/mcpb-cli && npm ci --no-audit --no-fund
+mcpb-cli: $(MCPB_STAMP) ## install the pinned MCP bundle CLI (@anthropic-ai/mcpb 2.1.2, npm) into deploy/release/mcpb-cli
+
 # goreleaser reads the commit from git; a checkout without a remote (a CI
 # clone, a worktree) would make it give up and call the commit "none", so
 # the project's URL stands in for the missing remote, for goreleaser only.
 RELEASE_GIT_ENV = $$(git remote | grep -q . || echo GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/backstage-mcp/backstage-mcp.git)
-release-check: $(GOBIN_DIR)/goreleaser $(GOBIN_DIR)/cyclonedx-gomod ## goreleaser check + snapshot: 6 binaries, archives, checksums, CycloneDX SBOMs, linux images (podman as docker), all checked
+RELEASE_TOOLS = $(GOBIN_DIR)/goreleaser $(GOBIN_DIR)/cyclonedx-gomod $(MCPB_STAMP)
+release-check: $(RELEASE_TOOLS) ## goreleaser check + snapshot: 6 binaries, archives, checksums, SBOMs, 6 .mcpb bundles, linux images (podman as docker); server.json and the bundle manifest against their schemas; all checked
 	@command -v podman >/dev/null || { echo "make release-check: podman is missing (apt-get install podman buildah runc)"; exit 1; }
 	goreleaser check
+	cd deploy/release/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 	env $(RELEASE_GIT_ENV) GOFLAGS= PATH="$(CURDIR)/deploy/release/podman-as-docker:$$PATH" goreleaser release --snapshot --clean
 	deploy/release/check-snapshot.sh
+	cd deploy/release/check && $(GO) test -count=1 -run '^TestDistBundles$$' -v . -dist $(CURDIR)/dist
+
+RELEASE_FLAGS ?=
+release: $(RELEASE_TOOLS) ## on a tagged commit: the whole release (needs GITHUB_TOKEN and a registry login; RELEASE_FLAGS=--skip=publish builds it all into dist/ without publishing)
+	@command -v podman >/dev/null || { echo "make release: podman is missing (apt-get install podman buildah runc)"; exit 1; }
+	@tag=$$(git describe --exact-match --tags HEAD 2>/dev/null) || { echo "make release: HEAD has no tag; tag it first (git tag -a v0.1.0 -m v0.1.0)"; exit 1; }; \
+	  echo "make release: $$tag"
+	goreleaser check
+	env $(RELEASE_GIT_ENV) GOFLAGS= PATH="$(CURDIR)/deploy/release/podman-as-docker:$$PATH" goreleaser release --clean $(RELEASE_FLAGS)
+	cd deploy/release/check && $(GO) test -count=1 -run '^TestDistBundles$$' -v . -dist $(CURDIR)/dist
