@@ -35,7 +35,8 @@ LABEL org.opencontainers.image.title="backstage-mcp" \
       org.opencontainers.image.source="https://github.com/backstage-mcp/backstage-mcp" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}"
+      org.opencontainers.image.created="${CREATED}" \
+      io.modelcontextprotocol.server.name="io.github.backstage-mcp/backstage-mcp"
 USER 65532:65532
 EXPOSE 8080
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt

@@ -5,7 +5,7 @@ LINT_VER  ?= v2.15.0
 GOBIN_DIR := $(CURDIR)/.cache/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help build test test-long test-tools e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs release-check
+.PHONY: help build test test-long test-tools e2e lint lint-tool fuzz bench bench-e2e demo redact-report redact-tools docs check-docs redis-server postgresql image image-build chart chart-docs chart-schema mcpb-cli release-check release
 
 help: ## show the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -95,10 +95,10 @@ check-docs: ## fail when the generated tool reference (README.md, docs/tools.md)
 	$(GO) test ./server/ -run 'TestReadmeCatalogReference|TestConfigDocComments|TestConfigSchemaGolden|TestConfigReferenceComplete'
 
 IMAGE ?= localhost/backstage-mcp:dev
-image-build: ## build the container image $(IMAGE) FROM scratch with buildah (no registry needed)
+image-build: ## build the container image $(IMAGE) FROM scratch with buildah into podman's storage (no registry needed); prints the podman run line
 	deploy/image/build.sh $(IMAGE)
 
-image: ## build the image and test it: config (non-root user, entrypoint, port, labels), every file, reproducibility, a tool call through it
+image: ## build the image and test it: config (non-root user, entrypoint, port, labels), every file, reproducibility, the README's podman run line, a tool call through it
 	@command -v buildah >/dev/null || { echo "make image: buildah is missing (apt-get install buildah podman)"; exit 1; }
 	$(GO) vet -tags image ./server/e2e/image/
 	$(GO) test -count=1 -timeout 20m -tags image -v ./server/e2e/image/
@@ -107,13 +107,16 @@ HELM_VER  ?= v3.19.0
 $(GOBIN_DIR)/helm:
 	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VER)
 
-chart: $(GOBIN_DIR)/helm ## helm lint + template; manifests decoded strictly into Kubernetes types; docs/deploying.md values table current
+chart: $(GOBIN_DIR)/helm ## helm lint + template; values.schema.json current and enforced; manifests decoded strictly into Kubernetes types; docs/deploying.md values table current
 	helm lint --strict deploy/helm/backstage-mcp --values deploy/helm/backstage-mcp/ci/values-ci.yaml
 	helm template mcp deploy/helm/backstage-mcp --kube-version 1.31.0 --values deploy/helm/backstage-mcp/ci/values-ci.yaml >/dev/null
 	cd deploy/helm/check && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 chart-docs: ## regenerate the Helm values table in docs/deploying.md from values.yaml
 	cd deploy/helm/check && $(GO) test -count=1 -run TestReadmeValuesTable ./... -update
+
+chart-schema: ## regenerate the chart's values.schema.json (its own values, plus docs/config.schema.json under config when present)
+	cd deploy/helm/check && $(GO) test -count=1 -run TestValuesSchemaCurrent ./... -update
 
 GORELEASER_VER ?= v2.15.1
 CYCLONEDX_VER  ?= v1.10.0
@@ -122,12 +125,31 @@ $(GOBIN_DIR)/goreleaser:
 $(GOBIN_DIR)/cyclonedx-gomod:
 	GOBIN=$(GOBIN_DIR) GOFLAGS= $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VER)
 
+# npm ci writes node_modules/.package-lock.json afresh: it stands for the
+# install (the package files themselves carry npm's fixed 1985 mtime).
+MCPB_STAMP := deploy/release/mcpb-cli/node_modules/.package-lock.json
+$(MCPB_STAMP): deploy/release/mcpb-cli/package-lock.json
+	cd deploy/release/mcpb-cli && npm ci --no-audit --no-fund
+mcpb-cli: $(MCPB_STAMP) ## install the pinned MCP bundle CLI (@anthropic-ai/mcpb 2.1.2, npm) into deploy/release/mcpb-cli
+
 # goreleaser reads the commit from git; a checkout without a remote (a CI
 # clone, a worktree) would make it give up and call the commit "none", so
 # the project's URL stands in for the missing remote, for goreleaser only.
 RELEASE_GIT_ENV = $$(git remote | grep -q . || echo GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/backstage-mcp/backstage-mcp.git)
-release-check: $(GOBIN_DIR)/goreleaser $(GOBIN_DIR)/cyclonedx-gomod ## goreleaser check + snapshot: 6 binaries, archives, checksums, CycloneDX SBOMs, linux images (podman as docker), all checked
+RELEASE_TOOLS = $(GOBIN_DIR)/goreleaser $(GOBIN_DIR)/cyclonedx-gomod $(MCPB_STAMP)
+release-check: $(RELEASE_TOOLS) ## goreleaser check + snapshot: 6 binaries, archives, checksums, SBOMs, 6 .mcpb bundles, linux images (podman as docker); server.json and the bundle manifest against their schemas; all checked
 	@command -v podman >/dev/null || { echo "make release-check: podman is missing (apt-get install podman buildah runc)"; exit 1; }
 	goreleaser check
+	cd deploy/release/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 	env $(RELEASE_GIT_ENV) GOFLAGS= PATH="$(CURDIR)/deploy/release/podman-as-docker:$$PATH" goreleaser release --snapshot --clean
 	deploy/release/check-snapshot.sh
+	cd deploy/release/check && $(GO) test -count=1 -run '^TestDistBundles$$' -v . -dist $(CURDIR)/dist
+
+RELEASE_FLAGS ?=
+release: $(RELEASE_TOOLS) ## on a tagged commit: the whole release (needs GITHUB_TOKEN and a registry login; RELEASE_FLAGS=--skip=publish builds it all into dist/ without publishing)
+	@command -v podman >/dev/null || { echo "make release: podman is missing (apt-get install podman buildah runc)"; exit 1; }
+	@tag=$$(git describe --exact-match --tags HEAD 2>/dev/null) || { echo "make release: HEAD has no tag; tag it first (git tag -a v0.1.0 -m v0.1.0)"; exit 1; }; \
+	  echo "make release: $$tag"
+	goreleaser check
+	env $(RELEASE_GIT_ENV) GOFLAGS= PATH="$(CURDIR)/deploy/release/podman-as-docker:$$PATH" goreleaser release --clean $(RELEASE_FLAGS)
+	cd deploy/release/check && $(GO) test -count=1 -run '^TestDistBundles$$' -v . -dist $(CURDIR)/dist

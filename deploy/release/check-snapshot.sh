@@ -11,12 +11,14 @@
 #     user, entrypoint, command, port and OCI labels, every file with its
 #     owner and mode, and the very binary goreleaser built; the amd64 image is
 #     started with podman and must print the same version.
-# Env: PODMAN_FLAGS (default "--storage-driver vfs", as the podman-as-docker
-# wrapper the snapshot built with).
+# Env: PODMAN_FLAGS (default none: podman's default storage, as the
+# podman-as-docker wrapper the snapshot built with); IMAGE_REPO (default
+# ghcr.io/backstage-mcp/backstage-mcp, as .goreleaser.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck disable=SC2206
-podman=(podman ${PODMAN_FLAGS---storage-driver vfs})
+podman=(podman ${PODMAN_FLAGS-})
+repo=${IMAGE_REPO:-ghcr.io/backstage-mcp/backstage-mcp}
 fail() { echo "check-snapshot: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -64,15 +66,15 @@ drwxr-xr-x 0:0 var
 drwxr-xr-x 0:0 var/log
 drwxr-xr-x 65532:65532 var/log/backstage-mcp'
 for arch in amd64 arm64; do
-	image=localhost/backstage-mcp:$version-$arch
+	image=$repo:$version-$arch
 	"${podman[@]}" image exists "$image" || fail "image $image was not built"
 	f='{{.Os}}/{{.Architecture}}|{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.ExposedPorts}}'
 	f+='|{{index .Config.Labels "org.opencontainers.image.version"}}|{{index .Config.Labels "org.opencontainers.image.revision"}}'
 	f+='|{{index .Config.Labels "org.opencontainers.image.created"}}|{{index .Config.Labels "org.opencontainers.image.licenses"}}'
-	f+='|{{index .Config.Labels "org.opencontainers.image.source"}}'
+	f+='|{{index .Config.Labels "org.opencontainers.image.source"}}|{{index .Config.Labels "io.modelcontextprotocol.server.name"}}'
 	got=$("${podman[@]}" image inspect --format "$f" "$image")
 	want="linux/$arch|65532:65532|[\"/backstage-mcp\"]|[\"serve\",\"--http\",\"0.0.0.0:8080\",\"--config\",\"/etc/backstage-mcp/config.yaml\"]|{\"8080/tcp\":{}}"
-	want+="|$version|$commit|$built|Apache-2.0|https://github.com/backstage-mcp/backstage-mcp"
+	want+="|$version|$commit|$built|Apache-2.0|https://github.com/backstage-mcp/backstage-mcp|io.github.backstage-mcp/backstage-mcp"
 	[ "$got" = "$want" ] || fail "image $image config:
  got $got
 want $want"
@@ -99,7 +101,7 @@ done
 # --ulimit values stay at or below this shell's hard limits: podman's own
 # defaults raise them, which needs CAP_SYS_RESOURCE (see
 # server/e2e/image/image_test.go, podmanAttempts).
-image=localhost/backstage-mcp:$version-amd64
+image=$repo:$version-amd64
 nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
 nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 4096 ] && nproc=4096
 if out=$("${podman[@]}" run --rm --network none --read-only --cap-drop ALL --security-opt no-new-privileges \
@@ -112,6 +114,6 @@ else
 fi
 
 # Older snapshot images would pile up in local storage, one pair per commit.
-"${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' localhost/backstage-mcp |
+"${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' "$repo" |
 	grep -E -- ':(0\.0\.0-[0-9]{14}-[0-9a-f]{12}|[0-9.]+-SNAPSHOT-[0-9a-f]+)-' | grep -v -- ":$version-" | xargs -r "${podman[@]}" rmi -f >/dev/null || true
 echo "check-snapshot: ok ($version)"

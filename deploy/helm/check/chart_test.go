@@ -274,6 +274,17 @@ func TestChartMinimalRender(t *testing.T) {
 		t.Fatalf("inline token Secret = %+v", objs["Secret/rel-backstage-mcp-backstage"])
 	}
 	d := objs["Deployment/rel-backstage-mcp"].(*appsv1.Deployment)
+	// The default image is the one the release publishes, at the version
+	// the chart ships with.
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(readFile(t, filepath.Join(chartDir, "Chart.yaml")), &chart); err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; chart.AppVersion == "" || img != "ghcr.io/backstage-mcp/backstage-mcp:"+chart.AppVersion {
+		t.Errorf("default image %q, want ghcr.io/backstage-mcp/backstage-mcp:%s (the published name at appVersion)", img, chart.AppVersion)
+	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
 		t.Errorf("replicas %v, want 1", d.Spec.Replicas)
 	}

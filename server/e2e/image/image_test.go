@@ -25,11 +25,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const testImage = "localhost/backstage-mcp:imagetest"
+const (
+	testImage = "localhost/backstage-mcp:imagetest"
+	// readmeImage is the image name in the README's run line (make
+	// image-build's default).
+	readmeImage = "localhost/backstage-mcp:dev"
+)
 
-// storage is the storage flag shared by buildah and podman: vfs works
-// without overlay support in the kernel or fuse.
-var storage = []string{"--storage-driver", "vfs"}
+// storage is the storage flag shared by buildah and podman, the same as
+// deploy/image/build.sh's: none by default, so the image is in the storage
+// a plain `podman run` reads.
+var storage = strings.Fields(os.Getenv("BUILDAH_FLAGS"))
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -64,25 +70,38 @@ type ociConfig struct {
 	} `json:"config"`
 }
 
-func buildImage(t *testing.T, root string) (id string) {
+// buildImage runs deploy/image/build.sh and returns the image ID and the
+// run line it printed.
+func buildImage(t *testing.T, root string) (id, runLine string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(root, "deploy/image/build.sh"), testImage)
 	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("build.sh: %v\n%s%s", err, out, stderr.String())
 	}
-	return strings.TrimSpace(run(t, "buildah", append(storage, "inspect", "--type", "image", "--format", "{{.FromImageID}}", testImage)...))
+	for _, line := range strings.Split(string(out), "\n") {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "podman run ") {
+			runLine = l
+		}
+	}
+	if runLine == "" {
+		t.Fatalf("build.sh printed no podman run line:\n%s", out)
+	}
+	return strings.TrimSpace(run(t, "buildah", append(storage, "inspect", "--type", "image", "--format", "{{.FromImageID}}", testImage)...)), runLine
 }
 
 func TestImage(t *testing.T) {
 	root := repoRoot(t)
 	start := time.Now()
-	id := buildImage(t, root)
-	t.Logf("built %s (%s) in %s", testImage, id[:12], time.Since(start).Round(time.Millisecond))
+	id, runLine := buildImage(t, root)
+	t.Logf("built %s (%s) in %s; build.sh printed: %s", testImage, id[:12], time.Since(start).Round(time.Millisecond), runLine)
 	t.Cleanup(func() { _ = exec.Command("buildah", append(storage, "rmi", "-f", testImage)...).Run() })
 
 	t.Run("reproducible", func(t *testing.T) {
-		if again := buildImage(t, root); again != id {
+		if again, _ := buildImage(t, root); again != id {
 			t.Fatalf("a second build of the same commit gave image %s, the first %s", again, id)
 		}
 	})
@@ -111,6 +130,9 @@ func TestImage(t *testing.T) {
 			"org.opencontainers.image.title":    "backstage-mcp",
 			"org.opencontainers.image.licenses": "Apache-2.0",
 			"org.opencontainers.image.source":   "https://github.com/backstage-mcp/backstage-mcp",
+			// The MCP registry accepts the image for server.json's name
+			// only with this label.
+			"io.modelcontextprotocol.server.name": "io.github.backstage-mcp/backstage-mcp",
 		} {
 			if c.Labels[k] != want {
 				t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
@@ -161,6 +183,7 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	t.Run("readme run line", func(t *testing.T) { runReadmeLine(t, root, runLine) })
 	t.Run("run", func(t *testing.T) { runContainer(t) })
 }
 
