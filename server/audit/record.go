@@ -25,8 +25,9 @@ const (
 	// TypePolicyReload records a (successful or failed) policy reload.
 	TypePolicyReload Type = "policy_reload"
 	// TypeSession records a refused Streamable HTTP session: initialize
-	// over the user's or the service's session cap or rate limit, or the
-	// session store unavailable.
+	// over the user's or the service's session cap or rate limit, the
+	// session store unavailable, or initialize params that are not a valid
+	// object (those are aggregated per source and interval, with Count).
 	TypeSession Type = "session"
 )
 
