@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 )
 
 // TestMalformedInitializeRefused: initialize whose params is not an
@@ -112,4 +116,73 @@ func readAuditRecords(t *testing.T, path string) []auditLine {
 		out = append(out, r)
 	}
 	return out
+}
+
+// TestAuditInvalidUTF8: invalid UTF-8 from a caller (argument keys and
+// values, tool name, clientInfo, User-Agent) never reaches the audit file
+// raw: every line is valid JSON, the file is valid UTF-8, the records say
+// how many invalid bytes were replaced, and the chain verifies.
+func TestAuditInvalidUTF8(t *testing.T) {
+	s, auditPath := newDemoServerYAML(t, "")
+	h := s.Handler()
+	const bad = "\xff\xfe\xc3(" // two invalid bytes, a truncated sequence
+	sendUA := func(sid, body string) httpResult {
+		req := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("User-Agent", "agent"+bad)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", protoHead)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return httpResult{code: rec.Code, sid: rec.Header().Get("Mcp-Session-Id"), body: rec.Body.String()}
+	}
+	init := sendUA("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli`+bad+`","version":"1`+bad+`"}}}`)
+	if init.code != 200 || init.sid == "" {
+		t.Fatalf("initialize = %d: %s", init.code, init.body)
+	}
+	calls := []string{
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"catalog_get_entity","arguments":{"ref":"component:default/x` + bad + `","k` + bad + `":"v` + bad + `"}}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"catalog_search_entities","arguments":{"text":"` + bad + `"}}}`,
+		`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"catalog_get_entity` + bad + `","arguments":{"ref":"` + bad + `"}}}`,
+	}
+	for _, c := range calls {
+		if r := sendUA(init.sid, c); r.code != 200 {
+			t.Fatalf("call = %d: %s", r.code, r.body)
+		}
+	}
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b) {
+		t.Errorf("the audit file is not valid UTF-8")
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	flagged := 0
+	for i, line := range lines {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("line %d is not valid JSON: %q", i+1, line)
+		}
+		var r auditLine
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "call" {
+			if r.InvalidUTF8 == 0 {
+				t.Errorf("call record %d does not say invalid UTF-8 was replaced: %s", i+1, line)
+			}
+			flagged++
+		}
+	}
+	if flagged < 3 {
+		t.Errorf("%d call records, want 3:\n%s", flagged, b)
+	}
+	rep, err := audit.Verify(auditPath)
+	if err != nil || !rep.OK {
+		t.Fatalf("audit verify: %+v, %v", rep, err)
+	}
+	t.Logf("%d records, %d calls flagged, verify: %+v", len(lines), flagged, rep)
 }

@@ -327,6 +327,7 @@ func (l *Log) appendLocked(r *Record) (uint64, error) {
 		r.Replica = l.cfg.Replica
 	}
 	r.PrevHash = l.lastHash
+	r.InvalidUTF8 += validUTF8(r)
 	l.capFields(r)
 	line, err := encodeRecord(r)
 	if err != nil {
