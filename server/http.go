@@ -45,7 +45,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
 	}
-	mux.Handle("/mcp", s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))))
+	mux.Handle("/mcp", withCallerTrace(s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))), s.cfg.Server.ForwardCallerTracestate))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

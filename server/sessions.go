@@ -148,7 +148,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 // auditSession records a refused session.
 func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
 	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
-		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize),
+		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx),
 		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
 		Agent: audit.Agent{ClientID: p.Agent.ClientID}}
 	if err := s.appendAudit(ctx, rec); err != nil {
