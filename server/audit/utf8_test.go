@@ -68,3 +68,21 @@ func TestAppendInvalidUTF8(t *testing.T) {
 		t.Fatalf("verify: %+v %v", res, err)
 	}
 }
+
+// TestValidUTF8EveryByte: each byte that cannot start or continue UTF-8
+// where it stands, in a key or a value of raw JSON arguments, leaves
+// valid JSON that decodes to the same shape.
+func TestValidUTF8EveryByte(t *testing.T) {
+	for b := 0x80; b <= 0xff; b++ {
+		c := string([]byte{byte(b)})
+		rec := &Record{Arguments: json.RawMessage(`{"k` + c + `":["\\` + c + `",{"\"` + c + `":"x` + c + c + `"}]}`)}
+		n := validUTF8(rec)
+		if n != 5 || !json.Valid(rec.Arguments) || !utf8.Valid(rec.Arguments) {
+			t.Fatalf("byte %#x: %d replaced, arguments %s", b, n, rec.Arguments)
+		}
+		var v map[string][]any
+		if err := json.Unmarshal(rec.Arguments, &v); err != nil || len(v) != 1 {
+			t.Fatalf("byte %#x: %s: %v", b, rec.Arguments, err)
+		}
+	}
+}
