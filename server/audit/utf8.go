@@ -55,8 +55,8 @@ func validUTF8(r *Record) int {
 		// Bytes of 0x80 and above only occur inside JSON strings of valid
 		// JSON, and never right after a backslash, so the escape keeps the
 		// arguments valid JSON.
-		s, k := replaceInvalid(string(r.Arguments), replacementEscape)
-		r.Arguments = []byte(s)
+		var k int
+		r.Arguments, k = ValidJSONText(r.Arguments)
 		n += k
 	}
 	return n
@@ -78,4 +78,17 @@ func replaceInvalid(s, repl string) (string, int) {
 		i += size
 	}
 	return string(out), n
+}
+
+// ValidJSONText replaces each invalid UTF-8 byte of the JSON text b with
+// the escape \ufffd and returns the result and how many bytes it
+// replaced (b itself when none). In valid JSON such bytes only occur
+// inside strings, never right after a backslash, so valid JSON stays
+// valid and decodes as encoding/json would have decoded b.
+func ValidJSONText(b []byte) ([]byte, int) {
+	if utf8.Valid(b) {
+		return b, 0
+	}
+	s, n := replaceInvalid(string(b), replacementEscape)
+	return []byte(s), n
 }
