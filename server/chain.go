@@ -255,7 +255,8 @@ func errToolNotFound(req mcp.CallToolRequest) error {
 
 // openRecord starts the call's audit record with the redacted arguments.
 func (s *Server) openRecord(ctx context.Context, req mcp.CallToolRequest) *audit.Record {
-	rec := &audit.Record{Type: audit.TypeCall, Tool: redact.Clip(req.Params.Name, 128), Transport: s.opts.Transport}
+	rec := &audit.Record{Type: audit.TypeCall, Tool: redact.Clip(req.Params.Name, 128), Transport: s.opts.Transport,
+		CallerTraceparent: callerTraceparentOf(ctx), InvalidUTF8: invalidUTF8In(ctx)}
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		rec.SessionID = sess.SessionID()
 	}

@@ -124,6 +124,13 @@ type ServerConfig struct {
 	// whose X-Forwarded-For is believed when finding a client's address.
 	// Default none: the TCP peer is the client.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// ForwardCallerTracestate sends the caller's W3C tracestate header
+	// (when well-formed, with a well-formed traceparent) to Backstage
+	// along with this server's own traceparent, when tracing is on.
+	// Default false: caller-chosen vendor data does not travel upstream.
+	// The caller's traceparent never chooses this server's trace either
+	// way; it is recorded as callerTraceparent.
+	ForwardCallerTracestate bool `yaml:"forwardCallerTracestate"`
 }
 
 // trustedPrefixes parses TrustedProxies (validated by Config.Validate).

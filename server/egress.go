@@ -215,6 +215,7 @@ func (e egress) record(rec *audit.Record) error {
 	field("clientId", &rec.Agent.ClientID)
 	field("name", &rec.Agent.Name)
 	field("version", &rec.Agent.Version)
+	field("callerTraceparent", &rec.CallerTraceparent)
 	for i := range rec.Entities.Refs {
 		field("ref", &rec.Entities.Refs[i])
 	}

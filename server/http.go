@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -44,7 +45,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
 	}
-	mux.Handle("/mcp", s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))))
+	mux.Handle("/mcp", withCallerTrace(s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))), s.cfg.Server.ForwardCallerTracestate))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -77,8 +78,14 @@ func (s *Server) requireScope(next http.Handler) http.Handler {
 // charges the address's unauthenticated budget for a failed verification
 // (requests without a token were charged on arrival).
 func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Request) {
-	rec := s.authFailureRecord(ctx, reason, r)
-	if s.unauth != nil && reason != "no token" && reason != unauthBlockedReason {
+	s.auditRefusal(ctx, s.authFailureRecord(ctx, reason, r))
+}
+
+// auditRefusal records a refused request built by authFailureRecord
+// (possibly retyped), aggregated per source and reason, and charges the
+// source's unauthenticated budget unless the request was already charged.
+func (s *Server) auditRefusal(ctx context.Context, rec *audit.Record) {
+	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason {
 		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
 	s.authFailures.add(rec)

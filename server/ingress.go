@@ -3,11 +3,13 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 )
 
 // Ingress: every JSON-RPC message is redacted as it arrives, before
@@ -23,6 +25,14 @@ import (
 // without quoting it); a body that cannot be redacted is refused.
 func (s *Server) ingress(next http.Handler) http.Handler {
 	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		// Invalid UTF-8 is replaced before anything reads the message;
+		// the call's audit record counts it (invalidUTF8), since
+		// decoding would otherwise replace it silently in tool names and
+		// client info.
+		body, bad := audit.ValidJSONText(body)
+		if bad > 0 {
+			r = r.WithContext(context.WithValue(r.Context(), invalidUTF8Key{}, bad))
+		}
 		clean, err := s.out.message(body)
 		if err != nil {
 			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
@@ -30,6 +40,15 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 		}
 		replay(next, w, r, clean)
 	})
+}
+
+type invalidUTF8Key struct{}
+
+// invalidUTF8In is the number of invalid UTF-8 bytes ingress replaced in
+// the message (or batch) that carried ctx's request.
+func invalidUTF8In(ctx context.Context) int {
+	n, _ := ctx.Value(invalidUTF8Key{}).(int)
+	return n
 }
 
 // postBody reads the body of a POST and hands it to fn; other requests go

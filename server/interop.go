@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -59,6 +60,10 @@ func (s *Server) interop(next http.Handler) http.Handler {
 				writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
 				return
 			}
+			if methodOf(m) == string(mcp.MethodInitialize) && !initializeParams(m["params"]) {
+				s.refuseInitialize(w, r, m["id"])
+				return
+			}
 		}
 		if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
 			if id, ok := pingFields(m); ok {
@@ -74,6 +79,42 @@ func (s *Server) interop(next http.Handler) http.Handler {
 		}
 		replay(next, w, r, body)
 	})
+}
+
+// malformedInitReason is the audit reason of an initialize refused for
+// its params.
+const malformedInitReason = "initialize refused: params is not a valid initialize params object"
+
+// refuseInitialize answers an initialize whose params is missing, not a
+// JSON object (5, "x", [], null) or an object of the wrong shape
+// ({"protocolVersion":5}): -32602 Invalid params with HTTP 400, as
+// for any invalid request, before mcp-go sees it. mcp-go would otherwise
+// hand out a session for it (and keep it until it idles out), past the
+// session cap and the initialize rate limit, which only see well-formed
+// initializes. The refusal is audited like an authentication failure:
+// aggregated per source, so a flood costs one record per interval, and
+// charged to the source address's unauthenticated budget.
+func (s *Server) refuseInitialize(w http.ResponseWriter, r *http.Request, id json.RawMessage) {
+	ctx := r.Context()
+	rec := s.authFailureRecord(ctx, malformedInitReason, r)
+	rec.Type, rec.Rule, rec.Tool = audit.TypeSession, "session", string(mcp.MethodInitialize)
+	s.auditRefusal(ctx, rec)
+	writeRPCError(w, http.StatusBadRequest, id, mcp.INVALID_PARAMS,
+		"invalid params: initialize needs a params object with protocolVersion, capabilities and clientInfo")
+}
+
+// initializeParams reports whether raw is a params object that mcp-go can
+// decode as initialize params. mcp-go answers anything else with an error
+// but still hands out a session.
+func initializeParams(raw json.RawMessage) bool {
+	var p mcp.InitializeParams
+	return isObject(raw) && json.Unmarshal(raw, &p) == nil
+}
+
+// isObject reports whether raw is a JSON object.
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{'
 }
 
 // topLevel decodes a single JSON-RPC message's top-level members, keeping

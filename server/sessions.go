@@ -66,11 +66,16 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 		var msg struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
-			Params struct {
-				ProtocolVersion string `json:"protocolVersion"`
-			} `json:"params"`
+			Params json.RawMessage `json:"params"`
 		}
-		if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodInitialize) {
+		var params struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		// An initialize whose params is not a valid object is refused by
+		// interop (-32602, aggregated audit) before mcp-go sees it: it
+		// opens no session, so it is not charged here either.
+		if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodInitialize) ||
+			!initializeParams(msg.Params) || json.Unmarshal(msg.Params, &params) != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -95,7 +100,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 			return
 		}
 		sw := &sessionWriter{ResponseWriter: w, create: func(sid string) bool {
-			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(msg.Params.ProtocolVersion, 32)})
+			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(params.ProtocolVersion, 32)})
 			switch {
 			case err == nil:
 				return true
@@ -143,7 +148,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 // auditSession records a refused session.
 func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
 	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
-		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize),
+		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx),
 		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
 		Agent: audit.Agent{ClientID: p.Agent.ClientID}}
 	if err := s.appendAudit(ctx, rec); err != nil {

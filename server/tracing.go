@@ -107,17 +107,24 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// HTTP starts one server span per request to the MCP endpoint, continuing
-// the caller's W3C trace context when it sends one.
+// HTTP starts one server span per request to the MCP endpoint: the root
+// of a new trace of this server's own, never a child of the caller's
+// context, so a caller cannot choose the trace ID the audit trail records
+// (nor whether the request is sampled). A caller's well-formed
+// traceparent, kept by withCallerTrace, becomes a link on that span.
 func (t *Tracing) HTTP(next http.Handler) http.Handler {
 	if !t.Enabled() {
 		return next
 	}
 	tracer := t.Tracer()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, "mcp "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))}
+		if ct, ok := callerTraceFrom(r.Context()); ok {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: ct.sc,
+				Attributes: []attribute.KeyValue{attribute.String("link.origin", "caller traceparent")}}))
+		}
+		ctx, span := tracer.Start(r.Context(), "mcp "+r.Method, opts...)
 		defer span.End()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -171,7 +178,8 @@ func (t *Tracing) Tool(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc
 
 // Transport wraps an outbound transport: one client span per request to
 // Backstage, with the W3C traceparent header so Backstage's own traces
-// join the call's.
+// join the call's. The caller's tracestate is added only when
+// withCallerTrace kept it (server.forwardCallerTracestate).
 func (t *Tracing) Transport(base http.RoundTripper) http.RoundTripper {
 	if !t.Enabled() {
 		return base
@@ -192,6 +200,9 @@ func (tt *tracingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	defer span.End()
 	r = r.Clone(ctx)
 	tt.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	if ct, ok := callerTraceFrom(ctx); ok && ct.tracestate != "" {
+		r.Header.Set("tracestate", ct.tracestate)
+	}
 	resp, err := tt.base.RoundTrip(r)
 	if err != nil {
 		span.SetStatus(codes.Error, "transport error")

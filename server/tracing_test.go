@@ -44,8 +44,8 @@ func newTracedDemoServer(t testing.TB, tracing *Tracing, logs io.Writer) (*Serve
 
 const callerTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-// TestTracingSpans: one server span per MCP request, continuing the
-// caller's traceparent; one span per tool call with the Backstage request
+// TestTracingSpans: one server span per MCP request, the root of the
+// server's own trace, linked to the caller's traceparent; one span per tool call with the Backstage request
 // and the audit append as children; the trace ID in the audit record and
 // in the log lines.
 func TestTracingSpans(t *testing.T) {
@@ -79,9 +79,9 @@ func TestTracingSpans(t *testing.T) {
 	if !ok {
 		t.Fatalf("no tool span among %v", names(spans))
 	}
-	wantTrace := "4bf92f3577b34da6a3ce929d0e0e4736"
-	if got := tool.SpanContext.TraceID().String(); got != wantTrace {
-		t.Fatalf("tool span trace %s, want the caller's %s", got, wantTrace)
+	wantTrace := tool.SpanContext.TraceID().String()
+	if wantTrace == "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("tool span trace %s is the caller's: the server must start its own", wantTrace)
 	}
 	var httpSpan *tracetest.SpanStub
 	for i, sp := range spans {
@@ -89,8 +89,9 @@ func TestTracingSpans(t *testing.T) {
 			httpSpan = &spans[i]
 		}
 	}
-	if httpSpan == nil || httpSpan.SpanKind != trace.SpanKindServer || httpSpan.Parent.SpanID().String() != "00f067aa0ba902b7" {
-		t.Fatalf("the tool span's parent is not the MCP request span continuing the caller's context: %+v", httpSpan)
+	if httpSpan == nil || httpSpan.SpanKind != trace.SpanKindServer || httpSpan.Parent.IsValid() ||
+		len(httpSpan.Links) != 1 || httpSpan.Links[0].SpanContext.SpanID().String() != "00f067aa0ba902b7" {
+		t.Fatalf("the tool span's parent is not the MCP request span, a root linked to the caller's context: %+v", httpSpan)
 	}
 	for _, child := range []string{"policy.authorize", "backstage GET", "redact.egress", "audit.append"} {
 		sp, ok := byName[child]

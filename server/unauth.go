@@ -291,7 +291,8 @@ func (a *authFailureLog) close() {
 // never sees or records the token.
 func (s *Server) authFailureRecord(ctx context.Context, reason string, r *http.Request) *audit.Record {
 	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
-		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128)}
+		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128),
+		CallerTraceparent: callerTraceparentOf(ctx)}
 	if addr, ok := ctx.Value(addrKey{}).(string); ok {
 		rec.Source = addr
 	} else {

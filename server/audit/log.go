@@ -267,8 +267,10 @@ func syncDir(dir string) {
 }
 
 // Append completes r and writes it as one line: it sets r.ID, r.Seq,
-// r.PrevHash and r.Hash, sets r.Time to now when zero (always in UTC), caps
-// oversized fields, and under SyncEvery syncs before returning. A nil error
+// r.PrevHash and r.Hash, sets r.Time to now when zero (always in UTC),
+// replaces invalid UTF-8 in its text with U+FFFD (counted in
+// r.InvalidUTF8), caps oversized fields, and under SyncEvery syncs before
+// returning. A nil error
 // means the record is in the log (and durable under SyncEvery). On error the
 // caller must treat the audited action as failed. ctx is not used to abandon
 // a write: a cancelled call is still recorded.
@@ -327,6 +329,7 @@ func (l *Log) appendLocked(r *Record) (uint64, error) {
 		r.Replica = l.cfg.Replica
 	}
 	r.PrevHash = l.lastHash
+	r.InvalidUTF8 += validUTF8(r)
 	l.capFields(r)
 	line, err := encodeRecord(r)
 	if err != nil {
