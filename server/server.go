@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -106,6 +107,9 @@ type Server struct {
 	metrics *Metrics
 	out     egress
 	calls   inflight
+	// transportSessions counts the sessions mcp-go holds in this process
+	// (registered and not yet unregistered).
+	transportSessions atomic.Int64
 	// onStage, when set (tests), sees each stage of the call chain.
 	onStage func(ctx context.Context, stage string)
 	// deps are the tools' shared dependencies.
