@@ -99,7 +99,7 @@ var configDocs = map[string]string{
 	"state.RedisConfig.PoolSize":                    "poolSize caps connections per replica. Default 10 per CPU (go-redis).",
 	"state.RedisConfig.Timeout":                     "timeout bounds every Redis operation (dial, read, write). Default 500ms.",
 	"state.RedisConfig.URL":                         "url is redis://[user:password@]host:port/db or rediss:// for TLS. Prefer ${ENV} substitution or BACKSTAGE_MCP_REDIS_URL for the password.",
-	"state.SessionLimits.IdleTTL":                   "idleTTL ends a session not used for this long. Default 30m.",
-	"state.SessionLimits.Max":                       "max caps the open sessions of the whole service (every replica, with Redis). Default 10000. Each open session costs about 17 KiB in the replica that opened it (mostly mcp-go's per-session state), so the cap also bounds memory: 10,000 sessions ≈ 175 MiB.",
-	"state.SessionLimits.MaxPerUser":                "maxPerUser caps the open sessions of one principal. Default 32.",
+	"state.SessionLimits.IdleTTL":                   "idleTTL ends a session not used for this long. Default 10m.",
+	"state.SessionLimits.Max":                       "max caps the open sessions of the whole service (every replica, with Redis). Default 10000. At the cap a new session ends the service's least recently used one. Each open session costs about 17 KiB in the replica that opened it (mostly mcp-go's per-session state), so the cap also bounds memory: 10,000 sessions ≈ 175 MiB.",
+	"state.SessionLimits.MaxPerUser":                "maxPerUser caps the open sessions of one user (the resolved Backstage user). Default 32. At the cap a new session ends that user's least recently used one.",
 }

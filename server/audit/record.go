@@ -25,8 +25,8 @@ const (
 	// TypePolicyReload records a (successful or failed) policy reload.
 	TypePolicyReload Type = "policy_reload"
 	// TypeSession records a refused Streamable HTTP session: initialize
-	// over the user's or the service's session cap or rate limit, or the
-	// session store unavailable.
+	// over a rate limit, or the session store unavailable. (The session
+	// caps evict the least recently used session instead of refusing.)
 	TypeSession Type = "session"
 )
 

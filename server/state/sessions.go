@@ -32,14 +32,11 @@ type Session struct {
 
 // SessionLimits bound sessions. Zero fields take defaults.
 type SessionLimits struct {
-	// IdleTTL ends a session not used for this long. Default 10m: clients
-	// that reconnect open a new session each time and rarely end the old
-	// one, so an abandoned session should not hold memory (about 17 KiB in
-	// mcp-go) for long, while a client that pauses for minutes between
-	// calls keeps its session.
+	// IdleTTL ends a session not used for this long. Default 10m.
 	IdleTTL time.Duration `yaml:"idleTTL"`
-	// MaxPerUser caps the open sessions of one user. Default 32. At the cap
-	// a new session ends that user's least recently used one.
+	// MaxPerUser caps the open sessions of one user (the resolved Backstage
+	// user). Default 32. At the cap a new session ends that user's least
+	// recently used one.
 	MaxPerUser int `yaml:"maxPerUser"`
 	// Max caps the open sessions of the whole service (every replica, with
 	// Redis). Default 10000. At the cap a new session ends the service's
@@ -49,7 +46,14 @@ type SessionLimits struct {
 	Max int `yaml:"max"`
 }
 
-// DefaultSessionIdleTTL is SessionLimits.IdleTTL when unset.
+// DefaultSessionIdleTTL is SessionLimits.IdleTTL when unset. Clients that
+// reconnect open a new session each time and rarely end the old one, so
+// most sessions that go quiet are abandoned: each holds about 10-17 KiB in
+// mcp-go (and keys in Redis) until it expires. Since the caps evict rather
+// than refuse, the TTL no longer protects anyone from a lock-out; it only
+// bounds that waste. Ten minutes outlasts a developer's pause between
+// agent turns, and a client back after longer pays one 404 and one
+// initialize. (It matches rateLimits.idleTTL.)
 const DefaultSessionIdleTTL = 10 * time.Minute
 
 // WithDefaults fills zero fields.
