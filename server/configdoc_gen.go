@@ -93,7 +93,7 @@ var configDocs = map[string]string{
 	"server.ServerConfig.Sessions":                  "sessions bound Streamable HTTP sessions: idle TTL, and caps per user and for the service (kept in Redis with state: redis).",
 	"server.ServerConfig.ShutdownTimeout":           "shutdownTimeout bounds graceful shutdown. Default 10s.",
 	"server.ServerConfig.TrustedProxies":            "trustedProxies are the addresses or CIDR ranges of load balancers whose X-Forwarded-For is believed when finding a client's address. Default none: the TCP peer is the client.",
-	"server.ServerConfig.UnauthenticatedRate":       "unauthenticatedRate is the token bucket per client address for requests without a valid token: each request without a bearer token and each failed verification takes a token, and an address with an empty bucket gets 429 before any token is looked at. Default 10/s, burst 20. Kept per replica.",
+	"server.ServerConfig.UnauthenticatedRate":       "unauthenticatedRate is the token bucket per client address for requests without a valid token: each request without a bearer token (except a DELETE of a session, which mcp-go's client sends without its token) and each failed verification takes a token, and an address with an empty bucket gets 429 before any token is looked at. Default 10/s, burst 20. Kept per replica.",
 	"server.StdioAuthConfig.Issuer":                 "issuer is the issuer URL given to `backstage-mcp login --issuer`. Default: the first of auth.issuers.",
 	"state.RedisConfig.KeyPrefix":                   "keyPrefix starts every key, so several deployments can share one Redis. Default \"backstage-mcp:\".",
 	"state.RedisConfig.PoolSize":                    "poolSize caps connections per replica. Default 10 per CPU (go-redis).",
