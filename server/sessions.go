@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -122,10 +123,18 @@ func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(si
 			return true
 		}}
 		next.ServeHTTP(sw, r)
-		if sw.failed && sw.sid != "" {
+		switch {
+		case sw.sid == "":
+		case sw.failed:
 			// mcp-go registers a session after writing its answer, which
 			// the client never saw: drop it now, not after the idle TTL.
 			endTransport(sw.sid)
+		default:
+			// A concurrent initialize may have evicted this session before
+			// mcp-go registered it, when dropping it there was a no-op.
+			if _, err := store.Touch(ctx, sw.sid); errors.Is(err, state.ErrSessionNotFound) {
+				endTransport(sw.sid)
+			}
 		}
 	})
 }
@@ -254,3 +263,14 @@ type discardWriter struct{ h http.Header }
 func (d discardWriter) Header() http.Header       { return d.h }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// endTransports drops mcp-go's state for sid in every transport of this
+// server: for sessions another replica evicted (with state: redis).
+func (s *Server) endTransports(sid string) {
+	s.transports.Lock()
+	end := slices.Clone(s.transports.end)
+	s.transports.Unlock()
+	for _, f := range end {
+		f(sid)
+	}
+}

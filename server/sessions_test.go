@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
 )
@@ -228,6 +229,45 @@ func TestSessionConcurrentInitializeCap(t *testing.T) {
 				t.Fatalf("mcp-go holds %d sessions, want at most %d", got, cap)
 			}
 		})
+	}
+}
+
+// TestSessionEvictedOnAnotherReplica: with state: redis, a session that
+// one replica evicts is dropped at once from mcp-go on the replica that
+// served it (Redis pub/sub), and answers 404 on both.
+func TestSessionEvictedOnAnotherReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	yaml := "server:\n  sessions: {maxPerUser: 2}\n" + unlimitedRates
+	a, b := newRedisDemoServer(t, srv, yaml), newRedisDemoServer(t, srv, yaml)
+	ha, hb := a.Handler(), b.Handler()
+	var sids []string
+	for range 2 {
+		r := send(t, ha, "POST", "", initBody)
+		if r.code != 200 || r.sid == "" {
+			t.Fatalf("initialize on a = %d: %s", r.code, r.body)
+		}
+		sids = append(sids, r.sid)
+	}
+	if n := a.transportSessions.Load(); n != 2 {
+		t.Fatalf("a holds %d sessions in mcp-go, want 2", n)
+	}
+	if r := send(t, hb, "POST", "", initBody); r.code != 200 || r.sid == "" {
+		t.Fatalf("initialize on b = %d: %s", r.code, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.transportSessions.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a still holds %d sessions in mcp-go 5s after b evicted one, want 1", a.transportSessions.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, h := range []http.Handler{ha, hb} {
+		if r := send(t, h, "POST", sids[0], listBody); r.code != 404 {
+			t.Fatalf("evicted session = %d, want 404", r.code)
+		}
+	}
+	if r := send(t, ha, "POST", sids[1], listBody); r.code != 200 {
+		t.Fatalf("kept session = %d: %s", r.code, r.body)
 	}
 }
 

@@ -273,6 +273,29 @@ func NewRedisSessions(rdb redis.UniversalClient, lim SessionLimits, prefix strin
 func (r *RedisSessions) key(id string) string     { return r.prefix + "id:" + id }
 func (r *RedisSessions) ownerKey(o string) string { return r.prefix + "owner:" + o }
 func (r *RedisSessions) allKey() string           { return r.prefix + "all" }
+func (r *RedisSessions) evictedChannel() string   { return r.prefix + "evicted" }
+
+// SubscribeEvicted calls fn with the ID of every session Create evicts,
+// on any replica, until stop is called, so that each replica can drop
+// what it keeps for a session another replica evicted. Delivery is best
+// effort (Redis pub/sub): IDs published while this replica is cut off
+// from Redis are missed, and their state ends with the idle TTL instead.
+func (r *RedisSessions) SubscribeEvicted(fn func(id string)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := r.rdb.Subscribe(ctx, r.evictedChannel())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range ps.Channel() {
+			fn(msg.Payload)
+		}
+	}()
+	return func() {
+		cancel()
+		_ = ps.Close()
+		<-done
+	}
+}
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: session %s: %w", ErrUnavailable, op, err)
 }
@@ -289,7 +312,7 @@ func cutoff(now time.Time, ttl time.Duration) string {
 //
 // ARGV: now ms, expiry cutoff ms, maxPerUser, max, idle TTL ms, key prefix
 // of session hashes, key prefix of per-user sets, owner, user, protocol,
-// session ID. Returns {} when the ID exists already (the caller
+// session ID, channel to publish evicted IDs on. Returns {} when the ID exists already (the caller
 // reports it), else {1, evicted ID, its user, reason, ...}.
 var createScript = redis.NewScript(`
 local all, mine, key = KEYS[1], KEYS[2], KEYS[3]
@@ -307,6 +330,7 @@ local function evict(id, reason)
   redis.call('ZREM', all, id)
   if user then redis.call('ZREM', ownerPrefix .. user, id) else user = '' end
   table.insert(out, id); table.insert(out, user); table.insert(out, reason)
+  redis.call('PUBLISH', ARGV[12], id)
 end
 while redis.call('ZCARD', mine) >= perUser do
   local oldest = redis.call('ZRANGE', mine, 0, 0)
@@ -332,7 +356,7 @@ func (r *RedisSessions) Create(ctx context.Context, s Session) ([]Evicted, error
 	res, err := createScript.Run(ctx, r.rdb,
 		[]string{r.allKey(), r.ownerKey(s.capKey()), r.key(s.ID)},
 		now.UnixMilli(), cutoff(now, r.lim.IdleTTL), r.lim.MaxPerUser, r.lim.Max, r.lim.IdleTTL.Milliseconds(),
-		r.prefix+"id:", r.prefix+"owner:", s.Owner, s.User, s.Protocol, s.ID).Slice()
+		r.prefix+"id:", r.prefix+"owner:", s.Owner, s.User, s.Protocol, s.ID, r.evictedChannel()).Slice()
 	if err != nil {
 		return nil, unavailable("create", err)
 	}
