@@ -301,6 +301,13 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return fail(err)
 	}
 	authFailure = s.auditAuthFailure
+	stopEvicted := func() {}
+	if shared != nil {
+		// Sessions another replica evicts are dropped here too, at once.
+		stopEvicted = shared.sessions.SubscribeEvicted(s.endTransports)
+	}
+	metrics.Gauge("backstage_mcp_sessions_local", "Sessions whose state this process holds (mcp-go's session map).",
+		func() float64 { return float64(s.transportSessions.Load()) })
 	metrics.Gauge("backstage_mcp_audit_records_total", "Audit records written since start.",
 		func() float64 { return float64(alog.Stats().Records) })
 	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", "Requests to Backstage answered from the short-lived cache.",
@@ -331,6 +338,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			if err := alog.Close(); err != nil {
 				log.Error("audit: close", "err", err)
 			}
+			stopEvicted()
 			if shared != nil {
 				shared.close()
 			}

@@ -104,6 +104,8 @@ func (s *Server) register(hooks *mcpserver.Hooks) []mcpserver.ServerOption {
 	hooks.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, _ any) {
 		s.calls.drop(ctx) // normally dropped by call already
 	})
+	hooks.AddOnRegisterSession(func(context.Context, mcpserver.ClientSession) { s.transportSessions.Add(1) })
+	hooks.AddOnUnregisterSession(func(context.Context, mcpserver.ClientSession) { s.transportSessions.Add(-1) })
 	return []mcpserver.ServerOption{
 		mcpserver.WithHooks(hooks),
 		// Outermost: the call's span parents every stage, the audit append included.

@@ -111,9 +111,10 @@ type ServerConfig struct {
 	Sessions state.SessionLimits `yaml:"sessions"`
 	// UnauthenticatedRate is the token bucket per client address for
 	// requests without a valid token: each request without a bearer token
-	// and each failed verification takes a token, and an address with an
-	// empty bucket gets 429 before any token is looked at. Default 10/s,
-	// burst 20. Kept per replica.
+	// (except a DELETE of a session, which mcp-go's client sends without
+	// its token) and each failed verification takes a token, and an address
+	// with an empty bucket gets 429 before any token is looked at. Default
+	// 10/s, burst 20. Kept per replica.
 	UnauthenticatedRate ratelimit.Rate `yaml:"unauthenticatedRate"`
 	// AuthFailureInterval aggregates authentication failures in the audit
 	// trail: the first failure of a client address and reason is recorded

@@ -38,7 +38,11 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	// Inside out: mcp-go, then the per-revision JSON-RPC rules it lacks
 	// (interop.go), then ingress redaction (ingress.go), then session lifecycle, then (with sign-in) scope,
 	// token verification and the per-address limiter in front of it.
-	mcpH := s.sessionLifecycle(s.opts.Sessions, s.ingress(s.interop(streamable)))
+	end := transportEnder(streamable)
+	s.transports.Lock()
+	s.transports.end = append(s.transports.end, end)
+	s.transports.Unlock()
+	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.ingress(s.interop(streamable)))
 	if a := s.opts.Auth; a != nil {
 		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
 		prm := a.ProtectedResourceMetadata()

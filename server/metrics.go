@@ -27,6 +27,7 @@ type Metrics struct {
 	auditFails prometheus.Counter
 	mirrorDur  *prometheus.HistogramVec
 	mirrorChg  *prometheus.CounterVec
+	evicted    *prometheus.CounterVec
 }
 
 var buckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
@@ -64,8 +65,11 @@ func NewMetrics() *Metrics {
 		mirrorChg: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "backstage_mcp_catalog_mirror_changes_total", Help: "Entities added, changed and removed by catalog mirror delta syncs.",
 		}, []string{"change"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_sessions_evicted_total", Help: "Sessions ended to make room for a new one, by cap (user, service).",
+		}, []string{"cap"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg,
+	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg, m.evicted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,6 +90,8 @@ func (m *Metrics) call(tool, decision string, d time.Duration, red map[string]in
 func (m *Metrics) rateLimited(tool, limit string) { m.limited.WithLabelValues(tool, limit).Inc() }
 
 func (m *Metrics) auditFailure() { m.auditFails.Inc() }
+
+func (m *Metrics) sessionEvicted(cap string) { m.evicted.WithLabelValues(cap).Inc() }
 
 // Upstream records one call to Backstage.
 func (m *Metrics) Upstream(op string, status int, d time.Duration, err error) {

@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -106,6 +108,15 @@ type Server struct {
 	metrics *Metrics
 	out     egress
 	calls   inflight
+	// transportSessions counts the sessions mcp-go holds in this process
+	// (registered and not yet unregistered).
+	transportSessions atomic.Int64
+	// transports end a session in each Streamable HTTP transport this
+	// server built (see transportEnder).
+	transports struct {
+		sync.Mutex
+		end []func(sid string)
+	}
 	// onStage, when set (tests), sees each stage of the call chain.
 	onStage func(ctx context.Context, stage string)
 	// deps are the tools' shared dependencies.

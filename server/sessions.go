@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -25,14 +25,23 @@ import (
 // replica sharing the store agrees:
 //
 //   - initialize is rate-limited like a tool call (user × class, agent,
-//     global) and opens a session only under the per-user and global caps;
-//     a refusal is 429 (503 if the store is down) with a JSON-RPC error, and
-//     is audited;
-//   - a request naming a session that is unknown, ended, expired or opened
-//     by someone else gets 404 (no oracle between those cases);
+//     global); a refusal is 429 (503 if the store is down) with a JSON-RPC
+//     error, and is audited;
+//   - the session caps never refuse an initialize: at the per-user cap the
+//     user's least recently used session ends, at the service-wide cap the
+//     service's (clients rarely end sessions, so refusing would lock users
+//     out with their own abandoned sessions); each eviction is logged and
+//     counted in backstage_mcp_sessions_evicted_total;
+//   - a request naming a session that is unknown, ended, evicted, expired
+//     or opened by someone else gets 404 (no oracle between those cases),
+//     on which the client opens a new session;
 //   - DELETE ends the session everywhere; the next request with its ID
 //     gets 404.
-func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) http.Handler {
+//
+// endTransport drops mcp-go's state for a session this process will not
+// serve again: one evicted, or one whose initialize was refused after
+// mcp-go had answered it.
+func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(sid string), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 			next.ServeHTTP(w, r)
@@ -100,20 +109,38 @@ func (s *Server) sessionLifecycle(store state.SessionStore, next http.Handler) h
 			return
 		}
 		sw := &sessionWriter{ResponseWriter: w, create: func(sid string) bool {
-			err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(params.ProtocolVersion, 32)})
-			switch {
-			case err == nil:
-				return true
-			case errors.Is(err, state.ErrUserSessionCap), errors.Is(err, state.ErrSessionCap):
-				refuse(http.StatusTooManyRequests, audit.DecisionDeny, err.Error(),
-					strings.TrimPrefix(err.Error(), "state: ")+"; end one with DELETE /mcp or wait for idle ones to expire", 60)
-			default:
+			evicted, err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(params.ProtocolVersion, 32)})
+			if err != nil {
 				s.log.ErrorContext(ctx, "session store failed", "err", err)
 				refuse(http.StatusServiceUnavailable, audit.DecisionError, "session store unavailable", "the session store is unavailable; initialize was refused", 1)
+				return false
 			}
-			return false
+			for _, e := range evicted {
+				which := "user"
+				if e.Reason == state.EvictedServiceCap {
+					which = "service"
+				}
+				s.metrics.sessionEvicted(which)
+				s.log.InfoContext(ctx, "session evicted: least recently used at the "+which+" session cap",
+					"session", e.ID, "sessionUser", e.User, "for", sid)
+				endTransport(e.ID)
+			}
+			return true
 		}}
 		next.ServeHTTP(sw, r)
+		switch {
+		case sw.sid == "":
+		case sw.failed:
+			// mcp-go registers a session after writing its answer, which
+			// the client never saw: drop it now, not after the idle TTL.
+			endTransport(sw.sid)
+		default:
+			// A concurrent initialize may have evicted this session before
+			// mcp-go registered it, when dropping it there was a no-op.
+			if _, err := store.Touch(ctx, sw.sid); errors.Is(err, state.ErrSessionNotFound) {
+				endTransport(sw.sid)
+			}
+		}
 	})
 }
 
@@ -168,6 +195,7 @@ func retrySeconds(d time.Duration) int {
 type sessionWriter struct {
 	http.ResponseWriter
 	create  func(sid string) bool
+	sid     string // the session ID mcp-go handed out
 	written bool
 	failed  bool
 }
@@ -182,6 +210,7 @@ func (w *sessionWriter) WriteHeader(code int) {
 	w.written = true
 	if sid := w.Header().Get(identity.SessionHeader); sid != "" && code < 300 {
 		w.Header().Del(identity.SessionHeader)
+		w.sid = sid
 		if !w.create(sid) {
 			w.failed = true
 			return
@@ -216,3 +245,37 @@ func (w *sessionWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// transportEnder returns endTransport for sessionLifecycle: it drops
+// everything mcp-go keeps for a session (its session map entry, the
+// transport's per-session tools, resources, log level and idle clock) the
+// one way mcp-go exports, a DELETE for that session served to it directly.
+// A session this process never served is a no-op.
+func transportEnder(transport http.Handler) func(sid string) {
+	return func(sid string) {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodDelete, "/mcp", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set(identity.SessionHeader, sid)
+		transport.ServeHTTP(discardWriter{h: http.Header{}}, req)
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header       { return d.h }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+// endTransports drops mcp-go's state for sid in every transport of this
+// server: for sessions another replica evicted (with state: redis).
+func (s *Server) endTransports(sid string) {
+	s.transports.Lock()
+	end := slices.Clone(s.transports.end)
+	s.transports.Unlock()
+	for _, f := range end {
+		f(sid)
+	}
+}

@@ -18,7 +18,7 @@ type sharedState struct {
 	rdb      *redis.Client
 	prefix   string
 	limiter  *ratelimit.Chain
-	sessions state.SessionStore
+	sessions *state.RedisSessions
 }
 
 // openSharedState connects to Redis when cfg.State is "redis" (nil for

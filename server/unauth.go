@@ -173,7 +173,7 @@ func (g *unauthGuard) middleware(s *Server, next http.Handler) http.Handler {
 		addr := clientAddr(r, g.trusted)
 		ctx := context.WithValue(r.Context(), addrKey{}, addr)
 		wait, blocked := g.isBlocked(addr)
-		if !blocked && !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
+		if !blocked && !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") && !sessionEndWithoutToken(r) {
 			// No token: it will fail; charge it now.
 			var ok bool
 			wait, ok = g.charge(ctx, addr)
@@ -187,6 +187,17 @@ func (g *unauthGuard) middleware(s *Server, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// sessionEndWithoutToken reports a DELETE of a session without a token.
+// mcp-go's client sends one on every Close (without its Authorization
+// header); it is refused with 401 and audited like any request without a
+// token, but not charged to the address: charging it would block the
+// address, and every signed-in user behind it, after about twenty quick
+// reconnects. It costs no token verification, and an address already
+// blocked still gets 429 for it.
+func sessionEndWithoutToken(r *http.Request) bool {
+	return r.Method == http.MethodDelete && r.Header.Get(identity.SessionHeader) != ""
 }
 
 // failureKey is one aggregation bucket of authentication failures.

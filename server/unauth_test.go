@@ -178,6 +178,31 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	}
 }
 
+// TestTokenlessSessionDeleteNotCharged: mcp-go's client ends each session
+// with a DELETE that lacks the token; many of them in a row are refused
+// (401) but do not block the address, so the same client's next
+// initialize, with its token, is served.
+func TestTokenlessSessionDeleteNotCharged(t *testing.T) {
+	e := startAuthServer(t, newTestIdP(t), authSetup{serverExtra: "  unauthenticatedRate: {requests: 1, per: 1h, burst: 2}\n  authFailureInterval: 1h\n"})
+	for i := range 30 {
+		if resp, body := e.do(http.MethodDelete, "/mcp", "", "mcp-session-6f1b3b0e-4c1e-4d0a-9d6b-2a1f5e0c7a11", ""); resp.StatusCode != 401 {
+			t.Fatalf("token-less DELETE %d = %d, want 401: %s", i, resp.StatusCode, body)
+		}
+	}
+	if resp, body := e.do(http.MethodPost, "/mcp", "Bearer "+e.token(amelia, scopeCatalog), "", rpcInitialize); resp.StatusCode != 200 {
+		t.Fatalf("initialize with a token after 30 token-less DELETEs = %d, want 200: %s", resp.StatusCode, body)
+	}
+	// Other token-less requests are still charged: the third is refused.
+	codes := []int{}
+	for range 3 {
+		resp, _ := e.do(http.MethodPost, "/mcp", "", "", rpcInitialize)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[2] != 429 {
+		t.Fatalf("token-less initializes = %v, want the third refused with 429", codes)
+	}
+}
+
 func stringsReader(s string) *stringReader { return &stringReader{s: s} }
 
 type stringReader struct {

@@ -25,9 +25,10 @@ const (
 	// TypePolicyReload records a (successful or failed) policy reload.
 	TypePolicyReload Type = "policy_reload"
 	// TypeSession records a refused Streamable HTTP session: initialize
-	// over the user's or the service's session cap or rate limit, the
-	// session store unavailable, or initialize params that are not a valid
-	// object (those are aggregated per source and interval, with Count).
+	// over a rate limit, the session store unavailable, or initialize
+	// params that are not a valid object (those are aggregated per source
+	// and interval, with Count). The session caps evict the least recently
+	// used session instead of refusing.
 	TypeSession Type = "session"
 )
 

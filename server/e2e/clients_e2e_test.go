@@ -78,6 +78,9 @@ type clientConfig struct {
 	// suite opens a session per scenario, all as the one demo user, and
 	// never ends them.
 	SessionsPerUser int
+	// Extra is raw YAML appended to the file (top-level keys the fields
+	// above do not write, e.g. rateLimits).
+	Extra string
 }
 
 // writeClientConfig writes a config file and the test policy into a
@@ -109,6 +112,7 @@ func writeClientConfig(t *testing.T, cc clientConfig) string {
 		fmt.Fprintf(&b, "auth:\n  issuers:\n    - url: %s\n  scopesSupported: [%s]\n", cc.Issuer, tokenScope)
 	}
 	fmt.Fprintf(&b, "audit:\n  path: %s\nlog:\n  level: debug\n  format: json\n", filepath.Join(dir, "audit.log"))
+	b.WriteString(cc.Extra)
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -192,7 +196,7 @@ func npmCI(ctx context.Context, dir string, log io.Writer, installed func(string
 
 // clientsInstalled reports whether node_modules was installed from the
 // current package-lock.json (npm's hidden lockfile is at least as new) and
-// holds the three packages the tests run.
+// holds the packages the tests run.
 func clientsInstalled(dir string) bool {
 	lockInfo, err := os.Stat(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
@@ -202,8 +206,8 @@ func clientsInstalled(dir string) bool {
 	if err != nil || hidden.ModTime().Before(lockInfo.ModTime()) {
 		return false
 	}
-	for _, p := range []string{"sdk", "inspector-cli", "conformance"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", p, "package.json")); err != nil {
+	for _, p := range []string{"@modelcontextprotocol/sdk", "@modelcontextprotocol/inspector-cli", "@modelcontextprotocol/conformance", "mcp-remote"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", p, "package.json")); err != nil {
 			return false
 		}
 	}

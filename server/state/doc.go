@@ -14,5 +14,5 @@
 //
 //	rdb, err := state.NewRedisClient(cfg.Redis)
 //	if err != nil { ... }
-//	sessions := state.NewRedisSessions(rdb, state.SessionLimits{PerUser: 20, Global: 10000}, "backstage-mcp:")
+//	sessions := state.NewRedisSessions(rdb, state.SessionLimits{MaxPerUser: 32, Max: 10000}, "backstage-mcp:", nil)
 package state

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -31,21 +32,34 @@ type Session struct {
 
 // SessionLimits bound sessions. Zero fields take defaults.
 type SessionLimits struct {
-	// IdleTTL ends a session not used for this long. Default 30m.
+	// IdleTTL ends a session not used for this long. Default 10m.
 	IdleTTL time.Duration `yaml:"idleTTL"`
-	// MaxPerUser caps the open sessions of one principal. Default 32.
+	// MaxPerUser caps the open sessions of one user (the resolved Backstage
+	// user). Default 32. At the cap a new session ends that user's least
+	// recently used one.
 	MaxPerUser int `yaml:"maxPerUser"`
 	// Max caps the open sessions of the whole service (every replica, with
-	// Redis). Default 10000. Each open session costs about 17 KiB in the
+	// Redis). Default 10000. At the cap a new session ends the service's
+	// least recently used one. Each open session costs about 17 KiB in the
 	// replica that opened it (mostly mcp-go's per-session state), so the
 	// cap also bounds memory: 10,000 sessions ≈ 175 MiB.
 	Max int `yaml:"max"`
 }
 
+// DefaultSessionIdleTTL is SessionLimits.IdleTTL when unset. Clients that
+// reconnect open a new session each time and rarely end the old one, so
+// most sessions that go quiet are abandoned: each holds about 10-17 KiB in
+// mcp-go (and keys in Redis) until it expires. Since the caps evict rather
+// than refuse, the TTL no longer protects anyone from a lock-out; it only
+// bounds that waste. Ten minutes outlasts a developer's pause between
+// agent turns, and a client back after longer pays one 404 and one
+// initialize. (It matches rateLimits.idleTTL.)
+const DefaultSessionIdleTTL = 10 * time.Minute
+
 // WithDefaults fills zero fields.
 func (l SessionLimits) WithDefaults() SessionLimits {
 	if l.IdleTTL <= 0 {
-		l.IdleTTL = 30 * time.Minute
+		l.IdleTTL = DefaultSessionIdleTTL
 	}
 	if l.MaxPerUser <= 0 {
 		l.MaxPerUser = 32
@@ -67,23 +81,38 @@ func (l SessionLimits) Validate() error {
 	return nil
 }
 
-// Session errors; callers branch on them with errors.Is.
-var (
-	// ErrSessionNotFound: unknown, ended or expired (HTTP 404).
-	ErrSessionNotFound = errors.New("state: session not found")
-	// ErrUserSessionCap: the principal has MaxPerUser open sessions.
-	ErrUserSessionCap = errors.New("state: too many open sessions for this user")
-	// ErrSessionCap: the service has Max open sessions.
-	ErrSessionCap = errors.New("state: too many open sessions on this service")
+// ErrSessionNotFound: unknown, ended or expired (HTTP 404). Callers branch
+// on it with errors.Is.
+var ErrSessionNotFound = errors.New("state: session not found")
+
+// Eviction reasons, in Evicted.Reason.
+const (
+	// EvictedUserCap: the user had MaxPerUser open sessions.
+	EvictedUserCap = "user cap"
+	// EvictedServiceCap: the service had Max open sessions.
+	EvictedServiceCap = "service cap"
 )
 
+// Evicted is a session that Create ended to make room.
+type Evicted struct {
+	// ID is the evicted session's Mcp-Session-Id.
+	ID string
+	// User is who it counted against (Session.User, or Owner).
+	User string
+	// Reason is EvictedUserCap or EvictedServiceCap.
+	Reason string
+}
+
 // SessionStore keeps session records. Implementations are safe for
-// concurrent use; errors other than the ones above mean the store is
+// concurrent use; errors other than ErrSessionNotFound mean the store is
 // unavailable, and callers must fail closed.
 type SessionStore interface {
-	// Create records a new session, or fails with ErrUserSessionCap or
-	// ErrSessionCap.
-	Create(ctx context.Context, s Session) error
+	// Create records a new session. The caps never refuse one: at the
+	// per-user cap it ends that user's least recently used session, at the
+	// service cap the service's least recently used one, in the same
+	// atomic step as the insert (so concurrent Creates, on any replica,
+	// never overshoot a cap), and returns what it ended.
+	Create(ctx context.Context, s Session) ([]Evicted, error)
 	// Touch returns the session and refreshes its LastSeen, or fails with
 	// ErrSessionNotFound.
 	Touch(ctx context.Context, id string) (Session, error)
@@ -100,8 +129,9 @@ type MemorySessions struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	sessions map[string]*Session
-	perOwner map[string]int
+	sessions map[string]*list.Element // of *Session
+	lru      *list.List               // *Session, most recently used first
+	perUser  map[string]map[string]*list.Element
 }
 
 // NewMemorySessions returns an empty store; now nil means time.Now.
@@ -109,7 +139,8 @@ func NewMemorySessions(lim SessionLimits, now func() time.Time) *MemorySessions 
 	if now == nil {
 		now = time.Now
 	}
-	return &MemorySessions{lim: lim.WithDefaults(), now: now, sessions: map[string]*Session{}, perOwner: map[string]int{}}
+	return &MemorySessions{lim: lim.WithDefaults(), now: now, sessions: map[string]*list.Element{},
+		lru: list.New(), perUser: map[string]map[string]*list.Element{}}
 }
 
 func (m *MemorySessions) expired(s *Session, now time.Time) bool {
@@ -124,38 +155,53 @@ func (s Session) capKey() string {
 	return s.Owner
 }
 
-func (m *MemorySessions) removeLocked(s *Session) {
+func (m *MemorySessions) removeLocked(e *list.Element) *Session {
+	s := m.lru.Remove(e).(*Session)
 	delete(m.sessions, s.ID)
-	if m.perOwner[s.capKey()]--; m.perOwner[s.capKey()] <= 0 {
-		delete(m.perOwner, s.capKey())
+	mine := m.perUser[s.capKey()]
+	if delete(mine, s.ID); len(mine) == 0 {
+		delete(m.perUser, s.capKey())
 	}
+	return s
 }
 
 // Create implements SessionStore.
-func (m *MemorySessions) Create(_ context.Context, s Session) error {
+func (m *MemorySessions) Create(_ context.Context, s Session) ([]Evicted, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.sessions[s.ID]; dup {
-		return fmt.Errorf("state: session id %q already exists", s.ID)
+		return nil, fmt.Errorf("state: session id %q already exists", s.ID)
 	}
-	if m.perOwner[s.capKey()] >= m.lim.MaxPerUser || len(m.sessions) >= m.lim.Max {
-		for _, o := range m.sessions { // drop expired ones, then judge again
-			if m.expired(o, now) {
-				m.removeLocked(o)
+	// Expired sessions sit at the back of the LRU list.
+	for e := m.lru.Back(); e != nil && m.expired(e.Value.(*Session), now); e = m.lru.Back() {
+		m.removeLocked(e)
+	}
+	var evicted []Evicted
+	if mine := m.perUser[s.capKey()]; len(mine) >= m.lim.MaxPerUser {
+		for len(mine) >= m.lim.MaxPerUser { // a lowered cap may need several
+			var oldest *list.Element
+			for _, e := range mine { // at most MaxPerUser entries
+				if oldest == nil || e.Value.(*Session).LastSeen.Before(oldest.Value.(*Session).LastSeen) {
+					oldest = e
+				}
 			}
+			o := m.removeLocked(oldest)
+			evicted = append(evicted, Evicted{ID: o.ID, User: o.capKey(), Reason: EvictedUserCap})
 		}
 	}
-	if m.perOwner[s.capKey()] >= m.lim.MaxPerUser {
-		return fmt.Errorf("%w (cap %d)", ErrUserSessionCap, m.lim.MaxPerUser)
-	}
-	if len(m.sessions) >= m.lim.Max {
-		return fmt.Errorf("%w (cap %d)", ErrSessionCap, m.lim.Max)
+	for m.lru.Len() >= m.lim.Max {
+		o := m.removeLocked(m.lru.Back())
+		evicted = append(evicted, Evicted{ID: o.ID, User: o.capKey(), Reason: EvictedServiceCap})
 	}
 	s.Created, s.LastSeen = now, now
-	m.sessions[s.ID] = &s
-	m.perOwner[s.capKey()]++
-	return nil
+	e := m.lru.PushFront(&s)
+	m.sessions[s.ID] = e
+	if m.perUser[s.capKey()] == nil {
+		m.perUser[s.capKey()] = map[string]*list.Element{}
+	}
+	m.perUser[s.capKey()][s.ID] = e
+	return evicted, nil
 }
 
 // Touch implements SessionStore.
@@ -163,15 +209,19 @@ func (m *MemorySessions) Touch(_ context.Context, id string) (Session, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.sessions[id]
+	e, ok := m.sessions[id]
 	if !ok {
 		return Session{}, ErrSessionNotFound
 	}
+	s := e.Value.(*Session)
 	if m.expired(s, now) {
-		m.removeLocked(s)
+		m.removeLocked(e)
 		return Session{}, ErrSessionNotFound
 	}
-	s.LastSeen = now
+	if now.After(s.LastSeen) {
+		s.LastSeen = now
+	}
+	m.lru.MoveToFront(e)
 	return *s, nil
 }
 
@@ -180,11 +230,11 @@ func (m *MemorySessions) Delete(_ context.Context, id string) (Session, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.sessions[id]
+	e, ok := m.sessions[id]
 	if !ok {
 		return Session{}, ErrSessionNotFound
 	}
-	m.removeLocked(s)
+	s := m.removeLocked(e)
 	if m.expired(s, now) {
 		return Session{}, ErrSessionNotFound
 	}
@@ -200,11 +250,11 @@ func (m *MemorySessions) Count(context.Context) (int, error) {
 
 // RedisSessions is a SessionStore in Redis, shared by every replica: a
 // hash per session (expiring after IdleTTL unused) and sorted sets of
-// session IDs by last use, per owner and for the service, for the caps.
-//
-// The caps are checked and then the session is written in a second round
-// trip, so under concurrent initializes across replicas a cap can be
-// exceeded by the number of initializes in flight at that moment.
+// session IDs by last use, per user and for the service, for the caps.
+// Create is one Lua script, so the caps hold however many replicas open
+// sessions at once. (The script reaches the hash and per-user set of the
+// session it evicts, which it cannot name in advance: fine on one Redis or
+// a primary with replicas, not on Redis Cluster.)
 type RedisSessions struct {
 	rdb    redis.UniversalClient
 	lim    SessionLimits
@@ -223,6 +273,29 @@ func NewRedisSessions(rdb redis.UniversalClient, lim SessionLimits, prefix strin
 func (r *RedisSessions) key(id string) string     { return r.prefix + "id:" + id }
 func (r *RedisSessions) ownerKey(o string) string { return r.prefix + "owner:" + o }
 func (r *RedisSessions) allKey() string           { return r.prefix + "all" }
+func (r *RedisSessions) evictedChannel() string   { return r.prefix + "evicted" }
+
+// SubscribeEvicted calls fn with the ID of every session Create evicts,
+// on any replica, until stop is called, so that each replica can drop
+// what it keeps for a session another replica evicted. Delivery is best
+// effort (Redis pub/sub): IDs published while this replica is cut off
+// from Redis are missed, and their state ends with the idle TTL instead.
+func (r *RedisSessions) SubscribeEvicted(fn func(id string)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := r.rdb.Subscribe(ctx, r.evictedChannel())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range ps.Channel() {
+			fn(msg.Payload)
+		}
+	}()
+	return func() {
+		cancel()
+		_ = ps.Close()
+		<-done
+	}
+}
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: session %s: %w", ErrUnavailable, op, err)
 }
@@ -233,43 +306,71 @@ func cutoff(now time.Time, ttl time.Duration) string {
 	return strconv.FormatInt(now.Add(-ttl).UnixMilli(), 10)
 }
 
+// createScript drops expired sessions, evicts the least recently used
+// sessions of the user (KEYS[2]) and then of the service (KEYS[1]) while
+// at a cap, and records the new session (KEYS[3]), all at once.
+//
+// ARGV: now ms, expiry cutoff ms, maxPerUser, max, idle TTL ms, key prefix
+// of session hashes, key prefix of per-user sets, owner, user, protocol,
+// session ID, channel to publish evicted IDs on. Returns {} when the ID exists already (the caller
+// reports it), else {1, evicted ID, its user, reason, ...}.
+var createScript = redis.NewScript(`
+local all, mine, key = KEYS[1], KEYS[2], KEYS[3]
+local now, cut, perUser, max, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local idPrefix, ownerPrefix = ARGV[6], ARGV[7]
+if redis.call('EXISTS', key) == 1 then return {} end
+redis.call('ZREMRANGEBYSCORE', all, '-inf', cut)
+redis.call('ZREMRANGEBYSCORE', mine, '-inf', cut)
+local out = {1}
+local function evict(id, reason)
+  local h = idPrefix .. id
+  local user = redis.call('HGET', h, 'user')
+  if not user or user == '' then user = redis.call('HGET', h, 'owner') end
+  redis.call('DEL', h)
+  redis.call('ZREM', all, id)
+  if user then redis.call('ZREM', ownerPrefix .. user, id) else user = '' end
+  table.insert(out, id); table.insert(out, user); table.insert(out, reason)
+  redis.call('PUBLISH', ARGV[12], id)
+end
+while redis.call('ZCARD', mine) >= perUser do
+  local oldest = redis.call('ZRANGE', mine, 0, 0)
+  -- a set entry whose hash has gone is dropped from both sets by evict
+  evict(oldest[1], 'user cap')
+  redis.call('ZREM', mine, oldest[1])
+end
+while redis.call('ZCARD', all) >= max do
+  local oldest = redis.call('ZRANGE', all, 0, 0)
+  evict(oldest[1], 'service cap')
+end
+redis.call('HSET', key, 'owner', ARGV[8], 'user', ARGV[9], 'protocol', ARGV[10], 'created', now, 'lastSeen', now)
+redis.call('PEXPIRE', key, ttl)
+redis.call('ZADD', all, now, ARGV[11])
+redis.call('ZADD', mine, now, ARGV[11])
+redis.call('PEXPIRE', mine, ttl)
+return out
+`)
+
 // Create implements SessionStore.
-func (r *RedisSessions) Create(ctx context.Context, s Session) error {
+func (r *RedisSessions) Create(ctx context.Context, s Session) ([]Evicted, error) {
 	now := r.now()
-	var all, mine *redis.IntCmd
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRemRangeByScore(ctx, r.allKey(), "-inf", cutoff(now, r.lim.IdleTTL))
-		p.ZRemRangeByScore(ctx, r.ownerKey(s.capKey()), "-inf", cutoff(now, r.lim.IdleTTL))
-		all = p.ZCard(ctx, r.allKey())
-		mine = p.ZCard(ctx, r.ownerKey(s.capKey()))
-		return nil
-	})
+	res, err := createScript.Run(ctx, r.rdb,
+		[]string{r.allKey(), r.ownerKey(s.capKey()), r.key(s.ID)},
+		now.UnixMilli(), cutoff(now, r.lim.IdleTTL), r.lim.MaxPerUser, r.lim.Max, r.lim.IdleTTL.Milliseconds(),
+		r.prefix+"id:", r.prefix+"owner:", s.Owner, s.User, s.Protocol, s.ID, r.evictedChannel()).Slice()
 	if err != nil {
-		return unavailable("create", err)
+		return nil, unavailable("create", err)
 	}
-	if mine.Val() >= int64(r.lim.MaxPerUser) {
-		return fmt.Errorf("%w (cap %d)", ErrUserSessionCap, r.lim.MaxPerUser)
+	if len(res) == 0 {
+		return nil, fmt.Errorf("state: session id %q already exists", s.ID)
 	}
-	if all.Val() >= int64(r.lim.Max) {
-		return fmt.Errorf("%w (cap %d)", ErrSessionCap, r.lim.Max)
+	var evicted []Evicted
+	for i := 1; i+2 < len(res); i += 3 {
+		id, _ := res[i].(string)
+		user, _ := res[i+1].(string)
+		reason, _ := res[i+2].(string)
+		evicted = append(evicted, Evicted{ID: id, User: user, Reason: reason})
 	}
-	var set *redis.BoolCmd
-	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.HSetNX(ctx, r.key(s.ID), "owner", s.Owner)
-		p.HSet(ctx, r.key(s.ID), "user", s.User, "protocol", s.Protocol, "created", now.UnixMilli(), "lastSeen", now.UnixMilli())
-		p.PExpire(ctx, r.key(s.ID), r.lim.IdleTTL)
-		p.ZAdd(ctx, r.allKey(), redis.Z{Score: ms(now), Member: s.ID})
-		p.ZAdd(ctx, r.ownerKey(s.capKey()), redis.Z{Score: ms(now), Member: s.ID})
-		p.PExpire(ctx, r.ownerKey(s.capKey()), r.lim.IdleTTL)
-		return nil
-	})
-	if err != nil {
-		return unavailable("create", err)
-	}
-	if !set.Val() {
-		return fmt.Errorf("state: session id %q already exists", s.ID)
-	}
-	return nil
+	return evicted, nil
 }
 
 func (r *RedisSessions) get(ctx context.Context, id string) (Session, error) {

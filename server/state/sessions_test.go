@@ -34,7 +34,7 @@ func TestSessionStores(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Run("create touch delete", func(t *testing.T) {
 				st := newStore(t, SessionLimits{})
-				if err := st.Create(ctx, Session{ID: "s1", Owner: "jane", Protocol: "2025-06-18"}); err != nil {
+				if err := create(st, Session{ID: "s1", Owner: "jane", Protocol: "2025-06-18"}); err != nil {
 					t.Fatal(err)
 				}
 				got, err := st.Touch(ctx, "s1")
@@ -59,63 +59,98 @@ func TestSessionStores(t *testing.T) {
 			})
 			t.Run("duplicate id refused", func(t *testing.T) {
 				st := newStore(t, SessionLimits{})
-				if err := st.Create(ctx, Session{ID: "dup", Owner: "jane"}); err != nil {
+				if err := create(st, Session{ID: "dup", Owner: "jane"}); err != nil {
 					t.Fatal(err)
 				}
-				if err := st.Create(ctx, Session{ID: "dup", Owner: "mallory"}); err == nil {
+				if err := create(st, Session{ID: "dup", Owner: "mallory"}); err == nil {
 					t.Fatal("second Create with the same id succeeded")
 				}
 				if s, _ := st.Touch(ctx, "dup"); s.Owner != "jane" {
 					t.Fatalf("owner = %q after a duplicate Create, want jane", s.Owner)
 				}
 			})
-			t.Run("caps", func(t *testing.T) {
+			t.Run("caps evict the least recently used", func(t *testing.T) {
 				st := newStore(t, SessionLimits{MaxPerUser: 2, Max: 3})
 				steps := []struct {
 					id, owner string
-					want      error
+					touch     string // touched before the Create
+					evicted   string // "id/user/reason", or ""
 				}{
-					{"a1", "ann", nil}, {"a2", "ann", nil}, {"a3", "ann", ErrUserSessionCap},
-					{"b1", "bob", nil}, {"c1", "cat", ErrSessionCap},
+					{id: "a1", owner: "ann"}, {id: "a2", owner: "ann"},
+					// a1 was used more recently than a2: a2 goes.
+					{id: "a3", owner: "ann", touch: "a1", evicted: "a2/ann/user cap"},
+					{id: "b1", owner: "bob"},
+					// The service is full: its least recently used (a3) goes.
+					{id: "c1", owner: "cat", touch: "a1", evicted: "a3/ann/service cap"},
 				}
 				for _, s := range steps {
-					err := st.Create(ctx, Session{ID: s.id, Owner: s.owner})
-					if !errors.Is(err, s.want) || (s.want == nil) != (err == nil) {
-						t.Fatalf("Create(%s, %s) = %v, want %v", s.id, s.owner, err, s.want)
+					if s.touch != "" {
+						time.Sleep(3 * time.Millisecond) // Redis keeps milliseconds
+						if _, err := st.Touch(ctx, s.touch); err != nil {
+							t.Fatal(err)
+						}
+						time.Sleep(3 * time.Millisecond)
+					}
+					ev, err := st.Create(ctx, Session{ID: s.id, Owner: s.owner})
+					if err != nil {
+						t.Fatalf("Create(%s, %s): %v", s.id, s.owner, err)
+					}
+					var got []string
+					for _, e := range ev {
+						got = append(got, e.ID+"/"+e.User+"/"+e.Reason)
+					}
+					if want := []string{s.evicted}; (s.evicted == "" && len(got) != 0) || (s.evicted != "" && fmt.Sprint(got) != fmt.Sprint(want)) {
+						t.Fatalf("Create(%s) evicted %v, want %v", s.id, got, s.evicted)
+					}
+					time.Sleep(3 * time.Millisecond)
+				}
+				for _, id := range []string{"a2", "a3"} {
+					if _, err := st.Touch(ctx, id); !errors.Is(err, ErrSessionNotFound) {
+						t.Fatalf("evicted %s: %v, want ErrSessionNotFound", id, err)
 					}
 				}
-				// Ending one frees its place.
-				if _, err := st.Delete(ctx, "a1"); err != nil {
-					t.Fatal(err)
+				for _, id := range []string{"a1", "b1", "c1"} {
+					if _, err := st.Touch(ctx, id); err != nil {
+						t.Fatalf("kept %s: %v", id, err)
+					}
 				}
-				if err := st.Create(ctx, Session{ID: "c1", Owner: "cat"}); err != nil {
-					t.Fatalf("after a delete: %v", err)
+				if n, _ := st.Count(ctx); n != 3 {
+					t.Fatalf("Count = %d, want 3", n)
 				}
 			})
-			t.Run("per-user cap counts the person, not the subject", func(t *testing.T) {
-				st := newStore(t, SessionLimits{MaxPerUser: 2})
-				for i, owner := range []string{"iss\x00sub-1", "iss\x00sub-2"} {
-					if err := st.Create(ctx, Session{ID: fmt.Sprint("p", i), Owner: owner, User: "ref:user:default/jane"}); err != nil {
-						t.Fatal(err)
+			t.Run("cap holds under 64 concurrent creates", func(t *testing.T) {
+				const limit = 32
+				st := newStore(t, SessionLimits{MaxPerUser: limit})
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				evicted := 0
+				for i := range 64 {
+					wg.Go(func() {
+						ev, err := st.Create(ctx, Session{ID: fmt.Sprint("k", i), Owner: "jane"})
+						if err != nil {
+							t.Error(err)
+						}
+						mu.Lock()
+						evicted += len(ev)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+				n, err := st.Count(ctx)
+				live := 0
+				for i := range 64 {
+					if _, err := st.Touch(ctx, fmt.Sprint("k", i)); err == nil {
+						live++
 					}
 				}
-				err := st.Create(ctx, Session{ID: "p3", Owner: "iss\x00sub-3", User: "ref:user:default/jane"})
-				if !errors.Is(err, ErrUserSessionCap) {
-					t.Fatalf("third subject of one person: %v, want ErrUserSessionCap", err)
-				}
-				if s, err := st.Touch(ctx, "p1"); err != nil || s.Owner != "iss\x00sub-2" || s.User != "ref:user:default/jane" {
-					t.Fatalf("Touch = %+v, %v", s, err)
-				}
-				if _, err := st.Delete(ctx, "p0"); err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Create(ctx, Session{ID: "p3", Owner: "iss\x00sub-3", User: "ref:user:default/jane"}); err != nil {
-					t.Fatalf("after ending one: %v", err)
+				t.Logf("%s: 64 concurrent creates for one user, cap %d: %d live (Count %d), %d evicted", kind, limit, live, n, evicted)
+				if err != nil || n != limit || live != limit || evicted != 64-limit {
+					t.Fatalf("Count %d (%v), live %d, evicted %d; want %d live and %d evicted", n, err, live, evicted, limit, 64-limit)
 				}
 			})
 			t.Run("idle ttl", func(t *testing.T) {
 				st := newStore(t, SessionLimits{IdleTTL: time.Second, MaxPerUser: 1})
-				if err := st.Create(ctx, Session{ID: "idle", Owner: "jane"}); err != nil {
+				if err := create(st, Session{ID: "idle", Owner: "jane"}); err != nil {
 					t.Fatal(err)
 				}
 				// Use keeps it alive past one TTL.
@@ -129,9 +164,9 @@ func TestSessionStores(t *testing.T) {
 				if _, err := st.Touch(ctx, "idle"); !errors.Is(err, ErrSessionNotFound) {
 					t.Fatalf("idle session: %v, want ErrSessionNotFound", err)
 				}
-				// Its place under the cap is free again.
-				if err := st.Create(ctx, Session{ID: "next", Owner: "jane"}); err != nil {
-					t.Fatalf("create after expiry: %v", err)
+				// Its place under the cap is free again: nothing to evict.
+				if ev, err := st.Create(ctx, Session{ID: "next", Owner: "jane"}); err != nil || len(ev) != 0 {
+					t.Fatalf("create after expiry: evicted %+v, %v", ev, err)
 				}
 			})
 			t.Run("concurrent", func(t *testing.T) {
@@ -140,7 +175,7 @@ func TestSessionStores(t *testing.T) {
 				for i := range 50 {
 					wg.Go(func() {
 						id := fmt.Sprint("c", i)
-						if err := st.Create(ctx, Session{ID: id, Owner: "jane"}); err != nil {
+						if err := create(st, Session{ID: id, Owner: "jane"}); err != nil {
 							t.Error(err)
 							return
 						}
@@ -158,6 +193,12 @@ func TestSessionStores(t *testing.T) {
 	}
 }
 
+// create is Create without the evicted sessions.
+func create(st SessionStore, s Session) error {
+	_, err := st.Create(context.Background(), s)
+	return err
+}
+
 // TestRedisSessionsAcrossReplicas: a session created through one client
 // is seen and ended through another; Redis down gives ErrUnavailable.
 func TestRedisSessionsAcrossReplicas(t *testing.T) {
@@ -169,7 +210,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 		return NewRedisSessions(rdb, SessionLimits{}, "x:", nil)
 	}
 	a, b := newStore(), newStore()
-	if err := a.Create(ctx, Session{ID: "s", Owner: "jane"}); err != nil {
+	if err := create(a, Session{ID: "s", Owner: "jane"}); err != nil {
 		t.Fatal(err)
 	}
 	if s, err := b.Touch(ctx, "s"); err != nil || s.Owner != "jane" {
@@ -185,7 +226,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 	if _, err := a.Touch(ctx, "s"); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrSessionNotFound) {
 		t.Fatalf("Redis down: %v, want ErrUnavailable (not a 404)", err)
 	}
-	if err := a.Create(ctx, Session{ID: "t", Owner: "jane"}); !errors.Is(err, ErrUnavailable) {
+	if err := create(a, Session{ID: "t", Owner: "jane"}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Create with Redis down: %v, want ErrUnavailable", err)
 	}
 }
