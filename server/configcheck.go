@@ -184,10 +184,10 @@ func (c *nodeChecker) gotWords(n *yaml.Node) string {
 
 // wantWords says what a value of type t looks like.
 func wantWords(t reflect.Type) string {
-	switch {
-	case t == durationType:
+	switch t {
+	case durationType:
 		return `a duration such as "10s" or "1m30s"`
-	case t == rateType:
+	case rateType:
 		return "a rate such as {requests: 60, per: 1m, burst: 10} or {unlimited: true}"
 	}
 	switch t.Kind() {

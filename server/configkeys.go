@@ -120,10 +120,10 @@ func ConfigKeys() []ConfigKey {
 
 // typeWords names a value type for people.
 func typeWords(t reflect.Type) string {
-	switch {
-	case t == durationType:
+	switch t {
+	case durationType:
 		return "duration"
-	case t == rateType:
+	case rateType:
 		return "rate"
 	}
 	switch t.Kind() {

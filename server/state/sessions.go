@@ -81,8 +81,8 @@ func (l SessionLimits) Validate() error {
 	return nil
 }
 
-// ErrSessionNotFound: unknown, ended or expired (HTTP 404). Callers branch
-// on it with errors.Is.
+// ErrSessionNotFound is the error for a session that is unknown, ended or
+// expired (HTTP 404). Callers branch on it with errors.Is.
 var ErrSessionNotFound = errors.New("state: session not found")
 
 // Eviction reasons, in Evicted.Reason.
