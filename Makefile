@@ -84,11 +84,12 @@ bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 demo: build ## serve the embedded demo catalog over Streamable HTTP on 127.0.0.1:8080
 	$(BIN) serve --demo --http 127.0.0.1:8080
 
-docs: ## regenerate the tool, resource and prompt reference (README.md, docs/tools.md), golden tool schemas and docs/config.schema.json
+docs: $(GOBIN_DIR)/helm ## regenerate the tool, resource and prompt reference (README.md, docs/tools.md), golden tool schemas, docs/config.schema.json and the chart's values.schema.json that embeds it
 	$(GO) test ./tools/ -run 'TestToolSchemas|TestReadmeToolReference' -update
 	$(GO) test ./server/ -run TestReadmeCatalogReference -update
 	$(GO) test ./server/ -run TestConfigDocComments -update
 	$(GO) test ./server/ -run TestConfigSchemaGolden -update
+	cd deploy/helm/check && $(GO) test -count=1 -run TestValuesSchemaCurrent ./... -update
 
 check-docs: ## fail when the generated tool reference (README.md, docs/tools.md), docs/configuration.md or docs/config.schema.json is stale
 	$(GO) test ./tools/ -run TestReadmeToolReference
