@@ -210,6 +210,9 @@ type bench struct {
 	log    *slog.Logger
 	stdout io.Writer
 	rng    *rand.Rand
+	// guide is the link from the report's folder to testdata/bench/README.md
+	// (method and caveats), set by write.
+	guide string
 
 	root    string
 	tmp     string
