@@ -122,24 +122,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		}
 	}
 
-	checkPolicy := func(_ *policy.Policy, doc policy.Document) error {
-		if fr := cfg.Auth.FallbackRole; fr != "" {
-			found := false
-			for _, role := range doc.Roles {
-				found = found || role.Name == fr
-			}
-			if !found {
-				return fmt.Errorf("auth.fallbackRole %q names no role of the policy", fr)
-			}
-		}
-		for i, role := range doc.Roles {
-			if role.RateClass != "" && !cfg.RateLimits.HasClass(role.RateClass) {
-				return fmt.Errorf("roles[%d] (%s): rate class %q is not configured in rateLimits.classes (have: %s)",
-					i, role.Name, role.RateClass, strings.Join(cfg.RateLimits.ClassNames(), ", "))
-			}
-		}
-		return nil
-	}
+	checkPolicy := func(_ *policy.Policy, doc policy.Document) error { return cfg.CheckPolicy(doc) }
 	var pols *PolicyStore
 	switch {
 	case cfg.Policy.File != "":

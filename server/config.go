@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
@@ -727,6 +728,30 @@ func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) er
 	}
 	if c.FullSyncInterval > 0 && (c.FullSyncInterval < c.SyncInterval || c.FullSyncInterval > 168*time.Hour) {
 		return bad("catalog.fullSyncInterval", "must be between catalog.syncInterval (%s) and 168h, or negative for never (got %s)", c.SyncInterval, c.FullSyncInterval)
+	}
+	return nil
+}
+
+// CheckPolicy reports what in a policy this configuration cannot serve: a
+// fallback role the policy does not define, or a rate class the config does
+// not configure. serve refuses such a policy (and keeps the old one on a
+// reload); `config check` runs the same check, so it never passes a policy
+// that serve would refuse.
+func (c *Config) CheckPolicy(doc policy.Document) error {
+	if fr := c.Auth.FallbackRole; fr != "" {
+		found := false
+		for _, role := range doc.Roles {
+			found = found || role.Name == fr
+		}
+		if !found {
+			return fmt.Errorf("auth.fallbackRole %q names no role of the policy", fr)
+		}
+	}
+	for i, role := range doc.Roles {
+		if role.RateClass != "" && !c.RateLimits.HasClass(role.RateClass) {
+			return fmt.Errorf("roles[%d] (%s): rate class %q is not configured in rateLimits.classes (have: %s)",
+				i, role.Name, role.RateClass, strings.Join(c.RateLimits.ClassNames(), ", "))
+		}
 	}
 	return nil
 }

@@ -87,6 +87,14 @@ Example:
 		if policyfile.HasErrors(diags) {
 			return 1
 		}
+		// What serve checks of the policy against this config.
+		if _, doc, err := policyfile.Parse(data, cfg.Policy.File); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		} else if err := cfg.CheckPolicy(doc); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cfg.Policy.File, err)
+			return 1
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", file)
 	return 0
