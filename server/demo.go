@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
@@ -79,4 +80,24 @@ func demoAuditDir(now time.Time) (string, error) {
 		return "", fmt.Errorf("server: demo audit folder: %w", err)
 	}
 	return dir, nil
+}
+
+// userStateDir is where per-user state goes: $XDG_STATE_HOME, else
+// ~/.local/state on Linux and other Unix systems, the user config folder on
+// macOS (~/Library/Application Support) and %LocalAppData% on Windows.
+func userStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	switch runtime.GOOS {
+	case "darwin":
+		return os.UserConfigDir()
+	case "windows":
+		return os.UserCacheDir()
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "state"), nil
 }
