@@ -151,7 +151,13 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 	}
 	if c.perr != nil {
 		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "no verified identity", "identity"
-		return s.refuse(req, tool, "no verified identity for this call; sign in (backstage-mcp login) or send a bearer token")
+		// Not "tool not found": with no identity every tool is hidden, so
+		// naming the missing sign-in reveals nothing about any tool, and
+		// an IDE whose stored login expired must say so (issue: expiry was
+		// invisible). The cause goes to the log (stderr on stdio).
+		s.log.WarnContext(ctx, "a call has no verified identity: sign in again with `backstage-mcp login`", "err", c.perr)
+		return mcp.NewToolResultError("no verified identity for this call: the sign-in has expired or was revoked, or there is none. " +
+			"Ask the user to run `backstage-mcp login` (or, for a shared server, to sign in again in the IDE), then retry."), nil
 	}
 	rec.User = audit.User{Sub: c.p.User.Sub, Email: c.p.User.Email, Ref: c.p.User.Ref}
 	rec.Agent = audit.Agent{ClientID: c.p.Agent.ClientID, Name: c.p.Agent.ClientName, Version: c.p.Agent.ClientVersion}
@@ -293,7 +299,12 @@ func (s *Server) filterTools(ctx context.Context, in []mcpTool) []mcpTool {
 		c = s.grant(ctx)
 	}
 	if c.perr != nil {
-		return []mcpTool{}
+		// No identity at all (a stored login that expired or was revoked;
+		// HTTP callers without one never get here): every tool is listed
+		// alike, so that a call reaches the chain and answers "sign in
+		// again" instead of mcp-go's "tool not found". The list is the
+		// same for everyone and says nothing about any user's grant.
+		return in
 	}
 	allowed := map[string]bool{}
 	for _, t := range c.grant.AllowedTools() {
