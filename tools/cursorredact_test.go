@@ -1,0 +1,46 @@
+package tools
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
+)
+
+// TestCursorsSurviveRedaction: every answer passes egress redaction, the
+// cursor in the text block ("more with cursor=…") and in structured content
+// alike. A cursor is random bytes under encryption, so its encoding must
+// never let a token prefix sit at a word boundary inside it: a base64url
+// cursor once held "-fo1_…" and came out partly redacted (paging broke, and
+// the non-interference test saw answers differ). The encoding has no
+// character that makes a word boundary, and sample cursors pass the
+// redactor unchanged in text and in JSON.
+func TestCursorsSurviveRedaction(t *testing.T) {
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCursorCodec(nil)
+	// A Backstage cursor as it hands them out: base64 of its JSON.
+	inner := base64.StdEncoding.EncodeToString([]byte(`{"firstSortFieldValues":["component:default/svc-9"],"isPrevious":false,"query":{"filter":{"kind":["component"]}},"totalItems":130}`))
+	n := 20000
+	if testing.Short() {
+		n = 4000
+	}
+	for i := range n {
+		cur := c.Wrap("user:default/jane\x00user:default/jane\x00agent", inner)
+		text := "20 entities; more with cursor=" + cur + "\n"
+		if got, rep := r.Text(text); got != text {
+			t.Fatalf("cursor %d was redacted in text (%v):\n%s\n%s", i, rep, text, got)
+		}
+		doc, _ := json.Marshal(map[string]string{"nextCursor": cur, "cursor": cur})
+		if got, _, err := r.JSON(doc); err != nil || string(got) != string(doc) {
+			t.Fatalf("cursor %d was redacted in JSON (%v):\n%s\n%s", i, err, doc, got)
+		}
+		if strings.ContainsAny(cur, "-_+/=") {
+			t.Fatalf("cursor %q has a character that makes a word boundary", cur)
+		}
+	}
+}
