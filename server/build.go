@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -138,42 +136,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		return nil, nil, err
 	}
 
-	acfg := cfg.Audit
-	if bo.Demo && acfg.Sink == audit.SinkFile && acfg.Path == audit.DefaultConfig().Path {
-		dir, err := demoAuditDir(time.Now())
-		if err != nil {
-			return nil, nil, err
-		}
-		acfg.Path = filepath.Join(dir, "audit.log")
-	}
-	if bo.Stdio && acfg.Sink == audit.SinkStdout {
+	if bo.Stdio && cfg.Audit.Sink == audit.SinkStdout {
 		return nil, nil, errors.New("server: audit.sink stdout cannot be used with --stdio: stdout carries the protocol")
 	}
-	if acfg.Sink == audit.SinkStdout {
-		acfg.Stdout = bo.Stdout
-	}
-	// Direct stdio is started by an IDE in whatever folder it is in: the
-	// default trail goes to the user's state folder, not the repository.
-	stdioDefault := bo.Stdio && !bo.Demo && acfg.Sink == audit.SinkFile && acfg.Path == audit.DefaultConfig().Path
-	if stdioDefault {
-		dir, err := userStateDir()
-		if err != nil {
-			return nil, nil, fmt.Errorf("server: audit: no per-user folder for the default trail (%w); set audit.path in the config", err)
-		}
-		acfg.Path = filepath.Join(dir, "backstage-mcp", "audit.log")
-	}
-	alog, err := audit.Open(acfg)
-	if stdioDefault && errors.Is(err, audit.ErrLocked) {
-		// Another IDE window's server holds the default trail: this process
-		// keeps a chain of its own beside it, named for it.
-		pid := strconv.Itoa(os.Getpid())
-		acfg.Path = filepath.Join(filepath.Dir(acfg.Path), "audit-"+pid+".log")
-		acfg.Replica = acfg.Replica + "-" + pid
-		log.Info("another backstage-mcp process writes the default audit trail; this one keeps its own", "path", acfg.Path)
-		alog, err = audit.Open(acfg)
-	}
+	alog, acfg, err := openAudit(cfg.Audit, bo, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("server: audit trail %s: %w (set audit.path in the config to a file this user may write)", acfg.Path, err)
+		return nil, nil, err
 	}
 	if acfg.Sink == audit.SinkFile {
 		log.Info("audit trail", "path", acfg.Path)

@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"runtime"
-	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -63,41 +59,4 @@ func (t InProcessTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
-}
-
-// demoAuditDir makes a new folder for one demo process's audit trail under
-// $TMPDIR/backstage-mcp-demo, named after its start time (so `ls -t` lists
-// the latest first) plus a random suffix. Each process gets its own: the
-// audit file is locked by the process that writes it, and an HTTP demo and
-// any number of stdio demos (one per IDE window) must run side by side.
-func demoAuditDir(now time.Time) (string, error) {
-	base := filepath.Join(os.TempDir(), "backstage-mcp-demo")
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return "", fmt.Errorf("server: demo audit folder: %w", err)
-	}
-	dir, err := os.MkdirTemp(base, now.UTC().Format("20060102T150405Z")+"-")
-	if err != nil {
-		return "", fmt.Errorf("server: demo audit folder: %w", err)
-	}
-	return dir, nil
-}
-
-// userStateDir is where per-user state goes: $XDG_STATE_HOME, else
-// ~/.local/state on Linux and other Unix systems, the user config folder on
-// macOS (~/Library/Application Support) and %LocalAppData% on Windows.
-func userStateDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return d, nil
-	}
-	switch runtime.GOOS {
-	case "darwin":
-		return os.UserConfigDir()
-	case "windows":
-		return os.UserCacheDir()
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, ".local", "state"), nil
 }
