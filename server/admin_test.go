@@ -7,13 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestAdminListenerSeparatesMetrics: with server.adminAddr, /metrics is
-// served there and not to agents; pprof only with server.pprof.
+// TestAdminListenerSeparatesMetrics: /metrics is served on the admin
+// listener and never to agents, whatever server.adminAddr says; pprof only
+// with server.pprof.
 func TestAdminListenerSeparatesMetrics(t *testing.T) {
 	tests := []struct {
 		name               string
@@ -22,7 +24,8 @@ func TestAdminListenerSeparatesMetrics(t *testing.T) {
 		publicMetrics      int
 		adminMetrics, prof int
 	}{
-		{"no admin listener", "", false, 200, 200, 404},
+		{"default admin listener", "", false, 404, 200, 404},
+		{"admin listener off", "off", false, 404, 200, 404},
 		{"admin listener", "127.0.0.1:9090", false, 404, 200, 404},
 		{"admin listener with pprof", "127.0.0.1:9090", true, 404, 200, 200},
 	}
@@ -53,7 +56,10 @@ func TestAdminListenerSeparatesMetrics(t *testing.T) {
 }
 
 func TestPprofNeedsAdminAddr(t *testing.T) {
-	_, err := ParseConfig([]byte("server:\n  pprof: true\n"), "c.yaml", func(string) string { return "" })
+	if _, err := ParseConfig([]byte("server:\n  pprof: true\n"), "c.yaml", func(string) string { return "" }); err != nil {
+		t.Fatalf("pprof on the default admin listener: %v", err)
+	}
+	_, err := ParseConfig([]byte("server:\n  pprof: true\n  adminAddr: \"off\"\n"), "c.yaml", func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "server.pprof") {
 		t.Fatalf("err = %v, want server.pprof needs server.adminAddr", err)
 	}
@@ -110,4 +116,92 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestAdminAddrNotLoopbackNeedsToken: an admin listener reachable from the
+// network must demand a bearer token; loopback ones may go without.
+func TestAdminAddrNotLoopbackNeedsToken(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, addr := range []string{"0.0.0.0:9090", ":9090", "10.1.2.3:9090", "[::]:9090", "example.com:9090"} {
+		_, err := ParseConfig([]byte("server:\n  adminAddr: \""+addr+"\"\n"), "c.yaml", env)
+		if err == nil || !strings.Contains(err.Error(), "server.adminTokenFile") || !strings.Contains(err.Error(), "openssl rand") {
+			t.Errorf("adminAddr %s without a token: err = %v, want server.adminTokenFile required", addr, err)
+		}
+		if _, err := ParseConfig([]byte("server:\n  adminAddr: \""+addr+"\"\n  adminTokenFile: /run/secrets/admin\n"), "c.yaml", env); err != nil {
+			t.Errorf("adminAddr %s with a token file: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9090", "localhost:9090", "[::1]:9090", "127.0.0.2:9191"} {
+		if _, err := ParseConfig([]byte("server:\n  adminAddr: \""+addr+"\"\n"), "c.yaml", env); err != nil {
+			t.Errorf("loopback adminAddr %s: %v", addr, err)
+		}
+	}
+}
+
+// TestAdminBearerToken: with a token every admin path answers 401 to a
+// request without it, with a wrong one, or with a prefix of it.
+func TestAdminBearerToken(t *testing.T) {
+	s := newDemoServer(t)
+	s.cfg.Server.Pprof = true
+	tok := "0123456789abcdef0123456789abcdef0123456789abcdef"
+	h := s.adminHandler([]byte(tok))
+	for _, path := range []string{"/metrics", "/readyz", "/healthz", "/debug/pprof/"} {
+		for _, auth := range []string{"", "Bearer ", "Bearer wrong", "Bearer " + tok[:40], "Basic " + tok, tok} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "backstage_mcp") {
+				t.Errorf("%s with %q = %d, want 401", path, auth, rec.Code)
+			}
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s with the token = %d, want 200", path, rec.Code)
+		}
+	}
+}
+
+func TestReadAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if tok, err := readAdminToken(write("ok", "  "+strings.Repeat("a", 64)+"\n")); err != nil || len(tok) != 64 {
+		t.Errorf("good token: %d bytes, %v", len(tok), err)
+	}
+	if _, err := readAdminToken(write("short", "tooshort\n")); err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Errorf("short token: %v", err)
+	}
+	if _, err := readAdminToken(write("long", strings.Repeat("a", 5000))); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("long file: %v", err)
+	}
+	if _, err := readAdminToken(dir + "/missing"); err == nil || !strings.Contains(err.Error(), "server.adminTokenFile") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestAgentsReadyzHasNoDetails: the agents' /readyz gives the status and
+// nothing else (a mirror's size, the dependencies and their latencies are
+// on the admin listener).
+func TestAgentsReadyzHasNoDetails(t *testing.T) {
+	s := newDemoServer(t)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
+		t.Fatalf("agents' /readyz = %d %s, want 200 {\"status\":\"ok\"}", rec.Code, rec.Body.String())
+	}
+	code, b := getReadyz(t, s.AdminHandler())
+	if code != 200 || len(b.Checks) == 0 {
+		t.Fatalf("admin /readyz = %d %+v, want the checks", code, b)
+	}
 }

@@ -478,7 +478,7 @@ roles:
 	}
 
 	mrec := httptest.NewRecorder()
-	cs.s.Handler().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	cs.s.AdminHandler().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	auditBytes, err := os.ReadFile(cs.audit)
 	if err != nil {
 		t.Fatal(err)

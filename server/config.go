@@ -96,12 +96,19 @@ type ServerConfig struct {
 	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
-	// AdminAddr, when set, serves /metrics (and /debug/pprof with Pprof)
-	// on this separate address, e.g. 127.0.0.1:9090, and takes /metrics off
-	// the agents' listener. Empty: /metrics stays on the main listener.
+	// AdminAddr is the operators' listener: /metrics, /readyz with each
+	// check's details, and /debug/pprof with Pprof. None of them is ever
+	// served on the agents' listener. Default (empty): 127.0.0.1:9090 when
+	// serving Streamable HTTP, and if that port is taken the server logs a
+	// warning and runs without it; "off" turns it off. An address that is
+	// not loopback needs adminTokenFile.
 	AdminAddr string `yaml:"adminAddr"`
+	// AdminTokenFile holds the bearer token (at least 32 bytes) that every
+	// request to the admin listener must carry (Authorization: Bearer …).
+	// Required when adminAddr is not a loopback address; read at start.
+	AdminTokenFile string `yaml:"adminTokenFile"`
 	// Pprof serves Go's profiling endpoints under /debug/pprof on the admin
-	// listener. Off by default; it needs AdminAddr.
+	// listener. Off by default.
 	Pprof bool `yaml:"pprof"`
 	// CursorKey signs pagination cursors (base64 or any string of at least
 	// 32 bytes). Set it when several replicas serve one client; default: a
@@ -245,6 +252,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_BACKSTAGE_URL", "backstage.baseUrl", func(c *Config, v string) { c.Backstage.BaseURL = v }},
 	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN", "backstage.token", func(c *Config, v string) { c.Backstage.Token = v }},
 	{"BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE", "backstage.tokenFile", func(c *Config, v string) { c.Backstage.TokenFile = v }},
+	{"BACKSTAGE_MCP_ADMIN_TOKEN_FILE", "server.adminTokenFile", func(c *Config, v string) { c.Server.AdminTokenFile = v }},
 	{"BACKSTAGE_MCP_PUBLIC_URL", "server.publicURL", func(c *Config, v string) { c.Server.PublicURL = v }},
 	{"BACKSTAGE_MCP_LOG_LEVEL", "log.level", func(c *Config, v string) { c.Log.Level = v }},
 	{"BACKSTAGE_MCP_POLICY_FILE", "policy.file", func(c *Config, v string) { c.Policy.File = v }},
@@ -333,6 +341,7 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	}
 	resolve(&c.Policy.File, "BACKSTAGE_MCP_POLICY_FILE")
 	resolve(&c.Backstage.TokenFile, "BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE")
+	resolve(&c.Server.AdminTokenFile, "BACKSTAGE_MCP_ADMIN_TOKEN_FILE")
 	if c.Audit.Path != audit.DefaultPath {
 		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
 	}
@@ -612,13 +621,18 @@ func (c *Config) Validate() error {
 	if c.Server.ShutdownTimeout < 0 {
 		return bad("server.shutdownTimeout", "must be positive")
 	}
-	if c.Server.AdminAddr != "" {
-		if _, port, err := net.SplitHostPort(c.Server.AdminAddr); err != nil || port == "" {
-			return bad("server.adminAddr", "%q must be host:port, e.g. 127.0.0.1:9090", c.Server.AdminAddr)
+	if a := c.Server.AdminAddr; a != "" && a != AdminOff {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || port == "" {
+			return bad("server.adminAddr", "%q must be host:port, e.g. 127.0.0.1:9090, or \"off\"", a)
+		}
+		if !isLoopbackHost(host) && c.Server.AdminTokenFile == "" {
+			return bad("server.adminTokenFile", "is required because server.adminAddr %q is not a loopback address: metrics, readiness details and profiles must not be open to the network; "+
+				"put a random token of at least 32 bytes in a file (openssl rand -hex 32 > admin.token) and name it here, or bind the admin listener to 127.0.0.1", a)
 		}
 	}
-	if c.Server.Pprof && c.Server.AdminAddr == "" {
-		return bad("server.pprof", "needs server.adminAddr: profiling is never served on the agents' listener")
+	if c.Server.Pprof && c.Server.AdminAddr == AdminOff {
+		return bad("server.pprof", "needs the admin listener, but server.adminAddr is \"off\": profiling is never served on the agents' listener")
 	}
 	if c.Server.CursorKey != "" && len(c.Server.CursorKey) < 32 {
 		return bad("server.cursorKey", "must be at least 32 bytes")

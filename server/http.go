@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
@@ -19,10 +18,10 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
-// Handler returns the HTTP handler: Streamable HTTP MCP at /mcp, /healthz,
-// /readyz, /metrics (unless server.adminAddr moves it to the admin
-// listener) and, with token verification on, the protected resource
-// metadata.
+// Handler returns the agents' HTTP handler: Streamable HTTP MCP at /mcp,
+// /healthz, /readyz (status only) and, with token verification on, the
+// protected resource metadata. /metrics, pprof and the readiness details
+// are on the admin listener only (AdminHandler).
 func (s *Server) Handler() http.Handler {
 	h, _ := s.handler()
 	return h
@@ -53,10 +52,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.cfg.Server.AdminAddr == "" {
-		mux.Handle("GET /metrics", s.metrics)
-	}
+	mux.HandleFunc("GET /readyz", s.readyzStatus)
 	return mux, streamable
 }
 
@@ -214,10 +210,32 @@ func mirrorInfo(st mirror.Status) map[string]any {
 // seconds rounds d to milliseconds, in seconds.
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
+// readyBody is the /readyz answer: the status and, on the admin listener
+// only, each check's state.
+type readyBody struct {
+	Status string                 `json:"status"`
+	Checks map[string]readyStatus `json:"checks,omitempty"`
+}
+
 // readyz answers 200 when every dependency is ready and 503 otherwise,
-// with a JSON body naming each dependency's state.
+// with a JSON body naming each dependency's state. It is served on the
+// admin listener only: the details (a mirror's catalog size, Redis and
+// Backstage latencies) are for operators, not for callers.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	code, body := s.readyReport(r.Context())
+	writeJSON(w, code, body)
+}
+
+// readyzStatus is /readyz on the agents' listener: the same status and
+// code as the admin listener's, without the checks' details.
+func (s *Server) readyzStatus(w http.ResponseWriter, r *http.Request) {
+	code, body := s.readyReport(r.Context())
+	writeJSON(w, code, readyBody{Status: body.Status})
+}
+
+// readyReport runs every ready check concurrently within readyTimeout.
+func (s *Server) readyReport(ctx context.Context) (int, readyBody) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	checks := s.readyChecks()
 	results := make([]readyStatus, len(checks))
@@ -235,10 +253,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			done <- i
 		}()
 	}
-	body := struct {
-		Status string                 `json:"status"`
-		Checks map[string]readyStatus `json:"checks"`
-	}{Status: "ok", Checks: make(map[string]readyStatus, len(checks))}
+	body := readyBody{Status: "ok", Checks: make(map[string]readyStatus, len(checks))}
 	finished := make([]bool, len(checks))
 	for range checks {
 		select {
@@ -268,7 +283,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if body.Status != "ok" {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, body)
+	return code, body
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -345,12 +360,12 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	if s.cfg.Server.AdminAddr != "" {
-		admin, err := s.listenAdmin(ctx, s.cfg.Server.AdminAddr)
-		if err != nil {
-			_ = hs.Close()
-			return err
-		}
+	admin, err := s.startAdmin(ctx)
+	if err != nil {
+		_ = hs.Close()
+		return err
+	}
+	if admin != nil {
 		go func() { errc <- admin.serve() }()
 		defer admin.close()
 	}
@@ -374,53 +389,4 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 		_ = hs.Close()
 	}
 	return nil
-}
-
-// AdminHandler serves /metrics and, with server.pprof, /debug/pprof: the
-// operators' endpoints, kept off the agents' listener.
-func (s *Server) AdminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	if s.cfg.Server.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
-	return mux
-}
-
-type adminServer struct {
-	hs *http.Server
-	ln net.Listener
-}
-
-func (a adminServer) serve() error {
-	if err := a.hs.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("admin listener: %w", err)
-	}
-	return nil
-}
-
-func (a adminServer) close() { _ = a.hs.Close() }
-
-func (s *Server) listenAdmin(ctx context.Context, addr string) (adminServer, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return adminServer{}, fmt.Errorf("server: admin listen %s: %w", addr, err)
-	}
-	s.log.Info("admin listener", "addr", ln.Addr().String(), "pprof", s.cfg.Server.Pprof)
-	return adminServer{ln: ln, hs: &http.Server{
-		Handler:           s.AdminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// pprof's CPU profile and trace stream for up to their seconds= argument.
-		WriteTimeout:   5 * time.Minute,
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 16 << 10,
-	}}, nil
 }

@@ -50,7 +50,7 @@ func NewMetrics() *Metrics {
 			Name: "backstage_mcp_rate_limited_total", Help: "Calls refused by a rate limit.",
 		}, []string{"tool", "limit"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "backstage_mcp_upstream_requests_total", Help: "Requests to Backstage by operation and outcome.",
+			Name: "backstage_mcp_upstream_requests_total", Help: "Requests to Backstage by operation and outcome (ok: 2xx or 404; 4xx: other client errors; 5xx; transport_error).",
 		}, []string{"op", "outcome"}),
 		upLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "backstage_mcp_upstream_duration_seconds", Help: "Latency of requests to Backstage.", Buckets: buckets,
@@ -93,10 +93,13 @@ func (m *Metrics) auditFailure() { m.auditFails.Inc() }
 
 func (m *Metrics) sessionEvicted(cap string) { m.evicted.WithLabelValues(cap).Inc() }
 
-// Upstream records one call to Backstage.
+// Upstream records one call to Backstage. A 404 counts as "ok": Backstage
+// answered, and an entity hidden by policy (fetched, 200) must move the
+// same series as one that does not exist (404).
 func (m *Metrics) Upstream(op string, status int, d time.Duration, err error) {
 	outcome := "ok"
 	switch {
+	case status == http.StatusNotFound:
 	case err != nil && status == 0:
 		outcome = "transport_error"
 	case status >= 500:

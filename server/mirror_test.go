@@ -110,7 +110,7 @@ func TestMirrorMetaReadyzAndFailClosed(t *testing.T) {
 		t.Errorf("_meta = %v", meta)
 	}
 
-	code, b := getReadyz(t, s.Handler())
+	code, b := getReadyz(t, s.AdminHandler())
 	cat := b.Checks["catalog"]
 	if code != 200 || cat.Status != "ok" || cat.Info["mode"] != "mirror" || cat.Info["ageSeconds"] != float64(90) ||
 		cat.Info["syncedAt"] != "2026-11-30T12:00:00Z" || cat.Info["entities"] == float64(0) {
@@ -132,7 +132,7 @@ func TestMirrorMetaReadyzAndFailClosed(t *testing.T) {
 	if !res.IsError {
 		t.Errorf("search beyond maxStaleness answered: %s", servertest.Text(res))
 	}
-	code, b = getReadyz(t, s.Handler())
+	code, b = getReadyz(t, s.AdminHandler())
 	if code != 503 || b.Checks["catalog"].Status != "fail" || b.Checks["catalog"].Info["ready"] != false {
 		t.Errorf("readyz beyond maxStaleness = %d %+v", code, b)
 	}
@@ -187,7 +187,7 @@ func TestCatalogConfigValidation(t *testing.T) {
 func TestMirrorMetrics(t *testing.T) {
 	s := newMirrorServer(t, nil)
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
 		`backstage_mcp_catalog_mirror_sync_duration_seconds_count{kind="full",outcome="ok"} 1`,
@@ -216,7 +216,7 @@ func TestReadyzBeforeFirstMirrorSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.opts.Mirror = m
-	code, b := getReadyz(t, s.Handler())
+	code, b := getReadyz(t, s.AdminHandler())
 	if code != 503 || b.Checks["catalog"].Status != "fail" || b.Checks["catalog"].Info["ready"] != false ||
 		b.Checks["catalog"].Info["syncedAt"] != nil || !strings.Contains(b.Checks["catalog"].Detail, "first sync") {
 		t.Errorf("readyz before the first sync = %d %+v", code, b)
@@ -224,7 +224,7 @@ func TestReadyzBeforeFirstMirrorSync(t *testing.T) {
 	if _, err := m.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if code, b := getReadyz(t, s.Handler()); code != 200 || b.Checks["catalog"].Info["entities"] == float64(0) {
+	if code, b := getReadyz(t, s.AdminHandler()); code != 200 || b.Checks["catalog"].Info["entities"] == float64(0) {
 		t.Errorf("readyz after the first sync = %d %+v", code, b)
 	}
 }
@@ -240,7 +240,7 @@ func TestMirrorReadsBypassTheUpstreamCache(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "\nbackstage_mcp_upstream_cache_hits_total 0\n") {
 		t.Errorf("mirror syncs were answered from the upstream cache:\n%s", grepLines(rec.Body.String(), "backstage_mcp_upstream_cache"))
 	}
@@ -297,7 +297,7 @@ func TestReadyzAndMetaAfterASlowFirstSync(t *testing.T) {
 	t0 := clk.Now()
 	var during []string
 	slow.onPage = func() {
-		code, b := getReadyz(t, s.Handler())
+		code, b := getReadyz(t, s.AdminHandler())
 		during = append(during, fmt.Sprintf("%d %s %v", code, b.Checks["catalog"].Detail, b.Checks["catalog"].Info["syncingSince"]))
 	}
 	rep, err := m.Sync(context.Background())
@@ -313,7 +313,7 @@ func TestReadyzAndMetaAfterASlowFirstSync(t *testing.T) {
 		}
 	}
 
-	code, b := getReadyz(t, s.Handler())
+	code, b := getReadyz(t, s.AdminHandler())
 	info := b.Checks["catalog"].Info
 	if code != 200 || info["stale"] != false || info["ready"] != true || info["ageSeconds"] != float64(75) ||
 		info["lastSyncSeconds"] != float64(75) || info["lastFullSyncSeconds"] != float64(75) ||
@@ -326,11 +326,11 @@ func TestReadyzAndMetaAfterASlowFirstSync(t *testing.T) {
 	}
 
 	clk.Add(t0.Add(5 * time.Minute).Sub(clk.Now())) // age = maxStaleness: still fresh
-	if code, b := getReadyz(t, s.Handler()); code != 200 || b.Checks["catalog"].Info["stale"] != false {
+	if code, b := getReadyz(t, s.AdminHandler()); code != 200 || b.Checks["catalog"].Info["stale"] != false {
 		t.Errorf("readyz at maxStaleness = %d %+v", code, b)
 	}
 	clk.Add(time.Millisecond)
-	code, b = getReadyz(t, s.Handler())
+	code, b = getReadyz(t, s.AdminHandler())
 	if code != 503 || b.Checks["catalog"].Info["stale"] != true || !strings.Contains(b.Checks["catalog"].Detail, "stale") {
 		t.Errorf("readyz beyond maxStaleness = %d %+v", code, b)
 	}

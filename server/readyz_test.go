@@ -11,11 +11,6 @@ import (
 	"time"
 )
 
-type readyBody struct {
-	Status string                 `json:"status"`
-	Checks map[string]readyStatus `json:"checks"`
-}
-
 func getReadyz(t *testing.T, h http.Handler) (int, readyBody) {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -60,7 +55,7 @@ func TestReadyzPerDependency(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(s)
 			}
-			code, b := getReadyz(t, s.Handler())
+			code, b := getReadyz(t, s.AdminHandler())
 			if code != tc.wantCode {
 				t.Fatalf("code %d, want %d; %+v", code, tc.wantCode, b)
 			}
@@ -93,7 +88,7 @@ func TestReadyzSlowDependency(t *testing.T) {
 		return "", ctx.Err()
 	}}}
 	start := time.Now()
-	code, b := getReadyz(t, s.Handler())
+	code, b := getReadyz(t, s.AdminHandler())
 	if el := time.Since(start); el > readyTimeout+time.Second {
 		t.Fatalf("readyz took %s", el)
 	}
@@ -107,7 +102,7 @@ func TestReadyzSlowDependency(t *testing.T) {
 func TestReadyzIdentityProvider(t *testing.T) {
 	idp := newTestIdP(t)
 	env := startAuthServer(t, idp, authSetup{})
-	h := env.s.Handler()
+	h := env.s.AdminHandler()
 	code, b := getReadyz(t, h)
 	if code != 200 || b.Checks["identity"].Status != "ok" || !strings.Contains(b.Checks["identity"].Detail, "1 keys") {
 		t.Fatalf("readyz with the IdP up = %d %+v", code, b)
@@ -123,7 +118,7 @@ func TestReadyzIdentityProviderDownFromStart(t *testing.T) {
 	idp := newTestIdP(t)
 	env := startAuthServer(t, idp, authSetup{})
 	idp.Close()
-	code, b := getReadyz(t, env.s.Handler())
+	code, b := getReadyz(t, env.s.AdminHandler())
 	if code != 503 || b.Checks["identity"].Status != "fail" {
 		t.Fatalf("readyz with the IdP unreachable and no keys = %d %+v", code, b)
 	}

@@ -59,7 +59,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		wantIn                           string
 	}{
 		{name: "healthz", method: "GET", path: "/healthz", want: 200, wantIn: `"ok"`},
-		{name: "readyz", method: "GET", path: "/readyz", want: 200, wantIn: `"backstage":{"status":"ok"`},
+		{name: "readyz", method: "GET", path: "/readyz", want: 200, wantIn: `{"status":"ok"}`},
 		{name: "no origin", method: "POST", path: "/mcp", body: init, want: 200},
 		{name: "own origin", method: "POST", path: "/mcp", origin: "http://127.0.0.1:8080", body: init, want: 200},
 		{name: "allowed origin", method: "POST", path: "/mcp", origin: "https://app.example.com", body: init, want: 200},

@@ -33,7 +33,7 @@ func newRedisDemoServer(t testing.TB, srv *redistest.Server, yaml string) *Serve
 func readyz(t *testing.T, s *Server) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	b, _ := io.ReadAll(rec.Body)
 	return rec.Code, string(b)
 }

@@ -38,7 +38,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.BoolVar(&f.demo, "demo", false, "use the embedded demo catalog instead of a Backstage (no Backstage needed)")
 	fs.StringVar(&f.localUser, "insecure-local-user", "", "INSECURE, for demo/dev only: act for this fixed user ref (user:default/NAME) without any token")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
-	fs.StringVar(&f.adminHTTP, "admin-http", "", "serve /metrics (and /debug/pprof with --pprof) on this separate ADDR, e.g. 127.0.0.1:9090, not on the agents' listener (overrides server.adminAddr)")
+	fs.StringVar(&f.adminHTTP, "admin-http", "", "the operators' listener ADDR: /metrics, /readyz details and /debug/pprof with --pprof, never served to agents (default 127.0.0.1:9090; \"off\" for none; a non-loopback ADDR needs server.adminTokenFile; overrides server.adminAddr)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof on the admin listener (needs --admin-http)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: backstage-mcp serve (--stdio | --http ADDR) [--config FILE] [--demo] [flags]

@@ -483,6 +483,8 @@ func checkInspector(t *testing.T, dir string, env, target, extra []string) {
 type serverProc struct {
 	// Base is http://ADDR; the MCP endpoint is Base + "/mcp".
 	Base string
+	// Admin is the operators' listener (/metrics, /readyz details).
+	Admin string
 	// Log is the file that receives the server's stderr.
 	Log string
 }
@@ -511,7 +513,8 @@ func startServer(t *testing.T, addr string, env []string, args ...string) *serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, append([]string{"serve", "--http", addr}, args...)...)
+	admin := freeAddr(t)
+	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--admin-http", admin}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -533,7 +536,7 @@ func startServer(t *testing.T, addr string, env []string, args ...string) *serve
 			t.Logf("backstage-mcp log:\n%s", tailString(string(b), 6000))
 		}
 	})
-	sp := &serverProc{Base: "http://" + addr, Log: logPath}
+	sp := &serverProc{Base: "http://" + addr, Admin: "http://" + admin, Log: logPath}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

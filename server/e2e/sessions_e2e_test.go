@@ -129,9 +129,9 @@ func TestSessionsReconnectWithoutDelete(t *testing.T) {
 	})
 
 	t.Run("mcp-remote", func(t *testing.T) {
-		before := scrapeMetrics(t, srv.Base+"/metrics")[`backstage_mcp_sessions_evicted_total{cap="user"}`]
+		before := scrapeMetrics(t, srv.Admin+"/metrics")[`backstage_mcp_sessions_evicted_total{cap="user"}`]
 		nodeClient(t, "mcp-remote", mcpRemoteRounds)
-		after := scrapeMetrics(t, srv.Base+"/metrics")[`backstage_mcp_sessions_evicted_total{cap="user"}`]
+		after := scrapeMetrics(t, srv.Admin+"/metrics")[`backstage_mcp_sessions_evicted_total{cap="user"}`]
 		t.Logf("mcp-remote: %d starts evicted %v sessions (it opens two per start, ends none)", mcpRemoteRounds, after-before)
 	})
 
@@ -142,7 +142,7 @@ func TestSessionsReconnectWithoutDelete(t *testing.T) {
 			t.Errorf("evicted session %s… = %d, want 404", sid[:min(len(sid), 20)], code)
 		}
 	}
-	m := scrapeMetrics(t, srv.Base+"/metrics")
+	m := scrapeMetrics(t, srv.Admin+"/metrics")
 	t.Logf("server: backstage_mcp_sessions_evicted_total{cap=user} = %v, backstage_mcp_sessions_local = %v",
 		m[`backstage_mcp_sessions_evicted_total{cap="user"}`], m["backstage_mcp_sessions_local"])
 	if got := m["backstage_mcp_sessions_local"]; got > 32 {

@@ -146,14 +146,17 @@ func TestChartFullRender(t *testing.T) {
 		"ConfigMap/rel-backstage-mcp", "ConfigMap/rel-backstage-mcp-policy", "Deployment/rel-backstage-mcp",
 		"Service/rel-backstage-mcp", "Service/rel-backstage-mcp-admin", "ServiceAccount/rel-backstage-mcp",
 		"PodDisruptionBudget/rel-backstage-mcp", "HorizontalPodAutoscaler/rel-backstage-mcp", "Ingress/rel-backstage-mcp",
-		"NetworkPolicy/rel-backstage-mcp", "ServiceMonitor/rel-backstage-mcp",
+		"NetworkPolicy/rel-backstage-mcp", "ServiceMonitor/rel-backstage-mcp", "Secret/rel-backstage-mcp-admin",
 	} {
 		if objs[want] == nil {
 			t.Errorf("%s not rendered", want)
 		}
 	}
-	if len(objs) != 11 {
-		t.Errorf("rendered %d objects, want 11", len(objs))
+	if len(objs) != 12 {
+		t.Errorf("rendered %d objects, want 12", len(objs))
+	}
+	if s, ok := objs["Secret/rel-backstage-mcp-admin"].(*corev1.Secret); !ok || len(s.Data["token"]) != 48 {
+		t.Errorf("admin token Secret = %+v, want a generated 48-byte token", objs["Secret/rel-backstage-mcp-admin"])
 	}
 
 	d := objs["Deployment/rel-backstage-mcp"].(*appsv1.Deployment)
@@ -198,12 +201,18 @@ func TestChartFullRender(t *testing.T) {
 	if env["BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE"].Value != "/var/run/secrets/backstage-mcp/backstage/token" {
 		t.Errorf("token file env = %+v", env["BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE"])
 	}
+	if env["BACKSTAGE_MCP_ADMIN_TOKEN_FILE"].Value != "/var/run/secrets/backstage-mcp/admin/token" {
+		t.Errorf("admin token file env = %+v: the admin port listens on the pod's address and must demand a token", env["BACKSTAGE_MCP_ADMIN_TOKEN_FILE"])
+	}
 	if env["OTEL_EXPORTER_OTLP_ENDPOINT"].Value != "http://otel-collector.observability:4318" {
 		t.Errorf("OTLP endpoint env = %+v", env["OTEL_EXPORTER_OTLP_ENDPOINT"])
 	}
 	for _, v := range pod.Volumes {
 		if v.Name == "backstage-token" && (v.Secret == nil || v.Secret.SecretName != "backstage-mcp-backstage") {
 			t.Errorf("token volume %+v, want Secret backstage-mcp-backstage", v)
+		}
+		if v.Name == "admin-token" && (v.Secret == nil || v.Secret.SecretName != "rel-backstage-mcp-admin") {
+			t.Errorf("admin token volume %+v, want Secret rel-backstage-mcp-admin", v)
 		}
 	}
 
@@ -221,6 +230,12 @@ func TestChartFullRender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rendered config.yaml rejected by the server: %v\n%s", err, cm.Data["config.yaml"])
 	}
+	// With the admin address the args give (a pod address, not loopback),
+	// the server accepts the config only because the token file is set.
+	cfg.Server.AdminAddr = "0.0.0.0:9090"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("config with --admin-http=0.0.0.0:9090 rejected: %v", err)
+	}
 	if cfg.Backstage.BaseURL != "http://backstage.backstage.svc:7007" || cfg.Server.PublicURL != "https://mcp.example.com" ||
 		cfg.Policy.File != "/etc/backstage-mcp/policy/policy.yaml" || cfg.Server.CursorKey == "" || string(cfg.Audit.Sink) != "stdout" {
 		t.Errorf("config as the pod sees it: backstage %q, public %q, policy %q, cursor key set %v, audit %q",
@@ -234,6 +249,20 @@ func TestChartFullRender(t *testing.T) {
 	np := objs["NetworkPolicy/rel-backstage-mcp"].(*networkingv1.NetworkPolicy)
 	if len(np.Spec.PolicyTypes) != 2 || len(np.Spec.Egress) != 2 {
 		t.Errorf("network policy types %v, %d egress rules", np.Spec.PolicyTypes, len(np.Spec.Egress))
+	}
+	adminRules := 0
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port != nil && p.Port.String() == "admin" {
+				adminRules++
+				if len(r.From) == 0 {
+					t.Errorf("network policy admits every source to the admin port")
+				}
+			}
+		}
+	}
+	if adminRules != 1 {
+		t.Errorf("%d ingress rules for the admin port, want 1 (values-ci names its scrapers)", adminRules)
 	}
 	hasRedis := false
 	for _, p := range np.Spec.Egress[1].Ports {
@@ -254,6 +283,9 @@ func TestChartFullRender(t *testing.T) {
 	sm := objs["ServiceMonitor/rel-backstage-mcp"].(*monitoringv1.ServiceMonitor)
 	if sm.Spec.Endpoints[0].Port != "admin" || sm.Labels["release"] != "prometheus" {
 		t.Errorf("service monitor %+v", sm.Spec)
+	}
+	if a := sm.Spec.Endpoints[0].Authorization; a == nil || a.Credentials == nil || a.Credentials.Name != "rel-backstage-mcp-admin" || a.Credentials.Key != "token" {
+		t.Errorf("service monitor authorization %+v, want the admin token Secret", a)
 	}
 }
 
@@ -291,6 +323,15 @@ func TestChartMinimalRender(t *testing.T) {
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
 		if strings.HasPrefix(e.Name, "OTEL_") {
 			t.Errorf("tracing env %s set although tracing is off by default", e.Name)
+		}
+	}
+	// No scraper named: the network policy admits no one to the admin port.
+	np := objs["NetworkPolicy/rel-backstage-mcp"].(*networkingv1.NetworkPolicy)
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port != nil && p.Port.String() == "admin" {
+				t.Errorf("network policy opens the admin port with no scraper named: %+v", r)
+			}
 		}
 	}
 }

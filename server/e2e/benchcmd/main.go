@@ -402,13 +402,13 @@ func (b *bench) runScale(ctx context.Context, n int, first bool, waitBuild func(
 		if kib, err := procStatusKiB(procs[i].pid, "VmHWM"); err == nil {
 			pr := peakRSS{Scale: n, Path: name, KiB: kib, ReadyMs: procs[i].ready.Milliseconds()}
 			if strings.Contains(name, "mirror") {
-				if st, err := mirrorSyncs(ctx, procs[i].url); err != nil {
+				if st, err := mirrorSyncs(ctx, procs[i].admin); err != nil {
 					b.log.Warn("mirror sync figures not read", "path", name, "err", err)
 				} else {
 					pr.DeltaSyncs = &st
 				}
 				pr.AtReady = procs[i].atReady
-				if f, err := readyzFreshness(ctx, procs[i].url); err != nil {
+				if f, err := readyzFreshness(ctx, procs[i].admin); err != nil {
 					b.log.Warn("mirror freshness after the load phases not read", "path", name, "err", err)
 				} else {
 					pr.AtEnd = f

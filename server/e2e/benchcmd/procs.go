@@ -162,6 +162,8 @@ const readyTimeout = 5 * time.Minute
 // oursProc is a running backstage-mcp.
 type oursProc struct {
 	url   string
+	// admin is the operators' listener: /metrics and /readyz details.
+	admin string
 	pid   int
 	audit string
 	stop  func()
@@ -209,7 +211,13 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 		return nil, fmt.Errorf("benchcmd: %w", err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(b.binary, append([]string{"serve", "--config", cfgPath, "--http", addr}, args...)...)
+	adminPort, err := freePort()
+	if err != nil {
+		_ = logf.Close()
+		return nil, err
+	}
+	adminAddr := "127.0.0.1:" + strconv.Itoa(adminPort)
+	cmd := exec.Command(b.binary, append([]string{"serve", "--config", cfgPath, "--http", addr, "--admin-http", adminAddr}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -235,14 +243,14 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 		_ = logf.Close()
 	}
 	b.onExit(stop)
-	url := "http://" + addr
+	url, admin := "http://"+addr, "http://"+adminAddr
 	started := time.Now()
 	// A mirror is ready after its first full sync, which takes long on a
 	// big catalog.
 	deadline := started.Add(readyTimeout)
 	var atReady *mirrorFreshness
 	for {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := http.Get(admin + "/readyz")
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
@@ -266,7 +274,7 @@ func (b *bench) launchOurs(ctx context.Context, dir string, port int, cfg string
 			return nil, fmt.Errorf("benchcmd: backstage-mcp not ready after %s; see %s", readyTimeout, logf.Name())
 		}
 	}
-	return &oursProc{url: url, pid: cmd.Process.Pid, audit: auditPath, stop: stop, ready: time.Since(started), atReady: atReady}, nil
+	return &oursProc{url: url, admin: admin, pid: cmd.Process.Pid, audit: auditPath, stop: stop, ready: time.Since(started), atReady: atReady}, nil
 }
 
 func freePort() (int, error) {

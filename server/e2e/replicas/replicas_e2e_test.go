@@ -136,7 +136,9 @@ func (p *idp) tokenFor(t *testing.T, audience, sub, email string) string {
 
 // replica is one backstage-mcp process.
 type replica struct {
-	name, addr, audit string
+	// addr is the agents' listener, admin the operators' (readiness
+	// details, metrics).
+	name, addr, admin, audit string
 	cmd               *exec.Cmd
 	log               string
 }
@@ -184,7 +186,8 @@ func startReplicaOn(t *testing.T, dir, name, addr, publicURL, issuer, redisURL, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(binary, "serve", "--demo", "--config", cfg, "--http", r.addr)
+	r.admin = freeAddr(t)
+	r.cmd = exec.Command(binary, "serve", "--demo", "--config", cfg, "--http", r.addr, "--admin-http", r.admin)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -351,6 +354,7 @@ func TestTwoReplicasOneRedis(t *testing.T) {
 	t.Cleanup(rp.Close)
 	base := rp.URL
 	aURL, bURL := "http://"+a.addr, "http://"+b.addr
+	adminURL := map[string]string{aURL: "http://" + a.admin, bURL: "http://" + b.admin}
 	audience := publicURL + "/mcp"
 
 	t.Run("budget holds across replicas", func(t *testing.T) {
@@ -434,14 +438,25 @@ func TestTwoReplicasOneRedis(t *testing.T) {
 			if got := post(t, u, tok, "", initMsg); got.code != 503 || got.sid != "" {
 				t.Fatalf("%s initialize with Redis down: %d sid %q, want 503", u, got.code, got.sid)
 			}
-			r, err := http.Get(u + "/readyz")
+			// The details are on the admin listener; the agents' /readyz
+			// gives the status alone.
+			r, err := http.Get(adminURL[u] + "/readyz")
 			if err != nil {
 				t.Fatal(err)
 			}
 			body, _ := io.ReadAll(r.Body)
 			r.Body.Close()
 			if r.StatusCode != 503 || !strings.Contains(string(body), "Redis") {
-				t.Fatalf("%s /readyz with Redis down: %d %s", u, r.StatusCode, body)
+				t.Fatalf("%s admin /readyz with Redis down: %d %s", u, r.StatusCode, body)
+			}
+			r, err = http.Get(u + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != 503 || strings.TrimSpace(string(body)) != `{"status":"unavailable"}` {
+				t.Fatalf("%s agents' /readyz with Redis down: %d %s, want 503 and the status alone", u, r.StatusCode, body)
 			}
 		}
 		rs.Restart() // empty: sessions are gone, budgets start full

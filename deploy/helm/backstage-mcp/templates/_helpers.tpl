@@ -36,6 +36,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.backstage.existingSecret | default (printf "%s-backstage" (include "backstage-mcp.fullname" .)) -}}
 {{- end -}}
 
+{{- define "backstage-mcp.adminSecret" -}}
+{{- .Values.metrics.existingSecret | default (printf "%s-admin" (include "backstage-mcp.fullname" .)) -}}
+{{- end -}}
+
 {{/* Refuse configurations that would deploy a broken or unsafe server. */}}
 {{- define "backstage-mcp.validate" -}}
 {{- if not .Values.backstage.url -}}
