@@ -161,7 +161,7 @@ const readyTimeout = 5 * time.Minute
 
 // oursProc is a running backstage-mcp.
 type oursProc struct {
-	url   string
+	url string
 	// admin is the operators' listener: /metrics and /readyz details.
 	admin string
 	pid   int

@@ -139,8 +139,8 @@ type replica struct {
 	// addr is the agents' listener, admin the operators' (readiness
 	// details, metrics).
 	name, addr, admin, audit string
-	cmd               *exec.Cmd
-	log               string
+	cmd                      *exec.Cmd
+	log                      string
 }
 
 func freeAddr(t *testing.T) string {
