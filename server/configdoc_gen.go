@@ -104,4 +104,7 @@ var configDocs = map[string]string{
 	"state.SessionLimits.IdleTTL":                   "idleTTL ends a session not used for this long. Default 10m.",
 	"state.SessionLimits.Max":                       "max caps the open sessions of the whole service (every replica, with Redis). Default 10000. At the cap a new session ends the service's least recently used one. Each open session costs about 17 KiB in the replica that opened it (mostly mcp-go's per-session state), so the cap also bounds memory: 10,000 sessions ≈ 175 MiB.",
 	"state.SessionLimits.MaxPerUser":                "maxPerUser caps the open sessions of one user (the resolved Backstage user). Default 32. At the cap a new session ends that user's least recently used one.",
+	"state.SessionLimits.StreamIdle":                "streamIdle ends a standalone SSE stream that has carried nothing for this long (the client may open a new one). Default 10m.",
+	"state.SessionLimits.StreamsPerSession":         "streamsPerSession caps the open standalone SSE streams (GET /mcp) of one session, per replica. Default 1: a new stream ends the older one (a client that reconnects is never refused; one that opens thousands keeps one).",
+	"state.SessionLimits.StreamsPerUser":            "streamsPerUser caps the open standalone SSE streams of one user over all their sessions, per replica. Default 8; at the cap a new stream ends that user's oldest one.",
 }

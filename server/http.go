@@ -41,7 +41,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	s.transports.Lock()
 	s.transports.end = append(s.transports.end, end)
 	s.transports.Unlock()
-	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.ingress(s.interop(streamable)))
+	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.streams.middleware(s, s.ingress(s.interop(streamable))))
 	if a := s.opts.Auth; a != nil {
 		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
 		prm := a.ProtectedResourceMetadata()

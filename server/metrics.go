@@ -28,6 +28,7 @@ type Metrics struct {
 	mirrorDur  *prometheus.HistogramVec
 	mirrorChg  *prometheus.CounterVec
 	evicted    *prometheus.CounterVec
+	streamsEv  *prometheus.CounterVec
 }
 
 var buckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
@@ -68,8 +69,11 @@ func NewMetrics() *Metrics {
 		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "backstage_mcp_sessions_evicted_total", Help: "Sessions ended to make room for a new one, by cap (user, service).",
 		}, []string{"cap"}),
+		streamsEv: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backstage_mcp_streams_evicted_total", Help: "Standalone SSE streams (GET /mcp) ended to make room for a new one, by cap (session, user).",
+		}, []string{"cap"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg, m.evicted,
+	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg, m.evicted, m.streamsEv,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -92,6 +96,8 @@ func (m *Metrics) rateLimited(tool, limit string) { m.limited.WithLabelValues(to
 func (m *Metrics) auditFailure() { m.auditFails.Inc() }
 
 func (m *Metrics) sessionEvicted(cap string) { m.evicted.WithLabelValues(cap).Inc() }
+
+func (m *Metrics) streamEvicted(cap string) { m.streamsEv.WithLabelValues(cap).Inc() }
 
 // Upstream records one call to Backstage. A 404 counts as "ok": Backstage
 // answered, and an entity hidden by policy (fetched, 200) must move the

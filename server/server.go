@@ -126,6 +126,8 @@ type Server struct {
 	// authFailures aggregates their audit records.
 	unauth       *unauthGuard
 	authFailures *authFailureLog
+	// streams bounds the standalone SSE streams (GET /mcp).
+	streams *streamGuard
 }
 
 // FetchWholeEntities turns the tools' projections off (see
@@ -176,6 +178,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics,
 		out: egress{r: opts.Redactor}}
+	s.streams = newStreamGuard(cfg.Server.Sessions, s.metrics.streamEvicted)
+	s.metrics.Gauge("backstage_mcp_streams_open", "Standalone SSE streams (GET /mcp) open in this process.",
+		func() float64 { return float64(s.streams.Open()) })
 	if err := s.initUnauthenticated(); err != nil {
 		return nil, err
 	}

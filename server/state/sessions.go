@@ -44,6 +44,18 @@ type SessionLimits struct {
 	// replica that opened it (mostly mcp-go's per-session state), so the
 	// cap also bounds memory: 10,000 sessions ≈ 175 MiB.
 	Max int `yaml:"max"`
+	// StreamsPerSession caps the open standalone SSE streams (GET /mcp) of
+	// one session, per replica. Default 1: a new stream ends the older one
+	// (a client that reconnects is never refused; one that opens thousands
+	// keeps one).
+	StreamsPerSession int `yaml:"streamsPerSession"`
+	// StreamsPerUser caps the open standalone SSE streams of one user over
+	// all their sessions, per replica. Default 8; at the cap a new stream
+	// ends that user's oldest one.
+	StreamsPerUser int `yaml:"streamsPerUser"`
+	// StreamIdle ends a standalone SSE stream that has carried nothing for
+	// this long (the client may open a new one). Default 10m.
+	StreamIdle time.Duration `yaml:"streamIdle"`
 }
 
 // DefaultSessionIdleTTL is SessionLimits.IdleTTL when unset. Clients that
@@ -67,13 +79,25 @@ func (l SessionLimits) WithDefaults() SessionLimits {
 	if l.Max <= 0 {
 		l.Max = 10000
 	}
+	if l.StreamsPerSession <= 0 {
+		l.StreamsPerSession = 1
+	}
+	if l.StreamsPerUser <= 0 {
+		l.StreamsPerUser = 8
+	}
+	if l.StreamIdle <= 0 {
+		l.StreamIdle = 10 * time.Minute
+	}
 	return l
 }
 
 // Validate reports a configuration error.
 func (l SessionLimits) Validate() error {
-	if l.IdleTTL < 0 || l.MaxPerUser < 0 || l.Max < 0 {
-		return errors.New("state: sessions: idleTTL, maxPerUser and max must not be negative")
+	if l.IdleTTL < 0 || l.MaxPerUser < 0 || l.Max < 0 || l.StreamsPerSession < 0 || l.StreamsPerUser < 0 || l.StreamIdle < 0 {
+		return errors.New("state: sessions: idleTTL, maxPerUser, max, streamsPerSession, streamsPerUser and streamIdle must not be negative")
+	}
+	if l.StreamsPerSession > 0 && l.StreamsPerUser > 0 && l.StreamsPerSession > l.StreamsPerUser {
+		return fmt.Errorf("state: sessions: streamsPerSession (%d) is larger than streamsPerUser (%d)", l.StreamsPerSession, l.StreamsPerUser)
 	}
 	if l.MaxPerUser > 0 && l.Max > 0 && l.MaxPerUser > l.Max {
 		return fmt.Errorf("state: sessions: maxPerUser (%d) is larger than max (%d)", l.MaxPerUser, l.Max)
