@@ -203,6 +203,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	}
 	if shared != nil {
 		opts.Limiter = shared.limiter
+		opts.UnauthLimiter = shared.unauth
 		opts.Sessions = shared.sessions
 		opts.ReadyChecks = append(opts.ReadyChecks, ReadyCheck{Name: "redis", Check: func(ctx context.Context) (string, error) {
 			if err := shared.ping(ctx); err != nil {

@@ -120,14 +120,29 @@ type ServerConfig struct {
 	// UnauthenticatedRate is the token bucket per client address for
 	// requests without a valid token: each request without a bearer token
 	// (except a DELETE of a session, which mcp-go's client sends without
-	// its token) and each failed verification takes a token, and an address
-	// with an empty bucket gets 429 before any token is looked at. Default
-	// 10/s, burst 20. Kept per replica.
+	// its token) and each failed verification takes a token; a request
+	// whose token verifies never does. While an address's bucket is empty,
+	// requests from it without a token get 429 at once, and requests with
+	// one are verified within unauthenticatedVerifyRate. Default 10/s,
+	// burst 20. In Redis with state: redis (fleet-wide), else per replica.
 	UnauthenticatedRate ratelimit.Rate `yaml:"unauthenticatedRate"`
-	// AuthFailureInterval aggregates authentication failures in the audit
-	// trail: the first failure of a client address and reason is recorded
-	// at once, the rest of the interval as one record with a count.
-	// Default 10s.
+	// UnauthenticatedSubnetRate is the same bucket per subnet (IPv4 /24,
+	// IPv6 /48), for floods spread over many addresses. Default 50/s,
+	// burst 100.
+	UnauthenticatedSubnetRate ratelimit.Rate `yaml:"unauthenticatedSubnetRate"`
+	// UnauthenticatedGlobalRate is the same bucket for all addresses
+	// together. Default 200/s, burst 400.
+	UnauthenticatedGlobalRate ratelimit.Rate `yaml:"unauthenticatedGlobalRate"`
+	// UnauthenticatedVerifyRate bounds, per replica, the token
+	// verifications spent on requests from addresses whose bucket is empty
+	// (so that signed-in users behind a flooded address are still served,
+	// while bogus tokens from it cannot buy unbounded signature checks).
+	// Default 50/s, burst 100.
+	UnauthenticatedVerifyRate ratelimit.Rate `yaml:"unauthenticatedVerifyRate"`
+	// AuthFailureInterval aggregates refused unauthenticated requests in
+	// the audit trail: the first refusal after a quiet interval is recorded
+	// at once, the rest of each interval as one record (per type) with the
+	// total count and the busiest sources and reasons. Default 10s.
 	AuthFailureInterval time.Duration `yaml:"authFailureInterval"`
 	// TrustedProxies are the addresses or CIDR ranges of load balancers
 	// whose X-Forwarded-For is believed when finding a client's address.
@@ -143,6 +158,11 @@ type ServerConfig struct {
 }
 
 // trustedPrefixes parses TrustedProxies (validated by Config.Validate).
+func (c ServerConfig) unauthRates() unauthRates {
+	return unauthRates{address: c.UnauthenticatedRate, subnet: c.UnauthenticatedSubnetRate,
+		global: c.UnauthenticatedGlobalRate, verify: c.UnauthenticatedVerifyRate}
+}
+
 func (c ServerConfig) trustedPrefixes() []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
 	for _, s := range c.TrustedProxies {
@@ -590,6 +610,15 @@ func (c *Config) applyDefaults() {
 	if c.Server.UnauthenticatedRate == (ratelimit.Rate{}) {
 		c.Server.UnauthenticatedRate = ratelimit.PerSecond(10, 20)
 	}
+	if c.Server.UnauthenticatedSubnetRate == (ratelimit.Rate{}) {
+		c.Server.UnauthenticatedSubnetRate = ratelimit.PerSecond(50, 100)
+	}
+	if c.Server.UnauthenticatedGlobalRate == (ratelimit.Rate{}) {
+		c.Server.UnauthenticatedGlobalRate = ratelimit.PerSecond(200, 400)
+	}
+	if c.Server.UnauthenticatedVerifyRate == (ratelimit.Rate{}) {
+		c.Server.UnauthenticatedVerifyRate = ratelimit.PerSecond(50, 100)
+	}
 	if c.Server.AuthFailureInterval == 0 {
 		c.Server.AuthFailureInterval = 10 * time.Second
 	}
@@ -689,11 +718,21 @@ func (c *Config) Validate() error {
 			return bad(fmt.Sprintf("server.trustedProxies[%d]", i), "%q must be an IP address or a CIDR range such as 10.0.0.0/8", p)
 		}
 	}
-	if c.Server.UnauthenticatedRate.Unlimited {
-		return bad("server.unauthenticatedRate", "cannot be unlimited: requests without a valid token must stay bounded")
-	}
-	if err := (ratelimit.Config{Global: c.Server.UnauthenticatedRate}).Validate(); err != nil {
-		return bad("server.unauthenticatedRate", "%s", strings.TrimPrefix(err.Error(), "ratelimit: global: "))
+	for _, ur := range []struct {
+		key string
+		r   ratelimit.Rate
+	}{
+		{"server.unauthenticatedRate", c.Server.UnauthenticatedRate},
+		{"server.unauthenticatedSubnetRate", c.Server.UnauthenticatedSubnetRate},
+		{"server.unauthenticatedGlobalRate", c.Server.UnauthenticatedGlobalRate},
+		{"server.unauthenticatedVerifyRate", c.Server.UnauthenticatedVerifyRate},
+	} {
+		if ur.r.Unlimited {
+			return bad(ur.key, "cannot be unlimited: requests without a valid token must stay bounded")
+		}
+		if err := (ratelimit.Config{Global: ur.r}).Validate(); err != nil {
+			return bad(ur.key, "%s", strings.TrimPrefix(err.Error(), "ratelimit: global: "))
+		}
 	}
 	if c.Server.AuthFailureInterval < time.Second || c.Server.AuthFailureInterval > time.Hour {
 		return bad("server.authFailureInterval", "must be between 1s and 1h (got %s)", c.Server.AuthFailureInterval)

@@ -43,7 +43,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	s.transports.Unlock()
 	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.streams.middleware(s, s.ingress(s.interop(streamable))))
 	if a := s.opts.Auth; a != nil {
-		mcpH = s.unauth.middleware(s, a.Middleware(s.requireScope(mcpH)))
+		mcpH = s.unauth.middleware(s, a.Middleware(s.noteVerified(s.requireScope(mcpH))))
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
@@ -54,6 +54,18 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 	})
 	mux.HandleFunc("GET /readyz", s.readyzStatus)
 	return mux, streamable
+}
+
+// noteVerified tells the unauthenticated guard that the request's token
+// verified (it runs behind the token check only), so that the token's
+// holder is let through even while their address is flooded.
+func (s *Server) noteVerified(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := identity.FromContext(r.Context()); ok {
+			s.unauth.noteVerified(r, p.ExpiresAt)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireScope answers 403 insufficient_scope to a verified token that

@@ -56,6 +56,9 @@ type mcpTool = mcp.Tool
 type Options struct {
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
+	// UnauthLimiter holds the unauthenticated requests' address, subnet
+	// and global buckets (Redis with state: redis). Nil: in this process.
+	UnauthLimiter ratelimit.Limiter
 	// Catalog answers catalog queries.
 	Catalog tools.Catalog
 	// Redactor scrubs every entity, every result, every audit record and

@@ -15,9 +15,11 @@ import (
 // sharedState is what replicas share through Redis (state: redis): rate
 // limits, sessions, the cursor key and the identity resolver cache.
 type sharedState struct {
-	rdb      *redis.Client
-	prefix   string
-	limiter  *ratelimit.Chain
+	rdb     *redis.Client
+	prefix  string
+	limiter *ratelimit.Chain
+	// unauth holds the unauthenticated requests' buckets, fleet-wide.
+	unauth   *ratelimit.Redis
 	sessions *state.RedisSessions
 }
 
@@ -45,6 +47,12 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 		_ = rdb.Close()
 		return nil, fmt.Errorf("server: rate limits: %w", err)
 	}
+	unauth, err := ratelimit.NewRedis(unauthLimiterConfig(cfg.Server.unauthRates(), nil),
+		ratelimit.RedisOptions{Client: rdb, KeyPrefix: rcfg.KeyPrefix + "unauth:", Timeout: rcfg.Timeout})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("server: unauthenticated rate limits: %w", err)
+	}
 	if cfg.Server.CursorKey == "" {
 		k, err := state.CursorKey(pctx, rdb, rcfg.KeyPrefix)
 		if err != nil {
@@ -54,7 +62,7 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 		cfg.Server.CursorKey = k
 	}
 	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
-	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim),
+	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim), unauth: unauth,
 		sessions: state.NewRedisSessions(rdb, cfg.Server.Sessions, rcfg.KeyPrefix, nil)}, nil
 }
 

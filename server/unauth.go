@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -62,74 +64,215 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	return addr.String()
 }
 
-// unauthGuard bounds what unauthenticated requests can cost: a token
-// bucket per client address, charged by every request without a bearer
-// token and by every failed verification. An address whose bucket is empty
-// is answered 429 before any token is parsed, until it refills.
+// unauthGuard bounds what unauthenticated requests can cost: token
+// buckets per client address, per subnet and for everyone, charged by
+// every request without a bearer token and by every failed verification
+// (never by a request whose token verifies). While a bucket of a request's
+// source is empty, a request without a token is answered 429 before
+// anything else; one with a token is verified only within a small budget
+// of verifications (per replica), so signed-in users behind a flooded
+// address are still served and bogus tokens cannot buy unbounded
+// signature checks. The buckets live in Redis with state: redis, so the
+// bounds hold for the fleet.
 type unauthGuard struct {
-	lim     *ratelimit.Memory
+	lim     ratelimit.Limiter // address, subnet and global buckets
+	verify  *ratelimit.Memory // verifications for blocked sources
 	trusted []netip.Prefix
 	now     func() time.Time
 
 	mu      sync.Mutex
-	blocked map[string]time.Time // address → until
+	blocked map[string]time.Time // bucket key → blocked until
+	// known are tokens that verified lately (SHA-256 → expiry): a request
+	// from a blocked source with one of them is let through to
+	// verification without spending the verification budget, so a flood
+	// of bogus tokens beside a signed-in user cannot crowd that user out.
+	known map[[32]byte]time.Time
 }
 
-func newUnauthGuard(r ratelimit.Rate, trusted []netip.Prefix, now func() time.Time) (*unauthGuard, error) {
-	lim, err := ratelimit.NewMemory(ratelimit.Config{
-		DefaultClass: "address",
-		Classes:      map[string]ratelimit.Rate{"address": r},
+// maxKnownTokens bounds unauthGuard.known.
+const maxKnownTokens = 16384
+
+// Bucket classes of the unauthenticated limiter.
+const (
+	unauthAddress = "address"
+	unauthSubnet  = "subnet"
+)
+
+// unauthRates are the unauthenticated buckets' rates.
+type unauthRates struct {
+	address, subnet, global, verify ratelimit.Rate
+}
+
+// unauthLimiterConfig is the limiter configuration of the address, subnet
+// and global buckets (for ratelimit.NewMemory or NewRedis).
+func unauthLimiterConfig(r unauthRates, now func() time.Time) ratelimit.Config {
+	return ratelimit.Config{
+		DefaultClass: unauthAddress,
+		Classes:      map[string]ratelimit.Rate{unauthAddress: r.address, unauthSubnet: r.subnet},
 		Agent:        ratelimit.Rate{Unlimited: true},
-		Global:       ratelimit.Rate{Unlimited: true},
+		Global:       r.global,
 		MaxKeys:      maxBlocked,
+		Now:          now,
+	}
+}
+
+// newUnauthGuard returns the guard; lim, when nil, is an in-process
+// limiter (state: memory).
+func newUnauthGuard(r unauthRates, lim ratelimit.Limiter, trusted []netip.Prefix, now func() time.Time) (*unauthGuard, error) {
+	if lim == nil {
+		mem, err := ratelimit.NewMemory(unauthLimiterConfig(r, now))
+		if err != nil {
+			return nil, fmt.Errorf("server: unauthenticated rate: %w", err)
+		}
+		lim = mem
+	}
+	verify, err := ratelimit.NewMemory(ratelimit.Config{
+		DefaultClass: unauthAddress,
+		Classes:      map[string]ratelimit.Rate{unauthAddress: {Unlimited: true}},
+		Agent:        ratelimit.Rate{Unlimited: true},
+		Global:       r.verify,
 		Now:          now,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("server: unauthenticated rate: %w", err)
+		return nil, fmt.Errorf("server: unauthenticated verify rate: %w", err)
 	}
-	return &unauthGuard{lim: lim, trusted: trusted, now: now, blocked: map[string]time.Time{}}, nil
+	return &unauthGuard{lim: lim, verify: verify, trusted: trusted, now: now, blocked: map[string]time.Time{}, known: map[[32]byte]time.Time{}}, nil
 }
 
-// isBlocked reports whether addr must wait, and how long.
+// subnetOf is the /24 (IPv4) or /48 (IPv6) holding addr, or addr itself
+// when it is not an IP address.
+func subnetOf(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// keysOf are the buckets a request from addr is charged to.
+func keysOf(addr string) []ratelimit.Key {
+	return []ratelimit.Key{
+		ratelimit.UserKey(addr, unauthAddress),
+		ratelimit.UserKey(subnetOf(addr), unauthSubnet),
+		ratelimit.GlobalKey(),
+	}
+}
+
+// isBlocked reports whether a bucket of addr is known empty, and how long
+// to wait.
 func (g *unauthGuard) isBlocked(addr string) (time.Duration, bool) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	until, ok := g.blocked[addr]
-	if !ok {
-		return 0, false
+	var wait time.Duration
+	for _, k := range keysOf(addr) {
+		ks := k.String()
+		until, ok := g.blocked[ks]
+		if !ok {
+			continue
+		}
+		if !now.Before(until) {
+			delete(g.blocked, ks)
+			continue
+		}
+		wait = max(wait, until.Sub(now))
 	}
-	if !now.Before(until) {
-		delete(g.blocked, addr)
-		return 0, false
-	}
-	return until.Sub(now), true
+	return wait, wait > 0
 }
 
-// charge takes a token from addr's bucket and reports whether there was
-// one; an empty bucket blocks addr until it has a token again.
+// charge takes a token from each of addr's buckets and reports whether
+// there was one in each; an empty bucket blocks its key until it has a
+// token again. A limiter that fails (Redis down) blocks: fail closed.
 func (g *unauthGuard) charge(ctx context.Context, addr string) (time.Duration, bool) {
-	d, err := g.lim.Allow(ctx, ratelimit.UserKey(addr, ""), 1)
-	if err != nil {
-		return time.Second, false // fail closed
+	for _, k := range keysOf(addr) {
+		d, err := g.lim.Allow(ctx, k, 1)
+		if err != nil {
+			return time.Second, false
+		}
+		if !d.Allowed {
+			g.block(k.String(), d.RetryAfter)
+			return d.RetryAfter, false
+		}
 	}
-	if d.Allowed {
-		return 0, true
-	}
+	return 0, true
+}
+
+func (g *unauthGuard) block(key string, d time.Duration) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.blocked) >= maxBlocked {
-		for a, until := range g.blocked {
+		for k, until := range g.blocked {
 			if !now.Before(until) {
-				delete(g.blocked, a)
+				delete(g.blocked, k)
 			}
 		}
 	}
 	if len(g.blocked) < maxBlocked {
-		g.blocked[addr] = now.Add(d.RetryAfter)
+		g.blocked[key] = now.Add(d)
 	}
-	return d.RetryAfter, false
+}
+
+// tokenSum is the key of a bearer token in known; "" for none.
+func tokenSum(r *http.Request) ([32]byte, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256([]byte(strings.TrimSpace(tok))), true
+}
+
+// noteVerified remembers the request's token as verified until exp.
+func (g *unauthGuard) noteVerified(r *http.Request, exp time.Time) {
+	sum, ok := tokenSum(r)
+	if !ok {
+		return
+	}
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, seen := g.known[sum]; !seen && len(g.known) >= maxKnownTokens {
+		for k, until := range g.known {
+			if !now.Before(until) {
+				delete(g.known, k)
+			}
+		}
+		if len(g.known) >= maxKnownTokens {
+			for k := range g.known { // full of live tokens: forget one
+				delete(g.known, k)
+				break
+			}
+		}
+	}
+	g.known[sum] = exp
+}
+
+// mayVerify reports whether a request with a token from a blocked source
+// may be verified now: a token that verified lately may, any other within
+// the verification budget.
+func (g *unauthGuard) mayVerify(ctx context.Context, r *http.Request) (time.Duration, bool) {
+	if sum, ok := tokenSum(r); ok {
+		g.mu.Lock()
+		exp, known := g.known[sum]
+		g.mu.Unlock()
+		if known && g.now().Before(exp) {
+			return 0, true
+		}
+	}
+	d, err := g.verify.Allow(ctx, ratelimit.GlobalKey(), 1)
+	if err != nil {
+		return time.Second, false
+	}
+	return d.RetryAfter, d.Allowed
 }
 
 type addrKey struct{}
@@ -141,11 +284,7 @@ const unauthBlockedReason = "too many unauthenticated requests from this address
 // initUnauthenticated sets up the per-address guard and the aggregated
 // audit of authentication failures.
 func (s *Server) initUnauthenticated() error {
-	rate := s.cfg.Server.UnauthenticatedRate
-	if rate == (ratelimit.Rate{}) {
-		rate = ratelimit.PerSecond(10, 20)
-	}
-	g, err := newUnauthGuard(rate, s.cfg.Server.trustedPrefixes(), s.opts.Now)
+	g, err := newUnauthGuard(s.cfg.Server.unauthRates(), s.opts.UnauthLimiter, s.cfg.Server.trustedPrefixes(), s.opts.Now)
 	if err != nil {
 		return err
 	}
@@ -173,7 +312,15 @@ func (g *unauthGuard) middleware(s *Server, next http.Handler) http.Handler {
 		addr := clientAddr(r, g.trusted)
 		ctx := context.WithValue(r.Context(), addrKey{}, addr)
 		wait, blocked := g.isBlocked(addr)
-		if !blocked && !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") && !sessionEndWithoutToken(r) {
+		hasToken := strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ")
+		switch {
+		case hasToken && blocked:
+			// A signed-in user behind a flooded address: verify the
+			// token, within the budget for blocked sources. A failure is
+			// charged like any other.
+			wait, blocked = g.mayVerify(ctx, r)
+			blocked = !blocked
+		case !hasToken && !blocked && !sessionEndWithoutToken(r):
 			// No token: it will fail; charge it now.
 			var ok bool
 			wait, ok = g.charge(ctx, addr)
@@ -200,25 +347,31 @@ func sessionEndWithoutToken(r *http.Request) bool {
 	return r.Method == http.MethodDelete && r.Header.Get(identity.SessionHeader) != ""
 }
 
-// failureKey is one aggregation bucket of authentication failures.
-type failureKey struct{ source, reason string }
-
-type failureAgg struct {
-	count int           // failures not yet written
-	rec   *audit.Record // the first failure of the burst, for user/agent/session
+// failureKey is one aggregation bucket of refused requests.
+type failureKey struct {
+	typ            audit.Type
+	source, reason string
 }
 
-// authFailureLog writes authentication failures to the audit trail
-// aggregated: the first failure of a source and reason is written at
-// once; the ones after it within the interval are counted and written as
-// one record with Count when the interval ends. A flood of N bad requests
-// from one source thus costs one record at once and one per interval, not
-// N records and N fsyncs.
+type failureAgg struct {
+	count int           // refusals since the last flush
+	rec   *audit.Record // the first of them, for user/agent/session
+}
+
+// authFailureLog writes refused unauthenticated requests (failed
+// sign-ins, token-less requests, malformed initializes) to the audit trail
+// aggregated, so that a flood costs at most one record per interval and
+// type, however many addresses it comes from: the first refusal after a
+// quiet interval is written at once (a single failed sign-in is visible
+// without delay); the rest of each interval is written when it ends as
+// one record per type with the total Count and the busiest sources and
+// reasons (Record.Sources).
 type authFailureLog struct {
 	append   func(*audit.Record)
 	interval time.Duration
 
 	mu      sync.Mutex
+	active  bool // an interval is running
 	pending map[failureKey]*failureAgg
 	timer   *time.Timer
 }
@@ -227,58 +380,105 @@ func newAuthFailureLog(interval time.Duration, appendFn func(*audit.Record)) *au
 	return &authFailureLog{append: appendFn, interval: interval, pending: map[failureKey]*failureAgg{}}
 }
 
-// add records one failure.
+// add records one refusal.
 func (a *authFailureLog) add(rec *audit.Record) {
-	k := failureKey{source: rec.Source, reason: rec.Reason}
 	a.mu.Lock()
-	if agg, ok := a.pending[k]; ok {
-		agg.count++
+	if !a.active {
+		a.active = true
+		a.timer = time.AfterFunc(a.interval, a.flush)
+		a.mu.Unlock()
+		a.append(rec)
+		return
+	}
+	k := failureKey{typ: rec.Type, source: rec.Source, reason: rec.Reason}
+	agg, ok := a.pending[k]
+	if !ok && len(a.pending) >= maxFailureKeys {
+		k.source = "(other)"
+		agg, ok = a.pending[k]
+	}
+	if !ok {
+		agg = &failureAgg{rec: rec}
+		a.pending[k] = agg
+	}
+	agg.count++
+	a.mu.Unlock()
+}
+
+// flush writes one record per type for the refusals counted since the
+// last flush; after a quiet interval it ends the interval, so that the
+// next refusal is written at once again.
+func (a *authFailureLog) flush() {
+	a.mu.Lock()
+	if len(a.pending) == 0 {
+		a.active, a.timer = false, nil
 		a.mu.Unlock()
 		return
 	}
-	if len(a.pending) >= maxFailureKeys {
-		k.source = "(other)"
-		if agg, ok := a.pending[k]; ok {
-			agg.count++
-			a.mu.Unlock()
-			return
-		}
+	byType := map[audit.Type][]failureKey{}
+	for k := range a.pending {
+		byType[k.typ] = append(byType[k.typ], k)
 	}
-	// The first failure of a burst: written now, and remembered so that
-	// the rest of the interval is counted.
-	a.pending[k] = &failureAgg{rec: rec}
-	if a.timer == nil {
-		a.timer = time.AfterFunc(a.interval, a.flush)
+	out := make([]*audit.Record, 0, len(byType))
+	for _, keys := range byType {
+		out = append(out, aggregate(a.pending, keys))
 	}
-	a.mu.Unlock()
-	rec.Source = k.source
-	a.append(rec)
-}
-
-// flush writes one record per (source, reason) with failures counted since
-// the first one, and forgets the quiet ones.
-func (a *authFailureLog) flush() {
-	a.mu.Lock()
-	var out []*audit.Record
-	for k, agg := range a.pending {
-		if agg.count == 0 {
-			delete(a.pending, k)
-			continue
-		}
-		rec := *agg.rec
-		rec.Time, rec.ID, rec.Seq, rec.PrevHash, rec.Hash = time.Time{}, "", 0, "", ""
-		rec.Source, rec.Count = k.source, agg.count
-		out = append(out, &rec)
-		agg.count = 0
-	}
-	a.timer = nil
-	if len(a.pending) > 0 {
-		a.timer = time.AfterFunc(a.interval, a.flush)
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	a.pending = map[failureKey]*failureAgg{}
+	a.timer = time.AfterFunc(a.interval, a.flush)
 	a.mu.Unlock()
 	for _, rec := range out {
 		a.append(rec)
 	}
+}
+
+// aggregate is the one record for keys (all of one type): the first
+// refusal's record when there is one source and reason, else a record
+// that names the busiest pairs.
+func aggregate(pending map[failureKey]*failureAgg, keys []failureKey) *audit.Record {
+	sort.Slice(keys, func(i, j int) bool {
+		ci, cj := pending[keys[i]].count, pending[keys[j]].count
+		if ci != cj {
+			return ci > cj
+		}
+		if keys[i].source != keys[j].source {
+			return keys[i].source < keys[j].source
+		}
+		return keys[i].reason < keys[j].reason
+	})
+	total := 0
+	for _, k := range keys {
+		total += pending[k].count
+	}
+	first := pending[keys[0]]
+	rec := *first.rec
+	rec.Time, rec.ID, rec.Seq, rec.PrevHash, rec.Hash = time.Time{}, "", 0, "", ""
+	rec.Count = total
+	if len(keys) == 1 {
+		rec.Source = keys[0].source
+		return &rec
+	}
+	// Several sources or reasons: nobody in particular.
+	rec.User, rec.Agent, rec.SessionID, rec.CallerTraceparent = audit.User{}, audit.Agent{}, "", ""
+	rec.Source = "(several)"
+	reasons := map[string]bool{}
+	for _, k := range keys {
+		reasons[k.reason] = true
+	}
+	if len(reasons) > 1 {
+		rec.Reason = "several reasons (see sources)"
+	}
+	other := 0
+	for i, k := range keys {
+		if i >= audit.MaxSources-1 && len(keys) > audit.MaxSources {
+			other += pending[k].count
+			continue
+		}
+		rec.Sources = append(rec.Sources, audit.SourceCount{Source: k.source, Reason: k.reason, Count: pending[k].count})
+	}
+	if other > 0 {
+		rec.Sources = append(rec.Sources, audit.SourceCount{Source: "(other)", Count: other})
+	}
+	return &rec
 }
 
 // close writes what is pending and stops the timer.
@@ -295,6 +495,7 @@ func (a *authFailureLog) close() {
 		a.timer.Stop()
 		a.timer = nil
 	}
+	a.active = false
 	a.mu.Unlock()
 }
 

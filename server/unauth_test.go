@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -67,49 +68,81 @@ func TestAuthFailureAggregation(t *testing.T) {
 		written = nil
 		return out
 	}
-	total := func(recs []audit.Record) map[string]int {
-		m := map[string]int{}
-		for _, r := range recs {
-			m[r.Source+"|"+r.Reason] += max(r.Count, 1)
-		}
-		return m
-	}
 
 	fail("203.0.113.5", "no token", 1000)
 	fail("198.51.100.1", "malformed token", 3)
-	if got := take(); len(got) != 2 || got[0].Count != 0 || got[1].Count != 0 {
-		t.Fatalf("at once: %d records %+v, want the first failure of each source, uncounted", len(got), got)
+	if got := take(); len(got) != 1 || got[0].Count != 0 || got[0].Source != "203.0.113.5" {
+		t.Fatalf("at once: %d records %+v, want only the first refusal of the interval, uncounted", len(got), got)
 	}
 	a.flush()
 	got := take()
-	if len(got) != 2 {
-		t.Fatalf("after one interval: %d records, want 2", len(got))
+	if len(got) != 1 {
+		t.Fatalf("after one interval: %d records, want 1 for every source and reason", len(got))
 	}
-	if m := total(got); m["203.0.113.5|no token"] != 999 || m["198.51.100.1|malformed token"] != 2 {
-		t.Fatalf("counts = %v, want 999 and 2", m)
+	r := got[0]
+	if r.Count != 1002 || r.Source != "(several)" || r.Reason != "several reasons (see sources)" || len(r.Sources) != 2 ||
+		r.Sources[0] != (audit.SourceCount{Source: "203.0.113.5", Reason: "no token", Count: 999}) ||
+		r.Sources[1] != (audit.SourceCount{Source: "198.51.100.1", Reason: "malformed token", Count: 3}) {
+		t.Fatalf("aggregate = %+v, want count 1002 with 999 + 3 by source", r)
 	}
-	// A quiet interval writes nothing and forgets the burst...
+	// One source and reason: the record is that source's, with its count.
+	fail("203.0.113.5", "no token", 10)
+	a.flush()
+	if got := take(); len(got) != 1 || got[0].Count != 10 || got[0].Source != "203.0.113.5" || got[0].Sources != nil {
+		t.Fatalf("one source: %+v", got)
+	}
+	// A quiet interval writes nothing and ends the interval...
 	a.flush()
 	a.flush()
 	if got := take(); len(got) != 0 {
 		t.Fatalf("quiet intervals wrote %+v", got)
 	}
-	// ...so the first failure of a new burst is written at once.
+	// ...so the first refusal of a new burst is written at once.
 	fail("203.0.113.5", "no token", 1)
 	if got := take(); len(got) != 1 || got[0].Count != 0 {
 		t.Fatalf("new burst: %+v, want one record at once", got)
 	}
-	// Distinct sources beyond the cap share one "(other)" bucket.
-	for i := range maxFailureKeys + 100 {
-		fail(fmt.Sprintf("2001:db8::%x", i), "no token", 1)
+	// A flood from 10,000 addresses is one record per interval, with the
+	// busiest 31 sources and the rest as (other), counting every request.
+	for i := range 10000 {
+		fail(fmt.Sprintf("2001:db8::%x", i), "no token", 1+i%3)
 	}
 	a.flush()
 	recs := take()
-	if len(recs) > maxFailureKeys+2 {
-		t.Fatalf("%d records for %d sources, want at most the cap + (other)", len(recs), maxFailureKeys+100)
+	if len(recs) != 1 {
+		t.Fatalf("%d records for a flood from 10,000 addresses, want 1", len(recs))
 	}
-	if total(recs)["(other)|no token"] == 0 {
-		t.Fatal("no (other) aggregate beyond the cap")
+	sum := 0
+	for _, sc := range recs[0].Sources {
+		sum += sc.Count
+	}
+	if len(recs[0].Sources) != audit.MaxSources || recs[0].Sources[audit.MaxSources-1].Source != "(other)" || sum != recs[0].Count || recs[0].Count != 19999 {
+		t.Fatalf("flood aggregate: count %d, %d sources summing to %d", recs[0].Count, len(recs[0].Sources), sum)
+	}
+	// Two types (authentication failures, refused initializes) are one
+	// record each.
+	fail("203.0.113.5", "no token", 5)
+	for range 5 {
+		a.add(&audit.Record{Type: audit.TypeSession, Source: "203.0.113.6", Reason: malformedInitReason})
+	}
+	a.flush()
+	if got := take(); len(got) != 2 {
+		t.Fatalf("two types: %d records, want 2", len(got))
+	}
+}
+
+// TestSubnetOf: floods spread over an IPv4 /24 or an IPv6 /48 share a
+// bucket.
+func TestSubnetOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.77":        "203.0.113.0/24",
+		"2001:db8:1:2:3::4":   "2001:db8:1::/48",
+		"not-an-ip":           "not-an-ip",
+		"::ffff:203.0.113.77": "203.0.113.0/24",
+	} {
+		if got := subnetOf(in); got != want {
+			t.Errorf("subnetOf(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
 
@@ -217,4 +250,127 @@ func (r *stringReader) Read(p []byte) (int, error) {
 	n := copy(p, r.s[r.i:])
 	r.i += n
 	return n, nil
+}
+
+// TestSignedInServedBesideFlood: signed-in users behind one address with a
+// token-less flood beside them are served (a token that verifies is never
+// charged, and a blocked address's tokens are still verified within the
+// verification budget); the flood gets 429 and a bounded audit trail; a
+// bogus-token flood from the blocked address cannot buy more
+// verifications than the budget.
+func TestSignedInServedBesideFlood(t *testing.T) {
+	e := startAuthServer(t, newTestIdP(t), authSetup{serverExtra: "  unauthenticatedRate: {requests: 5, per: 1s, burst: 10}\n" +
+		"  unauthenticatedVerifyRate: {requests: 20, per: 1s, burst: 40}\n  authFailureInterval: 1h\n" +
+		"  sessions: {maxPerUser: 1000, max: 10000}\n", extra: unlimitedRates})
+	h := e.s.Handler()
+	const addr = "198.51.100.20:4444"
+	do := func(token string) int {
+		req := httptest.NewRequest(http.MethodPost, "/mcp", stringsReader(rpcInitialize))
+		req.RemoteAddr = addr
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tok := e.token(amelia, scopeCatalog)
+	stop := make(chan struct{})
+	floodStart := time.Now()
+	var flood sync.WaitGroup
+	var mu sync.Mutex
+	floodCodes := map[int]int{}
+	for range 4 {
+		flood.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c := do("")
+				mu.Lock()
+				floodCodes[c]++
+				mu.Unlock()
+			}
+		})
+	}
+	served, n := 0, 200
+	userCodes := map[int]int{}
+	for range n {
+		c := do(tok)
+		userCodes[c]++
+		if c == 200 {
+			served++
+		}
+		time.Sleep(2 * time.Millisecond) // a user's pace, not a flood's
+	}
+	close(stop)
+	flood.Wait()
+	t.Logf("signed-in user: %d of %d served (%v) beside a token-less flood of %v", served, n, userCodes, floodCodes)
+	if served < n*99/100 {
+		t.Fatalf("signed-in user served %d of %d beside the flood, want ≥ 99%%", served, n)
+	}
+	if floodCodes[429] == 0 || float64(floodCodes[401]) > 10+5*time.Since(floodStart).Seconds()+5 {
+		t.Fatalf("flood codes %v: want most refused with 429", floodCodes)
+	}
+	// The address is blocked: bogus tokens from it are verified at most
+	// within the budget (burst 40), the rest refused before verification.
+	bogus := map[int]int{}
+	for range 200 {
+		bogus[do("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")]++
+	}
+	if bogus[401] > 40+5 || bogus[429] < 150 {
+		t.Fatalf("bogus tokens from a blocked address: %v, want at most the verification budget (40) verified", bogus)
+	}
+	recs, _ := e.auditRecords()
+	nAuth := 0
+	for _, r := range recs {
+		if r.Type == audit.TypeAuthFailure {
+			nAuth++
+		}
+	}
+	if nAuth > 2 {
+		t.Fatalf("%d auth_failure records during the flood, want the first one only until the interval ends", nAuth)
+	}
+}
+
+// TestUnauthenticatedBucketsFleetWide: with state: redis two replicas
+// draw on one address bucket, so a token-less flood spread over them gets
+// no more through than one replica would let through; a neighbour in the
+// same /24 is bounded by the subnet bucket, shared too.
+func TestUnauthenticatedBucketsFleetWide(t *testing.T) {
+	rs := redistest.Start(t)
+	extra := "state: redis\nredis:\n  url: " + rs.URL() + "\n"
+	srv := "  unauthenticatedRate: {requests: 1, per: 1m, burst: 10}\n  unauthenticatedSubnetRate: {requests: 1, per: 1m, burst: 15}\n  authFailureInterval: 1h\n"
+	idp := newTestIdP(t)
+	a := startAuthServer(t, idp, authSetup{serverExtra: srv, extra: extra})
+	b := startAuthServer(t, idp, authSetup{serverExtra: srv, extra: extra})
+	do := func(e *authEnv, remote string) int {
+		req := httptest.NewRequest(http.MethodPost, "/mcp", stringsReader(rpcInitialize))
+		req.RemoteAddr = remote
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		rec := httptest.NewRecorder()
+		e.s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	codes := map[int]int{}
+	for i := range 40 {
+		codes[do([]*authEnv{a, b}[i%2], "203.0.113.7:1000")]++
+	}
+	if codes[401] != 10 || codes[429] != 30 {
+		t.Fatalf("one address over two replicas: %v, want 10 through (one shared bucket of 10) and 30 refused", codes)
+	}
+	// Another address of the same /24: its own bucket has 10, but the
+	// subnet's (15) has 5 left after the first address took 10.
+	codes = map[int]int{}
+	for i := range 20 {
+		codes[do([]*authEnv{a, b}[i%2], "203.0.113.8:1000")]++
+	}
+	if codes[401] != 5 || codes[429] != 15 {
+		t.Fatalf("a neighbour in the /24: %v, want 5 through (what the shared subnet bucket had left)", codes)
+	}
 }

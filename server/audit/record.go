@@ -144,9 +144,14 @@ type Record struct {
 	// failure.
 	Source string `json:"source,omitempty"`
 	// Count is how many events an aggregated record stands for (for
-	// authentication failures: the failures of one source and reason in
-	// one interval); zero means one.
+	// refused unauthenticated requests: those of one interval); zero means
+	// one.
 	Count int `json:"count,omitempty"`
+	// Sources breaks an aggregated record of several sources or reasons
+	// down: the busiest (source, reason) pairs with their counts, at most
+	// MaxSources, the rest under source "(other)". Source is then
+	// "(several)".
+	Sources []SourceCount `json:"sources,omitempty"`
 	// InvalidUTF8 counts the bytes of invalid UTF-8 that Append replaced
 	// with U+FFFD in the record's text (caller-supplied tool names,
 	// arguments, client info…) so that the file stays valid UTF-8 JSON;
@@ -177,4 +182,15 @@ func (r *Record) RedactionTotal() int {
 		n += c
 	}
 	return n
+}
+
+// MaxSources bounds Record.Sources.
+const MaxSources = 32
+
+// SourceCount is one client address and refusal reason in an aggregated
+// record, with how many requests it stands for.
+type SourceCount struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
 }
