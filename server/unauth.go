@@ -347,25 +347,33 @@ func sessionEndWithoutToken(r *http.Request) bool {
 	return r.Method == http.MethodDelete && r.Header.Get(identity.SessionHeader) != ""
 }
 
-// failureKey is one aggregation bucket of refused requests.
+// failureKey is one aggregation bucket of refused requests. user is the
+// verified subject when the refused request had one (a scope or session
+// refusal), "" otherwise.
 type failureKey struct {
-	typ            audit.Type
-	source, reason string
+	typ                  audit.Type
+	source, reason, user string
 }
 
 type failureAgg struct {
-	count int           // refusals since the last flush
+	count int           // refusals since the last flush, not yet written
 	rec   *audit.Record // the first of them, for user/agent/session
 }
 
-// authFailureLog writes refused unauthenticated requests (failed
-// sign-ins, token-less requests, malformed initializes) to the audit trail
-// aggregated, so that a flood costs at most one record per interval and
-// type, however many addresses it comes from: the first refusal after a
-// quiet interval is written at once (a single failed sign-in is visible
-// without delay); the rest of each interval is written when it ends as
-// one record per type with the total Count and the busiest sources and
-// reasons (Record.Sources).
+// authFailureLog writes refused requests (failed sign-ins, token-less
+// requests, malformed initializes, scope and session refusals) to the
+// audit trail aggregated:
+//
+//   - refusals of nobody in particular (no verified user): the first after
+//     a quiet interval is written at once (a single failed sign-in is
+//     visible without delay); the rest of each interval is written when it
+//     ends as one record per type with the total Count and the busiest
+//     sources and reasons (Record.Sources). A flood costs at most one record
+//     per interval and type, however many addresses it comes from.
+//   - refusals of a verified user: the first of a user and reason is
+//     written at once, the rest of the interval as one record with a count.
+//     Only real accounts can add such keys, so their number is bounded by
+//     the accounts an attacker holds, not by the requests it sends.
 type authFailureLog struct {
 	append   func(*audit.Record)
 	interval time.Duration
@@ -382,50 +390,67 @@ func newAuthFailureLog(interval time.Duration, appendFn func(*audit.Record)) *au
 
 // add records one refusal.
 func (a *authFailureLog) add(rec *audit.Record) {
+	k := failureKey{typ: rec.Type, source: rec.Source, reason: rec.Reason, user: rec.User.Sub}
 	a.mu.Lock()
+	agg, ok := a.pending[k]
+	if !ok && len(a.pending) >= maxFailureKeys {
+		k = failureKey{typ: rec.Type, source: "(other)", reason: rec.Reason}
+		agg, ok = a.pending[k]
+	}
+	if ok {
+		agg.count++
+		a.mu.Unlock()
+		return
+	}
+	if k.user == "" && a.active {
+		a.pending[k] = &failureAgg{rec: rec, count: 1}
+		a.mu.Unlock()
+		return
+	}
+	// Written now; the rest of the interval is counted.
+	a.pending[k] = &failureAgg{rec: rec}
 	if !a.active {
 		a.active = true
 		a.timer = time.AfterFunc(a.interval, a.flush)
-		a.mu.Unlock()
-		a.append(rec)
-		return
 	}
-	k := failureKey{typ: rec.Type, source: rec.Source, reason: rec.Reason}
-	agg, ok := a.pending[k]
-	if !ok && len(a.pending) >= maxFailureKeys {
-		k.source = "(other)"
-		agg, ok = a.pending[k]
-	}
-	if !ok {
-		agg = &failureAgg{rec: rec}
-		a.pending[k] = agg
-	}
-	agg.count++
 	a.mu.Unlock()
+	a.append(rec)
 }
 
-// flush writes one record per type for the refusals counted since the
-// last flush; after a quiet interval it ends the interval, so that the
-// next refusal is written at once again.
+// flush writes the refusals counted since the last flush: one record per
+// type for nobody in particular, one per user and reason for verified
+// users. Keys quiet for a whole interval are forgotten; when nothing is
+// left the interval ends, so that the next refusal is written at once.
 func (a *authFailureLog) flush() {
 	a.mu.Lock()
-	if len(a.pending) == 0 {
-		a.active, a.timer = false, nil
-		a.mu.Unlock()
-		return
-	}
 	byType := map[audit.Type][]failureKey{}
-	for k := range a.pending {
-		byType[k.typ] = append(byType[k.typ], k)
+	var out []*audit.Record
+	for k, agg := range a.pending {
+		switch {
+		case agg.count == 0:
+			delete(a.pending, k)
+		case k.user != "":
+			rec := *agg.rec
+			rec.Time, rec.ID, rec.Seq, rec.PrevHash, rec.Hash = time.Time{}, "", 0, "", ""
+			rec.Source, rec.Count = k.source, agg.count
+			out = append(out, &rec)
+		default:
+			byType[k.typ] = append(byType[k.typ], k)
+		}
 	}
-	out := make([]*audit.Record, 0, len(byType))
 	for _, keys := range byType {
 		out = append(out, aggregate(a.pending, keys))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
-	a.pending = map[failureKey]*failureAgg{}
-	a.timer = time.AfterFunc(a.interval, a.flush)
+	for _, agg := range a.pending {
+		agg.count = 0
+	}
+	a.timer = nil
+	a.active = len(a.pending) > 0
+	if a.active {
+		a.timer = time.AfterFunc(a.interval, a.flush)
+	}
 	a.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Type < out[j].Type })
 	for _, rec := range out {
 		a.append(rec)
 	}
