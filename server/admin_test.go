@@ -205,3 +205,34 @@ func TestAgentsReadyzHasNoDetails(t *testing.T) {
 		t.Fatalf("admin /readyz = %d %+v, want the checks", code, b)
 	}
 }
+
+// TestCursorKeyFile: the first key seals, the others open (rotation);
+// comments and blank lines are skipped; bad files name the line and fix.
+func TestCursorKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) ServerConfig {
+		p := dir + "/keys"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return ServerConfig{CursorKeyFile: p}
+	}
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	cur, prev, err := write("# current first\n" + a + "\n\n" + b + "\n").CursorKeys()
+	if err != nil || string(cur) != a || len(prev) != 1 || string(prev[0]) != b {
+		t.Fatalf("keys = %q %q %v", cur, prev, err)
+	}
+	for body, want := range map[string]string{
+		"short\n":                          "line 1: a key must be at least 32 bytes",
+		"# only a comment\n":               "no key",
+		strings.Repeat(a+"\n", 9):          "9 keys, at most 8",
+		strings.Repeat("x", 70<<10) + "\n": "larger than 64 KiB",
+	} {
+		if _, _, err := write(body).CursorKeys(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("file %.20q…: err = %v, want %q", body, err, want)
+		}
+	}
+	if _, _, err := (ServerConfig{CursorKeyFile: dir + "/missing"}).CursorKeys(); err == nil || !strings.Contains(err.Error(), "server.cursorKeyFile") {
+		t.Errorf("missing file: %v", err)
+	}
+}

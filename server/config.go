@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -110,10 +111,18 @@ type ServerConfig struct {
 	// Pprof serves Go's profiling endpoints under /debug/pprof on the admin
 	// listener. Off by default.
 	Pprof bool `yaml:"pprof"`
-	// CursorKey signs pagination cursors (base64 or any string of at least
-	// 32 bytes). Set it when several replicas serve one client; default: a
+	// CursorKey seals pagination cursors (any string of at least 32
+	// bytes). Required, or cursorKeyFile, with state: redis: every replica
+	// must seal and open cursors with the same key, and a key kept only in
+	// Redis would be lost with Redis's data. Default with state: memory: a
 	// random key per process.
 	CursorKey string `yaml:"cursorKey"`
+	// CursorKeyFile holds the cursor keys, one per line (at least 32 bytes
+	// each; blank lines and lines starting with # are skipped): the first
+	// seals new cursors, the others still open cursors sealed under them,
+	// so a key can be rotated without breaking the pages agents hold.
+	// Read at start; at most 8 keys.
+	CursorKeyFile string `yaml:"cursorKeyFile"`
 	// Sessions bound Streamable HTTP sessions: idle TTL, and caps per user
 	// and for the service (kept in Redis with state: redis).
 	Sessions state.SessionLimits `yaml:"sessions"`
@@ -158,6 +167,50 @@ type ServerConfig struct {
 }
 
 // trustedPrefixes parses TrustedProxies (validated by Config.Validate).
+// maxCursorKeys bounds the keys of server.cursorKeyFile.
+const maxCursorKeys = 8
+
+// CursorKeys returns the cursor keys: the one that seals, then the ones
+// that still open older cursors. None: a random key per process.
+func (c ServerConfig) CursorKeys() (current []byte, previous [][]byte, err error) {
+	if c.CursorKey != "" {
+		return []byte(c.CursorKey), nil, nil
+	}
+	if c.CursorKeyFile == "" {
+		return nil, nil, nil
+	}
+	f, err := os.Open(c.CursorKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: server.cursorKeyFile: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: %w", c.CursorKeyFile, err)
+	}
+	if len(data) > 64<<10 {
+		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: larger than 64 KiB; it holds at most %d keys, one per line", c.CursorKeyFile, maxCursorKeys)
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) < 32 {
+			return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s line %d: a key must be at least 32 bytes (openssl rand -hex 32)", c.CursorKeyFile, i+1)
+		}
+		keys = append(keys, []byte(line))
+	}
+	switch {
+	case len(keys) == 0:
+		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: no key; put one per line, the current one first (openssl rand -hex 32)", c.CursorKeyFile)
+	case len(keys) > maxCursorKeys:
+		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: %d keys, at most %d", c.CursorKeyFile, len(keys), maxCursorKeys)
+	}
+	return keys[0], keys[1:], nil
+}
+
 func (c ServerConfig) unauthRates() unauthRates {
 	return unauthRates{address: c.UnauthenticatedRate, subnet: c.UnauthenticatedSubnetRate,
 		global: c.UnauthenticatedGlobalRate, verify: c.UnauthenticatedVerifyRate}
@@ -282,6 +335,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_CATALOG_MODE", "catalog.mode", func(c *Config, v string) { c.Catalog.Mode = v }},
 	{"BACKSTAGE_MCP_REDIS_URL", "redis.url", func(c *Config, v string) { c.Redis.URL = v }},
 	{"BACKSTAGE_MCP_CURSOR_KEY", "server.cursorKey", func(c *Config, v string) { c.Server.CursorKey = v }},
+	{"BACKSTAGE_MCP_CURSOR_KEY_FILE", "server.cursorKeyFile", func(c *Config, v string) { c.Server.CursorKeyFile = v }},
 }
 
 // EnvOverrideNames lists the environment variables that override the file.
@@ -362,6 +416,7 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	resolve(&c.Policy.File, "BACKSTAGE_MCP_POLICY_FILE")
 	resolve(&c.Backstage.TokenFile, "BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE")
 	resolve(&c.Server.AdminTokenFile, "BACKSTAGE_MCP_ADMIN_TOKEN_FILE")
+	resolve(&c.Server.CursorKeyFile, "BACKSTAGE_MCP_CURSOR_KEY_FILE")
 	if c.Audit.Path != audit.DefaultPath {
 		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
 	}
@@ -665,6 +720,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.CursorKey != "" && len(c.Server.CursorKey) < 32 {
 		return bad("server.cursorKey", "must be at least 32 bytes")
+	}
+	if c.Server.CursorKey != "" && c.Server.CursorKeyFile != "" {
+		return bad("server.cursorKeyFile", "and server.cursorKey are both set: keep one (the file, to rotate keys)")
+	}
+	if c.State == state.RedisStore && c.Server.CursorKey == "" && c.Server.CursorKeyFile == "" {
+		return bad("server.cursorKey", "or server.cursorKeyFile is required with state: redis: every replica must seal pagination cursors with the same key, "+
+			"and one kept only in Redis would change when Redis loses its data; make one with openssl rand -hex 32")
 	}
 	if c.Backstage.BaseURL != "" {
 		u, err := url.Parse(c.Backstage.BaseURL)

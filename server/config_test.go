@@ -55,21 +55,21 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("state = %q, want memory", c.State)
 			}
 		}},
-		{name: "state redis", yaml: "state: redis\nredis:\n  url: redis://127.0.0.1:6379/0\n", check: func(t *testing.T, c *Config) {
+		{name: "state redis", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://127.0.0.1:6379/0\n", check: func(t *testing.T, c *Config) {
 			if c.State != "redis" || c.Redis.URL != "redis://127.0.0.1:6379/0" {
 				t.Errorf("state = %q, redis = %+v", c.State, c.Redis)
 			}
 		}},
-		{name: "redis url from env", yaml: "state: redis\n", env: map[string]string{"BACKSTAGE_MCP_REDIS_URL": "redis://:pw@r:6379/1"},
+		{name: "redis url from env", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\n", env: map[string]string{"BACKSTAGE_MCP_REDIS_URL": "redis://:pw@r:6379/1"},
 			check: func(t *testing.T, c *Config) {
 				if c.Redis.URL != "redis://:pw@r:6379/1" {
 					t.Errorf("redis.url = %q", c.Redis.URL)
 				}
 			}},
 		{name: "unknown state", yaml: "state: etcd\n", wantErr: "state: \"etcd\" must be memory"},
-		{name: "redis needs a url", yaml: "state: redis\n", wantErr: "redis: redis.url is required"},
-		{name: "redis url scheme", yaml: "state: redis\nredis:\n  url: http://user:hunter2@r:6379\n", wantErr: "redis.url must be redis://"},
-		{name: "redis timeout", yaml: "state: redis\nredis:\n  url: redis://r:6379\n  timeout: 1m\n", wantErr: "redis.timeout"},
+		{name: "redis needs a url", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\n", wantErr: "redis: redis.url is required"},
+		{name: "redis url scheme", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: http://user:hunter2@r:6379\n", wantErr: "redis.url must be redis://"},
+		{name: "redis timeout", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://r:6379\n  timeout: 1m\n", wantErr: "redis.timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 }
 
 func TestRedisURLNeverEchoed(t *testing.T) {
-	_, err := ParseConfig([]byte("state: redis\nredis:\n  url: http://user:hunter2@r:6379\n"), "cfg.yaml", env(nil))
+	_, err := ParseConfig([]byte("server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: http://user:hunter2@r:6379\n"), "cfg.yaml", env(nil))
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v: want an error that does not contain the password", err)
 	}

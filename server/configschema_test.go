@@ -213,7 +213,7 @@ func TestConfigSchemaEnumsMatchServer(t *testing.T) {
 		}
 		extra := ""
 		if path == "state" && value == "redis" {
-			extra = "redis:\n  url: redis://127.0.0.1:6379/0\n"
+			extra = "redis:\n  url: redis://127.0.0.1:6379/0\nserver:\n  cursorKey: 0123456789abcdef0123456789abcdef\n"
 		}
 		return b.String() + " " + value + "\n" + extra
 	}

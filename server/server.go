@@ -187,11 +187,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err := s.initUnauthenticated(); err != nil {
 		return nil, err
 	}
-	var key []byte
-	if cfg.Server.CursorKey != "" {
-		key = []byte(cfg.Server.CursorKey)
+	key, previous, err := cfg.Server.CursorKeys()
+	if err != nil {
+		return nil, err
 	}
-	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
+	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key, previous...)}
 	s.deps = deps
 	hooks := &mcpserver.Hooks{}
 	comp := newCompleter(s)

@@ -247,6 +247,9 @@ func TestSessionEvictedOnAnotherReplica(t *testing.T) {
 			t.Fatalf("initialize on a = %d: %s", r.code, r.body)
 		}
 		sids = append(sids, r.sid)
+		// Least recently used is decided on millisecond timestamps: two
+		// sessions opened within one millisecond tie.
+		time.Sleep(5 * time.Millisecond)
 	}
 	if n := a.transportSessions.Load(); n != 2 {
 		t.Fatalf("a holds %d sessions in mcp-go, want 2", n)

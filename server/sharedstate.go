@@ -13,7 +13,7 @@ import (
 )
 
 // sharedState is what replicas share through Redis (state: redis): rate
-// limits, sessions, the cursor key and the identity resolver cache.
+// limits, sessions and the identity resolver cache.
 type sharedState struct {
 	rdb     *redis.Client
 	prefix  string
@@ -24,8 +24,9 @@ type sharedState struct {
 }
 
 // openSharedState connects to Redis when cfg.State is "redis" (nil for
-// "memory"): the rate limits move there, and the cursor key is taken from
-// Redis unless server.cursorKey is set. Redis must answer at start; later
+// "memory"): the rate limits and sessions move there. (The cursor key
+// never does: Config requires it with state: redis, so that a Redis that
+// loses its data changes no key.) Redis must answer at start; later
 // outages fail closed and recover without a restart.
 func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*sharedState, error) {
 	if cfg.State != state.RedisStore {
@@ -52,14 +53,6 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 	if err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("server: unauthenticated rate limits: %w", err)
-	}
-	if cfg.Server.CursorKey == "" {
-		k, err := state.CursorKey(pctx, rdb, rcfg.KeyPrefix)
-		if err != nil {
-			_ = rdb.Close()
-			return nil, fmt.Errorf("server: %w", err)
-		}
-		cfg.Server.CursorKey = k
 	}
 	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
 	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim), unauth: unauth,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,12 @@ import (
 // newRedisDemoServer is the demo server with state: redis.
 func newRedisDemoServer(t testing.TB, srv *redistest.Server, yaml string) *Server {
 	t.Helper()
-	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"+yaml), "", func(string) string { return "" })
+	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"+yaml), "", func(k string) string {
+		if k == "BACKSTAGE_MCP_CURSOR_KEY" {
+			return testCursorKey // required with state: redis
+		}
+		return ""
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,15 +92,15 @@ func TestRedisStateFailsClosedAndRecovers(t *testing.T) {
 	}
 }
 
-// TestRedisStateSharesBudgetAndCursorKey: two servers on one Redis share
-// the user's budget (burst 5 in all, not 5 each) and the cursor key.
-func TestRedisStateSharesBudgetAndCursorKey(t *testing.T) {
+// testCursorKey is the cursor key of the state: redis test servers.
+const testCursorKey = "test-cursor-key-0123456789abcdef0123456789"
+
+// TestRedisStateSharesBudget: two servers on one Redis share the user's
+// budget (burst 5 in all, not 5 each).
+func TestRedisStateSharesBudget(t *testing.T) {
 	srv := redistest.Start(t)
 	limits := "rateLimits:\n  classes:\n    default: {requests: 1, per: 1h, burst: 5}\n    high: {requests: 1, per: 1h, burst: 5}\n"
 	a, b := newRedisDemoServer(t, srv, limits), newRedisDemoServer(t, srv, limits)
-	if a.cfg.Server.CursorKey == "" || a.cfg.Server.CursorKey != b.cfg.Server.CursorKey {
-		t.Fatalf("cursor keys differ or are empty: %q vs %q", a.cfg.Server.CursorKey, b.cfg.Server.CursorKey)
-	}
 	var clients []*client.Client
 	for _, s := range []*Server{a, b} {
 		c, err := client.NewInProcessClient(s.MCP())
@@ -119,5 +125,48 @@ func TestRedisStateSharesBudgetAndCursorKey(t *testing.T) {
 	}
 	if allowed != 5 || limited != 7 {
 		t.Fatalf("two replicas allowed %d and limited %d of 12, want 5 and 7", allowed, limited)
+	}
+}
+
+// TestRedisWipeKeepsCursors: with state: redis the cursor key comes from
+// the config, so a page cursor issued by one replica opens on another, and
+// still opens after Redis lost all its data (FLUSHALL): nothing about
+// cursors lives in Redis.
+func TestRedisWipeKeepsCursors(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newRedisDemoServer(t, srv, unlimitedRates), newRedisDemoServer(t, srv, unlimitedRates)
+	connect := func(s *Server) *client.Client {
+		c, err := client.NewInProcessClient(s.MCP())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		servertest.Connect(t, c)
+		return c
+	}
+	ca, cb := connect(a), connect(b)
+	res := servertest.Call(t, ca, "catalog_search_entities", `{"kind":"component","limit":1}`)
+	var page struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	servertest.Structured(t, res, &page)
+	m := regexp.MustCompile(`^([a-z2-7]+)$`).FindStringSubmatch(page.NextCursor)
+	if res.IsError || m == nil {
+		t.Fatalf("first page: %s", servertest.Text(res))
+	}
+	if _, err := srv.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client.Client{"same replica": ca, "other replica": cb} {
+		if res := servertest.Call(t, c, "catalog_search_entities", `{"kind":"component","limit":1,"cursor":"`+m[1]+`"}`); res.IsError {
+			t.Errorf("%s after FLUSHALL: %s", name, servertest.Text(res))
+		}
+	}
+}
+
+func TestCursorKeyRequiredWithRedis(t *testing.T) {
+	_, err := ParseConfig([]byte("state: redis\nredis:\n  url: redis://r:6379/0\n"), "c.yaml", func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "server.cursorKey") || !strings.Contains(err.Error(), "openssl rand") {
+		t.Fatalf("state: redis without a cursor key: %v", err)
 	}
 }

@@ -344,7 +344,7 @@ func TestSignedInServedBesideFlood(t *testing.T) {
 func TestUnauthenticatedBucketsFleetWide(t *testing.T) {
 	rs := redistest.Start(t)
 	extra := "state: redis\nredis:\n  url: " + rs.URL() + "\n"
-	srv := "  unauthenticatedRate: {requests: 1, per: 1m, burst: 10}\n  unauthenticatedSubnetRate: {requests: 1, per: 1m, burst: 15}\n  authFailureInterval: 1h\n"
+	srv := "  cursorKey: " + testCursorKey + "\n  unauthenticatedRate: {requests: 1, per: 1m, burst: 10}\n  unauthenticatedSubnetRate: {requests: 1, per: 1m, burst: 15}\n  authFailureInterval: 1h\n"
 	idp := newTestIdP(t)
 	a := startAuthServer(t, idp, authSetup{serverExtra: srv, extra: extra})
 	b := startAuthServer(t, idp, authSetup{serverExtra: srv, extra: extra})

@@ -26,15 +26,33 @@ var cursorEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").With
 // last item, and Backstage obeys an edited one; sealing keeps agents from
 // forging a wider query, reusing another caller's cursor or reading
 // values out of it.
-type CursorCodec struct{ aead cipher.AEAD }
+type CursorCodec struct {
+	aead cipher.AEAD
+	// previous open cursors sealed under earlier keys (rotation); new
+	// cursors are always sealed with aead.
+	previous []cipher.AEAD
+}
 
 // NewCursorCodec derives the key from key material, or uses a random key
 // when key is empty (cursors then stay valid only within this process).
-func NewCursorCodec(key []byte) *CursorCodec {
+// Cursors sealed under a previous key are still accepted, so that a key can
+// be rotated without breaking the pages agents hold.
+func NewCursorCodec(key []byte, previous ...[]byte) *CursorCodec {
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
+	c := &CursorCodec{aead: cursorAEAD(key)}
+	for _, p := range previous {
+		if len(p) > 0 {
+			c.previous = append(c.previous, cursorAEAD(p))
+		}
+	}
+	return c
+}
+
+// cursorAEAD is AES-256-GCM under a key derived from key material.
+func cursorAEAD(key []byte) cipher.AEAD {
 	k := sha256.Sum256(append([]byte("backstage-mcp cursor v1\x00"), key...))
 	block, err := aes.NewCipher(k[:])
 	if err != nil {
@@ -44,7 +62,7 @@ func NewCursorCodec(key []byte) *CursorCodec {
 	if err != nil {
 		panic(fmt.Sprintf("tools: cursor cipher: %v", err))
 	}
-	return &CursorCodec{aead: aead}
+	return aead
 }
 
 // Wrap returns an opaque cursor for the agent.
@@ -66,6 +84,12 @@ func (c *CursorCodec) Unwrap(binding, s string) (string, error) {
 	}
 	n := c.aead.NonceSize()
 	plain, err := c.aead.Open(nil, raw[:n], raw[n:], []byte(binding))
+	for _, old := range c.previous {
+		if err == nil {
+			break
+		}
+		plain, err = old.Open(nil, raw[:n], raw[n:], []byte(binding))
+	}
 	if err != nil {
 		return "", badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities for this caller")
 	}

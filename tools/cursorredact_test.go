@@ -44,3 +44,30 @@ func TestCursorsSurviveRedaction(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorKeyRotation: a cursor sealed under the previous key still
+// opens after rotation; one sealed under a key no longer listed does not;
+// new cursors are sealed with the current key only.
+func TestCursorKeyRotation(t *testing.T) {
+	oldKey, newKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	before := NewCursorCodec(oldKey)
+	during := NewCursorCodec(newKey, oldKey)
+	after := NewCursorCodec(newKey)
+	c := before.Wrap("caller", "backstage-cursor")
+	if got, err := during.Unwrap("caller", c); err != nil || got != "backstage-cursor" {
+		t.Fatalf("old cursor during rotation = %q, %v", got, err)
+	}
+	if _, err := during.Unwrap("someone else", c); err == nil {
+		t.Fatal("an old cursor opened for another caller")
+	}
+	if _, err := after.Unwrap("caller", c); err == nil {
+		t.Fatal("a cursor under a retired key still opens")
+	}
+	fresh := during.Wrap("caller", "next")
+	if _, err := before.Unwrap("caller", fresh); err == nil {
+		t.Fatal("a new cursor was sealed with the previous key")
+	}
+	if got, err := after.Unwrap("caller", fresh); err != nil || got != "next" {
+		t.Fatalf("new cursor after rotation = %q, %v", got, err)
+	}
+}

@@ -2,8 +2,6 @@ package state
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -98,27 +96,4 @@ func Ping(ctx context.Context, rdb redis.UniversalClient) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
-}
-
-// CursorKey returns the cursor-signing key shared by every replica (32
-// random bytes, base64): the first replica to start stores it in Redis
-// (SET NX) and every other replica reads that one, so a cursor issued by
-// one replica is accepted by another.
-func CursorKey(ctx context.Context, rdb redis.UniversalClient, prefix string) (string, error) {
-	key := prefix + "cursor-key"
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("state: cursor key: %w", err)
-	}
-	if err := rdb.SetNX(ctx, key, base64.StdEncoding.EncodeToString(b), 0).Err(); err != nil {
-		return "", fmt.Errorf("%w: cursor key: %w", ErrUnavailable, err)
-	}
-	v, err := rdb.Get(ctx, key).Result()
-	if err != nil {
-		return "", fmt.Errorf("%w: cursor key: %w", ErrUnavailable, err)
-	}
-	if k, err := base64.StdEncoding.DecodeString(v); err != nil || len(k) < 32 {
-		return "", fmt.Errorf("state: cursor key %q in Redis is not 32 base64-encoded bytes", key)
-	}
-	return v, nil
 }

@@ -352,6 +352,8 @@ func TestChartRefusesUnsafeValues(t *testing.T) {
 		{"replicas without redis", append(append([]string{}, base...), "--set", "replicaCount=3"), "needs redis.enabled"},
 		{"autoscaling without cursor key", append(append([]string{}, base...), "--set", "autoscaling.enabled=true",
 			"--set", "redis.enabled=true", "--set", "redis.existingSecret=r"), "needs cursorKey.existingSecret"},
+		{"redis without cursor key", append(append([]string{}, base...), "--set", "redis.enabled=true", "--set", "redis.existingSecret=r"),
+			"redis.enabled needs cursorKey.existingSecret"},
 		{"service monitor without admin port", append(append([]string{}, base...), "--set", "serviceMonitor.enabled=true",
 			"--set", "metrics.enabled=false"), "needs metrics.enabled"},
 	}

@@ -87,7 +87,8 @@ func (b *bench) compareState(ctx context.Context, backstageURL, token, user stri
 			return nil, fmt.Errorf("benchcmd: %w", err)
 		}
 		cfg := stateConfig(mode, backstageURL, policy, filepath.Join(dir, "audit.log"), rs.url)
-		p, err := b.launchOurs(ctx, dir, port, cfg, args, "BENCH_BACKSTAGE_TOKEN="+token)
+		// The cursor key is required with state: redis.
+		p, err := b.launchOurs(ctx, dir, port, cfg, args, "BENCH_BACKSTAGE_TOKEN="+token, "BACKSTAGE_MCP_CURSOR_KEY=bench-cursor-key-0123456789abcdef0123456789")
 		if err != nil {
 			return nil, fmt.Errorf("benchcmd: state %s: %w", mode, err)
 		}

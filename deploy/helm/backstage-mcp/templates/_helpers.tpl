@@ -68,6 +68,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.redis.enabled (not .Values.redis.existingSecret) -}}
 {{- fail "redis.enabled needs redis.existingSecret: the Secret holding the Redis URL" -}}
 {{- end -}}
+{{- if and .Values.redis.enabled (not .Values.cursorKey.existingSecret) -}}
+{{- fail "redis.enabled needs cursorKey.existingSecret: with state: redis every replica must seal pagination cursors with the same key, kept outside Redis" -}}
+{{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "serviceMonitor.enabled needs metrics.enabled (the admin port it scrapes)" -}}
 {{- end -}}
