@@ -9,7 +9,7 @@ import (
 var commandPaths = [][]string{
 	{"serve"},
 	{"config"}, {"config", "check"}, {"config", "schema"},
-	{"login"}, {"logout"}, {"connect"},
+	{"login"}, {"logout"}, {"connect"}, {"doctor"},
 	{"audit"}, {"audit", "verify"}, {"audit", "query"}, {"audit", "summary"},
 	{"policy"}, {"policy", "check"}, {"policy", "explain"}, {"policy", "graph"},
 	{"redact"}, {"redact", "scan"}, {"redact", "rules"}, {"redact", "report"},
@@ -85,6 +85,7 @@ func TestHelpAndUsageStreams(t *testing.T) {
 		tc{[]string{"config", "schema", "extra"}, want{code: 2, stderr: true}},
 		tc{[]string{"login"}, want{code: 2, stderr: true, has: "--issuer"}},
 		tc{[]string{"logout"}, want{code: 2, stderr: true, has: "--issuer"}},
+		tc{[]string{"doctor"}, want{code: 2, stderr: true, has: "--config FILE, --server URL"}},
 		tc{[]string{"connect"}, want{code: 2, stderr: true, has: "which server?"}},
 		tc{[]string{"connect", "http://mcp.example.com/mcp"}, want{code: 2, stderr: true, has: "in the clear"}},
 		tc{[]string{"connect", "https://mcp.example.com/mcp", "extra"}, want{code: 2, stderr: true, has: "unexpected arguments"}},

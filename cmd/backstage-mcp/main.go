@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"serve":   {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
 		"config":  {"check a configuration file, or print its JSON Schema: config check FILE | config schema", adapt(runConfig)},
 		"connect": {"connect your IDE to a shared server as you: stdio here, Streamable HTTP there, signed in with your identity provider", runConnect},
+		"doctor":  {"check a configuration, Backstage, the identity provider, your token and what the policy lets you see; say what to fix", adapt(runDoctor)},
 		"login":   {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
 		"logout":  {"forget (and revoke) the stored token", adapt(runLogout)},
 		"audit":   {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
