@@ -94,7 +94,7 @@ func (p *idp) token(t *testing.T, claims map[string]any) string {
 func backstage(t *testing.T, status int) *httptest.Server {
 	t.Helper()
 	user := map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": map[string]any{"name": "jane", "namespace": "default"},
-		"spec": map[string]any{"profile": map[string]any{"email": "jane@example.com"}, "memberOf": []string{"team-a"}},
+		"spec":      map[string]any{"profile": map[string]any{"email": "jane@example.com"}, "memberOf": []string{"team-a"}},
 		"relations": []any{map[string]any{"type": "memberOf", "targetRef": "group:default/team-a"}}}
 	group := map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": map[string]any{"name": "team-a", "namespace": "default"},
 		"spec": map[string]any{"type": "team", "children": []string{}}}
