@@ -54,6 +54,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	issuer := fs.String("issuer", "", "the identity provider to use, when the server trusts several (default the first it names)")
 	scopes := fs.String("scopes", "", "scopes to request, space or comma separated (default openid offline_access and the server's scopes)")
 	audience := fs.String("audience", "", "audience parameter, for providers that use it instead of the resource parameter")
+	noResource := fs.Bool("no-resource", false, "do not send the resource parameter (Microsoft Entra ID v2 rejects it: pass the API's scope with --scopes instead)")
 	device := fs.Bool("device", false, "sign in with the device flow (a URL and a code) instead of the browser")
 	doLogin := fs.Bool("login", false, "sign in now, store the token and exit (run it in a terminal)")
 	doLogout := fs.Bool("logout", false, "forget (and revoke) the stored token for SERVER_URL and exit")
@@ -89,6 +90,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Issuer:      *issuer,
 		Scopes:      strings.FieldsFunc(*scopes, func(r rune) bool { return r == ' ' || r == ',' }),
 		Audience:    *audience,
+		NoResource:  *noResource,
 		Device:      *device,
 		Log:         stderr,
 		CallTimeout: *callTimeout,

@@ -51,6 +51,9 @@ type Options struct {
 	// Audience, when set, is sent as the audience parameter some providers
 	// use instead of resource.
 	Audience string
+	// NoResource leaves out the RFC 8707 resource parameter, for providers
+	// that reject it (Entra ID v2: ask for the API's scope instead).
+	NoResource bool
 	// Device selects the device flow; otherwise the browser flow is used
 	// when OpenURL can open a browser.
 	Device bool
@@ -167,11 +170,15 @@ func signInFunc(o *Options, p *plan) func(ctx context.Context, prompt io.Writer)
 		if o.ClientID == "" {
 			return errors.New("connect: no OAuth client ID: pass --client-id (ask your platform team for the public client registered for backstage-mcp connect)")
 		}
+		resource := p.res.Resource
+		if o.NoResource {
+			resource = ""
+		}
 		lo := login.Options{
 			Issuer:     p.issuer,
 			ClientID:   o.ClientID,
 			Scopes:     p.scopes,
-			Resource:   p.res.Resource,
+			Resource:   resource,
 			Audience:   o.Audience,
 			Browser:    !o.Device && o.OpenURL != nil,
 			OpenURL:    o.OpenURL,
