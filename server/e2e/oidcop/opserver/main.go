@@ -157,7 +157,16 @@ func (s *e2eStorage) CreateAccessToken(ctx context.Context, request op.TokenRequ
 	return id, s.shorten(exp), err
 }
 
+// CreateAccessAndRefreshTokens records the client of a device-flow grant
+// in its refresh token: zitadel's example storage only knows the client of
+// auth code and refresh requests, so a device-flow refresh token had no
+// client, and every refresh of it was refused with invalid_grant.
 func (s *e2eStorage) CreateAccessAndRefreshTokens(ctx context.Context, request op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
+	if d, ok := request.(*op.DeviceAuthorizationState); ok && currentRefreshToken == "" {
+		request = &storage.RefreshTokenRequest{RefreshToken: &storage.RefreshToken{
+			ApplicationID: d.ClientID, UserID: d.Subject, Audience: d.Audience, Scopes: d.Scopes, AuthTime: d.AuthTime, AMR: d.AMR,
+		}}
+	}
 	id, rt, exp, err := s.Storage.CreateAccessAndRefreshTokens(ctx, request, currentRefreshToken)
 	return id, rt, s.shorten(exp), err
 }
