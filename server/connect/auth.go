@@ -30,6 +30,7 @@ type SignInError struct {
 	Prompt string
 }
 
+// Error says what happened and what to do, for the IDE and for stderr.
 func (e *SignInError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sign in again to %s: %s.", e.Server, e.Reason)
@@ -244,6 +245,7 @@ type refreshError struct {
 	Description string
 }
 
+// Error is the provider's error code and description.
 func (e *refreshError) Error() string {
 	s := e.Code
 	if s == "" {

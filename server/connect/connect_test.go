@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -500,10 +501,43 @@ func TestReadSSE(t *testing.T) {
 		got = append(got, string(ev.data))
 		return nil
 	})
-	if err != io.EOF || last != "2" || len(got) != 2 || got[0] != "{\"a\":\n1}" || got[1] != `{"b":2}` {
+	if !errors.Is(err, io.EOF) || last != "2" || len(got) != 2 || got[0] != "{\"a\":\n1}" || got[1] != `{"b":2}` {
 		t.Fatalf("readSSE = %q, last %q, err %v", got, last, err)
 	}
 	if _, err := readSSE(strings.NewReader("data: "+strings.Repeat("x", 2000)+"\n\n"), 1024, func(sseEvent) error { return nil }); err == nil {
 		t.Fatal("an oversized event was accepted")
+	}
+}
+
+func TestServerInitiatedMessagesOnTheGETStream(t *testing.T) {
+	f := newFixture(t)
+	f.valid["at-0"] = true
+	f.signedIn("at-0", "rt-0", time.Now().Add(time.Hour))
+	c := f.start()
+	c.initialize()
+	// Wait for the bridge's standalone GET stream.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.Lock()
+		n := 0
+		for _, h := range f.seen {
+			if h.Get("Accept") == "text/event-stream" {
+				n++
+			}
+		}
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge opened no GET stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the server registers the stream after its headers
+	f.mcp.SendNotificationToAllClients("notifications/tools/list_changed", nil)
+	m := c.read()
+	if m.Method != "notifications/tools/list_changed" {
+		t.Fatalf("IDE got %+v, want the server's list_changed notification", m)
 	}
 }

@@ -50,6 +50,7 @@ const (
 	Skipped
 )
 
+// String is the word printed for the status.
 func (s Status) String() string {
 	switch s {
 	case OK:
@@ -601,7 +602,7 @@ func checkServerSees(ctx context.Context, o *Options, key string) Result {
 	if err != nil {
 		return fail(name, "check the server URL", oneLine(err.Error()))
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Start(ctx); err != nil {
 		return fail(name, "check the server URL", oneLine(err.Error()))
 	}

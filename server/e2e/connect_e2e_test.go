@@ -172,6 +172,7 @@ func testConnect(t *testing.T, start func(*testing.T, string) connectProvider) {
 	defer cancel()
 
 	// 1. Sign in from a terminal: `connect --login --device`.
+	began := time.Now()
 	login := exec.CommandContext(ctx, binary, "connect", "--login", "--device", serverURL)
 	login.Env = append(os.Environ(), env...)
 	var stdout bytes.Buffer
@@ -240,6 +241,23 @@ func testConnect(t *testing.T, start func(*testing.T, string) connectProvider) {
 	}
 	if err := getCheckout(); err != nil {
 		t.Fatal(err)
+	}
+	t.Logf("%s: from `connect --login` to the first answer through the bridge: %s (sign-in driven by the test)", p.name, time.Since(began).Round(100*time.Millisecond))
+
+	// doctor, on the developer's side, sees the same: the server, the
+	// provider, the stored token, and what the server gives Amelia.
+	doc := exec.CommandContext(ctx, binary, "doctor", "--server", serverURL)
+	doc.Env = append(os.Environ(), env...)
+	out, err := doc.CombinedOutput()
+	if err != nil {
+		t.Errorf("doctor --server: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ok    server", "ok    identity provider " + p.issuer, "device flow: yes",
+		"ok    your token", "user: amelia.hart@acme-retail.example", "signature: verified",
+		"ok    what the server lets you do", "catalog_get_entity", "you are user:default/amelia.hart"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("doctor --server output lacks %q:\n%s", want, out)
+		}
 	}
 
 	// 3. The access token expires: the bridge refreshes it.
