@@ -87,6 +87,27 @@ func (t *tokens) load() {
 	}
 }
 
+// stored is the store's entry, or nil. t.mu is held.
+func (t *tokens) stored() *login.Entry {
+	e, err := t.store.LoadKey(t.key)
+	if err != nil || e.Token == nil {
+		return nil
+	}
+	return e
+}
+
+// awaitOther waits up to a second for the store to hold another token
+// than tok, and returns it, or nil. t.mu is held.
+func (t *tokens) awaitOther(tok *oauth2.Token) *login.Entry {
+	for i := 0; i < 10; i++ {
+		if se := t.stored(); se != nil && se.Token.RefreshToken != tok.RefreshToken {
+			return se
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
 // early is how long before expiry a token is refreshed: 30s, or a quarter
 // of its lifetime when that is shorter.
 func early(tok *oauth2.Token) time.Duration {
@@ -117,6 +138,15 @@ func (t *tokens) token(ctx context.Context, force bool, refused string) (string,
 				t.mu.Unlock()
 				return tok.AccessToken, nil
 			}
+			// Another connect sharing the store (a second IDE window) may
+			// have refreshed it already, and the provider may have rotated
+			// the refresh token this one holds: take the stored token.
+			if se := t.stored(); se != nil && se.Token.AccessToken != tok.AccessToken && (fresh(se.Token) || se.Token.RefreshToken != tok.RefreshToken) {
+				t.entry = se
+				t.mu.Unlock()
+				force = false
+				continue
+			}
 			if tok.RefreshToken != "" {
 				nt, err := t.refresh(ctx, e)
 				if err == nil {
@@ -135,6 +165,13 @@ func (t *tokens) token(ctx context.Context, force bool, refused string) (string,
 					t.mu.Unlock()
 					return "", fmt.Errorf("connect: refreshing your token: %w", err)
 				}
+				// A window sharing the store may have spent this refresh
+				// token a moment ago (rotation): give it a second to save.
+				if se := t.awaitOther(tok); se != nil {
+					t.entry = se
+					t.mu.Unlock()
+					continue
+				}
 				reason = "your identity provider refused to refresh your token (" + re.Error() + ")"
 			} else if !force && tok.AccessToken != "" && time.Now().Before(tok.Expiry) {
 				t.mu.Unlock()
@@ -145,8 +182,10 @@ func (t *tokens) token(ctx context.Context, force bool, refused string) (string,
 				reason = "your token expired and there is no refresh token"
 			}
 			t.entry = nil
-			if _, err := t.store.DeleteKey(t.key); err != nil {
-				fmt.Fprintf(t.log, "backstage-mcp connect: forgetting the refused token: %v\n", err)
+			if se := t.stored(); se != nil && se.Token.AccessToken == tok.AccessToken {
+				if _, err := t.store.DeleteKey(t.key); err != nil {
+					fmt.Fprintf(t.log, "backstage-mcp connect: forgetting the refused token: %v\n", err)
+				}
 			}
 		}
 		force = false

@@ -37,6 +37,7 @@ type fixture struct {
 	valid     map[string]bool // access tokens the server accepts
 	refresh   map[string]bool // refresh tokens the provider accepts
 	issued    int
+	rotate    bool            // the provider issues a new refresh token and forgets the old one
 	dead      map[string]bool // sessions the server has forgotten
 	seen      []http.Header   // headers of requests to /mcp
 	seenToken []string
@@ -113,6 +114,13 @@ func (f *fixture) token(w http.ResponseWriter, r *http.Request) {
 	at := fmt.Sprintf("at-%d", f.issued)
 	f.valid[at] = true
 	w.Header().Set("Content-Type", "application/json")
+	if f.rotate {
+		delete(f.refresh, rt)
+		nrt := fmt.Sprintf("rt-%d", f.issued)
+		f.refresh[nrt] = true
+		fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"token_type":"Bearer","expires_in":3600}`, at, nrt)
+		return
+	}
 	fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, at)
 }
 
@@ -515,29 +523,63 @@ func TestServerInitiatedMessagesOnTheGETStream(t *testing.T) {
 	f.signedIn("at-0", "rt-0", time.Now().Add(time.Hour))
 	c := f.start()
 	c.initialize()
-	// Wait for the bridge's standalone GET stream.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		f.mu.Lock()
-		n := 0
-		for _, h := range f.seen {
-			if h.Get("Accept") == "text/event-stream" {
-				n++
-			}
-		}
-		f.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the bridge opened no GET stream")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // the server registers the stream after its headers
+	f.waitStreams(t, 1)
 	f.mcp.SendNotificationToAllClients("notifications/tools/list_changed", nil)
 	m := c.read()
 	if m.Method != "notifications/tools/list_changed" {
 		t.Fatalf("IDE got %+v, want the server's list_changed notification", m)
 	}
+}
+
+// TestTwoWindowsShareARotatingRefreshToken: two bridges (two IDE windows)
+// share the store; the first refreshes and the provider rotates the
+// refresh token; the second takes the stored token instead of spending
+// the old refresh token and being told to sign in again.
+func TestTwoWindowsShareARotatingRefreshToken(t *testing.T) {
+	f := newFixture(t)
+	f.rotate = true
+	f.valid["at-0"] = true
+	f.signedIn("at-0", "rt-0", time.Now().Add(time.Hour))
+	a, b := f.start(), f.start()
+	a.initialize()
+	b.initialize()
+	f.waitStreams(t, 2)
+	f.mu.Lock()
+	delete(f.valid, "at-0") // the server stops taking it
+	f.mu.Unlock()
+	wantEcho(t, a.echo("a"), "a")
+	wantEcho(t, b.echo("b"), "b")
+	f.mu.Lock()
+	issued := f.issued
+	f.mu.Unlock()
+	if issued != 1 {
+		t.Errorf("%d refreshes, want 1 (the second window reuses the first's token)", issued)
+	}
+	if strings.Contains(a.log.String()+b.log.String(), "sign-in needed") {
+		t.Errorf("a window asked to sign in again:\n%s\n%s", a.log.String(), b.log.String())
+	}
+}
+
+// waitStreams waits until n standalone GET streams have been opened.
+func (f *fixture) waitStreams(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.Lock()
+		got := 0
+		for _, h := range f.seen {
+			if h.Get("Accept") == "text/event-stream" {
+				got++
+			}
+		}
+		f.mu.Unlock()
+		if got >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d GET streams opened, want %d", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the server registers a stream after its headers
 }

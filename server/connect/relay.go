@@ -338,11 +338,11 @@ func (b *bridge) relayAnswer(resp *http.Response, m *message) error {
 			b.mu.Unlock()
 		}
 	}
-	switch {
-	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
+	switch resp.StatusCode {
+	case http.StatusAccepted, http.StatusNoContent:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
-	case resp.StatusCode == http.StatusOK:
+	case http.StatusOK:
 	default:
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, int64(b.o.MaxMessage)))
 		// A JSON-RPC error body is the server's answer: relay it.
@@ -366,7 +366,7 @@ func (b *bridge) relayAnswer(resp *http.Response, m *message) error {
 	}
 	if ct == "text/event-stream" {
 		_, err := readSSE(resp.Body, b.o.MaxMessage, func(ev sseEvent) error { return onMsg(ev.data) })
-		if err != nil && !errors.Is(err, io.EOF) {
+		if !errors.Is(err, io.EOF) {
 			return fmt.Errorf("connect: reading the server's stream: %w", err)
 		}
 		return nil
