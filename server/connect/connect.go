@@ -238,6 +238,12 @@ func Run(ctx context.Context, o Options, stdin io.Reader, stdout io.Writer) erro
 		loginCtx: ctx,
 	}
 	t.load()
+	if o.ClientID == "" {
+		if t.entry == nil {
+			return fmt.Errorf("connect: not signed in to %s and no OAuth client ID to sign in with: pass --client-id (ask your platform team for the public client registered for backstage-mcp connect)", o.ServerURL)
+		}
+		o.ClientID = t.entry.ClientID // the client of the last sign-in
+	}
 	if t.entry == nil || !fresh(t.entry.Token) {
 		// Discovery is needed only to sign in; a stored token that is
 		// fresh or refreshable needs none, so a server restart does not

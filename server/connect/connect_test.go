@@ -583,3 +583,11 @@ func (f *fixture) waitStreams(t *testing.T, n int) {
 	}
 	time.Sleep(100 * time.Millisecond) // the server registers a stream after its headers
 }
+
+func TestNoClientIDAndNoTokenFailsAtOnce(t *testing.T) {
+	f := newFixture(t)
+	err := Run(context.Background(), Options{ServerURL: f.url, Store: f.store}, strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pass --client-id") {
+		t.Fatalf("err = %v", err)
+	}
+}
