@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -589,5 +592,76 @@ func TestNoClientIDAndNoTokenFailsAtOnce(t *testing.T) {
 	err := Run(context.Background(), Options{ServerURL: f.url, Store: f.store}, strings.NewReader(""), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "pass --client-id") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBrowserSignInWithPKCE: connect --login in the browser: the
+// authorization request carries PKCE S256, the resource and the server's
+// scopes; the "browser" follows the redirect to the loopback callback; the
+// code is exchanged with the verifier; the token is stored for the server.
+func TestBrowserSignInWithPKCE(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	var challenge, gotScope, gotResource string
+	mux := http.NewServeMux()
+	as := httptest.NewServer(mux)
+	defer as.Close()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": as.URL, "authorization_endpoint": as.URL + "/authorize", "token_endpoint": as.URL + "/token",
+			"jwks_uri": as.URL + "/jwks", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	})
+	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		mu.Lock()
+		challenge, gotScope, gotResource = q.Get("code_challenge"), q.Get("scope"), q.Get("resource")
+		mu.Unlock()
+		if q.Get("code_challenge_method") != "S256" || q.Get("client_id") != "cli" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code=the-code&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		mu.Lock()
+		ok := base64.RawURLEncoding.EncodeToString(sum[:]) == challenge && r.PostForm.Get("code") == "the-code"
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"browser-at","refresh_token":"browser-rt","token_type":"Bearer","expires_in":600}`)
+	})
+	f.issuer = as.URL
+	log := &syncBuffer{}
+	e, err := SignIn(context.Background(), Options{
+		ServerURL: f.url, ClientID: "cli", Store: f.store, Log: log,
+		OpenURL: func(u string) error {
+			go func() {
+				resp, err := http.Get(u) // the browser: authorize, then the loopback callback
+				if err == nil {
+					resp.Body.Close()
+				}
+			}()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("SignIn: %v\n%s", err, log.String())
+	}
+	if e.Token.AccessToken != "browser-at" || e.Resource != f.url {
+		t.Fatalf("entry %+v", e)
+	}
+	if gotResource != f.url || gotScope != "openid offline_access catalog.read" {
+		t.Errorf("authorize request: resource %q scope %q", gotResource, gotScope)
+	}
+	if stored, err := f.store.LoadKey(StoreKey(f.url)); err != nil || stored.Token.RefreshToken != "browser-rt" {
+		t.Errorf("stored %+v %v", stored, err)
 	}
 }
