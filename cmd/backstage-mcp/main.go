@@ -28,6 +28,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the MCP server (--stdio or --http ADDR; --demo for the embedded catalog)", runServe},
 		"config":  {"check a configuration file, or print its JSON Schema: config check FILE | config schema", adapt(runConfig)},
+		"connect": {"connect your IDE to a shared server as you: stdio here, Streamable HTTP there, signed in with your identity provider", runConnect},
+		"doctor":  {"check a configuration, Backstage, the identity provider, your token and what the policy lets you see; say what to fix", adapt(runDoctor)},
 		"login":   {"sign in to your OpenID provider for stdio use (device code, or --browser for auth code + PKCE)", adapt(runLogin)},
 		"logout":  {"forget (and revoke) the stored token", adapt(runLogout)},
 		"audit":   {"verify, query and summarise audit logs: audit verify|query|summary FILE…", adapt(runAudit)},
@@ -196,6 +198,10 @@ Commands:
 		fmt.Fprintf(&b, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	b.WriteString(`
+Connect your IDE to your company's shared server (your platform team gives the URL and client ID):
+  backstage-mcp connect --login --client-id ID https://mcp.example.com/mcp   # once, in a terminal
+  backstage-mcp connect --client-id ID https://mcp.example.com/mcp           # in the IDE's MCP config
+
 Quick start (no Backstage needed):
   backstage-mcp serve --demo --http 127.0.0.1:8080     # Streamable HTTP at http://127.0.0.1:8080/mcp
   backstage-mcp serve --demo --stdio                    # for an IDE assistant

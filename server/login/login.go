@@ -61,6 +61,8 @@ type Options struct {
 	Prompt io.Writer
 	// Store keeps the token. Default DefaultStore().
 	Store *Store
+	// StoreKey is the key the token is kept under in Store. Default Issuer.
+	StoreKey string
 	// HTTPClient is used for discovery and token requests. Default a client
 	// with a 30s timeout.
 	HTTPClient *http.Client
@@ -162,7 +164,11 @@ func Login(ctx context.Context, opts Options) (*oauth2.Token, error) {
 		Audience:      opts.Audience,
 		Token:         tok,
 	}
-	if err := opts.Store.Save(entry); err != nil {
+	key := opts.StoreKey
+	if key == "" {
+		key = opts.Issuer
+	}
+	if err := opts.Store.SaveKey(key, entry); err != nil {
 		return nil, err
 	}
 	return tok, nil
@@ -285,7 +291,7 @@ func writePage(w http.ResponseWriter, msg string) {
 	fmt.Fprintf(w, "<!doctype html><title>backstage-mcp</title><p>%s</p>\n", html.EscapeString(msg))
 }
 
-// Logout deletes the stored token of opts.Issuer and, when the provider
+// Logout deletes the stored token of opts.Issuer (or opts.StoreKey) and, when the provider
 // advertised a revocation endpoint, asks it to revoke the tokens (best
 // effort: a failed revocation is reported but the local token is gone).
 func Logout(ctx context.Context, opts Options) (removed bool, err error) {
@@ -295,8 +301,12 @@ func Logout(ctx context.Context, opts Options) (removed bool, err error) {
 	if err := opts.defaults(); err != nil {
 		return false, err
 	}
-	entry, lerr := opts.Store.Load(opts.Issuer)
-	removed, err = opts.Store.Delete(opts.Issuer)
+	key := opts.StoreKey
+	if key == "" {
+		key = opts.Issuer
+	}
+	entry, lerr := opts.Store.LoadKey(key)
+	removed, err = opts.Store.DeleteKey(key)
 	if err != nil {
 		return removed, err
 	}

@@ -63,14 +63,19 @@ func DefaultStore() (*Store, error) {
 func (s *Store) Path() string { return filepath.Join(s.Dir, FileName) }
 
 // Load returns the entry of issuer, or ErrNotLoggedIn.
-func (s *Store) Load(issuer string) (*Entry, error) {
+func (s *Store) Load(issuer string) (*Entry, error) { return s.LoadKey(issuer) }
+
+// LoadKey returns the entry kept under key, or ErrNotLoggedIn. Login keeps
+// entries under their issuer unless Options.StoreKey names another key
+// (connect keeps one per MCP server).
+func (s *Store) LoadKey(key string) (*Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := s.read()
 	if err != nil {
 		return nil, err
 	}
-	e, ok := f.Tokens[issuer]
+	e, ok := f.Tokens[key]
 	if !ok || e == nil || e.Token == nil {
 		return nil, ErrNotLoggedIn
 	}
@@ -78,19 +83,25 @@ func (s *Store) Load(issuer string) (*Entry, error) {
 }
 
 // Save stores e under e.Issuer, replacing any previous entry.
-func (s *Store) Save(e *Entry) error {
+func (s *Store) Save(e *Entry) error { return s.SaveKey(e.Issuer, e) }
+
+// SaveKey stores e under key, replacing any previous entry.
+func (s *Store) SaveKey(key string, e *Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := s.read()
 	if err != nil && !errors.Is(err, ErrNotLoggedIn) {
 		return err
 	}
-	f.Tokens[e.Issuer] = e
+	f.Tokens[key] = e
 	return s.write(f)
 }
 
 // Delete removes the entry of issuer; it reports whether one existed.
-func (s *Store) Delete(issuer string) (bool, error) {
+func (s *Store) Delete(issuer string) (bool, error) { return s.DeleteKey(issuer) }
+
+// DeleteKey removes the entry kept under key; it reports whether one existed.
+func (s *Store) DeleteKey(key string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := s.read()
@@ -100,10 +111,10 @@ func (s *Store) Delete(issuer string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, ok := f.Tokens[issuer]; !ok {
+	if _, ok := f.Tokens[key]; !ok {
 		return false, nil
 	}
-	delete(f.Tokens, issuer)
+	delete(f.Tokens, key)
 	if len(f.Tokens) == 0 {
 		if err := os.Remove(s.Path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return true, fmt.Errorf("login: remove token file: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
+	"golang.org/x/oauth2"
 )
 
 // catalog is a small in-memory Backstage catalog: jane ∈ team-a ⊂ engineering.
@@ -192,5 +193,30 @@ func TestDeviceLoginEndToEnd(t *testing.T) {
 	}
 	if p.User.Ref != "user:default/bob" || !p.HasScope("catalog.read") {
 		t.Fatalf("principal %+v", p)
+	}
+
+	// The device-flow refresh token refreshes (it once failed with
+	// invalid_grant: the example storage did not record its client), and
+	// is refused once revoked.
+	entry, err := (&login.Store{Dir: filepath.Join(cfgHome, "backstage-mcp")}).Load(op.Issuer)
+	if err != nil || entry.Token.RefreshToken == "" {
+		t.Fatalf("no refresh token stored: %v", err)
+	}
+	cfg := op.OAuthConfig()
+	rctx := context.WithValue(ctx, oauth2.HTTPClient, op.httpClient)
+	fresh, err := cfg.TokenSource(rctx, &oauth2.Token{RefreshToken: entry.Token.RefreshToken}).Token()
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if _, err := auth.VerifyToken(ctx, fresh.AccessToken); err != nil {
+		t.Fatalf("refreshed token: %v", err)
+	}
+	if err := op.RevokeRefreshToken(ctx, fresh.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.TokenSource(rctx, &oauth2.Token{RefreshToken: fresh.RefreshToken}).Token()
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("refresh after revocation: %v, want invalid_grant", err)
 	}
 }

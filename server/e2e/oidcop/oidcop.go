@@ -73,6 +73,9 @@ type Options struct {
 	Audience string
 	// Users replace DefaultUsers when set.
 	Users []User
+	// AccessTokenLifetime, when set, shortens access tokens (default 5
+	// minutes), for expiry and refresh tests.
+	AccessTokenLifetime time.Duration
 }
 
 // OP is a running provider.
@@ -91,9 +94,10 @@ type OP struct {
 	// Users are the provider's users, by username.
 	Users map[string]User
 
-	endpoint   oauth2.Endpoint
-	deviceURL  string
-	httpClient *http.Client
+	endpoint      oauth2.Endpoint
+	deviceURL     string
+	revocationURL string
+	httpClient    *http.Client
 }
 
 // Start builds (if needed) and starts the provider; it stops with the test.
@@ -129,14 +133,18 @@ func Start(tb testing.TB, opts ...Options) *OP {
 	secret := randomHex(tb)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
+	args := []string{
 		"-addr", "127.0.0.1:0",
 		"-audience", o.Audience,
 		"-users", usersFile,
 		"-cli-client", "cli",
 		"-service-client", "svc",
 		"-service-secret", secret,
-	)
+	}
+	if o.AccessTokenLifetime > 0 {
+		args = append(args, "-access-token-lifetime", o.AccessTokenLifetime.String())
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	logFile, err := os.Create(filepath.Join(dir, "op.log"))
@@ -202,6 +210,7 @@ func (op *OP) discover(tb testing.TB) error {
 			Auth      string `json:"authorization_endpoint"`
 			Token     string `json:"token_endpoint"`
 			DeviceURL string `json:"device_authorization_endpoint"`
+			Revoke    string `json:"revocation_endpoint"`
 		}
 		resp, err := op.httpClient.Get(op.Issuer + ".well-known/openid-configuration")
 		if err == nil {
@@ -211,6 +220,7 @@ func (op *OP) discover(tb testing.TB) error {
 		if err == nil && meta.Issuer == op.Issuer {
 			op.endpoint = oauth2.Endpoint{AuthURL: meta.Auth, TokenURL: meta.Token, DeviceAuthURL: meta.DeviceURL}
 			op.deviceURL = meta.DeviceURL
+			op.revocationURL = meta.Revoke
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -274,6 +284,31 @@ func (op *OP) ClientCredentialsToken(tb testing.TB, scopes ...string) *oauth2.To
 		tb.Fatalf("oidcop: client credentials: %v", err)
 	}
 	return tok
+}
+
+// RevokeRefreshToken revokes a refresh token of the CLI client at the
+// provider's revocation endpoint (RFC 7009), as an administrator ending a
+// person's sessions would.
+func (op *OP) RevokeRefreshToken(ctx context.Context, refreshToken string) error {
+	if op.revocationURL == "" {
+		return errors.New("oidcop: the provider has no revocation endpoint")
+	}
+	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {op.CLIClientID}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, op.revocationURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := op.httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("oidcop: revoke: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("oidcop: revoke: status %d: %s", resp.StatusCode, b)
+	}
+	return nil
 }
 
 // UserToken runs the device flow for the named user, signing in on the

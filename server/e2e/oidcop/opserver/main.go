@@ -7,7 +7,8 @@
 //   - access tokens are JWTs whose audience includes the resource given with
 //     -audience, and which carry scope, email, name and groups claims;
 //   - a public client ("cli" by default) may use the device authorization
-//     grant, and a confidential service client may use client credentials.
+//     grant, and a confidential service client may use client credentials;
+//   - -access-token-lifetime shortens access tokens, for expiry tests.
 //
 // It lives in its own Go module so that the main module's go.mod gains no
 // dependency for a test-only tool. It is for tests on loopback: it keeps
@@ -61,6 +62,7 @@ func run() error {
 	cliClient := flag.String("cli-client", "cli", "public client ID allowed the device and auth code grants")
 	svcClient := flag.String("service-client", "svc", "confidential client ID allowed client credentials")
 	svcSecret := flag.String("service-secret", "", "secret of the service client (required)")
+	tokenLifetime := flag.Duration("access-token-lifetime", 0, "lifetime of access tokens (default: the example provider's 5 minutes)")
 	flag.Parse()
 	if *usersFile == "" || *svcSecret == "" {
 		return errors.New("-users and -service-secret are required")
@@ -104,6 +106,7 @@ func run() error {
 		cliClient: *cliClient,
 		svcClient: *svcClient,
 		svcSecret: *svcSecret,
+		lifetime:  *tokenLifetime,
 	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -135,6 +138,37 @@ type e2eStorage struct {
 	cliClient string
 	svcClient string
 	svcSecret string
+	lifetime  time.Duration
+}
+
+// shorten caps an access token's expiry at the configured lifetime; the
+// expiry returned here is the JWT's exp and the response's expires_in.
+func (s *e2eStorage) shorten(exp time.Time) time.Time {
+	if s.lifetime > 0 {
+		if c := time.Now().Add(s.lifetime); c.Before(exp) {
+			return c
+		}
+	}
+	return exp
+}
+
+func (s *e2eStorage) CreateAccessToken(ctx context.Context, request op.TokenRequest) (string, time.Time, error) {
+	id, exp, err := s.Storage.CreateAccessToken(ctx, request)
+	return id, s.shorten(exp), err
+}
+
+// CreateAccessAndRefreshTokens records the client of a device-flow grant
+// in its refresh token: zitadel's example storage only knows the client of
+// auth code and refresh requests, so a device-flow refresh token had no
+// client, and every refresh of it was refused with invalid_grant.
+func (s *e2eStorage) CreateAccessAndRefreshTokens(ctx context.Context, request op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
+	if d, ok := request.(*op.DeviceAuthorizationState); ok && currentRefreshToken == "" {
+		request = &storage.RefreshTokenRequest{RefreshToken: &storage.RefreshToken{
+			ApplicationID: d.ClientID, UserID: d.Subject, Audience: d.Audience, Scopes: d.Scopes, AuthTime: d.AuthTime, AMR: d.AMR,
+		}}
+	}
+	id, rt, exp, err := s.Storage.CreateAccessAndRefreshTokens(ctx, request, currentRefreshToken)
+	return id, rt, s.shorten(exp), err
 }
 
 // jwtClient makes a registered client issue JWT access tokens, and lets the
