@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,11 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	if c.Backstage.BaseURL == "" {
 		t.Fatal("example config has no baseUrl")
+	}
+	// Its relative paths resolve against its own folder, and name files
+	// that exist there.
+	if _, err := os.Stat(c.Policy.File); err != nil {
+		t.Fatalf("example config's policy.file: %v", err)
 	}
 	var ce *ConfigError
 	_, err = LoadConfig("../testdata/config.example.yaml", env(nil))
