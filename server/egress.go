@@ -249,7 +249,6 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 	if res == nil {
 		return nil
 	}
-	s.stage(ctx, stageEgress)
 	_, span := s.opts.Tracing.Tracer().Start(ctx, "redact.egress")
 	out, size, red, err := s.out.result(res, rec.Redactions)
 	span.End()
@@ -265,9 +264,7 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 
 // finishCall writes the call's audit record and returns the result only
 // if that succeeded (fail closed).
-func (s *Server) finishCall(ctx context.Context, rec *audit.Record, start time.Time, res *mcp.CallToolResult) *mcp.CallToolResult {
-	s.stage(ctx, stageFinish)
-	dur := s.opts.Now().Sub(start)
+func (s *Server) finishCall(ctx context.Context, rec *audit.Record, dur time.Duration, res *mcp.CallToolResult) *mcp.CallToolResult {
 	rec.DurationMs = float64(dur.Microseconds()) / 1000
 	s.metrics.call(metricTool(s.tools, rec.Tool), string(rec.Decision), dur, rec.Redactions)
 	if err := s.appendAudit(ctx, rec); err != nil {
@@ -283,18 +280,7 @@ func (s *Server) finishCall(ctx context.Context, rec *audit.Record, start time.T
 // redactedArgs keeps the call's arguments for the audit record, redacted,
 // with the redaction counts. If they cannot be redacted they are replaced
 // by a note.
-func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[string]int) {
-	raw := req.Params.RawArguments
-	if len(raw) == 0 {
-		if req.Params.Arguments == nil {
-			return nil, nil
-		}
-		b, err := json.Marshal(req.Params.Arguments)
-		if err != nil {
-			return json.RawMessage(`"[arguments withheld]"`), nil
-		}
-		raw = b
-	}
+func (s *Server) redactedArgs(raw json.RawMessage) (json.RawMessage, map[string]int) {
 	if !json.Valid(raw) {
 		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
 	}

@@ -18,7 +18,7 @@ import (
 // 'x'"), and those answers never pass through a tool, so without this a
 // secret an agent sends would come back in clear. Redaction only ever
 // replaces the content of JSON strings, so a message keeps its shape;
-// the tools then see their arguments as redacted (see Server.call).
+// the tools then see their arguments as redacted (see chain.Chain.Call).
 
 // ingress redacts the body of every POST before next sees it. A body
 // that is not JSON is passed on unchanged (mcp-go answers it -32700

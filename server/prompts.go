@@ -120,12 +120,12 @@ func (s *Server) promptHandler(p catalogPrompt) mcpserver.PromptHandlerFunc {
 // filterPrompts lists a prompt only when the caller may call every tool it
 // names.
 func (s *Server) filterPrompts(ctx context.Context, in []mcp.Prompt) []mcp.Prompt {
-	c := s.grant(ctx)
-	if c.perr != nil {
+	sc := s.grant(ctx)
+	if sc.Err != nil {
 		return []mcp.Prompt{}
 	}
 	allowed := map[string]bool{}
-	for _, t := range c.grant.AllowedTools() {
+	for _, t := range sc.Grant.AllowedTools() {
 		allowed[t] = true
 	}
 	out := make([]mcp.Prompt, 0, len(in))
