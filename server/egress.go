@@ -21,7 +21,8 @@ import (
 // an error path or a new channel produces. Metric labels never carry
 // caller text: their values come from closed sets (see metricTool).
 type egress struct {
-	r *redact.Redactor
+	r  *redact.Redactor
+	ws *wireStats // nil: not counted
 }
 
 // counts merges a redaction report into per-rule counts.
@@ -59,6 +60,7 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 	size := 0
 	out := *res
 	if res.StructuredContent != nil {
+		e.ws.encode()
 		doc, err := encodeStructured(res.StructuredContent)
 		if err != nil {
 			return nil, 0, red, fmt.Errorf("server: egress: encode structured content: %w", err)
@@ -281,6 +283,7 @@ func (s *Server) finishCall(ctx context.Context, rec *audit.Record, dur time.Dur
 // with the redaction counts. If they cannot be redacted they are replaced
 // by a note.
 func (s *Server) redactedArgs(raw json.RawMessage) (json.RawMessage, map[string]int) {
+	s.wire.decode() // json.Valid
 	if !json.Valid(raw) {
 		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
 	}

@@ -24,7 +24,7 @@ import (
 // that is not JSON is passed on unchanged (mcp-go answers it -32700
 // without quoting it); a body that cannot be redacted is refused.
 func (s *Server) ingress(next http.Handler) http.Handler {
-	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
+	return postBody(&s.wire, next, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		// Invalid UTF-8 is replaced before anything reads the message;
 		// the call's audit record counts it (invalidUTF8), since
 		// decoding would otherwise replace it silently in tool names and
@@ -54,12 +54,13 @@ func invalidUTF8In(ctx context.Context) int {
 // postBody reads the body of a POST and hands it to fn; other requests go
 // to next untouched. A body that cannot be read (the body limit's own
 // error, or a broken connection) is answered 413.
-func postBody(next http.Handler, fn func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
+func postBody(ws *wireStats, next http.Handler, fn func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
+		ws.read()
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
@@ -91,12 +92,13 @@ func (e egress) message(b []byte) ([]byte, error) {
 type ingressReader struct {
 	src *bufio.Reader
 	out egress
+	ws  *wireStats
 	buf []byte
 	err error
 }
 
-func newIngressReader(r io.Reader, e egress) *ingressReader {
-	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e}
+func newIngressReader(r io.Reader, e egress, ws *wireStats) *ingressReader {
+	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e, ws: ws}
 }
 
 func (ir *ingressReader) Read(p []byte) (int, error) {
@@ -105,6 +107,9 @@ func (ir *ingressReader) Read(p []byte) (int, error) {
 			return 0, ir.err
 		}
 		line, err := ir.src.ReadBytes('\n')
+		if len(line) > 0 && ir.ws != nil {
+			ir.ws.read()
+		}
 		ir.err = err
 		if len(line) > 0 {
 			clean, cerr := ir.out.message(line)

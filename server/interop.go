@@ -46,7 +46,7 @@ const maxBatch = 32
 //
 // It runs after authentication, so a refused caller learns nothing here.
 func (s *Server) interop(next http.Handler) http.Handler {
-	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
+	return postBody(&s.wire, next, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			s.batch(w, r, next, trimmed)
@@ -54,8 +54,10 @@ func (s *Server) interop(next http.Handler) http.Handler {
 		}
 		// One decode of the message's top level serves every check below;
 		// unparsable JSON is left to mcp-go (-32700).
+		s.wire.decode()
 		m, parsed := topLevel(trimmed)
 		if parsed {
+			s.wire.decode() // methodOf
 			if msg, ok := invalidFields(m); ok {
 				writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
 				return
@@ -66,6 +68,7 @@ func (s *Server) interop(next http.Handler) http.Handler {
 			}
 		}
 		if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
+			s.wire.decode() // pingFields: methodOf
 			if id, ok := pingFields(m); ok {
 				// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
 				// but clients in the wild (the official Go SDK v1.8.0
@@ -75,6 +78,7 @@ func (s *Server) interop(next http.Handler) http.Handler {
 				_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
 				return
 			}
+			s.wire.decode() // withMetaFields: methodOf
 			body = withMetaFields(body, m, v)
 		}
 		replay(next, w, r, body)

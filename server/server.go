@@ -109,6 +109,8 @@ type Server struct {
 	tools   map[string]tools.Tool
 	metrics *Metrics
 	out     egress
+	// wire counts reads, decodes and encodes of messages (wirestats.go).
+	wire wireStats
 	// chain runs every tools/call (package chain); door.go is where
 	// calls enter it.
 	chain *chain.Chain
@@ -179,8 +181,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Sessions == nil {
 		opts.Sessions = state.NewMemorySessions(cfg.Server.Sessions, opts.Now)
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics,
-		out: egress{r: opts.Redactor}}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics}
+	s.out = egress{r: opts.Redactor, ws: &s.wire}
 	if err := s.initUnauthenticated(); err != nil {
 		return nil, err
 	}
