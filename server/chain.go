@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"time"
 
@@ -23,7 +22,7 @@ func (s *Server) newChain() *chain.Chain {
 			_, ok := s.tools[name]
 			return ok
 		},
-		Arguments: func(raw json.RawMessage) (json.RawMessage, map[string]int) { return s.redactedArgs(raw) },
+		Arguments: s.redactedArgs,
 		Decorate:  s.withCatalogMeta,
 		Egress:    s.egressResult,
 		Finish:    s.finishCall,

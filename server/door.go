@@ -84,7 +84,7 @@ func (s *Server) register() []mcpserver.ServerOption {
 			return
 		}
 		if req, ok := message.(*mcp.CallToolRequest); ok {
-			_, _ = s.call(callCtx, *req, nil)
+			_, _ = s.enter(callCtx, *req, nil, ingressRedacted(ctx))
 		}
 	})
 	hooks.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, _ any) {
@@ -101,7 +101,7 @@ func (s *Server) register() []mcpserver.ServerOption {
 		mcpserver.WithToolHandlerMiddleware(s.opts.Tracing.Tool),
 		mcpserver.WithToolHandlerMiddleware(func(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
 			return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				return s.call(s.pending.take(ctx), req, next)
+				return s.enter(s.pending.take(ctx), req, next, ingressRedacted(ctx))
 			}
 		}),
 		mcpserver.WithToolFilter(s.filterTools),
@@ -110,10 +110,19 @@ func (s *Server) register() []mcpserver.ServerOption {
 	}
 }
 
-// call runs one tools/call through the chain. tool is nil when mcp-go
-// refused the call before dispatch.
+// call runs a tools/call the server builds itself (a resource read, a
+// completion) through the chain; its arguments are redacted there.
 func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserver.ToolHandlerFunc) (*mcp.CallToolResult, error) {
-	r := chain.Request{Call: req, CallerTraceparent: callerTraceparentOf(ctx), InvalidUTF8: invalidUTF8In(ctx)}
+	return s.enter(ctx, req, tool, false)
+}
+
+// enter runs one tools/call through the chain. tool is nil when mcp-go
+// refused the call before dispatch; redacted says ingress has redacted
+// the message that carried it, arguments included (a call mcp-go decoded
+// from an HTTP body or a stdio line).
+func (s *Server) enter(ctx context.Context, req mcp.CallToolRequest, tool mcpserver.ToolHandlerFunc, redacted bool) (*mcp.CallToolResult, error) {
+	r := chain.Request{Call: req, CallerTraceparent: callerTraceparentOf(ctx), InvalidUTF8: invalidUTF8In(ctx),
+		Redacted: redacted}
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		r.SessionID = sess.SessionID()
 	}
@@ -126,6 +135,13 @@ func (s *Server) call(ctx context.Context, req mcp.CallToolRequest, tool mcpserv
 		err = toolNotFound{name: req.Params.Name}
 	}
 	return res, err
+}
+
+// protocolRevision is the protocol revision of the request ctx carries:
+// the _meta version on 2026-07-28, else the one its session negotiated;
+// "" when there is no session.
+func protocolRevision(ctx context.Context) string {
+	return mcpserver.RequestProtocolVersion(ctx)
 }
 
 // toolNotFound is the chain's refusal as mcp-go spells it.

@@ -99,11 +99,11 @@ func (s *Server) promptHandler(p catalogPrompt) mcpserver.PromptHandlerFunc {
 			return nil, fmt.Errorf("server: prompt %s: %w", p.name, err)
 		}
 		if raw == "" {
-			return nil, fmt.Errorf("server: prompt %s: missing argument \"ref\"", p.name)
+			return nil, invalidParams(fmt.Sprintf("prompt %s: missing argument \"ref\"", p.name))
 		}
 		ref, err := catalog.ParseRef(raw, p.kind)
 		if err != nil {
-			return nil, fmt.Errorf("server: prompt %s: argument \"ref\": expected %s", p.name, catalog.RefFormat)
+			return nil, invalidParams(fmt.Sprintf("prompt %s: argument \"ref\": expected %s", p.name, catalog.RefFormat))
 		}
 		// The argument is the caller's own text, but every byte that
 		// leaves passes egress.

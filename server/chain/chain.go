@@ -90,6 +90,9 @@ type Request struct {
 	// InvalidUTF8 counts the invalid UTF-8 bytes ingress replaced in the
 	// message that carried the call.
 	InvalidUTF8 int
+	// Redacted says the transport's ingress has already redacted the
+	// message, arguments included.
+	Redacted bool
 }
 
 // Handler is a tool handler. A nil Handler means the transport refused the
@@ -109,9 +112,9 @@ type Chain struct {
 	Limiter *ratelimit.Chain
 	// Known reports whether a tool of that name exists (stage 5).
 	Known func(name string) bool
-	// Arguments redacts a call's arguments for its audit record and counts
-	// the redactions they hold.
-	Arguments func(raw json.RawMessage) (json.RawMessage, map[string]int)
+	// Arguments redacts a call's arguments for its audit record (unless
+	// redacted: ingress already did) and counts the redactions they hold.
+	Arguments func(raw json.RawMessage, redacted bool) (json.RawMessage, map[string]int)
 	// Decorate adds to a tool's result what the server knows and the tool
 	// does not (the mirror's age); it may be nil.
 	Decorate func(res *mcp.CallToolResult) *mcp.CallToolResult
@@ -255,7 +258,7 @@ func (c *Chain) open(r Request) *audit.Record {
 		raw = b
 	}
 	if len(raw) > 0 {
-		rec.Arguments, rec.Redactions = c.Arguments(raw)
+		rec.Arguments, rec.Redactions = c.Arguments(raw, r.Redacted && len(r.Call.Params.RawArguments) > 0)
 	}
 	return rec
 }

@@ -62,7 +62,7 @@ func newHarness(t *testing.T, requests int, noIdentity bool) *harness {
 		},
 		Limiter:   ratelimit.NewChain(mem),
 		Known:     func(name string) bool { return strings.HasPrefix(name, "catalog_") },
-		Arguments: func(raw json.RawMessage) (json.RawMessage, map[string]int) { return raw, nil },
+		Arguments: func(raw json.RawMessage, _ bool) (json.RawMessage, map[string]int) { return raw, nil },
 		Egress: func(_ context.Context, rec *audit.Record, res *mcp.CallToolResult) *mcp.CallToolResult {
 			rec.ResultBytes = len(resultText(res))
 			return res
@@ -216,7 +216,7 @@ func TestCallRefusals(t *testing.T) {
 // a redaction, the tool sees those, not what the agent sent.
 func TestCallHandsTheToolRedactedArguments(t *testing.T) {
 	h := newHarness(t, 10, false)
-	h.c.Arguments = func(json.RawMessage) (json.RawMessage, map[string]int) {
+	h.c.Arguments = func(json.RawMessage, bool) (json.RawMessage, map[string]int) {
 		return json.RawMessage(`{"ref":"[REDACTED:test]"}`), map[string]int{"test": 1}
 	}
 	var got string
