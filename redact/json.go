@@ -14,6 +14,7 @@ import (
 // strings. The output is valid JSON with the same structure and formatting.
 // On error the result must not be used.
 func (r *Redactor) JSON(doc []byte) ([]byte, Report, error) {
+	r.calls.json.Add(1)
 	var rep Report
 	w := jsonWalker{r: r, in: doc, rep: &rep}
 	if err := w.run(); err != nil {
@@ -439,6 +440,7 @@ func jsonUnescape(raw []byte, starts *[]int) []byte {
 // is never modified. Maps and slices in which nothing changed are returned
 // as they are, not copied: the result may share them with the input.
 func (r *Redactor) Value(v any) (any, Report, error) {
+	r.calls.value.Add(1)
 	var rep Report
 	out, _, err := r.value(v, nil, 0, &rep)
 	if err != nil {
@@ -452,6 +454,7 @@ func (r *Redactor) Value(v any) (any, Report, error) {
 // error text or log attribute with its field name. An empty key is the
 // same as Value.
 func (r *Redactor) KeyedValue(key string, v any) (any, Report, error) {
+	r.calls.keyed.Add(1)
 	var rep Report
 	out, _, err := r.value(v, r.keyOf(view(key)), 0, &rep)
 	if err != nil {

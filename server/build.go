@@ -20,6 +20,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
@@ -240,7 +241,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		if bo.InsecureFixedPrincipal != nil {
 			p = bo.InsecureFixedPrincipal
 		}
-		if pol, _ := pols.Current(); len(pol.Grant(subject(p)).AllowedTools()) == 0 {
+		if pol, _ := pols.Current(); len(pol.Grant(chain.Subject(p)).AllowedTools()) == 0 {
 			log.Warn("the policy grants the local user no tool, so every tool call will answer \"tool not found\": "+
 				"roles bound by authenticated, idpGroups or claims need a verified token; for --insecure-local-user "+
 				"bind a role with users: ["+ref.String()+"] or backstageGroups (check with: backstage-mcp policy explain)",

@@ -20,6 +20,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -137,7 +138,7 @@ func TestCallChainOrder(t *testing.T) {
 	cs := newChainServer(t, chainEntities, oneToolPolicy, "")
 	var mu sync.Mutex
 	var stages []string
-	cs.s.onStage = func(_ context.Context, st string) {
+	cs.s.chain.Observe = func(_ context.Context, st string) {
 		mu.Lock()
 		defer mu.Unlock()
 		stages = append(stages, st)
@@ -159,12 +160,12 @@ func TestCallChainOrder(t *testing.T) {
 	if res.IsError {
 		t.Fatalf("granted call failed: %s", servertest.Text(res))
 	}
-	want := []string{stageGrant, stageRateLimit, stageAuthz, stageAudit, stageTool, stageEgress, stageFinish}
+	want := []string{chain.StageGrant, chain.StageRateLimit, chain.StageAuthz, chain.StageAudit, chain.StageTool, chain.StageEgress, chain.StageFinish}
 	if got := take(); !slices.Equal(got, want) {
 		t.Fatalf("granted call stages = %v, want %v", got, want)
 	}
 
-	refused := []string{stageGrant, stageRateLimit, stageAuthz, stageFinish}
+	refused := []string{chain.StageGrant, chain.StageRateLimit, chain.StageAuthz, chain.StageFinish}
 	for _, tool := range []string{"catalog_search_entities", "no_such_tool"} {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = tool
@@ -176,10 +177,7 @@ func TestCallChainOrder(t *testing.T) {
 			t.Fatalf("%s stages = %v, want %v", tool, got, refused)
 		}
 	}
-	cs.s.calls.mu.Lock()
-	left := len(cs.s.calls.m)
-	cs.s.calls.mu.Unlock()
-	if left != 0 {
+	if left := cs.s.pending.len(); left != 0 {
 		t.Fatalf("%d call states left behind after the calls ended", left)
 	}
 	recs := cs.records(t)
@@ -541,7 +539,7 @@ func TestEgressCatchesWhatAToolLeaks(t *testing.T) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "catalog_get_entity"
 	req.Params.RawArguments = json.RawMessage(`{"ref":"component:default/orders"}`)
-	cs.s.calls.put(ctx, cs.s.grant(ctx))
+	ctx = chain.WithScope(ctx, cs.s.grant(ctx))
 	res, err := cs.s.call(ctx, req, leaky)
 	if err != nil || res.IsError {
 		t.Fatalf("leaky call: %v %+v", err, res)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -87,19 +88,16 @@ func (cc *completionCache) put(key string, e cachedCompletion) {
 // the rendering), so that it is part of the key.
 func (c completer) call(ctx context.Context, tool, variant string, args map[string]any,
 	extract func(*mcp.CallToolResult) (values, refs []string, err error)) (*mcp.CallToolResult, error) {
-	ctx, cancel := context.WithCancel(ctx) // a key of its own in the chain's in-flight table
-	defer cancel()
 	st := c.s.grant(ctx)
-	c.s.calls.put(ctx, st)
-	defer c.s.calls.drop(ctx) // the chain drops it too; this covers an early return
+	ctx = chain.WithScope(ctx, st) // the chain reuses the scope the key is made of
 	key := ""
-	if st.perr == nil {
+	if st.Err == nil {
 		b, err := json.Marshal(struct {
 			Iss, Sub, Ref, Client, Ver, Tool, Variant string
 			Groups, Own, Scopes                       []string
 			Args                                      map[string]any
-		}{st.p.Issuer, st.p.User.Sub, st.p.User.Ref, st.p.Agent.ClientID, st.ver, tool, variant,
-			st.p.User.Groups, st.p.User.OwnershipRefs, st.p.Scopes, args})
+		}{st.Principal.Issuer, st.Principal.User.Sub, st.Principal.User.Ref, st.Principal.Agent.ClientID, st.PolicyVersion, tool, variant,
+			st.Principal.User.Groups, st.Principal.User.OwnershipRefs, st.Principal.Scopes, args})
 		if err == nil {
 			sum := sha256.Sum256(b)
 			key = string(sum[:])

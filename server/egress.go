@@ -21,7 +21,8 @@ import (
 // an error path or a new channel produces. Metric labels never carry
 // caller text: their values come from closed sets (see metricTool).
 type egress struct {
-	r *redact.Redactor
+	r  *redact.Redactor
+	ws *wireStats // nil: not counted
 }
 
 // counts merges a redaction report into per-rule counts.
@@ -59,6 +60,7 @@ func (e egress) result(res *mcp.CallToolResult, red map[string]int) (*mcp.CallTo
 	size := 0
 	out := *res
 	if res.StructuredContent != nil {
+		e.ws.encode()
 		doc, err := encodeStructured(res.StructuredContent)
 		if err != nil {
 			return nil, 0, red, fmt.Errorf("server: egress: encode structured content: %w", err)
@@ -196,8 +198,9 @@ func plainMeta(m map[string]any) bool {
 }
 
 // record redacts every string field of an audit record, argument keys
-// and values included, before it is appended.
-func (e egress) record(rec *audit.Record) error {
+// and values included, before it is appended. argsClean says the
+// arguments are already redacted (a call's, see redactedArgs).
+func (e egress) record(rec *audit.Record, argsClean bool) error {
 	var err error
 	field := func(key string, s *string) {
 		if err != nil || *s == "" {
@@ -222,7 +225,7 @@ func (e egress) record(rec *audit.Record) error {
 	if err != nil {
 		return err
 	}
-	if len(rec.Arguments) > 0 {
+	if len(rec.Arguments) > 0 && !argsClean {
 		clean, _, jerr := e.r.JSON(rec.Arguments)
 		if jerr != nil {
 			rec.Arguments = json.RawMessage(`"[arguments withheld: redaction failed]"`)
@@ -237,7 +240,14 @@ func (e egress) record(rec *audit.Record) error {
 // record passes egress first. A record that cannot be redacted is not
 // written, and the caller treats that as a failed append (fail closed).
 func (s *Server) appendAudit(ctx context.Context, rec *audit.Record) error {
-	if err := s.out.record(rec); err != nil {
+	return s.appendRecord(ctx, rec, false)
+}
+
+// appendRecord is appendAudit for a record whose arguments may already be
+// redacted (argsClean: a call's record, whose arguments the chain took
+// from ingress or redacted itself).
+func (s *Server) appendRecord(ctx context.Context, rec *audit.Record, argsClean bool) error {
+	if err := s.out.record(rec, argsClean); err != nil {
 		return err
 	}
 	return s.opts.Audit.Append(context.WithoutCancel(ctx), rec)
@@ -249,8 +259,10 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 	if res == nil {
 		return nil
 	}
-	s.stage(ctx, stageEgress)
 	_, span := s.opts.Tracing.Tracer().Start(ctx, "redact.egress")
+	if !resourceLinks(protocolRevision(ctx)) {
+		res = withoutResourceLinks(res)
+	}
 	out, size, red, err := s.out.result(res, rec.Redactions)
 	span.End()
 	rec.Redactions = red
@@ -263,14 +275,43 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 	return out
 }
 
+// resourceLinksSince is the first protocol revision whose tool results may
+// hold resource_link content; the schemas of 2024-11-05 and 2025-03-26
+// lack it, and their clients (the official TypeScript SDK 1.12.1 among
+// them) refuse a whole result that carries one.
+const resourceLinksSince = "2025-06-18"
+
+// resourceLinks reports whether a session on revision rev may receive
+// resource_link content. Revisions are dates and compare as strings; an
+// unknown revision (no session: the server's own in-process calls) gets
+// them, as the latest revisions do.
+func resourceLinks(rev string) bool {
+	return rev == "" || rev >= resourceLinksSince
+}
+
+// withoutResourceLinks is res without its resource_link content (a copy;
+// res is not changed).
+func withoutResourceLinks(res *mcp.CallToolResult) *mcp.CallToolResult {
+	keep := make([]mcp.Content, 0, len(res.Content))
+	for _, c := range res.Content {
+		if _, ok := c.(mcp.ResourceLink); !ok {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == len(res.Content) {
+		return res
+	}
+	out := *res
+	out.Content = keep
+	return &out
+}
+
 // finishCall writes the call's audit record and returns the result only
 // if that succeeded (fail closed).
-func (s *Server) finishCall(ctx context.Context, rec *audit.Record, start time.Time, res *mcp.CallToolResult) *mcp.CallToolResult {
-	s.stage(ctx, stageFinish)
-	dur := s.opts.Now().Sub(start)
+func (s *Server) finishCall(ctx context.Context, rec *audit.Record, dur time.Duration, res *mcp.CallToolResult) *mcp.CallToolResult {
 	rec.DurationMs = float64(dur.Microseconds()) / 1000
 	s.metrics.call(metricTool(s.tools, rec.Tool), string(rec.Decision), dur, rec.Redactions)
-	if err := s.appendAudit(ctx, rec); err != nil {
+	if err := s.appendRecord(ctx, rec, true); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed; result withheld", "tool", rec.Tool, "err", err)
 		return mcp.NewToolResultError("the audit trail is unavailable, so the result was withheld; the operator has been alerted")
@@ -283,29 +324,30 @@ func (s *Server) finishCall(ctx context.Context, rec *audit.Record, start time.T
 // redactedArgs keeps the call's arguments for the audit record, redacted,
 // with the redaction counts. If they cannot be redacted they are replaced
 // by a note.
-func (s *Server) redactedArgs(req mcp.CallToolRequest) (json.RawMessage, map[string]int) {
-	raw := req.Params.RawArguments
-	if len(raw) == 0 {
-		if req.Params.Arguments == nil {
-			return nil, nil
+//
+// Arguments that came through ingress (every HTTP and stdio message) were
+// redacted there, with their keys as context, and decoded by mcp-go: they
+// are taken as they are. Only arguments that did not (an in-process
+// client, a resource read or completion the server builds) are checked and
+// redacted here.
+func (s *Server) redactedArgs(raw json.RawMessage, redacted bool) (json.RawMessage, map[string]int) {
+	out := []byte(raw)
+	var rep redact.Report
+	if !redacted {
+		s.wire.decode() // json.Valid
+		if !json.Valid(raw) {
+			return json.RawMessage(`"[unparsable arguments withheld]"`), nil
 		}
-		b, err := json.Marshal(req.Params.Arguments)
+		var err error
+		out, rep, err = s.out.r.JSON(raw)
 		if err != nil {
-			return json.RawMessage(`"[arguments withheld]"`), nil
+			return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
 		}
-		raw = b
 	}
-	if !json.Valid(raw) {
-		return json.RawMessage(`"[unparsable arguments withheld]"`), nil
-	}
-	out, rep, err := s.out.r.JSON(raw)
-	if err != nil {
-		return json.RawMessage(`"[arguments withheld: redaction failed]"`), nil
-	}
-	// Count from the markers in the result, not from this pass alone: on
-	// HTTP and stdio, ingress has already redacted the message, so this
-	// pass finds nothing new. (A marker an agent typed itself is counted
-	// too; the arguments field shows it as sent.)
+	// Count from the markers in the result, not from a pass alone: on
+	// HTTP and stdio, ingress has already replaced the secrets. (A marker
+	// an agent typed itself is counted too; the arguments field shows it
+	// as sent.)
 	var red map[string]int
 	for _, m := range markerID.FindAllSubmatch(out, -1) {
 		if red == nil {

@@ -34,14 +34,15 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mcpserver.WithStreamableHTTPLogger(s.log),
 		mcpserver.WithSessionIdleTTL(s.cfg.Server.Sessions.WithDefaults().IdleTTL),
 	)
-	// Inside out: mcp-go, then the per-revision JSON-RPC rules it lacks
-	// (interop.go), then ingress redaction (ingress.go), then session lifecycle, then (with sign-in) scope,
+	// Inside out: mcp-go, then the one read of each message: ingress
+	// redaction (ingress.go) and the per-revision JSON-RPC rules mcp-go
+	// lacks (interop.go), then session lifecycle, then (with sign-in) scope,
 	// token verification and the per-address limiter in front of it.
 	end := transportEnder(streamable)
 	s.transports.Lock()
 	s.transports.end = append(s.transports.end, end)
 	s.transports.Unlock()
-	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.streams.middleware(s, s.ingress(s.interop(streamable))))
+	mcpH := s.sessionLifecycle(s.opts.Sessions, end, s.streams.middleware(s, s.ingress(streamable)))
 	if a := s.opts.Auth; a != nil {
 		mcpH = s.unauth.middleware(s, a.Middleware(s.noteVerified(s.requireScope(mcpH))))
 		prm := a.ProtectedResourceMetadata()

@@ -18,27 +18,42 @@ import (
 // 'x'"), and those answers never pass through a tool, so without this a
 // secret an agent sends would come back in clear. Redaction only ever
 // replaces the content of JSON strings, so a message keeps its shape;
-// the tools then see their arguments as redacted (see Server.call).
+// the tools then see their arguments as redacted (see chain.Chain.Call).
 
-// ingress redacts the body of every POST before next sees it. A body
-// that is not JSON is passed on unchanged (mcp-go answers it -32700
-// without quoting it); a body that cannot be redacted is refused.
+// ingress is the one read of every HTTP message: the body of a POST is
+// read once, its invalid UTF-8 replaced, redacted once, and handed on as
+// bytes to the per-revision rules (interop.go), which decode its top level
+// once, and then to mcp-go. A body that is not JSON is passed on unchanged
+// (mcp-go answers it -32700 without quoting it); a body that cannot be
+// redacted is refused; a body that cannot be read (the body limit's own
+// error, or a broken connection) is answered 413.
 func (s *Server) ingress(next http.Handler) http.Handler {
-	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.wire.read()
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
+			return
+		}
 		// Invalid UTF-8 is replaced before anything reads the message;
 		// the call's audit record counts it (invalidUTF8), since
 		// decoding would otherwise replace it silently in tool names and
 		// client info.
 		body, bad := audit.ValidJSONText(body)
+		ctx := withIngressRedacted(r.Context())
 		if bad > 0 {
-			r = r.WithContext(context.WithValue(r.Context(), invalidUTF8Key{}, bad))
+			ctx = context.WithValue(ctx, invalidUTF8Key{}, bad)
 		}
 		clean, err := s.out.message(body)
 		if err != nil {
 			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
 			return
 		}
-		replay(next, w, r, clean)
+		s.interop(w, r.WithContext(ctx), next, clean)
 	})
 }
 
@@ -51,22 +66,20 @@ func invalidUTF8In(ctx context.Context) int {
 	return n
 }
 
-// postBody reads the body of a POST and hands it to fn; other requests go
-// to next untouched. A body that cannot be read (the body limit's own
-// error, or a broken connection) is answered 413.
-func postBody(next http.Handler, fn func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		fn(w, r, body)
-	})
+type ingressRedactedKey struct{}
+
+// withIngressRedacted marks ctx as carrying messages that ingress has
+// already redacted (every HTTP POST, every stdio line): the chain then
+// takes a call's arguments as they are, already redacted, instead of
+// redacting them a second time.
+func withIngressRedacted(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ingressRedactedKey{}, true)
+}
+
+// ingressRedacted reports whether ctx's message passed ingress.
+func ingressRedacted(ctx context.Context) bool {
+	ok, _ := ctx.Value(ingressRedactedKey{}).(bool)
+	return ok
 }
 
 // message redacts one JSON-RPC message (or batch).
@@ -91,12 +104,14 @@ func (e egress) message(b []byte) ([]byte, error) {
 type ingressReader struct {
 	src *bufio.Reader
 	out egress
+	ws  *wireStats
+	fix *stdioAnswers
 	buf []byte
 	err error
 }
 
-func newIngressReader(r io.Reader, e egress) *ingressReader {
-	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e}
+func newIngressReader(r io.Reader, e egress, ws *wireStats, fix *stdioAnswers) *ingressReader {
+	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e, ws: ws, fix: fix}
 }
 
 func (ir *ingressReader) Read(p []byte) (int, error) {
@@ -105,11 +120,17 @@ func (ir *ingressReader) Read(p []byte) (int, error) {
 			return 0, ir.err
 		}
 		line, err := ir.src.ReadBytes('\n')
+		if len(line) > 0 && ir.ws != nil {
+			ir.ws.read()
+		}
 		ir.err = err
 		if len(line) > 0 {
 			clean, cerr := ir.out.message(line)
 			if cerr != nil {
 				clean = []byte("{}\n")
+			}
+			if ir.fix != nil {
+				ir.fix.noteRequest(clean)
 			}
 			ir.buf = clean
 		}

@@ -44,41 +44,48 @@ const maxBatch = 32
 //     version from it changes no decision; no mcp-go issue tracks this
 //     leniency yet, so it lives here until one does.
 //
-// It runs after authentication, so a refused caller learns nothing here.
-func (s *Server) interop(next http.Handler) http.Handler {
-	return postBody(next, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		trimmed := bytes.TrimSpace(body)
-		if len(trimmed) > 0 && trimmed[0] == '[' {
-			s.batch(w, r, next, trimmed)
+// It runs after authentication, so a refused caller learns nothing here,
+// on the body ingress read and redacted.
+func (s *Server) interop(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		s.batch(w, r, next, trimmed)
+		return
+	}
+	// One decode of the message's top level serves every check below;
+	// unparsable JSON is left to mcp-go (-32700).
+	s.wire.decode()
+	m, parsed := topLevel(trimmed)
+	method := ""
+	if parsed {
+		s.wire.decode() // the method's string
+		method = methodOf(m)
+		if msg, ok := invalidFields(m); ok {
+			writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
 			return
 		}
-		// One decode of the message's top level serves every check below;
-		// unparsable JSON is left to mcp-go (-32700).
-		m, parsed := topLevel(trimmed)
-		if parsed {
-			if msg, ok := invalidFields(m); ok {
-				writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
-				return
-			}
-			if methodOf(m) == string(mcp.MethodInitialize) && !initializeParams(m["params"]) {
-				s.refuseInitialize(w, r, m["id"])
-				return
-			}
+		if method == string(mcp.MethodInitialize) && !initializeParams(m["params"]) {
+			s.refuseInitialize(w, r, m["id"])
+			return
 		}
-		if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
-			if id, ok := pingFields(m); ok {
-				// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
-				// but clients in the wild (the official Go SDK v1.8.0
-				// among them) still send it as a liveness check; an
-				// empty result reveals nothing and keeps them connected.
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
-				return
-			}
-			body = withMetaFields(body, m, v)
+	}
+	if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
+		if id, ok := pingFields(m, method); ok {
+			// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
+			// but clients in the wild (the official Go SDK v1.8.0
+			// among them) still send it as a liveness check; an
+			// empty result reveals nothing and keeps them connected.
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
+			return
 		}
-		replay(next, w, r, body)
-	})
+		body = withMetaFields(body, m, method, v)
+	}
+	if needsFix(method) {
+		serveFixed(next, w, r, body, method, m["params"])
+		return
+	}
+	replay(next, w, r, body)
 }
 
 // malformedInitReason is the audit reason of an initialize refused for
@@ -146,9 +153,9 @@ func methodOf(m map[string]json.RawMessage) string {
 // carries the 2026-07-28 envelope comes from a client that knows the
 // revision, and gets mcp-go's answer for a removed method (404, -32601),
 // as that revision prescribes.
-func pingFields(m map[string]json.RawMessage) (json.RawMessage, bool) {
+func pingFields(m map[string]json.RawMessage, method string) (json.RawMessage, bool) {
 	id := m["id"]
-	if len(id) == 0 || methodOf(m) != string(mcp.MethodPing) {
+	if len(id) == 0 || method != string(mcp.MethodPing) {
 		return nil, false
 	}
 	var params struct {
@@ -210,11 +217,11 @@ func lenientMethod(method string) bool {
 // withMetaFields adds _meta["io.modelcontextprotocol/protocolVersion"] =
 // version (and empty client capabilities, when absent) to a ping,
 // logging/setLevel or notification that lacks it; m is body's decoded top
-// level (which it may change). Any other message, or one that cannot be
+// level (which it may change) and method its method. Any other message, or one that cannot be
 // rewritten, is returned unchanged for mcp-go to judge. Only the lenient
 // methods are decoded further, so a tools/call costs nothing more here.
-func withMetaFields(body []byte, m map[string]json.RawMessage, version string) []byte {
-	if !lenientMethod(methodOf(m)) {
+func withMetaFields(body []byte, m map[string]json.RawMessage, method, version string) []byte {
+	if !lenientMethod(method) {
 		return body
 	}
 	params := map[string]json.RawMessage{}

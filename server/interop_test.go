@@ -149,7 +149,7 @@ func withMetaVersion(body []byte, version string) []byte {
 	if !ok {
 		return body
 	}
-	return withMetaFields(body, m, version)
+	return withMetaFields(body, m, methodOf(m), version)
 }
 
 func TestWithMetaVersion(t *testing.T) {

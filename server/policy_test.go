@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
@@ -128,7 +129,7 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 	servertest.Connect(t, c)
 	env.c = c
 	cur, _ := s.opts.Policy.Current()
-	env.sess = servertest.NewSession(c, all, cur.Grant(subject(env.p)))
+	env.sess = servertest.NewSession(c, all, cur.Grant(chain.Subject(env.p)))
 	return env
 }
 
@@ -400,7 +401,7 @@ roles:
 		t.Run(tc.name, func(t *testing.T) {
 			env := newPolicyEnv(t, tc.pol, tc.user, teamScopes...)
 			pol, _ := env.s.opts.Policy.Current()
-			if got := pol.Grant(subject(env.p)).Exact(); got != tc.exact {
+			if got := pol.Grant(chain.Subject(env.p)).Exact(); got != tc.exact {
 				t.Fatalf("Grant.Exact = %v, want %v", got, tc.exact)
 			}
 			// A first page with more to come: Backstage's count is given

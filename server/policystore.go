@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -36,6 +37,25 @@ func NewPolicyStore(path string, check func(*policy.Policy, policy.Document) err
 		return nil, err
 	}
 	return ps, nil
+}
+
+// ReadPolicyFile is the one reader of a policy file (serve, its reloads,
+// config check and the policy commands): at most policyfile.MaxSize
+// bytes, however large the file grows while it is read.
+func ReadPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: policy: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, policyfile.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("server: policy %s: %w", path, err)
+	}
+	if int64(len(data)) > policyfile.MaxSize {
+		return nil, fmt.Errorf("server: policy %s is larger than %d bytes", path, policyfile.MaxSize)
+	}
+	return data, nil
 }
 
 // NewStaticPolicyStore serves a policy parsed from bytes (the demo's
@@ -74,9 +94,9 @@ func (ps *PolicyStore) Reload() (changed bool, err error) {
 	ps.mu.Lock()
 	ps.mod = st.ModTime() // a failed attempt is not retried until the file changes again
 	ps.mu.Unlock()
-	data, err := os.ReadFile(ps.path)
+	data, err := ReadPolicyFile(ps.path)
 	if err != nil {
-		return false, fmt.Errorf("server: policy: %w", err)
+		return false, err
 	}
 	ps.mu.RLock()
 	same := ps.pol != nil && bytes.Equal(data, ps.data)

@@ -99,11 +99,11 @@ func (s *Server) promptHandler(p catalogPrompt) mcpserver.PromptHandlerFunc {
 			return nil, fmt.Errorf("server: prompt %s: %w", p.name, err)
 		}
 		if raw == "" {
-			return nil, fmt.Errorf("server: prompt %s: missing argument \"ref\"", p.name)
+			return nil, invalidParams(fmt.Sprintf("prompt %s: missing argument \"ref\"", p.name))
 		}
 		ref, err := catalog.ParseRef(raw, p.kind)
 		if err != nil {
-			return nil, fmt.Errorf("server: prompt %s: argument \"ref\": expected %s", p.name, catalog.RefFormat)
+			return nil, invalidParams(fmt.Sprintf("prompt %s: argument \"ref\": expected %s", p.name, catalog.RefFormat))
 		}
 		// The argument is the caller's own text, but every byte that
 		// leaves passes egress.
@@ -120,12 +120,12 @@ func (s *Server) promptHandler(p catalogPrompt) mcpserver.PromptHandlerFunc {
 // filterPrompts lists a prompt only when the caller may call every tool it
 // names.
 func (s *Server) filterPrompts(ctx context.Context, in []mcp.Prompt) []mcp.Prompt {
-	c := s.grant(ctx)
-	if c.perr != nil {
+	sc := s.grant(ctx)
+	if sc.Err != nil {
 		return []mcp.Prompt{}
 	}
 	allowed := map[string]bool{}
-	for _, t := range c.grant.AllowedTools() {
+	for _, t := range sc.Grant.AllowedTools() {
 		allowed[t] = true
 	}
 	out := make([]mcp.Prompt, 0, len(in))

@@ -36,22 +36,16 @@ func EntityURI(ref string) string { return tools.EntityURI(ref) }
 // definition.
 func definitionMIME(typ string) string { return tools.DefinitionMIME(typ) }
 
-// resourceOptions registers the resource templates and puts
-// resources/list through the chain. Reading a resource is the tool call
-// that returns the same data, taken through Server.call: the caller needs
-// the same grant, spends the same rate limit, leaves the same audit
-// record, and the contents pass the same egress.
-func (s *Server) resourceOptions(hooks *mcpserver.Hooks) []mcpserver.ServerOption {
-	hooks.AddAfterListResources(func(ctx context.Context, _ any, req *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
-		items, next, err := s.listResources(ctx, string(req.Params.Cursor))
-		if err != nil {
-			// Fail closed: nothing is listed (the call is audited).
-			s.log.WarnContext(ctx, "resources/list refused", "err", err)
-			items, next = []mcp.Resource{}, ""
-		}
-		res.Resources, res.NextCursor = items, mcp.Cursor(next)
-	})
-	return []mcpserver.ServerOption{mcpserver.WithResourceCapabilities(false, false)}
+// listResourcesPage is one page of resources/list, put through the chain
+// (see register). It fails closed: on error nothing is listed (the call is
+// audited).
+func (s *Server) listResourcesPage(ctx context.Context, cursor string) ([]mcp.Resource, mcp.Cursor) {
+	items, next, err := s.listResources(ctx, cursor)
+	if err != nil {
+		s.log.WarnContext(ctx, "resources/list refused", "err", err)
+		return []mcp.Resource{}, ""
+	}
+	return items, mcp.Cursor(next)
 }
 
 // addResources registers the templates on the mcp-go server.

@@ -2,8 +2,10 @@
 // with its call chain, and the stdio and Streamable HTTP transports with
 // health, readiness, metrics and OAuth resource metadata.
 //
-// Every tools/call runs one chain, granted, refused and unknown tools
-// alike (chain.go lists it top to bottom in Server.call):
+// Every tools/call enters through one door (door.go, the only file that
+// knows mcp-go's hooks, tool filter and error hook) and runs one chain,
+// granted, refused and unknown tools alike (package chain lists it top to
+// bottom in Chain.Call):
 //
 //  1. transport checks      origin, body size (HTTP; http.go)
 //  2. authentication        bearer token verified (HTTP) or stored login (stdio)
@@ -30,13 +32,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
@@ -110,7 +112,14 @@ type Server struct {
 	tools   map[string]tools.Tool
 	metrics *Metrics
 	out     egress
-	calls   inflight
+	// wire counts reads, decodes and encodes of messages (wirestats.go).
+	wire wireStats
+	// chain runs every tools/call (package chain); door.go is where
+	// calls enter it.
+	chain *chain.Chain
+	// pending hands a call's scope from mcp-go's hook to the chain
+	// (door.go).
+	pending pending
 	// transportSessions counts the sessions mcp-go holds in this process
 	// (registered and not yet unregistered).
 	transportSessions atomic.Int64
@@ -120,8 +129,6 @@ type Server struct {
 		sync.Mutex
 		end []func(sid string)
 	}
-	// onStage, when set (tests), sees each stage of the call chain.
-	onStage func(ctx context.Context, stage string)
 	// deps are the tools' shared dependencies.
 	deps *tools.Deps
 
@@ -179,8 +186,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Sessions == nil {
 		opts.Sessions = state.NewMemorySessions(cfg.Server.Sessions, opts.Now)
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics,
-		out: egress{r: opts.Redactor}}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, tools: map[string]tools.Tool{}, metrics: opts.Metrics}
+	s.out = egress{r: opts.Redactor, ws: &s.wire}
 	s.streams = newStreamGuard(cfg.Server.Sessions, s.metrics.streamEvicted)
 	s.metrics.Gauge("backstage_mcp_streams_open", "Standalone SSE streams (GET /mcp) open in this process.",
 		func() float64 { return float64(s.streams.Open()) })
@@ -193,12 +200,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key, previous...)}
 	s.deps = deps
-	hooks := &mcpserver.Hooks{}
+	s.chain = s.newChain()
 	comp := newCompleter(s)
-	mopts := append(s.register(hooks), s.resourceOptions(hooks)...)
-	mopts = append(mopts,
+	mopts := append(s.register(),
 		mcpserver.WithPromptCapabilities(false),
-		mcpserver.WithPromptFilter(s.filterPrompts),
 		mcpserver.WithCompletions(),
 		mcpserver.WithPromptCompletionProvider(comp),
 		mcpserver.WithResourceCompletionProvider(comp),
@@ -231,13 +236,6 @@ func resultText(r *mcp.CallToolResult) string {
 		}
 	}
 	return ""
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return redact.Clip(s, 300)
 }
 
 func roundUp(d time.Duration) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -175,9 +176,8 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 // auditSession records a refused session.
 func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
 	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
-		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx),
-		User:  audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
-		Agent: audit.Agent{ClientID: p.Agent.ClientID}}
+		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx)}
+	rec.User, rec.Agent = chain.Who(p)
 	if err := s.appendAudit(ctx, rec); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed", "type", "session", "err", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 )
@@ -536,8 +537,7 @@ func (s *Server) authFailureRecord(ctx context.Context, reason string, r *http.R
 		rec.Source = clientAddr(r, s.unauth.trusted)
 	}
 	if p, ok := identity.FromContext(ctx); ok {
-		rec.User = audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref}
-		rec.Agent = audit.Agent{ClientID: p.Agent.ClientID}
+		rec.User, rec.Agent = chain.Who(p)
 	}
 	return rec
 }

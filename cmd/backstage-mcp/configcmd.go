@@ -75,7 +75,7 @@ Example:
 	if cfg.Policy.File == "" {
 		fmt.Fprintf(stderr, "%s: warning: policy.file is not set: serve refuses to start without a policy (except --demo)\n", file)
 	} else {
-		data, err := os.ReadFile(cfg.Policy.File)
+		data, err := server.ReadPolicyFile(cfg.Policy.File)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: policy.file: %v\n", file, err)
 			return 1

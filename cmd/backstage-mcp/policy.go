@@ -98,7 +98,7 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	file := fs.Arg(0)
-	data, err := readBounded(file, policyfile.MaxSize)
+	data, err := server.ReadPolicyFile(file)
 	if err != nil {
 		fmt.Fprintf(stderr, "backstage-mcp policy check: %v\n", err)
 		return 2
@@ -287,7 +287,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 // with fail, parse errors are printed as they are (FILE:LINE:COL lines);
 // ok is false after either, and the command exits 2.
 func loadPolicyFile(path string, stderr io.Writer, fail func(format string, a ...any) int) (data []byte, pol *policy.Policy, doc policy.Document, ok bool) {
-	data, err := readBounded(path, policyfile.MaxSize)
+	data, err := server.ReadPolicyFile(path)
 	if err != nil {
 		fail("%v", err)
 		return nil, nil, doc, false

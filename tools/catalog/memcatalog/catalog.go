@@ -1,6 +1,8 @@
 package memcatalog
 
 import (
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+
 	"bytes"
 	"crypto/sha1" //nolint:gosec // etags and v5-style ids, not security
 	"encoding/hex"
@@ -306,8 +308,8 @@ func encodeJSON(v any) ([]byte, error) {
 
 // entityRef is the lowercase kind:namespace/name of a normalised entity.
 func entityRef(e map[string]any) string {
-	md := e["metadata"].(map[string]any)
-	return strings.ToLower(e["kind"].(string) + ":" + md["namespace"].(string) + "/" + md["name"].(string))
+	r, _ := catalog.RefOf(e)
+	return r.Key()
 }
 
 var (

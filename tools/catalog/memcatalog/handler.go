@@ -1,6 +1,8 @@
 package memcatalog
 
 import (
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+
 	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
@@ -260,7 +262,7 @@ func (c *Catalog) byName(w http.ResponseWriter, qp queryParams, kind, namespace,
 	if err := qp.check(nil); err != nil {
 		return err
 	}
-	en := c.byRef[strings.ToLower(kind+":"+namespace+"/"+name)]
+	en := c.byRef[catalog.Ref{Kind: kind, Namespace: namespace, Name: name}.Key()]
 	if en == nil {
 		return notFoundError("No entity named '%s' found, with kind '%s' in namespace '%s'", name, kind, namespace)
 	}

@@ -114,7 +114,7 @@ func resolveRef(v any, defaultKind, defaultNamespace string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("entity reference %q had missing or empty name", fmt.Sprint(v))
 	}
-	return strings.ToLower(kind + ":" + ns + "/" + name), nil
+	return catalog.Ref{Kind: kind, Namespace: ns, Name: name}.Key(), nil
 }
 
 // splitRef splits "[kind:][namespace/]name"; absent parts come back empty.

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -421,7 +420,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 			if ns == "" {
 				ns = memcatalog.DefaultNamespace
 			}
-			upstream[uid] = listed{ref: strings.ToLower(r[0].String() + ":" + ns + "/" + r[2].String()), etag: r[4].String()}
+			upstream[uid] = listed{ref: catalog.Ref{Kind: r[0].String(), Namespace: ns, Name: r[2].String()}.Key(), etag: r[4].String()}
 		}
 		return nil
 	})

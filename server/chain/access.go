@@ -1,0 +1,155 @@
+package chain
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/policy"
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/tools"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+)
+
+// Who is the one mapping of a principal to the audit record's user and
+// agent: every record that names a caller (calls, sessions, refused
+// requests) takes it from here.
+func Who(p *identity.Principal) (audit.User, audit.Agent) {
+	if p == nil {
+		return audit.User{}, audit.Agent{}
+	}
+	return audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
+		audit.Agent{ClientID: p.Agent.ClientID, Name: p.Agent.ClientName, Version: p.Agent.ClientVersion}
+}
+
+// Subject maps a principal to the policy's view of it.
+func Subject(p *identity.Principal) policy.Subject {
+	claims := map[string][]string{}
+	for k, v := range p.User.Claims {
+		switch x := v.(type) {
+		case string:
+			claims[k] = []string{x}
+		case []any:
+			for _, it := range x {
+				if s, ok := it.(string); ok {
+					claims[k] = append(claims[k], s)
+				}
+			}
+		case bool:
+			claims[k] = []string{fmt.Sprint(x)}
+		}
+	}
+	return policy.Subject{
+		UserRef:       p.User.Ref,
+		Email:         p.User.Email,
+		Sub:           p.User.Sub,
+		IdPGroups:     p.User.Groups,
+		Claims:        claims,
+		OwnershipRefs: p.User.OwnershipRefs,
+		ClientID:      p.Agent.ClientID,
+		Scopes:        p.Scopes,
+		FallbackRole:  p.FallbackRole,
+		Authenticated: !p.Insecure,
+	}
+}
+
+// IdentityOf is what whoami shows.
+func IdentityOf(p *identity.Principal, g *policy.Grant) tools.Identity {
+	mode := "oidc"
+	if p.Insecure {
+		mode = "insecure-local-user"
+	}
+	agent := strings.TrimSpace(p.Agent.ClientName + " " + p.Agent.ClientVersion)
+	return tools.Identity{
+		User:          p.User.Ref,
+		Subject:       p.User.Sub,
+		Email:         p.User.Email,
+		Name:          p.User.Name,
+		Groups:        p.User.Groups,
+		OwnershipRefs: p.User.OwnershipRefs,
+		Agent:         p.Agent.ClientID,
+		AgentName:     agent,
+		Scopes:        p.Scopes,
+		Tools:         g.AllowedTools(),
+		Roles:         g.Roles(),
+		ExpiresAt:     p.ExpiresAt,
+		Mode:          mode,
+	}
+}
+
+// Access adapts a policy grant to what the tools need.
+type Access struct{ G *policy.Grant }
+
+var _ tools.Access = Access{}
+
+// Constrain ANDs the grant's pushdown into every user clause.
+func (a Access) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
+	pd := a.G.Pushdown()
+	uc := make([]policy.Clause, len(user))
+	exact := a.G.Exact()
+	for i, f := range user {
+		uc[i] = policy.Clause(f)
+		for k := range f {
+			lk := strings.ToLower(k)
+			if lk == "kind" || lk == "metadata.namespace" {
+				continue
+			}
+			for _, pc := range pd.Clauses {
+				if _, ok := pc[lk]; ok {
+					exact = false // Combine keeps only the user's values for this key
+				}
+			}
+		}
+	}
+	clauses, empty := policy.Combine(uc, pd)
+	if empty {
+		return nil, true, true
+	}
+	out := make([]catalog.Filter, len(clauses))
+	for i, c := range clauses {
+		out[i] = catalog.Filter(c)
+	}
+	return out, false, exact
+}
+
+// ConstrainScan ANDs the grant's scan pushdown (policy.Pushdown.ForScan)
+// into every user clause.
+func (a Access) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) {
+	uc := make([]policy.Clause, len(user))
+	for i, f := range user {
+		uc[i] = policy.Clause(f)
+	}
+	clauses, empty := policy.Combine(uc, a.G.Pushdown().ForScan())
+	if empty {
+		return nil, true
+	}
+	out := make([]catalog.Filter, len(clauses))
+	for i, c := range clauses {
+		out[i] = catalog.Filter(c)
+	}
+	return out, false
+}
+
+// Visible re-checks one entity.
+func (a Access) Visible(e map[string]any) bool { return a.G.Entity(e).Allowed }
+
+// Mask removes masked fields.
+func (a Access) Mask(e map[string]any) map[string]any {
+	m, _ := a.G.MaskFields(e)
+	return m
+}
+
+// VisibleRef decides from the ref alone when the grant allows it.
+func (a Access) VisibleRef(ref string) (bool, bool) {
+	r, err := catalog.ParseRef(ref, "")
+	if err != nil {
+		return false, true
+	}
+	return a.G.VisibleByRef(r.Kind, r.Namespace)
+}
+
+// Masks reports whether the grant masks any field.
+func (a Access) Masks() bool { return a.G.HasFieldMasks() }
+
+// Reads returns the fields the grant's conditions and masks read.
+func (a Access) Reads() ([]string, bool) { return a.G.ReadFields(), true }
