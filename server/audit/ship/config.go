@@ -53,8 +53,8 @@ type Config struct {
 	// MaxBatchBytes caps the encoded size of one batch (a larger single
 	// record is sent alone). Default 1 MiB.
 	MaxBatchBytes int `yaml:"maxBatchBytes"`
-	// Timeout bounds one send, acknowledgement included. Default 10s.
-	Timeout time.Duration `yaml:"timeout"`
+	// SendTimeout bounds one send, acknowledgement included. Default 10s.
+	SendTimeout time.Duration `yaml:"sendTimeout"`
 	// MaxBackoff is the longest wait between two attempts to send a batch
 	// that failed. Default 30s.
 	MaxBackoff time.Duration `yaml:"maxBackoff"`
@@ -137,8 +137,8 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = DefaultTimeout
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff

@@ -53,7 +53,7 @@ func newHECSink(sc SinkConfig, cfg Config, host string) (*hecSink, error) {
 	return &hecSink{
 		base: strings.TrimRight(sc.URL, "/"), tokenFile: sc.TokenFile, headers: h,
 		index: sc.Index, srcType: sc.SourceType, host: host, ack: sc.Ack,
-		channel: newChannel(), client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		channel: newChannel(), client: &http.Client{Transport: tr, Timeout: cfg.SendTimeout},
 	}, nil
 }
 

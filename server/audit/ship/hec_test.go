@@ -133,7 +133,7 @@ func TestHECWithAcknowledgement(t *testing.T) {
 	tr := newTrail(t, -1)
 	tr.append(t, 30)
 	cfg := fastCfg
-	cfg.Timeout = 500 * time.Millisecond // the lost ack times out quickly
+	cfg.SendTimeout = 500 * time.Millisecond // the lost ack times out quickly
 	cfg.Sinks = []SinkConfig{{Type: SinkHEC, URL: srv.URL, TokenFile: tokenFile, Ack: true, Index: "audit"}}
 	var logs strings.Builder
 	e, err := Start(context.Background(), Options{Path: tr.path, Format: FormatECS, Config: cfg, Host: "replica-1", Logger: testLogger(&logs)})

@@ -65,7 +65,7 @@ func newOTLPSink(ctx context.Context, sc SinkConfig, cfg Config, opts Options) (
 	}
 	eo := []otlploghttp.Option{
 		otlploghttp.WithEndpointURL(sc.URL),
-		otlploghttp.WithTimeout(cfg.Timeout),
+		otlploghttp.WithTimeout(cfg.SendTimeout),
 		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}), // the shipper retries
 		otlploghttp.WithCompression(otlploghttp.GzipCompression),
 	}

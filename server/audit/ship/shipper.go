@@ -141,7 +141,7 @@ func (s *Shipper) Run(ctx context.Context, drain <-chan struct{}) error {
 		}
 		backoff := 100 * time.Millisecond
 		for attempt := 1; ; attempt++ {
-			sctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 			err = s.sink.Send(sctx, batch)
 			cancel()
 			if err == nil {

@@ -30,7 +30,7 @@ type syslogSink struct {
 }
 
 func newSyslogSink(sc SinkConfig, cfg Config, host string) (*syslogSink, error) {
-	s := &syslogSink{addr: sc.Address, facility: sc.Facility, host: headerField(host, 255), timeout: cfg.Timeout}
+	s := &syslogSink{addr: sc.Address, facility: sc.Facility, host: headerField(host, 255), timeout: cfg.SendTimeout}
 	if sc.TLS.Enabled {
 		h, _, _ := net.SplitHostPort(sc.Address)
 		c, err := tlsConfig(sc.TLS, h)
