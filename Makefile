@@ -14,10 +14,13 @@ build: ## build bin/backstage-mcp
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/backstage-mcp
 
 # The programs the tests run: PROGRAM:DEBIAN-PACKAGE[:BREW-FORMULA].
-TEST_TOOLS   := redis-server:redis-server:redis flock:util-linux
+TEST_TOOLS   := redis-server:redis-server:redis flock:util-linux /usr/sbin/rsyslogd:rsyslog $(RSYSLOG_TLS)
+# rsyslog's TLS driver is a module, not a program: while it is missing, a
+# name that is never on PATH makes test-tools.sh install its package.
+RSYSLOG_TLS  := $(if $(wildcard /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so),,rsyslog-tls-driver:rsyslog-gnutls)
 REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl:openssl@3 gpg:gnupg:gnupg puttygen:putty-tools:putty age-keygen:age:age
 
-test-tools: ## install the programs the tests run (redis-server, ssh-keygen, openssl, gpg, puttygen, age-keygen) where apt-get or brew can without a password; otherwise say which tests will skip
+test-tools: ## install the programs the tests run (redis-server, rsyslogd with its TLS driver, ssh-keygen, openssl, gpg, puttygen, age-keygen) where apt-get or brew can without a password; otherwise say which tests will skip
 	@testdata/test-tools.sh $(TEST_TOOLS) $(REDACT_TOOLS)
 
 redis-server: ## install redis-server when missing (the shared-state tests run a real one)

@@ -105,7 +105,9 @@ func (s *Shipper) Stats() Stats {
 // cancelled, or an error that stops shipping (an unreadable state file).
 func (s *Shipper) Run(ctx context.Context, drain <-chan struct{}) error {
 	st, err := loadState(s.statePath)
-	if err != nil {
+	if errors.Is(err, errDamagedState) {
+		s.log.Warn("audit export", "err", err)
+	} else if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -114,7 +116,15 @@ func (s *Shipper) Run(ctx context.Context, drain <-chan struct{}) error {
 	t := newTailer(s.path, st.Seq, st.Hash)
 	defer t.close()
 	var pending *entry
-	lastErrLog := time.Time{}
+	lastErrLog, lastSync := time.Time{}, time.Time{}
+	var unsynced *state
+	defer func() {
+		if unsynced != nil {
+			if err := saveState(s.statePath, *unsynced, true); err != nil {
+				s.log.Warn("audit export: position not saved", "err", err)
+			}
+		}
+	}()
 	for {
 		batch, err := s.collect(t, &pending)
 		s.noteTail(t)
@@ -168,10 +178,18 @@ func (s *Shipper) Run(ctx context.Context, drain <-chan struct{}) error {
 			backoff = min(backoff*2, s.cfg.MaxBackoff)
 		}
 		last := batch[len(batch)-1].Record
-		if err := saveState(s.statePath, state{Seq: last.Seq, Hash: last.Hash, Time: time.Now().UTC()}); err != nil {
+		syncState := time.Since(lastSync) >= stateSyncEvery
+		if syncState {
+			lastSync = time.Now()
+		}
+		pos := state{Seq: last.Seq, Hash: last.Hash, Time: time.Now().UTC()}
+		unsynced = nil
+		if err := saveState(s.statePath, pos, syncState); err != nil {
 			// The sink has the records; without the state they are sent
 			// again after a restart, which at-least-once allows.
 			s.log.Warn("audit export: position not saved", "err", err)
+		} else if !syncState {
+			unsynced = &pos
 		}
 		s.mu.Lock()
 		if s.stats.Failing {

@@ -19,7 +19,14 @@ func TestShipsEveryRecordAcrossRotations(t *testing.T) {
 	defer stop()
 	// More records while it runs, across more rotations.
 	tr.append(t, 60)
-	waitFor(t, "100 records", 5*time.Second, func() bool { return len(sink.seqs()) >= 100 })
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sink.seqs()) < 100 {
+		if time.Now().After(deadline) {
+			files, _ := audit.Files(tr.path)
+			t.Fatalf("timed out: shipped %v, stats %+v, files %v", sink.seqs(), s.Stats(), files)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	stop()
 	seqs := sink.seqs()
 	if len(seqs) != 100 {
@@ -216,5 +223,27 @@ func TestStartRejectsBadSinks(t *testing.T) {
 	two := Config{Sinks: []SinkConfig{{Type: SinkStdout}, {Type: SinkStdout}}}
 	if err := two.Validate(); err == nil || !strings.Contains(err.Error(), "used twice") {
 		t.Errorf("duplicate names: %v", err)
+	}
+}
+
+func TestDamagedStateResendsFromStart(t *testing.T) {
+	tr := newTrail(t, -1)
+	tr.append(t, 6)
+	if err := os.WriteFile(StatePath(tr.path, "mem"), []byte(`{"seq":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	sink := &memSink{}
+	s := NewShipper("mem", tr.path, FormatNative, fastCfg, sink, testLogger(&logs), nil)
+	stop := runShipper(t, s)
+	waitFor(t, "6 records", 5*time.Second, func() bool { return len(sink.seqs()) >= 6 })
+	stop()
+	checkSeqs(t, sink.seqs(), 6)
+	if !strings.Contains(logs.String(), "damaged state file") {
+		t.Fatalf("no warning: %s", logs.String())
+	}
+	st, err := loadState(StatePath(tr.path, "mem"))
+	if err != nil || st.Seq != 6 {
+		t.Fatalf("state after the run: %+v %v", st, err)
 	}
 }

@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// errDamagedState means the state file could not be read as a state.
+var errDamagedState = errors.New("ship: damaged state file; shipping the trail from its start")
+
+// stateSyncEvery bounds how often the state file is synced: a position
+// lost in a power failure means a few batches are sent again, which
+// at-least-once delivery allows, while a sync per batch would bound the
+// export's throughput by the disk.
+const stateSyncEvery = time.Second
+
 // state is what a shipper keeps on disk: the last record its sink
 // acknowledged.
 type state struct {
@@ -34,15 +43,17 @@ func loadState(file string) (state, error) {
 		return st, fmt.Errorf("ship: read state: %w", err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("ship: state file %s is damaged (%w); delete it to resend the whole trail", file, err)
+		// A state lost in a power failure: sending the trail again from
+		// its start keeps every record delivered (at least once).
+		return state{}, fmt.Errorf("%w: %s: %w", errDamagedState, file, err)
 	}
 	return st, nil
 }
 
-// saveState replaces the state file atomically (write, sync, rename): a
-// crash leaves the old or the new state, and an old one only means records
-// are sent again.
-func saveState(file string, st state) error {
+// saveState replaces the state file atomically (write, rename; with sync
+// first when sync is true): a crash leaves the old or the new state, and an
+// old one only means records are sent again.
+func saveState(file string, st state, sync bool) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("ship: encode state: %w", err)
@@ -56,9 +67,11 @@ func saveState(file string, st state) error {
 		_ = tmp.Close()
 		return fmt.Errorf("ship: write state: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("ship: sync state: %w", err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			_ = tmp.Close()
+			return fmt.Errorf("ship: sync state: %w", err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("ship: write state: %w", err)

@@ -62,7 +62,13 @@ func firstSeq(file string) (uint64, error) {
 		return 0, err
 	}
 	defer func() { _ = f.Close() }()
-	r := bufio.NewReaderSize(f, 64<<10)
+	return firstSeqOf(f)
+}
+
+// firstSeqOf returns the seq of the first record of an open file, without
+// moving its offset.
+func firstSeqOf(f *os.File) (uint64, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 64<<10)
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -93,10 +99,53 @@ func firstSeq(file string) (uint64, error) {
 // deleted before they were read) the first file holding a record. It
 // returns false when there is no file to read yet.
 func (t *tailer) open() (bool, error) {
+	return t.openChecked(t.pickStart)
+}
+
+// openChecked opens the file pick names, then picks again and keeps the
+// file only if the second pick names the same file: the writer may rotate
+// the active file between a listing and the open, and the records wanted
+// are then in a rotated file. After a few tries the file is kept anyway.
+func (t *tailer) openChecked(pick func() (string, error)) (bool, error) {
 	t.close()
+	for try := 0; ; try++ {
+		name, err := pick()
+		if err != nil || name == "" {
+			return false, err
+		}
+		ok, err := t.openFile(name)
+		if err != nil || !ok {
+			return ok, err
+		}
+		if try == 5 || t.stable(name, pick) {
+			return true, nil
+		}
+		t.close()
+	}
+}
+
+// stable reports whether pick still names the open file.
+func (t *tailer) stable(name string, pick func() (string, error)) bool {
+	again, err := pick()
+	if err != nil || again != name {
+		return false
+	}
+	a, err := t.f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(name)
+	return err == nil && os.SameFile(a, b)
+}
+
+// pickStart names the file that holds seq t.seq+1: the newest file whose
+// first record is not after it, or failing that (the records were deleted
+// before they were read) the first file holding a record; "" when there is
+// none.
+func (t *tailer) pickStart() (string, error) {
 	files, err := audit.Files(t.path)
 	if err != nil {
-		return false, fmt.Errorf("ship: list audit files: %w", err)
+		return "", fmt.Errorf("ship: list audit files: %w", err)
 	}
 	want := t.seq + 1
 	pick := ""
@@ -107,7 +156,7 @@ func (t *tailer) open() (bool, error) {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // deleted meanwhile
 			}
-			return false, fmt.Errorf("ship: read %s: %w", f, err)
+			return "", fmt.Errorf("ship: read %s: %w", f, err)
 		}
 		if s == 0 {
 			continue // an empty active file: reached by advance
@@ -125,11 +174,11 @@ func (t *tailer) open() (bool, error) {
 	}
 	if pick == "" {
 		if _, err := os.Stat(t.path); err != nil {
-			return false, nil
+			return "", nil
 		}
 		pick = t.path
 	}
-	return t.openFile(pick)
+	return pick, nil
 }
 
 func (t *tailer) openFile(name string) (bool, error) {
@@ -149,10 +198,13 @@ func (t *tailer) openFile(name string) (bool, error) {
 // chain: the first whose first record comes after t.seq, or the active file
 // when it holds no record yet.
 func (t *tailer) advance() (bool, error) {
-	t.close()
+	return t.openChecked(t.pickNext)
+}
+
+func (t *tailer) pickNext() (string, error) {
 	files, err := audit.Files(t.path)
 	if err != nil {
-		return false, fmt.Errorf("ship: list audit files: %w", err)
+		return "", fmt.Errorf("ship: list audit files: %w", err)
 	}
 	for _, f := range files {
 		s, err := firstSeq(f)
@@ -160,13 +212,13 @@ func (t *tailer) advance() (bool, error) {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			return false, fmt.Errorf("ship: read %s: %w", f, err)
+			return "", fmt.Errorf("ship: read %s: %w", f, err)
 		}
 		if s > t.seq || (s == 0 && f == t.path) {
-			return t.openFile(f)
+			return f, nil
 		}
 	}
-	return false, nil
+	return "", nil
 }
 
 // next returns the next record after t.seq, or nil when none is available
