@@ -2,9 +2,11 @@ package ship
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -21,6 +23,10 @@ func benchSinks(b *testing.B) map[string]func(*testing.B) SinkConfig {
 		"syslog-tcp": func(b *testing.B) SinkConfig {
 			rs := startRsyslog(b, nil)
 			return SinkConfig{Type: SinkSyslog, Address: rs.addr()}
+		},
+		"otlp-collector": func(b *testing.B) SinkConfig {
+			col := startCollector(b)
+			return SinkConfig{Type: SinkOTLP, URL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", col.port)}
 		},
 		"otlp": func(b *testing.B) SinkConfig {
 			srv := httptest.NewServer(&otlpReceiver{})
@@ -42,12 +48,15 @@ func benchSinks(b *testing.B) map[string]func(*testing.B) SinkConfig {
 //
 //	go test -run '^$' -bench Export -benchtime 20000x ./server/audit/ship/
 func BenchmarkExport(b *testing.B) {
-	for _, name := range []string{"stdout", "syslog-tcp", "otlp", "hec-ack"} {
+	for _, name := range []string{"stdout", "syslog-tcp", "otlp", "otlp-collector", "hec-ack"} {
 		b.Run(name, func(b *testing.B) {
 			if name == "syslog-tcp" {
 				if _, err := os.Stat("/usr/sbin/rsyslogd"); err != nil {
 					b.Skip("rsyslogd not installed")
 				}
+			}
+			if _, err := exec.LookPath("otelcol-test"); err != nil && name == "otlp-collector" {
+				b.Skip("otelcol-test not built (make test-tools)")
 			}
 			sc := benchSinks(b)[name](b)
 			tr := newTrail(b, -1)

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -194,8 +196,8 @@ func anyValue(v any) attribute.Value {
 		return attribute.SliceValue(vs...)
 	case map[string]any:
 		kvs := make([]attribute.KeyValue, 0, len(x))
-		for k, e := range x {
-			kvs = append(kvs, attribute.KeyValue{Key: attribute.Key(k), Value: anyValue(e)})
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			kvs = append(kvs, attribute.KeyValue{Key: attribute.Key(k), Value: anyValue(x[k])})
 		}
 		return attribute.MapValue(kvs...)
 	}

@@ -280,6 +280,7 @@ type Exporter struct {
 	sinks    []Sink
 	cancel   context.CancelFunc
 	drain    chan struct{}
+	closing  sync.Once
 	wg       sync.WaitGroup
 	log      *slog.Logger
 }
@@ -345,7 +346,11 @@ func (e *Exporter) Stats() []Stats {
 // ends, then stops every shipper and closes the sinks. Records left unsent
 // are sent by the next start.
 func (e *Exporter) Close(ctx context.Context) error {
-	close(e.drain)
+	first := false
+	e.closing.Do(func() { first = true; close(e.drain) })
+	if !first {
+		return nil
+	}
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	var err error
