@@ -110,7 +110,7 @@ var configDocs = map[string]string{
 	"ship.SinkConfig.Format":                        "format overrides audit.format for this sink: native, ocsf or ecs.",
 	"ship.SinkConfig.HeaderFiles":                   "headerFiles are HTTP headers for otlp and hec whose values are read from files, e.g. {Authorization: /run/secrets/otlp-auth}; never logged.",
 	"ship.SinkConfig.Index":                         "index is the HEC index; empty means the token's default.",
-	"ship.SinkConfig.Name":                          "name names the sink in logs, metrics and its state file (AUDITFILE.ship-NAME.json). Default: its type. Unique.",
+	"ship.SinkConfig.Name":                          "name names the sink in logs, metrics and its state file (.AUDITFILE.ship-NAME.json beside the audit file). Default: its type. Unique.",
 	"ship.SinkConfig.SourceType":                    "sourceType is the HEC sourcetype. Default \"backstage-mcp:audit\".",
 	"ship.SinkConfig.TLS":                           "tls configures TLS towards the receiver. For syslog it is used when tls.enabled is true; for otlp and hec when the URL is https.",
 	"ship.SinkConfig.TokenFile":                     "tokenFile is the file holding the HEC token (read before each batch, so a rotated token is picked up; never logged).",

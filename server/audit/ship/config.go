@@ -63,7 +63,8 @@ type Config struct {
 // SinkConfig configures one sink.
 type SinkConfig struct {
 	// Name names the sink in logs, metrics and its state file
-	// (AUDITFILE.ship-NAME.json). Default: its type. Unique.
+	// (.AUDITFILE.ship-NAME.json beside the audit file). Default: its type.
+	// Unique.
 	Name string `yaml:"name"`
 	// Type is stdout, syslog, otlp or hec.
 	Type SinkType `yaml:"type"`

@@ -3,6 +3,7 @@ package ship
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,14 @@ func TestShipsEveryRecordAcrossRotations(t *testing.T) {
 	st := s.Stats()
 	if st.AckedSeq != 100 || st.Lag != 0 || st.Sent != 100 || st.Gaps != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	// The state file stays out of the trail's glob: verify reads the trail only.
+	glob, _ := filepath.Glob(tr.path + "*")
+	if res, err := audit.Verify(glob...); err != nil || !res.OK || res.Records != 100 {
+		t.Fatalf("verify %v: %+v %v", glob, res, err)
+	}
+	if _, err := os.Stat(StatePath(tr.path, "mem")); err != nil {
+		t.Fatalf("no state file: %v", err)
 	}
 	// The native body is the exact line of the file.
 	b, _ := os.ReadFile(files[0])

@@ -28,9 +28,11 @@ type state struct {
 	Time time.Time `json:"time"`
 }
 
-// StatePath is the state file of sink name for the audit file path.
+// StatePath is the state file of sink name for the audit file path:
+// hidden, like the audit file's lock, so that a glob such as audit.log*
+// given to "audit verify" does not pick it up.
 func StatePath(path, name string) string {
-	return path + ".ship-" + name + ".json"
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".ship-"+name+".json")
 }
 
 func loadState(file string) (state, error) {
