@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"sync"
@@ -132,7 +133,7 @@ func (s *otlpSink) Send(ctx context.Context, batch []Event) error {
 		lr.SetBody(body)
 		lr.AddAttributes(
 			attribute.String("audit.id", r.ID),
-			attribute.Int64("audit.seq", int64(r.Seq)),
+			attribute.Int64("audit.seq", int64(min(r.Seq, math.MaxInt64))),
 			attribute.String("audit.hash", r.Hash),
 		)
 		ectx := ctx

@@ -173,8 +173,11 @@ func (t *tailer) pickStart() (string, error) {
 		pick = first
 	}
 	if pick == "" {
-		if _, err := os.Stat(t.path); err != nil {
+		// No record anywhere yet: wait on the active file, if there is one.
+		if _, err := os.Stat(t.path); errors.Is(err, os.ErrNotExist) {
 			return "", nil
+		} else if err != nil {
+			return "", fmt.Errorf("ship: %w", err)
 		}
 		pick = t.path
 	}
