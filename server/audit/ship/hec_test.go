@@ -200,3 +200,44 @@ func TestHECWrongTokenThenRotated(t *testing.T) {
 		t.Fatalf("the refusal was not logged: %s", logs.String())
 	}
 }
+
+// TestHungReceiverNeverDelaysAppends: a collector that accepts the
+// connection and never answers holds up its shipper, not the writer.
+func TestHungReceiverNeverDelaysAppends(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	tokenFile := t.TempDir() + "/tok"
+	if err := os.WriteFile(tokenFile, []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTrail(t, 8<<10)
+	cfg := fastCfg
+	cfg.SendTimeout = time.Minute
+	cfg.Sinks = []SinkConfig{{Type: SinkHEC, URL: srv.URL, TokenFile: tokenFile}}
+	e, err := Start(context.Background(), Options{Path: tr.path, Config: cfg, Head: func() uint64 { s, _ := tr.log.Head(); return s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = e.Close(ctx)
+	}()
+	tr.append(t, 1)
+	waitFor(t, "the shipper to be stuck in a send", 5*time.Second, func() bool { return e.Stats()[0].Lag == 1 })
+	start := time.Now()
+	tr.append(t, 300)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("300 appends took %v beside a hung receiver", d)
+	}
+	if st := e.Stats()[0]; st.Lag != 301 || st.AckedSeq != 0 {
+		t.Fatalf("stats %+v: want all 301 records waiting", st)
+	}
+}
