@@ -400,7 +400,9 @@ func ecsCategory(r *audit.Record) ([]string, []string) {
 	case audit.TypePolicyReload:
 		return []string{"configuration"}, []string{"change"}
 	case audit.TypeSession:
-		return []string{"session"}, []string{"denied"}
+		// ECS expects start, end or info under session; the refusal is in
+		// event.outcome.
+		return []string{"session"}, []string{"info"}
 	}
 	return []string{"api"}, []string{"info"}
 }
