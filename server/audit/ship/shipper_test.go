@@ -189,8 +189,9 @@ func TestTailerWaitsForCompleteLine(t *testing.T) {
 func TestExporterCloseDrains(t *testing.T) {
 	tr := newTrail(t, -1)
 	var out strings.Builder
-	cfg := Config{Sinks: []SinkConfig{{Type: SinkStdout}}, PollInterval: time.Hour}
-	e, err := Start(context.Background(), Options{Path: tr.path, Format: FormatECS, Config: cfg, Stdout: &syncWriter{w: &out}})
+	// audit.format ocsf, overridden by the sink.
+	cfg := Config{Sinks: []SinkConfig{{Type: SinkStdout, Format: FormatECS}}, PollInterval: time.Hour}
+	e, err := Start(context.Background(), Options{Path: tr.path, Format: FormatOCSF, Config: cfg, Stdout: &syncWriter{w: &out}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestExporterCloseDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[2], `"sequence":3`) {
+	if len(lines) != 3 || !strings.Contains(lines[2], `"sequence":3`) || !strings.Contains(lines[0], `"ecs":{"version"`) {
 		t.Fatalf("stdout got %q", out.String())
 	}
 	if st := e.Stats(); len(st) != 1 || st[0].Name != "stdout" || st[0].AckedSeq != 3 {
