@@ -14,11 +14,20 @@ build: ## build bin/backstage-mcp
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/backstage-mcp
 
 # The programs the tests run: PROGRAM:DEBIAN-PACKAGE[:BREW-FORMULA].
-TEST_TOOLS   := redis-server:redis-server:redis flock:util-linux
+TEST_TOOLS   := redis-server:redis-server:redis flock:util-linux /usr/sbin/rsyslogd:rsyslog $(RSYSLOG_TLS)
+# rsyslog's TLS driver is a module, not a program: while it is missing, a
+# name that is never on PATH makes test-tools.sh install its package.
+RSYSLOG_TLS  := $(if $(wildcard /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so),,rsyslog-tls-driver:rsyslog-gnutls)
 REDACT_TOOLS := ssh-keygen:openssh-client openssl:openssl:openssl@3 gpg:gnupg:gnupg puttygen:putty-tools:putty age-keygen:age:age
 
-test-tools: ## install the programs the tests run (redis-server, ssh-keygen, openssl, gpg, puttygen, age-keygen) where apt-get or brew can without a password; otherwise say which tests will skip
+test-tools: $(GOBIN_DIR)/otelcol-test ## install the programs the tests run (redis-server, rsyslogd with its TLS driver, ssh-keygen, openssl, gpg, puttygen, age-keygen) where apt-get or brew can without a password, otherwise say which tests will skip; build the test OpenTelemetry Collector
 	@testdata/test-tools.sh $(TEST_TOOLS) $(REDACT_TOOLS)
+
+# A minimal OpenTelemetry Collector (otlp receiver, file exporter) from the
+# collector's Go modules, pinned in testdata/otelcol/go.mod: the audit
+# export tests send OTLP logs to it. A few minutes to build the first time.
+$(GOBIN_DIR)/otelcol-test: testdata/otelcol/go.mod testdata/otelcol/main.go
+	cd testdata/otelcol && GOFLAGS= $(GO) build -o $(GOBIN_DIR)/otelcol-test .
 
 redis-server: ## install redis-server when missing (the shared-state tests run a real one)
 	@testdata/test-tools.sh $(TEST_TOOLS)
@@ -39,6 +48,7 @@ lint: ## gofmt, go vet, go mod tidy -diff and golangci-lint (pinned)
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	cd server/e2e/oidcop/opserver && $(GO) mod tidy -diff
+	cd testdata/otelcol && $(GO) mod tidy -diff
 	@$(MAKE) --no-print-directory lint-tool
 	golangci-lint run ./...
 

@@ -140,15 +140,21 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if bo.Stdio && cfg.Audit.Sink == audit.SinkStdout {
 		return nil, nil, errors.New("server: audit.sink stdout cannot be used with --stdio: stdout carries the protocol")
 	}
-	alog, acfg, err := openAudit(cfg.Audit, bo, log)
+	alog, acfg, err := openAudit(cfg.Audit.Config, bo, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	if acfg.Sink == audit.SinkFile {
 		log.Info("audit trail", "path", acfg.Path)
 	}
+	stopExport, err := startAuditExport(ctx, cfg.Audit, acfg, alog, bo, metrics, log)
+	if err != nil {
+		_ = alog.Close()
+		return nil, nil, err
+	}
 	fail := func(err error) (*Server, func(), error) {
 		_ = alog.Close()
+		stopExport()
 		return nil, nil, err
 	}
 
@@ -311,6 +317,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 			if err := alog.Close(); err != nil {
 				log.Error("audit: close", "err", err)
 			}
+			stopExport()
 			stopEvicted()
 			if shared != nil {
 				shared.close()

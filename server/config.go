@@ -19,6 +19,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/policy"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/audit/ship"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
@@ -41,8 +42,9 @@ type Config struct {
 	// Policy names the policy file: who may call which tools and see which
 	// entities and fields.
 	Policy PolicyConfig `yaml:"policy"`
-	// Audit configures the tamper-evident audit trail.
-	Audit audit.Config `yaml:"audit"`
+	// Audit configures the tamper-evident audit trail and its export to a
+	// SIEM.
+	Audit AuditConfig `yaml:"audit"`
 	// RateLimits configures the per-user, per-agent, global and upstream limits.
 	RateLimits ratelimit.Config `yaml:"rateLimits"`
 	// Log configures operational logs (not the audit trail).
@@ -52,6 +54,20 @@ type Config struct {
 	State string `yaml:"state"`
 	// Redis says how to reach Redis when State is "redis".
 	Redis state.RedisConfig `yaml:"redis"`
+}
+
+// AuditConfig is the audit trail (package audit) plus its export to SIEM
+// sinks (package audit/ship).
+type AuditConfig struct {
+	audit.Config `yaml:",inline"`
+	// Format is what the export sinks receive for each record: native (the
+	// file's own JSON line, hash chain included; the default), ocsf (OCSF
+	// API Activity, class 6003) or ecs (Elastic Common Schema). The file
+	// itself is always native.
+	Format ship.Format `yaml:"format"`
+	// Export sends every record, after it is in the file, to the sinks
+	// listed here, at least once and in the background (docs/observing.md).
+	Export ship.Config `yaml:"export"`
 }
 
 // AuthConfig is the identity configuration plus the HTTP-level scope check.
@@ -420,6 +436,16 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	if c.Audit.Path != audit.DefaultPath {
 		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
 	}
+	for i := range c.Audit.Export.Sinks {
+		sk := &c.Audit.Export.Sinks[i]
+		for _, p := range []*string{&sk.TokenFile, &sk.TLS.CAFile, &sk.TLS.CertFile, &sk.TLS.KeyFile} {
+			resolve(p, "")
+		}
+		for k, v := range sk.HeaderFiles {
+			resolve(&v, "")
+			sk.HeaderFiles[k] = v
+		}
+	}
 }
 
 // ParseConfig is LoadConfig for bytes already read, file naming them in
@@ -771,6 +797,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Audit.Validate(); err != nil {
 		return bad("audit", "%s", strings.TrimPrefix(err.Error(), "audit: "))
+	}
+	if err := ship.ValidFormat(c.Audit.Format); err != nil {
+		return bad("audit.format", "%s", strings.TrimPrefix(err.Error(), "ship: "))
+	}
+	if err := c.Audit.Export.Validate(); err != nil {
+		return bad("audit.export", "%s", strings.TrimPrefix(err.Error(), "ship: "))
+	}
+	if len(c.Audit.Export.Sinks) > 0 && c.Audit.Sink != audit.SinkFile {
+		return bad("audit.export", "needs audit.sink file: the sinks are fed from the file, the durable record")
 	}
 	if err := c.RateLimits.Validate(); err != nil {
 		return bad("rateLimits", "%s", strings.TrimPrefix(err.Error(), "ratelimit: "))

@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/audit/ship"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/state"
 )
@@ -24,6 +25,9 @@ var (
 	}
 )
 
+// shipFormats are the formats of audit.format and of a sink's format.
+var shipFormats = []string{string(ship.FormatNative), string(ship.FormatOCSF), string(ship.FormatECS)}
+
 // configEnums are the values a string key accepts, by Go field
 // ("pkg.Type.Field").
 var configEnums = map[string][]string{
@@ -34,6 +38,9 @@ var configEnums = map[string][]string{
 	"identity.ResolverConfig.Name": resolverNames,
 	"audit.Config.Sink":            {string(audit.SinkFile), string(audit.SinkStdout)},
 	"audit.Config.Sync":            {string(audit.SyncEvery), string(audit.SyncInterval), string(audit.SyncNone)},
+	"server.AuditConfig.Format":    shipFormats,
+	"ship.SinkConfig.Format":       shipFormats,
+	"ship.SinkConfig.Type":         {string(ship.SinkStdout), string(ship.SinkSyslog), string(ship.SinkOTLP), string(ship.SinkHEC)},
 }
 
 // Patterns of the JSON Schema. envRefPattern matches a value that is

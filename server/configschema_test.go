@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -198,11 +200,21 @@ func TestConfigSchemaEnumsMatchServer(t *testing.T) {
 		"identity.ResolverConfig.Name": "auth.resolver.name",
 		"audit.Config.Sink":            "audit.sink",
 		"audit.Config.Sync":            "audit.sync",
+		"server.AuditConfig.Format":    "audit.format",
+		"ship.SinkConfig.Format":       "audit.export.sinks[].format",
+		"ship.SinkConfig.Type":         "audit.export.sinks[].type",
 	}
 	if len(paths) != len(configEnums) {
 		t.Fatalf("configEnums has %d keys, this test knows %d", len(configEnums), len(paths))
 	}
 	doc := func(path, value string) string {
+		if key, ok := strings.CutPrefix(path, "audit.export.sinks[]."); ok {
+			// A sink with what every type needs, and the key under test.
+			sink := map[string]string{"type": "stdout", "address": "h:514", "url": "http://h:1", "tokenFile": "t"}
+			sink[key] = value
+			return fmt.Sprintf("audit:\n  export:\n    sinks:\n      - type: %s\n        address: %s\n        url: %s\n        tokenFile: %s\n        format: %s\n",
+				sink["type"], sink["address"], sink["url"], sink["tokenFile"], cmp.Or(sink["format"], "native"))
+		}
 		parts := strings.Split(path, ".")
 		var b strings.Builder
 		for i, p := range parts {
