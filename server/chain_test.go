@@ -353,7 +353,8 @@ roles:
       allow:
         - IN_NAMESPACE: { namespaces: [default] }
 `
-	cs := newChainServer(t, ents, policy, "rateLimits:\n  classes:\n    default: {unlimited: true}\n  agent: {unlimited: true}\n  global: {unlimited: true}\n")
+	cs := newChainServer(t, ents, policy, "rateLimits:\n  classes:\n    default: {unlimited: true}\n  agent: {unlimited: true}\n  global: {unlimited: true}\n"+
+		"server:\n  ingressRate: {unlimited: true}\n  ingressKiBRate: {unlimited: true}\n")
 	srv := httptest.NewServer(cs.s.Handler())
 	defer srv.Close()
 

@@ -164,6 +164,16 @@ type ServerConfig struct {
 	// while bogus tokens from it cannot buy unbounded signature checks).
 	// Default 50/s, burst 100.
 	UnauthenticatedVerifyRate ratelimit.Rate `yaml:"unauthenticatedVerifyRate"`
+	// IngressRate is the bucket of messages (every HTTP POST: calls,
+	// pings, notifications) per signed-in user, charged before the message
+	// is redacted, decoded or opens a session. Default 50/s, burst 200.
+	// Per replica.
+	IngressRate ratelimit.Rate `yaml:"ingressRate"`
+	// IngressKiBRate is the bucket of message bytes per signed-in user, one
+	// token per KiB started, charged with IngressRate. Its burst must hold
+	// the largest body (maxRequestBytes). Default 256 KiB/s, burst 1024
+	// (1 MiB). Per replica.
+	IngressKiBRate ratelimit.Rate `yaml:"ingressKiBRate"`
 	// AuthFailureInterval aggregates refused unauthenticated requests in
 	// the audit trail: the first refusal after a quiet interval is recorded
 	// at once, the rest of each interval as one record (per type) with the
@@ -697,6 +707,12 @@ func (c *Config) applyDefaults() {
 	if c.Server.UnauthenticatedGlobalRate == (ratelimit.Rate{}) {
 		c.Server.UnauthenticatedGlobalRate = ratelimit.PerSecond(200, 400)
 	}
+	if c.Server.IngressRate == (ratelimit.Rate{}) {
+		c.Server.IngressRate = ratelimit.PerSecond(50, 200)
+	}
+	if c.Server.IngressKiBRate == (ratelimit.Rate{}) {
+		c.Server.IngressKiBRate = ratelimit.PerSecond(256, 1024)
+	}
 	if c.Server.UnauthenticatedVerifyRate == (ratelimit.Rate{}) {
 		c.Server.UnauthenticatedVerifyRate = ratelimit.PerSecond(50, 100)
 	}
@@ -830,6 +846,14 @@ func (c *Config) Validate() error {
 		if err := (ratelimit.Config{Global: ur.r}).Validate(); err != nil {
 			return bad(ur.key, "%s", strings.TrimPrefix(err.Error(), "ratelimit: global: "))
 		}
+	}
+	for key, r := range map[string]ratelimit.Rate{"server.ingressRate": c.Server.IngressRate, "server.ingressKiBRate": c.Server.IngressKiBRate} {
+		if err := (ratelimit.Config{Global: r}).Validate(); err != nil {
+			return bad(key, "%s", strings.TrimPrefix(err.Error(), "ratelimit: global: "))
+		}
+	}
+	if burst := c.Server.IngressKiBRate.BurstSize(); !c.Server.IngressKiBRate.Unlimited && int64(burst)*1024 < c.Server.MaxRequestBytes {
+		return bad("server.ingressKiBRate", "burst (%d KiB) must hold the largest request body, server.maxRequestBytes (%d bytes)", burst, c.Server.MaxRequestBytes)
 	}
 	if c.Server.AuthFailureInterval < time.Second || c.Server.AuthFailureInterval > time.Hour {
 		return bad("server.authFailureInterval", "must be between 1s and 1h (got %s)", c.Server.AuthFailureInterval)

@@ -39,6 +39,11 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
 			return
 		}
+		// Charged before it costs: redaction below is the most
+		// expensive step per byte.
+		if !s.chargeIngress(w, r, len(body)) {
+			return
+		}
 		// Invalid UTF-8 is replaced before anything reads the message;
 		// the call's audit record counts it (invalidUTF8), since
 		// decoding would otherwise replace it silently in tool names and

@@ -138,6 +138,8 @@ type Server struct {
 	authFailures *authFailureLog
 	// streams bounds the standalone SSE streams (GET /mcp).
 	streams *streamGuard
+	// budget charges each HTTP message to its user before ingress.
+	budget *ingressBudget
 }
 
 // FetchWholeEntities turns the tools' projections off (see
@@ -191,6 +193,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.streams = newStreamGuard(cfg.Server.Sessions, s.metrics.streamEvicted)
 	s.metrics.Gauge("backstage_mcp_streams_open", "Standalone SSE streams (GET /mcp) open in this process.",
 		func() float64 { return float64(s.streams.Open()) })
+	budget, err := newIngressBudget(cfg.Server.IngressRate, cfg.Server.IngressKiBRate)
+	if err != nil {
+		return nil, err
+	}
+	s.budget = budget
 	if err := s.initUnauthenticated(); err != nil {
 		return nil, err
 	}

@@ -112,6 +112,9 @@ func TestSessionLifecycle(t *testing.T) {
 	}
 }
 
+// unlimitedIngress lifts the per-user message budget (a server section).
+const unlimitedIngress = "server:\n  ingressRate: {unlimited: true}\n  ingressKiBRate: {unlimited: true}\n"
+
 // unlimitedRates lifts every rate limit, for tests that open many sessions.
 const unlimitedRates = "rateLimits:\n  classes:\n    low: {unlimited: true}\n    default: {unlimited: true}\n    high: {unlimited: true}\n  agent: {unlimited: true}\n  global: {unlimited: true}\n"
 
@@ -279,7 +282,7 @@ func TestSessionEvictedOnAnotherReplica(t *testing.T) {
 // heap after GC must not grow with the count, because every session
 // evicted at the cap is dropped from mcp-go too.
 func TestSessionAbandonedMemoryFlat(t *testing.T) {
-	s, _ := newDemoServerYAML(t, unlimitedRates)
+	s, _ := newDemoServerYAML(t, unlimitedRates+unlimitedIngress)
 	h := s.Handler()
 	heap := func() uint64 {
 		var ms runtime.MemStats

@@ -47,6 +47,13 @@ func (r Rate) validate(name string) error {
 	return nil
 }
 
+// BurstSize is the bucket size of r: Burst, or ceil(Requests) when Burst
+// is zero (0 when unlimited).
+func (r Rate) BurstSize() int {
+	_, b := r.limit()
+	return b
+}
+
 // limit returns the rate.Limit and burst of r (r must be valid).
 func (r Rate) limit() (rate.Limit, int) {
 	if r.Unlimited {
