@@ -90,28 +90,3 @@ func ValidateFilterValue(v string) error {
 	}
 	return nil
 }
-
-// ParseFilter parses one encoded filter ("kind=user,spec.profile.email=x")
-// back into a Filter, validating every key and value.
-func ParseFilter(s string) (Filter, error) {
-	f := Filter{}
-	for _, part := range strings.Split(s, ",") {
-		k, v, hasValue := strings.Cut(part, "=")
-		k = strings.TrimSpace(k)
-		if err := ValidateFilterKey(k); err != nil {
-			return nil, err
-		}
-		if !hasValue {
-			if _, ok := f[k]; !ok {
-				f[k] = nil
-			}
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if err := ValidateFilterValue(v); err != nil {
-			return nil, err
-		}
-		f[k] = append(f[k], v)
-	}
-	return f, nil
-}
