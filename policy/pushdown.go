@@ -575,6 +575,8 @@ func validValue(v string) string {
 			return fmt.Sprintf("look-alike of a separator %U", r)
 		case unicode.IsControl(r), unicode.Is(unicode.Cf, r), r == '\u2028', r == '\u2029':
 			return fmt.Sprintf("control or format character %U", r)
+		case r == unicode.ReplacementChar:
+			return "replacement character U+FFFD (a value that was not valid text)"
 		}
 	}
 	return ""

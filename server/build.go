@@ -515,11 +515,7 @@ var (
 	_ identity.Catalog = identityCatalog{}
 )
 
-func (ic identityCatalog) FindUsers(ctx context.Context, filter string) ([]map[string]any, error) {
-	f, err := catalog.ParseFilter(filter)
-	if err != nil {
-		return nil, err
-	}
+func (ic identityCatalog) FindUsers(ctx context.Context, f catalog.Filter) ([]map[string]any, error) {
 	page, err := ic.c.Query(ctx, catalog.Query{Filters: []catalog.Filter{f}, Limit: 10})
 	if err != nil {
 		return nil, err

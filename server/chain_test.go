@@ -628,3 +628,28 @@ func TestArgumentRedactionsAreCounted(t *testing.T) {
 		t.Fatalf("argument redaction not counted: %+v (arguments %s)", recs[0].Redactions, recs[0].Arguments)
 	}
 }
+
+// TestOneDoorIsStructural: in package server, only door.go touches
+// mcp-go's hooks, its tool and prompt filters and its tool middleware, so
+// that a call cannot enter the chain through a second door.
+func TestOneDoorIsStructural(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := regexp.MustCompile(`mcpserver\.(Hooks|WithHooks|WithToolFilter|WithPromptFilter|WithToolHandlerMiddleware|WithResourceHandlerMiddleware)\b|\.Add(Before|After|On)[A-Z]\w*\(`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "door.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if hooks.MatchString(line) {
+				t.Errorf("%s:%d touches mcp-go's hooks outside door.go: %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}

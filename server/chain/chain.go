@@ -55,15 +55,19 @@ const (
 // own "tool not found" error.
 var ErrToolNotFound = errors.New("tool not found")
 
-// Scope is what one call knows of its caller: computed once, at the
-// call's entry, and carried in the call's context (WithScope) to every
-// stage and to the tool. Err is set, and the rest empty, when the call has
-// no verified identity.
+// Scope is what one call knows of itself: its caller's principal and
+// grant, computed once at the call's entry, and its audit record. Call
+// carries it in the call's context (WithScope, ScopeFrom) to every stage
+// and to the tool. Err is set, and the caller's fields empty, when the
+// call has no verified identity.
 type Scope struct {
 	Principal     *identity.Principal
 	Grant         *policy.Grant
 	PolicyVersion string
 	Err           error
+	// Record is the call's audit record, filled in as the stages run and
+	// written at the finish; set by Call (nil before it).
+	Record *audit.Record
 }
 
 type scopeKey struct{}
@@ -165,11 +169,14 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 
 	// 3. Principal and grant, once per call.
 	c.observe(ctx, StageGrant)
-	sc, ok := ScopeFrom(ctx)
+	given, ok := ScopeFrom(ctx)
 	if !ok {
-		sc = c.Grant(ctx)
-		ctx = WithScope(ctx, sc)
+		given = c.Grant(ctx)
 	}
+	scope := *given // the call's own: a scope handed in may serve other calls
+	scope.Record = rec
+	sc := &scope
+	ctx = WithScope(ctx, sc)
 	if sc.Err != nil {
 		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "no verified identity", "identity"
 		// Not "tool not found": with no identity every tool is hidden, so

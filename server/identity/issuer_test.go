@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 // testClock is a settable clock.
@@ -66,16 +66,19 @@ type fakeCatalog struct {
 	filters  []string
 }
 
-func (f *fakeCatalog) FindUsers(_ context.Context, filter string) ([]map[string]any, error) {
+func (f *fakeCatalog) FindUsers(_ context.Context, filter catalog.Filter) ([]map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.finds++
-	f.filters = append(f.filters, filter)
+	enc, err := filter.Encode()
+	if err != nil {
+		return nil, err
+	}
+	f.filters = append(f.filters, enc)
 	var field, value string
-	for clause := range strings.SplitSeq(filter, ",") {
-		k, v, _ := strings.Cut(clause, "=")
-		if k != "kind" {
-			field, value = k, v
+	for k, vs := range filter {
+		if k != "kind" && len(vs) == 1 {
+			field, value = k, vs[0]
 		}
 	}
 	var out []map[string]any

@@ -21,7 +21,7 @@ type Catalog interface {
 	// FindUsers returns the entities matching one Backstage catalog filter,
 	// e.g. "kind=user,spec.profile.email=jane@example.com". Each entity is
 	// the catalog's JSON decoded into a map (metadata, spec, relations).
-	FindUsers(ctx context.Context, filter string) ([]map[string]any, error)
+	FindUsers(ctx context.Context, filter catalog.Filter) ([]map[string]any, error)
 	// GetEntity returns the entity with the given ref ("group:default/team-a").
 	// A missing entity is (nil, nil) or an error wrapping ErrEntityNotFound.
 	GetEntity(ctx context.Context, ref string) (map[string]any, error)
@@ -82,46 +82,32 @@ func cacheKey(issuer, sub, filter string) string {
 
 // filterFor builds the catalog filter of the configured resolver from the
 // principal's claims.
-func (r *Resolver) filterFor(p *Principal) (string, error) {
+func (r *Resolver) filterFor(p *Principal) (catalog.Filter, error) {
 	value := stringClaim(p.User.Claims, r.claim)
 	if value == "" {
-		return "", fmt.Errorf("%w: claim %q is missing", ErrUnknownUser, r.claim)
+		return nil, fmt.Errorf("%w: claim %q is missing", ErrUnknownUser, r.claim)
 	}
+	field := ""
 	switch r.name {
 	case ResolverEmailMatchingUserEntityProfileEmail:
-		if err := checkFilterValue(value); err != nil {
-			return "", err
-		}
-		return "kind=user,spec.profile.email=" + value, nil
+		field = "spec.profile.email"
 	case ResolverEmailLocalPartMatchingUserEntityName:
 		local, _, ok := strings.Cut(value, "@")
 		if !ok || local == "" {
-			return "", fmt.Errorf("%w: claim %q is not an email", ErrUnknownUser, r.claim)
+			return nil, fmt.Errorf("%w: claim %q is not an email", ErrUnknownUser, r.claim)
 		}
-		if err := checkFilterValue(local); err != nil {
-			return "", err
-		}
-		return "kind=user,metadata.name=" + local, nil
+		field, value = "metadata.name", local
 	case ResolverUsernameMatchingUserEntityName:
-		if err := checkFilterValue(value); err != nil {
-			return "", err
-		}
-		return "kind=user,metadata.name=" + value, nil
+		field = "metadata.name"
+	default:
+		return nil, fmt.Errorf("identity: unknown resolver %q", r.name)
 	}
-	return "", fmt.Errorf("identity: unknown resolver %q", r.name)
-}
-
-// checkFilterValue rejects values that could add or alter a filter clause.
-func checkFilterValue(v string) error {
-	if v == "" || len(v) > 256 {
-		return fmt.Errorf("%w: empty or longer than 256 bytes", ErrInvalidFilterValue)
+	// The catalog's own filter grammar decides what a value may hold: no
+	// value that could add or alter a clause reaches Backstage.
+	if err := catalog.ValidateFilterValue(value); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidFilterValue, err)
 	}
-	for _, c := range v {
-		if c == ',' || c == '=' || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
-			return fmt.Errorf("%w: contains %q", ErrInvalidFilterValue, c)
-		}
-	}
-	return nil
+	return catalog.Filter{"kind": {"user"}, field: {value}}, nil
 }
 
 // resolve sets p.User.Ref and OwnershipRefs (or FallbackRole).
@@ -134,7 +120,11 @@ func (r *Resolver) resolve(ctx context.Context, p *Principal) error {
 		}
 		return err
 	}
-	key := cacheKey(p.Issuer, p.User.Sub, filter)
+	enc, err := filter.Encode()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidFilterValue, err)
+	}
+	key := cacheKey(p.Issuer, p.User.Sub, enc)
 	// Fail closed: a cache that cannot answer, or answers with a malformed
 	// value, is a miss; the user is resolved from Backstage again, never
 	// from an older or foreign answer.
@@ -177,7 +167,7 @@ func (r *Resolver) apply(p *Principal, e CachedUser) error {
 	return nil
 }
 
-func (r *Resolver) resolveUncached(ctx context.Context, filter string) (CachedUser, error) {
+func (r *Resolver) resolveUncached(ctx context.Context, filter catalog.Filter) (CachedUser, error) {
 	users, err := r.catalog.FindUsers(ctx, filter)
 	if err != nil {
 		return CachedUser{}, fmt.Errorf("identity: find user: %w", err)

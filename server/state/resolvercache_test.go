@@ -11,6 +11,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,11 +23,14 @@ type countingCatalog struct {
 	entities map[string]map[string]any // by ref
 }
 
-func (c *countingCatalog) FindUsers(_ context.Context, filter string) ([]map[string]any, error) {
+func (c *countingCatalog) FindUsers(_ context.Context, filter catalog.Filter) ([]map[string]any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.finds++
-	email := strings.TrimPrefix(filter, "kind=user,spec.profile.email=")
+	email := ""
+	if vs := filter["spec.profile.email"]; len(vs) == 1 {
+		email = vs[0]
+	}
 	var out []map[string]any
 	for _, e := range c.entities {
 		spec, _ := e["spec"].(map[string]any)

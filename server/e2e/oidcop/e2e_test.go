@@ -15,15 +15,17 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
+	bcatalog "github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"golang.org/x/oauth2"
 )
 
 // catalog is a small in-memory Backstage catalog: jane ∈ team-a ⊂ engineering.
 type catalog struct{}
 
-func (catalog) FindUsers(_ context.Context, filter string) ([]map[string]any, error) {
+func (catalog) FindUsers(_ context.Context, filter bcatalog.Filter) ([]map[string]any, error) {
+	enc, _ := filter.Encode()
 	for _, name := range []string{"jane", "bob"} {
-		if filter == "kind=user,spec.profile.email="+name+"@example.com" {
+		if enc == "kind=user,spec.profile.email="+name+"@example.com" {
 			return []map[string]any{{
 				"kind":     "User",
 				"metadata": map[string]any{"name": name, "namespace": "default"},

@@ -16,6 +16,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
+	bcatalog "github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
 const audience = "https://mcp.test/mcp"
@@ -23,8 +24,8 @@ const audience = "https://mcp.test/mcp"
 // catalog is a one-user catalog for the authenticator.
 type catalog struct{}
 
-func (catalog) FindUsers(_ context.Context, filter string) ([]map[string]any, error) {
-	if filter == "kind=user,spec.profile.email=jane@example.com" {
+func (catalog) FindUsers(_ context.Context, filter bcatalog.Filter) ([]map[string]any, error) {
+	if enc, _ := filter.Encode(); enc == "kind=user,spec.profile.email=jane@example.com" {
 		return []map[string]any{{"kind": "User", "metadata": map[string]any{"name": "jane", "namespace": "default"}}}, nil
 	}
 	return nil, nil
