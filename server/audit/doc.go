@@ -6,10 +6,21 @@
 //
 // [Open] returns a [Log]. Each [Log.Append] fills the record's id, seq,
 // time (if zero), prevHash and hash, writes exactly one line and, under the
-// default [SyncEvery] policy, fsyncs it before returning. Appends are
-// serialised with a mutex: no queue, nothing is ever dropped. If a write or a
-// sync fails, Append returns the error (the caller must fail the tool call)
-// and [Log.Healthy] reports the failure so a readiness probe can turn red.
+// default [SyncEvery] policy, syncs it before returning. Nothing is ever
+// dropped and no record is acknowledged early.
+//
+// Concurrent appends share writes and syncs (group commit): each Append
+// encodes its record under a mutex (the chain is sequential) and queues the
+// line; the first appender that finds no flush in progress becomes the
+// leader, takes every queued line, writes them with one write(2) and makes
+// them durable with one fdatasync(2), then wakes the others. While it
+// flushes, new records queue behind it and the next leader takes them all.
+// Each Append still returns only once its own record is written (and synced
+// under SyncEvery). If a write or a sync fails, Append returns the error
+// (the caller must fail the tool call) to every record of the failed batch
+// and to those queued behind it, the chain continues from the last record
+// that is complete in the file, and [Log.Healthy] reports the failure so a
+// readiness probe can turn red.
 //
 //	log, err := audit.Open(audit.DefaultConfig())
 //	if err != nil { ... }

@@ -64,18 +64,33 @@ type Log struct {
 	cfg  Config
 	path string // active file for SinkFile; "" for writer sinks
 
-	// mu serialises appends, rotation and the chain state.
+	// mu guards the chain state, the queue of encoded records and the
+	// leader flag. Appends encode their record under mu and queue it; one
+	// appender at a time (the leader) takes the whole queue, writes it with
+	// one write and makes it durable with one sync while the others queue
+	// behind it (group commit).
 	mu       sync.Mutex
-	lock     *os.File  // holds the exclusive lock of the file sink
-	f        *os.File  // file sink; nil when it must be reopened
-	out      io.Writer // where lines go; nil when the file must be reopened
-	size     int64     // bytes in the active file
-	seq      uint64    // seq of the last record written
-	lastHash string    // hash of the last record written
-	partial  bool      // the sink ends with an unterminated fragment
+	cond     *sync.Cond // signalled when a flush ends; uses mu
+	seq      uint64     // seq of the last record encoded (queued or written)
+	lastHash string     // hash of the last record encoded
+	wseq     uint64     // seq of the last record written to the sink
+	whash    string     // hash of the last record written to the sink
+	queue    []*pending // encoded records waiting for the leader
+	flushing bool       // a leader is writing; it alone owns the sink fields
 	closed   bool
 
-	// syncMu serialises syncs (group commit). Lock order: mu, then syncMu.
+	// The sink fields: set up before the log is shared, afterwards touched
+	// only by the leader (flushing == true) or by Close once no leader
+	// remains.
+	lock    *os.File  // holds the exclusive lock of the file sink
+	f       *os.File  // file sink; nil when it must be reopened
+	out     io.Writer // where lines go; nil when the file must be reopened
+	size    int64     // bytes in the active file
+	partial bool      // the sink ends with an unterminated fragment
+	wbuf    []byte    // the leader's write buffer, reused
+
+	// syncMu serialises syncs and guards syncer against the background
+	// syncer of SyncInterval. Lock order: mu, then syncMu.
 	syncMu  sync.Mutex
 	syncer  syncer        // nil when the sink cannot sync; guarded by syncMu
 	synced  uint64        // highest seq known durable; guarded by syncMu
@@ -123,7 +138,8 @@ func OpenWriter(w io.Writer, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	l := &Log{cfg: cfg, out: w, lastHash: GenesisHash}
+	l := &Log{cfg: cfg, out: w, lastHash: GenesisHash, whash: GenesisHash}
+	l.cond = sync.NewCond(&l.mu)
 	l.syncer = writerSyncer(w)
 	l.start()
 	return l, nil
@@ -161,7 +177,8 @@ func openFile(cfg Config) (l *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l = &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash, lock: lock}
+	l = &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash, wseq: seq, whash: hash, lock: lock}
+	l.cond = sync.NewCond(&l.mu)
 	l.written.Store(seq)
 	l.synced = seq
 	if err := l.reopenLocked(); err != nil {
@@ -295,6 +312,17 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 
 const tracerName = "github.com/backstage-mcp/backstage-mcp/server/audit"
 
+// pending is one encoded record in the queue. done and err are guarded by
+// Log.mu; the leader sets them when the record's write (and, under
+// SyncEvery, its sync) has finished or failed.
+type pending struct {
+	line []byte
+	seq  uint64
+	hash string
+	done bool
+	err  error
+}
+
 func (l *Log) append(r *Record) error {
 	if !r.Type.Valid() {
 		return fmt.Errorf("audit: invalid record type %q", r.Type)
@@ -303,22 +331,35 @@ func (l *Log) append(r *Record) error {
 		return err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
 		return ErrClosed
 	}
-	seq, err := l.appendLocked(r)
-	l.mu.Unlock()
+	p, err := l.enqueueLocked(r)
 	if err != nil {
 		return err
 	}
-	if l.cfg.Sync == SyncEvery {
-		return l.syncTo(seq)
-	}
-	return nil
+	l.waitLocked(p)
+	return p.err
 }
 
-func (l *Log) appendLocked(r *Record) (uint64, error) {
+// waitLocked returns when p is written (and synced under SyncEvery) or has
+// failed. If no leader is flushing, the caller becomes the leader and
+// flushes everything queued, its own record included. l.mu must be held.
+func (l *Log) waitLocked(p *pending) {
+	for !p.done {
+		if l.flushing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+}
+
+// enqueueLocked completes r, encodes it and queues its line. The chain
+// state advances at once, so the next record links to this one before it
+// is written; if the write fails, flushLocked rolls the state back.
+func (l *Log) enqueueLocked(r *Record) (*pending, error) {
 	if r.Time.IsZero() {
 		r.Time = l.cfg.Now()
 	}
@@ -333,47 +374,128 @@ func (l *Log) appendLocked(r *Record) (uint64, error) {
 	l.capFields(r)
 	line, err := encodeRecord(r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	p := &pending{line: line, seq: r.Seq, hash: r.Hash}
+	l.queue = append(l.queue, p)
+	l.seq, l.lastHash = r.Seq, r.Hash
+	return p, nil
+}
+
+// flushLocked makes the caller the leader: it takes the queue, releases mu
+// while it writes and syncs, then marks every record of the batch done and
+// wakes the waiters. l.mu must be held and no other leader may be flushing.
+func (l *Log) flushLocked() {
+	batch := l.queue
+	l.queue = nil
+	l.flushing = true
+	l.mu.Unlock()
+	n, err := l.writeBatch(batch)
+	l.mu.Lock()
+	l.flushing = false
+	if n > 0 {
+		l.wseq, l.whash = batch[n-1].seq, batch[n-1].hash
+	}
+	for _, p := range batch {
+		p.done, p.err = true, err
+	}
+	if err != nil {
+		// Records queued meanwhile link to records that are not in the
+		// sink: fail them too and continue the chain from the last
+		// record written.
+		for _, p := range l.queue {
+			p.done, p.err = true, fmt.Errorf("audit: record seq %d not written: an earlier record failed: %w", p.seq, err)
+		}
+		l.queue = nil
+		l.seq, l.lastHash = l.wseq, l.whash
+	}
+	l.cond.Broadcast()
+}
+
+// writeBatch writes the lines of batch in order, rotating between them
+// when the active file is full, then syncs under SyncEvery. It returns how
+// many records are complete in the sink. Only the leader calls it.
+func (l *Log) writeBatch(batch []*pending) (int, error) {
 	if l.out == nil {
 		if err := l.reopenLocked(); err != nil {
 			return 0, l.writeFailed(err)
 		}
 	}
-	if l.path != "" && l.cfg.MaxBytes > 0 && l.size > 0 && l.size+int64(len(line)) > l.cfg.MaxBytes {
-		if err := l.rotateLocked(); err != nil {
-			return 0, err
+	rotates := l.path != "" && l.cfg.MaxBytes > 0
+	for i := 0; i < len(batch); {
+		if rotates && l.size > 0 && l.size+int64(len(batch[i].line)) > l.cfg.MaxBytes {
+			if err := l.rotateLocked(); err != nil {
+				return i, err
+			}
 		}
+		buf := l.wbuf[:0]
+		lead := 0
+		if l.partial {
+			buf = append(buf, '\n')
+			lead = 1
+		}
+		j := i
+		for ; j < len(batch); j++ {
+			line := batch[j].line
+			if j > i && rotates && l.size+int64(len(buf)+len(line)) > l.cfg.MaxBytes {
+				break
+			}
+			buf = append(buf, line...)
+		}
+		if cap(buf) <= maxWriteBuf {
+			l.wbuf = buf
+		}
+		n, err := l.out.Write(buf)
+		if n > 0 {
+			l.size += int64(n)
+			l.nBytes.Add(uint64(n))
+		}
+		if err == nil && n < len(buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			// Count the lines that made it whole; a fragment after them
+			// must be terminated before the next record.
+			k, rest := i, n-lead
+			for k < j && rest >= len(batch[k].line) {
+				rest -= len(batch[k].line)
+				k++
+			}
+			l.partial = n < lead || rest > 0
+			if k < j && rest == len(batch[k].line)-1 {
+				// All but the newline: the newline that terminates the
+				// fragment will make it a complete record, so the chain
+				// must continue from it.
+				k++
+			}
+			l.recordWritten(batch[i:k])
+			return k, l.writeFailed(fmt.Errorf("audit: write record seq %d: %w", batch[min(k, j-1)].seq, err))
+		}
+		l.partial = false
+		l.recordWritten(batch[i:j])
+		i = j
 	}
-	buf := line
-	lead := 0
-	if l.partial {
-		buf = make([]byte, 0, len(line)+1)
-		buf = append(append(buf, '\n'), line...)
-		lead = 1
-	}
-	n, err := l.out.Write(buf)
-	if n > 0 {
-		l.size += int64(n)
-		l.nBytes.Add(uint64(n))
-	}
-	if err == nil && n < len(buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		// A fragment of the record may be in the sink: terminate it before
-		// the next record. The chain state does not advance.
-		l.partial = n > lead || (lead == 1 && n == 0)
-		return 0, l.writeFailed(fmt.Errorf("audit: write record seq %d: %w", r.Seq, err))
-	}
-	l.partial = false
-	l.seq, l.lastHash = r.Seq, r.Hash
-	l.written.Store(r.Seq)
-	l.nRecords.Add(1)
 	l.healthMu.Lock()
 	l.writeErr = nil
 	l.healthMu.Unlock()
-	return r.Seq, nil
+	if l.cfg.Sync == SyncEvery {
+		if err := l.syncTo(batch[len(batch)-1].seq); err != nil {
+			return len(batch), err
+		}
+	}
+	return len(batch), nil
+}
+
+// maxWriteBuf bounds the write buffer the leader keeps between flushes.
+const maxWriteBuf = 1 << 20
+
+// recordWritten counts records that are complete in the sink.
+func (l *Log) recordWritten(batch []*pending) {
+	if len(batch) == 0 {
+		return
+	}
+	l.written.Store(batch[len(batch)-1].seq)
+	l.nRecords.Add(uint64(len(batch)))
 }
 
 // capFields bounds the caller-controlled, possibly large fields of r.
@@ -395,8 +517,8 @@ func (l *Log) capFields(r *Record) {
 	}
 }
 
-// rotateLocked syncs and renames the active file and opens a new one. l.mu
-// must be held.
+// rotateLocked syncs and renames the active file and opens a new one. Only
+// the leader calls it.
 func (l *Log) rotateLocked() error {
 	l.syncMu.Lock()
 	if l.f != nil {
@@ -633,7 +755,7 @@ func (l *Log) Healthy() error {
 func (l *Log) Head() (seq uint64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.lastHash
+	return l.wseq, l.whash
 }
 
 // Stats returns counters since Open, for metrics.
@@ -657,6 +779,14 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.closedFlag.Store(true)
+	// Records queued before Close are written: their callers are waiting.
+	for l.flushing || len(l.queue) > 0 {
+		if l.flushing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
 	l.mu.Unlock()
 	if l.stop != nil {
 		close(l.stop)
