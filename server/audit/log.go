@@ -6,6 +6,7 @@ import (
 
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -56,6 +57,8 @@ type Stats struct {
 	SyncErrors uint64
 	// Rotations counts file rotations.
 	Rotations uint64
+	// Checkpoints counts signed checkpoints queued.
+	Checkpoints uint64
 }
 
 // Log is an append-only, hash-chained audit log. It is safe for concurrent
@@ -79,6 +82,15 @@ type Log struct {
 	flushing bool       // a leader is writing; it alone owns the sink fields
 	closed   bool
 
+	// Checkpoints (nil signer: none). cpSeq and cpHash name the last
+	// checkpoint queued, wcpSeq and wcpHash the last one written.
+	signer          ed25519.PrivateKey
+	keyID           string
+	cpSeq, wcpSeq   uint64
+	cpHash, wcpHash string
+	cpTime          time.Time
+	side            *os.File // checkpoint file; written by the leader
+
 	// The sink fields: set up before the log is shared, afterwards touched
 	// only by the leader (flushing == true) or by Close once no leader
 	// remains.
@@ -101,10 +113,10 @@ type Log struct {
 	syncErr  error // sticky
 
 	closedFlag atomic.Bool
-	stop       chan struct{}
-	done       chan struct{}
+	stop       chan struct{}  // closed by Close to end the background loops
+	loops      sync.WaitGroup // the background loops
 
-	nRecords, nBytes, nWriteErrs, nSyncErrs, nRotations atomic.Uint64
+	nRecords, nBytes, nWriteErrs, nSyncErrs, nRotations, nCheckpoints atomic.Uint64
 }
 
 // Open opens the log described by cfg: for SinkFile it resumes the existing
@@ -141,6 +153,9 @@ func OpenWriter(w io.Writer, cfg Config) (*Log, error) {
 	l := &Log{cfg: cfg, out: w, lastHash: GenesisHash, whash: GenesisHash}
 	l.cond = sync.NewCond(&l.mu)
 	l.syncer = writerSyncer(w)
+	if err := l.initCheckpoints(); err != nil {
+		return nil, err
+	}
 	l.start()
 	return l, nil
 }
@@ -184,6 +199,10 @@ func openFile(cfg Config) (l *Log, err error) {
 	if err := l.reopenLocked(); err != nil {
 		return nil, err
 	}
+	if err := l.initCheckpoints(); err != nil {
+		_ = l.f.Close()
+		return nil, err
+	}
 	if l.partial {
 		// Terminate a torn tail now so it stays a line of its own.
 		if _, err := l.out.Write([]byte{'\n'}); err != nil {
@@ -199,22 +218,82 @@ func openFile(cfg Config) (l *Log, err error) {
 			}
 		}
 	}
+	if l.signer != nil && l.seq > l.cpSeq {
+		// Sign the tail that no checkpoint covers (a crash, or a log from
+		// before checkpoints) before anything new is written.
+		l.mu.Lock()
+		p, err := l.enqueueCheckpointLocked(true)
+		if err == nil {
+			l.waitLocked(p)
+			err = p.err
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.closeSinks()
+			return nil, fmt.Errorf("audit: resume checkpoint: %w", err)
+		}
+	}
 	l.start()
 	return l, nil
 }
 
-// start launches the background syncer for SyncInterval.
-func (l *Log) start() {
-	if l.cfg.Sync != SyncInterval {
-		return
+// initCheckpoints loads the checkpoint key, opens the checkpoint file and,
+// for a file sink, finds the last checkpoint to chain the next one to.
+func (l *Log) initCheckpoints() error {
+	cc := l.cfg.Checkpoint
+	l.cpTime = l.cfg.Now()
+	if cc.KeyFile == "" {
+		return nil
 	}
+	key, err := LoadSigningKey(cc.KeyFile)
+	if err != nil {
+		return err
+	}
+	if l.path != "" {
+		last, err := lastCheckpoint(l.path, 3)
+		if err != nil {
+			return err
+		}
+		if last != nil {
+			l.cpSeq, l.cpHash = last.Seq, last.Hash
+			l.wcpSeq, l.wcpHash = last.Seq, last.Hash
+		}
+	}
+	if cc.File != "" {
+		if l.side, err = openSide(cc.File); err != nil {
+			return err
+		}
+	}
+	l.signer, l.keyID = key, KeyID(key.Public().(ed25519.PublicKey))
+	return nil
+}
+
+// closeSinks closes the files of a log that failed to open.
+func (l *Log) closeSinks() {
+	if l.f != nil {
+		_ = l.f.Close()
+	}
+	if l.side != nil {
+		_ = l.side.Close()
+	}
+}
+
+// start launches the background loops: the syncer of SyncInterval and the
+// checkpoint timer.
+func (l *Log) start() {
 	l.stop = make(chan struct{})
-	l.done = make(chan struct{})
-	go l.syncLoop(l.cfg.SyncInterval)
+	if l.cfg.Sync == SyncInterval {
+		l.loops.Add(1)
+		go l.syncLoop(l.cfg.SyncInterval)
+	}
+	if l.signer != nil {
+		l.loops.Add(1)
+		go l.checkpointLoop(l.cfg.Checkpoint.Interval)
+	}
 }
 
 func (l *Log) syncLoop(d time.Duration) {
-	defer close(l.done)
+	defer l.loops.Done()
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -319,12 +398,13 @@ type pending struct {
 	line []byte
 	seq  uint64
 	hash string
+	cp   bool // a checkpoint record
 	done bool
 	err  error
 }
 
 func (l *Log) append(r *Record) error {
-	if !r.Type.Valid() {
+	if !r.Type.Valid() || r.Type == TypeCheckpoint {
 		return fmt.Errorf("audit: invalid record type %q", r.Type)
 	}
 	if err := l.stickyErr(); err != nil {
@@ -338,6 +418,12 @@ func (l *Log) append(r *Record) error {
 	p, err := l.enqueueLocked(r)
 	if err != nil {
 		return err
+	}
+	if l.signer != nil && l.seq-l.cpSeq >= uint64(l.cfg.Checkpoint.Every) {
+		// Queued right behind the record, so both go in the same write.
+		if _, err := l.enqueueCheckpointLocked(false); err != nil {
+			return err
+		}
 	}
 	l.waitLocked(p)
 	return p.err
@@ -372,6 +458,9 @@ func (l *Log) enqueueLocked(r *Record) (*pending, error) {
 	r.PrevHash = l.lastHash
 	r.InvalidUTF8 += validUTF8(r)
 	l.capFields(r)
+	if r.Type == TypeCheckpoint {
+		l.sign(r)
+	}
 	line, err := encodeRecord(r)
 	if err != nil {
 		return nil, err
@@ -396,6 +485,11 @@ func (l *Log) flushLocked() {
 	if n > 0 {
 		l.wseq, l.whash = batch[n-1].seq, batch[n-1].hash
 	}
+	for _, p := range batch[:n] {
+		if p.cp {
+			l.wcpSeq, l.wcpHash = p.seq, p.hash
+		}
+	}
 	for _, p := range batch {
 		p.done, p.err = true, err
 	}
@@ -408,6 +502,7 @@ func (l *Log) flushLocked() {
 		}
 		l.queue = nil
 		l.seq, l.lastHash = l.wseq, l.whash
+		l.cpSeq, l.cpHash = l.wcpSeq, l.wcpHash
 	}
 	l.cond.Broadcast()
 }
@@ -483,6 +578,7 @@ func (l *Log) writeBatch(batch []*pending) (int, error) {
 			return len(batch), err
 		}
 	}
+	l.writeSide(batch)
 	return len(batch), nil
 }
 
@@ -766,6 +862,7 @@ func (l *Log) Stats() Stats {
 		WriteErrors: l.nWriteErrs.Load(),
 		SyncErrors:  l.nSyncErrs.Load(),
 		Rotations:   l.nRotations.Load(),
+		Checkpoints: l.nCheckpoints.Load(),
 	}
 }
 
@@ -779,6 +876,10 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.closedFlag.Store(true)
+	if l.signer != nil && l.seq > l.cpSeq && l.stickyErr() == nil {
+		// A clean stop ends signed.
+		_, _ = l.enqueueCheckpointLocked(false)
+	}
 	// Records queued before Close are written: their callers are waiting.
 	for l.flushing || len(l.queue) > 0 {
 		if l.flushing {
@@ -790,7 +891,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	if l.stop != nil {
 		close(l.stop)
-		<-l.done
+		l.loops.Wait()
 	}
 	var errs []error
 	if err := l.syncTo(l.written.Load()); err != nil {
@@ -805,6 +906,12 @@ func (l *Log) Close() error {
 	}
 	l.f, l.out, l.syncer = nil, nil, nil
 	l.syncMu.Unlock()
+	if l.side != nil {
+		if err := l.side.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: close checkpoint file: %w", err))
+		}
+		l.side = nil
+	}
 	if l.lock != nil {
 		_ = l.lock.Close() // releases the lock
 		l.lock = nil

@@ -30,12 +30,15 @@ const (
 	// and interval, with Count). The session caps evict the least recently
 	// used session instead of refusing.
 	TypeSession Type = "session"
+	// TypeCheckpoint carries the chain head signed with the checkpoint key
+	// (see Checkpoint); written by the log itself, never by Append.
+	TypeCheckpoint Type = "checkpoint"
 )
 
 // Valid reports whether t is one of the known record types.
 func (t Type) Valid() bool {
 	switch t {
-	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession:
+	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession, TypeCheckpoint:
 		return true
 	}
 	return false
@@ -162,6 +165,9 @@ type Record struct {
 	// correlation with the caller's own traces. It is caller input: it
 	// names no trace of this server and proves nothing.
 	CallerTraceparent string `json:"callerTraceparent,omitempty"`
+	// Checkpoint is set on TypeCheckpoint records only: the signed head of
+	// the chain.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	// PrevHash is the hash of the previous record, or GenesisHash; set by
 	// Append.
 	PrevHash string `json:"prevHash"`

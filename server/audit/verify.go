@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,13 @@ const (
 	// ProblemTruncated: records are missing at the end of a file (seen at the
 	// boundary with the next file) or before an anchor.
 	ProblemTruncated ProblemKind = "truncated"
+	// ProblemForged: a checkpoint's signature does not verify with the
+	// keys given (or names another key).
+	ProblemForged ProblemKind = "forged"
+	// ProblemRewritten: the hash chain is intact but disagrees with a
+	// signed checkpoint: records were edited, deleted, inserted, reordered
+	// or renumbered and the hashes recomputed, or a checkpoint was removed.
+	ProblemRewritten ProblemKind = "rewritten"
 )
 
 // Location is a line in an audit file.
@@ -81,6 +89,15 @@ type VerifyOptions struct {
 	// Anchors are records known from outside the log. The chain must contain
 	// each one, with that hash, at that seq.
 	Anchors []Anchor
+	// Keys check the signed checkpoints. With keys, every checkpoint must
+	// verify, sign the record before it and link to the previous one, at
+	// most Every records may pass without one, and the log must hold at
+	// least one.
+	Keys []ed25519.PublicKey
+	// CheckpointFiles are copies of the checkpoints kept apart from the log
+	// (checkpoint.file): each must be in the log, with the same hash, so a
+	// log cut after a checkpoint was copied fails as truncated.
+	CheckpointFiles []string
 }
 
 // VerifyResult is the outcome of a verification.
@@ -107,6 +124,17 @@ type VerifyResult struct {
 	// Torn lists lines that are not complete records while the chain around
 	// them is intact (crash or failed write mid-line).
 	Torn []Location `json:"torn,omitempty"`
+	// Checkpoints counts the checkpoint records checked (signatures
+	// included when keys were given).
+	Checkpoints int `json:"checkpoints"`
+	// SignedSeq is the last seq covered by a checkpoint that verified with
+	// the keys given (0: none, or no keys).
+	SignedSeq uint64 `json:"signedSeq,omitempty"`
+	// Unsigned counts the records after the last checkpoint, which no
+	// signature covers yet.
+	Unsigned int `json:"unsigned,omitempty"`
+	// CheckpointCopies counts the checkpoints of CheckpointFiles matched.
+	CheckpointCopies int `json:"checkpointCopies,omitempty"`
 	// Problem is the first bad record, nil when OK.
 	Problem *Problem `json:"problem,omitempty"`
 }
@@ -130,6 +158,10 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 	for _, a := range opts.Anchors {
 		anchors[a.Seq] = a.Hash
 	}
+	cv, err := newCheckpointVerifier(opts)
+	if err != nil {
+		return res, err
+	}
 	s := newStream(ordered)
 	defer s.close()
 
@@ -142,7 +174,11 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 	var pending []Location // non-record lines since prev
 	fail := func(p *Problem) (VerifyResult, error) {
 		res.Problem = p
+		cv.fill(&res)
 		return res, nil
+	}
+	if cv.sideProblem != nil {
+		return fail(cv.sideProblem)
 	}
 	for {
 		e, ok, err := s.next()
@@ -191,6 +227,15 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 			return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
 				Detail: fmt.Sprintf("hash %s differs from the anchor %s", short(rec.Hash), short(want))})
 		}
+		var pseq uint64
+		var phash string
+		var ploc Location
+		if prev != nil {
+			pseq, phash, ploc = prev.seq, prev.hash, prev.loc
+		}
+		if p := cv.record(rec, e.loc, prev != nil, pseq, phash, ploc, res.FromGenesis); p != nil {
+			return fail(p)
+		}
 		res.Torn = append(res.Torn, pending...)
 		pending = nil
 		prev = &prevRec{seq: rec.Seq, hash: rec.Hash, loc: e.loc}
@@ -198,6 +243,14 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 		res.LastSeq, res.LastHash, res.LastType = rec.Seq, rec.Hash, rec.Type
 	}
 	res.Torn = append(res.Torn, pending...)
+	var lastLoc Location
+	if prev != nil {
+		lastLoc = prev.loc
+	}
+	if p := cv.end(res.Records, res.LastSeq, lastLoc); p != nil {
+		return fail(p)
+	}
+	cv.fill(&res)
 	for _, a := range opts.Anchors {
 		if a.Seq > res.LastSeq {
 			loc := Location{}
