@@ -336,6 +336,8 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	if c.Audit.Path != audit.DefaultPath {
 		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
 	}
+	resolve(&c.Audit.Checkpoint.KeyFile, "")
+	resolve(&c.Audit.Checkpoint.File, "")
 }
 
 // ParseConfig is LoadConfig for bytes already read, file naming them in

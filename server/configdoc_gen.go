@@ -5,6 +5,11 @@ package server
 // configDocs holds the doc comments of the configuration's Go types and
 // fields ("pkg.Type", "pkg.Type.Field"): the descriptions of the JSON Schema.
 var configDocs = map[string]string{
+	"audit.CheckpointConfig.Every":                  "every writes a checkpoint after this many records. Default 1000.",
+	"audit.CheckpointConfig.File":                   "file, when set, also appends every checkpoint line to this file (0600, synced), so a copy of the signed heads lives apart from the log: keep it on another volume or ship it elsewhere. Given to `audit verify --checkpoints`, it proves how far the log reached.",
+	"audit.CheckpointConfig.Interval":               "interval writes a checkpoint when records are unsigned and this long has passed since the last checkpoint. Default 1m.",
+	"audit.CheckpointConfig.KeyFile":                "keyFile is the Ed25519 private key that signs checkpoints: a PEM \"PRIVATE KEY\" block (PKCS #8), as written by `openssl genpkey -algorithm ed25519 -out audit-key.pem` or `backstage-mcp audit keygen audit-key.pem`. Keep it readable by the server only; give reviewers the public key. Empty: no checkpoints.",
+	"audit.Config.Checkpoint":                       "checkpoint signs the chain head from time to time with an Ed25519 key, so that a rewrite with recomputed hashes, or a checkpoint removed, is detected by `audit verify --key`. Off when keyFile is empty.",
 	"audit.Config.MaxArgumentBytes":                 "maxArgumentBytes caps the encoded size of Record.Arguments; larger arguments are replaced by a JSON string noting their size. Default 16 KiB.",
 	"audit.Config.MaxBytes":                         "maxBytes rotates the active file before a record would make it larger than this many bytes. Zero means the default (100 MiB); a negative value disables rotation.",
 	"audit.Config.MaxEntityRefs":                    "maxEntityRefs caps Record.Entities.Refs (Count keeps the full number). Default 50.",

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +16,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 )
 
-const auditUsage = `Usage: backstage-mcp audit <verify|query|summary> [flags] FILE…
+const auditUsage = `Usage: backstage-mcp audit <verify|query|summary|keygen> [flags] FILE…
 
 Tools for security reviewers, working on the audit files the server writes
 (audit.log and its rotated siblings audit.log.<timestamp>). Files may be given
@@ -28,6 +29,8 @@ Commands:
   query    list records matching filters, as a table or JSON lines
   summary  calls, denials, rate limits, errors, redactions and latency
            per user, agent and tool
+  keygen   make the Ed25519 key pair that signs checkpoints
+           (audit.checkpoint.keyFile) and verifies them (verify --key)
 
 Examples:
   backstage-mcp audit verify /var/log/backstage-mcp/audit.log*
@@ -44,6 +47,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"verify":  func(args []string) int { return auditVerify(ctx, args, stdout, stderr) },
 		"query":   func(args []string) int { return auditQuery(ctx, args, stdout, stderr, false) },
 		"summary": func(args []string) int { return auditQuery(ctx, args, stdout, stderr, true) },
+		"keygen":  func(args []string) int { return auditKeygen(args, stdout, stderr) },
 	})
 }
 
@@ -93,31 +97,59 @@ func printDefaults(fs *flag.FlagSet, w io.Writer) {
 	fs.SetOutput(io.Discard)
 }
 
-const verifyHelp = `Usage: backstage-mcp audit verify [--anchor SEQ:HASH] [--json] FILE…
+const verifyHelp = `Usage: backstage-mcp audit verify [--key PUB] [--checkpoints FILE] [--anchor SEQ:HASH] [--json] FILE…
 
 Checks every record: valid JSON, its hash, the link to the previous record and
 seq continuity across rotated files. Prints the first bad record (file, line,
-seq) and why: edited, deleted, reordered, duplicated or truncated. A torn line
-(crash in the middle of a write) is reported as a warning, not a failure.
+seq) and why: edited, deleted, reordered, duplicated, truncated, rewritten or
+forged. A torn line (crash in the middle of a write) is reported as a warning,
+not a failure.
 
-Removing the last records of the newest file leaves a valid, shorter chain:
-only an anchor kept elsewhere (the seq and hash printed by an earlier verify,
-or the server's last head) proves the log once reached further.
+With --key (the public key of audit.checkpoint.keyFile), every signed
+checkpoint must verify, sign the record just before it and name the previous
+checkpoint, and no more than its "every" records may pass without one: a
+chain rewritten with recomputed hashes (records edited, deleted, inserted,
+moved or renumbered), a checkpoint removed or one signed with another key
+fails as "rewritten" or "forged" at the checkpoint that proves it.
 
-Example:
+Removing the last records of the newest file leaves a valid, shorter chain.
+Two things prove the log once reached further: --checkpoints, the copy of
+the checkpoints the server kept apart (audit.checkpoint.file), or an anchor
+kept elsewhere (the seq and hash printed by an earlier verify).
+
+Examples:
   backstage-mcp audit verify audit.log*
+  backstage-mcp audit verify --key audit-key.pub.pem --checkpoints /backup/audit-checkpoints.log audit.log*
   backstage-mcp audit verify --anchor 1234:9f86d081884c7d65… audit.log*
 `
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 func auditVerify(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	anchor := fs.String("anchor", "", "`SEQ:HASH` of a record known from elsewhere; fails if the log does not contain it")
+	var keyFiles, cpFiles repeated
+	fs.Var(&keyFiles, "key", "Ed25519 public key `PEM` file that checks the signed checkpoints (PUBLIC KEY or PRIVATE KEY blocks; repeat for old keys)")
+	fs.Var(&cpFiles, "checkpoints", "the checkpoint copy `FILE` (audit.checkpoint.file): every checkpoint in it must be in the log")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	files, code := parseFlags(fs, args, verifyHelp, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
 	var opts audit.VerifyOptions
+	for _, kf := range keyFiles {
+		keys, err := audit.LoadVerifyKeys(kf)
+		if err != nil {
+			fmt.Fprintf(stderr, "backstage-mcp audit verify: --key: %v\n", err)
+			return 2
+		}
+		opts.Keys = append(opts.Keys, keys...)
+	}
+	opts.CheckpointFiles = cpFiles
 	if *anchor != "" {
 		a, err := parseAnchor(*anchor)
 		if err != nil {
@@ -135,6 +167,9 @@ func auditVerify(_ context.Context, args []string, stdout, stderr io.Writer) int
 		return printFleet(stdout, stderr, fleet, *asJSON)
 	}
 	res := fleet.Chains[0].VerifyResult
+	if !*asJSON {
+		defer printSigned(stdout, res, len(opts.Keys) > 0, len(cpFiles) > 0)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -182,6 +217,27 @@ func printFleet(stdout, stderr io.Writer, fleet audit.FleetResult, asJSON bool) 
 	return 0
 }
 
+// printSigned says what the checkpoints proved, after a single chain's
+// result.
+func printSigned(w io.Writer, res audit.VerifyResult, keys, copies bool) {
+	if !res.OK {
+		return
+	}
+	switch {
+	case keys:
+		fmt.Fprintf(w, "      signed: %d checkpoint(s) verified with the key, records up to seq %d signed", res.Checkpoints, res.SignedSeq)
+		if res.Unsigned > 0 {
+			fmt.Fprintf(w, "; the last %d record(s) come after the last checkpoint (not signed yet)", res.Unsigned)
+		}
+		fmt.Fprintln(w)
+	case res.Checkpoints > 0:
+		fmt.Fprintf(w, "      note: %d signed checkpoint(s) not checked: pass --key PUB to detect a rewrite with recomputed hashes\n", res.Checkpoints)
+	}
+	if copies {
+		fmt.Fprintf(w, "      checkpoint copies: %d found in the log, none beyond its end\n", res.CheckpointCopies)
+	}
+}
+
 func parseAnchor(s string) (audit.Anchor, error) {
 	seqStr, hash, ok := strings.Cut(s, ":")
 	seq, err := strconv.ParseUint(seqStr, 10, 64)
@@ -209,7 +265,11 @@ func printVerify(w io.Writer, res audit.VerifyResult) {
 		}
 		fmt.Fprintf(w, "OK    %d records in %s, seq %d..%d, %s\n", res.Records, files, res.FirstSeq, res.LastSeq, start)
 		if res.Records > 0 {
-			fmt.Fprintf(w, "      last record: seq %d (%s)\n", res.LastSeq, res.LastType)
+			if res.Checkpoints > 0 && res.Unsigned == 0 {
+				fmt.Fprintf(w, "      last record: seq %d (checkpoint, after %s)\n", res.LastSeq, res.LastType)
+			} else {
+				fmt.Fprintf(w, "      last record: seq %d (%s)\n", res.LastSeq, res.LastType)
+			}
 			fmt.Fprintf(w, "      keep this anchor elsewhere to detect later truncation: --anchor %d:%s\n", res.LastSeq, res.LastHash)
 			if res.LastType != audit.TypeServerStop {
 				fmt.Fprintln(w, "      note: the log does not end with server_stop (server running, crashed, or tail removed)")
@@ -438,4 +498,61 @@ func cell(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+const keygenHelp = `Usage: backstage-mcp audit keygen PRIVATE.pem
+
+Makes an Ed25519 key pair for signed audit checkpoints: PRIVATE.pem (PKCS #8
+"PRIVATE KEY", mode 0600) for audit.checkpoint.keyFile, and PRIVATE.pub.pem
+(PKIX "PUBLIC KEY") for reviewers' "audit verify --key". Refuses to overwrite
+an existing file. The same files with openssl:
+
+  openssl genpkey -algorithm ed25519 -out audit-key.pem
+  openssl pkey -in audit-key.pem -pubout -out audit-key.pub.pem
+`
+
+// auditKeygen implements `backstage-mcp audit keygen`.
+func auditKeygen(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	files, code := parseFlags(fs, args, keygenHelp, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	if len(files) != 1 {
+		fmt.Fprintf(stderr, "backstage-mcp audit keygen: want one file name, got %d\n\n%s", len(files), keygenHelp)
+		return 2
+	}
+	priv := files[0]
+	pub := strings.TrimSuffix(priv, ".pem") + ".pub.pem"
+	privPEM, pubPEM, err := audit.GenerateKey()
+	if err == nil {
+		err = writeNew(priv, privPEM, 0o600)
+	}
+	if err == nil {
+		err = writeNew(pub, pubPEM, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit keygen: %v\n", err)
+		return 1
+	}
+	keys, err := audit.LoadVerifyKeys(pub)
+	if err != nil {
+		fmt.Fprintf(stderr, "backstage-mcp audit keygen: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "private key: %s (audit.checkpoint.keyFile; keep it to the server)\npublic key:  %s (audit verify --key)\nkey id:      %s\n", priv, pub, audit.KeyID(keys[0]))
+	return 0
+}
+
+// writeNew writes data to a file that must not exist yet.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

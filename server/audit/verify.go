@@ -117,7 +117,8 @@ type VerifyResult struct {
 	LastSeq uint64 `json:"lastSeq"`
 	// LastHash is the hash of the last good record: keep it as an Anchor.
 	LastHash string `json:"lastHash"`
-	// LastType is the type of the last good record; a log that does not end
+	// LastType is the type of the last good record other than a
+	// checkpoint; a log that does not end
 	// with server_stop belongs to a running or crashed server, or was
 	// truncated.
 	LastType Type `json:"lastType"`
@@ -240,7 +241,10 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 		pending = nil
 		prev = &prevRec{seq: rec.Seq, hash: rec.Hash, loc: e.loc}
 		res.Records++
-		res.LastSeq, res.LastHash, res.LastType = rec.Seq, rec.Hash, rec.Type
+		res.LastSeq, res.LastHash = rec.Seq, rec.Hash
+		if rec.Type != TypeCheckpoint {
+			res.LastType = rec.Type
+		}
 	}
 	res.Torn = append(res.Torn, pending...)
 	var lastLoc Location
