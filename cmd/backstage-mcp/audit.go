@@ -262,6 +262,9 @@ func printVerify(w io.Writer, res audit.VerifyResult) {
 		start := "chain starts at genesis"
 		if !res.FromGenesis && res.Records > 0 {
 			start = fmt.Sprintf("chain starts at seq %d: older files were not given or were removed", res.FirstSeq)
+			if n := len(res.RemovedByRetention); n > 0 {
+				start = fmt.Sprintf("chain starts at seq %d: seq 1..%d were removed by retention, as %d retention record(s) say (first at %s)", res.FirstSeq, res.FirstSeq-1, n, res.RemovedByRetention[0])
+			}
 		}
 		fmt.Fprintf(w, "OK    %d records in %s, seq %d..%d, %s\n", res.Records, files, res.FirstSeq, res.LastSeq, start)
 		if res.Records > 0 {

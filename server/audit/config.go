@@ -51,6 +51,18 @@ type Config struct {
 	// than this many bytes. Zero means the default (100 MiB); a negative
 	// value disables rotation.
 	MaxBytes int64 `yaml:"maxBytes"`
+	// RotateAge also rotates the active file, before the next record, once
+	// it was started this long ago, so retention by age removes whole days
+	// (or hours) of records. Zero: rotation by size only.
+	RotateAge time.Duration `yaml:"rotateAge"`
+	// RetainAge removes rotated files that were rotated longer ago than
+	// this. Zero keeps them. Each removal is recorded first (a retention
+	// record), so the log says what it no longer holds.
+	RetainAge time.Duration `yaml:"retainAge"`
+	// RetainBytes removes the oldest rotated files while all rotated files
+	// together are larger than this many bytes. Zero: no limit. The active
+	// file is never removed.
+	RetainBytes int64 `yaml:"retainBytes"`
 	// Sync is the sync policy: SyncEvery (default), SyncInterval or SyncNone.
 	Sync SyncPolicy `yaml:"sync"`
 	// SyncInterval is the background sync period for SyncInterval.
@@ -187,6 +199,15 @@ func (c Config) Validate() error {
 	case SyncEvery, SyncInterval, SyncNone:
 	default:
 		return fmt.Errorf("audit: unknown sync policy %q (want %q, %q or %q)", c.Sync, SyncEvery, SyncInterval, SyncNone)
+	}
+	if c.RotateAge < 0 || c.RetainAge < 0 || c.RetainBytes < 0 {
+		return fmt.Errorf("audit: rotateAge, retainAge and retainBytes cannot be negative")
+	}
+	if c.Sink != SinkFile && (c.RotateAge > 0 || c.RetainAge > 0 || c.RetainBytes > 0) {
+		return fmt.Errorf("audit: rotateAge, retainAge and retainBytes apply to the file sink only")
+	}
+	if c.RetainAge > 0 && c.RotateAge > 0 && c.RetainAge < c.RotateAge {
+		return fmt.Errorf("audit: retainAge %s is shorter than rotateAge %s: files would be removed as soon as they are rotated", c.RetainAge, c.RotateAge)
 	}
 	if c.Checkpoint.KeyFile == "" && c.Checkpoint.File != "" {
 		return fmt.Errorf("audit: checkpoint.file is set but checkpoint.keyFile is not: checkpoints need a key")

@@ -45,12 +45,23 @@
 // # Files, rotation and resume
 //
 // The file sink appends to Config.Path (mode 0600, O_APPEND). When the next
-// record would make it larger than Config.MaxBytes, the file is synced and
-// renamed to PATH.YYYYMMDDTHHMMSS.nnnnnnnnnZ (UTC time of rotation; names
-// sort chronologically) and a new PATH is created. The chain does not restart:
+// record would make it larger than Config.MaxBytes, or the file was started
+// Config.RotateAge ago, the file is synced and renamed to
+// PATH.YYYYMMDDTHHMMSS.nnnnnnnnnZ (UTC time of rotation; names sort
+// chronologically) and a new PATH is created. The chain does not restart:
 // the first record of the new file carries the last hash of the previous file
-// as its prevHash and the next seq. Rotated files are never deleted by the
-// server; retention is the operator's job.
+// as its prevHash and the next seq.
+//
+// Retention (Config.RetainAge, Config.RetainBytes) removes the oldest
+// rotated files, only ever as a run from the oldest, after each rotation and
+// once a minute. Before removing a file it appends a [TypeRetention] record
+// naming the seq range and the hashes at both ends of everything removed so
+// far, so what remains verifies as one chain that starts at seq N, and
+// [Verify] can tell that seq 1..N-1 were removed by the server
+// ([VerifyResult].RemovedByRetention) rather than cut. Checkpoints stay
+// verifiable: the first remaining checkpoint names a previous one that is
+// in a removed file, which Verify accepts when that seq lies before the
+// files given.
 //
 // On Open an existing chain is resumed: the last complete, correctly hashed
 // record of PATH (or, if PATH holds none, of the newest rotated file) gives

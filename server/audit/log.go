@@ -100,6 +100,10 @@ type Log struct {
 	size    int64     // bytes in the active file
 	partial bool      // the sink ends with an unterminated fragment
 	wbuf    []byte    // the leader's write buffer, reused
+	started time.Time // when the active file was started (RotateAge)
+	pruneCh chan struct{}
+	pruneMu sync.Mutex // one retention run at a time; guards removed
+	removed *Retention // all that retention removed so far, as one run
 
 	// syncMu serialises syncs and guards syncer against the background
 	// syncer of SyncInterval. Lock order: mu, then syncMu.
@@ -203,6 +207,17 @@ func openFile(cfg Config) (l *Log, err error) {
 		_ = l.f.Close()
 		return nil, err
 	}
+	l.started = l.cfg.Now()
+	if cfg.RotateAge > 0 {
+		l.started = fileStarted(l.path, l.started)
+	}
+	if cfg.RetainAge > 0 || cfg.RetainBytes > 0 {
+		l.pruneCh = make(chan struct{}, 1)
+		if l.removed, err = lastRetention(l.path, 3); err != nil {
+			_ = l.f.Close()
+			return nil, err
+		}
+	}
 	if l.partial {
 		// Terminate a torn tail now so it stays a line of its own.
 		if _, err := l.out.Write([]byte{'\n'}); err != nil {
@@ -289,6 +304,10 @@ func (l *Log) start() {
 	if l.signer != nil {
 		l.loops.Add(1)
 		go l.checkpointLoop(l.cfg.Checkpoint.Interval)
+	}
+	if l.pruneCh != nil {
+		l.loops.Add(1)
+		go l.retentionLoop()
 	}
 }
 
@@ -404,9 +423,15 @@ type pending struct {
 }
 
 func (l *Log) append(r *Record) error {
-	if !r.Type.Valid() || r.Type == TypeCheckpoint {
+	if !r.Type.Valid() || r.Type == TypeCheckpoint || r.Type == TypeRetention {
 		return fmt.Errorf("audit: invalid record type %q", r.Type)
 	}
+	return l.appendRecord(r)
+}
+
+// appendRecord is append without the check of the record type, for the
+// records the log writes itself.
+func (l *Log) appendRecord(r *Record) error {
 	if err := l.stickyErr(); err != nil {
 		return err
 	}
@@ -517,8 +542,10 @@ func (l *Log) writeBatch(batch []*pending) (int, error) {
 		}
 	}
 	rotates := l.path != "" && l.cfg.MaxBytes > 0
+	aged := l.path != "" && l.cfg.RotateAge > 0 && l.size > 0 && l.cfg.Now().Sub(l.started) >= l.cfg.RotateAge
 	for i := 0; i < len(batch); {
-		if rotates && l.size > 0 && l.size+int64(len(batch[i].line)) > l.cfg.MaxBytes {
+		if aged || (rotates && l.size > 0 && l.size+int64(len(batch[i].line)) > l.cfg.MaxBytes) {
+			aged = false
 			if err := l.rotateLocked(); err != nil {
 				return i, err
 			}
@@ -640,6 +667,13 @@ func (l *Log) rotateLocked() error {
 	l.nRotations.Add(1)
 	if err := l.reopenLocked(); err != nil {
 		return l.writeFailed(err)
+	}
+	l.started = l.cfg.Now()
+	if l.pruneCh != nil {
+		select {
+		case l.pruneCh <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -134,6 +134,11 @@ type VerifyResult struct {
 	// Unsigned counts the records after the last checkpoint, which no
 	// signature covers yet.
 	Unsigned int `json:"unsigned,omitempty"`
+	// RemovedByRetention lists the retention records that account for a
+	// chain that does not start at genesis: together they name every seq
+	// from 1 to FirstSeq-1 and link to the first record given, so the
+	// older records were removed by the server's retention, not cut.
+	RemovedByRetention []Location `json:"removedByRetention,omitempty"`
 	// CheckpointCopies counts the checkpoints of CheckpointFiles matched.
 	CheckpointCopies int `json:"checkpointCopies,omitempty"`
 	// Problem is the first bad record, nil when OK.
@@ -173,6 +178,8 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 	}
 	var prev *prevRec
 	var pending []Location // non-record lines since prev
+	var firstPrev string
+	removed := map[uint64]retained{} // by the last seq of the removed file
 	fail := func(p *Problem) (VerifyResult, error) {
 		res.Problem = p
 		cv.fill(&res)
@@ -202,8 +209,11 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 			return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
 				Detail: "content does not match its hash"})
 		}
+		if rec.Type == TypeRetention && rec.Retention != nil {
+			removed[rec.Retention.LastSeq] = retained{rec.Retention, e.loc}
+		}
 		if prev == nil {
-			res.FirstSeq = rec.Seq
+			res.FirstSeq, firstPrev = rec.Seq, rec.PrevHash
 			if rec.PrevHash == GenesisHash {
 				if rec.Seq != 1 {
 					return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
@@ -255,6 +265,12 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 		return fail(p)
 	}
 	cv.fill(&res)
+	if !res.FromGenesis && res.Records > 0 {
+		// Walk back from the first record through the retention records.
+		if seq, hash, locs := walkRetention(res.FirstSeq, firstPrev, removed); seq == 1 && hash == GenesisHash {
+			res.RemovedByRetention = locs
+		}
+	}
 	for _, a := range opts.Anchors {
 		if a.Seq > res.LastSeq {
 			loc := Location{}
