@@ -264,13 +264,18 @@ func (l *Log) writeSide(batch []*pending) {
 	if len(buf) == 0 {
 		return
 	}
-	if _, err := l.side.Write(buf); err != nil {
-		_ = l.writeFailed(fmt.Errorf("audit: write checkpoint file: %w", err))
-		return
+	_, err := l.side.Write(buf)
+	if err != nil {
+		err = fmt.Errorf("audit: write checkpoint file: %w", err)
+	} else if err = l.side.Sync(); err != nil {
+		err = fmt.Errorf("audit: sync checkpoint file: %w", err)
 	}
-	if err := l.side.Sync(); err != nil {
-		_ = l.writeFailed(fmt.Errorf("audit: sync checkpoint file: %w", err))
+	if err != nil {
+		l.nWriteErrs.Add(1)
 	}
+	l.healthMu.Lock()
+	l.sideErr = err
+	l.healthMu.Unlock()
 }
 
 // checkpointTag is in every checkpoint line and in no other: inside a JSON

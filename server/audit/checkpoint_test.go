@@ -295,3 +295,25 @@ func TestCheckpointConfigErrors(t *testing.T) {
 		t.Fatal("Append accepted a checkpoint from a caller")
 	}
 }
+
+// TestCheckpointCopyFailureTurnsReadinessRed: when the copy of the
+// checkpoints cannot be written, calls go on (their records are durable in
+// the log) but Healthy reports it, so readiness turns red.
+func TestCheckpointCopyFailureTurnsReadinessRed(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	keyFile, _ := writeKey(t, t.TempDir())
+	cfg := testConfig(t)
+	cfg.Checkpoint = CheckpointConfig{KeyFile: keyFile, Every: 2, Interval: time.Hour, File: "/dev/full"}
+	l := openTest(t, cfg)
+	appendN(t, l, 3) // fails the test if an Append fails
+	err := l.Healthy()
+	if err == nil || !strings.Contains(err.Error(), "checkpoint file") {
+		t.Fatalf("Healthy() = %v, want the checkpoint file's failure", err)
+	}
+	appendN(t, l, 1)
+	if l.Healthy() == nil {
+		t.Fatal("a later record without a checkpoint cleared the copy's failure")
+	}
+}

@@ -114,6 +114,7 @@ type Log struct {
 
 	healthMu sync.Mutex
 	writeErr error // last write error, cleared by the next successful write
+	sideErr  error // last checkpoint-file error, cleared by its next success
 	syncErr  error // sticky
 
 	closedFlag atomic.Bool
@@ -875,6 +876,9 @@ func (l *Log) Healthy() error {
 	}
 	if l.writeErr != nil {
 		return fmt.Errorf("%w: %w", ErrUnhealthy, l.writeErr)
+	}
+	if l.sideErr != nil {
+		return fmt.Errorf("%w: %w", ErrUnhealthy, l.sideErr)
 	}
 	return nil
 }
