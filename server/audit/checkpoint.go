@@ -283,13 +283,16 @@ func (l *Log) writeSide(batch []*pending) {
 var checkpointTag = []byte(`"type":"checkpoint"`)
 
 // lastCheckpoint finds the last intact checkpoint record in the audit files
-// of path, newest file first, looking at no more than maxFiles files.
-func lastCheckpoint(path string, maxFiles int) (*Record, error) {
+// of path, newest file first. It gives up (nil) once more than maxRecords
+// lines follow the point reached: a log written with checkpoints never has
+// that many records after its last one.
+func lastCheckpoint(path string, maxRecords int) (*Record, error) {
 	files, err := Files(path)
 	if err != nil {
 		return nil, err
 	}
-	for i := len(files) - 1; i >= 0 && i >= len(files)-maxFiles; i-- {
+	lines := 0
+	for i := len(files) - 1; i >= 0 && lines <= maxRecords; i-- {
 		s := newStream(files[i : i+1])
 		var last *Record
 		for {
@@ -301,6 +304,7 @@ func lastCheckpoint(path string, maxFiles int) (*Record, error) {
 			if !ok {
 				break
 			}
+			lines++
 			if e.tooLong || !bytes.Contains(e.line, checkpointTag) {
 				continue
 			}

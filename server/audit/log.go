@@ -266,7 +266,7 @@ func (l *Log) initCheckpoints() error {
 		return err
 	}
 	if l.path != "" {
-		last, err := lastCheckpoint(l.path, 3)
+		last, err := lastCheckpoint(l.path, 2*cc.Every+2)
 		if err != nil {
 			return err
 		}
