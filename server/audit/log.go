@@ -445,7 +445,7 @@ func (l *Log) appendRecord(r *Record) error {
 	if err != nil {
 		return err
 	}
-	if l.signer != nil && l.seq-l.cpSeq >= uint64(l.cfg.Checkpoint.Every) {
+	if l.signer != nil && l.seq-l.cpSeq >= uint64(l.cfg.Checkpoint.Every) { //nolint:gosec // G115: Every is 1..1e6 (withDefaults, Validate)
 		// Queued right behind the record, so both go in the same write.
 		if _, err := l.enqueueCheckpointLocked(false); err != nil {
 			return err
