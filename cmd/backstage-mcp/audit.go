@@ -29,9 +29,10 @@ Commands:
   verify   check the hash chain; print the first bad record and why (with
            the files of several replicas: one chain per replica, and a
            combined summary)
-  query    list records matching filters, as a table or JSON lines
+  query    list records matching filters, as a table, JSON lines or CSV
   summary  calls, denials, rate limits, errors, redactions and latency
-           per user, agent and tool
+           per user, agent and tool, or rolled up --by user, agent,
+           client, entity, decision or tool with --top N
   keygen   make the Ed25519 key pair that signs checkpoints
            (audit.checkpoint.keyFile) and verifies them (verify --key)
 
