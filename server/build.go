@@ -289,6 +289,8 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		func() float64 { return float64(s.transportSessions.Load()) })
 	metrics.Gauge("backstage_mcp_audit_records_total", "Audit records written since start.",
 		func() float64 { return float64(alog.Stats().Records) })
+	metrics.Gauge("backstage_mcp_audit_checkpoints_total", "Signed audit checkpoints written since start (audit.checkpoint).",
+		func() float64 { return float64(alog.Stats().Checkpoints) })
 	metrics.Gauge("backstage_mcp_upstream_cache_hits_total", "Requests to Backstage answered from the short-lived cache.",
 		func() float64 { return float64(up.Stats().CacheHits) })
 	metrics.Gauge("backstage_mcp_upstream_coalesced_total", "Requests to Backstage that joined an identical request in flight.",

@@ -456,6 +456,8 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 			sk.HeaderFiles[k] = v
 		}
 	}
+	resolve(&c.Audit.Checkpoint.KeyFile, "")
+	resolve(&c.Audit.Checkpoint.File, "")
 }
 
 // ParseConfig is LoadConfig for bytes already read, file naming them in

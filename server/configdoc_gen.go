@@ -5,12 +5,20 @@ package server
 // configDocs holds the doc comments of the configuration's Go types and
 // fields ("pkg.Type", "pkg.Type.Field"): the descriptions of the JSON Schema.
 var configDocs = map[string]string{
+	"audit.CheckpointConfig.Every":                  "every writes a checkpoint after this many records. Default 1000.",
+	"audit.CheckpointConfig.File":                   "file, when set, also appends every checkpoint line to this file (0600, synced), so a copy of the signed heads lives apart from the log: keep it on another volume or ship it elsewhere. Given to `audit verify --checkpoints`, it proves how far the log reached.",
+	"audit.CheckpointConfig.Interval":               "interval writes a checkpoint when records are unsigned and this long has passed since the last checkpoint. Default 1m.",
+	"audit.CheckpointConfig.KeyFile":                "keyFile is the Ed25519 private key that signs checkpoints: a PEM \"PRIVATE KEY\" block (PKCS #8), as written by `openssl genpkey -algorithm ed25519 -out audit-key.pem` or `backstage-mcp audit keygen audit-key.pem`. Keep it readable by the server only; give reviewers the public key. Empty: no checkpoints.",
+	"audit.Config.Checkpoint":                       "checkpoint signs the chain head from time to time with an Ed25519 key, so that a rewrite with recomputed hashes, or a checkpoint removed, is detected by `audit verify --key`. Off when keyFile is empty.",
 	"audit.Config.MaxArgumentBytes":                 "maxArgumentBytes caps the encoded size of Record.Arguments; larger arguments are replaced by a JSON string noting their size. Default 16 KiB.",
 	"audit.Config.MaxBytes":                         "maxBytes rotates the active file before a record would make it larger than this many bytes. Zero means the default (100 MiB); a negative value disables rotation.",
 	"audit.Config.MaxEntityRefs":                    "maxEntityRefs caps Record.Entities.Refs (Count keeps the full number). Default 50.",
 	"audit.Config.MaxReasonBytes":                   "maxReasonBytes caps Record.Reason. Default 1 KiB.",
 	"audit.Config.Path":                             "The active audit file when sink is file. Its directory is created (0700) if missing; the file is created 0600. Default \"audit.log\".",
 	"audit.Config.Replica":                          "replica names this process in every record (the record's replica field), so the files of several replicas can be verified and queried together, one chain per replica. Default: the host name (the pod name on Kubernetes). Each replica must also have its own Path: the file is locked, and a second writer refuses to start.",
+	"audit.Config.RetainAge":                        "retainAge removes rotated files that were rotated longer ago than this. Zero keeps them. Each removal is recorded first (a retention record), so the log says what it no longer holds.",
+	"audit.Config.RetainBytes":                      "retainBytes removes the oldest rotated files while all rotated files together are larger than this many bytes. Zero: no limit. The active file is never removed.",
+	"audit.Config.RotateAge":                        "rotateAge also rotates the active file, before the next record, once it was started this long ago, so retention by age removes whole days (or hours) of records. Zero: rotation by size only.",
 	"audit.Config.Sink":                             "Where records are written: file (default; appended to path, with rotation) or stdout (for container log collection; not with serve --stdio). Each process writing to stdout starts a new chain.",
 	"audit.Config.Sync":                             "When records reach stable storage: every (default; each record is synced before the answer leaves), interval (in the background every syncInterval: up to one interval of records can be lost on power loss) or none (the operating system decides).",
 	"audit.Config.SyncInterval":                     "The background sync period when sync is interval. Default 1s.",

@@ -51,6 +51,18 @@ type Config struct {
 	// than this many bytes. Zero means the default (100 MiB); a negative
 	// value disables rotation.
 	MaxBytes int64 `yaml:"maxBytes"`
+	// RotateAge also rotates the active file, before the next record, once
+	// it was started this long ago, so retention by age removes whole days
+	// (or hours) of records. Zero: rotation by size only.
+	RotateAge time.Duration `yaml:"rotateAge"`
+	// RetainAge removes rotated files that were rotated longer ago than
+	// this. Zero keeps them. Each removal is recorded first (a retention
+	// record), so the log says what it no longer holds.
+	RetainAge time.Duration `yaml:"retainAge"`
+	// RetainBytes removes the oldest rotated files while all rotated files
+	// together are larger than this many bytes. Zero: no limit. The active
+	// file is never removed.
+	RetainBytes int64 `yaml:"retainBytes"`
 	// Sync is the sync policy: SyncEvery (default), SyncInterval or SyncNone.
 	Sync SyncPolicy `yaml:"sync"`
 	// SyncInterval is the background sync period for SyncInterval.
@@ -71,11 +83,36 @@ type Config struct {
 	// Kubernetes). Each replica must also have its own Path: the file is
 	// locked, and a second writer refuses to start.
 	Replica string `yaml:"replica"`
+	// Checkpoint signs the chain head from time to time with an Ed25519
+	// key, so that a rewrite with recomputed hashes, or a checkpoint
+	// removed, is detected by `audit verify --key`. Off when keyFile is
+	// empty.
+	Checkpoint CheckpointConfig `yaml:"checkpoint"`
 
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time `yaml:"-"`
 	// Stdout is the writer used by SinkStdout; nil means os.Stdout.
 	Stdout io.Writer `yaml:"-"`
+}
+
+// CheckpointConfig configures signed checkpoints (see Checkpoint).
+type CheckpointConfig struct {
+	// KeyFile is the Ed25519 private key that signs checkpoints: a PEM
+	// "PRIVATE KEY" block (PKCS #8), as written by
+	// `openssl genpkey -algorithm ed25519 -out audit-key.pem` or
+	// `backstage-mcp audit keygen audit-key.pem`. Keep it readable by the
+	// server only; give reviewers the public key. Empty: no checkpoints.
+	KeyFile string `yaml:"keyFile"`
+	// Every writes a checkpoint after this many records. Default 1000.
+	Every int `yaml:"every"`
+	// Interval writes a checkpoint when records are unsigned and this long
+	// has passed since the last checkpoint. Default 1m.
+	Interval time.Duration `yaml:"interval"`
+	// File, when set, also appends every checkpoint line to this file
+	// (0600, synced), so a copy of the signed heads lives apart from the
+	// log: keep it on another volume or ship it elsewhere. Given to
+	// `audit verify --checkpoints`, it proves how far the log reached.
+	File string `yaml:"file"`
 }
 
 // Defaults used when a Config field is zero.
@@ -86,6 +123,8 @@ const (
 	DefaultMaxEntityRefs    = 50
 	DefaultMaxArgumentBytes = 16 << 10
 	DefaultMaxReasonBytes   = 1 << 10
+	DefaultCheckpointEvery  = 1000
+	DefaultCheckpointPeriod = time.Minute
 )
 
 // DefaultConfig returns the configuration used when nothing is set: a file
@@ -133,6 +172,12 @@ func (c Config) withDefaults() Config {
 	if c.Replica == "" {
 		c.Replica, _ = os.Hostname()
 	}
+	if c.Checkpoint.Every <= 0 {
+		c.Checkpoint.Every = DefaultCheckpointEvery
+	}
+	if c.Checkpoint.Interval <= 0 {
+		c.Checkpoint.Interval = DefaultCheckpointPeriod
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -154,6 +199,24 @@ func (c Config) Validate() error {
 	case SyncEvery, SyncInterval, SyncNone:
 	default:
 		return fmt.Errorf("audit: unknown sync policy %q (want %q, %q or %q)", c.Sync, SyncEvery, SyncInterval, SyncNone)
+	}
+	if c.RotateAge < 0 || c.RetainAge < 0 || c.RetainBytes < 0 {
+		return fmt.Errorf("audit: rotateAge, retainAge and retainBytes cannot be negative")
+	}
+	if c.Sink != SinkFile && (c.RotateAge > 0 || c.RetainAge > 0 || c.RetainBytes > 0) {
+		return fmt.Errorf("audit: rotateAge, retainAge and retainBytes apply to the file sink only")
+	}
+	if c.RetainAge > 0 && c.RotateAge > 0 && c.RetainAge < c.RotateAge {
+		return fmt.Errorf("audit: retainAge %s is shorter than rotateAge %s: files would be removed as soon as they are rotated", c.RetainAge, c.RotateAge)
+	}
+	if c.Checkpoint.KeyFile == "" && c.Checkpoint.File != "" {
+		return fmt.Errorf("audit: checkpoint.file is set but checkpoint.keyFile is not: checkpoints need a key")
+	}
+	if c.Checkpoint.Every > 1_000_000 {
+		return fmt.Errorf("audit: checkpoint.every %d is above 1000000", c.Checkpoint.Every)
+	}
+	if c.Checkpoint.Interval < time.Second {
+		return fmt.Errorf("audit: checkpoint.interval %s is below 1s", c.Checkpoint.Interval)
 	}
 	return nil
 }

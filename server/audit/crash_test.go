@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,8 +16,15 @@ import (
 	"testing"
 )
 
-// crashChildEnv makes the test binary run crashChild instead of the tests.
-const crashChildEnv = "AUDIT_TEST_CRASH_CHILD_PATH"
+// crashChildEnv makes the test binary run crashChild instead of the tests;
+// crashSyncEnv and crashGoroutinesEnv choose its sync policy and how many
+// goroutines append at once.
+const (
+	crashChildEnv      = "AUDIT_TEST_CRASH_CHILD_PATH"
+	crashSyncEnv       = "AUDIT_TEST_CRASH_CHILD_SYNC"
+	crashGoroutinesEnv = "AUDIT_TEST_CRASH_CHILD_GOROUTINES"
+	crashKeyEnv        = "AUDIT_TEST_CRASH_CHILD_KEY"
+)
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
@@ -29,7 +37,16 @@ func TestMain(m *testing.M) {
 // crashChild appends records from several goroutines until it is killed,
 // printing each seq to stdout only after Append returned nil.
 func crashChild(path string) {
-	l, err := Open(Config{Path: path, MaxBytes: 64 << 10, Sync: SyncNone})
+	goroutines, err := strconv.Atoi(os.Getenv(crashGoroutinesEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	cfg := Config{Path: path, MaxBytes: 64 << 10, Sync: SyncPolicy(os.Getenv(crashSyncEnv))}
+	if key := os.Getenv(crashKeyEnv); key != "" {
+		cfg.Checkpoint = CheckpointConfig{KeyFile: key, Every: 50}
+	}
+	l, err := Open(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
@@ -37,7 +54,7 @@ func crashChild(path string) {
 	var out sync.Mutex
 	var wg sync.WaitGroup
 	big := json.RawMessage(`{"q":"` + strings.Repeat("x", 3000) + `"}`)
-	for g := range 4 {
+	for g := range goroutines {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				r := callRecord(i)
@@ -56,10 +73,42 @@ func crashChild(path string) {
 	wg.Wait()
 }
 
+// TestCrashKeepsAcknowledgedRecords kills a process with SIGKILL in the
+// middle of a burst of appends from many goroutines: every record whose
+// Append returned is in the files and the chain verifies. Under "every"
+// the burst goes through group commit (64 goroutines share syncs); under
+// "none" each record is only written, which a process crash cannot lose
+// either.
 func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
+	for _, tc := range []struct {
+		sync       SyncPolicy
+		goroutines int
+		signed     bool
+	}{{SyncEvery, 64, false}, {SyncNone, 4, false}, {SyncEvery, 64, true}} {
+		name := fmt.Sprintf("%s/c%d", tc.sync, tc.goroutines)
+		if tc.signed {
+			name += "/checkpoints"
+		}
+		t.Run(name, func(t *testing.T) {
+			crashOnce(t, tc.sync, tc.goroutines, tc.signed)
+		})
+	}
+}
+
+func crashOnce(t *testing.T, policy SyncPolicy, goroutines int, signed bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashSyncEnv+"="+string(policy),
+		crashGoroutinesEnv+"="+strconv.Itoa(goroutines))
+	var keyFile string
+	var verifyOpts VerifyOptions
+	if signed {
+		var pub ed25519.PublicKey
+		keyFile, pub = writeKey(t, dir)
+		cmd.Env = append(cmd.Env, crashKeyEnv+"="+keyFile)
+		verifyOpts.Keys = []ed25519.PublicKey{pub}
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +149,10 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	if len(files) < 2 {
 		t.Fatalf("expected rotation during the run, got files %v", files)
 	}
-	res := mustVerifyOK(t, files...)
+	res, err := VerifyWithOptions(verifyOpts, files...)
+	if err != nil || !res.OK {
+		t.Fatalf("verify after the crash: %+v, %v", res.Problem, err)
+	}
 	q, err := Query(files, Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -116,14 +168,35 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	}
 	t.Logf("child acknowledged %d records; log holds %d, torn lines %v", len(acked), res.Records, res.Torn)
 
-	// The next process resumes the chain after the crash.
-	l := openTest(t, Config{Path: path, MaxBytes: 64 << 10})
+	var lastCP uint64
+	if signed {
+		cps, err := Query(files, Filter{Type: TypeCheckpoint})
+		if err != nil || len(cps.Records) == 0 {
+			t.Fatalf("checkpoints after the crash: %v, %v", cps.Records, err)
+		}
+		lastCP = cps.Records[len(cps.Records)-1].Seq
+	}
+	if signed && (res.Checkpoints == 0 || res.Unsigned > 50) {
+		t.Errorf("after the crash: %d checkpoints, %d records unsigned; want checkpoints every 50", res.Checkpoints, res.Unsigned)
+	}
+
+	// The next process resumes the chain after the crash (signing the
+	// unsigned tail first when checkpoints are on).
+	cfg := Config{Path: path, MaxBytes: 64 << 10}
+	if signed {
+		cfg.Checkpoint = CheckpointConfig{KeyFile: keyFile, Every: 50}
+	}
+	l := openTest(t, cfg)
 	r := callRecord(1)
 	if err := l.Append(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Seq != res.LastSeq+1 || r.PrevHash != res.LastHash {
-		t.Errorf("resumed at seq %d prevHash %s; want %d %s", r.Seq, r.PrevHash, res.LastSeq+1, res.LastHash)
+	want := res.LastSeq + 1
+	if signed && res.Unsigned > 0 {
+		want++ // the resume checkpoint
+	}
+	if r.Seq != want || (!signed && r.PrevHash != res.LastHash) {
+		t.Errorf("resumed at seq %d prevHash %s; want %d after %s", r.Seq, r.PrevHash, want, res.LastHash)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -132,5 +205,21 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustVerifyOK(t, files...)
+	res, err = VerifyWithOptions(verifyOpts, files...)
+	if err != nil || !res.OK || (signed && res.Unsigned != 0) {
+		t.Fatalf("verify after the restart: %+v, %v", res, err)
+	}
+	if signed && res.Unsigned == 0 {
+		// The resume checkpoint links to the child's last checkpoint: the
+		// run of signatures goes on across the crash.
+		cps, err := Query(files, Filter{Type: TypeCheckpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cps.Records {
+			if c.Checkpoint.Resume && c.Checkpoint.Prev.Seq != lastCP {
+				t.Errorf("resume checkpoint seq %d links to seq %d, want the last checkpoint before the crash, seq %d", c.Seq, c.Checkpoint.Prev.Seq, lastCP)
+			}
+		}
+	}
 }

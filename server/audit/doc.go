@@ -6,10 +6,21 @@
 //
 // [Open] returns a [Log]. Each [Log.Append] fills the record's id, seq,
 // time (if zero), prevHash and hash, writes exactly one line and, under the
-// default [SyncEvery] policy, fsyncs it before returning. Appends are
-// serialised with a mutex: no queue, nothing is ever dropped. If a write or a
-// sync fails, Append returns the error (the caller must fail the tool call)
-// and [Log.Healthy] reports the failure so a readiness probe can turn red.
+// default [SyncEvery] policy, syncs it before returning. Nothing is ever
+// dropped and no record is acknowledged early.
+//
+// Concurrent appends share writes and syncs (group commit): each Append
+// encodes its record under a mutex (the chain is sequential) and queues the
+// line; the first appender that finds no flush in progress becomes the
+// leader, takes every queued line, writes them with one write(2) and makes
+// them durable with one fdatasync(2), then wakes the others. While it
+// flushes, new records queue behind it and the next leader takes them all.
+// Each Append still returns only once its own record is written (and synced
+// under SyncEvery). If a write or a sync fails, Append returns the error
+// (the caller must fail the tool call) to every record of the failed batch
+// and to those queued behind it, the chain continues from the last record
+// that is complete in the file, and [Log.Healthy] reports the failure so a
+// readiness probe can turn red.
 //
 //	log, err := audit.Open(audit.DefaultConfig())
 //	if err != nil { ... }
@@ -34,12 +45,23 @@
 // # Files, rotation and resume
 //
 // The file sink appends to Config.Path (mode 0600, O_APPEND). When the next
-// record would make it larger than Config.MaxBytes, the file is synced and
-// renamed to PATH.YYYYMMDDTHHMMSS.nnnnnnnnnZ (UTC time of rotation; names
-// sort chronologically) and a new PATH is created. The chain does not restart:
+// record would make it larger than Config.MaxBytes, or the file was started
+// Config.RotateAge ago, the file is synced and renamed to
+// PATH.YYYYMMDDTHHMMSS.nnnnnnnnnZ (UTC time of rotation; names sort
+// chronologically) and a new PATH is created. The chain does not restart:
 // the first record of the new file carries the last hash of the previous file
-// as its prevHash and the next seq. Rotated files are never deleted by the
-// server; retention is the operator's job.
+// as its prevHash and the next seq.
+//
+// Retention (Config.RetainAge, Config.RetainBytes) removes the oldest
+// rotated files, only ever as a run from the oldest, after each rotation and
+// once a minute. Before removing a file it appends a [TypeRetention] record
+// naming the seq range and the hashes at both ends of everything removed so
+// far, so what remains verifies as one chain that starts at seq N, and
+// [Verify] can tell that seq 1..N-1 were removed by the server
+// ([VerifyResult].RemovedByRetention) rather than cut. Checkpoints stay
+// verifiable: the first remaining checkpoint names a previous one that is
+// in a removed file, which Verify accepts when that seq lies before the
+// files given.
 //
 // On Open an existing chain is resumed: the last complete, correctly hashed
 // record of PATH (or, if PATH holds none, of the newest rotated file) gives

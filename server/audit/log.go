@@ -6,6 +6,7 @@ import (
 
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -56,6 +57,8 @@ type Stats struct {
 	SyncErrors uint64
 	// Rotations counts file rotations.
 	Rotations uint64
+	// Checkpoints counts signed checkpoints queued.
+	Checkpoints uint64
 }
 
 // Log is an append-only, hash-chained audit log. It is safe for concurrent
@@ -64,18 +67,46 @@ type Log struct {
 	cfg  Config
 	path string // active file for SinkFile; "" for writer sinks
 
-	// mu serialises appends, rotation and the chain state.
+	// mu guards the chain state, the queue of encoded records and the
+	// leader flag. Appends encode their record under mu and queue it; one
+	// appender at a time (the leader) takes the whole queue, writes it with
+	// one write and makes it durable with one sync while the others queue
+	// behind it (group commit).
 	mu       sync.Mutex
-	lock     *os.File  // holds the exclusive lock of the file sink
-	f        *os.File  // file sink; nil when it must be reopened
-	out      io.Writer // where lines go; nil when the file must be reopened
-	size     int64     // bytes in the active file
-	seq      uint64    // seq of the last record written
-	lastHash string    // hash of the last record written
-	partial  bool      // the sink ends with an unterminated fragment
+	cond     *sync.Cond // signalled when a flush ends; uses mu
+	seq      uint64     // seq of the last record encoded (queued or written)
+	lastHash string     // hash of the last record encoded
+	wseq     uint64     // seq of the last record written to the sink
+	whash    string     // hash of the last record written to the sink
+	queue    []*pending // encoded records waiting for the leader
+	flushing bool       // a leader is writing; it alone owns the sink fields
 	closed   bool
 
-	// syncMu serialises syncs (group commit). Lock order: mu, then syncMu.
+	// Checkpoints (nil signer: none). cpSeq and cpHash name the last
+	// checkpoint queued, wcpSeq and wcpHash the last one written.
+	signer          ed25519.PrivateKey
+	keyID           string
+	cpSeq, wcpSeq   uint64
+	cpHash, wcpHash string
+	cpTime          time.Time
+	side            *os.File // checkpoint file; written by the leader
+
+	// The sink fields: set up before the log is shared, afterwards touched
+	// only by the leader (flushing == true) or by Close once no leader
+	// remains.
+	lock    *os.File  // holds the exclusive lock of the file sink
+	f       *os.File  // file sink; nil when it must be reopened
+	out     io.Writer // where lines go; nil when the file must be reopened
+	size    int64     // bytes in the active file
+	partial bool      // the sink ends with an unterminated fragment
+	wbuf    []byte    // the leader's write buffer, reused
+	started time.Time // when the active file was started (RotateAge)
+	pruneCh chan struct{}
+	pruneMu sync.Mutex // one retention run at a time; guards removed
+	removed *Retention // all that retention removed so far, as one run
+
+	// syncMu serialises syncs and guards syncer against the background
+	// syncer of SyncInterval. Lock order: mu, then syncMu.
 	syncMu  sync.Mutex
 	syncer  syncer        // nil when the sink cannot sync; guarded by syncMu
 	synced  uint64        // highest seq known durable; guarded by syncMu
@@ -83,13 +114,14 @@ type Log struct {
 
 	healthMu sync.Mutex
 	writeErr error // last write error, cleared by the next successful write
+	sideErr  error // last checkpoint-file error, cleared by its next success
 	syncErr  error // sticky
 
 	closedFlag atomic.Bool
-	stop       chan struct{}
-	done       chan struct{}
+	stop       chan struct{}  // closed by Close to end the background loops
+	loops      sync.WaitGroup // the background loops
 
-	nRecords, nBytes, nWriteErrs, nSyncErrs, nRotations atomic.Uint64
+	nRecords, nBytes, nWriteErrs, nSyncErrs, nRotations, nCheckpoints atomic.Uint64
 }
 
 // Open opens the log described by cfg: for SinkFile it resumes the existing
@@ -123,8 +155,12 @@ func OpenWriter(w io.Writer, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	l := &Log{cfg: cfg, out: w, lastHash: GenesisHash}
+	l := &Log{cfg: cfg, out: w, lastHash: GenesisHash, whash: GenesisHash}
+	l.cond = sync.NewCond(&l.mu)
 	l.syncer = writerSyncer(w)
+	if err := l.initCheckpoints(); err != nil {
+		return nil, err
+	}
 	l.start()
 	return l, nil
 }
@@ -161,11 +197,27 @@ func openFile(cfg Config) (l *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l = &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash, lock: lock}
+	l = &Log{cfg: cfg, path: cfg.Path, seq: seq, lastHash: hash, wseq: seq, whash: hash, lock: lock}
+	l.cond = sync.NewCond(&l.mu)
 	l.written.Store(seq)
 	l.synced = seq
 	if err := l.reopenLocked(); err != nil {
 		return nil, err
+	}
+	if err := l.initCheckpoints(); err != nil {
+		_ = l.f.Close()
+		return nil, err
+	}
+	l.started = l.cfg.Now()
+	if cfg.RotateAge > 0 {
+		l.started = fileStarted(l.path, l.started)
+	}
+	if cfg.RetainAge > 0 || cfg.RetainBytes > 0 {
+		l.pruneCh = make(chan struct{}, 1)
+		if l.removed, err = lastRetention(l.path, 3); err != nil {
+			_ = l.f.Close()
+			return nil, err
+		}
 	}
 	if l.partial {
 		// Terminate a torn tail now so it stays a line of its own.
@@ -182,22 +234,86 @@ func openFile(cfg Config) (l *Log, err error) {
 			}
 		}
 	}
+	if l.signer != nil && l.seq > l.cpSeq {
+		// Sign the tail that no checkpoint covers (a crash, or a log from
+		// before checkpoints) before anything new is written.
+		l.mu.Lock()
+		p, err := l.enqueueCheckpointLocked(true)
+		if err == nil {
+			l.waitLocked(p)
+			err = p.err
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.closeSinks()
+			return nil, fmt.Errorf("audit: resume checkpoint: %w", err)
+		}
+	}
 	l.start()
 	return l, nil
 }
 
-// start launches the background syncer for SyncInterval.
-func (l *Log) start() {
-	if l.cfg.Sync != SyncInterval {
-		return
+// initCheckpoints loads the checkpoint key, opens the checkpoint file and,
+// for a file sink, finds the last checkpoint to chain the next one to.
+func (l *Log) initCheckpoints() error {
+	cc := l.cfg.Checkpoint
+	l.cpTime = l.cfg.Now()
+	if cc.KeyFile == "" {
+		return nil
 	}
+	key, err := LoadSigningKey(cc.KeyFile)
+	if err != nil {
+		return err
+	}
+	if l.path != "" {
+		last, err := lastCheckpoint(l.path, 2*cc.Every+2)
+		if err != nil {
+			return err
+		}
+		if last != nil {
+			l.cpSeq, l.cpHash = last.Seq, last.Hash
+			l.wcpSeq, l.wcpHash = last.Seq, last.Hash
+		}
+	}
+	if cc.File != "" {
+		if l.side, err = openSide(cc.File); err != nil {
+			return err
+		}
+	}
+	l.signer, l.keyID = key, KeyID(key.Public().(ed25519.PublicKey))
+	return nil
+}
+
+// closeSinks closes the files of a log that failed to open.
+func (l *Log) closeSinks() {
+	if l.f != nil {
+		_ = l.f.Close()
+	}
+	if l.side != nil {
+		_ = l.side.Close()
+	}
+}
+
+// start launches the background loops: the syncer of SyncInterval and the
+// checkpoint timer.
+func (l *Log) start() {
 	l.stop = make(chan struct{})
-	l.done = make(chan struct{})
-	go l.syncLoop(l.cfg.SyncInterval)
+	if l.cfg.Sync == SyncInterval {
+		l.loops.Add(1)
+		go l.syncLoop(l.cfg.SyncInterval)
+	}
+	if l.signer != nil {
+		l.loops.Add(1)
+		go l.checkpointLoop(l.cfg.Checkpoint.Interval)
+	}
+	if l.pruneCh != nil {
+		l.loops.Add(1)
+		go l.retentionLoop()
+	}
 }
 
 func (l *Log) syncLoop(d time.Duration) {
-	defer close(l.done)
+	defer l.loops.Done()
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -295,30 +411,67 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 
 const tracerName = "github.com/backstage-mcp/backstage-mcp/server/audit"
 
+// pending is one encoded record in the queue. done and err are guarded by
+// Log.mu; the leader sets them when the record's write (and, under
+// SyncEvery, its sync) has finished or failed.
+type pending struct {
+	line []byte
+	seq  uint64
+	hash string
+	cp   bool // a checkpoint record
+	done bool
+	err  error
+}
+
 func (l *Log) append(r *Record) error {
-	if !r.Type.Valid() {
+	if !r.Type.Valid() || r.Type == TypeCheckpoint || r.Type == TypeRetention {
 		return fmt.Errorf("audit: invalid record type %q", r.Type)
 	}
+	return l.appendRecord(r)
+}
+
+// appendRecord is append without the check of the record type, for the
+// records the log writes itself.
+func (l *Log) appendRecord(r *Record) error {
 	if err := l.stickyErr(); err != nil {
 		return err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
 		return ErrClosed
 	}
-	seq, err := l.appendLocked(r)
-	l.mu.Unlock()
+	p, err := l.enqueueLocked(r)
 	if err != nil {
 		return err
 	}
-	if l.cfg.Sync == SyncEvery {
-		return l.syncTo(seq)
+	if l.signer != nil && l.seq-l.cpSeq >= uint64(l.cfg.Checkpoint.Every) { //nolint:gosec // G115: Every is 1..1e6 (withDefaults, Validate)
+		// Queued right behind the record, so both go in the same write.
+		if _, err := l.enqueueCheckpointLocked(false); err != nil {
+			return err
+		}
 	}
-	return nil
+	l.waitLocked(p)
+	return p.err
 }
 
-func (l *Log) appendLocked(r *Record) (uint64, error) {
+// waitLocked returns when p is written (and synced under SyncEvery) or has
+// failed. If no leader is flushing, the caller becomes the leader and
+// flushes everything queued, its own record included. l.mu must be held.
+func (l *Log) waitLocked(p *pending) {
+	for !p.done {
+		if l.flushing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+}
+
+// enqueueLocked completes r, encodes it and queues its line. The chain
+// state advances at once, so the next record links to this one before it
+// is written; if the write fails, flushLocked rolls the state back.
+func (l *Log) enqueueLocked(r *Record) (*pending, error) {
 	if r.Time.IsZero() {
 		r.Time = l.cfg.Now()
 	}
@@ -331,49 +484,142 @@ func (l *Log) appendLocked(r *Record) (uint64, error) {
 	r.PrevHash = l.lastHash
 	r.InvalidUTF8 += validUTF8(r)
 	l.capFields(r)
+	if r.Type == TypeCheckpoint {
+		l.sign(r)
+	}
 	line, err := encodeRecord(r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	p := &pending{line: line, seq: r.Seq, hash: r.Hash}
+	l.queue = append(l.queue, p)
+	l.seq, l.lastHash = r.Seq, r.Hash
+	return p, nil
+}
+
+// flushLocked makes the caller the leader: it takes the queue, releases mu
+// while it writes and syncs, then marks every record of the batch done and
+// wakes the waiters. l.mu must be held and no other leader may be flushing.
+func (l *Log) flushLocked() {
+	batch := l.queue
+	l.queue = nil
+	l.flushing = true
+	l.mu.Unlock()
+	n, err := l.writeBatch(batch)
+	l.mu.Lock()
+	l.flushing = false
+	if n > 0 {
+		l.wseq, l.whash = batch[n-1].seq, batch[n-1].hash
+	}
+	for _, p := range batch[:n] {
+		if p.cp {
+			l.wcpSeq, l.wcpHash = p.seq, p.hash
+		}
+	}
+	for _, p := range batch {
+		p.done, p.err = true, err
+	}
+	if err != nil {
+		// Records queued meanwhile link to records that are not in the
+		// sink: fail them too and continue the chain from the last
+		// record written.
+		for _, p := range l.queue {
+			p.done, p.err = true, fmt.Errorf("audit: record seq %d not written: an earlier record failed: %w", p.seq, err)
+		}
+		l.queue = nil
+		l.seq, l.lastHash = l.wseq, l.whash
+		l.cpSeq, l.cpHash = l.wcpSeq, l.wcpHash
+	}
+	l.cond.Broadcast()
+}
+
+// writeBatch writes the lines of batch in order, rotating between them
+// when the active file is full, then syncs under SyncEvery. It returns how
+// many records are complete in the sink. Only the leader calls it.
+func (l *Log) writeBatch(batch []*pending) (int, error) {
 	if l.out == nil {
 		if err := l.reopenLocked(); err != nil {
 			return 0, l.writeFailed(err)
 		}
 	}
-	if l.path != "" && l.cfg.MaxBytes > 0 && l.size > 0 && l.size+int64(len(line)) > l.cfg.MaxBytes {
-		if err := l.rotateLocked(); err != nil {
-			return 0, err
+	rotates := l.path != "" && l.cfg.MaxBytes > 0
+	aged := l.path != "" && l.cfg.RotateAge > 0 && l.size > 0 && l.cfg.Now().Sub(l.started) >= l.cfg.RotateAge
+	for i := 0; i < len(batch); {
+		if aged || (rotates && l.size > 0 && l.size+int64(len(batch[i].line)) > l.cfg.MaxBytes) {
+			aged = false
+			if err := l.rotateLocked(); err != nil {
+				return i, err
+			}
 		}
+		buf := l.wbuf[:0]
+		lead := 0
+		if l.partial {
+			buf = append(buf, '\n')
+			lead = 1
+		}
+		j := i
+		for ; j < len(batch); j++ {
+			line := batch[j].line
+			if j > i && rotates && l.size+int64(len(buf)+len(line)) > l.cfg.MaxBytes {
+				break
+			}
+			buf = append(buf, line...)
+		}
+		if cap(buf) <= maxWriteBuf {
+			l.wbuf = buf
+		}
+		n, err := l.out.Write(buf)
+		if n > 0 {
+			l.size += int64(n)
+			l.nBytes.Add(uint64(n))
+		}
+		if err == nil && n < len(buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			// Count the lines that made it whole; a fragment after them
+			// must be terminated before the next record.
+			k, rest := i, n-lead
+			for k < j && rest >= len(batch[k].line) {
+				rest -= len(batch[k].line)
+				k++
+			}
+			l.partial = n < lead || rest > 0
+			if k < j && rest == len(batch[k].line)-1 {
+				// All but the newline: the newline that terminates the
+				// fragment will make it a complete record, so the chain
+				// must continue from it.
+				k++
+			}
+			l.recordWritten(batch[i:k])
+			return k, l.writeFailed(fmt.Errorf("audit: write record seq %d: %w", batch[min(k, j-1)].seq, err))
+		}
+		l.partial = false
+		l.recordWritten(batch[i:j])
+		i = j
 	}
-	buf := line
-	lead := 0
-	if l.partial {
-		buf = make([]byte, 0, len(line)+1)
-		buf = append(append(buf, '\n'), line...)
-		lead = 1
-	}
-	n, err := l.out.Write(buf)
-	if n > 0 {
-		l.size += int64(n)
-		l.nBytes.Add(uint64(n))
-	}
-	if err == nil && n < len(buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		// A fragment of the record may be in the sink: terminate it before
-		// the next record. The chain state does not advance.
-		l.partial = n > lead || (lead == 1 && n == 0)
-		return 0, l.writeFailed(fmt.Errorf("audit: write record seq %d: %w", r.Seq, err))
-	}
-	l.partial = false
-	l.seq, l.lastHash = r.Seq, r.Hash
-	l.written.Store(r.Seq)
-	l.nRecords.Add(1)
 	l.healthMu.Lock()
 	l.writeErr = nil
 	l.healthMu.Unlock()
-	return r.Seq, nil
+	if l.cfg.Sync == SyncEvery {
+		if err := l.syncTo(batch[len(batch)-1].seq); err != nil {
+			return len(batch), err
+		}
+	}
+	l.writeSide(batch)
+	return len(batch), nil
+}
+
+// maxWriteBuf bounds the write buffer the leader keeps between flushes.
+const maxWriteBuf = 1 << 20
+
+// recordWritten counts records that are complete in the sink.
+func (l *Log) recordWritten(batch []*pending) {
+	if len(batch) == 0 {
+		return
+	}
+	l.written.Store(batch[len(batch)-1].seq)
+	l.nRecords.Add(uint64(len(batch)))
 }
 
 // capFields bounds the caller-controlled, possibly large fields of r.
@@ -395,8 +641,8 @@ func (l *Log) capFields(r *Record) {
 	}
 }
 
-// rotateLocked syncs and renames the active file and opens a new one. l.mu
-// must be held.
+// rotateLocked syncs and renames the active file and opens a new one. Only
+// the leader calls it.
 func (l *Log) rotateLocked() error {
 	l.syncMu.Lock()
 	if l.f != nil {
@@ -422,6 +668,13 @@ func (l *Log) rotateLocked() error {
 	l.nRotations.Add(1)
 	if err := l.reopenLocked(); err != nil {
 		return l.writeFailed(err)
+	}
+	l.started = l.cfg.Now()
+	if l.pruneCh != nil {
+		select {
+		case l.pruneCh <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -624,6 +877,9 @@ func (l *Log) Healthy() error {
 	if l.writeErr != nil {
 		return fmt.Errorf("%w: %w", ErrUnhealthy, l.writeErr)
 	}
+	if l.sideErr != nil {
+		return fmt.Errorf("%w: %w", ErrUnhealthy, l.sideErr)
+	}
 	return nil
 }
 
@@ -633,7 +889,7 @@ func (l *Log) Healthy() error {
 func (l *Log) Head() (seq uint64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.lastHash
+	return l.wseq, l.whash
 }
 
 // Stats returns counters since Open, for metrics.
@@ -644,6 +900,7 @@ func (l *Log) Stats() Stats {
 		WriteErrors: l.nWriteErrs.Load(),
 		SyncErrors:  l.nSyncErrs.Load(),
 		Rotations:   l.nRotations.Load(),
+		Checkpoints: l.nCheckpoints.Load(),
 	}
 }
 
@@ -657,10 +914,22 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.closedFlag.Store(true)
+	if l.signer != nil && l.seq > l.cpSeq && l.stickyErr() == nil {
+		// A clean stop ends signed.
+		_, _ = l.enqueueCheckpointLocked(false)
+	}
+	// Records queued before Close are written: their callers are waiting.
+	for l.flushing || len(l.queue) > 0 {
+		if l.flushing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
 	l.mu.Unlock()
 	if l.stop != nil {
 		close(l.stop)
-		<-l.done
+		l.loops.Wait()
 	}
 	var errs []error
 	if err := l.syncTo(l.written.Load()); err != nil {
@@ -675,6 +944,12 @@ func (l *Log) Close() error {
 	}
 	l.f, l.out, l.syncer = nil, nil, nil
 	l.syncMu.Unlock()
+	if l.side != nil {
+		if err := l.side.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: close checkpoint file: %w", err))
+		}
+		l.side = nil
+	}
 	if l.lock != nil {
 		_ = l.lock.Close() // releases the lock
 		l.lock = nil

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"cmp"
+	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -11,10 +13,21 @@ import (
 // Filter selects records in Query. Empty fields match everything; string
 // comparisons ignore case except Tool.
 type Filter struct {
-	// User matches the user's sub, email or Backstage ref.
+	// User matches part of the user's sub, email or Backstage ref: "jane"
+	// finds jane.doe@example.com and user:default/jane.doe.
 	User string
-	// Agent matches the agent's client id or clientInfo name.
+	// Agent matches the agent's client id or clientInfo name exactly.
 	Agent string
+	// Client matches part of the MCP client the agent announced
+	// (clientInfo "name version"), e.g. "claude" or "cursor 1.2".
+	Client string
+	// Redacted keeps only records with at least one redaction.
+	Redacted bool
+	// IP keeps records whose client address is in this prefix (a single
+	// address is a /32 or /128). Only records that carry an address match:
+	// today the aggregated authentication failures (Record.Source); tool
+	// call records carry no client address yet.
+	IP netip.Prefix
 	// Tool matches the tool name exactly.
 	Tool string
 	// Decision matches the decision exactly.
@@ -33,11 +46,23 @@ type Filter struct {
 
 // Match reports whether r passes the filter.
 func (f Filter) Match(r *Record) bool {
-	if f.User != "" && !strings.EqualFold(f.User, r.User.Sub) && !strings.EqualFold(f.User, r.User.Email) && !strings.EqualFold(f.User, r.User.Ref) {
+	if f.User != "" && !containsFold(r.User.Sub, f.User) && !containsFold(r.User.Email, f.User) && !containsFold(r.User.Ref, f.User) {
 		return false
 	}
 	if f.Agent != "" && !strings.EqualFold(f.Agent, r.Agent.ClientID) && !strings.EqualFold(f.Agent, r.Agent.Name) {
 		return false
+	}
+	if f.Client != "" && (r.Agent.Name == "" || !containsFold(ClientLabel(r.Agent), f.Client)) {
+		return false
+	}
+	if f.Redacted && r.RedactionTotal() == 0 {
+		return false
+	}
+	if f.IP.IsValid() {
+		a, ok := sourceAddr(r.Source)
+		if !ok || !f.IP.Contains(a) {
+			return false
+		}
 	}
 	if f.Tool != "" && f.Tool != r.Tool {
 		return false
@@ -210,6 +235,187 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
 	return sorted[max(rank, 1)-1]
+}
+
+// containsFold reports whether sub is in s, ignoring case.
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// sourceAddr parses a recorded client address ("192.0.2.1", "[2001:db8::1]:443"…).
+func sourceAddr(s string) (netip.Addr, bool) {
+	if s == "" {
+		return netip.Addr{}, false
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	return a.Unmap(), err == nil
+}
+
+// ClientLabel is how reviewer tools show the MCP client an agent announced:
+// clientInfo "name version", else "-".
+func ClientLabel(a Agent) string {
+	return cmp.Or(strings.TrimSpace(a.Name+" "+a.Version), "-")
+}
+
+// RollupKey names what RollUp groups by.
+type RollupKey string
+
+// Roll-up keys.
+const (
+	// ByUser groups by UserLabel.
+	ByUser RollupKey = "user"
+	// ByAgent groups by AgentLabel (OAuth client id, else client name).
+	ByAgent RollupKey = "agent"
+	// ByClient groups by ClientLabel (MCP clientInfo name and version).
+	ByClient RollupKey = "client"
+	// ByEntity groups by entity ref returned (lower case); a call counts
+	// once for each ref it recorded (at most audit.maxEntityRefs per call).
+	ByEntity RollupKey = "entity"
+	// ByDecision groups by decision.
+	ByDecision RollupKey = "decision"
+	// ByTool groups by tool name.
+	ByTool RollupKey = "tool"
+)
+
+// RollupKeys lists the keys RollUp accepts, for help texts and errors.
+func RollupKeys() []RollupKey {
+	return []RollupKey{ByUser, ByAgent, ByClient, ByEntity, ByDecision, ByTool}
+}
+
+// RollupRow is one group of RollUp.
+type RollupRow struct {
+	// Key is the user, agent, client, entity ref, decision or tool.
+	Key string `json:"key"`
+	// Calls counts records (calls and authentication failures).
+	Calls int `json:"calls"`
+	// Users counts distinct users.
+	Users int `json:"users"`
+	// Entities is the total number of entities returned.
+	Entities int `json:"entities"`
+	// Denied counts deny decisions.
+	Denied int `json:"denied"`
+	// RateLimited counts rate_limited decisions.
+	RateLimited int `json:"rateLimited"`
+	// Errors counts error decisions.
+	Errors int `json:"errors"`
+	// Redactions is the total number of redactions.
+	Redactions int `json:"redactions"`
+	// P50Ms is the median latency (nearest rank) in ms.
+	P50Ms float64 `json:"p50Ms"`
+	// P95Ms is the 95th percentile latency in ms.
+	P95Ms float64 `json:"p95Ms"`
+}
+
+// RollupSorts lists the columns RollUp output may be ordered by (largest
+// first).
+func RollupSorts() []string {
+	return []string{"calls", "entities", "users", "denied", "rate_limited", "errors", "redactions", "p95"}
+}
+
+// RollUp aggregates call and auth_failure records by one key, ordered by the
+// column sortBy (one of RollupSorts, largest first; ties by key), and keeps
+// the first top rows (top <= 0: all).
+func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow, error) {
+	if !slices.Contains(RollupKeys(), by) {
+		return nil, fmt.Errorf("audit: cannot group by %q (want one of %v)", by, RollupKeys())
+	}
+	if !slices.Contains(RollupSorts(), sortBy) {
+		return nil, fmt.Errorf("audit: cannot sort by %q (want one of %v)", sortBy, RollupSorts())
+	}
+	type acc struct {
+		row   RollupRow
+		users map[string]bool
+		lats  []float64
+	}
+	groups := map[string]*acc{}
+	add := func(key string, r *Record) {
+		a := groups[key]
+		if a == nil {
+			a = &acc{row: RollupRow{Key: key}, users: map[string]bool{}}
+			groups[key] = a
+		}
+		a.row.Calls++
+		a.users[UserLabel(r.User)] = true
+		a.row.Entities += r.Entities.Count
+		switch r.Decision {
+		case DecisionDeny:
+			a.row.Denied++
+		case DecisionRateLimited:
+			a.row.RateLimited++
+		case DecisionError:
+			a.row.Errors++
+		}
+		a.row.Redactions += r.RedactionTotal()
+		a.lats = append(a.lats, r.DurationMs)
+	}
+	for i := range records {
+		r := &records[i]
+		if r.Type != TypeCall && r.Type != TypeAuthFailure {
+			continue
+		}
+		switch by {
+		case ByUser:
+			add(UserLabel(r.User), r)
+		case ByAgent:
+			add(AgentLabel(r.Agent), r)
+		case ByClient:
+			add(ClientLabel(r.Agent), r)
+		case ByDecision:
+			add(cmp.Or(string(r.Decision), "-"), r)
+		case ByTool:
+			tool := cmp.Or(r.Tool, "-")
+			if r.Type == TypeAuthFailure {
+				tool = "(auth)"
+			}
+			add(tool, r)
+		case ByEntity:
+			seen := map[string]bool{}
+			for _, ref := range r.Entities.Refs {
+				k := strings.ToLower(ref)
+				if !seen[k] {
+					seen[k] = true
+					add(k, r)
+				}
+			}
+		}
+	}
+	rows := make([]RollupRow, 0, len(groups))
+	for _, a := range groups {
+		slices.Sort(a.lats)
+		a.row.P50Ms = percentile(a.lats, 50)
+		a.row.P95Ms = percentile(a.lats, 95)
+		a.row.Users = len(a.users)
+		rows = append(rows, a.row)
+	}
+	col := func(r RollupRow) float64 {
+		switch sortBy {
+		case "entities":
+			return float64(r.Entities)
+		case "users":
+			return float64(r.Users)
+		case "denied":
+			return float64(r.Denied)
+		case "rate_limited":
+			return float64(r.RateLimited)
+		case "errors":
+			return float64(r.Errors)
+		case "redactions":
+			return float64(r.Redactions)
+		case "p95":
+			return r.P95Ms
+		}
+		return float64(r.Calls)
+	}
+	slices.SortFunc(rows, func(a, b RollupRow) int {
+		return cmp.Or(cmp.Compare(col(b), col(a)), cmp.Compare(a.Key, b.Key))
+	})
+	if top > 0 && len(rows) > top {
+		rows = rows[:top]
+	}
+	return rows, nil
 }
 
 // UserLabel is how reviewer tools show a user: email, else ref, else sub,

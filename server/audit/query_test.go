@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -17,8 +19,8 @@ func reviewLog(t *testing.T) string {
 		{Type: TypeCall, User: User{Sub: "u1", Email: "jane@example.com"}, Agent: Agent{ClientID: "copilot"}, Tool: "get_entity", Decision: DecisionAllow, DurationMs: 20},
 		{Type: TypeCall, User: User{Sub: "u1", Email: "jane@example.com"}, Agent: Agent{ClientID: "copilot"}, Tool: "get_entity", Decision: DecisionDeny, DurationMs: 30},
 		{Type: TypeCall, User: User{Sub: "u1", Email: "jane@example.com"}, Agent: Agent{ClientID: "copilot"}, Tool: "get_entity", Decision: DecisionRateLimited, DurationMs: 40},
-		{Type: TypeCall, User: User{Sub: "u2", Email: "bob@example.com"}, Agent: Agent{Name: "cli"}, Tool: "search", Decision: DecisionError, DurationMs: 100, Entities: Entities{Refs: []string{"Component:default/Payments"}}},
-		{Type: TypeAuthFailure, Decision: DecisionDeny, Reason: "token expired"},
+		{Type: TypeCall, User: User{Sub: "u2", Email: "bob@example.com"}, Agent: Agent{Name: "cli", Version: "0.9.1"}, Tool: "search", Decision: DecisionError, DurationMs: 100, Entities: Entities{Refs: []string{"Component:default/Payments"}}},
+		{Type: TypeAuthFailure, Decision: DecisionDeny, Reason: "token expired", Source: "203.0.113.7", Count: 3},
 		{Type: TypeServerStop},
 	}
 	for i := range recs {
@@ -45,6 +47,15 @@ func TestQuery(t *testing.T) {
 		{"user by email, any case", Filter{User: "JANE@example.com"}, []uint64{2, 3, 4, 5}},
 		{"user by ref", Filter{User: "user:default/jane"}, []uint64{2}},
 		{"user by sub", Filter{User: "u2"}, []uint64{6}},
+		{"user by part of the email", Filter{User: "Jan"}, []uint64{2, 3, 4, 5}},
+		{"user by part of the ref", Filter{User: "default/ja"}, []uint64{2}},
+		{"user part matches nobody", Filter{User: "janet"}, nil},
+		{"client by name and version", Filter{Client: "CLI 0.9"}, []uint64{6}},
+		{"client needs a client name", Filter{Client: "copilot"}, nil},
+		{"redacted", Filter{Redacted: true}, []uint64{2}},
+		{"ip exact", Filter{IP: netip.MustParsePrefix("203.0.113.7/32")}, []uint64{7}},
+		{"ip in a range", Filter{IP: netip.MustParsePrefix("203.0.113.0/24")}, []uint64{7}},
+		{"ip outside", Filter{IP: netip.MustParsePrefix("198.51.100.0/24")}, nil},
 		{"agent by client id", Filter{Agent: "copilot"}, []uint64{2, 3, 4, 5}},
 		{"agent by name", Filter{Agent: "cli"}, []uint64{6}},
 		{"tool", Filter{Tool: "search"}, []uint64{6}},
@@ -117,5 +128,50 @@ func TestPercentile(t *testing.T) {
 				t.Errorf("percentile = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRollUp(t *testing.T) {
+	res, err := Query([]string{reviewLog(t)}, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		key                    string
+		calls, users, entities int
+	}
+	tests := []struct {
+		by   RollupKey
+		sort string
+		top  int
+		want []row
+	}{
+		{ByUser, "calls", 0, []row{{"jane@example.com", 4, 1, 1}, {"-", 1, 1, 0}, {"bob@example.com", 1, 1, 1}}},
+		{ByUser, "calls", 1, []row{{"jane@example.com", 4, 1, 1}}},
+		{ByAgent, "calls", 0, []row{{"copilot", 4, 1, 1}, {"-", 1, 1, 0}, {"cli", 1, 1, 1}}},
+		{ByClient, "calls", 0, []row{{"-", 5, 2, 1}, {"cli 0.9.1", 1, 1, 1}}},
+		{ByEntity, "calls", 0, []row{{"component:default/payments", 2, 2, 2}}},
+		{ByDecision, "calls", 0, []row{{"allow", 2, 1, 1}, {"deny", 2, 2, 0}, {"error", 1, 1, 1}, {"rate_limited", 1, 1, 0}}},
+		{ByDecision, "entities", 2, []row{{"allow", 2, 1, 1}, {"error", 1, 1, 1}}},
+		{ByTool, "calls", 0, []row{{"get_entity", 4, 1, 1}, {"(auth)", 1, 1, 0}, {"search", 1, 1, 1}}},
+	}
+	for _, tt := range tests {
+		rows, err := RollUp(res.Records, tt.by, tt.sort, tt.top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []row
+		for _, r := range rows {
+			got = append(got, row{r.Key, r.Calls, r.Users, r.Entities})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("RollUp(%s, %s, %d) = %v, want %v", tt.by, tt.sort, tt.top, got, tt.want)
+		}
+	}
+	if _, err := RollUp(res.Records, "team", "calls", 0); err == nil {
+		t.Error("RollUp by an unknown key succeeded")
+	}
+	if _, err := RollUp(res.Records, ByUser, "size", 0); err == nil {
+		t.Error("RollUp sorted by an unknown column succeeded")
 	}
 }

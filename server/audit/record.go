@@ -30,12 +30,19 @@ const (
 	// and interval, with Count). The session caps evict the least recently
 	// used session instead of refusing.
 	TypeSession Type = "session"
+	// TypeCheckpoint carries the chain head signed with the checkpoint key
+	// (see Checkpoint); written by the log itself, never by Append.
+	TypeCheckpoint Type = "checkpoint"
+	// TypeRetention records the removal of a rotated file by retention
+	// (audit.retainAge, audit.retainBytes), written by the log itself just
+	// before the file is removed (see Retention).
+	TypeRetention Type = "retention"
 )
 
 // Valid reports whether t is one of the known record types.
 func (t Type) Valid() bool {
 	switch t {
-	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession:
+	case TypeCall, TypeAuthFailure, TypeServerStart, TypeServerStop, TypePolicyReload, TypeSession, TypeCheckpoint, TypeRetention:
 		return true
 	}
 	return false
@@ -167,12 +174,36 @@ type Record struct {
 	// correlation with the caller's own traces. It is caller input: it
 	// names no trace of this server and proves nothing.
 	CallerTraceparent string `json:"callerTraceparent,omitempty"`
+	// Checkpoint is set on TypeCheckpoint records only: the signed head of
+	// the chain.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Retention is set on TypeRetention records only: the file removed.
+	Retention *Retention `json:"retention,omitempty"`
 	// PrevHash is the hash of the previous record, or GenesisHash; set by
 	// Append.
 	PrevHash string `json:"prevHash"`
 	// Hash is the hash of this record (see the package documentation); set by
 	// Append. It must stay the last field.
 	Hash string `json:"hash"`
+}
+
+// Retention describes a rotated file removed by retention: which records
+// it held, so that `audit verify` can tell a chain that starts at seq N
+// because the server removed seq 1..N-1 from one whose head was cut.
+type Retention struct {
+	// File is the base name of the removed file.
+	File string `json:"file"`
+	// FirstSeq and LastSeq bound the records the file held.
+	FirstSeq uint64 `json:"firstSeq"`
+	// LastSeq is the seq of the file's last record.
+	LastSeq uint64 `json:"lastSeq"`
+	// FirstPrevHash is the prevHash of the file's first record.
+	FirstPrevHash string `json:"firstPrevHash"`
+	// LastHash is the hash of the file's last record.
+	LastHash string `json:"lastHash"`
+	// Rule is the setting that removed it: "retainAge 720h0m0s" or
+	// "retainBytes 1073741824".
+	Rule string `json:"rule"`
 }
 
 // RedactionTotal returns the sum of all redaction counts of r.

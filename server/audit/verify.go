@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,13 @@ const (
 	// ProblemTruncated: records are missing at the end of a file (seen at the
 	// boundary with the next file) or before an anchor.
 	ProblemTruncated ProblemKind = "truncated"
+	// ProblemForged: a checkpoint's signature does not verify with the
+	// keys given (or names another key).
+	ProblemForged ProblemKind = "forged"
+	// ProblemRewritten: the hash chain is intact but disagrees with a
+	// signed checkpoint: records were edited, deleted, inserted, reordered
+	// or renumbered and the hashes recomputed, or a checkpoint was removed.
+	ProblemRewritten ProblemKind = "rewritten"
 )
 
 // Location is a line in an audit file.
@@ -81,6 +89,15 @@ type VerifyOptions struct {
 	// Anchors are records known from outside the log. The chain must contain
 	// each one, with that hash, at that seq.
 	Anchors []Anchor
+	// Keys check the signed checkpoints. With keys, every checkpoint must
+	// verify, sign the record before it and link to the previous one, at
+	// most Every records may pass without one, and the log must hold at
+	// least one.
+	Keys []ed25519.PublicKey
+	// CheckpointFiles are copies of the checkpoints kept apart from the log
+	// (checkpoint.file): each must be in the log, with the same hash, so a
+	// log cut after a checkpoint was copied fails as truncated.
+	CheckpointFiles []string
 }
 
 // VerifyResult is the outcome of a verification.
@@ -100,13 +117,30 @@ type VerifyResult struct {
 	LastSeq uint64 `json:"lastSeq"`
 	// LastHash is the hash of the last good record: keep it as an Anchor.
 	LastHash string `json:"lastHash"`
-	// LastType is the type of the last good record; a log that does not end
+	// LastType is the type of the last good record other than a
+	// checkpoint; a log that does not end
 	// with server_stop belongs to a running or crashed server, or was
 	// truncated.
 	LastType Type `json:"lastType"`
 	// Torn lists lines that are not complete records while the chain around
 	// them is intact (crash or failed write mid-line).
 	Torn []Location `json:"torn,omitempty"`
+	// Checkpoints counts the checkpoint records checked (signatures
+	// included when keys were given).
+	Checkpoints int `json:"checkpoints"`
+	// SignedSeq is the last seq covered by a checkpoint that verified with
+	// the keys given (0: none, or no keys).
+	SignedSeq uint64 `json:"signedSeq,omitempty"`
+	// Unsigned counts the records after the last checkpoint, which no
+	// signature covers yet.
+	Unsigned int `json:"unsigned,omitempty"`
+	// RemovedByRetention lists the retention records that account for a
+	// chain that does not start at genesis: together they name every seq
+	// from 1 to FirstSeq-1 and link to the first record given, so the
+	// older records were removed by the server's retention, not cut.
+	RemovedByRetention []Location `json:"removedByRetention,omitempty"`
+	// CheckpointCopies counts the checkpoints of CheckpointFiles matched.
+	CheckpointCopies int `json:"checkpointCopies,omitempty"`
 	// Problem is the first bad record, nil when OK.
 	Problem *Problem `json:"problem,omitempty"`
 }
@@ -130,6 +164,10 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 	for _, a := range opts.Anchors {
 		anchors[a.Seq] = a.Hash
 	}
+	cv, err := newCheckpointVerifier(opts)
+	if err != nil {
+		return res, err
+	}
 	s := newStream(ordered)
 	defer s.close()
 
@@ -140,9 +178,15 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 	}
 	var prev *prevRec
 	var pending []Location // non-record lines since prev
+	var firstPrev string
+	removed := map[uint64]retained{} // by the last seq of the removed file
 	fail := func(p *Problem) (VerifyResult, error) {
 		res.Problem = p
+		cv.fill(&res)
 		return res, nil
+	}
+	if cv.sideProblem != nil {
+		return fail(cv.sideProblem)
 	}
 	for {
 		e, ok, err := s.next()
@@ -165,8 +209,11 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 			return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
 				Detail: "content does not match its hash"})
 		}
+		if rec.Type == TypeRetention && rec.Retention != nil {
+			removed[rec.Retention.LastSeq] = retained{rec.Retention, e.loc}
+		}
 		if prev == nil {
-			res.FirstSeq = rec.Seq
+			res.FirstSeq, firstPrev = rec.Seq, rec.PrevHash
 			if rec.PrevHash == GenesisHash {
 				if rec.Seq != 1 {
 					return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
@@ -191,13 +238,39 @@ func VerifyWithOptions(opts VerifyOptions, files ...string) (VerifyResult, error
 			return fail(&Problem{Location: e.loc, Seq: rec.Seq, Kind: ProblemEdited,
 				Detail: fmt.Sprintf("hash %s differs from the anchor %s", short(rec.Hash), short(want))})
 		}
+		var pseq uint64
+		var phash string
+		var ploc Location
+		if prev != nil {
+			pseq, phash, ploc = prev.seq, prev.hash, prev.loc
+		}
+		if p := cv.record(rec, e.loc, prev != nil, pseq, phash, ploc, res.FromGenesis); p != nil {
+			return fail(p)
+		}
 		res.Torn = append(res.Torn, pending...)
 		pending = nil
 		prev = &prevRec{seq: rec.Seq, hash: rec.Hash, loc: e.loc}
 		res.Records++
-		res.LastSeq, res.LastHash, res.LastType = rec.Seq, rec.Hash, rec.Type
+		res.LastSeq, res.LastHash = rec.Seq, rec.Hash
+		if rec.Type != TypeCheckpoint {
+			res.LastType = rec.Type
+		}
 	}
 	res.Torn = append(res.Torn, pending...)
+	var lastLoc Location
+	if prev != nil {
+		lastLoc = prev.loc
+	}
+	if p := cv.end(res.Records, res.LastSeq, lastLoc); p != nil {
+		return fail(p)
+	}
+	cv.fill(&res)
+	if !res.FromGenesis && res.Records > 0 {
+		// Walk back from the first record through the retention records.
+		if seq, hash, locs := walkRetention(res.FirstSeq, firstPrev, removed); seq == 1 && hash == GenesisHash {
+			res.RemovedByRetention = locs
+		}
+	}
 	for _, a := range opts.Anchors {
 		if a.Seq > res.LastSeq {
 			loc := Location{}
