@@ -135,7 +135,9 @@ func WithMaxDepth(n int) Option {
 type rule struct {
 	ruleDef
 	gate         int  // facts the text must have before the regex is worth running
-	leadBoundary bool // the match must not follow a word character
+	leadBoundary bool // the match must not follow a word character, but glue may allow it
+	glue         glue // what may stand before a match (leadBoundary)
+	prefixLen    int  // length of the pattern's literal prefix
 	windowed     bool // run only on windows around keyword hits
 	re           *regexp.Regexp
 	nameGroup    int
@@ -194,17 +196,22 @@ func New(opts ...Option) (*Redactor, error) {
 		if c.disabled[d.id] {
 			continue
 		}
-		pattern, lead := d.pattern, false
-		if strings.HasPrefix(pattern, `\b`) && len(pattern) > 2 && isWordByte(pattern[2]) && !strings.Contains(pattern, "|") {
+		pattern, lead, gl := d.pattern, false, glueNone
+		if d.prio == prioProvider || d.glue != glueAuto {
 			// A literal prefix lets the regexp engine skip ahead; the word
-			// boundary is checked by hand.
+			// boundary, or the glue the prefix allows, is checked by hand.
+			if p, g := gluePattern(pattern, d.glue); g != glueNone {
+				pattern, lead, gl = p, true, g
+			}
+		}
+		if !lead && strings.HasPrefix(pattern, `\b`) && len(pattern) > 2 && isWordByte(pattern[2]) && !strings.Contains(pattern, "|") {
 			pattern, lead = pattern[2:], true
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
-		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy"}
+		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy"}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -464,7 +471,7 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
 	for _, m := range matches {
-		if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
+		if ru.leadBoundary && !glueOK(text, m[0], m[1], ru.glue, ru.prefixLen) {
 			continue
 		}
 		s, e := m[0], m[1]

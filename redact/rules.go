@@ -58,6 +58,7 @@ type ruleDef struct {
 	need             []string                 // text must contain one of these (lowercase) besides the keyword
 	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
+	glue             glue                     // what may stand before a match; default: decided from a provider's prefix
 }
 
 func provider(id, family, desc string, kw []string, pattern string) ruleDef {
@@ -116,7 +117,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)(?:^|[?&;\s"'])sig=([A-Za-z0-9%+/=]{20,})`, prio: prioURL},
 		{id: "azure-shared-access-key", family: "azure", desc: "Azure Service Bus / Event Hubs SharedAccessKey", keywords: []string{"sharedaccesskey="},
 			pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{43}=)`, prio: prioProvider},
-		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
+		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
 		{id: "azure-devops-pat", family: "azure", desc: "Azure DevOps personal access token next to an Azure DevOps keyword", keywords: []string{"azure", "devops", "ado_"},
 			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24},
 		// GitHub
@@ -260,7 +261,9 @@ func defaultRuleDefs() []ruleDef {
 				`|\bDirectoryEntry\([ \t]*"[^"\n]*"[ \t]*,\s*"[^"\n]*"[ \t]*,\s*"([^"\n]{3,64})"`,
 			prio: prioGeneric + 1, check: checkPassword},
 		// JWT
-		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
+		// Two "eyJ" parts joined by a dot are distinctive: glued to any word.
+		{id: "jwt", family: "jwt", desc: "JSON Web Token (three base64url parts, header and payload JSON)", keywords: []string{"eyj"},
+			pattern: `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`, prio: prioProvider, glue: glueAny},
 		// Private keys
 		pemRule("private-key-rsa", "RSA PRIVATE KEY", "PEM RSA private key (PKCS#1, also legacy-encrypted), whole block"),
 		pemRule("private-key-ec", "EC PRIVATE KEY", "PEM EC private key, whole block"),

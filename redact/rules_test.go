@@ -487,3 +487,38 @@ func TestDottedValueUnderSecretName(t *testing.T) {
 		}
 	}
 }
+
+// TestGlueBoundaries: a provider prefix glued to a word is found where its
+// format allows; a short plain prefix needs '_' or punctuation before it,
+// and a body that reads as words is not a token glued to a word.
+func TestGlueBoundaries(t *testing.T) {
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := []string{
+		"bogus_sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+		"prodghp_R4nd0mT0kenW1thD1g1tsAbCdEfGhIjKlMnO",
+		"9AKIAQ2WXYZ4ABCDEFGHJ",
+		"x_cio3f9A8b7C6d5E4f3A2b1C0d9E8f7A6b5C",
+		"svc_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+		"xyzabc1Q~abcdefghijklmnopqrstuvwxyz01234",
+		"deploySK0123456789abcdef0123456789abcdef",
+	}
+	for _, s := range found {
+		if out, _ := r.Text(s); !strings.Contains(out, "[REDACTED:") {
+			t.Errorf("glued token kept: %q -> %q", s, out)
+		}
+	}
+	kept := []string{
+		"framework_test_TestSomethingVeryLongNameHere", // rk_test_ after a letter, a body of words
+		"xcio3f9A8b7C6d5E4f3A2b1C0d9E8f7A6b5C",         // a short plain prefix after a letter
+		"2oy2abcdefghijklmnopqrstuvwxyz0123456789abcdefg",
+		"helpersk_live_somefunctionnamethatislong",
+	}
+	for _, s := range kept {
+		if out, _ := r.Text(s); out != s {
+			t.Errorf("look-alike redacted: %q -> %q", s, out)
+		}
+	}
+}
