@@ -211,7 +211,7 @@ func New(opts ...Option) (*Redactor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
-		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy"}
+		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -246,6 +246,8 @@ func New(opts ...Option) (*Redactor, error) {
 			cr.gate = factAssign
 		case d.check == checkLoose:
 			cr.gate = factLongToken
+		case d.check == checkShape:
+			cr.gate = factFormat16
 		}
 		ri := len(r.rules)
 		switch d.id {
@@ -465,6 +467,8 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	}
 	var matches [][]int
 	switch {
+	case ru.windowed && len(hits) < 2*maxHits && ru.check == checkShape:
+		matches = r.findContext(text, hits)
 	case ru.windowed && len(hits) < 2*maxHits:
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
 	default:
@@ -570,6 +574,8 @@ func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
 			secret = secret[1 : len(secret)-1] // Pwd={p;w}: ODBC's braces quote a value
 		}
 		return len(secret) >= 3 && !isPasswordRef(secret)
+	case ru.check == checkShape:
+		return contextValueOK(secret, []byte(name))
 	case ru.check == checkChosen:
 		s := strings.Trim(secret, "{}")
 		return len(s) >= 3 && !isPasswordStandIn(s)

@@ -43,6 +43,9 @@ const (
 	// (isPasswordStandIn).
 	checkChosen
 	checkNone // format alone decides: private-key blocks, where no body check may veto
+	// checkShape: a value next to a credential word in any shape
+	// (generic-context): judged by its shape alone (contextValueOK).
+	checkShape
 )
 
 // ruleDef is one detector of the default rule set.
@@ -330,6 +333,10 @@ func defaultRuleDefs() []ruleDef {
 				"bind", "dsn", "conn", "webhook", "hook", "private", "pw", "pass", "cred"},
 			pattern: `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{6,400})`,
 			prio:    prioGeneric, check: checkGeneric},
+		{id: "generic-context", family: "generic", desc: "credential-shaped value next to a credential word in any shape: key/value (YAML, JSON, env, properties, TOML, HCL, INI), shell flag, HTTP header, connection string, code, Markdown table, vendor-named keys (acmeKey, acme-token, acme.secret, x-acme-key, acmeSECRET V)",
+			keywords: contextWords,
+			pattern:  `(?i)(?P<name>[a-z0-9_.\-/]*(?:key|token|secret|password|passwd|pwd|credential|access|private|auth|tkn)[a-z0-9_.\-]*)["']?[ \t]*(?::=|=>|->|[:=|]|[ \t])[ \t]*["'` + "`" + `]?([A-Za-z0-9+/=_\-.~]{16,512})`,
+			prio:     prioGeneric + 2, check: checkShape},
 		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
 			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
 			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+[a-z]{1,12}){0,5}?(?:[ \t]*[:=][ \t]*|[ \t]+)["'` + "`" + `]?([A-Za-z0-9+/][A-Za-z0-9+/_\-.=~!@#$%^&*]{15,199})`,

@@ -60,6 +60,7 @@ func positives() map[string][2]string {
 		s := prefix + rs(charset, n)
 		add(id, pre+s+post, s)
 	}
+	sec("generic-context", "", b62, 32, "acme-flight SECRET ", "")
 	sec("aws-access-key-id", "AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, "key id ", "")
 	sec("aws-secret-access-key", "", b62+"/+", 40, "aws_secret_access_key = ", "")
 	sec("aws-session-token", "", b62+"/+", 180, "AWS_SESSION_TOKEN=", "")
@@ -519,6 +520,91 @@ func TestGlueBoundaries(t *testing.T) {
 	for _, s := range kept {
 		if out, _ := r.Text(s); out != s {
 			t.Errorf("look-alike redacted: %q -> %q", s, out)
+		}
+	}
+}
+
+// TestContextShapes: a credential-shaped value of a vendor no rule names,
+// next to a credential word, in every shape secrets are written in, is
+// redacted; look-alikes of the same shapes are not.
+func TestContextShapes(t *testing.T) {
+	r := newRedactor(t)
+	v := "q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU" // 32 base-62 characters
+	hex := "9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80"
+	shapes := map[string]string{
+		"yaml":              "acmepay:\n  apiKey: " + v + "\n",
+		"yaml vendor key":   "zorbit_key: " + v,
+		"json":              `{"zorbit": {"token": "` + v + `"}}`,
+		"env":               "ZORBIT_API_TOKEN=" + v,
+		"env export":        "export ZORBIT_SECRET=" + v,
+		"properties":        "zorbit.secret=" + v,
+		"toml":              "[zorbit]\napi_key = \"" + v + "\"",
+		"hcl":               `zorbit_token = "` + v + `"`,
+		"ini":               "[zorbit]\nsecret_key=" + v,
+		"shell flag":        "zorbit-cli deploy --api-key " + v + " --region eu",
+		"shell flag =":      "zorbit-cli deploy --token=" + v,
+		"http header":       "X-Zorbit-Key: " + v,
+		"curl header":       `curl -H "X-Zorbit-Api-Key: ` + v + `" https://api.zorbit.invalid/v1`,
+		"authorization":     "Authorization: Token " + v,
+		"connection string": "Endpoint=https://zorbit.invalid;ApiKey=" + v + ";Region=eu",
+		"go":                `client := zorbit.New(zorbitKey, "eu"); zorbitKey := "` + v + `"`,
+		"python":            `self.zorbit_secret = '` + v + `'`,
+		"js":                `const zorbitToken = "` + v + `";`,
+		"java":              `private static final String ZORBIT_ACCESS_TOKEN = "` + v + `";`,
+		"ruby":              `config.zorbit_key => "` + v + `"`,
+		"markdown table":    "| name | value |\n|---|---|\n| ZORBIT_TOKEN | " + v + " |",
+		"vendor-token":      "zorbit-token " + v,
+		"vendor.secret":     "zorbit.secret: " + v,
+		"x-vendor-key":      "x-zorbit-key: " + v,
+		"vendorSECRET":      "zorbitSECRET " + v,
+		"vendor access":     "zorbit access token " + hex,
+		"glued after word":  "zorbit-PRIVATE-key-" + v,
+		"hex under key":     "zorbit_key = " + hex,
+		"uuid under token":  "zorbit_token: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+	}
+	for name, in := range shapes {
+		secret := v
+		if strings.Contains(in, hex) {
+			secret = hex
+		}
+		if strings.Contains(in, "3f0c2a9e") {
+			secret = "3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3"
+		}
+		out, _ := r.Text(in)
+		if strings.Contains(out, secret) {
+			t.Errorf("%s: kept: %q", name, out)
+		}
+	}
+	keyed := map[string]string{"acme.io/zorbit-key": v, "zorbit.com/api-token": v, "acme.io/zorbit.secret": hex}
+	for k, val := range keyed {
+		out, _, err := r.KeyedValue(k, val)
+		if err != nil || out == val {
+			t.Errorf("annotation %s: kept %q (%v)", k, out, err)
+		}
+	}
+	lookalikes := []string{
+		"keyboard layout 9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80",
+		"commit 9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80aa11bb22 fixed the token refresh",
+		`"integrity": "sha512-q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU+q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU=="`,
+		"uid: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"idempotencyKey: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"licenseKey: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"secretName: payments-db-credentials-v2",
+		"secretKeyRef:\n  name: zorbit\n  key: api-token",
+		"tokenUrl: https://auth.zorbit.invalid/oauth/token",
+		"public_key: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		"pod vault-secret-reader-7d9f8b6c4-x2x9z restarted",
+		"source: https://github.com/acme/token-service/tree/9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80aa11bb22/",
+		"api_key_header: X-Zorbit-Api-Key",
+		"the access token expires after 3600 seconds",
+		"keyId: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		"image: data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+		"key: node-role.kubernetes.io/control-plane",
+		"page_token: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+	}
+	for _, in := range lookalikes {
+		if out, rep := r.Text(in); out != in {
+			t.Errorf("look-alike redacted: %q -> %q (%v)", in, out, rep.Counts)
 		}
 	}
 }
