@@ -112,6 +112,12 @@ func glueOK(text []byte, s, e int, g glue, prefix int) bool {
 	if s == 0 || !isWordByte(text[s-1]) {
 		return true
 	}
+	if e < len(text) && (isAlnumByte(text[e]) || text[e] == '+' || text[e] == '/') {
+		// Glued at the front and running on at the back: a piece of a
+		// longer base64 run (an image, a hash), not a token pasted
+		// after a word.
+		return false
+	}
 	switch g {
 	case glueAny:
 		if text[s-1] == '_' {

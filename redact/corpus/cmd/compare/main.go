@@ -33,11 +33,12 @@ func main() {
 	outside := flag.String("outside", "testdata/redact/outside/noseyparker.jsonl", "the outside corpus")
 	rules := flag.String("outside-rules", "testdata/redact/outside/noseyparker-rules.jsonl", "the outside corpus's source rules (their patterns decide which negatives are scored)")
 	kf := flag.String("kingfisher", "testdata/redact/outside/kingfisher.jsonl", "the second outside corpus (Kingfisher's rule examples)")
+	lookalike := flag.String("lookalike", "testdata/redact/lookalike", "public look-alike text that holds no secret (precision)")
 	kfRules := flag.String("kingfisher-rules", "testdata/redact/outside/kingfisher-rules.jsonl", "its source rules")
 	gitleaks := flag.String("gitleaks", "", "path of the gitleaks binary (required)")
 	verbose := flag.Bool("v", false, "list every miss and false hit")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *kf, *kfRules, *gitleaks, *verbose); err != nil {
+	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *kf, *kfRules, *lookalike, *gitleaks, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -52,7 +53,7 @@ type section struct {
 	left []corpus.Doc
 }
 
-func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, kingfisherPath, kingfisherRules, gitleaks string, verbose bool) error {
+func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, kingfisherPath, kingfisherRules, lookalikeDir, gitleaks string, verbose bool) error {
 	if gitleaks == "" {
 		return errors.New("compare: --gitleaks is required")
 	}
@@ -84,6 +85,9 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, king
 		if err := outsideTable(ctx, w, r, gitleaks, tmp, oc.name, oc.cases, oc.rules, verbose); err != nil {
 			return err
 		}
+	}
+	if err := lookalikeLine(ctx, w, r, gitleaks, tmp, lookalikeDir); err != nil {
+		return err
 	}
 	keyDir := filepath.Join(tmp, "keys")
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
@@ -308,4 +312,30 @@ func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks
 		}
 	}
 	return tw.Flush()
+}
+
+// lookalikeLine scores the look-alike corpus: every finding there is false.
+func lookalikeLine(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, dir string) error {
+	docs, err := corpus.LookalikeDocs(dir)
+	if err != nil {
+		return err
+	}
+	ours, err := corpus.Detect(r, docs)
+	if err != nil {
+		return err
+	}
+	theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, "lookalike"), docs)
+	if err != nil {
+		return err
+	}
+	tokens, size, fo, fg := 0, 0, 0, 0
+	for i, d := range docs {
+		tokens += corpus.LookalikeTokens(d.Input)
+		size += len(d.Input)
+		fo += len(ours[i])
+		fg += len(theirs[i])
+	}
+	fmt.Fprintf(w, "\n== look-alike text (%s: %d files, %d bytes, %d secret-shaped strings, no secret): false findings: backstage-mcp %d, gitleaks %d\n",
+		dir, len(docs), size, tokens, fo, fg)
+	return nil
 }
