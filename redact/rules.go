@@ -243,6 +243,18 @@ func defaultRuleDefs() []ruleDef {
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
 		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
 		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
+		// Formats as Kingfisher's rule set (mongodb/kingfisher, Apache-2.0)
+		// publishes them, for vendors of its development half; the formats
+		// are facts, the patterns are written here.
+		provider("buildkite-token", "registry", "Buildkite user access token (bkua_…)", []string{"bkua_"}, `\bbkua_[A-Za-z0-9]{40}\b`),
+		provider("prefect-api-key", "saas", "Prefect API key (pnu_…)", []string{"pnu_"}, `\bpnu_[A-Za-z0-9]{36}\b`),
+		provider("sourcegraph-token", "saas", "Sourcegraph access token or license key (sgp_…, slk_…)", []string{"sgp_", "slk_"},
+			`\b(?:sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}|slk_[a-f0-9]{64})\b`),
+		provider("segment-token", "saas", "Segment public API token (sgp_ and 64 alphanumerics)", []string{"sgp_"}, `\bsgp_[A-Za-z0-9]{64}\b`),
+		provider("brevo-api-key", "messaging", "Brevo (Sendinblue) API key (xkeysib-…)", []string{"xkeysib-"}, `\bxkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}\b`),
+		provider("shippo-token", "payment", "Shippo API token (shippo_live_…, shippo_test_…)", []string{"shippo_live_", "shippo_test_"}, `\bshippo_(?:live|test)_[a-fA-F0-9]{40}\b`),
+		{id: "square-access-token", family: "payment", desc: "Square access token (EAAA…) in text that names Square", keywords: []string{"=EAAA"}, need: []string{"square"},
+			pattern: `\bEAAA[A-Za-z0-9\-+=]{60}`, prio: prioProvider},
 		// Password hashes: crackable offline, so kept out like passwords.
 		{id: "password-hash", family: "password-hash", desc: "password hash in crypt(3) or Kerberos form (md5crypt, bcrypt, sha256/512crypt, scrypt, krb5 AS-REP/TGS)",
 			keywords: []string{"$1$", "$2a$", "$2b$", "$2y$", "$2x$", "$5$", "$6$", "$7$", "$8$", "$9$", "$krb5asrep$", "$krb5tgs$"},

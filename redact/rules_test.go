@@ -61,6 +61,13 @@ func positives() map[string][2]string {
 		add(id, pre+s+post, s)
 	}
 	sec("generic-context", "", b62, 32, "acme-flight SECRET ", "")
+	sec("buildkite-token", "bkua_", b62, 40, "BUILDKITE_API_TOKEN: ", "")
+	sec("prefect-api-key", "pnu_", b62, 36, "prefect cloud login --key ", "")
+	sec("sourcegraph-token", "sgp_", hexc, 40, "SRC_ACCESS_TOKEN=", "")
+	sec("segment-token", "sgp_", b62, 64, "segment: ", "")
+	sec("brevo-api-key", "xkeysib-"+rs(hexc, 64)+"-", b62, 16, "api-key: ", "")
+	sec("shippo-token", "shippo_live_", hexc, 40, "Authorization: ShippoToken ", "")
+	sec("square-access-token", "EAAA", b62, 60, "square access token: ", "")
 	sec("aws-access-key-id", "AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, "key id ", "")
 	sec("aws-secret-access-key", "", b62+"/+", 40, "aws_secret_access_key = ", "")
 	sec("aws-session-token", "", b62+"/+", 180, "AWS_SESSION_TOKEN=", "")
@@ -261,6 +268,11 @@ func TestRuleNegatives(t *testing.T) {
 		// ghp_xxxx…) are redacted since the format vouches for a match
 		// (TestFormatVouches); a stand-in without the format stays.
 		{"placeholder token", "token: xxxxxxxxxxxxxxxxxxxxxxxx"},
+		{"EAAA without Square", "layer: EAAA" + strings.Repeat("Qk9", 20)},
+		{"sgp_ of the wrong length", "sgp_0123"},
+		{"bkua_ too short", "bkua_ab12cd34"},
+		{"shippo prefix without a token", "shippo_live_mode: true"},
+		{"xkeysib- without its suffix", "xkeysib-notes"},
 		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},

@@ -97,6 +97,7 @@ func run(gitDir, rev, rulesDir, out, rulesOut string) error {
 	sort.Strings(files)
 	var cases []corpus.OutsideCase
 	var rules []corpus.SourceRule
+	seen := map[string]bool{}
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
@@ -114,8 +115,13 @@ func run(gitDir, rev, rulesDir, out, rulesOut string) error {
 			rules = append(rules, corpus.SourceRule{Rule: r.ID, Pattern: r.Pattern})
 			add := func(label string, texts []string) {
 				for i, t := range texts {
+					id := fmt.Sprintf("%s/%s/%d", r.ID, label, i)
+					if seen[id] {
+						id += "@" + family // two rule files reuse one rule id (Kingfisher's fullstory and fullstory_v2)
+					}
+					seen[id] = true
 					cases = append(cases, corpus.OutsideCase{
-						ID: fmt.Sprintf("%s/%s/%d", r.ID, label, i), Family: family, Rule: r.ID, Name: r.Name,
+						ID: id, Family: family, Rule: r.ID, Name: r.Name,
 						Label: label, Text: t,
 					})
 				}
