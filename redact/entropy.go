@@ -871,3 +871,9 @@ func shortFormAtBoundary(name, prefix string) bool {
 const markerPrefix = "[REDACTED:"
 
 func isMarker(s string) bool { return strings.Contains(s, markerPrefix) }
+
+// HoldsSequence reports whether s holds a documentation stand-in made of an
+// alphabet or number sequence ("abcdef", "123456", "a1b2c3d4"), the values
+// the generic rules keep on purpose. Reports use it to tell examples
+// written with such stand-ins from examples with realistic values.
+func HoldsSequence(s string) bool { return hasSequence(s) }

@@ -351,7 +351,7 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
-	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 {
+	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
 			hits = hits[:0]
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
@@ -891,3 +891,11 @@ func isWordByte(c byte) bool {
 // maxHits bounds the keyword hits examined by the generic rules; past it
 // they fall back to their regular expressions.
 const maxHits = 4096
+
+// formEncoded reports whether b has a '+' after a '?': a query whose blanks
+// are written '+' ("?note=acme+token+V"), which the decoded view reads as
+// blanks.
+func formEncoded(b []byte) bool {
+	q := bytes.IndexByte(b, '?')
+	return q >= 0 && bytes.IndexByte(b[q:], '+') >= 0
+}

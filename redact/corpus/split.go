@@ -2,10 +2,13 @@ package corpus
 
 import (
 	"encoding/json"
+	"regexp"
 	"fmt"
 	"hash/fnv"
 	"net/url"
 	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/redact"
 )
 
 // Halves of an outside corpus. The split is by vendor (the source's rule
@@ -83,4 +86,32 @@ func PlaceDocs(docs []Doc, context string) ([]Doc, error) {
 		out = append(out, Doc{ID: d.ID + "@" + context, Family: d.Family, Mode: "json", Input: string(b), Whole: d.Whole})
 	}
 	return out, nil
+}
+
+// shapedToken finds the credential-shaped strings of an example.
+var shapedToken = regexp.MustCompile(`[A-Za-z0-9+/=_.~-]{16,}`)
+
+// Realistic reports whether an example's secret-shaped strings hold no
+// documentation sequence ("abcdef1234567890…", "a1b2c3d4…"): such
+// stand-ins are kept by the generic rules on purpose, so recall is also
+// reported on the examples without them.
+func Realistic(text string) bool {
+	for _, t := range shapedToken.FindAllString(text, -1) {
+		if redact.HoldsSequence(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// RealisticDocs returns the whole examples of docs whose text is Realistic,
+// and every negative.
+func RealisticDocs(docs []Doc) []Doc {
+	var out []Doc
+	for _, d := range docs {
+		if !d.Whole || Realistic(d.Input) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
