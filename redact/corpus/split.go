@@ -2,10 +2,10 @@ package corpus
 
 import (
 	"encoding/json"
-	"regexp"
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
