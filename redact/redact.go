@@ -134,11 +134,13 @@ func WithMaxDepth(n int) Option {
 // rule is a compiled detector.
 type rule struct {
 	ruleDef
-	gate         int  // facts the text must have before the regex is worth running
-	leadBoundary bool // the match must not follow a word character, but glue may allow it
-	glue         glue // what may stand before a match (leadBoundary)
-	prefixLen    int  // length of the pattern's literal prefix
-	windowed     bool // run only on windows around keyword hits
+	gate         int      // facts the text must have before the regex is worth running
+	leadBoundary bool     // the match must not follow a word character, but glue may allow it
+	glue         glue     // what may stand before a match (leadBoundary)
+	prefixLen    int      // length of the pattern's literal prefix
+	windowed     bool     // run only on windows around keyword hits
+	lineSafe     bool     // the pattern cannot match a newline (linescan.go)
+	lits         []string // required literals of the pattern, for the line scan
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -165,6 +167,7 @@ type Redactor struct {
 	allow      map[string]bool
 	maxSize    int
 	maxDepth   int
+	wholeText  bool // tests: run every pattern over the whole text (no line scan)
 }
 
 // New returns a Redactor with the default rule set.
@@ -211,7 +214,8 @@ func New(opts ...Option) (*Redactor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
-		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
+		safe, lits := lineScanInfo(pattern)
+		cr := rule{ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -471,6 +475,8 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		matches = r.findContext(text, hits)
 	case ru.windowed && len(hits) < 2*maxHits:
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
+	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin:
+		matches = ru.findLines(text)
 	default:
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
