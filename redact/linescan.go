@@ -157,31 +157,46 @@ func linesWith(text []byte, lits []string) [][2]int {
 }
 
 // indexFold returns the first index of needle (lowercase ASCII) in text,
-// ignoring ASCII case, or -1.
+// ignoring ASCII case, or -1. The next place of each case of the first
+// byte is remembered, so a text is read once whatever it holds.
 func indexFold(text []byte, needle string) int {
 	n := len(needle)
+	if n == 0 {
+		return 0
+	}
+	lim := len(text) - n + 1
+	if lim <= 0 {
+		return -1
+	}
 	c0, u0 := needle[0], needle[0]
 	if c0 >= 'a' && c0 <= 'z' {
 		u0 = c0 - 'a' + 'A'
 	}
-	for i := 0; i+n <= len(text); {
-		w := text[i : len(text)-n+1]
-		j := bytes.IndexByte(w, c0)
-		if u0 != c0 {
-			if k := bytes.IndexByte(w, u0); k >= 0 && (j < 0 || k < j) {
-				j = k
-			}
+	nextOf := func(c byte, from int) int {
+		if k := bytes.IndexByte(text[from:lim], c); k >= 0 {
+			return from + k
 		}
-		if j < 0 {
+		return lim // none
+	}
+	nl, nu := nextOf(c0, 0), lim
+	if u0 != c0 {
+		nu = nextOf(u0, 0)
+	}
+	for {
+		j := min(nl, nu)
+		if j >= lim {
 			return -1
 		}
-		i += j
-		if equalFoldLower(text[i+1:i+n], needle[1:]) {
-			return i
+		if equalFoldLower(text[j+1:j+n], needle[1:]) {
+			return j
 		}
-		i++
+		if nl == j {
+			nl = nextOf(c0, j+1)
+		}
+		if nu == j && u0 != c0 {
+			nu = nextOf(u0, j+1)
+		}
 	}
-	return -1
 }
 
 // findLines is FindAllSubmatchIndex of rule ru over text, run only on the
@@ -197,6 +212,127 @@ func (ru *rule) findLines(text []byte) [][]int {
 			}
 			out = append(out, m)
 		}
+	}
+	return out
+}
+
+// Prefix scan: a rule whose every match starts with one of a few literals
+// (its pattern opens with them, perhaps after \b) finds, in a long text,
+// the same matches when its pattern is tried anchored at each place one of
+// them occurs, in order, skipping places inside the previous match: a
+// match can start nowhere else, and the first place where the anchored
+// pattern matches is the leftmost match. The byte before the place is
+// given to the anchored pattern too (as one byte it consumes), so \b sees
+// what it sees in the whole text. Used for rules the line scan cannot
+// take (their patterns may cross lines: "\s*").
+
+// prefixLiterals returns the literals every match of p starts with
+// (lowercase), or nil.
+func prefixLiterals(p string) []string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	lits, ok := prefixLits(re.Simplify())
+	if !ok {
+		return nil
+	}
+	for _, l := range lits {
+		if len(l) < 3 {
+			return nil
+		}
+	}
+	return lits
+}
+
+func prefixLits(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return requiredLiterals(re), len(re.Rune) > 0 && requiredLiterals(re) != nil
+	case syntax.OpCapture, syntax.OpPlus:
+		return prefixLits(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return prefixLits(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		for k, s := range re.Sub {
+			if s.Op == syntax.OpWordBoundary {
+				continue // checked in context: the anchored pattern sees the byte before
+			}
+			lits, ok := prefixLits(s)
+			if !ok || s.Op != syntax.OpLiteral || k+1 == len(re.Sub) {
+				return lits, ok
+			}
+			// A fixed literal followed by more: every match starts with
+			// the literal and one of the next part's prefixes
+			// ("p" + "assw…" | "wd").
+			next, ok := prefixLits(re.Sub[k+1])
+			if !ok || len(lits)*len(next) > 16 {
+				return lits, true
+			}
+			var out []string
+			for _, a := range lits {
+				for _, b := range next {
+					out = append(out, a+b)
+				}
+			}
+			return out, true
+		}
+	case syntax.OpAlternate:
+		var all []string
+		for _, s := range re.Sub {
+			l, ok := prefixLits(s)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, l...)
+		}
+		return all, true
+	}
+	return nil, false
+}
+
+// findPrefixed is FindAllSubmatchIndex of rule ru over text by the prefix
+// scan.
+func (ru *rule) findPrefixed(text []byte) [][]int {
+	var at []int
+	for _, lit := range ru.prefixLits {
+		for pos := 0; pos < len(text); {
+			i := indexFold(text[pos:], lit)
+			if i < 0 {
+				break
+			}
+			at = append(at, pos+i)
+			pos += i + 1
+		}
+	}
+	sort.Ints(at)
+	var out [][]int
+	last := -1
+	for k, o := range at {
+		if o < last || k > 0 && o == at[k-1] {
+			continue
+		}
+		var m []int
+		if o == 0 {
+			m = ru.anchored0.FindSubmatchIndex(text)
+		} else {
+			m = ru.anchored.FindSubmatchIndex(text[o-1:])
+			if m != nil {
+				for j := range m {
+					if m[j] >= 0 {
+						m[j] += o - 1
+					}
+				}
+				m[0] = o
+			}
+		}
+		if m == nil || m[1] == m[0] {
+			continue
+		}
+		out = append(out, m)
+		last = m[1]
 	}
 	return out
 }

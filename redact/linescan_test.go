@@ -28,10 +28,12 @@ func TestLineScanEqualsWholeText(t *testing.T) {
 	}
 	whole.wholeText = true
 	texts := lineScanTexts(t)
-	safe := 0
+	safe, prefixed := 0, 0
 	for _, ru := range fast.rules {
 		if ru.lineSafe && ru.lits != nil {
 			safe++
+		} else if ru.prefixLits != nil {
+			prefixed++
 		}
 	}
 	if safe < len(fast.rules)/2 {
@@ -45,7 +47,7 @@ func TestLineScanEqualsWholeText(t *testing.T) {
 		}
 		n += len(s)
 	}
-	t.Logf("%d texts, %d bytes; %d of %d rules take the line scan", len(texts), n, safe, len(fast.rules))
+	t.Logf("%d texts, %d bytes; of %d rules %d take the line scan, %d the prefix scan", len(texts), n, len(fast.rules), safe, prefixed)
 }
 
 func lineScanTexts(t *testing.T) []string {

@@ -134,13 +134,16 @@ func WithMaxDepth(n int) Option {
 // rule is a compiled detector.
 type rule struct {
 	ruleDef
-	gate         int      // facts the text must have before the regex is worth running
-	leadBoundary bool     // the match must not follow a word character, but glue may allow it
-	glue         glue     // what may stand before a match (leadBoundary)
-	prefixLen    int      // length of the pattern's literal prefix
-	windowed     bool     // run only on windows around keyword hits
-	lineSafe     bool     // the pattern cannot match a newline (linescan.go)
-	lits         []string // required literals of the pattern, for the line scan
+	gate         int            // facts the text must have before the regex is worth running
+	leadBoundary bool           // the match must not follow a word character, but glue may allow it
+	glue         glue           // what may stand before a match (leadBoundary)
+	prefixLen    int            // length of the pattern's literal prefix
+	windowed     bool           // run only on windows around keyword hits
+	lineSafe     bool           // the pattern cannot match a newline (linescan.go)
+	lits         []string       // required literals of the pattern, for the line scan
+	prefixLits   []string       // literals every match starts with, for the prefix scan
+	anchored     *regexp.Regexp // the pattern anchored after one byte of context
+	anchored0    *regexp.Regexp // the pattern anchored at the start of the text
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -216,6 +219,15 @@ func New(opts ...Option) (*Redactor, error) {
 		}
 		safe, lits := lineScanInfo(pattern)
 		cr := rule{ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
+		if !(safe && lits != nil) {
+			if pl := prefixLiterals(pattern); pl != nil {
+				a, err1 := regexp.Compile(`^(?s:.)(?:` + pattern + `)`)
+				a0, err2 := regexp.Compile(`^(?:` + pattern + `)`)
+				if err1 == nil && err2 == nil {
+					cr.prefixLits, cr.anchored, cr.anchored0 = pl, a, a0
+				}
+			}
+		}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -477,6 +489,8 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
 	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin:
 		matches = ru.findLines(text)
+	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin:
+		matches = ru.findPrefixed(text)
 	default:
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
@@ -847,32 +861,7 @@ var factBytes = func() (t [256]uint8) {
 // containsFold reports whether text contains needle, a lowercase ASCII
 // string, ignoring ASCII case. It allocates nothing.
 func containsFold(text []byte, needle string) bool {
-	n := len(needle)
-	if n == 0 {
-		return true
-	}
-	c0, u0 := needle[0], needle[0]
-	if c0 >= 'a' && c0 <= 'z' {
-		u0 = c0 - 'a' + 'A'
-	}
-	for i := 0; i+n <= len(text); i++ {
-		// The next byte that can start a match, found with IndexByte.
-		w := text[i : len(text)-n+1]
-		j := bytes.IndexByte(w, c0)
-		if u0 != c0 {
-			if k := bytes.IndexByte(w, u0); k >= 0 && (j < 0 || k < j) {
-				j = k
-			}
-		}
-		if j < 0 {
-			return false
-		}
-		i += j
-		if equalFoldLower(text[i+1:i+n], needle[1:]) {
-			return true
-		}
-	}
-	return false
+	return indexFold(text, needle) >= 0
 }
 
 // equalFoldLower reports whether b equals the lowercase ASCII string s,
@@ -896,7 +885,7 @@ func isWordByte(c byte) bool {
 
 // maxHits bounds the keyword hits examined by the generic rules; past it
 // they fall back to their regular expressions.
-const maxHits = 4096
+const maxHits = 1 << 15
 
 // formEncoded reports whether b has a '+' after a '?': a query whose blanks
 // are written '+' ("?note=acme+token+V"), which the decoded view reads as
