@@ -64,9 +64,11 @@ func BenchmarkTextDefinition(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		r.Text(text)
 	}
+	reportCPU(b, cpu0, len(text))
 }
 
 // BenchmarkValueEntities measures the path the server takes: a decoded
@@ -111,9 +113,11 @@ func BenchmarkTextOpenAPI(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		r.Text(text)
 	}
+	reportCPU(b, cpu0, len(text))
 }
 
 func openAPIText(tb testing.TB) string {

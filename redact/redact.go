@@ -498,6 +498,9 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		if ru.leadBoundary && !glueOK(text, m[0], m[1], ru.glue, ru.prefixLen) {
 			continue
 		}
+		if ru.leadSpace && m[0] > 0 && !isBlankByte(text[m[0]-1]) {
+			continue
+		}
 		s, e := m[0], m[1]
 		for _, g := range ru.secretGroups {
 			if m[2*g] >= 0 {
@@ -893,4 +896,10 @@ const maxHits = 1 << 15
 func formEncoded(b []byte) bool {
 	q := bytes.IndexByte(b, '?')
 	return q >= 0 && bytes.IndexByte(b[q:], '+') >= 0
+}
+
+// isBlankByte reports whether c is a space, tab, newline, carriage return
+// or form feed (RE2's \s).
+func isBlankByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }

@@ -62,6 +62,7 @@ type ruleDef struct {
 	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
 	glue             glue                     // what may stand before a match; default: decided from a provider's prefix
+	leadSpace        bool                     // the match must start the text or follow a blank (space, tab, newline)
 }
 
 func provider(id, family, desc string, kw []string, pattern string) ruleDef {
@@ -320,7 +321,10 @@ func defaultRuleDefs() []ruleDef {
 		{id: "android-buildconfig-secret", family: "generic", desc: "Android Gradle buildConfigField/resValue whose field name names a secret", keywords: []string{"buildconfigfield", "resvalue"},
 			pattern: `(?i)\b(?:buildConfigField|resValue)[ \t]*\(?[ \t]*["'][\w.]+["'][ \t]*,[ \t]*["'](?P<name>\w{1,80})["'][ \t]*,[ \t]*["']\\?"?([^"'\s\\]{1,400})`, prio: prioGeneric - 1, check: checkGeneric, anySep: true},
 		{id: "netrc-password", family: "generic", desc: ".netrc entry: machine HOST [login USER] password PASSWORD", keywords: []string{"machine"}, need: []string{"password"},
-			pattern: `(?m)(?:^|\s)machine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword},
+			// "machine" starts a line or follows a blank (leadSpace): the
+			// pattern opens with the word itself, so long text is scanned
+			// from its occurrences only (the prefix scan).
+			pattern: `\bmachine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword, leadSpace: true},
 		{id: "kubernetes-bootstrap-token", family: "kubernetes", desc: "Kubernetes bootstrap token (<6>.<16> lowercase alphanumerics) or the token-secret of its Secret",
 			keywords: []string{"bootstrap-token", "token-secret", "kubeadm"},
 			pattern:  `(?i:bootstrap-token|kubeadm join[^\n]*--token)[ \t=]+["']?([a-z0-9]{6}\.[a-z0-9]{16})\b|(?m)^[ \t]*token-secret:[ \t]*["']?([a-z0-9]{16})\b`, prio: prioContext},
