@@ -51,10 +51,10 @@ func (r *Redactor) findContext(text []byte, hits []int) [][]int {
 	var out [][]int
 	lastEnd := -1
 	for i := 0; i+1 < len(hits); i += 2 {
-		kw := r.m.keywords[hits[i]]
-		if !contextWordSet[kw] {
+		if !r.kwContext[hits[i]] {
 			continue
 		}
+		kw := r.m.keywords[hits[i]]
 		end := hits[i+1]
 		start := end - len(kw)
 		if start < lastEnd {
@@ -188,7 +188,7 @@ func parseContext(text []byte, ks, ke int) []int {
 	}
 	// Glued: acme-SECRET-V, acme_key.V: the value follows the credential
 	// part after one separator.
-	if ce < len(text) && (text[ce] == '-' || text[ce] == '.' || text[ce] == '_') && ce > ke-len("key") {
+	if ce < len(text) && (text[ce] == '-' || text[ce] == '.' || text[ce] == '_') && ce > ke-len("key") && valueNear(text, ce+1) {
 		return contextValue(text, ns, ce, ce+1, text[ns:ce], false)
 	}
 	return nil
@@ -196,6 +196,9 @@ func parseContext(text []byte, ks, ke int) []int {
 
 // contextAfter reads the separator after a whole name and the value.
 func contextAfter(text []byte, ns, ne int, name []byte) []int {
+	if !valueNear(text, ne) {
+		return nil // no run of 16 value bytes within reach: nothing to judge
+	}
 	segs := nameSegments(name)
 	if len(segs) == 0 {
 		return nil
@@ -284,6 +287,29 @@ func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
 		return nil // <add key="NAME" value="…">: the key attribute names a setting
 	}
 	return []int{ns, ve, ns, ne, i, ve}
+}
+
+// valueNear reports whether a run of 16 or more value bytes starts within
+// 24 bytes after i (past the separator, blanks, quotes and a scheme word):
+// the cheap test that spares most names the word analysis.
+func valueNear(text []byte, i int) bool {
+	end := min(len(text), i+24+16)
+	run, marked := 0, false
+	for k := i; k < end; k++ {
+		c := text[k]
+		if isContextValueByte(c) {
+			run++
+			// A credential holds a digit or a capital (contextValueOK):
+			// paths and slugs of lower-case words do not need the analysis.
+			marked = marked || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
+			if run >= 16 && marked {
+				return true
+			}
+		} else {
+			run, marked = 0, false
+		}
+	}
+	return false
 }
 
 func isContextValueByte(c byte) bool {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Errors returned by the JSON and Value walks. Callers must withhold the
@@ -167,10 +168,12 @@ type Redactor struct {
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
 	kwWindowed []bool   // keyword belongs to a windowed rule
+	kwContext  []bool   // keyword is a credential word of generic-context
 	allow      map[string]bool
 	maxSize    int
 	maxDepth   int
-	wholeText  bool // tests: run every pattern over the whole text (no line scan)
+	wholeText  bool      // tests: run every pattern over the whole text (no line scan)
+	hits       sync.Pool // *[]int: keyword hits of one detect call, reused
 }
 
 // New returns a Redactor with the default rule set.
@@ -196,6 +199,7 @@ func New(opts ...Option) (*Redactor, error) {
 	}
 	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
 	r.keys.seed = maphash.MakeSeed()
+	r.hits.New = func() any { return new([]int) }
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {
@@ -302,6 +306,10 @@ func New(opts ...Option) (*Redactor, error) {
 		return nil, fmt.Errorf("redact: too many rules (%d > %d)", len(r.rules), maxRules)
 	}
 	r.m = newMatcher(keywords)
+	r.kwContext = make([]bool, len(keywords))
+	for i, k := range keywords {
+		r.kwContext[i] = contextWordSet[k]
+	}
 	if len(r.m.delta)/r.m.nclass > 1<<16 {
 		return nil, errors.New("redact: keyword automaton too large")
 	}
@@ -363,7 +371,14 @@ type span struct {
 // sibling "name") under which b was found; it is used as context.
 func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	var spans []span
-	var hits []int
+	hp := r.hits.Get().(*[]int)
+	hits := (*hp)[:0]
+	defer func() {
+		if cap(hits) <= 2*maxHits {
+			*hp = hits[:0]
+			r.hits.Put(hp)
+		}
+	}()
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
@@ -864,7 +879,24 @@ var factBytes = func() (t [256]uint8) {
 // containsFold reports whether text contains needle, a lowercase ASCII
 // string, ignoring ASCII case. It allocates nothing.
 func containsFold(text []byte, needle string) bool {
-	return indexFold(text, needle) >= 0
+	if len(text) > 512 {
+		return indexFold(text, needle) >= 0 // reads a long text once
+	}
+	n := len(needle)
+	if n == 0 {
+		return true
+	}
+	c0 := needle[0]
+	u0 := c0
+	if c0 >= 'a' && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	for i := 0; i+n <= len(text); i++ {
+		if c := text[i]; (c == c0 || c == u0) && equalFoldLower(text[i+1:i+n], needle[1:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // equalFoldLower reports whether b equals the lowercase ASCII string s,
