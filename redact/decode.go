@@ -6,14 +6,26 @@ import (
 )
 
 // decodeView decodes percent-encoding (%XX) and JSON-style backslash escapes
-// (\n, \r, \t, \", \\, \/, \uXXXX) in b. starts maps every byte of the view
+// (\n, \r, \t, \", \\, \/, \uXXXX) in b, and a '+' after a '?' to a
+// blank (form encoding of a query: "api+key+%3D+V"). starts maps every byte of the view
 // (and one past its end) to the offset in b where it came from. ok is false
 // when nothing was decoded.
 func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 	view = make([]byte, 0, len(b))
 	starts = make([]int, 0, len(b)+1)
+	query := false
 	for i := 0; i < len(b); {
 		c := b[i]
+		if c == '?' {
+			query = true
+		}
+		if c == '+' && query {
+			view = append(view, ' ')
+			starts = append(starts, i)
+			i++
+			ok = true
+			continue
+		}
 		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
 			view = append(view, unhex(b[i+1])<<4|unhex(b[i+2]))
 			starts = append(starts, i)

@@ -385,6 +385,9 @@ func genericValueOK(s string, strict bool) bool {
 	if letters == 0 && other == 0 && len(s) < 20 {
 		return false // plain numbers: ports, ids, timestamps
 	}
+	if t := strings.Trim(s, ":;.,()[]{}<>"); t != s && isLetters([]byte(t)) {
+		return false // a word in punctuation: sqlite's ":memory:"
+	}
 	if digit == 0 && isWordy(s) || isWordy(trimVersion(s)) {
 		return false // words, or words with a version: "acme-artifacts-prod-v2"
 	}
@@ -531,6 +534,9 @@ func hasInterpolation(s string) bool {
 func isPasswordRef(s string) bool {
 	if isTemplate(s) || isPasswordMask(s) || isMarker(s) {
 		return true
+	}
+	if len(s) > 1 && strings.IndexByte("^~", s[0]) >= 0 && isSemver(s[1:]) {
+		return true // an npm version range under a package named like a password ("parse-passwd": "^1.0.0")
 	}
 	return noValueWords[strings.ToLower(s)]
 }
@@ -818,10 +824,45 @@ func isSecretName(name string) bool {
 			return true
 		}
 	}
-	for _, suf := range [...]string{"key", "auth", "signature", "bind", "conn", "connection", "private", "pw", "pass", "cred", "creds"} {
+	for _, suf := range [...]string{"key", "auth", "signature", "bind", "conn", "connection", "private"} {
 		if strings.HasSuffix(s, suf) {
 			return true
 		}
+	}
+	for _, suf := range [...]string{"pw", "pass", "cred", "creds"} {
+		if strings.HasSuffix(s, suf) && shortFormAtBoundary(name, s[:len(s)-len(suf)]) {
+			return true
+		}
+	}
+	return false
+}
+
+// shortFormAtBoundary reports whether a short form (pass, pw, cred) that
+// ends a name stands as a word of its own: the whole name, after a
+// separator or a change of case (smtp_pass, dbPass, LDAP-PW), or after one
+// of the short words it is written glued to (dbpass, smtppass, rootpw). A
+// longer word that merely ends in it is not one ("minipass", an npm
+// package; "bypass" and "compass" are excluded outright). prefix is the
+// squashed name before the short form.
+func shortFormAtBoundary(name, prefix string) bool {
+	if prefix == "" {
+		return true
+	}
+	// The byte of name before the short form, found by walking back over
+	// the short form's letters.
+	k := len(strings.TrimRight(name, "0123456789"))
+	i := k - (len(squashName(name[:k])) - len(prefix))
+	if i <= 0 || i > len(name) {
+		return true
+	}
+	prev, first := name[i-1], name[i]
+	if prev == '_' || prev == '-' || prev == '.' || prev >= 'a' && prev <= 'z' && first >= 'A' && first <= 'Z' {
+		return true
+	}
+	switch prefix {
+	case "db", "smtp", "ldap", "admin", "root", "user", "bind", "mysql", "redis", "ftp", "mail", "sql", "pg", "sa", "app", "api",
+		"svc", "vnc", "rdp", "ssh", "proxy", "wifi", "git", "npm", "repo", "login", "auth", "http", "basic", "my", "db1", "db2":
+		return true
 	}
 	return false
 }
@@ -830,3 +871,9 @@ func isSecretName(name string) bool {
 const markerPrefix = "[REDACTED:"
 
 func isMarker(s string) bool { return strings.Contains(s, markerPrefix) }
+
+// HoldsSequence reports whether s holds a documentation stand-in made of an
+// alphabet or number sequence ("abcdef", "123456", "a1b2c3d4"), the values
+// the generic rules keep on purpose. Reports use it to tell examples
+// written with such stand-ins from examples with realistic values.
+func HoldsSequence(s string) bool { return hasSequence(s) }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -135,9 +136,16 @@ func WithMaxDepth(n int) Option {
 // rule is a compiled detector.
 type rule struct {
 	ruleDef
-	gate         int  // facts the text must have before the regex is worth running
-	leadBoundary bool // the match must not follow a word character
-	windowed     bool // run only on windows around keyword hits
+	gate         int            // facts the text must have before the regex is worth running
+	leadBoundary bool           // the match must not follow a word character, but glue may allow it
+	glue         glue           // what may stand before a match (leadBoundary)
+	prefixLen    int            // length of the pattern's literal prefix
+	windowed     bool           // run only on windows around keyword hits
+	lineSafe     bool           // the pattern cannot match a newline (linescan.go)
+	lits         []string       // required literals of the pattern, for the line scan
+	prefixLits   []string       // literals every match starts with, for the prefix scan
+	anchored     *regexp.Regexp // the pattern anchored after one byte of context
+	anchored0    *regexp.Regexp // the pattern anchored at the start of the text
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -161,10 +169,13 @@ type Redactor struct {
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
 	kwWindowed []bool   // keyword belongs to a windowed rule
+	kwContext  []bool   // keyword is a credential word of generic-context
 	allow      map[string]bool
 	maxSize    int
 	maxDepth   int
 	calls      callCounts
+	wholeText  bool      // tests: run every pattern over the whole text (no line scan)
+	hits       sync.Pool // *[]int: keyword hits of one detect call, reused
 }
 
 // callCounts counts the calls of the public entry points.
@@ -207,23 +218,39 @@ func New(opts ...Option) (*Redactor, error) {
 	}
 	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
 	r.keys.seed = maphash.MakeSeed()
+	r.hits.New = func() any { return new([]int) }
 	kwIndex := map[string]int{}
 	var keywords []string
 	for _, d := range defs {
 		if c.disabled[d.id] {
 			continue
 		}
-		pattern, lead := d.pattern, false
-		if strings.HasPrefix(pattern, `\b`) && len(pattern) > 2 && isWordByte(pattern[2]) && !strings.Contains(pattern, "|") {
+		pattern, lead, gl := d.pattern, false, glueNone
+		if d.prio == prioProvider || d.glue != glueAuto {
 			// A literal prefix lets the regexp engine skip ahead; the word
-			// boundary is checked by hand.
+			// boundary, or the glue the prefix allows, is checked by hand.
+			if p, g := gluePattern(pattern, d.glue); g != glueNone {
+				pattern, lead, gl = p, true, g
+			}
+		}
+		if !lead && strings.HasPrefix(pattern, `\b`) && len(pattern) > 2 && isWordByte(pattern[2]) && !strings.Contains(pattern, "|") {
 			pattern, lead = pattern[2:], true
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
-		cr := rule{ruleDef: d, re: re, nameGroup: -1, leadBoundary: lead, windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy"}
+		safe, lits := lineScanInfo(pattern)
+		cr := rule{ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
+		if !(safe && lits != nil) {
+			if pl := prefixLiterals(pattern); pl != nil {
+				a, err1 := regexp.Compile(`^(?s:.)(?:` + pattern + `)`)
+				a0, err2 := regexp.Compile(`^(?:` + pattern + `)`)
+				if err1 == nil && err2 == nil {
+					cr.prefixLits, cr.anchored, cr.anchored0 = pl, a, a0
+				}
+			}
+		}
 		for i, n := range re.SubexpNames() {
 			if i == 0 {
 				continue
@@ -258,6 +285,8 @@ func New(opts ...Option) (*Redactor, error) {
 			cr.gate = factAssign
 		case d.check == checkLoose:
 			cr.gate = factLongToken
+		case d.check == checkShape:
+			cr.gate = factFormat16
 		}
 		ri := len(r.rules)
 		switch d.id {
@@ -296,6 +325,10 @@ func New(opts ...Option) (*Redactor, error) {
 		return nil, fmt.Errorf("redact: too many rules (%d > %d)", len(r.rules), maxRules)
 	}
 	r.m = newMatcher(keywords)
+	r.kwContext = make([]bool, len(keywords))
+	for i, k := range keywords {
+		r.kwContext[i] = contextWordSet[k]
+	}
 	if len(r.m.delta)/r.m.nclass > 1<<16 {
 		return nil, errors.New("redact: keyword automaton too large")
 	}
@@ -357,11 +390,18 @@ type span struct {
 // sibling "name") under which b was found; it is used as context.
 func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	var spans []span
-	var hits []int
+	hp := r.hits.Get().(*[]int)
+	hits := (*hp)[:0]
+	defer func() {
+		if cap(hits) <= 2*maxHits {
+			*hp = hits[:0]
+			r.hits.Put(hp)
+		}
+	}()
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
-	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 {
+	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
 			hits = hits[:0]
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
@@ -477,13 +517,22 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	}
 	var matches [][]int
 	switch {
+	case ru.windowed && len(hits) < 2*maxHits && ru.check == checkShape:
+		matches = r.findContext(text, hits)
 	case ru.windowed && len(hits) < 2*maxHits:
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
+	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin:
+		matches = ru.findLines(text)
+	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin:
+		matches = ru.findPrefixed(text)
 	default:
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
 	for _, m := range matches {
-		if ru.leadBoundary && m[0] > 0 && isWordByte(text[m[0]-1]) {
+		if ru.leadBoundary && !glueOK(text, m[0], m[1], ru.glue, ru.prefixLen) {
+			continue
+		}
+		if ru.leadSpace && m[0] > 0 && !isBlankByte(text[m[0]-1]) {
 			continue
 		}
 		s, e := m[0], m[1]
@@ -582,6 +631,8 @@ func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
 			secret = secret[1 : len(secret)-1] // Pwd={p;w}: ODBC's braces quote a value
 		}
 		return len(secret) >= 3 && !isPasswordRef(secret)
+	case ru.check == checkShape:
+		return contextValueOK(secret, []byte(name))
 	case ru.check == checkChosen:
 		s := strings.Trim(secret, "{}")
 		return len(s) >= 3 && !isPasswordStandIn(s)
@@ -848,28 +899,20 @@ var factBytes = func() (t [256]uint8) {
 // containsFold reports whether text contains needle, a lowercase ASCII
 // string, ignoring ASCII case. It allocates nothing.
 func containsFold(text []byte, needle string) bool {
+	if len(text) > 512 {
+		return indexFold(text, needle) >= 0 // reads a long text once
+	}
 	n := len(needle)
 	if n == 0 {
 		return true
 	}
-	c0, u0 := needle[0], needle[0]
+	c0 := needle[0]
+	u0 := c0
 	if c0 >= 'a' && c0 <= 'z' {
 		u0 = c0 - 'a' + 'A'
 	}
 	for i := 0; i+n <= len(text); i++ {
-		// The next byte that can start a match, found with IndexByte.
-		w := text[i : len(text)-n+1]
-		j := bytes.IndexByte(w, c0)
-		if u0 != c0 {
-			if k := bytes.IndexByte(w, u0); k >= 0 && (j < 0 || k < j) {
-				j = k
-			}
-		}
-		if j < 0 {
-			return false
-		}
-		i += j
-		if equalFoldLower(text[i+1:i+n], needle[1:]) {
+		if c := text[i]; (c == c0 || c == u0) && equalFoldLower(text[i+1:i+n], needle[1:]) {
 			return true
 		}
 	}
@@ -897,4 +940,18 @@ func isWordByte(c byte) bool {
 
 // maxHits bounds the keyword hits examined by the generic rules; past it
 // they fall back to their regular expressions.
-const maxHits = 4096
+const maxHits = 1 << 15
+
+// formEncoded reports whether b has a '+' after a '?': a query whose blanks
+// are written '+' ("?note=acme+token+V"), which the decoded view reads as
+// blanks.
+func formEncoded(b []byte) bool {
+	q := bytes.IndexByte(b, '?')
+	return q >= 0 && bytes.IndexByte(b[q:], '+') >= 0
+}
+
+// isBlankByte reports whether c is a space, tab, newline, carriage return
+// or form feed (RE2's \s).
+func isBlankByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+}

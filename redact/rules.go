@@ -43,6 +43,9 @@ const (
 	// (isPasswordStandIn).
 	checkChosen
 	checkNone // format alone decides: private-key blocks, where no body check may veto
+	// checkShape: a value next to a credential word in any shape
+	// (generic-context): judged by its shape alone (contextValueOK).
+	checkShape
 )
 
 // ruleDef is one detector of the default rule set.
@@ -58,6 +61,8 @@ type ruleDef struct {
 	need             []string                 // text must contain one of these (lowercase) besides the keyword
 	anySep           bool                     // a keyword-context rule whose pattern needs no ':' or '=' (a command line, a header)
 	validate         func(secret string) bool // extra format validation
+	glue             glue                     // what may stand before a match; default: decided from a provider's prefix
+	leadSpace        bool                     // the match must start the text or follow a blank (space, tab, newline)
 }
 
 func provider(id, family, desc string, kw []string, pattern string) ruleDef {
@@ -116,7 +121,7 @@ func defaultRuleDefs() []ruleDef {
 			pattern: `(?i)(?:^|[?&;\s"'])sig=([A-Za-z0-9%+/=]{20,})`, prio: prioURL},
 		{id: "azure-shared-access-key", family: "azure", desc: "Azure Service Bus / Event Hubs SharedAccessKey", keywords: []string{"sharedaccesskey="},
 			pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{43}=)`, prio: prioProvider},
-		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
+		provider("azure-client-secret", "azure", "Azure AD (Entra ID) client secret (…Q~…)", []string{"q~"}, `([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})`),
 		{id: "azure-devops-pat", family: "azure", desc: "Azure DevOps personal access token next to an Azure DevOps keyword", keywords: []string{"azure", "devops", "ado_"},
 			pattern: `(?i)(?:azure|devops|ado)[\w.\-]{0,30}?(?:pat|token|key)[\w.\-]{0,10}\\?["']?\s*(?::|=)\s*\\?["']?([a-z2-7]{52})\b`, prio: prioContext, check: checkContext, format: true, formatGate: factAlnum24},
 		// GitHub
@@ -239,6 +244,18 @@ func defaultRuleDefs() []ruleDef {
 		provider("azure-devops-pat-v2", "azure", "Azure DevOps personal access token, 84-character form (AZDO at 76)", []string{"=AZDO"}, `\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b`),
 		provider("cratesio-api-token", "registry", "crates.io API token (cio…)", []string{"=cio"}, `\bcio[A-Za-z0-9]{32}\b`),
 		provider("tavily-api-key", "ai", "Tavily API key (tvly-…)", []string{"tvly-"}, `\btvly-(?:dev-)?[A-Za-z0-9]{32}\b`),
+		// Formats as Kingfisher's rule set (mongodb/kingfisher, Apache-2.0)
+		// publishes them, for vendors of its development half; the formats
+		// are facts, the patterns are written here.
+		provider("buildkite-token", "registry", "Buildkite user access token (bkua_…)", []string{"bkua_"}, `\bbkua_[A-Za-z0-9]{40}\b`),
+		provider("prefect-api-key", "saas", "Prefect API key (pnu_…)", []string{"pnu_"}, `\bpnu_[A-Za-z0-9]{36}\b`),
+		provider("sourcegraph-token", "saas", "Sourcegraph access token or license key (sgp_…, slk_…)", []string{"sgp_", "slk_"},
+			`\b(?:sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}|slk_[a-f0-9]{64})\b`),
+		provider("segment-token", "saas", "Segment public API token (sgp_ and 64 alphanumerics)", []string{"sgp_"}, `\bsgp_[A-Za-z0-9]{64}\b`),
+		provider("brevo-api-key", "messaging", "Brevo (Sendinblue) API key (xkeysib-…)", []string{"xkeysib-"}, `\bxkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}\b`),
+		provider("shippo-token", "payment", "Shippo API token (shippo_live_…, shippo_test_…)", []string{"shippo_live_", "shippo_test_"}, `\bshippo_(?:live|test)_[a-fA-F0-9]{40}\b`),
+		{id: "square-access-token", family: "payment", desc: "Square access token (EAAA…) in text that names Square", keywords: []string{"=EAAA"}, need: []string{"square"},
+			pattern: `\bEAAA[A-Za-z0-9\-+=]{60}`, prio: prioProvider},
 		// Password hashes: crackable offline, so kept out like passwords.
 		{id: "password-hash", family: "password-hash", desc: "password hash in crypt(3) or Kerberos form (md5crypt, bcrypt, sha256/512crypt, scrypt, krb5 AS-REP/TGS)",
 			keywords: []string{"$1$", "$2a$", "$2b$", "$2y$", "$2x$", "$5$", "$6$", "$7$", "$8$", "$9$", "$krb5asrep$", "$krb5tgs$"},
@@ -260,7 +277,9 @@ func defaultRuleDefs() []ruleDef {
 				`|\bDirectoryEntry\([ \t]*"[^"\n]*"[ \t]*,\s*"[^"\n]*"[ \t]*,\s*"([^"\n]{3,64})"`,
 			prio: prioGeneric + 1, check: checkPassword},
 		// JWT
-		provider("jwt", "jwt", "JSON Web Token (three base64url parts, header and payload JSON)", []string{"eyj"}, `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
+		// Two "eyJ" parts joined by a dot are distinctive: glued to any word.
+		{id: "jwt", family: "jwt", desc: "JSON Web Token (three base64url parts, header and payload JSON)", keywords: []string{"eyj"},
+			pattern: `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`, prio: prioProvider, glue: glueAny},
 		// Private keys
 		pemRule("private-key-rsa", "RSA PRIVATE KEY", "PEM RSA private key (PKCS#1, also legacy-encrypted), whole block"),
 		pemRule("private-key-ec", "EC PRIVATE KEY", "PEM EC private key, whole block"),
@@ -302,7 +321,10 @@ func defaultRuleDefs() []ruleDef {
 		{id: "android-buildconfig-secret", family: "generic", desc: "Android Gradle buildConfigField/resValue whose field name names a secret", keywords: []string{"buildconfigfield", "resvalue"},
 			pattern: `(?i)\b(?:buildConfigField|resValue)[ \t]*\(?[ \t]*["'][\w.]+["'][ \t]*,[ \t]*["'](?P<name>\w{1,80})["'][ \t]*,[ \t]*["']\\?"?([^"'\s\\]{1,400})`, prio: prioGeneric - 1, check: checkGeneric, anySep: true},
 		{id: "netrc-password", family: "generic", desc: ".netrc entry: machine HOST [login USER] password PASSWORD", keywords: []string{"machine"}, need: []string{"password"},
-			pattern: `(?m)(?:^|\s)machine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword},
+			// "machine" starts a line or follows a blank (leadSpace): the
+			// pattern opens with the word itself, so long text is scanned
+			// from its occurrences only (the prefix scan).
+			pattern: `\bmachine[ \t]+\S+\s+(?:login[ \t]+\S+\s+)?password[ \t]+(\S+)`, prio: prioURL, check: checkPassword, leadSpace: true},
 		{id: "kubernetes-bootstrap-token", family: "kubernetes", desc: "Kubernetes bootstrap token (<6>.<16> lowercase alphanumerics) or the token-secret of its Secret",
 			keywords: []string{"bootstrap-token", "token-secret", "kubeadm"},
 			pattern:  `(?i:bootstrap-token|kubeadm join[^\n]*--token)[ \t=]+["']?([a-z0-9]{6}\.[a-z0-9]{16})\b|(?m)^[ \t]*token-secret:[ \t]*["']?([a-z0-9]{16})\b`, prio: prioContext},
@@ -327,6 +349,10 @@ func defaultRuleDefs() []ruleDef {
 				"bind", "dsn", "conn", "webhook", "hook", "private", "pw", "pass", "cred"},
 			pattern: `(?i)(?P<name>[a-z0-9_.\-]*` + secretWordsRe + `[a-z0-9_.\-]*)\\?["']?[ \t]*(?::|=|:=|=>)[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]*)?\\?["']?([^\s"'\\,;<>&` + "`" + `]{6,400})`,
 			prio:    prioGeneric, check: checkGeneric},
+		{id: "generic-context", family: "generic", desc: "credential-shaped value next to a credential word in any shape: key/value (YAML, JSON, env, properties, TOML, HCL, INI), shell flag, HTTP header, connection string, code, Markdown table, vendor-named keys (acmeKey, acme-token, acme.secret, x-acme-key, acmeSECRET V)",
+			keywords: contextWords,
+			pattern:  `(?i)(?P<name>[a-z0-9_.\-/]*(?:key|token|secret|password|passwd|pwd|credential|access|private|auth|tkn)[a-z0-9_.\-]*)["']?[ \t]*(?::=|=>|->|[:=|]|[ \t])[ \t]*["'` + "`" + `]?([A-Za-z0-9+/=_\-.~]{16,512})`,
+			prio:     prioGeneric + 2, check: checkShape},
 		{id: "generic-keyword-entropy", family: "generic", desc: "high-entropy string right after a secret word in prose (\"the token is …\")",
 			keywords: []string{"password", "passwd", "passphrase", "secret", "token", "key", "credential"},
 			pattern:  `(?i)\b(?:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|credentials?)\b(?:[ \t]+[a-z]{1,12}){0,5}?(?:[ \t]*[:=][ \t]*|[ \t]+)["'` + "`" + `]?([A-Za-z0-9+/][A-Za-z0-9+/_\-.=~!@#$%^&*]{15,199})`,

@@ -60,6 +60,14 @@ func positives() map[string][2]string {
 		s := prefix + rs(charset, n)
 		add(id, pre+s+post, s)
 	}
+	sec("generic-context", "", b62, 32, "acme-flight SECRET ", "")
+	sec("buildkite-token", "bkua_", b62, 40, "BUILDKITE_API_TOKEN: ", "")
+	sec("prefect-api-key", "pnu_", b62, 36, "prefect cloud login --key ", "")
+	sec("sourcegraph-token", "sgp_", hexc, 40, "SRC_ACCESS_TOKEN=", "")
+	sec("segment-token", "sgp_", b62, 64, "segment: ", "")
+	sec("brevo-api-key", "xkeysib-"+rs(hexc, 64)+"-", b62, 16, "api-key: ", "")
+	sec("shippo-token", "shippo_live_", hexc, 40, "Authorization: ShippoToken ", "")
+	sec("square-access-token", "EAAA", b62, 60, "square access token: ", "")
 	sec("aws-access-key-id", "AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, "key id ", "")
 	sec("aws-secret-access-key", "", b62+"/+", 40, "aws_secret_access_key = ", "")
 	sec("aws-session-token", "", b62+"/+", 180, "AWS_SESSION_TOKEN=", "")
@@ -260,6 +268,11 @@ func TestRuleNegatives(t *testing.T) {
 		// ghp_xxxx…) are redacted since the format vouches for a match
 		// (TestFormatVouches); a stand-in without the format stays.
 		{"placeholder token", "token: xxxxxxxxxxxxxxxxxxxxxxxx"},
+		{"EAAA without Square", "layer: EAAA" + strings.Repeat("Qk9", 20)},
+		{"sgp_ of the wrong length", "sgp_0123"},
+		{"bkua_ too short", "bkua_ab12cd34"},
+		{"shippo prefix without a token", "shippo_live_mode: true"},
+		{"xkeysib- without its suffix", "xkeysib-notes"},
 		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
@@ -484,6 +497,126 @@ func TestDottedValueUnderSecretName(t *testing.T) {
 		}
 		if got := out != v; got != want {
 			t.Errorf("client_secret=%s: redacted=%v, want %v (%s)", v, got, want, out)
+		}
+	}
+}
+
+// TestGlueBoundaries: a provider prefix glued to a word is found where its
+// format allows; a short plain prefix needs '_' or punctuation before it,
+// and a body that reads as words is not a token glued to a word.
+func TestGlueBoundaries(t *testing.T) {
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := []string{
+		"bogus_sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+		"prodghp_R4nd0mT0kenW1thD1g1tsAbCdEfGhIjKlMnO",
+		"9AKIAQ2WXYZ4ABCDEFGHJ",
+		"x_cio3f9A8b7C6d5E4f3A2b1C0d9E8f7A6b5C",
+		"svc_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+		"xyzabc1Q~abcdefghijklmnopqrstuvwxyz01234",
+		"deploySK0123456789abcdef0123456789abcdef",
+	}
+	for _, s := range found {
+		if out, _ := r.Text(s); !strings.Contains(out, "[REDACTED:") {
+			t.Errorf("glued token kept: %q -> %q", s, out)
+		}
+	}
+	kept := []string{
+		"framework_test_TestSomethingVeryLongNameHere", // rk_test_ after a letter, a body of words
+		"xcio3f9A8b7C6d5E4f3A2b1C0d9E8f7A6b5C",         // a short plain prefix after a letter
+		"2oy2abcdefghijklmnopqrstuvwxyz0123456789abcdefg",
+		"helpersk_live_somefunctionnamethatislong",
+	}
+	for _, s := range kept {
+		if out, _ := r.Text(s); out != s {
+			t.Errorf("look-alike redacted: %q -> %q", s, out)
+		}
+	}
+}
+
+// TestContextShapes: a credential-shaped value of a vendor no rule names,
+// next to a credential word, in every shape secrets are written in, is
+// redacted; look-alikes of the same shapes are not.
+func TestContextShapes(t *testing.T) {
+	r := newRedactor(t)
+	v := "q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU" // 32 base-62 characters
+	hex := "9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80"
+	shapes := map[string]string{
+		"yaml":              "acmepay:\n  apiKey: " + v + "\n",
+		"yaml vendor key":   "zorbit_key: " + v,
+		"json":              `{"zorbit": {"token": "` + v + `"}}`,
+		"env":               "ZORBIT_API_TOKEN=" + v,
+		"env export":        "export ZORBIT_SECRET=" + v,
+		"properties":        "zorbit.secret=" + v,
+		"toml":              "[zorbit]\napi_key = \"" + v + "\"",
+		"hcl":               `zorbit_token = "` + v + `"`,
+		"ini":               "[zorbit]\nsecret_key=" + v,
+		"shell flag":        "zorbit-cli deploy --api-key " + v + " --region eu",
+		"shell flag =":      "zorbit-cli deploy --token=" + v,
+		"http header":       "X-Zorbit-Key: " + v,
+		"curl header":       `curl -H "X-Zorbit-Api-Key: ` + v + `" https://api.zorbit.invalid/v1`,
+		"authorization":     "Authorization: Token " + v,
+		"connection string": "Endpoint=https://zorbit.invalid;ApiKey=" + v + ";Region=eu",
+		"go":                `client := zorbit.New(zorbitKey, "eu"); zorbitKey := "` + v + `"`,
+		"python":            `self.zorbit_secret = '` + v + `'`,
+		"js":                `const zorbitToken = "` + v + `";`,
+		"java":              `private static final String ZORBIT_ACCESS_TOKEN = "` + v + `";`,
+		"ruby":              `config.zorbit_key => "` + v + `"`,
+		"markdown table":    "| name | value |\n|---|---|\n| ZORBIT_TOKEN | " + v + " |",
+		"vendor-token":      "zorbit-token " + v,
+		"vendor.secret":     "zorbit.secret: " + v,
+		"x-vendor-key":      "x-zorbit-key: " + v,
+		"vendorSECRET":      "zorbitSECRET " + v,
+		"vendor access":     "zorbit access token " + hex,
+		"glued after word":  "zorbit-PRIVATE-key-" + v,
+		"hex under key":     "zorbit_key = " + hex,
+		"uuid under token":  "zorbit_token: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+	}
+	for name, in := range shapes {
+		secret := v
+		if strings.Contains(in, hex) {
+			secret = hex
+		}
+		if strings.Contains(in, "3f0c2a9e") {
+			secret = "3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3"
+		}
+		out, _ := r.Text(in)
+		if strings.Contains(out, secret) {
+			t.Errorf("%s: kept: %q", name, out)
+		}
+	}
+	keyed := map[string]string{"acme.io/zorbit-key": v, "zorbit.com/api-token": v, "acme.io/zorbit.secret": hex}
+	for k, val := range keyed {
+		out, _, err := r.KeyedValue(k, val)
+		if err != nil || out == val {
+			t.Errorf("annotation %s: kept %q (%v)", k, out, err)
+		}
+	}
+	lookalikes := []string{
+		"keyboard layout 9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80",
+		"commit 9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80aa11bb22 fixed the token refresh",
+		`"integrity": "sha512-q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU+q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU=="`,
+		"uid: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"idempotencyKey: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"licenseKey: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"secretName: payments-db-credentials-v2",
+		"secretKeyRef:\n  name: zorbit\n  key: api-token",
+		"tokenUrl: https://auth.zorbit.invalid/oauth/token",
+		"public_key: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		"pod vault-secret-reader-7d9f8b6c4-x2x9z restarted",
+		"source: https://github.com/acme/token-service/tree/9b1f0c7e4a2d8e6f3b5c1a9d7e2f4b80aa11bb22/",
+		"api_key_header: X-Zorbit-Api-Key",
+		"the access token expires after 3600 seconds",
+		"keyId: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		"image: data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+		"key: node-role.kubernetes.io/control-plane",
+		"page_token: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+	}
+	for _, in := range lookalikes {
+		if out, rep := r.Text(in); out != in {
+			t.Errorf("look-alike redacted: %q -> %q (%v)", in, out, rep.Counts)
 		}
 	}
 }

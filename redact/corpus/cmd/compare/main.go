@@ -18,9 +18,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
@@ -32,10 +32,13 @@ func main() {
 	own := flag.String("corpus", "testdata/redact/corpus.jsonl", "the generated corpus")
 	outside := flag.String("outside", "testdata/redact/outside/noseyparker.jsonl", "the outside corpus")
 	rules := flag.String("outside-rules", "testdata/redact/outside/noseyparker-rules.jsonl", "the outside corpus's source rules (their patterns decide which negatives are scored)")
+	kf := flag.String("kingfisher", "testdata/redact/outside/kingfisher.jsonl", "the second outside corpus (Kingfisher's rule examples)")
+	lookalike := flag.String("lookalike", "testdata/redact/lookalike", "public look-alike text that holds no secret (precision)")
+	kfRules := flag.String("kingfisher-rules", "testdata/redact/outside/kingfisher-rules.jsonl", "its source rules")
 	gitleaks := flag.String("gitleaks", "", "path of the gitleaks binary (required)")
 	verbose := flag.Bool("v", false, "list every miss and false hit")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *gitleaks, *verbose); err != nil {
+	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *kf, *kfRules, *lookalike, *gitleaks, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -50,7 +53,7 @@ type section struct {
 	left []corpus.Doc
 }
 
-func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, gitleaks string, verbose bool) error {
+func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, kingfisherPath, kingfisherRules, lookalikeDir, gitleaks string, verbose bool) error {
 	if gitleaks == "" {
 		return errors.New("compare: --gitleaks is required")
 	}
@@ -70,43 +73,22 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, gitl
 	}
 	secs = append(secs, section{title: "own corpus (" + ownPath + "; families are redact's)", docs: ownDocs})
 
-	oc, err := readFile(outsidePath, corpus.ReadOutside)
-	if err != nil {
-		return err
-	}
-	rules, err := readFile(rulesPath, corpus.ReadSourceRules)
-	if err != nil {
-		return err
-	}
-	unscored, err := corpus.Unscored(oc, rules)
-	if err != nil {
-		return err
-	}
-	negs := 0
-	for _, c := range oc {
-		if c.Label == corpus.LabelNegative {
-			negs++
-		}
-	}
-	secs = append(secs, section{fmt.Sprintf("outside corpus: Nosey Parker rule examples (%s; families are its rule files; "+
-		"%d of %d negatives not scored: a pattern of another of its %d rules finds a secret there, or its rule text contradicts the label; -v lists them)",
-		outsidePath, len(unscored), negs, len(rules)), corpus.OutsideDocs(oc, unscored), leftOut(oc, unscored)})
-	if verbose {
-		ids := make([]string, 0, len(unscored))
-		for id := range unscored {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			fmt.Fprintf(w, "not scored: %s: %s\n", id, unscored[id])
-		}
-	}
-
 	tmp, err := os.MkdirTemp("", "redact-compare")
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	for _, oc := range []struct{ name, cases, rules string }{
+		{"Nosey Parker", outsidePath, rulesPath},
+		{"Kingfisher", kingfisherPath, kingfisherRules},
+	} {
+		if err := outsideTable(ctx, w, r, gitleaks, tmp, oc.name, oc.cases, oc.rules, verbose); err != nil {
+			return err
+		}
+	}
+	if err := lookalikeLine(ctx, w, r, gitleaks, tmp, lookalikeDir); err != nil {
+		return err
+	}
 	keyDir := filepath.Join(tmp, "keys")
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return fmt.Errorf("compare: %w", err)
@@ -270,4 +252,101 @@ func locate(text string, f finding) (int, int) {
 	}
 	end := lineStart(f.EndLine + 1)
 	return from, end
+}
+
+// outsideTable scores one outside corpus, split by vendor into its
+// development and held-out halves, in every context of
+// corpus.OutsideContexts, backstage-mcp beside gitleaks: one line per half
+// and context (with -v, the per-family tables and every miss and false hit).
+func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, name, casesPath, rulesPath string, verbose bool) error {
+	oc, err := readFile(casesPath, corpus.ReadOutside)
+	if err != nil {
+		return err
+	}
+	rules, err := readFile(rulesPath, corpus.ReadSourceRules)
+	if err != nil {
+		return err
+	}
+	unscored, err := corpus.Unscored(oc, rules)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== outside corpus: %s rule examples (%s), split by vendor; %d negatives not scored (the source's own rule set finds a secret there)\n", name, casesPath, len(unscored))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "half\tcontext\tvendors\texamples\tnegatives\tbackstage-mcp recall\tprecision\tneg flagged\tgitleaks recall\tprecision\tneg flagged\trealistic examples\tbackstage-mcp recall\tgitleaks recall")
+	for _, half := range []string{corpus.HalfDev, corpus.HalfHeldOut} {
+		cases := corpus.SplitCases(oc, half)
+		vendors := map[string]bool{}
+		for _, c := range cases {
+			vendors[c.Family] = true
+		}
+		base := corpus.OutsideDocs(cases, unscored)
+		for _, cx := range corpus.OutsideContexts() {
+			docs, err := corpus.PlaceDocs(base, cx)
+			if err != nil {
+				return err
+			}
+			ours, err := corpus.Detect(r, docs)
+			if err != nil {
+				return err
+			}
+			theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, strings.ReplaceAll(name, " ", "")+"-"+half+"-"+cx), docs)
+			if err != nil {
+				return err
+			}
+			to, tg := corpus.Score(docs, ours), corpus.Score(docs, theirs)
+			// The same scores on the examples with realistic values (no
+			// documentation sequence in them); base and docs are parallel.
+			var rd []corpus.Doc
+			var ro, rg [][]corpus.Hit
+			for k, d := range base {
+				if !d.Whole || corpus.Realistic(d.Input) {
+					rd, ro, rg = append(rd, docs[k]), append(ro, ours[k]), append(rg, theirs[k])
+				}
+			}
+			so, sg := corpus.Score(rd, ro), corpus.Score(rd, rg)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.4f\t%.4f\t%d\t%.4f\t%.4f\t%d\t%d\t%.4f\t%.4f\n", half, cx, len(vendors), to.Overall.Labels, to.Overall.Negatives,
+				to.Overall.Recall(), to.Overall.Precision(), to.Overall.Flagged, tg.Overall.Recall(), tg.Overall.Precision(), tg.Overall.Flagged,
+				so.Overall.Labels, so.Overall.Recall(), sg.Overall.Recall())
+			if verbose {
+				fmt.Fprintf(w, "\n-- %s, %s half, %s\n", name, half, cx)
+				if err := corpus.PrintSideBySide(w, []string{"backstage-mcp", "gitleaks"}, []corpus.Table{to, tg}); err != nil {
+					return err
+				}
+				for _, m := range to.Missed {
+					fmt.Fprintf(w, "backstage-mcp MISS %s\n", m)
+				}
+				for _, m := range to.FalseHits {
+					fmt.Fprintf(w, "backstage-mcp FALSE %s\n", m)
+				}
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// lookalikeLine scores the look-alike corpus: every finding there is false.
+func lookalikeLine(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, dir string) error {
+	docs, err := corpus.LookalikeDocs(dir)
+	if err != nil {
+		return err
+	}
+	ours, err := corpus.Detect(r, docs)
+	if err != nil {
+		return err
+	}
+	theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, "lookalike"), docs)
+	if err != nil {
+		return err
+	}
+	tokens, size, fo, fg := 0, 0, 0, 0
+	for i, d := range docs {
+		tokens += corpus.LookalikeTokens(d.Input)
+		size += len(d.Input)
+		fo += len(ours[i])
+		fg += len(theirs[i])
+	}
+	fmt.Fprintf(w, "\n== look-alike text (%s: %d files, %d bytes, %d secret-shaped strings, no secret): false findings: backstage-mcp %d, gitleaks %d\n",
+		dir, len(docs), size, tokens, fo, fg)
+	return nil
 }

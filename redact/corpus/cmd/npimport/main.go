@@ -1,10 +1,15 @@
-// Command npimport builds the outside corpus of redaction test data from the
-// rule files of Nosey Parker (praetorian-inc/noseyparker, Apache-2.0): every
+// Command npimport builds an outside corpus of redaction test data from the
+// rule files of Nosey Parker (praetorian-inc/noseyparker, Apache-2.0) or of
+// Kingfisher (mongodb/kingfisher, Apache-2.0, whose rule files have the
+// same shape; --rules-dir data/rules/): every
 // string of a rule's examples becomes a labelled secret, every string of its
 // negative_examples a labelled non-secret, and the rule file's base name is
 // the family. Examples of rules not in Nosey Parker's "secret" category
 // (identifiers: ARNs, bucket names, OAuth client ids, user names) are kept
-// with the label "identifier" and not scored: they are ordinary catalog data. Only these strings are taken, as test data; see the NOTICE
+// with the label "identifier" and not scored: they are ordinary catalog data.
+// Kingfisher marks such rules "visible: false" (values another rule's check
+// depends on, such as a product id) instead of by category. Only these
+// strings are taken, as test data; see the NOTICE
 // beside the output.
 //
 // Each rule's pattern is kept verbatim in a second file, so that the
@@ -14,6 +19,9 @@
 //	go run ./redact/corpus/cmd/npimport --git-dir /path/to/noseyparker.git \
 //	    --out testdata/redact/outside/noseyparker.jsonl \
 //	    --rules-out testdata/redact/outside/noseyparker-rules.jsonl
+//	go run ./redact/corpus/cmd/npimport --git-dir /path/to/kingfisher.git \
+//	    --rules-dir data/rules/ --out testdata/redact/outside/kingfisher.jsonl \
+//	    --rules-out testdata/redact/outside/kingfisher-rules.jsonl
 package main
 
 import (
@@ -33,7 +41,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const rulesDir = "crates/noseyparker/data/default/builtin/rules/"
+const defaultRulesDir = "crates/noseyparker/data/default/builtin/rules/"
 
 type ruleFile struct {
 	Rules []struct {
@@ -43,6 +51,7 @@ type ruleFile struct {
 		Categories       []string `yaml:"categories"`
 		Examples         []string `yaml:"examples"`
 		NegativeExamples []string `yaml:"negative_examples"`
+		Visible          *bool    `yaml:"visible"`
 	} `yaml:"rules"`
 }
 
@@ -51,8 +60,9 @@ func main() {
 	rev := flag.String("rev", "HEAD", "revision to read")
 	out := flag.String("out", "testdata/redact/outside/noseyparker.jsonl", "output file of the examples")
 	rulesOut := flag.String("rules-out", "testdata/redact/outside/noseyparker-rules.jsonl", "output file of the rules' patterns")
+	rulesDir := flag.String("rules-dir", defaultRulesDir, "folder of the rule files in the repository")
 	flag.Parse()
-	if err := run(*gitDir, *rev, *out, *rulesOut); err != nil {
+	if err := run(*gitDir, *rev, *rulesDir, *out, *rulesOut); err != nil {
 		fmt.Fprintln(os.Stderr, "npimport:", err)
 		os.Exit(1)
 	}
@@ -69,7 +79,7 @@ func git(ctx context.Context, gitDir string, args ...string) ([]byte, error) {
 	return b, nil
 }
 
-func run(gitDir, rev, out, rulesOut string) error {
+func run(gitDir, rev, rulesDir, out, rulesOut string) error {
 	if gitDir == "" {
 		return errors.New("npimport: --git-dir is required")
 	}
@@ -87,6 +97,7 @@ func run(gitDir, rev, out, rulesOut string) error {
 	sort.Strings(files)
 	var cases []corpus.OutsideCase
 	var rules []corpus.SourceRule
+	seen := map[string]bool{}
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
@@ -104,8 +115,13 @@ func run(gitDir, rev, out, rulesOut string) error {
 			rules = append(rules, corpus.SourceRule{Rule: r.ID, Pattern: r.Pattern})
 			add := func(label string, texts []string) {
 				for i, t := range texts {
+					id := fmt.Sprintf("%s/%s/%d", r.ID, label, i)
+					if seen[id] {
+						id += "@" + family // two rule files reuse one rule id (Kingfisher's fullstory and fullstory_v2)
+					}
+					seen[id] = true
 					cases = append(cases, corpus.OutsideCase{
-						ID: fmt.Sprintf("%s/%s/%d", r.ID, label, i), Family: family, Rule: r.ID, Name: r.Name,
+						ID: id, Family: family, Rule: r.ID, Name: r.Name,
 						Label: label, Text: t,
 					})
 				}
@@ -114,6 +130,15 @@ func run(gitDir, rev, out, rulesOut string) error {
 			for _, c := range r.Categories {
 				if c == "secret" {
 					label = corpus.LabelSecret
+				}
+			}
+			if strings.HasPrefix(r.ID, "kingfisher.") {
+				// Kingfisher's categories are not kept up; a rule is
+				// an identifier when it is hidden, a value another
+				// rule's check depends on.
+				label = corpus.LabelSecret
+				if r.Visible != nil && !*r.Visible {
+					label = corpus.LabelIdentifier
 				}
 			}
 			add(label, r.Examples)

@@ -1,0 +1,419 @@
+package redact
+
+import "strings"
+
+// The generic context layer (rule generic-context): a credential-shaped
+// value next to a credential word, in whatever shape it is written — a
+// key/value of YAML, JSON, env files, properties, TOML, HCL or INI; a shell
+// export or flag (--api-key V); an HTTP header (X-Acme-Key: V,
+// Authorization: Token V); a connection string (;ApiKey=V;); a code
+// assignment (apiKey = "V", self.api_key = 'V'); a Markdown table row
+// (| ACME_TOKEN | V |); a vendor-named key written any way (acmeKey,
+// ACME_SECRET, acme-token, acme.secret, x-acme-key, acmeSECRET V,
+// acme-PRIVATE-key-V). Unlike generic-secret it does not need ':' or '=',
+// and it judges the value by its shape (length, alphabet, entropy for its
+// alphabet) rather than by the documentation-sequence checks, so a vendor's
+// key that no rule names is found whatever its vendor.
+
+// contextWords are the credential words the layer starts from (keywords of
+// the rule); a name must hold one as a word of its own (see credWordAt).
+var contextWords = []string{"key", "token", "secret", "password", "passwd", "pwd", "credential", "access", "private", "auth", "apikey", "tkn"}
+
+// credSegments are the words that may follow a credential word inside one
+// name and keep it a credential name ("private_key", "SECRET-TOKEN",
+// "access token").
+var credSegments = map[string]bool{"key": true, "token": true, "secret": true, "password": true, "passwd": true, "pwd": true,
+	"credential": true, "credentials": true, "access": true, "private": true, "auth": true, "apikey": true, "api": true, "tkn": true,
+	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true,
+	"value": true, "sid": true, "pat": true}
+
+// nonCredSuffixes end names that talk about a credential without holding
+// one (a key's id, a token's URL, a secret's name, a public key).
+var nonCredSuffixes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range secretNameExcludedSuffixes {
+		m[s] = true
+	}
+	for _, s := range [...]string{"public", "pub", "fingerprint", "hash", "algorithm", "alg", "usage", "level", "control", "denied", "granted",
+		"log", "logs", "mode", "modes", "list", "rights", "role", "roles", "rule", "rules", "right", "permissions", "grant", "point", "points",
+		"expiration", "lifetime", "duration", "refresh", "request", "response", "status", "state", "error", "errors", "code", "message",
+		"date", "time", "timestamp", "class", "schema", "index", "number", "board", "word", "words", "note", "notes", "ring", "chain", "pair", "pairs",
+		"env", "var", "variable", "arn", "vault", "manager", "service", "server", "client", "config", "settings", "option", "options"} {
+		m[s] = true
+	}
+	return m
+}()
+
+// findContext is the matcher of generic-context: from each keyword hit it
+// reads the name around the credential word, the separator and the value,
+// in the shape of FindAllSubmatchIndex for groups (name, secret).
+func (r *Redactor) findContext(text []byte, hits []int) [][]int {
+	var out [][]int
+	lastEnd := -1
+	for i := 0; i+1 < len(hits); i += 2 {
+		if !r.kwContext[hits[i]] {
+			continue
+		}
+		kw := r.m.keywords[hits[i]]
+		end := hits[i+1]
+		start := end - len(kw)
+		if start < lastEnd {
+			continue
+		}
+		if m := parseContext(text, start, end); m != nil {
+			out = append(out, m)
+			lastEnd = m[1]
+		}
+	}
+	return out
+}
+
+var contextWordSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range contextWords {
+		m[w] = true
+	}
+	return m
+}()
+
+// credWordAt reports whether the credential word at text[ks:ke] is a word of
+// its own in the name: at a boundary of the name (start, '_', '-', '.', '/',
+// a blank) or a change of case (acmeKey, acmeSECRET), or the end of a
+// lower-case name that ends in it (acmekey), and not part of a longer word
+// (keyboard, tokenizer, secretary, accessible).
+func credWordAt(text []byte, ks, ke int) bool {
+	// After: the end of the name, a separator, or a change of case.
+	if ke < len(text) {
+		c := text[ke]
+		lastUpper := text[ke-1] >= 'A' && text[ke-1] <= 'Z'
+		switch {
+		case c >= 'a' && c <= 'z':
+			if lastUpper {
+				return false // SECRETary? only an upper-case word may end here
+			}
+			// lower after lower: "keyboard", unless a credential compound
+			// follows ("secretkey", "privatekey", "accesstoken").
+			if !hasCredPrefix(text[ke:]) {
+				return false
+			}
+		case c >= 'A' && c <= 'Z':
+			if !lastUpper {
+				break // acmeKeyId: camel boundary
+			}
+			if !hasCredPrefix(text[ke:]) {
+				return false // TOKENIZER
+			}
+		}
+	}
+	// Before: a boundary, a change of case, or a lower-case vendor word
+	// glued to it ("adobekey", "boostnote_token").
+	return true
+}
+
+// hasCredPrefix reports whether b starts with a credential word (any case).
+func hasCredPrefix(b []byte) bool {
+	for _, w := range contextWords {
+		if len(b) >= len(w) && equalFoldLower(b[:len(w)], w) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameSegments splits a name into lower-case words at '_', '-', '.', '/',
+// blanks and changes of case.
+func nameSegments(name []byte) []string {
+	var segs []string
+	var cur []byte
+	flush := func() {
+		if len(cur) > 0 {
+			segs = append(segs, strings.ToLower(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	for i, c := range name {
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == '/' || c == ' ' || c == '\t' || c == ':':
+			flush()
+		case c >= 'A' && c <= 'Z' && i > 0 && name[i-1] >= 'a' && name[i-1] <= 'z':
+			flush()
+			cur = append(cur, c)
+		default:
+			cur = append(cur, c)
+		}
+	}
+	flush()
+	return segs
+}
+
+// parseContext reads NAME SEP VALUE around the credential word at
+// text[ks:ke]. NAME runs over name bytes on both sides, and on the right
+// over further credential words, also after blanks ("access token"); SEP is
+// ':', '=', ':=', '=>', '|' (a table cell), blanks, or a '-', '.' or '_'
+// right after a credential word (acme-SECRET-V); VALUE is judged by
+// contextValueOK.
+func parseContext(text []byte, ks, ke int) []int {
+	if !credWordAt(text, ks, ke) {
+		return nil
+	}
+	ns := ks
+	for ns > 0 && (isNameByte(text[ns-1]) || text[ns-1] == '/') {
+		ns--
+	}
+	// The credential part of the name: the word and the credential words
+	// that follow it, joined by nothing, a separator or blanks.
+	ce := ke
+	for {
+		j := ce
+		for j < len(text) && j-ce < 2 && (text[j] == '_' || text[j] == '-' || text[j] == '.' || text[j] == ' ') {
+			j++
+		}
+		k := j
+		for k < len(text) && (text[k] >= 'a' && text[k] <= 'z' || text[k] >= 'A' && text[k] <= 'Z') {
+			k++
+		}
+		if k == j || !credSegments[strings.ToLower(string(text[j:k]))] {
+			break
+		}
+		ce = k
+	}
+	// The whole name as written: name bytes after the credential part.
+	ne := ce
+	for ne < len(text) && isNameByte(text[ne]) {
+		ne++
+	}
+	name := text[ns:ne]
+	if v := contextAfter(text, ns, ne, name); v != nil {
+		return v
+	}
+	// Glued: acme-SECRET-V, acme_key.V: the value follows the credential
+	// part after one separator.
+	if ce < len(text) && (text[ce] == '-' || text[ce] == '.' || text[ce] == '_') && ce > ke-len("key") && valueNear(text, ce+1) {
+		return contextValue(text, ns, ce, ce+1, text[ns:ce], false)
+	}
+	return nil
+}
+
+// contextAfter reads the separator after a whole name and the value.
+func contextAfter(text []byte, ns, ne int, name []byte) []int {
+	if !valueNear(text, ne) {
+		return nil // no run of 16 value bytes within reach: nothing to judge
+	}
+	segs := nameSegments(name)
+	if len(segs) == 0 {
+		return nil
+	}
+	if last := segs[len(segs)-1]; nonCredSuffixes[last] || nonCredSuffixes[strings.Join(segs[max(0, len(segs)-2):], "")] {
+		return nil
+	}
+	for _, s := range segs {
+		switch s {
+		case "public", "pub", "page", "next", "cursor", "continuation", "pagination":
+			return nil // a public key; a page token is a position, not a credential
+		}
+	}
+	i := skipQuote(text, ne)
+	if i < len(text) && text[i] == ']' { // INI/TOML table or array: not a value
+		return nil
+	}
+	j := skipBlanks(text, i)
+	sep := false
+	switch {
+	case j+1 < len(text) && (text[j] == ':' && text[j+1] == '=' || text[j] == '=' && text[j+1] == '>' || text[j] == '-' && text[j+1] == '>'):
+		j += 2
+		sep = true
+	case j < len(text) && (text[j] == ':' || text[j] == '=' || text[j] == '|'):
+		j++
+		sep = true
+	case j > i:
+		// Blanks alone: "acme token V", "--api-key V", "Authorization Token V".
+	default:
+		return nil
+	}
+	j = skipBlanks(text, j)
+	if sep && j < len(text) && (text[j] == '|' || text[j] == '>') && j+1 < len(text) && (text[j+1] == '\n' || text[j+1] == '-') {
+		return nil // a YAML block scalar: prose follows, judged by other rules
+	}
+	// An HTTP authorization scheme before the credential.
+	for _, sch := range [...]string{"bearer ", "token ", "basic ", "apikey ", "key "} {
+		if len(text)-j > len(sch) && equalFoldLower(text[j:j+len(sch)], sch) {
+			j = skipBlanks(text, j+len(sch))
+			break
+		}
+	}
+	return contextValue(text, ns, ne, j, name, true)
+}
+
+// contextValue reads the value at i (quoted or not) and judges it.
+func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
+	q := byte(0)
+	if i < len(text) && (text[i] == '"' || text[i] == '\'' || text[i] == '`') {
+		q = text[i]
+		i++
+	} else if i+1 < len(text) && text[i] == '\\' && (text[i+1] == '"' || text[i+1] == '\'') {
+		q = text[i+1]
+		i += 2
+	}
+	ve := i
+	for ve < len(text) && ve-i < 512 && isContextValueByte(text[ve]) {
+		ve++
+	}
+	// Trailing punctuation of prose or code ends the value.
+	for ve > i && strings.IndexByte(".,;:)]}", text[ve-1]) >= 0 {
+		ve--
+	}
+	if q == 0 && ve < len(text) && (isWordByte(text[ve]) || text[ve] == '@' || text[ve] == ':' && ve+2 < len(text) && text[ve+1] == '/') {
+		return nil // the value runs on into something else (a URL, an address)
+	}
+	if q != 0 && ve < len(text) && text[ve] != q && text[ve] != '\\' {
+		return nil // a quoted string that is not one token
+	}
+	if !contextValueOK(string(text[i:ve]), name) {
+		return nil
+	}
+	if !named {
+		// Glued to the name (acme-SECRET-V): a value that starts with a
+		// word and a dash continues the name ("vault-secret-reader-7d9f…",
+		// a pod's name), it is no credential.
+		v := string(text[i:ve])
+		if strings.IndexByte(v, '/') >= 0 {
+			return nil // a path: ".../token-service/tree/<commit>/"
+		}
+		if k := strings.IndexAny(v, "-_."); k > 0 && isLetters(text[i:i+k]) {
+			return nil
+		}
+	}
+	if len(name) == 3 && equalFoldLower(name, "key") && attrFollows(text, ve, "value") {
+		return nil // <add key="NAME" value="…">: the key attribute names a setting
+	}
+	return []int{ns, ve, ns, ne, i, ve}
+}
+
+// valueNear reports whether a run of 16 or more value bytes starts within
+// 24 bytes after i (past the separator, blanks, quotes and a scheme word):
+// the cheap test that spares most names the word analysis.
+func valueNear(text []byte, i int) bool {
+	end := min(len(text), i+24+16)
+	run, marked := 0, false
+	for k := i; k < end; k++ {
+		c := text[k]
+		if isContextValueByte(c) {
+			run++
+			// A credential holds a digit or a capital (contextValueOK):
+			// paths and slugs of lower-case words do not need the analysis.
+			marked = marked || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
+			if run >= 16 && marked {
+				return true
+			}
+		} else {
+			run, marked = 0, false
+		}
+	}
+	return false
+}
+
+func isContextValueByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~", c) >= 0
+}
+
+// contextValueOK reports whether v is credential-shaped: 16 to 512
+// characters of a token alphabet, not a reference, path, version, word
+// list or number, with letters and digits mixed (or mixed-case letters
+// that do not read as words), no run of one character over half of it,
+// and the entropy its alphabet gives a random string of its length.
+func contextValueOK(v string, name []byte) bool {
+	if len(v) < 16 || len(v) > 512 {
+		return false
+	}
+	if isTemplate(v) || isMasked(v) || isMarker(v) || isSemver(v) || isDottedName(v) || isPackageCoordinate(v) {
+		return false
+	}
+	l := strings.ToLower(v)
+	for _, p := range safeValuePrefixes {
+		if strings.HasPrefix(l, p) {
+			return false
+		}
+	}
+	for _, p := range [...]string{"example", "your", "placeholder", "changeme", "redacted", "xxxxxx", "dummy", "sample", "insert", "replace"} {
+		if strings.Contains(l, p) {
+			return false
+		}
+	}
+	if longest, _ := longestRun(v); 2*longest > len(v) {
+		return false
+	}
+	if hasSequence(v) {
+		// A documentation stand-in ("abcdef123456…", "a1b2c3d4…"): six
+		// characters in order are as unlikely in a random value as
+		// guessing it (the hard negatives of TestKeyContextFalsePositives).
+		return false
+	}
+	lower, upper, digit, other := charClasses(v)
+	letters := lower + upper
+	switch {
+	case letters == 0:
+		return false // numbers: ids, timestamps, phone numbers
+	case digit == 0 && other == 0:
+		// Letters only: mixed case that does not split into words.
+		if lower == 0 || upper == 0 || len(v) < 20 || !gluedBodyOK(v) {
+			return false
+		}
+	case digit == 0:
+		if isWordy(v) || isIdent(v) {
+			return false // words joined by separators, an identifier
+		}
+	}
+	if isUUID(v) && !uuidCredName(name) {
+		return false
+	}
+	if isWordy(trimVersion(v)) {
+		return false
+	}
+	// Entropy for the alphabet: a random hex string of n characters has
+	// about min(4, log2 n) bits per character, base-62 about min(5.95,
+	// log2 n); ask for a margin below that.
+	h := shannon(v)
+	floor := 3.0
+	if isHexString(v) {
+		floor = 2.8
+	}
+	return h >= floor
+}
+
+// uuidCredName reports whether a name makes a UUID a credential: it says
+// key, token, secret, password or credential (Heroku, Postmark, Snyk keys
+// are UUIDs); "access" or "private" alone do not.
+func uuidCredName(name []byte) bool {
+	segs := nameSegments(name)
+	for _, s := range segs {
+		if s == "license" || strings.HasPrefix(s, "license") {
+			return false // a license key that is a UUID is an entitlement id
+		}
+	}
+	for _, s := range segs {
+		for _, w := range [...]string{"key", "token", "secret", "password", "pwd", "credential", "apikey", "tkn"} {
+			if strings.HasSuffix(s, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isHexString(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !isHex(v[i]) && v[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetters(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return len(b) > 0
+}
