@@ -111,6 +111,12 @@ type ServerConfig struct {
 	AllowedOrigins []string `yaml:"allowedOrigins"`
 	// MaxRequestBytes caps a request body on /mcp. Default 1 MiB.
 	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
+	// MaxRequestStringBytes caps one JSON string in a request (a tool
+	// argument, a client name…): a message holding a longer one is refused
+	// before ingress redaction, whose cost on a long string without line
+	// breaks grows faster than its length. Default 65536 (the tools refuse
+	// larger arguments anyway).
+	MaxRequestStringBytes int `yaml:"maxRequestStringBytes"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// AdminAddr is the operators' listener: /metrics, /readyz with each
@@ -651,6 +657,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.MaxRequestBytes == 0 {
 		c.Server.MaxRequestBytes = 1 << 20
 	}
+	if c.Server.MaxRequestStringBytes == 0 {
+		c.Server.MaxRequestStringBytes = int(min(64<<10, c.Server.MaxRequestBytes))
+	}
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 10 * time.Second
 	}
@@ -745,6 +754,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxRequestBytes < 1024 || c.Server.MaxRequestBytes > 64<<20 {
 		return bad("server.maxRequestBytes", "must be between 1024 and 67108864 bytes (got %d)", c.Server.MaxRequestBytes)
+	}
+	if c.Server.MaxRequestStringBytes < 1024 || int64(c.Server.MaxRequestStringBytes) > c.Server.MaxRequestBytes {
+		return bad("server.maxRequestStringBytes", "must be between 1024 and server.maxRequestBytes (%d) (got %d)", c.Server.MaxRequestBytes, c.Server.MaxRequestStringBytes)
 	}
 	if c.Server.ShutdownTimeout < 0 {
 		return bad("server.shutdownTimeout", "must be positive")

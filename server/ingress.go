@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -44,6 +45,11 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 		if !s.chargeIngress(w, r, len(body)) {
 			return
 		}
+		if n := longestJSONString(body); n > s.cfg.Server.MaxRequestStringBytes {
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
+				"invalid request: a string of %d bytes; at most %d (server.maxRequestStringBytes) per string", n, s.cfg.Server.MaxRequestStringBytes))
+			return
+		}
 		// Invalid UTF-8 is replaced before anything reads the message;
 		// the call's audit record counts it (invalidUTF8), since
 		// decoding would otherwise replace it silently in tool names and
@@ -60,6 +66,33 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 		}
 		s.interop(w, r.WithContext(ctx), next, clean)
 	})
+}
+
+// longestJSONString is the length in bytes of the longest string in b, a
+// JSON text, counted as written (escapes included), in one pass; b need
+// not be valid JSON. It lets ingress refuse what would be costly to
+// redact before redacting it.
+func longestJSONString(b []byte) int {
+	longest, start, in, esc := 0, 0, false, false
+	for i, c := range b {
+		switch {
+		case !in:
+			if c == '"' {
+				in, start = true, i+1
+			}
+		case esc:
+			esc = false
+		case c == '\\':
+			esc = true
+		case c == '"':
+			in = false
+			longest = max(longest, i-start)
+		}
+	}
+	if in {
+		longest = max(longest, len(b)-start)
+	}
+	return longest
 }
 
 type invalidUTF8Key struct{}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,5 +58,66 @@ func TestIngressBudgetBytes(t *testing.T) {
 	_, err := ParseConfig([]byte("server:\n  ingressKiBRate: {requests: 1, per: 1s, burst: 10}\n"), "", func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "server.ingressKiBRate") {
 		t.Fatalf("a byte burst below maxRequestBytes: %v", err)
+	}
+}
+
+func TestLongestJSONString(t *testing.T) {
+	for in, want := range map[string]int{
+		`{}`:                        0,
+		`{"a":"xyz"}`:               3,
+		`{"a":"x\"yz","bb":"1234"}`: 5,
+		`["\\\\", "ab"]`:            4,
+		`{"a":"unterminated`:        12,
+	} {
+		if got := longestJSONString([]byte(in)); got != want {
+			t.Errorf("longestJSONString(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestIngressRefusesLongStrings: a message with a string over
+// server.maxRequestStringBytes is refused before redaction (a long string
+// without line breaks costs redaction more than its length), with 413 and
+// a message naming the limit.
+func TestIngressRefusesLongStrings(t *testing.T) {
+	s, _ := newDemoServerYAML(t, unlimitedRates+unlimitedIngress)
+	h := s.Handler()
+	init := send(t, h, "POST", "", initBody)
+	long := `{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{"x":"` + strings.Repeat("password=Xy7kQ2mZ9pLw3 ", 3000) + `"}}}`
+	r := send(t, h, "POST", init.sid, long)
+	if r.code != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "server.maxRequestStringBytes") {
+		t.Fatalf("a 69 KB string = %d %s, want 413 naming the limit", r.code, r.body)
+	}
+	ok := `{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{"x":"` + strings.Repeat("password=Xy7kQ2mZ9pLw3 ", 2000) + `"}}}`
+	if r := send(t, h, "POST", init.sid, ok); r.code != http.StatusOK {
+		t.Fatalf("a 46 KB string = %d %s", r.code, r.body)
+	}
+}
+
+// BenchmarkIngressAdversarial is the worst case a signed-in caller can
+// send within the limits: a 1 MiB ping of strings at the per-string cap,
+// each packed with password=… pairs (the most expensive text to redact),
+// through the whole HTTP path. MB/s is what one KiB of the ingress byte
+// budget costs in CPU.
+func BenchmarkIngressAdversarial(b *testing.B) {
+	s, _ := newDemoServerYAML(b, unlimitedRates+unlimitedIngress)
+	h := s.Handler()
+	init := send(b, h, "POST", "", initBody)
+	var sb strings.Builder
+	sb.WriteString(`{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{`)
+	for i := 0; sb.Len() < 1<<20-(64<<10); i++ {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `"k%d":"%s"`, i, strings.Repeat("password=Xy7kQ2mZ9pLw3 ", (64<<10)/24-1))
+	}
+	sb.WriteString(`}}}`)
+	body := sb.String()
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for b.Loop() {
+		if r := send(b, h, "POST", init.sid, body); r.code != http.StatusOK {
+			b.Fatalf("ping = %d %s", r.code, r.body)
+		}
 	}
 }

@@ -34,7 +34,7 @@ type httpResult struct {
 }
 
 // send sends one request to /mcp of h.
-func send(t *testing.T, h http.Handler, method, sid, body string) httpResult {
+func send(t testing.TB, h http.Handler, method, sid, body string) httpResult {
 	t.Helper()
 	req := httptest.NewRequest(method, "/mcp", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
