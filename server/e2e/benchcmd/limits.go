@@ -53,6 +53,8 @@ func stateConfig(mode, backstageURL, policy, auditPath, redisURL string) string 
 		auditSync: "interval", bucket: "{ requests: 1000000, per: 1s, burst: 1000000 }"}) + "state: " + mode + "\n"
 	if mode == "redis" {
 		cfg += fmt.Sprintf("redis:\n  url: %s\n  keyPrefix: \"bench:\"\n", redisURL)
+		// Required with state: redis, the same on every replica.
+		cfg += "server:\n  cursorKey: bench-cursor-key-0123456789abcdef0123456789\n"
 	}
 	return cfg
 }
@@ -87,8 +89,7 @@ func (b *bench) compareState(ctx context.Context, backstageURL, token, user stri
 			return nil, fmt.Errorf("benchcmd: %w", err)
 		}
 		cfg := stateConfig(mode, backstageURL, policy, filepath.Join(dir, "audit.log"), rs.url)
-		// The cursor key is required with state: redis.
-		p, err := b.launchOurs(ctx, dir, port, cfg, args, "BENCH_BACKSTAGE_TOKEN="+token, "BACKSTAGE_MCP_CURSOR_KEY=bench-cursor-key-0123456789abcdef0123456789")
+		p, err := b.launchOurs(ctx, dir, port, cfg, args, "BENCH_BACKSTAGE_TOKEN="+token)
 		if err != nil {
 			return nil, fmt.Errorf("benchcmd: state %s: %w", mode, err)
 		}
