@@ -34,15 +34,21 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// Charged before it costs: with a Content-Length (which bounds
+		// what Go's server reads) before the body is even read; without
+		// one, once it is read and before redaction below, the most
+		// expensive step per byte.
+		charged := r.ContentLength >= 0
+		if charged && !s.chargeIngress(w, r, int(r.ContentLength)) {
+			return
+		}
 		s.wire.read()
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, "request body unreadable or too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		// Charged before it costs: redaction below is the most
-		// expensive step per byte.
-		if !s.chargeIngress(w, r, len(body)) {
+		if !charged && !s.chargeIngress(w, r, len(body)) {
 			return
 		}
 		if n := longestJSONString(body); n > s.cfg.Server.MaxRequestStringBytes {

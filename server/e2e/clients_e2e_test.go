@@ -485,6 +485,8 @@ type serverProc struct {
 	Base string
 	// Admin is the operators' listener (/metrics, /readyz details).
 	Admin string
+	// Pid is the server process.
+	Pid int
 	// Log is the file that receives the server's stderr.
 	Log string
 }
@@ -536,7 +538,7 @@ func startServer(t *testing.T, addr string, env []string, args ...string) *serve
 			t.Logf("backstage-mcp log:\n%s", tailString(string(b), 6000))
 		}
 	})
-	sp := &serverProc{Base: "http://" + addr, Admin: "http://" + admin, Log: logPath}
+	sp := &serverProc{Base: "http://" + addr, Admin: "http://" + admin, Log: logPath, Pid: cmd.Process.Pid}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -1,0 +1,237 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+)
+
+// TestAttackSuite is the hostile client's view of the real binary (a real
+// Backstage, a real OpenID provider, two signed-in users), one subtest per
+// attack of issue "Hostile clients change nothing for others", each
+// printing its figure:
+//   - metrics: nothing a caller can read on the agents' listener moves
+//     with other users' calls or with hidden data;
+//   - malformed initialize flood: no session, bounded audit, RSS flat;
+//   - ingress flood: a neighbour's get p50 beside six senders of the most
+//     expensive messages to redact;
+//   - streams: GET streams one session keeps open.
+func TestAttackSuite(t *testing.T) {
+	addr := freeAddr(t)
+	base := "http://" + addr
+	noah := oidcop.User{ID: "id-noah", Username: "noah", Password: "noah-password-1",
+		FirstName: "Noah", LastName: "Fischer", Email: "noah.fischer@acme-retail.example", EmailVerified: true, Groups: []string{"sre"}}
+	op := oidcop.Start(t, oidcop.Options{Audience: base + "/mcp", Users: []oidcop.User{e2eUser, noah}})
+	cfg := writeClientConfig(t, clientConfig{Backstage: true, PublicURL: base, Issuer: op.Issuer, Extra: unlimitedRatesYAML})
+	srv := startServer(t, addr, []string{"E2E_BACKSTAGE_TOKEN=" + bs.Token}, "--config", cfg)
+	attacker := op.UserToken(t, e2eUser.Username, "openid", tokenScope).AccessToken
+	neighbour := op.UserToken(t, noah.Username, "openid", tokenScope).AccessToken
+	hc := &http.Client{Timeout: 30 * time.Second}
+	post := func(tok, sid, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id")
+	}
+	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"attack","version":"1"}}}`
+
+	t.Run("metrics", func(t *testing.T) {
+		for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+			resp, err := hc.Get(base + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("agents' listener %s = %d, want 404", p, resp.StatusCode)
+			}
+		}
+		resp, err := hc.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.TrimSpace(string(b)) != `{"status":"ok"}` {
+			t.Errorf("agents' /readyz = %s, want the status alone", b)
+		}
+		// The only counters a caller could diff are gone from its side:
+		// a classifier of hidden against missing entities from the
+		// agents' listener has nothing but the tool answers, which are
+		// equal (TestMetricsSameForHiddenAndMissing checks the admin
+		// side series by series).
+		t.Logf("agents' listener: /metrics, pprof 404; /readyz %s; oracle accuracy from metrics: no metrics to read (chance)", strings.TrimSpace(string(b)))
+	})
+
+	t.Run("malformed initialize flood", func(t *testing.T) {
+		before := rssKiB(t, srv.Pid)
+		const n = 20000
+		var sessions, refused, limited atomic.Int64
+		var wg sync.WaitGroup
+		work := make(chan struct{})
+		for range 8 {
+			wg.Go(func() {
+				for range work {
+					code, sid := post(attacker, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":"x"}`)
+					switch {
+					case sid != "":
+						sessions.Add(1)
+					case code == http.StatusTooManyRequests:
+						limited.Add(1)
+					case code == http.StatusBadRequest:
+						refused.Add(1)
+					}
+				}
+			})
+		}
+		start := time.Now()
+		for range n {
+			work <- struct{}{}
+		}
+		close(work)
+		wg.Wait()
+		after := rssKiB(t, srv.Pid)
+		t.Logf("%d malformed initializes in %s: %d sessions, %d refused with -32602, %d charged out (429); RSS %d → %d KiB",
+			n, time.Since(start).Round(time.Millisecond), sessions.Load(), refused.Load(), limited.Load(), before, after)
+		if sessions.Load() != 0 {
+			t.Errorf("%d sessions from malformed initializes, want 0", sessions.Load())
+		}
+		if after > before+32<<10 {
+			t.Errorf("RSS grew from %d to %d KiB over %d malformed initializes", before, after, n)
+		}
+	})
+
+	t.Run("ingress flood beside a neighbour", func(t *testing.T) {
+		c := servertest.ConnectHTTP(t, base+"/mcp", neighbour)
+		get := func() time.Duration {
+			start := time.Now()
+			res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+			if res.IsError {
+				t.Fatalf("neighbour's get: %s", servertest.Text(res))
+			}
+			return time.Since(start)
+		}
+		p50 := func(k int) time.Duration {
+			var ds []time.Duration
+			for range k {
+				ds = append(ds, get())
+				time.Sleep(20 * time.Millisecond)
+			}
+			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+			return ds[len(ds)/2]
+		}
+		quiet := p50(40)
+		_, sid := post(attacker, "", initBody)
+		var sb strings.Builder
+		sb.WriteString(`{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{`)
+		for i := 0; sb.Len() < 900<<10; i++ {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			fmt.Fprintf(&sb, `"k%d":"%s"`, i, strings.Repeat("password=Xy7kQ2mZ9pLw3 ", 60<<10/24))
+		}
+		sb.WriteString(`}}}`)
+		flood := sb.String()
+		ctx, cancel := context.WithCancel(context.Background())
+		codes := map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					code, _ := post(attacker, sid, flood)
+					mu.Lock()
+					codes[code]++
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Second)
+		loud := p50(40)
+		cancel()
+		wg.Wait()
+		t.Logf("neighbour's get p50: %s quiet, %s beside 6 senders of %d-byte adversarial pings (%v)", quiet, loud, len(flood), codes)
+		if loud > 2*quiet+5*time.Millisecond {
+			t.Errorf("neighbour's p50 %s under the flood, want within 2× of %s", loud, quiet)
+		}
+	})
+
+	t.Run("streams per session", func(t *testing.T) {
+		_, sid := post(attacker, "", initBody)
+		const n = 300
+		var open atomic.Int64
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithCancel(context.Background())
+		defer func() { cancel(); wg.Wait() }()
+		for range n {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mcp", nil)
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+attacker)
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				continue
+			}
+			open.Add(1)
+			wg.Go(func() {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				open.Add(-1)
+			})
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for open.Load() > 1 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("%d GET streams opened on one session: %d still open", n, open.Load())
+		if open.Load() != 1 {
+			t.Errorf("%d streams open on one session, want 1", open.Load())
+		}
+	})
+}
+
+// rssKiB is the resident set of pid, from /proc.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("reading RSS: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
