@@ -256,6 +256,7 @@ func All(d *Deps) []Tool {
 		GetEntity(d),
 		SearchEntities(d),
 		GetRelations(d),
+		FindDependents(d),
 		FindOwner(d),
 		GetAPIDefinition(d),
 		ListFacets(d),

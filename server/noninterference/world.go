@@ -400,8 +400,10 @@ func (w *World) Calls(n int) []Call {
 				a["direction"] = pick(r, []string{"outgoing", "incoming", "both"})
 			}
 			c.Tool, c.Args = "catalog_get_relations", q(a)
-		case k < 16:
+		case k < 15:
 			c.Tool, c.Args = "catalog_find_owner", q(map[string]any{"ref": anyRef()})
+		case k < 16:
+			c.Tool, c.Args = "catalog_find_dependents", q(map[string]any{"ref": anyRef(), "depth": 1 + r.IntN(4)})
 		case k < 17:
 			c.Tool, c.Args = "catalog_get_api_definition", q(map[string]any{"ref": pick(r, w.APIs), "maxBytes": 256 + r.IntN(200)})
 		case k < 18 && len(out) > 0:

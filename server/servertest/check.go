@@ -18,7 +18,7 @@ import (
 
 // ToolNames are the public tool names, in the order tools/list returns them.
 var ToolNames = []string{
-	"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations",
+	"catalog_find_dependents", "catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations",
 	"catalog_list_facets", "catalog_search_entities", "whoami",
 }
 
