@@ -183,7 +183,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if cfg.Server.CursorKey != "" {
 		key = []byte(cfg.Server.CursorKey)
 	}
-	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key)}
+	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key),
+		Annotations: cfg.Catalog.SummaryAnnotations}
 	s.deps = deps
 	hooks := &mcpserver.Hooks{}
 	comp := newCompleter(s)

@@ -234,6 +234,9 @@ type Deps struct {
 	// masks and redacts whole entities. Tests set it to prove projected
 	// answers identical to whole ones.
 	WholeEntities bool
+	// Annotations are the annotation keys summaries show; nil means
+	// DefaultAnnotations, empty means none.
+	Annotations []string
 }
 
 // Tool is one registered tool: its definition, handler and the tool scope
