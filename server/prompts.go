@@ -59,7 +59,7 @@ var catalogPrompts = []catalogPrompt{
 				"1. Call catalog_get_entity with ref " + ref + " for its description, owner, domain and links.\n" +
 				"2. Call catalog_search_entities with system " + ref + " and limit 100 to list its parts (components, APIs, resources) in one call.\n" +
 				"3. The summaries already name what each part depends on and which APIs it provides and consumes; call catalog_get_entity on a part for its links, repository, docs and on-call.\n" +
-				"4. Call catalog_find_owner on the system to learn who to ask.\n" +
+				"4. Call catalog_find_owner with ref " + ref + " to learn who to ask and how to reach them.\n" +
 				"Answer with a short overview, the parts by kind with one line each, the owning team and the links worth reading first."
 		},
 	},
