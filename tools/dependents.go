@@ -199,6 +199,14 @@ func (d *Deps) dependents(ctx context.Context, root entity, depth int) (*Depende
 		}
 		frontier = next
 	}
+	// The APIs the answer names as consumed are entities it hands out.
+	named := map[string]bool{strings.ToLower(root.ref): true}
+	for _, dep := range out.Dependents {
+		if k := strings.ToLower(dep.Through); dep.Through != "" && !named[k] {
+			named[k] = true
+			callInfo(ctx).addEntity(dep.Through)
+		}
+	}
 	if err := d.dependentOwners(ctx, out); err != nil {
 		return nil, err
 	}

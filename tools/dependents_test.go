@@ -73,3 +73,25 @@ func TestFindDependents(t *testing.T) {
 		t.Errorf("hidden root: %s", text(r))
 	}
 }
+
+// TestRelationsDescriptionRecipe: the recipe catalog_get_relations' own
+// description gives for "what depends on X" finds orders-service's four
+// dependents, as catalog_find_dependents does (the recipe it gave before
+// found none).
+func TestRelationsDescriptionRecipe(t *testing.T) {
+	d := demoDeps(t)
+	desc := GetRelations(d).Tool.Description
+	if !strings.Contains(desc, "[dependencyOf, providesApi, apiConsumedBy] and depth 2-3") || !strings.Contains(desc, "catalog_find_dependents") {
+		t.Fatalf("the description no longer gives the recipe: %s", desc)
+	}
+	got := text(call(t, GetRelations(d), openCtx(), `{"ref":"component:default/orders-service","relations":["dependencyOf","providesApi","apiConsumedBy"],"depth":2}`))
+	for _, w := range []string{"apiConsumedBy component:default/checkout-service", "apiConsumedBy component:default/shipping-service",
+		"apiConsumedBy component:default/notification-service", "apiConsumedBy component:default/analytics-pipeline"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("recipe misses %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "orders-db") {
+		t.Errorf("recipe lists a dependency:\n%s", got)
+	}
+}

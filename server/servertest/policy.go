@@ -180,9 +180,6 @@ func HandedOut(tool string, m map[string]any) []string {
 				out = append(out, Ref(x))
 			}
 			for k, c := range x {
-				if key == "related" {
-					k = "ref" // a summary's related names: relation type → refs
-				}
 				walk(c, k)
 			}
 		case []any:
@@ -192,6 +189,7 @@ func HandedOut(tool string, m map[string]any) []string {
 		case string:
 			switch {
 			case key == "ref", key == "root", key == "from", key == "to", key == "entity",
+				key == "refs", // a summary's related entities
 				(key == "parentChain" || key == "children" || key == "memberOf") && tool == "catalog_find_owner",
 				(key == "on" || key == "through" || key == "owner") && tool == "catalog_find_dependents":
 				out = append(out, strings.ToLower(x))
