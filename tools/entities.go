@@ -2,8 +2,6 @@ package tools
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -311,26 +309,60 @@ type searchState struct {
 	B string      `json:"b,omitempty"`
 	S int         `json:"s,omitempty"`
 	N int         `json:"n"`
-	// L is the page length and Fields the fields of the first page; A
-	// holds a digest of each argument of the first page, so a cursor
-	// passed with changed arguments is refused.
-	L      int               `json:"l,omitempty"`
-	Fields []string          `json:"fl,omitempty"`
-	A      map[string]string `json:"a,omitempty"`
+	// L is the page length, Fields the fields and O the order of the
+	// first page: with F they are every argument of the first page, so a
+	// cursor passed with changed arguments is refused.
+	L      int      `json:"l,omitempty"`
+	Fields []string `json:"fl,omitempty"`
+	O      string   `json:"o,omitempty"`
 }
 
-// argDigests returns a short digest of each argument but the cursor.
-func argDigests(a args) map[string]string {
-	out := make(map[string]string, len(a))
-	for k, v := range a {
-		if k == "cursor" {
-			continue
-		}
-		b, _ := json.Marshal(v)
-		h := sha256.Sum256(append([]byte(k+"\x00"), b...))
-		out[k] = hex.EncodeToString(h[:6])
+// sameArgs returns the first argument given with a cursor that differs
+// from the first page's ("" when none does).
+func (st *searchState) sameArgs(a args) (string, error) {
+	vf, _, err := parseFilters(a)
+	if err != nil {
+		return "", err
 	}
-	return out
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		var same bool
+		switch k {
+		case "cursor":
+			same = true
+		case "limit":
+			same = a.num(k, 0) == st.L
+		case "fields":
+			same = slices.Equal(a.list(k), st.Fields)
+		case "order":
+			same = a.str(k) == st.O
+		case "kind":
+			same = strings.EqualFold(vf.Kind, st.F.Kind)
+		case "type":
+			same = vf.Type == st.F.Type
+		case "lifecycle":
+			same = vf.Lifecycle == st.F.Lifecycle
+		case "namespace":
+			same = strings.EqualFold(vf.Namespace, st.F.Namespace)
+		case "owner":
+			same = vf.Owner == st.F.Owner
+		case "system":
+			same = vf.System == st.F.System
+		case "text":
+			same = vf.Text == st.F.Text
+		case "tags":
+			same = slices.Equal(vf.Tags, st.F.Tags)
+		case "labels":
+			same = slices.Equal(vf.Labels, st.F.Labels)
+		case "annotations":
+			same = slices.Equal(vf.Annotations, st.F.Annotations)
+		case "relations":
+			same = slices.Equal(vf.Relations, st.F.Relations)
+		}
+		if !same {
+			return k, nil
+		}
+	}
+	return "", nil
 }
 
 // searchQuery is the part of the catalog query that is sent to Backstage
@@ -706,12 +738,13 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 		if err := json.Unmarshal([]byte(plain), st); err != nil || st.N < 1 || st.S < 0 || st.L < 1 {
 			return nil, false, toolError(badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities"))
 		}
-		given := argDigests(a)
-		for _, k := range slices.Sorted(maps.Keys(given)) {
-			if st.A[k] != given[k] {
-				return nil, false, toolError(badArg("argument %q is not the one the cursor's first page had: a cursor continues the search it came from. "+
-					"Pass the cursor alone (every argument is kept in it) or with the first page's arguments unchanged; to change them, start a new search without cursor", k))
-			}
+		k, err := st.sameArgs(a)
+		if err != nil {
+			return nil, false, toolError(err)
+		}
+		if k != "" {
+			return nil, false, toolError(badArg("argument %q is not the one the cursor's first page had: a cursor continues the search it came from. "+
+				"Pass the cursor alone (every argument is kept in it) or with the first page's arguments unchanged; to change them, start a new search without cursor", k))
 		}
 		return st, false, nil
 	}
@@ -734,7 +767,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 			return nil, true, nil
 		}
 	}
-	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1, L: limit, Fields: a.list("fields"), A: argDigests(a)}
+	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1, L: limit, Fields: a.list("fields"), O: a.str("order")}
 	if vf.Text != "" {
 		// Matches may be sparse among the candidates: read larger pages.
 		st.N = 500

@@ -96,7 +96,13 @@ func TestCursorKeepsArguments(t *testing.T) {
 		if !bad.IsError || !strings.Contains(text(bad), `argument "limit"`) {
 			t.Fatalf("changed limit accepted: %s", text(bad))
 		}
-		same := call(t, SearchEntities(d), openCtx(), `{"cursor":"`+p.NextCursor+`","kind":"Component","limit":2}`)
+		for _, changed := range []string{`"kind":"API"`, `"labels":["acme-retail.example/tier=tier-2"]`, `"fields":["metadata.title"]`} {
+			bad := call(t, SearchEntities(d), openCtx(), `{"cursor":"`+p.NextCursor+`",`+changed+`}`)
+			if !bad.IsError || !strings.Contains(text(bad), "start a new search") {
+				t.Fatalf("changed %s accepted: %s", changed, text(bad))
+			}
+		}
+		same := call(t, SearchEntities(d), openCtx(), `{"cursor":"`+p.NextCursor+`","kind":"component","labels":["acme-retail.example/tier=tier-1"],"limit":2}`)
 		if same.IsError {
 			t.Fatalf("same arguments refused: %s", text(same))
 		}
