@@ -26,6 +26,7 @@ func DefaultToolScopes() map[string]string {
 		"catalog_find_dependents":    ScopeRead,
 		"catalog_get_api_definition": ScopeAPIDefinitions,
 		"catalog_list_facets":        ScopeRead,
+		"catalog_list_changes":       ScopeRead,
 		"whoami":                     ScopeRead,
 	}
 }

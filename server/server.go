@@ -184,7 +184,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		key = []byte(cfg.Server.CursorKey)
 	}
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key),
-		Annotations: cfg.Catalog.SummaryAnnotations}
+		Annotations: cfg.Catalog.SummaryAnnotations, Now: opts.Now}
+	if opts.Mirror != nil {
+		deps.Changes = opts.Mirror
+	}
 	s.deps = deps
 	hooks := &mcpserver.Hooks{}
 	comp := newCompleter(s)

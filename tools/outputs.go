@@ -32,6 +32,7 @@ var outputTypes = map[string]reflect.Type{
 	"catalog_find_dependents":    reflect.TypeFor[DependentsResult](),
 	"catalog_get_api_definition": reflect.TypeFor[APIDefinitionResult](),
 	"catalog_list_facets":        reflect.TypeFor[FacetsResult](),
+	"catalog_list_changes":       reflect.TypeFor[ChangesResult](),
 	"whoami":                     reflect.TypeFor[Identity](),
 }
 

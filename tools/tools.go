@@ -237,6 +237,18 @@ type Deps struct {
 	// Annotations are the annotation keys summaries show; nil means
 	// DefaultAnnotations, empty means none.
 	Annotations []string
+	// Changes is the catalog mirror's change feed; nil in pass-through
+	// mode.
+	Changes ChangeFeed
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
 }
 
 // Tool is one registered tool: its definition, handler and the tool scope
@@ -263,6 +275,7 @@ func All(d *Deps) []Tool {
 		FindOwner(d),
 		GetAPIDefinition(d),
 		ListFacets(d),
+		ListChanges(d),
 		WhoAmI(),
 	}
 	for i := range ts {

@@ -19,7 +19,7 @@ import (
 // ToolNames are the public tool names, in the order tools/list returns them.
 var ToolNames = []string{
 	"catalog_find_dependents", "catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations",
-	"catalog_list_facets", "catalog_search_entities", "whoami",
+	"catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami",
 }
 
 // Connect initializes an MCP session on c.
@@ -188,6 +188,12 @@ func CheckTools(t *testing.T, c *client.Client) {
 			if !strings.Contains(text, f) {
 				t.Errorf("summary text lacks %q: %s", f, text)
 			}
+		}
+	})
+	t.Run("list_changes", func(t *testing.T) {
+		r := Call(t, c, "catalog_list_changes", `{"since":"24h"}`)
+		if text := Text(r); r.IsError || !strings.Contains(text, "needs catalog mirror mode") && !strings.Contains(text, "since") {
+			t.Errorf("list_changes: %s", text)
 		}
 	})
 	t.Run("find_dependents", func(t *testing.T) {

@@ -103,6 +103,13 @@ const CALLS = [
     },
   },
   {
+    tool: "catalog_list_changes",
+    args: { since: "24h" },
+    check(sc, p) {
+      if (!Array.isArray(sc.changes)) p.push("changes is not a list");
+    },
+  },
+  {
     tool: "catalog_find_dependents",
     args: { ref: "component:default/orders-service" },
     check(sc, p) {
