@@ -39,6 +39,7 @@ test: test-tools ## unit tests with the race detector, in -short mode (a few min
 test-long: test-tools ## the long sweeps CI runs besides make test: full property and non-interference runs, every seeded secret as every argument
 	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/noninterference/ ./tools/catalog/memcatalog/ ./policy/
 	$(GO) test -count=1 -run '^TestSeededSecretsLeaveNoChannel$$' ./server/  # every seed as every argument: minutes under -race, seconds without
+	$(GO) test -count=1 -run '^TestQuestionSuite$$' ./tools/  # the question suite on the generated 10,000-entity catalog too
 
 e2e: redis-server ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./server/e2e/...

@@ -23,8 +23,10 @@ func DefaultToolScopes() map[string]string {
 		"catalog_search_entities":    ScopeRead,
 		"catalog_get_relations":      ScopeRead,
 		"catalog_find_owner":         ScopeRead,
+		"catalog_find_dependents":    ScopeRead,
 		"catalog_get_api_definition": ScopeAPIDefinitions,
 		"catalog_list_facets":        ScopeRead,
+		"catalog_list_changes":       ScopeRead,
 		"whoami":                     ScopeRead,
 	}
 }

@@ -279,7 +279,7 @@ func TestToolsAndScopeIntersection(t *testing.T) {
 		})
 	}
 	g := p.Grant(withScopes(jane, "backstage-mcp:catalog"))
-	want := []string{"catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"}
+	want := []string{"catalog_find_dependents", "catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami"}
 	if got := g.AllowedTools(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("AllowedTools = %v, want %v", got, want)
 	}

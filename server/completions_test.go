@@ -116,7 +116,7 @@ func TestPrompts(t *testing.T) {
 	for _, tc := range []struct{ prompt, ref, wantRef, wantTool string }{
 		{"review-api", "payments-api", "api:default/payments-api", "catalog_get_api_definition"},
 		{"who-owns", "component:default/svc-001", "component:default/svc-001", "catalog_find_owner"},
-		{"blast-radius", "component:svc-001", "component:default/svc-001", "catalog_get_relations"},
+		{"blast-radius", "component:svc-001", "component:default/svc-001", "catalog_find_dependents"},
 		{"onboard-system", "checkout", "system:default/checkout", "catalog_search_entities"},
 	} {
 		req := mcp.GetPromptRequest{}

@@ -338,6 +338,11 @@ type CatalogConfig struct {
 	// provider with its own etags keeps when only relations change.
 	// Default 1h; at least syncInterval, at most 168h; negative: never.
 	FullSyncInterval time.Duration `yaml:"fullSyncInterval"`
+	// SummaryAnnotations are the annotation keys that entity summaries
+	// (catalog_get_entity, catalog_search_entities) show: where the code and
+	// docs live, who is on call, where to talk, what to look at. Unset: the
+	// built-in list (docs/tools.md); [] shows none. At most 64 keys.
+	SummaryAnnotations []string `yaml:"summaryAnnotations"`
 }
 
 // LogConfig configures operational logs.
@@ -916,6 +921,14 @@ func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) er
 	}
 	if c.FullSyncInterval > 0 && (c.FullSyncInterval < c.SyncInterval || c.FullSyncInterval > 168*time.Hour) {
 		return bad("catalog.fullSyncInterval", "must be between catalog.syncInterval (%s) and 168h, or negative for never (got %s)", c.SyncInterval, c.FullSyncInterval)
+	}
+	if len(c.SummaryAnnotations) > 64 {
+		return bad("catalog.summaryAnnotations", "takes at most 64 keys (got %d)", len(c.SummaryAnnotations))
+	}
+	for _, k := range c.SummaryAnnotations {
+		if k == "" || len(k) > 253 || strings.ContainsAny(k, " \t\n") {
+			return bad("catalog.summaryAnnotations", "%q is not an annotation key", k)
+		}
 	}
 	return nil
 }

@@ -339,3 +339,17 @@ func TestReadyzAndMetaAfterASlowFirstSync(t *testing.T) {
 		t.Errorf("_meta beyond maxStaleness = %+v", res.Meta)
 	}
 }
+
+// TestChangeFeedNeedsMirrorMode: catalog_list_changes reads the mirror's
+// change feed in mirror mode (a fresh mirror has seen no change yet) and
+// says plainly, without an error, that it needs mirror mode otherwise.
+func TestChangeFeedNeedsMirrorMode(t *testing.T) {
+	m := servertest.Call(t, inProcess(t, newMirrorServer(t, nil)), "catalog_list_changes", `{"since":"24h"}`)
+	if m.IsError || !strings.HasPrefix(servertest.Text(m), "no changes you can see since") {
+		t.Errorf("mirror mode: %s", servertest.Text(m))
+	}
+	p := servertest.Call(t, inProcess(t, newDemoServer(t)), "catalog_list_changes", `{}`)
+	if p.IsError || !strings.Contains(servertest.Text(p), "needs catalog mirror mode") {
+		t.Errorf("pass-through: %s", servertest.Text(p))
+	}
+}

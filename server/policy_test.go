@@ -473,7 +473,7 @@ func TestPolicyReload(t *testing.T) {
 	if !canSee("component:default/orders-service") {
 		t.Error("after reload: orders-service still hidden")
 	}
-	if got := env.listTools(t); len(got) != 7 {
+	if got := env.listTools(t); len(got) != 9 {
 		t.Errorf("tools after reload = %v", got)
 	}
 

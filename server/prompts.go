@@ -33,44 +33,45 @@ var catalogPrompts = []catalogPrompt{
 		tools:       []string{"catalog_find_owner", "catalog_get_entity"},
 		text: func(ref string) string {
 			return "Find out who owns " + ref + " in the Backstage catalog and how to reach them.\n" +
-				"1. Call catalog_find_owner with ref " + ref + ": it gives the owning group or user, its members, parent groups, email and contact links.\n" +
-				"2. If the owner has no email or contact links, call catalog_get_entity on the owner's ref and on its parent groups for links (chat channels, on-call pages).\n" +
+				"1. Call catalog_find_owner with ref " + ref + ": it gives the entity's own contacts (chat channel, on-call ids), the owning group or user, its members, parent groups, e-mail, contacts and links.\n" +
+				"2. If the owner has no e-mail or contacts, call catalog_find_owner on its parent groups (they are listed) for theirs.\n" +
 				"Answer with the team, two or three people to ask first, and the best channel, and say what the catalog did not tell."
 		},
 	},
 	{
 		name: "blast-radius", title: "Blast radius of a change",
-		description: "What depends on an entity, directly and up to three hops away, and who owns each dependent.",
-		tools:       []string{"catalog_get_relations", "catalog_find_owner"},
+		description: "What depends on an entity, directly and up to three hops away, and whom to tell.",
+		tools:       []string{"catalog_find_dependents"},
 		text: func(ref string) string {
 			return "Assess the blast radius of a change to " + ref + ".\n" +
-				"1. Call catalog_get_relations with ref " + ref + ", direction incoming, relations [dependencyOf, apiConsumedBy, hasPart] and depth 3.\n" +
-				"2. For each component or API that depends on it, call catalog_find_owner to learn which team to warn.\n" +
-				"Answer with the dependents grouped by hop distance, their lifecycle (production first) and owners, and say that entities you may not see are not listed."
+				"1. Call catalog_find_dependents with ref " + ref + " (depth 3 is the default). It lists every entity that depends on it, " +
+				"directly (dependsOn) or by consuming an API it provides, hop by hop, each with its owner and contacts, and the owning teams with e-mail and chat or on-call contacts.\n" +
+				"Answer with the dependents grouped by hop distance, production ones first, and the teams to tell with how to reach them; " +
+				"say that entities you may not see are not listed."
 		},
 	},
 	{
 		name: "onboard-system", title: "Onboard me to a system", kind: "system",
 		description: "A tour of a system: its components, APIs, resources, owners and where to read more.",
-		tools:       []string{"catalog_get_entity", "catalog_search_entities", "catalog_get_relations", "catalog_find_owner"},
+		tools:       []string{"catalog_get_entity", "catalog_search_entities", "catalog_find_owner"},
 		text: func(ref string) string {
 			return "Onboard me to the system " + ref + ".\n" +
 				"1. Call catalog_get_entity with ref " + ref + " for its description, owner, domain and links.\n" +
-				"2. Call catalog_search_entities with system " + ref + " (one call per kind: Component, API, Resource) to list its parts.\n" +
-				"3. Call catalog_get_relations on the main components (depth 1) to see what they depend on and which APIs they provide.\n" +
-				"4. Call catalog_find_owner on the system to learn who to ask.\n" +
+				"2. Call catalog_search_entities with system " + ref + " and limit 100 to list its parts (components, APIs, resources) in one call.\n" +
+				"3. The summaries already name what each part depends on and which APIs it provides and consumes; call catalog_get_entity on a part for its links, repository, docs and on-call.\n" +
+				"4. Call catalog_find_owner with ref " + ref + " to learn who to ask and how to reach them.\n" +
 				"Answer with a short overview, the parts by kind with one line each, the owning team and the links worth reading first."
 		},
 	},
 	{
 		name: "review-api", title: "Review an API", kind: "api",
 		description: "Review an API's definition for consistency and breaking-change risk, with its providers and consumers.",
-		tools:       []string{"catalog_get_api_definition", "catalog_get_relations", "catalog_find_owner"},
+		tools:       []string{"catalog_get_api_definition", "catalog_find_dependents", "catalog_find_owner"},
 		text: func(ref string) string {
 			return "Review the API " + ref + ".\n" +
 				"1. Call catalog_get_api_definition with ref " + ref + " (raise maxBytes if the notice says it was cut).\n" +
-				"2. Call catalog_get_relations with ref " + ref + " and relations [apiProvidedBy, apiConsumedBy] to see who provides and who consumes it.\n" +
-				"3. Call catalog_find_owner with ref " + ref + ".\n" +
+				"2. Call catalog_find_dependents with ref " + ref + " and depth 1: its consumers, their owners and how to reach them.\n" +
+				"3. Call catalog_find_owner with ref " + ref + " for the owning team and its contacts (the API's summary names its provider).\n" +
 				"Review naming, error responses, pagination, versioning and authentication; list changes that would break its consumers, and who to tell."
 		},
 	},

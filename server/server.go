@@ -205,7 +205,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key, previous...)}
+	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key, previous...),
+		Annotations: cfg.Catalog.SummaryAnnotations, Now: opts.Now}
+	if opts.Mirror != nil {
+		deps.Changes = opts.Mirror
+	}
 	s.deps = deps
 	s.chain = s.newChain()
 	comp := newCompleter(s)
@@ -231,7 +235,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 
 const instructions = "Read-only access to the Backstage software catalog, limited to what the signed-in user may see. " +
 	"Entity refs are written kind:namespace/name (e.g. component:default/orders-service). Start with catalog_search_entities to find refs; " +
-	"use catalog_get_entity, catalog_get_relations, catalog_find_owner and catalog_get_api_definition for details. Secrets are redacted as [REDACTED:<rule>]."
+	"use catalog_get_entity, catalog_find_owner and catalog_get_api_definition for details; for \"what depends on X\" or \"what breaks if X goes down\" call catalog_find_dependents " +
+	"(it follows dependsOn and API consumers transitively and names whom to tell); catalog_get_relations walks any relation. Secrets are redacted as [REDACTED:<rule>]."
 
 // MCP returns the underlying mcp-go server (for in-process clients).
 func (s *Server) MCP() *mcpserver.MCPServer { return s.mcp }

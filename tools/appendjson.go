@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -53,7 +52,7 @@ func (s Summary) AppendJSON(dst []byte) ([]byte, bool) {
 	dst = appendJSONString(dst, s.Ref)
 	for _, f := range [...]struct{ name, v string }{
 		{`,"title":`, s.Title}, {`,"description":`, s.Description}, {`,"type":`, s.Type},
-		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System},
+		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System}, {`,"domain":`, s.Domain},
 	} {
 		if f.v != "" {
 			dst = append(dst, f.name...)
@@ -88,23 +87,45 @@ func (s Summary) AppendJSON(dst []byte) ([]byte, bool) {
 		}
 		dst = append(dst, ']')
 	}
-	if len(s.Relations) > 0 {
-		dst = append(dst, `,"relations":{`...)
+	if len(s.Annotations) > 0 {
+		dst = append(dst, `,"annotations":{`...)
 		var arr [16]string
-		keys := arr[:0]
-		for k := range s.Relations {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
+		for i, k := range sortedKeys(arr[:0], s.Annotations) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
-			dst = strconv.AppendInt(dst, int64(s.Relations[k]), 10)
+			dst = appendJSONString(dst, s.Annotations[k])
 		}
 		dst = append(dst, '}')
+	}
+	if len(s.Relations) > 0 {
+		dst = append(dst, `,"relations":[`...)
+		for i, rr := range s.Relations {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"type":`...)
+			dst = appendJSONString(dst, rr.Type)
+			dst = append(dst, `,"refs":`...)
+			if rr.Refs == nil {
+				dst = append(dst, "null"...)
+			} else {
+				dst = append(dst, '[')
+				for j, t := range rr.Refs {
+					if j > 0 {
+						dst = append(dst, ',')
+					}
+					dst = appendJSONString(dst, t)
+				}
+				dst = append(dst, ']')
+			}
+			dst = append(dst, `,"total":`...)
+			dst = strconv.AppendInt(dst, int64(rr.Total), 10)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}'), true
 }

@@ -28,7 +28,16 @@ func randString(r *rand.Rand) string {
 
 func randSummary(r *rand.Rand) Summary {
 	s := Summary{Ref: randString(r), Title: randString(r), Description: randString(r), Type: randString(r),
-		Lifecycle: randString(r), Owner: randString(r), System: randString(r)}
+		Lifecycle: randString(r), Owner: randString(r), System: randString(r), Domain: randString(r)}
+	switch r.IntN(3) {
+	case 0:
+		s.Annotations = map[string]string{}
+	case 1:
+		s.Annotations = map[string]string{}
+		for range r.IntN(4) + 1 {
+			s.Annotations[randString(r)] = randString(r)
+		}
+	}
 	switch r.IntN(3) {
 	case 0:
 		s.Tags = []string{}
@@ -47,11 +56,14 @@ func randSummary(r *rand.Rand) Summary {
 	}
 	switch r.IntN(3) {
 	case 0:
-		s.Relations = RelationCounts{}
+		s.Relations = []RelatedRefs{}
 	case 1:
-		s.Relations = RelationCounts{}
 		for range r.IntN(5) + 1 {
-			s.Relations[randString(r)] = r.IntN(2000) - 1000
+			rr := RelatedRefs{Type: randString(r), Total: r.IntN(2000) - 1000}
+			for range r.IntN(3) {
+				rr.Refs = append(rr.Refs, randString(r))
+			}
+			s.Relations = append(s.Relations, rr)
 		}
 	}
 	return s

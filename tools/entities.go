@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -20,13 +22,15 @@ var getEntityParams = []param{
 	{name: "namespace", typ: tString, desc: "Entity namespace, with kind and name. Defaults to \"default\"."},
 	{name: "name", typ: tString, desc: "Entity name, with kind."},
 	{name: "detail", typ: tString, enum: []string{"summary", "full"}, def: "summary",
-		desc: "summary (default): ref, title, description, type, lifecycle, owner, system, tags, links and relation counts. full: the whole entity as stored in the catalog (secrets redacted)."},
+		desc: "summary (default): ref, title, description, type, lifecycle, owner, system, domain, tags, links, the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat channel, dashboards, runbook) " +
+			"and the names of related entities (APIs provided and consumed, dependencies, dependents, members; up to 5 per relation type, with how many more). full: the whole entity as stored in the catalog (secrets redacted)."},
 	fieldsParam,
 }
 
 // GetEntity is catalog_get_entity: one entity by ref.
 func GetEntity(d *Deps) Tool {
-	t := newTool("catalog_get_entity", "Look up one Backstage catalog entity by its ref and return what it is, who owns it, what it belongs to and its links. "+
+	t := newTool("catalog_get_entity", "Look up one Backstage catalog entity by its ref and return what it is, who owns it, what it belongs to, its links, its repository, docs, on-call and chat annotations, "+
+		"and the names of the APIs it provides and consumes, what it depends on and what depends on it directly. "+
 		"Use this when you know the entity's name; use catalog_search_entities to find entities by kind, owner, type, tag or text. "+
 		"Refs are written kind:namespace/name, e.g. component:default/orders-service; namespace defaults to \"default\".", schema(getEntityParams), "Get catalog entity")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -60,7 +64,7 @@ func GetEntity(d *Deps) Tool {
 		if a.str("detail") == "full" {
 			return result(e.m, compactJSON(e.m)), nil
 		}
-		s := summarize(e)
+		s := d.summarize(e)
 		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
@@ -141,12 +145,26 @@ var searchParams = []param{
 	{name: "namespace", typ: tString, desc: "metadata.namespace."},
 	{name: "system", typ: tString, desc: "System ref the entities belong to, e.g. system:default/checkout or checkout."},
 	{name: "tags", typ: tStrings, max: 10, desc: "Entities carrying any of these tags."},
+	labelsParam, annotationsParam, relationParam,
 	{name: "text", typ: tString, desc: "Free text matched literally and case-insensitively against the names, titles and descriptions you can see.", maxLen: 128},
 	fieldsParam,
 	{name: "limit", typ: tInt, min: 1, max: 100, def: 20, desc: "Items per page, 1 to 100 (default 20)."},
-	{name: "cursor", typ: tString, maxLen: 8192, desc: "nextCursor from a previous call, to get the next page (the other filters are then taken from the cursor)."},
+	{name: "cursor", typ: tString, maxLen: 16384, desc: "nextCursor from a previous call, to get the next page. The cursor keeps every argument of the first page (filters, limit, fields): " +
+		"pass it alone, or with the same arguments; a cursor with changed arguments is refused."},
 	{name: "order", typ: tString, enum: orderFields, desc: "Sort by this field; a leading - sorts descending."},
 }
+
+// The filters shared by search and facets on labels, annotations and
+// relations. Each is matched on the caller's view of the entity.
+var (
+	labelsParam = param{name: "labels", typ: tStrings, max: 10, maxLen: 320,
+		desc: "Labels the entities must all carry: \"key=value\" (exact, case-insensitive) or \"key\" (present with any value), e.g. acme-retail.example/tier=tier-1."}
+	annotationsParam = param{name: "annotations", typ: tStrings, max: 10, maxLen: 320,
+		desc: "Annotations the entities must all carry: \"key=value\" (exact) or \"key\" (present), e.g. pagerduty.com/service-id or backstage.io/techdocs-ref."}
+	relationParam = param{name: "relations", typ: tStrings, max: 10, maxLen: 320,
+		desc: "Relations the entities must all have, as \"type=ref\": consumesApi=api:default/orders-api (who consumes it), dependsOn=resource:default/orders-db (who depends on it), " +
+			"providesApi=…, dependencyOf=…, hasMember=user:default/…, memberOf=group:default/…, partOf=…"}
+)
 
 // orderFields are the sort keys offered to agents: only fields that no
 // mask removes and no redaction changes. Backstage sorts by the stored
@@ -174,15 +192,15 @@ type SearchEntitiesResult struct {
 // the next page starts, so neither the page length, the cursor's presence
 // nor totalItems depend on hidden entities, masked fields or secret values.
 func SearchEntities(d *Deps) Tool {
-	t := newTool("catalog_search_entities", "Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags or free text; returns one compact summary per entity, "+
+	t := newTool("catalog_search_entities", "Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags, labels, annotations, relations or free text; returns one compact summary per entity, "+
 		"a nextCursor for the next page and, on a last page, the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
-		"or to find the ref of something before calling catalog_get_entity, catalog_get_relations or catalog_find_owner. All given filters must match.", schema(searchParams), "Search catalog entities")
+		"\"which components are in PCI scope\" (labels), \"who consumes api X\" (relations consumesApi=X), or to find the ref of something before calling catalog_get_entity, catalog_find_dependents or catalog_find_owner. "+
+		"All given filters must match.", schema(searchParams), "Search catalog entities")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, searchParams)
 		if err != nil {
 			return toolError(err), nil
 		}
-		limit := a.num("limit", 20)
 		st, exact, res := d.buildSearch(ctx, a)
 		if res != nil {
 			return res, nil
@@ -195,10 +213,7 @@ func SearchEntities(d *Deps) Tool {
 		// An owner or system the caller may not see owns nothing it may
 		// see (its name is pruned from every entity): hidden and missing
 		// alike, decided before anything is read.
-		for _, r := range []string{st.F.Owner, st.F.System} {
-			if r == "" {
-				continue
-			}
+		for _, r := range st.F.refs() {
 			vis, err := d.visibleRef(ctx, r)
 			if err != nil {
 				return toolError(err), nil
@@ -208,9 +223,15 @@ func SearchEntities(d *Deps) Tool {
 				return result(SearchEntitiesResult{Items: []any{}, TotalItems: &empty}, "no entities match"), nil
 			}
 		}
-		proj := d.projection(ctx, summaryFields, nil)
-		if f := a.list("fields"); len(f) > 0 {
-			proj = d.projection(ctx, searchFields, f)
+		limit, fields := st.L, st.Fields
+		base, match := summaryFields, searchFields
+		if extra := st.F.reads(); len(extra) > 0 {
+			base = append(slices.Clip(base), extra...)
+			match = append(slices.Clip(match), extra...)
+		}
+		proj := d.projection(ctx, base, nil)
+		if len(fields) > 0 {
+			proj = d.projection(ctx, match, fields)
 		}
 		ents, next, firstTotal, truncated, err := d.scan(ctx, *st, limit, proj)
 		if err != nil {
@@ -221,7 +242,6 @@ func SearchEntities(d *Deps) Tool {
 		}
 		out := SearchEntitiesResult{Items: make([]any, 0, len(ents))}
 		var lines strings.Builder // the text's lines after the head, each after a newline
-		fields := a.list("fields")
 		for _, e := range ents {
 			record(ctx, e)
 			lines.WriteByte('\n')
@@ -231,7 +251,7 @@ func SearchEntities(d *Deps) Tool {
 				lines.WriteString(compactJSON(p))
 				continue
 			}
-			s := summarize(e)
+			s := d.summarize(e)
 			out.Items = append(out.Items, s)
 			if lines.Len() == 1 {
 				lines.Grow(len(ents) * (s.lineSize() + 1))
@@ -289,6 +309,60 @@ type searchState struct {
 	B string      `json:"b,omitempty"`
 	S int         `json:"s,omitempty"`
 	N int         `json:"n"`
+	// L is the page length, Fields the fields and O the order of the
+	// first page: with F they are every argument of the first page, so a
+	// cursor passed with changed arguments is refused.
+	L      int      `json:"l,omitempty"`
+	Fields []string `json:"fl,omitempty"`
+	O      string   `json:"o,omitempty"`
+}
+
+// sameArgs returns the first argument given with a cursor that differs
+// from the first page's ("" when none does).
+func (st *searchState) sameArgs(a args) (string, error) {
+	vf, _, err := parseFilters(a)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		var same bool
+		switch k {
+		case "cursor":
+			same = true
+		case "limit":
+			same = a.num(k, 0) == st.L
+		case "fields":
+			same = slices.Equal(a.list(k), st.Fields)
+		case "order":
+			same = a.str(k) == st.O
+		case "kind":
+			same = strings.EqualFold(vf.Kind, st.F.Kind)
+		case "type":
+			same = vf.Type == st.F.Type
+		case "lifecycle":
+			same = vf.Lifecycle == st.F.Lifecycle
+		case "namespace":
+			same = strings.EqualFold(vf.Namespace, st.F.Namespace)
+		case "owner":
+			same = vf.Owner == st.F.Owner
+		case "system":
+			same = vf.System == st.F.System
+		case "text":
+			same = vf.Text == st.F.Text
+		case "tags":
+			same = slices.Equal(vf.Tags, st.F.Tags)
+		case "labels":
+			same = slices.Equal(vf.Labels, st.F.Labels)
+		case "annotations":
+			same = slices.Equal(vf.Annotations, st.F.Annotations)
+		case "relations":
+			same = slices.Equal(vf.Relations, st.F.Relations)
+		}
+		if !same {
+			return k, nil
+		}
+	}
+	return "", nil
 }
 
 // searchQuery is the part of the catalog query that is sent to Backstage
@@ -309,13 +383,47 @@ type viewFilter struct {
 	System    string   `json:"system,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	Text      string   `json:"text,omitempty"`
+	// Labels and Annotations hold "key=value" or "key"; Relations
+	// "type=ref" (the ref canonical).
+	Labels      []string `json:"labels,omitempty"`
+	Annotations []string `json:"annotations,omitempty"`
+	Relations   []string `json:"relations,omitempty"`
 }
 
 // storedOnly reports that the filters are kind and namespace at most:
 // fields that no mask, redaction or name pruning changes, so Backstage's
 // count of the stored matches is the count of the view's matches.
 func (f viewFilter) storedOnly() bool {
-	return f.Type == "" && f.Lifecycle == "" && f.Owner == "" && f.System == "" && len(f.Tags) == 0 && f.Text == ""
+	return f.Type == "" && f.Lifecycle == "" && f.Owner == "" && f.System == "" && len(f.Tags) == 0 && f.Text == "" &&
+		len(f.Labels) == 0 && len(f.Annotations) == 0 && len(f.Relations) == 0
+}
+
+// reads returns the fields the filter reads beyond searchFields.
+func (f viewFilter) reads() []string {
+	var out []string
+	if len(f.Labels) > 0 {
+		out = append(out, "metadata.labels")
+	}
+	if len(f.Annotations) > 0 {
+		out = append(out, "metadata.annotations")
+	}
+	return out
+}
+
+// refs returns the entity refs the filter names (owner, system, relation
+// targets): each must be visible to the caller, or nothing matches.
+func (f viewFilter) refs() []string {
+	var out []string
+	for _, r := range []string{f.Owner, f.System} {
+		if r != "" {
+			out = append(out, r)
+		}
+	}
+	for _, r := range f.Relations {
+		_, target, _ := strings.Cut(r, "=")
+		out = append(out, target)
+	}
+	return out
 }
 
 // match reports whether an admitted entity satisfies every filter. Owner
@@ -366,6 +474,22 @@ func (f viewFilter) match(e entity) bool {
 			return false
 		}
 	}
+	for _, r := range f.Relations {
+		typ, target, _ := strings.Cut(r, "=")
+		if !hasRel(typ, target) {
+			return false
+		}
+	}
+	for _, l := range f.Labels {
+		if !hasKeyValue(get(e.m, "metadata", "labels"), l, true) {
+			return false
+		}
+	}
+	for _, l := range f.Annotations {
+		if !hasKeyValue(get(e.m, "metadata", "annotations"), l, false) {
+			return false
+		}
+	}
 	if f.Text != "" {
 		t := strings.ToLower(f.Text)
 		found := false
@@ -377,6 +501,25 @@ func (f viewFilter) match(e entity) bool {
 		}
 	}
 	return true
+}
+
+// hasKeyValue reports whether the map m holds the key of kv ("key" or
+// "key=value"), with that value when one is given (case-insensitive when
+// fold).
+func hasKeyValue(m any, kv string, fold bool) bool {
+	mm, _ := m.(map[string]any)
+	k, want, exact := strings.Cut(kv, "=")
+	v, ok := mm[k].(string)
+	if !ok {
+		return false
+	}
+	if !exact {
+		return true
+	}
+	if fold {
+		return strings.EqualFold(v, want)
+	}
+	return v == want
 }
 
 // scan collects up to limit matching entities from st on, reading as many
@@ -466,29 +609,15 @@ func (d *Deps) textMatch(ctx context.Context, raw json.RawMessage, text string) 
 	return viewFilter{Text: text}.match(entity{m: rv}), nil
 }
 
-// buildSearch turns arguments (or the agent's cursor) into a search
-// position. Backstage gets the caller's conditions ANDed with the filters
-// that name only kind and namespace (which no mask or secret can change);
-// every filter is matched again on the view. A nil state with a nil result
-// means nothing can match.
-func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact bool, res *mcp.CallToolResult) {
-	limit := a.num("limit", 20)
-	if c := a.str("cursor"); c != "" {
-		plain, err := d.Cursors.Unwrap(bindingFrom(ctx), c)
-		if err != nil {
-			return nil, false, toolError(err)
-		}
-		st = &searchState{}
-		if err := json.Unmarshal([]byte(plain), st); err != nil || st.N < 1 || st.S < 0 {
-			return nil, false, toolError(badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities"))
-		}
-		return st, false, nil
-	}
+// parseFilters reads the filter arguments of search and facets into the
+// filter matched on the caller's view of each entity and the catalog
+// filter that narrows the candidates (every filter but the text).
+func parseFilters(a args) (viewFilter, catalog.Filter, error) {
 	var vf viewFilter
 	f := catalog.Filter{}
 	if k := a.str("kind"); k != "" {
 		if err := catalog.ValidateKind(k); err != nil {
-			return nil, false, toolError(badArg("argument \"kind\": %v", err))
+			return viewFilter{}, nil, badArg("argument \"kind\": %v", err)
 		}
 		vf.Kind = k
 		f["kind"] = []string{strings.ToLower(k)}
@@ -502,7 +631,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	}
 	if ns := a.str("namespace"); ns != "" {
 		if err := catalog.ValidateNamespace(ns); err != nil {
-			return nil, false, toolError(badArg("argument \"namespace\": %v", err))
+			return viewFilter{}, nil, badArg("argument \"namespace\": %v", err)
 		}
 		vf.Namespace = ns
 		f["metadata.namespace"] = []string{strings.ToLower(ns)}
@@ -515,7 +644,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 		if v := a.str(rf.arg); v != "" {
 			r, err := catalog.ParseRef(v, rf.kind)
 			if err != nil {
-				return nil, false, toolError(badArg("argument %q: %v", rf.arg, err))
+				return viewFilter{}, nil, badArg("argument %q: %v", rf.arg, err)
 			}
 			*rf.dst = r.String()
 			f[rf.key] = []string{strings.ToLower(r.String())}
@@ -523,6 +652,9 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	}
 	if vf.Tags = a.list("tags"); len(vf.Tags) > 0 {
 		f["metadata.tags"] = vf.Tags
+	}
+	if err := parseScopeFilters(a, &vf, f); err != nil {
+		return viewFilter{}, nil, err
 	}
 	// The text is not sent: Backstage matches it on stored values (masked
 	// fields and secrets included, '%' and '_' as wildcards, long values
@@ -532,9 +664,93 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	for k, vs := range f {
 		for _, v := range vs {
 			if err := catalog.ValidateFilterValue(v); err != nil {
-				return nil, false, toolError(badArg("filter %s: %v", k, err))
+				return viewFilter{}, nil, badArg("filter %s: %v", k, err)
 			}
 		}
+	}
+	return vf, f, nil
+}
+
+// parseScopeFilters reads the labels, annotations and relations arguments
+// into the view filter and the catalog filter that narrows candidates.
+func parseScopeFilters(a args, vf *viewFilter, f catalog.Filter) error {
+	for _, kv := range []struct {
+		arg, path string
+		dst       *[]string
+	}{{"labels", "metadata.labels.", &vf.Labels}, {"annotations", "metadata.annotations.", &vf.Annotations}} {
+		for _, it := range a.list(kv.arg) {
+			k, v, exact := strings.Cut(it, "=")
+			if err := catalog.ValidateFilterKey(k); err != nil || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") {
+				return badArg("argument %q: %q is not \"key\" or \"key=value\" with a valid key", kv.arg, it)
+			}
+			key := kv.path + strings.ToLower(k)
+			if exact {
+				if err := catalog.ValidateFilterValue(v); err != nil {
+					return badArg("argument %q: %v", kv.arg, err)
+				}
+				f[key] = append(f[key], v)
+			} else if _, ok := f[key]; !ok {
+				f[key] = nil
+			}
+			*kv.dst = append(*kv.dst, it)
+		}
+	}
+	for _, it := range a.list("relations") {
+		typ, target, ok := strings.Cut(it, "=")
+		canon, known := relationType(typ)
+		if !ok || !known {
+			return badArg("argument \"relations\": %q is not \"type=ref\" with type one of %s", it, strings.Join(RelationTypes, ", "))
+		}
+		r, err := catalog.ParseRef(target, "")
+		if err != nil {
+			return badArg("argument \"relations\": %q: %v", it, err)
+		}
+		key := "relations." + strings.ToLower(canon)
+		f[key] = append(f[key], strings.ToLower(r.String()))
+		vf.Relations = append(vf.Relations, canon+"="+r.String())
+	}
+	return nil
+}
+
+// relationType returns the relation type as Backstage spells it.
+func relationType(t string) (string, bool) {
+	for _, rt := range RelationTypes {
+		if strings.EqualFold(rt, t) {
+			return rt, true
+		}
+	}
+	return "", false
+}
+
+// buildSearch turns arguments (or the agent's cursor) into a search
+// position. Backstage gets the caller's conditions ANDed with the filters
+// that name only kind and namespace (which no mask or secret can change);
+// every filter is matched again on the view. A nil state with a nil result
+// means nothing can match.
+func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact bool, res *mcp.CallToolResult) {
+	limit := a.num("limit", 20)
+	if c := a.str("cursor"); c != "" {
+		plain, err := d.Cursors.Unwrap(bindingFrom(ctx), c)
+		if err != nil {
+			return nil, false, toolError(err)
+		}
+		st = &searchState{}
+		if err := json.Unmarshal([]byte(plain), st); err != nil || st.N < 1 || st.S < 0 || st.L < 1 {
+			return nil, false, toolError(badArg("argument \"cursor\" is not a cursor returned by catalog_search_entities"))
+		}
+		k, err := st.sameArgs(a)
+		if err != nil {
+			return nil, false, toolError(err)
+		}
+		if k != "" {
+			return nil, false, toolError(badArg("argument %q is not the one the cursor's first page had: a cursor continues the search it came from. "+
+				"Pass the cursor alone (every argument is kept in it) or with the first page's arguments unchanged; to change them, start a new search without cursor", k))
+		}
+		return st, false, nil
+	}
+	vf, f, err := parseFilters(a)
+	if err != nil {
+		return nil, false, toolError(err)
 	}
 	var user []catalog.Filter
 	if len(f) > 0 {
@@ -551,7 +767,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 			return nil, true, nil
 		}
 	}
-	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1}
+	st = &searchState{Q: searchQuery{Filters: filters}, F: vf, N: limit + 1, L: limit, Fields: a.list("fields"), O: a.str("order")}
 	if vf.Text != "" {
 		// Matches may be sparse among the candidates: read larger pages.
 		st.N = 500

@@ -17,6 +17,13 @@ const maxFacetScan = 20000
 var facetParams = []param{
 	{name: "facet", typ: tString, maxLen: 128, desc: "Field to count values of, as a dot path: kind, spec.type, spec.lifecycle, spec.owner, metadata.tags, metadata.namespace, spec.system, …"},
 	{name: "kind", typ: tString, desc: "Only count entities of this kind, e.g. Component."},
+	{name: "type", typ: tString, desc: "Only count entities of this spec.type, e.g. service."},
+	{name: "lifecycle", typ: tString, desc: "Only count entities of this spec.lifecycle, e.g. production."},
+	{name: "namespace", typ: tString, desc: "Only count entities of this namespace."},
+	{name: "owner", typ: tString, desc: "Only count entities of this owner, e.g. team-payments or group:default/team-payments."},
+	{name: "system", typ: tString, desc: "Only count entities of this system, e.g. checkout."},
+	{name: "tags", typ: tStrings, max: 10, desc: "Only count entities carrying any of these tags."},
+	labelsParam, annotationsParam, relationParam,
 }
 
 // FacetsResult is the structured answer of catalog_list_facets.
@@ -29,8 +36,9 @@ type FacetsResult struct {
 // ListFacets is catalog_list_facets: the values of a field and their counts.
 func ListFacets(d *Deps) Tool {
 	t := newTool("catalog_list_facets", "List the distinct values of one catalog field and how many entities have each, e.g. facet spec.type with kind Component gives "+
-		"service/website/library counts; facet spec.owner lists owners; metadata.tags lists tags. Use it to learn the vocabulary of the catalog "+
-		"before searching, or to answer \"how many services are in production\".", schema(facetParams, "facet"), "List catalog facets")
+		"service/website/library counts; facet spec.owner lists owners; metadata.tags lists tags. The same filters as catalog_search_entities "+
+		"(kind, type, lifecycle, owner, system, tags, labels, annotations, relations) narrow what is counted. Use it to learn the vocabulary of the catalog "+
+		"before searching, or to answer \"how many services are in production\" or \"which team owns the most production services\" (facet spec.owner, kind Component, type service, lifecycle production).", schema(facetParams, "facet"), "List catalog facets")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, facetParams)
 		if err != nil {
@@ -43,19 +51,34 @@ func ListFacets(d *Deps) Tool {
 		if err := catalog.ValidateFilterKey(facet); err != nil {
 			return toolError(badArg("argument \"facet\": %v", err)), nil
 		}
+		vf, f, err := parseFilters(a)
+		if err != nil {
+			return toolError(err), nil
+		}
 		var user []catalog.Filter
-		if k := a.str("kind"); k != "" {
-			if err := catalog.ValidateKind(k); err != nil {
-				return toolError(badArg("argument \"kind\": %v", err)), nil
-			}
-			user = []catalog.Filter{{"kind": {strings.ToLower(k)}}}
+		if len(f) > 0 {
+			user = []catalog.Filter{f}
 		}
 		out := FacetsResult{Facet: facet, Kind: a.str("kind"), Values: []catalog.FacetValue{}}
 		acc := accessFrom(ctx)
 		filters, empty, exact := acc.Constrain(user)
+		// An owner, system or relation target the caller may not see
+		// selects nothing it may see.
+		for _, r := range vf.refs() {
+			vis, err := d.visibleRef(ctx, r)
+			if err != nil {
+				return toolError(err), nil
+			}
+			empty = empty || !vis
+		}
+		if !empty && !vf.storedOnly() {
+			// Counted locally on the view: the filters Backstage evaluates
+			// fastest narrow the candidates.
+			filters, empty = acc.ConstrainScan(user)
+		}
 		switch {
 		case empty:
-		case exact && !acc.Masks() && !catalog.IsRefField(facet):
+		case exact && !acc.Masks() && !catalog.IsRefField(facet) && vf.storedOnly():
 			// Backstage counts exactly the visible entities, by stored
 			// value. Values are redacted below, and values that redact
 			// alike are merged, as counting the views would.
@@ -65,7 +88,7 @@ func ListFacets(d *Deps) Tool {
 			}
 			out.Values = append(out.Values, res[facet]...)
 		default:
-			vals, err := d.countLocally(ctx, facet, filters)
+			vals, err := d.countLocally(ctx, facet, filters, vf)
 			if err != nil {
 				return toolError(err), nil
 			}
@@ -112,7 +135,7 @@ func ListFacets(d *Deps) Tool {
 // are absent, and names of entities it may not see are pruned from
 // relations and ref-valued fields, exactly as in every other answer. A
 // relations.<type> facet counts the targets of that relation type.
-func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog.Filter) ([]catalog.FacetValue, error) {
+func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog.Filter, vf viewFilter) ([]catalog.FacetValue, error) {
 	counts := map[string]int{}
 	q := catalog.Query{Filters: filters, Limit: 500}
 	scanned := 0
@@ -129,7 +152,7 @@ func (d *Deps) countLocally(ctx context.Context, facet string, filters []catalog
 			if err != nil {
 				return nil, err
 			}
-			if ok {
+			if ok && vf.match(e) {
 				ents = append(ents, e)
 			}
 		}

@@ -29,8 +29,10 @@ var outputTypes = map[string]reflect.Type{
 	"catalog_search_entities":    reflect.TypeFor[SearchEntitiesResult](),
 	"catalog_get_relations":      reflect.TypeFor[RelationsResult](),
 	"catalog_find_owner":         reflect.TypeFor[OwnerResult](),
+	"catalog_find_dependents":    reflect.TypeFor[DependentsResult](),
 	"catalog_get_api_definition": reflect.TypeFor[APIDefinitionResult](),
 	"catalog_list_facets":        reflect.TypeFor[FacetsResult](),
+	"catalog_list_changes":       reflect.TypeFor[ChangesResult](),
 	"whoami":                     reflect.TypeFor[Identity](),
 }
 

@@ -54,7 +54,7 @@ func TestOutputSchemas(t *testing.T) {
 		value      any
 		ok         bool
 	}{
-		{"summary", "catalog_get_entity", Summary{Ref: "component:default/a", Relations: map[string]int{"ownedBy": 1}}, true},
+		{"summary", "catalog_get_entity", Summary{Ref: "component:default/a", Relations: []RelatedRefs{{Type: "ownedBy", Refs: []string{"group:default/t"}, Total: 1}}}, true},
 		{"full entity", "catalog_get_entity", map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
 			"metadata": map[string]any{"name": "a"}, "spec": map[string]any{"type": "service"}, "relations": []any{}}, true},
 		{"projection", "catalog_get_entity", map[string]any{"spec": map[string]any{"owner": "x"}}, true},

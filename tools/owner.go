@@ -39,25 +39,42 @@ type OwnerResult struct {
 	Members      []Person          `json:"members,omitempty"`
 	MembersTotal int               `json:"membersTotal,omitempty"`
 	ParentChain  []string          `json:"parentChain,omitempty"`
+	Children     []string          `json:"children,omitempty"`
+	MemberOf     []string          `json:"memberOf,omitempty"`
 	Links        []Link            `json:"links,omitempty"`
 	Contacts     map[string]string `json:"contacts,omitempty"`
-	Note         string            `json:"note,omitempty"`
+	// EntityContacts are the entity's own contacts (its alert channel,
+	// on-call service), when it is not the owner itself.
+	EntityContacts map[string]string `json:"entityContacts,omitempty"`
+	// Self reports that the entity is a group or user: the answer is
+	// about it, not about an owner.
+	Self bool   `json:"self,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // FindOwner is catalog_find_owner: who owns an entity and how to reach them.
 func FindOwner(d *Deps) Tool {
-	t := newTool("catalog_find_owner", "Find who owns a Backstage catalog entity and how to reach them: the owning group or user, its members, its parent groups and "+
-		"contact links (chat channel, on-call, e-mail) when the catalog has them. Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\". "+
-		"Refs are written kind:namespace/name, e.g. component:default/orders-service.", schema(ownerParams, "ref"), "Find entity owner")
+	t := newTool("catalog_find_owner", "Find who owns a Backstage catalog entity and how to reach them: the entity's own contacts (alert channel, on-call id), the owning group or user, "+
+		"its e-mail, contacts (chat channel, on-call) and links, its members, parent groups and child groups. On a group or user it answers about that group or user itself "+
+		"(members, parent, children, groups, contacts). Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\", \"who is in team Y\". "+
+		"Refs are written kind:namespace/name, e.g. component:default/orders-service or group:default/team-checkout.", schema(ownerParams, "ref"), "Find entity owner")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		_, e, res := d.rootEntity(ctx, req, ownerParams, "", nil)
 		if res != nil {
 			return res, nil
 		}
 		out := OwnerResult{Entity: e.ref, Owner: refField(e.m, "ownedBy", "owner", "group")}
+		if k := str(e.m, "kind"); strings.EqualFold(k, "group") || strings.EqualFold(k, "user") {
+			out.Owner, out.Self = e.ref, true
+			if err := d.describeOwner(ctx, e, &out); err != nil {
+				return toolError(err), nil
+			}
+			return result(out, out.text()), nil
+		}
+		out.EntityContacts = contacts(e.m)
 		if out.Owner == "" {
 			out.Note = "the entity names no owner that is in the catalog and visible to you"
-			return result(out, e.ref+": no owner in the catalog that is visible to you"), nil
+			return result(out, out.text()), nil
 		}
 		oref, perr := catalog.ParseRef(out.Owner, "group")
 		if perr != nil {
@@ -76,24 +93,46 @@ func FindOwner(d *Deps) Tool {
 		if err := d.pruneNames(ctx, []entity{o}); err != nil {
 			return toolError(err), nil
 		}
-		out.Owner = o.ref
-		out.OwnerKind = str(o.m, "kind")
-		out.Title = firstNonEmpty(str(o.m, "spec", "profile", "displayName"), str(o.m, "metadata", "title"))
-		out.Description = clip(str(o.m, "metadata", "description"), maxDescription)
-		out.Email = str(o.m, "spec", "profile", "email")
-		out.Links = summarize(o).Links
-		out.Contacts = contacts(o.m)
-		if strings.EqualFold(out.OwnerKind, "group") {
-			if err := d.members(ctx, o, &out); err != nil {
-				return toolError(err), nil
-			}
-			if err := d.parents(ctx, o, &out); err != nil {
-				return toolError(err), nil
-			}
+		if err := d.describeOwner(ctx, o, &out); err != nil {
+			return toolError(err), nil
 		}
 		return withLinks(result(out, out.text()), link{ref: out.Owner, description: "owner of " + out.Entity}), nil
 	}
 	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+}
+
+// describeOwner fills what the answer says about an admitted, pruned group
+// or user: names, e-mail, contacts, links, and for a group its members,
+// parents and children, for a user the groups it belongs to.
+func (d *Deps) describeOwner(ctx context.Context, o entity, out *OwnerResult) error {
+	out.Owner = o.ref
+	out.OwnerKind = str(o.m, "kind")
+	out.Title = firstNonEmpty(str(o.m, "spec", "profile", "displayName"), str(o.m, "metadata", "title"))
+	out.Description = clip(str(o.m, "metadata", "description"), maxDescription)
+	out.Email = str(o.m, "spec", "profile", "email")
+	out.Links = summarize(o).Links
+	out.Contacts = contacts(o.m)
+	switch {
+	case strings.EqualFold(out.OwnerKind, "group"):
+		if err := d.members(ctx, o, out); err != nil {
+			return err
+		}
+		if err := d.parents(ctx, o, out); err != nil {
+			return err
+		}
+		for _, r := range relations(o.m) {
+			if r.typ == "parentOf" && len(out.Children) < MaxMembers {
+				out.Children = append(out.Children, r.target)
+			}
+		}
+	case strings.EqualFold(out.OwnerKind, "user"):
+		for _, r := range relations(o.m) {
+			if r.typ == "memberOf" && len(out.MemberOf) < MaxMembers {
+				out.MemberOf = append(out.MemberOf, r.target)
+			}
+		}
+	}
+	return nil
 }
 
 func textOf(r *mcp.CallToolResult) string {
@@ -142,6 +181,7 @@ func (d *Deps) members(ctx context.Context, g entity, out *OwnerResult) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	out.MembersTotal = len(refs)
 	if len(refs) > MaxMembers {
 		refs = refs[:MaxMembers]
 	}
@@ -167,7 +207,6 @@ func (d *Deps) members(ctx context.Context, g entity, out *OwnerResult) error {
 			Email: str(e.m, "spec", "profile", "email"),
 		})
 	}
-	out.MembersTotal = len(out.Members)
 	return nil
 }
 
@@ -203,15 +242,44 @@ func (d *Deps) parents(ctx context.Context, g entity, out *OwnerResult) error {
 
 func (o OwnerResult) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s is owned by %s", o.Entity, o.Owner)
-	if o.Title != "" {
-		fmt.Fprintf(&b, " (%s)", o.Title)
+	switch {
+	case o.Self:
+		fmt.Fprintf(&b, "%s is a %s", o.Owner, strings.ToLower(o.OwnerKind))
+	case o.OwnerKind == "" && o.Note != "":
+		fmt.Fprintf(&b, "%s: %s", o.Entity, o.Note)
+		if o.Owner != "" {
+			fmt.Fprintf(&b, " (owner %s)", o.Owner)
+		}
+	default:
+		fmt.Fprintf(&b, "%s is owned by %s", o.Entity, o.Owner)
 	}
-	if o.Email != "" {
-		fmt.Fprintf(&b, " <%s>", o.Email)
+	if o.OwnerKind != "" || o.Note == "" {
+		if o.Title != "" {
+			fmt.Fprintf(&b, " (%s)", o.Title)
+		}
+		if o.Email != "" {
+			fmt.Fprintf(&b, " <%s>", o.Email)
+		}
+	}
+	if len(o.EntityContacts) > 0 {
+		fmt.Fprintf(&b, "\n%s's own contacts:", o.Entity)
+		writeContacts(&b, o.EntityContacts)
+	}
+	if o.OwnerKind == "" && o.Note != "" {
+		return b.String()
+	}
+	if o.Description != "" {
+		b.WriteString("\n")
+		writeOneLine(&b, o.Description)
 	}
 	if len(o.ParentChain) > 0 {
 		fmt.Fprintf(&b, "\nparents: %s", strings.Join(o.ParentChain, " > "))
+	}
+	if len(o.Children) > 0 {
+		fmt.Fprintf(&b, "\nchild groups: %s", strings.Join(o.Children, ", "))
+	}
+	if len(o.MemberOf) > 0 {
+		fmt.Fprintf(&b, "\nmember of: %s", strings.Join(o.MemberOf, ", "))
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.Contacts)) {
 		fmt.Fprintf(&b, "\n%s: %s", k, o.Contacts[k])
@@ -219,8 +287,8 @@ func (o OwnerResult) text() string {
 	for _, l := range o.Links {
 		fmt.Fprintf(&b, "\nlink: %s %s", l.Title, l.URL)
 	}
-	if len(o.Members) > 0 {
-		b.WriteString("\nmembers:")
+	if o.MembersTotal > 0 {
+		fmt.Fprintf(&b, "\nmembers (%d):", o.MembersTotal)
 		for _, m := range o.Members {
 			fmt.Fprintf(&b, "\n- %s", m.Ref)
 			if m.Name != "" {
@@ -229,6 +297,9 @@ func (o OwnerResult) text() string {
 			if m.Email != "" {
 				fmt.Fprintf(&b, " <%s>", m.Email)
 			}
+		}
+		if more := o.MembersTotal - len(o.Members); more > 0 {
+			fmt.Fprintf(&b, "\nand %d more", more)
 		}
 	}
 	return b.String()

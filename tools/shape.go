@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,52 +104,55 @@ func refFieldOf(m map[string]any, rels []relation, rel, field, defKind string) s
 
 // Summary is the compact, context-window-friendly form of an entity.
 type Summary struct {
-	Ref         string         `json:"ref"`
-	Title       string         `json:"title,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Type        string         `json:"type,omitempty"`
-	Lifecycle   string         `json:"lifecycle,omitempty"`
-	Owner       string         `json:"owner,omitempty"`
-	System      string         `json:"system,omitempty"`
-	Tags        []string       `json:"tags,omitempty"`
-	Links       []Link         `json:"links,omitempty"`
-	Relations   RelationCounts `json:"relations,omitempty"`
+	Ref         string   `json:"ref"`
+	Title       string   `json:"title,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Type        string   `json:"type,omitempty"`
+	Lifecycle   string   `json:"lifecycle,omitempty"`
+	Owner       string   `json:"owner,omitempty"`
+	System      string   `json:"system,omitempty"`
+	Domain      string   `json:"domain,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	Links       []Link   `json:"links,omitempty"`
+	// Annotations are the entity's well-known annotations (Deps.Annotations):
+	// repository, docs, on-call, chat channel, dashboards, runbooks.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Relations names the targets of each relation type, up to
+	// MaxRelatedNames each, and counts them all.
+	Relations []RelatedRefs `json:"relations,omitempty"`
 }
 
-// RelationCounts counts an entity's relations by type.
-type RelationCounts map[string]int
+// RelatedRefs are the targets of one relation type of an entity: the
+// first MaxRelatedNames of Total.
+type RelatedRefs struct {
+	Type  string   `json:"type"`
+	Refs  []string `json:"refs"`
+	Total int      `json:"total"`
+}
 
-// MarshalJSON encodes the counts exactly as encoding/json encodes a
-// map[string]int (keys in order), without reflection: every summary of
-// every answer carries one.
-func (c RelationCounts) MarshalJSON() ([]byte, error) {
-	if c == nil {
-		return []byte("null"), nil
+// MaxRelatedNames caps the targets a summary names per relation type;
+// the text says how many more there are.
+const MaxRelatedNames = 5
+
+// DefaultAnnotations are the annotations a summary shows when the
+// configuration names none (catalog.summaryAnnotations): where the code
+// and docs live, who is on call, where to talk, what to look at. Every
+// other annotation is one call away with fields metadata.annotations.
+var DefaultAnnotations = []string{
+	"backstage.io/source-location", "github.com/project-slug", "gitlab.com/project-slug",
+	"backstage.io/techdocs-ref", "backstage.io/techdocs-entity",
+	"pagerduty.com/service-id", "opsgenie.com/team", "opsgenie.com/component-selector",
+	"slack.com/channel", "slack.com/channel-id", "teams.microsoft.com/channel",
+	"grafana/dashboard-selector", "grafana/overview-dashboard", "datadoghq.com/dashboard-url",
+	"backstage.io/runbook-url", "runbook.io/url",
+}
+
+// summaryAnnotations is the list of annotations summaries show.
+func (d *Deps) summaryAnnotations() []string {
+	if d == nil || d.Annotations == nil {
+		return DefaultAnnotations
 	}
-	var arr [16]string
-	keys := arr[:0]
-	for k := range c {
-		for i := 0; i < len(k); i++ {
-			if b := k[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
-				// A key encoding/json would escape: let it.
-				return json.Marshal(map[string]int(c))
-			}
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	out := make([]byte, 0, 2+len(keys)*24)
-	out = append(out, '{')
-	for i, k := range keys {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, k...)
-		out = append(out, '"', ':')
-		out = strconv.AppendInt(out, int64(c[k]), 10)
-	}
-	return append(out, '}'), nil
+	return d.Annotations
 }
 
 // Link is a titled URL.
@@ -161,9 +163,18 @@ type Link struct {
 
 const maxDescription = 400
 
+// maxAnnotation bounds an annotation value in a summary.
+const maxAnnotation = 200
+
 // summarize shapes an admitted entity; its ref is the one admit rendered
 // (entityRef of the same map: pruning changes no kind, namespace or name).
-func summarize(e entity) Summary {
+// It shows no annotations; (*Deps).summarize does.
+func summarize(e entity) Summary { return summarizeWith(e, nil) }
+
+// summarize shapes an admitted entity with the configured annotations.
+func (d *Deps) summarize(e entity) Summary { return summarizeWith(e, d.summaryAnnotations()) }
+
+func summarizeWith(e entity, annotations []string) Summary {
 	m := e.m
 	rels := relations(m)
 	md, _ := m["metadata"].(map[string]any)
@@ -185,6 +196,25 @@ func summarize(e entity) Summary {
 		// No relation has an empty type: the spec field decides.
 		s.System = refFieldOf(m, nil, "", "system", "system")
 	}
+	if field(spec, "domain") != "" {
+		s.Domain = refFieldOf(m, nil, "", "domain", "domain")
+	}
+	if ann, ok := md["annotations"].(map[string]any); ok && len(annotations) > 0 {
+		n := 0
+		for _, k := range annotations {
+			if v, ok := ann[k].(string); ok && v != "" {
+				n++
+			}
+		}
+		if n > 0 {
+			s.Annotations = make(map[string]string, n)
+			for _, k := range annotations {
+				if v, ok := ann[k].(string); ok && v != "" {
+					s.Annotations[k] = clip(v, maxAnnotation)
+				}
+			}
+		}
+	}
 	if links, ok := md["links"].([]any); ok {
 		for _, l := range links {
 			lm, ok := l.(map[string]any)
@@ -198,16 +228,61 @@ func summarize(e entity) Summary {
 			}
 		}
 	}
-	for _, r := range rels {
-		if s.Relations == nil {
-			s.Relations = RelationCounts{}
+	if len(rels) > 0 {
+		// The relations are sorted by type (admit), so each type's
+		// targets are consecutive: one list per type, all the names in
+		// one backing array.
+		types, named := 0, 0
+		for i, r := range rels {
+			if i == 0 || r.typ != rels[i-1].typ {
+				types++
+				named += min(MaxRelatedNames, countRun(rels[i:]))
+			}
 		}
-		s.Relations[r.typ]++
+		slab := make([]string, 0, named)
+		s.Relations = make([]RelatedRefs, 0, types)
+		for i := 0; i < len(rels); {
+			n := countRun(rels[i:])
+			start := len(slab)
+			for _, r := range rels[i : i+min(n, MaxRelatedNames)] {
+				slab = append(slab, r.target)
+			}
+			s.Relations = append(s.Relations, RelatedRefs{Type: rels[i].typ, Refs: slab[start:len(slab):len(slab)], Total: n})
+			i += n
+		}
 	}
 	if len(s.Tags) == 0 {
 		s.Tags = nil
 	}
 	return s
+}
+
+// sortedKeys appends the keys of m to dst (a stack array's slice, so
+// that small maps cost no allocation) and sorts them.
+func sortedKeys(dst []string, m map[string]string) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
+}
+
+// countRun counts the relations at the start of rels of the first one's type.
+func countRun(rels []relation) int {
+	n := 1
+	for n < len(rels) && rels[n].typ == rels[0].typ {
+		n++
+	}
+	return n
+}
+
+// named reports whether the summary's text names the targets of rr: not
+// the owner or system alone, which it names already.
+func (s *Summary) named(rr RelatedRefs) bool {
+	if rr.Total == 1 && ((rr.Type == "ownedBy" && strings.EqualFold(rr.Refs[0], s.Owner)) || (rr.Type == "partOf" && strings.EqualFold(rr.Refs[0], s.System))) {
+		return false
+	}
+	return true
 }
 
 // clip trims s and bounds it to n bytes (redact.Clip), marking a cut
@@ -230,7 +305,20 @@ func (s Summary) line() string {
 
 // lineSize estimates the length of the summary's line.
 func (s Summary) lineSize() int {
-	return len(s.Ref) + len(s.Title) + len(s.Description) + 160
+	n := len(s.Ref) + len(s.Title) + len(s.Description) + 160
+	for _, l := range s.Links {
+		n += len(l.Title) + len(l.URL) + 3
+	}
+	for k, v := range s.Annotations {
+		n += len(k) + len(v) + 2
+	}
+	for _, rr := range s.Relations {
+		n += len(rr.Type) + 16
+		for _, t := range rr.Refs {
+			n += len(t) + 2
+		}
+	}
+	return n
 }
 
 // writeLine appends the summary's line (see line) to b.
@@ -260,6 +348,7 @@ func (s Summary) writeLine(b *strings.Builder) {
 	attr("lifecycle", s.Lifecycle)
 	attr("owner", s.Owner)
 	attr("system", s.System)
+	attr("domain", s.Domain)
 	if len(s.Tags) > 0 {
 		if !open {
 			b.WriteString(" [")
@@ -282,24 +371,57 @@ func (s Summary) writeLine(b *strings.Builder) {
 		b.WriteString(" — ")
 		writeOneLine(b, s.Description)
 	}
-	if len(s.Relations) > 0 {
-		var arr [16]string
-		keys := arr[:0]
-		for k := range s.Relations {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b.WriteString(" (relations ")
-		var n [20]byte
-		for i, k := range keys {
+	if len(s.Links) > 0 {
+		b.WriteString(" | links:")
+		for i, l := range s.Links {
 			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte(' ')
+			if l.Title != "" {
+				writeOneLine(b, l.Title)
 				b.WriteByte(' ')
 			}
-			b.WriteString(k)
-			b.WriteByte(':')
-			b.Write(strconv.AppendInt(n[:0], int64(s.Relations[k]), 10))
+			b.WriteString(l.URL)
 		}
-		b.WriteByte(')')
+	}
+	if len(s.Annotations) > 0 {
+		b.WriteString(" |")
+		var arr [16]string
+		for _, k := range sortedKeys(arr[:0], s.Annotations) {
+			b.WriteByte(' ')
+			b.WriteString(k)
+			b.WriteByte('=')
+			writeOneLine(b, s.Annotations[k])
+		}
+	}
+	first := true
+	var n [20]byte
+	for _, rr := range s.Relations {
+		if !s.named(rr) {
+			continue
+		}
+		if first {
+			b.WriteString(" |")
+			first = false
+		} else {
+			b.WriteByte(';')
+		}
+		b.WriteByte(' ')
+		b.WriteString(rr.Type)
+		b.WriteByte(':')
+		for j, t := range rr.Refs {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte(' ')
+			b.WriteString(t)
+		}
+		if more := rr.Total - len(rr.Refs); more > 0 {
+			b.WriteString(" and ")
+			b.Write(strconv.AppendInt(n[:0], int64(more), 10))
+			b.WriteString(" more")
+		}
 	}
 }
 

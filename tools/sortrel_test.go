@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -43,28 +42,6 @@ func TestSortRelationsStable(t *testing.T) {
 			}
 		} else if got[i] != want[i] {
 			t.Fatalf("item %d = %v, want %v", i, got[i], want[i])
-		}
-	}
-}
-
-// TestRelationCountsJSON checks RelationCounts' encoding against
-// encoding/json's encoding of the same map, keys that need escaping
-// included.
-func TestRelationCountsJSON(t *testing.T) {
-	for _, c := range []RelationCounts{nil, {}, {"ownedBy": 1}, {"partOf": 2, "dependsOn": 10, "ownedBy": 1, "apiProvidedBy": 0},
-		{"a<b": 1, "c": 2}, {"q\"": 3}, {"é": 4}, {"\x01": 5}, {"-": -7}} {
-		got, err := json.Marshal(Summary{Ref: "r", Relations: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plain struct {
-			Ref       string         `json:"ref"`
-			Relations map[string]int `json:"relations,omitempty"`
-		}
-		plain.Ref, plain.Relations = "r", c
-		want, _ := json.Marshal(plain)
-		if string(got) != string(want) {
-			t.Errorf("%v: %s, want %s", c, got, want)
 		}
 	}
 }

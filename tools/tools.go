@@ -234,6 +234,21 @@ type Deps struct {
 	// masks and redacts whole entities. Tests set it to prove projected
 	// answers identical to whole ones.
 	WholeEntities bool
+	// Annotations are the annotation keys summaries show; nil means
+	// DefaultAnnotations, empty means none.
+	Annotations []string
+	// Changes is the catalog mirror's change feed; nil in pass-through
+	// mode.
+	Changes ChangeFeed
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
 }
 
 // Tool is one registered tool: its definition, handler and the tool scope
@@ -256,9 +271,11 @@ func All(d *Deps) []Tool {
 		GetEntity(d),
 		SearchEntities(d),
 		GetRelations(d),
+		FindDependents(d),
 		FindOwner(d),
 		GetAPIDefinition(d),
 		ListFacets(d),
+		ListChanges(d),
 		WhoAmI(),
 	}
 	for i := range ts {

@@ -184,9 +184,9 @@ func TestGraphAgainstFakeCatalog(t *testing.T) {
 		masks      []string
 		subject    string
 	}{
-		{role: "admins", tools: []string{"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
+		{role: "admins", tools: []string{"catalog_find_dependents", "catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami"},
 			everything: true, subject: "user:default/maya.cohen (groups: group:default/acme, group:default/operations, group:default/team-platform)"},
-		{role: "checkout", tools: []string{"catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
+		{role: "checkout", tools: []string{"catalog_find_dependents", "catalog_find_owner", "catalog_get_entity", "catalog_get_relations", "catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami"},
 			owner: true, subject: "a member of group:default/team-checkout (ownership: group:default/team-checkout, group:default/acme, group:default/engineering)"},
 		{role: "everyone", tools: []string{"catalog_search_entities"}, masks: []string{"user: spec.profile.email"}, subject: "any signed-in user owning nothing"},
 		{role: "bots", tools: []string{"catalog_get_api_definition", "catalog_search_entities"}, subject: "any signed-in user owning nothing via agent ci-bot"},

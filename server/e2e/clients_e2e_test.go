@@ -341,7 +341,7 @@ type identityView struct {
 }
 
 // checkSDKReport asserts what every transport must give a real client:
-// the protocol version it asked for, the seven read-only tools, a
+// the protocol version it asked for, every read-only tool, a
 // well-formed structured answer from every one, and whoami naming who the
 // server acts for.
 func checkSDKReport(t *testing.T, r sdkReport, want identityView) {

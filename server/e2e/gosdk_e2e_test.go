@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
+	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 )
 
 // goSDKReport is what server/e2e/gosdkclient prints.
@@ -79,8 +80,8 @@ func checkGoSDKReport(t *testing.T, r goSDKReport, wantUser string) {
 	if r.ProtocolVersion == "" {
 		t.Error("no protocol version negotiated")
 	}
-	if len(r.Tools) != 7 || r.OutputSchemas != 7 {
-		t.Errorf("tools %v with %d output schemas, want 7 and 7", r.Tools, r.OutputSchemas)
+	if n := len(servertest.ToolNames); len(r.Tools) != n || r.OutputSchemas != n {
+		t.Errorf("tools %v with %d output schemas, want %d and %d", r.Tools, r.OutputSchemas, n, n)
 	}
 	if r.EntityRef != "component:default/checkout-service" {
 		t.Errorf("tools/call ref = %q", r.EntityRef)

@@ -144,6 +144,12 @@ func TestMirrorModeToolsMatchPassthrough(t *testing.T) {
 		{"catalog_get_relations", `{"ref":"component:default/checkout-service","depth":2,"direction":"both"}`},
 		{"catalog_find_owner", `{"ref":"component:default/checkout-service"}`},
 		{"catalog_list_facets", `{"facet":"spec.type"}`},
+		{"catalog_find_dependents", `{"ref":"component:default/orders-service"}`},
+		{"catalog_find_owner", `{"ref":"group:default/team-checkout"}`},
+		{"catalog_search_entities", `{"labels":["acme-retail.example/pci=true"],"limit":50}`},
+		{"catalog_search_entities", `{"kind":"Component","annotations":["pagerduty.com/service-id"],"limit":50}`},
+		{"catalog_search_entities", `{"relations":["consumesApi=api:default/order-events"],"limit":50}`},
+		{"catalog_list_facets", `{"facet":"spec.owner","kind":"Component","lifecycle":"production","labels":["acme-retail.example/tier"]}`},
 	} {
 		mr := servertest.Call(t, mc, call[0], call[1])
 		pr := servertest.Call(t, pc, call[0], call[1])

@@ -170,6 +170,7 @@ func TestOneRuleForNames(t *testing.T) {
 	_, _ = same(t, a, b, "catalog_get_entity", `{"ref":"component:default/svc-x"}`)
 	_, _ = same(t, a, b, "catalog_get_relations", `{"ref":"component:default/svc-x","direction":"both","depth":2}`)
 	_, _ = same(t, a, b, "catalog_find_owner", `{"ref":"component:default/svc-x"}`)
+	_, _ = same(t, a, b, "catalog_find_dependents", `{"ref":"component:default/svc-x"}`)
 	for _, f := range []string{"spec.dependsOn", "spec.system", "relations.dependencyOf", "relations.dependsOn", "relations.partOf"} {
 		if _, m := same(t, a, b, "catalog_list_facets", `{"facet":"`+f+`"}`); len(m["values"].([]any)) != 0 {
 			t.Errorf("facet %s lists %v", f, m["values"])

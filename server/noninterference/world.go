@@ -378,6 +378,7 @@ func (w *World) Calls(n int) []Call {
 			if r.IntN(6) == 0 {
 				a["tags"] = subset(r, []string{"go", "java", "pci", "secret-tag"}, 2)
 			}
+			scopeFilters(r, a, anyRef)
 			if r.IntN(4) == 0 {
 				a["order"] = pick(r, []string{"metadata.name", "-metadata.name", "kind", "-kind"})
 			}
@@ -393,6 +394,10 @@ func (w *World) Calls(n int) []Call {
 			if r.IntN(2) == 0 {
 				a["kind"] = pick(r, []string{"Component", "API", "System", "Group"})
 			}
+			if r.IntN(3) == 0 {
+				a["lifecycle"] = pick(r, []string{"production", "retired"})
+			}
+			scopeFilters(r, a, anyRef)
 			c.Tool, c.Args = "catalog_list_facets", q(a)
 		case k < 14:
 			a := map[string]any{"ref": anyRef(), "depth": 1 + r.IntN(3)}
@@ -400,8 +405,10 @@ func (w *World) Calls(n int) []Call {
 				a["direction"] = pick(r, []string{"outgoing", "incoming", "both"})
 			}
 			c.Tool, c.Args = "catalog_get_relations", q(a)
-		case k < 16:
+		case k < 15:
 			c.Tool, c.Args = "catalog_find_owner", q(map[string]any{"ref": anyRef()})
+		case k < 16:
+			c.Tool, c.Args = "catalog_find_dependents", q(map[string]any{"ref": anyRef(), "depth": 1 + r.IntN(4)})
 		case k < 17:
 			c.Tool, c.Args = "catalog_get_api_definition", q(map[string]any{"ref": pick(r, w.APIs), "maxBytes": 256 + r.IntN(200)})
 		case k < 18 && len(out) > 0:
@@ -417,6 +424,20 @@ func (w *World) Calls(n int) []Call {
 		out = append(out, c)
 	}
 	return out
+}
+
+// scopeFilters adds, now and then, label, annotation and relation filters
+// that name visible, masked, secret, hidden and missing data.
+func scopeFilters(r *rand.Rand, a map[string]any, anyRef func() string) {
+	if r.IntN(6) == 0 {
+		a["labels"] = subset(r, []string{"confidential=true", "confidential", "secret-label", "confidential=TRUE"}, 2)
+	}
+	if r.IntN(6) == 0 {
+		a["annotations"] = subset(r, []string{"acme.io/db-url", "internal.acme.io/budget", "internal.acme.io/cost", "internal.acme.io/cost=42", "acme.io/db-url=x"}, 2)
+	}
+	if r.IntN(5) == 0 {
+		a["relations"] = []string{pick(r, []string{"dependsOn", "dependencyOf", "consumesApi", "providesApi", "partOf", "ownedBy", "hasMember"}) + "=" + anyRef()}
+	}
 }
 
 // GitHubToken returns a format-valid GitHub personal access token: ghp_,

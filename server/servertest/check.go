@@ -18,8 +18,8 @@ import (
 
 // ToolNames are the public tool names, in the order tools/list returns them.
 var ToolNames = []string{
-	"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations",
-	"catalog_list_facets", "catalog_search_entities", "whoami",
+	"catalog_find_dependents", "catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations",
+	"catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami",
 }
 
 // Connect initializes an MCP session on c.
@@ -118,15 +118,30 @@ func wantError(t *testing.T, res *mcp.CallToolResult, fragments ...string) {
 }
 
 type summary struct {
-	Ref       string         `json:"ref"`
-	Title     string         `json:"title"`
-	Type      string         `json:"type"`
-	Lifecycle string         `json:"lifecycle"`
-	Owner     string         `json:"owner"`
-	System    string         `json:"system"`
-	Tags      []string       `json:"tags"`
-	Links     []any          `json:"links"`
-	Relations map[string]int `json:"relations"`
+	Ref       string   `json:"ref"`
+	Title     string   `json:"title"`
+	Type      string   `json:"type"`
+	Lifecycle string   `json:"lifecycle"`
+	Owner     string   `json:"owner"`
+	System    string   `json:"system"`
+	Tags      []string `json:"tags"`
+	Links     []any    `json:"links"`
+	Relations []struct {
+		Type  string   `json:"type"`
+		Refs  []string `json:"refs"`
+		Total int      `json:"total"`
+	} `json:"relations"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// count returns how many relations of type typ the summary counts.
+func (s summary) count(typ string) int {
+	for _, r := range s.Relations {
+		if r.Type == typ {
+			return r.Total
+		}
+	}
+	return 0
 }
 
 // CheckTools runs every tool against a catalog holding the embedded demo
@@ -162,8 +177,36 @@ func CheckTools(t *testing.T, c *client.Client) {
 			s.Lifecycle != "production" || s.Owner != "group:default/team-checkout" || s.System != "system:default/checkout" {
 			t.Errorf("summary = %+v", s)
 		}
-		if s.Relations["dependsOn"] != 3 || s.Relations["consumesApi"] != 4 || s.Relations["providesApi"] != 1 {
+		if s.count("dependsOn") != 3 || s.count("consumesApi") != 4 || s.count("providesApi") != 1 {
 			t.Errorf("relation counts = %v", s.Relations)
+		}
+		// The text the model reads names the facts an engineer acts on.
+		text := Text(Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`))
+		for _, f := range []string{"Runbook https://runbooks.acme-retail.example/checkout", "pagerduty.com/service-id=PCHK7Q2",
+			"slack.com/channel=checkout-alerts", "github.com/project-slug=acme-retail/checkout-service",
+			"providesApi: api:default/checkout-api", "component:default/payments-service", "api:default/orders-api"} {
+			if !strings.Contains(text, f) {
+				t.Errorf("summary text lacks %q: %s", f, text)
+			}
+		}
+	})
+	t.Run("list_changes", func(t *testing.T) {
+		r := Call(t, c, "catalog_list_changes", `{"since":"24h"}`)
+		if text := Text(r); r.IsError || !strings.Contains(text, "needs catalog mirror mode") && !strings.Contains(text, "since") {
+			t.Errorf("list_changes: %s", text)
+		}
+	})
+	t.Run("find_dependents", func(t *testing.T) {
+		text := Text(Call(t, c, "catalog_find_dependents", `{"ref":"component:default/orders-service"}`))
+		for _, f := range []string{"4 dependents", "component:default/checkout-service", "component:default/shipping-service",
+			"component:default/notification-service", "component:default/analytics-pipeline", "consumes api:default/order-events",
+			"group:default/team-data", "<identity@acme-retail.example>"} {
+			if !strings.Contains(text, f) {
+				t.Errorf("dependents text lacks %q: %s", f, text)
+			}
+		}
+		if strings.Contains(text, "orders-db") {
+			t.Errorf("a dependency is listed as a dependent: %s", text)
 		}
 	})
 	t.Run("get_entity by kind and name, case-insensitive kind", func(t *testing.T) {

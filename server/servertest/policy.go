@@ -67,7 +67,7 @@ type Team struct {
 // demo catalog.
 var TwoTeams = []Team{
 	{User: "user:default/ben.okafor", Group: "group:default/team-checkout", OtherTeam: "team-fulfillment",
-		Tools:     []string{"catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_facets", "catalog_search_entities", "whoami"},
+		Tools:     []string{"catalog_find_dependents", "catalog_find_owner", "catalog_get_api_definition", "catalog_get_entity", "catalog_get_relations", "catalog_list_changes", "catalog_list_facets", "catalog_search_entities", "whoami"},
 		Own:       []string{"component:default/checkout-service", "api:default/payments-api", "resource:default/payments-db", "user:default/farah.haddad", "group:default/team-fulfillment"},
 		Hidden:    []string{"component:default/orders-service", "api:default/orders-api", "resource:default/orders-db", "component:platform/log-shipper"},
 		Exact:     true,
@@ -189,7 +189,9 @@ func HandedOut(tool string, m map[string]any) []string {
 		case string:
 			switch {
 			case key == "ref", key == "root", key == "from", key == "to", key == "entity",
-				key == "parentChain" && tool == "catalog_find_owner":
+				key == "refs", // a summary's related entities
+				(key == "parentChain" || key == "children" || key == "memberOf") && tool == "catalog_find_owner",
+				(key == "on" || key == "through" || key == "owner") && tool == "catalog_find_dependents":
 				out = append(out, strings.ToLower(x))
 			}
 		}

@@ -103,6 +103,23 @@ const CALLS = [
     },
   },
   {
+    tool: "catalog_list_changes",
+    args: { since: "24h" },
+    check(sc, p) {
+      if (!Array.isArray(sc.changes)) p.push("changes is not a list");
+    },
+  },
+  {
+    tool: "catalog_find_dependents",
+    args: { ref: "component:default/orders-service" },
+    check(sc, p) {
+      expectRef(p, sc, "root", "component:default/orders-service");
+      if (!Array.isArray(sc.dependents) || sc.dependents.length < 4) p.push("dependents has fewer than four entries");
+      else if (!sc.dependents.every((d) => isObject(d) && isRef(d.ref) && Number.isInteger(d.depth))) p.push("a dependent has no ref or depth");
+      if (!Array.isArray(sc.owners) || sc.owners.length === 0) p.push("owners is not a non-empty list");
+    },
+  },
+  {
     tool: "catalog_find_owner",
     args: { ref: "component:default/checkout-service" },
     check(sc, p) {

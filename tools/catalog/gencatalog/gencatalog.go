@@ -256,9 +256,15 @@ func Generate(n int, seed uint64) (*Catalog, error) {
 		if len(depends) > 0 {
 			spec["dependsOn"] = dedupe(depends)
 		}
-		add("component", name, entity("Component", name, "", fmt.Sprintf("%s %s for the %s system.", title(head(name)), typ, systems[s]),
+		e := entity("Component", name, "", fmt.Sprintf("%s %s for the %s system.", title(head(name)), typ, systems[s]),
 			[]string{pick(languages), pick(languages)}, ann,
-			[]any{map[string]any{"url": "https://runbooks.acme-retail.example/" + name, "title": "Runbook", "icon": "docs"}}, spec))
+			[]any{map[string]any{"url": "https://runbooks.acme-retail.example/" + name, "title": "Runbook", "icon": "docs"}}, spec)
+		if i%200 == 0 {
+			// A few components in PCI scope, marked as the demo's are (no
+			// random draw, so the rest of the catalog is unchanged).
+			e["metadata"].(map[string]any)["labels"] = map[string]any{"acme-retail.example/pci": "true"}
+		}
+		add("component", name, e)
 	}
 	return c, nil
 }

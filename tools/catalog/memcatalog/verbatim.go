@@ -217,6 +217,16 @@ type Version struct {
 	ETag string
 }
 
+// EntityJSON returns the entity with the given lower-case ref as the
+// catalog serves it whole.
+func (c *Catalog) EntityJSON(ref string) (json.RawMessage, bool) {
+	en := c.byRef[ref]
+	if en == nil {
+		return nil, false
+	}
+	return json.RawMessage(en.json), true
+}
+
 // Versions calls fn for every entity, in uid order.
 func (c *Catalog) Versions(fn func(Version)) {
 	for _, en := range c.entries {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,6 +176,63 @@ type Mirror struct {
 	syncing atomic.Pointer[time.Time]
 	syncMu  sync.Mutex
 	opts    []memcatalog.Option
+	// changes are the changes syncs found, oldest first, at most
+	// MaxChanges.
+	changesMu sync.Mutex
+	changes   []catalog.Change
+}
+
+// MaxChanges bounds the changes a mirror remembers; the oldest go first.
+const MaxChanges = 10000
+
+// Changes returns the changes found by syncs that began at or after
+// since, newest first. They are kept in memory: a restart forgets them,
+// and the first sync finds no changes (it has nothing to compare with).
+func (m *Mirror) Changes(since time.Time) []catalog.Change {
+	m.changesMu.Lock()
+	defer m.changesMu.Unlock()
+	var out []catalog.Change
+	for i := len(m.changes) - 1; i >= 0 && !m.changes[i].At.Before(since); i-- {
+		out = append(out, m.changes[i])
+	}
+	return out
+}
+
+// noteChanges records what differs between two copies of the catalog.
+func (m *Mirror) noteChanges(old, cur *memcatalog.Catalog, at time.Time) {
+	if old == nil {
+		return
+	}
+	before := make(map[string]memcatalog.Version, old.Len())
+	old.Versions(func(v memcatalog.Version) { before[v.UID] = v })
+	var found []catalog.Change
+	cur.Versions(func(v memcatalog.Version) {
+		b, ok := before[v.UID]
+		delete(before, v.UID)
+		switch {
+		case !ok:
+			found = append(found, catalog.Change{Op: catalog.ChangeAdded, Ref: v.Ref, At: at})
+		case b.ETag != v.ETag || b.Ref != v.Ref:
+			raw, _ := old.EntityJSON(b.Ref)
+			found = append(found, catalog.Change{Op: catalog.ChangeChanged, Ref: v.Ref, At: at, Before: raw})
+		}
+	})
+	for _, b := range before {
+		raw, _ := old.EntityJSON(b.Ref)
+		found = append(found, catalog.Change{Op: catalog.ChangeRemoved, Ref: b.Ref, At: at, Before: raw})
+	}
+	if len(found) == 0 {
+		return
+	}
+	// Kept in reverse ref order: Changes reads newest first, so one
+	// sync's changes come out in ref order.
+	sort.Slice(found, func(i, j int) bool { return found[i].Ref > found[j].Ref })
+	m.changesMu.Lock()
+	defer m.changesMu.Unlock()
+	m.changes = append(m.changes, found...)
+	if n := len(m.changes) - MaxChanges; n > 0 {
+		m.changes = append([]catalog.Change(nil), m.changes[n:]...)
+	}
 }
 
 // New validates cfg and returns an empty Mirror (not ready until its first
@@ -382,6 +440,9 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		cat, err = b.Catalog()
 		if err == nil {
 			d := m.cfg.Now().Sub(start)
+			if prev := m.snap.Load(); prev != nil {
+				m.noteChanges(prev.cat, cat, start)
+			}
 			m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: d, fullAt: start, fullDur: d})
 		} else {
 			err = fmt.Errorf("mirror: full sync: %w", err)
@@ -474,6 +535,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	if cat.Len() > m.cfg.MaxEntities {
 		return m.report(rep, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
 	}
+	m.noteChanges(cur.cat, cat, start)
 	m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: m.cfg.Now().Sub(start), fullAt: cur.fullAt, fullDur: cur.fullDur})
 	return m.report(rep, nil)
 }

@@ -240,6 +240,22 @@ func TestDeltaSync(t *testing.T) {
 	if st := f.m.Status(); !st.SyncedAt.Equal(f.clk.Now()) || st.Stale {
 		t.Errorf("status after delta: %+v", st)
 	}
+	// The change feed holds what the delta found, seen at the sync's start;
+	// the first sync found nothing (it had nothing to compare with).
+	var got []string
+	for _, c := range f.m.Changes(time.Time{}) {
+		got = append(got, c.Op+" "+c.Ref)
+		if !c.At.Equal(f.clk.Now()) || (c.Op != catalog.ChangeAdded) != (c.Before != nil) {
+			t.Errorf("change %+v", c)
+		}
+	}
+	want := "changed component:default/svc-01,removed component:default/svc-02,added component:default/svc-new,changed group:default/team-a,changed group:default/team-b"
+	if strings.Join(got, ",") != want {
+		t.Errorf("changes = %v, want %s", got, want)
+	}
+	if c := f.m.Changes(f.clk.Now().Add(time.Second)); len(c) != 0 {
+		t.Errorf("changes after the sync: %v", c)
+	}
 
 	// The delta listed versions only, then fetched exactly the 4 entities.
 	var listed, fetched int

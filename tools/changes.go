@@ -1,0 +1,196 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// ChangeFeed is the catalog mirror's record of changes (nil in
+// pass-through mode, where the server keeps no copy to compare).
+type ChangeFeed interface {
+	// Changes returns the changes found since a time, newest first.
+	Changes(since time.Time) []catalog.Change
+}
+
+// MaxChangesListed caps the changes of one answer.
+const MaxChangesListed = 200
+
+var changesParams = []param{
+	{name: "since", typ: tString, maxLen: 32, def: "168h",
+		desc: "How far back to look: a duration such as 24h, 168h (a week, the default) or 30m, or an RFC 3339 time."},
+	{name: "kind", typ: tString, desc: "Only changes to entities of this kind, e.g. Component."},
+	{name: "limit", typ: tInt, min: 1, max: MaxChangesListed, def: 50, desc: "Most changes to list, newest first, 1 to 200 (default 50)."},
+}
+
+// ChangeItem is one change the caller may see.
+type ChangeItem struct {
+	Op    string    `json:"op"`
+	Ref   string    `json:"ref"`
+	Title string    `json:"title,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// ChangesResult is the structured answer of catalog_list_changes.
+type ChangesResult struct {
+	Since   time.Time    `json:"since,omitzero"`
+	Changes []ChangeItem `json:"changes"`
+	More    bool         `json:"more,omitempty"`
+	Note    string       `json:"note,omitempty"`
+}
+
+// needsMirror is what catalog_list_changes says in pass-through mode.
+const needsMirror = "the change feed needs catalog mirror mode (catalog.mode: mirror): in pass-through mode the server keeps no copy of the catalog to compare, so it cannot say what changed"
+
+// ListChanges is catalog_list_changes: what was added, changed or removed.
+func ListChanges(d *Deps) Tool {
+	t := newTool("catalog_list_changes", "List the catalog entities added, changed or removed recently (default: the last 7 days), newest first, with the time the server saw each change. "+
+		"Use it for \"what changed in the catalog this week\" or \"what is new in system Y\". Needs catalog mirror mode; the server remembers changes since it started.",
+		schema(changesParams), "List catalog changes")
+	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		a, err := decodeArgs(req.Params.RawArguments, changesParams)
+		if err != nil {
+			return toolError(err), nil
+		}
+		since, err := parseSince(a.str("since"), d.now())
+		if err != nil {
+			return toolError(err), nil
+		}
+		kind := strings.ToLower(a.str("kind"))
+		if kind != "" {
+			if err := catalog.ValidateKind(kind); err != nil {
+				return toolError(badArg("argument \"kind\": %v", err)), nil
+			}
+		}
+		out := ChangesResult{Since: since, Changes: []ChangeItem{}}
+		if d.Changes == nil {
+			out.Note = needsMirror
+			return result(out, needsMirror), nil
+		}
+		var cand []catalog.Change
+		for _, c := range d.Changes.Changes(since) {
+			if kind == "" || strings.HasPrefix(c.Ref, kind+":") {
+				cand = append(cand, c)
+			}
+		}
+		if err := d.visibleChanges(ctx, cand, a.num("limit", 50), &out); err != nil {
+			return toolError(err), nil
+		}
+		return result(out, out.text()), nil
+	}
+	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+}
+
+// parseSince reads a duration back from now, or a time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		s = "168h"
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if strings.HasSuffix(s, "d") {
+		var n int
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n > 0 && n <= 3650 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, badArg("argument \"since\" must be a duration such as 24h or 7d, or an RFC 3339 time (got %q)", s)
+}
+
+// visibleChanges keeps the changes the caller can see, up to limit: an
+// addition or change of an entity it may see now, where a change must
+// show in its view (masked fields and secrets hide a change to them); a
+// removal of an entity it could see before.
+func (d *Deps) visibleChanges(ctx context.Context, cand []catalog.Change, limit int, out *ChangesResult) error {
+	for start := 0; start < len(cand); start += catalog.MaxRefsPerBatch {
+		batch := cand[start:min(start+catalog.MaxRefsPerBatch, len(cand))]
+		refs := make([]string, len(batch))
+		for i, c := range batch {
+			refs[i] = c.Ref
+		}
+		raws, err := d.Catalog.GetByRefs(ctx, refs, nil)
+		if err != nil {
+			return err
+		}
+		for i, c := range batch {
+			var now, before *entity
+			if i < len(raws) && raws[i] != nil {
+				e, ok, err := d.admit(ctx, raws[i])
+				if err != nil {
+					return err
+				}
+				if ok {
+					now = &e
+				}
+			}
+			if c.Before != nil {
+				e, ok, err := d.admit(ctx, c.Before)
+				if err != nil {
+					return err
+				}
+				if ok {
+					before = &e
+				}
+			}
+			var shown *entity
+			switch c.Op {
+			case catalog.ChangeAdded:
+				shown = now
+			case catalog.ChangeChanged:
+				if now != nil && before == nil {
+					shown = now // it came into the caller's view
+				} else if now != nil {
+					// Names of entities the caller may not see are pruned
+					// from both, so a change to them does not show.
+					if err := d.pruneNames(ctx, []entity{*before, *now}); err != nil {
+						return err
+					}
+					if compactJSON(before.m) != compactJSON(now.m) {
+						shown = now
+					}
+				}
+			case catalog.ChangeRemoved:
+				if now == nil { // not added again since
+					shown = before
+				}
+			}
+			if shown == nil {
+				continue
+			}
+			if len(out.Changes) == limit {
+				out.More = true
+				return nil
+			}
+			record(ctx, *shown)
+			out.Changes = append(out.Changes, ChangeItem{Op: c.Op, Ref: shown.ref, Title: str(shown.m, "metadata", "title"), At: c.At.UTC()})
+		}
+	}
+	return nil
+}
+
+func (r ChangesResult) text() string {
+	var b strings.Builder
+	if len(r.Changes) == 0 {
+		fmt.Fprintf(&b, "no changes you can see since %s", r.Since.UTC().Format(time.RFC3339))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d changes since %s, newest first", len(r.Changes), r.Since.UTC().Format(time.RFC3339))
+	if r.More {
+		b.WriteString(" (more: narrow since or kind, or raise limit)")
+	}
+	for _, c := range r.Changes {
+		fmt.Fprintf(&b, "\n%s %s %s", c.At.Format(time.RFC3339), c.Op, c.Ref)
+		if c.Title != "" {
+			fmt.Fprintf(&b, " %q", c.Title)
+		}
+	}
+	return b.String()
+}
