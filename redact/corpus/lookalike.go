@@ -64,7 +64,7 @@ func readMaybeGzip(p string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("corpus: %s: %w", p, err)
 		}
-		defer z.Close()
+		defer func() { _ = z.Close() }()
 		r = z
 	}
 	b, err := io.ReadAll(io.LimitReader(r, maxLookalikeFile+1))

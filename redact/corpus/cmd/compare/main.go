@@ -161,17 +161,6 @@ func readFile[T any](path string, read func(io.Reader) ([]T, error)) ([]T, error
 	return read(f)
 }
 
-// leftOut returns the negatives of cases that unscored names, as documents.
-func leftOut(cases []corpus.OutsideCase, unscored map[string]string) []corpus.Doc {
-	var out []corpus.Doc
-	for _, c := range cases {
-		if _, ok := unscored[c.ID]; ok {
-			out = append(out, corpus.Doc{ID: c.ID, Family: c.Family, Mode: "text", Input: c.Text})
-		}
-	}
-	return out
-}
-
 type finding struct {
 	RuleID                 string
 	StartLine, EndLine     int
