@@ -35,6 +35,9 @@ redis-server: ## install redis-server when missing (the shared-state tests run a
 test: test-tools ## unit tests with the race detector, in -short mode (a few minutes warm); a test whose program is missing skips with one line, or fails where BACKSTAGE_MCP_REQUIRE_TOOLS=1 (CI)
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 ./...
+	# The allocation budgets, exact, in a plain build (the race detector
+	# drops sync.Pool items at random, so a race build allocates more).
+	$(GO) test -count=1 -run '^TestAllocBudgets$$' ./server/
 
 test-long: test-tools ## the long sweeps CI runs besides make test: full property and non-interference runs, every seeded secret as every argument
 	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/noninterference/ ./tools/catalog/memcatalog/ ./policy/

@@ -10,19 +10,24 @@ import (
 // allocBudgets are the allocation budgets of one tool call through the
 // whole server (JSON-RPC parsing, middleware, tool, catalog client over the
 // in-process demo catalog, projection, masks, redaction, shaping, result
-// encoding), about 15% over what the calls measure today under -race
-// (which allocates up to 15% more than a plain run). A change that makes
-// calls allocate more fails here, not in a benchmark nobody reads; lower a
-// budget when a change makes calls cheaper.
+// encoding), about 8% over what the calls measure today in a plain build
+// (make test runs this test once without -race for that). A change that
+// makes calls allocate more fails here, not in a benchmark nobody reads;
+// lower a budget when a change makes calls cheaper. Under -race the
+// budgets get raceAllowance: the race detector drops sync.Pool items at
+// random, so pooled buffers are allocated again (measured: 12-16% more).
 var allocBudgets = []struct {
 	name, tool, args string
 	budget           float64
 }{
-	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 470},
-	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 790},
-	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2060},
-	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1240},
+	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 435},
+	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 715},
+	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2010},
+	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1165},
 }
+
+// raceAllowance scales the budgets in a race build (see allocBudgets).
+const raceAllowance = 1.2
 
 // TestAllocBudgets enforces allocBudgets with testing.AllocsPerRun (a
 // count, not a timing).
@@ -38,9 +43,13 @@ func TestAllocBudgets(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		t.Logf("%-13s %6.0f allocs/call (budget %.0f)", c.name, n, c.budget)
-		if n > c.budget {
-			t.Errorf("%s: %.0f allocations per call, budget %.0f", c.name, n, c.budget)
+		budget := c.budget
+		if raceOn {
+			budget *= raceAllowance
+		}
+		t.Logf("%-13s %6.0f allocs/call (budget %.0f)", c.name, n, budget)
+		if n > budget {
+			t.Errorf("%s: %.0f allocations per call, budget %.0f", c.name, n, budget)
 		}
 	}
 }

@@ -80,6 +80,10 @@ func (s *Server) chargeIngress(w http.ResponseWriter, r *http.Request, n int) bo
 	if d.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(d.RetryAfter)))
 	}
+	// The body was not read and will not be: closing the connection
+	// spares the server from draining it (Go's server reads up to 256 KiB
+	// of an unread body to reuse a connection).
+	w.Header().Set("Connection", "close")
 	writeRPCError(w, http.StatusTooManyRequests, nil, -32000, reason+"; retry later")
 	return false
 }

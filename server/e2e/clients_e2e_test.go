@@ -74,6 +74,10 @@ type clientConfig struct {
 	// Policy puts the test policy in the config without Backstage (with
 	// --demo): the demo catalog under clientsPolicy.
 	Policy bool
+	// UnlimitedIngress lifts the per-user message budget
+	// (server.ingressRate, ingressKiBRate), for tests that reconnect or
+	// call in a tight loop as one user.
+	UnlimitedIngress bool
 	// SessionsPerUser raises server.sessions.maxPerUser: a conformance
 	// suite opens a session per scenario, all as the one demo user, and
 	// never ends them.
@@ -93,8 +97,11 @@ func writeClientConfig(t *testing.T, cc clientConfig) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if cc.PublicURL != "" || cc.SessionsPerUser > 0 {
+	if cc.PublicURL != "" || cc.SessionsPerUser > 0 || cc.UnlimitedIngress {
 		b.WriteString("server:\n")
+	}
+	if cc.UnlimitedIngress {
+		b.WriteString("  ingressRate: {unlimited: true}\n  ingressKiBRate: {unlimited: true}\n")
 	}
 	if cc.PublicURL != "" {
 		fmt.Fprintf(&b, "  publicURL: %s\n", cc.PublicURL)

@@ -64,7 +64,7 @@ func TestSessionsReconnectWithoutDelete(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	op := oidcop.Start(t, oidcop.Options{Audience: base + "/mcp", Users: []oidcop.User{e2eUser}})
-	cfg := writeClientConfig(t, clientConfig{Backstage: true, PublicURL: base, Issuer: op.Issuer, Extra: unlimitedRatesYAML})
+	cfg := writeClientConfig(t, clientConfig{Backstage: true, PublicURL: base, Issuer: op.Issuer, Extra: unlimitedRatesYAML, UnlimitedIngress: true})
 	srv := startServer(t, addr, []string{"E2E_BACKSTAGE_TOKEN=" + bs.Token}, "--config", cfg)
 	mcpURL := srv.Base + "/mcp"
 	tok := op.UserToken(t, e2eUser.Username, "openid", tokenScope)

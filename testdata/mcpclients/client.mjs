@@ -66,7 +66,8 @@ const CALLS = [
       expectRef(p, sc, "ref", "component:default/checkout-service");
       expectRef(p, sc, "owner", "group:default/team-checkout");
       if (typeof sc.title !== "string" || sc.title === "") p.push("title missing");
-      if (!isObject(sc.relations)) p.push("relations is not an object of counts");
+      if (!Array.isArray(sc.relations) || !sc.relations.every((r) => typeof r.type === "string" && Array.isArray(r.refs) && typeof r.total === "number"))
+        p.push("relations is not a list of {type, refs, total}");
     },
   },
   {

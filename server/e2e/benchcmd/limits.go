@@ -53,8 +53,6 @@ func stateConfig(mode, backstageURL, policy, auditPath, redisURL string) string 
 		auditSync: "interval", bucket: "{ requests: 1000000, per: 1s, burst: 1000000 }"}) + "state: " + mode + "\n"
 	if mode == "redis" {
 		cfg += fmt.Sprintf("redis:\n  url: %s\n  keyPrefix: \"bench:\"\n", redisURL)
-		// Required with state: redis, the same on every replica.
-		cfg += "server:\n  cursorKey: bench-cursor-key-0123456789abcdef0123456789\n"
 	}
 	return cfg
 }

@@ -43,6 +43,11 @@ func oursConfig(s oursSettings) string {
 			fmt.Fprintf(&w, "catalog:\n  mode: %s\n", s.catalogMode)
 		}
 	}
+	// The load generator is one user sending as fast as the server
+	// answers: the per-user message budget (server.ingressRate) would
+	// measure itself, so it is lifted like every other bucket. The cursor
+	// key is required with state: redis.
+	fmt.Fprintf(&w, "server:\n  cursorKey: bench-cursor-key-0123456789abcdef0123456789\n  ingressRate: %[1]s\n  ingressKiBRate: { unlimited: true }\n", s.bucket)
 	fmt.Fprintf(&w, "policy:\n  file: %s\naudit:\n  path: %s\n  maxBytes: -1\n", s.policy, s.auditPath)
 	if s.auditSync != "" {
 		fmt.Fprintf(&w, "  sync: %s\n  syncInterval: 1s\n", s.auditSync)

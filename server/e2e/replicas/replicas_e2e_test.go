@@ -172,7 +172,8 @@ func startReplicaOn(t *testing.T, dir, name, addr, publicURL, issuer, redisURL, 
 	var b strings.Builder
 	// The cursor key is required with state: redis and the same on
 	// every replica.
-	fmt.Fprintf(&b, "server:\n  publicURL: %s\n  trustedProxies: [127.0.0.1]\n  sessions: {maxPerUser: 20000, max: 20000}\n  cursorKey: e2e-replicas-cursor-key-0123456789abcdef\n", publicURL)
+	fmt.Fprintf(&b, "server:\n  publicURL: %s\n  trustedProxies: [127.0.0.1]\n  sessions: {maxPerUser: 20000, max: 20000}\n  cursorKey: e2e-replicas-cursor-key-0123456789abcdef\n"+
+		"  ingressRate: {requests: 1000000, per: 1s, burst: 1000000}\n  ingressKiBRate: {requests: 1000000, per: 1s, burst: 1000000}\n", publicURL)
 	fmt.Fprintf(&b, "auth:\n  issuers:\n    - url: %s\n", issuer)
 	fmt.Fprintf(&b, "policy:\n  file: %s\n", policyPath)
 	fmt.Fprintf(&b, "audit:\n  path: %s\n  replica: %s\n", r.audit, name)
