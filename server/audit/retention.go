@@ -65,9 +65,24 @@ func (l *Log) retentionLoop() {
 func (l *Log) prune() error {
 	l.pruneMu.Lock()
 	defer l.pruneMu.Unlock()
+	// A retention record can itself rotate the active file, adding a
+	// rotated file the pass did not count: pass again until a pass
+	// removes nothing (each pass removes at least one file or ends).
+	for range 16 {
+		removed, err := l.prunePass()
+		if err != nil || !removed {
+			return err
+		}
+	}
+	return nil
+}
+
+// prunePass removes the rotated files the rules no longer keep, oldest
+// first, and reports whether it removed any.
+func (l *Log) prunePass() (bool, error) {
 	files, err := rotatedFiles(l.path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := l.cfg.Now()
 	sizes := make([]int64, len(files))
@@ -75,11 +90,12 @@ func (l *Log) prune() error {
 	for i, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
-			return fmt.Errorf("audit: retention: %w", err)
+			return false, fmt.Errorf("audit: retention: %w", err)
 		}
 		sizes[i] = st.Size()
 		total += sizes[i]
 	}
+	removed := false
 	for i, f := range files {
 		rule := ""
 		if at, ok := rotatedAt(l.path, f); ok && l.cfg.RetainAge > 0 && now.Sub(at) > l.cfg.RetainAge {
@@ -88,14 +104,15 @@ func (l *Log) prune() error {
 			rule = "retainBytes " + strconv.FormatInt(l.cfg.RetainBytes, 10)
 		}
 		if rule == "" {
-			return nil
+			return removed, nil
 		}
 		if err := l.removeRotated(f, rule); err != nil {
-			return err
+			return removed, err
 		}
+		removed = true
 		total -= sizes[i]
 	}
-	return nil
+	return removed, nil
 }
 
 // removeRotated records and removes one rotated file.
