@@ -6,11 +6,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strings"
 	"time"
 )
@@ -87,14 +85,9 @@ func (s *Server) adminHandler(token []byte) http.Handler {
 // readAdminToken reads server.adminTokenFile: at most adminTokenMax bytes,
 // surrounding white space trimmed, at least adminTokenMin left.
 func readAdminToken(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := readLimited(path, "server.adminTokenFile", adminTokenMax)
 	if err != nil {
-		return nil, fmt.Errorf("server: server.adminTokenFile: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	b, err := io.ReadAll(io.LimitReader(f, adminTokenMax+1))
-	if err != nil {
-		return nil, fmt.Errorf("server: server.adminTokenFile %s: %w", path, err)
+		return nil, err
 	}
 	if len(b) > adminTokenMax {
 		return nil, fmt.Errorf("server: server.adminTokenFile %s: longer than %d bytes; it must hold one token", path, adminTokenMax)

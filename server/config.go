@@ -198,7 +198,22 @@ type ServerConfig struct {
 	ForwardCallerTracestate bool `yaml:"forwardCallerTracestate"`
 }
 
-// trustedPrefixes parses TrustedProxies (validated by Config.Validate).
+// readLimited reads at most limit+1 bytes of the file that config key
+// names, so that the caller can refuse a file larger than limit with its
+// own words; errors name the key and the path.
+func readLimited(path, key string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s: %w", key, err)
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("server: %s %s: %w", key, path, err)
+	}
+	return data, nil
+}
+
 // maxCursorKeys bounds the keys of server.cursorKeyFile.
 const maxCursorKeys = 8
 
@@ -211,14 +226,9 @@ func (c ServerConfig) CursorKeys() (current []byte, previous [][]byte, err error
 	if c.CursorKeyFile == "" {
 		return nil, nil, nil
 	}
-	f, err := os.Open(c.CursorKeyFile)
+	data, err := readLimited(c.CursorKeyFile, "server.cursorKeyFile", 64<<10)
 	if err != nil {
-		return nil, nil, fmt.Errorf("server: server.cursorKeyFile: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: %w", c.CursorKeyFile, err)
+		return nil, nil, err
 	}
 	if len(data) > 64<<10 {
 		return nil, nil, fmt.Errorf("server: server.cursorKeyFile %s: larger than 64 KiB; it holds at most %d keys, one per line", c.CursorKeyFile, maxCursorKeys)
@@ -248,6 +258,7 @@ func (c ServerConfig) unauthRates() unauthRates {
 		global: c.UnauthenticatedGlobalRate, verify: c.UnauthenticatedVerifyRate}
 }
 
+// trustedPrefixes parses TrustedProxies (validated by Config.Validate).
 func (c ServerConfig) trustedPrefixes() []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
 	for _, s := range c.TrustedProxies {

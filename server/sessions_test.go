@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -322,19 +321,7 @@ func TestSessionAbandonedMemoryFlat(t *testing.T) {
 // evictedMetric reads backstage_mcp_sessions_evicted_total{cap} from /metrics.
 func evictedMetric(t *testing.T, s *Server, cap string) float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	s.metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	prefix := `backstage_mcp_sessions_evicted_total{cap="` + cap + `"} `
-	for line := range strings.Lines(rec.Body.String()) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
+	return scrape(t, s)[`backstage_mcp_sessions_evicted_total{cap="`+cap+`"}`]
 }
 
 func mustCount(t *testing.T, s *Server) int {

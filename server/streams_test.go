@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,18 +197,8 @@ func parseLimits(t *testing.T, y string) (l state.SessionLimits) {
 	return cfg.Server.Sessions
 }
 
+// evictedStreams reads backstage_mcp_streams_evicted_total{cap}.
 func evictedStreams(t *testing.T, s *Server, cap string) float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, `backstage_mcp_streams_evicted_total{cap="`+cap+`"} `); ok {
-			var f float64
-			for _, c := range v {
-				f = f*10 + float64(c-'0')
-			}
-			return f
-		}
-	}
-	return 0
+	return scrape(t, s)[`backstage_mcp_streams_evicted_total{cap="`+cap+`"}`]
 }
