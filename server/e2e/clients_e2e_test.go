@@ -517,6 +517,26 @@ func freeAddr(t *testing.T) string {
 // its log is shown if the test failed.
 func startServer(t *testing.T, addr string, env []string, args ...string) *serverProc {
 	t.Helper()
+	return startServerBinary(t, binary, addr, env, args...)
+}
+
+// goBuild builds the package at pkg (relative to the repository root)
+// without the race detector and returns the program's path.
+func goBuild(t *testing.T, pkg string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = repoRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// startServerBinary is startServer with another build of the server
+// (plainBuild: without the race detector).
+func startServerBinary(t *testing.T, binary, addr string, env []string, args ...string) *serverProc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "server.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,7 @@ type Authenticator struct {
 	issuers      map[string]*issuerVerifier
 	resolver     *Resolver
 	metadataJSON []byte
+	verified     *verifiedTokens
 }
 
 // issuerVerifier verifies tokens of one issuer. Discovery happens on first
@@ -113,6 +115,7 @@ func New(opts Options) (*Authenticator, error) {
 		onFailure:   opts.OnFailure,
 		scope:       sanitizeScope(opts.ChallengeScope),
 		issuers:     make(map[string]*issuerVerifier, len(cfg.Issuers)),
+		verified:    newVerifiedTokens(),
 	}
 	if a.client == nil {
 		a.client = &http.Client{Timeout: 10 * time.Second}
@@ -187,6 +190,14 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 	if len(raw) > a.cfg.MaxTokenBytes {
 		return nil, tokenErr("token too large", nil)
 	}
+	sum := sha256.Sum256([]byte(raw))
+	now := a.now()
+	if p, iat, ok := a.verified.get(sum, now); ok {
+		if err := a.checkAge(now, p.ExpiresAt, iat); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
 		return nil, tokenErr("malformed token", err)
@@ -212,7 +223,6 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 	if err := tok.Claims(&claims); err != nil {
 		return nil, tokenErr("malformed claims", err)
 	}
-	now := a.now()
 	skew := a.cfg.ClockSkew
 	if tok.Subject == "" {
 		return nil, tokenErr("missing sub", nil)
@@ -220,22 +230,14 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 	if tok.Expiry.IsZero() {
 		return nil, tokenErr("missing exp", nil)
 	}
-	if !now.Before(tok.Expiry.Add(skew)) {
-		return nil, tokenErr("token expired", nil)
-	}
 	if nbf, ok := numericClaim(claims, "nbf"); ok && now.Add(skew).Before(nbf) {
 		return nil, tokenErr("token not yet valid", nil)
 	}
 	if !tok.IssuedAt.IsZero() && now.Add(skew).Before(tok.IssuedAt) {
 		return nil, tokenErr("token issued in the future", nil)
 	}
-	if a.cfg.MaxTokenAge > 0 {
-		if tok.IssuedAt.IsZero() {
-			return nil, tokenErr("missing iat", nil)
-		}
-		if now.Sub(tok.IssuedAt) > a.cfg.MaxTokenAge+skew {
-			return nil, tokenErr("token too old", nil)
-		}
+	if err := a.checkAge(now, tok.Expiry, tok.IssuedAt); err != nil {
+		return nil, err
 	}
 	clientID := firstString(claims, "azp", "client_id", "appid", "cid")
 	if iv.allowed != nil && !iv.allowed[clientID] {
@@ -255,7 +257,26 @@ func (a *Authenticator) verify(ctx context.Context, raw string) (*Principal, err
 		ExpiresAt: tok.Expiry,
 		TokenID:   stringClaim(claims, "jti"),
 	}
+	a.verified.put(sum, p, tok.IssuedAt, now)
 	return p, nil
+}
+
+// checkAge applies the checks that change with time alone: exp and, with
+// maxTokenAge, iat. They run on every use of a token, remembered or not.
+func (a *Authenticator) checkAge(now, exp, iat time.Time) error {
+	skew := a.cfg.ClockSkew
+	if !now.Before(exp.Add(skew)) {
+		return tokenErr("token expired", nil)
+	}
+	if a.cfg.MaxTokenAge > 0 {
+		if iat.IsZero() {
+			return tokenErr("missing iat", nil)
+		}
+		if now.Sub(iat) > a.cfg.MaxTokenAge+skew {
+			return tokenErr("token too old", nil)
+		}
+	}
+	return nil
 }
 
 // verifierFor returns the issuer's verifier, discovering it on first use.
