@@ -28,7 +28,7 @@
 //	if d := g.AllowsTool("catalog_search_entities"); !d.Allowed { ... }
 //	clauses, empty := policy.Combine(userClauses, g.Pushdown())
 //	if empty { return nothing }  // without calling Backstage
-//	for each clause: param, err := policy.EncodeFilter(clause) → one filter= query parameter
+//	for each clause: param, err := clause.Encode() → one filter= query parameter
 //	for each fetched entity e:
 //	    if !g.Entity(e).Allowed { skip }           // the post-filter is always required
 //	    masked, n := g.MaskFields(e)

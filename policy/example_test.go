@@ -34,7 +34,7 @@ func Example() {
 	// The user searches for services; the policy is ANDed into the filter.
 	clauses, empty := policy.Combine([]policy.Clause{{"spec.type": {"service"}}}, g.Pushdown())
 	for _, c := range clauses {
-		f, _ := policy.EncodeFilter(c)
+		f, _ := c.Encode()
 		fmt.Println("filter=" + f)
 	}
 	fmt.Println("empty:", empty)

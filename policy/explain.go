@@ -127,7 +127,7 @@ func describePushdown(p Pushdown) string {
 	}
 	parts := make([]string, 0, len(p.Clauses))
 	for _, c := range p.Clauses {
-		s, err := EncodeFilter(c)
+		s, err := c.Encode()
 		if err != nil {
 			s = "<" + err.Error() + ">"
 		}

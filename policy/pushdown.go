@@ -1,18 +1,18 @@
 package policy
 
 import (
-	"errors"
-	"fmt"
 	"sort"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // Clause is one Backstage catalog filter (one `filter=` query parameter):
 // its entries are ANDed; the values of one key are ORed; an empty value
-// list means "the key exists". Keys are lowercase dot paths.
-type Clause map[string][]string
+// list means "the key exists". Keys are lowercase dot paths. Its grammar
+// and encoding (Clause.Encode) are package filter's, shared with the
+// catalog client.
+type Clause = filter.Clause
 
 // Pushdown is the part of a grant's entity conditions that Backstage's
 // catalog filters can express. It is always a superset of the entities the
@@ -40,7 +40,7 @@ func (g *Grant) Pushdown() Pushdown {
 	out := g.pushdown
 	out.Clauses = make([]Clause, len(g.pushdown.Clauses))
 	for i, c := range g.pushdown.Clauses {
-		out.Clauses[i] = c.clone()
+		out.Clauses[i] = c.Clone()
 	}
 	return out
 }
@@ -88,7 +88,7 @@ func (g *Grant) computePushdown() Pushdown {
 			if len(rest) == 0 {
 				continue
 			}
-			c = c.clone()
+			c = c.Clone()
 			c["kind"] = rest
 		}
 		kept = append(kept, c)
@@ -135,7 +135,7 @@ func (g *Grant) leafDNF(n *node) dnf {
 			if len(v) > maxIndexedLen {
 				continue // never matches, here or in Backstage
 			}
-			if validValue(v) != "" {
+			if !validValue(v) {
 				return dnfAll
 			}
 			keep = append(keep, v)
@@ -263,7 +263,7 @@ func singleValuedKey(key string) bool {
 // kept: the result is wider than the conjunction, never narrower, and a's
 // own constraint is kept exactly.
 func mergeClauses(a, b Clause) (Clause, bool) {
-	out := a.clone()
+	out := a.Clone()
 	for k, bv := range b {
 		av, ok := out[k]
 		switch {
@@ -300,20 +300,8 @@ func allASCII(vs []string) bool {
 	return true
 }
 
-func (c Clause) clone() Clause {
-	out := make(Clause, len(c))
-	for k, v := range c {
-		if v == nil {
-			out[k] = nil
-		} else {
-			out[k] = append([]string(nil), v...)
-		}
-	}
-	return out
-}
-
 // canonical is a deterministic rendering used to sort and dedupe clauses.
-func (c Clause) canonical() string {
+func canonical(c Clause) string {
 	keys := sortedKeys(c)
 	var b strings.Builder
 	for i, k := range keys {
@@ -338,7 +326,7 @@ func dedupe(cs []Clause) []Clause {
 	}
 	var keep []kc
 	for _, c := range cs {
-		k := c.canonical()
+		k := canonical(c)
 		if seen[k] {
 			continue
 		}
@@ -414,7 +402,7 @@ func Combine(user []Clause, p Pushdown) (clauses []Clause, empty bool) {
 	if len(norm) == 0 {
 		out := make([]Clause, len(p.Clauses))
 		for i, c := range p.Clauses {
-			out[i] = c.clone()
+			out[i] = c.Clone()
 		}
 		return dedupe(out), false
 	}
@@ -453,139 +441,15 @@ func normalizeUser(u Clause) (Clause, bool) {
 	return out, true
 }
 
-// ErrInvalidFilter is matched (errors.Is) by every *FilterError.
-var ErrInvalidFilter = errors.New("policy: invalid filter")
-
-// FilterError reports a key or value EncodeFilter refuses. Backstage
-// filters have no escaping, so anything that could be read as a separator
-// is rejected rather than escaped.
-type FilterError struct {
-	Key    string
-	Value  string // empty when the key itself is invalid
-	Reason string
+// pushableKey reports whether a condition's key can be sent as a filter
+// key as it is: in the filter grammar, and lowercase (the post-filter
+// compares keys exactly; Backstage does not).
+func pushableKey(k string) bool {
+	return filter.CheckKey(k) == nil && k == asciiLower(k)
 }
 
-// Error describes the problem.
-func (e *FilterError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("policy: invalid filter key %q: %s", e.Key, e.Reason)
-	}
-	return fmt.Sprintf("policy: invalid filter value %q for key %q: %s", e.Value, e.Key, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidFilter) true.
-func (e *FilterError) Is(target error) bool { return target == ErrInvalidFilter }
-
-// maxFilterValueLen bounds one filter value.
-const maxFilterValueLen = 1024
-
-// EncodeFilter renders one clause as the value of one `filter` query
-// parameter, e.g. "kind=component,spec.type=service", with keys and values
-// sorted. The result must be passed through URL query encoding
-// (url.Values), never concatenated into a URL by hand.
-//
-// Keys must be non-empty lowercase ASCII using letters, digits and
-// . _ - / : @ ~ $ only. Values must be non-empty valid UTF-8 without ',' or
-// '=', '%', control or format characters, line separators, leading or
-// trailing white space, or Unicode look-alikes of ',' and '='. Anything else
-// is a *FilterError (errors.Is ErrInvalidFilter).
-func EncodeFilter(c Clause) (string, error) {
-	if len(c) == 0 {
-		return "", &FilterError{Reason: "empty clause"}
-	}
-	var b strings.Builder
-	for i, k := range sortedKeys(c) {
-		if r := validKey(k); r != "" {
-			return "", &FilterError{Key: k, Reason: r}
-		}
-		vs := c[k]
-		if len(vs) == 0 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(k)
-			continue
-		}
-		for j, v := range sortUnique(vs) {
-			if r := validValue(v); r != "" {
-				return "", &FilterError{Key: k, Value: v, Reason: r}
-			}
-			if i > 0 || j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(v)
-		}
-	}
-	return b.String(), nil
-}
-
-func validKey(k string) string {
-	if k == "" {
-		return "empty key"
-	}
-	if len(k) > maxIndexedLen {
-		return "key longer than 200 bytes"
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@' || c == '~' || c == '$':
-		case c >= 'A' && c <= 'Z':
-			return "key must be lowercase"
-		default:
-			return fmt.Sprintf("character %q not allowed in a key", c)
-		}
-	}
-	return ""
-}
-
-func pushableKey(k string) bool { return validKey(k) == "" }
-
-// lookalikes are characters whose compatibility form (NFKC) is ',' or '='.
-var lookalikes = map[rune]bool{
-	'\uFE10': true, '\uFE50': true, '\uFF0C': true, // commas
-	'\uFE66': true, '\uFF1D': true, '\u207C': true, '\u208C': true, // equals signs
-}
-
-func validValue(v string) string {
-	if v == "" {
-		return "empty value"
-	}
-	if len(v) > maxFilterValueLen {
-		return "value too long"
-	}
-	if !utf8.ValidString(v) {
-		return "value is not valid UTF-8"
-	}
-	first, _ := utf8.DecodeRuneInString(v)
-	last, _ := utf8.DecodeLastRuneInString(v)
-	if isTrimmed(first) || isTrimmed(last) {
-		return "leading or trailing white space"
-	}
-	for _, r := range v {
-		switch {
-		case r == ',' || r == '=':
-			return fmt.Sprintf("%q would add a filter condition", r)
-		case r == '%':
-			return "'%' not allowed (percent-encoded forms are refused)"
-		case lookalikes[r]:
-			return fmt.Sprintf("look-alike of a separator %U", r)
-		case unicode.IsControl(r), unicode.Is(unicode.Cf, r), r == '\u2028', r == '\u2029':
-			return fmt.Sprintf("control or format character %U", r)
-		case r == unicode.ReplacementChar:
-			return "replacement character U+FFFD (a value that was not valid text)"
-		}
-	}
-	return ""
-}
-
-// isTrimmed reports whether JavaScript's String.prototype.trim removes r.
-func isTrimmed(r rune) bool {
-	return unicode.IsSpace(r) || r == '\uFEFF' || unicode.Is(unicode.Zs, r)
-}
+// validValue reports whether v can be sent as a filter value.
+func validValue(v string) bool { return filter.CheckValue(v) == nil }
 
 // Exact reports whether Pushdown expresses the grant's entity rights
 // completely, so that counts Backstage computes over the pushed-down query
@@ -633,7 +497,7 @@ func (g *Grant) exactNode(n *node) bool {
 			vals = append(vals, g.ownList...)
 		}
 		for _, v := range vals {
-			if !isASCII(v) || validValue(v) != "" || len(v) > maxIndexedLen {
+			if !isASCII(v) || !validValue(v) || len(v) > maxIndexedLen {
 				return false
 			}
 		}
@@ -705,7 +569,7 @@ func (p Pushdown) ForScan() Pushdown {
 	}
 	out := Pushdown{Clauses: make([]Clause, 0, len(p.Clauses))}
 	for _, c := range p.Clauses {
-		c = c.clone()
+		c = c.Clone()
 		if ns := c["metadata.namespace"]; len(ns) > 1 && containsFold(ns, "default") {
 			delete(c, "metadata.namespace")
 		}

@@ -9,6 +9,8 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/policy/review"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // ReviewPageSize is how many entities a policy review reads per catalog
@@ -62,7 +64,7 @@ func (rc reviewCatalog) Entity(ctx context.Context, ref string) (map[string]any,
 }
 
 func (rc reviewCatalog) UserByEmail(ctx context.Context, email string) (string, error) {
-	if err := catalog.ValidateFilterValue(email); err != nil {
+	if err := filter.CheckValue(email); err != nil {
 		return "", fmt.Errorf("--email: %w", err)
 	}
 	page, err := rc.c.Query(ctx, catalog.Query{

@@ -11,6 +11,8 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 var fieldsParam = param{name: "fields", typ: tStrings, max: 50, maxLen: 128,
@@ -663,7 +665,7 @@ func parseFilters(a args) (viewFilter, catalog.Filter, error) {
 	vf.Text = a.str("text")
 	for k, vs := range f {
 		for _, v := range vs {
-			if err := catalog.ValidateFilterValue(v); err != nil {
+			if err := filter.CheckValue(v); err != nil {
 				return viewFilter{}, nil, badArg("filter %s: %v", k, err)
 			}
 		}
@@ -680,12 +682,12 @@ func parseScopeFilters(a args, vf *viewFilter, f catalog.Filter) error {
 	}{{"labels", "metadata.labels.", &vf.Labels}, {"annotations", "metadata.annotations.", &vf.Annotations}} {
 		for _, it := range a.list(kv.arg) {
 			k, v, exact := strings.Cut(it, "=")
-			if err := catalog.ValidateFilterKey(k); err != nil || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") {
+			if err := filter.CheckKey(k); err != nil || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") {
 				return badArg("argument %q: %q is not \"key\" or \"key=value\" with a valid key", kv.arg, it)
 			}
 			key := kv.path + strings.ToLower(k)
 			if exact {
-				if err := catalog.ValidateFilterValue(v); err != nil {
+				if err := filter.CheckValue(v); err != nil {
 					return badArg("argument %q: %v", kv.arg, err)
 				}
 				f[key] = append(f[key], v)
@@ -775,7 +777,7 @@ func (d *Deps) buildSearch(ctx context.Context, a args) (st *searchState, exact 
 	if o := a.str("order"); o != "" {
 		desc := strings.HasPrefix(o, "-")
 		field := strings.TrimPrefix(o, "-")
-		if err := catalog.ValidateFilterKey(field); err != nil {
+		if err := filter.CheckKey(field); err != nil {
 			return nil, false, toolError(badArg("argument \"order\": %v", err))
 		}
 		st.Q.Order = []catalog.Order{{Field: field, Descending: desc}}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // maxFacetScan bounds how many entities are counted locally when the
@@ -48,7 +50,7 @@ func ListFacets(d *Deps) Tool {
 		if facet == "" {
 			return toolError(badArg("missing \"facet\": a field path such as spec.type or kind")), nil
 		}
-		if err := catalog.ValidateFilterKey(facet); err != nil {
+		if err := filter.CheckKey(facet); err != nil {
 			return toolError(badArg("argument \"facet\": %v", err)), nil
 		}
 		vf, f, err := parseFilters(a)

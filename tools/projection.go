@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // Projections: an answer that returns a few fields of each entity (a
@@ -81,7 +81,7 @@ func (d *Deps) projection(ctx context.Context, base []string, user []string) []s
 		if top, _, nested := strings.Cut(f, "."); nested && set[top] {
 			continue // inside a field fetched whole
 		}
-		if catalog.ValidateFilterKey(f) != nil {
+		if filter.CheckKey(f) != nil {
 			return nil
 		}
 		out = append(out, f)

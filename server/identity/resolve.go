@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // Catalog is the little the resolver needs from the Backstage catalog. The
@@ -104,7 +106,7 @@ func (r *Resolver) filterFor(p *Principal) (catalog.Filter, error) {
 	}
 	// The catalog's own filter grammar decides what a value may hold: no
 	// value that could add or alter a clause reaches Backstage.
-	if err := catalog.ValidateFilterValue(value); err != nil {
+	if err := filter.CheckValue(value); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidFilterValue, err)
 	}
 	return catalog.Filter{"kind": {"user"}, field: {value}}, nil

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // Defaults for Config fields left zero.
@@ -184,7 +186,7 @@ func (c *Client) Query(ctx context.Context, q Query) (*Page, error) {
 			v.Add("filter", s)
 		}
 		for _, o := range q.Order {
-			if err := ValidateFilterKey(o.Field); err != nil {
+			if err := filter.CheckKey(o.Field); err != nil {
 				return nil, fmt.Errorf("catalog: order field: %w", err)
 			}
 			dir := "asc"
@@ -382,7 +384,7 @@ type FacetValue struct {
 func (c *Client) Facets(ctx context.Context, facets []string, filters []Filter) (map[string][]FacetValue, error) {
 	v := url.Values{}
 	for _, f := range facets {
-		if err := ValidateFilterKey(f); err != nil {
+		if err := filter.CheckKey(f); err != nil {
 			return nil, fmt.Errorf("catalog: facet: %w", err)
 		}
 		v.Add("facet", f)
@@ -415,7 +417,7 @@ func (c *Client) Ping(ctx context.Context) error {
 
 func validateFields(fields []string) error {
 	for _, f := range fields {
-		if err := ValidateFilterKey(f); err != nil {
+		if err := filter.CheckKey(f); err != nil {
 			return fmt.Errorf("catalog: field %q: %w", f, err)
 		}
 	}

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 // Sentinel errors callers branch on with errors.Is.
@@ -19,8 +21,9 @@ var (
 	ErrUnavailable = errors.New("catalog: Backstage unavailable")
 	// ErrInvalidRef: an entity ref does not follow Backstage's format.
 	ErrInvalidRef = errors.New("catalog: invalid entity ref")
-	// ErrBadFilter: a filter key or value could alter the query.
-	ErrBadFilter = errors.New("catalog: invalid filter")
+	// ErrBadFilter: a filter key or value could alter the query (package
+	// filter's sentinel: its *filter.Error names the key or value and why).
+	ErrBadFilter = filter.ErrInvalid
 	// ErrResponseTooLarge: an answer exceeded Config.MaxResponseBytes. It
 	// comes with ErrUnavailable (errors.Is matches both); a caller that
 	// pages can retry with a smaller page.

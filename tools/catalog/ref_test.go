@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 )
 
 func TestParseRef(t *testing.T) {
@@ -66,7 +68,7 @@ func FuzzParseRef(f *testing.F) {
 			return
 		}
 		// A parsed ref can always be placed in a filter value safely.
-		if err := ValidateFilterValue(r.String()); err != nil {
+		if err := filter.CheckValue(r.String()); err != nil {
 			t.Fatalf("ParseRef(%q) = %q which is not a safe filter value: %v", s, r.String(), err)
 		}
 	})
