@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"time"
@@ -43,14 +42,9 @@ func NewPolicyStore(path string, check func(*policy.Policy, policy.Document) err
 // config check and the policy commands): at most policyfile.MaxSize
 // bytes, however large the file grows while it is read.
 func ReadPolicyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := readLimited(path, "policy", policyfile.MaxSize)
 	if err != nil {
-		return nil, fmt.Errorf("server: policy: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, policyfile.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("server: policy %s: %w", path, err)
+		return nil, err
 	}
 	if int64(len(data)) > policyfile.MaxSize {
 		return nil, fmt.Errorf("server: policy %s is larger than %d bytes", path, policyfile.MaxSize)

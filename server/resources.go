@@ -173,7 +173,7 @@ func refFromVars(vars map[string]any, defKind string) (string, error) {
 	if kind == "" || ns == "" || name == "" {
 		return "", errors.New("server: incomplete entity URI")
 	}
-	r, err := catalog.ParseRef(kind+":"+ns+"/"+name, "")
+	r, err := catalog.NewRef(kind, ns, name)
 	if err != nil {
 		return "", fmt.Errorf("server: %w", err)
 	}

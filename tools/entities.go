@@ -98,7 +98,7 @@ func refFromArgs(a args, defKind string) (catalog.Ref, error) {
 	if ns == "" {
 		ns = catalog.DefaultNamespace
 	}
-	return catalog.ParseRef(kind+":"+ns+"/"+name, "")
+	return catalog.NewRef(kind, ns, name)
 }
 
 // fetchEntity gets one entity and admits it; a hidden entity is reported

@@ -85,16 +85,34 @@ func ParseRef(s, defaultKind string) (Ref, error) {
 	if r.Kind == "" {
 		return Ref{}, fmt.Errorf("%w: %q has no kind; expected %s", ErrInvalidRef, in, RefFormat)
 	}
-	if err := ValidateKind(r.Kind); err != nil {
-		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
-	}
-	if err := ValidateNamespace(r.Namespace); err != nil {
-		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
-	}
-	if err := ValidateName(r.Name); err != nil {
+	if err := r.validate(); err != nil {
 		return Ref{}, fmt.Errorf("%w: %q: %w; expected %s", ErrInvalidRef, in, err, RefFormat)
 	}
 	return r, nil
+}
+
+// NewRef builds a ref from its parts (an empty namespace is the default
+// one), each checked as ParseRef checks it; no part can spill into
+// another, as a string joined and parsed back could.
+func NewRef(kind, namespace, name string) (Ref, error) {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	r := Ref{Kind: kind, Namespace: namespace, Name: name}
+	if err := r.validate(); err != nil {
+		return Ref{}, fmt.Errorf("%w: %w; expected %s", ErrInvalidRef, err, RefFormat)
+	}
+	return r, nil
+}
+
+func (r Ref) validate() error {
+	if err := ValidateKind(r.Kind); err != nil {
+		return err
+	}
+	if err := ValidateNamespace(r.Namespace); err != nil {
+		return err
+	}
+	return ValidateName(r.Name)
 }
 
 // ValidateKind checks a kind: a letter followed by letters and digits, at most 63 characters.

@@ -84,3 +84,17 @@ func TestRefStringLowersLikeToLower(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRefKeepsPartsApart: parts that a joined string would re-split
+// ("x/y" as a name, "a:b" as a kind) are refused, not re-read.
+func TestNewRefKeepsPartsApart(t *testing.T) {
+	r, err := NewRef("Component", "", "checkout")
+	if err != nil || r.String() != "component:default/checkout" {
+		t.Fatalf("NewRef = %v, %v", r, err)
+	}
+	for _, p := range [][3]string{{"component", "default", "x/y"}, {"a:b", "default", "x"}, {"component", "a/b", "x"}, {"component", "default", ""}, {"", "default", "x"}} {
+		if r, err := NewRef(p[0], p[1], p[2]); !errors.Is(err, ErrInvalidRef) {
+			t.Errorf("NewRef(%q, %q, %q) = %v, %v; want ErrInvalidRef", p[0], p[1], p[2], r, err)
+		}
+	}
+}

@@ -140,7 +140,7 @@ func ResolveRefValue(v any, defKind, entityNamespace string) (string, bool) {
 		if ns == "" {
 			ns = entityNamespace
 		}
-		r, err := ParseRef(kind+":"+ns+"/"+name, "")
+		r, err := NewRef(kind, ns, name)
 		if err != nil {
 			return "", false
 		}
