@@ -23,6 +23,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/backstage-mcp/backstage-mcp/tools"
@@ -35,17 +36,8 @@ type BuildOptions struct {
 	// Demo serves the embedded demo catalog and, without a policy file,
 	// the embedded demo policy.
 	Demo bool
-	// DemoEntities, with Demo, replaces the embedded demo catalog with
-	// these entities (served in-process by the in-memory catalog). For
-	// tests that need a catalog of their own through the whole stack.
-	DemoEntities []map[string]any
 	// LocalUser is the insecure fixed identity (--insecure-local-user).
 	LocalUser string
-	// InsecureFixedPrincipal, with LocalUser, replaces the insecure local
-	// identity by this principal, taken as verified. For tests that act
-	// as an authenticated user through the whole stack; never set by the
-	// command line.
-	InsecureFixedPrincipal *identity.Principal
 	// Stdio selects the stdio transport (identity from the stored login).
 	Stdio bool
 	// ListenAddr is the HTTP address, used for the default public URL.
@@ -59,15 +51,18 @@ type BuildOptions struct {
 	Stdout io.Writer
 	// Tracing exports OpenTelemetry spans (see TracingFromEnv); nil is off.
 	Tracing *Tracing
-	// MirrorNow, when set, is the clock the catalog mirror judges its age
-	// by. For tests that move time; never set by the command line.
-	MirrorNow func() time.Time
 }
 
 // Build assembles a server from the configuration: catalog client with
 // its upstream guard, redactor, policy, audit log, rate limits and
 // identity. close writes the server_stop record and closes the audit log.
 func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeFn func(), err error) {
+	return BuildWithSeams(ctx, cfg, bo, buildseam.Seams{})
+}
+
+// BuildWithSeams is Build with test-only inputs (package buildseam, which
+// only code under server/ can name: the command line cannot reach it).
+func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams buildseam.Seams) (s *Server, closeFn func(), err error) {
 	log := bo.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -102,7 +97,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		client, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
 	case cfg.Backstage.BaseURL != "":
 		client, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
@@ -116,7 +111,7 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	// Backstage, with the client just built (guard and timeouts included).
 	var mir *mirror.Mirror
 	if cfg.Catalog.Mode == CatalogMirror {
-		mir, client, err = newMirror(cfg, client, log, metrics, bo.Tracing, bo.MirrorNow)
+		mir, client, err = newMirror(cfg, client, log, metrics, bo.Tracing, seams.MirrorNow)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -244,8 +239,8 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 		} else {
 			log.Warn("could not resolve the local user's groups", "user", ref.String(), "err", err)
 		}
-		if bo.InsecureFixedPrincipal != nil {
-			p = bo.InsecureFixedPrincipal
+		if seams.FixedPrincipal != nil {
+			p = seams.FixedPrincipal
 		}
 		if pol, _ := pols.Current(); len(pol.Grant(chain.Subject(p)).AllowedTools()) == 0 {
 			log.Warn("the policy grants the local user no tool, so every tool call will answer \"tool not found\": "+

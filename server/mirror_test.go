@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
@@ -40,10 +41,11 @@ func newMirrorServer(t *testing.T, clk *testClock) *Server {
 	}
 	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
 	bo := BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"}
+	var seams buildseam.Seams
 	if clk != nil {
-		bo.MirrorNow = clk.Now
+		seams.MirrorNow = clk.Now
 	}
-	s, closeFn, err := Build(context.Background(), cfg, bo)
+	s, closeFn, err := BuildWithSeams(context.Background(), cfg, bo, seams)
 	if err != nil {
 		t.Fatal(err)
 	}

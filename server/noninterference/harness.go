@@ -14,6 +14,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -101,12 +102,13 @@ func NewSideWith(ctx context.Context, dir string, ents []map[string]any, policy 
 		Issuer:    "https://idp.test",
 		ExpiresAt: sd.now.Add(24 * time.Hour),
 	}
-	bo := server.BuildOptions{Demo: true, DemoEntities: ents, LocalUser: Caller, InsecureFixedPrincipal: p}
+	bo := server.BuildOptions{Demo: true, LocalUser: Caller}
+	seams := buildseam.Seams{DemoEntities: ents, FixedPrincipal: p}
 	if o.BackstageURL != "" {
-		bo.Demo, bo.DemoEntities = false, nil
+		bo.Demo, seams.DemoEntities = false, nil
 		cfg.Backstage.BaseURL, cfg.Backstage.Token = o.BackstageURL, o.BackstageToken
 	}
-	s, closeFn, err := server.Build(ctx, cfg, bo)
+	s, closeFn, err := server.BuildWithSeams(ctx, cfg, bo, seams)
 	if err != nil {
 		return nil, fmt.Errorf("noninterference: build: %w", err)
 	}

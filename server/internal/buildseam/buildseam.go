@@ -1,0 +1,31 @@
+// Package buildseam holds what tests inside server/ may hand
+// server.BuildWithSeams beyond the command-line choices: a catalog of
+// their own, a principal taken as verified, a clock for the mirror.
+//
+// It is internal to server/, so no program outside server/ — the
+// backstage-mcp command included — can name a Seams value, and so none
+// can call BuildWithSeams: the production path is server.Build, which
+// takes only server.BuildOptions.
+package buildseam
+
+import (
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
+)
+
+// Seams are the test-only inputs of a build. The zero value is the
+// production build.
+type Seams struct {
+	// DemoEntities, with BuildOptions.Demo, replaces the embedded demo
+	// catalog with these entities (served in process by the in-memory
+	// catalog), for a catalog of the test's own through the whole stack.
+	DemoEntities []map[string]any
+	// FixedPrincipal, with BuildOptions.LocalUser, replaces the insecure
+	// local identity by this principal, taken as verified, for acting as
+	// an authenticated user through the whole stack without a token.
+	FixedPrincipal *identity.Principal
+	// MirrorNow, when set, is the clock the catalog mirror judges its age
+	// by, for tests that move time.
+	MirrorNow func() time.Time
+}
