@@ -925,14 +925,15 @@ const probeBytes = 64 << 10
 // next record's write is still the proof: if it fails, the error is set
 // again. Probe never touches the chain or the active file, takes none of
 // the writers' locks, and returns Healthy's answer afterwards. A failed
-// sync is not cleared (see Healthy).
+// sync is not cleared (see Healthy), nor a failed write of the checkpoint
+// copy (its own timer writes it again).
 func (l *Log) Probe() error {
 	err := l.Healthy()
 	if err == nil || l.path == "" || l.closedFlag.Load() {
 		return err
 	}
 	l.healthMu.Lock()
-	retry := l.syncErr == nil && (l.writeErr != nil || l.sideErr != nil)
+	retry := l.syncErr == nil && l.writeErr != nil
 	l.healthMu.Unlock()
 	if !retry {
 		return err
@@ -945,7 +946,7 @@ func (l *Log) Probe() error {
 		return err
 	}
 	l.healthMu.Lock()
-	l.writeErr, l.sideErr = nil, nil
+	l.writeErr = nil
 	l.healthMu.Unlock()
 	return l.Healthy()
 }
