@@ -167,11 +167,15 @@ func TestReadinessReprobesOnItsOwn(t *testing.T) {
 		}
 		return time.Since(start)
 	}
-	waitFor("first round", func() bool { return metricValue(t, s, `backstage_mcp_ready_check{check="disk",scope="replica"}`) == "0" })
+	waitFor("first round", func() bool {
+		return metricValue(t, s, `backstage_mcp_ready_check{check="disk",scope="replica"}`) == "0"
+	})
 	n := runs.Load()
 	waitFor("re-probe while failing", func() bool { return runs.Load() >= n+2 })
 	failing.Store(false)
-	took := waitFor("ready again", func() bool { return metricValue(t, s, `backstage_mcp_ready_check{check="disk",scope="replica"}`) == "1" })
+	took := waitFor("ready again", func() bool {
+		return metricValue(t, s, `backstage_mcp_ready_check{check="disk",scope="replica"}`) == "1"
+	})
 	if took > readyRetryInterval+time.Second {
 		t.Errorf("ready again after %s, want within %s", took, readyRetryInterval+time.Second)
 	}
