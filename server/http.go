@@ -94,9 +94,12 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 
 // auditRefusal records a refused request built by authFailureRecord
 // (possibly retyped), aggregated per source and reason, and charges the
-// source's unauthenticated budget unless the request was already charged.
+// source's unauthenticated budget unless the request was already charged
+// or failed for a dependency's sake (the token verified, Backstage did not
+// answer the user lookup: charging it would lock signed-in users out
+// during a Backstage outage).
 func (s *Server) auditRefusal(ctx context.Context, rec *audit.Record) {
-	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason {
+	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason && rec.Reason != identity.ReasonResolutionUnavailable {
 		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
 	s.authFailures.add(rec)
