@@ -160,19 +160,26 @@ func TestChaos(t *testing.T) {
 		heal   func()
 		// during checks the fleet while the fault holds.
 		during func()
+		// allowed are the refusals callers may see (prefixes); none
+		// other is expected.
+		allowed []string
 	}
 	phases := []phase{
-		{name: "Redis stopped, restarted empty", inject: rs.Stop, hold: 4 * time.Second, heal: rs.Restart},
+		{name: "Redis stopped, restarted empty", inject: rs.Stop, hold: 4 * time.Second, heal: rs.Restart,
+			allowed: []string{"http 503", "initialize: http 503", "tool error: the rate limiter is unavailable", "http 404"}},
 		{name: "Redis wiped (FLUSHALL)", inject: func() {
 			if _, err := rs.Do("FLUSHALL"); err != nil {
 				t.Fatal(err)
 			}
-		}, hold: 2 * time.Second, heal: func() {}},
+		}, hold: 2 * time.Second, heal: func() {}, allowed: []string{"http 404"}},
 		{name: "replica-b killed (SIGKILL), restarted", inject: func() { reps[1].kill() }, hold: 3 * time.Second,
-			heal: func() { reps[1].restart(t) }},
+			heal: func() { reps[1].restart(t) }, allowed: []string{"http 502", "initialize: http 502", "connection error"}},
 		{name: "Backstage slowed by 3s", inject: func() { slow.delay.Store(int64(3 * time.Second)) }, hold: 6 * time.Second,
 			heal:   func() { slow.delay.Store(0) },
 			during: func() { expectReady(t, reps, "Backstage slowed by 3s", names...) }},
+		{name: "identity provider down", inject: func() { op.down.Store(true) }, hold: 4 * time.Second,
+			heal:   func() { op.down.Store(false) },
+			during: func() { expectReady(t, reps, "identity provider down", names...) }},
 	}
 	if diskOK {
 		var filler string
@@ -189,7 +196,8 @@ func TestChaos(t *testing.T) {
 				if err := os.Remove(filler); err != nil {
 					t.Fatal(err)
 				}
-			}})
+			},
+			allowed: []string{"tool error: the audit trail is unavailable", "initialize: http 500", "initialize: http 503"}})
 	}
 
 	time.Sleep(3 * time.Second) // baseline
@@ -219,6 +227,15 @@ func TestChaos(t *testing.T) {
 		}
 		time.Sleep(time.Second) // calls after recovery count to the phase
 		results = append(results, result{p.name, rec, st.snapshot(p.name), st.unreadyIn(p.name)})
+		for kind, n := range st.refusals(p.name) {
+			ok := false
+			for _, a := range p.allowed {
+				ok = ok || strings.HasPrefix(kind, a)
+			}
+			if !ok {
+				t.Errorf("%s: %d calls refused with %q, which the failure-mode table does not list", p.name, n, kind)
+			}
+		}
 	}
 	st.phase("after")
 	time.Sleep(2 * time.Second)
@@ -242,6 +259,9 @@ func TestChaos(t *testing.T) {
 			}
 		}
 		t.Logf("%-38s recovered in %6s; calls with data/refused: %s", r.name, r.recovery.Round(10*time.Millisecond), strings.Join(parts, ", "))
+		if k := st.refusals(r.name); len(k) > 0 {
+			t.Logf("%-38s refusals: %v", "", k)
+		}
 	}
 	if !diskOK {
 		t.Logf("audit disk fault not run: mounting a tmpfs needs root (CI runs as root and requires it)")
@@ -279,6 +299,11 @@ func TestChaos(t *testing.T) {
 	t.Logf("audit: %d files, %d answered calls checked: %d without a record, %d with more than one", len(files), len(st.answeredTraces()), missing, dup)
 	if missing > 0 || dup > 0 {
 		t.Errorf("answered calls without exactly one audit record: %d missing, %d duplicated", missing, dup)
+	}
+	refusedRecs := refusalRecords(t, files)
+	t.Logf("audit records of refusals (type/decision/reason: requests counted): %v", refusedRecs)
+	if k := st.refusals("Redis stopped, restarted empty"); k["http 503"] > 0 && refusedRecs["session/error/session store unavailable"] == 0 {
+		t.Errorf("%d requests in a session got 503 with Redis down, and no record says so", k["http 503"])
 	}
 	args := append([]string{"audit", "verify"}, files...)
 	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
@@ -686,12 +711,23 @@ type chaosStats struct {
 	counts   map[string]map[string][2]int // phase → replica → answered (with data), refused
 	answered map[string]bool              // traceparents of answered calls
 	notReady map[string]map[string]int    // phase → replica → polls not ready
+	kinds    map[string]map[string]int    // phase → what refused calls saw → count
 	tot      struct{ answered, data, refused, cursors, badCursors int }
 }
 
 func newChaosStats() *chaosStats {
 	return &chaosStats{cur: "baseline", counts: map[string]map[string][2]int{}, answered: map[string]bool{},
-		notReady: map[string]map[string]int{}}
+		notReady: map[string]map[string]int{}, kinds: map[string]map[string]int{}}
+}
+
+func (s *chaosStats) refusals(phase string) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.kinds[phase] {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *chaosStats) unready(replica string) {
@@ -719,12 +755,19 @@ func (s *chaosStats) phase(name string) {
 	s.mu.Unlock()
 }
 
-func (s *chaosStats) note(replica string, data, refused bool) {
+func (s *chaosStats) note(replica string, data bool, refusal string) {
 	if replica == "" {
 		replica = "balancer"
 	}
+	refused := refusal != ""
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if refused {
+		if s.kinds[s.cur] == nil {
+			s.kinds[s.cur] = map[string]int{}
+		}
+		s.kinds[s.cur][refusal]++
+	}
 	m := s.counts[s.cur]
 	if m == nil {
 		m = map[string][2]int{}
@@ -775,11 +818,13 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 			a, err := send(ctx, base, token, "", initMsg, "")
 			switch {
 			case err != nil:
-				st.note("", false, true)
+				if ctx.Err() == nil {
+					st.note("", false, "connection error")
+				}
 			case a.code == 200 && a.sid != "":
 				sid = a.sid
 			default:
-				st.note(a.replica, false, true)
+				st.note(a.replica, false, fmt.Sprintf("initialize: http %d", a.code))
 			}
 			continue
 		}
@@ -796,18 +841,18 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 		a, err := send(ctx, base, token, sid, msg, tp)
 		if err != nil {
 			if ctx.Err() == nil {
-				st.note("", false, true)
+				st.note("", false, "connection error")
 			}
 			continue
 		}
 		if a.code == http.StatusNotFound {
 			sid = "" // the session is gone (Redis wiped): initialize again
-			st.note(a.replica, false, true)
+			st.note(a.replica, false, "http 404")
 			continue
 		}
 		r, ok := parseResult(a.body)
 		if a.code != 200 || !ok {
-			st.note(a.replica, false, true)
+			st.note(a.replica, false, fmt.Sprintf("http %d", a.code))
 			continue
 		}
 		text := ""
@@ -831,7 +876,14 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 			st.tot.data++
 		}
 		st.mu.Unlock()
-		st.note(a.replica, !r.Result.IsError, r.Result.IsError)
+		refusal := ""
+		if r.Result.IsError {
+			refusal = "tool error: " + text
+			if len(refusal) > 80 {
+				refusal = refusal[:80]
+			}
+		}
+		st.note(a.replica, !r.Result.IsError, refusal)
 		if !r.Result.IsError && msg == search {
 			cursor = r.Result.StructuredContent.NextCursor
 		}
@@ -860,6 +912,31 @@ func traceparentCounts(t *testing.T, files []string) map[string]int {
 			if r.Type == "call" && r.TP != "" {
 				out[r.TP]++
 			}
+		}
+	}
+	return out
+}
+
+// refusalRecords counts the requests that records other than allowed
+// calls stand for, by type, decision and reason.
+func refusalRecords(t *testing.T, files []string) map[string]int {
+	out := map[string]int{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var r struct {
+				Type, Decision, Reason string
+				Count                  int
+			}
+			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Decision == "" || r.Decision == "allow" {
+				continue
+			}
+			out[r.Type+"/"+r.Decision+"/"+r.Reason] += max(r.Count, 1)
 		}
 	}
 	return out

@@ -78,6 +78,8 @@ roles:
 type idp struct {
 	srv *httptest.Server
 	key *rsa.PrivateKey
+	// down makes discovery and JWKS answer 503 (an outage).
+	down atomic.Bool
 }
 
 func newIdP(t *testing.T) *idp {
@@ -98,7 +100,13 @@ func newIdP(t *testing.T) *idp {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 			{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: string(jose.RS256), Use: "sig"}}})
 	})
-	p.srv = httptest.NewServer(mux)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(p.srv.Close)
 	return p
 }
