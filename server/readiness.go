@@ -252,7 +252,7 @@ wait:
 	}
 	for i, c := range checks {
 		st := readyStatus{Status: "fail", Detail: "no answer within " + readyTimeout.String(), Ms: float64(readyTimeout.Milliseconds())}
-		var err error = context.DeadlineExceeded
+		err := context.DeadlineExceeded
 		if finished[i] {
 			st, err = results[i], errs[i]
 			if err != nil {

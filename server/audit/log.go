@@ -957,11 +957,11 @@ func probeDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("audit: probe %s: %w", dir, err)
 	}
-	defer os.Remove(f.Name())
 	_, werr := f.Write(make([]byte, probeBytes))
 	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	rerr := os.Remove(f.Name())
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
 		return fmt.Errorf("audit: probe %s: %w", dir, err)
 	}
 	return nil
