@@ -35,8 +35,9 @@ import (
 )
 
 // TestChaos is issue 28's fleet under faults: three replicas of the real
-// binary behind a round-robin balancer that, like Kubernetes, sends calls
-// only to replicas whose /readyz answers 200; one real Redis; a real
+// binary behind a round-robin balancer that, like Kubernetes with the
+// chart's probe, sends calls only to replicas whose /readyz answered 200
+// (out after two failed polls in a row); one real Redis; a real
 // Backstage behind a proxy that can delay it; load from six agents of
 // three users (sessions, cursors across replicas, entity reads). Faults
 // come one at a time: Redis stopped and restarted, Redis wiped
@@ -84,11 +85,19 @@ func TestChaos(t *testing.T) {
 	pollDone := make(chan struct{})
 	go func() {
 		defer close(pollDone)
+		// Like the chart's readiness probe: 2 s timeout, out of rotation
+		// after 2 failures in a row, back after one success.
 		hc := &http.Client{Timeout: 2 * time.Second}
+		fails := make([]int, len(reps))
 		for pollCtx.Err() == nil {
 			ready := 0
 			for i, r := range reps {
-				ok := r.ready(hc)
+				if r.ready(hc) {
+					fails[i] = 0
+				} else {
+					fails[i]++
+				}
+				ok := fails[i] < 2
 				lb.setReady(names[i], ok)
 				if ok {
 					ready++
