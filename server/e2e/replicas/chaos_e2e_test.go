@@ -276,8 +276,14 @@ func TestChaos(t *testing.T) {
 		t.Logf("audit disk fault not run: mounting a tmpfs needs root (CI runs as root and requires it)")
 	}
 	tot := st.totals()
-	t.Logf("in all: %d calls answered (%d with data), %d refused, %d cursor follow-ups (%d refused as foreign), %d readiness polls, %d with no replica ready",
-		tot.answered, tot.data, tot.refused, tot.cursors, tot.badCursors, polls.Load(), noneReady.Load())
+	st.mu.Lock()
+	wipeCursors := st.cursorsIn["Redis wiped (FLUSHALL)"]
+	st.mu.Unlock()
+	t.Logf("in all: %d calls answered (%d with data), %d refused, %d cursor follow-ups (%d on another replica than their first page, %d during the Redis wipe phase, %d refused as foreign), %d readiness polls, %d with no replica ready",
+		tot.answered, tot.data, tot.refused, tot.cursors, tot.crossCursors, wipeCursors, tot.badCursors, polls.Load(), noneReady.Load())
+	if tot.crossCursors == 0 || wipeCursors == 0 {
+		t.Errorf("cursors were not followed across replicas (%d) or after the wipe (%d)", tot.crossCursors, wipeCursors)
+	}
 
 	if n := noneReady.Load(); n > 0 {
 		t.Errorf("%d of %d polls found no replica ready", n, polls.Load())
@@ -715,18 +721,19 @@ func parseResult(body string) (rpcResult, bool) {
 // chaosStats counts outcomes per phase and replica, and keeps the
 // traceparents of answered calls.
 type chaosStats struct {
-	mu       sync.Mutex
-	cur      string
-	counts   map[string]map[string][2]int // phase → replica → answered (with data), refused
-	answered map[string]bool              // traceparents of answered calls
-	notReady map[string]map[string]int    // phase → replica → polls not ready
-	kinds    map[string]map[string]int    // phase → what refused calls saw → count
-	tot      struct{ answered, data, refused, cursors, badCursors int }
+	mu        sync.Mutex
+	cur       string
+	counts    map[string]map[string][2]int // phase → replica → answered (with data), refused
+	answered  map[string]bool              // traceparents of answered calls
+	notReady  map[string]map[string]int    // phase → replica → polls not ready
+	kinds     map[string]map[string]int    // phase → what refused calls saw → count
+	tot       struct{ answered, data, refused, cursors, badCursors, crossCursors int }
+	cursorsIn map[string]int // phase → cursor follow-ups answered
 }
 
 func newChaosStats() *chaosStats {
 	return &chaosStats{cur: "baseline", counts: map[string]map[string][2]int{}, answered: map[string]bool{},
-		notReady: map[string]map[string]int{}, kinds: map[string]map[string]int{}}
+		notReady: map[string]map[string]int{}, kinds: map[string]map[string]int{}, cursorsIn: map[string]int{}}
 }
 
 func (s *chaosStats) refusals(phase string) map[string]int {
@@ -809,7 +816,7 @@ func (s *chaosStats) answeredTraces() map[string]bool {
 	return s.answered
 }
 
-func (s *chaosStats) totals() struct{ answered, data, refused, cursors, badCursors int } {
+func (s *chaosStats) totals() struct{ answered, data, refused, cursors, badCursors, crossCursors int } {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tot
@@ -820,7 +827,7 @@ func (s *chaosStats) totals() struct{ answered, data, refused, cursors, badCurso
 // read, in turn, each with its own traceparent.
 func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 	const search = `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"catalog_search_entities","arguments":{"kind":"component","limit":2}}}`
-	sid, cursor := "", ""
+	sid, cursor, cursorFrom := "", "", ""
 	for step := 0; ctx.Err() == nil; step++ {
 		time.Sleep(60 * time.Millisecond)
 		if sid == "" {
@@ -877,6 +884,10 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 		}
 		if isCursor {
 			st.tot.cursors++
+			st.cursorsIn[st.cur]++
+			if a.replica != cursorFrom {
+				st.tot.crossCursors++
+			}
 			if strings.Contains(text, "not a cursor returned by") {
 				st.tot.badCursors++
 			}
@@ -894,7 +905,7 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 		}
 		st.note(a.replica, !r.Result.IsError, refusal)
 		if !r.Result.IsError && msg == search {
-			cursor = r.Result.StructuredContent.NextCursor
+			cursor, cursorFrom = r.Result.StructuredContent.NextCursor, a.replica
 		}
 	}
 }
