@@ -53,9 +53,7 @@ func (s *Server) AdminHandler() http.Handler {
 func (s *Server) adminHandler(token []byte) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if s.cfg.Server.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -330,7 +330,8 @@ type CatalogConfig struct {
 	SyncInterval time.Duration `yaml:"syncInterval"`
 	// MaxStaleness is how old the mirror may be (time since the start of
 	// its last completed sync) before it is stale: catalog calls fail
-	// closed and /readyz reports not ready. A healthy mirror's age peaks at
+	// closed and the admin /readyz reports the catalog check failing (a shared
+	// check: it does not make /readyz 503). A healthy mirror's age peaks at
 	// syncInterval plus one sync's duration (a full sync's, hourly), so
 	// keep it above that; the log warns when a sync shows it is not.
 	// Default 5m; at least twice syncInterval, at most 24h.

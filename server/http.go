@@ -50,9 +50,7 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
 	}
 	mux.Handle("/mcp", withCallerTrace(s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))), s.cfg.Server.ForwardCallerTracestate))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", s.healthzStatus)
 	mux.HandleFunc("GET /readyz", s.readyzStatus)
 	return mux, streamable
 }
@@ -96,104 +94,15 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 
 // auditRefusal records a refused request built by authFailureRecord
 // (possibly retyped), aggregated per source and reason, and charges the
-// source's unauthenticated budget unless the request was already charged.
+// source's unauthenticated budget unless the request was already charged
+// or failed for a dependency's sake (the token verified, Backstage did not
+// answer the user lookup: charging it would lock signed-in users out
+// during a Backstage outage).
 func (s *Server) auditRefusal(ctx context.Context, rec *audit.Record) {
-	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason {
+	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason && rec.Reason != identity.ReasonResolutionUnavailable {
 		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
 	s.authFailures.add(rec)
-}
-
-// ReadyCheck is one dependency reported by /readyz. Check returns a short
-// detail for operators (never a secret) and an error when the dependency
-// keeps the server from answering calls.
-type ReadyCheck struct {
-	Name  string
-	Check func(ctx context.Context) (detail string, err error)
-	// Info, when set, adds machine-readable facts to the dependency's
-	// entry (never a secret).
-	Info func() map[string]any
-}
-
-// readyStatus is one dependency in the /readyz body.
-type readyStatus struct {
-	Status string         `json:"status"`
-	Detail string         `json:"detail,omitempty"`
-	Info   map[string]any `json:"info,omitempty"`
-	Ms     float64        `json:"ms"`
-}
-
-// readyTimeout bounds the whole /readyz answer; checks run concurrently.
-const readyTimeout = 3 * time.Second
-
-// readyChecks lists the dependencies: Backstage (with the server's own
-// credential), the audit sink, every trusted identity provider's signing
-// keys (fetched or cached) and any extra checks (Redis when configured).
-func (s *Server) readyChecks() []ReadyCheck {
-	checks := []ReadyCheck{{Name: "audit", Check: func(context.Context) (string, error) {
-		if err := s.opts.Audit.Healthy(); err != nil {
-			return "failing: calls are refused", err
-		}
-		return "writable", nil
-	}}}
-	if s.opts.Ready != nil {
-		checks = append(checks, ReadyCheck{Name: "backstage", Check: func(ctx context.Context) (string, error) {
-			if err := s.opts.Ready(ctx); err != nil {
-				return "unreachable or refusing the server's credential", err
-			}
-			return "reachable", nil
-		}})
-	}
-	checks = append(checks, s.catalogCheck())
-	if s.opts.Auth != nil {
-		checks = append(checks, ReadyCheck{Name: "identity", Check: func(ctx context.Context) (string, error) {
-			var parts []string
-			var firstErr error
-			for _, st := range s.opts.Auth.Ready(ctx) {
-				if st.Err != nil {
-					parts = append(parts, st.Issuer+": no signing keys")
-					if firstErr == nil {
-						firstErr = st.Err
-					}
-					continue
-				}
-				parts = append(parts, fmt.Sprintf("%s: %d keys", st.Issuer, st.Keys))
-			}
-			return strings.Join(parts, "; "), firstErr
-		}})
-	}
-	return append(checks, s.opts.ReadyChecks...)
-}
-
-// catalogCheck reports where catalog reads are answered. In mirror mode it
-// fails when the mirror has not completed its first sync or is stale
-// (older than its maximum staleness; the calls then fail closed too), and
-// gives the mirror's size, last sync time, age and sync durations.
-func (s *Server) catalogCheck() ReadyCheck {
-	m := s.opts.Mirror
-	if m == nil {
-		return ReadyCheck{Name: "catalog",
-			Check: func(context.Context) (string, error) { return "passthrough: every call reads Backstage", nil },
-			Info:  func() map[string]any { return map[string]any{"mode": CatalogPassthrough} }}
-	}
-	return ReadyCheck{Name: "catalog", Check: func(context.Context) (string, error) {
-		st := m.Status()
-		switch {
-		case !st.Synced && !st.SyncingSince.IsZero():
-			return fmt.Sprintf("mirror: first sync running for %s; catalog calls fail until it completes",
-				st.SyncingFor.Round(time.Second)), mirror.ErrNotReady
-		case !st.Synced:
-			return "mirror: first sync not completed; catalog calls fail", mirror.ErrNotReady
-		case st.Stale:
-			return fmt.Sprintf("mirror: %d entities, stale: data %s old (last completed sync started then), beyond maxStaleness %s; catalog calls fail",
-				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), mirror.ErrNotReady
-		case st.LastError != "":
-			return fmt.Sprintf("mirror: %d entities, data %s old; the last sync failed, answering until the data is %s old",
-				st.Entities, st.Age.Round(time.Second), st.MaxStaleness), nil
-		}
-		return fmt.Sprintf("mirror: %d entities, data %s old (last sync took %s)", st.Entities, st.Age.Round(time.Second),
-			st.SyncDuration.Round(time.Millisecond)), nil
-	}, Info: func() map[string]any { return mirrorInfo(m.Status()) }}
 }
 
 // mirrorInfo is the mirror's state as /readyz and tool results give it.
@@ -222,82 +131,6 @@ func mirrorInfo(st mirror.Status) map[string]any {
 
 // seconds rounds d to milliseconds, in seconds.
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
-
-// readyBody is the /readyz answer: the status and, on the admin listener
-// only, each check's state.
-type readyBody struct {
-	Status string                 `json:"status"`
-	Checks map[string]readyStatus `json:"checks,omitempty"`
-}
-
-// readyz answers 200 when every dependency is ready and 503 otherwise,
-// with a JSON body naming each dependency's state. It is served on the
-// admin listener only: the details (a mirror's catalog size, Redis and
-// Backstage latencies) are for operators, not for callers.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	code, body := s.readyReport(r.Context())
-	writeJSON(w, code, body)
-}
-
-// readyzStatus is /readyz on the agents' listener: the same status and
-// code as the admin listener's, without the checks' details.
-func (s *Server) readyzStatus(w http.ResponseWriter, r *http.Request) {
-	code, body := s.readyReport(r.Context())
-	writeJSON(w, code, readyBody{Status: body.Status})
-}
-
-// readyReport runs every ready check concurrently within readyTimeout.
-func (s *Server) readyReport(ctx context.Context) (int, readyBody) {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	checks := s.readyChecks()
-	results := make([]readyStatus, len(checks))
-	errs := make([]error, len(checks))
-	done := make(chan int, len(checks))
-	for i, c := range checks {
-		go func() {
-			start := time.Now()
-			detail, err := c.Check(ctx)
-			results[i] = readyStatus{Status: "ok", Detail: detail, Ms: float64(time.Since(start).Microseconds()) / 1000}
-			if c.Info != nil {
-				results[i].Info = c.Info()
-			}
-			errs[i] = err
-			done <- i
-		}()
-	}
-	body := readyBody{Status: "ok", Checks: make(map[string]readyStatus, len(checks))}
-	finished := make([]bool, len(checks))
-	for range checks {
-		select {
-		case i := <-done:
-			finished[i] = true
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	for i, c := range checks {
-		st := readyStatus{Status: "fail", Detail: "no answer within " + readyTimeout.String(), Ms: float64(readyTimeout.Milliseconds())}
-		if finished[i] {
-			st = results[i]
-			if errs[i] != nil {
-				st.Status = "fail"
-				s.log.WarnContext(ctx, "not ready", "dependency", c.Name, "err", errs[i])
-			}
-		}
-		if st.Status != "ok" {
-			body.Status = "unavailable"
-		}
-		body.Checks[c.Name] = st
-	}
-	code := http.StatusOK
-	if body.Status != "ok" {
-		code = http.StatusServiceUnavailable
-	}
-	return code, body
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -373,6 +206,9 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go s.probeReadiness(pctx)
 	admin, err := s.startAdmin(ctx)
 	if err != nil {
 		_ = hs.Close()
@@ -393,6 +229,7 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
+	s.ready.draining.Store(true)
 	s.log.Info("shutting down")
 	// Long-lived SSE streams would hold Shutdown until its deadline: end
 	// them first, then let in-flight calls finish.

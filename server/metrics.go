@@ -29,6 +29,7 @@ type Metrics struct {
 	mirrorChg  *prometheus.CounterVec
 	evicted    *prometheus.CounterVec
 	streamsEv  *prometheus.CounterVec
+	ready      *prometheus.GaugeVec
 }
 
 var buckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
@@ -72,8 +73,11 @@ func NewMetrics() *Metrics {
 		streamsEv: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "backstage_mcp_streams_evicted_total", Help: "Standalone SSE streams (GET /mcp) ended to make room for a new one, by cap (session, user).",
 		}, []string{"cap"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "backstage_mcp_ready_check", Help: "1 when a readiness check passed at its last run, 0 when it failed, by check and scope (replica: fails /readyz; shared: reported only).",
+		}, []string{"check", "scope"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg, m.evicted, m.streamsEv,
+	m.reg.MustRegister(m.calls, m.latency, m.redactions, m.limited, m.upstream, m.upLatency, m.auditFails, m.mirrorDur, m.mirrorChg, m.evicted, m.streamsEv, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -94,6 +98,14 @@ func (m *Metrics) call(tool, decision string, d time.Duration, red map[string]in
 func (m *Metrics) rateLimited(tool, limit string) { m.limited.WithLabelValues(tool, limit).Inc() }
 
 func (m *Metrics) auditFailure() { m.auditFails.Inc() }
+
+func (m *Metrics) readyCheck(check, scope string, ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.ready.WithLabelValues(check, scope).Set(v)
+}
 
 func (m *Metrics) sessionEvicted(cap string) { m.evicted.WithLabelValues(cap).Inc() }
 

@@ -140,6 +140,8 @@ type Server struct {
 	streams *streamGuard
 	// budget charges each HTTP message to its user before ingress.
 	budget *ingressBudget
+	// ready is the readiness prober's state (readiness.go).
+	ready readiness
 }
 
 // FetchWholeEntities turns the tools' projections off (see

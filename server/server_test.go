@@ -88,12 +88,15 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 }
 
+// TestReadyzWhenBackstageDown: Backstage is shared by every replica; its
+// being down is reported on the admin listener, never a 503 that would take
+// every replica out at once.
 func TestReadyzWhenBackstageDown(t *testing.T) {
 	s := newDemoServer(t)
 	s.opts.Ready = func(context.Context) error { return io.ErrUnexpectedEOF }
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "EOF") {
+	if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "EOF") {
 		t.Fatalf("readyz = %d %s", rec.Code, rec.Body.String())
 	}
 }

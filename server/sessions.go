@@ -156,6 +156,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "session store failed", "err", err)
+		s.auditStoreDown(ctx, r, p)
 		http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
 		return
 	case sess.Owner != p.Key():
@@ -166,11 +167,26 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 	if r.Method == http.MethodDelete {
 		if _, err := store.Delete(ctx, sid); err != nil && !errors.Is(err, state.ErrSessionNotFound) {
 			s.log.ErrorContext(ctx, "session store failed", "err", err)
+			s.auditStoreDown(ctx, r, p)
 			http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
 			return
 		}
 	}
 	next.ServeHTTP(w, r)
+}
+
+// sessionStoreDownReason is the audit reason of a request in a session
+// refused because the session store (Redis) did not answer.
+const sessionStoreDownReason = "session store unavailable"
+
+// auditStoreDown records a request in a session refused with 503 because
+// the session store failed: aggregated per user and interval like the
+// other refusals, so an outage costs a few records, not one per request.
+func (s *Server) auditStoreDown(ctx context.Context, r *http.Request, p *identity.Principal) {
+	rec := s.authFailureRecord(ctx, sessionStoreDownReason, r)
+	rec.Type, rec.Decision, rec.Rule = audit.TypeSession, audit.DecisionError, "session"
+	rec.User, rec.Agent = chain.Who(p)
+	s.authFailures.add(rec)
 }
 
 // auditSession records a refused session.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/mark3labs/mcp-go/client"
@@ -71,8 +73,10 @@ func TestRedisStateFailsClosedAndRecovers(t *testing.T) {
 	if isErr, text := call(); !isErr || !strings.Contains(text, "rate limiter is unavailable") {
 		t.Fatalf("with Redis down: error=%v %q, want the call refused by the rate limiter", isErr, text)
 	}
-	if code, body := readyz(t, s); code != 503 || !strings.Contains(body, "Redis unreachable") {
-		t.Fatalf("readyz with Redis down = %d %s, want 503 naming Redis", code, body)
+	// Redis is shared by every replica: reported, never a 503 that would
+	// take the whole fleet out of rotation.
+	if code, body := readyz(t, s); code != 200 || !strings.Contains(body, "Redis unreachable") {
+		t.Fatalf("readyz with Redis down = %d %s, want 200 naming Redis", code, body)
 	}
 
 	srv.Restart()
@@ -168,5 +172,70 @@ func TestCursorKeyRequiredWithRedis(t *testing.T) {
 	_, err := ParseConfig([]byte("state: redis\nredis:\n  url: redis://r:6379/0\n"), "c.yaml", func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "server.cursorKey") || !strings.Contains(err.Error(), "openssl rand") {
 		t.Fatalf("state: redis without a cursor key: %v", err)
+	}
+}
+
+// TestSessionStoreDownIsAudited: a request in a session that gets 503
+// because Redis does not answer leaves a record (aggregated: many such
+// requests cost one record and a count), not nothing.
+func TestSessionStoreDownIsAudited(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"), "", func(k string) string {
+		if k == "BACKSTAGE_MCP_CURSOR_KEY" {
+			return testCursorKey
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	post := func(sid, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id")
+	}
+	code, sid := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if code != 200 || sid == "" {
+		t.Fatalf("initialize = %d %q", code, sid)
+	}
+	srv.Stop()
+	const n = 5
+	for range n {
+		if code, _ := post(sid, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); code != http.StatusServiceUnavailable {
+			t.Fatalf("in a session with Redis down = %d, want 503", code)
+		}
+	}
+	s.FlushAuthFailures()
+	closeFn()
+	var recs, counted int
+	for _, r := range readRecords(t, cfg.Audit.Path) {
+		if r.Reason == sessionStoreDownReason {
+			if r.Type != audit.TypeSession || r.Decision != audit.DecisionError || r.User.Sub == "" {
+				t.Errorf("record %+v", r)
+			}
+			recs++
+			counted += max(r.Count, 1)
+		}
+	}
+	if counted != n || recs > 2 {
+		t.Fatalf("%d records counting %d refusals, want %d refusals in at most 2 records", recs, counted, n)
 	}
 }

@@ -374,3 +374,29 @@ func TestUnauthenticatedBucketsFleetWide(t *testing.T) {
 		t.Fatalf("a neighbour in the /24: %v, want 5 through (what the shared subnet bucket had left)", codes)
 	}
 }
+
+// TestResolutionOutageNotCharged: a token that verifies while Backstage
+// cannot resolve its user gets 503, and that outage is not charged to the
+// address's unauthenticated budget (which would lock every signed-in user
+// behind it out once Backstage is back).
+func TestResolutionOutageNotCharged(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	e := startAuthServer(t, newTestIdP(t), authSetup{backstageURL: down.URL, backstageToken: "t",
+		serverExtra: "  unauthenticatedRate: {requests: 1, per: 1h, burst: 2}\n  authFailureInterval: 1h\n"})
+	for i := range 10 {
+		if resp, body := e.do(http.MethodPost, "/mcp", "Bearer "+e.token(amelia, scopeCatalog), "", rpcInitialize); resp.StatusCode != 503 {
+			t.Fatalf("initialize %d with Backstage down = %d, want 503: %s", i, resp.StatusCode, body)
+		}
+	}
+	// The address's budget is whole: two token-less requests get 401, the
+	// third 429.
+	codes := []int{}
+	for range 3 {
+		resp, _ := e.do(http.MethodPost, "/mcp", "", "", rpcInitialize)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 401 || codes[1] != 401 || codes[2] != 429 {
+		t.Fatalf("token-less requests after the outage = %v, want 401 401 429", codes)
+	}
+}

@@ -117,6 +117,14 @@ type Log struct {
 	sideErr  error // last checkpoint-file error, cleared by its next success
 	syncErr  error // sticky
 
+	// flushSince is when the running flush started (unix nanoseconds),
+	// 0 when no leader is writing: FlushingFor tells a writer stuck in
+	// write or fsync from a slow one.
+	flushSince atomic.Int64
+	// probe tests that the file sink's directory takes a record's worth
+	// of bytes again (probeDir); a field for tests.
+	probe func(dir string) error
+
 	closedFlag atomic.Bool
 	stop       chan struct{}  // closed by Close to end the background loops
 	loops      sync.WaitGroup // the background loops
@@ -504,10 +512,12 @@ func (l *Log) flushLocked() {
 	batch := l.queue
 	l.queue = nil
 	l.flushing = true
+	l.flushSince.Store(time.Now().UnixNano())
 	l.mu.Unlock()
 	n, err := l.writeBatch(batch)
 	l.mu.Lock()
 	l.flushing = false
+	l.flushSince.Store(0)
 	if n > 0 {
 		l.wseq, l.whash = batch[n-1].seq, batch[n-1].hash
 	}
@@ -879,6 +889,80 @@ func (l *Log) Healthy() error {
 	}
 	if l.sideErr != nil {
 		return fmt.Errorf("%w: %w", ErrUnhealthy, l.sideErr)
+	}
+	return nil
+}
+
+// FlushingFor returns how long the write (and sync) in progress has been
+// running, or 0 when none is. A writer stuck far beyond a slow disk's
+// fsync (a hung NFS mount, a wedged device) keeps every call waiting: the
+// server's liveness check reads it.
+func (l *Log) FlushingFor() time.Duration {
+	t := l.flushSince.Load()
+	if t == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, t))
+}
+
+// Sticky reports whether the log failed in a way only reopening it (a
+// restart) can clear: a failed fsync, after which data acknowledged before
+// it may be lost.
+func (l *Log) Sticky() bool {
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	return l.syncErr != nil
+}
+
+// probeBytes is how much the probe writes: room for one large record.
+const probeBytes = 64 << 10
+
+// Probe re-tests a log that Healthy reports failing because its last
+// write failed (a full disk, say), without waiting for a call to write: for
+// a file sink it writes probeBytes to a hidden file beside the active one,
+// syncs and removes it; when that works the write error is cleared, so
+// Healthy (and readiness) recover as soon as the disk has room again. The
+// next record's write is still the proof: if it fails, the error is set
+// again. Probe never touches the chain or the active file, takes none of
+// the writers' locks, and returns Healthy's answer afterwards. A failed
+// sync is not cleared (see Healthy), nor a failed write of the checkpoint
+// copy (its own timer writes it again).
+func (l *Log) Probe() error {
+	err := l.Healthy()
+	if err == nil || l.path == "" || l.closedFlag.Load() {
+		return err
+	}
+	l.healthMu.Lock()
+	retry := l.syncErr == nil && l.writeErr != nil
+	l.healthMu.Unlock()
+	if !retry {
+		return err
+	}
+	probe := l.probe
+	if probe == nil {
+		probe = probeDir
+	}
+	if perr := probe(filepath.Dir(l.path)); perr != nil {
+		return err
+	}
+	l.healthMu.Lock()
+	l.writeErr = nil
+	l.healthMu.Unlock()
+	return l.Healthy()
+}
+
+// probeDir writes probeBytes to a hidden file in dir, syncs and removes it.
+func probeDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".audit-probe-*")
+	if err != nil {
+		return fmt.Errorf("audit: probe %s: %w", dir, err)
+	}
+	_, werr := f.Write(make([]byte, probeBytes))
+	serr := f.Sync()
+	cerr := f.Close()
+	rerr := os.Remove(f.Name())
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+		return fmt.Errorf("audit: probe %s: %w", dir, err)
 	}
 	return nil
 }

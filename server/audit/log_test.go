@@ -656,3 +656,105 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeClearsAWriteFailure: a file-sink log whose write failed (a full
+// disk) is reported unhealthy until Probe finds room again beside the
+// active file; then Healthy is nil without any record written, and the
+// next record goes on the same chain.
+func TestProbeClearsAWriteFailure(t *testing.T) {
+	cfg := testConfig(t)
+	l := openTest(t, cfg)
+	appendN(t, l, 2)
+	full := &faultWriter{failWrite: true}
+	l.out = full // only the leader touches out; no append runs now
+	if err := l.Append(context.Background(), callRecord(3)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Append on a full disk = %v, want ENOSPC", err)
+	}
+	diskFull := fmt.Errorf("probe: %w", syscall.ENOSPC)
+	var probed []string
+	l.probe = func(dir string) error { probed = append(probed, dir); return diskFull }
+	if err := l.Probe(); err == nil || l.Healthy() == nil {
+		t.Fatalf("Probe with the disk still full = %v, Healthy = %v; want both failing", err, l.Healthy())
+	}
+	if len(probed) != 1 || probed[0] != filepath.Dir(cfg.Path) {
+		t.Fatalf("probed %v, want the audit directory once", probed)
+	}
+	// The disk has room again: the real probe writes beside the file.
+	l.probe = nil
+	if err := l.Probe(); err != nil || l.Healthy() != nil {
+		t.Fatalf("Probe with room again = %v, Healthy = %v; want nil", err, l.Healthy())
+	}
+	entries, err := os.ReadDir(filepath.Dir(cfg.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "probe") {
+			t.Fatalf("probe file %s left behind", e.Name())
+		}
+	}
+	l.out = l.f
+	appendN(t, l, 1)
+	res := mustVerifyOK(t, cfg.Path)
+	if res.Records != 3 {
+		t.Fatalf("Verify = %d records, want 3 (the failed one is not in the chain)", res.Records)
+	}
+}
+
+// TestProbeLeavesAFailedSync: a failed fsync stays (only reopening clears
+// it) and Sticky says so.
+func TestProbeLeavesAFailedSync(t *testing.T) {
+	w := &faultWriter{}
+	l, err := OpenWriter(w, Config{Now: newTestClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 1)
+	w.set(func(w *faultWriter) { w.failSync = true })
+	_ = l.Append(context.Background(), callRecord(2))
+	w.set(func(w *faultWriter) { w.failSync = false })
+	if l.Probe() == nil || !l.Sticky() {
+		t.Fatalf("after a failed sync: Probe = %v, Sticky = %v; want failing and sticky", l.Probe(), l.Sticky())
+	}
+}
+
+// blockingWriter blocks every write until release is closed.
+type blockingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.entered) })
+	<-b.release
+	return len(p), nil
+}
+
+// TestFlushingFor: a write in progress is timed from its start; none is 0.
+func TestFlushingFor(t *testing.T) {
+	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	l, err := OpenWriter(w, Config{Now: newTestClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if d := l.FlushingFor(); d != 0 {
+		t.Fatalf("FlushingFor before any write = %s", d)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Append(context.Background(), callRecord(1)) }()
+	<-w.entered
+	time.Sleep(30 * time.Millisecond)
+	if d := l.FlushingFor(); d < 30*time.Millisecond {
+		t.Fatalf("FlushingFor with a write stuck 30ms = %s", d)
+	}
+	close(w.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := l.FlushingFor(); d != 0 {
+		t.Fatalf("FlushingFor after the write = %s", d)
+	}
+}

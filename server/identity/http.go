@@ -42,6 +42,11 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 
 const tracerName = "github.com/backstage-mcp/backstage-mcp/server/identity"
 
+// ReasonResolutionUnavailable is the failure reason (503) of a request
+// whose token verified but whose user could not be looked up because the
+// catalog did not answer: a dependency's failure, not the caller's.
+const ReasonResolutionUnavailable = "user resolution unavailable"
+
 var errMultipleAuthHeaders = errors.New("identity: several Authorization headers")
 
 // bearerToken extracts the token of an "Authorization: Bearer" header.
@@ -87,7 +92,7 @@ func (a *Authenticator) fail(w http.ResponseWriter, r *http.Request, err error) 
 		// The token is valid but names nobody this server may act for.
 		reason, status = "user not resolvable", http.StatusForbidden
 	default:
-		reason, status = "user resolution unavailable", http.StatusServiceUnavailable
+		reason, status = ReasonResolutionUnavailable, http.StatusServiceUnavailable
 	}
 	a.log.InfoContext(r.Context(), "identity: request rejected", "reason", reason, "status", status, "error", err)
 	if a.onFailure != nil {
