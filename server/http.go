@@ -94,12 +94,15 @@ func (s *Server) auditAuthFailure(ctx context.Context, reason string, r *http.Re
 
 // auditRefusal records a refused request built by authFailureRecord
 // (possibly retyped), aggregated per source and reason, and charges the
-// source's unauthenticated budget unless the request was already charged
-// or failed for a dependency's sake (the token verified, Backstage did not
-// answer the user lookup: charging it would lock signed-in users out
-// during a Backstage outage).
+// source's unauthenticated budget unless the request was already charged,
+// or its token verified (a session that Redis lost, a missing scope: a
+// signed-in user is never charged to the address's unauthenticated
+// bucket), or it failed for a dependency's sake (the token verified,
+// Backstage did not answer the user lookup: charging it would lock
+// signed-in users out during a Backstage outage).
 func (s *Server) auditRefusal(ctx context.Context, rec *audit.Record) {
-	if s.unauth != nil && rec.Reason != "no token" && rec.Reason != unauthBlockedReason && rec.Reason != identity.ReasonResolutionUnavailable {
+	_, verified := identity.FromContext(ctx)
+	if s.unauth != nil && !verified && rec.Reason != "no token" && rec.Reason != unauthBlockedReason && rec.Reason != identity.ReasonResolutionUnavailable {
 		_, _ = s.unauth.charge(ctx, rec.Source)
 	}
 	s.authFailures.add(rec)

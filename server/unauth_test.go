@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"strconv"
 	"testing"
 	"time"
 
@@ -398,5 +399,29 @@ func TestResolutionOutageNotCharged(t *testing.T) {
 	}
 	if codes[0] != 401 || codes[1] != 401 || codes[2] != 429 {
 		t.Fatalf("token-less requests after the outage = %v, want 401 401 429", codes)
+	}
+}
+
+// TestVerifiedRefusalsNotCharged: requests whose token verified but which
+// are refused for another reason (a session the store no longer knows,
+// as after a Redis wipe; a session of another user) are audited but not
+// charged to the address's unauthenticated budget.
+func TestVerifiedRefusalsNotCharged(t *testing.T) {
+	e := startAuthServer(t, newTestIdP(t), authSetup{
+		serverExtra: "  unauthenticatedRate: {requests: 1, per: 1h, burst: 2}\n  authFailureInterval: 1h\n"})
+	tok := "Bearer " + e.token(amelia, scopeCatalog)
+	for i := range 10 {
+		resp, body := e.do(http.MethodPost, "/mcp", tok, "sess-that-redis-lost-"+strconv.Itoa(i), rpcInitialize)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("request %d in an unknown session = %d, want 404: %s", i, resp.StatusCode, body)
+		}
+	}
+	codes := []int{}
+	for range 3 {
+		resp, _ := e.do(http.MethodPost, "/mcp", "", "", rpcInitialize)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 401 || codes[1] != 401 || codes[2] != 429 {
+		t.Fatalf("token-less requests after 10 signed-in 404s = %v, want 401 401 429 (the budget whole)", codes)
 	}
 }
