@@ -18,7 +18,7 @@ func Who(p *identity.Principal) (audit.User, audit.Agent) {
 	if p == nil {
 		return audit.User{}, audit.Agent{}
 	}
-	return audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref},
+	return audit.User{Sub: p.User.Sub, Email: p.User.Email, Ref: p.User.Ref, Issuer: p.Issuer, TokenID: p.TokenID},
 		audit.Agent{ClientID: p.Agent.ClientID, Name: p.Agent.ClientName, Version: p.Agent.ClientVersion}
 }
 
