@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,13 +208,16 @@ func (s *Server) auditStoreRefusal(ctx context.Context, r *http.Request, p *iden
 		Limiter: limiterSessionStore, Source: clientAddrOf(ctx), UserAgent: audit.CleanUserAgent(r.UserAgent())}
 	base.User, base.Agent = chain.Who(p)
 	var recs []*audit.Record
+	what := r.Method
 	if r.Method == http.MethodPost && r.Body != nil {
 		body, _ := io.ReadAll(r.Body)
-		recs = refusedCalls(base, body)
+		var method string
+		recs, method = refusedCalls(base, body)
+		what = cmp.Or(method, what)
 	}
 	if len(recs) == 0 {
 		rec := base
-		rec.Type, rec.Tool = audit.TypeSession, r.Method
+		rec.Type, rec.Tool = audit.TypeSession, redact.Clip(what, 64)
 		recs = []*audit.Record{&rec}
 	}
 	for _, rec := range recs {
@@ -226,8 +230,9 @@ func (s *Server) auditStoreRefusal(ctx context.Context, r *http.Request, p *iden
 
 // refusedCalls is one call record (a copy of base) per tools/call in a
 // JSON-RPC message or batch, at most maxRefusedCalls, the last counting
-// the rest; none when the body holds no tools/call.
-func refusedCalls(base audit.Record, body []byte) []*audit.Record {
+// the rest; none when the body holds no tools/call. method is the first
+// message's method.
+func refusedCalls(base audit.Record, body []byte) (recs []*audit.Record, method string) {
 	type call struct {
 		Method string `json:"method"`
 		Params struct {
@@ -239,16 +244,19 @@ func refusedCalls(base audit.Record, body []byte) []*audit.Record {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if json.Unmarshal(trimmed, &msgs) != nil {
-			return nil
+			return nil, ""
 		}
 	} else {
 		var one call
 		if json.Unmarshal(trimmed, &one) != nil {
-			return nil
+			return nil, ""
 		}
 		msgs = []call{one}
 	}
 	var out []*audit.Record
+	if len(msgs) > 0 {
+		method = msgs[0].Method
+	}
 	for _, m := range msgs {
 		if m.Method != string(mcp.MethodToolsCall) {
 			continue
@@ -262,7 +270,7 @@ func refusedCalls(base audit.Record, body []byte) []*audit.Record {
 		rec.Type, rec.Tool, rec.Arguments = audit.TypeCall, redact.Clip(m.Params.Name, 128), m.Params.Arguments
 		out = append(out, &rec)
 	}
-	return out
+	return out, method
 }
 
 // retrySeconds is d in whole seconds, rounded up, at least 1.
