@@ -87,14 +87,13 @@ const (
 	// written before the call decisions above existed.
 	DecisionDeny Decision = "deny"
 
-	// DecisionAllow is the spelling of DecisionAllowed in old records.
-	//
-	// Deprecated: write DecisionAllowed; Canonical maps old records.
+	// DecisionAllow is how records written before the call decisions
+	// spelled DecisionAllowed; the server no longer writes it, and
+	// Canonical maps it (it stays for reading, and testing, old trails).
 	DecisionAllow Decision = "allow"
-	// DecisionError is the spelling of DecisionFailed in old records
-	// (which also used it for refusals).
-	//
-	// Deprecated: write DecisionFailed or DecisionRefused.
+	// DecisionError is how records written before the call decisions
+	// spelled DecisionFailed (refusals included); the server no longer
+	// writes it, and Canonical maps it.
 	DecisionError Decision = "error"
 )
 

@@ -219,8 +219,8 @@ func TestAuditSoakRecordsEveryCall(t *testing.T) {
 		outcomes[c.outcome]++
 		made[c.probe] = true
 		n := byProbe[c.probe]
-		switch {
-		case c.code == 0:
+		switch c.code {
+		case 0:
 			// In flight on the killed replica, or sent to it after: no
 			// answer reached the agent. A record may or may not exist.
 			noAnswer++
@@ -230,7 +230,7 @@ func TestAuditSoakRecordsEveryCall(t *testing.T) {
 			if n > 1 {
 				t.Errorf("call %s has %d records", c.probe, n)
 			}
-		case c.code == http.StatusUnauthorized || c.code == http.StatusNotFound:
+		case http.StatusUnauthorized, http.StatusNotFound:
 			if n != 0 {
 				t.Errorf("call %s answered %d has %d call records; it never reached a session", c.probe, c.code, n)
 			}
