@@ -250,6 +250,9 @@ func TestReviewerTrail(t *testing.T) {
 			continue
 		}
 		got[r.Decision]++
+		if r.Decision == audit.DecisionHiddenByPolicy && r.Stage == "policy" && !strings.HasSuffix(r.Rule, ":contractors/entities.deny[0]") {
+			t.Errorf("a hidden read names rule %q, not the policy rule that hid the entity", r.Rule)
+		}
 		if r.User.Issuer == "" || r.User.TokenID == "" || r.Source == "" || r.UserAgent == "" || r.Agent.Name == "" {
 			t.Errorf("call record lacks who or where: %s", line)
 		}

@@ -165,6 +165,7 @@ type CallInfo struct {
 	Redactions     map[string]int
 	UpstreamStatus int
 	hidden         int
+	hiddenRule     string
 }
 
 // MaxAuditedRefs caps the entity refs kept per call.
@@ -213,6 +214,26 @@ func (ci *CallInfo) addHidden() {
 	ci.mu.Lock()
 	ci.hidden++
 	ci.mu.Unlock()
+}
+
+// NoteHiddenRule keeps the policy rule that withheld an entity from the
+// call (the first one), for its audit record.
+func (ci *CallInfo) NoteHiddenRule(rule string) {
+	if ci == nil {
+		return
+	}
+	ci.mu.Lock()
+	if ci.hiddenRule == "" {
+		ci.hiddenRule = rule
+	}
+	ci.mu.Unlock()
+}
+
+// HiddenRule is the rule NoteHiddenRule kept, or "".
+func (ci *CallInfo) HiddenRule() string {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.hiddenRule
 }
 
 // HiddenCount is the number of entities Backstage returned to this call

@@ -68,6 +68,9 @@ type Scope struct {
 	// Record is the call's audit record, filled in as the stages run and
 	// written at the finish; set by Call (nil before it).
 	Record *audit.Record
+	// call is what the tool tells the record (entities, the rule that
+	// hid one); set by Call before the tool runs.
+	call *tools.CallInfo
 }
 
 type scopeKey struct{}
@@ -236,7 +239,8 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	c.observe(ctx, StageTool)
 	ctx, ci := tools.WithCallInfo(ctx)
 	ctx = tools.WithIdentity(ctx, IdentityOf(sc.Principal, sc.Grant))
-	ctx = tools.WithAccess(ctx, Access{G: sc.Grant})
+	sc.call = ci
+	ctx = tools.WithAccess(ctx, callAccess{sc: sc})
 	res, err = tool(ctx, req)
 	if c.Decorate != nil {
 		res = c.Decorate(res)
@@ -255,8 +259,11 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 		rec.Decision, rec.Stage = errorDecision(tools.ErrorKind(res), rec.Hidden)
 		if rec.Decision == audit.DecisionHiddenByPolicy {
 			// The agent reads "not found", as for a typo; the record
-			// says what it was.
+			// says what it was, and the rule that hid it.
 			rec.Reason = firstLine("hidden by the policy (answered as not found): " + rec.Reason)
+			if rule := ci.HiddenRule(); rule != "" {
+				rec.Rule = "policy@" + sc.PolicyVersion + ":" + rule
+			}
 		}
 	default:
 		rec.Decision = audit.DecisionAllowed
