@@ -37,6 +37,12 @@ var seededCalls = []struct{ tool, args string }{
 	{"catalog_list_changes", `{}`},
 }
 
+// seededResources are resource reads over the seeded catalog.
+var seededResources = []string{
+	"backstage://catalog/component/default/checkout-service",
+	"backstage://catalog/api/default/payments-api/definition",
+}
+
 // seededServer is the demo server over the demo catalog with secrets
 // seeded where every tool can meet them: annotations, descriptions, a
 // link, an API definition; and in fields some tools fetch but do not
@@ -115,6 +121,21 @@ func TestRedactionCountsEqualMarkersSent(t *testing.T) {
 			t.Errorf("tool %s has no seeded call", name)
 		}
 	}
+	// Resource reads run their tool through the same chain, and send the
+	// resource contents, not the tool's result.
+	for i, uri := range seededResources {
+		msg := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"resources/read","params":{"uri":%q}}`, 100+i, uri)
+		out, err := json.Marshal(s.MCP().HandleMessage(context.Background(), json.RawMessage(msg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		eachMarker(string(out), func(rule string) { per[rule]++ })
+		if len(per) == 0 {
+			t.Errorf("%s: no marker sent; the seeding does not reach it: %s", uri, out)
+		}
+		sent = append(sent, per)
+	}
 	closeFn()
 	var calls []audit.Record
 	for _, r := range readRecords(t, path) {
@@ -122,12 +143,15 @@ func TestRedactionCountsEqualMarkersSent(t *testing.T) {
 			calls = append(calls, r)
 		}
 	}
-	if len(calls) != len(seededCalls) {
-		t.Fatalf("%d call records for %d calls", len(calls), len(seededCalls))
+	if len(calls) != len(seededCalls)+len(seededResources) {
+		t.Fatalf("%d call records for %d calls and %d resource reads", len(calls), len(seededCalls), len(seededResources))
 	}
 	withMarkers, quietRelations := 0, false
 	for i, r := range calls {
-		c := seededCalls[i]
+		c := struct{ tool, args string }{r.Tool, seededResources[max(0, i-len(seededCalls))]}
+		if i < len(seededCalls) {
+			c = seededCalls[i]
+		}
 		if r.Tool != c.tool {
 			t.Fatalf("record %d is %s, want %s", i, r.Tool, c.tool)
 		}

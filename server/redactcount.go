@@ -76,7 +76,12 @@ func sentRedactions(res *mcp.CallToolResult) (map[string]int, []audit.Redaction)
 		case mcp.EmbeddedResource:
 			if rc, ok := c.Resource.(mcp.TextResourceContents); ok {
 				t.text(rc.URI, "", "content.resource.uri")
-				t.text(rc.Text, "", "content.resource.text")
+				var v any
+				if rc.MIMEType == mimeJSON && strings.Contains(rc.Text, markerPrefix) && json.Unmarshal([]byte(rc.Text), &v) == nil {
+					t.walk(v, "", "") // an entity as a resource: by entity and field
+				} else {
+					t.text(rc.Text, resourceRef(rc.URI), "content.resource.text")
+				}
 				if n, ok := rc.Meta["notice"].(string); ok {
 					t.text(n, "", "content.resource._meta.notice")
 				}
@@ -196,4 +201,18 @@ func (t *redactionTally) rows() []audit.Redaction {
 		out = append(out, audit.Redaction{Rule: r, Ref: "(other)", Count: other[r]})
 	}
 	return out
+}
+
+// resourceRef is the entity a catalog resource URI names
+// (backstage://catalog/{kind}/{namespace}/{name}[/…]), or "".
+func resourceRef(uri string) string {
+	rest, ok := strings.CutPrefix(uri, "backstage://catalog/")
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return ""
+	}
+	return parts[0] + ":" + parts[1] + "/" + parts[2]
 }
