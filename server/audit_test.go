@@ -86,7 +86,7 @@ func TestConcurrentCallsAreEachAudited(t *testing.T) {
 			continue
 		}
 		calls++
-		if r.User.Ref != "user:default/amelia.hart" || r.Tool != "catalog_get_entity" || r.Decision != audit.DecisionAllow ||
+		if r.User.Ref != "user:default/amelia.hart" || r.Tool != "catalog_get_entity" || r.Decision != audit.DecisionAllowed ||
 			r.Entities.Count != 1 || len(r.Arguments) == 0 || r.Agent.Name != "servertest" {
 			t.Fatalf("record %+v", r)
 		}

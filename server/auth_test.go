@@ -22,6 +22,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 	"github.com/mark3labs/mcp-go/client"
@@ -110,6 +111,11 @@ type authSetup struct {
 	serverExtra string
 	// extra are more top-level sections.
 	extra string
+	// demoEntities replace the demo catalog (buildseam.Seams.DemoEntities).
+	demoEntities []map[string]any
+	// configure, when set, changes the loaded config before Build (for
+	// what a file cannot set, such as the audit clock).
+	configure func(*Config)
 }
 
 func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
@@ -156,8 +162,11 @@ func startAuthServer(t *testing.T, idp *testIdP, setup authSetup) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if setup.configure != nil {
+		setup.configure(cfg)
+	}
 	// No LocalUser: HTTP requires a bearer token.
-	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: setup.backstageURL == "", Version: "test"})
+	s, closeFn, err := BuildWithSeams(context.Background(), cfg, BuildOptions{Demo: setup.backstageURL == "", Version: "test"}, buildseam.Seams{DemoEntities: setup.demoEntities})
 	if err != nil {
 		t.Fatalf("Build (demo catalog, auth issuers, no local user): %v", err)
 	}
@@ -820,12 +829,18 @@ func TestAuthAuditTrail(t *testing.T) {
 		if r.SessionID != c.GetSessionId() || r.Transport != audit.TransportHTTP {
 			t.Errorf("%s: session %q transport %q", r.Tool, r.SessionID, r.Transport)
 		}
-		wantDecision := audit.DecisionAllow
+		wantDecision := audit.DecisionAllowed
 		if r.Tool == "catalog_get_api_definition" {
-			wantDecision = audit.DecisionDeny
+			// The token lacks the scope; the policy would grant the tool.
+			wantDecision = audit.DecisionScopeDenied
 		}
 		if r.Decision != wantDecision {
 			t.Errorf("%s: decision %q, want %q", r.Tool, r.Decision, wantDecision)
+		}
+		// Who and from where: the token's issuer and id, the client
+		// address (the loopback peer: no trusted proxy) and User-Agent.
+		if r.User.Issuer != e.idp.URL() || r.User.TokenID == "" || r.Source != "127.0.0.1" || r.UserAgent == "" {
+			t.Errorf("%s: issuer %q jti %q source %q user agent %q", r.Tool, r.User.Issuer, r.User.TokenID, r.Source, r.UserAgent)
 		}
 	}
 }

@@ -184,10 +184,10 @@ func TestCallChainOrder(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("audit call records = %d, want 3", len(recs))
 	}
-	if recs[1].Decision != audit.DecisionDeny || !strings.HasPrefix(recs[1].Reason, "tool not granted") {
+	if recs[1].Decision != audit.DecisionHiddenByPolicy || !strings.HasPrefix(recs[1].Reason, "tool not granted") {
 		t.Fatalf("hidden tool record = %+v", recs[1])
 	}
-	if recs[2].Decision != audit.DecisionDeny || recs[2].Reason != "unknown tool" {
+	if recs[2].Decision != audit.DecisionRefused || recs[2].Reason != "unknown tool" {
 		t.Fatalf("unknown tool record = %+v", recs[2])
 	}
 }

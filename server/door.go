@@ -126,6 +126,10 @@ func (s *Server) enter(ctx context.Context, req mcp.CallToolRequest, tool mcpser
 	if sess := mcpserver.ClientSessionFromContext(ctx); sess != nil {
 		r.SessionID = sess.SessionID()
 	}
+	r.Source = clientAddrOf(ctx)
+	if req.Header != nil {
+		r.UserAgent = req.Header.Get("User-Agent")
+	}
 	var h chain.Handler
 	if tool != nil {
 		h = chain.Handler(tool)

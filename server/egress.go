@@ -10,6 +10,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -219,6 +220,15 @@ func (e egress) record(rec *audit.Record, argsClean bool) error {
 	field("name", &rec.Agent.Name)
 	field("version", &rec.Agent.Version)
 	field("callerTraceparent", &rec.CallerTraceparent)
+	// The issuer is one of the configured issuers (verified) and the
+	// source an address this server formatted: neither is caller text.
+	// The token id and the User-Agent are.
+	field("jti", &rec.User.TokenID)
+	field("userAgent", &rec.UserAgent)
+	for i := range rec.Redacted {
+		field("ref", &rec.Redacted[i].Ref)
+		field("path", &rec.Redacted[i].Path)
+	}
 	for i := range rec.Entities.Refs {
 		field("ref", &rec.Entities.Refs[i])
 	}
@@ -263,14 +273,16 @@ func (s *Server) egressResult(ctx context.Context, rec *audit.Record, res *mcp.C
 	if !resourceLinks(protocolRevision(ctx)) {
 		res = withoutResourceLinks(res)
 	}
-	out, size, red, err := s.out.result(res, rec.Redactions)
+	out, size, _, err := s.out.result(res, nil)
 	span.End()
-	rec.Redactions = red
 	if err != nil {
 		s.log.ErrorContext(ctx, "result withheld: egress redaction failed", "tool", rec.Tool, "err", err)
-		rec.Decision, rec.Reason = audit.DecisionError, "redaction failed"
+		rec.Decision, rec.Reason, rec.Stage = audit.DecisionFailed, "redaction failed", chain.StageEgress
+		rec.Redactions, rec.Redacted = nil, nil
 		return mcp.NewToolResultError("the result was withheld because secret redaction failed; nothing was returned")
 	}
+	// What left: the markers in the result as sent (see sentRedactions).
+	rec.Redactions, rec.Redacted = sentRedactions(out)
 	rec.ResultBytes = size
 	return out
 }
@@ -310,7 +322,7 @@ func withoutResourceLinks(res *mcp.CallToolResult) *mcp.CallToolResult {
 // if that succeeded (fail closed).
 func (s *Server) finishCall(ctx context.Context, rec *audit.Record, dur time.Duration, res *mcp.CallToolResult) *mcp.CallToolResult {
 	rec.DurationMs = float64(dur.Microseconds()) / 1000
-	s.metrics.call(metricTool(s.tools, rec.Tool), string(rec.Decision), dur, rec.Redactions)
+	s.metrics.call(metricTool(s.tools, rec.Tool), metricDecision(rec), dur, rec.Redactions)
 	if err := s.appendRecord(ctx, rec, true); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed; result withheld", "tool", rec.Tool, "err", err)
@@ -319,6 +331,34 @@ func (s *Server) finishCall(ctx context.Context, rec *audit.Record, dur time.Dur
 	s.log.DebugContext(ctx, "tool call", "tool", rec.Tool, "decision", rec.Decision, "entities", rec.Entities.Count,
 		"redactions", rec.RedactionTotal(), "duration", dur)
 	return res
+}
+
+// metricDecision is a call's decision as the metrics label it: allow,
+// deny, rate_limited or error, as before the record's finer decisions.
+// Metrics are not the audit trail: they must read the same whether an
+// entity is hidden or missing (the non-interference rule; see
+// metricsoracle_test.go), so a hidden entity and a missing one are both
+// "error", and a hidden tool and an unknown one both "deny".
+func metricDecision(rec *audit.Record) string {
+	switch rec.Decision {
+	case audit.DecisionAllowed:
+		return "allow"
+	case audit.DecisionRateLimited:
+		return "rate_limited"
+	case audit.DecisionScopeDenied:
+		return "deny"
+	case audit.DecisionHiddenByPolicy:
+		if rec.Stage == chain.StageAuthz {
+			return "deny"
+		}
+		return "error"
+	case audit.DecisionRefused:
+		if rec.Stage == chain.StageAuthz || rec.Stage == "identity" {
+			return "deny"
+		}
+		return "error"
+	}
+	return "error"
 }
 
 // redactedArgs keeps the call's arguments for the audit record, redacted,

@@ -48,6 +48,8 @@ func (s *Server) handler() (http.Handler, *mcpserver.StreamableHTTPServer) {
 		prm := a.ProtectedResourceMetadata()
 		mux.Handle("GET /.well-known/oauth-protected-resource", prm)
 		mux.Handle("GET /.well-known/oauth-protected-resource/mcp", prm)
+	} else {
+		mcpH = withClientAddr(mcpH, s.cfg.Server.trustedPrefixes())
 	}
 	mux.Handle("/mcp", withCallerTrace(s.opts.Tracing.HTTP(s.checkOrigin(s.limitBody(mcpH))), s.cfg.Server.ForwardCallerTracestate))
 	mux.HandleFunc("GET /healthz", s.healthzStatus)

@@ -75,7 +75,7 @@ func (s *Server) chargeIngress(w http.ResponseWriter, r *http.Request, n int) bo
 		return true
 	}
 	rec := s.authFailureRecord(ctx, reason, r)
-	rec.Type, rec.Decision, rec.Rule = audit.TypeSession, audit.DecisionRateLimited, "ratelimit:ingress"
+	rec.Type, rec.Decision, rec.Rule, rec.Stage, rec.Limiter = audit.TypeSession, audit.DecisionRateLimited, "ratelimit:ingress", "ingress", "ingress"
 	s.authFailures.add(rec)
 	if d.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(d.RetryAfter)))

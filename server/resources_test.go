@@ -199,9 +199,11 @@ func TestResources(t *testing.T) {
 		for _, r := range recs {
 			count[r.Tool+"/"+string(r.Decision)]++
 		}
-		// 3 list pages, 2+2 granted reads and calls, 3 refused reads (tool error).
-		if count["catalog_search_entities/allow"] != 3 || count["catalog_get_entity/allow"] != 2 ||
-			count["catalog_get_api_definition/allow"] != 2 || count["catalog_get_entity/"+string(audit.DecisionError)] != 2 {
+		// 3 list pages, 2+2 granted reads and calls, refused reads: a
+		// hidden entity and a missing one, told apart.
+		if count["catalog_search_entities/allowed"] != 3 || count["catalog_get_entity/allowed"] != 2 ||
+			count["catalog_get_api_definition/allowed"] != 2 || count["catalog_get_entity/"+string(audit.DecisionHiddenByPolicy)] != 1 ||
+			count["catalog_get_entity/"+string(audit.DecisionFailed)] != 1 {
 			t.Fatalf("audit records by tool/decision = %v", count)
 		}
 	})
@@ -228,7 +230,7 @@ func TestResourceReadNeedsTheToolGrant(t *testing.T) {
 		t.Fatalf("list without the search grant: %v, %d resources", err, len(list.Resources))
 	}
 	recs := cs.records(t)
-	if len(recs) != 2 || recs[0].Decision != audit.DecisionDeny || recs[0].Tool != "catalog_get_api_definition" {
+	if len(recs) != 2 || recs[0].Decision != audit.DecisionHiddenByPolicy || recs[0].Tool != "catalog_get_api_definition" {
 		t.Fatalf("records = %+v", recs)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,8 +90,8 @@ func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(si
 			next.ServeHTTP(w, r)
 			return
 		}
-		refuse := func(status int, decision audit.Decision, reason, message string, retry int) {
-			s.auditSession(ctx, p, "", decision, reason)
+		refuse := func(status int, decision audit.Decision, reason, limiter, message string, retry int) {
+			s.auditSession(ctx, r, p, "", decision, reason, limiter)
 			if retry > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(retry))
 			}
@@ -101,11 +102,11 @@ func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(si
 		switch {
 		case err != nil:
 			s.log.ErrorContext(ctx, "rate limiter failed", "err", err)
-			refuse(http.StatusServiceUnavailable, audit.DecisionError, "rate limiter failed", "the rate limiter is unavailable; initialize was refused", 1)
+			refuse(http.StatusServiceUnavailable, audit.DecisionRefused, "rate limiter failed", chain.LimiterStore, "the rate limiter is unavailable; initialize was refused", 1)
 			return
 		case !d.Allowed:
 			s.metrics.rateLimited("initialize", d.Limit)
-			refuse(http.StatusTooManyRequests, audit.DecisionRateLimited, d.String(),
+			refuse(http.StatusTooManyRequests, audit.DecisionRateLimited, d.String(), d.Limit,
 				fmt.Sprintf("rate limited (%s limit); retry in %s", d.Limit, roundUp(d.RetryAfter)), retrySeconds(d.RetryAfter))
 			return
 		}
@@ -113,7 +114,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(si
 			evicted, err := store.Create(ctx, state.Session{ID: sid, Owner: p.Key(), User: p.LimitKey(), Protocol: redact.Clip(params.ProtocolVersion, 32)})
 			if err != nil {
 				s.log.ErrorContext(ctx, "session store failed", "err", err)
-				refuse(http.StatusServiceUnavailable, audit.DecisionError, "session store unavailable", "the session store is unavailable; initialize was refused", 1)
+				refuse(http.StatusServiceUnavailable, audit.DecisionRefused, "session store unavailable", limiterSessionStore, "the session store is unavailable; initialize was refused", 1)
 				return false
 			}
 			for _, e := range evicted {
@@ -156,7 +157,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "session store failed", "err", err)
-		s.auditStoreDown(ctx, r, p)
+		s.auditStoreRefusal(ctx, r, p, sid)
 		http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
 		return
 	case sess.Owner != p.Key():
@@ -167,7 +168,7 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 	if r.Method == http.MethodDelete {
 		if _, err := store.Delete(ctx, sid); err != nil && !errors.Is(err, state.ErrSessionNotFound) {
 			s.log.ErrorContext(ctx, "session store failed", "err", err)
-			s.auditStoreDown(ctx, r, p)
+			s.auditStoreRefusal(ctx, r, p, sid)
 			http.Error(w, "the session store is unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -175,29 +176,101 @@ func (s *Server) existingSession(w http.ResponseWriter, r *http.Request, store s
 	next.ServeHTTP(w, r)
 }
 
-// sessionStoreDownReason is the audit reason of a request in a session
-// refused because the session store (Redis) did not answer.
-const sessionStoreDownReason = "session store unavailable"
-
-// auditStoreDown records a request in a session refused with 503 because
-// the session store failed: aggregated per user and interval like the
-// other refusals, so an outage costs a few records, not one per request.
-func (s *Server) auditStoreDown(ctx context.Context, r *http.Request, p *identity.Principal) {
-	rec := s.authFailureRecord(ctx, sessionStoreDownReason, r)
-	rec.Type, rec.Decision, rec.Rule = audit.TypeSession, audit.DecisionError, "session"
-	rec.User, rec.Agent = chain.Who(p)
-	s.authFailures.add(rec)
-}
+// limiterSessionStore names the session store (Redis with state: redis)
+// failing closed, in records.
+const limiterSessionStore = "session-store"
 
 // auditSession records a refused session.
-func (s *Server) auditSession(ctx context.Context, p *identity.Principal, sid string, d audit.Decision, reason string) {
+func (s *Server) auditSession(ctx context.Context, r *http.Request, p *identity.Principal, sid string, d audit.Decision, reason, limiter string) {
 	rec := &audit.Record{Type: audit.TypeSession, Transport: audit.TransportHTTP, Decision: d, Reason: redact.Clip(reason, 300),
-		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx)}
+		Rule: "session", SessionID: sid, Tool: string(mcp.MethodInitialize), CallerTraceparent: callerTraceparentOf(ctx),
+		Stage: "session", Limiter: limiter, Source: clientAddrOf(ctx), UserAgent: audit.CleanUserAgent(r.UserAgent())}
 	rec.User, rec.Agent = chain.Who(p)
 	if err := s.appendAudit(ctx, rec); err != nil {
 		s.metrics.auditFailure()
 		s.log.ErrorContext(ctx, "audit write failed", "type", "session", "err", err)
 	}
+}
+
+// maxRefusedCalls bounds the call records one refused request yields (a
+// batch); the rest are counted in the last record's Count.
+const maxRefusedCalls = 32
+
+// auditStoreRefusal records a request of session sid refused because the
+// session store is unavailable (fail closed): one call record per
+// tools/call the body holds (a batch holds several), so that the trail
+// counts every refused call, and a session record for anything else (a
+// notification, a stream, a DELETE). The body is read within the
+// transport's size limit; it was going to be refused unread.
+func (s *Server) auditStoreRefusal(ctx context.Context, r *http.Request, p *identity.Principal, sid string) {
+	base := audit.Record{Transport: audit.TransportHTTP, Decision: audit.DecisionRefused, Reason: "session store unavailable",
+		Rule: "session", SessionID: redact.Clip(sid, 128), CallerTraceparent: callerTraceparentOf(ctx), Stage: "session",
+		Limiter: limiterSessionStore, Source: clientAddrOf(ctx), UserAgent: audit.CleanUserAgent(r.UserAgent())}
+	base.User, base.Agent = chain.Who(p)
+	var recs []*audit.Record
+	what := r.Method
+	if r.Method == http.MethodPost && r.Body != nil {
+		body, _ := io.ReadAll(r.Body)
+		var method string
+		recs, method = refusedCalls(base, body)
+		what = cmp.Or(method, what)
+	}
+	if len(recs) == 0 {
+		rec := base
+		rec.Type, rec.Tool = audit.TypeSession, redact.Clip(what, 64)
+		recs = []*audit.Record{&rec}
+	}
+	for _, rec := range recs {
+		if err := s.appendAudit(ctx, rec); err != nil {
+			s.metrics.auditFailure()
+			s.log.ErrorContext(ctx, "audit write failed", "type", rec.Type, "err", err)
+		}
+	}
+}
+
+// refusedCalls is one call record (a copy of base) per tools/call in a
+// JSON-RPC message or batch, at most maxRefusedCalls, the last counting
+// the rest; none when the body holds no tools/call. method is the first
+// message's method.
+func refusedCalls(base audit.Record, body []byte) (recs []*audit.Record, method string) {
+	type call struct {
+		Method string `json:"method"`
+		Params struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	var msgs []call
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if json.Unmarshal(trimmed, &msgs) != nil {
+			return nil, ""
+		}
+	} else {
+		var one call
+		if json.Unmarshal(trimmed, &one) != nil {
+			return nil, ""
+		}
+		msgs = []call{one}
+	}
+	var out []*audit.Record
+	if len(msgs) > 0 {
+		method = msgs[0].Method
+	}
+	for _, m := range msgs {
+		if m.Method != string(mcp.MethodToolsCall) {
+			continue
+		}
+		if len(out) == maxRefusedCalls {
+			last := out[len(out)-1]
+			last.Count = max(last.Count, 1) + 1
+			continue
+		}
+		rec := base
+		rec.Type, rec.Tool, rec.Arguments = audit.TypeCall, redact.Clip(m.Params.Name, 128), m.Params.Arguments
+		out = append(out, &rec)
+	}
+	return out, method
 }
 
 // retrySeconds is d in whole seconds, rounded up, at least 1.

@@ -65,6 +65,23 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	return addr.String()
 }
 
+// clientAddrOf is the client address the HTTP front (the per-address
+// guard, or withClientAddr without sign-in) found for ctx's request, by
+// clientAddr: "" on stdio and in-process calls.
+func clientAddrOf(ctx context.Context) string {
+	addr, _ := ctx.Value(addrKey{}).(string)
+	return addr
+}
+
+// withClientAddr keeps the request's client address (clientAddr) in its
+// context, for the audit records of a server without sign-in (with
+// sign-in the per-address guard keeps it).
+func withClientAddr(next http.Handler, trusted []netip.Prefix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrKey{}, clientAddr(r, trusted))))
+	})
+}
+
 // unauthGuard bounds what unauthenticated requests can cost: token
 // buckets per client address, per subnet and for everyone, charged by
 // every request without a bearer token and by every failed verification
@@ -531,7 +548,7 @@ func (s *Server) authFailureRecord(ctx context.Context, reason string, r *http.R
 	rec := &audit.Record{Type: audit.TypeAuthFailure, Transport: audit.TransportHTTP, Decision: audit.DecisionDeny,
 		Reason: reason, Rule: "identity", SessionID: redact.Clip(r.Header.Get(identity.SessionHeader), 128),
 		CallerTraceparent: callerTraceparentOf(ctx)}
-	if addr, ok := ctx.Value(addrKey{}).(string); ok {
+	if addr := clientAddrOf(ctx); addr != "" {
 		rec.Source = addr
 	} else {
 		rec.Source = clientAddr(r, s.unauth.trusted)

@@ -60,6 +60,7 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 	}
 	acc := accessFrom(ctx)
 	if !acc.Visible(m) {
+		callInfo(ctx).addHidden()
 		return entity{}, false, nil
 	}
 	// Backstage's etag hashes the stored entity, relations to hidden
@@ -70,6 +71,7 @@ func (d *Deps) admit(ctx context.Context, raw json.RawMessage) (entity, bool, er
 	sortRelations(m)
 	m = acc.Mask(m)
 	if m == nil {
+		callInfo(ctx).addHidden()
 		return entity{}, false, nil
 	}
 	if d.Redactor == nil {

@@ -164,6 +164,8 @@ type CallInfo struct {
 	EntityCount    int
 	Redactions     map[string]int
 	UpstreamStatus int
+	hidden         int
+	hiddenRule     string
 }
 
 // MaxAuditedRefs caps the entity refs kept per call.
@@ -200,6 +202,46 @@ func RecordEntities(ctx context.Context, refs ...string) {
 	for _, r := range refs {
 		ci.addEntity(r)
 	}
+}
+
+// addHidden notes an entity Backstage returned that the caller may not
+// see (for audit: a read of a hidden entity is "hidden by policy", not a
+// typo).
+func (ci *CallInfo) addHidden() {
+	if ci == nil {
+		return
+	}
+	ci.mu.Lock()
+	ci.hidden++
+	ci.mu.Unlock()
+}
+
+// NoteHiddenRule keeps the policy rule that withheld an entity from the
+// call (the first one), for its audit record.
+func (ci *CallInfo) NoteHiddenRule(rule string) {
+	if ci == nil {
+		return
+	}
+	ci.mu.Lock()
+	if ci.hiddenRule == "" {
+		ci.hiddenRule = rule
+	}
+	ci.mu.Unlock()
+}
+
+// HiddenRule is the rule NoteHiddenRule kept, or "".
+func (ci *CallInfo) HiddenRule() string {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.hiddenRule
+}
+
+// HiddenCount is the number of entities Backstage returned to this call
+// that the caller's access withheld.
+func (ci *CallInfo) HiddenCount() int {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.hidden
 }
 
 func (ci *CallInfo) addRedactions(c map[string]int) {

@@ -299,14 +299,19 @@ with '). Query does not check the chain: run "audit verify" first.
 Times given to --since and --until without a zone, and the times printed
 in the table and CSV, are in the local time zone (or --tz).
 
---ip matches the client address that records carry: today only the
-aggregated authentication failures do (their "source"); tool call records
-carry no client address, IP, User-Agent, issuer or token id yet (planned:
-issue #25, point 1), so --ip finds no calls.
+--ip matches the client address records carry ("source"): every HTTP call,
+session refusal and authentication failure (the TCP peer, or with
+server.trustedProxies the address X-Forwarded-For names); stdio calls
+carry none.
+
+--decision takes a call decision: allowed, scope_denied, hidden_by_policy,
+rate_limited, refused or failed; or deny (also: denied) for every denial,
+authentication failures included. Records written before these decisions
+existed say allow and error: allowed and failed match them.
 
 Examples:
   backstage-mcp audit query audit.log* --user jane --since 24h
-  backstage-mcp audit query audit.log* --decision deny --since 2025-03-01T09:00 --until 2025-03-01T18:00
+  backstage-mcp audit query audit.log* --decision hidden_by_policy --since 2025-03-01T09:00 --until 2025-03-01T18:00
   backstage-mcp audit query audit.log* --redacted --format csv > redacted.csv
   backstage-mcp audit query audit.log* --type auth_failure --ip 203.0.113.0/24
   backstage-mcp audit query audit.log* --client cursor --entity component:default/payments --format json
@@ -314,24 +319,28 @@ Examples:
 
 const summaryHelp = `Usage: backstage-mcp audit summary [--by KEY [--top N] [--sort COLUMN]] [filters] [--format table|json|csv] FILE…
 
-Without --by: per user, agent and tool, calls, denials, rate-limited calls,
-errors, redactions and p50/p95 latency. Authentication failures appear with
-tool "(auth)".
+Without --by: per user, agent and tool, calls, denials (scope_denied and
+authentication failures), hidden_by_policy, rate-limited, refused and
+failed calls (ERRORS), redactions sent and p50/p95 latency. Authentication
+failures appear with tool "(auth)"; an aggregated record counts as the
+requests it stands for.
 
-With --by user|agent|client|entity|decision|tool: one row per user, agent
-(OAuth client id), MCP client (clientInfo name and version), entity ref
-returned, decision or tool, with calls, distinct users, entities returned,
-denials, rate limits, errors, redactions and latency; largest first by
---sort (calls, entities, users, denied, rate_limited, errors, redactions,
-p95; default calls), the first --top N rows. A call counts once for each
-entity ref it recorded (at most audit.maxEntityRefs refs per record).
+With --by user|agent|client|entity|decision|tool|ip: one row per user,
+agent (OAuth client id), MCP client (clientInfo name and version), entity
+ref returned, decision, tool or client address, with calls, distinct
+users, entities returned, the same decision columns, redactions and
+latency; largest first by --sort (calls, entities, users, denied, hidden,
+rate_limited, refused, errors, redactions, p95; default calls), the first
+--top N rows. A call counts once for each entity ref it recorded (at most
+audit.maxEntityRefs refs per record).
 
 Takes the same filters as "audit query"; times are local (or --tz).
 
 Examples:
   backstage-mcp audit summary audit.log*
   backstage-mcp audit summary audit.log* --by user --sort entities --top 10 --since 7d
-  backstage-mcp audit summary audit.log* --by entity --top 20 --decision allow
+  backstage-mcp audit summary audit.log* --by entity --top 20 --decision allowed
+  backstage-mcp audit summary audit.log* --by ip --type auth_failure
   backstage-mcp audit summary audit.log* --by decision --format csv
 `
 
@@ -354,21 +363,21 @@ func auditQuery(_ context.Context, args []string, stdout, stderr io.Writer, summ
 	fs.StringVar(&q.agent, "agent", "", "agent `client id or name`, exactly (case-insensitive)")
 	fs.StringVar(&q.client, "client", "", "part of the MCP client's `name and version` (clientInfo), e.g. cursor or \"claude-code 2.1\"")
 	fs.StringVar(&q.tool, "tool", "", "tool `name`")
-	fs.StringVar(&q.decision, "decision", "", "`decision`: allow, deny, rate_limited or error")
+	fs.StringVar(&q.decision, "decision", "", "`decision`: allowed, scope_denied, hidden_by_policy, rate_limited, refused, failed, or deny (every denial)")
 	fs.StringVar(&q.recType, "type", "", "record `type`: call, auth_failure, session, server_start, server_stop, policy_reload, checkpoint, retention")
 	fs.StringVar(&q.replica, "replica", "", "only records written by the replica `name`")
 	fs.StringVar(&q.entity, "entity", "", "entity `ref` returned, e.g. component:default/payments")
 	fs.BoolVar(&q.redacted, "redacted", false, "only records with at least one redaction")
-	fs.StringVar(&q.ip, "ip", "", "client `address or range` (192.0.2.7, 192.0.2.0/24); only authentication failures carry one today")
+	fs.StringVar(&q.ip, "ip", "", "client `address or range` (192.0.2.7, 192.0.2.0/24) of HTTP calls, sessions and authentication failures")
 	fs.StringVar(&q.since, "since", "", "records at or after `WHEN`: 2025-03-01, 2025-03-01T09:00 (local time), RFC 3339 with a zone, or an age like 90m, 24h, 7d")
 	fs.StringVar(&q.until, "until", "", "records before `WHEN` (same forms as --since)")
 	fs.StringVar(&q.tz, "tz", "", "time `zone` for --since, --until and the times printed: Local (default), UTC, an IANA name (Europe/Paris) or an offset (+05:30)")
 	fs.StringVar(&q.format, "format", "table", "output `format`: table, json or csv")
 	fs.BoolVar(&q.asJSON, "json", false, "same as --format json")
 	if summary {
-		fs.StringVar(&q.by, "by", "", "group by `KEY`: user, agent, client, entity, decision or tool")
+		fs.StringVar(&q.by, "by", "", "group by `KEY`: user, agent, client, entity, decision, tool or ip")
 		fs.IntVar(&q.top, "top", 0, "with --by, keep the first `N` rows (0: all)")
-		fs.StringVar(&q.sortBy, "sort", "", "with --by, order by `COLUMN`, largest first: calls (default), entities, users, denied, rate_limited, errors, redactions, p95")
+		fs.StringVar(&q.sortBy, "sort", "", "with --by, order by `COLUMN`, largest first: calls (default), entities, users, denied, hidden, rate_limited, refused, errors, redactions, p95")
 	}
 	files, code := parseFlags(fs, args, help, stdout, stderr)
 	if code >= 0 {
@@ -436,10 +445,10 @@ func (q *queryFlags) filter(now time.Time) (audit.Filter, *time.Location, error)
 		return f, nil, fmt.Errorf("--format %q: want table, json or csv", q.format)
 	}
 	if q.by == "" && (q.top != 0 || q.sortBy != "") {
-		return f, nil, errors.New("--top and --sort need --by (user, agent, client, entity, decision or tool)")
+		return f, nil, errors.New("--top and --sort need --by (user, agent, client, entity, decision, tool or ip)")
 	}
 	if q.by != "" && !slices.Contains(audit.RollupKeys(), audit.RollupKey(q.by)) {
-		return f, nil, fmt.Errorf("--by %q: want user, agent, client, entity, decision or tool", q.by)
+		return f, nil, fmt.Errorf("--by %q: want user, agent, client, entity, decision, tool or ip", q.by)
 	}
 	if q.top < 0 {
 		return f, nil, fmt.Errorf("--top %d: want a positive number of rows (0: all)", q.top)
@@ -454,10 +463,8 @@ func (q *queryFlags) filter(now time.Time) (audit.Filter, *time.Location, error)
 }
 
 func checkEnums(f audit.Filter) error {
-	switch f.Decision {
-	case "", audit.DecisionAllow, audit.DecisionDeny, audit.DecisionRateLimited, audit.DecisionError:
-	default:
-		return fmt.Errorf("--decision %q: want allow, deny, rate_limited or error", f.Decision)
+	if f.Decision != "" && !audit.KnownDecision(f.Decision) {
+		return fmt.Errorf("--decision %q: want allowed, scope_denied, hidden_by_policy, rate_limited, refused, failed or deny", f.Decision)
 	}
 	if f.Type != "" && !f.Type.Valid() {
 		return fmt.Errorf("--type %q: want call, auth_failure, session, server_start, server_stop, policy_reload, checkpoint or retention", f.Type)
@@ -572,7 +579,7 @@ func printRecords(w io.Writer, recs []audit.Record, format string, loc *time.Loc
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n",
 			r.Time.In(loc).Format("2006-01-02 15:04:05"), r.Seq, r.Type,
 			cell(audit.UserLabel(r.User), 32), cell(audit.AgentLabel(r.Agent), 24),
-			cell(dash(r.Tool), 32), dash(string(r.Decision)), entities(r.Entities),
+			cell(dash(r.Tool), 32), dash(string(r.Decision.Canonical())), entities(r.Entities),
 			r.DurationMs, cell(dash(why), 60))
 	}
 	if err := tw.Flush(); err != nil {
@@ -588,27 +595,40 @@ func recordsCSV(w io.Writer, recs []audit.Record, loc *time.Location) error {
 	_ = cw.Write([]string{"time", "seq", "replica", "type", "user_email", "user_ref", "user_sub",
 		"agent_client_id", "client_name", "client_version", "session", "transport", "tool", "decision",
 		"rule", "reason", "entity_count", "entity_refs", "redactions", "redaction_total",
-		"upstream_status", "duration_ms", "result_bytes", "source", "count", "trace_id"})
+		"upstream_status", "duration_ms", "result_bytes", "source", "count", "trace_id",
+		"issuer", "token_id", "user_agent", "stage", "limiter", "hidden", "redacted", "argument_redactions"})
 	for i := range recs {
 		r := &recs[i]
-		rules := make([]string, 0, len(r.Redactions))
-		for rule, n := range r.Redactions {
-			rules = append(rules, rule+"="+strconv.Itoa(n))
+		rules, argRules := ruleCounts(r.Redactions), ruleCounts(r.ArgumentRedactions)
+		where := make([]string, 0, len(r.Redacted))
+		for _, d := range r.Redacted {
+			where = append(where, fmt.Sprintf("%s@%s#%s=%d", d.Rule, d.Ref, d.Path, d.Count))
 		}
-		slices.Sort(rules)
 		row := []string{r.Time.In(loc).Format(time.RFC3339Nano), strconv.FormatUint(r.Seq, 10), r.Replica, string(r.Type),
 			r.User.Email, r.User.Ref, r.User.Sub, r.Agent.ClientID, r.Agent.Name, r.Agent.Version,
 			r.SessionID, r.Transport, r.Tool, string(r.Decision), r.Rule, r.Reason,
 			strconv.Itoa(r.Entities.Count), strings.Join(r.Entities.Refs, " "), strings.Join(rules, " "),
 			strconv.Itoa(r.RedactionTotal()), strconv.Itoa(r.UpstreamStatus),
 			strconv.FormatFloat(r.DurationMs, 'f', -1, 64), strconv.Itoa(r.ResultBytes), r.Source,
-			strconv.Itoa(max(r.Count, 1)), r.TraceID}
+			strconv.Itoa(max(r.Count, 1)), r.TraceID,
+			r.User.Issuer, r.User.TokenID, r.UserAgent, r.Stage, r.Limiter, strconv.Itoa(r.Hidden),
+			strings.Join(where, " "), strings.Join(argRules, " ")}
 		if err := cw.Write(safeCells(row)); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// ruleCounts is a per-rule count as sorted "rule=n" cells.
+func ruleCounts(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for rule, n := range m {
+		out = append(out, rule+"="+strconv.Itoa(n))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // safeCells keeps a spreadsheet from running a cell as a formula: text
@@ -637,20 +657,20 @@ func printRollup(w io.Writer, by string, rows []audit.RollupRow, format string) 
 		return enc.Encode(rows)
 	case "csv":
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{by, "calls", "users", "entities", "denied", "rate_limited", "errors", "redactions", "p50_ms", "p95_ms"})
+		_ = cw.Write([]string{by, "calls", "users", "entities", "denied", "hidden", "rate_limited", "refused", "errors", "redactions", "p50_ms", "p95_ms"})
 		for _, r := range rows {
 			_ = cw.Write(safeCells([]string{r.Key, strconv.Itoa(r.Calls), strconv.Itoa(r.Users), strconv.Itoa(r.Entities),
-				strconv.Itoa(r.Denied), strconv.Itoa(r.RateLimited), strconv.Itoa(r.Errors), strconv.Itoa(r.Redactions),
+				strconv.Itoa(r.Denied), strconv.Itoa(r.Hidden), strconv.Itoa(r.RateLimited), strconv.Itoa(r.Refused), strconv.Itoa(r.Errors), strconv.Itoa(r.Redactions),
 				strconv.FormatFloat(r.P50Ms, 'f', -1, 64), strconv.FormatFloat(r.P95Ms, 'f', -1, 64)}))
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\tCALLS\tUSERS\tENTITIES\tDENIED\tRATE-LIMITED\tERRORS\tREDACTIONS\tP50 MS\tP95 MS\n", strings.ToUpper(by))
+	fmt.Fprintf(tw, "%s\tCALLS\tUSERS\tENTITIES\tDENIED\tHIDDEN\tRATE-LIMITED\tREFUSED\tERRORS\tREDACTIONS\tP50 MS\tP95 MS\n", strings.ToUpper(by))
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n", cell(r.Key, 48),
-			r.Calls, r.Users, r.Entities, r.Denied, r.RateLimited, r.Errors, r.Redactions, r.P50Ms, r.P95Ms)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n", cell(r.Key, 48),
+			r.Calls, r.Users, r.Entities, r.Denied, r.Hidden, r.RateLimited, r.Refused, r.Errors, r.Redactions, r.P50Ms, r.P95Ms)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -662,10 +682,10 @@ func printRollup(w io.Writer, by string, rows []audit.RollupRow, format string) 
 func printSummary(w io.Writer, rows []audit.SummaryRow, format string) error {
 	if format == "csv" {
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"user", "agent", "tool", "calls", "denied", "rate_limited", "errors", "redactions", "p50_ms", "p95_ms"})
+		_ = cw.Write([]string{"user", "agent", "tool", "calls", "denied", "hidden", "rate_limited", "refused", "errors", "redactions", "p50_ms", "p95_ms"})
 		for _, r := range rows {
-			_ = cw.Write(safeCells([]string{r.User, r.Agent, r.Tool, strconv.Itoa(r.Calls), strconv.Itoa(r.Denied),
-				strconv.Itoa(r.RateLimited), strconv.Itoa(r.Errors), strconv.Itoa(r.Redactions),
+			_ = cw.Write(safeCells([]string{r.User, r.Agent, r.Tool, strconv.Itoa(r.Calls), strconv.Itoa(r.Denied), strconv.Itoa(r.Hidden),
+				strconv.Itoa(r.RateLimited), strconv.Itoa(r.Refused), strconv.Itoa(r.Errors), strconv.Itoa(r.Redactions),
 				strconv.FormatFloat(r.P50Ms, 'f', -1, 64), strconv.FormatFloat(r.P95Ms, 'f', -1, 64)}))
 		}
 		cw.Flush()
@@ -680,20 +700,22 @@ func printSummary(w io.Writer, rows []audit.SummaryRow, format string) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tAGENT\tTOOL\tCALLS\tDENIED\tRATE-LIMITED\tERRORS\tREDACTIONS\tP50 MS\tP95 MS")
+	fmt.Fprintln(tw, "USER\tAGENT\tTOOL\tCALLS\tDENIED\tHIDDEN\tRATE-LIMITED\tREFUSED\tERRORS\tREDACTIONS\tP50 MS\tP95 MS")
 	var total audit.SummaryRow
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\n",
 			cell(r.User, 32), cell(r.Agent, 24), cell(r.Tool, 32),
-			r.Calls, r.Denied, r.RateLimited, r.Errors, r.Redactions, r.P50Ms, r.P95Ms)
+			r.Calls, r.Denied, r.Hidden, r.RateLimited, r.Refused, r.Errors, r.Redactions, r.P50Ms, r.P95Ms)
 		total.Calls += r.Calls
 		total.Denied += r.Denied
+		total.Hidden += r.Hidden
 		total.RateLimited += r.RateLimited
+		total.Refused += r.Refused
 		total.Errors += r.Errors
 		total.Redactions += r.Redactions
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\t%d\t\t\n",
-		total.Calls, total.Denied, total.RateLimited, total.Errors, total.Redactions)
+	fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\t\n",
+		total.Calls, total.Denied, total.Hidden, total.RateLimited, total.Refused, total.Errors, total.Redactions)
 	return tw.Flush()
 }
 

@@ -207,7 +207,7 @@ func TestAuditReviewerQueries(t *testing.T) {
 		{"json lines", []string{"query", "--json", "--redacted", log}, 0, []string{`"redactions":{"aws-access-key":1}`}, nil},
 		{"summary by user, most entities first, top 1", []string{"summary", "--by", "user", "--sort", "entities", "--top", "1", log}, 0, []string{"USER", "jane.doe@example.com  2      1      3", "1 row(s)"}, []string{"bob@"}},
 		{"summary by entity", []string{"summary", "--by", "entity", log}, 0, []string{"component:default/payments  2      1      3", "component:default/ledger"}, nil},
-		{"summary by decision as csv", []string{"summary", "--by", "decision", "--format", "csv", log}, 0, []string{"decision,calls,users", "allow,2,1,3", "deny,2,2,0"}, nil},
+		{"summary by decision as csv", []string{"summary", "--by", "decision", "--format", "csv", log}, 0, []string{"decision,calls,users", "allowed,2,1,3", "deny,5,2,0"}, nil},
 		{"summary by agent sorted by denials", []string{"summary", "--by", "agent", "--sort", "denied", log}, 0, []string{"AGENT", "cli "}, nil},
 		{"summary by client as json", []string{"summary", "--by", "client", "--format", "json", log}, 0, []string{`"key": "claude-code 2.1.0"`}, nil},
 		{"plain summary as csv", []string{"summary", "--format", "csv", log}, 0, []string{"user,agent,tool,calls"}, nil},
@@ -239,14 +239,14 @@ func TestAuditQueryBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"query", "--decision", "maybe", log}, `--decision "maybe": want allow, deny, rate_limited or error`},
+		{[]string{"query", "--decision", "maybe", log}, `--decision "maybe": want allowed, scope_denied, hidden_by_policy, rate_limited, refused, failed or deny`},
 		{[]string{"query", "--ip", "10.0.0.300", log}, `--ip "10.0.0.300": want an address`},
 		{[]string{"query", "--format", "xml", log}, `--format "xml": want table, json or csv`},
 		{[]string{"query", "--tz", "Mars/Olympus", log}, `--tz "Mars/Olympus"`},
 		{[]string{"query", "--since", "yesterday", log}, `--since: time "yesterday"`},
 		{[]string{"query", "--since", "2026-03-03", "--until", "2026-03-02", log}, "the window is empty"},
 		{[]string{"query", "--by", "user", log}, "flag provided but not defined: -by"},
-		{[]string{"summary", "--by", "team", log}, `--by "team": want user, agent, client, entity, decision or tool`},
+		{[]string{"summary", "--by", "team", log}, `--by "team": want user, agent, client, entity, decision, tool or ip`},
 		{[]string{"summary", "--top", "5", log}, "--top and --sort need --by"},
 		{[]string{"summary", "--by", "user", "--top", "-1", log}, "--top -1"},
 		{[]string{"summary", "--by", "user", "--sort", "size", log}, `--sort "size": want one of calls, entities`},

@@ -25,7 +25,7 @@
 //	log, err := audit.Open(audit.DefaultConfig())
 //	if err != nil { ... }
 //	defer log.Close()
-//	rec := &audit.Record{Type: audit.TypeCall, Tool: "catalog_get_entity", Decision: audit.DecisionAllow}
+//	rec := &audit.Record{Type: audit.TypeCall, Tool: "catalog_get_entity", Decision: audit.DecisionAllowed}
 //	if err := log.Append(ctx, rec); err != nil {
 //		// fail the call: it must not return unaudited
 //	}

@@ -25,7 +25,7 @@ func Example() {
 	for _, r := range []*audit.Record{
 		{Type: audit.TypeServerStart},
 		{Type: audit.TypeCall, User: audit.User{Email: "jane@example.com"}, Agent: audit.Agent{ClientID: "copilot"},
-			Tool: "catalog_get_entity", Decision: audit.DecisionAllow, DurationMs: 12},
+			Tool: "catalog_get_entity", Decision: audit.DecisionAllowed, DurationMs: 12},
 		{Type: audit.TypeServerStop},
 	} {
 		if err := log.Append(ctx, r); err != nil {

@@ -23,14 +23,16 @@ type Filter struct {
 	Client string
 	// Redacted keeps only records with at least one redaction.
 	Redacted bool
-	// IP keeps records whose client address is in this prefix (a single
-	// address is a /32 or /128). Only records that carry an address match:
-	// today the aggregated authentication failures (Record.Source); tool
-	// call records carry no client address yet.
+	// IP keeps records whose client address (Record.Source, or one of an
+	// aggregated record's Sources) is in this prefix (a single address is
+	// a /32 or /128). Only records that carry an address match: HTTP calls,
+	// sessions and authentication failures; stdio calls have none.
 	IP netip.Prefix
 	// Tool matches the tool name exactly.
 	Tool string
-	// Decision matches the decision exactly.
+	// Decision matches the decision (Decision.Matches: old spellings
+	// "allow" and "error" match allowed and failed; "deny" or "denied"
+	// matches every denial).
 	Decision Decision
 	// Type matches the record type exactly.
 	Type Type
@@ -55,19 +57,16 @@ func (f Filter) Match(r *Record) bool {
 	if f.Client != "" && (r.Agent.Name == "" || !containsFold(ClientLabel(r.Agent), f.Client)) {
 		return false
 	}
-	if f.Redacted && r.RedactionTotal() == 0 {
+	if f.Redacted && r.RedactionTotal()+r.ArgumentRedactionTotal() == 0 {
 		return false
 	}
-	if f.IP.IsValid() {
-		a, ok := sourceAddr(r.Source)
-		if !ok || !f.IP.Contains(a) {
-			return false
-		}
+	if f.IP.IsValid() && !f.matchIP(r) {
+		return false
 	}
 	if f.Tool != "" && f.Tool != r.Tool {
 		return false
 	}
-	if f.Decision != "" && f.Decision != r.Decision {
+	if f.Decision != "" && !r.Decision.Matches(f.Decision) {
 		return false
 	}
 	if f.Type != "" && f.Type != r.Type {
@@ -86,6 +85,20 @@ func (f Filter) Match(r *Record) bool {
 		return false
 	}
 	return true
+}
+
+// matchIP reports whether r's client address, or one of its aggregated
+// sources, is in f.IP.
+func (f Filter) matchIP(r *Record) bool {
+	if a, ok := sourceAddr(r.Source); ok && f.IP.Contains(a) {
+		return true
+	}
+	for _, sc := range r.Sources {
+		if a, ok := sourceAddr(sc.Source); ok && f.IP.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // QueryResult holds the records Query found and the lines it skipped.
@@ -162,15 +175,20 @@ type SummaryRow struct {
 	Agent string `json:"agent"`
 	// Tool is the tool name; authentication failures use "(auth)".
 	Tool string `json:"tool"`
-	// Calls counts records (calls and authentication failures).
+	// Calls counts events: calls and authentication failures, an
+	// aggregated record for as many as it stands for (Count).
 	Calls int `json:"calls"`
-	// Denied counts deny decisions.
+	// Denied counts scope_denied decisions and authentication failures.
 	Denied int `json:"denied"`
+	// Hidden counts hidden_by_policy decisions.
+	Hidden int `json:"hidden"`
 	// RateLimited counts rate_limited decisions.
 	RateLimited int `json:"rateLimited"`
-	// Errors counts error decisions.
+	// Refused counts refused decisions.
+	Refused int `json:"refused"`
+	// Errors counts failed decisions (error in old records).
 	Errors int `json:"errors"`
-	// Redactions is the total number of redactions.
+	// Redactions is the total number of redactions sent.
 	Redactions int `json:"redactions"`
 	// P50Ms and P95Ms are latency percentiles (nearest rank) in ms.
 	P50Ms float64 `json:"p50Ms"`
@@ -203,15 +221,14 @@ func Summary(records []Record) []SummaryRow {
 			a = &acc{row: SummaryRow{User: k.user, Agent: k.agent, Tool: k.tool}}
 			groups[k] = a
 		}
-		a.row.Calls++
-		switch r.Decision {
-		case DecisionDeny:
-			a.row.Denied++
-		case DecisionRateLimited:
-			a.row.RateLimited++
-		case DecisionError:
-			a.row.Errors++
-		}
+		n := r.events()
+		a.row.Calls += n
+		c := tallyDecision(r.Decision, n)
+		a.row.Denied += c.denied
+		a.row.Hidden += c.hidden
+		a.row.RateLimited += c.rateLimited
+		a.row.Refused += c.refused
+		a.row.Errors += c.failed
 		a.row.Redactions += r.RedactionTotal()
 		a.lats = append(a.lats, r.DurationMs)
 	}
@@ -278,30 +295,38 @@ const (
 	ByDecision RollupKey = "decision"
 	// ByTool groups by tool name.
 	ByTool RollupKey = "tool"
+	// ByIP groups by client address (Record.Source; an aggregated
+	// record's Sources each with its own count).
+	ByIP RollupKey = "ip"
 )
 
 // RollupKeys lists the keys RollUp accepts, for help texts and errors.
 func RollupKeys() []RollupKey {
-	return []RollupKey{ByUser, ByAgent, ByClient, ByEntity, ByDecision, ByTool}
+	return []RollupKey{ByUser, ByAgent, ByClient, ByEntity, ByDecision, ByTool, ByIP}
 }
 
 // RollupRow is one group of RollUp.
 type RollupRow struct {
 	// Key is the user, agent, client, entity ref, decision or tool.
 	Key string `json:"key"`
-	// Calls counts records (calls and authentication failures).
+	// Calls counts events: calls and authentication failures, an
+	// aggregated record for as many as it stands for.
 	Calls int `json:"calls"`
 	// Users counts distinct users.
 	Users int `json:"users"`
 	// Entities is the total number of entities returned.
 	Entities int `json:"entities"`
-	// Denied counts deny decisions.
+	// Denied counts scope_denied decisions and authentication failures.
 	Denied int `json:"denied"`
+	// Hidden counts hidden_by_policy decisions.
+	Hidden int `json:"hidden"`
 	// RateLimited counts rate_limited decisions.
 	RateLimited int `json:"rateLimited"`
-	// Errors counts error decisions.
+	// Refused counts refused decisions.
+	Refused int `json:"refused"`
+	// Errors counts failed decisions (error in old records).
 	Errors int `json:"errors"`
-	// Redactions is the total number of redactions.
+	// Redactions is the total number of redactions sent.
 	Redactions int `json:"redactions"`
 	// P50Ms is the median latency (nearest rank) in ms.
 	P50Ms float64 `json:"p50Ms"`
@@ -312,7 +337,7 @@ type RollupRow struct {
 // RollupSorts lists the columns RollUp output may be ordered by (largest
 // first).
 func RollupSorts() []string {
-	return []string{"calls", "entities", "users", "denied", "rate_limited", "errors", "redactions", "p95"}
+	return []string{"calls", "entities", "users", "denied", "hidden", "rate_limited", "refused", "errors", "redactions", "p95"}
 }
 
 // RollUp aggregates call and auth_failure records by one key, ordered by the
@@ -331,23 +356,21 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 		lats  []float64
 	}
 	groups := map[string]*acc{}
-	add := func(key string, r *Record) {
+	add := func(key string, r *Record, n int) {
 		a := groups[key]
 		if a == nil {
 			a = &acc{row: RollupRow{Key: key}, users: map[string]bool{}}
 			groups[key] = a
 		}
-		a.row.Calls++
+		a.row.Calls += n
 		a.users[UserLabel(r.User)] = true
 		a.row.Entities += r.Entities.Count
-		switch r.Decision {
-		case DecisionDeny:
-			a.row.Denied++
-		case DecisionRateLimited:
-			a.row.RateLimited++
-		case DecisionError:
-			a.row.Errors++
-		}
+		c := tallyDecision(r.Decision, n)
+		a.row.Denied += c.denied
+		a.row.Hidden += c.hidden
+		a.row.RateLimited += c.rateLimited
+		a.row.Refused += c.refused
+		a.row.Errors += c.failed
 		a.row.Redactions += r.RedactionTotal()
 		a.lats = append(a.lats, r.DurationMs)
 	}
@@ -358,26 +381,34 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 		}
 		switch by {
 		case ByUser:
-			add(UserLabel(r.User), r)
+			add(UserLabel(r.User), r, r.events())
 		case ByAgent:
-			add(AgentLabel(r.Agent), r)
+			add(AgentLabel(r.Agent), r, r.events())
 		case ByClient:
-			add(ClientLabel(r.Agent), r)
+			add(ClientLabel(r.Agent), r, r.events())
 		case ByDecision:
-			add(cmp.Or(string(r.Decision), "-"), r)
+			add(cmp.Or(string(r.Decision.Canonical()), "-"), r, r.events())
 		case ByTool:
 			tool := cmp.Or(r.Tool, "-")
 			if r.Type == TypeAuthFailure {
 				tool = "(auth)"
 			}
-			add(tool, r)
+			add(tool, r, r.events())
+		case ByIP:
+			if len(r.Sources) == 0 {
+				add(cmp.Or(r.Source, "-"), r, r.events())
+				break
+			}
+			for _, sc := range r.Sources {
+				add(cmp.Or(sc.Source, "-"), r, max(sc.Count, 1))
+			}
 		case ByEntity:
 			seen := map[string]bool{}
 			for _, ref := range r.Entities.Refs {
 				k := strings.ToLower(ref)
 				if !seen[k] {
 					seen[k] = true
-					add(k, r)
+					add(k, r, 1)
 				}
 			}
 		}
@@ -398,8 +429,12 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 			return float64(r.Users)
 		case "denied":
 			return float64(r.Denied)
+		case "hidden":
+			return float64(r.Hidden)
 		case "rate_limited":
 			return float64(r.RateLimited)
+		case "refused":
+			return float64(r.Refused)
 		case "errors":
 			return float64(r.Errors)
 		case "redactions":
@@ -416,6 +451,31 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 		rows = rows[:top]
 	}
 	return rows, nil
+}
+
+// events is how many events r stands for: Count for an aggregated
+// record, else one.
+func (r *Record) events() int { return max(r.Count, 1) }
+
+// decisionTally is one record's decision as summary columns.
+type decisionTally struct{ denied, hidden, rateLimited, refused, failed int }
+
+// tallyDecision counts n events of decision d in its column.
+func tallyDecision(d Decision, n int) decisionTally {
+	var t decisionTally
+	switch d.Canonical() {
+	case DecisionScopeDenied, DecisionDeny:
+		t.denied = n
+	case DecisionHiddenByPolicy:
+		t.hidden = n
+	case DecisionRateLimited:
+		t.rateLimited = n
+	case DecisionRefused:
+		t.refused = n
+	case DecisionFailed:
+		t.failed = n
+	}
+	return t
 }
 
 // UserLabel is how reviewer tools show a user: email, else ref, else sub,

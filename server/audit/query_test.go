@@ -45,6 +45,10 @@ func TestQuery(t *testing.T) {
 	}{
 		{"all", Filter{}, []uint64{1, 2, 3, 4, 5, 6, 7, 8}},
 		{"user by email, any case", Filter{User: "JANE@example.com"}, []uint64{2, 3, 4, 5}},
+		{"allowed matches old allow", Filter{Decision: DecisionAllowed}, []uint64{2, 3}},
+		{"failed matches old error", Filter{Decision: DecisionFailed}, []uint64{6}},
+		{"denied matches every denial", Filter{Decision: "denied"}, []uint64{4, 7}},
+		{"rate_limited", Filter{Decision: DecisionRateLimited}, []uint64{5}},
 		{"user by ref", Filter{User: "user:default/jane"}, []uint64{2}},
 		{"user by sub", Filter{User: "u2"}, []uint64{6}},
 		{"user by part of the email", Filter{User: "Jan"}, []uint64{2, 3, 4, 5}},
@@ -95,7 +99,7 @@ func TestSummary(t *testing.T) {
 	}
 	got := Summary(res.Records)
 	want := []SummaryRow{
-		{User: "-", Agent: "-", Tool: "(auth)", Calls: 1, Denied: 1, P50Ms: 0, P95Ms: 0},
+		{User: "-", Agent: "-", Tool: "(auth)", Calls: 3, Denied: 3, P50Ms: 0, P95Ms: 0},
 		{User: "bob@example.com", Agent: "cli", Tool: "search", Calls: 1, Errors: 1, P50Ms: 100, P95Ms: 100},
 		{User: "jane@example.com", Agent: "copilot", Tool: "get_entity", Calls: 4, Denied: 1, RateLimited: 1, Redactions: 2, P50Ms: 20, P95Ms: 40},
 	}
@@ -146,14 +150,16 @@ func TestRollUp(t *testing.T) {
 		top  int
 		want []row
 	}{
-		{ByUser, "calls", 0, []row{{"jane@example.com", 4, 1, 1}, {"-", 1, 1, 0}, {"bob@example.com", 1, 1, 1}}},
+		{ByUser, "calls", 0, []row{{"jane@example.com", 4, 1, 1}, {"-", 3, 1, 0}, {"bob@example.com", 1, 1, 1}}},
 		{ByUser, "calls", 1, []row{{"jane@example.com", 4, 1, 1}}},
-		{ByAgent, "calls", 0, []row{{"copilot", 4, 1, 1}, {"-", 1, 1, 0}, {"cli", 1, 1, 1}}},
-		{ByClient, "calls", 0, []row{{"-", 5, 2, 1}, {"cli 0.9.1", 1, 1, 1}}},
+		{ByAgent, "calls", 0, []row{{"copilot", 4, 1, 1}, {"-", 3, 1, 0}, {"cli", 1, 1, 1}}},
+		{ByClient, "calls", 0, []row{{"-", 7, 2, 1}, {"cli 0.9.1", 1, 1, 1}}},
 		{ByEntity, "calls", 0, []row{{"component:default/payments", 2, 2, 2}}},
-		{ByDecision, "calls", 0, []row{{"allow", 2, 1, 1}, {"deny", 2, 2, 0}, {"error", 1, 1, 1}, {"rate_limited", 1, 1, 0}}},
-		{ByDecision, "entities", 2, []row{{"allow", 2, 1, 1}, {"error", 1, 1, 1}}},
-		{ByTool, "calls", 0, []row{{"get_entity", 4, 1, 1}, {"(auth)", 1, 1, 0}, {"search", 1, 1, 1}}},
+		// Old spellings (allow, error) roll up under the current ones.
+		{ByDecision, "calls", 0, []row{{"deny", 4, 2, 0}, {"allowed", 2, 1, 1}, {"failed", 1, 1, 1}, {"rate_limited", 1, 1, 0}}},
+		{ByDecision, "entities", 2, []row{{"allowed", 2, 1, 1}, {"failed", 1, 1, 1}}},
+		{ByTool, "calls", 0, []row{{"get_entity", 4, 1, 1}, {"(auth)", 3, 1, 0}, {"search", 1, 1, 1}}},
+		{ByIP, "calls", 0, []row{{"-", 5, 2, 2}, {"203.0.113.7", 3, 1, 0}}},
 	}
 	for _, tt := range tests {
 		rows, err := RollUp(res.Records, tt.by, tt.sort, tt.top)

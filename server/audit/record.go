@@ -2,7 +2,10 @@ package audit
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // GenesisHash is the prevHash of the very first record of a chain.
@@ -48,21 +51,95 @@ func (t Type) Valid() bool {
 	return false
 }
 
-// Decision is the outcome of a call.
+// Decision is the outcome of a call: one of the six call decisions below
+// (allowed, scope_denied, hidden_by_policy, rate_limited, refused, failed),
+// or DecisionDeny on an authentication failure. Records written before the
+// six existed say "allow" and "error" (and "deny" for every denial):
+// Canonical maps them, so old trails stay readable by query and summary.
 type Decision string
 
 // Decisions.
 const (
-	// DecisionAllow means the call was allowed and ran.
-	DecisionAllow Decision = "allow"
-	// DecisionDeny means policy or authentication refused the call.
-	DecisionDeny Decision = "deny"
-	// DecisionRateLimited means a rate limit refused the call.
+	// DecisionAllowed means the call was allowed and the tool answered it
+	// (a tool's "not found" for an entity that does not exist included).
+	DecisionAllowed Decision = "allowed"
+	// DecisionScopeDenied means the agent's token scopes do not allow the
+	// tool, whatever the policy grants the user.
+	DecisionScopeDenied Decision = "scope_denied"
+	// DecisionHiddenByPolicy means the policy hides what the call asked
+	// for: a tool the caller may not call (answered "tool not found"), or
+	// an entity the caller may not see (answered "not found").
+	DecisionHiddenByPolicy Decision = "hidden_by_policy"
+	// DecisionRateLimited means a token bucket refused the call; Limiter
+	// names which (user, agent, global, ingress, session).
 	DecisionRateLimited Decision = "rate_limited"
-	// DecisionError means the call was allowed but failed (upstream error,
-	// redaction failure, internal error).
+	// DecisionRefused means a gate refused the call before the tool
+	// answered it: no verified identity, a limiter or store that is
+	// unavailable (fail closed), a concurrency cap, an unknown tool or
+	// invalid arguments. Stage names the gate, Limiter the limiter if any.
+	DecisionRefused Decision = "refused"
+	// DecisionFailed means the call was allowed but did not complete:
+	// Backstage failed, redaction failed, the tool panicked. Stage names
+	// where.
+	DecisionFailed Decision = "failed"
+	// DecisionDeny is the decision of an authentication failure (a request
+	// rejected before any tool ran), and of every denied call in records
+	// written before the call decisions above existed.
+	DecisionDeny Decision = "deny"
+
+	// DecisionAllow is how records written before the call decisions
+	// spelled DecisionAllowed; the server no longer writes it, and
+	// Canonical maps it (it stays for reading, and testing, old trails).
+	DecisionAllow Decision = "allow"
+	// DecisionError is how records written before the call decisions
+	// spelled DecisionFailed (refusals included); the server no longer
+	// writes it, and Canonical maps it.
 	DecisionError Decision = "error"
 )
+
+// CallDecisions are the decisions a call record carries, in the order a
+// reviewer reads them.
+func CallDecisions() []Decision {
+	return []Decision{DecisionAllowed, DecisionScopeDenied, DecisionHiddenByPolicy, DecisionRateLimited, DecisionRefused, DecisionFailed}
+}
+
+// Canonical is d as the current vocabulary spells it: "allow" (old
+// records) is allowed, "error" is failed; anything else is itself.
+func (d Decision) Canonical() Decision {
+	switch d {
+	case DecisionAllow:
+		return DecisionAllowed
+	case DecisionError:
+		return DecisionFailed
+	}
+	return d
+}
+
+// Denial reports whether d denied the caller: scope_denied,
+// hidden_by_policy, or deny (authentication failures and old records).
+func (d Decision) Denial() bool {
+	return d == DecisionScopeDenied || d == DecisionHiddenByPolicy || d == DecisionDeny
+}
+
+// Matches reports whether a record's decision d is what a reviewer asked
+// for with want: the same decision once both are canonical, and for
+// "deny" or "denied" any denial.
+func (d Decision) Matches(want Decision) bool {
+	if want == DecisionDeny || want == "denied" {
+		return d.Denial()
+	}
+	return d.Canonical() == want.Canonical()
+}
+
+// KnownDecision reports whether d is a decision a record may carry, old
+// spellings and "denied" (any denial) included.
+func KnownDecision(d Decision) bool {
+	switch d {
+	case DecisionAllow, DecisionError, DecisionDeny, "denied":
+		return true
+	}
+	return slices.Contains(CallDecisions(), d)
+}
 
 // Transports.
 const (
@@ -81,6 +158,12 @@ type User struct {
 	// Ref is the Backstage User entity ref the user resolved to, e.g.
 	// "user:default/jane.doe".
 	Ref string `json:"ref,omitempty"`
+	// Issuer is the iss claim of the verified token: Sub is unique only
+	// within it.
+	Issuer string `json:"iss,omitempty"`
+	// TokenID is the jti claim of the verified token, to correlate a call
+	// with the issuer's own log. It is never the token.
+	TokenID string `json:"jti,omitempty"`
 }
 
 // Agent identifies the AI agent (MCP client) that made the call.
@@ -139,17 +222,43 @@ type Record struct {
 	Rule string `json:"rule,omitempty"`
 	// Entities are the entities the call returned.
 	Entities Entities `json:"entities,omitzero"`
-	// Redactions counts redactions per redaction rule id.
+	// Stage names the stage that refused a call or where it failed
+	// (identity, ratelimit, authz, arguments, tool, upstream, egress), set
+	// with DecisionRefused, DecisionFailed and DecisionHiddenByPolicy.
+	Stage string `json:"stage,omitempty"`
+	// Limiter names the limiter behind DecisionRateLimited or
+	// DecisionRefused: the bucket (user, agent, global, ingress, session)
+	// or the store that failed closed (ratelimit-store, session-store).
+	Limiter string `json:"limiter,omitempty"`
+	// Hidden counts the entities the policy withheld from this call after
+	// Backstage returned them (a read of a hidden entity: at least one).
+	Hidden int `json:"hidden,omitempty"`
+	// Redactions counts, per redaction rule id, the redaction markers in
+	// what the call sent back: counted on the result's bytes after egress,
+	// so an answer with no marker has none. Records written before this
+	// counted every redaction a tool made, sent or not.
 	Redactions map[string]int `json:"redactions,omitempty"`
+	// Redacted breaks Redactions down by entity ref and field path, the
+	// busiest MaxRedacted rows (the rest under ref "(other)").
+	Redacted []Redaction `json:"redacted,omitempty"`
+	// ArgumentRedactions counts, per rule, the redactions in the call's
+	// arguments as kept in Arguments (what the agent sent, not what left).
+	ArgumentRedactions map[string]int `json:"argumentRedactions,omitempty"`
 	// UpstreamStatus is the last HTTP status Backstage answered, if any.
 	UpstreamStatus int `json:"upstreamStatus,omitempty"`
 	// DurationMs is the call duration in milliseconds.
 	DurationMs float64 `json:"durationMs"`
 	// ResultBytes is the size of the result returned to the agent.
 	ResultBytes int `json:"resultBytes,omitempty"`
-	// Source is the client address of an aggregated authentication
-	// failure.
+	// Source is the client address: the TCP peer, or with
+	// server.trustedProxies the address X-Forwarded-For names (see
+	// clientAddr in package server). Set on HTTP calls, sessions and
+	// authentication failures; "(several)" on an aggregated record of
+	// several sources.
 	Source string `json:"source,omitempty"`
+	// UserAgent is the HTTP User-Agent header of the request that carried
+	// the call, sanitized (CleanUserAgent); caller input, proving nothing.
+	UserAgent string `json:"userAgent,omitempty"`
 	// Count is how many events an aggregated record stands for (for
 	// refused unauthenticated requests: those of one interval); zero means
 	// one.
@@ -206,13 +315,73 @@ type Retention struct {
 	Rule string `json:"rule"`
 }
 
-// RedactionTotal returns the sum of all redaction counts of r.
+// RedactionTotal returns the sum of the redaction counts of what r's call
+// sent back (Redactions).
 func (r *Record) RedactionTotal() int {
 	n := 0
 	for _, c := range r.Redactions {
 		n += c
 	}
 	return n
+}
+
+// ArgumentRedactionTotal returns the sum of r's ArgumentRedactions.
+func (r *Record) ArgumentRedactionTotal() int {
+	n := 0
+	for _, c := range r.ArgumentRedactions {
+		n += c
+	}
+	return n
+}
+
+// MaxRedacted bounds Record.Redacted.
+const MaxRedacted = 64
+
+// Redaction is one row of Record.Redacted: how many markers of one rule
+// left in one field of one entity.
+type Redaction struct {
+	// Rule is the redaction rule id.
+	Rule string `json:"rule"`
+	// Ref is the entity the field belongs to; empty for text outside any
+	// entity (a facet value, the text block), "(other)" for the rows
+	// beyond MaxRedacted.
+	Ref string `json:"ref,omitempty"`
+	// Path is the field path within the entity (or the result), keys
+	// joined by ".", arrays as "[]": "metadata.annotations.vault/token".
+	Path string `json:"path,omitempty"`
+	// Count is the number of markers.
+	Count int `json:"count"`
+}
+
+// MaxUserAgent bounds Record.UserAgent, in bytes.
+const MaxUserAgent = 256
+
+// CleanUserAgent is a User-Agent header as a record keeps it: control
+// characters and invalid UTF-8 replaced by '?', at most MaxUserAgent
+// bytes (cut at a character boundary, "…" appended). A clean header
+// short enough is returned as it is, without allocating.
+func CleanUserAgent(s string) string {
+	clean := len(s) <= MaxUserAgent
+	for i := 0; clean && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			clean = false
+		}
+	}
+	if clean {
+		return s
+	}
+	b := make([]byte, 0, min(len(s), MaxUserAgent+3))
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) {
+			r = '?'
+		}
+		if len(b)+utf8.RuneLen(r) > MaxUserAgent {
+			b = append(b, "…"...)
+			break
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
 }
 
 // MaxSources bounds Record.Sources.

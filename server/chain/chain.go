@@ -68,6 +68,9 @@ type Scope struct {
 	// Record is the call's audit record, filled in as the stages run and
 	// written at the finish; set by Call (nil before it).
 	Record *audit.Record
+	// call is what the tool tells the record (entities, the rule that
+	// hid one); set by Call before the tool runs.
+	call *tools.CallInfo
 }
 
 type scopeKey struct{}
@@ -97,6 +100,11 @@ type Request struct {
 	// Redacted says the transport's ingress has already redacted the
 	// message, arguments included.
 	Redacted bool
+	// Source is the client address (HTTP: the TCP peer, or the address
+	// the trusted proxies name); empty on stdio.
+	Source string
+	// UserAgent is the request's User-Agent header, as sent.
+	UserAgent string
 }
 
 // Handler is a tool handler. A nil Handler means the transport refused the
@@ -146,7 +154,7 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	start := c.Now()
 	req := r.Call
 	rec := c.open(r)
-	if rec.RedactionTotal() > 0 {
+	if rec.ArgumentRedactionTotal() > 0 {
 		// The tool sees the arguments as redacted: an error that quotes
 		// one quotes it redacted, whatever the tool does to it (clip,
 		// lowercase), and no secret an agent sends can probe the catalog.
@@ -157,7 +165,7 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 		if p := recover(); p != nil {
 			c.Log.ErrorContext(ctx, "tool panicked", "tool", rec.Tool, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			res, err = mcp.NewToolResultError("internal error; the call was not completed"), nil
-			rec.Decision, rec.Reason = audit.DecisionError, "internal error"
+			rec.Decision, rec.Reason, rec.Stage = audit.DecisionFailed, "internal error", StageTool
 		}
 		if res != nil {
 			c.observe(ctx, StageEgress)
@@ -178,7 +186,7 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	sc := &scope
 	ctx = WithScope(ctx, sc)
 	if sc.Err != nil {
-		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "no verified identity", "identity"
+		rec.Decision, rec.Reason, rec.Rule, rec.Stage = audit.DecisionRefused, "no verified identity", "identity", "identity"
 		// Not "tool not found": with no identity every tool is hidden, so
 		// naming the missing sign-in reveals nothing about any tool, and
 		// an IDE whose stored login expired must say so. The cause goes
@@ -193,12 +201,12 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	c.observe(ctx, StageRateLimit)
 	d, lerr := c.Limiter.Allow(ctx, sc.Principal.LimitKey(), sc.Grant.RateClass(), sc.Principal.Agent.ClientID)
 	if lerr != nil {
-		rec.Decision, rec.Reason, rec.Rule = audit.DecisionError, "rate limiter failed", "ratelimit"
+		rec.Decision, rec.Reason, rec.Rule, rec.Stage, rec.Limiter = audit.DecisionRefused, "rate limiter failed", "ratelimit", StageRateLimit, LimiterStore
 		c.Log.ErrorContext(ctx, "rate limiter failed", "err", lerr)
 		return refuse(req, tool, "the rate limiter is unavailable; the call was refused")
 	}
 	if !d.Allowed {
-		rec.Decision, rec.Reason, rec.Rule = audit.DecisionRateLimited, d.String(), "ratelimit:"+d.Limit
+		rec.Decision, rec.Reason, rec.Rule, rec.Stage, rec.Limiter = audit.DecisionRateLimited, d.String(), "ratelimit:"+d.Limit, StageRateLimit, d.Limit
 		if c.RateLimited != nil {
 			c.RateLimited(rec.Tool, d.Limit)
 		}
@@ -210,13 +218,16 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	_, pspan := c.tracer().Start(ctx, "policy.authorize")
 	if !c.Known(req.Params.Name) {
 		pspan.End()
-		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "unknown tool", "tools"
+		rec.Decision, rec.Reason, rec.Rule, rec.Stage = audit.DecisionRefused, "unknown tool", "tools", StageAuthz
 		return nil, errToolNotFound(req)
 	}
 	td := sc.Grant.AllowsTool(req.Params.Name)
 	pspan.End()
 	if !td.Allowed || tool == nil {
-		rec.Decision, rec.Reason, rec.Rule = audit.DecisionDeny, "tool not granted: "+td.Reason, "policy@"+sc.PolicyVersion+":"+td.Rule
+		rec.Decision, rec.Reason, rec.Rule, rec.Stage = audit.DecisionHiddenByPolicy, "tool not granted: "+td.Reason, "policy@"+sc.PolicyVersion+":"+td.Rule, StageAuthz
+		if td.Rule == policy.RuleAgentScope {
+			rec.Decision = audit.DecisionScopeDenied
+		}
 		return nil, errToolNotFound(req)
 	}
 
@@ -228,33 +239,79 @@ func (c *Chain) Call(ctx context.Context, r Request, tool Handler) (res *mcp.Cal
 	c.observe(ctx, StageTool)
 	ctx, ci := tools.WithCallInfo(ctx)
 	ctx = tools.WithIdentity(ctx, IdentityOf(sc.Principal, sc.Grant))
-	ctx = tools.WithAccess(ctx, Access{G: sc.Grant})
+	sc.call = ci
+	ctx = tools.WithAccess(ctx, callAccess{sc: sc})
 	res, err = tool(ctx, req)
 	if c.Decorate != nil {
 		res = c.Decorate(res)
 	}
-	refs, count, red := ci.Snapshot()
+	// The tool's own redaction counts are not the record's: it redacts
+	// what it fetched, sent or not; egress counts what leaves.
+	refs, count, _ := ci.Snapshot()
 	rec.Entities = audit.Entities{Refs: refs, Count: count}
-	for k, v := range rec.Redactions {
-		red[k] += v
-	}
-	rec.Redactions = red
 	rec.UpstreamStatus = ci.UpstreamStatus
+	rec.Hidden = ci.HiddenCount()
 	switch {
 	case err != nil:
-		rec.Decision, rec.Reason = audit.DecisionError, "protocol error"
+		rec.Decision, rec.Reason, rec.Stage = audit.DecisionFailed, "protocol error", StageTool
 	case res != nil && res.IsError:
-		rec.Decision, rec.Reason = audit.DecisionError, firstLine(resultText(res))
+		rec.Reason = firstLine(resultText(res))
+		rec.Decision, rec.Stage = errorDecision(tools.ErrorKind(res), rec.Hidden)
+		if rec.Decision == audit.DecisionHiddenByPolicy {
+			// The agent reads "not found", as for a typo; the record
+			// says what it was, and the rule that hid it.
+			rec.Reason = firstLine("hidden by the policy (answered as not found): " + rec.Reason)
+			if rule := ci.HiddenRule(); rule != "" {
+				rec.Rule = "policy@" + sc.PolicyVersion + ":" + rule
+			}
+		}
 	default:
-		rec.Decision = audit.DecisionAllow
+		rec.Decision = audit.DecisionAllowed
 	}
 	return res, err
+}
+
+// Limiter names in records beyond the buckets' own (ratelimit.Decision.Limit).
+const (
+	// LimiterStore is the rate-limit store (Redis) failing closed.
+	LimiterStore = "ratelimit-store"
+)
+
+// Stages of a tool's error result in records beyond the chain's own.
+const (
+	// StageArguments: the tool refused its arguments.
+	StageArguments = "arguments"
+	// StageUpstream: Backstage failed.
+	StageUpstream = "upstream"
+	// StagePolicy: the policy hid the entity the call asked for.
+	StagePolicy = "policy"
+)
+
+// errorDecision is the decision and stage of a tool's error result of
+// kind (tools.ErrorKind); hidden counts the entities the caller's access
+// withheld from the call.
+func errorDecision(kind string, hidden int) (audit.Decision, string) {
+	switch kind {
+	case tools.ErrNotFound:
+		if hidden > 0 {
+			return audit.DecisionHiddenByPolicy, StagePolicy
+		}
+		return audit.DecisionFailed, StageTool
+	case tools.ErrArguments:
+		return audit.DecisionRefused, StageArguments
+	case tools.ErrUpstream:
+		return audit.DecisionFailed, StageUpstream
+	case tools.ErrRedaction:
+		return audit.DecisionFailed, StageEgress
+	}
+	return audit.DecisionFailed, StageTool
 }
 
 // open starts the call's audit record with the redacted arguments.
 func (c *Chain) open(r Request) *audit.Record {
 	rec := &audit.Record{Type: audit.TypeCall, Tool: redact.Clip(r.Call.Params.Name, 128), Transport: c.Transport,
-		SessionID: r.SessionID, CallerTraceparent: r.CallerTraceparent, InvalidUTF8: r.InvalidUTF8}
+		SessionID: r.SessionID, CallerTraceparent: r.CallerTraceparent, InvalidUTF8: r.InvalidUTF8,
+		Source: r.Source, UserAgent: audit.CleanUserAgent(r.UserAgent)}
 	raw := r.Call.Params.RawArguments
 	if len(raw) == 0 && r.Call.Params.Arguments != nil {
 		b, err := json.Marshal(r.Call.Params.Arguments)
@@ -265,7 +322,7 @@ func (c *Chain) open(r Request) *audit.Record {
 		raw = b
 	}
 	if len(raw) > 0 {
-		rec.Arguments, rec.Redactions = c.Arguments(raw, r.Redacted && len(r.Call.Params.RawArguments) > 0)
+		rec.Arguments, rec.ArgumentRedactions = c.Arguments(raw, r.Redacted && len(r.Call.Params.RawArguments) > 0)
 	}
 	return rec
 }

@@ -120,20 +120,21 @@ func TestCallStagesInOrder(t *testing.T) {
 	if seen == nil || seen.PolicyVersion != "v1" || seen.Record != rec {
 		t.Fatalf("scope = %+v", seen)
 	}
-	if rec.Decision != audit.DecisionAllow || rec.Rule != "policy@v1:everyone/tools[0]" || rec.User.Ref != "user:default/amelia.hart" ||
+	if rec.Decision != audit.DecisionAllowed || rec.Rule != "policy@v1:everyone/tools[0]" || rec.User.Ref != "user:default/amelia.hart" ||
 		rec.SessionID != "s-1" || rec.Entities.Count != 1 || rec.ResultBytes == 0 {
 		t.Fatalf("record = %+v", rec)
 	}
 
 	refused := []string{StageGrant, StageRateLimit, StageAuthz, StageFinish}
 	for _, tc := range []struct {
-		tool    string
-		handler Handler
-		reason  string
+		tool     string
+		handler  Handler
+		reason   string
+		decision audit.Decision
 	}{
-		{"catalog_search_entities", handler, "tool not granted"}, // dispatched, not granted
-		{"catalog_search_entities", nil, "tool not granted"},     // refused by the transport
-		{"no_such_tool", nil, "unknown tool"},
+		{"catalog_search_entities", handler, "tool not granted", audit.DecisionHiddenByPolicy}, // dispatched, not granted
+		{"catalog_search_entities", nil, "tool not granted", audit.DecisionHiddenByPolicy},     // refused by the transport
+		{"no_such_tool", nil, "unknown tool", audit.DecisionRefused},
 	} {
 		res, err := h.c.Call(context.Background(), request(tc.tool, `{}`), tc.handler)
 		if res != nil || !errors.Is(err, ErrToolNotFound) {
@@ -143,7 +144,7 @@ func TestCallStagesInOrder(t *testing.T) {
 			t.Fatalf("%s stages = %v, want %v", tc.tool, got, refused)
 		}
 		rec := h.records[len(h.records)-1]
-		if rec.Decision != audit.DecisionDeny || !strings.HasPrefix(rec.Reason, tc.reason) {
+		if rec.Decision != tc.decision || rec.Stage != StageAuthz || !strings.HasPrefix(rec.Reason, tc.reason) {
 			t.Fatalf("%s record = %+v", tc.tool, rec)
 		}
 	}
@@ -185,7 +186,7 @@ func TestCallRefusals(t *testing.T) {
 	if err != nil || !res.IsError || !strings.Contains(resultText(res), "backstage-mcp login") {
 		t.Fatalf("no identity: %v %+v", err, res)
 	}
-	if r := h.records[0]; r.Decision != audit.DecisionDeny || r.Rule != "identity" {
+	if r := h.records[0]; r.Decision != audit.DecisionRefused || r.Rule != "identity" || r.Stage != "identity" {
 		t.Fatalf("no identity record = %+v", r)
 	}
 
@@ -201,7 +202,7 @@ func TestCallRefusals(t *testing.T) {
 		t.Fatalf("limited unknown tool: %v", err)
 	}
 	for _, r := range h.records[1:] {
-		if r.Decision != audit.DecisionRateLimited {
+		if r.Decision != audit.DecisionRateLimited || r.Limiter == "" || r.Stage != StageRateLimit {
 			t.Fatalf("limited record = %+v", r)
 		}
 	}
@@ -210,7 +211,7 @@ func TestCallRefusals(t *testing.T) {
 	res, err = h.c.Call(context.Background(), request("catalog_get_entity", `{}`), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		panic("boom")
 	})
-	if err != nil || !res.IsError || h.records[0].Decision != audit.DecisionError || h.records[0].Reason != "internal error" {
+	if err != nil || !res.IsError || h.records[0].Decision != audit.DecisionFailed || h.records[0].Reason != "internal error" || h.records[0].Stage != StageTool {
 		t.Fatalf("panic: %v %+v %+v", err, res, h.records)
 	}
 }
@@ -227,7 +228,50 @@ func TestCallHandsTheToolRedactedArguments(t *testing.T) {
 		got = string(req.Params.RawArguments)
 		return mcp.NewToolResultText("ok"), nil
 	})
-	if err != nil || got != `{"ref":"[REDACTED:test]"}` || h.records[0].Redactions["test"] != 1 {
+	if err != nil || got != `{"ref":"[REDACTED:test]"}` || h.records[0].ArgumentRedactions["test"] != 1 || len(h.records[0].Redactions) != 0 {
 		t.Fatalf("tool saw %s (err %v), record %+v", got, err, h.records[0])
+	}
+}
+
+// TestToolErrorDecisions: a tool's error result is recorded by what it
+// was: a read the policy hid is hidden_by_policy (not a typo), a missing
+// entity failed at the tool, invalid arguments refused, Backstage failing
+// failed upstream.
+func TestToolErrorDecisions(t *testing.T) {
+	for _, tc := range []struct {
+		kind   string
+		hidden int
+		want   audit.Decision
+		stage  string
+	}{
+		{tools.ErrNotFound, 1, audit.DecisionHiddenByPolicy, StagePolicy},
+		{tools.ErrNotFound, 0, audit.DecisionFailed, StageTool},
+		{tools.ErrArguments, 0, audit.DecisionRefused, StageArguments},
+		{tools.ErrUpstream, 0, audit.DecisionFailed, StageUpstream},
+		{tools.ErrRedaction, 0, audit.DecisionFailed, StageEgress},
+		{tools.ErrOther, 0, audit.DecisionFailed, StageTool},
+	} {
+		d, stage := errorDecision(tc.kind, tc.hidden)
+		if d != tc.want || stage != tc.stage {
+			t.Errorf("%s hidden %d: %s/%s, want %s/%s", tc.kind, tc.hidden, d, stage, tc.want, tc.stage)
+		}
+	}
+}
+
+// TestRecordNamesTheRequest: issuer, token id, client address and
+// User-Agent reach the record; a User-Agent with control characters is
+// cleaned.
+func TestRecordNamesTheRequest(t *testing.T) {
+	h := newHarness(t, 10, false)
+	r := request("catalog_get_entity", `{}`)
+	r.Source, r.UserAgent = "203.0.113.7", "agent/1.0\r\nX-Injected: 1"
+	if _, err := h.c.Call(context.Background(), r, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.records[0]
+	if rec.Source != "203.0.113.7" || rec.UserAgent != "agent/1.0??X-Injected: 1" || rec.User.Issuer == "" {
+		t.Fatalf("record = %+v", rec)
 	}
 }

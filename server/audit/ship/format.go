@@ -55,7 +55,7 @@ func marshal(v any) ([]byte, error) {
 // failed reports whether the record stands for a refused or failed event.
 func failed(r *audit.Record) bool {
 	return r.Type == audit.TypeAuthFailure || r.Type == audit.TypeSession ||
-		(r.Decision != "" && r.Decision != audit.DecisionAllow)
+		(r.Decision != "" && r.Decision.Canonical() != audit.DecisionAllowed)
 }
 
 // summary is the one-line message of a record.
@@ -65,7 +65,7 @@ func summary(r *audit.Record) string {
 		parts = append(parts, r.Tool)
 	}
 	if r.Decision != "" {
-		parts = append(parts, string(r.Decision))
+		parts = append(parts, string(r.Decision.Canonical()))
 	}
 	who := r.User.Ref
 	if who == "" {
@@ -131,6 +131,7 @@ type ocsfEvent struct {
 	Count        int            `json:"count,omitempty"`
 	Actor        ocsfActor      `json:"actor"`
 	API          ocsfAPI        `json:"api"`
+	HTTPRequest  *ocsfHTTP      `json:"http_request,omitempty"`
 	SrcEndpoint  ocsfEndpoint   `json:"src_endpoint"`
 	Resources    []ocsfResource `json:"resources,omitempty"`
 	Metadata     ocsfMetadata   `json:"metadata"`
@@ -139,6 +140,7 @@ type ocsfEvent struct {
 
 type ocsfActor struct {
 	User           *ocsfUser   `json:"user,omitempty"`
+	IdP            *ocsfName   `json:"idp,omitempty"`
 	AppName        string      `json:"app_name,omitempty"`
 	AppUID         string      `json:"app_uid,omitempty"`
 	Session        *ocsfUID    `json:"session,omitempty"`
@@ -170,6 +172,10 @@ type ocsfAPI struct {
 	Service   ocsfName `json:"service"`
 }
 
+type ocsfHTTP struct {
+	UserAgent string `json:"user_agent"`
+}
+
 type ocsfEndpoint struct {
 	IP      string `json:"ip,omitempty"`
 	SvcName string `json:"svc_name,omitempty"`
@@ -197,28 +203,35 @@ type ocsfProduct struct {
 // ocsfUnmapped holds what OCSF has no attribute for, under the record's own
 // names.
 type ocsfUnmapped struct {
-	Type              audit.Type      `json:"type"`
-	Replica           string          `json:"replica,omitempty"`
-	Transport         string          `json:"transport,omitempty"`
-	AgentVersion      string          `json:"agent_version,omitempty"`
-	Arguments         json.RawMessage `json:"arguments,omitempty"`
-	EntityCount       int             `json:"entity_count,omitempty"`
-	Redactions        map[string]int  `json:"redactions,omitempty"`
-	UpstreamStatus    int             `json:"upstream_status,omitempty"`
-	ResultBytes       int             `json:"result_bytes,omitempty"`
-	Source            string          `json:"source,omitempty"`
-	CallerTraceparent string          `json:"caller_traceparent,omitempty"`
-	InvalidUTF8       int             `json:"invalid_utf8,omitempty"`
-	PrevHash          string          `json:"prev_hash"`
-	Hash              string          `json:"hash"`
+	Type               audit.Type        `json:"type"`
+	Replica            string            `json:"replica,omitempty"`
+	Transport          string            `json:"transport,omitempty"`
+	AgentVersion       string            `json:"agent_version,omitempty"`
+	Arguments          json.RawMessage   `json:"arguments,omitempty"`
+	EntityCount        int               `json:"entity_count,omitempty"`
+	Redactions         map[string]int    `json:"redactions,omitempty"`
+	Redacted           []audit.Redaction `json:"redacted,omitempty"`
+	ArgumentRedactions map[string]int    `json:"argument_redactions,omitempty"`
+	Stage              string            `json:"stage,omitempty"`
+	Limiter            string            `json:"limiter,omitempty"`
+	Hidden             int               `json:"hidden,omitempty"`
+	TokenID            string            `json:"jti,omitempty"`
+	UpstreamStatus     int               `json:"upstream_status,omitempty"`
+	ResultBytes        int               `json:"result_bytes,omitempty"`
+	Source             string            `json:"source,omitempty"`
+	CallerTraceparent  string            `json:"caller_traceparent,omitempty"`
+	InvalidUTF8        int               `json:"invalid_utf8,omitempty"`
+	PrevHash           string            `json:"prev_hash"`
+	Hash               string            `json:"hash"`
 }
 
 // ocsfSeverity maps a record to an OCSF severity_id and its name.
 func ocsfSeverity(r *audit.Record) (int, string) {
+	d := r.Decision.Canonical()
 	switch {
-	case r.Type == audit.TypeAuthFailure, r.Decision == audit.DecisionDeny:
+	case r.Type == audit.TypeAuthFailure, d.Denial():
 		return 3, "Medium"
-	case r.Decision == audit.DecisionRateLimited, r.Decision == audit.DecisionError, r.Type == audit.TypeSession:
+	case d == audit.DecisionRateLimited, d == audit.DecisionRefused, d == audit.DecisionFailed, r.Type == audit.TypeSession:
 		return 2, "Low"
 	}
 	return 1, "Informational"
@@ -247,7 +260,7 @@ func ocsfOf(r *audit.Record) ocsfEvent {
 		Time:       r.Time.UnixMilli(),
 		SeverityID: sev, Severity: sevName,
 		StatusID: status, Status: statusName,
-		StatusCode:   string(r.Decision),
+		StatusCode:   string(r.Decision.Canonical()),
 		StatusDetail: r.Reason,
 		Message:      summary(r),
 		Duration:     int64(r.DurationMs),
@@ -270,6 +283,8 @@ func ocsfOf(r *audit.Record) ocsfEvent {
 			Type: r.Type, Replica: r.Replica, Transport: r.Transport,
 			AgentVersion: r.Agent.Version, Arguments: r.Arguments,
 			EntityCount: r.Entities.Count, Redactions: r.Redactions,
+			Redacted: r.Redacted, ArgumentRedactions: r.ArgumentRedactions,
+			Stage: r.Stage, Limiter: r.Limiter, Hidden: r.Hidden, TokenID: r.User.TokenID,
 			UpstreamStatus: r.UpstreamStatus, ResultBytes: r.ResultBytes,
 			Source: r.Source, CallerTraceparent: r.CallerTraceparent,
 			InvalidUTF8: r.InvalidUTF8, PrevHash: r.PrevHash, Hash: r.Hash,
@@ -278,13 +293,19 @@ func ocsfOf(r *audit.Record) ocsfEvent {
 	if r.User != (audit.User{}) {
 		e.Actor.User = &ocsfUser{UID: r.User.Sub, Name: r.User.Ref, EmailAddr: r.User.Email}
 	}
+	if r.User.Issuer != "" {
+		e.Actor.IdP = &ocsfName{Name: r.User.Issuer}
+	}
+	if r.UserAgent != "" {
+		e.HTTPRequest = &ocsfHTTP{UserAgent: r.UserAgent}
+	}
 	e.Actor.AppName = r.Agent.Name
 	e.Actor.AppUID = r.Agent.ClientID
 	if r.SessionID != "" {
 		e.Actor.Session = &ocsfUID{UID: r.SessionID}
 	}
 	if r.Decision != "" {
-		a := ocsfAuthz{Decision: string(r.Decision)}
+		a := ocsfAuthz{Decision: string(r.Decision.Canonical())}
 		if r.Rule != "" {
 			a.Policy = &ocsfName{Name: r.Rule}
 		}
@@ -339,8 +360,9 @@ type ecsUser struct {
 }
 
 type ecsUA struct {
-	Name    string `json:"name,omitempty"`
-	Version string `json:"version,omitempty"`
+	Original string `json:"original,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Version  string `json:"version,omitempty"`
 }
 
 type ecsSource struct {
@@ -363,31 +385,38 @@ type ecsService struct {
 
 // ecsOwn holds the fields ECS has no place for, under backstage_mcp.
 type ecsOwn struct {
-	Type              audit.Type      `json:"type"`
-	Tool              string          `json:"tool,omitempty"`
-	Decision          audit.Decision  `json:"decision,omitempty"`
-	SessionID         string          `json:"session_id,omitempty"`
-	Transport         string          `json:"transport,omitempty"`
-	ClientID          string          `json:"client_id,omitempty"`
-	Arguments         json.RawMessage `json:"arguments,omitempty"`
-	Entities          *audit.Entities `json:"entities,omitempty"`
-	Redactions        map[string]int  `json:"redactions,omitempty"`
-	UpstreamStatus    int             `json:"upstream_status,omitempty"`
-	ResultBytes       int             `json:"result_bytes,omitempty"`
-	Count             int             `json:"count,omitempty"`
-	CallerTraceparent string          `json:"caller_traceparent,omitempty"`
-	InvalidUTF8       int             `json:"invalid_utf8,omitempty"`
-	PrevHash          string          `json:"prev_hash"`
+	Type               audit.Type        `json:"type"`
+	Tool               string            `json:"tool,omitempty"`
+	Decision           audit.Decision    `json:"decision,omitempty"`
+	SessionID          string            `json:"session_id,omitempty"`
+	Transport          string            `json:"transport,omitempty"`
+	ClientID           string            `json:"client_id,omitempty"`
+	Arguments          json.RawMessage   `json:"arguments,omitempty"`
+	Entities           *audit.Entities   `json:"entities,omitempty"`
+	Redactions         map[string]int    `json:"redactions,omitempty"`
+	Redacted           []audit.Redaction `json:"redacted,omitempty"`
+	ArgumentRedactions map[string]int    `json:"argument_redactions,omitempty"`
+	Stage              string            `json:"stage,omitempty"`
+	Limiter            string            `json:"limiter,omitempty"`
+	Hidden             int               `json:"hidden,omitempty"`
+	Issuer             string            `json:"issuer,omitempty"`
+	TokenID            string            `json:"token_id,omitempty"`
+	UpstreamStatus     int               `json:"upstream_status,omitempty"`
+	ResultBytes        int               `json:"result_bytes,omitempty"`
+	Count              int               `json:"count,omitempty"`
+	CallerTraceparent  string            `json:"caller_traceparent,omitempty"`
+	InvalidUTF8        int               `json:"invalid_utf8,omitempty"`
+	PrevHash           string            `json:"prev_hash"`
 }
 
 // ecsCategory returns event.category and event.type for a record.
 func ecsCategory(r *audit.Record) ([]string, []string) {
 	switch r.Type {
 	case audit.TypeCall:
-		switch r.Decision {
-		case audit.DecisionAllow:
+		switch d := r.Decision.Canonical(); {
+		case d == audit.DecisionAllowed:
 			return []string{"api"}, []string{"access", "allowed"}
-		case audit.DecisionDeny, audit.DecisionRateLimited:
+		case d.Denial(), d == audit.DecisionRateLimited, d == audit.DecisionRefused:
 			return []string{"api"}, []string{"access", "denied"}
 		}
 		return []string{"api"}, []string{"access"}
@@ -432,7 +461,10 @@ func ecsOf(r *audit.Record) ecsDoc {
 		},
 		Service: ecsService{Name: product},
 		Own: ecsOwn{
-			Type: r.Type, Tool: r.Tool, Decision: r.Decision, SessionID: r.SessionID,
+			Type: r.Type, Tool: r.Tool, Decision: r.Decision.Canonical(), SessionID: r.SessionID,
+			Redacted: r.Redacted, ArgumentRedactions: r.ArgumentRedactions,
+			Stage: r.Stage, Limiter: r.Limiter, Hidden: r.Hidden,
+			Issuer: r.User.Issuer, TokenID: r.User.TokenID,
 			Transport: r.Transport, ClientID: r.Agent.ClientID, Arguments: r.Arguments,
 			Redactions: r.Redactions, UpstreamStatus: r.UpstreamStatus,
 			ResultBytes: r.ResultBytes, Count: r.Count,
@@ -447,8 +479,8 @@ func ecsOf(r *audit.Record) ecsDoc {
 	if r.User != (audit.User{}) {
 		d.User = &ecsUser{ID: r.User.Sub, Name: r.User.Ref, Email: r.User.Email}
 	}
-	if r.Agent.Name != "" || r.Agent.Version != "" {
-		d.UserAgent = &ecsUA{Name: r.Agent.Name, Version: r.Agent.Version}
+	if r.Agent.Name != "" || r.Agent.Version != "" || r.UserAgent != "" {
+		d.UserAgent = &ecsUA{Original: r.UserAgent, Name: r.Agent.Name, Version: r.Agent.Version}
 	}
 	if r.Source != "" {
 		d.Source = &ecsSource{Address: r.Source, IP: sourceIP(r.Source)}

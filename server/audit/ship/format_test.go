@@ -48,7 +48,7 @@ func TestOCSFAPIActivity(t *testing.T) {
 	want := map[string]any{
 		"class_uid": 6003.0, "category_uid": 6.0, "activity_id": 2.0, "type_uid": 600302.0,
 		"time":        float64(time.Date(2026, 12, 7, 10, 0, 0, 123000000, time.UTC).UnixMilli()),
-		"severity_id": 1.0, "status_id": 1.0, "status_code": "allow", "duration": 12.0,
+		"severity_id": 1.0, "status_id": 1.0, "status_code": "allowed", "duration": 12.0,
 	}
 	for k, v := range want {
 		if m[k] != v {
@@ -63,14 +63,16 @@ func TestOCSFAPIActivity(t *testing.T) {
 		"metadata.product.name": "backstage-mcp", "metadata.correlation_uid": "4bf92f3577b34da6a3ce929d0e0e4736",
 		"unmapped.hash": "h", "unmapped.prev_hash": "p", "unmapped.replica": "pod-0", "unmapped.agent_version": "1.99",
 		"unmapped.redactions.aws-access-key": 1.0, "unmapped.arguments.ref": "component:default/svc-7",
-		"src_endpoint.svc_name": "http",
+		"src_endpoint.svc_name": "http", "src_endpoint.ip": "198.51.100.4",
+		"http_request.user_agent": "vscode-mcp/1.99 (linux)", "actor.idp.name": "https://idp.example.com",
+		"unmapped.jti": "jti-1",
 	} {
 		if got := get(t, m, split(path)...); got != v {
 			t.Errorf("%s = %v, want %v", path, got, v)
 		}
 	}
 	az := get(t, m, "actor", "authorizations").([]any)[0].(map[string]any)
-	if az["decision"] != "allow" || get(t, az, "policy", "name") != "role:dev" {
+	if az["decision"] != "allowed" || get(t, az, "policy", "name") != "role:dev" {
 		t.Errorf("authorizations %v", az)
 	}
 	res := m["resources"].([]any)[0].(map[string]any)
@@ -79,10 +81,21 @@ func TestOCSFAPIActivity(t *testing.T) {
 	}
 
 	deny := sampleRecord()
-	deny.Decision, deny.Reason = audit.DecisionDeny, "tool not granted"
+	deny.Decision, deny.Reason = audit.DecisionHiddenByPolicy, "tool not granted"
 	m = encodeMap(t, FormatOCSF, deny)
-	if m["status_id"] != 2.0 || m["severity_id"] != 3.0 || m["status_detail"] != "tool not granted" {
+	if m["status_id"] != 2.0 || m["severity_id"] != 3.0 || m["status_detail"] != "tool not granted" || m["status_code"] != "hidden_by_policy" {
 		t.Errorf("deny: status %v severity %v detail %v", m["status_id"], m["severity_id"], m["status_detail"])
+	}
+	old := sampleRecord()
+	old.Decision = audit.DecisionAllow // a record written before the call decisions
+	if m = encodeMap(t, FormatOCSF, old); m["status_id"] != 1.0 || m["status_code"] != "allowed" {
+		t.Errorf("old allow: status %v code %v", m["status_id"], m["status_code"])
+	}
+	ref := sampleRecord()
+	ref.Decision, ref.Stage, ref.Limiter = audit.DecisionRefused, "ratelimit", "ratelimit-store"
+	m = encodeMap(t, FormatOCSF, ref)
+	if m["status_id"] != 2.0 || get(t, m, "unmapped", "limiter") != "ratelimit-store" || get(t, m, "unmapped", "stage") != "ratelimit" {
+		t.Errorf("refused: %v", m)
 	}
 	af := &audit.Record{Type: audit.TypeAuthFailure, Reason: "invalid token", Source: "203.0.113.9:5555", Count: 4, Seq: 3}
 	m = encodeMap(t, FormatOCSF, af)
@@ -100,10 +113,12 @@ func TestECSDocument(t *testing.T) {
 		"event.id": "a1b2", "event.sequence": 42.0, "event.duration": 12.5e6, "event.hash": "h",
 		"event.dataset": "backstage_mcp.audit", "user.id": "00u1", "user.email": "jane@example.com",
 		"user.name": "user:default/jane", "user_agent.name": "vscode", "user_agent.version": "1.99",
+		"user_agent.original": "vscode-mcp/1.99 (linux)", "source.ip": "198.51.100.4",
+		"backstage_mcp.issuer": "https://idp.example.com", "backstage_mcp.token_id": "jti-1",
 		"rule.name": "role:dev", "trace.id": "4bf92f3577b34da6a3ce929d0e0e4736",
 		"service.name": "backstage-mcp", "service.node.name": "pod-0",
 		"backstage_mcp.client_id": "copilot", "backstage_mcp.session_id": "sess-1",
-		"backstage_mcp.decision": "allow", "backstage_mcp.prev_hash": "p", "backstage_mcp.entities.count": 1.0,
+		"backstage_mcp.decision": "allowed", "backstage_mcp.prev_hash": "p", "backstage_mcp.entities.count": 1.0,
 	} {
 		if got := get(t, m, split(path)...); got != v {
 			t.Errorf("%s = %v, want %v", path, got, v)

@@ -38,11 +38,12 @@ func newTrail(t testing.TB, maxBytes int64) *trail {
 func callRecord(i int) *audit.Record {
 	return &audit.Record{
 		Type: audit.TypeCall, Transport: audit.TransportHTTP, SessionID: "sess-1",
-		User:      audit.User{Sub: "00u1", Email: "jane@example.com", Ref: "user:default/jane"},
+		User:      audit.User{Sub: "00u1", Email: "jane@example.com", Ref: "user:default/jane", Issuer: "https://idp.example.com", TokenID: "jti-1"},
 		Agent:     audit.Agent{ClientID: "copilot", Name: "vscode", Version: "1.99"},
 		Tool:      "catalog_get_entity",
 		Arguments: []byte(fmt.Sprintf(`{"ref":"component:default/svc-%d"}`, i)),
-		Decision:  audit.DecisionAllow, Rule: "role:dev",
+		Decision:  audit.DecisionAllowed, Rule: "role:dev",
+		Source: "198.51.100.4", UserAgent: "vscode-mcp/1.99 (linux)",
 		Entities:   audit.Entities{Refs: []string{fmt.Sprintf("component:default/svc-%d", i)}, Count: 1},
 		Redactions: map[string]int{"aws-access-key": 1},
 		DurationMs: 12.5, ResultBytes: 300,

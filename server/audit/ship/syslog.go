@@ -60,7 +60,7 @@ func headerField(s string, n int) string {
 // syslogSeverity maps a record to a syslog severity.
 func syslogSeverity(r *audit.Record) int {
 	switch {
-	case r.Decision == audit.DecisionError:
+	case r.Decision.Canonical() == audit.DecisionFailed:
 		return 4 // warning
 	case failed(r):
 		return 5 // notice
