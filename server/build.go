@@ -377,17 +377,38 @@ func upstreamObserver(m *Metrics, log *slog.Logger, slow time.Duration) catalog.
 	}
 	return func(op string, status int, d time.Duration, err error) {
 		m.Upstream(op, status, d, err)
-		if err != nil && status == 0 {
-			class := "transport"
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-				class = "timeout"
-			}
-			log.Warn("request to Backstage failed", "op", op, "duration_ms", d.Milliseconds(), "error", class)
-		} else if d >= slow {
+		switch {
+		case err != nil && !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrBadInput):
+			// The cause of every "Backstage is unavailable" a caller sees:
+			// its class and status, never an upstream body.
+			log.Warn("request to Backstage failed", "op", op, "status", status, "duration_ms", d.Milliseconds(), "cause", upstreamCause(err, status))
+		case d >= slow:
 			log.Warn("slow request to Backstage", "op", op, "status", status, "duration_ms", d.Milliseconds())
 		}
 	}
+}
+
+// upstreamCause names why a request to Backstage failed, in words that
+// carry no upstream text.
+func upstreamCause(err error, status int) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, catalog.ErrResponseTooLarge):
+		return "response too large"
+	case errors.Is(err, catalog.ErrRateLimited):
+		return "rate limited by Backstage"
+	case errors.Is(err, catalog.ErrNotAllowed):
+		return "credential refused"
+	case errors.Is(err, context.Canceled):
+		return "cancelled by the caller"
+	case status >= 500:
+		return fmt.Sprintf("HTTP %d from Backstage", status)
+	case status == 0:
+		return "transport"
+	}
+	return "invalid answer"
 }
 
 // NewCatalogClient builds the Backstage client from the config.
