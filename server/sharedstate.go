@@ -15,7 +15,7 @@ import (
 // sharedState is what replicas share through Redis (state: redis): rate
 // limits, sessions and the identity resolver cache.
 type sharedState struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string
 	limiter *ratelimit.Chain
 	// unauth holds the unauthenticated requests' buckets, fleet-wide.
