@@ -1,0 +1,170 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+)
+
+// TestRedisSentinelFailover: a primary, a replica and three sentinels
+// (redis-server --sentinel, down after 1 s); four workers call the state
+// operations of a replica of backstage-mcp (a session created, touched and
+// deleted, a rate-limit check) without pause while the primary is killed.
+// Calls fail closed while no primary answers, and are answered again by
+// the promoted replica within a bounded time, without a new client; a
+// session written before the kill (and replicated) is still there. It
+// prints the recovery time.
+func TestRedisSentinelFailover(t *testing.T) {
+	ss := redistest.StartSentinelSet(t, "mymaster", 3)
+	ctx := context.Background()
+	cfg := RedisConfig{Sentinel: RedisSentinelConfig{MasterName: ss.MasterName, Addrs: ss.SentinelAddrs()}, Timeout: 500 * time.Millisecond}
+	rdb, err := NewRedisClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	sessions := NewRedisSessions(rdb, SessionLimits{}, "fo:", nil)
+	lim, err := ratelimit.NewRedis(ratelimit.Config{
+		DefaultClass: "default", Classes: map[string]ratelimit.Rate{"default": ratelimit.PerSecond(100000, 100000)},
+		Agent: ratelimit.Rate{Unlimited: true}, Global: ratelimit.Rate{Unlimited: true},
+	}, ratelimit.RedisOptions{Client: rdb, KeyPrefix: "fo:", Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A session that must survive the failover, replicated before it.
+	if _, err := sessions.Create(ctx, Session{ID: "before", Owner: "jane"}); err != nil {
+		t.Fatalf("through sentinel before the failover: %v", err)
+	}
+	if n, err := rdb.Do(ctx, "WAIT", 1, 2000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the replica: %d %v", n, err)
+	}
+
+	type result struct {
+		start, end time.Time
+		err        error
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	call := func(w, i int) error {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		id := fmt.Sprintf("w%d-%d", w, i)
+		if _, err := sessions.Create(cctx, Session{ID: id, Owner: fmt.Sprint("user-", w)}); err != nil {
+			return err
+		}
+		if _, err := sessions.Touch(cctx, id); err != nil {
+			return err
+		}
+		if d, err := lim.Allow(cctx, ratelimit.UserKey(fmt.Sprint("user-", w), ""), 1); err != nil {
+			return err
+		} else if !d.Allowed {
+			return errors.New("rate limited")
+		}
+		_, err := sessions.Delete(cctx, id)
+		return err
+	}
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				err := call(w, i)
+				mu.Lock()
+				results = append(results, result{start, time.Now(), err})
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+
+	time.Sleep(time.Second)
+	oldPrimary := ss.Primary.Addr()
+	killed := time.Now()
+	ss.Primary.Stop()
+
+	// Wait for answers again: a call begun after the kill that succeeds,
+	// then a second of load that must all succeed.
+	const bound = 20 * time.Second
+	var recovered time.Time
+	for recovered.IsZero() {
+		if time.Since(killed) > bound {
+			close(stop)
+			wg.Wait()
+			addr, err := ss.MasterAddr(ctx)
+			t.Fatalf("no call answered %s after the primary was killed (sentinels name %s, %v)", bound, addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		for _, r := range results {
+			if r.err == nil && r.start.After(killed) && (recovered.IsZero() || r.end.Before(recovered)) {
+				recovered = r.end
+			}
+		}
+		mu.Unlock()
+	}
+	steady := time.Now().Add(200 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	var before, during, after, failedDuring, failedAfter int
+	var errs []string
+	for _, r := range results {
+		switch {
+		case r.end.Before(killed):
+			before++
+			if r.err != nil {
+				t.Errorf("a call before the kill failed: %v", r.err)
+			}
+		case r.start.After(steady):
+			after++
+			if r.err != nil {
+				failedAfter++
+				errs = append(errs, r.err.Error())
+			}
+		default:
+			during++
+			if r.err != nil {
+				failedDuring++
+				if !errors.Is(r.err, ErrUnavailable) && !errors.Is(r.err, ratelimit.ErrStoreUnavailable) {
+					t.Errorf("a call during the failover failed without saying Redis is unavailable (fail closed): %v", r.err)
+				}
+			}
+		}
+	}
+	sort.Strings(errs)
+	recovery := recovered.Sub(killed)
+	t.Logf("sentinel failover under load: primary %s killed; first call answered %s later by the promoted replica; "+
+		"calls before %d (all answered), during %d (%d refused, fail closed), after %d (%d refused)",
+		oldPrimary, recovery.Round(time.Millisecond), before, during, failedDuring, after, failedAfter)
+	fmt.Printf("redis sentinel failover recovery time: %s\n", recovery.Round(time.Millisecond))
+	if failedAfter > 0 {
+		t.Fatalf("%d of %d calls after recovery failed: %v", failedAfter, after, errs)
+	}
+	if after == 0 || before == 0 {
+		t.Fatalf("no load measured (before %d, after %d)", before, after)
+	}
+	newPrimary, err := ss.MasterAddr(ctx)
+	if err != nil || newPrimary != ss.Replica.Addr() {
+		t.Fatalf("sentinels name %s (%v) as primary, want the replica %s", newPrimary, err, ss.Replica.Addr())
+	}
+	if s, err := sessions.Touch(ctx, "before"); err != nil || s.Owner != "jane" {
+		t.Fatalf("the session written before the failover: %+v %v", s, err)
+	}
+}
