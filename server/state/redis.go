@@ -172,8 +172,8 @@ func (c RedisConfig) Mode() string {
 	return ""
 }
 
-// tlsOn reports whether connections use TLS.
-func (c RedisConfig) tlsOn() bool {
+// UsesTLS reports whether connections use TLS (tls.enabled or a rediss:// url).
+func (c RedisConfig) UsesTLS() bool {
 	if c.URL != "" {
 		if u, err := url.Parse(c.URL); err == nil && u.Scheme == "rediss" {
 			return true
@@ -242,7 +242,7 @@ func (c RedisConfig) Validate() error {
 		return cfgErr("redis.username", "needs redis.passwordFile: the file holding that ACL user's password (never the password itself in the configuration)")
 	}
 	t := c.TLS
-	if !c.tlsOn() {
+	if !c.UsesTLS() {
 		for _, f := range []struct{ key, v string }{
 			{"redis.tls.caFile", t.CAFile}, {"redis.tls.certFile", t.CertFile},
 			{"redis.tls.keyFile", t.KeyFile}, {"redis.tls.serverName", t.ServerName},
@@ -326,7 +326,7 @@ func readBounded(key, path string, limit int64) ([]byte, error) {
 
 // tlsConfig builds the client TLS configuration, or nil when TLS is off.
 func (c RedisConfig) tlsConfig() (*tls.Config, error) {
-	if !c.tlsOn() {
+	if !c.UsesTLS() {
 		return nil, nil
 	}
 	t := c.TLS
