@@ -3,13 +3,16 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
+	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -110,19 +113,42 @@ func TestRedisConfigCheckReadsFiles(t *testing.T) {
 	}
 }
 
-// useStore runs the operations of every Redis user of the state package
-// once: a session created, touched and deleted, a resolver cache entry
-// written and read.
+// useStore runs the operations of every Redis user once, keys under "t:":
+// two sessions of one user at a cap of one (the first evicted, its ID
+// published), touched and deleted; a rate-limit check; a resolver cache
+// entry written and read.
 func useStore(ctx context.Context, rdb redis.UniversalClient, id string) error {
-	st := NewRedisSessions(rdb, SessionLimits{}, "t:", nil)
+	st := NewRedisSessions(rdb, SessionLimits{MaxPerUser: 1}, "t:", nil)
 	if _, err := st.Create(ctx, Session{ID: id, Owner: "jane", Protocol: "2025-06-18"}); err != nil {
 		return err
 	}
-	if _, err := st.Touch(ctx, id); err != nil {
+	ev, err := st.Create(ctx, Session{ID: id + "-2", Owner: "jane", Protocol: "2025-06-18"})
+	if err != nil {
 		return err
 	}
-	if _, err := st.Delete(ctx, id); err != nil {
+	if len(ev) != 1 || ev[0].ID != id {
+		return fmt.Errorf("evicted %+v, want %s", ev, id)
+	}
+	if _, err := st.Touch(ctx, id+"-2"); err != nil {
 		return err
+	}
+	if _, err := st.Delete(ctx, id+"-2"); err != nil {
+		return err
+	}
+	lim, err := ratelimit.NewRedis(ratelimit.Config{}, ratelimit.RedisOptions{Client: rdb, KeyPrefix: "t:"})
+	if err != nil {
+		return err
+	}
+	if d, err := lim.Allow(ctx, ratelimit.UserKey("jane", ""), 1); err != nil || !d.Allowed {
+		return fmt.Errorf("rate limit: %+v %w", d, err)
+	}
+	rc := NewRedisResolverCache(rdb, "t:")
+	u := identity.CachedUser{Ref: "user:default/jane", Owners: []string{"user:default/jane"}}
+	if err := rc.Set(ctx, id, u, time.Minute); err != nil {
+		return err
+	}
+	if got, ok, err := rc.Get(ctx, id); err != nil || !ok || got.Ref != u.Ref {
+		return fmt.Errorf("resolver cache: %+v %v %w", got, ok, err)
 	}
 	return Ping(ctx, rdb)
 }
@@ -203,9 +229,12 @@ func TestRedisTLS(t *testing.T) {
 func TestRedisACLPasswordFile(t *testing.T) {
 	ctx := context.Background()
 	const pw1, pw2 = "first-Passw0rd-of-app", "second-Passw0rd-of-app"
+	// app holds the ACL docs/replicas.md recommends, for the key prefix
+	// "t:" that useStore uses; admin rotates its password.
 	srv := redistest.StartWith(t, redistest.Options{Args: []string{
 		"--user", "default", "off",
-		"--user", "app", "on", ">" + pw1, "~*", "&*", "+@all",
+		"--user", "app", "on", ">" + pw1, "~t:*", "~rate:t:*", "~{t:session}:*", "&t:*", "&{t:session}:*", "+@all", "-@dangerous",
+		"--user", "admin", "on", ">admin-password-0123", "~*", "&*", "+@all",
 	}})
 	pwFile := writeFile(t, "redis-password", pw1+"\n")
 	cfg := RedisConfig{URL: srv.URL(), Username: "app", PasswordFile: pwFile}
@@ -244,7 +273,11 @@ func TestRedisACLPasswordFile(t *testing.T) {
 
 	// Rotation: Redis gets the new password, the file follows; new
 	// connections use it without a new client.
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "app", Password: pw1})
+	// The ACL keeps app to its own keys.
+	if err := rdb.Set(ctx, "other:key", "x", time.Minute).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("a key outside the prefix: %v, want NOPERM", err)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "admin", Password: "admin-password-0123"})
 	defer admin.Close()
 	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "resetpass", ">"+pw2).Err(); err != nil {
 		t.Fatal(err)
