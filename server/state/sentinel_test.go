@@ -23,6 +23,30 @@ import (
 // prints the recovery time.
 func TestRedisSentinelFailover(t *testing.T) {
 	ss := redistest.StartSentinelSet(t, "mymaster", 3)
+	sentinelFaultUnderLoad(t, ss, "primary killed", func() { ss.Primary.Stop() })
+}
+
+// TestRedisSentinelSwitchover: the same load through a planned
+// switchover (SENTINEL FAILOVER, as for maintenance): the old primary
+// stays up and becomes a replica, so the client must stop writing to it.
+func TestRedisSentinelSwitchover(t *testing.T) {
+	ss := redistest.StartSentinelSet(t, "mymaster", 3)
+	sentinelFaultUnderLoad(t, ss, "SENTINEL FAILOVER", func() {
+		if r, err := ss.Sentinels[0].Do("SENTINEL", "FAILOVER", ss.MasterName); err != nil || r != "+OK" {
+			t.Errorf("SENTINEL FAILOVER: %q %v", r, err)
+		}
+	})
+}
+
+// sentinelFaultUnderLoad runs four workers through a client that follows
+// ss's sentinels, applies fault after a second, waits until calls begun
+// after it are answered again and then a second more, and checks: every
+// call before the fault answered; every failure during it said Redis is
+// unavailable (fail closed); none after recovery failed; the replica is
+// the primary now; a session replicated before the fault survived. It
+// returns the time from the fault to the first call answered after it.
+func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string, fault func()) time.Duration {
+	t.Helper()
 	ctx := context.Background()
 	cfg := RedisConfig{Sentinel: RedisSentinelConfig{MasterName: ss.MasterName, Addrs: ss.SentinelAddrs()}, Timeout: 500 * time.Millisecond}
 	rdb, err := NewRedisClient(cfg)
@@ -96,7 +120,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	time.Sleep(time.Second)
 	oldPrimary := ss.Primary.Addr()
 	killed := time.Now()
-	ss.Primary.Stop()
+	fault()
 
 	// Wait for answers again: a call begun after the kill that succeeds,
 	// then a second of load that must all succeed.
@@ -107,7 +131,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 			close(stop)
 			wg.Wait()
 			addr, err := ss.MasterAddr(ctx)
-			t.Fatalf("no call answered %s after the primary was killed (sentinels name %s, %v)", bound, addr, err)
+			t.Fatalf("no call answered %s after %s (sentinels name %s, %v)", bound, what, addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
@@ -118,6 +142,20 @@ func TestRedisSentinelFailover(t *testing.T) {
 		}
 		mu.Unlock()
 	}
+	// The "after" phase starts once the sentinels name the replica (a
+	// switchover keeps the old primary answering for a while).
+	for {
+		if addr, err := ss.MasterAddr(ctx); err == nil && addr == ss.Replica.Addr() {
+			break
+		}
+		if time.Since(killed) > bound {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("the sentinels did not promote the replica within %s after %s", bound, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	promoted := time.Since(killed)
 	steady := time.Now().Add(200 * time.Millisecond)
 	time.Sleep(1200 * time.Millisecond)
 	close(stop)
@@ -150,10 +188,11 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 	sort.Strings(errs)
 	recovery := recovered.Sub(killed)
-	t.Logf("sentinel failover under load: primary %s killed; first call answered %s later by the promoted replica; "+
+	t.Logf("sentinel under load, %s (primary was %s): first call answered %s later, replica named primary after %s; "+
 		"calls before %d (all answered), during %d (%d refused, fail closed), after %d (%d refused)",
-		oldPrimary, recovery.Round(time.Millisecond), before, during, failedDuring, after, failedAfter)
-	fmt.Printf("redis sentinel failover recovery time: %s\n", recovery.Round(time.Millisecond))
+		what, oldPrimary, recovery.Round(time.Millisecond), promoted.Round(time.Millisecond), before, during, failedDuring, after, failedAfter)
+	fmt.Printf("redis sentinel, %s: first call answered after %s, replica promoted after %s, %d of %d calls refused meanwhile\n",
+		what, recovery.Round(time.Millisecond), promoted.Round(time.Millisecond), failedDuring, during)
 	if failedAfter > 0 {
 		t.Fatalf("%d of %d calls after recovery failed: %v", failedAfter, after, errs)
 	}
@@ -167,4 +206,5 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if s, err := sessions.Touch(ctx, "before"); err != nil || s.Owner != "jane" {
 		t.Fatalf("the session written before the failover: %+v %v", s, err)
 	}
+	return recovery
 }
