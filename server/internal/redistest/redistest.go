@@ -35,6 +35,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	bus  int // cluster bus port (Options.Cluster)
 	opts Options
 
 	mu  sync.Mutex
@@ -136,8 +137,17 @@ func (s *Server) start() error {
 		args = append(port, "--save", "", "--appendonly", "no", "--protected-mode", "yes")
 		args = append(args, common...)
 		if s.opts.Cluster {
+			// The bus port defaults to port+10000, past 65535 for most
+			// ephemeral ports: take a free one.
+			if s.bus == 0 {
+				bus, err := freePort()
+				if err != nil {
+					return err
+				}
+				s.bus = bus
+			}
 			args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
-				"--cluster-node-timeout", "2000")
+				"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(s.bus))
 		}
 	}
 	args = append(args, s.opts.Args...)

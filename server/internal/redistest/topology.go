@@ -207,7 +207,8 @@ func StartCluster(t testing.TB, n int) []*Server {
 			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, nodes[i].Addr(), err)
 		}
 		if i > 0 {
-			if err := clients[0].ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(nodes[i].Port())).Err(); err != nil {
+			// CLUSTER MEET with the bus port: it is not port+10000 here.
+			if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", nodes[i].Port(), nodes[i].bus).Err(); err != nil {
 				t.Fatalf("redistest: CLUSTER MEET %s: %v", nodes[i].Addr(), err)
 			}
 		}
