@@ -9,6 +9,11 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 //	srv.Stop()    // Redis down: callers must fail closed
 //	srv.Restart() // same port, empty data
+//
+// It also starts the forms operators run: TLS with certificates made for
+// the test (NewTLSFiles, Options.TLS), ACL users (Options.Args), a
+// primary with a replica and sentinels (StartSentinelSet, redis-server
+// --sentinel) and a Redis Cluster (StartCluster).
 package redistest
 
 import (
