@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,161 @@ func TestRedisClusterRunsEveryUser(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRedisClusterFailover: a 3-primary cluster with one replica each
+// (cluster-node-timeout 2 s); four workers call the state operations
+// without pause while the primary that holds the sessions' slot is
+// killed. Calls fail closed until its replica takes over, then are
+// answered again by the same client, which follows the new slot map.
+// It prints the recovery time.
+func TestRedisClusterFailover(t *testing.T) {
+	primaries, replicas := redistest.StartClusterWithReplicas(t, 3, true)
+	ctx := context.Background()
+	var addrs []string
+	for _, n := range append(append([]*redistest.Server{}, primaries...), replicas...) {
+		addrs = append(addrs, n.Addr())
+	}
+	rdb, err := NewRedisClient(RedisConfig{Cluster: RedisClusterConfig{Addrs: addrs}, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	sessions := NewRedisSessions(rdb, SessionLimits{}, "fo:", nil)
+	lim, err := ratelimit.NewRedis(ratelimit.Config{
+		DefaultClass: "default", Classes: map[string]ratelimit.Rate{"default": ratelimit.PerSecond(100000, 100000)},
+		Agent: ratelimit.Rate{Unlimited: true}, Global: ratelimit.Rate{Unlimited: true},
+	}, ratelimit.RedisOptions{Client: rdb, KeyPrefix: "fo:", Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := rdb.ClusterKeySlot(ctx, "{fo:session}:all").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := int(slot) * 3 / 16384 // StartCluster gives primary i slots [i*16384/3, (i+1)*16384/3)
+	if _, err := sessions.Create(ctx, Session{ID: "before", Owner: "jane"}); err != nil {
+		t.Fatal(err)
+	}
+	victimClient := redis.NewClient(&redis.Options{Addr: primaries[victim].Addr()})
+	defer victimClient.Close()
+	if n, err := victimClient.Do(ctx, "WAIT", 1, 2000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the victim's replica: %d %v", n, err)
+	}
+
+	type result struct {
+		start, end time.Time
+		err        error
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				id := fmt.Sprintf("w%d-%d", w, i)
+				_, err := sessions.Create(cctx, Session{ID: id, Owner: fmt.Sprint("user-", w)})
+				if err == nil {
+					_, err = sessions.Touch(cctx, id)
+				}
+				if err == nil {
+					_, err = lim.Allow(cctx, ratelimit.UserKey(fmt.Sprint("user-", w, "-", i%50), ""), 1)
+				}
+				if err == nil {
+					_, err = sessions.Delete(cctx, id)
+				}
+				cancel()
+				mu.Lock()
+				results = append(results, result{start, time.Now(), err})
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	killed := time.Now()
+	primaries[victim].Stop()
+
+	const bound = 30 * time.Second
+	promoted := redis.NewClient(&redis.Options{Addr: replicas[victim].Addr()})
+	defer promoted.Close()
+	var recovered time.Time
+	for {
+		if time.Since(killed) > bound {
+			close(stop)
+			wg.Wait()
+			kinds := map[string]int{}
+			for _, r := range results {
+				if r.start.After(killed) && r.err != nil {
+					kinds[r.err.Error()]++
+				}
+			}
+			t.Fatalf("no recovery %s after the primary was killed; errors since: %v", bound, kinds)
+		}
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		for _, r := range results {
+			if r.err == nil && r.start.After(killed) && (recovered.IsZero() || r.end.Before(recovered)) {
+				recovered = r.end
+			}
+		}
+		mu.Unlock()
+		info, _ := promoted.Info(ctx, "replication").Result()
+		if !recovered.IsZero() && strings.Contains(info, "role:master") {
+			break
+		}
+	}
+	steady := time.Now().Add(200 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	var before, during, after, refused, failedAfter int
+	var errs []string
+	for _, r := range results {
+		switch {
+		case r.end.Before(killed):
+			before++
+			if r.err != nil {
+				t.Errorf("a call before the kill failed: %v", r.err)
+			}
+		case r.start.After(steady):
+			after++
+			if r.err != nil {
+				failedAfter++
+				errs = append(errs, r.err.Error())
+			}
+		default:
+			during++
+			switch {
+			case r.err == nil:
+			case errors.Is(r.err, ErrUnavailable) || errors.Is(r.err, ratelimit.ErrStoreUnavailable):
+				refused++
+			default:
+				t.Errorf("a call during the failover failed without saying Redis is unavailable (fail closed): %v", r.err)
+			}
+		}
+	}
+	recovery := recovered.Sub(killed)
+	t.Logf("cluster failover under load: primary of the sessions' slot %d killed; first call answered %s later; "+
+		"calls before %d (all answered), during %d (%d refused, fail closed), after %d (%d refused)",
+		slot, recovery.Round(time.Millisecond), before, during, refused, after, failedAfter)
+	fmt.Printf("redis cluster, primary killed: first call answered after %s; of %d calls meanwhile %d refused\n",
+		recovery.Round(time.Millisecond), during, refused)
+	if failedAfter > 0 || after == 0 || before == 0 {
+		t.Fatalf("after recovery %d of %d calls failed (%v); before %d", failedAfter, after, errs, before)
+	}
+	if s, err := sessions.Touch(ctx, "before"); err != nil || s.Owner != "jane" {
+		t.Fatalf("the session written before the failover: %+v %v", s, err)
+	}
 }

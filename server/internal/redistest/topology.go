@@ -189,22 +189,37 @@ func (ss *SentinelSet) MasterAddr(ctx context.Context) (string, error) {
 // cluster_state:ok. The nodes have no replicas.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
-	nodes := make([]*Server, n)
+	primaries, _ := StartClusterWithReplicas(t, n, false)
+	return primaries
+}
+
+// StartClusterWithReplicas is StartCluster, and with replicas also one
+// replica per primary (replicas[i] replicates primaries[i], its link up),
+// so that a primary killed is replaced (cluster-node-timeout 2 s).
+func StartClusterWithReplicas(t testing.TB, n int, replicas bool) (primaries, reps []*Server) {
+	t.Helper()
+	total := n
+	if replicas {
+		total = 2 * n
+	}
+	nodes := make([]*Server, total)
 	for i := range nodes {
 		nodes[i] = StartWith(t, Options{Cluster: true})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	clients := make([]*redis.Client, n)
+	clients := make([]*redis.Client, total)
 	for i, s := range nodes {
 		clients[i] = redis.NewClient(&redis.Options{Addr: s.Addr(), DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
 		defer clients[i].Close()
 	}
 	const slots = 16384
 	for i, c := range clients {
-		lo, hi := i*slots/n, (i+1)*slots/n-1
-		if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
-			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, nodes[i].Addr(), err)
+		if i < n {
+			lo, hi := i*slots/n, (i+1)*slots/n-1
+			if err := c.ClusterAddSlotsRange(ctx, lo, hi).Err(); err != nil {
+				t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, nodes[i].Addr(), err)
+			}
 		}
 		if i > 0 {
 			// CLUSTER MEET with the bus port: it is not port+10000 here.
@@ -213,17 +228,58 @@ func StartCluster(t testing.TB, n int) []*Server {
 			}
 		}
 	}
-	for i, c := range clients {
-		for {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)+"\r") {
-				break
+	waitCluster := func(what string, ok func(c *redis.Client) bool) {
+		for i, c := range clients {
+			for !ok(c) {
+				if ctx.Err() != nil {
+					info, _ := c.ClusterNodes(context.Background()).Result()
+					t.Fatalf("redistest: cluster node %s: %s not reached after 60s; CLUSTER NODES:\n%s", nodes[i].Addr(), what, info)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			if ctx.Err() != nil {
-				t.Fatalf("redistest: cluster node %s not ok after 30s: %v\n%s", nodes[i].Addr(), err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return nodes
+	known := "cluster_known_nodes:" + strconv.Itoa(total) + "\r"
+	waitCluster("every node known", func(c *redis.Client) bool {
+		info, err := c.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, known)
+	})
+	if replicas {
+		for i := range n {
+			id, err := clients[i].ClusterMyID(ctx).Result()
+			if err != nil {
+				t.Fatalf("redistest: CLUSTER MYID: %v", err)
+			}
+			for {
+				err := clients[n+i].ClusterReplicate(ctx, id).Err()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("redistest: CLUSTER REPLICATE on %s: %v", nodes[n+i].Addr(), err)
+				}
+				time.Sleep(50 * time.Millisecond) // the node may not know the primary yet
+			}
+		}
+		for i := n; i < total; i++ {
+			for {
+				info, err := clients[i].Info(ctx, "replication").Result()
+				if err == nil && strings.Contains(info, "master_link_status:up") {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("redistest: cluster replica %s: link to its primary not up after 60s: %v\n%s", nodes[i].Addr(), err, info)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	waitCluster("cluster_state:ok", func(c *redis.Client) bool {
+		info, err := c.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok")
+	})
+	if replicas {
+		return nodes[:n], nodes[n:]
+	}
+	return nodes, nil
 }
