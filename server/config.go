@@ -383,6 +383,7 @@ var envOverrides = []struct {
 	{"BACKSTAGE_MCP_STATE", "state", func(c *Config, v string) { c.State = v }},
 	{"BACKSTAGE_MCP_CATALOG_MODE", "catalog.mode", func(c *Config, v string) { c.Catalog.Mode = v }},
 	{"BACKSTAGE_MCP_REDIS_URL", "redis.url", func(c *Config, v string) { c.Redis.URL = v }},
+	{"BACKSTAGE_MCP_REDIS_PASSWORD_FILE", "redis.passwordFile", func(c *Config, v string) { c.Redis.PasswordFile = v }},
 	{"BACKSTAGE_MCP_CURSOR_KEY", "server.cursorKey", func(c *Config, v string) { c.Server.CursorKey = v }},
 	{"BACKSTAGE_MCP_CURSOR_KEY_FILE", "server.cursorKeyFile", func(c *Config, v string) { c.Server.CursorKeyFile = v }},
 }
@@ -466,6 +467,11 @@ func (c *Config) resolvePaths(dir string, getenv func(string) string) {
 	resolve(&c.Backstage.TokenFile, "BACKSTAGE_MCP_BACKSTAGE_TOKEN_FILE")
 	resolve(&c.Server.AdminTokenFile, "BACKSTAGE_MCP_ADMIN_TOKEN_FILE")
 	resolve(&c.Server.CursorKeyFile, "BACKSTAGE_MCP_CURSOR_KEY_FILE")
+	resolve(&c.Redis.PasswordFile, "BACKSTAGE_MCP_REDIS_PASSWORD_FILE")
+	resolve(&c.Redis.Sentinel.PasswordFile, "")
+	resolve(&c.Redis.TLS.CAFile, "")
+	resolve(&c.Redis.TLS.CertFile, "")
+	resolve(&c.Redis.TLS.KeyFile, "")
 	if c.Audit.Path != audit.DefaultPath {
 		resolve(&c.Audit.Path, "BACKSTAGE_MCP_AUDIT_PATH")
 	}
@@ -896,7 +902,7 @@ func (c *Config) Validate() error {
 	case state.Memory:
 	case state.RedisStore:
 		if err := c.Redis.Validate(); err != nil {
-			return bad("redis", "%s", strings.TrimPrefix(err.Error(), "state: "))
+			return redisConfigError(err, bad)
 		}
 	default:
 		return bad("state", "%q must be memory (one process) or redis (several replicas)", c.State)
@@ -906,6 +912,32 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(logFormats, c.Log.Format) {
 		return bad("log.format", "%q must be one of %s", c.Log.Format, strings.Join(logFormats, ", "))
+	}
+	return nil
+}
+
+// redisConfigError reports a state.ConfigError under its own key
+// ("redis.tls.caFile"), so that `config check` points at the right line.
+func redisConfigError(err error, bad func(key, format string, a ...any) error) error {
+	var ce *state.ConfigError
+	if errors.As(err, &ce) {
+		return bad(ce.Key, "%s", ce.Msg)
+	}
+	return bad("redis", "%s", strings.TrimPrefix(err.Error(), "state: "))
+}
+
+// CheckFiles reads the files the configuration names for a connection
+// (with state: redis: the Redis password files, CA, client certificate
+// and key) as serve would, so that `config check` reports a missing or
+// malformed one with its key instead of serve failing at start.
+func (c *Config) CheckFiles() error {
+	if c.State != state.RedisStore {
+		return nil
+	}
+	if err := c.Redis.Check(); err != nil {
+		return redisConfigError(err, func(key, format string, a ...any) error {
+			return &ConfigError{Key: key, Msg: fmt.Sprintf(format, a...)}
+		})
 	}
 	return nil
 }

@@ -68,8 +68,31 @@ func TestParseConfig(t *testing.T) {
 				}
 			}},
 		{name: "unknown state", yaml: "state: etcd\n", wantErr: "state: \"etcd\" must be memory"},
-		{name: "redis needs a url", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\n", wantErr: "redis: redis.url is required"},
-		{name: "redis url scheme", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: http://user:hunter2@r:6379\n", wantErr: "redis.url must be redis://"},
+		{name: "redis needs a url", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\n", wantErr: "redis: say how to reach Redis with state: redis: redis.url"},
+		{name: "redis sentinel", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  sentinel:\n    masterName: mymaster\n    addrs: [s0:26379, s1:26379]\n  username: mcp\n  passwordFile: /run/secrets/redis\n  tls:\n    enabled: true\n    caFile: /etc/redis/ca.pem\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Redis.Mode() != "sentinel" || c.Redis.Sentinel.MasterName != "mymaster" || len(c.Redis.Sentinel.Addrs) != 2 || !c.Redis.UsesTLS() {
+					t.Errorf("redis = %+v", c.Redis)
+				}
+			}},
+		{name: "redis cluster", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  cluster:\n    addrs: [n0:6379, n1:6379, n2:6379]\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Redis.Mode() != "cluster" || len(c.Redis.Cluster.Addrs) != 3 {
+					t.Errorf("redis = %+v", c.Redis)
+				}
+			}},
+		{name: "redis password file from env", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://r:6379\n  username: mcp\n", env: map[string]string{"BACKSTAGE_MCP_REDIS_PASSWORD_FILE": "/run/secrets/pw"},
+			check: func(t *testing.T, c *Config) {
+				if c.Redis.PasswordFile != "/run/secrets/pw" {
+					t.Errorf("redis.passwordFile = %q", c.Redis.PasswordFile)
+				}
+			}},
+		{name: "redis password never inline", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://r:6379\n  password: hunter2\n", wantErr: "cfg.yaml:6: unknown key redis.password"},
+		{name: "redis two modes", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://r:6379\n  cluster:\n    addrs: [n0:6379]\n", wantErr: "redis: set only one of redis.url, redis.sentinel and redis.cluster"},
+		{name: "redis sentinel needs master", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  sentinel:\n    addrs: [s0:26379]\n", wantErr: "cfg.yaml:5: redis.sentinel.masterName: is required"},
+		{name: "redis ca without tls", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  cluster:\n    addrs: [n0:6379]\n  tls:\n    caFile: ca.pem\n", wantErr: "cfg.yaml:8: redis.tls.caFile: is set but TLS is off"},
+		{name: "redis bad cluster addr", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  cluster:\n    addrs: [n0:6379, n1]\n", wantErr: "redis.cluster.addrs[1]: \"n1\" must be host:port"},
+		{name: "redis url scheme", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: http://user:hunter2@r:6379\n", wantErr: "cfg.yaml:5: redis.url: must be redis://"},
 		{name: "redis timeout", yaml: "server:\n  cursorKey: 0123456789abcdef0123456789abcdef\nstate: redis\nredis:\n  url: redis://r:6379\n  timeout: 1m\n", wantErr: "redis.timeout"},
 	}
 	for _, tc := range cases {

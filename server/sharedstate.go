@@ -15,7 +15,7 @@ import (
 // sharedState is what replicas share through Redis (state: redis): rate
 // limits, sessions and the identity resolver cache.
 type sharedState struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string
 	limiter *ratelimit.Chain
 	// unauth holds the unauthenticated requests' buckets, fleet-wide.
@@ -41,7 +41,7 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 	defer cancel()
 	if err := state.Ping(pctx, rdb); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("server: state: redis: cannot reach Redis at start (check redis.url): %w", err)
+		return nil, fmt.Errorf("server: state: redis: cannot reach Redis (%s) at start: check the redis settings: %w", rcfg.Mode(), err)
 	}
 	lim, err := ratelimit.NewRedis(cfg.RateLimits, ratelimit.RedisOptions{Client: rdb, KeyPrefix: rcfg.KeyPrefix, Timeout: rcfg.Timeout})
 	if err != nil {
@@ -54,7 +54,7 @@ func openSharedState(ctx context.Context, cfg *Config, log *slog.Logger) (*share
 		_ = rdb.Close()
 		return nil, fmt.Errorf("server: unauthenticated rate limits: %w", err)
 	}
-	log.Info("shared state in Redis", "keyPrefix", rcfg.KeyPrefix)
+	log.Info("shared state in Redis", "mode", rcfg.Mode(), "tls", rcfg.UsesTLS(), "keyPrefix", rcfg.KeyPrefix)
 	return &sharedState{rdb: rdb, prefix: rcfg.KeyPrefix, limiter: ratelimit.NewChain(lim), unauth: unauth,
 		sessions: state.NewRedisSessions(rdb, cfg.Server.Sessions, rcfg.KeyPrefix, nil)}, nil
 }

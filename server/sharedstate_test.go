@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,7 +21,14 @@ import (
 // newRedisDemoServer is the demo server with state: redis.
 func newRedisDemoServer(t testing.TB, srv *redistest.Server, yaml string) *Server {
 	t.Helper()
-	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"+yaml), "", func(k string) string {
+	return newRedisDemoServerWith(t, "redis:\n  url: "+srv.URL()+"\n", yaml)
+}
+
+// newRedisDemoServerWith is the demo server with state: redis and the
+// redis section given.
+func newRedisDemoServerWith(t testing.TB, redisYAML, yaml string) *Server {
+	t.Helper()
+	cfg, err := ParseConfig([]byte("state: redis\n"+redisYAML+yaml), "", func(k string) string {
 		if k == "BACKSTAGE_MCP_CURSOR_KEY" {
 			return testCursorKey // required with state: redis
 		}
@@ -176,8 +184,8 @@ func TestCursorKeyRequiredWithRedis(t *testing.T) {
 }
 
 // TestSessionStoreDownIsAudited: a request in a session that gets 503
-// because Redis does not answer leaves a record (aggregated: many such
-// requests cost one record and a count), not nothing.
+// because Redis does not answer leaves a record (one per request, so
+// records and calls still match), not nothing.
 func TestSessionStoreDownIsAudited(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg, err := ParseConfig([]byte("state: redis\nredis:\n  url: "+srv.URL()+"\n"), "", func(k string) string {
@@ -237,4 +245,65 @@ func TestSessionStoreDownIsAudited(t *testing.T) {
 	if recs != n {
 		t.Fatalf("%d records of refusals by the session store, want %d (one per request)", recs, n)
 	}
+}
+
+// TestRedisStateModes: the server runs its calls and readiness on Redis
+// as operators run it: behind Sentinel, as a Cluster (two replicas still
+// share one budget), and over TLS with a CA file and an ACL user whose
+// password comes from a file.
+func TestRedisStateModes(t *testing.T) {
+	limits := "rateLimits:\n  classes:\n    default: {requests: 1, per: 1h, burst: 3}\n    high: {requests: 1, per: 1h, burst: 3}\n"
+	serve := func(t *testing.T, redisYAML string, replicas int) {
+		var clients []*client.Client
+		for range replicas {
+			s := newRedisDemoServerWith(t, redisYAML, limits)
+			if code, body := readyz(t, s); code != 200 {
+				t.Fatalf("readyz = %d %s", code, body)
+			}
+			c, err := client.NewInProcessClient(s.MCP())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			servertest.Connect(t, c)
+			clients = append(clients, c)
+		}
+		allowed, limited := 0, 0
+		for i := range 6 {
+			res := servertest.Call(t, clients[i%len(clients)], "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)
+			switch {
+			case !res.IsError:
+				allowed++
+			case strings.Contains(servertest.Text(res), "rate limited (user limit)"):
+				limited++
+			default:
+				t.Fatalf("call %d: %s", i, servertest.Text(res))
+			}
+		}
+		if allowed != 3 || limited != 3 {
+			t.Fatalf("%d replicas allowed %d and limited %d of 6, want the shared burst of 3", replicas, allowed, limited)
+		}
+	}
+	t.Run("sentinel", func(t *testing.T) {
+		ss := redistest.StartSentinelSet(t, "primary", 3)
+		serve(t, "redis:\n  sentinel:\n    masterName: primary\n    addrs: ["+strings.Join(ss.SentinelAddrs(), ", ")+"]\n", 2)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		var addrs []string
+		for _, n := range redistest.StartCluster(t, 3) {
+			addrs = append(addrs, n.Addr())
+		}
+		serve(t, "redis:\n  cluster:\n    addrs: ["+strings.Join(addrs, ", ")+"]\n", 2)
+	})
+	t.Run("tls and acl", func(t *testing.T) {
+		files := redistest.NewTLSFiles(t)
+		srv := redistest.StartWith(t, redistest.Options{TLS: files, Args: []string{
+			"--user", "default", "off", "--user", "mcp", "on", ">acl-pass-0123456789", "~*", "&*", "+@all",
+		}})
+		pw := filepath.Join(t.TempDir(), "redis-password")
+		if err := os.WriteFile(pw, []byte("acl-pass-0123456789\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		serve(t, "redis:\n  url: "+srv.URL()+"\n  username: mcp\n  passwordFile: "+pw+"\n  tls:\n    caFile: "+files.CA+"\n", 2)
+	})
 }

@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"sync"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,9 +47,11 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 
 Reads FILE as the server would — ${ENV_VAR} substitution, environment
 overrides (%s), defaults — and reports the first problem as
-FILE:LINE: KEY: what is wrong; then checks the policy file it names
-(line:column errors). Exit status 0 when both are valid, 1 when not,
-2 on usage errors. Every key is described in docs/configuration.md.
+FILE:LINE: KEY: what is wrong; reads the files it names for Redis
+(passwords, CA, client certificate) as serve would; then checks the
+policy file it names (line:column errors). Exit status 0 when all are
+valid, 1 when not, 2 on usage errors. Every key is described in
+docs/configuration.md.
 
 Example:
   BACKSTAGE_TOKEN=secret backstage-mcp config check testdata/config.example.yaml
@@ -69,6 +72,13 @@ Example:
 	file := fs.Arg(0)
 	cfg, err := server.LoadConfig(file, os.Getenv)
 	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		if ce := (*server.ConfigError)(nil); errors.As(err, &ce) && ce.File == "" {
+			ce.File = file
+		}
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

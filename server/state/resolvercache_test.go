@@ -100,7 +100,7 @@ func TestRedisResolverCacheAcrossReplicas(t *testing.T) {
 			"azp": "vscode", "email": email,
 		})
 	}
-	newClient := func() *redis.Client {
+	newClient := func() redis.UniversalClient {
 		rdb, err := NewRedisClient(RedisConfig{URL: srv.URL(), Timeout: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

@@ -276,9 +276,13 @@ func (m *MemorySessions) Count(context.Context) (int, error) {
 // hash per session (expiring after IdleTTL unused) and sorted sets of
 // session IDs by last use, per user and for the service, for the caps.
 // Create is one Lua script, so the caps hold however many replicas open
-// sessions at once. (The script reaches the hash and per-user set of the
-// session it evicts, which it cannot name in advance: fine on one Redis or
-// a primary with replicas, not on Redis Cluster.)
+// sessions at once. The script reaches the hash and per-user set of the
+// session it evicts, which it cannot name in advance, so on Redis Cluster
+// every session key carries one hash tag ({<prefix>session}) and lives in
+// one slot: the sessions of a deployment sit on one primary (10,000
+// sessions are a few MiB), while rate limits and the resolver cache
+// spread over the cluster. On one server or Sentinel the keys have no
+// tag, as before.
 type RedisSessions struct {
 	rdb    redis.UniversalClient
 	lim    SessionLimits
@@ -291,7 +295,11 @@ func NewRedisSessions(rdb redis.UniversalClient, lim SessionLimits, prefix strin
 	if now == nil {
 		now = time.Now
 	}
-	return &RedisSessions{rdb: rdb, lim: lim.WithDefaults(), prefix: prefix + "session:", now: now}
+	p := prefix + "session:"
+	if IsCluster(rdb) {
+		p = "{" + prefix + "session}:"
+	}
+	return &RedisSessions{rdb: rdb, lim: lim.WithDefaults(), prefix: p, now: now}
 }
 
 func (r *RedisSessions) key(id string) string     { return r.prefix + "id:" + id }

@@ -16,12 +16,23 @@ import (
 // contract tests.
 func storeKinds(t *testing.T) map[string]func(t *testing.T, lim SessionLimits) SessionStore {
 	srv := redistest.Start(t)
+	cluster := clusterAddrs(t)
 	n := 0
 	return map[string]func(t *testing.T, lim SessionLimits) SessionStore{
 		"memory": func(_ *testing.T, lim SessionLimits) SessionStore { return NewMemorySessions(lim, nil) },
 		"redis": func(t *testing.T, lim SessionLimits) SessionStore {
 			n++
 			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return NewRedisSessions(rdb, lim, fmt.Sprintf("t%d:", n), nil)
+		},
+		// Redis Cluster: the create script's keys must share a slot.
+		"redis cluster": func(t *testing.T, lim SessionLimits) SessionStore {
+			n++
+			rdb, err := NewRedisClient(RedisConfig{Cluster: RedisClusterConfig{Addrs: cluster}, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Cleanup(func() { _ = rdb.Close() })
 			return NewRedisSessions(rdb, lim, fmt.Sprintf("t%d:", n), nil)
 		},

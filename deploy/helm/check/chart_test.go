@@ -336,6 +336,75 @@ func TestChartMinimalRender(t *testing.T) {
 	}
 }
 
+// TestChartRedisSentinelWithSecrets: Redis behind Sentinel with an ACL
+// password and TLS from Secrets: no URL Secret is needed, the password
+// is a mounted file named by BACKSTAGE_MCP_REDIS_PASSWORD_FILE, the CA and
+// client certificate are mounted and named in config.redis.tls, the
+// sentinels' port is open, and the server accepts the rendered config.
+func TestChartRedisSentinelWithSecrets(t *testing.T) {
+	objs, err := render(t, "--set", "backstage.url=http://backstage:7007", "--set", "backstage.existingSecret=tok",
+		"--set", "publicURL=https://mcp.example.com", "--set", "config.auth.issuers[0].url=https://login.example.com/",
+		"--set-string", "policy=version: 1", "--set", "replicaCount=3", "--set", "cursorKey.existingSecret=cursor",
+		"--set", "config.state=redis", "--set", "config.redis.sentinel.masterName=mymaster",
+		"--set", "config.redis.sentinel.addrs={sentinel-0:26379,sentinel-1:26379}", "--set", "config.redis.username=mcp",
+		"--set", "redis.enabled=true", "--set", "redis.passwordSecret=redis-acl", "--set", "redis.sentinelPasswordKey=sentinel", "--set", "redis.tlsSecret=redis-tls",
+		"--set", "redis.tlsClientCert=true", "--set", "redis.extraPorts={26379}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := objs["Deployment/rel-backstage-mcp"].(*appsv1.Deployment)
+	pod := d.Spec.Template.Spec
+	env := map[string]corev1.EnvVar{}
+	for _, e := range pod.Containers[0].Env {
+		env[e.Name] = e
+	}
+	if _, ok := env["BACKSTAGE_MCP_REDIS_URL"]; ok {
+		t.Errorf("BACKSTAGE_MCP_REDIS_URL set without redis.existingSecret")
+	}
+	if got := env["BACKSTAGE_MCP_REDIS_PASSWORD_FILE"].Value; got != "/var/run/secrets/backstage-mcp/redis/password" {
+		t.Errorf("BACKSTAGE_MCP_REDIS_PASSWORD_FILE = %q", got)
+	}
+	vols := map[string]string{}
+	for _, v := range pod.Volumes {
+		if v.Secret != nil {
+			vols[v.Name] = v.Secret.SecretName
+		}
+	}
+	mounts := map[string]string{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	if vols["redis-password"] != "redis-acl" || mounts["redis-password"] != "/var/run/secrets/backstage-mcp/redis" ||
+		vols["redis-tls"] != "redis-tls" || mounts["redis-tls"] != "/etc/backstage-mcp/redis-tls" {
+		t.Errorf("volumes %v mounted at %v, want the password and TLS Secrets", vols, mounts)
+	}
+	cm := objs["ConfigMap/rel-backstage-mcp"].(*corev1.ConfigMap)
+	cfg, err := server.ParseConfig([]byte(cm.Data["config.yaml"]), "config.yaml", func(k string) string {
+		if k == "BACKSTAGE_MCP_CURSOR_KEY" {
+			return strings.Repeat("k", 32)
+		}
+		return env[k].Value
+	})
+	if err != nil {
+		t.Fatalf("rendered config.yaml rejected by the server: %v\n%s", err, cm.Data["config.yaml"])
+	}
+	r := cfg.Redis
+	if r.Mode() != "sentinel" || r.Username != "mcp" || r.Sentinel.PasswordFile != "/var/run/secrets/backstage-mcp/redis/sentinel" || r.PasswordFile != "/var/run/secrets/backstage-mcp/redis/password" || !r.TLS.Enabled ||
+		r.TLS.CAFile != "/etc/backstage-mcp/redis-tls/ca.crt" || r.TLS.CertFile != "/etc/backstage-mcp/redis-tls/tls.crt" || r.TLS.KeyFile != "/etc/backstage-mcp/redis-tls/tls.key" {
+		t.Errorf("redis config as the pod sees it: %+v", r)
+	}
+	np := objs["NetworkPolicy/rel-backstage-mcp"].(*networkingv1.NetworkPolicy)
+	var ports []string
+	for _, e := range np.Spec.Egress {
+		for _, p := range e.Ports {
+			ports = append(ports, p.Port.String())
+		}
+	}
+	if !contains(ports, "6379") || !contains(ports, "26379") {
+		t.Errorf("egress ports %v, want 6379 and the sentinels' 26379", ports)
+	}
+}
+
 // TestChartRefusesUnsafeValues: values that would deploy a broken or
 // unsafe server fail at render time with a message naming the fix.
 func TestChartRefusesUnsafeValues(t *testing.T) {
@@ -354,6 +423,8 @@ func TestChartRefusesUnsafeValues(t *testing.T) {
 			"--set", "redis.enabled=true", "--set", "redis.existingSecret=r"), "needs cursorKey.existingSecret"},
 		{"redis without cursor key", append(append([]string{}, base...), "--set", "redis.enabled=true", "--set", "redis.existingSecret=r"),
 			"redis.enabled needs cursorKey.existingSecret"},
+		{"redis without a way to reach it", append(append([]string{}, base...), "--set", "redis.enabled=true", "--set", "cursorKey.existingSecret=c"),
+			"redis.enabled needs redis.existingSecret (the Secret holding the Redis URL), or config.redis.sentinel or config.redis.cluster"},
 		{"service monitor without admin port", append(append([]string{}, base...), "--set", "serviceMonitor.enabled=true",
 			"--set", "metrics.enabled=false"), "needs metrics.enabled"},
 	}

@@ -9,11 +9,17 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 //	srv.Stop()    // Redis down: callers must fail closed
 //	srv.Restart() // same port, empty data
+//
+// It also starts the forms operators run: TLS with certificates made for
+// the test (NewTLSFiles, Options.TLS), ACL users (Options.Args), a
+// primary with a replica and sentinels (StartSentinelSet, redis-server
+// --sentinel) and a Redis Cluster (StartCluster).
 package redistest
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -34,9 +40,25 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	bus  int // cluster bus port (Options.Cluster)
+	opts Options
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
+}
+
+// Options start a server in another role than a plain one.
+type Options struct {
+	// Args are more redis-server arguments ("--user", "app", "on", ...).
+	Args []string
+	// TLS serves TLS only (the plain port is off) with these files;
+	// Addr is then the TLS port.
+	TLS *TLSFiles
+	// Sentinel starts redis-server --sentinel with these lines in its
+	// configuration file (port, bind and dir are added).
+	Sentinel []string
+	// Cluster starts a cluster-enabled node (see StartCluster).
+	Cluster bool
 }
 
 // Binary returns the path of redis-server, or an error saying how to
@@ -56,11 +78,18 @@ func Binary() (string, error) {
 // test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts redis-server with opts on a free loopback port and
+// stops it when the test ends.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		testtools.Missing(t, "redis-server (redis-server)")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), opts: opts}
 	s.port, err = freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -75,16 +104,58 @@ func Start(t testing.TB) *Server {
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// URL is the redis:// URL of the server.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
+
+// URL is the redis:// URL of the server (rediss:// with TLS).
+func (s *Server) URL() string {
+	if s.opts.TLS != nil {
+		return "rediss://" + s.Addr() + "/0"
+	}
+	return "redis://" + s.Addr() + "/0"
+}
+
+// Log returns what the server wrote to its log file.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	return string(b)
+}
 
 func (s *Server) start() error {
-	args := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
-		"--logfile", filepath.Join(s.dir, "redis.log"),
+	var args []string
+	common := []string{"--bind", "127.0.0.1", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
+		"--logfile", filepath.Join(s.dir, "redis.log")}
+	switch {
+	case s.opts.Sentinel != nil:
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		lines := append([]string{"port " + strconv.Itoa(s.port)}, s.opts.Sentinel...)
+		if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			return fmt.Errorf("redistest: %w", err)
+		}
+		args = append([]string{conf, "--sentinel"}, common...)
+	default:
+		port := []string{"--port", strconv.Itoa(s.port)}
+		if f := s.opts.TLS; f != nil {
+			port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port), "--tls-cert-file", f.ServerCert,
+				"--tls-key-file", f.ServerKey, "--tls-ca-cert-file", f.CA, "--tls-auth-clients", "optional"}
+		}
+		args = append(port, "--save", "", "--appendonly", "no", "--protected-mode", "yes")
+		args = append(args, common...)
+		if s.opts.Cluster {
+			// The bus port defaults to port+10000, past 65535 for most
+			// ephemeral ports: take a free one.
+			if s.bus == 0 {
+				bus, err := freePort()
+				if err != nil {
+					return err
+				}
+				s.bus = bus
+			}
+			args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
+				"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(s.bus))
+		}
 	}
+	args = append(args, s.opts.Args...)
 	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redistest: start redis-server: %w", err)
@@ -94,15 +165,14 @@ func (s *Server) start() error {
 	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ping(s.Addr()) == nil {
+		if s.ping() == nil {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return fmt.Errorf("redistest: redis-server on %s did not answer PING within 10s; log:\n%s", s.Addr(), log)
+	return fmt.Errorf("redistest: redis-server on %s did not answer PING within 10s; log:\n%s", s.Addr(), s.Log())
 }
 
 // Stop kills the server (like a crash: no shutdown, no save). Safe to call
@@ -128,28 +198,44 @@ func (s *Server) Restart() {
 	}
 }
 
-// Do sends one inline command and returns the first line of the reply, for
+// Do sends one command and returns the first line of the reply, for
 // tests that inspect the store without a client library.
 func (s *Server) Do(args ...string) (string, error) {
-	return do(s.Addr(), args...)
+	return do(s.Addr(), s.tlsConfig(), args...)
 }
 
-func ping(addr string) error {
-	r, err := do(addr, "PING")
+func (s *Server) tlsConfig() *tls.Config {
+	if s.opts.TLS == nil {
+		return nil
+	}
+	return s.opts.TLS.ClientConfig()
+}
+
+// ping reports whether the server answers; a server that wants a password
+// first (-NOAUTH) answers too.
+func (s *Server) ping() error {
+	r, err := do(s.Addr(), s.tlsConfig(), "PING")
 	if err != nil {
 		return err
 	}
-	if r != "+PONG" {
+	if r != "+PONG" && !strings.HasPrefix(r, "-NOAUTH") {
 		return fmt.Errorf("redistest: PING answered %q", r)
 	}
 	return nil
 }
 
-func do(addr string, args ...string) (string, error) {
+func do(addr string, tc *tls.Config, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	var c net.Conn
+	var err error
+	if tc != nil {
+		d := tls.Dialer{Config: tc}
+		c, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return "", fmt.Errorf("redistest: %w", err)
 	}

@@ -65,8 +65,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "more than one replica needs cursorKey.existingSecret: every replica must sign pagination cursors with the same key" -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.redis.enabled (not .Values.redis.existingSecret) -}}
-{{- fail "redis.enabled needs redis.existingSecret: the Secret holding the Redis URL" -}}
+{{- $redisCfg := (get (.Values.config | default dict) "redis") | default dict -}}
+{{- if and .Values.redis.enabled (not .Values.redis.existingSecret) (not (get $redisCfg "sentinel")) (not (get $redisCfg "cluster")) -}}
+{{- fail "redis.enabled needs redis.existingSecret (the Secret holding the Redis URL), or config.redis.sentinel or config.redis.cluster saying where Redis is" -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (not .Values.cursorKey.existingSecret) -}}
 {{- fail "redis.enabled needs cursorKey.existingSecret: with state: redis every replica must seal pagination cursors with the same key, kept outside Redis" -}}
