@@ -231,9 +231,7 @@ func (c *Catalog) byQuery(w http.ResponseWriter, qp queryParams) error {
 		}
 		cur := &cursor{orderFields: ofs, fullText: ft, pred: pred}
 		if pred != nil {
-			var b bytes.Buffer
-			pred.marshal(&b)
-			cur.query = b.Bytes()
+			cur.query = pred.json()
 		}
 		q.cur = cur
 	}

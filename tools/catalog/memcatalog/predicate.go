@@ -113,6 +113,13 @@ func jsTrim(s string) string {
 	})
 }
 
+// json is the predicate as Backstage writes it into cursors.
+func (p *predicate) json() []byte {
+	var b bytes.Buffer
+	p.marshal(&b)
+	return b.Bytes()
+}
+
 // marshal writes the predicate as Backstage writes it into cursors.
 func (p *predicate) marshal(buf *bytes.Buffer) {
 	str := func(s string) {

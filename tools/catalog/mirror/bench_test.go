@@ -208,41 +208,24 @@ func BenchmarkDeltaSyncIdle(b *testing.B) {
 	}
 }
 
-// inProcessTransport hands requests to a handler in this process (as the
-// server's InProcessTransport does).
-type inProcessTransport struct{ h http.Handler }
-
-func (t inProcessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, req)
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
-}
-
-func syncedMirrorClient(b *testing.B, n int) *catalog.Client {
+// syncedMirror is a mirror of a generated catalog of n entities, synced.
+func syncedMirror(b *testing.B, n int) *Mirror {
 	up := newBenchUpstream(b, upstreamCatalog(b, n, 0))
-	m, err := New(Config{Upstream: up.c, Token: "bench-mirror-token"})
+	m, err := New(Config{Upstream: up.c})
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, err := m.Sync(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	c, err := catalog.New(catalog.Config{BaseURL: "http://mirror.invalid", Token: catalog.StaticToken("bench-mirror-token"),
-		HTTPClient: &http.Client{Transport: inProcessTransport{m.Handler()}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c
+	return m
 }
 
-// BenchmarkMirrorGet: a by-name lookup through the catalog client, served
-// in process by the mirror.
+// BenchmarkMirrorGet: a by-name lookup, answered in process by the mirror.
 func BenchmarkMirrorGet(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
-			c := syncedMirrorClient(b, n)
+			c := syncedMirror(b, n)
 			names, _, _ := benchTargets(b, n)
 			ctx := context.Background()
 			i := 0
@@ -264,10 +247,19 @@ func BenchmarkMirrorGet(b *testing.B) {
 // the mirror.
 func BenchmarkMirrorSearch(b *testing.B) {
 	for _, n := range []int{10_000, 30_000, 100_000} {
-		c := syncedMirrorClient(b, n)
-		_, owner, prefix := benchTargets(b, n)
+		// Each size's mirror is synced by the first sub-benchmark that
+		// runs, so that -bench 'MirrorSearch/.*/10k' syncs 10k alone.
+		var c *Mirror
+		var owner, prefix string
+		setup := func(b *testing.B) {
+			if c == nil {
+				c = syncedMirror(b, n)
+				_, owner, prefix = benchTargets(b, n)
+			}
+		}
 		ctx := context.Background()
 		b.Run(fmt.Sprintf("kind+owner/%dk", n/1000), func(b *testing.B) {
+			setup(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				p, err := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}, "relations.ownedBy": {owner}}},
@@ -278,6 +270,7 @@ func BenchmarkMirrorSearch(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("kind/%dk", n/1000), func(b *testing.B) {
+			setup(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				p, err := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}}},
@@ -288,6 +281,7 @@ func BenchmarkMirrorSearch(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("fulltext/%dk", n/1000), func(b *testing.B) {
+			setup(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				p, err := c.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}}},
