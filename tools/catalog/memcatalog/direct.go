@@ -181,7 +181,7 @@ func (c *Catalog) Facets(ctx context.Context, facets []string, filters []catalog
 		counts := map[string]int{}
 		for _, r := range c.idx.byKey[strings.ToLower(f)] {
 			if allowed == nil || allowed.has(r.ent) {
-				counts[r.orig]++
+				counts[c.idx.orig(r)]++
 			}
 		}
 		values := make([]catalog.FacetValue, 0, len(counts))

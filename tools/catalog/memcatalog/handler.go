@@ -426,7 +426,7 @@ func (c *Catalog) facets(w http.ResponseWriter, qp queryParams) error {
 		counts := map[string]int{}
 		for _, r := range c.idx.byKey[strings.ToLower(f)] {
 			if allowed == nil || allowed.has(r.ent) {
-				counts[r.orig]++
+				counts[c.idx.orig(r)]++
 			}
 		}
 		values := make([]string, 0, len(counts))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,11 +26,13 @@ type searchRow struct {
 	null  bool
 }
 
-// keyRow is a non-null search row seen from its key.
+// keyRow is a non-null search row seen from its key: 24 bytes. The value
+// as written is the lowercase value itself unless alt is set: then it is
+// the index's origs[alt-1] (see searchIndex.orig).
 type keyRow struct {
+	value string // lowercase; usually a piece of the entity's encoding
 	ent   int32
-	value string
-	orig  string
+	alt   uint32
 }
 
 // searchIndex answers "which entities have key K (with value V)" as bitsets.
@@ -37,6 +40,7 @@ type searchIndex struct {
 	n      int
 	exists map[string][]int32  // key -> entities having a row (null or not)
 	byKey  map[string][]keyRow // key -> non-null rows sorted by (value, ent): the entities with a value are a range of it
+	origs  []string            // the values as written of the rows whose lowercase differs (keyRow.alt)
 	grams  *gramCache          // trigrams of the fields full-text searches read
 	sorts  *sortCache          // per order field: non-null set, entity -> rows
 	lists  *listSets           // sets of long lists, built when a filter reads them
@@ -51,6 +55,7 @@ func buildIndex(entries []*entry) (*searchIndex, error) {
 	}
 	idx.n = len(entries)
 	idx.sortKeyRows()
+	idx.trim()
 	return idx, nil
 }
 
@@ -78,9 +83,40 @@ func (idx *searchIndex) add(en *entry) error {
 		if r.null {
 			continue
 		}
-		idx.byKey[r.key] = append(idx.byKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+		idx.byKey[r.key] = append(idx.byKey[r.key], idx.row(en.pos, r.value, r.orig))
 	}
 	return nil
+}
+
+// row is the keyRow of entity ent with value (lowercase) and orig (as
+// written).
+func (idx *searchIndex) row(ent int32, value, orig string) keyRow {
+	r := keyRow{value: value, ent: ent}
+	if orig != value {
+		idx.origs = append(idx.origs, orig)
+		r.alt = uint32(len(idx.origs)) //nolint:gosec // fewer rows than 2^32: entities are bounded by int32 positions
+	}
+	return r
+}
+
+// orig is the value of r as written.
+func (idx *searchIndex) orig(r keyRow) string {
+	if r.alt == 0 {
+		return r.value
+	}
+	return idx.origs[r.alt-1]
+}
+
+// trim gives every list of the index its exact length, so that a built
+// index holds no spare capacity left by appends.
+func (idx *searchIndex) trim() {
+	for k, l := range idx.exists {
+		idx.exists[k] = slices.Clone(l)
+	}
+	for k, rows := range idx.byKey {
+		idx.byKey[k] = slices.Clone(rows)
+	}
+	idx.origs = slices.Clone(idx.origs)
 }
 
 // renumber moves every entity from position p to remap[p] (a permutation;
@@ -314,6 +350,14 @@ func (idx *searchIndex) valueRows(key, v string) []keyRow {
 // already at their new positions. Only byKey needs an order (value, then
 // position); exists lists are sets.
 func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchIndex, error) {
+	out := &searchIndex{
+		n:      n,
+		exists: make(map[string][]int32, len(idx.exists)),
+		byKey:  make(map[string][]keyRow, len(idx.byKey)),
+		grams:  newGramCache(),
+		sorts:  newSortCache(),
+		lists:  &listSets{sets: make(map[string]bitset)},
+	}
 	addExists := map[string][]int32{}
 	addByKey := map[string][]keyRow{}
 	for _, en := range added {
@@ -328,7 +372,7 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 			if r.null {
 				continue
 			}
-			addByKey[r.key] = append(addByKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+			addByKey[r.key] = append(addByKey[r.key], out.row(en.pos, r.value, r.orig))
 		}
 	}
 	remapList := func(l []int32, extra []int32) []int32 {
@@ -339,14 +383,6 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 			}
 		}
 		return append(out, extra...)
-	}
-	out := &searchIndex{
-		n:      n,
-		exists: make(map[string][]int32, len(idx.exists)),
-		byKey:  make(map[string][]keyRow, len(idx.byKey)),
-		grams:  newGramCache(),
-		sorts:  newSortCache(),
-		lists:  &listSets{sets: make(map[string]bitset)},
 	}
 	for k, l := range idx.exists {
 		if nl := remapList(l, addExists[k]); len(nl) > 0 {
@@ -375,6 +411,9 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 				continue
 			}
 			r.ent = q
+			if r.alt != 0 {
+				r = out.row(q, r.value, idx.origs[r.alt-1])
+			}
 			for j < len(add) && less(add[j], r) {
 				merged = append(merged, add[j])
 				j++
@@ -392,5 +431,6 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 			out.byKey[k] = add
 		}
 	}
+	out.origs = slices.Clip(out.origs)
 	return out, nil
 }

@@ -122,6 +122,7 @@ func (b *Builder) Catalog() (*Catalog, error) {
 	b.idx.renumber(remap)
 	b.idx.n = len(c.entries)
 	b.idx.sortKeyRows()
+	b.idx.trim()
 	c.idx = b.idx
 	return c, nil
 }

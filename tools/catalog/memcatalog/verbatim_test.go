@@ -168,11 +168,24 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-// canonical returns the index with its set-valued lists sorted.
-func canonical(idx *searchIndex) *searchIndex {
-	out := &searchIndex{n: idx.n, exists: map[string][]int32{}, byKey: idx.byKey}
+// canonicalIndex is an index with its set-valued lists sorted and each
+// row's value as written spelt out (alt numbers differ between indexes).
+type canonicalIndex struct {
+	n      int
+	exists map[string][]int32
+	byKey  map[string][][3]any // value, ent, value as written
+}
+
+// canonical returns idx as a canonicalIndex.
+func canonical(idx *searchIndex) canonicalIndex {
+	out := canonicalIndex{n: idx.n, exists: map[string][]int32{}, byKey: map[string][][3]any{}}
 	for k, l := range idx.exists {
 		out.exists[k] = slices.Sorted(slices.Values(l))
+	}
+	for k, rows := range idx.byKey {
+		for _, r := range rows {
+			out.byKey[k] = append(out.byKey[k], [3]any{r.value, r.ent, idx.orig(r)})
+		}
 	}
 	return out
 }
