@@ -9,89 +9,82 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// jsonRows flattens an entity the way Backstage's buildEntitySearch does
+// flattener makes the search rows of one entity after another, reusing
+// its scratch space (its maps and slices) from one to the next: a full
+// sync flattens every entity of the catalog. Not safe for concurrent use.
+type flattener struct {
+	raw      []flatKV
+	members  [][]flatMember // per depth
+	seenPath map[string]bool
+	byLower  map[string]string
+	seen     map[rowID]bool
+	rows     []searchRow
+}
+
+type flatKV struct {
+	key   string
+	value gjson.Result // Type gjson.True for the "<path>.<item>" rows
+}
+
+type flatMember struct {
+	k string
+	v gjson.Result
+}
+
+// rowID identifies a row for deduplication: key and value, or key alone
+// for a null row.
+type rowID struct {
+	key, value string
+	null       bool
+}
+
+func newFlattener() *flattener {
+	return &flattener{seenPath: map[string]bool{}, byLower: map[string]string{}, seen: map[rowID]bool{}}
+}
+
+// jsonRows is newFlattener().rows(js) with a result of its own.
+func jsonRows(js string) ([]searchRow, error) {
+	rows, err := newFlattener().rowsOf(js)
+	return rows, err
+}
+
+// rowsOf flattens an entity the way Backstage's buildEntitySearch does
 // (the rows searchRows makes of the decoded entity), reading the entity's
 // encoding instead: every string without escapes in a row is a piece of
 // that encoding, not a copy, so the index holds no second copy of the
 // entity's text (a value is copied only when lower-casing changes it).
-// TestJSONRowsMatchDecoded holds it to searchRows.
-func jsonRows(js string) ([]searchRow, error) {
+// TestJSONRowsMatchDecoded holds it to searchRows. The rows are valid
+// until the next call.
+func (f *flattener) rowsOf(js string) ([]searchRow, error) {
 	root := gjson.Parse(js)
 	if !root.IsObject() {
 		return nil, fmt.Errorf("not a JSON object")
 	}
-	type kv struct {
-		key   string
-		value gjson.Result // Type gjson.True for the "<path>.<item>" rows
-	}
-	var raw []kv
-	seenPath := map[string]bool{}
-	var visit func(path string, cur gjson.Result)
-	visit = func(path string, cur gjson.Result) {
-		if specialKeys[path] {
-			return
-		}
-		switch {
-		case cur.IsArray():
-			cur.ForEach(func(_, item gjson.Result) bool {
-				visit(path, item)
-				if item.Type == gjson.String {
-					pk := path + "." + item.Str
-					if lk := strings.ToLower(pk); !seenPath[lk] {
-						seenPath[lk] = true
-						raw = append(raw, kv{pk, gjson.Result{Type: gjson.True}})
-					}
-				}
-				return true
-			})
-		case cur.IsObject():
-			type member struct {
-				k string
-				v gjson.Result
-			}
-			var ms []member
-			cur.ForEach(func(k, v gjson.Result) bool {
-				ms = append(ms, member{k.Str, v})
-				return true
-			})
-			sort.SliceStable(ms, func(a, b int) bool { return ms[a].k < ms[b].k })
-			for i, m := range ms {
-				if i+1 < len(ms) && ms[i+1].k == m.k {
-					continue // a repeated key: the last one counts, as when decoded
-				}
-				p := m.k
-				if path != "" {
-					p = path + "." + m.k
-				}
-				visit(p, m.v)
-			}
-		default:
-			raw = append(raw, kv{path, cur})
-		}
-	}
-	visit("", root)
+	f.raw = f.raw[:0]
+	clear(f.seenPath)
+	clear(f.byLower)
+	clear(f.seen)
+	f.visit("", root, 0)
 	md := member(root, "metadata")
-	raw = append(raw, kv{"metadata.name", member(md, "name")}, kv{"metadata.namespace", member(md, "namespace")},
-		kv{"metadata.uid", member(md, "uid")})
+	f.raw = append(f.raw, flatKV{"metadata.name", member(md, "name")}, flatKV{"metadata.namespace", member(md, "namespace")},
+		flatKV{"metadata.uid", member(md, "uid")})
 	if rels := member(root, "relations"); rels.IsArray() {
 		rels.ForEach(func(_, r gjson.Result) bool {
-			raw = append(raw, kv{"relations." + member(r, "type").Str, member(r, "targetRef")})
+			f.raw = append(f.raw, flatKV{"relations." + member(r, "type").Str, member(r, "targetRef")})
 			return true
 		})
 	}
 
-	byLower := map[string]string{}
-	for _, r := range raw {
+	for _, r := range f.raw {
 		l := strings.ToLower(r.key)
-		if prev, ok := byLower[l]; ok && prev != r.key {
+		if prev, ok := f.byLower[l]; ok && prev != r.key {
 			return nil, fmt.Errorf("entity has duplicate keys that vary only in casing, '%s'", l)
 		}
-		byLower[l] = r.key
+		f.byLower[l] = r.key
 	}
 
-	rows := make([]searchRow, 0, len(raw))
-	seen := map[string]bool{}
-	for _, r := range raw {
+	rows := f.rows[:0]
+	for _, r := range f.raw {
 		key := strings.ToLower(r.key)
 		if jsLen(key) > maxSearchKeyLen {
 			continue
@@ -103,18 +96,62 @@ func jsonRows(js string) ([]searchRow, error) {
 				row = searchRow{key: key, value: v, orig: s}
 			}
 		}
-		dk := key + "\x00" + row.value
+		id := rowID{key: key, value: row.value, null: row.null}
 		if row.null {
-			dk = key + "\x01"
+			id.value = ""
 		}
-		if seen[dk] {
+		if f.seen[id] {
 			continue
 		}
-		seen[dk] = true
+		f.seen[id] = true
 		rows = append(rows, row)
 	}
 	sort.SliceStable(rows, func(a, b int) bool { return rows[a].key < rows[b].key })
+	f.rows = rows
 	return rows, nil
+}
+
+func (f *flattener) visit(path string, cur gjson.Result, depth int) {
+	if specialKeys[path] {
+		return
+	}
+	switch {
+	case cur.IsArray():
+		cur.ForEach(func(_, item gjson.Result) bool {
+			f.visit(path, item, depth+1)
+			if item.Type == gjson.String {
+				pk := path + "." + item.Str
+				if lk := strings.ToLower(pk); !f.seenPath[lk] {
+					f.seenPath[lk] = true
+					f.raw = append(f.raw, flatKV{pk, gjson.Result{Type: gjson.True}})
+				}
+			}
+			return true
+		})
+	case cur.IsObject():
+		for len(f.members) <= depth {
+			f.members = append(f.members, nil)
+		}
+		ms := f.members[depth][:0]
+		cur.ForEach(func(k, v gjson.Result) bool {
+			ms = append(ms, flatMember{k.Str, v})
+			return true
+		})
+		sort.SliceStable(ms, func(a, b int) bool { return ms[a].k < ms[b].k })
+		f.members[depth] = ms
+		for i, m := range ms {
+			if i+1 < len(ms) && ms[i+1].k == m.k {
+				continue // a repeated key: the last one counts, as when decoded
+			}
+			p := m.k
+			if path != "" {
+				p = path + "." + m.k
+			}
+			f.visit(p, m.v, depth+1)
+		}
+	default:
+		f.raw = append(f.raw, flatKV{path, cur})
+	}
 }
 
 // member is the value of key in object o, the last one when the key is

@@ -48,8 +48,9 @@ type searchIndex struct {
 
 func buildIndex(entries []*entry) (*searchIndex, error) {
 	idx := newIndex()
+	fl := newFlattener()
 	for _, en := range entries {
-		if err := idx.add(en); err != nil {
+		if err := idx.add(en, fl); err != nil {
 			return nil, err
 		}
 	}
@@ -71,8 +72,8 @@ func newIndex() *searchIndex {
 
 // add indexes one decoded entry at its position; byKey is left unsorted
 // (sortKeyRows).
-func (idx *searchIndex) add(en *entry) error {
-	rows, err := jsonRows(en.json)
+func (idx *searchIndex) add(en *entry, fl *flattener) error {
+	rows, err := fl.rowsOf(en.json)
 	if err != nil {
 		return fmt.Errorf("%s: %w", en.ref, err)
 	}
@@ -360,8 +361,9 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 	}
 	addExists := map[string][]int32{}
 	addByKey := map[string][]keyRow{}
+	fl := newFlattener()
 	for _, en := range added {
-		rows, err := jsonRows(en.json)
+		rows, err := fl.rowsOf(en.json)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", en.ref, err)
 		}

@@ -49,6 +49,7 @@ type Builder struct {
 	seenRef map[string]int
 	seenUID map[string]int
 	idx     *searchIndex // positions in the order of Add until Catalog
+	flat    *flattener
 	err     error
 }
 
@@ -57,7 +58,7 @@ type Builder struct {
 func NewBuilder(opts ...Option) *Builder {
 	cfg := newConfig(opts)
 	cfg.verbatim = true
-	return &Builder{c: newCatalog(cfg, 0), seenRef: map[string]int{}, seenUID: map[string]int{}, idx: newIndex()}
+	return &Builder{c: newCatalog(cfg, 0), seenRef: map[string]int{}, seenUID: map[string]int{}, idx: newIndex(), flat: newFlattener()}
 }
 
 // Len is the number of entities added so far.
@@ -94,7 +95,7 @@ func (b *Builder) add(raw json.RawMessage) error {
 		return fmt.Errorf("%w: too many entities", ErrInvalidEntity)
 	}
 	en.pos = int32(i)
-	if err := b.idx.add(en); err != nil {
+	if err := b.idx.add(en, b.flat); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
 	b.seenRef[en.ref], b.seenUID[en.uid] = i, i
@@ -110,7 +111,7 @@ func (b *Builder) Catalog() (*Catalog, error) {
 	}
 	b.err = errors.New("memcatalog: Builder.Catalog called twice")
 	c := b.c
-	b.seenRef, b.seenUID = nil, nil
+	b.seenRef, b.seenUID, b.flat = nil, nil, nil
 	sort.Slice(c.entries, func(x, y int) bool { return c.entries[x].uid < c.entries[y].uid })
 	remap := make([]int32, len(c.entries))
 	c.byRef = make(map[string]*entry, len(c.entries))
