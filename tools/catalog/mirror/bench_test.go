@@ -13,6 +13,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,6 +418,15 @@ func (u *pageUpstream) GetByRefs(context.Context, []string, []string) ([]json.Ra
 	return nil, errors.New("pageUpstream: no by-refs")
 }
 
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // heapObjects reads the bytes of heap objects, live or not yet collected,
 // without stopping the world.
 func heapObjects(s []metrics.Sample) uint64 {
@@ -428,7 +438,8 @@ func heapObjects(s []metrics.Sample) uint64 {
 // that costs nothing and holds its pages in a file: live heap afterwards
 // (after GC), the peak of the heap during the sync (sampled every
 // millisecond; garbage not yet collected included, as the process's RSS
-// sees it), and the bytes allocated; jsonMB is the catalog's JSON as
+// sees it), the bytes allocated and the CPU time the process spent (cpu-s:
+// what the sync costs, whatever else the machine runs); jsonMB is the catalog's JSON as
 // Backstage serves it, the yardstick of the other three.
 //
 //	go test -run '^$' -bench FullSyncMemory -benchtime 1x ./tools/catalog/mirror/
@@ -444,6 +455,7 @@ func BenchmarkFullSyncMemory(b *testing.B) {
 				jsonBytes = up.ends[len(up.ends)-1]
 			}
 			var live, peak, alloc uint64
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				base := heapInUse()
@@ -470,11 +482,13 @@ func BenchmarkFullSyncMemory(b *testing.B) {
 						}
 					}
 				}()
+				cpu0 := cpuTime()
 				b.StartTimer()
 				if _, err := m.Sync(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
+				cpu = cpuTime() - cpu0
 				close(done)
 				peak = <-peaks - base
 				runtime.ReadMemStats(&ms1)
@@ -490,6 +504,7 @@ func BenchmarkFullSyncMemory(b *testing.B) {
 			b.ReportMetric(per(uint64(jsonBytes)), "jsonMB/10k")
 			b.ReportMetric(float64(live)/float64(jsonBytes), "live/json")
 			b.ReportMetric(float64(peak)/float64(live), "peak/live")
+			b.ReportMetric(cpu.Seconds(), "cpu-s")
 		})
 	}
 }
