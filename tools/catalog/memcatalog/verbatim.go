@@ -50,6 +50,7 @@ type Builder struct {
 	seenUID map[string]int
 	idx     *searchIndex // positions in the order of Add until Catalog
 	flat    *flattener
+	prev    *Catalog // see Share
 	err     error
 }
 
@@ -60,6 +61,13 @@ func NewBuilder(opts ...Option) *Builder {
 	cfg.verbatim = true
 	return &Builder{c: newCatalog(cfg, 0), seenRef: map[string]int{}, seenUID: map[string]int{}, idx: newIndex(), flat: newFlattener()}
 }
+
+// Share makes the entities added from now on share their encoding with
+// prev's entity of the same ref when the two encodings are equal: a full
+// sync that reads again a catalog of which little changed then holds each
+// unchanged entity's text once while both copies are alive (the new index
+// points into the old text). prev is not changed.
+func (b *Builder) Share(prev *Catalog) { b.prev = prev }
 
 // Len is the number of entities added so far.
 func (b *Builder) Len() int { return len(b.c.entries) }
@@ -95,6 +103,11 @@ func (b *Builder) add(raw json.RawMessage) error {
 		return fmt.Errorf("%w: too many entities", ErrInvalidEntity)
 	}
 	en.pos = int32(i)
+	if b.prev != nil {
+		if old := b.prev.byRef[en.ref]; old != nil && old.json == en.json {
+			en.ref, en.uid, en.etag, en.json = old.ref, old.uid, old.etag, old.json
+		}
+	}
 	if err := b.idx.add(en, b.flat); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
@@ -111,7 +124,7 @@ func (b *Builder) Catalog() (*Catalog, error) {
 	}
 	b.err = errors.New("memcatalog: Builder.Catalog called twice")
 	c := b.c
-	b.seenRef, b.seenUID, b.flat = nil, nil, nil
+	b.seenRef, b.seenUID, b.flat, b.prev = nil, nil, nil, nil
 	sort.Slice(c.entries, func(x, y int) bool { return c.entries[x].uid < c.entries[y].uid })
 	remap := make([]int32, len(c.entries))
 	c.byRef = make(map[string]*entry, len(c.entries))

@@ -452,6 +452,11 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 	// Each page is decoded, checked and indexed as it arrives, then let
 	// go: the sync never holds every page at once.
 	b := memcatalog.NewBuilder(m.opts...)
+	if prev := m.snap.Load(); prev != nil {
+		// The copy being replaced stays alive until the swap: unchanged
+		// entities keep its text rather than a second one.
+		b.Share(prev.cat)
+	}
 	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
 		if err := b.Add(page...); err != nil {
 			return fmt.Errorf("mirror: full sync: %w", err)
