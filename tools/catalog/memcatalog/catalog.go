@@ -95,8 +95,9 @@ type RecordedRequest struct {
 	Body []byte
 }
 
-// Catalog is an immutable, indexed set of entities with an HTTP handler that
-// answers like Backstage's catalog backend. It is safe for concurrent use.
+// Catalog is an immutable, indexed set of entities that answers like
+// Backstage's catalog backend, through its HTTP handler or as Go calls
+// (direct.go). It is safe for concurrent use.
 type Catalog struct {
 	token       []byte
 	maxRecorded int
