@@ -24,8 +24,8 @@ var allocBudgets = []struct {
 }{
 	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 435, 460},
 	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 715, 745},
-	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2010, 5165},
-	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1165, 2730},
+	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2010, 4135},
+	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1165, 2190},
 }
 
 // raceAllowance scales the budgets in a race build (see allocBudgets).

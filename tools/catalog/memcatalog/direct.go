@@ -265,6 +265,7 @@ func rawEntities(items []*entry, fields []string) ([]json.RawMessage, error) {
 	var proj *projector
 	if fields != nil {
 		proj = newProjector(fields)
+		proj.raw = true // encoded at once: values copied as they are encoded
 	}
 	for i, en := range items {
 		switch {

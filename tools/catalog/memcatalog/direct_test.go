@@ -124,6 +124,11 @@ func checkDirect(t *testing.T, c *Catalog, cl *catalog.Client) {
 		{FullTextTerm: "a", Order: []catalog.Order{{Field: "metadata.name", Descending: true}}, Limit: 30},
 		{Fields: []string{"kind", "metadata.name", " metadata.namespace", "kind", "spec.providesApis", "relations", "metadata.annotations.backstage.io/techdocs-ref"}, Limit: 40},
 		{Fields: []string{"spec.objs.length", "spec.objs.name"}, Filters: []catalog.Filter{{"metadata.name": {"svc-four"}}}},
+		// Fields that overlap, reach into arrays and objects already
+		// projected whole, and replace them.
+		{Fields: []string{"spec.objs", "spec.objs.0.name", "spec.objs.1.v", "metadata.name", "metadata", "spec.num", "spec.flag",
+			"spec.empty", "relations.0", "relations.0.type", "metadata.tags.1", "spec.objs.length"}, Filters: []catalog.Filter{{"kind": {"component"}}}},
+		{Fields: []string{"metadata.annotations", "metadata.annotations.backstage.io/techdocs-ref", "spec", "spec.owner", "relations"}, Limit: 50},
 		// Refused by the client's checks or by the catalog's.
 		{Filters: []catalog.Filter{{}}},
 		{Filters: []catalog.Filter{{"kind": {"a,b"}}}},
