@@ -36,15 +36,23 @@ func benchCall(b *testing.B, s *Server, tool, args string) int {
 
 // newBenchServer is the demo server with rate limits off, so that the
 // benchmarks measure the tool path and not the refusal of a spent bucket.
-func newBenchServer(b testing.TB) *Server {
+func newBenchServer(b testing.TB) *Server { b.Helper(); return newBenchServerMode(b, false) }
+
+// newBenchServerMode is newBenchServer, in catalog mirror mode when mirror
+// is set (the mirror filled from the demo catalog).
+func newBenchServerMode(b testing.TB, mirror bool) *Server {
 	b.Helper()
-	cfg, err := ParseConfig([]byte(`rateLimits:
+	conf := `rateLimits:
   classes:
     default: {unlimited: true}
     high: {unlimited: true}
   agent: {unlimited: true}
   global: {unlimited: true}
-`), "bench", func(string) string { return "" })
+`
+	if mirror {
+		conf += "catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"
+	}
+	cfg, err := ParseConfig([]byte(conf), "bench", func(string) string { return "" })
 	if err != nil {
 		b.Fatal(err)
 	}

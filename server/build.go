@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,27 +92,30 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	// Backstage already shows. So in mirror mode nothing is cached or
 	// coalesced; the concurrency caps and rate still apply.
 	guard := upstreamGuard(up, cfg.Catalog.Mode == CatalogMirror)
-	var client *catalog.Client // reads Backstage (or the demo catalog)
+	var upstream *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		upstream, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
 	case cfg.Backstage.BaseURL != "":
-		client, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
+		upstream, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
 		err = errors.New("server: no catalog: set backstage.baseUrl in the config (or BACKSTAGE_MCP_BACKSTAGE_URL), or use --demo")
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	// In mirror mode the tools, identity resolution and reviews read the
-	// mirror through the same client code path; the mirror alone reads
-	// Backstage, with the client just built (guard and timeouts included).
+	// What the tools, identity resolution and reviews read: Backstage
+	// through the client, or in mirror mode the mirror itself, in process
+	// (the mirror alone reads Backstage, with the client just built: guard
+	// and timeouts included).
+	var client catalogReader = upstream
 	var mir *mirror.Mirror
 	if cfg.Catalog.Mode == CatalogMirror {
-		mir, client, err = newMirror(cfg, client, log, metrics, bo.Tracing, seams.MirrorNow)
+		mir, err = newMirror(cfg, upstream, log, metrics, seams.MirrorNow)
 		if err != nil {
 			return nil, nil, err
 		}
+		client = mir
 	}
 
 	checkPolicy := func(_ *policy.Policy, doc policy.Document) error { return cfg.CheckPolicy(doc) }
@@ -194,7 +195,7 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: r, Ready: client.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: r, Ready: upstream.Ping, Policy: pols, Audit: alog,
 		Metrics: metrics, Tracing: bo.Tracing, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 		Mirror: mir,
 	}
@@ -455,17 +456,17 @@ func newCatalogClient(cfg *Config, version string, guard catalog.Guard, observe 
 	})
 }
 
-// mirrorBaseURL is the base URL of the client that reads the mirror;
-// requests never leave the process.
-const mirrorBaseURL = "http://catalog-mirror.invalid"
+// catalogReader is what the tools, identity resolution and reviews read
+// the catalog with: the Backstage client, or the mirror.
+type catalogReader interface {
+	tools.Catalog
+	EntityReader
+}
 
-// newMirror builds the catalog mirror over upstream and the client that
-// reads it in process. The mirror is empty (not ready) until its first sync.
-func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics *Metrics, tracing *Tracing,
-	now func() time.Time) (*mirror.Mirror, *catalog.Client, error) {
-	tok := make([]byte, 16)
-	_, _ = rand.Read(tok)
-	token := hex.EncodeToString(tok)
+// newMirror builds the catalog mirror over upstream; the tools read it in
+// process. The mirror is empty (not ready) until its first sync.
+func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics *Metrics,
+	now func() time.Time) (*mirror.Mirror, error) {
 	mir, err := mirror.New(mirror.Config{
 		Upstream:         upstream,
 		SyncInterval:     cfg.Catalog.SyncInterval,
@@ -473,24 +474,13 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 		PageSize:         cfg.Catalog.PageSize,
 		BatchSize:        cfg.Catalog.BatchSize,
 		MaxEntities:      cfg.Catalog.MaxEntities,
-		Token:            token,
 		FullSyncInterval: cfg.Catalog.FullSyncInterval,
 		Logger:           log.With("component", "catalog-mirror"),
 		OnSync:           metrics.mirrorSync,
 		Now:              now,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("server: catalog: %w", err)
-	}
-	client, err := catalog.New(catalog.Config{
-		BaseURL:          mirrorBaseURL,
-		Token:            catalog.StaticToken(token),
-		Timeout:          cfg.Backstage.Timeout,
-		MaxResponseBytes: cfg.Backstage.MaxResponseBytes,
-		HTTPClient:       &http.Client{Transport: tracing.Transport(InProcessTransport{Handler: mir.Handler()})},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: catalog mirror client: %w", err)
+		return nil, fmt.Errorf("server: catalog: %w", err)
 	}
 	metrics.Gauge("backstage_mcp_catalog_mirror_entities", "Entities in the catalog mirror.",
 		func() float64 { return float64(mir.Status().Entities) })
@@ -510,7 +500,7 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 			}
 			return 0
 		})
-	return mir, client, nil
+	return mir, nil
 }
 
 // EntityReader is the part of the catalog client that identity
@@ -526,10 +516,11 @@ func IdentityCatalog(c EntityReader) identity.Catalog { return identityCatalog{c
 
 type identityCatalog struct{ c EntityReader }
 
-// The catalog client serves the tools, identity resolution and reviews.
+// The catalog client and the mirror serve the tools, identity resolution
+// and reviews.
 var (
-	_ tools.Catalog    = (*catalog.Client)(nil)
-	_ EntityReader     = (*catalog.Client)(nil)
+	_ catalogReader    = (*catalog.Client)(nil)
+	_ catalogReader    = (*mirror.Mirror)(nil)
 	_ identity.Catalog = identityCatalog{}
 )
 

@@ -85,10 +85,8 @@ var _ tools.Access = Access{}
 // Constrain ANDs the grant's pushdown into every user clause.
 func (a Access) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) {
 	pd := a.G.Pushdown()
-	uc := make([]policy.Clause, len(user))
 	exact := a.G.Exact()
-	for i, f := range user {
-		uc[i] = policy.Clause(f)
+	for _, f := range user {
 		for k := range f {
 			lk := strings.ToLower(k)
 			if lk == "kind" || lk == "metadata.namespace" {
@@ -101,33 +99,22 @@ func (a Access) Constrain(user []catalog.Filter) ([]catalog.Filter, bool, bool) 
 			}
 		}
 	}
-	clauses, empty := policy.Combine(uc, pd)
+	// catalog.Filter and policy.Clause are one type (filter.Clause).
+	clauses, empty := policy.Combine(user, pd)
 	if empty {
 		return nil, true, true
 	}
-	out := make([]catalog.Filter, len(clauses))
-	for i, c := range clauses {
-		out[i] = catalog.Filter(c)
-	}
-	return out, false, exact
+	return clauses, false, exact
 }
 
 // ConstrainScan ANDs the grant's scan pushdown (policy.Pushdown.ForScan)
 // into every user clause.
 func (a Access) ConstrainScan(user []catalog.Filter) ([]catalog.Filter, bool) {
-	uc := make([]policy.Clause, len(user))
-	for i, f := range user {
-		uc[i] = policy.Clause(f)
-	}
-	clauses, empty := policy.Combine(uc, a.G.Pushdown().ForScan())
+	clauses, empty := policy.Combine(user, a.G.Pushdown().ForScan())
 	if empty {
 		return nil, true
 	}
-	out := make([]catalog.Filter, len(clauses))
-	for i, c := range clauses {
-		out[i] = catalog.Filter(c)
-	}
-	return out, false
+	return clauses, false
 }
 
 // Visible re-checks one entity.

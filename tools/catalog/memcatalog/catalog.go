@@ -95,8 +95,9 @@ type RecordedRequest struct {
 	Body []byte
 }
 
-// Catalog is an immutable, indexed set of entities with an HTTP handler that
-// answers like Backstage's catalog backend. It is safe for concurrent use.
+// Catalog is an immutable, indexed set of entities that answers like
+// Backstage's catalog backend, through its HTTP handler or as Go calls
+// (direct.go). It is safe for concurrent use.
 type Catalog struct {
 	token       []byte
 	maxRecorded int
@@ -116,11 +117,10 @@ type entry struct {
 	ref  string
 	uid  string
 	etag string
-	// entity is the decoded final entity, held only while a catalog is
-	// built (for its search index); nil afterwards: the catalog keeps each
-	// entity once, encoded, and projections read the encoding.
-	entity map[string]any
-	json   string // the final entity encoded; never changed
+	// json is the final entity encoded, never changed: the catalog keeps
+	// each entity once, as this encoding; the search index, projections
+	// and answers read it, and the index's strings are pieces of it.
+	json string
 }
 
 // New validates and normalises entities (metadata.namespace defaults to
@@ -216,7 +216,7 @@ func New(entities []map[string]any, opts ...Option) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcatalog: entity #%d: %w", i, err)
 		}
-		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, etag: etag, entity: e, json: string(b)})
+		c.entries = append(c.entries, &entry{ref: p.ref, uid: uid, etag: etag, json: string(b)})
 	}
 	if err := c.finish(); err != nil {
 		return nil, err
@@ -248,15 +248,7 @@ func (c *Catalog) finish() error {
 		return fmt.Errorf("%w: %w", ErrInvalidEntity, err)
 	}
 	c.idx = idx
-	dropDecoded(c.entries)
 	return nil
-}
-
-// dropDecoded lets the decoded entities go once they are indexed.
-func dropDecoded(entries []*entry) {
-	for _, en := range entries {
-		en.entity = nil
-	}
 }
 
 // Len is the number of entities in the catalog.

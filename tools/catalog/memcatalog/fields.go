@@ -50,6 +50,12 @@ func project(entityJSON string, fields []string) map[string]any {
 // projector projects entities on one list of fields; it reuses its
 // scratch space from one entity to the next (not safe for concurrent use).
 type projector struct {
+	// raw keeps every value found as its encoding (json.RawMessage)
+	// instead of decoding it: a projection that is encoded again at once
+	// then copies the encoding instead of decoding and re-encoding it. A
+	// raw object or array that a later field reaches into is decoded then
+	// (nextContainer), so the result encodes exactly as the decoded one.
+	raw     bool
 	parts   [][]string // of each field
 	scratch []string
 	// memo remembers the lookups of the current entity, so that fields
@@ -118,6 +124,9 @@ func (p *projector) lookupPath(root gjson.Result, field []string) ([]string, any
 	}
 	if length != nil {
 		return path, length, true
+	}
+	if p.raw && cur.Type != gjson.Null {
+		return path, json.RawMessage(cur.Raw), true
 	}
 	return path, value(cur), true
 }
@@ -249,6 +258,9 @@ func setPath(container any, path []string, v any) any {
 func nextContainer(existing any, path []string) any {
 	if len(path) < 2 {
 		return existing
+	}
+	if raw, ok := existing.(json.RawMessage); ok {
+		existing = value(gjson.Parse(string(raw)))
 	}
 	switch existing.(type) {
 	case map[string]any, []any:

@@ -231,9 +231,7 @@ func (c *Catalog) byQuery(w http.ResponseWriter, qp queryParams) error {
 		}
 		cur := &cursor{orderFields: ofs, fullText: ft, pred: pred}
 		if pred != nil {
-			var b bytes.Buffer
-			pred.marshal(&b)
-			cur.query = b.Bytes()
+			cur.query = pred.json()
 		}
 		q.cur = cur
 	}
@@ -428,7 +426,7 @@ func (c *Catalog) facets(w http.ResponseWriter, qp queryParams) error {
 		counts := map[string]int{}
 		for _, r := range c.idx.byKey[strings.ToLower(f)] {
 			if allowed == nil || allowed.has(r.ent) {
-				counts[r.orig]++
+				counts[c.idx.orig(r)]++
 			}
 		}
 		values := make([]string, 0, len(counts))

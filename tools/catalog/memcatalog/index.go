@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,51 +26,54 @@ type searchRow struct {
 	null  bool
 }
 
-// keyRow is a non-null search row seen from its key.
+// keyRow is a non-null search row seen from its key: 24 bytes. The value
+// as written is the lowercase value itself unless alt is set: then it is
+// the index's origs[alt-1] (see searchIndex.orig).
 type keyRow struct {
+	value string // lowercase; usually a piece of the entity's encoding
 	ent   int32
-	value string
-	orig  string
+	alt   uint32
 }
 
 // searchIndex answers "which entities have key K (with value V)" as bitsets.
 type searchIndex struct {
-	n        int
-	exists   map[string][]int32            // key -> entities having a row (null or not)
-	postings map[string]map[string][]int32 // key -> lowercase value -> entities
-	byKey    map[string][]keyRow           // key -> non-null rows sorted by (value, ent)
-	grams    *gramCache                    // trigrams of the fields full-text searches read
-	sorts    *sortCache                    // per order field: non-null set, entity -> rows
-	lists    *listSets                     // sets of long lists, built when a filter reads them
+	n      int
+	exists map[string][]int32  // key -> entities having a row (null or not)
+	byKey  map[string][]keyRow // key -> non-null rows sorted by (value, ent): the entities with a value are a range of it
+	origs  []string            // the values as written of the rows whose lowercase differs (keyRow.alt)
+	grams  *gramCache          // trigrams of the fields full-text searches read
+	sorts  *sortCache          // per order field: non-null set, entity -> rows
+	lists  *listSets           // sets of long lists, built when a filter reads them
 }
 
 func buildIndex(entries []*entry) (*searchIndex, error) {
 	idx := newIndex()
+	fl := newFlattener()
 	for _, en := range entries {
-		if err := idx.add(en); err != nil {
+		if err := idx.add(en, fl); err != nil {
 			return nil, err
 		}
 	}
 	idx.n = len(entries)
 	idx.sortKeyRows()
+	idx.trim()
 	return idx, nil
 }
 
 func newIndex() *searchIndex {
 	return &searchIndex{
-		exists:   make(map[string][]int32),
-		postings: make(map[string]map[string][]int32),
-		byKey:    make(map[string][]keyRow),
-		grams:    newGramCache(),
-		sorts:    newSortCache(),
-		lists:    &listSets{sets: make(map[string]bitset)},
+		exists: make(map[string][]int32),
+		byKey:  make(map[string][]keyRow),
+		grams:  newGramCache(),
+		sorts:  newSortCache(),
+		lists:  &listSets{sets: make(map[string]bitset)},
 	}
 }
 
 // add indexes one decoded entry at its position; byKey is left unsorted
 // (sortKeyRows).
-func (idx *searchIndex) add(en *entry) error {
-	rows, err := searchRows(en.entity)
+func (idx *searchIndex) add(en *entry, fl *flattener) error {
+	rows, err := fl.rowsOf(en.json)
 	if err != nil {
 		return fmt.Errorf("%s: %w", en.ref, err)
 	}
@@ -80,30 +84,48 @@ func (idx *searchIndex) add(en *entry) error {
 		if r.null {
 			continue
 		}
-		m := idx.postings[r.key]
-		if m == nil {
-			m = make(map[string][]int32)
-			idx.postings[r.key] = m
-		}
-		m[r.value] = append(m[r.value], en.pos)
-		idx.byKey[r.key] = append(idx.byKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+		idx.byKey[r.key] = append(idx.byKey[r.key], idx.row(en.pos, r.value, r.orig))
 	}
 	return nil
 }
 
+// row is the keyRow of entity ent with value (lowercase) and orig (as
+// written).
+func (idx *searchIndex) row(ent int32, value, orig string) keyRow {
+	r := keyRow{value: value, ent: ent}
+	if orig != value {
+		idx.origs = append(idx.origs, orig)
+		r.alt = uint32(len(idx.origs)) //nolint:gosec // fewer rows than 2^32: entities are bounded by int32 positions
+	}
+	return r
+}
+
+// orig is the value of r as written.
+func (idx *searchIndex) orig(r keyRow) string {
+	if r.alt == 0 {
+		return r.value
+	}
+	return idx.origs[r.alt-1]
+}
+
+// trim gives every list of the index its exact length, so that a built
+// index holds no spare capacity left by appends.
+func (idx *searchIndex) trim() {
+	for k, l := range idx.exists {
+		idx.exists[k] = slices.Clone(l)
+	}
+	for k, rows := range idx.byKey {
+		idx.byKey[k] = slices.Clone(rows)
+	}
+	idx.origs = slices.Clone(idx.origs)
+}
+
 // renumber moves every entity from position p to remap[p] (a permutation;
-// exists and postings are sets, so their lists need no order).
+// exists lists are sets, so they need no order).
 func (idx *searchIndex) renumber(remap []int32) {
 	for _, l := range idx.exists {
 		for i, p := range l {
 			l[i] = remap[p]
-		}
-	}
-	for _, m := range idx.postings {
-		for _, l := range m {
-			for i, p := range l {
-				l[i] = remap[p]
-			}
 		}
 	}
 	for _, rows := range idx.byKey {
@@ -128,95 +150,6 @@ func (idx *searchIndex) sortKeyRows() {
 var specialKeys = map[string]bool{
 	"attachments": true, "relations": true, "status": true,
 	"metadata.name": true, "metadata.namespace": true, "metadata.uid": true, "metadata.etag": true,
-}
-
-// searchRows flattens an entity the way Backstage's buildEntitySearch does.
-func searchRows(e map[string]any) ([]searchRow, error) {
-	type kv struct {
-		key   string
-		value any
-	}
-	var raw []kv
-	seenPath := map[string]bool{}
-	var visit func(path string, cur any)
-	visit = func(path string, cur any) {
-		if specialKeys[path] {
-			return
-		}
-		switch t := cur.(type) {
-		case nil, string, bool, json.Number, float64:
-			raw = append(raw, kv{path, t})
-		case []any:
-			for _, item := range t {
-				visit(path, item)
-				if s, ok := item.(string); ok {
-					pk := path + "." + s
-					if lk := strings.ToLower(pk); !seenPath[lk] {
-						seenPath[lk] = true
-						raw = append(raw, kv{pk, true})
-					}
-				}
-			}
-		case map[string]any:
-			keys := make([]string, 0, len(t))
-			for k := range t {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				}
-				visit(p, t[k])
-			}
-		}
-	}
-	visit("", e)
-	md := e["metadata"].(map[string]any)
-	raw = append(raw, kv{"metadata.name", md["name"]}, kv{"metadata.namespace", md["namespace"]}, kv{"metadata.uid", md["uid"]})
-	if rels, ok := e["relations"].([]any); ok {
-		for _, r := range rels {
-			m := r.(map[string]any)
-			raw = append(raw, kv{"relations." + m["type"].(string), m["targetRef"]})
-		}
-	}
-
-	byLower := map[string]string{}
-	for _, r := range raw {
-		l := strings.ToLower(r.key)
-		if prev, ok := byLower[l]; ok && prev != r.key {
-			return nil, fmt.Errorf("entity has duplicate keys that vary only in casing, '%s'", l)
-		}
-		byLower[l] = r.key
-	}
-
-	rows := make([]searchRow, 0, len(raw))
-	seen := map[string]bool{}
-	for _, r := range raw {
-		key := strings.ToLower(r.key)
-		if jsLen(key) > maxSearchKeyLen {
-			continue
-		}
-		row := searchRow{key: key, null: true}
-		if r.value != nil {
-			s := jsString(r.value)
-			if v := strings.ToLower(s); jsLen(v) <= maxSearchValueLen {
-				row = searchRow{key: key, value: v, orig: s}
-			}
-		}
-		dk := key + "\x00" + row.value
-		if row.null {
-			dk = key + "\x01"
-		}
-		if seen[dk] {
-			continue
-		}
-		seen[dk] = true
-		rows = append(rows, row)
-	}
-	sort.SliceStable(rows, func(a, b int) bool { return rows[a].key < rows[b].key })
-	return rows, nil
 }
 
 // jsLen is the length of s in UTF-16 code units, as JavaScript counts.
@@ -362,8 +295,24 @@ type listSets struct {
 
 // orList adds the entities of l, known to the index as name, to into.
 func (idx *searchIndex) orList(name string, l []int32, into bitset) {
-	if len(l) < 64 || len(l) < idx.n/listSetRatio {
-		idx.fromList(l, into)
+	idx.orCached(name, len(l), func(set bitset) { idx.fromList(l, set) }, into)
+}
+
+// orRows adds the entities of rows, known to the index as name, to into.
+func (idx *searchIndex) orRows(name string, rows []keyRow, into bitset) {
+	idx.orCached(name, len(rows), func(set bitset) {
+		for _, r := range rows {
+			set.set(r.ent)
+		}
+	}, into)
+}
+
+// orCached adds a list of n entities, known to the index as name, to
+// into: fill sets them, directly in into for a short list, otherwise in
+// the list's cached set, built the first time.
+func (idx *searchIndex) orCached(name string, n int, fill func(bitset), into bitset) {
+	if n < 64 || n < idx.n/listSetRatio {
+		fill(into)
 		return
 	}
 	c := idx.lists
@@ -371,16 +320,27 @@ func (idx *searchIndex) orList(name string, l []int32, into bitset) {
 	set, ok := c.sets[name]
 	if !ok && len(c.sets) < maxListSets {
 		set = newBitset(idx.n)
-		idx.fromList(l, set)
+		fill(set)
 		c.sets[name] = set
 		ok = true
 	}
 	c.mu.Unlock()
 	if !ok {
-		idx.fromList(l, into)
+		fill(into)
 		return
 	}
 	into.or(set)
+}
+
+// valueRows returns the rows of key whose lowercase value is v: the
+// entities having that value, in position order (byKey is sorted by
+// value, then position).
+func (idx *searchIndex) valueRows(key, v string) []keyRow {
+	rows := idx.byKey[key]
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].value >= v })
+	rows = rows[i:]
+	j := sort.Search(len(rows), func(i int) bool { return rows[i].value > v })
+	return rows[:j]
 }
 
 // derive builds the index of a catalog made of some of this index's
@@ -389,13 +349,21 @@ func (idx *searchIndex) orList(name string, l []int32, into bitset) {
 // it is gone; survivors keep their relative order (both catalogs are in
 // uid order), so remapped lists stay sorted. added are the new entries,
 // already at their new positions. Only byKey needs an order (value, then
-// position); exists and postings are sets.
+// position); exists lists are sets.
 func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchIndex, error) {
+	out := &searchIndex{
+		n:      n,
+		exists: make(map[string][]int32, len(idx.exists)),
+		byKey:  make(map[string][]keyRow, len(idx.byKey)),
+		grams:  newGramCache(),
+		sorts:  newSortCache(),
+		lists:  &listSets{sets: make(map[string]bitset)},
+	}
 	addExists := map[string][]int32{}
-	addPost := map[string]map[string][]int32{}
 	addByKey := map[string][]keyRow{}
+	fl := newFlattener()
 	for _, en := range added {
-		rows, err := searchRows(en.entity)
+		rows, err := fl.rowsOf(en.json)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", en.ref, err)
 		}
@@ -406,13 +374,7 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 			if r.null {
 				continue
 			}
-			m := addPost[r.key]
-			if m == nil {
-				m = map[string][]int32{}
-				addPost[r.key] = m
-			}
-			m[r.value] = append(m[r.value], en.pos)
-			addByKey[r.key] = append(addByKey[r.key], keyRow{ent: en.pos, value: r.value, orig: r.orig})
+			addByKey[r.key] = append(addByKey[r.key], out.row(en.pos, r.value, r.orig))
 		}
 	}
 	remapList := func(l []int32, extra []int32) []int32 {
@@ -424,15 +386,6 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 		}
 		return append(out, extra...)
 	}
-	out := &searchIndex{
-		n:        n,
-		exists:   make(map[string][]int32, len(idx.exists)),
-		postings: make(map[string]map[string][]int32, len(idx.postings)),
-		byKey:    make(map[string][]keyRow, len(idx.byKey)),
-		grams:    newGramCache(),
-		sorts:    newSortCache(),
-		lists:    &listSets{sets: make(map[string]bitset)},
-	}
 	for k, l := range idx.exists {
 		if nl := remapList(l, addExists[k]); len(nl) > 0 {
 			out.exists[k] = nl
@@ -441,28 +394,6 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 	for k, l := range addExists {
 		if _, done := idx.exists[k]; !done {
 			out.exists[k] = l
-		}
-	}
-	for k, m := range idx.postings {
-		add := addPost[k]
-		nm := make(map[string][]int32, len(m))
-		for v, l := range m {
-			if nl := remapList(l, add[v]); len(nl) > 0 {
-				nm[v] = nl
-			}
-		}
-		for v, l := range add {
-			if _, done := m[v]; !done {
-				nm[v] = l
-			}
-		}
-		if len(nm) > 0 {
-			out.postings[k] = nm
-		}
-	}
-	for k, m := range addPost {
-		if _, done := idx.postings[k]; !done {
-			out.postings[k] = m
 		}
 	}
 	less := func(a, b keyRow) bool {
@@ -482,6 +413,9 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 				continue
 			}
 			r.ent = q
+			if r.alt != 0 {
+				r = out.row(q, r.value, idx.origs[r.alt-1])
+			}
 			for j < len(add) && less(add[j], r) {
 				merged = append(merged, add[j])
 				j++
@@ -499,5 +433,6 @@ func (idx *searchIndex) derive(n int, remap []int32, added []*entry) (*searchInd
 			out.byKey[k] = add
 		}
 	}
+	out.origs = slices.Clip(out.origs)
 	return out, nil
 }

@@ -113,6 +113,13 @@ func jsTrim(s string) string {
 	})
 }
 
+// json is the predicate as Backstage writes it into cursors.
+func (p *predicate) json() []byte {
+	var b bytes.Buffer
+	p.marshal(&b)
+	return b.Bytes()
+}
+
 // marshal writes the predicate as Backstage writes it into cursors.
 func (p *predicate) marshal(buf *bytes.Buffer) {
 	str := func(s string) {
@@ -442,10 +449,9 @@ func (idx *searchIndex) eval(p *predicate) bitset {
 			out.not(idx.n)
 		}
 	case "eq", "in":
-		m := idx.postings[key]
 		for _, v := range p.values {
 			v = strings.ToLower(v)
-			idx.orList("p\x00"+key+"\x00"+v, m[v], out)
+			idx.orRows("p\x00"+key+"\x00"+v, idx.valueRows(key, v), out)
 		}
 	case "prefix":
 		prefix := strings.ToLower(p.values[0])
@@ -460,10 +466,9 @@ func (idx *searchIndex) eval(p *predicate) bitset {
 			idx.orList("e\x00"+rk, idx.exists[rk], out)
 			break
 		}
-		m := idx.postings[rk]
 		for _, v := range p.values {
 			v = strings.ToLower(v)
-			idx.orList("p\x00"+rk+"\x00"+v, m[v], out)
+			idx.orRows("p\x00"+rk+"\x00"+v, idx.valueRows(rk, v), out)
 		}
 	}
 	return out

@@ -143,7 +143,7 @@ func TestScanRoutesAgree(t *testing.T) {
 	t.Logf("%d pages compared", pages)
 }
 
-// TestListSetsMatchLists: a filter reads a long posting or exists list
+// TestListSetsMatchLists: a filter reads a long value range or exists list
 // through its cached set; the set holds exactly the list's entities, the
 // first time (built) and after (cached), and past the cache's bound.
 func TestListSetsMatchLists(t *testing.T) {
@@ -162,12 +162,35 @@ func TestListSetsMatchLists(t *testing.T) {
 		}
 	}
 	long := 0
-	for key, m := range idx.postings {
-		for v, l := range m {
+	for key, rows := range idx.byKey {
+		for i := 0; i < len(rows); {
+			v := rows[i].value
+			vr := idx.valueRows(key, v)
+			if len(vr) == 0 || &vr[0] != &rows[i] {
+				t.Fatalf("%s=%s: valueRows does not start at the value's first row", key, v)
+			}
+			var l []int32
+			for _, r := range vr {
+				if r.value != v {
+					t.Fatalf("%s=%s: valueRows holds %s", key, v, r.value)
+				}
+				l = append(l, r.ent)
+			}
+			i += len(vr)
+			if i < len(rows) && rows[i].value == v {
+				t.Fatalf("%s=%s: valueRows stops short", key, v)
+			}
 			if len(l) >= idx.n/listSetRatio {
 				long++
 			}
 			check("p\x00"+key+"\x00"+v, l)
+			// orRows sets the same entities as orList.
+			want, got := newBitset(idx.n), newBitset(idx.n)
+			idx.fromList(l, want)
+			idx.orRows("p\x00"+key+"\x00"+v, vr, got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s=%s: orRows differs from the list", key, v)
+			}
 		}
 	}
 	for key, l := range idx.exists {
@@ -180,7 +203,10 @@ func TestListSetsMatchLists(t *testing.T) {
 	for i := len(idx.lists.sets); i < maxListSets; i++ {
 		idx.lists.sets[fmt.Sprint("filler", i)] = nil
 	}
-	l := idx.postings["kind"]["component"]
+	var l []int32
+	for _, r := range idx.valueRows("kind", "component") {
+		l = append(l, r.ent)
+	}
 	check("p\x00kind\x00component-uncached", l)
 	if _, cached := idx.lists.sets["p\x00kind\x00component-uncached"]; cached {
 		t.Fatal("a set was cached past maxListSets")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // exported reads every entity of srv as raw JSON, in uid order.
@@ -168,16 +169,23 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-// canonical returns the index with its set-valued lists sorted.
-func canonical(idx *searchIndex) *searchIndex {
-	out := &searchIndex{n: idx.n, exists: map[string][]int32{}, postings: map[string]map[string][]int32{}, byKey: idx.byKey}
+// canonicalIndex is an index with its set-valued lists sorted and each
+// row's value as written spelt out (alt numbers differ between indexes).
+type canonicalIndex struct {
+	n      int
+	exists map[string][]int32
+	byKey  map[string][][3]any // value, ent, value as written
+}
+
+// canonical returns idx as a canonicalIndex.
+func canonical(idx *searchIndex) canonicalIndex {
+	out := canonicalIndex{n: idx.n, exists: map[string][]int32{}, byKey: map[string][][3]any{}}
 	for k, l := range idx.exists {
 		out.exists[k] = slices.Sorted(slices.Values(l))
 	}
-	for k, m := range idx.postings {
-		out.postings[k] = map[string][]int32{}
-		for v, l := range m {
-			out.postings[k][v] = slices.Sorted(slices.Values(l))
+	for k, rows := range idx.byKey {
+		for _, r := range rows {
+			out.byKey[k] = append(out.byKey[k], [3]any{r.value, r.ent, idx.orig(r)})
 		}
 	}
 	return out
@@ -278,7 +286,6 @@ func TestBuilderInPagesEqualsOneBuild(t *testing.T) {
 		ref := make([]*entry, len(got.entries))
 		for i, en := range got.entries {
 			cp := *en
-			cp.entity = en.decoded(t)
 			ref[i] = &cp
 			if int(en.pos) != i || got.byRef[en.ref] != en || (i > 0 && got.entries[i-1].uid >= en.uid) {
 				t.Fatalf("round %d: entry %d out of place", round, i)
@@ -301,5 +308,64 @@ func TestBuilderInPagesEqualsOneBuild(t *testing.T) {
 	}
 	if _, err := b.Catalog(); err == nil {
 		t.Fatal("a failed Builder made a catalog")
+	}
+}
+
+// TestBuilderSharesUnchanged: a Builder sharing with a previous catalog
+// builds the catalog it builds alone, and holds each unchanged entity's
+// text as the previous catalog's own (the same bytes, not a copy); a
+// changed entity has its own text, and the previous catalog is untouched.
+func TestBuilderSharesUnchanged(t *testing.T) {
+	_, src := newTestCatalog(t)
+	items := exported(t, src)
+	prev, err := NewJSON(items, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevJSON := map[string]string{}
+	for _, en := range prev.entries {
+		prevJSON[en.ref] = en.json
+	}
+	changed := slices.Clone(items)
+	changed[2] = json.RawMessage(strings.Replace(string(changed[2]), `"metadata":{`, `"metadata":{"description":"changed",`, 1))
+	changedRef := refOf(t, changed[2])
+
+	alone, err := NewJSON(changed, Verbatim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBuilder()
+	b.Share(prev)
+	if err := b.Add(changed...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(canonical(got.idx), canonical(alone.idx)) {
+		t.Fatal("the shared build's index differs from the one built alone")
+	}
+	same := 0
+	for i, en := range got.entries {
+		want := alone.entries[i]
+		if en.json != want.json || en.ref != want.ref || en.uid != want.uid || en.etag != want.etag {
+			t.Fatalf("entry %d: %+v, built alone %+v", i, en, want)
+		}
+		shared := unsafe.StringData(en.json) == unsafe.StringData(prevJSON[en.ref])
+		if shared {
+			same++
+		}
+		if shared == (en.ref == changedRef) {
+			t.Errorf("%s: shares its text with the previous catalog: %v", en.ref, shared)
+		}
+	}
+	if same != len(items)-1 {
+		t.Errorf("%d of %d unchanged entities share their text", same, len(items)-1)
+	}
+	for _, en := range prev.entries {
+		if en.json != prevJSON[en.ref] {
+			t.Fatalf("the previous catalog changed: %s", en.ref)
+		}
 	}
 }

@@ -1,6 +1,7 @@
-// Package mirror keeps a copy of a Backstage catalog in memory and serves
-// it with Backstage's own catalog API, so that lookups, searches, facets
-// and relation walks run in process instead of over the network.
+// Package mirror keeps a copy of a Backstage catalog in memory and answers
+// the catalog client's calls from it (a Mirror is a tools.Catalog), so
+// that lookups, searches, facets and relation walks run in process, with
+// no network and no HTTP, instead of asking Backstage.
 //
 // A Mirror fills an in-memory catalog (memcatalog, with its Verbatim option:
 // Backstage's uids, etags and relations are kept, so answers and their
@@ -24,10 +25,9 @@
 // included), so MaxStaleness must exceed that; the mirror logs a warning
 // when a completed sync shows it does not.
 //
-//	m, _ := mirror.New(mirror.Config{Upstream: restClient, Token: tok})
+//	m, _ := mirror.New(mirror.Config{Upstream: restClient})
 //	go m.Run(ctx)
-//	client, _ := catalog.New(catalog.Config{BaseURL: "http://mirror.invalid",
-//		Token: catalog.StaticToken(tok), HTTPClient: &http.Client{Transport: inProcess(m.Handler())}})
+//	page, err := m.Query(ctx, catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}}}})
 package mirror
 
 import (
@@ -96,8 +96,6 @@ type Config struct {
 	// etag, in which case a change of relations alone keeps the etag. The
 	// periodic full sync repairs that. Default 1h; negative: never.
 	FullSyncInterval time.Duration
-	// Token, when set, is the bearer token the Handler requires.
-	Token string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives sync outcomes; nil discards them.
@@ -281,9 +279,6 @@ func New(cfg Config) (*Mirror, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording()}
-	if cfg.Token != "" {
-		m.opts = append(m.opts, memcatalog.WithToken(cfg.Token))
-	}
 	return m, nil
 }
 
@@ -316,34 +311,62 @@ func (m *Mirror) Status() Status {
 // stale reports whether copy s is older than MaxStaleness now.
 func (m *Mirror) stale(s *snapshot) bool { return m.cfg.Now().Sub(s.syncedAt) > m.cfg.MaxStaleness }
 
-// Handler serves the current copy with Backstage's catalog read API under
-// /api/catalog. While the mirror is not ready (never synced, or stale:
-// older than MaxStaleness) every request gets 503 with Backstage's error
-// body.
-func (m *Mirror) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := m.snap.Load()
-		if s == nil || m.stale(s) {
-			unavailable(w, r, s == nil)
-			return
-		}
-		s.cat.Handler().ServeHTTP(w, r)
-	})
+// The mirror answers the catalog client's calls (it is a tools.Catalog):
+// Query, GetByName, GetByRefs and Facets run on the current copy in
+// process (memcatalog's Go calls, which answer what Backstage's API would),
+// and fail closed with the client's ErrUnavailable (HTTP 503) while the
+// mirror is not ready: never synced, or stale (older than MaxStaleness).
+
+// Query is catalog.Client.Query, answered from the copy.
+func (m *Mirror) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
+	c, err := m.serving("query entities")
+	if err != nil {
+		return nil, err
+	}
+	return c.Query(ctx, q)
 }
 
-func unavailable(w http.ResponseWriter, r *http.Request, never bool) {
-	msg := "catalog mirror is older than its maximum staleness: no sync of Backstage has completed since"
-	if never {
-		msg = "catalog mirror has not completed its first sync"
+// GetByName is catalog.Client.GetByName, answered from the copy.
+func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error) {
+	c, err := m.serving("get entity " + r.String())
+	if err != nil {
+		return nil, err
 	}
-	body, _ := json.Marshal(map[string]any{
-		"error":    map[string]any{"name": "ServiceUnavailableError", "message": msg},
-		"request":  map[string]any{"method": r.Method, "url": r.URL.RequestURI()},
-		"response": map[string]any{"statusCode": http.StatusServiceUnavailable},
-	})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(body)
+	return c.GetByName(ctx, r)
+}
+
+// GetByRefs is catalog.Client.GetByRefs, answered from the copy.
+func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error) {
+	c, err := m.serving(fmt.Sprintf("get %d entities by ref", min(len(refs), catalog.MaxRefsPerBatch)))
+	if err != nil {
+		return nil, err
+	}
+	return c.GetByRefs(ctx, refs, fields)
+}
+
+// Facets is catalog.Client.Facets, answered from the copy.
+func (m *Mirror) Facets(ctx context.Context, facets []string, filters []catalog.Filter) (map[string][]catalog.FacetValue, error) {
+	c, err := m.serving("list facets")
+	if err != nil {
+		return nil, err
+	}
+	return c.Facets(ctx, facets, filters)
+}
+
+// serving returns the copy to answer from, or, while the mirror is not
+// ready, the error the catalog client reports for a 503 from Backstage
+// (ErrUnavailable), its cause saying why.
+func (m *Mirror) serving(op string) (*memcatalog.Catalog, error) {
+	s := m.snap.Load()
+	if s != nil && !m.stale(s) {
+		return s.cat, nil
+	}
+	cause := fmt.Errorf("%w: no sync of Backstage has completed within the maximum staleness", ErrNotReady)
+	if s == nil {
+		cause = fmt.Errorf("%w: the first sync has not completed", ErrNotReady)
+	}
+	return nil, &catalog.UpstreamError{Kind: catalog.ErrUnavailable, Status: http.StatusServiceUnavailable,
+		Name: "ServiceUnavailableError", Op: op, Cause: cause}
 }
 
 // Run syncs whenever the copy is missing or at least SyncInterval old,
@@ -429,6 +452,11 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 	// Each page is decoded, checked and indexed as it arrives, then let
 	// go: the sync never holds every page at once.
 	b := memcatalog.NewBuilder(m.opts...)
+	if prev := m.snap.Load(); prev != nil {
+		// The copy being replaced stays alive until the swap: unchanged
+		// entities keep its text rather than a second one.
+		b.Share(prev.cat)
+	}
 	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
 		if err := b.Add(page...); err != nil {
 			return fmt.Errorf("mirror: full sync: %w", err)

@@ -3,12 +3,13 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,12 +100,22 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// reader is what the tools call: the catalog client reading Backstage,
+// or the mirror.
+type reader interface {
+	Query(ctx context.Context, q catalog.Query) (*catalog.Page, error)
+	GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error)
+	GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error)
+	Facets(ctx context.Context, facets []string, filters []catalog.Filter) (map[string][]catalog.FacetValue, error)
+}
+
+var _ reader = (*Mirror)(nil)
+
 type fixtureEnv struct {
 	bs     *backstage
 	m      *Mirror
 	clk    *clock
-	srv    *httptest.Server // the mirror's handler
-	client *catalog.Client  // reads the mirror
+	client reader // the mirror, as the tools read it
 }
 
 func setup(t *testing.T, cfg Config) *fixtureEnv {
@@ -113,7 +124,6 @@ func setup(t *testing.T, cfg Config) *fixtureEnv {
 	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	cfg.Upstream = bs.client()
 	cfg.Now = clk.Now
-	cfg.Token = "mirror-token-0123456789"
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 5 // several pages: cursors are followed
 	}
@@ -121,47 +131,83 @@ func setup(t *testing.T, cfg Config) *fixtureEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(srv.Close)
-	c, err := catalog.New(catalog.Config{BaseURL: srv.URL, Token: catalog.StaticToken(cfg.Token)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixtureEnv{bs: bs, m: m, clk: clk, srv: srv, client: c}
+	return &fixtureEnv{bs: bs, m: m, clk: clk, client: m}
 }
 
-var probes = []string{
-	"/api/catalog/entities/by-query",
-	"/api/catalog/entities/by-query?filter=kind=component,spec.owner=team-a&orderField=metadata.name,desc&limit=4",
-	"/api/catalog/entities/by-query?filter=relations.ownedby=group:default/team-b&fields=metadata.name,metadata.etag",
-	"/api/catalog/entities/by-query?fullTextFilterTerm=svc-0&fullTextFilterFields=metadata.name",
-	"/api/catalog/entities/by-name/group/default/team-a",
-	"/api/catalog/entity-facets?facet=spec.lifecycle&facet=relations.ownedBy",
+// probe is one call the tools make.
+type probe struct {
+	name string
+	call func(ctx context.Context, r reader) (any, error)
 }
 
-func get(t *testing.T, base, path, token string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+func queryProbe(name string, q catalog.Query) probe {
+	return probe{name, func(ctx context.Context, r reader) (any, error) {
+		p, err := r.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		// Follow the cursor to the end: later pages and their cursors too.
+		pages := []*catalog.Page{p}
+		for p.NextCursor != "" && len(pages) < 20 {
+			if p, err = r.Query(ctx, catalog.Query{Cursor: p.NextCursor, Limit: q.Limit, Fields: q.Fields}); err != nil {
+				return nil, err
+			}
+			pages = append(pages, p)
+		}
+		return pages, nil
+	}}
 }
 
-// sameAnswers checks that the mirror answers every probe byte for byte
-// like Backstage.
+var probes = []probe{
+	queryProbe("all", catalog.Query{}),
+	queryProbe("components of team-a by name desc", catalog.Query{Filters: []catalog.Filter{{"kind": {"component"}, "spec.owner": {"team-a"}}},
+		Order: []catalog.Order{{Field: "metadata.name", Descending: true}}, Limit: 4}),
+	queryProbe("owned by team-b, projected", catalog.Query{Filters: []catalog.Filter{{"relations.ownedby": {"group:default/team-b"}}},
+		Fields: []string{"metadata.name", "metadata.etag"}}),
+	queryProbe("full text", catalog.Query{FullTextTerm: "svc-0", FullTextFields: []string{"metadata.name"}, Limit: 3}),
+	{"get team-a", func(ctx context.Context, r reader) (any, error) {
+		return r.GetByName(ctx, catalog.Ref{Kind: "group", Namespace: "default", Name: "team-a"})
+	}},
+	{"get missing", func(ctx context.Context, r reader) (any, error) {
+		return r.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-99"})
+	}},
+	{"by refs", func(ctx context.Context, r reader) (any, error) {
+		return r.GetByRefs(ctx, []string{"component:default/svc-01", "component:default/nope", "group:default/team-b"}, nil)
+	}},
+	{"facets", func(ctx context.Context, r reader) (any, error) {
+		return r.Facets(ctx, []string{"spec.lifecycle", "relations.ownedBy"}, []catalog.Filter{{"kind": {"component"}}})
+	}},
+}
+
+// sameAnswers checks that the mirror answers every probe exactly like
+// Backstage read through the catalog client: the same entities byte for
+// byte, totals, cursors, facets and errors.
 func (f *fixtureEnv) sameAnswers(t *testing.T) {
 	t.Helper()
+	ctx := context.Background()
+	up := f.bs.client()
 	for _, p := range probes {
-		ws, wb := get(t, f.bs.srv.URL, p, upstreamToken)
-		gs, gb := get(t, f.srv.URL, p, "mirror-token-0123456789")
-		if ws != gs || !bytes.Equal(wb, gb) {
-			t.Errorf("%s:\nBackstage %d %s\nmirror    %d %s", p, ws, wb, gs, gb)
+		want, werr := p.call(ctx, up)
+		got, gerr := p.call(ctx, f.client)
+		if fmt.Sprint(werr) != fmt.Sprint(gerr) || !reflect.DeepEqual(want, got) {
+			t.Errorf("%s:\nBackstage %v %s\nmirror    %v %s", p.name, werr, show(want), gerr, show(got))
 		}
+	}
+}
+
+func show(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// notReady checks that a call fails closed as a 503 from Backstage would,
+// with the reason as its cause.
+func notReady(t *testing.T, err error, reason string) {
+	t.Helper()
+	var ue *catalog.UpstreamError
+	if !errors.Is(err, catalog.ErrUnavailable) || !errors.Is(err, ErrNotReady) || !errors.As(err, &ue) ||
+		ue.Status != http.StatusServiceUnavailable || !strings.Contains(err.Error(), reason) {
+		t.Errorf("got %v, want ErrUnavailable (503) because %s", err, reason)
 	}
 }
 
@@ -198,10 +244,6 @@ func TestInitialFill(t *testing.T) {
 		t.Errorf("%d by-query requests, want 3", queries)
 	}
 	f.sameAnswers(t)
-	// The mirror requires its own token.
-	if code, _ := get(t, f.srv.URL, probes[0], "wrong"); code != http.StatusUnauthorized {
-		t.Errorf("wrong token: %d", code)
-	}
 }
 
 func TestDeltaSync(t *testing.T) {
@@ -402,11 +444,11 @@ func TestSlowFullSyncIsFreshWhenDone(t *testing.T) {
 	ctx := context.Background()
 	t0 := f.clk.Now()
 	var during []Status
-	var duringCode []int
+	var duringErr []error
 	up.onPage = func() {
 		during = append(during, f.m.Status())
-		code, _ := get(t, f.srv.URL, probes[0], "mirror-token-0123456789")
-		duringCode = append(duringCode, code)
+		_, err := probes[0].call(ctx, f.client)
+		duringErr = append(duringErr, err)
 	}
 	rep, err := f.m.Sync(ctx)
 	if err != nil {
@@ -419,9 +461,10 @@ func TestSlowFullSyncIsFreshWhenDone(t *testing.T) {
 		t.Fatalf("%d pages read, want 3", len(during))
 	}
 	for i, st := range during {
-		if st.Ready || !st.Stale || st.Synced || !st.SyncingSince.Equal(t0) || duringCode[i] != http.StatusServiceUnavailable {
-			t.Errorf("page %d of the first sync: status %+v, mirror answered %d; want not ready, 503", i, st, duringCode[i])
+		if st.Ready || !st.Stale || st.Synced || !st.SyncingSince.Equal(t0) {
+			t.Errorf("page %d of the first sync: status %+v; want not ready", i, st)
 		}
+		notReady(t, duringErr[i], "first sync")
 	}
 
 	// Done: ready and fresh, aged by the sync's own duration.
@@ -443,17 +486,15 @@ func TestSlowFullSyncIsFreshWhenDone(t *testing.T) {
 	if st := f.m.Status(); !st.Ready || st.Stale || st.LastError == "" || st.Age != maxStale {
 		t.Errorf("at maxStaleness after a failed sync: %+v", st)
 	}
-	if code, _ := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusOK {
-		t.Errorf("at maxStaleness the mirror answered %d", code)
+	if _, err := probes[0].call(ctx, f.client); err != nil {
+		t.Errorf("at maxStaleness the mirror answered %v", err)
 	}
 	f.clk.Add(time.Millisecond)
 	if st := f.m.Status(); st.Ready || !st.Stale {
 		t.Errorf("beyond maxStaleness: %+v", st)
 	}
-	if code, body := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusServiceUnavailable ||
-		!bytes.Contains(body, []byte("maximum staleness")) {
-		t.Errorf("beyond maxStaleness the mirror answered %d %s", code, body)
-	}
+	_, err = probes[0].call(ctx, f.client)
+	notReady(t, err, "maximum staleness")
 
 	// Backstage is back: a slow delta sync completes and the copy is
 	// fresh again, aged by that sync's duration.
@@ -518,9 +559,9 @@ func TestFirstSyncFailureFailsClosed(t *testing.T) {
 	if st.Ready || st.Synced || st.LastError == "" {
 		t.Errorf("status %+v", st)
 	}
-	if code, body := get(t, f.srv.URL, probes[0], "mirror-token-0123456789"); code != http.StatusServiceUnavailable ||
-		!bytes.Contains(body, []byte("first sync")) {
-		t.Errorf("before the first sync: %d %s", code, body)
+	for _, p := range probes {
+		_, err := p.call(context.Background(), f.client)
+		notReady(t, err, "first sync")
 	}
 }
 
