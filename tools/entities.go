@@ -64,7 +64,11 @@ func GetEntity(d *Deps) Tool {
 		if a.str("detail") == "full" {
 			return result(e.m, compactJSON(e.m)), nil
 		}
-		s := d.summarize(e)
+		sums := []Summary{d.summarize(e)}
+		if err := d.inheritDomains(ctx, sums); err != nil {
+			return toolError(err), nil
+		}
+		s := sums[0]
 		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
@@ -242,7 +246,17 @@ func SearchEntities(d *Deps) Tool {
 		}
 		out := SearchEntitiesResult{Items: make([]any, 0, len(ents))}
 		var lines strings.Builder // the text's lines after the head, each after a newline
-		for _, e := range ents {
+		var sums []Summary
+		if len(fields) == 0 {
+			sums = make([]Summary, len(ents))
+			for i, e := range ents {
+				sums[i] = d.summarize(e)
+			}
+			if err := d.inheritDomains(ctx, sums); err != nil {
+				return toolError(err), nil
+			}
+		}
+		for i, e := range ents {
 			record(ctx, e)
 			lines.WriteByte('\n')
 			if len(fields) > 0 {
@@ -251,7 +265,8 @@ func SearchEntities(d *Deps) Tool {
 				lines.WriteString(compactJSON(p))
 				continue
 			}
-			s := d.summarize(e)
+			// A pointer into sums: boxing it allocates nothing.
+			s := &sums[i]
 			out.Items = append(out.Items, s)
 			if lines.Len() == 1 {
 				lines.Grow(len(ents) * (s.lineSize() + 1))

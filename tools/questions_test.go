@@ -464,6 +464,27 @@ var questions = []question{
 		c := one("catalog_get_entity", q(`{"ref":%q}`, s))
 		return c, c, o.rel(s, "partOf"), ok
 	}},
+	{"onb-5", "onboarding", "Which domain is component X in?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
+		// A component without a domain of its own takes its system's.
+		var dom string
+		x, ok := o.find(func(m map[string]any) bool {
+			if o.kind(m) != "component" || str(m, "spec", "domain") != "" {
+				return false
+			}
+			sys := o.relsOf(m, "partOf")
+			if len(sys) != 1 || !strings.HasPrefix(sys[0], "system:") {
+				return false
+			}
+			d := o.rel(sys[0], "partOf")
+			if len(d) != 1 {
+				return false
+			}
+			dom = d[0]
+			return true
+		})
+		c := one("catalog_get_entity", q(`{"ref":%q}`, x))
+		return c, c, []string{"domain=" + dom}, ok
+	}},
 	{"onb-3", "onboarding", "Who owns system S and how do I reach them?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
 		s, ok := o.find(func(m map[string]any) bool {
 			ow := o.relsOf(m, "ownedBy")
