@@ -25,6 +25,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
@@ -39,6 +40,10 @@ type BuildOptions struct {
 	// these entities (served in-process by the in-memory catalog). For
 	// tests that need a catalog of their own through the whole stack.
 	DemoEntities []map[string]any
+	// DemoUpstream, with Demo, serves the demo catalog instead (Backstage's
+	// catalog API without a token check), for tests that change the
+	// catalog between mirror syncs.
+	DemoUpstream http.Handler
 	// LocalUser is the insecure fixed identity (--insecure-local-user).
 	LocalUser string
 	// InsecureFixedPrincipal, with LocalUser, replaces the insecure local
@@ -102,7 +107,12 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	var client *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
-		client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		if bo.DemoUpstream != nil {
+			client, err = catalog.New(catalog.Config{BaseURL: DemoBaseURL, Token: catalog.StaticToken("demo"),
+				HTTPClient: &http.Client{Transport: InProcessTransport{Handler: bo.DemoUpstream}}, Guard: guard, Observe: metrics.Upstream})
+		} else {
+			client, err = newDemoCatalog(bo.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		}
 	case cfg.Backstage.BaseURL != "":
 		client, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
@@ -161,6 +171,11 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	shared, err := openSharedState(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
+	}
+	if shared != nil && mir != nil {
+		// The change feed lives in Redis: kept across restarts, one for
+		// every replica.
+		mir.UseChangeLog(state.NewRedisChanges(shared.rdb, shared.prefix, mirror.MaxChanges, cfg.Catalog.ChangeRetention, bo.MirrorNow))
 	}
 	if shared != nil {
 		closeShared := shared.close
@@ -459,6 +474,7 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 		MaxEntities:      cfg.Catalog.MaxEntities,
 		Token:            token,
 		FullSyncInterval: cfg.Catalog.FullSyncInterval,
+		ChangeRetention:  cfg.Catalog.ChangeRetention,
 		Logger:           log.With("component", "catalog-mirror"),
 		OnSync:           metrics.mirrorSync,
 		Now:              now,
