@@ -16,7 +16,9 @@ import (
 
 // swapCatalog serves Backstage's catalog API from a catalog a test can
 // replace between mirror syncs.
-type swapCatalog struct{ cur atomic.Pointer[memcatalog.Catalog] }
+type swapCatalog struct {
+	cur atomic.Pointer[memcatalog.Catalog]
+}
 
 func (s *swapCatalog) set(t *testing.T, ents []map[string]any) {
 	t.Helper()
