@@ -718,9 +718,43 @@ func TestQuestionSuite(t *testing.T) {
 		totals["demo"][0], totals["demo"][1], totals["demo"][2], totals["demo"][3],
 		totals["generated 10k"][0], totals["generated 10k"][1], totals["generated 10k"][2], totals["generated 10k"][3])
 	t.Log("\n" + table.String())
+	if len(cases) == 2 && !t.Failed() {
+		checkReadmeTable(t, table.String())
+	}
 	if f := os.Getenv("QUESTION_TABLE"); f != "" {
 		if err := os.WriteFile(f, []byte(table.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkReadmeTable holds README.md's question table to the one the suite
+// measured (rewritten with -update).
+func checkReadmeTable(t *testing.T, table string) {
+	t.Helper()
+	const path = "../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "| question | area | demo: best")
+	if start < 0 {
+		t.Fatal("README.md has no question table")
+	}
+	end := strings.Index(readme[start:], "\n\n")
+	if end < 0 {
+		t.Fatal("README.md's question table has no end")
+	}
+	end += start
+	if readme[start:end]+"\n" == table {
+		return
+	}
+	if !*update {
+		t.Errorf("README.md's question table is stale: go test ./tools -run TestQuestionSuite -update")
+		return
+	}
+	if err := os.WriteFile(path, []byte(readme[:start]+strings.TrimSuffix(table, "\n")+readme[end:]), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
