@@ -18,15 +18,11 @@ func TestSummaryDomainFromSystem(t *testing.T) {
 	if got := text(call(t, GetEntity(d), openCtx(), get)); !strings.Contains(got, "system=system:default/checkout "+want) {
 		t.Errorf("get: no inherited domain:\n%s", got)
 	}
+	// Every component of the system shares it: the head says so once.
 	got := text(call(t, SearchEntities(d), openCtx(), search))
-	lines := strings.Split(got, "\n")[1:]
-	if len(lines) < 2 {
-		t.Fatalf("search: %s", got)
-	}
-	for _, l := range lines {
-		if !strings.Contains(l, want) {
-			t.Errorf("search line without the system's domain: %s", l)
-		}
+	lines := strings.Split(got, "\n")
+	if len(lines) < 3 || !strings.Contains(lines[0], "each has ") || !strings.Contains(lines[0], want) {
+		t.Fatalf("search head without the system's domain: %s", got)
 	}
 	if got := text(call(t, GetEntity(d), openCtx(), `{"ref":"system:default/checkout"}`)); !strings.Contains(got, want) {
 		t.Errorf("the system's own domain: %s", got)
@@ -43,11 +39,44 @@ func TestSummaryDomainFromSystem(t *testing.T) {
 			if res.IsError {
 				t.Fatalf("%s: %s", name, text(res))
 			}
-			for _, l := range strings.Split(text(res), "\n") {
-				if strings.HasPrefix(l, "component:default/checkout-service ") && strings.Contains(l, "domain=") {
+			for i, l := range strings.Split(text(res), "\n") {
+				if (i == 0 || strings.HasPrefix(l, "component:default/checkout-service ")) && strings.Contains(l, "domain=domain:default/commerce") {
 					t.Errorf("%s: %s shows a domain: %s", name, tl.Tool.Name, l)
 				}
 			}
 		}
+	}
+}
+
+// TestSearchSharedAttributes: attributes every line of a search page
+// shares are stated once in the head and left out of the lines; the
+// others stay on each line.
+func TestSearchSharedAttributes(t *testing.T) {
+	d := demoDeps(t)
+	got := text(call(t, SearchEntities(d), openCtx(), `{"kind":"Component","owner":"team-checkout","limit":100}`))
+	lines := strings.Split(got, "\n")
+	if !strings.HasPrefix(lines[0], "4 of 4 entities; each has lifecycle=production owner=group:default/team-checkout system=system:default/checkout") {
+		t.Fatalf("head: %s", got)
+	}
+	for _, l := range lines[1:] {
+		if strings.Contains(l, "owner=") || strings.Contains(l, "ownedBy:") || !strings.Contains(l, "type=") {
+			t.Errorf("line: %s", l)
+		}
+	}
+	// Owners differ: each line names its own.
+	got = text(call(t, SearchEntities(d), openCtx(), `{"kind":"Component","type":"library","limit":100}`))
+	lines = strings.Split(got, "\n")
+	if !strings.Contains(lines[0], "each has type=library lifecycle=production") || strings.Contains(lines[0], "owner=") {
+		t.Fatalf("head: %s", got)
+	}
+	for _, l := range lines[1:] {
+		if !strings.Contains(l, "owner=group:") || strings.Contains(l, "lifecycle=") {
+			t.Errorf("line: %s", l)
+		}
+	}
+	// One entity: nothing is hoisted.
+	got = text(call(t, SearchEntities(d), openCtx(), `{"kind":"Component","lifecycle":"deprecated"}`))
+	if strings.Contains(got, "each has") || !strings.Contains(got, "owner=group:default/team-fulfillment") {
+		t.Errorf("one entity: %s", got)
 	}
 }

@@ -256,6 +256,11 @@ func SearchEntities(d *Deps) Tool {
 				return toolError(err), nil
 			}
 		}
+		// Attributes every line shares are stated once, in the head.
+		var common shared
+		if len(fields) == 0 {
+			common = sharedOf(sums)
+		}
 		for i, e := range ents {
 			record(ctx, e)
 			lines.WriteByte('\n')
@@ -271,7 +276,7 @@ func SearchEntities(d *Deps) Tool {
 			if lines.Len() == 1 {
 				lines.Grow(len(ents) * (s.lineSize() + 1))
 			}
-			s.writeLine(&lines)
+			s.writeLineWithout(&lines, common)
 		}
 		if next != nil {
 			b, err := json.Marshal(next)
@@ -300,6 +305,7 @@ func SearchEntities(d *Deps) Tool {
 		if out.TotalItems != nil {
 			head = fmt.Sprintf("%d of %d entities", len(out.Items), *out.TotalItems)
 		}
+		head += common.head()
 		if out.NextCursor != "" {
 			head += "; more with cursor=" + out.NextCursor
 		}
