@@ -90,7 +90,7 @@ func ListChanges(d *Deps) Tool {
 		}
 		return result(out, out.text()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the count since the given time, then one line per change: time, added/changed/removed, ref and title; when `since` reaches before what the feed knows, from when it knows changes and whether it outlives a restart.", Scope: ScopeRead}
 }
 
 // parseSince reads a duration back from now, or a time.

@@ -75,7 +75,7 @@ func GetEntity(d *Deps) Tool {
 		}
 		return withLinks(result(s, s.line()), links...), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
 }
 
 // refFromArgs reads either "ref" or kind/namespace/name.
@@ -314,7 +314,7 @@ func SearchEntities(d *Deps) Tool {
 		}
 		return result(out, head+lines.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the count (the total on a last page), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
 }
 
 // maxSearchScan bounds the catalog entities one search call examines.

@@ -127,7 +127,7 @@ func ListFacets(d *Deps) Tool {
 		}
 		return result(out, b.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the field and the number of values, then one line per value with its count, most frequent first.", Scope: ScopeRead}
 }
 
 // countLocally pages through the entities the filters select and counts
