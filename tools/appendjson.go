@@ -60,7 +60,7 @@ func (s Summary) AppendJSON(dst []byte) ([]byte, bool) {
 	dst = appendJSONString(dst, s.Ref)
 	for _, f := range [...]struct{ name, v string }{
 		{`,"title":`, s.Title}, {`,"description":`, s.Description}, {`,"type":`, s.Type},
-		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System}, {`,"domain":`, s.Domain},
+		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System}, {`,"domain":`, s.Domain}, {`,"email":`, s.Email},
 	} {
 		if f.v != "" {
 			dst = append(dst, f.name...)

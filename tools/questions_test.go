@@ -583,6 +583,104 @@ var questions = []question{
 	}},
 }
 
+// summaryOnly is each question's path for an agent that reads summaries
+// alone (catalog_get_entity and catalog_search_entities, default detail):
+// the best path where it is one already, else the calls below. Counting
+// questions (facets) and an API's operations (its definition) have none.
+func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
+	summaryTools := true
+	for _, c := range best {
+		summaryTools = summaryTools && (c.tool == "catalog_get_entity" || c.tool == "catalog_search_entities") && !strings.Contains(c.args, `"fields"`)
+	}
+	var a struct {
+		Ref string `json:"ref"`
+	}
+	_ = json.Unmarshal([]byte(best[0].args), &a)
+	x := a.Ref
+	get := func(ref string) qcall { return qcall{tool: "catalog_get_entity", args: q(`{"ref":%q}`, ref)} }
+	search := func(rel string) qcall {
+		return qcall{tool: "catalog_search_entities", args: q(`{"relations":[%q],"limit":100}`, rel), page: true}
+	}
+	withOwner := func() []qcall {
+		out := []qcall{get(x)}
+		if ow := o.rel(x, "ownedBy"); len(ow) == 1 {
+			out = append(out, get(ow[0]))
+		}
+		return out
+	}
+	// impact walks hop by hop: what depends on each node of the frontier
+	// and what consumes the APIs it provides, as the agent reads them.
+	impact := func(depth int, owners bool) []qcall {
+		var out []qcall
+		seen := map[string]bool{strings.ToLower(x): true}
+		frontier := []string{x}
+		var all []string
+		for range depth {
+			var next []string
+			for _, f := range frontier {
+				out = append(out, search("dependsOn="+f))
+				if strings.HasPrefix(f, "api:") {
+					out = append(out, search("consumesApi="+f))
+				}
+				for _, api := range o.rel(f, "providesApi") {
+					out = append(out, search("consumesApi="+api))
+				}
+				for _, d := range o.dependents(f, 1) {
+					if !seen[strings.ToLower(d)] {
+						seen[strings.ToLower(d)] = true
+						next = append(next, d)
+					}
+				}
+			}
+			all = append(all, next...)
+			frontier = next
+		}
+		if owners {
+			got := map[string]bool{}
+			for _, d := range all {
+				for _, ow := range o.rel(d, "ownedBy") {
+					if !got[ow] {
+						got[ow] = true
+						out = append(out, get(ow))
+					}
+				}
+			}
+		}
+		return out
+	}
+	switch id {
+	case "own-9", "life-3", "api-5":
+		return nil, false
+	case "own-1", "own-5":
+		return []qcall{get(x)}, true
+	case "own-2", "onb-3":
+		return withOwner(), true
+	case "own-4":
+		return []qcall{search("memberOf=" + x)}, true
+	case "own-6":
+		return []qcall{search("childOf=" + x)}, true
+	case "own-7":
+		return []qcall{search("hasMember=" + x)}, true
+	case "doc-4":
+		if o.ann(x, "slack.com/channel") != "" {
+			return []qcall{get(x)}, true
+		}
+		return withOwner(), true
+	case "imp-1":
+		return impact(3, false), true
+	case "imp-2":
+		return impact(3, true), true
+	case "imp-3", "chg-2":
+		return []qcall{search("dependsOn=" + x)}, true
+	case "api-1", "chg-1":
+		return []qcall{search("consumesApi=" + x)}, true
+	}
+	if summaryTools {
+		return best, true
+	}
+	return nil, false
+}
+
 // withLinks guards a predicate on metadata.links against entities that
 // have none.
 type linkPred func(m map[string]any) bool
@@ -672,9 +770,9 @@ func TestQuestionSuite(t *testing.T) {
 		}})
 	}
 	var table strings.Builder
-	table.WriteString("| question | area | demo: best calls / tokens | demo: literal calls / tokens | 10k: best calls / tokens | 10k: literal calls / tokens |\n|---|---|---|---|---|---|\n")
+	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | 10k: best | 10k: literal | 10k: summaries only |\n|---|---|---|---|---|---|---|---|\n")
 	cells := map[string][]string{}
-	totals := map[string][4]int{}
+	totals := map[string][6]int{}
 	for _, cc := range cases {
 		t.Run(cc.name, func(t *testing.T) {
 			d := catalogDeps(t, cc.ents(t))
@@ -687,36 +785,47 @@ func TestQuestionSuite(t *testing.T) {
 				best, literal, facts, ok := qu.plan(o)
 				if !ok || len(facts) == 0 {
 					t.Errorf("%s (%s): no subject in this catalog", qu.id, qu.ask)
-					cells[qu.id] = append(cells[qu.id], "n/a", "n/a")
+					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a")
 					continue
 				}
 				b := runPath(t, d, byName, best, facts)
 				l := runPath(t, d, byName, literal, facts)
-				for name, st := range map[string]pathStats{"best": b, "literal": l} {
+				paths := map[string]pathStats{"best": b, "literal": l}
+				sumCell := "n/a (counting or a definition)"
+				sp, hasSum := summaryOnly(o, qu.id, best)
+				var sm pathStats
+				if hasSum {
+					sm = runPath(t, d, byName, sp, facts)
+					paths["summaries-only"] = sm
+					sumCell = q("%d / %d", sm.calls, sm.bytes/4)
+				}
+				for name, st := range paths {
 					if len(st.missing) > 0 {
 						t.Errorf("%s %q, %s path: the text lacks %q", qu.id, qu.ask, name, st.missing)
 					}
 				}
-				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4))
+				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell)
 				tt := totals[cc.name]
 				tt[0] += b.calls
 				tt[1] += b.bytes / 4
 				tt[2] += l.calls
 				tt[3] += l.bytes / 4
+				tt[4] += sm.calls
+				tt[5] += sm.bytes / 4
 				totals[cc.name] = tt
 			}
 		})
 	}
 	for _, qu := range questions {
 		row := cells[qu.id]
-		for len(row) < 4 {
+		for len(row) < 6 {
 			row = append(row, "—")
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s |\n", qu.ask, qu.area, strings.Join(row, " | "))
 	}
-	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d |\n",
-		totals["demo"][0], totals["demo"][1], totals["demo"][2], totals["demo"][3],
-		totals["generated 10k"][0], totals["generated 10k"][1], totals["generated 10k"][2], totals["generated 10k"][3])
+	dm, gk := totals["demo"], totals["generated 10k"]
+	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
+		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5])
 	t.Log("\n" + table.String())
 	if len(cases) == 2 && !t.Failed() {
 		checkReadmeTable(t, table.String())

@@ -104,16 +104,18 @@ func refFieldOf(m map[string]any, rels []relation, rel, field, defKind string) s
 
 // Summary is the compact, context-window-friendly form of an entity.
 type Summary struct {
-	Ref         string   `json:"ref"`
-	Title       string   `json:"title,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Type        string   `json:"type,omitempty"`
-	Lifecycle   string   `json:"lifecycle,omitempty"`
-	Owner       string   `json:"owner,omitempty"`
-	System      string   `json:"system,omitempty"`
-	Domain      string   `json:"domain,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
-	Links       []Link   `json:"links,omitempty"`
+	Ref         string `json:"ref"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Type        string `json:"type,omitempty"`
+	Lifecycle   string `json:"lifecycle,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	System      string `json:"system,omitempty"`
+	Domain      string `json:"domain,omitempty"`
+	// Email is a group's or user's spec.profile.email.
+	Email string   `json:"email,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+	Links []Link   `json:"links,omitempty"`
 	// Annotations are the entity's well-known annotations (Deps.Annotations):
 	// repository, docs, on-call, chat channel, dashboards, runbooks.
 	Annotations map[string]string `json:"annotations,omitempty"`
@@ -198,6 +200,9 @@ func summarizeWith(e entity, annotations []string) Summary {
 	}
 	if field(spec, "domain") != "" {
 		s.Domain = refFieldOf(m, nil, "", "domain", "domain")
+	}
+	if p, ok := spec["profile"].(map[string]any); ok {
+		s.Email = field(p, "email")
 	}
 	if ann, ok := md["annotations"].(map[string]any); ok && len(annotations) > 0 {
 		n := 0
@@ -305,7 +310,7 @@ func (s Summary) line() string {
 
 // lineSize estimates the length of the summary's line.
 func (s Summary) lineSize() int {
-	n := len(s.Ref) + len(s.Title) + len(s.Description) + 160
+	n := len(s.Ref) + len(s.Title) + len(s.Email) + len(s.Description) + 160
 	for _, l := range s.Links {
 		n += len(l.Title) + len(l.URL) + 3
 	}
@@ -396,6 +401,11 @@ func (s Summary) writeLineWithout(b *strings.Builder, h shared) {
 		b.WriteByte(' ')
 		var q [128]byte
 		b.Write(strconv.AppendQuote(q[:0], s.Title))
+	}
+	if s.Email != "" {
+		b.WriteString(" <")
+		b.WriteString(s.Email)
+		b.WriteByte('>')
 	}
 	open := false
 	attr := func(k, v string) {
