@@ -175,7 +175,11 @@ func Build(ctx context.Context, cfg *Config, bo BuildOptions) (s *Server, closeF
 	if shared != nil && mir != nil {
 		// The change feed lives in Redis: kept across restarts, one for
 		// every replica.
-		mir.UseChangeLog(state.NewRedisChanges(shared.rdb, shared.prefix, mirror.MaxChanges, cfg.Catalog.ChangeRetention, bo.MirrorNow))
+		scrub := func(doc []byte) ([]byte, error) {
+			out, _, err := r.JSON(doc)
+			return out, err
+		}
+		mir.UseChangeLog(state.NewRedisChanges(shared.rdb, shared.prefix, mirror.MaxChanges, cfg.Catalog.ChangeRetention, bo.MirrorNow, scrub))
 	}
 	if shared != nil {
 		closeShared := shared.close

@@ -20,9 +20,12 @@ import (
 // within a sync interval of each other, and the keys stay bounded by a
 // day's changes.
 //
-// The stream holds, for each change, the entity as it was before
-// (catalog content as Backstage holds it, for the retention window), so
-// that whether a caller could see it is decided when the caller asks.
+// The stream holds, for each change, the entity as it was before, so
+// that whether a caller could see it, and whether the change shows in
+// its view, is decided when the caller asks. It is stored redacted (the
+// scrub function, the server's redactor): Redis holds no secret from the
+// catalog. A change to a secret alone then shows to nobody, as it does
+// in memory (every caller's view has the same redaction marker).
 type RedisChanges struct {
 	rdb       redis.UniversalClient
 	stream    string
@@ -31,17 +34,21 @@ type RedisChanges struct {
 	max       int
 	retention time.Duration
 	now       func() time.Time
+	scrub     func([]byte) ([]byte, error)
 }
 
 // NewRedisChanges returns the change log under prefix, keeping at most
-// max changes, none older than retention (by now, time.Now when nil).
-func NewRedisChanges(rdb redis.UniversalClient, prefix string, max int, retention time.Duration, now func() time.Time) *RedisChanges {
+// max changes, none older than retention (by now, time.Now when nil),
+// each entity before a change passed through scrub (required: the
+// redactor) before it is stored.
+func NewRedisChanges(rdb redis.UniversalClient, prefix string, max int, retention time.Duration, now func() time.Time,
+	scrub func([]byte) ([]byte, error)) *RedisChanges {
 	if now == nil {
 		now = time.Now
 	}
 	// One hash tag: every key of the log lives in one slot.
 	p := prefix + "{changes}:"
-	return &RedisChanges{rdb: rdb, stream: p + "stream", start: p + "start", seen: p + "seen:", max: max, retention: retention, now: now}
+	return &RedisChanges{rdb: rdb, stream: p + "stream", start: p + "start", seen: p + "seen:", max: max, retention: retention, now: now, scrub: scrub}
 }
 
 // appendScript adds each change whose key it has not seen within the
@@ -89,7 +96,19 @@ func (c *RedisChanges) Append(ctx context.Context, changes []catalog.Change) err
 			if key == "" {
 				key = ch.Op + ":" + ch.Ref + ":" + strconv.FormatInt(ch.At.UnixNano(), 10)
 			}
-			argv = append(argv, key, ch.Op, ch.Ref, strconv.FormatInt(ch.At.UnixNano(), 10), string(ch.Before))
+			var before []byte
+			if len(ch.Before) > 0 {
+				if c.scrub == nil {
+					return errors.New("state: change log: no redactor for the entities kept")
+				}
+				b, err := c.scrub(ch.Before)
+				if err != nil {
+					// Fail closed: nothing unredacted is stored.
+					return fmt.Errorf("state: change log: redact: %w", err)
+				}
+				before = b
+			}
+			argv = append(argv, key, ch.Op, ch.Ref, strconv.FormatInt(ch.At.UnixNano(), 10), string(before))
 		}
 		if err := appendScript.Run(ctx, c.rdb, []string{c.stream}, argv...).Err(); err != nil {
 			return fmt.Errorf("%w: change log: %w", ErrUnavailable, err)

@@ -12,6 +12,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// scrub stands for the redactor: it replaces a known secret.
+func scrub(b []byte) ([]byte, error) {
+	return []byte(strings.ReplaceAll(string(b), "hunter2", "[REDACTED:test]")), nil
+}
+
 func rangeAll(t *testing.T, l catalog.ChangeLog, since time.Time) []string {
 	t.Helper()
 	var out []string
@@ -25,7 +30,7 @@ func rangeAll(t *testing.T, l catalog.ChangeLog, since time.Time) []string {
 }
 
 // TestRedisChanges: on a real redis-server the log keeps each change once
-// (two replicas append the same), reads newest first from a time, keeps
+// (two replicas append the same), stores the entity before redacted, reads newest first from a time, keeps
 // the first start, outlives a new client (a restart), is capped by count,
 // and fails with ErrUnavailable while Redis is down.
 func TestRedisChanges(t *testing.T) {
@@ -35,7 +40,7 @@ func TestRedisChanges(t *testing.T) {
 	open := func(max int) *RedisChanges {
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return NewRedisChanges(rdb, "t:", max, 30*24*time.Hour, func() time.Time { return now })
+		return NewRedisChanges(rdb, "t:", max, 30*24*time.Hour, func() time.Time { return now }, scrub)
 	}
 	a, b := open(5), open(5)
 	if h, err := a.Horizon(ctx); err != nil || !h.Start.IsZero() || !h.Durable {
@@ -49,7 +54,7 @@ func TestRedisChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	sync1 := []catalog.Change{
-		{Op: catalog.ChangeChanged, Ref: "component:default/b", At: now.Add(-time.Minute), Before: []byte(`{"kind":"Component"}`), Key: "uid-b:1>2"},
+		{Op: catalog.ChangeChanged, Ref: "component:default/b", At: now.Add(-time.Minute), Before: []byte(`{"kind":"Component","password":"hunter2"}`), Key: "uid-b:1>2"},
 		{Op: catalog.ChangeAdded, Ref: "component:default/a", At: now.Add(-time.Minute), Key: "uid-a:>1"},
 	}
 	for _, l := range []*RedisChanges{a, b} { // two replicas find the same changes
@@ -63,7 +68,8 @@ func TestRedisChanges(t *testing.T) {
 	}
 	// One sync's changes, appended in reverse ref order (as the mirror
 	// does), read newest first in ref order.
-	want := `removed component:default/a {}|added component:default/a |changed component:default/b {"kind":"Component"}`
+	// The entity before is stored redacted.
+	want := `removed component:default/a {}|added component:default/a |changed component:default/b {"kind":"Component","password":"[REDACTED:test]"}`
 	if got := strings.Join(rangeAll(t, b, time.Time{}), "|"); got != want {
 		t.Errorf("changes = %s, want %s", got, want)
 	}
