@@ -69,9 +69,11 @@ func GetEntity(d *Deps) Tool {
 			return toolError(err), nil
 		}
 		s := sums[0]
-		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
+		// The links name the entity they belong to by being in its
+		// answer: a short description says what each is.
+		links := []link{{ref: s.Owner, description: "owner"}, {ref: s.System, description: "system"}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
-			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
+			links = append(links, link{ref: s.Ref, description: "API definition", definition: true, apiType: s.Type})
 		}
 		return withLinks(result(s, s.line()), links...), nil
 	}

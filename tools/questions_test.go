@@ -14,6 +14,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/gencatalog"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // The question suite: questions engineers ask of a catalog, each answered
@@ -24,7 +25,8 @@ import (
 // literally (default limits, paging with the cursor alone). The expected
 // facts come from an oracle that reads the whole catalog directly, so the
 // same questions run on the demo catalog and on a generated
-// 10,000-entity one. Tokens are estimated as text bytes / 4.
+// 10,000-entity one. Tokens are estimated as bytes / 4: the text, and any
+// other content (resource links) as sent.
 
 // qcall is one tool call of a path; page follows nextCursor (passed alone,
 // as the description says) until the last page.
@@ -711,6 +713,14 @@ func runPath(t *testing.T, d *Deps, byName map[string]Tool, path []qcall, facts 
 			st.calls++
 			txt := text(res)
 			st.bytes += len(txt)
+			// Other content (resource links to the owner, system or an
+			// API's definition) reaches the model too: counted as sent.
+			for _, c := range res.Content {
+				if _, ok := c.(mcp.TextContent); !ok {
+					b, _ := json.Marshal(c)
+					st.bytes += len(b)
+				}
+			}
 			all.WriteString(txt)
 			all.WriteByte('\n')
 			if res.IsError || !c.page {
