@@ -23,7 +23,16 @@ var facetParams = []param{
 	{name: "owner", typ: tString, desc: "Only count entities of this owner, e.g. team-payments or group:default/team-payments."},
 	{name: "system", typ: tString, desc: "Only count entities of this system, e.g. checkout."},
 	{name: "tags", typ: tStrings, max: 10, desc: "Only count entities carrying any of these tags."},
-	labelsParam, annotationsParam, relationParam,
+	// The scope filters, described once in catalog_search_entities.
+	sameAs(labelsParam, "Labels the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
+	sameAs(annotationsParam, "Annotations the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
+	sameAs(relationParam, "Relations the counted entities must all have, as in catalog_search_entities: \"type=ref\", e.g. consumesApi=api:default/orders-api."),
+}
+
+// sameAs is p with a shorter description.
+func sameAs(p param, desc string) param {
+	p.desc = desc
+	return p
 }
 
 // FacetsResult is the structured answer of catalog_list_facets.
