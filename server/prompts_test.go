@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -41,7 +42,7 @@ func TestPromptsAnswerRight(t *testing.T) {
 	servertest.Connect(t, c)
 	type step struct{ tool, args string }
 	var table strings.Builder
-	table.WriteString("| prompt | on | answers the suite's | calls | tokens (prompt + answers) |\n|---|---|---|---|---|\n")
+	table.WriteString("| prompt | on | answers the suite's | calls | tokens (prompt + answers, resource links included) |\n|---|---|---|---|---|\n")
 	for _, tc := range []struct {
 		prompt, ref string
 		// questions are the question suite's (tools/questions_test.go)
@@ -102,7 +103,14 @@ func TestPromptsAnswerRight(t *testing.T) {
 				}
 				got.WriteString(servertest.Text(r))
 				got.WriteByte('\n')
-				tokens += len(servertest.Text(r)) / 4
+				n := len(servertest.Text(r))
+				for _, ct := range r.Content {
+					if _, ok := ct.(mcp.TextContent); !ok {
+						b, _ := json.Marshal(ct) // resource links reach the model too
+						n += len(b)
+					}
+				}
+				tokens += n / 4
 			}
 			fmt.Fprintf(&table, "| `%s` | `%s` | %s | %d | %d |\n", tc.prompt, tc.ref, tc.questions, len(tc.steps), tokens)
 			for _, f := range tc.facts {
