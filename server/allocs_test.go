@@ -18,13 +18,17 @@ import (
 // lower a budget when a change makes calls cheaper. Under -race the
 // budgets get raceAllowance: the race detector drops sync.Pool items at
 // random, so pooled buffers are allocated again (measured: 12-16% more).
+// Summaries that name a component's domain through its system (one more
+// by-refs read) raised get from 401 to 431 and, in mirror mode, where no
+// upstream cache absorbs that read, from 428 to 506 and search 20 from
+// 3830 to 4282; the budgets follow.
 var allocBudgets = []struct {
 	name, tool, args string
 	budget, mirror   float64
 }{
-	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 435, 460},
+	{"get summary", "catalog_get_entity", `{"ref":"component:default/checkout-service"}`, 465, 545},
 	{"get full", "catalog_get_entity", `{"ref":"component:default/checkout-service","detail":"full"}`, 715, 745},
-	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2010, 4135},
+	{"search 20", "catalog_search_entities", `{"kind":"Component","limit":20}`, 2150, 4625},
 	{"owner search", "catalog_search_entities", `{"owner":"team-checkout"}`, 1165, 2190},
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/login"
 	"github.com/backstage-mcp/backstage-mcp/server/ratelimit"
+	"github.com/backstage-mcp/backstage-mcp/server/state"
 	"github.com/backstage-mcp/backstage-mcp/tools"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
@@ -95,7 +96,12 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	var upstream *catalog.Client // reads Backstage (or the demo catalog)
 	switch {
 	case bo.Demo:
-		upstream, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		if seams.DemoUpstream != nil {
+			upstream, err = catalog.New(catalog.Config{BaseURL: DemoBaseURL, Token: catalog.StaticToken("demo"),
+				HTTPClient: &http.Client{Transport: InProcessTransport{Handler: seams.DemoUpstream}}, Guard: guard, Observe: metrics.Upstream})
+		} else {
+			upstream, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
+		}
 	case cfg.Backstage.BaseURL != "":
 		upstream, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
@@ -157,6 +163,15 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	shared, err := openSharedState(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
+	}
+	if shared != nil && mir != nil {
+		// The change feed lives in Redis: kept across restarts, one for
+		// every replica.
+		scrub := func(doc []byte) ([]byte, error) {
+			out, _, err := r.JSON(doc)
+			return out, err
+		}
+		mir.UseChangeLog(state.NewRedisChanges(shared.rdb, shared.prefix, mirror.MaxChanges, cfg.Catalog.ChangeRetention, seams.MirrorNow, scrub))
 	}
 	if shared != nil {
 		closeShared := shared.close
@@ -475,6 +490,7 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 		BatchSize:        cfg.Catalog.BatchSize,
 		MaxEntities:      cfg.Catalog.MaxEntities,
 		FullSyncInterval: cfg.Catalog.FullSyncInterval,
+		ChangeRetention:  cfg.Catalog.ChangeRetention,
 		Logger:           log.With("component", "catalog-mirror"),
 		OnSync:           metrics.mirrorSync,
 		Now:              now,

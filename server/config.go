@@ -350,6 +350,11 @@ type CatalogConfig struct {
 	// provider with its own etags keeps when only relations change.
 	// Default 1h; at least syncInterval, at most 168h; negative: never.
 	FullSyncInterval time.Duration `yaml:"fullSyncInterval"`
+	// ChangeRetention is how long the change feed (catalog_list_changes)
+	// keeps a change, at most the last 10000: in Redis with state: redis
+	// (kept across restarts), else in this process. Default 720h (30
+	// days); 1h to 8760h.
+	ChangeRetention time.Duration `yaml:"changeRetention"`
 	// SummaryAnnotations are the annotation keys that entity summaries
 	// (catalog_get_entity, catalog_search_entities) show: where the code and
 	// docs live, who is on call, where to talk, what to look at. Unset: the
@@ -713,6 +718,9 @@ func (c *Config) applyDefaults() {
 	if c.Catalog.FullSyncInterval == 0 {
 		c.Catalog.FullSyncInterval = time.Hour
 	}
+	if c.Catalog.ChangeRetention == 0 {
+		c.Catalog.ChangeRetention = 720 * time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -965,6 +973,9 @@ func (c CatalogConfig) validate(bad func(key, format string, a ...any) error) er
 	}
 	if c.FullSyncInterval > 0 && (c.FullSyncInterval < c.SyncInterval || c.FullSyncInterval > 168*time.Hour) {
 		return bad("catalog.fullSyncInterval", "must be between catalog.syncInterval (%s) and 168h, or negative for never (got %s)", c.SyncInterval, c.FullSyncInterval)
+	}
+	if c.ChangeRetention < time.Hour || c.ChangeRetention > 8760*time.Hour {
+		return bad("catalog.changeRetention", "must be between 1h and 8760h (got %s)", c.ChangeRetention)
 	}
 	if len(c.SummaryAnnotations) > 64 {
 		return bad("catalog.summaryAnnotations", "takes at most 64 keys (got %d)", len(c.SummaryAnnotations))

@@ -210,7 +210,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	deps := &tools.Deps{Catalog: opts.Catalog, Redactor: toolRedactor{opts.Redactor}, Cursors: tools.NewCursorCodec(key, previous...),
 		Annotations: cfg.Catalog.SummaryAnnotations, Now: opts.Now}
 	if opts.Mirror != nil {
-		deps.Changes = opts.Mirror
+		deps.Changes = opts.Mirror.ChangeLog()
 	}
 	s.deps = deps
 	s.chain = s.newChain()

@@ -73,5 +73,5 @@ func GetAPIDefinition(d *Deps) Tool {
 		}
 		return result(out, head+"\n"+def), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeAPIDefinitions}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the API's ref, type and size, then the definition as stored (secrets redacted), cut to maxBytes with a notice saying how to get more.", Scope: ScopeAPIDefinitions}
 }

@@ -13,13 +13,16 @@ import (
 // and leaves the encoding to json.Marshal.
 
 // AppendJSON appends the result as json.Marshal encodes it. It reports
-// false, appending nothing, when an item is not a Summary.
+// false, appending nothing, when an item is not a Summary (or a pointer
+// to one).
 func (r SearchEntitiesResult) AppendJSON(dst []byte) ([]byte, bool) {
 	if r.Items == nil {
 		return dst, false // json.Marshal writes null: not worth a case
 	}
 	for _, it := range r.Items {
-		if _, ok := it.(Summary); !ok {
+		switch it.(type) {
+		case Summary, *Summary:
+		default:
 			return dst, false
 		}
 	}
@@ -28,7 +31,12 @@ func (r SearchEntitiesResult) AppendJSON(dst []byte) ([]byte, bool) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst, _ = it.(Summary).AppendJSON(dst)
+		switch s := it.(type) {
+		case Summary:
+			dst, _ = s.AppendJSON(dst)
+		case *Summary:
+			dst, _ = s.AppendJSON(dst)
+		}
 	}
 	dst = append(dst, ']')
 	if r.NextCursor != "" {
@@ -52,7 +60,7 @@ func (s Summary) AppendJSON(dst []byte) ([]byte, bool) {
 	dst = appendJSONString(dst, s.Ref)
 	for _, f := range [...]struct{ name, v string }{
 		{`,"title":`, s.Title}, {`,"description":`, s.Description}, {`,"type":`, s.Type},
-		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System}, {`,"domain":`, s.Domain},
+		{`,"lifecycle":`, s.Lifecycle}, {`,"owner":`, s.Owner}, {`,"system":`, s.System}, {`,"domain":`, s.Domain}, {`,"email":`, s.Email},
 	} {
 		if f.v != "" {
 			dst = append(dst, f.name...)

@@ -10,16 +10,18 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
-type fakeFeed []catalog.Change
-
-func (f fakeFeed) Changes(since time.Time) []catalog.Change {
-	var out []catalog.Change
-	for _, c := range f {
-		if !c.At.Before(since) {
-			out = append(out, c)
-		}
+// memFeed is a memory change log holding changes (oldest first), begun
+// at start.
+func memFeed(t *testing.T, now time.Time, start time.Time, changes ...catalog.Change) *catalog.MemoryChangeLog {
+	t.Helper()
+	l := catalog.NewMemoryChangeLog(100, 365*24*time.Hour, func() time.Time { return now })
+	if err := l.Begin(context.Background(), start); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	if err := l.Append(context.Background(), changes); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // maskAnnotations sees everything but annotations.
@@ -71,13 +73,13 @@ func TestListChanges(t *testing.T) {
 	oldPayments, _ := json.Marshal(before)
 	gone := json.RawMessage(`{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"name":"old-billing","namespace":"default","title":"Old Billing"},"spec":{"type":"service","owner":"team-checkout"}}`)
 	at := now.Add(-2 * time.Hour)
-	d.Changes = fakeFeed{
-		{Op: catalog.ChangeAdded, Ref: "component:default/checkout-service", At: at},
-		{Op: catalog.ChangeAdded, Ref: "component:default/orders-service", At: at},
-		{Op: catalog.ChangeChanged, Ref: "component:default/payments-service", At: at, Before: oldPayments},
-		{Op: catalog.ChangeRemoved, Ref: "component:default/old-billing", At: at, Before: gone},
-		{Op: catalog.ChangeAdded, Ref: "api:default/orders-api", At: now.Add(-30 * 24 * time.Hour)},
-	}
+	d.Changes = memFeed(t, now, now.Add(-40*24*time.Hour),
+		catalog.Change{Op: catalog.ChangeAdded, Ref: "api:default/orders-api", At: now.Add(-30 * 24 * time.Hour)},
+		catalog.Change{Op: catalog.ChangeRemoved, Ref: "component:default/old-billing", At: at, Before: gone},
+		catalog.Change{Op: catalog.ChangeChanged, Ref: "component:default/payments-service", At: at, Before: oldPayments},
+		catalog.Change{Op: catalog.ChangeAdded, Ref: "component:default/orders-service", At: at},
+		catalog.Change{Op: catalog.ChangeAdded, Ref: "component:default/checkout-service", At: at},
+	)
 	got := text(call(t, ListChanges(d), openCtx(), `{}`))
 	for _, w := range []string{"4 changes", "added component:default/checkout-service \"Checkout Service\"", "added component:default/orders-service",
 		"changed component:default/payments-service", "removed component:default/old-billing \"Old Billing\"", "2026-12-07T10:00:00Z"} {
@@ -85,8 +87,8 @@ func TestListChanges(t *testing.T) {
 			t.Errorf("lacks %q:\n%s", w, got)
 		}
 	}
-	if strings.Contains(got, "orders-api") {
-		t.Errorf("a change older than since is listed:\n%s", got)
+	if strings.Contains(got, "orders-api") || strings.Contains(got, "the feed") {
+		t.Errorf("a change older than since is listed, or a coverage note where since is covered:\n%s", got)
 	}
 	if got := text(call(t, ListChanges(d), openCtx(), `{"since":"60d","kind":"API"}`)); !strings.Contains(got, "added api:default/orders-api") || strings.Contains(got, "component:") {
 		t.Errorf("kind API over 60 days:\n%s", got)
@@ -103,6 +105,13 @@ func TestListChanges(t *testing.T) {
 	got = text(call(t, ListChanges(d), WithAccess(context.Background(), maskAnnotations{}), `{}`))
 	if strings.Contains(got, "payments-service") || !strings.Contains(got, "3 changes") {
 		t.Errorf("a change to a masked field shows:\n%s", got)
+	}
+	// A feed younger than since says so: in memory, from this server's
+	// start on.
+	d.Changes = memFeed(t, now, now.Add(-time.Hour))
+	got = text(call(t, ListChanges(d), openCtx(), `{}`))
+	if !strings.Contains(got, "the feed starts when this server started, 2026-12-07T11:00:00Z") || !strings.Contains(got, "a restart forgets it") {
+		t.Errorf("memory feed coverage:\n%s", got)
 	}
 	if r := call(t, ListChanges(d), openCtx(), `{"since":"last week"}`); !r.IsError || !strings.Contains(text(r), `"since"`) {
 		t.Errorf("bad since: %s", text(r))

@@ -79,7 +79,7 @@ func FindDependents(d *Deps) Tool {
 		}
 		return result(out, out.text()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the number of dependents and owning teams, then each dependent by hop with its type, lifecycle, owner, how it depends (dependsOn X, or consumes API A of X) and its on-call and chat annotations; then whom to tell: each owning team with title, e-mail, how many dependents it owns, chat channel and links.", Scope: ScopeRead}
 }
 
 // fetchAdmitted fetches entities by ref, admits them and prunes the names

@@ -14,6 +14,9 @@ func Reference(ts []Tool) string {
 	b.WriteString(ReferenceSummary(ts))
 	for _, t := range ts {
 		fmt.Fprintf(&b, "\n### `%s`\n\n%s\n\n", t.Tool.Name, t.Tool.Description)
+		if t.Answer != "" {
+			fmt.Fprintf(&b, "**The answer's text:** %s\n\n", t.Answer)
+		}
 		var s struct {
 			Properties map[string]struct {
 				Type        string   `json:"type"`
@@ -75,13 +78,14 @@ func firstSentence(s string) string {
 }
 
 // ReferenceSummary is the one-table overview of the tools (name, scope, first
-// sentence of the description) that heads Reference and the README.
+// sentence of the description, what the answer's text holds) that heads
+// Reference and the README.
 func ReferenceSummary(ts []Tool) string {
 	var b strings.Builder
-	b.WriteString("| tool | scope | what it answers |\n|---|---|---|\n")
+	b.WriteString("| tool | scope | what it answers | what the answer's text holds |\n|---|---|---|---|\n")
 	for _, t := range ts {
 		desc := firstSentence(t.Tool.Description)
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", t.Tool.Name, t.Scope, desc)
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", t.Tool.Name, t.Scope, desc, strings.ReplaceAll(t.Answer, "|", "\\|"))
 	}
 	return b.String()
 }

@@ -66,14 +66,20 @@ func GetEntity(d *Deps) Tool {
 		if a.str("detail") == "full" {
 			return result(e.m, compactJSON(e.m)), nil
 		}
-		s := d.summarize(e)
-		links := []link{{ref: s.Owner, description: "owner of " + s.Ref}, {ref: s.System, description: "system of " + s.Ref}}
+		sums := []Summary{d.summarize(e)}
+		if err := d.inheritDomains(ctx, sums); err != nil {
+			return toolError(err), nil
+		}
+		s := sums[0]
+		// The links name the entity they belong to by being in its
+		// answer: a short description says what each is.
+		links := []link{{ref: s.Owner, description: "owner"}, {ref: s.System, description: "system"}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
-			links = append(links, link{ref: s.Ref, description: "definition of " + s.Ref, definition: true, apiType: s.Type})
+			links = append(links, link{ref: s.Ref, description: "API definition", definition: true, apiType: s.Type})
 		}
 		return withLinks(result(s, s.line()), links...), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
 }
 
 // refFromArgs reads either "ref" or kind/namespace/name.
@@ -244,7 +250,22 @@ func SearchEntities(d *Deps) Tool {
 		}
 		out := SearchEntitiesResult{Items: make([]any, 0, len(ents))}
 		var lines strings.Builder // the text's lines after the head, each after a newline
-		for _, e := range ents {
+		var sums []Summary
+		if len(fields) == 0 {
+			sums = make([]Summary, len(ents))
+			for i, e := range ents {
+				sums[i] = d.summarize(e)
+			}
+			if err := d.inheritDomains(ctx, sums); err != nil {
+				return toolError(err), nil
+			}
+		}
+		// Attributes every line shares are stated once, in the head.
+		var common shared
+		if len(fields) == 0 {
+			common = sharedOf(sums)
+		}
+		for i, e := range ents {
 			record(ctx, e)
 			lines.WriteByte('\n')
 			if len(fields) > 0 {
@@ -253,12 +274,13 @@ func SearchEntities(d *Deps) Tool {
 				lines.WriteString(compactJSON(p))
 				continue
 			}
-			s := d.summarize(e)
+			// A pointer into sums: boxing it allocates nothing.
+			s := &sums[i]
 			out.Items = append(out.Items, s)
 			if lines.Len() == 1 {
 				lines.Grow(len(ents) * (s.lineSize() + 1))
 			}
-			s.writeLine(&lines)
+			s.writeLineWithout(&lines, common)
 		}
 		if next != nil {
 			b, err := json.Marshal(next)
@@ -287,6 +309,7 @@ func SearchEntities(d *Deps) Tool {
 		if out.TotalItems != nil {
 			head = fmt.Sprintf("%d of %d entities", len(out.Items), *out.TotalItems)
 		}
+		head += common.head()
 		if out.NextCursor != "" {
 			head += "; more with cursor=" + out.NextCursor
 		}
@@ -295,7 +318,7 @@ func SearchEntities(d *Deps) Tool {
 		}
 		return result(out, head+lines.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the count (the total on a last page), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
 }
 
 // maxSearchScan bounds the catalog entities one search call examines.

@@ -25,7 +25,16 @@ var facetParams = []param{
 	{name: "owner", typ: tString, desc: "Only count entities of this owner, e.g. team-payments or group:default/team-payments."},
 	{name: "system", typ: tString, desc: "Only count entities of this system, e.g. checkout."},
 	{name: "tags", typ: tStrings, max: 10, desc: "Only count entities carrying any of these tags."},
-	labelsParam, annotationsParam, relationParam,
+	// The scope filters, described once in catalog_search_entities.
+	sameAs(labelsParam, "Labels the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
+	sameAs(annotationsParam, "Annotations the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
+	sameAs(relationParam, "Relations the counted entities must all have, as in catalog_search_entities: \"type=ref\", e.g. consumesApi=api:default/orders-api."),
+}
+
+// sameAs is p with a shorter description.
+func sameAs(p param, desc string) param {
+	p.desc = desc
+	return p
 }
 
 // FacetsResult is the structured answer of catalog_list_facets.
@@ -129,7 +138,7 @@ func ListFacets(d *Deps) Tool {
 		}
 		return result(out, b.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the field and the number of values, then one line per value with its count, most frequent first.", Scope: ScopeRead}
 }
 
 // countLocally pages through the entities the filters select and counts

@@ -96,9 +96,9 @@ func FindOwner(d *Deps) Tool {
 		if err := d.describeOwner(ctx, o, &out); err != nil {
 			return toolError(err), nil
 		}
-		return withLinks(result(out, out.text()), link{ref: out.Owner, description: "owner of " + out.Entity}), nil
+		return withLinks(result(out, out.text()), link{ref: out.Owner, description: "owner"}), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "The owner with title and e-mail, the entity's own contacts (on-call, chat), the owner's description, parent chain, contacts, links and members (with e-mail); on a group or user, that group or user itself.", Scope: ScopeRead}
 }
 
 // describeOwner fills what the answer says about an admitted, pruned group

@@ -35,7 +35,7 @@ var searchFields = []string{
 // summaryFields are what summarize reads.
 var summaryFields = []string{
 	"kind", "metadata.name", "metadata.namespace", "metadata.title", "metadata.description",
-	"metadata.tags", "metadata.links", "metadata.annotations", "spec.type", "spec.lifecycle", "spec.owner", "spec.system", "spec.domain", "relations",
+	"metadata.tags", "metadata.links", "metadata.annotations", "spec.type", "spec.lifecycle", "spec.owner", "spec.system", "spec.domain", "spec.profile", "relations",
 }
 
 // projection returns the fields to fetch for an answer that reads base

@@ -138,10 +138,14 @@ func TestOutgoingQueries(t *testing.T) {
 	if res := call(t, GetEntity(d), ctx, `{"ref":"component:default/checkout-service"}`); res.IsError {
 		t.Fatal(text(res))
 	}
-	// nsAccess decides visibility by ref alone: no pruning lookup follows.
+	// nsAccess decides visibility by ref alone: no pruning lookup follows,
+	// only the lookup of the system's domain.
 	reqs := mc.Requests()
-	if r := reqs[len(reqs)-1]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
+	if r := reqs[len(reqs)-2]; r.Path != "/api/catalog/entities/by-name/component/default/checkout-service" {
 		t.Errorf("get request = %s", r.Path)
+	}
+	if r := reqs[len(reqs)-1]; r.Path != "/api/catalog/entities/by-refs" || !strings.Contains(string(r.Body), `"system:default/checkout"`) {
+		t.Errorf("domain request = %s %s", r.Path, r.Body)
 	}
 
 	if res := call(t, GetRelations(d), ctx, `{"ref":"component:default/checkout-service","relations":["dependsOn"]}`); res.IsError {

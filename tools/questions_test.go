@@ -14,6 +14,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/gencatalog"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // The question suite: questions engineers ask of a catalog, each answered
@@ -24,7 +25,8 @@ import (
 // literally (default limits, paging with the cursor alone). The expected
 // facts come from an oracle that reads the whole catalog directly, so the
 // same questions run on the demo catalog and on a generated
-// 10,000-entity one. Tokens are estimated as text bytes / 4.
+// 10,000-entity one. Tokens are estimated as bytes / 4: the text, and any
+// other content (resource links) as sent.
 
 // qcall is one tool call of a path; page follows nextCursor (passed alone,
 // as the description says) until the last page.
@@ -464,6 +466,27 @@ var questions = []question{
 		c := one("catalog_get_entity", q(`{"ref":%q}`, s))
 		return c, c, o.rel(s, "partOf"), ok
 	}},
+	{"onb-5", "onboarding", "Which domain is component X in?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
+		// A component without a domain of its own takes its system's.
+		var dom string
+		x, ok := o.find(func(m map[string]any) bool {
+			if o.kind(m) != "component" || str(m, "spec", "domain") != "" {
+				return false
+			}
+			sys := o.relsOf(m, "partOf")
+			if len(sys) != 1 || !strings.HasPrefix(sys[0], "system:") {
+				return false
+			}
+			d := o.rel(sys[0], "partOf")
+			if len(d) != 1 {
+				return false
+			}
+			dom = d[0]
+			return true
+		})
+		c := one("catalog_get_entity", q(`{"ref":%q}`, x))
+		return c, c, []string{"domain=" + dom}, ok
+	}},
 	{"onb-3", "onboarding", "Who owns system S and how do I reach them?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
 		s, ok := o.find(func(m map[string]any) bool {
 			ow := o.relsOf(m, "ownedBy")
@@ -562,6 +585,104 @@ var questions = []question{
 	}},
 }
 
+// summaryOnly is each question's path for an agent that reads summaries
+// alone (catalog_get_entity and catalog_search_entities, default detail):
+// the best path where it is one already, else the calls below. Counting
+// questions (facets) and an API's operations (its definition) have none.
+func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
+	summaryTools := true
+	for _, c := range best {
+		summaryTools = summaryTools && (c.tool == "catalog_get_entity" || c.tool == "catalog_search_entities") && !strings.Contains(c.args, `"fields"`)
+	}
+	var a struct {
+		Ref string `json:"ref"`
+	}
+	_ = json.Unmarshal([]byte(best[0].args), &a)
+	x := a.Ref
+	get := func(ref string) qcall { return qcall{tool: "catalog_get_entity", args: q(`{"ref":%q}`, ref)} }
+	search := func(rel string) qcall {
+		return qcall{tool: "catalog_search_entities", args: q(`{"relations":[%q],"limit":100}`, rel), page: true}
+	}
+	withOwner := func() []qcall {
+		out := []qcall{get(x)}
+		if ow := o.rel(x, "ownedBy"); len(ow) == 1 {
+			out = append(out, get(ow[0]))
+		}
+		return out
+	}
+	// impact walks hop by hop: what depends on each node of the frontier
+	// and what consumes the APIs it provides, as the agent reads them.
+	impact := func(depth int, owners bool) []qcall {
+		var out []qcall
+		seen := map[string]bool{strings.ToLower(x): true}
+		frontier := []string{x}
+		var all []string
+		for range depth {
+			var next []string
+			for _, f := range frontier {
+				out = append(out, search("dependsOn="+f))
+				if strings.HasPrefix(f, "api:") {
+					out = append(out, search("consumesApi="+f))
+				}
+				for _, api := range o.rel(f, "providesApi") {
+					out = append(out, search("consumesApi="+api))
+				}
+				for _, d := range o.dependents(f, 1) {
+					if !seen[strings.ToLower(d)] {
+						seen[strings.ToLower(d)] = true
+						next = append(next, d)
+					}
+				}
+			}
+			all = append(all, next...)
+			frontier = next
+		}
+		if owners {
+			got := map[string]bool{}
+			for _, d := range all {
+				for _, ow := range o.rel(d, "ownedBy") {
+					if !got[ow] {
+						got[ow] = true
+						out = append(out, get(ow))
+					}
+				}
+			}
+		}
+		return out
+	}
+	switch id {
+	case "own-9", "life-3", "api-5":
+		return nil, false
+	case "own-1", "own-5":
+		return []qcall{get(x)}, true
+	case "own-2", "onb-3":
+		return withOwner(), true
+	case "own-4":
+		return []qcall{search("memberOf=" + x)}, true
+	case "own-6":
+		return []qcall{search("childOf=" + x)}, true
+	case "own-7":
+		return []qcall{search("hasMember=" + x)}, true
+	case "doc-4":
+		if o.ann(x, "slack.com/channel") != "" {
+			return []qcall{get(x)}, true
+		}
+		return withOwner(), true
+	case "imp-1":
+		return impact(3, false), true
+	case "imp-2":
+		return impact(3, true), true
+	case "imp-3", "chg-2":
+		return []qcall{search("dependsOn=" + x)}, true
+	case "api-1", "chg-1":
+		return []qcall{search("consumesApi=" + x)}, true
+	}
+	if summaryTools {
+		return best, true
+	}
+	return nil, false
+}
+
 // withLinks guards a predicate on metadata.links against entities that
 // have none.
 type linkPred func(m map[string]any) bool
@@ -592,6 +713,14 @@ func runPath(t *testing.T, d *Deps, byName map[string]Tool, path []qcall, facts 
 			st.calls++
 			txt := text(res)
 			st.bytes += len(txt)
+			// Other content (resource links to the owner, system or an
+			// API's definition) reaches the model too: counted as sent.
+			for _, c := range res.Content {
+				if _, ok := c.(mcp.TextContent); !ok {
+					b, _ := json.Marshal(c)
+					st.bytes += len(b)
+				}
+			}
 			all.WriteString(txt)
 			all.WriteByte('\n')
 			if res.IsError || !c.page {
@@ -651,9 +780,9 @@ func TestQuestionSuite(t *testing.T) {
 		}})
 	}
 	var table strings.Builder
-	table.WriteString("| question | area | demo: best calls / tokens | demo: literal calls / tokens | 10k: best calls / tokens | 10k: literal calls / tokens |\n|---|---|---|---|---|---|\n")
+	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | 10k: best | 10k: literal | 10k: summaries only |\n|---|---|---|---|---|---|---|---|\n")
 	cells := map[string][]string{}
-	totals := map[string][4]int{}
+	totals := map[string][6]int{}
 	for _, cc := range cases {
 		t.Run(cc.name, func(t *testing.T) {
 			d := catalogDeps(t, cc.ents(t))
@@ -666,40 +795,85 @@ func TestQuestionSuite(t *testing.T) {
 				best, literal, facts, ok := qu.plan(o)
 				if !ok || len(facts) == 0 {
 					t.Errorf("%s (%s): no subject in this catalog", qu.id, qu.ask)
-					cells[qu.id] = append(cells[qu.id], "n/a", "n/a")
+					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a")
 					continue
 				}
 				b := runPath(t, d, byName, best, facts)
 				l := runPath(t, d, byName, literal, facts)
-				for name, st := range map[string]pathStats{"best": b, "literal": l} {
+				paths := map[string]pathStats{"best": b, "literal": l}
+				sumCell := "n/a (counting or a definition)"
+				sp, hasSum := summaryOnly(o, qu.id, best)
+				var sm pathStats
+				if hasSum {
+					sm = runPath(t, d, byName, sp, facts)
+					paths["summaries-only"] = sm
+					sumCell = q("%d / %d", sm.calls, sm.bytes/4)
+				}
+				for name, st := range paths {
 					if len(st.missing) > 0 {
 						t.Errorf("%s %q, %s path: the text lacks %q", qu.id, qu.ask, name, st.missing)
 					}
 				}
-				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4))
+				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell)
 				tt := totals[cc.name]
 				tt[0] += b.calls
 				tt[1] += b.bytes / 4
 				tt[2] += l.calls
 				tt[3] += l.bytes / 4
+				tt[4] += sm.calls
+				tt[5] += sm.bytes / 4
 				totals[cc.name] = tt
 			}
 		})
 	}
 	for _, qu := range questions {
 		row := cells[qu.id]
-		for len(row) < 4 {
+		for len(row) < 6 {
 			row = append(row, "—")
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s |\n", qu.ask, qu.area, strings.Join(row, " | "))
 	}
-	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d |\n",
-		totals["demo"][0], totals["demo"][1], totals["demo"][2], totals["demo"][3],
-		totals["generated 10k"][0], totals["generated 10k"][1], totals["generated 10k"][2], totals["generated 10k"][3])
+	dm, gk := totals["demo"], totals["generated 10k"]
+	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
+		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5])
 	t.Log("\n" + table.String())
+	if len(cases) == 2 && !t.Failed() {
+		checkReadmeTable(t, table.String())
+	}
 	if f := os.Getenv("QUESTION_TABLE"); f != "" {
 		if err := os.WriteFile(f, []byte(table.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkReadmeTable holds README.md's question table to the one the suite
+// measured (rewritten with -update).
+func checkReadmeTable(t *testing.T, table string) {
+	t.Helper()
+	const path = "../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "| question | area | demo: best")
+	if start < 0 {
+		t.Fatal("README.md has no question table")
+	}
+	end := strings.Index(readme[start:], "\n\n")
+	if end < 0 {
+		t.Fatal("README.md's question table has no end")
+	}
+	end += start
+	if readme[start:end]+"\n" == table {
+		return
+	}
+	if !*update {
+		t.Errorf("README.md's question table is stale: go test ./tools -run TestQuestionSuite -update")
+		return
+	}
+	if err := os.WriteFile(path, []byte(readme[:start]+strings.TrimSuffix(table, "\n")+readme[end:]), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,7 +97,7 @@ func GetRelations(d *Deps) Tool {
 		}
 		return result(g, g.text()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the numbers of related entities and edges, then one edge per line: source, relation type, target.", Scope: ScopeRead}
 }
 
 // follow says which stored relation types to follow: out as they are

@@ -104,16 +104,18 @@ func refFieldOf(m map[string]any, rels []relation, rel, field, defKind string) s
 
 // Summary is the compact, context-window-friendly form of an entity.
 type Summary struct {
-	Ref         string   `json:"ref"`
-	Title       string   `json:"title,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Type        string   `json:"type,omitempty"`
-	Lifecycle   string   `json:"lifecycle,omitempty"`
-	Owner       string   `json:"owner,omitempty"`
-	System      string   `json:"system,omitempty"`
-	Domain      string   `json:"domain,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
-	Links       []Link   `json:"links,omitempty"`
+	Ref         string `json:"ref"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Type        string `json:"type,omitempty"`
+	Lifecycle   string `json:"lifecycle,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	System      string `json:"system,omitempty"`
+	Domain      string `json:"domain,omitempty"`
+	// Email is a group's or user's spec.profile.email.
+	Email string   `json:"email,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+	Links []Link   `json:"links,omitempty"`
 	// Annotations are the entity's well-known annotations (Deps.Annotations):
 	// repository, docs, on-call, chat channel, dashboards, runbooks.
 	Annotations map[string]string `json:"annotations,omitempty"`
@@ -198,6 +200,9 @@ func summarizeWith(e entity, annotations []string) Summary {
 	}
 	if field(spec, "domain") != "" {
 		s.Domain = refFieldOf(m, nil, "", "domain", "domain")
+	}
+	if p, ok := spec["profile"].(map[string]any); ok {
+		s.Email = field(p, "email")
 	}
 	if ann, ok := md["annotations"].(map[string]any); ok && len(annotations) > 0 {
 		n := 0
@@ -305,7 +310,7 @@ func (s Summary) line() string {
 
 // lineSize estimates the length of the summary's line.
 func (s Summary) lineSize() int {
-	n := len(s.Ref) + len(s.Title) + len(s.Description) + 160
+	n := len(s.Ref) + len(s.Title) + len(s.Email) + len(s.Description) + 160
 	for _, l := range s.Links {
 		n += len(l.Title) + len(l.URL) + 3
 	}
@@ -322,12 +327,85 @@ func (s Summary) lineSize() int {
 }
 
 // writeLine appends the summary's line (see line) to b.
-func (s Summary) writeLine(b *strings.Builder) {
+func (s Summary) writeLine(b *strings.Builder) { s.writeLineWithout(b, shared{}) }
+
+// shared are the attributes every summary of a list holds with the same
+// value: the list's head states them once and its lines leave them out.
+type shared struct {
+	Type, Lifecycle, Owner, System, Domain string
+}
+
+// sharedOf returns the attributes that all of at least two summaries
+// hold with one value.
+func sharedOf(sums []Summary) shared {
+	if len(sums) < 2 {
+		return shared{}
+	}
+	h := shared{Type: sums[0].Type, Lifecycle: sums[0].Lifecycle, Owner: sums[0].Owner, System: sums[0].System, Domain: sums[0].Domain}
+	for _, s := range sums[1:] {
+		if s.Type != h.Type {
+			h.Type = ""
+		}
+		if s.Lifecycle != h.Lifecycle {
+			h.Lifecycle = ""
+		}
+		if s.Owner != h.Owner {
+			h.Owner = ""
+		}
+		if s.System != h.System {
+			h.System = ""
+		}
+		if s.Domain != h.Domain {
+			h.Domain = ""
+		}
+	}
+	return h
+}
+
+// head renders the shared attributes for a list's head ("" when none).
+func (h shared) head() string {
+	if h == (shared{}) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("; each has")
+	for _, kv := range [...][2]string{{"type", h.Type}, {"lifecycle", h.Lifecycle}, {"owner", h.Owner}, {"system", h.System}, {"domain", h.Domain}} {
+		if kv[1] != "" {
+			b.WriteString(" " + kv[0] + "=" + kv[1])
+		}
+	}
+	return b.String()
+}
+
+// writeLineWithout appends the summary's line without the attributes the
+// list's head states for every line.
+func (s Summary) writeLineWithout(b *strings.Builder, h shared) {
+	orig := s // names the owner and system, stated in the head or not
+	if h.Type != "" {
+		s.Type = ""
+	}
+	if h.Lifecycle != "" {
+		s.Lifecycle = ""
+	}
+	if h.Owner != "" {
+		s.Owner = ""
+	}
+	if h.System != "" {
+		s.System = ""
+	}
+	if h.Domain != "" {
+		s.Domain = ""
+	}
 	b.WriteString(s.Ref)
 	if s.Title != "" {
 		b.WriteByte(' ')
 		var q [128]byte
 		b.Write(strconv.AppendQuote(q[:0], s.Title))
+	}
+	if s.Email != "" {
+		b.WriteString(" <")
+		b.WriteString(s.Email)
+		b.WriteByte('>')
 	}
 	open := false
 	attr := func(k, v string) {
@@ -398,7 +476,7 @@ func (s Summary) writeLine(b *strings.Builder) {
 	first := true
 	var n [20]byte
 	for _, rr := range s.Relations {
-		if !s.named(rr) {
+		if !orig.named(rr) {
 			continue
 		}
 		if first {

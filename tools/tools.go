@@ -299,6 +299,9 @@ type Tool struct {
 	Tool    mcp.Tool
 	Handler server.ToolHandlerFunc
 	Scope   string
+	// Answer says what the answer's text holds; the tool reference
+	// (README.md, docs/tools.md) shows it.
+	Answer string
 }
 
 // Scopes a tool may require.

@@ -40,5 +40,5 @@ func WhoAmI() Tool {
 		}
 		return result(id, b.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "The Backstage user with e-mail and the identity mode, the ownership refs (the user and its groups), the agent, the token's scopes and when it expires; the roles and tools granted are in structuredContent.", Scope: ScopeRead}
 }

@@ -7,7 +7,9 @@
 // Streamable HTTP session records ([SessionStore]: owner, protocol,
 // created, last seen), the cursor-signing key ([CursorKey]) and the
 // identity resolver cache ([RedisResolverCache]: resolved user and
-// ownership refs, never catalog content). When Redis
+// ownership refs, never catalog content) and, in mirror mode, the change
+// feed ([RedisChanges]: the previous version of each changed entity,
+// redacted, for the retention window). When Redis
 // cannot be reached every operation fails with [ErrUnavailable]; callers
 // fail closed (a tool error, 503 on /readyz) and the client reconnects by
 // itself, so service resumes without a restart.

@@ -9,6 +9,7 @@
 package buildseam
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
@@ -21,6 +22,10 @@ type Seams struct {
 	// catalog with these entities (served in process by the in-memory
 	// catalog), for a catalog of the test's own through the whole stack.
 	DemoEntities []map[string]any
+	// DemoUpstream, with BuildOptions.Demo, serves the demo catalog
+	// instead (Backstage's catalog API without a token check), for tests
+	// that change the catalog between mirror syncs.
+	DemoUpstream http.Handler
 	// FixedPrincipal, with BuildOptions.LocalUser, replaces the insecure
 	// local identity by this principal, taken as verified, for acting as
 	// an authenticated user through the whole stack without a token.

@@ -102,6 +102,13 @@ type Config struct {
 	Logger *slog.Logger
 	// OnSync, when set, is told about every sync attempt.
 	OnSync func(Report)
+	// Changes keeps the changes syncs find; nil means a MemoryChangeLog
+	// of MaxChanges within ChangeRetention, which a restart forgets. A
+	// shared log (state: redis) outlives restarts.
+	Changes catalog.ChangeLog
+	// ChangeRetention is how long the default log keeps a change.
+	// Default DefaultChangeRetention.
+	ChangeRetention time.Duration
 }
 
 // Report describes one sync attempt.
@@ -174,30 +181,34 @@ type Mirror struct {
 	syncing atomic.Pointer[time.Time]
 	syncMu  sync.Mutex
 	opts    []memcatalog.Option
-	// changes are the changes syncs found, oldest first, at most
-	// MaxChanges.
-	changesMu sync.Mutex
-	changes   []catalog.Change
+	// changes keeps the changes syncs found.
+	changes catalog.ChangeLog
 }
 
-// MaxChanges bounds the changes a mirror remembers; the oldest go first.
+// MaxChanges bounds the changes a change log keeps; the oldest go first.
 const MaxChanges = 10000
 
-// Changes returns the changes found by syncs that began at or after
-// since, newest first. They are kept in memory: a restart forgets them,
-// and the first sync finds no changes (it has nothing to compare with).
-func (m *Mirror) Changes(since time.Time) []catalog.Change {
-	m.changesMu.Lock()
-	defer m.changesMu.Unlock()
-	var out []catalog.Change
-	for i := len(m.changes) - 1; i >= 0 && !m.changes[i].At.Before(since); i-- {
-		out = append(out, m.changes[i])
-	}
-	return out
-}
+// DefaultChangeRetention is how long a change log keeps a change by
+// default.
+const DefaultChangeRetention = 30 * 24 * time.Hour
 
-// noteChanges records what differs between two copies of the catalog.
-func (m *Mirror) noteChanges(old, cur *memcatalog.Catalog, at time.Time) {
+// changeLogTimeout bounds one write to the change log.
+const changeLogTimeout = 5 * time.Second
+
+// UseChangeLog replaces the change log (a shared one, once the state
+// store is open). It must be called before the first sync.
+func (m *Mirror) UseChangeLog(l catalog.ChangeLog) { m.changes = l }
+
+// ChangeLog returns the log of the changes syncs found. The first sync
+// finds none (it has nothing to compare with), and neither does the
+// first sync after a restart: changes made while no server watched are
+// not in it.
+func (m *Mirror) ChangeLog() catalog.ChangeLog { return m.changes }
+
+// noteChanges records what differs between two copies of the catalog. A
+// log that cannot take them is reported and the sync goes on: the copy
+// stays fresh, and the feed misses these changes.
+func (m *Mirror) noteChanges(ctx context.Context, old, cur *memcatalog.Catalog, at time.Time) {
 	if old == nil {
 		return
 	}
@@ -209,27 +220,35 @@ func (m *Mirror) noteChanges(old, cur *memcatalog.Catalog, at time.Time) {
 		delete(before, v.UID)
 		switch {
 		case !ok:
-			found = append(found, catalog.Change{Op: catalog.ChangeAdded, Ref: v.Ref, At: at})
+			found = append(found, catalog.Change{Op: catalog.ChangeAdded, Ref: v.Ref, At: at, Key: v.UID + ":>" + v.ETag})
 		case b.ETag != v.ETag || b.Ref != v.Ref:
 			raw, _ := old.EntityJSON(b.Ref)
-			found = append(found, catalog.Change{Op: catalog.ChangeChanged, Ref: v.Ref, At: at, Before: raw})
+			found = append(found, catalog.Change{Op: catalog.ChangeChanged, Ref: v.Ref, At: at, Before: raw, Key: v.UID + ":" + b.ETag + ">" + v.ETag})
 		}
 	})
 	for _, b := range before {
 		raw, _ := old.EntityJSON(b.Ref)
-		found = append(found, catalog.Change{Op: catalog.ChangeRemoved, Ref: b.Ref, At: at, Before: raw})
+		found = append(found, catalog.Change{Op: catalog.ChangeRemoved, Ref: b.Ref, At: at, Before: raw, Key: b.UID + ":" + b.ETag + ">"})
 	}
 	if len(found) == 0 {
 		return
 	}
-	// Kept in reverse ref order: Changes reads newest first, so one
-	// sync's changes come out in ref order.
+	// Kept in reverse ref order: logs read newest first, so one sync's
+	// changes come out in ref order.
 	sort.Slice(found, func(i, j int) bool { return found[i].Ref > found[j].Ref })
-	m.changesMu.Lock()
-	defer m.changesMu.Unlock()
-	m.changes = append(m.changes, found...)
-	if n := len(m.changes) - MaxChanges; n > 0 {
-		m.changes = append([]catalog.Change(nil), m.changes[n:]...)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), changeLogTimeout)
+	defer cancel()
+	if err := m.changes.Append(ctx, found); err != nil {
+		m.log.Warn("catalog mirror: the change log did not take this sync's changes; catalog_list_changes will miss them", "changes", len(found), "err", err)
+	}
+}
+
+// beginChanges tells the change log that this mirror watches from t on.
+func (m *Mirror) beginChanges(ctx context.Context, t time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), changeLogTimeout)
+	defer cancel()
+	if err := m.changes.Begin(ctx, t); err != nil {
+		m.log.Warn("catalog mirror: the change log did not take the feed's start", "err", err)
 	}
 }
 
@@ -274,7 +293,13 @@ func New(cfg Config) (*Mirror, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Mirror{cfg: cfg, log: cfg.Logger}
+	m := &Mirror{cfg: cfg, log: cfg.Logger, changes: cfg.Changes}
+	if m.changes == nil {
+		if cfg.ChangeRetention <= 0 {
+			cfg.ChangeRetention = DefaultChangeRetention
+		}
+		m.changes = catalog.NewMemoryChangeLog(MaxChanges, cfg.ChangeRetention, cfg.Now)
+	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -469,7 +494,9 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		if err == nil {
 			d := m.cfg.Now().Sub(start)
 			if prev := m.snap.Load(); prev != nil {
-				m.noteChanges(prev.cat, cat, start)
+				m.noteChanges(ctx, prev.cat, cat, start)
+			} else {
+				m.beginChanges(ctx, start)
 			}
 			m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: d, fullAt: start, fullDur: d})
 		} else {
@@ -563,7 +590,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 	if cat.Len() > m.cfg.MaxEntities {
 		return m.report(rep, fmt.Errorf("mirror: delta sync: %d entities, more than maxEntities %d", cat.Len(), m.cfg.MaxEntities))
 	}
-	m.noteChanges(cur.cat, cat, start)
+	m.noteChanges(ctx, cur.cat, cat, start)
 	m.snap.Store(&snapshot{cat: cat, syncedAt: start, syncDur: m.cfg.Now().Sub(start), fullAt: cur.fullAt, fullDur: cur.fullDur})
 	return m.report(rep, nil)
 }
