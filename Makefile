@@ -40,7 +40,7 @@ test: test-tools ## unit tests with the race detector, in -short mode (a few min
 	$(GO) test -count=1 -run '^TestAllocBudgets$$' ./server/
 
 test-long: test-tools ## the long sweeps CI runs besides make test: full property and non-interference runs, every seeded secret as every argument
-	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/noninterference/ ./tools/catalog/memcatalog/ ./policy/
+	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/internal/noninterference/ ./tools/catalog/memcatalog/ ./policy/
 	$(GO) test -count=1 -run '^TestSeededSecretsLeaveNoChannel$$' ./server/  # every seed as every argument: minutes under -race, seconds without
 	$(GO) test -count=1 -run '^TestQuestionSuite$$' ./tools/  # the question suite on the generated 10,000-entity catalog too
 

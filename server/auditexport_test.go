@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit/ship"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/mark3labs/mcp-go/client"
 )
 

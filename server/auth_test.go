@@ -21,9 +21,9 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
-	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"

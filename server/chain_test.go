@@ -22,7 +22,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 	"github.com/mark3labs/mcp-go/client"

@@ -11,7 +11,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 )
 

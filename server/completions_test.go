@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )

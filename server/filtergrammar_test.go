@@ -5,7 +5,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 )
 
 // TestPolicyConditionOnAColonKeySearches: a role whose condition names an

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"

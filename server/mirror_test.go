@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/client"

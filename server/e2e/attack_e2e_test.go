@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 )
 
 // TestAttackSuite is the hostile client's view of the real binary (a real

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 )
 
 // The MCP clients nobody here wrote live in testdata/mcpclients: the

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 )
 
 // goSDKReport is what server/e2e/gosdkclient prints.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/backstage-mcp/backstage-mcp/server"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/client"

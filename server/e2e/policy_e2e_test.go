@@ -19,7 +19,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/policy/policyfile"
 	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/oidcop"
-	"github.com/backstage-mcp/backstage-mcp/server/servertest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 

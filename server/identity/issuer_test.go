@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/identitytest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 

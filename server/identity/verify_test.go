@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/identitytest"
 )
 
 func TestVerifyToken(t *testing.T) {

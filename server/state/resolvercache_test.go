@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
-	"github.com/backstage-mcp/backstage-mcp/server/identity/identitytest"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/identitytest"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/redistest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/redis/go-redis/v9"

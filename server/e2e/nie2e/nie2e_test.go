@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
-	"github.com/backstage-mcp/backstage-mcp/server/noninterference"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/noninterference"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 )
 
