@@ -144,8 +144,13 @@ type rule struct {
 	lineSafe     bool           // the pattern cannot match a newline (linescan.go)
 	lits         []string       // required literals of the pattern, for the line scan
 	prefixLits   []string       // literals every match starts with, for the prefix scan
+	litSet       litSet         // lits, as indexes of Redactor.lits
+	lineNeeds    [][]string     // more sets a line must hold one of each of, for the line scan (lineNeeds)
+	needSet      litSet         // need, as indexes of Redactor.lits
+	prefixSet    litSet         // prefixLits, as indexes of Redactor.lits
 	anchored     *regexp.Regexp // the pattern anchored after one byte of context
 	anchored0    *regexp.Regexp // the pattern anchored at the start of the text
+	leadClass    *regexp.Regexp // set when the pattern opens with (?:^|[class]) (leadSplit); anchored and anchored0 are then the class and rest, and the rest
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -166,6 +171,7 @@ type Redactor struct {
 	dockerAuth int     // index of docker-config-auth, or -1
 	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
 	m          *matcher
+	lits       *matcher // the line and prefix scans' literals of every rule, found in one pass (linescan.go)
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
 	kwWindowed []bool   // keyword belongs to a windowed rule
@@ -241,13 +247,23 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
 		safe, lits := lineScanInfo(pattern)
-		cr := rule{ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
+		var needs [][]string
+		if safe && lits != nil {
+			needs = lineNeeds(pattern)
+		}
+		cr := rule{lineNeeds: needs, ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
 		if !(safe && lits != nil) {
 			if pl := prefixLiterals(pattern); pl != nil {
 				a, err1 := regexp.Compile(`^(?s:.)(?:` + pattern + `)`)
 				a0, err2 := regexp.Compile(`^(?:` + pattern + `)`)
 				if err1 == nil && err2 == nil {
 					cr.prefixLits, cr.anchored, cr.anchored0 = pl, a, a0
+				}
+			} else if class, rest, pl := leadSplit(pattern); pl != nil {
+				a, err1 := regexp.Compile(`^` + class + `(?:` + rest + `)`)
+				a0, err2 := regexp.Compile(`^(?:` + rest + `)`)
+				if err1 == nil && err2 == nil && a.NumSubexp() == re.NumSubexp() && a0.NumSubexp() == re.NumSubexp() {
+					cr.prefixLits, cr.anchored, cr.anchored0, cr.leadClass = pl, a, a0, a
 				}
 			}
 		}
@@ -325,6 +341,26 @@ func New(opts ...Option) (*Redactor, error) {
 		return nil, fmt.Errorf("redact: too many rules (%d > %d)", len(r.rules), maxRules)
 	}
 	r.m = newMatcher(keywords)
+	litIndex := map[string]int{}
+	var lits []string
+	for i := range r.rules {
+		ru := &r.rules[i]
+		for _, x := range []struct {
+			from []string
+			to   *litSet
+		}{{ru.lits, &ru.litSet}, {ru.prefixLits, &ru.prefixSet}, {ru.need, &ru.needSet}} {
+			for _, l := range x.from {
+				li, ok := litIndex[l]
+				if !ok {
+					li = len(lits)
+					litIndex[l] = li
+					lits = append(lits, l)
+				}
+				x.to.add(li)
+			}
+		}
+	}
+	r.lits = newMatcher(lits)
 	r.kwContext = make([]bool, len(keywords))
 	for i, k := range keywords {
 		r.kwContext[i] = contextWordSet[k]
@@ -482,10 +518,11 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 		}
 	}
 	facts := -1 - need // negative until computed; -1-facts recovers need
+	var sc litScan
 	for w, word := range set {
 		for ; word != 0; word &= word - 1 {
 			ri := w<<6 | bits.TrailingZeros64(word)
-			spans = r.runRule(text, ri, starts, hits, spans, &facts)
+			spans = r.runRule(text, ri, starts, hits, spans, &facts, &sc)
 		}
 	}
 	return spans
@@ -493,7 +530,7 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 
 // runRule applies rule ri to text (see runRules); facts holds the lazily
 // computed gates shared by the rules of a call.
-func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int) []span {
+func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int, sc *litScan) []span {
 	ru := &r.rules[ri]
 	if ru.gate != 0 {
 		if *factsp < 0 {
@@ -505,10 +542,16 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	}
 	if len(ru.need) > 0 {
 		ok := false
-		for _, n := range ru.need {
-			if containsFold(text, n) {
-				ok = true
-				break
+		if !r.wholeText && len(text) >= lineScanMin && r.scanned(text, sc) {
+			for i := 0; i+1 < len(sc.hits) && !ok; i += 2 {
+				ok = ru.needSet.has(sc.hits[i])
+			}
+		} else {
+			for _, n := range ru.need {
+				if containsFold(text, n) {
+					ok = true
+					break
+				}
 			}
 		}
 		if !ok {
@@ -521,10 +564,10 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		matches = r.findContext(text, hits)
 	case ru.windowed && len(hits) < 2*maxHits:
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
-	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin:
-		matches = ru.findLines(text)
-	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin:
-		matches = ru.findPrefixed(text)
+	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin && r.scanned(text, sc):
+		matches = r.findLines(ru, text, sc)
+	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin && r.scanned(text, sc):
+		matches = r.findPrefixed(ru, text, sc)
 	default:
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
