@@ -1,13 +1,15 @@
 package redact
 
 import (
+	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // decodeView decodes percent-encoding (%XX) and JSON-style backslash escapes
-// (\n, \r, \t, \", \\, \/, \uXXXX) in b, and a '+' after a '?' to a
-// blank (form encoding of a query: "api+key+%3D+V"). starts maps every byte of the view
+// (\n, \r, \t, \", \\, \/, \uXXXX) in b, and a '+' in a query (after a
+// '?' in the same URL-shaped run, see formEncoded) to a blank (form
+// encoding of a query: "api+key+%3D+V"). starts maps every byte of the view
 // (and one past its end) to the offset in b where it came from. ok is false
 // when nothing was decoded.
 func decodeView(b []byte) (view []byte, starts []int, ok bool) {
@@ -18,6 +20,8 @@ func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 		c := b[i]
 		if c == '?' {
 			query = true
+		} else if endsQuery(c) {
+			query = false // the query ends where the URL does (formEncoded)
 		}
 		if c == '+' && query {
 			view = append(view, ' ')
@@ -71,6 +75,49 @@ func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 	}
 	starts = append(starts, len(b))
 	return view, starts, ok
+}
+
+// decodedRegions returns the parts of a long text's decoded view that are
+// read for what decoding reveals: the lines that hold a decoded byte, with
+// the line before and the line after (a key on one line, its value on the
+// next), merged where they meet; [start, end) pairs into view. The rest of
+// the view is the text as it was, which the text's own pass has read: a
+// 14 KB definition with one "?q=access+token" in it is read twice in its
+// one line, not twice whole.
+func decodedRegions(b, view []byte, starts []int) [][2]int {
+	var out [][2]int
+	for k := 0; k < len(view); k++ {
+		if starts[k+1] == starts[k]+1 && view[k] == b[starts[k]] {
+			continue // as it was
+		}
+		// The line of k, one line before, one line after.
+		s := bytes.LastIndexByte(view[:k], '\n')
+		if s > 0 {
+			s = bytes.LastIndexByte(view[:s], '\n')
+		}
+		s++
+		e := k
+		for n := 0; n < 2 && e < len(view); n++ {
+			if j := bytes.IndexByte(view[e:], '\n'); j >= 0 {
+				e += j + 1
+			} else {
+				e = len(view)
+			}
+		}
+		if l := len(out); l > 0 && s <= out[l-1][1] {
+			out[l-1][1] = max(out[l-1][1], e)
+		} else {
+			out = append(out, [2]int{s, e})
+		}
+		// On to the end of k's line: a decoded byte on the next line adds
+		// the line after that.
+		if j := bytes.IndexByte(view[k:], '\n'); j >= 0 {
+			k += j
+		} else {
+			k = len(view)
+		}
+	}
+	return out
 }
 
 // decodeU decodes \uXXXX (and a following low surrogate) at the start of b.

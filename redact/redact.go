@@ -439,9 +439,21 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	}
 	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
-			hits = hits[:0]
-			if vs := r.prefilterHits(view, &hits); !vs.empty() {
-				spans = r.runRules(view, vs, starts, hits, spans)
+			if len(view) < lineScanMin {
+				hits = hits[:0]
+				if vs := r.prefilterHits(view, &hits); !vs.empty() {
+					spans = r.runRules(view, vs, starts, hits, spans)
+				}
+			} else {
+				// A long text: the decoded view of the lines around each
+				// decoded byte, one region at a time (decodedRegions).
+				for _, g := range decodedRegions(b, view, starts) {
+					sub := view[g[0]:g[1]]
+					hits = hits[:0]
+					if vs := r.prefilterHits(sub, &hits); !vs.empty() {
+						spans = r.runRules(sub, vs, starts[g[0]:g[1]+1], hits, spans)
+					}
+				}
 			}
 		}
 	}
@@ -985,12 +997,30 @@ func isWordByte(c byte) bool {
 // they fall back to their regular expressions.
 const maxHits = 1 << 15
 
-// formEncoded reports whether b has a '+' after a '?': a query whose blanks
-// are written '+' ("?note=acme+token+V"), which the decoded view reads as
-// blanks.
+// formEncoded reports whether b has a '+' in a query: after a '?' in the
+// same run of bytes that are no blank, quote or angle bracket (a URL holds
+// none of them), whose blanks are written '+' ("?note=acme+token+V"), which
+// the decoded view reads as blanks. A '+' elsewhere ("a+b", a base64 body
+// after a question in prose) is what it is.
 func formEncoded(b []byte) bool {
-	q := bytes.IndexByte(b, '?')
-	return q >= 0 && bytes.IndexByte(b[q:], '+') >= 0
+	query := false
+	for _, c := range b {
+		switch {
+		case c == '?':
+			query = true
+		case c == '+' && query:
+			return true
+		case endsQuery(c):
+			query = false
+		}
+	}
+	return false
+}
+
+// endsQuery reports whether c ends a URL's query in text: a blank, a quote,
+// an angle bracket or a backtick, none of which a URL holds unencoded.
+func endsQuery(c byte) bool {
+	return c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'
 }
 
 // isBlankByte reports whether c is a space, tab, newline, carriage return
