@@ -77,31 +77,54 @@ func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 	return view, starts, ok
 }
 
-// decodedRegions returns the parts of a long text's decoded view that are
-// read for what decoding reveals: the lines that hold a decoded byte, with
-// the line before and the line after (a key on one line, its value on the
-// next), merged where they meet; [start, end) pairs into view. The rest of
-// the view is the text as it was, which the text's own pass has read: a
-// 14 KB definition with one "?q=access+token" in it is read twice in its
-// one line, not twice whole.
-func decodedRegions(b, view []byte, starts []int) [][2]int {
+// encodedRegions returns the parts of a long text that are decoded and
+// read for what decoding reveals: the lines that hold an encoded byte (a
+// %XX, a backslash escape decodeView decodes, a '+' in a query), with the
+// line before and the line after (a key on one line, its value on the
+// next), merged where they meet; [start, end) pairs into b. The rest of the
+// text is read by the text's own pass only: a 14 KB definition with one
+// "?q=access+token" in it is read twice in three lines, not twice whole.
+// Every region starts a line, where no escape and no query is open, so
+// decoding it alone decodes it as decoding the whole text would.
+func encodedRegions(b []byte) [][2]int {
 	var out [][2]int
-	for k := 0; k < len(view); k++ {
-		if starts[k+1] == starts[k]+1 && view[k] == b[starts[k]] {
-			continue // as it was
+	query := false
+	for k := 0; k < len(b); k++ {
+		c := b[k]
+		enc := false
+		switch {
+		case c == '?':
+			query = true
+		case c == '+':
+			enc = query
+		case c == '%':
+			enc = k+2 < len(b) && isHex(b[k+1]) && isHex(b[k+2])
+		case c == '\\' && k+1 < len(b):
+			switch b[k+1] {
+			case 'n', 'r', 't', '"', '\\', '/', '\'':
+				enc = true
+			case 'u':
+				_, n := decodeU(b[k:])
+				enc = n > 0
+			}
+		case endsQuery(c):
+			query = false
+		}
+		if !enc {
+			continue
 		}
 		// The line of k, one line before, one line after.
-		s := bytes.LastIndexByte(view[:k], '\n')
+		s := bytes.LastIndexByte(b[:k], '\n')
 		if s > 0 {
-			s = bytes.LastIndexByte(view[:s], '\n')
+			s = bytes.LastIndexByte(b[:s], '\n')
 		}
 		s++
 		e := k
-		for n := 0; n < 2 && e < len(view); n++ {
-			if j := bytes.IndexByte(view[e:], '\n'); j >= 0 {
+		for n := 0; n < 2 && e < len(b); n++ {
+			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
 				e += j + 1
 			} else {
-				e = len(view)
+				e = len(b)
 			}
 		}
 		if l := len(out); l > 0 && s <= out[l-1][1] {
@@ -109,13 +132,13 @@ func decodedRegions(b, view []byte, starts []int) [][2]int {
 		} else {
 			out = append(out, [2]int{s, e})
 		}
-		// On to the end of k's line: a decoded byte on the next line adds
+		// On to the end of k's line: an encoded byte on the next line adds
 		// the line after that.
-		if j := bytes.IndexByte(view[k:], '\n'); j >= 0 {
-			k += j
-		} else {
-			k = len(view)
+		j := bytes.IndexByte(b[k:], '\n')
+		if j < 0 {
+			break
 		}
+		k += j - 1 // the loop's k++ reads the newline, which ends any query
 	}
 	return out
 }

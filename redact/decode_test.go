@@ -6,23 +6,20 @@ import (
 	"testing"
 )
 
-// TestDecodedRegions: the regions of a long text's decoded view are the
-// lines that hold a decoded byte with the line before and after, merged,
-// and every decoded byte is inside one.
-func TestDecodedRegions(t *testing.T) {
-	filler := strings.Repeat("plain line of a definition\n", 100)
-	text := filler + "a\nb %41 c\nd\n" + filler + "e\nf\\n\ng %42\nh\n" + filler
-	view, starts, ok := decodeView([]byte(text))
-	if !ok {
-		t.Fatal("nothing decoded")
-	}
-	regs := decodedRegions([]byte(text), view, starts)
-	want := []string{"a\nb A c\nd\n", "e\nf\n\ng B\nh\n"}
+// TestEncodedRegions: the regions of a long text are the lines that hold
+// an encoded byte with the line before and after, merged; a '+' outside a
+// query and a '%' without two hex digits encode nothing.
+func TestEncodedRegions(t *testing.T) {
+	filler := strings.Repeat("plain line of a definition, 100% a+b, is it? yes+no\n", 100)
+	filler = strings.ReplaceAll(filler, "\\n", "\n")
+	text := filler + "a\nb %41 c\nd\n" + filler + "e\nf\\n\ng ?q=x+y\nh\n" + filler
+	regs := encodedRegions([]byte(text))
+	want := []string{"a\nb %41 c\nd\n", "e\nf\\n\ng ?q=x+y\nh\n"}
 	if len(regs) != len(want) {
 		t.Fatalf("regions %v, want %d", regs, len(want))
 	}
 	for i, g := range regs {
-		if got := string(view[g[0]:g[1]]); got != want[i] {
+		if got := text[g[0]:g[1]]; got != want[i] {
 			t.Errorf("region %d: %q want %q", i, got, want[i])
 		}
 	}

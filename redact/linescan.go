@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Line scan: free text is scanned at line speed. A rule whose pattern
@@ -602,9 +603,9 @@ func (r *Redactor) findPrefixed(ru *rule, text []byte, sc *litScan) [][]int {
 			// "(?:^|[class])rest": at the text's start the rest alone;
 			// elsewhere the byte before on the class, then the rest.
 			if o == 0 {
-				m = ru.anchored0.FindSubmatchIndex(text)
+				m = ru.anchored0.FindSubmatchIndex(bounded(text, 0, ru.anchoredMax))
 			} else if o-1 >= last {
-				m = ru.anchored.FindSubmatchIndex(text[o-1:])
+				m = ru.anchored.FindSubmatchIndex(bounded(text, o-1, ru.anchoredMax))
 				for j := range m {
 					if m[j] >= 0 {
 						m[j] += o - 1
@@ -612,9 +613,9 @@ func (r *Redactor) findPrefixed(ru *rule, text []byte, sc *litScan) [][]int {
 				}
 			}
 		} else if o == 0 {
-			m = ru.anchored0.FindSubmatchIndex(text)
+			m = ru.anchored0.FindSubmatchIndex(bounded(text, 0, ru.anchoredMax))
 		} else {
-			m = ru.anchored.FindSubmatchIndex(text[o-1:])
+			m = ru.anchored.FindSubmatchIndex(bounded(text, o-1, ru.anchoredMax))
 			if m != nil {
 				for j := range m {
 					if m[j] >= 0 {
@@ -631,6 +632,71 @@ func (r *Redactor) findPrefixed(ru *rule, text []byte, sc *litScan) [][]int {
 		last = m[1]
 	}
 	return out
+}
+
+// bounded returns text from o, cut one byte past the longest match n of
+// an anchored pattern (all of it when n < 0): a match tried at o is the
+// same in the cut text, and a \b at its end still sees the byte after it.
+// The regexp engine then runs its backtracker on a short input instead of
+// its NFA over the rest of the text.
+func bounded(text []byte, o, n int) []byte {
+	if n < 0 || o+n+1 >= len(text) {
+		return text[o:]
+	}
+	return text[o : o+n+1]
+}
+
+// maxMatchLen returns the most bytes a match of pattern p can span, or -1
+// when there is no bound or the pattern anchors to the end of the text
+// (which a cut text would move).
+func maxMatchLen(p string) int {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return -1
+	}
+	return maxLen(re.Simplify())
+}
+
+func maxLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0
+	case syntax.OpLiteral:
+		return utf8.UTFMax * len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return utf8.UTFMax
+	case syntax.OpCapture:
+		return maxLen(re.Sub[0])
+	case syntax.OpQuest:
+		return maxLen(re.Sub[0])
+	case syntax.OpRepeat:
+		n := maxLen(re.Sub[0])
+		if re.Max < 0 || n < 0 {
+			return -1
+		}
+		return re.Max * n
+	case syntax.OpConcat:
+		t := 0
+		for _, s := range re.Sub {
+			n := maxLen(s)
+			if n < 0 {
+				return -1
+			}
+			t += n
+		}
+		return t
+	case syntax.OpAlternate:
+		t := 0
+		for _, s := range re.Sub {
+			n := maxLen(s)
+			if n < 0 {
+				return -1
+			}
+			t = max(t, n)
+		}
+		return t
+	}
+	return -1 // star, plus, end of text or line
 }
 
 // litSet is a set of literal indexes of the literal automaton.

@@ -150,6 +150,7 @@ type rule struct {
 	prefixSet    litSet         // prefixLits, as indexes of Redactor.lits
 	anchored     *regexp.Regexp // the pattern anchored after one byte of context
 	anchored0    *regexp.Regexp // the pattern anchored at the start of the text
+	anchoredMax  int            // the longest match of anchored and anchored0, -1 unbounded (bounded)
 	leadClass    *regexp.Regexp // set when the pattern opens with (?:^|[class]) (leadSplit); anchored and anchored0 are then the class and rest, and the rest
 	re           *regexp.Regexp
 	nameGroup    int
@@ -258,12 +259,14 @@ func New(opts ...Option) (*Redactor, error) {
 				a0, err2 := regexp.Compile(`^(?:` + pattern + `)`)
 				if err1 == nil && err2 == nil {
 					cr.prefixLits, cr.anchored, cr.anchored0 = pl, a, a0
+					cr.anchoredMax = boundOf(a.String(), a0.String())
 				}
 			} else if class, rest, pl := leadSplit(pattern); pl != nil {
 				a, err1 := regexp.Compile(`^` + class + `(?:` + rest + `)`)
 				a0, err2 := regexp.Compile(`^(?:` + rest + `)`)
 				if err1 == nil && err2 == nil && a.NumSubexp() == re.NumSubexp() && a0.NumSubexp() == re.NumSubexp() {
 					cr.prefixLits, cr.anchored, cr.anchored0, cr.leadClass = pl, a, a0, a
+					cr.anchoredMax = boundOf(a.String(), a0.String())
 				}
 			}
 		}
@@ -371,6 +374,16 @@ func New(opts ...Option) (*Redactor, error) {
 	return r, nil
 }
 
+// boundOf returns the longest match of either pattern, or -1 when one has
+// no bound.
+func boundOf(a, b string) int {
+	x, y := maxMatchLen(a), maxMatchLen(b)
+	if x < 0 || y < 0 {
+		return -1
+	}
+	return max(x, y)
+}
+
 // Rules lists the active detectors.
 func (r *Redactor) Rules() []RuleInfo {
 	out := make([]RuleInfo, len(r.rules))
@@ -437,23 +450,27 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
-	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
+	if len(b) >= lineScanMin {
+		// A long text: the decoded view of the lines around each encoded
+		// byte, one region at a time (encodedRegions).
+		for _, g := range encodedRegions(b) {
+			view, starts, ok := decodeView(b[g[0]:g[1]])
+			if !ok {
+				continue
+			}
+			for k := range starts {
+				starts[k] += g[0]
+			}
+			hits = hits[:0]
+			if vs := r.prefilterHits(view, &hits); !vs.empty() {
+				spans = r.runRules(view, vs, starts, hits, spans)
+			}
+		}
+	} else if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
-			if len(view) < lineScanMin {
-				hits = hits[:0]
-				if vs := r.prefilterHits(view, &hits); !vs.empty() {
-					spans = r.runRules(view, vs, starts, hits, spans)
-				}
-			} else {
-				// A long text: the decoded view of the lines around each
-				// decoded byte, one region at a time (decodedRegions).
-				for _, g := range decodedRegions(b, view, starts) {
-					sub := view[g[0]:g[1]]
-					hits = hits[:0]
-					if vs := r.prefilterHits(sub, &hits); !vs.empty() {
-						spans = r.runRules(sub, vs, starts[g[0]:g[1]+1], hits, spans)
-					}
-				}
+			hits = hits[:0]
+			if vs := r.prefilterHits(view, &hits); !vs.empty() {
+				spans = r.runRules(view, vs, starts, hits, spans)
 			}
 		}
 	}
