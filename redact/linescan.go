@@ -396,6 +396,9 @@ func (r *Redactor) scan(text []byte, sc *litScan) {
 		sc.fold = true
 		return
 	}
+	if sc.hits == nil {
+		sc.hits = make([]int, 0, 64+len(text)/64)
+	}
 	m := r.lits
 	next := m.next
 	class := &m.class

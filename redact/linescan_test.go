@@ -136,11 +136,14 @@ func lineScanTexts(t *testing.T) []string {
 
 // TestFastPathsEqualWholeTextRandom is the differential test of the fast
 // paths (the line scan, the prefix scan, the lead-class scan, the per-line
-// needs and the one-pass literal automaton) on random text: corpus
-// fragments cut at random places, the rules' own literals, separators,
-// escapes, newlines and the two non-ASCII runes that fold to ASCII letters,
-// shuffled into texts past the line scan's length. Text must give
-// byte-identical output, with the same report, on both paths.
+// needs and the one-pass literal automaton) against every pattern run over
+// the whole text, and of the rounds after the first, which read a long text
+// only around their markers (process), against rounds that read it whole.
+// On the long corpus texts (each corpus joined, the look-alike files) and on
+// random text (corpus fragments cut at random places, the rules' own
+// literals, separators, escapes, newlines and the two non-ASCII runes that
+// fold to ASCII letters, shuffled into texts past the line scan's length),
+// Text must give byte-identical output, with the same report, both ways.
 func TestFastPathsEqualWholeTextRandom(t *testing.T) {
 	fast, err := New()
 	if err != nil {
@@ -151,6 +154,7 @@ func TestFastPathsEqualWholeTextRandom(t *testing.T) {
 		t.Fatal(err)
 	}
 	whole.wholeText = true
+	whole.wholeRound = true
 	corpus := lineScanTexts(t)
 	var words []string
 	for _, ru := range fast.rules {
@@ -180,6 +184,16 @@ func TestFastPathsEqualWholeTextRandom(t *testing.T) {
 			}
 			a := rng.IntN(len(s))
 			return s[a:min(len(s), a+1+rng.IntN(400))]
+		}
+	}
+	for i, s := range corpus {
+		if len(s) < lineScanMin {
+			continue
+		}
+		a, ra := fast.Text(s)
+		b, rb := whole.Text(s)
+		if a != b || !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("corpus text %d (%d bytes): fast and whole paths differ:\nfast  %v\nwhole %v", i, len(s), ra, rb)
 		}
 	}
 	n := 300

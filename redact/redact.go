@@ -182,6 +182,7 @@ type Redactor struct {
 	maxDepth   int
 	calls      callCounts
 	wholeText  bool      // tests: run every pattern over the whole text (no line scan)
+	wholeRound bool      // tests: read the whole text again in every round of process
 	hits       sync.Pool // *[]int: keyword hits of one detect call, reused
 }
 
@@ -798,34 +799,89 @@ func resolve(r *Redactor, spans []span) []span {
 	return kept
 }
 
-// apply replaces the spans of b with markers and counts them in rep.
-func (r *Redactor) apply(b []byte, spans []span, rep *Report) []byte {
+// apply replaces the spans of b with markers and counts them in rep. When
+// marks is not nil, the place of each marker in the result is appended to
+// it.
+func (r *Redactor) apply(b []byte, spans []span, rep *Report, marks *[][2]int) []byte {
 	out := make([]byte, 0, len(b))
 	last := 0
 	for _, s := range spans {
 		out = append(out, b[last:s.start]...)
 		id := r.rules[s.rule].id
+		at := len(out)
 		out = append(out, markerPrefix...)
 		out = append(out, id...)
 		out = append(out, ']')
+		if marks != nil {
+			*marks = append(*marks, [2]int{at, len(out)})
+		}
 		rep.add(id, 1)
 		last = s.end
 	}
 	return append(out, b[last:]...)
 }
 
-// process redacts b until nothing more is found. It reports whether b changed.
+// process redacts b until nothing more is found. It reports whether b
+// changed. After the first round a long text is read again only around
+// what was replaced (the lines of each marker, with the line before and
+// after): what a replacement can reveal (the rest of an overlapping
+// finding, a value after a key that was a secret) lies there, and the rest
+// of the text is as the round before read it.
 func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 	changed := false
+	var regions [][2]int // after the first round of a long text: where to read
 	for round := 0; round < maxRounds; round++ {
-		spans := r.detect(b, key)
+		var spans []span
+		if round == 0 || len(b) < lineScanMin || r.wholeRound {
+			spans = r.detect(b, key)
+		} else {
+			for _, g := range regions {
+				for _, s := range r.detect(b[g[0]:g[1]], key) {
+					spans = append(spans, span{start: s.start + g[0], end: s.end + g[0], rule: s.rule})
+				}
+			}
+		}
 		if len(spans) == 0 {
 			break
 		}
-		b = r.apply(b, spans, rep)
+		if len(b) < lineScanMin {
+			b = r.apply(b, spans, rep, nil)
+		} else {
+			var marks [][2]int
+			b = r.apply(b, spans, rep, &marks)
+			regions = lineRegions(b, marks)
+		}
 		changed = true
 	}
 	return b, changed
+}
+
+// lineRegions returns the lines of b that hold one of places ([start, end)
+// pairs, in order), each with the line before and the line after, merged
+// where they meet.
+func lineRegions(b []byte, places [][2]int) [][2]int {
+	var out [][2]int
+	for _, p := range places {
+		s := bytes.LastIndexByte(b[:p[0]], '\n')
+		if s > 0 {
+			s = bytes.LastIndexByte(b[:s], '\n')
+		}
+		s++
+		e := p[1]
+		for n := 0; n < 2 && e < len(b); n++ {
+			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
+				e += j + 1
+			} else {
+				e = len(b)
+			}
+		}
+		if l := len(out); l > 0 && s <= out[l-1][1] {
+			out[l-1][1] = max(out[l-1][1], e)
+		} else {
+			out = append(out, [2]int{s, e})
+		}
+	}
+	return out
 }
 
 // Text redacts secrets in free text, YAML or an API definition, after
