@@ -1076,8 +1076,12 @@ const maxHits = 1 << 15
 // the decoded view reads as blanks. A '+' elsewhere ("a+b", a base64 body
 // after a question in prose) is what it is.
 func formEncoded(b []byte) bool {
+	q := bytes.IndexByte(b, '?')
+	if q < 0 || bytes.IndexByte(b[q:], '+') < 0 {
+		return false // the common case, found at memchr speed
+	}
 	query := false
-	for _, c := range b {
+	for _, c := range b[q:] {
 		switch {
 		case c == '?':
 			query = true
