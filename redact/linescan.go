@@ -246,7 +246,7 @@ func exactStrings(re *syntax.Regexp) ([]string, bool) {
 				case r == '\u017f':
 					b = 's'
 				case r < 0x80:
-					b = byte(r)
+					b = byte(r) //nolint:gosec // r < 0x80
 					if b >= 'A' && b <= 'Z' {
 						b += 'a' - 'A'
 					}
