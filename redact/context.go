@@ -328,9 +328,17 @@ func valueNear(text []byte, i int) bool {
 	return false
 }
 
-func isContextValueByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~", c) >= 0
-}
+func isContextValueByte(c byte) bool { return contextValueBytes[c] }
+
+// contextValueBytes marks the bytes of a context value: letters, digits
+// and +/=_-.~ (a constant table, built once).
+var contextValueBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		t[c] = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("+/=_-.~", b) >= 0
+	}
+	return t
+}()
 
 // contextValueOK reports whether v is credential-shaped: 16 to 512
 // characters of a token alphabet, not a reference, path, version, word

@@ -453,8 +453,13 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	}
 	if len(b) >= lineScanMin {
 		// A long text: the decoded view of the lines around each encoded
-		// byte, one region at a time (encodedRegions).
-		for _, g := range encodedRegions(b) {
+		// byte, one region at a time (encodedRegions); most texts hold
+		// none, which three memchr passes tell.
+		var regions [][2]int
+		if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
+			regions = encodedRegions(b)
+		}
+		for _, g := range regions {
 			view, starts, ok := decodeView(b[g[0]:g[1]])
 			if !ok {
 				continue
@@ -925,9 +930,37 @@ const (
 )
 
 // textFacts returns the facts of b, scanning until every fact in need is
-// known to hold (or to the end).
+// known to hold (or to the end). The facts of runs hold only in a run of
+// token bytes (every class they count is one), and only one of 16 bytes or
+// more can hold one: the scan skips shorter runs at one table lookup a byte.
 func textFacts(b []byte, need int) int {
 	all := need
+	f := 0
+	if bytes.IndexByte(b, ':') >= 0 || bytes.IndexByte(b, '=') >= 0 {
+		f |= factAssign
+	}
+	if bytes.IndexByte(b, '?') >= 0 || bytes.IndexByte(b, '&') >= 0 {
+		f |= factQuery
+	}
+	for i := 0; i < len(b) && f&all != all; {
+		if factBytes[b[i]]&fbToken == 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(b) && factBytes[b[j]]&fbToken != 0 {
+			j++
+		}
+		if j-i >= 16 {
+			f |= runFacts(b[i:j])
+		}
+		i = j
+	}
+	return f
+}
+
+// runFacts returns the facts of runs in b, a run of token bytes.
+func runFacts(b []byte) int {
 	f := 0
 	run, digit := 0, false
 	arun, adigit := 0, false
@@ -960,24 +993,10 @@ func textFacts(b []byte, need int) int {
 		} else {
 			arun, adigit = 0, false
 		}
-		if k&fbToken != 0 {
-			run++
-			digit = digit || k&fbDigit != 0
-			if run >= 16 && digit {
-				f |= factLongToken
-			}
-		} else {
-			run, digit = 0, false
-		}
-		if k&(fbAssign|fbQuery) != 0 {
-			if k&fbAssign != 0 {
-				f |= factAssign
-			} else {
-				f |= factQuery
-			}
-		}
-		if f&all == all {
-			break
+		run++
+		digit = digit || k&fbDigit != 0
+		if run >= 16 && digit {
+			f |= factLongToken
 		}
 	}
 	return f
