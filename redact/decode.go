@@ -90,6 +90,15 @@ func encodedRegions(b []byte) [][2]int {
 	var out [][2]int
 	query := false
 	for k := 0; k < len(b); k++ {
+		if !query {
+			// Outside a query only '?', '%' and a backslash matter.
+			for k < len(b) && !encodeStarts[b[k]] {
+				k++
+			}
+			if k == len(b) {
+				break
+			}
+		}
 		c := b[k]
 		enc := false
 		switch {
@@ -142,6 +151,9 @@ func encodedRegions(b []byte) [][2]int {
 	}
 	return out
 }
+
+// encodeStarts marks the bytes that start an encoding or a query.
+var encodeStarts = [256]bool{'?': true, '%': true, '\\': true}
 
 // decodeU decodes \uXXXX (and a following low surrogate) at the start of b.
 // It returns the rune and the number of bytes consumed, or 0.
