@@ -314,10 +314,10 @@ func TestRuleNegatives(t *testing.T) {
 		{"shell-concatenated reference", `echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`},
 		{"appSettings key attribute names a setting", `<add key="ConnectionString_B2B" value="Server=db;Database=B2B;Trusted_Connection=True" />`},
 		{"hubspot token of the wrong form", "pat-na1-1234567-1234-1234-1234-123456789012 and pat-us1-ab12cd34-ab12-ab12-ab12-ab12cd34ef56"},
-		{"sk_ with 47 hex digits", "sk_"+rs(hexc, 47)},
-		{"clickup pk_ with a short id", "pk_123456_"+rs("0123456789ABCDEF", 32)},
-		{"fio-u- too short", "fio-u-"+rs(b62, 40)},
-		{"flb_test_ key", "flb_test_"+rs(b62, 20)},
+		{"sk_ with 47 hex digits", "sk_" + rs(hexc, 47)},
+		{"clickup pk_ with a short id", "pk_123456_" + rs("0123456789ABCDEF", 32)},
+		{"fio-u- too short", "fio-u-" + rs(b62, 40)},
+		{"flb_test_ key", "flb_test_" + rs(b62, 20)},
 		{"buildConfigField with a non-secret name", "buildConfigField 'String', 'BUILD_FLAVOR_ID', '\"" + rs(hexc, 32) + "\"'"},
 	}
 	for _, tc := range tests {
