@@ -835,9 +835,13 @@ func (r *Redactor) apply(b []byte, spans []span, rep *Report, marks *[][2]int) [
 func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 	changed := false
 	var regions [][2]int // after the first round of a long text: where to read
+	// A key that judges the value as a whole (a secret name, an auth key)
+	// would judge a region as a whole value too: such a value is read
+	// whole in every round.
+	local := len(b) >= lineScanMin && !r.wholeRound && (key == nil || !key.auth && key.set.empty())
 	for round := 0; round < maxRounds; round++ {
 		var spans []span
-		if round == 0 || len(b) < lineScanMin || r.wholeRound {
+		if round == 0 || !local {
 			spans = r.detect(b, key)
 		} else {
 			for _, g := range regions {
@@ -849,7 +853,7 @@ func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 		if len(spans) == 0 {
 			break
 		}
-		if len(b) < lineScanMin {
+		if !local {
 			b = r.apply(b, spans, rep, nil)
 		} else {
 			var marks [][2]int
