@@ -87,10 +87,10 @@ GITLEAKS_VER ?= v8.30.1
 redact-tools: ## install the key tools the redaction tests run (Debian packages or Homebrew, once)
 	@testdata/test-tools.sh $(REDACT_TOOLS)
 
-redact-report: redact-tools ## recall and precision per family on both corpora, backstage-mcp beside gitleaks
+redact-report: redact-tools ## recall and precision per family on both corpora, backstage-mcp beside gitleaks; rewrites the generated tables of README.md and docs/redaction.md
 	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl
 	@test -x $(GOBIN_DIR)/gitleaks || GOBIN=$(GOBIN_DIR) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VER)
-	$(GO) run ./redact/corpus/cmd/compare --gitleaks $(GOBIN_DIR)/gitleaks
+	$(GO) run ./redact/corpus/cmd/compare --gitleaks $(GOBIN_DIR)/gitleaks --readme README.md --halves docs/redaction.md
 
 bench: ## micro-benchmarks (ns/op, allocs/op, MB/s)
 	$(GO) test -run '^$$' -bench . -benchmem ./tools/... ./server/... ./redact/... ./policy/...

@@ -27,6 +27,22 @@ var credSegments = map[string]bool{"key": true, "token": true, "secret": true, "
 	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true,
 	"value": true, "sid": true, "pat": true}
 
+// isCredSegment reports whether w, ASCII letters, is one of credSegments in
+// any case, without allocating.
+func isCredSegment(w []byte) bool {
+	var buf [16]byte
+	if len(w) > len(buf) {
+		return false // longer than any credential segment
+	}
+	for i, c := range w {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return credSegments[string(buf[:len(w)])]
+}
+
 // nonCredSuffixes end names that talk about a credential without holding
 // one (a key's id, a token's URL, a secret's name, a public key).
 var nonCredSuffixes = func() map[string]bool {
@@ -172,7 +188,7 @@ func parseContext(text []byte, ks, ke int) []int {
 		for k < len(text) && (text[k] >= 'a' && text[k] <= 'z' || text[k] >= 'A' && text[k] <= 'Z') {
 			k++
 		}
-		if k == j || !credSegments[strings.ToLower(string(text[j:k]))] {
+		if k == j || !isCredSegment(text[j:k]) {
 			break
 		}
 		ce = k
@@ -312,9 +328,17 @@ func valueNear(text []byte, i int) bool {
 	return false
 }
 
-func isContextValueByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~", c) >= 0
-}
+func isContextValueByte(c byte) bool { return contextValueBytes[c] }
+
+// contextValueBytes marks the bytes of a context value: letters, digits
+// and +/=_-.~ (a constant table, built once).
+var contextValueBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		t[c] = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("+/=_-.~", b) >= 0
+	}
+	return t
+}()
 
 // contextValueOK reports whether v is credential-shaped: 16 to 512
 // characters of a token alphabet, not a reference, path, version, word

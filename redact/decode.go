@@ -1,13 +1,15 @@
 package redact
 
 import (
+	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // decodeView decodes percent-encoding (%XX) and JSON-style backslash escapes
-// (\n, \r, \t, \", \\, \/, \uXXXX) in b, and a '+' after a '?' to a
-// blank (form encoding of a query: "api+key+%3D+V"). starts maps every byte of the view
+// (\n, \r, \t, \", \\, \/, \uXXXX) in b, and a '+' in a query (after a
+// '?' in the same URL-shaped run, see formEncoded) to a blank (form
+// encoding of a query: "api+key+%3D+V"). starts maps every byte of the view
 // (and one past its end) to the offset in b where it came from. ok is false
 // when nothing was decoded.
 func decodeView(b []byte) (view []byte, starts []int, ok bool) {
@@ -18,6 +20,8 @@ func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 		c := b[i]
 		if c == '?' {
 			query = true
+		} else if endsQuery(c) {
+			query = false // the query ends where the URL does (formEncoded)
 		}
 		if c == '+' && query {
 			view = append(view, ' ')
@@ -72,6 +76,84 @@ func decodeView(b []byte) (view []byte, starts []int, ok bool) {
 	starts = append(starts, len(b))
 	return view, starts, ok
 }
+
+// encodedRegions returns the parts of a long text that are decoded and
+// read for what decoding reveals: the lines that hold an encoded byte (a
+// %XX, a backslash escape decodeView decodes, a '+' in a query), with the
+// line before and the line after (a key on one line, its value on the
+// next), merged where they meet; [start, end) pairs into b. The rest of the
+// text is read by the text's own pass only: a 14 KB definition with one
+// "?q=access+token" in it is read twice in three lines, not twice whole.
+// Every region starts a line, where no escape and no query is open, so
+// decoding it alone decodes it as decoding the whole text would.
+func encodedRegions(b []byte) [][2]int {
+	var out [][2]int
+	query := false
+	for k := 0; k < len(b); k++ {
+		if !query {
+			// Outside a query only '?', '%' and a backslash matter.
+			for k < len(b) && !encodeStarts[b[k]] {
+				k++
+			}
+			if k == len(b) {
+				break
+			}
+		}
+		c := b[k]
+		enc := false
+		switch {
+		case c == '?':
+			query = true
+		case c == '+':
+			enc = query
+		case c == '%':
+			enc = k+2 < len(b) && isHex(b[k+1]) && isHex(b[k+2])
+		case c == '\\' && k+1 < len(b):
+			switch b[k+1] {
+			case 'n', 'r', 't', '"', '\\', '/', '\'':
+				enc = true
+			case 'u':
+				_, n := decodeU(b[k:])
+				enc = n > 0
+			}
+		case endsQuery(c):
+			query = false
+		}
+		if !enc {
+			continue
+		}
+		// The line of k, one line before, one line after.
+		s := bytes.LastIndexByte(b[:k], '\n')
+		if s > 0 {
+			s = bytes.LastIndexByte(b[:s], '\n')
+		}
+		s++
+		e := k
+		for n := 0; n < 2 && e < len(b); n++ {
+			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
+				e += j + 1
+			} else {
+				e = len(b)
+			}
+		}
+		if l := len(out); l > 0 && s <= out[l-1][1] {
+			out[l-1][1] = max(out[l-1][1], e)
+		} else {
+			out = append(out, [2]int{s, e})
+		}
+		// On to the end of k's line: an encoded byte on the next line adds
+		// the line after that.
+		j := bytes.IndexByte(b[k:], '\n')
+		if j < 0 {
+			break
+		}
+		k += j - 1 // the loop's k++ reads the newline, which ends any query
+	}
+	return out
+}
+
+// encodeStarts marks the bytes that start an encoding or a query.
+var encodeStarts = [256]bool{'?': true, '%': true, '\\': true}
 
 // decodeU decodes \uXXXX (and a following low surrogate) at the start of b.
 // It returns the rune and the number of bytes consumed, or 0.

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,4 +132,89 @@ func lineScanTexts(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return texts
+}
+
+// TestFastPathsEqualWholeTextRandom is the differential test of the fast
+// paths (the line scan, the prefix scan, the lead-class scan, the per-line
+// needs and the one-pass literal automaton) against every pattern run over
+// the whole text, and of the rounds after the first, which read a long text
+// only around their markers (process), against rounds that read it whole.
+// On the long corpus texts (each corpus joined, the look-alike files) and on
+// random text (corpus fragments cut at random places, the rules' own
+// literals, separators, escapes, newlines and the two non-ASCII runes that
+// fold to ASCII letters, shuffled into texts past the line scan's length),
+// Text must give byte-identical output, with the same report, both ways.
+func TestFastPathsEqualWholeTextRandom(t *testing.T) {
+	fast, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole.wholeText = true
+	whole.wholeRound = true
+	corpus := lineScanTexts(t)
+	var words []string
+	for _, ru := range fast.rules {
+		words = append(words, ru.lits...)
+		words = append(words, ru.prefixLits...)
+		words = append(words, ru.need...)
+		words = append(words, ru.keywords...)
+	}
+	words = append(words, "\u212a", "\u017f", "\u212aey=", "\u017fecret: ", "\\n", "%3D", "%20", "?", "&", "=", ": ", "'", "\"", ";", "\t", "\r\n", "\n", "\n\n",
+		"pwd = ", "Password=", ";Password=", "\"password = ", "sig=", " -p ", "://", "@", "host=db;", "Server=x;")
+	rng := rand.New(rand.NewPCG(29, 1))
+	pick := func() string {
+		switch rng.IntN(4) {
+		case 0:
+			return words[rng.IntN(len(words))]
+		case 1:
+			b := make([]byte, 1+rng.IntN(48))
+			const alpha = "abcdefABCDEF0123456789xyzXYZ_-+/=.:@ \n\t%\\\"'"
+			for i := range b {
+				b[i] = alpha[rng.IntN(len(alpha))]
+			}
+			return string(b)
+		default:
+			s := corpus[rng.IntN(len(corpus))]
+			if len(s) == 0 {
+				return ""
+			}
+			a := rng.IntN(len(s))
+			return s[a:min(len(s), a+1+rng.IntN(400))]
+		}
+	}
+	for i, s := range corpus {
+		if len(s) < lineScanMin {
+			continue
+		}
+		a, ra := fast.Text(s)
+		b, rb := whole.Text(s)
+		if a != b || !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("corpus text %d (%d bytes): fast and whole paths differ:\nfast  %v\nwhole %v", i, len(s), ra, rb)
+		}
+	}
+	n := 300
+	if testing.Short() {
+		n = 60
+	}
+	for i := 0; i < n; i++ {
+		var sb strings.Builder
+		size := lineScanMin + rng.IntN(6*lineScanMin)
+		for sb.Len() < size {
+			sb.WriteString(pick())
+		}
+		s := sb.String()
+		a, ra := fast.Text(s)
+		b, rb := whole.Text(s)
+		if a != b || !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("text %d (%d bytes): fast and whole-text paths differ:\nfast  %v\nwhole %v\ntext %q", i, len(s), ra, rb, s)
+		}
+		fa, fb := fast.FindText(s), whole.FindText(s)
+		if !reflect.DeepEqual(fa, fb) {
+			t.Fatalf("text %d: findings differ: %v vs %v", i, fa, fb)
+		}
+	}
 }

@@ -144,8 +144,14 @@ type rule struct {
 	lineSafe     bool           // the pattern cannot match a newline (linescan.go)
 	lits         []string       // required literals of the pattern, for the line scan
 	prefixLits   []string       // literals every match starts with, for the prefix scan
+	litSet       litSet         // lits, as indexes of Redactor.lits
+	lineNeeds    [][]string     // more sets a line must hold one of each of, for the line scan (lineNeeds)
+	needSet      litSet         // need, as indexes of Redactor.lits
+	prefixSet    litSet         // prefixLits, as indexes of Redactor.lits
 	anchored     *regexp.Regexp // the pattern anchored after one byte of context
 	anchored0    *regexp.Regexp // the pattern anchored at the start of the text
+	anchoredMax  int            // the longest match of anchored and anchored0, -1 unbounded (bounded)
+	leadClass    *regexp.Regexp // set when the pattern opens with (?:^|[class]) (leadSplit); anchored and anchored0 are then the class and rest, and the rest
 	re           *regexp.Regexp
 	nameGroup    int
 	secretGroups []int
@@ -166,6 +172,7 @@ type Redactor struct {
 	dockerAuth int     // index of docker-config-auth, or -1
 	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
 	m          *matcher
+	lits       *matcher // the line and prefix scans' literals of every rule, found in one pass (linescan.go)
 	kwRules    [][]int  // keyword → rules
 	kwExact    []string // keyword as written when case-sensitive, else ""
 	kwWindowed []bool   // keyword belongs to a windowed rule
@@ -175,6 +182,7 @@ type Redactor struct {
 	maxDepth   int
 	calls      callCounts
 	wholeText  bool      // tests: run every pattern over the whole text (no line scan)
+	wholeRound bool      // tests: read the whole text again in every round of process
 	hits       sync.Pool // *[]int: keyword hits of one detect call, reused
 }
 
@@ -241,13 +249,25 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: rule %s: %w", d.id, err)
 		}
 		safe, lits := lineScanInfo(pattern)
-		cr := rule{ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
+		var needs [][]string
+		if safe && lits != nil {
+			needs = lineNeeds(pattern)
+		}
+		cr := rule{lineNeeds: needs, ruleDef: d, re: re, lineSafe: safe, lits: lits, nameGroup: -1, leadBoundary: lead, glue: gl, prefixLen: len(literalPrefix(strings.TrimPrefix(strings.TrimPrefix(d.pattern, "(?i)"), `\b`))), windowed: d.id == "generic-secret" || d.id == "generic-keyword-entropy" || d.id == "generic-context"}
 		if !(safe && lits != nil) {
 			if pl := prefixLiterals(pattern); pl != nil {
 				a, err1 := regexp.Compile(`^(?s:.)(?:` + pattern + `)`)
 				a0, err2 := regexp.Compile(`^(?:` + pattern + `)`)
 				if err1 == nil && err2 == nil {
 					cr.prefixLits, cr.anchored, cr.anchored0 = pl, a, a0
+					cr.anchoredMax = boundOf(a.String(), a0.String())
+				}
+			} else if class, rest, pl := leadSplit(pattern); pl != nil {
+				a, err1 := regexp.Compile(`^` + class + `(?:` + rest + `)`)
+				a0, err2 := regexp.Compile(`^(?:` + rest + `)`)
+				if err1 == nil && err2 == nil && a.NumSubexp() == re.NumSubexp() && a0.NumSubexp() == re.NumSubexp() {
+					cr.prefixLits, cr.anchored, cr.anchored0, cr.leadClass = pl, a, a0, a
+					cr.anchoredMax = boundOf(a.String(), a0.String())
 				}
 			}
 		}
@@ -325,6 +345,26 @@ func New(opts ...Option) (*Redactor, error) {
 		return nil, fmt.Errorf("redact: too many rules (%d > %d)", len(r.rules), maxRules)
 	}
 	r.m = newMatcher(keywords)
+	litIndex := map[string]int{}
+	var lits []string
+	for i := range r.rules {
+		ru := &r.rules[i]
+		for _, x := range []struct {
+			from []string
+			to   *litSet
+		}{{ru.lits, &ru.litSet}, {ru.prefixLits, &ru.prefixSet}, {ru.need, &ru.needSet}} {
+			for _, l := range x.from {
+				li, ok := litIndex[l]
+				if !ok {
+					li = len(lits)
+					litIndex[l] = li
+					lits = append(lits, l)
+				}
+				x.to.add(li)
+			}
+		}
+	}
+	r.lits = newMatcher(lits)
 	r.kwContext = make([]bool, len(keywords))
 	for i, k := range keywords {
 		r.kwContext[i] = contextWordSet[k]
@@ -333,6 +373,16 @@ func New(opts ...Option) (*Redactor, error) {
 		return nil, errors.New("redact: keyword automaton too large")
 	}
 	return r, nil
+}
+
+// boundOf returns the longest match of either pattern, or -1 when one has
+// no bound.
+func boundOf(a, b string) int {
+	x, y := maxMatchLen(a), maxMatchLen(b)
+	if x < 0 || y < 0 {
+		return -1
+	}
+	return max(x, y)
 }
 
 // Rules lists the active detectors.
@@ -401,7 +451,28 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
-	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
+	if len(b) >= lineScanMin {
+		// A long text: the decoded view of the lines around each encoded
+		// byte, one region at a time (encodedRegions); most texts hold
+		// none, which three memchr passes tell.
+		var regions [][2]int
+		if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
+			regions = encodedRegions(b)
+		}
+		for _, g := range regions {
+			view, starts, ok := decodeView(b[g[0]:g[1]])
+			if !ok {
+				continue
+			}
+			for k := range starts {
+				starts[k] += g[0]
+			}
+			hits = hits[:0]
+			if vs := r.prefilterHits(view, &hits); !vs.empty() {
+				spans = r.runRules(view, vs, starts, hits, spans)
+			}
+		}
+	} else if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
 			hits = hits[:0]
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
@@ -482,10 +553,11 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 		}
 	}
 	facts := -1 - need // negative until computed; -1-facts recovers need
+	var sc litScan
 	for w, word := range set {
 		for ; word != 0; word &= word - 1 {
 			ri := w<<6 | bits.TrailingZeros64(word)
-			spans = r.runRule(text, ri, starts, hits, spans, &facts)
+			spans = r.runRule(text, ri, starts, hits, spans, &facts, &sc)
 		}
 	}
 	return spans
@@ -493,7 +565,7 @@ func (r *Redactor) runRules(text []byte, set ruleSet, starts []int, hits []int, 
 
 // runRule applies rule ri to text (see runRules); facts holds the lazily
 // computed gates shared by the rules of a call.
-func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int) []span {
+func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans []span, factsp *int, sc *litScan) []span {
 	ru := &r.rules[ri]
 	if ru.gate != 0 {
 		if *factsp < 0 {
@@ -505,10 +577,16 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 	}
 	if len(ru.need) > 0 {
 		ok := false
-		for _, n := range ru.need {
-			if containsFold(text, n) {
-				ok = true
-				break
+		if !r.wholeText && len(text) >= lineScanMin && r.scanned(text, sc) {
+			for i := 0; i+1 < len(sc.hits) && !ok; i += 2 {
+				ok = ru.needSet.has(sc.hits[i])
+			}
+		} else {
+			for _, n := range ru.need {
+				if containsFold(text, n) {
+					ok = true
+					break
+				}
 			}
 		}
 		if !ok {
@@ -521,10 +599,10 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 		matches = r.findContext(text, hits)
 	case ru.windowed && len(hits) < 2*maxHits:
 		matches = r.findAssignments(text, hits, ru.id == "generic-keyword-entropy")
-	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin:
-		matches = ru.findLines(text)
-	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin:
-		matches = ru.findPrefixed(text)
+	case !r.wholeText && ru.lineSafe && ru.lits != nil && len(text) >= lineScanMin && r.scanned(text, sc):
+		matches = r.findLines(ru, text, sc)
+	case !r.wholeText && ru.prefixLits != nil && len(text) >= lineScanMin && r.scanned(text, sc):
+		matches = r.findPrefixed(ru, text, sc)
 	default:
 		matches = ru.re.FindAllSubmatchIndex(text, -1)
 	}
@@ -726,34 +804,93 @@ func resolve(r *Redactor, spans []span) []span {
 	return kept
 }
 
-// apply replaces the spans of b with markers and counts them in rep.
-func (r *Redactor) apply(b []byte, spans []span, rep *Report) []byte {
+// apply replaces the spans of b with markers and counts them in rep. When
+// marks is not nil, the place of each marker in the result is appended to
+// it.
+func (r *Redactor) apply(b []byte, spans []span, rep *Report, marks *[][2]int) []byte {
 	out := make([]byte, 0, len(b))
 	last := 0
 	for _, s := range spans {
 		out = append(out, b[last:s.start]...)
 		id := r.rules[s.rule].id
+		at := len(out)
 		out = append(out, markerPrefix...)
 		out = append(out, id...)
 		out = append(out, ']')
+		if marks != nil {
+			*marks = append(*marks, [2]int{at, len(out)})
+		}
 		rep.add(id, 1)
 		last = s.end
 	}
 	return append(out, b[last:]...)
 }
 
-// process redacts b until nothing more is found. It reports whether b changed.
+// process redacts b until nothing more is found. It reports whether b
+// changed. After the first round a long text is read again only around
+// what was replaced (the lines of each marker, with the line before and
+// after): what a replacement can reveal (the rest of an overlapping
+// finding, a value after a key that was a secret) lies there, and the rest
+// of the text is as the round before read it.
 func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 	changed := false
+	var regions [][2]int // after the first round of a long text: where to read
+	// A key that judges the value as a whole (a secret name, an auth key)
+	// would judge a region as a whole value too: such a value is read
+	// whole in every round.
+	local := len(b) >= lineScanMin && !r.wholeRound && (key == nil || !key.auth && key.set.empty())
 	for round := 0; round < maxRounds; round++ {
-		spans := r.detect(b, key)
+		var spans []span
+		if round == 0 || !local {
+			spans = r.detect(b, key)
+		} else {
+			for _, g := range regions {
+				for _, s := range r.detect(b[g[0]:g[1]], key) {
+					spans = append(spans, span{start: s.start + g[0], end: s.end + g[0], rule: s.rule})
+				}
+			}
+		}
 		if len(spans) == 0 {
 			break
 		}
-		b = r.apply(b, spans, rep)
+		if !local {
+			b = r.apply(b, spans, rep, nil)
+		} else {
+			var marks [][2]int
+			b = r.apply(b, spans, rep, &marks)
+			regions = lineRegions(b, marks)
+		}
 		changed = true
 	}
 	return b, changed
+}
+
+// lineRegions returns the lines of b that hold one of places ([start, end)
+// pairs, in order), each with the line before and the line after, merged
+// where they meet.
+func lineRegions(b []byte, places [][2]int) [][2]int {
+	var out [][2]int
+	for _, p := range places {
+		s := bytes.LastIndexByte(b[:p[0]], '\n')
+		if s > 0 {
+			s = bytes.LastIndexByte(b[:s], '\n')
+		}
+		s++
+		e := p[1]
+		for n := 0; n < 2 && e < len(b); n++ {
+			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
+				e += j + 1
+			} else {
+				e = len(b)
+			}
+		}
+		if l := len(out); l > 0 && s <= out[l-1][1] {
+			out[l-1][1] = max(out[l-1][1], e)
+		} else {
+			out = append(out, [2]int{s, e})
+		}
+	}
+	return out
 }
 
 // Text redacts secrets in free text, YAML or an API definition, after
@@ -797,9 +934,37 @@ const (
 )
 
 // textFacts returns the facts of b, scanning until every fact in need is
-// known to hold (or to the end).
+// known to hold (or to the end). The facts of runs hold only in a run of
+// token bytes (every class they count is one), and only one of 16 bytes or
+// more can hold one: the scan skips shorter runs at one table lookup a byte.
 func textFacts(b []byte, need int) int {
 	all := need
+	f := 0
+	if bytes.IndexByte(b, ':') >= 0 || bytes.IndexByte(b, '=') >= 0 {
+		f |= factAssign
+	}
+	if bytes.IndexByte(b, '?') >= 0 || bytes.IndexByte(b, '&') >= 0 {
+		f |= factQuery
+	}
+	for i := 0; i < len(b) && f&all != all; {
+		if factBytes[b[i]]&fbToken == 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(b) && factBytes[b[j]]&fbToken != 0 {
+			j++
+		}
+		if j-i >= 16 {
+			f |= runFacts(b[i:j])
+		}
+		i = j
+	}
+	return f
+}
+
+// runFacts returns the facts of runs in b, a run of token bytes.
+func runFacts(b []byte) int {
 	f := 0
 	run, digit := 0, false
 	arun, adigit := 0, false
@@ -832,24 +997,10 @@ func textFacts(b []byte, need int) int {
 		} else {
 			arun, adigit = 0, false
 		}
-		if k&fbToken != 0 {
-			run++
-			digit = digit || k&fbDigit != 0
-			if run >= 16 && digit {
-				f |= factLongToken
-			}
-		} else {
-			run, digit = 0, false
-		}
-		if k&(fbAssign|fbQuery) != 0 {
-			if k&fbAssign != 0 {
-				f |= factAssign
-			} else {
-				f |= factQuery
-			}
-		}
-		if f&all == all {
-			break
+		run++
+		digit = digit || k&fbDigit != 0
+		if run >= 16 && digit {
+			f |= factLongToken
 		}
 	}
 	return f
@@ -942,12 +1093,34 @@ func isWordByte(c byte) bool {
 // they fall back to their regular expressions.
 const maxHits = 1 << 15
 
-// formEncoded reports whether b has a '+' after a '?': a query whose blanks
-// are written '+' ("?note=acme+token+V"), which the decoded view reads as
-// blanks.
+// formEncoded reports whether b has a '+' in a query: after a '?' in the
+// same run of bytes that are no blank, quote or angle bracket (a URL holds
+// none of them), whose blanks are written '+' ("?note=acme+token+V"), which
+// the decoded view reads as blanks. A '+' elsewhere ("a+b", a base64 body
+// after a question in prose) is what it is.
 func formEncoded(b []byte) bool {
 	q := bytes.IndexByte(b, '?')
-	return q >= 0 && bytes.IndexByte(b[q:], '+') >= 0
+	if q < 0 || bytes.IndexByte(b[q:], '+') < 0 {
+		return false // the common case, found at memchr speed
+	}
+	query := false
+	for _, c := range b[q:] {
+		switch {
+		case c == '?':
+			query = true
+		case c == '+' && query:
+			return true
+		case endsQuery(c):
+			query = false
+		}
+	}
+	return false
+}
+
+// endsQuery reports whether c ends a URL's query in text: a blank, a quote,
+// an angle bracket or a backtick, none of which a URL holds unencoded.
+func endsQuery(c byte) bool {
+	return c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'
 }
 
 // isBlankByte reports whether c is a space, tab, newline, carriage return

@@ -254,6 +254,12 @@ func defaultRuleDefs() []ruleDef {
 		provider("segment-token", "saas", "Segment public API token (sgp_ and 64 alphanumerics)", []string{"sgp_"}, `\bsgp_[A-Za-z0-9]{64}\b`),
 		provider("brevo-api-key", "messaging", "Brevo (Sendinblue) API key (xkeysib-…)", []string{"xkeysib-"}, `\bxkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}\b`),
 		provider("shippo-token", "payment", "Shippo API token (shippo_live_…, shippo_test_…)", []string{"shippo_live_", "shippo_test_"}, `\bshippo_(?:live|test)_[a-fA-F0-9]{40}\b`),
+		provider("hubspot-private-app-token", "saas", "HubSpot private app access token (pat-na1-…, pat-eu1-…)", []string{"pat-na1-", "pat-eu1-"},
+			`\bpat-(?:na|eu)1-[A-Za-z0-9]{8}-[A-Za-z0-9]{4}-[A-Za-z0-9]{4}-[A-Za-z0-9]{4}-[A-Za-z0-9]{12}\b`),
+		provider("elevenlabs-api-key", "ai", "ElevenLabs API key (sk_ and 48 hex digits)", []string{"sk_"}, `\bsk_[a-f0-9]{48}\b`),
+		provider("clickup-token", "saas", "ClickUp personal API token (pk_<user id>_…)", []string{"pk_"}, `\bpk_[0-9]{7,8}_[0-9A-Z]{32}\b`),
+		provider("frameio-token", "saas", "Frame.io developer token (fio-u-…)", []string{"fio-u-"}, `\bfio-u-[A-Za-z0-9_=\-]{64}`),
+		provider("fleetbase-api-key", "saas", "Fleetbase live API key (flb_live_…)", []string{"flb_live_"}, `\bflb_live_[0-9a-zA-Z]{20}\b`),
 		{id: "square-access-token", family: "payment", desc: "Square access token (EAAA…) in text that names Square", keywords: []string{"=EAAA"}, need: []string{"square"},
 			pattern: `\bEAAA[A-Za-z0-9\-+=]{60}`, prio: prioProvider},
 		// Password hashes: crackable offline, so kept out like passwords.

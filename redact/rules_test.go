@@ -188,6 +188,11 @@ func positives() map[string][2]string {
 	sec("azure-devops-pat-v2", rs(b62, 52)+"JQQJ99"+rs(b62, 18)+"AZDO", b62, 4, "ADO_PAT=", "")
 	sec("cratesio-api-token", "cio", b62, 32, "CARGO_REGISTRY_TOKEN=", "")
 	sec("tavily-api-key", "tvly-", b62, 32, "", "")
+	sec("hubspot-private-app-token", "pat-na1-"+rs(hexc, 8)+"-"+rs(hexc, 4)+"-"+rs(hexc, 4)+"-"+rs(hexc, 4)+"-", hexc, 12, "HUBSPOT_ACCESS_TOKEN=", "")
+	sec("elevenlabs-api-key", "sk_", hexc, 48, "xi-api-key: ", "")
+	sec("clickup-token", "pk_8675309_", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 32, "Authorization: ", "")
+	sec("frameio-token", "fio-u-", b64u, 64, "FRAMEIO_TOKEN=", "")
+	sec("fleetbase-api-key", "flb_live_", b62, 20, "fleetbase: ", "")
 	bcrypt := "$2b$12$" + rs("./"+b62, 53)
 	add("password-hash", "admin:"+bcrypt+":19000:0:99999:7:::", bcrypt)
 	cliPw := "Qm7" + rs(b62, 11)
@@ -308,6 +313,11 @@ func TestRuleNegatives(t *testing.T) {
 		{"html-escaped angle placeholder", `"password": "&lt;YOURPASSWORD&gt;"`},
 		{"shell-concatenated reference", `echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`},
 		{"appSettings key attribute names a setting", `<add key="ConnectionString_B2B" value="Server=db;Database=B2B;Trusted_Connection=True" />`},
+		{"hubspot token of the wrong form", "pat-na1-1234567-1234-1234-1234-123456789012 and pat-us1-ab12cd34-ab12-ab12-ab12-ab12cd34ef56"},
+		{"sk_ with 47 hex digits", "sk_" + rs(hexc, 47)},
+		{"clickup pk_ with a short id", "pk_123456_" + rs("0123456789ABCDEF", 32)},
+		{"fio-u- too short", "fio-u-" + rs(b62, 40)},
+		{"flb_test_ key", "flb_test_" + rs(b62, 20)},
 		{"buildConfigField with a non-secret name", "buildConfigField 'String', 'BUILD_FLAVOR_ID', '\"" + rs(hexc, 32) + "\"'"},
 	}
 	for _, tc := range tests {

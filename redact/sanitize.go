@@ -52,6 +52,17 @@ func sanitizeMap(s string, wantMap bool) (string, int, []int) {
 	buf = append(buf, s[:first]...)
 	removed := 0
 	for i := first; i < len(s); {
+		// A run of ASCII bytes is copied whole.
+		if j := asciiEnd(s, i); j > i {
+			buf = append(buf, s[i:j]...)
+			if wantMap {
+				for k := i; k < j; k++ {
+					starts = append(starts, k)
+				}
+			}
+			i = j
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r != utf8.RuneError && isInvisible(r) && !keepJoiner(s, i, r, size) {
 			removed++
@@ -70,6 +81,19 @@ func sanitizeMap(s string, wantMap bool) (string, int, []int) {
 		starts = append(starts, len(s))
 	}
 	return string(buf), removed, starts
+}
+
+// asciiEnd returns the end of the run of ASCII bytes of s at i, eight
+// bytes at a time where it can.
+func asciiEnd(s string, i int) int {
+	for i+8 <= len(s) && (uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+		uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56)&0x8080808080808080 == 0 {
+		i += 8
+	}
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	return i
 }
 
 // isInvisible reports whether r is a character that renders as nothing.

@@ -1,6 +1,12 @@
 package redact
 
-import "testing"
+import (
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestSanitize(t *testing.T) {
 	tests := []struct {
@@ -29,5 +35,50 @@ func TestSanitize(t *testing.T) {
 				t.Fatalf("not idempotent: %q -> %q", got, again)
 			}
 		})
+	}
+}
+
+// referenceSanitize is sanitizeMap's removal loop rune by rune, as it was
+// before ASCII runs were copied whole.
+func referenceSanitize(s string) (string, int, []int) {
+	var buf []byte
+	var starts []int
+	removed := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError && isInvisible(r) && !keepJoiner(s, i, r, size) {
+			removed++
+			i += size
+			continue
+		}
+		buf = append(buf, s[i:i+size]...)
+		for k := 0; k < size; k++ {
+			starts = append(starts, i+k)
+		}
+		i += size
+	}
+	return string(buf), removed, append(starts, len(s))
+}
+
+func TestSanitizeEqualsReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 29))
+	parts := []string{"a", "token", " ", "\n", "é", "\u200b", "\u2066", "\U000E0041", "\u200d", "\U0001F468", "\ufe0f", "\xff", "0123456789abcdef", "\u00ad"}
+	for i := 0; i < 5000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(60); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		s := b.String()
+		got, n, starts := sanitizeMap(s, true)
+		want, wn, wstarts := referenceSanitize(s)
+		if n == 0 {
+			if got != s || wn != 0 {
+				t.Fatalf("%q: nothing removed but reference removed %d", s, wn)
+			}
+			continue
+		}
+		if got != want || n != wn || !reflect.DeepEqual(starts, wstarts) {
+			t.Fatalf("%q: got %q %d, reference %q %d", s, got, n, want, wn)
+		}
 	}
 }

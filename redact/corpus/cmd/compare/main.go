@@ -37,8 +37,10 @@ func main() {
 	kfRules := flag.String("kingfisher-rules", "testdata/redact/outside/kingfisher-rules.jsonl", "its source rules")
 	gitleaks := flag.String("gitleaks", "", "path of the gitleaks binary (required)")
 	verbose := flag.Bool("v", false, "list every miss and false hit")
+	readme := flag.String("readme", "", "rewrite the held-out table between the redact-report markers of this file (README.md)")
+	halves := flag.String("halves", "", "rewrite the table of both halves between the redact-report markers of this file (docs/redaction.md)")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *kf, *kfRules, *lookalike, *gitleaks, *verbose); err != nil {
+	if err := run(context.Background(), os.Stdout, *own, *outside, *rules, *kf, *kfRules, *lookalike, *gitleaks, *verbose, *readme, *halves); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -53,7 +55,7 @@ type section struct {
 	left []corpus.Doc
 }
 
-func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, kingfisherPath, kingfisherRules, lookalikeDir, gitleaks string, verbose bool) error {
+func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, kingfisherPath, kingfisherRules, lookalikeDir, gitleaks string, verbose bool, readme, halves string) error {
 	if gitleaks == "" {
 		return errors.New("compare: --gitleaks is required")
 	}
@@ -78,16 +80,31 @@ func run(ctx context.Context, w io.Writer, ownPath, outsidePath, rulesPath, king
 		return fmt.Errorf("compare: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	var rows []halfRow
 	for _, oc := range []struct{ name, cases, rules string }{
-		{"Nosey Parker", outsidePath, rulesPath},
 		{"Kingfisher", kingfisherPath, kingfisherRules},
+		{"Nosey Parker", outsidePath, rulesPath},
 	} {
-		if err := outsideTable(ctx, w, r, gitleaks, tmp, oc.name, oc.cases, oc.rules, verbose); err != nil {
+		rs, err := outsideTable(ctx, w, r, gitleaks, tmp, oc.name, oc.cases, oc.rules, verbose)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rs...)
+	}
+	look, err := lookalikeLine(ctx, w, r, gitleaks, tmp, lookalikeDir)
+	if err != nil {
+		return err
+	}
+	date := time.Now().UTC().Format("2006-01-02")
+	if readme != "" {
+		if err := rewriteMarked(readme, heldOutTable(rows, look, date, false)); err != nil {
 			return err
 		}
 	}
-	if err := lookalikeLine(ctx, w, r, gitleaks, tmp, lookalikeDir); err != nil {
-		return err
+	if halves != "" {
+		if err := rewriteMarked(halves, heldOutTable(rows, look, date, true)); err != nil {
+			return err
+		}
 	}
 	keyDir := filepath.Join(tmp, "keys")
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
@@ -247,19 +264,20 @@ func locate(text string, f finding) (int, int) {
 // development and held-out halves, in every context of
 // corpus.OutsideContexts, backstage-mcp beside gitleaks: one line per half
 // and context (with -v, the per-family tables and every miss and false hit).
-func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, name, casesPath, rulesPath string, verbose bool) error {
+func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, name, casesPath, rulesPath string, verbose bool) ([]halfRow, error) {
 	oc, err := readFile(casesPath, corpus.ReadOutside)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rules, err := readFile(rulesPath, corpus.ReadSourceRules)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	unscored, err := corpus.Unscored(oc, rules)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var rows []halfRow
 	fmt.Fprintf(w, "\n== outside corpus: %s rule examples (%s), split by vendor; %d negatives not scored (the source's own rule set finds a secret there)\n", name, casesPath, len(unscored))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "half\tcontext\tvendors\texamples\tnegatives\tbackstage-mcp recall\tprecision\tneg flagged\tgitleaks recall\tprecision\tneg flagged\trealistic examples\tbackstage-mcp recall\tgitleaks recall")
@@ -273,15 +291,15 @@ func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks
 		for _, cx := range corpus.OutsideContexts() {
 			docs, err := corpus.PlaceDocs(base, cx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ours, err := corpus.Detect(r, docs)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, strings.ReplaceAll(name, " ", "")+"-"+half+"-"+cx), docs)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			to, tg := corpus.Score(docs, ours), corpus.Score(docs, theirs)
 			// The same scores on the examples with realistic values (no
@@ -294,13 +312,15 @@ func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks
 				}
 			}
 			so, sg := corpus.Score(rd, ro), corpus.Score(rd, rg)
+			rows = append(rows, halfRow{corpus: name, half: half, context: cx, vendors: len(vendors), examples: to.Overall.Labels,
+				ours: to.Overall, theirs: tg.Overall, realistic: so.Overall.Labels, oursReal: so.Overall.Recall(), theirsReal: sg.Overall.Recall()})
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.4f\t%.4f\t%d\t%.4f\t%.4f\t%d\t%d\t%.4f\t%.4f\n", half, cx, len(vendors), to.Overall.Labels, to.Overall.Negatives,
 				to.Overall.Recall(), to.Overall.Precision(), to.Overall.Flagged, tg.Overall.Recall(), tg.Overall.Precision(), tg.Overall.Flagged,
 				so.Overall.Labels, so.Overall.Recall(), sg.Overall.Recall())
 			if verbose {
 				fmt.Fprintf(w, "\n-- %s, %s half, %s\n", name, half, cx)
 				if err := corpus.PrintSideBySide(w, []string{"backstage-mcp", "gitleaks"}, []corpus.Table{to, tg}); err != nil {
-					return err
+					return nil, err
 				}
 				for _, m := range to.Missed {
 					fmt.Fprintf(w, "backstage-mcp MISS %s\n", m)
@@ -311,22 +331,25 @@ func outsideTable(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks
 			}
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	return rows, nil
 }
 
 // lookalikeLine scores the look-alike corpus: every finding there is false.
-func lookalikeLine(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, dir string) error {
+func lookalikeLine(ctx context.Context, w io.Writer, r *redact.Redactor, gitleaks, tmp, dir string) (lookalike, error) {
 	docs, err := corpus.LookalikeDocs(dir)
 	if err != nil {
-		return err
+		return lookalike{}, err
 	}
 	ours, err := corpus.Detect(r, docs)
 	if err != nil {
-		return err
+		return lookalike{}, err
 	}
 	theirs, err := runGitleaks(ctx, gitleaks, filepath.Join(tmp, "lookalike"), docs)
 	if err != nil {
-		return err
+		return lookalike{}, err
 	}
 	tokens, size, fo, fg := 0, 0, 0, 0
 	for i, d := range docs {
@@ -337,5 +360,5 @@ func lookalikeLine(ctx context.Context, w io.Writer, r *redact.Redactor, gitleak
 	}
 	fmt.Fprintf(w, "\n== look-alike text (%s: %d files, %d bytes, %d secret-shaped strings, no secret): false findings: backstage-mcp %d, gitleaks %d\n",
 		dir, len(docs), size, tokens, fo, fg)
-	return nil
+	return lookalike{bytes: size, tokens: tokens, ours: fo, theirs: fg}, nil
 }
