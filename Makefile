@@ -88,7 +88,7 @@ redact-tools: ## install the key tools the redaction tests run (Debian packages 
 	@testdata/test-tools.sh $(REDACT_TOOLS)
 
 redact-report: redact-tools ## recall and precision per family on both corpora, backstage-mcp beside gitleaks; rewrites the generated tables of README.md and docs/redaction.md
-	$(GO) run ./cmd/backstage-mcp redact report --corpus testdata/redact/corpus.jsonl
+	$(GO) run ./redact/corpus/cmd/report --corpus testdata/redact/corpus.jsonl
 	@test -x $(GOBIN_DIR)/gitleaks || GOBIN=$(GOBIN_DIR) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VER)
 	$(GO) run ./redact/corpus/cmd/compare --gitleaks $(GOBIN_DIR)/gitleaks --readme README.md --halves docs/redaction.md
 

@@ -12,7 +12,7 @@ var commandPaths = [][]string{
 	{"login"}, {"logout"}, {"connect"}, {"doctor"},
 	{"audit"}, {"audit", "verify"}, {"audit", "query"}, {"audit", "summary"},
 	{"policy"}, {"policy", "check"}, {"policy", "explain"}, {"policy", "graph"},
-	{"redact"}, {"redact", "scan"}, {"redact", "rules"}, {"redact", "report"},
+	{"redact"}, {"redact", "scan"}, {"redact", "rules"},
 	{"version"},
 }
 

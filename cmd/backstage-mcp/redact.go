@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,12 +11,10 @@ import (
 	"strings"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
-	"github.com/backstage-mcp/backstage-mcp/redact/corpus"
 )
 
 const redactUsage = `Usage:
   backstage-mcp redact scan [--json|--text] [FILE|-]
-  backstage-mcp redact report [--corpus FILE | --generate [--seed N]] [--verbose]
   backstage-mcp redact rules
 
 scan     redacts a file (or standard input with "-" or no argument) exactly as
@@ -30,18 +26,11 @@ scan     redacts a file (or standard input with "-" or no argument) exactly as
          rule go to standard error. Exit 0 on success, 1 if the input could
          not be read or redacted, 2 on usage errors.
 
-report   measures precision, recall and F1 per rule family on the labelled
-         corpus (JSON Lines: id, mode, input, secrets with start/end/type).
-         Default corpus: testdata/redact/corpus.jsonl, or the generated one
-         when that file is absent. Exit 0, or 1 if the corpus is unreadable.
-
 rules    lists every rule: id, family and what it detects.
 
 Examples:
   backstage-mcp redact scan catalog-info.yaml
   curl -s "$BACKSTAGE/api/catalog/entities" | backstage-mcp redact scan - > clean.json
-  backstage-mcp redact report --verbose
-  backstage-mcp redact report --generate --seed 42
 
 Secrets become [REDACTED:<rule-id>]; only the secret part is replaced (a URL
 keeps its host, a connection string its database). See redact/doc.md.
@@ -54,7 +43,6 @@ const maxScanInput = 64 << 20
 func runRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runGroup("redact", redactUsage, args, stdout, stderr, map[string]func([]string) int{
 		"scan":   func(args []string) int { return redactScan(ctx, args, stdin, stdout, stderr) },
-		"report": func(args []string) int { return redactReport(ctx, args, stdout, stderr) },
 		"rules":  func(args []string) int { return redactRules(args, stdout, stderr) },
 	})
 }
@@ -137,66 +125,6 @@ func redactScan(_ context.Context, args []string, stdin io.Reader, stdout, stder
 	sort.Strings(ids)
 	for _, id := range ids {
 		fmt.Fprintf(stderr, "  %-34s %d\n", id, rep.Counts[id])
-	}
-	return 0
-}
-
-const defaultCorpus = "testdata/redact/corpus.jsonl"
-
-func redactReport(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := redactFlagSet("report", stderr)
-	path := fs.String("corpus", "", "labelled corpus in JSON Lines (default "+defaultCorpus+", or the generated corpus when absent)")
-	generate := fs.Bool("generate", false, "measure on a freshly generated corpus instead of a file")
-	seed := fs.Uint64("seed", corpus.DefaultSeed, "seed for --generate")
-	verbose := fs.Bool("verbose", false, "list every missed secret and every false positive")
-	if code, done := parseCommand(fs, args, stdout, stderr); done {
-		return code
-	}
-	if fs.NArg() > 0 || (*generate && *path != "") {
-		fs.Usage()
-		return 2
-	}
-	var cases []corpus.Case
-	source := ""
-	switch {
-	case *generate:
-		cases, source = corpus.Generate(*seed), fmt.Sprintf("generated corpus (seed %d)", *seed)
-	default:
-		p := *path
-		if p == "" {
-			p = defaultCorpus
-			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-				cases, source = corpus.Generate(corpus.DefaultSeed), fmt.Sprintf("generated corpus (seed %d)", corpus.DefaultSeed)
-				break
-			}
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			fmt.Fprintf(stderr, "backstage-mcp redact report: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		cases, err = corpus.Read(bufio.NewReader(f))
-		if err != nil {
-			fmt.Fprintf(stderr, "backstage-mcp redact report: %v\n", err)
-			return 1
-		}
-		source = p
-	}
-	r, err := redact.New()
-	if err != nil {
-		fmt.Fprintf(stderr, "backstage-mcp redact report: %v\n", err)
-		return 1
-	}
-	res, err := corpus.Evaluate(r, cases)
-	if err != nil {
-		fmt.Fprintf(stderr, "backstage-mcp redact report: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "Redaction report on %s (%d rules)\n\n", source, len(r.Rules()))
-	if err := res.Print(stdout, *verbose); err != nil {
-		fmt.Fprintf(stderr, "backstage-mcp redact report: %v\n", err)
-		return 1
 	}
 	return 0
 }
