@@ -14,9 +14,18 @@ import (
 // strings. The output is valid JSON with the same structure and formatting.
 // On error the result must not be used.
 func (r *Redactor) JSON(doc []byte) ([]byte, Report, error) {
+	return r.JSONUntil(doc, nil)
+}
+
+// JSONUntil is JSON that asks stop, before each string it checks, whether
+// to go on; when stop reports true it returns ErrStopped and nothing else.
+// It lets a caller bound the work spent on one document (a deadline) while
+// this package stays free of clocks: the bound per string is the caller's
+// cap on string length. A nil stop never stops.
+func (r *Redactor) JSONUntil(doc []byte, stop func() bool) ([]byte, Report, error) {
 	r.calls.json.Add(1)
 	var rep Report
-	w := jsonWalker{r: r, in: doc, rep: &rep}
+	w := jsonWalker{r: r, in: doc, rep: &rep, stop: stop}
 	if err := w.run(); err != nil {
 		return nil, Report{}, err
 	}
@@ -45,6 +54,7 @@ type jsonWalker struct {
 	rep      *Report
 	find     bool
 	findings []Finding
+	stop     func() bool
 }
 
 func (w *jsonWalker) errf(format string, a ...any) error {
@@ -94,6 +104,9 @@ func (w *jsonWalker) value(key []byte, depth int) error {
 		if err != nil {
 			return err
 		}
+		if w.stop != nil && w.stop() {
+			return ErrStopped
+		}
 		w.leaf(s, e, simple, key)
 		return nil
 	case c == 't':
@@ -133,6 +146,9 @@ func (w *jsonWalker) object(depth int) error {
 		// detected: see keyInfo) would come out of leaf unchanged, with
 		// nothing found.
 		if len(key) == 0 || len(key) > keyCacheMaxLen || !w.r.keyInfo(key).clean {
+			if w.stop != nil && w.stop() {
+				return ErrStopped
+			}
 			w.leaf(ks, ke, ksimple, nil)
 		}
 		w.ws()

@@ -302,3 +302,28 @@ func TestJSONKeysJudgedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONUntilStops: a stop function that says stop ends the walk with
+// redact.ErrStopped and no output; one that never does gives JSON's answer.
+func TestJSONUntilStops(t *testing.T) {
+	r, err := redact.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(`{"a":"password=Xy7kQ2mZ9pLw3","b":["x","y"],"c":{"long key here":"z"}}`)
+	want, _, err := r.JSON(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := r.JSONUntil(doc, func() bool { return false })
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("JSONUntil(never) = %s, %v; want %s", got, err, want)
+	}
+	for n := range 4 { // four string values; clean keys are not checked again
+		calls := 0
+		out, _, err := r.JSONUntil(doc, func() bool { calls++; return calls > n })
+		if !errors.Is(err, redact.ErrStopped) || out != nil {
+			t.Fatalf("stop after %d strings: %s, %v; want redact.ErrStopped and nothing", n, out, err)
+		}
+	}
+}

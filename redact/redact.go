@@ -24,6 +24,9 @@ var (
 	ErrTooDeep = errors.New("redact: document nested too deep")
 	// ErrUnsupportedType is returned by Value for a Go type that is not a decoded JSON value.
 	ErrUnsupportedType = errors.New("redact: unsupported value type")
+	// ErrStopped is returned by JSONUntil when its stop function asked the
+	// walk to stop (the caller's work budget ran out).
+	ErrStopped = errors.New("redact: stopped before the document was checked")
 )
 
 // Default limits.

@@ -117,6 +117,12 @@ type ServerConfig struct {
 	// breaks grows faster than its length. Default 65536 (the tools refuse
 	// larger arguments anyway).
 	MaxRequestStringBytes int `yaml:"maxRequestStringBytes"`
+	// IngressRedactionBudget bounds the time ingress redaction may spend on
+	// one message (checked before each string; one string is bounded by
+	// maxRequestStringBytes): a message that takes longer is refused, as
+	// unchecked input never goes further. Default 250ms, about a hundred
+	// times what the largest message within the caps takes on one core.
+	IngressRedactionBudget time.Duration `yaml:"ingressRedactionBudget"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// AdminAddr is the operators' listener: /metrics, /readyz with each
@@ -685,6 +691,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.MaxRequestBytes == 0 {
 		c.Server.MaxRequestBytes = 1 << 20
 	}
+	if c.Server.IngressRedactionBudget == 0 {
+		c.Server.IngressRedactionBudget = 250 * time.Millisecond
+	}
 	if c.Server.MaxRequestStringBytes == 0 {
 		c.Server.MaxRequestStringBytes = int(min(64<<10, c.Server.MaxRequestBytes))
 	}
@@ -785,6 +794,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxRequestBytes < 1024 || c.Server.MaxRequestBytes > 64<<20 {
 		return bad("server.maxRequestBytes", "must be between 1024 and 67108864 bytes (got %d)", c.Server.MaxRequestBytes)
+	}
+	if c.Server.IngressRedactionBudget < 10*time.Millisecond || c.Server.IngressRedactionBudget > time.Minute {
+		return bad("server.ingressRedactionBudget", "must be between 10ms and 1m (got %s)", c.Server.IngressRedactionBudget)
 	}
 	if c.Server.MaxRequestStringBytes < 1024 || int64(c.Server.MaxRequestStringBytes) > c.Server.MaxRequestBytes {
 		return bad("server.maxRequestStringBytes", "must be between 1024 and server.maxRequestBytes (%d) (got %d)", c.Server.MaxRequestBytes, c.Server.MaxRequestStringBytes)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/redact"
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
@@ -65,8 +66,14 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 		if bad > 0 {
 			ctx = context.WithValue(ctx, invalidUTF8Key{}, bad)
 		}
-		clean, err := s.out.message(body)
-		if err != nil {
+		clean, err := s.out.message(body, s.cfg.Server.IngressRedactionBudget)
+		switch {
+		case errors.Is(err, redact.ErrStopped):
+			s.log.WarnContext(ctx, "message refused: ingress redaction over its budget", "bytes", len(body), "budget", s.cfg.Server.IngressRedactionBudget)
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
+				"invalid request: checking the message for secrets took longer than %s (server.ingressRedactionBudget); send fewer or shorter strings", s.cfg.Server.IngressRedactionBudget))
+			return
+		case err != nil:
 			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
 			return
 		}
@@ -126,13 +133,16 @@ func ingressRedacted(ctx context.Context) bool {
 	return ok
 }
 
-// message redacts one JSON-RPC message (or batch).
-func (e egress) message(b []byte) ([]byte, error) {
+// message redacts one JSON-RPC message (or batch) within budget: past
+// it, redaction stops (before the next string) with redact.ErrStopped and
+// the message must be refused.
+func (e egress) message(b []byte, budget time.Duration) ([]byte, error) {
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
 		return b, nil
 	}
-	clean, _, err := e.r.JSON(b)
+	deadline := time.Now().Add(budget)
+	clean, _, err := e.r.JSONUntil(b, func() bool { return time.Now().After(deadline) })
 	if err != nil {
 		if errors.Is(err, redact.ErrInvalidJSON) {
 			return b, nil
@@ -146,16 +156,17 @@ func (e egress) message(b []byte) ([]byte, error) {
 // stream before mcp-go reads it. A line that cannot be redacted is
 // replaced by an empty object, which mcp-go refuses without quoting.
 type ingressReader struct {
-	src *bufio.Reader
-	out egress
-	ws  *wireStats
-	fix *stdioAnswers
-	buf []byte
-	err error
+	src    *bufio.Reader
+	out    egress
+	budget time.Duration
+	ws     *wireStats
+	fix    *stdioAnswers
+	buf    []byte
+	err    error
 }
 
-func newIngressReader(r io.Reader, e egress, ws *wireStats, fix *stdioAnswers) *ingressReader {
-	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e, ws: ws, fix: fix}
+func newIngressReader(r io.Reader, e egress, budget time.Duration, ws *wireStats, fix *stdioAnswers) *ingressReader {
+	return &ingressReader{src: bufio.NewReaderSize(r, 64<<10), out: e, budget: budget, ws: ws, fix: fix}
 }
 
 func (ir *ingressReader) Read(p []byte) (int, error) {
@@ -169,7 +180,7 @@ func (ir *ingressReader) Read(p []byte) (int, error) {
 		}
 		ir.err = err
 		if len(line) > 0 {
-			clean, cerr := ir.out.message(line)
+			clean, cerr := ir.out.message(line, ir.budget)
 			if cerr != nil {
 				clean = []byte("{}\n")
 			}

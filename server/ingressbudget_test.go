@@ -121,3 +121,33 @@ func BenchmarkIngressAdversarial(b *testing.B) {
 		}
 	}
 }
+
+// TestIngressRedactionBudget: a message whose redaction takes longer than
+// server.ingressRedactionBudget is refused with 413 naming the limit (the
+// walk stops before the next string: nothing unchecked goes further); the
+// same server answers a small message.
+func TestIngressRedactionBudget(t *testing.T) {
+	s, _ := newDemoServerYAML(t, unlimitedRates+"server:\n  ingressRedactionBudget: 10ms\n  ingressRate: {requests: 1000, per: 1s, burst: 1000}\n  ingressKiBRate: {requests: 100000, per: 1s, burst: 100000}\n")
+	h := s.Handler()
+	init := send(t, h, "POST", "", initBody)
+	var b strings.Builder
+	b.WriteString(`{"jsonrpc":"2.0","id":9,"method":"ping","params":{"_meta":{`)
+	for i := 0; b.Len() < 1000<<10; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":"%s"`, i, strings.Repeat("password=Xy7kQ2mZ9pLw3 ", 2500))
+	}
+	b.WriteString(`}}}`)
+	r := send(t, h, "POST", init.sid, b.String())
+	if r.code != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "server.ingressRedactionBudget") {
+		t.Fatalf("a 1 MB message of password pairs with a 10ms budget = %d %s, want 413 naming the limit", r.code, r.body)
+	}
+	if r := send(t, h, "POST", init.sid, `{"jsonrpc":"2.0","id":10,"method":"ping"}`); r.code != http.StatusOK {
+		t.Fatalf("a ping after the refusal = %d %s", r.code, r.body)
+	}
+	_, err := ParseConfig([]byte("server:\n  ingressRedactionBudget: 1ms\n"), "", func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "server.ingressRedactionBudget") {
+		t.Fatalf("a 1ms budget: %v", err)
+	}
+}
