@@ -37,19 +37,29 @@ import (
 // TestChaos is issue 28's fleet under faults: three replicas of the real
 // binary behind a round-robin balancer that, like Kubernetes with the
 // chart's probe, sends calls only to replicas whose /readyz answered 200
-// (out after two failed polls in a row); one real Redis; a real
-// Backstage behind a proxy that can delay it; load from six agents of
-// three users (sessions, cursors across replicas, entity reads). Faults
-// come one at a time: Redis stopped and restarted, Redis wiped
-// (FLUSHALL), a replica killed (SIGKILL) and restarted, Backstage slowed
-// by 3 s, a replica's audit disk (a tmpfs: the test runs as root in CI)
-// filled and freed. It asserts that every answered call has exactly one
-// audit record across the replicas' files, that no cursor is refused, and
-// that at least one replica is ready at every poll; it logs the recovery
-// time of each fault and the calls answered and refused per replica.
+// (out after two failed polls in a row); Redis as a primary, a replica
+// and three sentinels (real redis-server, down after 1 s), which the
+// replicas follow through redis.sentinel; a real Backstage behind a proxy
+// that can delay it; load from six agents of three users (sessions,
+// cursors across replicas, entity reads). Faults come one at a time: the
+// Redis primary killed (Sentinel promotes the replica; the old primary
+// comes back as a replica), a planned switchover (SENTINEL FAILOVER),
+// Redis stopped and restarted empty (primary and replica), Redis wiped
+// (FLUSHALL on the current primary), a replica killed (SIGKILL) and
+// restarted, Backstage slowed by 3 s, the identity provider down, a
+// replica's audit disk (a tmpfs: the test runs as root in CI) filled and
+// freed. It asserts that every answered call, and every tools/call
+// refused with 503 while the session store is unavailable, has exactly
+// one audit record across the replicas' files; that no cursor is refused;
+// that at least one replica is ready at every poll, and none leaves
+// rotation while a shared dependency (Redis, Backstage, the identity
+// provider) fails; it logs the recovery time of each fault (for the
+// Sentinel faults from the fault itself, with the time until the
+// sentinels name the new primary) and the calls answered and refused per
+// replica.
 func TestChaos(t *testing.T) {
 	dir := t.TempDir()
-	rs := redistest.Start(t)
+	ss := redistest.StartSentinelSet(t, "chaos", 3)
 	op := newIdP(t)
 	bs := harness.Start(t, 0)
 	slow := newDelayProxy(t, bs.BaseURL)
@@ -67,10 +77,11 @@ func TestChaos(t *testing.T) {
 	unlimited := "rateLimits:\n  classes:\n    default: {requests: 1000000, per: 1s, burst: 1000000}\n" +
 		"  agent: {requests: 1000000, per: 1s, burst: 1000000}\n  global: {requests: 1000000, per: 1s, burst: 1000000}\n"
 	extra := fmt.Sprintf("backstage:\n  baseUrl: %s\n  tokenFile: %s\n  timeout: 10s\n%s", slow.srv.URL, tokenFile, unlimited)
+	redisYAML := fmt.Sprintf("redis:\n  sentinel:\n    masterName: %s\n    addrs: [%s]\n", ss.MasterName, strings.Join(ss.SentinelAddrs(), ", "))
 	names := []string{"replica-a", "replica-b", "replica-c"}
 	reps := make([]*chaosReplica, len(names))
 	for i, n := range names {
-		reps[i] = startChaosReplica(t, dir, n, publicURL, op.srv.URL, rs.URL(), extra)
+		reps[i] = startChaosReplica(t, dir, n, publicURL, op.srv.URL, redisYAML, extra)
 		lb.add(n, reps[i].addr)
 	}
 	lb.start()
@@ -162,31 +173,124 @@ func TestChaos(t *testing.T) {
 		return time.Since(restored)
 	}
 
+	// redisNow returns the Redis server the sentinels name primary, and
+	// the other one.
+	redisNow := func() (primary, replica *redistest.Server) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p, r, err := ss.Current(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, r
+	}
+	// sentinelsReady waits until a failover can promote the replica (its
+	// link up as the sentinels see it), before a failover phase begins.
+	sentinelsReady := func() {
+		t.Helper()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		if err := ss.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("sentinels ready for a failover after %s", time.Since(start).Round(10*time.Millisecond))
+	}
+	// watchPromotion times, from now, how long the sentinels take to name
+	// another primary than old (0: not within 30 s).
+	var promotion chan time.Duration
+	watchPromotion := func(old string) {
+		from := time.Now()
+		promotion = make(chan time.Duration, 1)
+		go func(done chan<- time.Duration) {
+			for time.Since(from) < 30*time.Second {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				a, err := ss.MasterAddr(ctx)
+				cancel()
+				if err == nil && a != old {
+					done <- time.Since(from)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			done <- 0
+		}(promotion)
+	}
+	var killed *redistest.Server
+
 	type phase struct {
-		name   string
-		inject func()
-		hold   time.Duration
-		heal   func()
+		name string
+		// prepare runs before the phase begins (not timed).
+		prepare func()
+		inject  func()
+		hold    time.Duration
+		heal    func()
+		// failover: Sentinel ends the fault by itself. Recovery is timed
+		// from inject until the sentinels name a new primary and every
+		// replica answers; heal runs after that.
+		failover bool
+		// shared: a dependency every replica shares failed; no replica
+		// may leave rotation for it (that would empty the balancer).
+		shared bool
 		// during checks the fleet while the fault holds.
 		during func()
 		// allowed are the refusals callers may see (prefixes); none
 		// other is expected.
 		allowed []string
 	}
+	redisRefusals := []string{"http 503", "initialize: http 503", "tool error: the rate limiter is unavailable", "http 404"}
+	var stopped [2]*redistest.Server
 	phases := []phase{
-		{name: "Redis stopped, restarted empty", inject: rs.Stop, hold: 4 * time.Second, heal: rs.Restart,
-			allowed: []string{"http 503", "initialize: http 503", "tool error: the rate limiter is unavailable", "http 404"}},
-		{name: "Redis wiped (FLUSHALL)", inject: func() {
-			if _, err := rs.Do("FLUSHALL"); err != nil {
+		{name: "Redis primary killed, Sentinel fails over", prepare: sentinelsReady, failover: true, shared: true,
+			inject: func() {
+				killed, _ = redisNow()
+				watchPromotion(killed.Addr())
+				killed.Stop()
+			},
+			heal: func() {
+				// The old primary comes back as a replica of the new one
+				// (as a pod that asks Sentinel before it starts).
+				p, _ := redisNow()
+				killed.SetReplicaOf(p)
+				killed.Restart()
+			},
+			allowed: redisRefusals},
+		{name: "Redis switchover (SENTINEL FAILOVER)", prepare: sentinelsReady, failover: true, shared: true,
+			inject: func() {
+				p, _ := redisNow()
+				watchPromotion(p.Addr())
+				if r, err := ss.Sentinels[0].Do("SENTINEL", "FAILOVER", ss.MasterName); err != nil || r != "+OK" {
+					t.Fatalf("SENTINEL FAILOVER: %q %v", r, err)
+				}
+			},
+			heal: func() {}, allowed: redisRefusals},
+		{name: "Redis stopped, restarted empty", shared: true, inject: func() {
+			// Primary and replica: with the replica up, Sentinel would
+			// promote it (the fault above).
+			p, r := redisNow()
+			stopped = [2]*redistest.Server{p, r}
+			p.Stop()
+			r.Stop()
+		}, hold: 4 * time.Second, heal: func() {
+			p, r := stopped[0], stopped[1]
+			p.SetReplicaOf(nil)
+			p.Restart()
+			r.SetReplicaOf(p)
+			r.Restart()
+		}, allowed: redisRefusals},
+		{name: "Redis wiped (FLUSHALL)", shared: true, inject: func() {
+			p, _ := redisNow()
+			if _, err := p.Do("FLUSHALL"); err != nil {
 				t.Fatal(err)
 			}
 		}, hold: 2 * time.Second, heal: func() {}, allowed: []string{"http 404"}},
 		{name: "replica-b killed (SIGKILL), restarted", inject: func() { reps[1].kill() }, hold: 3 * time.Second,
 			heal: func() { reps[1].restart(t) }, allowed: []string{"http 502", "initialize: http 502", "connection error"}},
-		{name: "Backstage slowed by 3s", inject: func() { slow.delay.Store(int64(3 * time.Second)) }, hold: 6 * time.Second,
+		{name: "Backstage slowed by 3s", shared: true, inject: func() { slow.delay.Store(int64(3 * time.Second)) }, hold: 6 * time.Second,
 			heal:   func() { slow.delay.Store(0) },
 			during: func() { expectReady(t, reps, "Backstage slowed by 3s", names...) }},
-		{name: "identity provider down", inject: func() { op.down.Store(true) }, hold: 4 * time.Second,
+		{name: "identity provider down", shared: true, inject: func() { op.down.Store(true) }, hold: 4 * time.Second,
 			heal:   func() { op.down.Store(false) },
 			during: func() { expectReady(t, reps, "identity provider down", names...) }},
 	}
@@ -216,26 +320,44 @@ func TestChaos(t *testing.T) {
 	type result struct {
 		name     string
 		recovery time.Duration
+		promoted time.Duration
 		counts   map[string][2]int
 		unready  map[string]int
 	}
 	var results []result
 	for _, p := range phases {
-		st.phase(p.name)
-		p.inject()
-		time.Sleep(p.hold / 2)
-		if p.during != nil {
-			p.during()
+		if p.prepare != nil {
+			p.prepare()
 		}
-		time.Sleep(p.hold - p.hold/2)
-		healed := time.Now()
-		p.heal()
-		rec := waitRecovered(p.name, healed)
+		st.phase(p.name)
+		var rec, promoted time.Duration
+		if p.failover {
+			injected := time.Now()
+			p.inject()
+			if promoted = <-promotion; promoted == 0 {
+				t.Fatalf("%s: the sentinels named no new primary within 30s", p.name)
+			}
+			rec = waitRecovered(p.name, injected)
+			p.heal()
+		} else {
+			p.inject()
+			time.Sleep(p.hold / 2)
+			if p.during != nil {
+				p.during()
+			}
+			time.Sleep(p.hold - p.hold/2)
+			healed := time.Now()
+			p.heal()
+			rec = waitRecovered(p.name, healed)
+		}
 		if strings.Contains(p.name, "disk") && rec > 5*time.Second {
 			t.Errorf("%s: ready again %s after the disk was freed, want within 5s (the prober re-tests every second)", p.name, rec)
 		}
 		time.Sleep(time.Second) // calls after recovery count to the phase
-		results = append(results, result{p.name, rec, st.snapshot(p.name), st.unreadyIn(p.name)})
+		results = append(results, result{p.name, rec, promoted, st.snapshot(p.name), st.unreadyIn(p.name)})
+		if u := st.unreadyIn(p.name); p.shared && len(u) > 0 {
+			t.Errorf("%s: a shared dependency failed, yet replicas left rotation (failed polls per replica: %v)", p.name, u)
+		}
 		for kind, n := range st.refusals(p.name) {
 			ok := false
 			for _, a := range p.allowed {
@@ -267,9 +389,13 @@ func TestChaos(t *testing.T) {
 				parts = append(parts, fmt.Sprintf("(%s unready in %d polls)", n, u))
 			}
 		}
-		t.Logf("%-38s recovered in %6s; calls with data/refused: %s", r.name, r.recovery.Round(10*time.Millisecond), strings.Join(parts, ", "))
+		promo := ""
+		if r.promoted > 0 {
+			promo = fmt.Sprintf(" (new primary named after %s)", r.promoted.Round(10*time.Millisecond))
+		}
+		t.Logf("%-42s recovered in %6s%s; calls with data/refused: %s", r.name, r.recovery.Round(10*time.Millisecond), promo, strings.Join(parts, ", "))
 		if k := st.refusals(r.name); len(k) > 0 {
-			t.Logf("%-38s refusals: %v", "", k)
+			t.Logf("%-42s refusals: %v", "", k)
 		}
 	}
 	if !diskOK {
@@ -317,8 +443,27 @@ func TestChaos(t *testing.T) {
 	}
 	refusedRecs := refusalRecords(t, files)
 	t.Logf("audit records of refusals (type/decision/reason: requests counted): %v", refusedRecs)
-	if k := st.refusals("Redis stopped, restarted empty"); k["http 503"] > 0 && refusedRecs["session/error/session store unavailable"] == 0 {
-		t.Errorf("%d requests in a session got 503 with Redis down, and no record says so", k["http 503"])
+	// A tools/call refused with 503 (the session store unavailable) has
+	// one call record too, with the caller's traceparent.
+	st.mu.Lock()
+	refused := st.refused503
+	st.mu.Unlock()
+	missing, dup = 0, 0
+	for tp := range refused {
+		switch seen[tp] {
+		case 1:
+		case 0:
+			missing++
+		default:
+			dup++
+		}
+	}
+	t.Logf("audit: %d tools/calls refused with 503 checked: %d without a record, %d with more than one", len(refused), missing, dup)
+	if missing > 0 || dup > 0 {
+		t.Errorf("tools/calls refused with 503 without exactly one audit record: %d missing, %d duplicated", missing, dup)
+	}
+	if len(refused) > 0 && refusedRecs["call/refused/session store unavailable"] < len(refused) {
+		t.Errorf("%d tools/calls got 503 with Redis down, and %d records say so", len(refused), refusedRecs["call/refused/session store unavailable"])
 	}
 	args := append([]string{"audit", "verify"}, files...)
 	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
@@ -495,7 +640,7 @@ type chaosReplica struct {
 	logf                                       *os.File
 }
 
-func startChaosReplica(t *testing.T, dir, name, publicURL, issuer, redisURL, extra string) *chaosReplica {
+func startChaosReplica(t *testing.T, dir, name, publicURL, issuer, redisYAML, extra string) *chaosReplica {
 	r := &chaosReplica{name: name, addr: freeAddr(t), admin: freeAddr(t),
 		auditPath: filepath.Join(dir, name, "audit.log"), cfg: filepath.Join(dir, name+".yaml"), logPath: filepath.Join(dir, name+".log")}
 	policyPath := filepath.Join(dir, "policy.yaml")
@@ -508,7 +653,7 @@ func startChaosReplica(t *testing.T, dir, name, publicURL, issuer, redisURL, ext
 	fmt.Fprintf(&b, "auth:\n  issuers:\n    - url: %s\n", issuer)
 	fmt.Fprintf(&b, "policy:\n  file: %s\n", policyPath)
 	fmt.Fprintf(&b, "audit:\n  path: %s\n  replica: %s\n", r.auditPath, name)
-	fmt.Fprintf(&b, "state: redis\nredis:\n  url: %s\n", redisURL)
+	b.WriteString("state: redis\n" + redisYAML)
 	b.WriteString(extra)
 	if err := os.WriteFile(r.cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -721,18 +866,19 @@ func parseResult(body string) (rpcResult, bool) {
 // chaosStats counts outcomes per phase and replica, and keeps the
 // traceparents of answered calls.
 type chaosStats struct {
-	mu        sync.Mutex
-	cur       string
-	counts    map[string]map[string][2]int // phase → replica → answered (with data), refused
-	answered  map[string]bool              // traceparents of answered calls
-	notReady  map[string]map[string]int    // phase → replica → polls not ready
-	kinds     map[string]map[string]int    // phase → what refused calls saw → count
-	tot       struct{ answered, data, refused, cursors, badCursors, crossCursors int }
-	cursorsIn map[string]int // phase → cursor follow-ups answered
+	mu         sync.Mutex
+	cur        string
+	counts     map[string]map[string][2]int // phase → replica → answered (with data), refused
+	answered   map[string]bool              // traceparents of answered calls
+	refused503 map[string]bool              // traceparents of tools/calls in a session answered 503
+	notReady   map[string]map[string]int    // phase → replica → polls not ready
+	kinds      map[string]map[string]int    // phase → what refused calls saw → count
+	tot        struct{ answered, data, refused, cursors, badCursors, crossCursors int }
+	cursorsIn  map[string]int // phase → cursor follow-ups answered
 }
 
 func newChaosStats() *chaosStats {
-	return &chaosStats{cur: "baseline", counts: map[string]map[string][2]int{}, answered: map[string]bool{},
+	return &chaosStats{cur: "baseline", counts: map[string]map[string][2]int{}, answered: map[string]bool{}, refused503: map[string]bool{},
 		notReady: map[string]map[string]int{}, kinds: map[string]map[string]int{}, cursorsIn: map[string]int{}}
 }
 
@@ -868,6 +1014,11 @@ func runAgent(ctx context.Context, base, token string, st *chaosStats) {
 		}
 		r, ok := parseResult(a.body)
 		if a.code != 200 || !ok {
+			if a.code == http.StatusServiceUnavailable {
+				st.mu.Lock()
+				st.refused503[tp] = true
+				st.mu.Unlock()
+			}
 			st.note(a.replica, false, fmt.Sprintf("http %d", a.code))
 			continue
 		}

@@ -198,6 +198,26 @@ func (s *Server) Restart() {
 	}
 }
 
+// SetReplicaOf makes the server start as a replica of primary at its
+// next Restart (as a primary when primary is nil), as an operator's
+// restarted pod asks Sentinel for the primary before it starts.
+func (s *Server) SetReplicaOf(primary *Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var args []string
+	for i := 0; i < len(s.opts.Args); i++ {
+		if s.opts.Args[i] == "--replicaof" && i+2 < len(s.opts.Args) {
+			i += 2
+			continue
+		}
+		args = append(args, s.opts.Args[i])
+	}
+	if primary != nil {
+		args = append(args, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port()))
+	}
+	s.opts.Args = args
+}
+
 // Do sends one command and returns the first line of the reply, for
 // tests that inspect the store without a client library.
 func (s *Server) Do(args ...string) (string, error) {

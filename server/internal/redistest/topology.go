@@ -108,6 +108,8 @@ func (f *TLSFiles) ClientConfig() *tls.Config {
 }
 
 // SentinelSet is a primary, one replica and sentinels that watch them.
+// Primary and Replica are the roles the servers were started in; after a
+// failover ask Current.
 type SentinelSet struct {
 	MasterName string
 	Primary    *Server
@@ -133,24 +135,71 @@ func StartSentinelSet(t testing.TB, masterName string, n int) *SentinelSet {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, s := range ss.Sentinels {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second})
-		for {
-			reps, err1 := sc.Replicas(ctx, masterName).Result()
-			sens, err2 := sc.Sentinels(ctx, masterName).Result()
-			if err1 == nil && err2 == nil && len(reps) == 1 && len(sens) == n-1 && replicaUp(reps[0]) {
-				break
-			}
-			if ctx.Err() != nil {
-				_ = sc.Close()
-				t.Fatalf("redistest: sentinel %s does not know the replica and %d other sentinels after 30s (replicas %v %v, sentinels %d %v)",
-					s.Addr(), n-1, reps, err1, len(sens), err2)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_ = sc.Close()
+	if err := ss.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
 	return ss
+}
+
+// WaitReady waits until every sentinel names the same primary, knows one
+// replica whose link to it is up and the other sentinels: a failover
+// (or SENTINEL FAILOVER) can then promote that replica. It returns an
+// error saying what was missing when ctx ends first.
+func (ss *SentinelSet) WaitReady(ctx context.Context) error {
+	n := len(ss.Sentinels)
+	for {
+		var missing string
+		var master string
+		for _, s := range ss.Sentinels {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second})
+			m, err0 := sc.GetMasterAddrByName(ctx, ss.MasterName).Result()
+			reps, err1 := sc.Replicas(ctx, ss.MasterName).Result()
+			sens, err2 := sc.Sentinels(ctx, ss.MasterName).Result()
+			_ = sc.Close()
+			addr := ""
+			if len(m) == 2 {
+				addr = net.JoinHostPort(m[0], m[1])
+			}
+			switch {
+			case err0 != nil || err1 != nil || err2 != nil:
+				missing = fmt.Sprintf("sentinel %s: %v %v %v", s.Addr(), err0, err1, err2)
+			case master != "" && addr != master:
+				missing = fmt.Sprintf("sentinel %s names %s as primary, another %s", s.Addr(), addr, master)
+			case len(reps) != 1 || !replicaUp(reps[0]):
+				missing = fmt.Sprintf("sentinel %s does not know one replica with its link up: %v", s.Addr(), reps)
+			case len(sens) != n-1:
+				missing = fmt.Sprintf("sentinel %s knows %d other sentinels, want %d", s.Addr(), len(sens), n-1)
+			}
+			if missing != "" {
+				break
+			}
+			master = addr
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redistest: sentinels not ready for a failover: %s: %w", missing, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Current returns the server the sentinels name primary and the other
+// one.
+func (ss *SentinelSet) Current(ctx context.Context) (primary, replica *Server, err error) {
+	addr, err := ss.MasterAddr(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch addr {
+	case ss.Primary.Addr():
+		return ss.Primary, ss.Replica, nil
+	case ss.Replica.Addr():
+		return ss.Replica, ss.Primary, nil
+	}
+	return nil, nil, fmt.Errorf("redistest: the sentinels name %s as primary, neither %s nor %s", addr, ss.Primary.Addr(), ss.Replica.Addr())
 }
 
 // replicaUp reports whether a SENTINEL REPLICAS entry is a replica whose
