@@ -284,14 +284,14 @@ func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
 	if q != 0 && ve < len(text) && text[ve] != q && text[ve] != '\\' {
 		return nil // a quoted string that is not one token
 	}
-	if !contextValueOK(string(text[i:ve]), name) {
+	v := string(text[i:ve])
+	if !contextValueOK(v, name, hasSequence(v) && strongContext(text, ns, ne, i)) {
 		return nil
 	}
 	if !named {
 		// Glued to the name (acme-SECRET-V): a value that starts with a
 		// word and a dash continues the name ("vault-secret-reader-7d9f…",
 		// a pod's name), it is no credential.
-		v := string(text[i:ve])
 		if strings.IndexByte(v, '/') >= 0 {
 			return nil // a path: ".../token-service/tree/<commit>/"
 		}
@@ -345,7 +345,11 @@ var contextValueBytes = func() (t [256]bool) {
 // list or number, with letters and digits mixed (or mixed-case letters
 // that do not read as words), no run of one character over half of it,
 // and the entropy its alphabet gives a random string of its length.
-func contextValueOK(v string, name []byte) bool {
+// strong says the value stands directly under a name that names a
+// credential (strongContext): there a documentation sequence does not veto
+// it, since hiding a stand-in costs the reader nothing and missing a key
+// costs everything.
+func contextValueOK(v string, name []byte, strong bool) bool {
 	if len(v) < 16 || len(v) > 512 {
 		return false
 	}
@@ -366,7 +370,7 @@ func contextValueOK(v string, name []byte) bool {
 	if longest, _ := longestRun(v); 2*longest > len(v) {
 		return false
 	}
-	if hasSequence(v) {
+	if hasSequence(v) && !(strong && len(v) >= 20 && sequenceResidue(v) < 12 && !isLicenseName(name)) {
 		// A documentation stand-in ("abcdef123456…", "a1b2c3d4…"): six
 		// characters in order are as unlikely in a random value as
 		// guessing it (the hard negatives of TestKeyContextFalsePositives).
@@ -402,6 +406,210 @@ func contextValueOK(v string, name []byte) bool {
 		floor = 2.8
 	}
 	return h >= floor
+}
+
+// strongCredSegments are the last words of a name that name a credential
+// strongly: the name holds one, not only talks about one ("access",
+// "private", "auth", "credential" alone say less: an access level, a
+// private field, an auth mode).
+var strongCredSegments = map[string]bool{"password": true, "passwd": true, "secret": true, "token": true, "key": true,
+	"apikey": true, "accesskey": true, "privatekey": true, "secretkey": true, "clientsecret": true,
+	"apitoken": true, "authtoken": true, "accesstoken": true, "secrettoken": true}
+
+// strongContext reports whether the value at text[vs:] stands directly
+// under the name text[ns:ne] and that name names a credential strongly: its
+// last word is one of strongCredSegments (password, secret, token, api_key,
+// private_key, client_secret, auth_token, <vendor>_key, <vendor>-token,
+// <vendor>.secret, acmeSECRET, …), and between name and value stands an
+// assignment (':', '=', ':=', '=>', a table's '|'), or only blanks and
+// quotes after a name that is one identifier of two or more words or a
+// flag (ACME_TOKEN V, --api-key V). A credential word in free text ("the
+// key abcdef…"), a word before the name or a value glued to it
+// (acme-SECRET-V) is weak context, where the documentation-sequence gate
+// stays.
+func strongContext(text []byte, ns, ne, vs int) bool {
+	if ns < 0 || ne > vs || vs > len(text) || ne <= ns {
+		return false
+	}
+	name := text[ns:ne]
+	ls := lastSegment(name)
+	if ls < 0 || !isStrongSegment(name[ls:]) {
+		return false
+	}
+	sep := false
+	for _, c := range text[ne:vs] {
+		switch c {
+		case ':', '=', '|', '>':
+			sep = true
+		case ' ', '\t', '"', '\'', '`', '\\':
+		default:
+			// A scheme word ("Bearer ", "Token ") may stand after the
+			// separator; anything else before it is no assignment.
+			if !sep {
+				return false
+			}
+		}
+	}
+	if sep {
+		return true
+	}
+	if ne == vs {
+		return false
+	}
+	if name[0] == '-' {
+		return true // a flag: --api-key V
+	}
+	words := false
+	for i, c := range name {
+		if c == ' ' || c == '\t' {
+			return false // words of prose: "SECRET key V"
+		}
+		words = words || i < ls && isAlnumByte(c)
+	}
+	return words // one identifier of two or more words: ACME_TOKEN V
+}
+
+// strongKeyName reports whether a key (a JSON key, an annotation name)
+// names a credential strongly: its last word is one of strongCredSegments
+// and it does not say license (isLicenseName). A value directly under such
+// a key is judged as by generic-context after "NAME=" (strongContext).
+func strongKeyName(key []byte) bool {
+	ls := lastSegment(key)
+	return ls >= 0 && isStrongSegment(key[ls:]) && !isLicenseName(key)
+}
+
+// isSegmentSep reports whether c separates the words of a name
+// (nameSegments).
+func isSegmentSep(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == '/' || c == ' ' || c == '\t' || c == ':'
+}
+
+// lastSegment returns where the last word of name starts, split as
+// nameSegments splits (at separators and at a capital after a lower-case
+// letter), or -1 when name has none; it does not allocate.
+func lastSegment(name []byte) int {
+	e := len(name)
+	for e > 0 && isSegmentSep(name[e-1]) {
+		e--
+	}
+	if e == 0 {
+		return -1
+	}
+	s := e
+	for s > 0 && !isSegmentSep(name[s-1]) {
+		s--
+		if c := name[s]; c >= 'A' && c <= 'Z' && s > 0 && name[s-1] >= 'a' && name[s-1] <= 'z' {
+			break
+		}
+	}
+	return s
+}
+
+// isStrongSegment reports whether seg, up to its trailing separators, is
+// one of strongCredSegments in any case, without allocating.
+func isStrongSegment(seg []byte) bool {
+	for len(seg) > 0 && isSegmentSep(seg[len(seg)-1]) {
+		seg = seg[:len(seg)-1]
+	}
+	var buf [16]byte
+	if len(seg) > len(buf) {
+		return false
+	}
+	for i, c := range seg {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return strongCredSegments[string(buf[:len(seg)])]
+}
+
+// keyboardRows are the letter rows of a keyboard, typed as stand-ins
+// ("qwertyuiop", "zxcvbnm").
+var keyboardRows = [...]string{"qwertyuiop", "asdfghjkl", "zxcvbnm"}
+
+// sequenceResidue counts the letters and digits of v that no documentation
+// pattern explains: runs of four or more characters in order (either
+// direction), interleaved letter-digit steps ("a1b2c3"), four or more
+// characters of a keyboard row, and a block of four or more that repeats
+// what came before ("abcdef1234abcdef1234"). A stand-in written for the
+// documentation leaves few (abcdef1234567890abcdef1234567890: none); a
+// real key with part of it overwritten by a sequence leaves many.
+func sequenceResidue(v string) int {
+	if len(v) > 512 {
+		return len(v)
+	}
+	var covered [512]bool
+	mark := func(i, j int) {
+		for k := i; k < j; k++ {
+			covered[k] = true
+		}
+	}
+	// Runs in order, up or down.
+	for dir := -1; dir <= 1; dir += 2 {
+		for i := 0; i < len(v); {
+			j := i + 1
+			for j < len(v) && isAlnumByte(v[j]) && isAlnumByte(v[j-1]) && int(v[j])-int(v[j-1]) == dir {
+				j++
+			}
+			if j-i >= 4 {
+				mark(i, j)
+			}
+			i = j
+		}
+	}
+	// Interleaved steps: v[i] and v[i+2] step by one, letters and digits
+	// alternating.
+	for dir := -1; dir <= 1; dir += 2 {
+		for i := 0; i+2 < len(v); {
+			j := i
+			for j+2 < len(v) && isAlnumByte(v[j]) && isAlnumByte(v[j+2]) && int(v[j+2])-int(v[j]) == dir && isDigitByte(v[j]) != isDigitByte(v[j+1]) {
+				j++
+			}
+			if j-i >= 4 {
+				mark(i, j+2)
+			}
+			i = j + 1
+		}
+	}
+	// Keyboard rows.
+	l := strings.ToLower(v)
+	for _, row := range keyboardRows {
+		for i := 0; i+4 <= len(l); i++ {
+			n := 0
+			for i+n < len(l) && strings.Contains(row, l[i:i+n+1]) {
+				n++
+			}
+			if n >= 4 {
+				mark(i, i+n)
+			}
+		}
+	}
+	// Repeated blocks.
+	for i := 4; i+4 <= len(v); i++ {
+		if strings.Contains(v[:i], v[i:i+4]) {
+			mark(i, i+4)
+		}
+	}
+	rest := 0
+	for i := 0; i < len(v); i++ {
+		if isAlnumByte(v[i]) && !covered[i] {
+			rest++
+		}
+	}
+	return rest
+}
+
+// isLicenseName reports whether a name says license: a license key is an
+// entitlement more than a credential (see uuidCredName), and its
+// documentation stand-ins stay stand-ins.
+func isLicenseName(name []byte) bool {
+	for _, s := range nameSegments(name) {
+		if strings.HasPrefix(s, "license") || strings.HasPrefix(s, "licence") {
+			return true
+		}
+	}
+	return false
 }
 
 // uuidCredName reports whether a name makes a UUID a credential: it says

@@ -21,6 +21,7 @@ type keyInfo struct {
 	password bool    // isPasswordName
 	slot     bool    // isPasswordSlot
 	token    bool    // isTokenName
+	strong   bool    // strongKeyName: a documentation sequence under it is redacted
 	webhook  bool    // isWebhookName
 	auth     bool    // the name is "auth" (a Docker config entry)
 }
@@ -79,6 +80,7 @@ func (r *Redactor) judgeKey(key []byte) *keyInfo {
 		password: isPasswordName(name),
 		slot:     isPasswordSlot(name),
 		token:    isTokenName(name),
+		strong:   strongKeyName(key),
 		webhook:  isWebhookName(name),
 		auth:     strings.EqualFold(name, "auth"),
 	}

@@ -140,3 +140,73 @@ func TestPasswordNames(t *testing.T) {
 		})
 	}
 }
+
+// TestStrongContextSequence: a documentation sequence ("abcdef1234…",
+// "a1b2c3…") directly under a name that names a credential (its last word
+// is password, secret, token, key, api_key, client_secret, …; an
+// assignment, a table cell, a flag or one identifier before the value) is
+// redacted: hiding a stand-in costs the reader nothing. Where the context
+// is weak (a credential word in prose, a value glued to the name, access
+// or private alone, a license key), under 20 characters, or where a real
+// key was partly overwritten by a sequence, the stand-in gate stays.
+func TestStrongContextSequence(t *testing.T) {
+	r := newRedactor(t)
+	redacted := []string{
+		"ACME_API_KEY=abcdef1234567890abcdef1234567890",
+		"acme_token: a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
+		`"clientSecret": "1234567890abcdef1234567890abcdef"`,
+		"acme.secret = 'abcdefghijklmnopqrstuvwxyz123456'",
+		"--api-key abcdef1234567890abcdef1234567890",
+		"X-Acme-Token: 0123456789abcdefABCDEF0123456789",
+		"acmeSECRET 1234567890abcdef1234567890abcdef",
+		"| ACME_TOKEN | abcdef1234567890abcdef1234567890 |",
+		"acme private key: abcdef0123456789abcdef0123456789",
+	}
+	for _, in := range redacted {
+		t.Run("redacted/"+in, func(t *testing.T) {
+			if _, rep := r.Text(in); rep.Total() != 1 {
+				t.Fatalf("not redacted: %q (%v)", in, rep.Counts)
+			}
+		})
+	}
+	kept := []string{
+		"the acme key abcdef1234567890abcdef1234567890 goes here",
+		"acme SECRET key 1234567890abcdef1234567890abcdef",
+		"acme-SECRET-abcdef1234567890abcdef1234567890",
+		"acmeACCESS=abcdef1234567890abcdef1234567890",
+		"acme_private=a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
+		"license_key: a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
+		"secret_access_key = 'abcdefg12346+FJQCK'",
+		"aws_secret_key: Qm7aR2+kF+9XyLpTzWvNs1234567890",
+		"token_url: abcdef1234567890abcdef1234567890",
+		"page_token: abcdef1234567890abcdef1234567890",
+	}
+	for _, in := range kept {
+		t.Run("kept/"+in, func(t *testing.T) {
+			if out, rep := r.Text(in); out != in || rep.Total() != 0 {
+				t.Fatalf("changed: %q (%v)", out, rep.Counts)
+			}
+		})
+	}
+	// Under a JSON key or an annotation name the key is the assignment.
+	for _, tc := range []struct {
+		key    string
+		redact bool
+	}{
+		{"acme.io/api-key", true},
+		{"ACME_TOKEN", true},
+		{"clientSecret", true},
+		{"acme.io/license-key", false},
+		{"acme.io/access", false},
+		{"acme.io/token-url", false},
+	} {
+		const v = "abcdef1234567890abcdef1234567890"
+		got, _, err := r.KeyedValue(tc.key, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got != v) != tc.redact {
+			t.Errorf("%s: got %v, redact=%v", tc.key, got, tc.redact)
+		}
+	}
+}

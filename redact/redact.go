@@ -522,6 +522,11 @@ func (r *Redactor) keyContext(b []byte, ki *keyInfo, spans []span) []span {
 		if !r.allow[v] && (ki.slot && passwordValueOK(v, true) || !bytes.ContainsAny(b, " \t\r\n") &&
 			(isLongRun(v) || genericValueOK(v, false) || isUUID(v) && ki.token || ki.password && !ki.slot && chosenValueOK(v))) {
 			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
+		} else if ki.strong && !r.allow[v] && hasSequence(v) && contextValueOK(v, key, true) {
+			// A documentation sequence directly under a key that names a
+			// credential: redacted like generic-context redacts it after
+			// ACME_TOKEN= (strongContext).
+			spans = append(spans, span{start: 0, end: len(b), rule: r.generic})
 		} else if p := webhookSecretPath(v); p > 0 && ki.webhook {
 			spans = append(spans, span{start: p, end: len(b), rule: r.generic})
 		}
@@ -653,7 +658,13 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 			}
 		}
 		quoted := s > 0 && (text[s-1] == '"' || text[s-1] == '\'')
-		if e <= s || !r.accept(ru, string(text[s:e]), name, quoted) {
+		if e <= s {
+			continue
+		}
+		secret := string(text[s:e])
+		strong := ru.check == checkShape && ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 && hasSequence(secret) &&
+			strongContext(text, m[2*ru.nameGroup], m[2*ru.nameGroup+1], s)
+		if !r.accept(ru, secret, name, quoted, strong) {
 			continue
 		}
 		if starts != nil {
@@ -665,8 +676,10 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 }
 
 // accept applies a rule's validation to a candidate secret. quoted says
-// whether the secret stood right after a quote (a literal wherever it is).
-func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
+// whether the secret stood right after a quote (a literal wherever it is);
+// strong, for generic-context, that it stood directly under a name that
+// names a credential (strongContext).
+func (r *Redactor) accept(ru *rule, secret, name string, quoted, strong bool) bool {
 	if r.allow[secret] || isMarker(secret) {
 		return false
 	}
@@ -713,7 +726,7 @@ func (r *Redactor) accept(ru *rule, secret, name string, quoted bool) bool {
 		}
 		return len(secret) >= 3 && !isPasswordRef(secret)
 	case ru.check == checkShape:
-		return contextValueOK(secret, []byte(name))
+		return contextValueOK(secret, []byte(name), strong)
 	case ru.check == checkChosen:
 		s := strings.Trim(secret, "{}")
 		return len(s) >= 3 && !isPasswordStandIn(s)
