@@ -123,24 +123,7 @@ func encodedRegions(b []byte) [][2]int {
 			continue
 		}
 		// The line of k, one line before, one line after.
-		s := bytes.LastIndexByte(b[:k], '\n')
-		if s > 0 {
-			s = bytes.LastIndexByte(b[:s], '\n')
-		}
-		s++
-		e := k
-		for n := 0; n < 2 && e < len(b); n++ {
-			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
-				e += j + 1
-			} else {
-				e = len(b)
-			}
-		}
-		if l := len(out); l > 0 && s <= out[l-1][1] {
-			out[l-1][1] = max(out[l-1][1], e)
-		} else {
-			out = append(out, [2]int{s, e})
-		}
+		out = addLineRegion(out, b, k, k)
 		// On to the end of k's line: an encoded byte on the next line adds
 		// the line after that.
 		j := bytes.IndexByte(b[k:], '\n')

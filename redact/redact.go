@@ -887,26 +887,32 @@ func (r *Redactor) process(b []byte, key *keyInfo, rep *Report) ([]byte, bool) {
 func lineRegions(b []byte, places [][2]int) [][2]int {
 	var out [][2]int
 	for _, p := range places {
-		s := bytes.LastIndexByte(b[:p[0]], '\n')
-		if s > 0 {
-			s = bytes.LastIndexByte(b[:s], '\n')
-		}
-		s++
-		e := p[1]
-		for n := 0; n < 2 && e < len(b); n++ {
-			if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
-				e += j + 1
-			} else {
-				e = len(b)
-			}
-		}
-		if l := len(out); l > 0 && s <= out[l-1][1] {
-			out[l-1][1] = max(out[l-1][1], e)
-		} else {
-			out = append(out, [2]int{s, e})
-		}
+		out = addLineRegion(out, b, p[0], p[1])
 	}
 	return out
+}
+
+// addLineRegion appends to out (sorted, merged) the lines of b holding
+// [from, to) plus one line before and one after.
+func addLineRegion(out [][2]int, b []byte, from, to int) [][2]int {
+	s := bytes.LastIndexByte(b[:from], '\n')
+	if s > 0 {
+		s = bytes.LastIndexByte(b[:s], '\n')
+	}
+	s++
+	e := to
+	for n := 0; n < 2 && e < len(b); n++ {
+		if j := bytes.IndexByte(b[e:], '\n'); j >= 0 {
+			e += j + 1
+		} else {
+			e = len(b)
+		}
+	}
+	if l := len(out); l > 0 && s <= out[l-1][1] {
+		out[l-1][1] = max(out[l-1][1], e)
+		return out
+	}
+	return append(out, [2]int{s, e})
 }
 
 // Text redacts secrets in free text, YAML or an API definition, after
