@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,16 +88,6 @@ func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string
 		}
 	}
 
-	type result struct {
-		start, end time.Time
-		err        error
-	}
-	var (
-		mu      sync.Mutex
-		results []result
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-	)
 	call := func(w, i int) error {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -117,23 +106,7 @@ func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string
 		_, err := sessions.Delete(cctx, id)
 		return err
 	}
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				err := call(w, i)
-				mu.Lock()
-				results = append(results, result{start, time.Now(), err})
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		})
-	}
+	load := startFailoverLoad(4, call)
 
 	time.Sleep(time.Second)
 	oldPrimary := ss.Primary.Addr()
@@ -146,19 +119,12 @@ func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string
 	var recovered time.Time
 	for recovered.IsZero() {
 		if time.Since(killed) > bound {
-			close(stop)
-			wg.Wait()
+			load.stop()
 			addr, err := ss.MasterAddr(ctx)
 			t.Fatalf("no call answered %s after %s (sentinels name %s, %v)", bound, what, addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		for _, r := range results {
-			if r.err == nil && r.start.After(killed) && (recovered.IsZero() || r.end.Before(recovered)) {
-				recovered = r.end
-			}
-		}
-		mu.Unlock()
+		recovered = load.recovered(killed)
 	}
 	// The "after" phase starts once the sentinels name the replica (a
 	// switchover keeps the old primary answering for a while).
@@ -167,8 +133,7 @@ func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string
 			break
 		}
 		if time.Since(killed) > bound {
-			close(stop)
-			wg.Wait()
+			load.stop()
 			t.Fatalf("the sentinels did not promote the replica within %s after %s", bound, what)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -181,41 +146,25 @@ func sentinelFaultUnderLoad(t *testing.T, ss *redistest.SentinelSet, what string
 	// with the failover; every call after it must be answered.
 	steady := time.Now().Add(time.Second)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	load.stop()
 
-	var before, during, after, failedDuring, lostDuring, failedAfter int
-	var errs []string
-	for _, r := range results {
+	var failedDuring, lostDuring int
+	tl := load.tally(t, killed, steady, func(err error) {
 		switch {
-		case r.end.Before(killed):
-			before++
-			if r.err != nil {
-				t.Errorf("a call before the kill failed: %v", r.err)
-			}
-		case r.start.After(steady):
-			after++
-			if r.err != nil {
-				failedAfter++
-				errs = append(errs, r.err.Error())
-			}
+		case errors.Is(err, ErrUnavailable) || errors.Is(err, ratelimit.ErrStoreUnavailable):
+			failedDuring++
+		case errors.Is(err, ErrSessionNotFound):
+			// Created on the old primary after the replica took over
+			// (replication is asynchronous, and SENTINEL FAILOVER does
+			// not pause writes): gone from the new primary. A client
+			// gets 404 and initializes again.
+			lostDuring++
 		default:
-			during++
-			switch {
-			case r.err == nil:
-			case errors.Is(r.err, ErrUnavailable) || errors.Is(r.err, ratelimit.ErrStoreUnavailable):
-				failedDuring++
-			case errors.Is(r.err, ErrSessionNotFound):
-				// Created on the old primary after the replica took
-				// over (replication is asynchronous, and SENTINEL
-				// FAILOVER does not pause writes): gone from the new
-				// primary. A client gets 404 and initializes again.
-				lostDuring++
-			default:
-				t.Errorf("a call during the failover failed neither closed (Redis unavailable) nor as a lost session: %v", r.err)
-			}
+			t.Errorf("a call during the failover failed neither closed (Redis unavailable) nor as a lost session: %v", err)
 		}
-	}
+	})
+	before, during, after, errs := tl.before, tl.during, tl.after, tl.afterErrs
+	failedAfter := len(errs)
 	sort.Strings(errs)
 	recovery := recovered.Sub(killed)
 	t.Logf("sentinel under load, %s (primary was %s): first call answered %s later, replica named primary after %s; "+
