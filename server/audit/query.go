@@ -167,17 +167,9 @@ func queryChain(files []string, f Filter) (QueryResult, error) {
 	}
 }
 
-// SummaryRow aggregates the calls of one user through one agent to one tool.
-type SummaryRow struct {
-	// User is the user's email, else Backstage ref, else sub, else "-".
-	User string `json:"user"`
-	// Agent is the agent's client id, else clientInfo name, else "-".
-	Agent string `json:"agent"`
-	// Tool is the tool name; authentication failures use "(auth)".
-	Tool string `json:"tool"`
-	// Calls counts events: calls and authentication failures, an
-	// aggregated record for as many as it stands for (Count).
-	Calls int `json:"calls"`
+// Outcomes are the counters every summary row carries: how the events
+// it counts were decided, and the redactions sent.
+type Outcomes struct {
 	// Denied counts scope_denied decisions and authentication failures.
 	Denied int `json:"denied"`
 	// Hidden counts hidden_by_policy decisions.
@@ -190,6 +182,37 @@ type SummaryRow struct {
 	Errors int `json:"errors"`
 	// Redactions is the total number of redactions sent.
 	Redactions int `json:"redactions"`
+}
+
+// add counts n events of record r.
+func (o *Outcomes) add(r *Record, n int) {
+	switch r.Decision.Canonical() {
+	case DecisionScopeDenied, DecisionDeny:
+		o.Denied += n
+	case DecisionHiddenByPolicy:
+		o.Hidden += n
+	case DecisionRateLimited:
+		o.RateLimited += n
+	case DecisionRefused:
+		o.Refused += n
+	case DecisionFailed:
+		o.Errors += n
+	}
+	o.Redactions += r.RedactionTotal()
+}
+
+// SummaryRow aggregates the calls of one user through one agent to one tool.
+type SummaryRow struct {
+	// User is the user's email, else Backstage ref, else sub, else "-".
+	User string `json:"user"`
+	// Agent is the agent's client id, else clientInfo name, else "-".
+	Agent string `json:"agent"`
+	// Tool is the tool name; authentication failures use "(auth)".
+	Tool string `json:"tool"`
+	// Calls counts events: calls and authentication failures, an
+	// aggregated record for as many as it stands for (Count).
+	Calls int `json:"calls"`
+	Outcomes
 	// P50Ms and P95Ms are latency percentiles (nearest rank) in ms.
 	P50Ms float64 `json:"p50Ms"`
 	// P95Ms is the 95th percentile latency in ms.
@@ -223,13 +246,7 @@ func Summary(records []Record) []SummaryRow {
 		}
 		n := r.events()
 		a.row.Calls += n
-		c := tallyDecision(r.Decision, n)
-		a.row.Denied += c.denied
-		a.row.Hidden += c.hidden
-		a.row.RateLimited += c.rateLimited
-		a.row.Refused += c.refused
-		a.row.Errors += c.failed
-		a.row.Redactions += r.RedactionTotal()
+		a.row.add(r, n)
 		a.lats = append(a.lats, r.DurationMs)
 	}
 	rows := make([]SummaryRow, 0, len(groups))
@@ -316,18 +333,7 @@ type RollupRow struct {
 	Users int `json:"users"`
 	// Entities is the total number of entities returned.
 	Entities int `json:"entities"`
-	// Denied counts scope_denied decisions and authentication failures.
-	Denied int `json:"denied"`
-	// Hidden counts hidden_by_policy decisions.
-	Hidden int `json:"hidden"`
-	// RateLimited counts rate_limited decisions.
-	RateLimited int `json:"rateLimited"`
-	// Refused counts refused decisions.
-	Refused int `json:"refused"`
-	// Errors counts failed decisions (error in old records).
-	Errors int `json:"errors"`
-	// Redactions is the total number of redactions sent.
-	Redactions int `json:"redactions"`
+	Outcomes
 	// P50Ms is the median latency (nearest rank) in ms.
 	P50Ms float64 `json:"p50Ms"`
 	// P95Ms is the 95th percentile latency in ms.
@@ -365,13 +371,7 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 		a.row.Calls += n
 		a.users[UserLabel(r.User)] = true
 		a.row.Entities += r.Entities.Count
-		c := tallyDecision(r.Decision, n)
-		a.row.Denied += c.denied
-		a.row.Hidden += c.hidden
-		a.row.RateLimited += c.rateLimited
-		a.row.Refused += c.refused
-		a.row.Errors += c.failed
-		a.row.Redactions += r.RedactionTotal()
+		a.row.add(r, n)
 		a.lats = append(a.lats, r.DurationMs)
 	}
 	for i := range records {
@@ -458,26 +458,6 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 func (r *Record) events() int { return max(r.Count, 1) }
 
 // decisionTally is one record's decision as summary columns.
-type decisionTally struct{ denied, hidden, rateLimited, refused, failed int }
-
-// tallyDecision counts n events of decision d in its column.
-func tallyDecision(d Decision, n int) decisionTally {
-	var t decisionTally
-	switch d.Canonical() {
-	case DecisionScopeDenied, DecisionDeny:
-		t.denied = n
-	case DecisionHiddenByPolicy:
-		t.hidden = n
-	case DecisionRateLimited:
-		t.rateLimited = n
-	case DecisionRefused:
-		t.refused = n
-	case DecisionFailed:
-		t.failed = n
-	}
-	return t
-}
-
 // UserLabel is how reviewer tools show a user: email, else ref, else sub,
 // else "-".
 func UserLabel(u User) string { return cmp.Or(u.Email, u.Ref, u.Sub, "-") }

@@ -99,9 +99,9 @@ func TestSummary(t *testing.T) {
 	}
 	got := Summary(res.Records)
 	want := []SummaryRow{
-		{User: "-", Agent: "-", Tool: "(auth)", Calls: 3, Denied: 3, P50Ms: 0, P95Ms: 0},
-		{User: "bob@example.com", Agent: "cli", Tool: "search", Calls: 1, Errors: 1, P50Ms: 100, P95Ms: 100},
-		{User: "jane@example.com", Agent: "copilot", Tool: "get_entity", Calls: 4, Denied: 1, RateLimited: 1, Redactions: 2, P50Ms: 20, P95Ms: 40},
+		{User: "-", Agent: "-", Tool: "(auth)", Calls: 3, Outcomes: Outcomes{Denied: 3}, P50Ms: 0, P95Ms: 0},
+		{User: "bob@example.com", Agent: "cli", Tool: "search", Calls: 1, Outcomes: Outcomes{Errors: 1}, P50Ms: 100, P95Ms: 100},
+		{User: "jane@example.com", Agent: "copilot", Tool: "get_entity", Calls: 4, Outcomes: Outcomes{Denied: 1, RateLimited: 1, Redactions: 2}, P50Ms: 20, P95Ms: 40},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Summary = %+v", got)
