@@ -42,8 +42,8 @@ const maxScanInput = 64 << 20
 // runRedact implements "backstage-mcp redact".
 func runRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runGroup("redact", redactUsage, args, stdout, stderr, map[string]func([]string) int{
-		"scan":   func(args []string) int { return redactScan(ctx, args, stdin, stdout, stderr) },
-		"rules":  func(args []string) int { return redactRules(args, stdout, stderr) },
+		"scan":  func(args []string) int { return redactScan(ctx, args, stdin, stdout, stderr) },
+		"rules": func(args []string) int { return redactRules(args, stdout, stderr) },
 	})
 }
 

@@ -457,7 +457,6 @@ func RollUp(records []Record, by RollupKey, sortBy string, top int) ([]RollupRow
 // record, else one.
 func (r *Record) events() int { return max(r.Count, 1) }
 
-// decisionTally is one record's decision as summary columns.
 // UserLabel is how reviewer tools show a user: email, else ref, else sub,
 // else "-".
 func UserLabel(u User) string { return cmp.Or(u.Email, u.Ref, u.Sub, "-") }
