@@ -120,8 +120,10 @@ type ServerConfig struct {
 	// IngressRedactionBudget bounds the time ingress redaction may spend on
 	// one message (checked before each string; one string is bounded by
 	// maxRequestStringBytes): a message that takes longer is refused, as
-	// unchecked input never goes further. Default 250ms, about a hundred
-	// times what the largest message within the caps takes on one core.
+	// unchecked input never goes further. Default 250ms: about eight times
+	// what 1 MiB of ordinary catalog text takes on one core, and about what
+	// the worst message within the caps (1 MiB of "password=" pairs) takes,
+	// so such a message is refused on a busy machine.
 	IngressRedactionBudget time.Duration `yaml:"ingressRedactionBudget"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
