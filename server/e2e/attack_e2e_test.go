@@ -215,7 +215,13 @@ func TestAttackSuite(t *testing.T) {
 	})
 
 	t.Run("streams per session", func(t *testing.T) {
-		_, sid := post(attacker, "", initBody)
+		// The neighbour's token: the flood before this subtest has spent
+		// the attacker's message budget, and its initialize would be
+		// refused (429) for a few seconds.
+		code, sid := post(neighbour, "", initBody)
+		if code != http.StatusOK || sid == "" {
+			t.Fatalf("initialize = %d, session %q", code, sid)
+		}
 		const n = 300
 		var open atomic.Int64
 		var wg sync.WaitGroup
@@ -224,7 +230,7 @@ func TestAttackSuite(t *testing.T) {
 		for range n {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mcp", nil)
 			req.Header.Set("Accept", "text/event-stream")
-			req.Header.Set("Authorization", "Bearer "+attacker)
+			req.Header.Set("Authorization", "Bearer "+neighbour)
 			req.Header.Set("Mcp-Session-Id", sid)
 			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
 			resp, err := http.DefaultClient.Do(req)
