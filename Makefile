@@ -43,6 +43,7 @@ test-long: test-tools ## the long sweeps CI runs besides make test: full propert
 	$(GO) test -race -count=1 -run '^(TestNonInterference|TestScanRoutesAgree|TestPushdownProperty)$$' ./server/internal/noninterference/ ./tools/catalog/memcatalog/ ./policy/
 	$(GO) test -count=1 -run '^TestSeededSecretsLeaveNoChannel$$' ./server/  # every seed as every argument: minutes under -race, seconds without
 	$(GO) test -count=1 -run '^TestQuestionSuite$$' ./tools/  # the question suite on the generated 10,000-entity catalog too
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x $$($(GO) list ./... | grep -v '/tools/catalog/mirror$$')  # every benchmark runs once, so a broken one is seen (the mirror's build 100,000-entity catalogs: minutes)
 
 e2e: redis-server ## end-to-end tests against a real Backstage, OpenID provider and MCP clients (installs Node packages on first run)
 	$(GO) test -race -count=1 -tags e2e -timeout 30m ./server/e2e/...

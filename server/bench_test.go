@@ -48,7 +48,7 @@ func newBenchServerMode(b testing.TB, mirror bool) *Server {
     high: {unlimited: true}
   agent: {unlimited: true}
   global: {unlimited: true}
-`
+` + unlimitedIngress
 	if mirror {
 		conf += "catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"
 	}
