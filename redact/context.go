@@ -285,7 +285,7 @@ func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
 		return nil // a quoted string that is not one token
 	}
 	v := string(text[i:ve])
-	if !contextValueOK(v, name, hasSequence(v) && strongContext(text, ns, ne, i)) {
+	if !contextValueOK(v, name, strongContext(text, ns, ne, i)) {
 		return nil
 	}
 	if !named {
@@ -318,7 +318,7 @@ func valueNear(text []byte, i int) bool {
 			// A credential holds a digit or a capital (contextValueOK):
 			// paths and slugs of lower-case words do not need the analysis.
 			marked = marked || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
-			if run >= 16 && marked {
+			if run >= 16 && marked || run >= 20 {
 				return true
 			}
 		} else {
@@ -370,7 +370,8 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	if longest, _ := longestRun(v); 2*longest > len(v) {
 		return false
 	}
-	if hasSequence(v) && !(strong && len(v) >= 20 && sequenceResidue(v) < 12 && !isLicenseName(name)) {
+	seq := hasSequence(v)
+	if seq && !(strong && len(v) >= 20 && mostlySequence(v) && !isLicenseName(name)) {
 		// A documentation stand-in ("abcdef123456…", "a1b2c3d4…"): six
 		// characters in order are as unlikely in a random value as
 		// guessing it (the hard negatives of TestKeyContextFalsePositives).
@@ -380,10 +381,15 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	letters := lower + upper
 	switch {
 	case letters == 0:
-		return false // numbers: ids, timestamps, phone numbers
+		// Numbers: ids, timestamps, phone numbers; directly under a name
+		// that names a credential, 20 digits or more are the credential.
+		if !strong || len(v) < 20 || other > 0 {
+			return false
+		}
 	case digit == 0 && other == 0:
-		// Letters only: mixed case that does not split into words.
-		if lower == 0 || upper == 0 || len(v) < 20 || !gluedBodyOK(v) {
+		// Letters only: mixed case that does not split into words; directly
+		// under a name that names a credential, one case too.
+		if len(v) < 20 || !strong && (lower == 0 || upper == 0 || !gluedBodyOK(v)) {
 			return false
 		}
 	case digit == 0:
@@ -402,10 +408,25 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	// log2 n); ask for a margin below that.
 	h := shannon(v)
 	floor := 3.0
-	if isHexString(v) {
+	switch {
+	case seq || letters == 0:
+		// A stand-in under a strong name ("abcdef" repeated), or digits
+		// (at most log2(10) bits each): the name vouches, the value only
+		// has to be no run of a few characters.
+		floor = 2.5
+	case isHexString(v):
 		floor = 2.8
 	}
 	return h >= floor
+}
+
+// mostlySequence reports whether the letters and digits of v are mostly
+// documentation pattern (sequenceResidue): fewer than 12 left over, or
+// fewer than half of v. A real key with a short run overwritten
+// ("v9sswdzc2it8axf4jxwqt7h_12345678") leaves more.
+func mostlySequence(v string) bool {
+	r := sequenceResidue(v)
+	return r < 12
 }
 
 // strongCredSegments are the last words of a name that name a credential
@@ -433,8 +454,15 @@ func strongContext(text []byte, ns, ne, vs int) bool {
 	}
 	name := text[ns:ne]
 	ls := lastSegment(name)
-	if ls < 0 || !isStrongSegment(name[ls:]) {
+	if ls < 0 || !isStrongSegment(name[ls:]) && !contextStrongSegment(name[ls:]) {
 		return false
+	}
+	if vs == ne+1 && (text[ne] == '-' || text[ne] == '_' || text[ne] == '.') {
+		// Glued to the name by one separator (acme-SECRET-V, acmeTOKEN-V,
+		// acme.key.V): the credential word is the last word before the
+		// value; contextValue has already turned away values that continue
+		// the name (a word and a dash, a path).
+		return true
 	}
 	sep := false
 	for _, c := range text[ne:vs] {
@@ -459,14 +487,65 @@ func strongContext(text []byte, ns, ne, vs int) bool {
 	if name[0] == '-' {
 		return true // a flag: --api-key V
 	}
-	words := false
+	words, prose := false, false
 	for i, c := range name {
-		if c == ' ' || c == '\t' {
-			return false // words of prose: "SECRET key V"
-		}
+		prose = prose || c == ' ' || c == '\t'
 		words = words || i < ls && isAlnumByte(c)
 	}
-	return words // one identifier of two or more words: ACME_TOKEN V
+	if !prose && words {
+		return true // one identifier of two or more words: ACME_TOKEN V
+	}
+	// A credential phrase directly before the value, with only blanks
+	// between ("acme SECRET V", "acme access token V", "the API key V"):
+	// the phrase says what the value is.
+	return credPhrase(name) && vs-ne <= 8 && onlyBlanks(text[ne:vs])
+}
+
+// credPhrase reports whether name is made of credential words only
+// (credSegments: "SECRET", "secret key", "access token"), as parseContext
+// reads a credential part.
+func credPhrase(name []byte) bool {
+	n := 0
+	for i := 0; i < len(name); {
+		for i < len(name) && isSegmentSep(name[i]) {
+			i++
+		}
+		j := i
+		for j < len(name) && (name[j] >= 'a' && name[j] <= 'z' || name[j] >= 'A' && name[j] <= 'Z') {
+			j++
+		}
+		if j == i {
+			return n > 0 && i == len(name)
+		}
+		if !isCredSegment(name[i:j]) {
+			return false
+		}
+		n++
+		i = j
+	}
+	return n > 0
+}
+
+func onlyBlanks(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// contextStrongSegment reports whether seg is "access" or "private" (any
+// case), the last words that name a credential strongly in generic-context
+// (acmeACCESS=V, acme PRIVATE V) though not as a key of their own
+// (strongKeyName): there the value's shape must be a credential's too
+// (16 characters or more of a token alphabet), which an access level or a
+// private flag is not.
+func contextStrongSegment(seg []byte) bool {
+	for len(seg) > 0 && isSegmentSep(seg[len(seg)-1]) {
+		seg = seg[:len(seg)-1]
+	}
+	return len(seg) == len("access") && equalFoldLower(seg, "access") || len(seg) == len("private") && equalFoldLower(seg, "private")
 }
 
 // strongKeyName reports whether a key (a JSON key, an annotation name)
