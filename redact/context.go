@@ -24,7 +24,7 @@ var contextWords = []string{"key", "token", "secret", "password", "passwd", "pwd
 // "access token").
 var credSegments = map[string]bool{"key": true, "token": true, "secret": true, "password": true, "passwd": true, "pwd": true,
 	"credential": true, "credentials": true, "access": true, "private": true, "auth": true, "apikey": true, "api": true, "tkn": true,
-	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true,
+	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true, "privatetoken": true,
 	"value": true, "sid": true, "pat": true}
 
 // isCredSegment reports whether w, ASCII letters, is one of credSegments in
@@ -397,7 +397,10 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 			return false // words joined by separators, an identifier
 		}
 	}
-	if isUUID(v) && !uuidCredName(name) {
+	if isUUID(v) && !uuidCredName(name) && (!strong || isLicenseName(name)) {
+		// A UUID is a credential under a name that says key, token, secret
+		// or password, or directly under access or private in text (a
+		// strong context); a license key's UUID is an entitlement id.
 		return false
 	}
 	if isWordy(trimVersion(v)) {
@@ -425,8 +428,8 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 // fewer than half of v. A real key with a short run overwritten
 // ("v9sswdzc2it8axf4jxwqt7h_12345678") leaves more.
 func mostlySequence(v string) bool {
-	r := sequenceResidue(v)
-	return r < 12
+	r, longest := sequenceResidue(v)
+	return r < 12 || longest >= 20
 }
 
 // strongCredSegments are the last words of a name that name a credential
@@ -435,7 +438,7 @@ func mostlySequence(v string) bool {
 // private field, an auth mode).
 var strongCredSegments = map[string]bool{"password": true, "passwd": true, "secret": true, "token": true, "key": true,
 	"apikey": true, "accesskey": true, "privatekey": true, "secretkey": true, "clientsecret": true,
-	"apitoken": true, "authtoken": true, "accesstoken": true, "secrettoken": true}
+	"apitoken": true, "authtoken": true, "accesstoken": true, "secrettoken": true, "privatetoken": true}
 
 // strongContext reports whether the value at text[vs:] stands directly
 // under the name text[ns:ne] and that name names a credential strongly: its
@@ -614,9 +617,9 @@ var keyboardRows = [...]string{"qwertyuiop", "asdfghjkl", "zxcvbnm"}
 // what came before ("abcdef1234abcdef1234"). A stand-in written for the
 // documentation leaves few (abcdef1234567890abcdef1234567890: none); a
 // real key with part of it overwritten by a sequence leaves many.
-func sequenceResidue(v string) int {
+func sequenceResidue(v string) (int, int) {
 	if len(v) > 512 {
-		return len(v)
+		return len(v), len(v)
 	}
 	var covered [512]bool
 	mark := func(i, j int) {
@@ -670,13 +673,17 @@ func sequenceResidue(v string) int {
 			mark(i, i+4)
 		}
 	}
-	rest := 0
+	rest, run, longest := 0, 0, 0
 	for i := 0; i < len(v); i++ {
 		if isAlnumByte(v[i]) && !covered[i] {
 			rest++
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
 		}
 	}
-	return rest
+	return rest, longest
 }
 
 // isLicenseName reports whether a name says license: a license key is an

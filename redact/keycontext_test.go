@@ -178,6 +178,11 @@ func TestStrongContextSequence(t *testing.T) {
 		// Shapes a strong name vouches for: digits only, one case only.
 		"ACME_SECRET=123456123456123456123456123456",
 		"acme_token=abcdefghijklmnopqrstuvtt",
+		// A sequence padding a random part of 20 or more: a key.
+		"acme_token=zq8JFVJtII3FINL1rOKcNpveXD4hSMtSabcdefghijklmnop",
+		// A UUID directly under access in text; privatetoken as one word.
+		"acme ACCESS 4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
+		"acme PRIVATEtoken abcdef1234567890abcdef1234567890",
 	}
 	for _, in := range redacted {
 		t.Run("redacted/"+in, func(t *testing.T) {
@@ -193,6 +198,8 @@ func TestStrongContextSequence(t *testing.T) {
 		"ACME_SECRET=12345678901234567",
 		"acme_token=abcdefghijklmnopqrs",
 		"acme_token=release-candidate-build",
+		"license: 4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
+		"acme_license_access=4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
 		"license_key: a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
 		"secret_access_key = 'abcdefg12346+FJQCK'",
 		"aws_secret_key: Qm7aR2+kF+9XyLpTzWvNs1234567890",
