@@ -193,6 +193,8 @@ func positives() map[string][2]string {
 	sec("clickup-token", "pk_8675309_", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 32, "Authorization: ", "")
 	sec("frameio-token", "fio-u-", b64u, 64, "FRAMEIO_TOKEN=", "")
 	sec("fleetbase-api-key", "flb_live_", b62, 20, "fleetbase: ", "")
+	sec("pagarme-api-key", "ak_live_", b62, 30, "PAGARME_API_KEY=", "")
+	sec("nightfall-api-key", "NF-", b62, 32, "nightfall: ", "")
 	bcrypt := "$2b$12$" + rs("./"+b62, 53)
 	add("password-hash", "admin:"+bcrypt+":19000:0:99999:7:::", bcrypt)
 	cliPw := "Qm7" + rs(b62, 11)
@@ -278,6 +280,10 @@ func TestRuleNegatives(t *testing.T) {
 		{"bkua_ too short", "bkua_ab12cd34"},
 		{"shippo prefix without a token", "shippo_live_mode: true"},
 		{"xkeysib- without its suffix", "xkeysib-notes"},
+		{"ak_live_ of the wrong length", "ak_live_" + strings.Repeat("Qk9", 8)},
+		{"NF- of the wrong length", "NF-" + strings.Repeat("Qk9", 12)},
+		{"NF- glued to a word", "CONF-" + strings.Repeat("Qk9", 10) + "xy"},
+		{"sbp_ of the wrong length", "sbp_" + strings.Repeat("a1", 19)},
 		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
