@@ -621,6 +621,8 @@ func sequenceResidue(v string) (int, int) {
 	if len(v) > 512 {
 		return len(v), len(v)
 	}
+	// Case does not hide a sequence: "abcDEFghIJkl" is typed in order.
+	v = strings.ToLower(v)
 	var covered [512]bool
 	mark := func(i, j int) {
 		for k := i; k < j; k++ {
@@ -655,7 +657,7 @@ func sequenceResidue(v string) (int, int) {
 		}
 	}
 	// Keyboard rows.
-	l := strings.ToLower(v)
+	l := v
 	for _, row := range keyboardRows {
 		for i := 0; i+4 <= len(l); i++ {
 			n := 0

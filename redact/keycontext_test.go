@@ -183,6 +183,8 @@ func TestStrongContextSequence(t *testing.T) {
 		// A UUID directly under access in text; privatetoken as one word.
 		"acme ACCESS 4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
 		"acme PRIVATEtoken abcdef1234567890abcdef1234567890",
+		// Case does not hide a sequence.
+		"acmeSecretKey-1234567890abcDEFghIJkl",
 	}
 	for _, in := range redacted {
 		t.Run("redacted/"+in, func(t *testing.T) {
