@@ -241,6 +241,14 @@ func contextAfter(text []byte, ns, ne int, name []byte) []int {
 	case j < len(text) && (text[j] == ':' || text[j] == '=' || text[j] == '|'):
 		j++
 		sep = true
+	case i > ne && j < len(text) && text[j] == ',':
+		// A quoted name, a comma and a quoted value: a default in code
+		// (os.environ.get('ACME_SECRET_KEY', 'V'), getenv("ACME_TOKEN", "V")).
+		if k := skipBlanks(text, j+1); k >= len(text) || text[k] != '"' && text[k] != '\'' {
+			return nil
+		}
+		j++
+		sep = true
 	case j > i:
 		// Blanks alone: "acme token V", "--api-key V", "Authorization Token V".
 	default:
@@ -282,7 +290,21 @@ func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
 		return nil // the value runs on into something else (a URL, an address)
 	}
 	if q != 0 && ve < len(text) && text[ve] != q && text[ve] != '\\' {
-		return nil // a quoted string that is not one token
+		// A quoted literal directly under a strong name may hold any
+		// printable character but a blank ('wwf*2#86t64!…', a Django
+		// key); elsewhere a quoted string that is not one token is prose.
+		k := ve
+		for k < len(text) && k-i < 512 && text[k] > ' ' && text[k] < 0x7f && text[k] != '"' && text[k] != '\'' && text[k] != '`' && text[k] != '\\' {
+			k++
+		}
+		if k >= len(text) || text[k] != q || !isAlnumByte(text[i]) || !isAlnumByte(text[k-1]) ||
+			!strongContext(text, ns, ne, i) || isPasswordRef(string(text[i:k])) {
+			// Not closed by its quote; code or prose between two string
+			// literals (",rememberMeLabel:"); weak context; a reference
+			// ('$X', '%X%', …).
+			return nil
+		}
+		ve = k
 	}
 	v := string(text[i:ve])
 	if !contextValueOK(v, name, strongContext(text, ns, ne, i)) {
@@ -323,6 +345,19 @@ func valueNear(text []byte, i int) bool {
 			}
 		} else {
 			run, marked = 0, false
+		}
+	}
+	// A quoted literal of other printable characters ('wwf*2#86t64!…'),
+	// which contextValue takes whole under a strong name.
+	for k := i; k < min(len(text), i+24); k++ {
+		if c := text[k]; c == '"' || c == '\'' {
+			n := 0
+			for m := k + 1; m < len(text) && text[m] > ' ' && text[m] < 0x7f && text[m] != c; m++ {
+				n++
+			}
+			if n >= 16 {
+				return true
+			}
 		}
 	}
 	return false
@@ -471,6 +506,12 @@ func strongContext(text []byte, ns, ne, vs int) bool {
 	for _, c := range text[ne:vs] {
 		switch c {
 		case ':', '=', '|', '>':
+			sep = true
+		case ',':
+			// After a quoted name, a default's comma (getenv("ACME_TOKEN", "V")).
+			if text[ne] != '"' && text[ne] != '\'' {
+				return false
+			}
 			sep = true
 		case ' ', '\t', '"', '\'', '`', '\\':
 		default:

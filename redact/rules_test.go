@@ -589,6 +589,14 @@ func TestContextShapes(t *testing.T) {
 		"glued after word":  "zorbit-PRIVATE-key-" + v,
 		"hex under key":     "zorbit_key = " + hex,
 		"uuid under token":  "zorbit_token: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"getenv default":    `zorbit_key = os.environ.get('ZORBIT_API_KEY', '` + v + `')`,
+		"call default":      `$key = env("ZORBIT_TOKEN", "` + v + `");`,
+	}
+	// A quoted literal under a strong name may hold any printable
+	// character but a blank (a Django secret key's alphabet).
+	wide := "q8X*2#v2L!mT9$zRk4&WbN7%c9Jd"
+	if out, _ := r.Text(`ZORBIT_SECRET_KEY = os.environ.get('ZORBIT_SECRET_KEY', '` + wide + `')`); strings.Contains(out, wide) {
+		t.Errorf("quoted literal with punctuation kept: %q", out)
 	}
 	for name, in := range shapes {
 		secret := v
@@ -629,6 +637,11 @@ func TestContextShapes(t *testing.T) {
 		"image: data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
 		"key: node-role.kubernetes.io/control-plane",
 		"page_token: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		// Quoted text that is no literal under a strong name.
+		`- echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`,
+		`{passwordLabel:"Password:",rememberMeLabel:"Remember me on this computer"}`,
+		`zorbit_secret = "${ZORBIT_SECRET_FROM_VAULT_2024}"`,
+		`getenv("ZORBIT_TOKEN", "")`,
 	}
 	for _, in := range lookalikes {
 		if out, rep := r.Text(in); out != in {
