@@ -162,6 +162,62 @@ func nameSegments(name []byte) []string {
 	return segs
 }
 
+// credNameOK reports whether a name may hold a credential as generic-context
+// reads it: it has a word, its last word (or last two, joined) is none of
+// nonCredSuffixes (keyId, tokenUrl, secretName), and no word says public or
+// a page position (public_key, page_token). The words are those of
+// nameSegments, read in place without allocating (the walk of a page
+// calls this for every credential word of every string).
+func credNameOK(name []byte) bool {
+	var prev, cur [32]byte
+	np, nc, n := 0, 0, 0
+	for i := 0; i <= len(name); {
+		// The next word: [i, j) up to a separator or a lower-to-upper change.
+		for i < len(name) && isSegmentSep(name[i]) {
+			i++
+		}
+		if i == len(name) {
+			break
+		}
+		j := i + 1
+		for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
+			j++
+		}
+		copy(prev[:], cur[:nc])
+		np = nc
+		nc = 0
+		for _, c := range name[i:j] {
+			if nc == len(cur) {
+				break
+			}
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			cur[nc] = c
+			nc++
+		}
+		switch string(cur[:nc]) {
+		case "public", "pub", "page", "next", "cursor", "continuation", "pagination":
+			return false // a public key; a page token is a position, not a credential
+		}
+		n++
+		i = j
+	}
+	if n == 0 {
+		return false
+	}
+	if nonCredSuffixes[string(cur[:nc])] {
+		return false
+	}
+	if np > 0 && np+nc <= len(prev) {
+		var both [64]byte
+		copy(both[:], prev[:np])
+		copy(both[np:], cur[:nc])
+		return !nonCredSuffixes[string(both[:np+nc])]
+	}
+	return true
+}
+
 // parseContext reads NAME SEP VALUE around the credential word at
 // text[ks:ke]. NAME runs over name bytes on both sides, and on the right
 // over further credential words, also after blanks ("access token"); SEP is
@@ -215,18 +271,8 @@ func contextAfter(text []byte, ns, ne int, name []byte) []int {
 	if !valueNear(text, ne) {
 		return nil // no run of 16 value bytes within reach: nothing to judge
 	}
-	segs := nameSegments(name)
-	if len(segs) == 0 {
+	if !credNameOK(name) {
 		return nil
-	}
-	if last := segs[len(segs)-1]; nonCredSuffixes[last] || nonCredSuffixes[strings.Join(segs[max(0, len(segs)-2):], "")] {
-		return nil
-	}
-	for _, s := range segs {
-		switch s {
-		case "public", "pub", "page", "next", "cursor", "continuation", "pagination":
-			return nil // a public key; a page token is a position, not a credential
-		}
 	}
 	i := skipQuote(text, ne)
 	if i < len(text) && text[i] == ']' { // INI/TOML table or array: not a value
