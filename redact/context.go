@@ -743,6 +743,24 @@ func sequenceResidue(v string) (int, int) {
 			i = j + 1
 		}
 	}
+	// A count in every other place ("d1e2c3b4a5f6": 1 to 6 between other
+	// characters): five or more steps of one, the characters between them
+	// going with them.
+	for dir := -1; dir <= 1; dir += 2 {
+		for start := 0; start < 2; start++ {
+			for i := start; i+2 < len(v); {
+				j := i
+				for j+2 < len(v) && isAlnumByte(v[j]) && isAlnumByte(v[j+1]) && isAlnumByte(v[j+2]) && int(v[j+2])-int(v[j]) == dir &&
+					isDigitByte(v[j]) == isDigitByte(v[j+2]) && isDigitByte(v[j]) != isDigitByte(v[j+1]) {
+					j += 2
+				}
+				if (j-i)/2 >= 5 {
+					mark(i, j+1)
+				}
+				i = max(j, i+2)
+			}
+		}
+	}
 	// Keyboard rows.
 	l := v
 	for _, row := range keyboardRows {

@@ -185,6 +185,8 @@ func TestStrongContextSequence(t *testing.T) {
 		"acme PRIVATEtoken abcdef1234567890abcdef1234567890",
 		// Case does not hide a sequence.
 		"acmeSecretKey-1234567890abcDEFghIJkl",
+		// A count in every other place is a sequence too.
+		"acme secretkey=k1m2j3h4g5p6078901234567890fedcba",
 	}
 	for _, in := range redacted {
 		t.Run("redacted/"+in, func(t *testing.T) {
