@@ -427,9 +427,10 @@ var contextValueBytes = func() (t [256]bool) {
 // that do not read as words), no run of one character over half of it,
 // and the entropy its alphabet gives a random string of its length.
 // strong says the value stands directly under a name that names a
-// credential (strongContext): there a documentation sequence does not veto
-// it, since hiding a stand-in costs the reader nothing and missing a key
-// costs everything.
+// credential (strongContext): there a documentation sequence of 20
+// characters or more does not veto it (sequenceVouched), since hiding a
+// stand-in costs the reader nothing and missing a key costs everything, and
+// 20 digits or more, letters of one case and a UUID pass too.
 func contextValueOK(v string, name []byte, strong bool) bool {
 	if len(v) < 16 || len(v) > 512 {
 		return false
@@ -452,7 +453,7 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 		return false
 	}
 	seq := hasSequence(v)
-	if seq && !(strong && len(v) >= 20 && mostlySequence(v) && !isLicenseName(name)) {
+	if seq && !(strong && len(v) >= 20 && sequenceVouched(v) && !isLicenseName(name)) {
 		// A documentation stand-in ("abcdef123456…", "a1b2c3d4…"): six
 		// characters in order are as unlikely in a random value as
 		// guessing it (the hard negatives of TestKeyContextFalsePositives).
@@ -504,11 +505,15 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	return h >= floor
 }
 
-// mostlySequence reports whether the letters and digits of v are mostly
-// documentation pattern (sequenceResidue): fewer than 12 left over, or
-// fewer than half of v. A real key with a short run overwritten
-// ("v9sswdzc2it8axf4jxwqt7h_12345678") leaves more.
-func mostlySequence(v string) bool {
+// sequenceVouched reports whether a value holding a documentation
+// sequence is a credential all the same directly under a strong name: it
+// is mostly sequence (fewer than 12 letters and digits left over by
+// sequenceResidue: a stand-in, and hiding it costs nothing), or what is
+// left holds a random run of 20 or more (a key padded with a sequence). A
+// real-looking value with a short run overwritten
+// ("Qm7aR2+kF+9XyLpTzWvNs1234567890", which Nosey Parker writes as a
+// negative) is neither.
+func sequenceVouched(v string) bool {
 	r, longest := sequenceResidue(v)
 	return r < 12 || longest >= 20
 }
@@ -525,13 +530,16 @@ var strongCredSegments = map[string]bool{"password": true, "passwd": true, "secr
 // under the name text[ns:ne] and that name names a credential strongly: its
 // last word is one of strongCredSegments (password, secret, token, api_key,
 // private_key, client_secret, auth_token, <vendor>_key, <vendor>-token,
-// <vendor>.secret, acmeSECRET, …), and between name and value stands an
-// assignment (':', '=', ':=', '=>', a table's '|'), or only blanks and
-// quotes after a name that is one identifier of two or more words or a
-// flag (ACME_TOKEN V, --api-key V). A credential word in free text ("the
-// key abcdef…"), a word before the name or a value glued to it
-// (acme-SECRET-V) is weak context, where the documentation-sequence gate
-// stays.
+// <vendor>.secret, acmeSECRET, …) or, in text, access or private
+// (contextStrongSegment); and between name and value stands an assignment
+// (':', '=', ':=', '=>', a table's '|'), the comma of a default after a
+// quoted name (getenv("ACME_TOKEN", "V")), one separator gluing the value
+// to the name (acme-SECRET-V), or only blanks and quotes after a flag
+// (--api-key V), after a name that is one identifier of two or more words
+// (ACME_TOKEN V), or, blanks only, after a credential phrase ("acme SECRET
+// V", "the acme access token V"). A word that is no credential word between
+// the phrase and the value ("acme SECRET rotation V") is weak context,
+// where the documentation-sequence gate stays.
 func strongContext(text []byte, ns, ne, vs int) bool {
 	if ns < 0 || ne > vs || vs > len(text) || ne <= ns {
 		return false
@@ -628,9 +636,9 @@ func onlyBlanks(b []byte) bool {
 // contextStrongSegment reports whether seg is "access" or "private" (any
 // case), the last words that name a credential strongly in generic-context
 // (acmeACCESS=V, acme PRIVATE V) though not as a key of their own
-// (strongKeyName): there the value's shape must be a credential's too
-// (16 characters or more of a token alphabet), which an access level or a
-// private flag is not.
+// (strongKeyName): the value must still have a credential's shape (16
+// characters or more of a token alphabet), which an access level or a
+// private flag does not.
 func contextStrongSegment(seg []byte) bool {
 	for len(seg) > 0 && isSegmentSep(seg[len(seg)-1]) {
 		seg = seg[:len(seg)-1]
@@ -698,12 +706,14 @@ func isStrongSegment(seg []byte) bool {
 var keyboardRows = [...]string{"qwertyuiop", "asdfghjkl", "zxcvbnm"}
 
 // sequenceResidue counts the letters and digits of v that no documentation
-// pattern explains: runs of four or more characters in order (either
-// direction), interleaved letter-digit steps ("a1b2c3"), four or more
-// characters of a keyboard row, and a block of four or more that repeats
-// what came before ("abcdef1234abcdef1234"). A stand-in written for the
-// documentation leaves few (abcdef1234567890abcdef1234567890: none); a
-// real key with part of it overwritten by a sequence leaves many.
+// pattern explains, read without case: runs of four or more characters in
+// order (either direction), interleaved letter-digit steps ("a1b2c3"), a
+// count in every other place ("d1e2c3b4a5f6"), four or more characters of
+// a keyboard row, and a block of four or more that repeats what came before
+// ("abcdef1234abcdef1234"). It returns that count and the longest run of
+// such characters. A stand-in written for the documentation leaves few
+// (abcdef1234567890abcdef1234567890: none); a real key with part of it
+// overwritten by a sequence leaves many.
 func sequenceResidue(v string) (int, int) {
 	if len(v) > 512 {
 		return len(v), len(v)
