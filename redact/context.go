@@ -24,7 +24,7 @@ var contextWords = []string{"key", "token", "secret", "password", "passwd", "pwd
 // "access token").
 var credSegments = map[string]bool{"key": true, "token": true, "secret": true, "password": true, "passwd": true, "pwd": true,
 	"credential": true, "credentials": true, "access": true, "private": true, "auth": true, "apikey": true, "api": true, "tkn": true,
-	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true,
+	"secretkey": true, "accesskey": true, "privatekey": true, "secrettoken": true, "accesstoken": true, "authtoken": true, "apitoken": true, "privatetoken": true,
 	"value": true, "sid": true, "pat": true}
 
 // isCredSegment reports whether w, ASCII letters, is one of credSegments in
@@ -162,6 +162,62 @@ func nameSegments(name []byte) []string {
 	return segs
 }
 
+// credNameOK reports whether a name may hold a credential as generic-context
+// reads it: it has a word, its last word (or last two, joined) is none of
+// nonCredSuffixes (keyId, tokenUrl, secretName), and no word says public or
+// a page position (public_key, page_token). The words are those of
+// nameSegments, read in place without allocating (the walk of a page
+// calls this for every credential word of every string).
+func credNameOK(name []byte) bool {
+	var prev, cur [32]byte
+	np, nc, n := 0, 0, 0
+	for i := 0; i <= len(name); {
+		// The next word: [i, j) up to a separator or a lower-to-upper change.
+		for i < len(name) && isSegmentSep(name[i]) {
+			i++
+		}
+		if i == len(name) {
+			break
+		}
+		j := i + 1
+		for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
+			j++
+		}
+		copy(prev[:], cur[:nc])
+		np = nc
+		nc = 0
+		for _, c := range name[i:j] {
+			if nc == len(cur) {
+				break
+			}
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			cur[nc] = c
+			nc++
+		}
+		switch string(cur[:nc]) {
+		case "public", "pub", "page", "next", "cursor", "continuation", "pagination":
+			return false // a public key; a page token is a position, not a credential
+		}
+		n++
+		i = j
+	}
+	if n == 0 {
+		return false
+	}
+	if nonCredSuffixes[string(cur[:nc])] {
+		return false
+	}
+	if np > 0 && np+nc <= len(prev) {
+		var both [64]byte
+		copy(both[:], prev[:np])
+		copy(both[np:], cur[:nc])
+		return !nonCredSuffixes[string(both[:np+nc])]
+	}
+	return true
+}
+
 // parseContext reads NAME SEP VALUE around the credential word at
 // text[ks:ke]. NAME runs over name bytes on both sides, and on the right
 // over further credential words, also after blanks ("access token"); SEP is
@@ -215,18 +271,8 @@ func contextAfter(text []byte, ns, ne int, name []byte) []int {
 	if !valueNear(text, ne) {
 		return nil // no run of 16 value bytes within reach: nothing to judge
 	}
-	segs := nameSegments(name)
-	if len(segs) == 0 {
+	if !credNameOK(name) {
 		return nil
-	}
-	if last := segs[len(segs)-1]; nonCredSuffixes[last] || nonCredSuffixes[strings.Join(segs[max(0, len(segs)-2):], "")] {
-		return nil
-	}
-	for _, s := range segs {
-		switch s {
-		case "public", "pub", "page", "next", "cursor", "continuation", "pagination":
-			return nil // a public key; a page token is a position, not a credential
-		}
 	}
 	i := skipQuote(text, ne)
 	if i < len(text) && text[i] == ']' { // INI/TOML table or array: not a value
@@ -239,6 +285,14 @@ func contextAfter(text []byte, ns, ne int, name []byte) []int {
 		j += 2
 		sep = true
 	case j < len(text) && (text[j] == ':' || text[j] == '=' || text[j] == '|'):
+		j++
+		sep = true
+	case i > ne && j < len(text) && text[j] == ',':
+		// A quoted name, a comma and a quoted value: a default in code
+		// (os.environ.get('ACME_SECRET_KEY', 'V'), getenv("ACME_TOKEN", "V")).
+		if k := skipBlanks(text, j+1); k >= len(text) || text[k] != '"' && text[k] != '\'' {
+			return nil
+		}
 		j++
 		sep = true
 	case j > i:
@@ -282,10 +336,24 @@ func contextValue(text []byte, ns, ne, i int, name []byte, named bool) []int {
 		return nil // the value runs on into something else (a URL, an address)
 	}
 	if q != 0 && ve < len(text) && text[ve] != q && text[ve] != '\\' {
-		return nil // a quoted string that is not one token
+		// A quoted literal directly under a strong name may hold any
+		// printable character but a blank ('wwf*2#86t64!…', a Django
+		// key); elsewhere a quoted string that is not one token is prose.
+		k := ve
+		for k < len(text) && k-i < 512 && text[k] > ' ' && text[k] < 0x7f && text[k] != '"' && text[k] != '\'' && text[k] != '`' && text[k] != '\\' {
+			k++
+		}
+		if k >= len(text) || text[k] != q || !isAlnumByte(text[i]) || !isAlnumByte(text[k-1]) ||
+			!strongContext(text, ns, ne, i) || isPasswordRef(string(text[i:k])) {
+			// Not closed by its quote; code or prose between two string
+			// literals (",rememberMeLabel:"); weak context; a reference
+			// ('$X', '%X%', …).
+			return nil
+		}
+		ve = k
 	}
 	v := string(text[i:ve])
-	if !contextValueOK(v, name, hasSequence(v) && strongContext(text, ns, ne, i)) {
+	if !contextValueOK(v, name, strongContext(text, ns, ne, i)) {
 		return nil
 	}
 	if !named {
@@ -318,11 +386,24 @@ func valueNear(text []byte, i int) bool {
 			// A credential holds a digit or a capital (contextValueOK):
 			// paths and slugs of lower-case words do not need the analysis.
 			marked = marked || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
-			if run >= 16 && marked {
+			if run >= 16 && marked || run >= 20 {
 				return true
 			}
 		} else {
 			run, marked = 0, false
+		}
+	}
+	// A quoted literal of other printable characters ('wwf*2#86t64!…'),
+	// which contextValue takes whole under a strong name.
+	for k := i; k < min(len(text), i+24); k++ {
+		if c := text[k]; c == '"' || c == '\'' {
+			n := 0
+			for m := k + 1; m < len(text) && text[m] > ' ' && text[m] < 0x7f && text[m] != c; m++ {
+				n++
+			}
+			if n >= 16 {
+				return true
+			}
 		}
 	}
 	return false
@@ -346,9 +427,10 @@ var contextValueBytes = func() (t [256]bool) {
 // that do not read as words), no run of one character over half of it,
 // and the entropy its alphabet gives a random string of its length.
 // strong says the value stands directly under a name that names a
-// credential (strongContext): there a documentation sequence does not veto
-// it, since hiding a stand-in costs the reader nothing and missing a key
-// costs everything.
+// credential (strongContext): there a documentation sequence of 20
+// characters or more does not veto it (sequenceVouched), since hiding a
+// stand-in costs the reader nothing and missing a key costs everything, and
+// 20 digits or more, letters of one case and a UUID pass too.
 func contextValueOK(v string, name []byte, strong bool) bool {
 	if len(v) < 16 || len(v) > 512 {
 		return false
@@ -370,7 +452,8 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	if longest, _ := longestRun(v); 2*longest > len(v) {
 		return false
 	}
-	if hasSequence(v) && !(strong && len(v) >= 20 && sequenceResidue(v) < 12 && !isLicenseName(name)) {
+	seq := hasSequence(v)
+	if seq && !(strong && len(v) >= 20 && sequenceVouched(v) && !isLicenseName(name)) {
 		// A documentation stand-in ("abcdef123456…", "a1b2c3d4…"): six
 		// characters in order are as unlikely in a random value as
 		// guessing it (the hard negatives of TestKeyContextFalsePositives).
@@ -380,10 +463,15 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	letters := lower + upper
 	switch {
 	case letters == 0:
-		return false // numbers: ids, timestamps, phone numbers
+		// Numbers: ids, timestamps, phone numbers; directly under a name
+		// that names a credential, 20 digits or more are the credential.
+		if !strong || len(v) < 20 || other > 0 {
+			return false
+		}
 	case digit == 0 && other == 0:
-		// Letters only: mixed case that does not split into words.
-		if lower == 0 || upper == 0 || len(v) < 20 || !gluedBodyOK(v) {
+		// Letters only: mixed case that does not split into words; directly
+		// under a name that names a credential, one case too.
+		if len(v) < 20 || !strong && (lower == 0 || upper == 0 || !gluedBodyOK(v)) {
 			return false
 		}
 	case digit == 0:
@@ -391,7 +479,10 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 			return false // words joined by separators, an identifier
 		}
 	}
-	if isUUID(v) && !uuidCredName(name) {
+	if isUUID(v) && !uuidCredName(name) && (!strong || isLicenseName(name)) {
+		// A UUID is a credential under a name that says key, token, secret
+		// or password, or directly under access or private in text (a
+		// strong context); a license key's UUID is an entitlement id.
 		return false
 	}
 	if isWordy(trimVersion(v)) {
@@ -402,10 +493,29 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 	// log2 n); ask for a margin below that.
 	h := shannon(v)
 	floor := 3.0
-	if isHexString(v) {
+	switch {
+	case seq || letters == 0:
+		// A stand-in under a strong name ("abcdef" repeated), or digits
+		// (at most log2(10) bits each): the name vouches, the value only
+		// has to be no run of a few characters.
+		floor = 2.5
+	case isHexString(v):
 		floor = 2.8
 	}
 	return h >= floor
+}
+
+// sequenceVouched reports whether a value holding a documentation
+// sequence is a credential all the same directly under a strong name: it
+// is mostly sequence (fewer than 12 letters and digits left over by
+// sequenceResidue: a stand-in, and hiding it costs nothing), or what is
+// left holds a random run of 20 or more (a key padded with a sequence). A
+// real-looking value with a short run overwritten
+// ("Qm7aR2+kF+9XyLpTzWvNs1234567890", which Nosey Parker writes as a
+// negative) is neither.
+func sequenceVouched(v string) bool {
+	r, longest := sequenceResidue(v)
+	return r < 12 || longest >= 20
 }
 
 // strongCredSegments are the last words of a name that name a credential
@@ -414,32 +524,48 @@ func contextValueOK(v string, name []byte, strong bool) bool {
 // private field, an auth mode).
 var strongCredSegments = map[string]bool{"password": true, "passwd": true, "secret": true, "token": true, "key": true,
 	"apikey": true, "accesskey": true, "privatekey": true, "secretkey": true, "clientsecret": true,
-	"apitoken": true, "authtoken": true, "accesstoken": true, "secrettoken": true}
+	"apitoken": true, "authtoken": true, "accesstoken": true, "secrettoken": true, "privatetoken": true}
 
 // strongContext reports whether the value at text[vs:] stands directly
 // under the name text[ns:ne] and that name names a credential strongly: its
 // last word is one of strongCredSegments (password, secret, token, api_key,
 // private_key, client_secret, auth_token, <vendor>_key, <vendor>-token,
-// <vendor>.secret, acmeSECRET, …), and between name and value stands an
-// assignment (':', '=', ':=', '=>', a table's '|'), or only blanks and
-// quotes after a name that is one identifier of two or more words or a
-// flag (ACME_TOKEN V, --api-key V). A credential word in free text ("the
-// key abcdef…"), a word before the name or a value glued to it
-// (acme-SECRET-V) is weak context, where the documentation-sequence gate
-// stays.
+// <vendor>.secret, acmeSECRET, …) or, in text, access or private
+// (contextStrongSegment); and between name and value stands an assignment
+// (':', '=', ':=', '=>', a table's '|'), the comma of a default after a
+// quoted name (getenv("ACME_TOKEN", "V")), one separator gluing the value
+// to the name (acme-SECRET-V), or only blanks and quotes after a flag
+// (--api-key V), after a name that is one identifier of two or more words
+// (ACME_TOKEN V), or, blanks only, after a credential phrase ("acme SECRET
+// V", "the acme access token V"). A word that is no credential word between
+// the phrase and the value ("acme SECRET rotation V") is weak context,
+// where the documentation-sequence gate stays.
 func strongContext(text []byte, ns, ne, vs int) bool {
 	if ns < 0 || ne > vs || vs > len(text) || ne <= ns {
 		return false
 	}
 	name := text[ns:ne]
 	ls := lastSegment(name)
-	if ls < 0 || !isStrongSegment(name[ls:]) {
+	if ls < 0 || !isStrongSegment(name[ls:]) && !contextStrongSegment(name[ls:]) {
 		return false
+	}
+	if vs == ne+1 && (text[ne] == '-' || text[ne] == '_' || text[ne] == '.') {
+		// Glued to the name by one separator (acme-SECRET-V, acmeTOKEN-V,
+		// acme.key.V): the credential word is the last word before the
+		// value; contextValue has already turned away values that continue
+		// the name (a word and a dash, a path).
+		return true
 	}
 	sep := false
 	for _, c := range text[ne:vs] {
 		switch c {
 		case ':', '=', '|', '>':
+			sep = true
+		case ',':
+			// After a quoted name, a default's comma (getenv("ACME_TOKEN", "V")).
+			if text[ne] != '"' && text[ne] != '\'' {
+				return false
+			}
 			sep = true
 		case ' ', '\t', '"', '\'', '`', '\\':
 		default:
@@ -459,14 +585,65 @@ func strongContext(text []byte, ns, ne, vs int) bool {
 	if name[0] == '-' {
 		return true // a flag: --api-key V
 	}
-	words := false
+	words, prose := false, false
 	for i, c := range name {
-		if c == ' ' || c == '\t' {
-			return false // words of prose: "SECRET key V"
-		}
+		prose = prose || c == ' ' || c == '\t'
 		words = words || i < ls && isAlnumByte(c)
 	}
-	return words // one identifier of two or more words: ACME_TOKEN V
+	if !prose && words {
+		return true // one identifier of two or more words: ACME_TOKEN V
+	}
+	// A credential phrase directly before the value, with only blanks
+	// between ("acme SECRET V", "acme access token V", "the API key V"):
+	// the phrase says what the value is.
+	return credPhrase(name) && vs-ne <= 8 && onlyBlanks(text[ne:vs])
+}
+
+// credPhrase reports whether name is made of credential words only
+// (credSegments: "SECRET", "secret key", "access token"), as parseContext
+// reads a credential part.
+func credPhrase(name []byte) bool {
+	n := 0
+	for i := 0; i < len(name); {
+		for i < len(name) && isSegmentSep(name[i]) {
+			i++
+		}
+		j := i
+		for j < len(name) && (name[j] >= 'a' && name[j] <= 'z' || name[j] >= 'A' && name[j] <= 'Z') {
+			j++
+		}
+		if j == i {
+			return n > 0 && i == len(name)
+		}
+		if !isCredSegment(name[i:j]) {
+			return false
+		}
+		n++
+		i = j
+	}
+	return n > 0
+}
+
+func onlyBlanks(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// contextStrongSegment reports whether seg is "access" or "private" (any
+// case), the last words that name a credential strongly in generic-context
+// (acmeACCESS=V, acme PRIVATE V) though not as a key of their own
+// (strongKeyName): the value must still have a credential's shape (16
+// characters or more of a token alphabet), which an access level or a
+// private flag does not.
+func contextStrongSegment(seg []byte) bool {
+	for len(seg) > 0 && isSegmentSep(seg[len(seg)-1]) {
+		seg = seg[:len(seg)-1]
+	}
+	return len(seg) == len("access") && equalFoldLower(seg, "access") || len(seg) == len("private") && equalFoldLower(seg, "private")
 }
 
 // strongKeyName reports whether a key (a JSON key, an annotation name)
@@ -529,16 +706,20 @@ func isStrongSegment(seg []byte) bool {
 var keyboardRows = [...]string{"qwertyuiop", "asdfghjkl", "zxcvbnm"}
 
 // sequenceResidue counts the letters and digits of v that no documentation
-// pattern explains: runs of four or more characters in order (either
-// direction), interleaved letter-digit steps ("a1b2c3"), four or more
-// characters of a keyboard row, and a block of four or more that repeats
-// what came before ("abcdef1234abcdef1234"). A stand-in written for the
-// documentation leaves few (abcdef1234567890abcdef1234567890: none); a
-// real key with part of it overwritten by a sequence leaves many.
-func sequenceResidue(v string) int {
+// pattern explains, read without case: runs of four or more characters in
+// order (either direction), interleaved letter-digit steps ("a1b2c3"), a
+// count in every other place ("d1e2c3b4a5f6"), four or more characters of
+// a keyboard row, and a block of four or more that repeats what came before
+// ("abcdef1234abcdef1234"). It returns that count and the longest run of
+// such characters. A stand-in written for the documentation leaves few
+// (abcdef1234567890abcdef1234567890: none); a real key with part of it
+// overwritten by a sequence leaves many.
+func sequenceResidue(v string) (int, int) {
 	if len(v) > 512 {
-		return len(v)
+		return len(v), len(v)
 	}
+	// Case does not hide a sequence: "abcDEFghIJkl" is typed in order.
+	v = strings.ToLower(v)
 	var covered [512]bool
 	mark := func(i, j int) {
 		for k := i; k < j; k++ {
@@ -572,8 +753,26 @@ func sequenceResidue(v string) int {
 			i = j + 1
 		}
 	}
+	// A count in every other place ("d1e2c3b4a5f6": 1 to 6 between other
+	// characters): five or more steps of one, the characters between them
+	// going with them.
+	for dir := -1; dir <= 1; dir += 2 {
+		for start := 0; start < 2; start++ {
+			for i := start; i+2 < len(v); {
+				j := i
+				for j+2 < len(v) && isAlnumByte(v[j]) && isAlnumByte(v[j+1]) && isAlnumByte(v[j+2]) && int(v[j+2])-int(v[j]) == dir &&
+					isDigitByte(v[j]) == isDigitByte(v[j+2]) && isDigitByte(v[j]) != isDigitByte(v[j+1]) {
+					j += 2
+				}
+				if (j-i)/2 >= 5 {
+					mark(i, j+1)
+				}
+				i = max(j, i+2)
+			}
+		}
+	}
 	// Keyboard rows.
-	l := strings.ToLower(v)
+	l := v
 	for _, row := range keyboardRows {
 		for i := 0; i+4 <= len(l); i++ {
 			n := 0
@@ -591,13 +790,17 @@ func sequenceResidue(v string) int {
 			mark(i, i+4)
 		}
 	}
-	rest := 0
+	rest, run, longest := 0, 0, 0
 	for i := 0; i < len(v); i++ {
 		if isAlnumByte(v[i]) && !covered[i] {
 			rest++
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
 		}
 	}
-	return rest
+	return rest, longest
 }
 
 // isLicenseName reports whether a name says license: a license key is an

@@ -143,12 +143,14 @@ func TestPasswordNames(t *testing.T) {
 
 // TestStrongContextSequence: a documentation sequence ("abcdef1234…",
 // "a1b2c3…") directly under a name that names a credential (its last word
-// is password, secret, token, key, api_key, client_secret, …; an
-// assignment, a table cell, a flag or one identifier before the value) is
-// redacted: hiding a stand-in costs the reader nothing. Where the context
-// is weak (a credential word in prose, a value glued to the name, access
-// or private alone, a license key), under 20 characters, or where a real
-// key was partly overwritten by a sequence, the stand-in gate stays.
+// is password, secret, token, key, api_key, client_secret, …, or in text
+// access or private; an assignment, a table cell, a flag, one identifier,
+// a credential phrase with only blanks after it, or one separator gluing
+// the value to the name) is redacted: hiding a stand-in costs the reader
+// nothing. Where the context is weak (a word that is no credential word
+// between phrase and value, a license key, access or private as a key of
+// their own), under 20 characters, or where a real key was partly
+// overwritten by a sequence, the stand-in gate stays.
 func TestStrongContextSequence(t *testing.T) {
 	r := newRedactor(t)
 	redacted := []string{
@@ -161,6 +163,30 @@ func TestStrongContextSequence(t *testing.T) {
 		"acmeSECRET 1234567890abcdef1234567890abcdef",
 		"| ACME_TOKEN | abcdef1234567890abcdef1234567890 |",
 		"acme private key: abcdef0123456789abcdef0123456789",
+		// A credential phrase directly before the value (issue 29's third
+		// round): prose says what the value is as plainly as a key does.
+		"the acme key abcdef1234567890abcdef1234567890 goes here",
+		"acme SECRET key 1234567890abcdef1234567890abcdef",
+		"acme access token    abcdef1234567890abcdef1234567890",
+		// Glued to the name by one separator.
+		"acme-SECRET-abcdef1234567890abcdef1234567890",
+		"acmeTOKEN-abcdef1234567890abcdef1234567890",
+		// access or private as the last word, in text.
+		"acmeACCESS=abcdef1234567890abcdef1234567890",
+		"acme_private=a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
+		"acme PRIVATE abcdef1234567890abcdef1234567890",
+		// Shapes a strong name vouches for: digits only, one case only.
+		"ACME_SECRET=123456123456123456123456123456",
+		"acme_token=abcdefghijklmnopqrstuvtt",
+		// A sequence padding a random part of 20 or more: a key.
+		"acme_token=zq8JFVJtII3FINL1rOKcNpveXD4hSMtSabcdefghijklmnop",
+		// A UUID directly under access in text; privatetoken as one word.
+		"acme ACCESS 4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
+		"acme PRIVATEtoken abcdef1234567890abcdef1234567890",
+		// Case does not hide a sequence.
+		"acmeSecretKey-1234567890abcDEFghIJkl",
+		// A count in every other place is a sequence too.
+		"acme secretkey=k1m2j3h4g5p6078901234567890fedcba",
 	}
 	for _, in := range redacted {
 		t.Run("redacted/"+in, func(t *testing.T) {
@@ -170,11 +196,14 @@ func TestStrongContextSequence(t *testing.T) {
 		})
 	}
 	kept := []string{
-		"the acme key abcdef1234567890abcdef1234567890 goes here",
-		"acme SECRET key 1234567890abcdef1234567890abcdef",
-		"acme-SECRET-abcdef1234567890abcdef1234567890",
-		"acmeACCESS=abcdef1234567890abcdef1234567890",
-		"acme_private=a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
+		"the acme key is not abcdef1234567890abcdef1234567890",
+		"acme SECRET rotation abcdef1234567890abcdef1234567890",
+		"acme-secret-reader-abcdef1234567890abcdef1234567890",
+		"ACME_SECRET=12345678901234567",
+		"acme_token=abcdefghijklmnopqrs",
+		"acme_token=release-candidate-build",
+		"license: 4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
+		"acme_license_access=4a6ca234-afd3-1bc2-cd23-fedc239ead0e",
 		"license_key: a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6",
 		"secret_access_key = 'abcdefg12346+FJQCK'",
 		"aws_secret_key: Qm7aR2+kF+9XyLpTzWvNs1234567890",

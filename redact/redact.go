@@ -662,7 +662,7 @@ func (r *Redactor) runRule(text []byte, ri int, starts []int, hits []int, spans 
 			continue
 		}
 		secret := string(text[s:e])
-		strong := ru.check == checkShape && ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 && hasSequence(secret) &&
+		strong := ru.check == checkShape && ru.nameGroup > 0 && m[2*ru.nameGroup] >= 0 &&
 			strongContext(text, m[2*ru.nameGroup], m[2*ru.nameGroup+1], s)
 		if !r.accept(ru, secret, name, quoted, strong) {
 			continue

@@ -222,7 +222,7 @@ func defaultRuleDefs() []ruleDef {
 		provider("notion-token", "saas", "Notion integration token (ntn_…)", []string{"ntn_"}, `\bntn_[0-9]{11}[A-Za-z0-9]{35}\b`),
 		provider("postman-api-key", "saas", "Postman API key (PMAK-…)", []string{"pmak-"}, `\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b`),
 		provider("digitalocean-token", "saas", "DigitalOcean token (dop_v1_, doo_v1_, dor_v1_)", []string{"dop_v1_", "doo_v1_", "dor_v1_"}, `\bdo[opr]_v1_[a-f0-9]{64}\b`),
-		provider("supabase-token", "saas", "Supabase access token (sbp_…)", []string{"sbp_"}, `\bsbp_[a-f0-9]{40}\b`),
+		provider("supabase-token", "saas", "Supabase access token (sbp_…)", []string{"sbp_"}, `\bsbp_[a-z0-9]{40}\b`),
 		provider("flyio-token", "saas", "Fly.io token (fo1_…, FlyV1 fm2_…)", []string{"fo1_", "fm2_"}, `\b(?:fo1_[A-Za-z0-9_\-]{43}|fm2_[A-Za-z0-9+/]{100,}={0,2})`),
 		provider("mapbox-secret-token", "saas", "Mapbox secret token (sk.eyJ…)", []string{"sk.eyj"}, `\bsk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}`),
 		provider("okta-api-token", "saas", "Okta API token (SSWS 00…)", []string{"ssws"}, `\bSSWS[ \t]+(00[A-Za-z0-9_\-]{40})\b`),
@@ -260,6 +260,11 @@ func defaultRuleDefs() []ruleDef {
 		provider("clickup-token", "saas", "ClickUp personal API token (pk_<user id>_…)", []string{"pk_"}, `\bpk_[0-9]{7,8}_[0-9A-Z]{32}\b`),
 		provider("frameio-token", "saas", "Frame.io developer token (fio-u-…)", []string{"fio-u-"}, `\bfio-u-[A-Za-z0-9_=\-]{64}`),
 		provider("fleetbase-api-key", "saas", "Fleetbase live API key (flb_live_…)", []string{"flb_live_"}, `\bflb_live_[0-9a-zA-Z]{20}\b`),
+		provider("pagarme-api-key", "payment", "Pagar.me live API key (ak_live_…)", []string{"ak_live_"}, `\bak_live_[A-Za-z0-9]{30}\b`),
+		// "NF-" is two capitals and a dash: not distinctive enough to be
+		// found glued to a word.
+		{id: "nightfall-api-key", family: "saas", desc: "Nightfall API key (NF- and 32 alphanumerics)", keywords: []string{"=NF-"},
+			pattern: `\bNF-[A-Za-z0-9]{32}\b`, prio: prioProvider, glue: glueNone},
 		{id: "square-access-token", family: "payment", desc: "Square access token (EAAA…) in text that names Square", keywords: []string{"=EAAA"}, need: []string{"square"},
 			pattern: `\bEAAA[A-Za-z0-9\-+=]{60}`, prio: prioProvider},
 		// Password hashes: crackable offline, so kept out like passwords.

@@ -193,6 +193,8 @@ func positives() map[string][2]string {
 	sec("clickup-token", "pk_8675309_", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 32, "Authorization: ", "")
 	sec("frameio-token", "fio-u-", b64u, 64, "FRAMEIO_TOKEN=", "")
 	sec("fleetbase-api-key", "flb_live_", b62, 20, "fleetbase: ", "")
+	sec("pagarme-api-key", "ak_live_", b62, 30, "PAGARME_API_KEY=", "")
+	sec("nightfall-api-key", "NF-", b62, 32, "nightfall: ", "")
 	bcrypt := "$2b$12$" + rs("./"+b62, 53)
 	add("password-hash", "admin:"+bcrypt+":19000:0:99999:7:::", bcrypt)
 	cliPw := "Qm7" + rs(b62, 11)
@@ -278,6 +280,10 @@ func TestRuleNegatives(t *testing.T) {
 		{"bkua_ too short", "bkua_ab12cd34"},
 		{"shippo prefix without a token", "shippo_live_mode: true"},
 		{"xkeysib- without its suffix", "xkeysib-notes"},
+		{"ak_live_ of the wrong length", "ak_live_" + strings.Repeat("Qk9", 8)},
+		{"NF- of the wrong length", "NF-" + strings.Repeat("Qk9", 12)},
+		{"NF- glued to a word", "CONF-" + strings.Repeat("Qk9", 10) + "xy"},
+		{"sbp_ of the wrong length", "sbp_" + strings.Repeat("a1", 19)},
 		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
@@ -583,6 +589,14 @@ func TestContextShapes(t *testing.T) {
 		"glued after word":  "zorbit-PRIVATE-key-" + v,
 		"hex under key":     "zorbit_key = " + hex,
 		"uuid under token":  "zorbit_token: 3f0c2a9e-7b41-4d6a-9c1e-52b8f0d4a7e3",
+		"getenv default":    `zorbit_key = os.environ.get('ZORBIT_API_KEY', '` + v + `')`,
+		"call default":      `$key = env("ZORBIT_TOKEN", "` + v + `");`,
+	}
+	// A quoted literal under a strong name may hold any printable
+	// character but a blank (a Django secret key's alphabet).
+	wide := "q8X*2#v2L!mT9$zRk4&WbN7%c9Jd"
+	if out, _ := r.Text(`ZORBIT_SECRET_KEY = os.environ.get('ZORBIT_SECRET_KEY', '` + wide + `')`); strings.Contains(out, wide) {
+		t.Errorf("quoted literal with punctuation kept: %q", out)
 	}
 	for name, in := range shapes {
 		secret := v
@@ -623,6 +637,11 @@ func TestContextShapes(t *testing.T) {
 		"image: data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
 		"key: node-role.kubernetes.io/control-plane",
 		"page_token: q8Xv2LmT9zRk4WbN7cJd3HsF6pYa1GeU",
+		// Quoted text that is no literal under a strong name.
+		`- echo 'export DATABASE_PASSWORD="'$PRECOMPILE_PASSWORD'"' >> .env`,
+		`{passwordLabel:"Password:",rememberMeLabel:"Remember me on this computer"}`,
+		`zorbit_secret = "${ZORBIT_SECRET_FROM_VAULT_2024}"`,
+		`getenv("ZORBIT_TOKEN", "")`,
 	}
 	for _, in := range lookalikes {
 		if out, rep := r.Text(in); out != in {

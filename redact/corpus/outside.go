@@ -232,14 +232,23 @@ func OutsideDocs(cases []OutsideCase, unscored map[string]string) []Doc {
 }
 
 // wrongNegatives are negative examples whose label the source's own rule
-// text contradicts, each with that text. Listed one by one in
-// testdata/redact/outside/NOTES.md.
+// text contradicts, or that the source's maintained successor names as a
+// secret with a rule of its own, each with the reason. Listed one by one in
+// testdata/redact/outside/NOTES.md; TestWrongNegativesReasons checks the
+// successor's rule against the text.
 var wrongNegatives = map[string]string{
 	"np.postgres.1/negative/0": `the rule file says "this handles some cases of postgres URIs, but not the full generality of them": ` +
 		`an IPv6 host is a case it does not handle, and the string holds the same user:secret as its examples`,
 	"np.postgres.1/negative/1": `the rule file says "this handles some cases of postgres URIs, but not the full generality of them": ` +
 		`password=secret in the query is a case it does not handle, and the string holds the same secret as its examples`,
+	// np.npm.1 names only the npm_ form; npm's older tokens are UUIDs.
+	"np.npm.1/negative/0": `Kingfisher, which continues Nosey Parker's rule set, names this form as a secret: ` +
+		`its rule ` + npmLegacyRule + ` (a UUID after _authToken or NPM_TOKEN, npm's older token form) matches the text`,
 }
+
+// npmLegacyRule is the Kingfisher rule that names a UUID under NPM_TOKEN a
+// secret (testdata/redact/outside/kingfisher-rules.jsonl).
+const npmLegacyRule = "kingfisher.npm.2"
 
 // Unscored returns, for the negative examples left out of the scores of
 // every detector alike, the reason: a pattern of another rule of the source

@@ -11,15 +11,15 @@ import (
 )
 
 // Figures of the outside corpus (Nosey Parker's rule examples), with the
-// negatives that Unscored names left out: 101 of the 143 negative examples
-// are scored. gitleaks v8.30.1 flags 7 of them (`make redact-report`), and
+// negatives that Unscored names left out: 100 of the 143 negative examples
+// are scored. gitleaks v8.30.1 flags 6 of them (`make redact-report`), and
 // backstage-mcp may flag no more. The recall floors are the issue's
 // targets: 0.95 overall and 0.90 in every family;
 // testdata/redact/outside/NOTES.md says what the misses are.
 const (
 	outsideRecallFloor   = 0.95
 	outsideFamilyFloor   = 0.90
-	gitleaksFlaggedOfNeg = 7
+	gitleaksFlaggedOfNeg = 6
 )
 
 func readOutside(t *testing.T) ([]OutsideCase, []SourceRule) {
@@ -192,5 +192,55 @@ func TestUnscoredNegatives(t *testing.T) {
 	}
 	if _, err := Unscored(cases, []SourceRule{{Rule: "c", Pattern: "(unclosed"}}); err == nil {
 		t.Error("a pattern that does not compile was accepted")
+	}
+}
+
+// TestWrongNegativesReasons: a negative left out because the source's
+// successor names it a secret is one that successor's rule, run as a Go
+// regexp, really matches; and the source's own rule does not (else it
+// would be an example, not a negative).
+func TestWrongNegativesReasons(t *testing.T) {
+	cases, npRules := readOutside(t)
+	kfRules := readTestFile(t, filepath.Join("..", "..", "testdata", "redact", "outside", "kingfisher-rules.jsonl"), ReadSourceRules)
+	pattern := func(rules []SourceRule, id string) *regexp.Regexp {
+		t.Helper()
+		for _, r := range rules {
+			if r.Rule == id {
+				re, err := CompileSourcePattern(r.Pattern)
+				if err != nil {
+					t.Fatalf("rule %s: %v", id, err)
+				}
+				return re
+			}
+		}
+		t.Fatalf("no rule %s", id)
+		return nil
+	}
+	kf := pattern(kfRules, npmLegacyRule)
+	found := false
+	for _, c := range cases {
+		if c.ID != "np.npm.1/negative/0" {
+			continue
+		}
+		found = true
+		if c.Label != LabelNegative {
+			t.Fatalf("%s is labelled %s", c.ID, c.Label)
+		}
+		if !kf.MatchString(c.Text) {
+			t.Errorf("%s does not match %s: %q", npmLegacyRule, c.ID, c.Text)
+		}
+		if pattern(npRules, c.Rule).MatchString(c.Text) {
+			t.Errorf("its own rule %s matches %s", c.Rule, c.ID)
+		}
+		uns, err := Unscored(cases, npRules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := uns[c.ID]; !ok {
+			t.Errorf("%s is scored", c.ID)
+		}
+	}
+	if !found {
+		t.Fatal("np.npm.1/negative/0 not in the corpus")
 	}
 }
