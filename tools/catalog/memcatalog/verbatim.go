@@ -181,6 +181,8 @@ func (c *Catalog) Update(upserts []json.RawMessage, remove []string) (*Catalog, 
 		token:       c.token,
 		maxRecorded: c.maxRecorded,
 		verbatim:    true,
+		maxAnswer:   c.maxAnswer,
+		timeout:     c.timeout,
 		byRef:       make(map[string]*entry, len(c.entries)+len(fresh)),
 		entries:     make([]*entry, 0, len(c.entries)+len(fresh)),
 	}

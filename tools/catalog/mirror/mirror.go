@@ -109,7 +109,28 @@ type Config struct {
 	// ChangeRetention is how long the default log keeps a change.
 	// Default DefaultChangeRetention.
 	ChangeRetention time.Duration
+	// MaxAnswerBytes bounds each answer served from the copy as the
+	// catalog client's MaxResponseBytes bounds Backstage's (the same
+	// setting, backstage.maxResponseBytes): a larger answer is refused
+	// with the client's error for it (catalog.ErrResponseTooLarge).
+	// Default catalog.DefaultMaxResponseBytes; negative: no bound.
+	MaxAnswerBytes int64
+	// CallTimeout bounds each call served from the copy as the client's
+	// Timeout bounds a request (backstage.timeout); the call's context's
+	// deadline applies too. Default catalog.DefaultTimeout; negative:
+	// the context's deadline only.
+	CallTimeout time.Duration
+	// Span, when set, is called at the start of every call served from the
+	// copy with a fixed operation name (query, get, refs, facets, as the
+	// client's Observer names them) and returns the context the call runs
+	// in and the function that ends the span with the call's error: the
+	// mirror's equivalent of the client's span per request to Backstage.
+	Span SpanFunc
 }
+
+// SpanFunc starts a span for one call served from the copy (see
+// Config.Span).
+type SpanFunc func(ctx context.Context, op string) (context.Context, func(err error))
 
 // Report describes one sync attempt.
 type Report struct {
@@ -303,7 +324,15 @@ func New(cfg Config) (*Mirror, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording()}
+	if cfg.MaxAnswerBytes == 0 {
+		cfg.MaxAnswerBytes = catalog.DefaultMaxResponseBytes
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = catalog.DefaultTimeout
+	}
+	m.cfg = cfg
+	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording(),
+		memcatalog.MaxAnswerBytes(cfg.MaxAnswerBytes), memcatalog.CallTimeout(cfg.CallTimeout)}
 	return m, nil
 }
 
@@ -343,7 +372,12 @@ func (m *Mirror) stale(s *snapshot) bool { return m.cfg.Now().Sub(s.syncedAt) > 
 // mirror is not ready: never synced, or stale (older than MaxStaleness).
 
 // Query is catalog.Client.Query, answered from the copy.
-func (m *Mirror) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
+func (m *Mirror) Query(ctx context.Context, q catalog.Query) (p *catalog.Page, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "query")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("query entities")
 	if err != nil {
 		return nil, err
@@ -352,7 +386,12 @@ func (m *Mirror) Query(ctx context.Context, q catalog.Query) (*catalog.Page, err
 }
 
 // GetByName is catalog.Client.GetByName, answered from the copy.
-func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error) {
+func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (e json.RawMessage, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "get")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("get entity " + r.String())
 	if err != nil {
 		return nil, err
@@ -361,7 +400,12 @@ func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage,
 }
 
 // GetByRefs is catalog.Client.GetByRefs, answered from the copy.
-func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error) {
+func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) (es []json.RawMessage, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "refs")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving(fmt.Sprintf("get %d entities by ref", min(len(refs), catalog.MaxRefsPerBatch)))
 	if err != nil {
 		return nil, err
@@ -370,7 +414,12 @@ func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) 
 }
 
 // Facets is catalog.Client.Facets, answered from the copy.
-func (m *Mirror) Facets(ctx context.Context, facets []string, filters []catalog.Filter) (map[string][]catalog.FacetValue, error) {
+func (m *Mirror) Facets(ctx context.Context, facets []string, filters []catalog.Filter) (fs map[string][]catalog.FacetValue, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "facets")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("list facets")
 	if err != nil {
 		return nil, err
