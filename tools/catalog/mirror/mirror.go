@@ -126,6 +126,15 @@ type Config struct {
 	// in and the function that ends the span with the call's error: the
 	// mirror's equivalent of the client's span per request to Backstage.
 	Span SpanFunc
+	// HeapGrowth bounds the heap while a full sync builds the new copy:
+	// the sync collects garbage, and returns it to the system, whenever
+	// the heap exceeds (1 + HeapGrowth) times the live heap the finished
+	// copy will need (projected from the entities indexed so far and
+	// Backstage's count), plus 4 MiB, instead of letting the runtime's
+	// pacing (GOGC) double it (pacer.go). Lower costs more CPU during full
+	// syncs. Default DefaultHeapGrowth (0.05); negative: the runtime's
+	// pacing only.
+	HeapGrowth float64
 }
 
 // SpanFunc starts a span for one call served from the copy (see
@@ -145,6 +154,9 @@ type Report struct {
 	Entities int
 	// Added, Changed and Removed count what a delta sync applied.
 	Added, Changed, Removed int
+	// Collections counts the garbage collections a full sync forced to
+	// keep its heap near the copy's size (Config.HeapGrowth).
+	Collections int
 	// Err is the failure, if any; the previous copy then stays.
 	Err error
 }
@@ -329,6 +341,9 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = catalog.DefaultTimeout
+	}
+	if cfg.HeapGrowth == 0 {
+		cfg.HeapGrowth = DefaultHeapGrowth
 	}
 	m.cfg = cfg
 	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording(),
@@ -531,9 +546,20 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		// entities keep its text rather than a second one.
 		b.Share(prev.cat)
 	}
-	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
-		if err := b.Add(page...); err != nil {
-			return fmt.Errorf("mirror: full sync: %w", err)
+	pacer := newHeapPacer(m.cfg.HeapGrowth)
+	if pacer != nil {
+		b.Pace(pacer.step)
+	}
+	err := m.pages(ctx, nil, func(page []json.RawMessage, total int) error {
+		pacer.expect(total)
+		for len(page) > 0 {
+			n := min(len(page), paceEvery)
+			if err := b.Add(page[:n]...); err != nil {
+				return fmt.Errorf("mirror: full sync: %w", err)
+			}
+			clear(page[:n]) // each entity's buffer goes as soon as it is indexed
+			page = page[n:]
+			pacer.indexed(n)
 		}
 		return nil
 	})
@@ -551,6 +577,9 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		} else {
 			err = fmt.Errorf("mirror: full sync: %w", err)
 		}
+	}
+	if pacer != nil {
+		rep.Collections = pacer.collections
 	}
 	return m.report(rep, err)
 }
@@ -574,7 +603,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 
 	type listed struct{ ref, etag string }
 	upstream := make(map[string]listed, cur.cat.Len())
-	err := m.pages(ctx, versionFields, func(page []json.RawMessage) error {
+	err := m.pages(ctx, versionFields, func(page []json.RawMessage, _ int) error {
 		for _, it := range page {
 			r := gjson.GetManyBytes(it, versionFields...)
 			uid := r[3].String()
@@ -666,7 +695,9 @@ func (m *Mirror) fetch(ctx context.Context, refs []string) ([]json.RawMessage, e
 // pages reads every entity with by-query and cursors, fields projected
 // when given, and hands each page to fn. A page too large for the client's
 // response bound is asked again at half the size (down to one entity).
-func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawMessage) error) error {
+// fn is also told Backstage's count of the entities (its totalItems,
+// given with the first page: 0 after it).
+func (m *Mirror) pages(ctx context.Context, fields []string, fn func(page []json.RawMessage, total int) error) error {
 	limit := m.cfg.PageSize
 	q := catalog.Query{Limit: limit, Fields: fields}
 	n := 0
@@ -685,7 +716,7 @@ func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawM
 		if n > m.cfg.MaxEntities {
 			return fmt.Errorf("mirror: Backstage holds more than maxEntities (%d) entities", m.cfg.MaxEntities)
 		}
-		if err := fn(p.Items); err != nil {
+		if err := fn(p.Items, p.TotalItems); err != nil {
 			return err
 		}
 		if p.NextCursor == "" || len(p.Items) == 0 {
