@@ -520,7 +520,7 @@ func (m *Mirror) finish(rep Report) (Report, error) {
 	} else {
 		m.lastErr.Store(nil)
 		m.log.Debug("catalog mirror synced", "full", rep.Full, "entities", rep.Entities, "added", rep.Added,
-			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration)
+			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration, "collections", rep.Collections)
 		// A healthy copy's age peaks at SyncInterval plus one sync's
 		// duration: say so when that reaches MaxStaleness.
 		if peak := m.cfg.SyncInterval + rep.Duration; peak >= m.cfg.MaxStaleness {
