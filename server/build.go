@@ -117,7 +117,7 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	var client catalogReader = upstream
 	var mir *mirror.Mirror
 	if cfg.Catalog.Mode == CatalogMirror {
-		mir, err = newMirror(cfg, upstream, log, metrics, seams.MirrorNow)
+		mir, err = newMirror(cfg, upstream, log, metrics, bo.Tracing, seams.MirrorNow)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -480,8 +480,12 @@ type catalogReader interface {
 
 // newMirror builds the catalog mirror over upstream; the tools read it in
 // process. The mirror is empty (not ready) until its first sync.
+//
+// The calls it answers keep the client's bounds (backstage.maxResponseBytes
+// and backstage.timeout apply to each answer as to each response) and its
+// tracing (one span per call, as one per request to Backstage).
 func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics *Metrics,
-	now func() time.Time) (*mirror.Mirror, error) {
+	tracing *Tracing, now func() time.Time) (*mirror.Mirror, error) {
 	mir, err := mirror.New(mirror.Config{
 		Upstream:         upstream,
 		SyncInterval:     cfg.Catalog.SyncInterval,
@@ -494,6 +498,9 @@ func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics 
 		Logger:           log.With("component", "catalog-mirror"),
 		OnSync:           metrics.mirrorSync,
 		Now:              now,
+		MaxAnswerBytes:   cfg.Backstage.MaxResponseBytes,
+		CallTimeout:      cfg.Backstage.Timeout,
+		Span:             tracing.MirrorSpan(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: catalog: %w", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -356,5 +357,33 @@ func TestChangeFeedNeedsMirrorMode(t *testing.T) {
 	p := servertest.Call(t, inProcess(t, newDemoServer(t)), "catalog_list_changes", `{}`)
 	if p.IsError || !strings.Contains(servertest.Text(p), "needs catalog mirror mode") {
 		t.Errorf("pass-through: %s", servertest.Text(p))
+	}
+}
+
+// TestMirrorAnswersBoundedByMaxResponseBytes: backstage.maxResponseBytes
+// bounds the mirror's answers as it bounds Backstage's: with a small bound
+// one entity is still served, and a page of the whole catalog is refused
+// as an over-large Backstage answer is.
+func TestMirrorAnswersBoundedByMaxResponseBytes(t *testing.T) {
+	cfg, err := ParseConfig([]byte("backstage:\n  maxResponseBytes: 6000\ncatalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	if !s.opts.Mirror.Status().Ready {
+		t.Fatalf("mirror not ready: %+v", s.opts.Mirror.Status())
+	}
+	c := inProcess(t, s)
+	if res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`); res.IsError {
+		t.Fatalf("one entity within the bound refused: %s", servertest.Text(res))
+	}
+	_, err = s.opts.Mirror.Query(context.Background(), catalog.Query{Limit: 1000})
+	if !errors.Is(err, catalog.ErrResponseTooLarge) {
+		t.Fatalf("the whole catalog in one page: %v, want the response-too-large error", err)
 	}
 }

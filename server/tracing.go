@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/mirror"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 	"go.opentelemetry.io/otel/attribute"
@@ -213,6 +215,41 @@ func (tt *tracingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		span.SetStatus(codes.Error, resp.Status)
 	}
 	return resp, nil
+}
+
+// MirrorSpan is the catalog mirror's span hook (mirror.Config.Span): one
+// span per call the mirror answers in process, the child of the tool
+// call's span, as Transport makes one per request to Backstage. It is
+// named "catalog mirror <op>" (query, get, refs, facets); a failed call
+// sets the span's status to the error's kind (never its text, which may
+// name entities) and, when the error carries one, the HTTP status the
+// client would have reported. Nil when tracing is off.
+func (t *Tracing) MirrorSpan() mirror.SpanFunc {
+	if !t.Enabled() {
+		return nil
+	}
+	tracer := t.Tracer()
+	return func(ctx context.Context, op string) (context.Context, func(error)) {
+		ctx, span := tracer.Start(ctx, "catalog mirror "+op, trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(attribute.String("backstage_mcp.catalog.operation", op)))
+		return ctx, func(err error) {
+			if err != nil {
+				var ue *catalog.UpstreamError
+				switch {
+				case errors.As(err, &ue):
+					if ue.Status != 0 {
+						span.SetAttributes(attribute.Int("http.response.status_code", ue.Status))
+					}
+					span.SetStatus(codes.Error, ue.Kind.Error())
+				case errors.Is(err, context.Canceled):
+					span.SetStatus(codes.Error, "canceled")
+				default:
+					span.SetStatus(codes.Error, "refused")
+				}
+			}
+			span.End()
+		}
+	}
 }
 
 // traceLogHandler adds trace_id and span_id to every log line written

@@ -16,6 +16,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -304,5 +305,66 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 	}
 	if service != "mcp-under-test" {
 		t.Errorf("service.name %q, want OTEL_SERVICE_NAME", service)
+	}
+}
+
+// TestTracingMirrorSpans: in mirror mode a tool call's catalog reads are
+// answered in process, and each leaves a "catalog mirror <op>" span, the
+// child of the tool call's span, as a request to Backstage leaves a
+// "backstage GET" span in pass-through mode; the call itself sends nothing
+// to Backstage.
+func TestTracingMirrorSpans(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	cfg, err := ParseConfig([]byte("catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
+	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart", Tracing: NewTracing(tp)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeFn)
+	c := inProcess(t, s)
+	exp.Reset() // the first sync's requests to Backstage
+	ctx, root := tp.Tracer("t").Start(context.Background(), "test")
+	res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "catalog_get_entity",
+		Arguments: map[string]any{"ref": "component:default/orders-service"}}})
+	root.End()
+	if err != nil || res.IsError {
+		t.Fatalf("call failed: %v %s", err, servertest.Text(res))
+	}
+	spans := exp.GetSpans()
+	var tool *tracetest.SpanStub
+	for i, sp := range spans {
+		if sp.Name == "tools/call catalog_get_entity" {
+			tool = &spans[i]
+		}
+	}
+	if tool == nil {
+		t.Fatalf("no tool span among %v", names(spans))
+	}
+	mirrored, gets := 0, 0
+	for _, sp := range spans {
+		if sp.Name == "catalog mirror get" {
+			gets++
+		}
+		switch {
+		case sp.Name == "backstage GET" || sp.Name == "backstage POST":
+			t.Errorf("a mirror-mode call sent a request to Backstage: %s", sp.Name)
+		case strings.HasPrefix(sp.Name, "catalog mirror "):
+			mirrored++
+			if sp.Parent.SpanID() != tool.SpanContext.SpanID() {
+				t.Errorf("%q is not a child of the tool call span", sp.Name)
+			}
+			if sp.Status.Code != 0 {
+				t.Errorf("%q failed: %+v", sp.Name, sp.Status)
+			}
+		}
+	}
+	if mirrored == 0 || gets != 1 {
+		t.Fatalf("want one catalog mirror get span among %v", names(spans))
 	}
 }

@@ -107,6 +107,7 @@ func serve(ctx context.Context, f serveFlags, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	server.ApplyContainerMemoryLimit(log, os.Getenv, os.ReadFile)
 	if f.demo && f.localUser == "" {
 		f.localUser = demoUser
 	}

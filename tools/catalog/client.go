@@ -523,8 +523,7 @@ func (c *Client) fetch(ctx context.Context, method, u string, body []byte, metri
 		return nil, resp.StatusCode, err
 	}
 	if int64(len(data)) > c.max {
-		return nil, resp.StatusCode, &UpstreamError{Kind: ErrUnavailable, Status: resp.StatusCode,
-			Cause: fmt.Errorf("%w: larger than %d bytes", ErrResponseTooLarge, c.max)}
+		return nil, resp.StatusCode, TooLarge("", resp.StatusCode, c.max)
 	}
 	return data, resp.StatusCode, nil
 }
@@ -549,7 +548,7 @@ func transportCause(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if ue.Timeout() {
-			return errors.New("timed out")
+			return errTimedOut
 		}
 		return errors.New("connection failed")
 	}

@@ -63,3 +63,21 @@ func (e *UpstreamError) Unwrap() []error {
 	}
 	return []error{e.Kind}
 }
+
+// TooLarge is the error for an answer larger than max bytes, as the
+// client reports a response body over Config.MaxResponseBytes (it matches
+// ErrUnavailable and ErrResponseTooLarge). status is the HTTP status the
+// answer came with; a catalog answered in process (the mirror) passes 200.
+func TooLarge(op string, status int, max int64) *UpstreamError {
+	return &UpstreamError{Kind: ErrUnavailable, Status: status, Op: op,
+		Cause: fmt.Errorf("%w: larger than %d bytes", ErrResponseTooLarge, max)}
+}
+
+// TimedOut is the error for a call that ran out of time (its context's
+// deadline or the configured timeout), as the client reports a request to
+// Backstage that timed out.
+func TimedOut(op string) *UpstreamError {
+	return &UpstreamError{Kind: ErrUnavailable, Op: op, Cause: errTimedOut}
+}
+
+var errTimedOut = errors.New("timed out")

@@ -117,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "testdata/bench", "directory for results.md and results.json (relative to the repository root)")
 	fs.BoolVar(&o.worktree, "worktree", false, "build backstage-mcp from the work tree instead of the committed HEAD")
 	fs.StringVar(&o.state, "state", "memory", "memory, or redis: also measure the latency state: redis (Redis-backed limits and sessions) adds per call against state: memory, in interleaved blocks")
-	fs.StringVar(&o.only, "only", "", "limits: run only the --state redis comparison, on the embedded demo catalog (no Backstage; about a minute); writes state-redis.md and .json")
+	fs.StringVar(&o.only, "only", "", "limits: run only the --state redis comparison, on the embedded demo catalog (no Backstage; about a minute); writes state-redis.md and .json. readme: measure nothing, write the summary table of --out's results.json into README.md's performance section")
 	fs.StringVar(&o.binary, "binary", "", "with --only limits: use this backstage-mcp binary instead of building one")
 	fs.IntVar(&o.stateBlocks, "state-blocks", 20, "interleaved blocks per mode in the --state redis comparison")
 	fs.IntVar(&o.stateBlockCalls, "state-block-calls", 100, "sequential calls per block in the --state redis comparison")
@@ -185,8 +185,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchcmd: --state must be memory or redis, not %q\n", o.state)
 		return 2
 	}
-	if o.only != "" && (o.only != "limits" || o.state != "redis") {
-		fmt.Fprintln(stderr, "benchcmd: --only takes one value, limits, and needs --state redis")
+	if o.only != "" && o.only != "readme" && (o.only != "limits" || o.state != "redis") {
+		fmt.Fprintln(stderr, "benchcmd: --only takes readme, or limits with --state redis")
 		return 2
 	}
 	if o.stateBlocks < 2 || o.stateBlockCalls < 1 {
@@ -238,6 +238,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	if b.root, err = findRoot(wd); err != nil {
 		return err
+	}
+	if b.o.only == "readme" {
+		return b.renderReadme()
 	}
 	if !filepath.IsAbs(b.o.dbCache) {
 		b.o.dbCache = filepath.Join(b.root, b.o.dbCache)

@@ -224,6 +224,7 @@ func (b *bench) headlines() []headline {
 	scales := b.scales()
 	for _, n := range scales {
 		h = append(h, b.targetHeadlines(n)...)
+		h = append(h, b.leanHeadlines(n)...)
 	}
 	if len(scales) == 0 {
 		return h
@@ -348,6 +349,11 @@ func (b *bench) write() error {
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		return fmt.Errorf("benchcmd: %w", err)
 	}
+	if readme := b.readmePath(); readme != "" && b.res.Incomplete == "" {
+		if err := b.writeReadmeSummary(readme); err != nil {
+			return err
+		}
+	}
 	fmt.Fprint(b.stdout, md)
 	return nil
 }
@@ -434,6 +440,9 @@ func (b *bench) markdown() string {
 	}
 	p("%s = backstage-mcp over Streamable HTTP (`catalog_get_entity`, `catalog_search_entities`, summary answers), one process each; *peer* = Backstage's MCP endpoint `/api/mcp-actions/v1` (`%s`, `%s`). One MCP session per worker. Every path may take up to %s per call (the load generator's limit); backstage-mcp's timeouts towards Backstage (shipped: 10 s per request) are raised to the same, so that Backstage's slowest answers count alike on every path.\n\n",
 		strings.Join(vs2, ", "), r.PeerTools[0], r.PeerTools[1], callTimeout)
+
+	p("## Summary\n\n")
+	p("%s\n%s\n", b.summaryTable(), b.summaryNote())
 
 	p("## Targets\n\nFor the shipped defaults (*%s*).\n\n| target | measured | met |\n|---|---|---|\n", pathLabel("ours"))
 	for _, h := range r.Headline {

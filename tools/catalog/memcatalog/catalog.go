@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultNamespace is the namespace given to entities that name none.
@@ -34,6 +35,8 @@ type config struct {
 	token       string
 	maxRecorded int
 	verbatim    bool
+	maxAnswer   int64
+	timeout     time.Duration
 }
 
 func newConfig(opts []Option) config {
@@ -79,6 +82,26 @@ func WithMaxRecorded(n int) Option {
 	}
 }
 
+// MaxAnswerBytes bounds the answer of each Go call (Query, GetByName,
+// GetByRefs, Facets) as the catalog client's MaxResponseBytes bounds a
+// response body: an answer whose encoding would exceed n bytes is refused
+// with the client's error for it (catalog.TooLarge: ErrUnavailable and
+// ErrResponseTooLarge), before its entities are copied. The size counted is
+// that of the entities' encodings plus the answer's envelope, within a few
+// bytes of Backstage's body for the same answer. n <= 0: no bound.
+func MaxAnswerBytes(n int64) Option {
+	return func(c *config) { c.maxAnswer = max(n, 0) }
+}
+
+// CallTimeout bounds each Go call as the catalog client's Timeout bounds a
+// request: a call still running d after it started, or past its context's
+// deadline, stops at its next step (after the index is read; every few
+// entities copied) with the client's error for a request that timed out
+// (catalog.TimedOut). d <= 0: only the context's deadline applies.
+func CallTimeout(d time.Duration) Option {
+	return func(c *config) { c.timeout = max(d, 0) }
+}
+
 // RecordedRequest is one request the handler saw.
 type RecordedRequest struct {
 	// Method is the HTTP method.
@@ -102,6 +125,8 @@ type Catalog struct {
 	token       []byte
 	maxRecorded int
 	verbatim    bool
+	maxAnswer   int64         // MaxAnswerBytes; 0: none
+	timeout     time.Duration // CallTimeout; 0: none
 
 	entries []*entry          // ordered by metadata.uid
 	route   walkRoute         // how pages walk their rows; tests pin it
@@ -228,6 +253,8 @@ func newCatalog(cfg config, n int) *Catalog {
 	c := &Catalog{
 		maxRecorded: cfg.maxRecorded,
 		verbatim:    cfg.verbatim,
+		maxAnswer:   cfg.maxAnswer,
+		timeout:     cfg.timeout,
 		byRef:       make(map[string]*entry, n),
 	}
 	if cfg.token != "" {

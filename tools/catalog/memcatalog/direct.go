@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/policy/filter"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
@@ -26,8 +27,9 @@ import (
 // Query is catalog.Client.Query, answered in process.
 func (c *Catalog) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
 	const op = "query entities"
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("catalog: %s: %w", op, err)
+	k := c.begin(ctx, op)
+	if err := k.check(); err != nil {
+		return nil, err
 	}
 	req := &queryRequest{limit: DefaultLimit, totalMode: "include"}
 	if q.Cursor != "" {
@@ -83,20 +85,28 @@ func (c *Catalog) Query(ctx context.Context, q catalog.Query) (*catalog.Page, er
 		req.limit = min(q.Limit, math.MaxInt32)
 	}
 	res := c.run(req)
-	items, err := rawEntities(res.items, req.fields)
-	if err != nil {
-		return nil, upstreamError(op, err)
+	if err := k.check(); err != nil {
+		return nil, err
 	}
-	if len(items) == 0 {
-		items = nil // as the client reads an empty page
-	}
-	p := &catalog.Page{Items: items, TotalItems: res.totalItems}
+	p := &catalog.Page{TotalItems: res.totalItems}
 	if res.next != nil {
 		p.NextCursor = res.next.encode()
 	}
 	if res.prev != nil {
 		p.PrevCursor = res.prev.encode()
 	}
+	// {"items":[…],"totalItems":N,"pageInfo":{"nextCursor":"…","prevCursor":"…"}}
+	if err := k.spend(envelopeBytes + len(p.NextCursor) + len(p.PrevCursor)); err != nil {
+		return nil, err
+	}
+	items, err := rawEntities(&k, res.items, req.fields)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		items = nil // as the client reads an empty page
+	}
+	p.Items = items
 	return p, nil
 }
 
@@ -113,12 +123,16 @@ func (c *Catalog) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage
 		return nil, fmt.Errorf("%w: %w", catalog.ErrInvalidRef, err)
 	}
 	op := "get entity " + r.String()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("catalog: %s: %w", op, err)
+	k := c.begin(ctx, op)
+	if err := k.check(); err != nil {
+		return nil, err
 	}
 	en := c.byRef[r.Key()]
 	if en == nil {
 		return nil, upstreamError(op, notFoundError("No entity named '%s' found, with kind '%s' in namespace '%s'", r.Name, r.Kind, r.Namespace))
+	}
+	if err := k.spend(len(en.json)); err != nil {
+		return nil, err
 	}
 	return rawJSON(en.json), nil
 }
@@ -132,8 +146,9 @@ func (c *Catalog) GetByRefs(ctx context.Context, refs []string, fields []string)
 		}
 	}
 	op := fmt.Sprintf("get %d entities by ref", min(len(refs), catalog.MaxRefsPerBatch))
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("catalog: %s: %w", op, err)
+	k := c.begin(ctx, op)
+	if err := k.check(); err != nil {
+		return nil, err
 	}
 	fs, err := parseFields(fields, nil)
 	if err != nil {
@@ -143,11 +158,10 @@ func (c *Catalog) GetByRefs(ctx context.Context, refs []string, fields []string)
 	for i, ref := range refs {
 		items[i] = c.byRef[strings.ToLower(ref)]
 	}
-	out, err := rawEntities(items, fs)
-	if err != nil {
-		return nil, upstreamError(op, err)
+	if err := k.spend(envelopeBytes); err != nil {
+		return nil, err
 	}
-	return out, nil
+	return rawEntities(&k, items, fs)
 }
 
 // Facets is catalog.Client.Facets, answered in process: for each facet,
@@ -164,8 +178,9 @@ func (c *Catalog) Facets(ctx context.Context, facets []string, filters []catalog
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("catalog: %s: %w", op, err)
+	k := c.begin(ctx, op)
+	if err := k.check(); err != nil {
+		return nil, err
 	}
 	if len(facets) == 0 {
 		return nil, upstreamError(op, inputError("request/query must have required property 'facet'"))
@@ -174,10 +189,19 @@ func (c *Catalog) Facets(ctx context.Context, facets []string, filters []catalog
 	if pred != nil {
 		allowed = c.idx.eval(pred)
 	}
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	if err := k.spend(envelopeBytes); err != nil {
+		return nil, err
+	}
 	out := make(map[string][]catalog.FacetValue, len(facets))
 	for _, f := range facets {
 		if _, done := out[f]; done {
 			continue
+		}
+		if err := k.check(); err != nil {
+			return nil, err
 		}
 		counts := map[string]int{}
 		for _, r := range c.idx.byKey[strings.ToLower(f)] {
@@ -185,8 +209,15 @@ func (c *Catalog) Facets(ctx context.Context, facets []string, filters []catalog
 				counts[c.idx.orig(r)]++
 			}
 		}
+		// "f":[{"value":"v","count":n},…]
+		if err := k.spend(len(f) + 4); err != nil {
+			return nil, err
+		}
 		values := make([]catalog.FacetValue, 0, len(counts))
 		for v, n := range counts {
+			if err := k.spend(len(v) + facetValueBytes); err != nil {
+				return nil, err
+			}
 			values = append(values, catalog.FacetValue{Value: v, Count: n})
 		}
 		sort.Slice(values, func(a, b int) bool { return values[a].Value < values[b].Value })
@@ -256,8 +287,10 @@ func validateFields(fields []string) error {
 }
 
 // rawEntities is the items of an answer: each entity's encoding (its
-// projection on fields when fields is not nil), nil for a nil entry.
-func rawEntities(items []*entry, fields []string) ([]json.RawMessage, error) {
+// projection on fields when fields is not nil), nil for a nil entry. Each
+// item is charged to k's answer budget before it is copied, and k's
+// deadline is checked every checkEvery items.
+func rawEntities(k *call, items []*entry, fields []string) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(items))
 	var proj *projector
 	if fields != nil {
@@ -265,19 +298,94 @@ func rawEntities(items []*entry, fields []string) ([]json.RawMessage, error) {
 		proj.raw = true // encoded at once: values copied as they are encoded
 	}
 	for i, en := range items {
+		if i%checkEvery == checkEvery-1 {
+			if err := k.check(); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case en == nil:
+			if err := k.spend(len("null,")); err != nil {
+				return nil, err
+			}
 		case proj == nil:
+			if err := k.spend(len(en.json) + 1); err != nil {
+				return nil, err
+			}
 			out[i] = rawJSON(en.json)
 		default:
 			b, err := encodeJSON(proj.project(en.json))
 			if err != nil {
+				return nil, upstreamError(k.op, err)
+			}
+			if err := k.spend(len(b) + 1); err != nil {
 				return nil, err
 			}
 			out[i] = b
 		}
 	}
 	return out, nil
+}
+
+// Bounds of the answers' envelopes, charged to an answer's budget beside
+// its entities: an object with its items, total and page info, and one
+// facet value's object.
+const (
+	envelopeBytes   = 96
+	facetValueBytes = 32
+	// checkEvery is how many entities a call copies between two looks
+	// at its deadline.
+	checkEvery = 64
+)
+
+// call is one Go call's bounds: its context, its deadline (the context's
+// or the catalog's CallTimeout after the call began, whichever is first)
+// and what its answer has spent of MaxAnswerBytes. It lives on the
+// caller's stack.
+type call struct {
+	ctx      context.Context
+	op       string
+	deadline time.Time // zero: none
+	max      int64     // 0: no bound
+	spent    int64
+}
+
+func (c *Catalog) begin(ctx context.Context, op string) call {
+	k := call{ctx: ctx, op: op, max: c.maxAnswer}
+	if c.timeout > 0 {
+		k.deadline = time.Now().Add(c.timeout)
+	}
+	return k
+}
+
+// check fails as the catalog client fails a request that could not
+// finish: canceled (the context's error, wrapped), or out of time
+// (catalog.TimedOut: the context's deadline or the call timeout passed).
+func (k *call) check() error {
+	if err := k.ctx.Err(); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("catalog: %s: %w", k.op, err)
+		}
+		return catalog.TimedOut(k.op)
+	}
+	if !k.deadline.IsZero() && !time.Now().Before(k.deadline) {
+		return catalog.TimedOut(k.op)
+	}
+	return nil
+}
+
+// spend charges n bytes to the answer, and refuses it with the client's
+// error for an over-large body (status 200: the answer exists, it is too
+// large) once it exceeds MaxAnswerBytes.
+func (k *call) spend(n int) error {
+	if k.max <= 0 {
+		return nil
+	}
+	k.spent += int64(n)
+	if k.spent > k.max {
+		return catalog.TooLarge(k.op, http.StatusOK, k.max)
+	}
+	return nil
 }
 
 // rawJSON is a caller's own copy of an entity's encoding.

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/gencatalog"
@@ -218,5 +220,116 @@ func checkDirect(t *testing.T, c *Catalog, cl *catalog.Client) {
 	cancel()
 	if _, err := c.Query(cctx, catalog.Query{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("query with a cancelled context: %v", err)
+	}
+}
+
+// TestDirectBoundsAnswers: with MaxAnswerBytes, an answer larger than the
+// bound is refused with the error the catalog client gives for a response
+// body over its MaxResponseBytes (same text, same kinds), for every call;
+// an answer within the bound is whole.
+func TestDirectBoundsAnswers(t *testing.T) {
+	ctx := context.Background()
+	const bound = 4096
+	c, _ := directAndHTTP(t, MaxAnswerBytes(bound))
+	open, _ := directAndHTTP(t)
+	bounded, err := catalog.New(catalog.Config{BaseURL: "http://memcatalog.invalid", Token: catalog.StaticToken(testToken),
+		MaxResponseBytes: bound, HTTPClient: &http.Client{Transport: handlerTransport{open.Handler()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooLarge := func(what string, derr, herr error) {
+		t.Helper()
+		if !errors.Is(derr, catalog.ErrResponseTooLarge) || !errors.Is(derr, catalog.ErrUnavailable) {
+			t.Fatalf("%s: got %v, want the response-too-large error", what, derr)
+		}
+		if herr == nil || derr.Error() != herr.Error() {
+			t.Fatalf("%s: errors differ:\ndirect: %v\nclient: %v", what, derr, herr)
+		}
+	}
+	q := catalog.Query{Limit: 100}
+	_, derr := c.Query(ctx, q)
+	_, herr := bounded.Query(ctx, q)
+	tooLarge("query", derr, herr)
+
+	refs := make([]string, 0, 50)
+	open.Versions(func(v Version) {
+		if len(refs) < 50 {
+			refs = append(refs, v.Ref)
+		}
+	})
+	_, derr = c.GetByRefs(ctx, refs, nil)
+	_, herr = bounded.GetByRefs(ctx, refs, nil)
+	tooLarge("by refs", derr, herr)
+
+	// A projection small enough passes; the same page whole does not.
+	p, err := c.Query(ctx, catalog.Query{Limit: 20, Fields: []string{"kind"}})
+	if err != nil || len(p.Items) != 20 {
+		t.Fatalf("a small projected page: %d items, %v", len(p.Items), err)
+	}
+	// One entity within the bound is served whole, as through the client.
+	raw, err := c.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-four"})
+	if err != nil || len(raw) == 0 || len(raw) > bound {
+		t.Fatalf("one entity: %d bytes, %v", len(raw), err)
+	}
+	// Facets whose values exceed the bound are refused too.
+	tiny, _ := directAndHTTP(t, MaxAnswerBytes(200))
+	if _, err := tiny.Facets(ctx, []string{"metadata.name"}, nil); !errors.Is(err, catalog.ErrResponseTooLarge) {
+		t.Fatalf("facets over the bound: %v", err)
+	}
+	if _, err := tiny.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-four"}); !errors.Is(err, catalog.ErrResponseTooLarge) {
+		t.Fatalf("an entity over the bound: %v", err)
+	}
+}
+
+// TestDirectDeadlines: a call whose context's deadline has passed, or that
+// outlives CallTimeout, fails as the client fails a request that timed
+// out; a canceled one as the client fails a canceled request.
+func TestDirectDeadlines(t *testing.T) {
+	c, _ := directAndHTTP(t)
+	// A real HTTP server: the client's transport honours its context.
+	hs := httptest.NewServer(c.Handler())
+	t.Cleanup(hs.Close)
+	cl, err := catalog.New(catalog.Config{BaseURL: hs.URL, Token: catalog.StaticToken(testToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	q := catalog.Query{Limit: 5}
+	_, derr := c.Query(past, q)
+	_, herr := cl.Query(past, q)
+	if !errors.Is(derr, catalog.ErrUnavailable) || herr == nil || derr.Error() != herr.Error() {
+		t.Fatalf("past deadline:\ndirect: %v\nclient: %v", derr, herr)
+	}
+	canceled, stop := context.WithCancel(context.Background())
+	stop()
+	_, derr = c.GetByName(canceled, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-four"})
+	_, herr = cl.GetByName(canceled, catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-four"})
+	if !errors.Is(derr, context.Canceled) || herr == nil || derr.Error() != herr.Error() {
+		t.Fatalf("canceled:\ndirect: %v\nclient: %v", derr, herr)
+	}
+	// A call timeout shorter than any call: every call times out.
+	quick, _ := directAndHTTP(t, CallTimeout(time.Nanosecond))
+	time.Sleep(time.Millisecond)
+	for what, call := range map[string]func() error{
+		"query": func() error { _, err := quick.Query(context.Background(), q); return err },
+		"get": func() error {
+			_, err := quick.GetByName(context.Background(), catalog.Ref{Kind: "component", Namespace: "default", Name: "svc-four"})
+			return err
+		},
+		"refs": func() error {
+			_, err := quick.GetByRefs(context.Background(), []string{"component:default/svc-four"}, nil)
+			return err
+		},
+		"facets": func() error { _, err := quick.Facets(context.Background(), []string{"kind"}, nil); return err },
+	} {
+		if err := call(); !errors.Is(err, catalog.ErrUnavailable) || !strings.HasSuffix(err.Error(), ": timed out") {
+			t.Errorf("%s past the call timeout: %v", what, err)
+		}
+	}
+	// A generous one leaves calls alone.
+	slow, _ := directAndHTTP(t, CallTimeout(time.Minute))
+	if p, err := slow.Query(context.Background(), q); err != nil || len(p.Items) != 5 {
+		t.Fatalf("within the call timeout: %v", err)
 	}
 }

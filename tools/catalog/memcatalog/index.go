@@ -110,15 +110,39 @@ func (idx *searchIndex) orig(r keyRow) string {
 
 // trim gives every list of the index its exact length, so that a built
 // index holds no spare capacity left by appends.
-func (idx *searchIndex) trim() {
+func (idx *searchIndex) trim() { idx.trimPaced(nil) }
+
+// trimPaced is trim with step called after every trimStepBytes copied,
+// so that a caller can collect the lists copied from (see Builder.Pace).
+// A list within an eighth of its length is kept as it is.
+func (idx *searchIndex) trimPaced(step func()) {
+	copied := 0
+	paced := func(n int) {
+		copied += n
+		if step != nil && copied >= trimStepBytes {
+			step()
+			copied = 0
+		}
+	}
 	for k, l := range idx.exists {
-		idx.exists[k] = slices.Clone(l)
+		if cap(l)-len(l) > len(l)/8 {
+			idx.exists[k] = slices.Clone(l)
+			paced(4 * len(l))
+		}
 	}
 	for k, rows := range idx.byKey {
-		idx.byKey[k] = slices.Clone(rows)
+		if cap(rows)-len(rows) > len(rows)/8 {
+			idx.byKey[k] = slices.Clone(rows)
+			paced(24 * len(rows))
+		}
 	}
-	idx.origs = slices.Clone(idx.origs)
+	if cap(idx.origs)-len(idx.origs) > len(idx.origs)/8 {
+		idx.origs = slices.Clone(idx.origs)
+	}
 }
+
+// trimStepBytes is how much trimPaced copies between two steps.
+const trimStepBytes = 1 << 20
 
 // renumber moves every entity from position p to remap[p] (a permutation;
 // exists lists are sets, so they need no order).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/tidwall/gjson"
@@ -51,6 +52,7 @@ type Builder struct {
 	idx     *searchIndex // positions in the order of Add until Catalog
 	flat    *flattener
 	prev    *Catalog // see Share
+	pace    func()   // see Pace
 	err     error
 }
 
@@ -68,6 +70,12 @@ func NewBuilder(opts ...Option) *Builder {
 // unchanged entity's text once while both copies are alive (the new index
 // points into the old text). prev is not changed.
 func (b *Builder) Share(prev *Catalog) { b.prev = prev }
+
+// Pace makes Catalog call step between its stages and every megabyte of
+// index it copies: a caller that keeps the heap near its live size (the
+// mirror's full sync collects garbage in step) can then collect the
+// lists Catalog copies from before it copies more.
+func (b *Builder) Pace(step func()) { b.pace = step }
 
 // Len is the number of entities added so far.
 func (b *Builder) Len() int { return len(b.c.entries) }
@@ -124,8 +132,16 @@ func (b *Builder) Catalog() (*Catalog, error) {
 	}
 	b.err = errors.New("memcatalog: Builder.Catalog called twice")
 	c := b.c
-	b.seenRef, b.seenUID, b.flat, b.prev = nil, nil, nil, nil
+	step := b.pace
+	if step == nil {
+		step = func() {}
+	}
+	b.seenRef, b.seenUID, b.flat, b.prev, b.pace = nil, nil, nil, nil, nil
+	step()
 	sort.Slice(c.entries, func(x, y int) bool { return c.entries[x].uid < c.entries[y].uid })
+	if cap(c.entries)-len(c.entries) > len(c.entries)/8 {
+		c.entries = slices.Clone(c.entries)
+	}
 	remap := make([]int32, len(c.entries))
 	c.byRef = make(map[string]*entry, len(c.entries))
 	for i, en := range c.entries {
@@ -134,10 +150,13 @@ func (b *Builder) Catalog() (*Catalog, error) {
 		c.byRef[en.ref] = en
 	}
 	b.idx.renumber(remap)
+	remap = nil //nolint:ineffassign,wastedassign // garbage for the step below
+	step()
 	b.idx.n = len(c.entries)
 	b.idx.sortKeyRows()
-	b.idx.trim()
+	b.idx.trimPaced(step)
 	c.idx = b.idx
+	step()
 	return c, nil
 }
 
@@ -181,6 +200,8 @@ func (c *Catalog) Update(upserts []json.RawMessage, remove []string) (*Catalog, 
 		token:       c.token,
 		maxRecorded: c.maxRecorded,
 		verbatim:    true,
+		maxAnswer:   c.maxAnswer,
+		timeout:     c.timeout,
 		byRef:       make(map[string]*entry, len(c.entries)+len(fresh)),
 		entries:     make([]*entry, 0, len(c.entries)+len(fresh)),
 	}

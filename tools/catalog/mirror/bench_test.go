@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -307,7 +308,7 @@ func rawItems(b *testing.B, n, version int) []json.RawMessage {
 	// so that nothing but the cache keeps the "Backstage" catalog alive.
 	var items []json.RawMessage
 	m := &Mirror{cfg: Config{Upstream: upstreamCatalog(b, n, version), PageSize: 1000, MaxEntities: DefaultMaxEntities}}
-	if err := m.pages(context.Background(), nil, func(p []json.RawMessage) error {
+	if err := m.pages(context.Background(), nil, func(p []json.RawMessage, _ int) error {
 		items = append(items, p...)
 		return nil
 	}); err != nil {
@@ -370,7 +371,7 @@ type pageUpstream struct {
 }
 
 // newPageUpstream writes items to a temporary file.
-func newPageUpstream(b *testing.B, items []json.RawMessage) *pageUpstream {
+func newPageUpstream(b testing.TB, items []json.RawMessage) *pageUpstream {
 	f, err := os.CreateTemp(b.TempDir(), "pages")
 	if err != nil {
 		b.Fatal(err)
@@ -434,15 +435,32 @@ func heapObjects(s []metrics.Sample) uint64 {
 	return s[0].Value.Uint64()
 }
 
+// heapGrowthFromEnv is MIRROR_HEAP_GROWTH, the HeapGrowth the memory
+// benchmarks use (unset: the default; -1: the runtime's pacing only).
+func heapGrowthFromEnv(b testing.TB) float64 {
+	g := os.Getenv("MIRROR_HEAP_GROWTH")
+	if g == "" {
+		return 0
+	}
+	v, err := strconv.ParseFloat(g, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
 // BenchmarkFullSyncMemory: the heap a full sync needs, from an upstream
 // that costs nothing and holds its pages in a file: live heap afterwards
 // (after GC), the peak of the heap during the sync (sampled every
 // millisecond; garbage not yet collected included, as the process's RSS
 // sees it), the bytes allocated and the CPU time the process spent (cpu-s:
 // what the sync costs, whatever else the machine runs); jsonMB is the catalog's JSON as
-// Backstage serves it, the yardstick of the other three.
+// Backstage serves it, the yardstick of the other three. MIRROR_HEAP_GROWTH
+// sets Config.HeapGrowth (-1: the runtime's pacing only, as before the
+// pacer).
 //
 //	go test -run '^$' -bench FullSyncMemory -benchtime 1x ./tools/catalog/mirror/
+//	MIRROR_HEAP_GROWTH=-1 go test -run '^$' -bench FullSyncMemory -benchtime 1x ./tools/catalog/mirror/
 func BenchmarkFullSyncMemory(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
@@ -461,7 +479,7 @@ func BenchmarkFullSyncMemory(b *testing.B) {
 				base := heapInUse()
 				var ms0, ms1 runtime.MemStats
 				runtime.ReadMemStats(&ms0)
-				m, err := New(Config{Upstream: up})
+				m, err := New(Config{Upstream: up, HeapGrowth: heapGrowthFromEnv(b)})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -109,7 +109,37 @@ type Config struct {
 	// ChangeRetention is how long the default log keeps a change.
 	// Default DefaultChangeRetention.
 	ChangeRetention time.Duration
+	// MaxAnswerBytes bounds each answer served from the copy as the
+	// catalog client's MaxResponseBytes bounds Backstage's (the same
+	// setting, backstage.maxResponseBytes): a larger answer is refused
+	// with the client's error for it (catalog.ErrResponseTooLarge).
+	// Default catalog.DefaultMaxResponseBytes; negative: no bound.
+	MaxAnswerBytes int64
+	// CallTimeout bounds each call served from the copy as the client's
+	// Timeout bounds a request (backstage.timeout); the call's context's
+	// deadline applies too. Default catalog.DefaultTimeout; negative:
+	// the context's deadline only.
+	CallTimeout time.Duration
+	// Span, when set, is called at the start of every call served from the
+	// copy with a fixed operation name (query, get, refs, facets, as the
+	// client's Observer names them) and returns the context the call runs
+	// in and the function that ends the span with the call's error: the
+	// mirror's equivalent of the client's span per request to Backstage.
+	Span SpanFunc
+	// HeapGrowth bounds the heap while a full sync builds the new copy:
+	// the sync collects garbage, and returns it to the system, whenever
+	// the heap exceeds (1 + HeapGrowth) times the live heap the finished
+	// copy will need (projected from the entities indexed so far and
+	// Backstage's count), plus 4 MiB, instead of letting the runtime's
+	// pacing (GOGC) double it (pacer.go). Lower costs more CPU during full
+	// syncs. Default DefaultHeapGrowth (0.05); negative: the runtime's
+	// pacing only.
+	HeapGrowth float64
 }
+
+// SpanFunc starts a span for one call served from the copy (see
+// Config.Span).
+type SpanFunc func(ctx context.Context, op string) (context.Context, func(err error))
 
 // Report describes one sync attempt.
 type Report struct {
@@ -124,6 +154,9 @@ type Report struct {
 	Entities int
 	// Added, Changed and Removed count what a delta sync applied.
 	Added, Changed, Removed int
+	// Collections counts the garbage collections a full sync forced to
+	// keep its heap near the copy's size (Config.HeapGrowth).
+	Collections int
 	// Err is the failure, if any; the previous copy then stays.
 	Err error
 }
@@ -303,7 +336,18 @@ func New(cfg Config) (*Mirror, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording()}
+	if cfg.MaxAnswerBytes == 0 {
+		cfg.MaxAnswerBytes = catalog.DefaultMaxResponseBytes
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = catalog.DefaultTimeout
+	}
+	if cfg.HeapGrowth == 0 {
+		cfg.HeapGrowth = DefaultHeapGrowth
+	}
+	m.cfg = cfg
+	m.opts = []memcatalog.Option{memcatalog.Verbatim(), memcatalog.WithoutRecording(),
+		memcatalog.MaxAnswerBytes(cfg.MaxAnswerBytes), memcatalog.CallTimeout(cfg.CallTimeout)}
 	return m, nil
 }
 
@@ -343,7 +387,12 @@ func (m *Mirror) stale(s *snapshot) bool { return m.cfg.Now().Sub(s.syncedAt) > 
 // mirror is not ready: never synced, or stale (older than MaxStaleness).
 
 // Query is catalog.Client.Query, answered from the copy.
-func (m *Mirror) Query(ctx context.Context, q catalog.Query) (*catalog.Page, error) {
+func (m *Mirror) Query(ctx context.Context, q catalog.Query) (p *catalog.Page, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "query")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("query entities")
 	if err != nil {
 		return nil, err
@@ -352,7 +401,12 @@ func (m *Mirror) Query(ctx context.Context, q catalog.Query) (*catalog.Page, err
 }
 
 // GetByName is catalog.Client.GetByName, answered from the copy.
-func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage, error) {
+func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (e json.RawMessage, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "get")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("get entity " + r.String())
 	if err != nil {
 		return nil, err
@@ -361,7 +415,12 @@ func (m *Mirror) GetByName(ctx context.Context, r catalog.Ref) (json.RawMessage,
 }
 
 // GetByRefs is catalog.Client.GetByRefs, answered from the copy.
-func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) ([]json.RawMessage, error) {
+func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) (es []json.RawMessage, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "refs")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving(fmt.Sprintf("get %d entities by ref", min(len(refs), catalog.MaxRefsPerBatch)))
 	if err != nil {
 		return nil, err
@@ -370,7 +429,12 @@ func (m *Mirror) GetByRefs(ctx context.Context, refs []string, fields []string) 
 }
 
 // Facets is catalog.Client.Facets, answered from the copy.
-func (m *Mirror) Facets(ctx context.Context, facets []string, filters []catalog.Filter) (map[string][]catalog.FacetValue, error) {
+func (m *Mirror) Facets(ctx context.Context, facets []string, filters []catalog.Filter) (fs map[string][]catalog.FacetValue, err error) {
+	if m.cfg.Span != nil {
+		var end func(error)
+		ctx, end = m.cfg.Span(ctx, "facets")
+		defer func() { end(err) }()
+	}
 	c, err := m.serving("list facets")
 	if err != nil {
 		return nil, err
@@ -456,7 +520,7 @@ func (m *Mirror) finish(rep Report) (Report, error) {
 	} else {
 		m.lastErr.Store(nil)
 		m.log.Debug("catalog mirror synced", "full", rep.Full, "entities", rep.Entities, "added", rep.Added,
-			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration)
+			"changed", rep.Changed, "removed", rep.Removed, "duration", rep.Duration, "collections", rep.Collections)
 		// A healthy copy's age peaks at SyncInterval plus one sync's
 		// duration: say so when that reaches MaxStaleness.
 		if peak := m.cfg.SyncInterval + rep.Duration; peak >= m.cfg.MaxStaleness {
@@ -482,9 +546,20 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		// entities keep its text rather than a second one.
 		b.Share(prev.cat)
 	}
-	err := m.pages(ctx, nil, func(page []json.RawMessage) error {
-		if err := b.Add(page...); err != nil {
-			return fmt.Errorf("mirror: full sync: %w", err)
+	pacer := newHeapPacer(m.cfg.HeapGrowth)
+	if pacer != nil {
+		b.Pace(pacer.step)
+	}
+	err := m.pages(ctx, nil, func(page []json.RawMessage, total int) error {
+		pacer.expect(total)
+		for len(page) > 0 {
+			n := min(len(page), paceEvery)
+			if err := b.Add(page[:n]...); err != nil {
+				return fmt.Errorf("mirror: full sync: %w", err)
+			}
+			clear(page[:n]) // each entity's buffer goes as soon as it is indexed
+			page = page[n:]
+			pacer.indexed(n)
 		}
 		return nil
 	})
@@ -502,6 +577,9 @@ func (m *Mirror) fullSync(ctx context.Context) Report {
 		} else {
 			err = fmt.Errorf("mirror: full sync: %w", err)
 		}
+	}
+	if pacer != nil {
+		rep.Collections = pacer.collections
 	}
 	return m.report(rep, err)
 }
@@ -525,7 +603,7 @@ func (m *Mirror) deltaSync(ctx context.Context) Report {
 
 	type listed struct{ ref, etag string }
 	upstream := make(map[string]listed, cur.cat.Len())
-	err := m.pages(ctx, versionFields, func(page []json.RawMessage) error {
+	err := m.pages(ctx, versionFields, func(page []json.RawMessage, _ int) error {
 		for _, it := range page {
 			r := gjson.GetManyBytes(it, versionFields...)
 			uid := r[3].String()
@@ -617,7 +695,9 @@ func (m *Mirror) fetch(ctx context.Context, refs []string) ([]json.RawMessage, e
 // pages reads every entity with by-query and cursors, fields projected
 // when given, and hands each page to fn. A page too large for the client's
 // response bound is asked again at half the size (down to one entity).
-func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawMessage) error) error {
+// fn is also told Backstage's count of the entities (its totalItems,
+// given with the first page: 0 after it).
+func (m *Mirror) pages(ctx context.Context, fields []string, fn func(page []json.RawMessage, total int) error) error {
 	limit := m.cfg.PageSize
 	q := catalog.Query{Limit: limit, Fields: fields}
 	n := 0
@@ -636,7 +716,7 @@ func (m *Mirror) pages(ctx context.Context, fields []string, fn func([]json.RawM
 		if n > m.cfg.MaxEntities {
 			return fmt.Errorf("mirror: Backstage holds more than maxEntities (%d) entities", m.cfg.MaxEntities)
 		}
-		if err := fn(p.Items); err != nil {
+		if err := fn(p.Items, p.TotalItems); err != nil {
 			return err
 		}
 		if p.NextCursor == "" || len(p.Items) == 0 {

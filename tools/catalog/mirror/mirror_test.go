@@ -671,3 +671,94 @@ func TestPeriodicFullSync(t *testing.T) {
 	}
 	f.sameAnswers(t)
 }
+
+// TestAnswersKeepTheClientsBounds: the mirror bounds each answer as the
+// client bounds Backstage's (the same setting: a page larger than
+// MaxAnswerBytes is refused with the client's response-too-large error,
+// after a delta sync too), and a call past its deadline times out as a
+// request to Backstage would.
+func TestAnswersKeepTheClientsBounds(t *testing.T) {
+	const bound = 1500
+	f := setup(t, Config{MaxAnswerBytes: bound})
+	ctx := context.Background()
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bounded, err := catalog.New(catalog.Config{BaseURL: f.bs.srv.URL, Token: catalog.StaticToken(upstreamToken), MaxResponseBytes: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		_, merr := f.m.Query(ctx, catalog.Query{Limit: 14})
+		_, cerr := bounded.Query(ctx, catalog.Query{Limit: 14})
+		if !errors.Is(merr, catalog.ErrResponseTooLarge) || cerr == nil || merr.Error() != cerr.Error() {
+			t.Fatalf("%s: a page over the bound:\nmirror: %v\nclient: %v", when, merr, cerr)
+		}
+		if p, err := f.m.Query(ctx, catalog.Query{Limit: 1}); err != nil || len(p.Items) != 1 {
+			t.Fatalf("%s: a page within the bound: %v", when, err)
+		}
+	}
+	check("after the full sync")
+	f.bs.set(append(fixture(), component("newcomer", "team-a", "production")))
+	f.clk.Add(time.Minute)
+	if rep, err := f.m.Sync(ctx); err != nil || rep.Added != 1 {
+		t.Fatalf("delta: %+v %v", rep, err)
+	}
+	check("after a delta sync")
+
+	past, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := f.m.GetByName(past, catalog.Ref{Kind: "component", Namespace: "default", Name: "newcomer"}); !errors.Is(err, catalog.ErrUnavailable) ||
+		!strings.HasSuffix(err.Error(), ": timed out") {
+		t.Fatalf("past its deadline: %v", err)
+	}
+}
+
+// TestSpanPerCall: Config.Span is called once per call served from the
+// copy, with the client's operation name, and ends with the call's error.
+func TestSpanPerCall(t *testing.T) {
+	type ended struct {
+		op  string
+		err error
+	}
+	var got []ended
+	f := setup(t, Config{Span: func(ctx context.Context, op string) (context.Context, func(error)) {
+		return ctx, func(err error) { got = append(got, ended{op, err}) }
+	}})
+	ctx := context.Background()
+	// Not ready yet: a span with the fail-closed error.
+	if _, err := f.m.Query(ctx, catalog.Query{}); err == nil {
+		t.Fatal("served before the first sync")
+	}
+	if _, err := f.m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.GetByName(ctx, catalog.Ref{Kind: "component", Namespace: "default", Name: "nobody"}); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := f.m.GetByRefs(ctx, []string{"group:default/team-a"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Facets(ctx, []string{"kind"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	canceled, stop := context.WithCancel(ctx)
+	stop()
+	if _, err := f.m.Query(canceled, catalog.Query{}); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	want := []string{"query", "get", "refs", "facets", "query"}
+	if len(got) != len(want) {
+		t.Fatalf("%d spans, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].op != w {
+			t.Errorf("span %d: op %q, want %q", i, got[i].op, w)
+		}
+	}
+	if !errors.Is(got[0].err, catalog.ErrUnavailable) || !errors.Is(got[1].err, catalog.ErrNotFound) ||
+		got[2].err != nil || got[3].err != nil || !errors.Is(got[4].err, context.Canceled) {
+		t.Fatalf("spans ended with the wrong errors: %+v", got)
+	}
+}

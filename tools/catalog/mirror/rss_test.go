@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,10 +20,15 @@ import (
 // RSS (VmHWM) after the first full sync and after a second one (the old
 // copy serves while the new one is built), and the CPU time of the first.
 // The pages come from a file, as in BenchmarkFullSyncMemory. The garbage
-// collector's settings (GOGC, GOMEMLIMIT) pass to the helper.
+// collector's settings (GOGC, GOMEMLIMIT) pass to the helper, and so does
+// MIRROR_HEAP_GROWTH, the mirror's HeapGrowth (default: the mirror's
+// default; -1: the runtime's pacing only). gc-cpu-s is the CPU time the
+// garbage collector spent in the first sync (runtime/metrics), part of
+// cpu-s-first.
 //
 //	go test -run '^$' -bench 'FullSyncRSS/10k' -benchtime 1x ./tools/catalog/mirror/
-//	GOMEMLIMIT=380MiB go test -run '^$' -bench 'FullSyncRSS/100k' -benchtime 1x -timeout 30m ./tools/catalog/mirror/
+//	go test -run '^$' -bench 'FullSyncRSS/100k' -benchtime 1x -timeout 30m ./tools/catalog/mirror/
+//	MIRROR_HEAP_GROWTH=-1 go test -run '^$' -bench 'FullSyncRSS/100k' -benchtime 1x -timeout 30m ./tools/catalog/mirror/
 func BenchmarkFullSyncRSS(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
@@ -53,6 +59,8 @@ func BenchmarkFullSyncRSS(b *testing.B) {
 			b.ReportMetric(res.FirstKiB/1024, "rssMiB-first")
 			b.ReportMetric(res.SecondKiB/1024, "rssMiB-second")
 			b.ReportMetric(res.CPU, "cpu-s-first")
+			b.ReportMetric(res.GCCPU, "gc-cpu-s-first")
+			b.ReportMetric(res.Seconds, "s-first")
 		})
 	}
 }
@@ -60,6 +68,8 @@ func BenchmarkFullSyncRSS(b *testing.B) {
 type rssResult struct {
 	FirstKiB, SecondKiB float64 // VmHWM after the first and the second full sync
 	CPU                 float64 // CPU seconds of the first
+	GCCPU               float64 // of which the garbage collector's
+	Seconds             float64 // the first's duration
 }
 
 // TestRSSHelper is the process BenchmarkFullSyncRSS measures; run by any
@@ -82,16 +92,23 @@ func TestRSSHelper(t *testing.T) {
 	for i := range up.ends {
 		up.ends[i] = int64(binary.LittleEndian.Uint64(raw[i*8:])) //nolint:gosec // written from int64 offsets
 	}
-	m, err := New(Config{Upstream: up, SyncInterval: time.Hour, MaxStaleness: 2 * time.Hour})
+	cfg := Config{Upstream: up, SyncInterval: time.Hour, MaxStaleness: 2 * time.Hour}
+	cfg.HeapGrowth = heapGrowthFromEnv(t)
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res rssResult
-	c0 := cpuTime()
+	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	gc0 := gc[0].Value.Float64()
+	c0, t0 := cpuTime(), time.Now()
 	if _, err := m.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	res.CPU = (cpuTime() - c0).Seconds()
+	res.CPU, res.Seconds = (cpuTime() - c0).Seconds(), time.Since(t0).Seconds()
+	metrics.Read(gc)
+	res.GCCPU = gc[0].Value.Float64() - gc0
 	res.FirstKiB = vmHWM(t)
 	if _, err := m.FullSync(context.Background()); err != nil {
 		t.Fatal(err)
