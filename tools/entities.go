@@ -20,9 +20,10 @@ var fieldsParam = param{name: "fields", typ: tStrings, max: 50, maxLen: 128,
 
 var getEntityParams = []param{
 	{name: "ref", typ: tString, desc: "kind:namespace/name, e.g. component:default/orders-service; or kind and name."},
-	{name: "kind", typ: tString, desc: "With name."},
-	{name: "namespace", typ: tString, desc: "With kind and name."},
-	{name: "name", typ: tString, desc: "With kind."},
+	// kind, namespace and name spell a ref (see ref's description).
+	{name: "kind", typ: tString},
+	{name: "namespace", typ: tString},
+	{name: "name", typ: tString},
 	{name: "detail", typ: tString, enum: []string{"summary", "full"}, def: "summary",
 		desc: "summary: the line described above (up to 5 names per relation type). full: as stored, secrets redacted."},
 	fieldsParam,

@@ -54,7 +54,7 @@ func OutputSchema(tool string) (json.RawMessage, error) {
 		if err == nil {
 			var item *jsonschema.Schema
 			if item, err = entityShape(); err == nil {
-				s.Properties["items"].Items = &jsonschema.Schema{AnyOf: item.AnyOf}
+				s.Properties["items"].Items = item
 			}
 		}
 	default:
@@ -81,6 +81,8 @@ func entityShape() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The branches are objects: the type is said once, around them.
+	sum.Type, doc.Type = "", ""
 	return &jsonschema.Schema{Type: "object", AnyOf: []*jsonschema.Schema{sum, doc}}, nil
 }
 
