@@ -683,6 +683,65 @@ func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
 	return nil, false
 }
 
+// promptFor names the shipped prompt (Prompts) that answers a question:
+// an agent that picks the prompt for the question and follows its text
+// literally.
+var promptFor = map[string]string{
+	"own-1": "who-owns", "own-2": "who-owns", "own-3": "who-owns", "own-4": "who-owns", "doc-4": "who-owns", "onb-3": "who-owns",
+	"imp-1": "blast-radius", "imp-2": "blast-radius", "imp-3": "blast-radius", "chg-2": "blast-radius",
+	"onb-1": "onboard-system", "onb-2": "onboard-system", "onb-4": "onboard-system",
+	"api-1": "review-api", "api-4": "review-api", "api-5": "review-api", "chg-1": "review-api",
+}
+
+// promptStep is one numbered step of a prompt that says to call a tool:
+// "2. Call catalog_search_entities with system S and limit 100 …". Steps
+// that only say when to call something ("If …, call …") are not followed.
+var promptStep = regexp.MustCompile(`(?m)^\d+\. Call (catalog_\w+) with (ref|system) (\S+?)[:.]?(?: and (depth|limit) (\d+))?[:.]?(?:\s|$)`)
+
+// promptPath is the path of an agent that follows the prompt's text on
+// subject: the calls its numbered steps name, with the arguments they
+// give; and the prompt's text, which the model reads too. It fails the
+// test when the prompt names no call.
+func promptPath(t *testing.T, name, subject string) ([]qcall, string) {
+	t.Helper()
+	var pr *Prompt
+	for _, p := range Prompts() {
+		if p.Name == name {
+			pr = &p
+		}
+	}
+	if pr == nil {
+		t.Fatalf("no prompt %q", name)
+	}
+	var out []qcall
+	text := pr.Text(subject)
+	for _, m := range promptStep.FindAllStringSubmatch(text, -1) {
+		args := map[string]any{m[2]: m[3]}
+		if m[4] != "" {
+			n := 0
+			_, _ = fmt.Sscanf(m[5], "%d", &n)
+			args[m[4]] = n
+		}
+		b, _ := json.Marshal(args)
+		out = append(out, qcall{tool: m[1], args: string(b)})
+	}
+	if len(out) == 0 {
+		t.Fatalf("prompt %s names no call:\n%s", name, text)
+	}
+	return out, text
+}
+
+// subjectOf is what a question asks about: the ref, or the system, its
+// best path starts from.
+func subjectOf(best []qcall) string {
+	var a struct {
+		Ref    string `json:"ref"`
+		System string `json:"system"`
+	}
+	_ = json.Unmarshal([]byte(best[0].args), &a)
+	return firstNonEmpty(a.Ref, a.System)
+}
+
 // withLinks guards a predicate on metadata.links against entities that
 // have none.
 type linkPred func(m map[string]any) bool
@@ -780,9 +839,9 @@ func TestQuestionSuite(t *testing.T) {
 		}})
 	}
 	var table strings.Builder
-	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | 10k: best | 10k: literal | 10k: summaries only |\n|---|---|---|---|---|---|---|---|\n")
+	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | demo: prompt | 10k: best | 10k: literal | 10k: summaries only | 10k: prompt |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	cells := map[string][]string{}
-	totals := map[string][6]int{}
+	totals := map[string][8]int{}
 	for _, cc := range cases {
 		t.Run(cc.name, func(t *testing.T) {
 			d := catalogDeps(t, cc.ents(t))
@@ -795,7 +854,7 @@ func TestQuestionSuite(t *testing.T) {
 				best, literal, facts, ok := qu.plan(o)
 				if !ok || len(facts) == 0 {
 					t.Errorf("%s (%s): no subject in this catalog", qu.id, qu.ask)
-					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a")
+					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a", "n/a")
 					continue
 				}
 				b := runPath(t, d, byName, best, facts)
@@ -809,12 +868,21 @@ func TestQuestionSuite(t *testing.T) {
 					paths["summaries-only"] = sm
 					sumCell = q("%d / %d", sm.calls, sm.bytes/4)
 				}
+				promptCell := "—"
+				var pm pathStats
+				if pr, ok := promptFor[qu.id]; ok {
+					calls, text := promptPath(t, pr, subjectOf(best))
+					pm = runPath(t, d, byName, calls, facts)
+					pm.bytes += len(text)
+					paths["prompt "+pr] = pm
+					promptCell = q("`%s` %d / %d", pr, pm.calls, pm.bytes/4)
+				}
 				for name, st := range paths {
 					if len(st.missing) > 0 {
 						t.Errorf("%s %q, %s path: the text lacks %q", qu.id, qu.ask, name, st.missing)
 					}
 				}
-				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell)
+				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell, promptCell)
 				tt := totals[cc.name]
 				tt[0] += b.calls
 				tt[1] += b.bytes / 4
@@ -822,20 +890,22 @@ func TestQuestionSuite(t *testing.T) {
 				tt[3] += l.bytes / 4
 				tt[4] += sm.calls
 				tt[5] += sm.bytes / 4
+				tt[6] += pm.calls
+				tt[7] += pm.bytes / 4
 				totals[cc.name] = tt
 			}
 		})
 	}
 	for _, qu := range questions {
 		row := cells[qu.id]
-		for len(row) < 6 {
+		for len(row) < 8 {
 			row = append(row, "—")
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s |\n", qu.ask, qu.area, strings.Join(row, " | "))
 	}
 	dm, gk := totals["demo"], totals["generated 10k"]
-	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
-		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5])
+	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
+		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], dm[6], dm[7], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5], gk[6], gk[7])
 	t.Log("\n" + table.String())
 	if len(cases) == 2 && !t.Failed() {
 		checkReadmeTable(t, table.String())
