@@ -46,6 +46,9 @@ func GetEntity(d *Deps) Tool {
 		switch f := a.list("fields"); {
 		case len(f) > 0:
 			proj = d.projection(ctx, nil, f)
+		case a.str("detail") != "full" && ref.Kind == "api":
+			// An API's summary names its operations, from its definition.
+			proj = d.projection(ctx, append(slices.Clip(summaryFields), "spec.definition"), nil)
 		case a.str("detail") != "full":
 			proj = d.projection(ctx, summaryFields, nil)
 		}
@@ -69,6 +72,9 @@ func GetEntity(d *Deps) Tool {
 			return toolError(err), nil
 		}
 		s := sums[0]
+		if ref.Kind == "api" {
+			s.Operations, s.OperationsTotal = operations(s.Type, str(e.m, "spec", "definition"))
+		}
 		// The links name the entity they belong to by being in its
 		// answer: a short description says what each is.
 		links := []link{{ref: s.Owner, description: "owner"}, {ref: s.System, description: "system"}}
@@ -196,7 +202,7 @@ type SearchEntitiesResult struct {
 // the next page starts, so neither the page length, the cursor's presence
 // nor totalItems depend on hidden entities, masked fields or secret values.
 func SearchEntities(d *Deps) Tool {
-	t := newTool("catalog_search_entities", "Find catalog entities (all given filters must match): one summary line each, a nextCursor, the total on the last page. "+
+	t := newTool("catalog_search_entities", "Find catalog entities (all given filters must match): one summary line each, and a nextCursor. "+
 		"E.g. what team X owns (owner), what is in system Y (system), PCI scope (labels), who consumes API X (relations consumesApi=X).", schema(searchParams), "Search catalog entities")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, searchParams)
@@ -312,7 +318,7 @@ func SearchEntities(d *Deps) Tool {
 		}
 		return result(out, head+lines.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "A head with the count (the total on a last page), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the count (and the total, when one page holds them all or the catalog can count the caller's view), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
 }
 
 // maxSearchScan bounds the catalog entities one search call examines.

@@ -587,9 +587,10 @@ var questions = []question{
 
 // summaryOnly is each question's path for an agent that reads summaries
 // alone (catalog_get_entity and catalog_search_entities, default detail):
-// the best path where it is one already, else the calls below. Counting
-// questions (facets) and an API's operations (its definition) have none.
-func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
+// the best path where it is one already, else the calls below. A counting
+// question is answered from the lines it lists, so its facts are the ones
+// the agent counts (facts nil: the question's own).
+func summaryOnly(o *oracle, id string, best []qcall) (path []qcall, facts []string, ok bool) {
 	summaryTools := true
 	for _, c := range best {
 		summaryTools = summaryTools && (c.tool == "catalog_get_entity" || c.tool == "catalog_search_entities") && !strings.Contains(c.args, `"fields"`)
@@ -650,9 +651,51 @@ func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
 		}
 		return out
 	}
+	prodServices := `{"kind":"Component","type":"service","lifecycle":"production","limit":100}`
 	switch id {
-	case "own-9", "life-3", "api-5":
-		return nil, false
+	case "own-9":
+		// Every production service, each line naming its owner (or the
+		// head, when they share one): the agent counts per owner.
+		facts := []string{"each has type=service lifecycle=production"}
+		counts := map[string]int{}
+		for _, m := range o.ents {
+			if o.kind(m) == "component" && str(m, "spec", "type") == "service" && str(m, "spec", "lifecycle") == "production" {
+				facts = append(facts, m[refKey].(string))
+				for _, ow := range o.relsOf(m, "ownedBy") {
+					counts[ow]++
+				}
+			}
+		}
+		top, n := "", 0
+		for v, c := range counts {
+			if c > n || c == n && v < top {
+				top, n = v, c
+			}
+		}
+		return []qcall{{tool: "catalog_search_entities", args: prodServices, page: true}}, append(facts, "owner="+top), true
+	case "life-3":
+		// Every production service: the agent counts the lines (a
+		// search filtered on type or lifecycle gives no total, which
+		// could count what the caller may not see).
+		return []qcall{{tool: "catalog_search_entities", args: prodServices, page: true}},
+			o.matching(and(kindIs("Component"), specIs("type", "service"), specIs("lifecycle", "production"))), true
+	case "api-5":
+		// An API's summary names its operations.
+		return []qcall{get(x)}, nil, true
+	}
+	if p, ok := summaryPath(o, id, x, get, search, withOwner, impact); ok {
+		return p, nil, true
+	}
+	if summaryTools {
+		return best, nil, true
+	}
+	return nil, nil, false
+}
+
+// summaryPath is summaryOnly's path for the questions whose facts are the
+// suite's own.
+func summaryPath(o *oracle, id, x string, get func(string) qcall, search func(string) qcall, withOwner func() []qcall, impact func(int, bool) []qcall) ([]qcall, bool) {
+	switch id {
 	case "own-1", "own-5":
 		return []qcall{get(x)}, true
 	case "own-2", "onb-3":
@@ -676,9 +719,6 @@ func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
 		return []qcall{search("dependsOn=" + x)}, true
 	case "api-1", "chg-1":
 		return []qcall{search("consumesApi=" + x)}, true
-	}
-	if summaryTools {
-		return best, true
 	}
 	return nil, false
 }
@@ -860,11 +900,14 @@ func TestQuestionSuite(t *testing.T) {
 				b := runPath(t, d, byName, best, facts)
 				l := runPath(t, d, byName, literal, facts)
 				paths := map[string]pathStats{"best": b, "literal": l}
-				sumCell := "n/a (counting or a definition)"
-				sp, hasSum := summaryOnly(o, qu.id, best)
+				sumCell := "n/a"
+				sp, sumFacts, hasSum := summaryOnly(o, qu.id, best)
 				var sm pathStats
 				if hasSum {
-					sm = runPath(t, d, byName, sp, facts)
+					if sumFacts == nil {
+						sumFacts = facts
+					}
+					sm = runPath(t, d, byName, sp, sumFacts)
 					paths["summaries-only"] = sm
 					sumCell = q("%d / %d", sm.calls, sm.bytes/4)
 				}
