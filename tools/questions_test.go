@@ -937,9 +937,41 @@ func TestQuestionSuite(t *testing.T) {
 				tt[7] += pm.bytes / 4
 				totals[cc.name] = tt
 			}
+			// What changed: on a mirror that saw the catalog change
+			// between two syncs.
+			sc := newChangeScene(t, cc.ents(t))
+			mirrorTools := map[string]Tool{}
+			for _, tl := range All(sc.mirror) {
+				mirrorTools[tl.Tool.Name] = tl
+			}
+			for _, cq := range changeQuestions {
+				best, literal, facts := cq.plan(sc)
+				b := runPath(t, sc.mirror, mirrorTools, best, facts)
+				l := runPath(t, sc.mirror, mirrorTools, literal, facts)
+				for name, st := range map[string]pathStats{"best": b, "literal": l} {
+					if len(st.missing) > 0 {
+						t.Errorf("%s %q, %s path: the text lacks %q", cq.id, cq.ask, name, st.missing)
+					}
+				}
+				cells[cq.id] = append(cells[cq.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), "n/a (no history)", "—")
+				tt := totals[cc.name]
+				tt[0] += b.calls
+				tt[1] += b.bytes / 4
+				tt[2] += l.calls
+				tt[3] += l.bytes / 4
+				totals[cc.name] = tt
+			}
 		})
 	}
+	rows := make([][3]string, 0, len(questions)+len(changeQuestions))
 	for _, qu := range questions {
+		rows = append(rows, [3]string{qu.id, qu.ask, qu.area})
+	}
+	for _, cq := range changeQuestions {
+		rows = append(rows, [3]string{cq.id, cq.ask + " (mirror mode)", cq.area})
+	}
+	for _, r := range rows {
+		qu := struct{ id, ask, area string }{r[0], r[1], r[2]}
 		row := cells[qu.id]
 		for len(row) < 8 {
 			row = append(row, "—")
