@@ -76,8 +76,11 @@ func GetEntity(d *Deps) Tool {
 			s.Operations, s.OperationsTotal = operations(s.Type, str(e.m, "spec", "definition"))
 		}
 		// The links name the entity they belong to by being in its
-		// answer: a short description says what each is.
-		links := []link{{ref: s.Owner, description: "owner"}, {ref: s.System, description: "system"}}
+		// answer: a short description says what each is. The owner (whom
+		// an engineer contacts) and an API's definition (which the text
+		// does not hold); not the system, which the text names and one
+		// read gives: each link costs the model about 40 tokens.
+		links := []link{{ref: s.Owner, description: "owner"}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "API definition", definition: true, apiType: s.Type})
 		}

@@ -45,7 +45,10 @@ func DefinitionMIME(typ string) string {
 // withLinks appends a resource link for each entity ref (owner, system,
 // the API's definition), so that a client can attach them as context
 // without another tool call. The refs are ones the result already names;
-// reading a link goes through the same checks as the tools.
+// reading a link goes through the same checks as the tools. An entity's
+// link carries no mimeType (optional; reading it says application/json):
+// the links reach the model with the text, so each byte counts. A
+// definition's link keeps its media type, which tells what it holds.
 func withLinks(res *mcp.CallToolResult, links ...link) *mcp.CallToolResult {
 	seen := map[string]bool{}
 	for _, l := range links {
@@ -53,7 +56,7 @@ func withLinks(res *mcp.CallToolResult, links ...link) *mcp.CallToolResult {
 		if uri == "" {
 			continue
 		}
-		mime := "application/json"
+		mime := ""
 		if l.definition {
 			uri += DefinitionSuffix
 			mime = DefinitionMIME(l.apiType)

@@ -403,20 +403,24 @@ var questions = []question{
 		return c, c, append(o.rel(a, "apiProvidedBy"), o.rel(a, "ownedBy")...), ok
 	}},
 	{"api-5", "apis", "What operations does API A offer?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
+		// Every path of an OpenAPI API with at most MaxOperationNames
+		// operations: its summary names them all; the description of
+		// catalog_get_api_definition is what a literal agent follows.
 		re := regexp.MustCompile(`(?m)^  (/[^:]+):`)
-		var path string
+		ops := regexp.MustCompile(`(?m)^    (get|put|post|delete|patch):`)
+		var paths []string
 		a, ok := o.find(func(m map[string]any) bool {
-			if o.kind(m) != "api" || str(m, "spec", "type") != "openapi" {
+			def := str(m, "spec", "definition")
+			if o.kind(m) != "api" || str(m, "spec", "type") != "openapi" || len(ops.FindAllString(def, -1)) > MaxOperationNames {
 				return false
 			}
-			mm := re.FindStringSubmatch(str(m, "spec", "definition"))
-			if mm != nil {
-				path = mm[1]
+			paths = nil
+			for _, mm := range re.FindAllStringSubmatch(def, -1) {
+				paths = append(paths, mm[1])
 			}
-			return mm != nil
+			return len(paths) > 0
 		})
-		c := one("catalog_get_api_definition", q(`{"ref":%q}`, a))
-		return c, c, []string{path}, ok
+		return one("catalog_get_entity", q(`{"ref":%q}`, a)), one("catalog_get_api_definition", q(`{"ref":%q}`, a)), paths, ok
 	}},
 	{"api-6", "apis", "What kind of API is A (OpenAPI, gRPC, …)?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
 		a, ok := o.find(func(m map[string]any) bool { return o.kind(m) == "api" && str(m, "spec", "type") == "grpc" })
