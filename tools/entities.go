@@ -86,7 +86,7 @@ func GetEntity(d *Deps) Tool {
 		}
 		return withLinks(result(s, s.line()), links...), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"); for an API, its operations (`GET /path`, `rpc Name`, …, up to 5). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
 }
 
 // refFromArgs reads either "ref" or kind/namespace/name.
