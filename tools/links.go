@@ -45,10 +45,9 @@ func DefinitionMIME(typ string) string {
 // withLinks appends a resource link for each entity ref (owner, system,
 // the API's definition), so that a client can attach them as context
 // without another tool call. The refs are ones the result already names;
-// reading a link goes through the same checks as the tools. An entity's
-// link carries no mimeType (optional; reading it says application/json):
-// the links reach the model with the text, so each byte counts. A
-// definition's link keeps its media type, which tells what it holds.
+// reading a link goes through the same checks as the tools. The links
+// reach the model with the text (about 40 tokens each), so a result
+// links only what an engineer acts on or the text lacks.
 func withLinks(res *mcp.CallToolResult, links ...link) *mcp.CallToolResult {
 	seen := map[string]bool{}
 	for _, l := range links {
@@ -56,7 +55,7 @@ func withLinks(res *mcp.CallToolResult, links ...link) *mcp.CallToolResult {
 		if uri == "" {
 			continue
 		}
-		mime := ""
+		mime := "application/json"
 		if l.definition {
 			uri += DefinitionSuffix
 			mime = DefinitionMIME(l.apiType)
