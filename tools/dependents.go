@@ -77,7 +77,7 @@ func FindDependents(d *Deps) Tool {
 		}
 		return result(out, out.text()), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "A head with the number of dependents and owning teams, then each dependent by hop with its type, lifecycle, owner, how it depends (dependsOn X, or consumes API A of X) and its on-call and chat annotations; then whom to tell: each owning team with title, e-mail, how many dependents it owns, chat channel and links.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the number of dependents and owning teams, then each dependent by hop with its type, lifecycle, owner, how it depends (dependsOn X, or consumes API A of X; on hop 1 \"dependsOn it\" or \"consumes A\", the entity asked about) and its on-call and chat annotations; then whom to tell: each owning team with title, e-mail, how many dependents it owns, chat channel and links.", Scope: ScopeRead}
 }
 
 // fetchAdmitted fetches entities by ref, admits them and prunes the names
@@ -295,7 +295,7 @@ func (r *DependentsResult) text() string {
 		case dep.Through != "" && strings.EqualFold(dep.Through, dep.On):
 			fmt.Fprintf(&b, " consumes %s", on)
 		case dep.Through != "" && on == "it":
-			fmt.Fprintf(&b, " consumes its %s", dep.Through)
+			fmt.Fprintf(&b, " consumes %s", dep.Through) // its API
 		case dep.Through != "":
 			fmt.Fprintf(&b, " consumes %s of %s", dep.Through, on)
 		default:

@@ -36,7 +36,7 @@ func TestFindDependents(t *testing.T) {
 	got := text(res)
 	for _, want := range []string{
 		"4 dependents",
-		"component:default/checkout-service", "consumes its api:default/orders-api",
+		"component:default/checkout-service", "consumes api:default/orders-api",
 		"component:default/shipping-service", "component:default/notification-service", "component:default/analytics-pipeline",
 		"group:default/team-checkout", "<checkout@acme-retail.example>", "slack.com/channel=team-checkout",
 		"pagerduty.com/service-id=PCHK7Q2",

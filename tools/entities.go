@@ -306,7 +306,7 @@ func SearchEntities(d *Deps) Tool {
 			n := firstTotal
 			out.TotalItems = &n
 		default:
-			out.Note = "totalItems is given on a last page, or when your rights and filters can be counted by the catalog itself; follow nextCursor for more"
+			out.Note = "totalItems is given when one page holds every match, or when your rights and filters can be counted by the catalog itself; follow nextCursor for more"
 		}
 		head := fmt.Sprintf("%d entities", len(out.Items))
 		if out.TotalItems != nil {
