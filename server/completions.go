@@ -132,9 +132,9 @@ func (c completer) CompletePromptArgument(ctx context.Context, prompt string, ar
 		return emptyCompletion(), nil
 	}
 	kind := ""
-	for _, p := range catalogPrompts {
-		if p.name == prompt {
-			kind = p.kind
+	for _, p := range tools.Prompts() {
+		if p.Name == prompt {
+			kind = p.Kind
 		}
 	}
 	return c.refs(ctx, kind, arg.Value)

@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"strings"
+
+	"github.com/backstage-mcp/backstage-mcp/tools"
 )
 
 // CatalogReference renders the README's reference of the resources,
@@ -16,16 +18,16 @@ func CatalogReference() string {
 			"`" + definitionMIME("graphql") + "`", "`" + definitionMIME("grpc") + "`", "`" + definitionMIME("other") + "`"}, ", "), resourceAPITool)
 	fmt.Fprintf(&b, "\n`resources/list` pages (%d a page) over the entities the caller may see, through `%s`.\n", resourcePageSize, resourceListTool)
 	b.WriteString("\n| prompt | argument | tools it names (listed only when all are granted) |\n|---|---|---|\n")
-	for _, p := range catalogPrompts {
+	for _, p := range tools.Prompts() {
 		arg := "`ref`"
-		if p.kind != "" {
-			arg += " (" + p.kind + ")"
+		if p.Kind != "" {
+			arg += " (" + p.Kind + ")"
 		}
-		tools := make([]string, len(p.tools))
-		for i, t := range p.tools {
-			tools[i] = "`" + t + "`"
+		names := make([]string, len(p.Tools))
+		for i, t := range p.Tools {
+			names[i] = "`" + t + "`"
 		}
-		fmt.Fprintf(&b, "| `%s`: %s | %s | %s |\n", p.name, p.title, arg, strings.Join(tools, ", "))
+		fmt.Fprintf(&b, "| `%s`: %s | %s | %s |\n", p.Name, p.Title, arg, strings.Join(names, ", "))
 	}
 	b.WriteString("\n| completion | completes from | call made |\n|---|---|---|\n")
 	b.WriteString("| prompt argument `ref` | entity refs as typed (`orders`, `component:ord`, `component:default/ord`) | `catalog_search_entities` |\n")

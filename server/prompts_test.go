@@ -70,11 +70,13 @@ func TestPromptsAnswerRight(t *testing.T) {
 			[]string{"domain:default/commerce", "component:default/checkout-service", "component:default/cart-service", "component:default/payments-service",
 				"component:default/money-lib", "api:default/payments-api", "resource:default/payments-db", "Runbook https://runbooks.acme-retail.example/checkout",
 				"group:default/team-checkout", "<checkout@acme-retail.example>"}, nil},
-		{"review-api", "api:default/orders-api", "who consumes API A, its operations, which teams must migrate",
+		{"review-api", "api:default/orders-api", "who consumes API A, who provides and owns it, its operations, which teams must migrate",
 			[]step{{"catalog_get_api_definition", `{"ref":"api:default/orders-api"}`},
 				{"catalog_find_dependents", `{"ref":"api:default/orders-api","depth":1}`},
+				{"catalog_get_entity", `{"ref":"api:default/orders-api"}`},
 				{"catalog_find_owner", `{"ref":"api:default/orders-api"}`}},
-			[]string{"openapi", "component:default/checkout-service", "group:default/team-checkout", "group:default/team-fulfillment"},
+			[]string{"openapi", "component:default/checkout-service", "group:default/team-checkout", "group:default/team-fulfillment",
+				"apiProvidedBy: component:default/orders-service"},
 			[]string{"shipping-service"}},
 	} {
 		t.Run(tc.prompt, func(t *testing.T) {

@@ -16,9 +16,9 @@ const (
 )
 
 var apiParams = []param{
-	{name: "ref", typ: tString, desc: "Ref of an API entity, e.g. api:default/payments-api or just payments-api (kind defaults to api)."},
+	{name: "ref", typ: tString, desc: "e.g. payments-api (kind defaults to api)."},
 	{name: "maxBytes", typ: tInt, min: 256, max: MaxDefinitionBytes, def: DefaultDefinitionBytes,
-		desc: fmt.Sprintf("Cut the definition to this many bytes (default %d, at most %d); a notice says when it was cut.", DefaultDefinitionBytes, MaxDefinitionBytes)},
+		desc: "Cut the definition here, with a notice."},
 }
 
 // APIDefinitionResult is the structured answer of catalog_get_api_definition.
@@ -35,9 +35,7 @@ type APIDefinitionResult struct {
 
 // GetAPIDefinition is catalog_get_api_definition: the spec text of an API.
 func GetAPIDefinition(d *Deps) Tool {
-	t := newTool("catalog_get_api_definition", "Return the definition of a Backstage API entity (OpenAPI, AsyncAPI, GraphQL SDL, gRPC proto, …) and its type, so you can see its "+
-		"endpoints, messages and schemas. Long definitions are cut to maxBytes with a notice. Find API refs with catalog_search_entities (kind API) or "+
-		"catalog_get_relations (providesApi/consumesApi).", schema(apiParams, "ref"), "Get API definition")
+	t := newTool("catalog_get_api_definition", "An API entity's definition (OpenAPI, AsyncAPI, GraphQL, gRPC, …) and type: its operations, messages and schemas.", schema(apiParams, "ref"), "Get API definition")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, e, res := d.rootEntity(ctx, req, apiParams, "api", func(ref catalog.Ref) error {
 			if !strings.EqualFold(ref.Kind, "api") {

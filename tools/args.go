@@ -33,19 +33,22 @@ type param struct {
 
 const defaultMaxLen = 256
 
-// schema renders the params as a JSON Schema object that rejects unknown keys.
+// schema renders the params as a JSON Schema object that rejects unknown
+// keys. The model reads it with every tools/list, so it says what a
+// caller chooses (types, enums, defaults, numeric ranges) and leaves out
+// the size guards (string lengths, list lengths), which decodeArgs
+// enforces and names in its errors; a parameter without a description is
+// described by its tool's.
 func schema(params []param, required ...string) json.RawMessage {
 	props := map[string]any{}
 	for _, p := range params {
-		s := map[string]any{"description": p.desc}
-		maxLen := p.maxLen
-		if maxLen == 0 {
-			maxLen = defaultMaxLen
+		s := map[string]any{}
+		if p.desc != "" {
+			s["description"] = p.desc
 		}
 		switch p.typ {
 		case tString:
 			s["type"] = "string"
-			s["maxLength"] = maxLen
 			if len(p.enum) > 0 {
 				s["enum"] = p.enum
 			}
@@ -54,15 +57,12 @@ func schema(params []param, required ...string) json.RawMessage {
 			s["minimum"] = p.min
 			s["maximum"] = p.max
 		case tStrings:
-			item := map[string]any{"type": "string", "maxLength": maxLen}
+			item := map[string]any{"type": "string"}
 			if len(p.enum) > 0 {
 				item["enum"] = p.enum
 			}
 			s["type"] = "array"
 			s["items"] = item
-			if p.max > 0 {
-				s["maxItems"] = p.max
-			}
 		}
 		if p.def != nil {
 			s["default"] = p.def

@@ -27,9 +27,9 @@ const MaxChangesListed = 200
 
 var changesParams = []param{
 	{name: "since", typ: tString, maxLen: 32, def: "168h",
-		desc: "How far back to look: a duration such as 24h, 168h (a week, the default) or 30m, or an RFC 3339 time."},
-	{name: "kind", typ: tString, desc: "Only changes to entities of this kind, e.g. Component."},
-	{name: "limit", typ: tInt, min: 1, max: MaxChangesListed, def: 50, desc: "Most changes to list, newest first, 1 to 200 (default 50)."},
+		desc: "A duration (30m, 24h) or an RFC 3339 time."},
+	{name: "kind", typ: tString, desc: "e.g. Component."},
+	{name: "limit", typ: tInt, min: 1, max: MaxChangesListed, def: 50, desc: "Most changes listed."},
 }
 
 // ChangeItem is one change the caller may see.
@@ -56,9 +56,8 @@ const needsMirror = "the change feed needs catalog mirror mode (catalog.mode: mi
 
 // ListChanges is catalog_list_changes: what was added, changed or removed.
 func ListChanges(d *Deps) Tool {
-	t := newTool("catalog_list_changes", "List the catalog entities added, changed or removed recently (default: the last 7 days), newest first, with the time the server saw each change. "+
-		"Use it for \"what changed in the catalog this week\". Needs catalog mirror mode; the answer says from when the feed knows changes "+
-		"(with state: redis it is kept across restarts for the retention window; in memory it starts when this server started).",
+	t := newTool("catalog_list_changes", "Catalog entities added, changed or removed recently, newest first, with when the server saw each change: \"what changed this week\". "+
+		"Needs mirror mode; the answer says from when the feed knows changes.",
 		schema(changesParams), "List catalog changes")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, changesParams)

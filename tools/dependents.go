@@ -18,8 +18,8 @@ const (
 )
 
 var dependentsParams = []param{
-	{name: "ref", typ: tString, desc: "Entity whose dependents you want, kind:namespace/name, e.g. component:default/orders-service, api:default/orders-api or resource:default/orders-db."},
-	{name: "depth", typ: tInt, min: 1, max: 4, def: 3, desc: "How many hops of dependents to follow, 1 to 4 (default 3). 1: only what depends on the entity directly."},
+	{name: "ref", typ: tString, desc: "e.g. component:default/orders-service, api:default/orders-api, resource:default/orders-db."},
+	{name: "depth", typ: tInt, min: 1, max: 4, def: 3, desc: "Hops; 1: direct dependents only."},
 }
 
 // Dependent is one entity that depends on the root, directly or through
@@ -64,10 +64,8 @@ type DependentsResult struct {
 // FindDependents is catalog_find_dependents: what depends on an entity,
 // transitively, and whom to tell.
 func FindDependents(d *Deps) Tool {
-	t := newTool("catalog_find_dependents", "Find everything that depends on a Backstage catalog entity, directly and transitively (default 3 hops), and whom to tell: "+
-		"each dependent with its owner, and each owning team with its e-mail and contacts (chat channel, on-call). A dependent is an entity with a dependsOn relation to it, "+
-		"or one that consumes an API it provides. Use it for \"what breaks if X goes down\", \"what is the blast radius of changing X\", \"who uses X\". "+
-		"Refs are written kind:namespace/name, e.g. component:default/orders-service.", schema(dependentsParams, "ref"), "Find what depends on an entity")
+	t := newTool("catalog_find_dependents", "What depends on a catalog entity, directly and transitively (dependsOn it, or consumes an API it provides), each with its owner; "+
+		"and whom to tell: each owning team with e-mail, chat and on-call. For \"what breaks if X goes down\", \"who uses X\".", schema(dependentsParams, "ref"), "Find what depends on an entity")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, root, res := d.rootEntity(ctx, req, dependentsParams, "", nil)
 		if res != nil {
@@ -79,7 +77,7 @@ func FindDependents(d *Deps) Tool {
 		}
 		return result(out, out.text()), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "A head with the number of dependents and owning teams, then each dependent by hop with its type, lifecycle, owner, how it depends (dependsOn X, or consumes API A of X) and its on-call and chat annotations; then whom to tell: each owning team with title, e-mail, how many dependents it owns, chat channel and links.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the number of dependents and owning teams, then each dependent by hop with its type, lifecycle, owner, how it depends (dependsOn X, or consumes API A of X; on hop 1 \"dependsOn it\" or \"consumes A\", the entity asked about) and its on-call and chat annotations; then whom to tell: each owning team with title, e-mail, how many dependents it owns, chat channel and links.", Scope: ScopeRead}
 }
 
 // fetchAdmitted fetches entities by ref, admits them and prunes the names
@@ -288,13 +286,20 @@ func (r *DependentsResult) text() string {
 		if len(attrs) > 0 {
 			fmt.Fprintf(&b, " [%s]", strings.Join(attrs, " "))
 		}
+		// The root, named in the head, is "it" on the lines of hop 1.
+		on := dep.On
+		if strings.EqualFold(on, r.Root) {
+			on = "it"
+		}
 		switch {
 		case dep.Through != "" && strings.EqualFold(dep.Through, dep.On):
-			fmt.Fprintf(&b, " consumes %s", dep.On)
+			fmt.Fprintf(&b, " consumes %s", on)
+		case dep.Through != "" && on == "it":
+			fmt.Fprintf(&b, " consumes %s", dep.Through) // its API
 		case dep.Through != "":
-			fmt.Fprintf(&b, " consumes %s of %s", dep.Through, dep.On)
+			fmt.Fprintf(&b, " consumes %s of %s", dep.Through, on)
 		default:
-			fmt.Fprintf(&b, " dependsOn %s", dep.On)
+			fmt.Fprintf(&b, " dependsOn %s", on)
 		}
 		if len(dep.Contacts) > 0 {
 			b.WriteString(";")

@@ -36,7 +36,7 @@ func TestFindDependents(t *testing.T) {
 	got := text(res)
 	for _, want := range []string{
 		"4 dependents",
-		"component:default/checkout-service", "consumes api:default/orders-api of component:default/orders-service",
+		"component:default/checkout-service", "consumes api:default/orders-api",
 		"component:default/shipping-service", "component:default/notification-service", "component:default/analytics-pipeline",
 		"group:default/team-checkout", "<checkout@acme-retail.example>", "slack.com/channel=team-checkout",
 		"pagerduty.com/service-id=PCHK7Q2",
@@ -62,7 +62,7 @@ func TestFindDependents(t *testing.T) {
 	}
 
 	got = text(call(t, FindDependents(d), openCtx(), `{"ref":"resource:default/orders-db","depth":1}`))
-	if !strings.Contains(got, "1 dependents") || !strings.Contains(got, "component:default/orders-service") || !strings.Contains(got, "dependsOn resource:default/orders-db") {
+	if !strings.Contains(got, "1 dependents") || !strings.Contains(got, "component:default/orders-service") || !strings.Contains(got, "dependsOn it") {
 		t.Errorf("orders-db:\n%s", got)
 	}
 	got = text(call(t, FindDependents(d), openCtx(), `{"ref":"component:default/money-lib","depth":1}`))

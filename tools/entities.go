@@ -16,25 +16,23 @@ import (
 )
 
 var fieldsParam = param{name: "fields", typ: tStrings, max: 50, maxLen: 128,
-	desc: "Only return these entity fields, as dot paths (e.g. metadata.name, spec.owner, metadata.annotations). Overrides detail."}
+	desc: "Only these fields, as dot paths (e.g. spec.owner, metadata.annotations); overrides detail."}
 
 var getEntityParams = []param{
-	{name: "ref", typ: tString, desc: "Entity ref, written kind:namespace/name (namespace defaults to \"default\"), e.g. component:default/orders-service or api:payments-api. Use either ref or kind+name."},
-	{name: "kind", typ: tString, desc: "Entity kind (Component, API, System, Domain, Resource, Group, User, …), with name."},
-	{name: "namespace", typ: tString, desc: "Entity namespace, with kind and name. Defaults to \"default\"."},
-	{name: "name", typ: tString, desc: "Entity name, with kind."},
+	{name: "ref", typ: tString, desc: "kind:namespace/name, e.g. component:default/orders-service; or kind and name."},
+	// kind, namespace and name spell a ref (see ref's description).
+	{name: "kind", typ: tString},
+	{name: "namespace", typ: tString},
+	{name: "name", typ: tString},
 	{name: "detail", typ: tString, enum: []string{"summary", "full"}, def: "summary",
-		desc: "summary (default): ref, title, description, type, lifecycle, owner, system, domain, tags, links, the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat channel, dashboards, runbook) " +
-			"and the names of related entities (APIs provided and consumed, dependencies, dependents, members; up to 5 per relation type, with how many more). full: the whole entity as stored in the catalog (secrets redacted)."},
+		desc: "summary: the line described above (up to 5 names per relation type). full: as stored, secrets redacted."},
 	fieldsParam,
 }
 
 // GetEntity is catalog_get_entity: one entity by ref.
 func GetEntity(d *Deps) Tool {
-	t := newTool("catalog_get_entity", "Look up one Backstage catalog entity by its ref and return what it is, who owns it, what it belongs to, its links, its repository, docs, on-call and chat annotations, "+
-		"and the names of the APIs it provides and consumes, what it depends on and what depends on it directly. "+
-		"Use this when you know the entity's name; use catalog_search_entities to find entities by kind, owner, type, tag or text. "+
-		"Refs are written kind:namespace/name, e.g. component:default/orders-service; namespace defaults to \"default\".", schema(getEntityParams), "Get catalog entity")
+	t := newTool("catalog_get_entity", "One catalog entity in one line: what it is, owner, system, domain, links, repository, docs, on-call and chat annotations, "+
+		"and the names of the APIs it provides and consumes, its dependencies and direct dependents. To find entities, use catalog_search_entities.", schema(getEntityParams), "Get catalog entity")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, getEntityParams)
 		if err != nil {
@@ -48,6 +46,9 @@ func GetEntity(d *Deps) Tool {
 		switch f := a.list("fields"); {
 		case len(f) > 0:
 			proj = d.projection(ctx, nil, f)
+		case a.str("detail") != "full" && ref.Kind == "api":
+			// An API's summary names its operations, from its definition.
+			proj = d.projection(ctx, append(slices.Clip(summaryFields), "spec.definition"), nil)
 		case a.str("detail") != "full":
 			proj = d.projection(ctx, summaryFields, nil)
 		}
@@ -71,15 +72,21 @@ func GetEntity(d *Deps) Tool {
 			return toolError(err), nil
 		}
 		s := sums[0]
+		if ref.Kind == "api" {
+			s.Operations, s.OperationsTotal = operations(s.Type, str(e.m, "spec", "definition"))
+		}
 		// The links name the entity they belong to by being in its
-		// answer: a short description says what each is.
-		links := []link{{ref: s.Owner, description: "owner"}, {ref: s.System, description: "system"}}
+		// answer: a short description says what each is. The owner (whom
+		// an engineer contacts) and an API's definition (which the text
+		// does not hold); not the system, which the text names and one
+		// read gives: each link costs the model about 40 tokens.
+		links := []link{{ref: s.Owner, description: "owner"}}
 		if strings.EqualFold(str(e.m, "kind"), "api") {
 			links = append(links, link{ref: s.Ref, description: "API definition", definition: true, apiType: s.Type})
 		}
 		return withLinks(result(s, s.line()), links...), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "One line: ref, title, type, lifecycle, owner, system, domain (its system's when it has none), tags, description, links (title and URL), the well-known annotations (repository, TechDocs, PagerDuty, Opsgenie, chat, dashboards, runbook) and the names of related entities per relation type (up to 5, \"and N more\"); for an API, its operations (`GET /path`, `rpc Name`, …, up to 5). `detail: full` gives the whole entity as JSON, `fields` the fields asked for.", Scope: ScopeRead}
 }
 
 // refFromArgs reads either "ref" or kind/namespace/name.
@@ -146,32 +153,30 @@ func compactJSON(v any) string {
 }
 
 var searchParams = []param{
-	{name: "kind", typ: tString, desc: "Entity kind: Component, API, System, Domain, Resource, Group, User, Location, Template."},
-	{name: "type", typ: tString, desc: "spec.type, e.g. service, website, library, openapi, database."},
-	{name: "owner", typ: tString, desc: "Owner ref, e.g. group:default/team-payments or just team-payments (kind defaults to group)."},
-	{name: "lifecycle", typ: tString, desc: "spec.lifecycle, e.g. production, experimental, deprecated."},
-	{name: "namespace", typ: tString, desc: "metadata.namespace."},
-	{name: "system", typ: tString, desc: "System ref the entities belong to, e.g. system:default/checkout or checkout."},
-	{name: "tags", typ: tStrings, max: 10, desc: "Entities carrying any of these tags."},
+	{name: "kind", typ: tString, desc: "Component, API, System, Domain, Resource, Group, User, Location, Template."},
+	{name: "type", typ: tString, desc: "spec.type, e.g. service, website, openapi."},
+	{name: "owner", typ: tString, desc: "e.g. team-payments (kind defaults to group)."},
+	{name: "lifecycle", typ: tString, desc: "e.g. production, experimental, deprecated."},
+	{name: "namespace", typ: tString},
+	{name: "system", typ: tString, desc: "e.g. checkout."},
+	{name: "tags", typ: tStrings, max: 10, desc: "Any of these."},
 	labelsParam, annotationsParam, relationParam,
-	{name: "text", typ: tString, desc: "Free text matched literally and case-insensitively against the names, titles and descriptions you can see.", maxLen: 128},
+	{name: "text", typ: tString, desc: "Matched literally, any case, in names, titles, descriptions.", maxLen: 128},
 	fieldsParam,
-	{name: "limit", typ: tInt, min: 1, max: 100, def: 20, desc: "Items per page, 1 to 100 (default 20)."},
-	{name: "cursor", typ: tString, maxLen: 16384, desc: "nextCursor from a previous call, to get the next page. The cursor keeps every argument of the first page (filters, limit, fields): " +
-		"pass it alone, or with the same arguments; a cursor with changed arguments is refused."},
-	{name: "order", typ: tString, enum: orderFields, desc: "Sort by this field; a leading - sorts descending."},
+	{name: "limit", typ: tInt, min: 1, max: 100, def: 20, desc: "Items per page."},
+	{name: "cursor", typ: tString, maxLen: 16384, desc: "nextCursor, alone: it keeps every other argument of the first page."},
+	{name: "order", typ: tString, enum: orderFields, desc: "- sorts descending."},
 }
 
 // The filters shared by search and facets on labels, annotations and
 // relations. Each is matched on the caller's view of the entity.
 var (
 	labelsParam = param{name: "labels", typ: tStrings, max: 10, maxLen: 320,
-		desc: "Labels the entities must all carry: \"key=value\" (exact, case-insensitive) or \"key\" (present with any value), e.g. acme-retail.example/tier=tier-1."}
+		desc: "All of: key=value (any case) or key (present), e.g. acme-retail.example/tier=tier-1."}
 	annotationsParam = param{name: "annotations", typ: tStrings, max: 10, maxLen: 320,
-		desc: "Annotations the entities must all carry: \"key=value\" (exact) or \"key\" (present), e.g. pagerduty.com/service-id or backstage.io/techdocs-ref."}
+		desc: "All of: key=value or key (present), e.g. pagerduty.com/service-id."}
 	relationParam = param{name: "relations", typ: tStrings, max: 10, maxLen: 320,
-		desc: "Relations the entities must all have, as \"type=ref\": consumesApi=api:default/orders-api (who consumes it), dependsOn=resource:default/orders-db (who depends on it), " +
-			"providesApi=…, dependencyOf=…, hasMember=user:default/…, memberOf=group:default/…, partOf=…"}
+		desc: "All of: type=ref, e.g. consumesApi=api:default/orders-api (its consumers), dependsOn=resource:default/orders-db (what needs it), memberOf=group:default/team-x."}
 )
 
 // orderFields are the sort keys offered to agents: only fields that no
@@ -200,10 +205,8 @@ type SearchEntitiesResult struct {
 // the next page starts, so neither the page length, the cursor's presence
 // nor totalItems depend on hidden entities, masked fields or secret values.
 func SearchEntities(d *Deps) Tool {
-	t := newTool("catalog_search_entities", "Find Backstage catalog entities by kind, type, owner, lifecycle, namespace, system, tags, labels, annotations, relations or free text; returns one compact summary per entity, "+
-		"a nextCursor for the next page and, on a last page, the total count. Use it to answer \"which services does team X own\", \"what APIs are in system Y\", "+
-		"\"which components are in PCI scope\" (labels), \"who consumes api X\" (relations consumesApi=X), or to find the ref of something before calling catalog_get_entity, catalog_find_dependents or catalog_find_owner. "+
-		"All given filters must match.", schema(searchParams), "Search catalog entities")
+	t := newTool("catalog_search_entities", "Find catalog entities (all given filters must match): one summary line each, and a nextCursor. "+
+		"E.g. what team X owns (owner), what is in system Y (system), PCI scope (labels), who consumes API X (relations consumesApi=X).", schema(searchParams), "Search catalog entities")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, searchParams)
 		if err != nil {
@@ -303,7 +306,7 @@ func SearchEntities(d *Deps) Tool {
 			n := firstTotal
 			out.TotalItems = &n
 		default:
-			out.Note = "totalItems is given on a last page, or when your rights and filters can be counted by the catalog itself; follow nextCursor for more"
+			out.Note = "totalItems is given when one page holds every match, or when your rights and filters can be counted by the catalog itself; follow nextCursor for more"
 		}
 		head := fmt.Sprintf("%d entities", len(out.Items))
 		if out.TotalItems != nil {
@@ -318,7 +321,7 @@ func SearchEntities(d *Deps) Tool {
 		}
 		return result(out, head+lines.String()), nil
 	}
-	return Tool{Tool: t, Handler: h, Answer: "A head with the count (the total on a last page), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
+	return Tool{Tool: t, Handler: h, Answer: "A head with the count (and the total, when one page holds them all or the catalog can count the caller's view), the type, lifecycle, owner, system and domain every line shares, and the next cursor; then one summary line per entity, as catalog_get_entity writes it, without the shared attributes.", Scope: ScopeRead}
 }
 
 // maxSearchScan bounds the catalog entities one search call examines.

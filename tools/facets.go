@@ -17,18 +17,19 @@ import (
 const maxFacetScan = 20000
 
 var facetParams = []param{
-	{name: "facet", typ: tString, maxLen: 128, desc: "Field to count values of, as a dot path: kind, spec.type, spec.lifecycle, spec.owner, metadata.tags, metadata.namespace, spec.system, …"},
-	{name: "kind", typ: tString, desc: "Only count entities of this kind, e.g. Component."},
-	{name: "type", typ: tString, desc: "Only count entities of this spec.type, e.g. service."},
-	{name: "lifecycle", typ: tString, desc: "Only count entities of this spec.lifecycle, e.g. production."},
-	{name: "namespace", typ: tString, desc: "Only count entities of this namespace."},
-	{name: "owner", typ: tString, desc: "Only count entities of this owner, e.g. team-payments or group:default/team-payments."},
-	{name: "system", typ: tString, desc: "Only count entities of this system, e.g. checkout."},
-	{name: "tags", typ: tStrings, max: 10, desc: "Only count entities carrying any of these tags."},
-	// The scope filters, described once in catalog_search_entities.
-	sameAs(labelsParam, "Labels the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
-	sameAs(annotationsParam, "Annotations the counted entities must all carry, as in catalog_search_entities: \"key=value\" or \"key\"."),
-	sameAs(relationParam, "Relations the counted entities must all have, as in catalog_search_entities: \"type=ref\", e.g. consumesApi=api:default/orders-api."),
+	{name: "facet", typ: tString, maxLen: 128, desc: "Dot path: kind, spec.type, spec.lifecycle, spec.owner, spec.system, metadata.tags, …"},
+	// The filters, described once in catalog_search_entities (the tool's
+	// description says so).
+	{name: "kind", typ: tString},
+	{name: "type", typ: tString},
+	{name: "lifecycle", typ: tString},
+	{name: "namespace", typ: tString},
+	{name: "owner", typ: tString},
+	{name: "system", typ: tString},
+	{name: "tags", typ: tStrings, max: 10},
+	sameAs(labelsParam, ""),
+	sameAs(annotationsParam, ""),
+	sameAs(relationParam, ""),
 }
 
 // sameAs is p with a shorter description.
@@ -46,10 +47,9 @@ type FacetsResult struct {
 
 // ListFacets is catalog_list_facets: the values of a field and their counts.
 func ListFacets(d *Deps) Tool {
-	t := newTool("catalog_list_facets", "List the distinct values of one catalog field and how many entities have each, e.g. facet spec.type with kind Component gives "+
-		"service/website/library counts; facet spec.owner lists owners; metadata.tags lists tags. The same filters as catalog_search_entities "+
-		"(kind, type, lifecycle, owner, system, tags, labels, annotations, relations) narrow what is counted. Use it to learn the vocabulary of the catalog "+
-		"before searching, or to answer \"how many services are in production\" or \"which team owns the most production services\" (facet spec.owner, kind Component, type service, lifecycle production).", schema(facetParams, "facet"), "List catalog facets")
+	t := newTool("catalog_list_facets", "Distinct values of one field, each with its count, most first; the filters of catalog_search_entities narrow what is counted. "+
+		"E.g. how many services are in production (facet spec.lifecycle, kind Component, type service); which team owns the most production services "+
+		"(facet spec.owner, kind Component, type service, lifecycle production).", schema(facetParams, "facet"), "List catalog facets")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, err := decodeArgs(req.Params.RawArguments, facetParams)
 		if err != nil {

@@ -45,7 +45,9 @@ func DefinitionMIME(typ string) string {
 // withLinks appends a resource link for each entity ref (owner, system,
 // the API's definition), so that a client can attach them as context
 // without another tool call. The refs are ones the result already names;
-// reading a link goes through the same checks as the tools.
+// reading a link goes through the same checks as the tools. The links
+// reach the model with the text (about 40 tokens each), so a result
+// links only what an engineer acts on or the text lacks.
 func withLinks(res *mcp.CallToolResult, links ...link) *mcp.CallToolResult {
 	seen := map[string]bool{}
 	for _, l := range links {

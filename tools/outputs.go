@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
 )
@@ -62,7 +63,7 @@ func OutputSchema(tool string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tools: output schema of %s: %w", tool, err)
 	}
-	s.Schema = "https://json-schema.org/draft/2020-12/schema"
+	compact(s, true)
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("tools: output schema of %s: %w", tool, err)
@@ -76,13 +77,47 @@ func entityShape() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum.Description = "compact summary (detail summary, the default)"
 	doc, err := jsonschema.For[EntityDocument](nil)
 	if err != nil {
 		return nil, err
 	}
-	doc.Description = "the entity as stored (detail full), or the requested fields of it"
+	// The branches are objects: the type is said once, around them.
+	sum.Type, doc.Type = "", ""
 	return &jsonschema.Schema{Type: "object", AnyOf: []*jsonschema.Schema{sum, doc}}, nil
+}
+
+// compact removes what a reader of the schema learns nothing from, since
+// output schemas go to clients and may reach the model (each byte counts
+// against the tokens of tools/list): no $schema (2020-12 is MCP's
+// default dialect), "additionalProperties": true (the default), "null" in
+// the type of an optional list (omitempty never writes null), and
+// "additionalProperties": false below the top of each shape (the top
+// keeps it, so an unknown key at the level a client reads is refused).
+// top is true for the schema of a tool, or for a branch of its anyOf.
+func compact(s *jsonschema.Schema, top bool) {
+	if s == nil {
+		return
+	}
+	if ap := s.AdditionalProperties; ap != nil {
+		switch {
+		case ap.Not == nil && ap.Type == "" && ap.Types == nil && ap.Properties == nil && ap.Items == nil:
+			s.AdditionalProperties = nil // true
+		case ap.Not != nil && !top:
+			s.AdditionalProperties = nil // false, nested
+		default:
+			compact(ap, false)
+		}
+	}
+	for name, p := range s.Properties {
+		if len(p.Types) == 2 && p.Types[0] == "null" && !slices.Contains(s.Required, name) {
+			p.Type, p.Types = p.Types[1], nil
+		}
+		compact(p, false)
+	}
+	compact(s.Items, false)
+	for _, b := range s.AnyOf {
+		compact(b, top)
+	}
 }
 
 // withOutputSchema sets the tool's output schema; a tool without one is a

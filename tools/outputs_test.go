@@ -43,7 +43,7 @@ func TestOutputSchemas(t *testing.T) {
 		if err := json.Unmarshal(tl.Tool.RawOutputSchema, &top); err != nil || top.Type != "object" {
 			t.Fatalf("%s: output schema type %q, want object", tl.Tool.Name, top.Type)
 		}
-		if tl.Tool.Annotations.Title == "" {
+		if tl.Tool.Title == "" {
 			t.Errorf("%s has no title", tl.Tool.Name)
 		}
 		schemas[tl.Tool.Name] = compileOutput(t, tl.Tool.Name, tl.Tool.RawOutputSchema)

@@ -12,7 +12,7 @@ import (
 )
 
 var ownerParams = []param{
-	{name: "ref", typ: tString, desc: "Ref of the entity whose owner you want, kind:namespace/name, e.g. component:default/orders-service."},
+	{name: "ref", typ: tString, desc: "e.g. component:default/orders-service, group:default/team-checkout."},
 }
 
 // MaxMembers caps the members listed for an owning group.
@@ -54,10 +54,9 @@ type OwnerResult struct {
 
 // FindOwner is catalog_find_owner: who owns an entity and how to reach them.
 func FindOwner(d *Deps) Tool {
-	t := newTool("catalog_find_owner", "Find who owns a Backstage catalog entity and how to reach them: the entity's own contacts (alert channel, on-call id), the owning group or user, "+
-		"its e-mail, contacts (chat channel, on-call) and links, its members, parent groups and child groups. On a group or user it answers about that group or user itself "+
-		"(members, parent, children, groups, contacts). Use it for \"who owns X\", \"who do I ask about X\", \"which team is on call for X\", \"who is in team Y\". "+
-		"Refs are written kind:namespace/name, e.g. component:default/orders-service or group:default/team-checkout.", schema(ownerParams, "ref"), "Find entity owner")
+	t := newTool("catalog_find_owner", "Who owns a catalog entity and how to reach them: the entity's own contacts (alert channel, on-call id), then the owning group or user "+
+		"with e-mail, chat, on-call, links, members, parent and child groups. On a group or user: itself. "+
+		"For \"who owns X\", \"who is on call for X\", \"who is in team Y\".", schema(ownerParams, "ref"), "Find entity owner")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		_, e, res := d.rootEntity(ctx, req, ownerParams, "", nil)
 		if res != nil {

@@ -418,11 +418,15 @@ func TestQuestionSuiteAgainstPeer(t *testing.T) {
 	ratio := float64(ourBest+ourModel/4) / float64(peerTok+p.modelBytes/4)
 	ratioLit := float64(ourLit+ourModel/4) / float64(peerTok+p.modelBytes/4)
 	ratioJSON := float64(ourBest+ourList/4) / float64(peerTok+p.listBytes/4)
+	ratioLitJSON := float64(ourLit+ourList/4) / float64(peerTok+p.listBytes/4)
+	fmt.Fprintf(&table, "| answers, %d questions | %d / %d | %d | %d / %d | |\n", asked, ourBestCalls, ourBest, ourLit, peerCalls, peerTok)
+	fmt.Fprintf(&table, "| tools/list (once), the whole JSON (output schemas and annotations too) | %d | %d | %d | |\n", ourList/4, ourList/4, p.listBytes/4)
+	fmt.Fprintf(&table, "| **total, whole tools/list** | %d | %d | %d | |\n", ourBest+ourList/4, ourLit+ourList/4, peerTok+p.listBytes/4)
 	fmt.Fprintf(&table, "| tools/list (once) as the model reads it (name, title, description, input schema) | %d | %d | %d | |\n", ourModel/4, ourModel/4, p.modelBytes/4)
-	fmt.Fprintf(&table, "| **total, %d questions** | %d / %d | %d | %d / %d | |\n", asked, ourBestCalls, ourBest+ourModel/4, ourLit+ourModel/4, peerCalls, peerTok+p.modelBytes/4)
-	fmt.Fprintf(&table, "\nTokens, ours ÷ peer: best path %.2f×, literal path %.2f× (answers alone %.2f×). "+
-		"Counting the whole tools/list JSON instead (output schemas and annotations too: ours %d tokens, the peer's %d): %.2f×.\n",
-		ratio, ratioLit, float64(ourBest)/float64(peerTok), ourList/4, p.listBytes/4, ratioJSON)
+	fmt.Fprintf(&table, "| total, tools/list as the model reads it | %d | %d | %d | |\n", ourBest+ourModel/4, ourLit+ourModel/4, peerTok+p.modelBytes/4)
+	fmt.Fprintf(&table, "\nTokens, ours ÷ peer, counting the whole tools/list JSON: best path %.2f×, literal path %.2f×. "+
+		"Counting tools/list as the model reads it: best %.2f×, literal %.2f×. Answers alone: %.2f×.\n",
+		ratioJSON, ratioLitJSON, ratio, ratioLit, float64(ourBest)/float64(peerTok))
 	t.Log("\n" + table.String())
 	if *update {
 		// The peer's answers carry paths of this checkout (its location
@@ -438,8 +442,10 @@ func TestQuestionSuiteAgainstPeer(t *testing.T) {
 	if asked < 30 {
 		t.Errorf("%d questions asked of the peer, want at least 30", asked)
 	}
-	if ratio > 0.4 {
-		t.Errorf("ours costs %.2f× the peer's tokens on the best path, target ≤ 0.4×", ratio)
+	// The target holds on the honest count: a client may send output
+	// schemas and annotations to the model too.
+	if ratioJSON > 0.4 || ratioLitJSON > 0.4 {
+		t.Errorf("ours costs %.2f× (best) and %.2f× (literal) the peer's tokens counting the whole tools/list, target ≤ 0.4×", ratioJSON, ratioLitJSON)
 	}
 }
 

@@ -50,6 +50,9 @@ type oracle struct {
 	byRef map[string]map[string]any
 	// rels indexes relations: lower-case ref → type → sorted targets.
 	rels map[string]map[string][]string
+	// skip holds refs find passes over: a question planned again with
+	// its subject skipped asks about the next one.
+	skip map[string]bool
 }
 
 // refKey holds an entity's ref inside the oracle's own decoded copy.
@@ -99,7 +102,7 @@ func (o *oracle) kind(m map[string]any) string { return strings.ToLower(str(m, "
 // accepts.
 func (o *oracle) find(pred func(m map[string]any) bool) (string, bool) {
 	for _, m := range o.ents {
-		if pred(m) {
+		if pred(m) && !o.skip[m[refKey].(string)] {
 			return m[refKey].(string), true
 		}
 	}
@@ -403,20 +406,24 @@ var questions = []question{
 		return c, c, append(o.rel(a, "apiProvidedBy"), o.rel(a, "ownedBy")...), ok
 	}},
 	{"api-5", "apis", "What operations does API A offer?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
+		// Every path of an OpenAPI API with at most MaxOperationNames
+		// operations: its summary names them all; the description of
+		// catalog_get_api_definition is what a literal agent follows.
 		re := regexp.MustCompile(`(?m)^  (/[^:]+):`)
-		var path string
+		ops := regexp.MustCompile(`(?m)^    (get|put|post|delete|patch):`)
+		var paths []string
 		a, ok := o.find(func(m map[string]any) bool {
-			if o.kind(m) != "api" || str(m, "spec", "type") != "openapi" {
+			def := str(m, "spec", "definition")
+			if o.kind(m) != "api" || str(m, "spec", "type") != "openapi" || len(ops.FindAllString(def, -1)) > MaxOperationNames {
 				return false
 			}
-			mm := re.FindStringSubmatch(str(m, "spec", "definition"))
-			if mm != nil {
-				path = mm[1]
+			paths = nil
+			for _, mm := range re.FindAllStringSubmatch(def, -1) {
+				paths = append(paths, mm[1])
 			}
-			return mm != nil
+			return len(paths) > 0
 		})
-		c := one("catalog_get_api_definition", q(`{"ref":%q}`, a))
-		return c, c, []string{path}, ok
+		return one("catalog_get_entity", q(`{"ref":%q}`, a)), one("catalog_get_api_definition", q(`{"ref":%q}`, a)), paths, ok
 	}},
 	{"api-6", "apis", "What kind of API is A (OpenAPI, gRPC, …)?", func(o *oracle) ([]qcall, []qcall, []string, bool) {
 		a, ok := o.find(func(m map[string]any) bool { return o.kind(m) == "api" && str(m, "spec", "type") == "grpc" })
@@ -587,9 +594,10 @@ var questions = []question{
 
 // summaryOnly is each question's path for an agent that reads summaries
 // alone (catalog_get_entity and catalog_search_entities, default detail):
-// the best path where it is one already, else the calls below. Counting
-// questions (facets) and an API's operations (its definition) have none.
-func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
+// the best path where it is one already, else the calls below. A counting
+// question is answered from the lines it lists, so its facts are the ones
+// the agent counts (facts nil: the question's own).
+func summaryOnly(o *oracle, id string, best []qcall) (path []qcall, facts []string, ok bool) {
 	summaryTools := true
 	for _, c := range best {
 		summaryTools = summaryTools && (c.tool == "catalog_get_entity" || c.tool == "catalog_search_entities") && !strings.Contains(c.args, `"fields"`)
@@ -650,9 +658,51 @@ func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
 		}
 		return out
 	}
+	prodServices := `{"kind":"Component","type":"service","lifecycle":"production","limit":100}`
 	switch id {
-	case "own-9", "life-3", "api-5":
-		return nil, false
+	case "own-9":
+		// Every production service, each line naming its owner (or the
+		// head, when they share one): the agent counts per owner.
+		facts := []string{"each has type=service lifecycle=production"}
+		counts := map[string]int{}
+		for _, m := range o.ents {
+			if o.kind(m) == "component" && str(m, "spec", "type") == "service" && str(m, "spec", "lifecycle") == "production" {
+				facts = append(facts, m[refKey].(string))
+				for _, ow := range o.relsOf(m, "ownedBy") {
+					counts[ow]++
+				}
+			}
+		}
+		top, n := "", 0
+		for v, c := range counts {
+			if c > n || c == n && v < top {
+				top, n = v, c
+			}
+		}
+		return []qcall{{tool: "catalog_search_entities", args: prodServices, page: true}}, append(facts, "owner="+top), true
+	case "life-3":
+		// Every production service: the agent counts the lines (a
+		// search filtered on type or lifecycle gives no total, which
+		// could count what the caller may not see).
+		return []qcall{{tool: "catalog_search_entities", args: prodServices, page: true}},
+			o.matching(and(kindIs("Component"), specIs("type", "service"), specIs("lifecycle", "production"))), true
+	case "api-5":
+		// An API's summary names its operations.
+		return []qcall{get(x)}, nil, true
+	}
+	if p, ok := summaryPath(o, id, x, get, search, withOwner, impact); ok {
+		return p, nil, true
+	}
+	if summaryTools {
+		return best, nil, true
+	}
+	return nil, nil, false
+}
+
+// summaryPath is summaryOnly's path for the questions whose facts are the
+// suite's own.
+func summaryPath(o *oracle, id, x string, get func(string) qcall, search func(string) qcall, withOwner func() []qcall, impact func(int, bool) []qcall) ([]qcall, bool) {
+	switch id {
 	case "own-1", "own-5":
 		return []qcall{get(x)}, true
 	case "own-2", "onb-3":
@@ -677,10 +727,66 @@ func summaryOnly(o *oracle, id string, best []qcall) ([]qcall, bool) {
 	case "api-1", "chg-1":
 		return []qcall{search("consumesApi=" + x)}, true
 	}
-	if summaryTools {
-		return best, true
-	}
 	return nil, false
+}
+
+// promptFor names the shipped prompt (Prompts) that answers a question:
+// an agent that picks the prompt for the question and follows its text
+// literally.
+var promptFor = map[string]string{
+	"own-1": "who-owns", "own-2": "who-owns", "own-3": "who-owns", "own-4": "who-owns", "doc-4": "who-owns", "onb-3": "who-owns",
+	"imp-1": "blast-radius", "imp-2": "blast-radius", "imp-3": "blast-radius", "chg-2": "blast-radius",
+	"onb-1": "onboard-system", "onb-2": "onboard-system", "onb-4": "onboard-system",
+	"api-1": "review-api", "api-4": "review-api", "api-5": "review-api", "chg-1": "review-api",
+}
+
+// promptStep is one numbered step of a prompt that says to call a tool:
+// "2. Call catalog_search_entities with system S and limit 100 …". Steps
+// that only say when to call something ("If …, call …") are not followed.
+var promptStep = regexp.MustCompile(`(?m)^\d+\. Call (catalog_\w+) with (ref|system) (\S+?)[:.]?(?: and (depth|limit) (\d+))?[:.]?(?:\s|$)`)
+
+// promptPath is the path of an agent that follows the prompt's text on
+// subject: the calls its numbered steps name, with the arguments they
+// give; and the prompt's text, which the model reads too. It fails the
+// test when the prompt names no call.
+func promptPath(t *testing.T, name, subject string) ([]qcall, string) {
+	t.Helper()
+	var pr *Prompt
+	for _, p := range Prompts() {
+		if p.Name == name {
+			pr = &p
+		}
+	}
+	if pr == nil {
+		t.Fatalf("no prompt %q", name)
+	}
+	var out []qcall
+	text := pr.Text(subject)
+	for _, m := range promptStep.FindAllStringSubmatch(text, -1) {
+		args := map[string]any{m[2]: m[3]}
+		if m[4] != "" {
+			n := 0
+			_, _ = fmt.Sscanf(m[5], "%d", &n)
+			args[m[4]] = n
+		}
+		b, _ := json.Marshal(args)
+		out = append(out, qcall{tool: m[1], args: string(b)})
+	}
+	if len(out) == 0 {
+		t.Fatalf("prompt %s names no call:\n%s", name, text)
+	}
+	return out, text
+}
+
+// subjectOf is what a question asks about: the ref, or the system, its
+// best path starts from.
+func subjectOf(best []qcall) string {
+	var a struct {
+		Ref    string `json:"ref"`
+		System string `json:"system"`
+	}
+	_ = json.Unmarshal([]byte(best[0].args), &a)
+	return firstNonEmpty(a.Ref, a.System)
 }
 
 // withLinks guards a predicate on metadata.links against entities that
@@ -780,9 +886,9 @@ func TestQuestionSuite(t *testing.T) {
 		}})
 	}
 	var table strings.Builder
-	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | 10k: best | 10k: literal | 10k: summaries only |\n|---|---|---|---|---|---|---|---|\n")
+	table.WriteString("| question | area | demo: best calls / tokens | demo: literal | demo: summaries only | demo: prompt | 10k: best | 10k: literal | 10k: summaries only | 10k: prompt |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	cells := map[string][]string{}
-	totals := map[string][6]int{}
+	totals := map[string][8]int{}
 	for _, cc := range cases {
 		t.Run(cc.name, func(t *testing.T) {
 			d := catalogDeps(t, cc.ents(t))
@@ -795,26 +901,61 @@ func TestQuestionSuite(t *testing.T) {
 				best, literal, facts, ok := qu.plan(o)
 				if !ok || len(facts) == 0 {
 					t.Errorf("%s (%s): no subject in this catalog", qu.id, qu.ask)
-					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a")
+					cells[qu.id] = append(cells[qu.id], "n/a", "n/a", "n/a", "n/a")
 					continue
 				}
 				b := runPath(t, d, byName, best, facts)
 				l := runPath(t, d, byName, literal, facts)
 				paths := map[string]pathStats{"best": b, "literal": l}
-				sumCell := "n/a (counting or a definition)"
-				sp, hasSum := summaryOnly(o, qu.id, best)
+				sumCell := "n/a"
+				sp, sumFacts, hasSum := summaryOnly(o, qu.id, best)
 				var sm pathStats
 				if hasSum {
-					sm = runPath(t, d, byName, sp, facts)
+					if sumFacts == nil {
+						sumFacts = facts
+					}
+					sm = runPath(t, d, byName, sp, sumFacts)
 					paths["summaries-only"] = sm
 					sumCell = q("%d / %d", sm.calls, sm.bytes/4)
+				}
+				promptCell := "—"
+				var pm pathStats
+				if pr, ok := promptFor[qu.id]; ok {
+					// The prompt on the question's subject, and on the
+					// next one the question would ask about.
+					subject := subjectOf(best)
+					runs := []struct {
+						subject string
+						facts   []string
+					}{{subject, facts}}
+					o.skip = map[string]bool{subject: true}
+					if best2, _, facts2, ok := qu.plan(o); ok && len(facts2) > 0 && subjectOf(best2) != subject {
+						runs = append(runs, struct {
+							subject string
+							facts   []string
+						}{subjectOf(best2), facts2})
+					}
+					o.skip = nil
+					for i, r := range runs {
+						calls, text := promptPath(t, pr, r.subject)
+						st := runPath(t, d, byName, calls, r.facts)
+						if len(st.missing) > 0 {
+							t.Errorf("%s %q, prompt %s on %s: the text lacks %q", qu.id, qu.ask, pr, r.subject, st.missing)
+						}
+						pm.calls += st.calls
+						pm.bytes += st.bytes + len(text)
+						if i == 0 {
+							paths["prompt "+pr] = st
+						}
+					}
+					promptCell = q("`%s` on %d: %d / %d", pr, len(runs), pm.calls, pm.bytes/4)
 				}
 				for name, st := range paths {
 					if len(st.missing) > 0 {
 						t.Errorf("%s %q, %s path: the text lacks %q", qu.id, qu.ask, name, st.missing)
 					}
 				}
-				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell)
+				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell, promptCell)
 				tt := totals[cc.name]
 				tt[0] += b.calls
 				tt[1] += b.bytes / 4
@@ -822,20 +963,54 @@ func TestQuestionSuite(t *testing.T) {
 				tt[3] += l.bytes / 4
 				tt[4] += sm.calls
 				tt[5] += sm.bytes / 4
+				tt[6] += pm.calls
+				tt[7] += pm.bytes / 4
+				totals[cc.name] = tt
+			}
+			// What changed: on a mirror that saw the catalog change
+			// between two syncs.
+			sc := newChangeScene(t, cc.ents(t))
+			mirrorTools := map[string]Tool{}
+			for _, tl := range All(sc.mirror) {
+				mirrorTools[tl.Tool.Name] = tl
+			}
+			for _, cq := range changeQuestions {
+				best, literal, facts := cq.plan(sc)
+				b := runPath(t, sc.mirror, mirrorTools, best, facts)
+				l := runPath(t, sc.mirror, mirrorTools, literal, facts)
+				for name, st := range map[string]pathStats{"best": b, "literal": l} {
+					if len(st.missing) > 0 {
+						t.Errorf("%s %q, %s path: the text lacks %q", cq.id, cq.ask, name, st.missing)
+					}
+				}
+				cells[cq.id] = append(cells[cq.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), "n/a (no history)", "—")
+				tt := totals[cc.name]
+				tt[0] += b.calls
+				tt[1] += b.bytes / 4
+				tt[2] += l.calls
+				tt[3] += l.bytes / 4
 				totals[cc.name] = tt
 			}
 		})
 	}
+	rows := make([][3]string, 0, len(questions)+len(changeQuestions))
 	for _, qu := range questions {
+		rows = append(rows, [3]string{qu.id, qu.ask, qu.area})
+	}
+	for _, cq := range changeQuestions {
+		rows = append(rows, [3]string{cq.id, cq.ask + " (mirror mode)", cq.area})
+	}
+	for _, r := range rows {
+		qu := struct{ id, ask, area string }{r[0], r[1], r[2]}
 		row := cells[qu.id]
-		for len(row) < 6 {
+		for len(row) < 8 {
 			row = append(row, "—")
 		}
 		fmt.Fprintf(&table, "| %s | %s | %s |\n", qu.ask, qu.area, strings.Join(row, " | "))
 	}
 	dm, gk := totals["demo"], totals["generated 10k"]
-	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
-		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5])
+	fmt.Fprintf(&table, "| **total** | | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d | %d / %d |\n",
+		dm[0], dm[1], dm[2], dm[3], dm[4], dm[5], dm[6], dm[7], gk[0], gk[1], gk[2], gk[3], gk[4], gk[5], gk[6], gk[7])
 	t.Log("\n" + table.String())
 	if len(cases) == 2 && !t.Failed() {
 		checkReadmeTable(t, table.String())

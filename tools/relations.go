@@ -28,15 +28,12 @@ var RelationTypes = []string{"dependsOn", "dependencyOf", "providesApi", "consum
 const MaxGraphNodes = 200
 
 var relationsParams = []param{
-	{name: "ref", typ: tString, desc: "Entity ref to start from, kind:namespace/name, e.g. component:default/orders-service."},
+	{name: "ref", typ: tString, desc: "e.g. component:default/orders-service."},
 	{name: "relations", typ: tStrings, enum: RelationTypes, max: len(RelationTypes),
-		desc: "Relation types to follow from each entity reached (default: all), as stored on that entity: X dependsOn Y (X needs Y), X dependencyOf Y (Y needs X), " +
-			"X providesApi A / consumesApi A, API apiProvidedBy X / apiConsumedBy Y, partOf/hasPart (systems, domains), ownedBy/ownerOf, memberOf/hasMember, childOf/parentOf (groups). " +
-			"What depends on X: [dependencyOf, providesApi, apiConsumedBy] with depth 2 or more (consumers of X's APIs are two hops away), or simply catalog_find_dependents."},
+		desc: "Types to follow (default all), as stored on each entity: X dependsOn Y: X needs Y; X dependencyOf Y: Y needs X."},
 	{name: "direction", typ: tString, enum: []string{"outgoing", "incoming", "both"}, def: "outgoing",
-		desc: "outgoing (default): the relations as stored on each entity reached; every relation is stored on both ends, so outgoing finds them all. " +
-			"incoming: edges of the listed types that point at each entity reached, e.g. relations [dependsOn] with incoming gives \"Y dependsOn X\" for each Y that depends on X directly. both: both."},
-	{name: "depth", typ: tInt, min: 1, max: 3, def: 1, desc: "How many hops to follow, 1 to 3 (default 1)."},
+		desc: "incoming: edges of these types pointing at each entity reached ([dependsOn] incoming: what depends on it). outgoing: as stored, on both ends."},
+	{name: "depth", typ: tInt, min: 1, max: 3, def: 1, desc: "Hops."},
 }
 
 // Edge is one relation between two visible nodes.
@@ -65,10 +62,9 @@ type RelationsResult struct {
 
 // GetRelations is catalog_get_relations: the relation graph around an entity.
 func GetRelations(d *Deps) Tool {
-	t := newTool("catalog_get_relations", "Walk the relations of a Backstage catalog entity up to 3 hops and return the nodes and edges: what it depends on (dependsOn), "+
-		"which APIs it provides or consumes, what system it is part of, who owns it, group members. Use it for \"what does X need\" (relations [dependsOn, consumesApi]) and to explore. "+
-		"For \"what depends on X\" or \"what breaks if X goes down\" call catalog_find_dependents, which also follows the consumers of X's APIs and names whom to tell; "+
-		"here that takes relations [dependencyOf, providesApi, apiConsumedBy] and depth 2-3. Refs are written kind:namespace/name.", schema(relationsParams, "ref"), "Get entity relations")
+	t := newTool("catalog_get_relations", "Relation edges around a catalog entity, up to 3 hops. For \"what does X need\": relations [dependsOn, consumesApi]. "+
+		"For \"what depends on X\" use catalog_find_dependents (it also follows the consumers of X's APIs and names whom to tell); "+
+		"here that takes relations [dependencyOf, providesApi, apiConsumedBy] and depth 2-3.", schema(relationsParams, "ref"), "Get entity relations")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		a, root, res := d.rootEntity(ctx, req, relationsParams, "", nil)
 		if res != nil {

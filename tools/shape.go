@@ -122,6 +122,11 @@ type Summary struct {
 	// Relations names the targets of each relation type, up to
 	// MaxRelatedNames each, and counts them all.
 	Relations []RelatedRefs `json:"relations,omitempty"`
+	// Operations names what an API offers, read from its definition (up
+	// to MaxOperationNames; OperationsTotal counts them all). Only
+	// catalog_get_entity fills them: a search line stays short.
+	Operations      []string `json:"operations,omitempty"`
+	OperationsTotal int      `json:"operationsTotal,omitempty"`
 }
 
 // RelatedRefs are the targets of one relation type of an entity: the
@@ -473,8 +478,22 @@ func (s Summary) writeLineWithout(b *strings.Builder, h shared) {
 			writeOneLine(b, s.Annotations[k])
 		}
 	}
-	first := true
 	var n [20]byte
+	if len(s.Operations) > 0 {
+		b.WriteString(" | operations: ")
+		for i, op := range s.Operations {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeOneLine(b, op)
+		}
+		if more := s.OperationsTotal - len(s.Operations); more > 0 {
+			b.WriteString(" and ")
+			b.Write(strconv.AppendInt(n[:0], int64(more), 10))
+			b.WriteString(" more")
+		}
+	}
+	first := true
 	for _, rr := range s.Relations {
 		if !orig.named(rr) {
 			continue

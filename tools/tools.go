@@ -333,13 +333,14 @@ func All(d *Deps) []Tool {
 func newTool(name, description string, inputSchema json.RawMessage, title string) mcp.Tool {
 	f, t := false, true
 	tool := mcp.NewToolWithRawSchema(name, description, inputSchema)
-	tool.Title = title // 2025-06-18 and later; older clients read the annotation
+	// The title once, as Tool.title (2025-06-18 and later; older clients
+	// show the name). destructiveHint and idempotentHint mean something
+	// only when readOnlyHint is false, so they are left out: every byte of
+	// tools/list is read with it.
+	tool.Title = title
 	tool.Annotations = mcp.ToolAnnotation{
-		Title:           title,
-		ReadOnlyHint:    &t,
-		DestructiveHint: &f,
-		IdempotentHint:  &t,
-		OpenWorldHint:   &f,
+		ReadOnlyHint:  &t,
+		OpenWorldHint: &f,
 	}
 	return tool
 }

@@ -10,8 +10,8 @@ import (
 
 // WhoAmI is whoami: the identity the server acts for in this session.
 func WhoAmI() Tool {
-	t := newTool("whoami", "Show the identity this server acts for: the Backstage user, their groups, the agent (client) and the scopes granted. "+
-		"Every catalog answer is limited to what this user may see. Call it when answers seem to be missing entities.", schema(nil), "Who am I")
+	t := newTool("whoami", "The identity this server acts for: Backstage user, groups, agent and scopes. "+
+		"Answers hold only what this user may see; call it when entities seem missing.", schema(nil), "Who am I")
 	h := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if _, err := decodeArgs(req.Params.RawArguments, nil); err != nil {
 			return toolError(err), nil
