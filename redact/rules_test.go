@@ -230,6 +230,7 @@ func positives() map[string][2]string {
 	add("codeclimate-reporter-id", "env:\n  CC_TEST_REPORTER_ID: "+rs(hexc, 64), rs(hexc, 64))
 	add("postmark-token", `postmarkServerToken: "`+rs(hexc, 8)+"-"+rs(hexc, 4)+"-4"+rs(hexc, 3)+"-a"+rs(hexc, 3)+"-"+rs(hexc, 12)+`"`, rs(hexc, 12))
 	add("http-authorization-bearer", "Authorization: Bearer mF_"+rs(b62, 5)+".Qx", rs(b62, 5))
+	add("generic-assigned", "ZORBIT="+rs(b62, 40), rs(b62, 40))
 	add("generic-keyword-entropy", "the staging token is "+rs(hexc, 20)+"Q9z"+rs(b62, 12)+" for now", rs(hexc, 20))
 	return p
 }
