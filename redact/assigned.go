@@ -21,168 +21,233 @@ import (
 // word, shorter random-looking values are ids and hashes too often.
 const assignedMin = 32
 
-// findAssigned returns the assignments of text whose value the layer
-// redacts, in the shape of FindAllSubmatchIndex for groups (name, secret).
-func findAssigned(text []byte) [][]int {
-	var out [][]int
-	lastEnd := 0
-	for off := 0; off < len(text); {
-		k := bytes.IndexAny(text[off:], "=:")
-		if k < 0 {
-			break
-		}
-		p := off + k
-		off = p + 1
-		if p < lastEnd {
+// findAssigned calls found for each assignment of text whose value the
+// layer redacts, with the offsets of name and value (ns, ne, vs, ve). It
+// reads only runs of 32 or more value bytes (the only places a value can
+// be), found by looking at every 32nd byte, and parses the name leftwards
+// from there.
+func findAssigned(text []byte, found func(m [4]int)) {
+	// Every run of 32 or more holds one of the bytes at 31, 63, 95, …: look
+	// at those, and read a run only around one that is a value byte.
+	for p := assignedMin - 1; p < len(text); {
+		if !contextValueBytes[text[p]] {
+			p += assignedMin
 			continue
 		}
-		if m := parseAssigned(text, p); m != nil {
-			out = append(out, m)
-			lastEnd = m[1]
-			off = m[1]
+		i := p
+		for i > 0 && contextValueBytes[text[i-1]] {
+			i--
 		}
-	}
-	// A line that is only a name and a value ("acme V").
-	for ls := 0; ls < len(text); {
-		le := bytes.IndexByte(text[ls:], '\n')
-		if le < 0 {
-			le = len(text)
-		} else {
-			le += ls
+		j := p + 1
+		for j < len(text) && contextValueBytes[text[j]] {
+			j++
 		}
-		if le-ls >= assignedMin+2 && ls >= lastEnd {
-			if m := parseSpaced(text, ls, le); m != nil {
-				out = append(out, m)
-			} else if q := bytes.IndexByte(text[ls:le], '?'); q >= 0 {
-				// A URL query's values are text of their own
-				// (?note=acme+V, decoded): each is read as a line.
-				for ps := ls + q; ps < le; {
-					pe := bytes.IndexByte(text[ps+1:le], '&')
-					if pe < 0 {
-						pe = le
-					} else {
-						pe += ps + 1
-					}
-					if eq := bytes.IndexByte(text[ps:pe], '='); eq > 0 && pe-ps-eq > assignedMin+2 {
-						if m := parseSpaced(text, ps+eq+1, pe); m != nil {
-							out = append(out, m)
-						}
-					}
-					ps = pe
-				}
+		if j-i >= assignedMin {
+			if m, ok := assignedRun(text, i, j); ok {
+				found(m)
 			}
 		}
-		ls = le + 1
+		p = j + assignedMin
 	}
-	return out
 }
 
-// parseSpaced reads a line text[ls:le] that is one name, blanks and one
-// value, and nothing else: "skrapp V", "  ACME V" (a config line of a
-// vendor's name and its key).
-func parseSpaced(text []byte, ls, le int) []int {
-	ns := skipBlanks(text, ls)
-	ne := ns
-	for ne < le && (isWordByte(text[ne]) || text[ne] == '.' || text[ne] == '-') {
-		ne++
+// assignedRun judges the run of value bytes text[a:b]: a name glued to its
+// value by '=' inside the run (ZORBIT=V, --zorbit=V, note=zorbit=V), or a
+// value that is the whole run with its name and separator before it
+// (zorbit: V, "zorbit": "V", zorbit => 'V', a line "zorbit V").
+func assignedRun(text []byte, a, b int) ([4]int, bool) {
+	start := a
+	for n := 0; n < 4 && start < b; n++ {
+		e := start + bytes.IndexByte(text[start:b], '=')
+		if e < start || b-e-1 < assignedMin {
+			break
+		}
+		if isAlnumByte(text[e+1]) {
+			if m, ok := assignedPair(text, start, e, e+1, b); ok {
+				return m, true
+			}
+		}
+		start = e + 1
 	}
-	if ne == ns || ne-ns > 40 || !isAlphaByte(text[ns]) || ne >= le || !isBlankByte(text[ne]) {
-		return nil
+	// The whole run is the value: what stands before it.
+	if !isAlnumByte(text[a]) {
+		return [4]int{}, false
 	}
-	vs := skipBlanks(text, ne)
-	ve := vs
-	for ve < le && isContextValueByte(text[ve]) {
-		ve++
-	}
-	if ve-vs < assignedMin || ve-vs > 512 || !isAlnumByte(text[vs]) {
-		return nil
-	}
-	if k := skipBlanks(text, ve); k < le && !(k+1 == le && text[k] == '\r') {
-		return nil // more follows on the line: prose, a list
-	}
-	if !assignedNameOK(text[ns:ne]) || !assignedValueOK(string(text[vs:ve])) {
-		return nil
-	}
-	return []int{ns, ve, ns, ne, vs, ve}
-}
-
-// parseAssigned reads NAME SEP VALUE around the separator at text[p] (':'
-// or '='; also ':=', '=>'): NAME is one identifier, optionally quoted, at
-// the start of a line, after blanks or after one of {,;([?& (a flag's
-// dashes and an export are part of its line start); VALUE is one run of
-// token bytes, optionally quoted, that ends where the token ends.
-func parseAssigned(text []byte, p int) []int {
-	// The value: after the separator's second byte, blanks and a quote.
-	i := p + 1
-	if i < len(text) && (text[p] == ':' && text[i] == '=' || text[p] == '=' && text[i] == '>') {
-		i++
-	}
-	if text[p] == ':' && i < len(text) && text[i] == ':' {
-		return nil // a scope (a::b), not an assignment
-	}
-	i = skipBlanks(text, i)
+	k := a
 	q := byte(0)
-	if i < len(text) && (text[i] == '"' || text[i] == '\'' || text[i] == '`') {
-		q = text[i]
-		i++
+	if k > 0 && (text[k-1] == '"' || text[k-1] == '\'' || text[k-1] == '`') {
+		q = text[k-1]
+		k--
 	}
-	if len(text)-i < assignedMin || !isAlnumByte(text[i]) {
-		return nil
+	k0 := k
+	for k > 0 && (text[k-1] == ' ' || text[k-1] == '\t') {
+		k--
 	}
-	ve := i
-	for ve < len(text) && ve-i < 512 && isContextValueByte(text[ve]) {
-		ve++
+	sep := false
+	switch {
+	case k >= 2 && (text[k-2] == ':' && text[k-1] == '=' || text[k-2] == '=' && text[k-1] == '>'):
+		k -= 2
+		sep = true
+	case k >= 1 && (text[k-1] == ':' || text[k-1] == '='):
+		if text[k-1] == ':' && k >= 2 && text[k-2] == ':' {
+			return [4]int{}, false // a scope (a::b), not an assignment
+		}
+		k--
+		sep = true
 	}
-	if ve-i < assignedMin {
-		return nil
+	if sep {
+		ve := assignedEnd(text, a, b, q)
+		if ve < 0 {
+			return [4]int{}, false
+		}
+		for k > 0 && (text[k-1] == ' ' || text[k-1] == '\t') {
+			k--
+		}
+		nq := byte(0)
+		if k > 0 && (text[k-1] == '"' || text[k-1] == '\'') {
+			nq = text[k-1]
+			k--
+		}
+		ns := k
+		for ns > 0 && k-ns < 64 && isNameByte(text[ns-1]) {
+			ns--
+		}
+		if nq != 0 {
+			if ns == 0 || text[ns-1] != nq {
+				return [4]int{}, false
+			}
+			ns--
+		}
+		return assignedPair(text, ns, k+boolInt(nq != 0), a, ve)
 	}
-	for ve > i && strings.IndexByte(".,;:)]}", text[ve-1]) >= 0 {
+	if q != 0 || k == k0 {
+		return [4]int{}, false
+	}
+	// Blanks alone: a line (or a URL query's value) that is only a name
+	// and a value ("zorbit V").
+	return assignedSpaced(text, k, a, b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// assignedEnd returns where a value starting the run text[a:b] ends, or -1
+// when it runs on into something else: trailing punctuation of prose or
+// code is not part of it; a quoted value ends at its quote.
+func assignedEnd(text []byte, a, b int, q byte) int {
+	ve := b
+	for ve > a && strings.IndexByte(".,;:)]}", text[ve-1]) >= 0 {
 		ve--
 	}
 	if q != 0 {
 		if ve >= len(text) || text[ve] != q {
-			return nil
+			return -1
 		}
-	} else if ve < len(text) && !isBlankByte(text[ve]) && strings.IndexByte(`,;)]}"'`, text[ve]) < 0 {
-		return nil // runs on into something else (a URL, an address, code)
+		return ve
 	}
-	// The name: one identifier before the separator, after blanks and a quote.
-	ne := p
-	for ne > 0 && (text[ne-1] == ' ' || text[ne-1] == '\t') {
-		ne--
+	if ve < len(text) && ve == b && !isBlankByte(text[ve]) && strings.IndexByte(`,;)]}"'&`, text[ve]) < 0 {
+		return -1 // runs on into something else (a URL, an address, code)
 	}
-	nq := byte(0)
-	if ne > 0 && (text[ne-1] == '"' || text[ne-1] == '\'') {
-		nq = text[ne-1]
-		ne--
-	}
-	ns := ne
-	for ns > 0 && ne-ns < 64 && (isWordByte(text[ns-1]) || text[ns-1] == '.' || text[ns-1] == '-') {
-		ns--
-	}
-	if ns == ne || ne-ns >= 64 {
-		return nil
-	}
-	if nq != 0 {
-		if ns == 0 || text[ns-1] != nq {
-			return nil
-		}
-		ns--
+	return ve
+}
+
+// assignedPair judges the name text[ns:ne] (quotes and a flag's dashes
+// included) and the value text[vs:ve]: the name must be one identifier at
+// the start of a line, after blanks or after one of {,;([= (not a URL
+// query's parameter: ?state=V, &code=V are one-time values that
+// url-query-secret judges by their names).
+func assignedPair(text []byte, ns, ne, vs, ve int) ([4]int, bool) {
+	if ne <= ns || vs >= len(text) || !isAlnumByte(text[vs]) {
+		return [4]int{}, false
 	}
 	if ns > 0 && !isBlankByte(text[ns-1]) && strings.IndexByte("{,;([=", text[ns-1]) < 0 {
-		// Part of a longer expression (a path, a call), or a URL's query
-		// parameter (?state=V, &code=V: one-time values, judged by
-		// url-query-secret by their names).
-		return nil
+		return [4]int{}, false
+	}
+	ve = assignedEnd(text, vs, ve, 0)
+	if ve-vs < assignedMin {
+		return [4]int{}, false
 	}
 	name := bytes.Trim(text[ns:ne], `"'-`)
-	if len(name) == 0 || !isAlphaByte(name[0]) || !assignedNameOK(name) {
-		return nil
+	if len(name) == 0 || len(name) > 64 || !isAlphaByte(name[0]) {
+		return [4]int{}, false
 	}
-	if !assignedValueOK(string(text[i:ve])) {
-		return nil
+	for _, c := range name {
+		if !isNameByte(c) {
+			return [4]int{}, false
+		}
 	}
-	return []int{ns, ve, ns, ne, i, ve}
+	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(name) || !assignedValueOK(string(text[vs:ve])) {
+		return [4]int{}, false
+	}
+	return [4]int{ns, ne, vs, ve}, true
+}
+
+// assignedSpaced judges a value text[vs:b] that follows a name and blanks
+// ending at ke: the name must start its line (after indentation) or a URL
+// query's value, and the value must end it ("zorbit V", "  ACME V",
+// ?note=zorbit+V decoded).
+func assignedSpaced(text []byte, ke, vs, b int) ([4]int, bool) {
+	ns := ke
+	for ns > 0 && ke-ns <= 40 && (isWordByte(text[ns-1]) || text[ns-1] == '.' || text[ns-1] == '-') {
+		ns--
+	}
+	if ns == ke || ke-ns > 40 || !isAlphaByte(text[ns]) {
+		return [4]int{}, false
+	}
+	ls := ns
+	for ls > 0 && (text[ls-1] == ' ' || text[ls-1] == '\t') {
+		ls--
+	}
+	switch {
+	case ls == 0 || text[ls-1] == '\n' || text[ls-1] == '\r':
+	case ls == ns && text[ls-1] == '=' && queryParam(text, ls-1):
+	default:
+		return [4]int{}, false
+	}
+	ve := b
+	if k := skipBlanks(text, ve); k < len(text) && text[k] != '\n' && text[k] != '\r' && !(text[k] == '&' && ls == ns) {
+		return [4]int{}, false // more follows on the line: prose, a list
+	}
+	if ve-vs < assignedMin || ve-vs > 512 || !isAlnumByte(text[vs]) {
+		return [4]int{}, false
+	}
+	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(text[ns:ke]) || !assignedValueOK(string(text[vs:ve])) {
+		return [4]int{}, false
+	}
+	return [4]int{ns, ke, vs, ve}, true
+}
+
+// queryParam reports whether the '=' at text[e] ends a URL query
+// parameter's name (?note=, &note=).
+func queryParam(text []byte, e int) bool {
+	k := e
+	for k > 0 && e-k < 64 && isNameByte(text[k-1]) {
+		k--
+	}
+	return k < e && k > 0 && (text[k-1] == '?' || text[k-1] == '&')
+}
+
+// assignedBytesOK is the cheap part of assignedValueOK, read on the bytes
+// before anything is allocated: a letter and a digit, and a byte that is
+// no hex digit.
+func assignedBytesOK(v []byte) bool {
+	letter, digit, nonHex := false, false, false
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letter = true
+			nonHex = nonHex || !isHex(c)
+		case c != '-':
+			nonHex = true
+		}
+	}
+	return letter && digit && nonHex
 }
 
 func isAlphaByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
@@ -279,10 +344,32 @@ func assignedNameOK(name []byte) bool {
 	if len(name) == 1 && strings.IndexByte("nexyNEXY", name[0]) >= 0 {
 		return false // a JSON Web Key's public members: modulus, exponent, curve point
 	}
-	for _, s := range nameSegments(name) {
-		if nonSecretNames[s] {
-			return false
+	// The words of nameSegments, lower-cased into a buffer (no allocation:
+	// every long run of a text asks).
+	var buf [32]byte
+	for i := 0; i < len(name); {
+		for i < len(name) && isSegmentSep(name[i]) {
+			i++
 		}
+		if i == len(name) {
+			break
+		}
+		j := i + 1
+		for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
+			j++
+		}
+		if j-i <= len(buf) {
+			for k, c := range name[i:j] {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf[k] = c
+			}
+			if nonSecretNames[string(buf[:j-i])] {
+				return false
+			}
+		}
+		i = j
 	}
 	return true
 }
@@ -293,15 +380,15 @@ func (r *Redactor) runAssigned(text []byte, starts []int, spans []span) []span {
 	if r.assigned < 0 || len(text) < assignedMin+2 {
 		return spans
 	}
-	for _, m := range findAssigned(text) {
-		s, e := m[4], m[5]
+	findAssigned(text, func(m [4]int) {
+		s, e := m[2], m[3]
 		if r.allow[string(text[s:e])] {
-			continue
+			return
 		}
 		if starts != nil {
 			s, e = starts[s], starts[e]
 		}
 		spans = append(spans, span{start: s, end: e, rule: r.assigned})
-	}
+	})
 	return spans
 }
