@@ -30,7 +30,10 @@ func findAssigned(text []byte, found func(m [4]int)) {
 	// Every run of 32 or more holds one of the bytes at 31, 63, 95, …: look
 	// at those, and read a run only around one that is a value byte.
 	for p := assignedMin - 1; p < len(text); {
-		if !contextValueBytes[text[p]] {
+		if !contextValueBytes[text[p]] ||
+			// A run of 32 holding p holds p-16..p or p..p+16 whole.
+			!(p >= 16 && contextValueBytes[text[p-16]] && contextValueBytes[text[p-8]]) &&
+				!(p+16 < len(text) && contextValueBytes[text[p+16]] && contextValueBytes[text[p+8]]) {
 			p += assignedMin
 			continue
 		}
@@ -372,6 +375,14 @@ func assignedNameOK(name []byte) bool {
 		i = j
 	}
 	return true
+}
+
+// urlEncoded reports whether b holds percent- or form-encoding, the
+// encodings whose decoded view generic-assigned reads (a value in a URL
+// query: ?note=acme%3DV, ?note=acme+V); the backslash escapes of a quoted
+// text it leaves to the keyword rules.
+func urlEncoded(b []byte) bool {
+	return bytes.IndexByte(b, '%') >= 0 || formEncoded(b)
 }
 
 // runAssigned appends the findings of generic-assigned in text (a decoded

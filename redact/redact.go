@@ -478,7 +478,9 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
 				spans = r.runRules(view, vs, starts, hits, spans)
 			}
-			spans = r.runAssigned(view, starts, spans)
+			if urlEncoded(b[g[0]:g[1]]) {
+				spans = r.runAssigned(view, starts, spans)
+			}
 		}
 	} else if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
@@ -486,7 +488,9 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
 				spans = r.runRules(view, vs, starts, hits, spans)
 			}
-			spans = r.runAssigned(view, starts, spans)
+			if urlEncoded(b) {
+				spans = r.runAssigned(view, starts, spans)
+			}
 		}
 	}
 	if key != nil && len(key.name) > 0 {
