@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 )
 
 // The assigned-value layer (rule generic-assigned): a value of high
@@ -183,7 +184,7 @@ func assignedPair(text []byte, ns, ne, vs, ve int) ([4]int, bool) {
 			return [4]int{}, false
 		}
 	}
-	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(name) || !assignedValueOK(string(text[vs:ve])) {
+	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(name) || !assignedValueOK(bytesView(text[vs:ve])) {
 		return [4]int{}, false
 	}
 	return [4]int{ns, ne, vs, ve}, true
@@ -218,7 +219,7 @@ func assignedSpaced(text []byte, ke, vs, b int) ([4]int, bool) {
 	if ve-vs < assignedMin || ve-vs > 512 || !isAlnumByte(text[vs]) {
 		return [4]int{}, false
 	}
-	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(text[ns:ke]) || !assignedValueOK(string(text[vs:ve])) {
+	if !assignedBytesOK(text[vs:ve]) || !assignedNameOK(text[ns:ke]) || !assignedValueOK(bytesView(text[vs:ve])) {
 		return [4]int{}, false
 	}
 	return [4]int{ns, ke, vs, ve}, true
@@ -253,6 +254,12 @@ func assignedBytesOK(v []byte) bool {
 	return letter && digit && nonHex
 }
 
+// bytesView returns b as a string without copying it: the value is only
+// read while the text is (never kept, never written).
+func bytesView(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b)) //nolint:gosec // read-only view of bytes the caller does not change
+}
+
 func isAlphaByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // assignedValueOK reports whether v, directly assigned to a name, is random
@@ -268,7 +275,7 @@ func assignedValueOK(v string) bool {
 	if digit == 0 || lower+upper == 0 {
 		return false
 	}
-	if isUUID(v) || camelWords(v) {
+	if isUUID(v) || camelWords(v) || shannon(v) < 4.2 {
 		return false
 	}
 	if hasSequence(v) {
@@ -282,7 +289,7 @@ func assignedValueOK(v string) bool {
 	} else if !contextValueOK(v, nil, false) {
 		return false
 	}
-	return shannon(v) >= 4.2
+	return true
 }
 
 // camelWords reports whether v reads as words written together
