@@ -173,6 +173,7 @@ type Redactor struct {
 	keys       keyCache
 	generic    int     // index of generic-secret, or -1
 	dockerAuth int     // index of docker-config-auth, or -1
+	assigned   int     // index of generic-assigned (no keywords: run on every text), or -1
 	ctxRules   ruleSet // rules that a key can vouch for: checkContext, except url-query-secret
 	m          *matcher
 	lits       *matcher // the line and prefix scans' literals of every rule, found in one pass (linescan.go)
@@ -227,7 +228,7 @@ func New(opts ...Option) (*Redactor, error) {
 			return nil, fmt.Errorf("redact: unknown rule id %q", id)
 		}
 	}
-	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1}
+	r := &Redactor{allow: c.allow, maxSize: c.maxSize, maxDepth: c.maxDepth, generic: -1, dockerAuth: -1, assigned: -1}
 	r.keys.seed = maphash.MakeSeed()
 	r.hits.New = func() any { return new([]int) }
 	kwIndex := map[string]int{}
@@ -317,6 +318,8 @@ func New(opts ...Option) (*Redactor, error) {
 			r.generic = ri
 		case "docker-config-auth":
 			r.dockerAuth = ri
+		case "generic-assigned":
+			r.assigned = ri
 		}
 		r.rules = append(r.rules, cr)
 		if d.check == checkContext && d.id != "url-query-secret" {
@@ -454,6 +457,7 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 	if set := r.prefilterHits(b, &hits); !set.empty() {
 		spans = r.runRules(b, set, nil, hits, spans)
 	}
+	spans = r.runAssigned(b, nil, spans)
 	if len(b) >= lineScanMin {
 		// A long text: the decoded view of the lines around each encoded
 		// byte, one region at a time (encodedRegions); most texts hold
@@ -474,12 +478,18 @@ func (r *Redactor) detect(b []byte, key *keyInfo) []span {
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
 				spans = r.runRules(view, vs, starts, hits, spans)
 			}
+			if urlEncoded(b[g[0]:g[1]]) {
+				spans = r.runAssigned(view, starts, spans)
+			}
 		}
 	} else if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '\\') >= 0 || formEncoded(b) {
 		if view, starts, ok := decodeView(b); ok {
 			hits = hits[:0]
 			if vs := r.prefilterHits(view, &hits); !vs.empty() {
 				spans = r.runRules(view, vs, starts, hits, spans)
+			}
+			if urlEncoded(b) {
+				spans = r.runAssigned(view, starts, spans)
 			}
 		}
 	}

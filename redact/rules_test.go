@@ -148,6 +148,8 @@ func positives() map[string][2]string {
 	sec("huggingface-token", "hf_", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 34, "", "")
 	sec("groq-api-key", "gsk_", b62, 52, "", "")
 	sec("replicate-token", "r8_", b62, 37, "", "")
+	sec("fullstory-api-key", "na1.", b62+"+/", 100, "FULLSTORY_API_KEY=", "")
+	add("telegram-bot-token-context", "tgram://1234567890:"+rs(b64u, 35)+"/chat", rs(b64u, 35))
 	sec("perplexity-api-key", "pplx-", b62, 48, "", "")
 	sec("vault-token", "hvs.CAESI", b64u, 86, "", "")
 	sec("vault-legacy-token", "s.", b62, 24, "VAULT_TOKEN=", "")
@@ -230,6 +232,7 @@ func positives() map[string][2]string {
 	add("codeclimate-reporter-id", "env:\n  CC_TEST_REPORTER_ID: "+rs(hexc, 64), rs(hexc, 64))
 	add("postmark-token", `postmarkServerToken: "`+rs(hexc, 8)+"-"+rs(hexc, 4)+"-4"+rs(hexc, 3)+"-a"+rs(hexc, 3)+"-"+rs(hexc, 12)+`"`, rs(hexc, 12))
 	add("http-authorization-bearer", "Authorization: Bearer mF_"+rs(b62, 5)+".Qx", rs(b62, 5))
+	add("generic-assigned", "ZORBIT="+rs(b62, 40), rs(b62, 40))
 	add("generic-keyword-entropy", "the staging token is "+rs(hexc, 20)+"Q9z"+rs(b62, 12)+" for now", rs(hexc, 20))
 	return p
 }
@@ -284,6 +287,11 @@ func TestRuleNegatives(t *testing.T) {
 		{"NF- of the wrong length", "NF-" + strings.Repeat("Qk9", 12)},
 		{"NF- glued to a word", "CONF-" + strings.Repeat("Qk9", 10) + "xy"},
 		{"sbp_ of the wrong length", "sbp_" + strings.Repeat("a1", 19)},
+		{"telegram token of the wrong length", "telegram: 1234567890:" + strings.Repeat("Qk9", 11)},
+		{"telegram id without its keyword", "ratio 1234567890:h3YLlUHP8STgTic38bCZXDJq6s05ERgsaMx"},
+		{"r8_ too short", "r8_" + strings.Repeat("Qk9", 12)},
+		{"na1. too short", "na1." + strings.Repeat("Qk9+", 20)},
+		{"na1. in a host name", "https://na1.salesforce.com/services/data"},
 		{"aws secret stand-in of the wrong length", "aws_secret_access_key = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaend"},
 		{"env reference", "password: ${DB_PASSWORD}"},
 		{"template", `apiKey: "{{ secrets.API_KEY }}"`},
