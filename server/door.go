@@ -106,7 +106,7 @@ func (s *Server) register() []mcpserver.ServerOption {
 		}),
 		mcpserver.WithToolFilter(s.filterTools),
 		mcpserver.WithPromptFilter(s.filterPrompts),
-		mcpserver.WithResourceCapabilities(false, false),
+		mcpserver.WithResourceCapabilities(offersSubscriptions, offersSubscriptions),
 	}
 }
 

@@ -31,7 +31,7 @@ const maxBatch = 32
 //     revisions removed batching, so there a batch is -32600 (mcp-go
 //     answers any batch -32700 "not valid json").
 //   - On 2026-07-28, a ping without the _meta envelope is answered with
-//     an empty result (mcp-go answers it -32601, as that revision dropped
+//     an empty result (resultType "complete") (mcp-go answers it -32601, as that revision dropped
 //     ping; a ping with the envelope still gets that answer), and
 //     logging/setLevel and notifications that carry
 //     the Mcp-Protocol-Version header but no _meta protocol version get the
@@ -75,11 +75,17 @@ func (s *Server) interop(w http.ResponseWriter, r *http.Request, next http.Handl
 			// but clients in the wild (the official Go SDK v1.8.0
 			// among them) still send it as a liveness check; an
 			// empty result reveals nothing and keeps them connected.
+			// Every result on 2026-07-28 carries its resultType
+			// (schema: Result requires it).
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
+			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"resultType":"complete"}}`+"\n", id)
 			return
 		}
 		body = withMetaFields(body, m, method, v)
+	}
+	if !offersSubscriptions && method == string(mcp.MethodSubscriptionsListen) && mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		serveListen(next, w, r, body, m["id"])
+		return
 	}
 	if needsFix(method) {
 		serveFixed(next, w, r, body, method, m["params"])
