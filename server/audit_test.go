@@ -225,7 +225,7 @@ func TestRateLimitedCallsAreRefusedAndAudited(t *testing.T) {
 
 // TestMetrics checks the Prometheus exposition after a few calls.
 func TestMetrics(t *testing.T) {
-	s := newDemoServer(t)
+	s := newPassthroughServer(t, "")
 	c, _ := client.NewInProcessClient(s.MCP())
 	servertest.Connect(t, c)
 	servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`)

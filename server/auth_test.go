@@ -1001,7 +1001,7 @@ func TestAuthInteropAndChallengeScope(t *testing.T) {
 	}
 	defer r2.Body.Close()
 	b, _ := io.ReadAll(r2.Body)
-	if r2.StatusCode != http.StatusOK || !strings.Contains(string(b), `"result":{}`) {
+	if r2.StatusCode != http.StatusOK || !strings.Contains(string(b), `"result":{"resultType":"complete"}`) {
 		t.Fatalf("2026-07-28 ping without _meta, with a token: %d %s", r2.StatusCode, b)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -58,7 +59,17 @@ func newBenchServerMode(b testing.TB, mirror bool) *Server {
 	}
 	cfg.Audit.Path = filepath.Join(b.TempDir(), "audit.log")
 	cfg.Audit.Sync = audit.SyncInterval
-	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
+	var seams buildseam.Seams
+	if !mirror {
+		// Passthrough: the demo catalog as a Backstage served in
+		// process, read through the catalog client.
+		mc, err := newDemoCatalog(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seams.DemoUpstream = mc.Handler()
+	}
+	s, closeFn, err := BuildWithSeams(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"}, seams)
 	if err != nil {
 		b.Fatal(err)
 	}

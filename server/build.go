@@ -93,15 +93,18 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	// Backstage already shows. So in mirror mode nothing is cached or
 	// coalesced; the concurrency caps and rate still apply.
 	guard := upstreamGuard(up, cfg.Catalog.Mode == CatalogMirror)
-	var upstream *catalog.Client // reads Backstage (or the demo catalog)
+	var upstream *catalog.Client // reads Backstage (nil in demo mode)
+	// source is what the catalog is read from: Backstage through the
+	// client, or in demo mode the in-memory demo catalog, called in
+	// process as the mirror's copy is (no HTTP, no emulator).
+	var source catalogReader
 	switch {
+	case bo.Demo && seams.DemoUpstream != nil:
+		upstream, err = catalog.New(catalog.Config{BaseURL: demoBaseURL, Token: catalog.StaticToken("demo"),
+			HTTPClient: &http.Client{Transport: bo.Tracing.Transport(buildseam.InProcessTransport{Handler: seams.DemoUpstream})},
+			Guard:      guard, Observe: metrics.Upstream})
 	case bo.Demo:
-		if seams.DemoUpstream != nil {
-			upstream, err = catalog.New(catalog.Config{BaseURL: DemoBaseURL, Token: catalog.StaticToken("demo"),
-				HTTPClient: &http.Client{Transport: InProcessTransport{Handler: seams.DemoUpstream}}, Guard: guard, Observe: metrics.Upstream})
-		} else {
-			upstream, err = newDemoCatalog(seams.DemoEntities, guard, metrics.Upstream, bo.Tracing)
-		}
+		source, err = newDemoCatalog(seams.DemoEntities)
 	case cfg.Backstage.BaseURL != "":
 		upstream, err = newCatalogClient(cfg, bo.Version, guard, upstreamObserver(metrics, log, cfg.Backstage.Timeout/2), bo.Tracing)
 	default:
@@ -110,14 +113,17 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	if err != nil {
 		return nil, nil, err
 	}
-	// What the tools, identity resolution and reviews read: Backstage
-	// through the client, or in mirror mode the mirror itself, in process
-	// (the mirror alone reads Backstage, with the client just built: guard
-	// and timeouts included).
-	var client catalogReader = upstream
+	if upstream != nil {
+		source = upstream
+	}
+	// What the tools, identity resolution and reviews read: the source,
+	// or in mirror mode the mirror itself, in process (the mirror alone
+	// reads the source: Backstage with the client just built, guard and
+	// timeouts included).
+	client := source
 	var mir *mirror.Mirror
 	if cfg.Catalog.Mode == CatalogMirror {
-		mir, err = newMirror(cfg, upstream, log, metrics, bo.Tracing, seams.MirrorNow)
+		mir, err = newMirror(cfg, source, log, metrics, bo.Tracing, seams.MirrorNow)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -210,9 +216,13 @@ func BuildWithSeams(ctx context.Context, cfg *Config, bo BuildOptions, seams bui
 	}
 
 	opts := Options{
-		Logger: log, Catalog: client, Redactor: r, Ready: upstream.Ping, Policy: pols, Audit: alog,
+		Logger: log, Catalog: client, Redactor: r, Policy: pols, Audit: alog,
 		Metrics: metrics, Tracing: bo.Tracing, Version: bo.Version, RequiredScope: cfg.Auth.RequiredScope, Transport: audit.TransportHTTP,
 		Mirror: mir,
+	}
+	if upstream != nil {
+		// The demo catalog is in process: nothing to probe.
+		opts.Ready = upstream.Ping
 	}
 	if mir != nil {
 		// Backstage being down is what the mirror rides out: readiness
@@ -484,7 +494,7 @@ type catalogReader interface {
 // The calls it answers keep the client's bounds (backstage.maxResponseBytes
 // and backstage.timeout apply to each answer as to each response) and its
 // tracing (one span per call, as one per request to Backstage).
-func newMirror(cfg *Config, upstream *catalog.Client, log *slog.Logger, metrics *Metrics,
+func newMirror(cfg *Config, upstream mirror.Upstream, log *slog.Logger, metrics *Metrics,
 	tracing *Tracing, now func() time.Time) (*mirror.Mirror, error) {
 	mir, err := mirror.New(mirror.Config{
 		Upstream:         upstream,

@@ -22,6 +22,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/chain"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/servertest"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
@@ -65,7 +66,7 @@ func newChainServer(t testing.TB, entities []map[string]any, policyYAML, configY
 		t.Fatal(err)
 	}
 	cat, err := catalog.New(catalog.Config{BaseURL: DemoBaseURL, Token: catalog.StaticToken("tok"),
-		HTTPClient: &http.Client{Transport: InProcessTransport{Handler: mc.Handler()}}})
+		HTTPClient: &http.Client{Transport: buildseam.InProcessTransport{Handler: mc.Handler()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,16 @@ import (
 // hands BeforeCallTool, the tool filter, the middleware and the error
 // hook the same context: that context is the key, for no longer than
 // mcp-go handles the message.
+//
+// Nothing in mcp-go v1.2.1 removes the need for it (read in its source):
+// BeforeAny, BeforeCallTool, OnError and the tool filter get the context
+// and return none; the tool middleware passes a context on only to the
+// handler, after the filter ran, and is skipped for an unknown or hidden
+// tool (OnError); WithHTTPContextFunc is per HTTP request, but
+// WithStdioContextFunc runs once per Listen, so on stdio every message
+// (served concurrently) would share whatever it put in the context; and
+// the request ID reaches BeforeCallTool and OnError but not the filter or
+// the middleware. See docs/architecture.md.
 type pending struct {
 	mu sync.Mutex
 	m  map[context.Context]*chain.Scope
@@ -106,7 +116,7 @@ func (s *Server) register() []mcpserver.ServerOption {
 		}),
 		mcpserver.WithToolFilter(s.filterTools),
 		mcpserver.WithPromptFilter(s.filterPrompts),
-		mcpserver.WithResourceCapabilities(false, false),
+		mcpserver.WithResourceCapabilities(offersSubscriptions, offersSubscriptions),
 	}
 }
 

@@ -25,8 +25,9 @@ import (
 // ingress is the one read of every HTTP message: the body of a POST is
 // read once, its invalid UTF-8 replaced, redacted once, and handed on as
 // bytes to the per-revision rules (interop.go), which decode its top level
-// once, and then to mcp-go. A body that is not JSON is passed on unchanged
-// (mcp-go answers it -32700 without quoting it); a body that cannot be
+// once, and then to mcp-go. A body that is not a JSON object or array is
+// answered by interop without being quoted (-32700, or -32600 for other
+// JSON); a body that cannot be
 // redacted is refused; a body that cannot be read (the body limit's own
 // error, or a broken connection) is answered 413.
 func (s *Server) ingress(next http.Handler) http.Handler {
@@ -53,7 +54,7 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 			return
 		}
 		if n := longestJSONString(body); n > s.cfg.Server.MaxRequestStringBytes {
-			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
+			writeRPCError(w, r, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
 				"invalid request: a string of %d bytes; at most %d (server.maxRequestStringBytes) per string", n, s.cfg.Server.MaxRequestStringBytes))
 			return
 		}
@@ -70,11 +71,11 @@ func (s *Server) ingress(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, redact.ErrStopped):
 			s.log.WarnContext(ctx, "message refused: ingress redaction over its budget", "bytes", len(body), "budget", s.cfg.Server.IngressRedactionBudget)
-			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
+			writeRPCError(w, r, http.StatusRequestEntityTooLarge, nil, -32600, fmt.Sprintf(
 				"invalid request: checking the message for secrets took longer than %s (server.ingressRedactionBudget); send fewer or shorter strings", s.cfg.Server.IngressRedactionBudget))
 			return
 		case err != nil:
-			writeRPCError(w, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
+			writeRPCError(w, r, http.StatusBadRequest, nil, -32600, "invalid request: the message could not be checked for secrets")
 			return
 		}
 		s.interop(w, r.WithContext(ctx), next, clean)

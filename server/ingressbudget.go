@@ -84,6 +84,6 @@ func (s *Server) chargeIngress(w http.ResponseWriter, r *http.Request, n int) bo
 	// spares the server from draining it (Go's server reads up to 256 KiB
 	// of an unread body to reuse a connection).
 	w.Header().Set("Connection", "close")
-	writeRPCError(w, http.StatusTooManyRequests, nil, -32000, reason+"; retry later")
+	writeRPCError(w, r, http.StatusTooManyRequests, nil, -32000, reason+"; retry later")
 	return false
 }

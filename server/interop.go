@@ -31,7 +31,7 @@ const maxBatch = 32
 //     revisions removed batching, so there a batch is -32600 (mcp-go
 //     answers any batch -32700 "not valid json").
 //   - On 2026-07-28, a ping without the _meta envelope is answered with
-//     an empty result (mcp-go answers it -32601, as that revision dropped
+//     an empty result (resultType "complete") (mcp-go answers it -32601, as that revision dropped
 //     ping; a ping with the envelope still gets that answer), and
 //     logging/setLevel and notifications that carry
 //     the Mcp-Protocol-Version header but no _meta protocol version get the
@@ -52,34 +52,46 @@ func (s *Server) interop(w http.ResponseWriter, r *http.Request, next http.Handl
 		s.batch(w, r, next, trimmed)
 		return
 	}
-	// One decode of the message's top level serves every check below;
-	// unparsable JSON is left to mcp-go (-32700).
+	// One decode of the message's top level serves every check below.
 	s.wire.decode()
 	m, parsed := topLevel(trimmed)
-	method := ""
-	if parsed {
-		s.wire.decode() // the method's string
-		method = methodOf(m)
-		if msg, ok := invalidFields(m); ok {
-			writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
-			return
+	if !parsed {
+		// Answered here rather than by mcp-go (-32700 with a null id), for
+		// the id rule of writeRPCError.
+		if json.Valid(trimmed) {
+			writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, "invalid request: the message is not a JSON object")
+		} else {
+			writeRPCError(w, r, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "parse error: the message is not valid JSON")
 		}
-		if method == string(mcp.MethodInitialize) && !initializeParams(m["params"]) {
-			s.refuseInitialize(w, r, m["id"])
-			return
-		}
+		return
 	}
-	if v := r.Header.Get(mcp.HeaderProtocolVersion); parsed && mcp.IsModernProtocol(v) {
+	s.wire.decode() // the method's string
+	method := methodOf(m)
+	if msg, ok := invalidFields(m); ok {
+		writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, msg)
+		return
+	}
+	if method == string(mcp.MethodInitialize) && !initializeParams(m["params"]) {
+		s.refuseInitialize(w, r, m["id"])
+		return
+	}
+	if v := r.Header.Get(mcp.HeaderProtocolVersion); mcp.IsModernProtocol(v) {
 		if id, ok := pingFields(m, method); ok {
 			// mcp-go answers ping -32601 on 2026-07-28 ("removed"),
 			// but clients in the wild (the official Go SDK v1.8.0
 			// among them) still send it as a liveness check; an
 			// empty result reveals nothing and keeps them connected.
+			// Every result on 2026-07-28 carries its resultType
+			// (schema: Result requires it).
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", id)
+			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"resultType":"complete"}}`+"\n", id)
 			return
 		}
 		body = withMetaFields(body, m, method, v)
+	}
+	if !offersSubscriptions && method == string(mcp.MethodSubscriptionsListen) && mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		serveListen(next, w, r, body, m["id"])
+		return
 	}
 	if needsFix(method) {
 		serveFixed(next, w, r, body, method, m["params"])
@@ -106,7 +118,7 @@ func (s *Server) refuseInitialize(w http.ResponseWriter, r *http.Request, id jso
 	rec := s.authFailureRecord(ctx, malformedInitReason, r)
 	rec.Type, rec.Rule, rec.Tool = audit.TypeSession, "session", string(mcp.MethodInitialize)
 	s.auditRefusal(ctx, rec)
-	writeRPCError(w, http.StatusBadRequest, id, mcp.INVALID_PARAMS,
+	writeRPCError(w, r, http.StatusBadRequest, id, mcp.INVALID_PARAMS,
 		"invalid params: initialize needs a params object with protocolVersion, capabilities and clientInfo")
 }
 
@@ -273,22 +285,22 @@ func batchRevision(r *http.Request) bool {
 // responses).
 func (s *Server) batch(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte) {
 	if !batchRevision(r) {
-		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST,
+		writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST,
 			fmt.Sprintf("invalid request: protocol revision %s does not accept JSON-RPC batches; send one message per request",
 				redact.Clip(r.Header.Get(mcp.HeaderProtocolVersion), 32)))
 		return
 	}
 	var msgs []json.RawMessage
 	if err := json.Unmarshal(body, &msgs); err != nil {
-		writeRPCError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "parse error: the batch is not valid JSON")
+		writeRPCError(w, r, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "parse error: the batch is not valid JSON")
 		return
 	}
 	if len(msgs) == 0 {
-		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, "invalid request: empty batch")
+		writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, "invalid request: empty batch")
 		return
 	}
 	if len(msgs) > maxBatch {
-		writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, fmt.Sprintf("invalid request: a batch holds at most %d messages", maxBatch))
+		writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST, fmt.Sprintf("invalid request: a batch holds at most %d messages", maxBatch))
 		return
 	}
 	var out []json.RawMessage
@@ -381,8 +393,40 @@ func rpcError(id json.RawMessage, code int, msg string) json.RawMessage {
 	return b
 }
 
-func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+// writeRPCError answers r with a JSON-RPC error. An unknown id (the
+// message was not read, or could not be parsed, or its id is invalid) is
+// null, as JSON-RPC 2.0 prescribes, except on the revisions from
+// 2025-11-25 on, whose schema has no null id and makes the id of an error
+// response optional for this very case: there the answer carries none.
+// (Before 2025-11-25 the schema requires a string or integer id, which
+// such an answer cannot have.)
+func writeRPCError(w http.ResponseWriter, r *http.Request, status int, id json.RawMessage, code int, msg string) {
+	body := rpcError(id, code, msg)
+	if len(id) == 0 && idOptional(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		body = rpcErrorNoID(code, msg)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(rpcError(id, code, msg), '\n')) //nolint:gosec // G705: a JSON body (application/json) built by json.Marshal, not HTML
+	_, _ = w.Write(append(body, '\n')) //nolint:gosec // G705: a JSON body (application/json) built by json.Marshal, not HTML
+}
+
+// idOptional reports whether revision v lets an error response leave its
+// id out (2025-11-25 and later).
+func idOptional(v string) bool {
+	return v >= mcp.ProtocolVersion20251125 && mcp.IsValidProtocolVersion(v) || mcp.IsModernProtocol(v)
+}
+
+// rpcErrorNoID is an error response without an id.
+func rpcErrorNoID(code int, msg string) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg}})
+	return b
 }

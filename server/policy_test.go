@@ -77,7 +77,7 @@ func newPolicyEnv(t *testing.T, pol, userRef string, scopes ...string) *policyEn
 	fast := ratelimit.PerSecond(100000, 100000)
 	cfg.RateLimits.Classes = map[string]ratelimit.Rate{"default": fast}
 	cfg.RateLimits.Agent, cfg.RateLimits.Global, cfg.RateLimits.Upstream.Rate = fast, fast, fast
-	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: userRef})
+	s, closeFn, err := BuildWithSeams(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: userRef}, passthroughSeams(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestReadyzPerDependency(t *testing.T) {
 		"backstage": ScopeShared, "catalog": ScopeShared, "redis": ScopeShared}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newDemoServer(t)
+			s := newPassthroughServer(t, "")
 			if tc.mutate != nil {
 				tc.mutate(s)
 			}
@@ -111,7 +111,7 @@ func TestReadyzPerDependency(t *testing.T) {
 // agents' /readyz (the load balancer's) does not wait for shared
 // dependencies at all, and a slow check of the replica's own fails it.
 func TestReadyzSlowDependency(t *testing.T) {
-	s := newDemoServer(t)
+	s := newPassthroughServer(t, "")
 	slow := func(ctx context.Context) (string, error) {
 		<-ctx.Done()
 		time.Sleep(50 * time.Millisecond) // answers only after the deadline

@@ -216,13 +216,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.chain = s.newChain()
 	comp := newCompleter(s)
 	mopts := append(s.register(),
-		mcpserver.WithPromptCapabilities(false),
+		mcpserver.WithPromptCapabilities(offersSubscriptions),
 		mcpserver.WithCompletions(),
 		mcpserver.WithPromptCompletionProvider(comp),
 		mcpserver.WithResourceCompletionProvider(comp),
 	)
 	mopts = append(mopts,
-		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithToolCapabilities(offersSubscriptions),
 		mcpserver.WithInstructions(instructions),
 	)
 	s.mcp = mcpserver.NewMCPServer(Name, opts.Version, mopts...)

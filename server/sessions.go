@@ -95,7 +95,7 @@ func (s *Server) sessionLifecycle(store state.SessionStore, endTransport func(si
 			if retry > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(retry))
 			}
-			writeRPCError(w, status, msg.ID, -32000, message)
+			writeRPCError(w, r, status, msg.ID, -32000, message)
 		}
 		g, _ := s.grantFor(p)
 		d, err := s.opts.Limiter.Allow(ctx, p.LimitKey(), g.RateClass(), p.Agent.ClientID)

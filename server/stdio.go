@@ -18,7 +18,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// Every line passes ingress (newIngressReader) before mcp-go reads it.
 	// Answers pass the per-revision rules (wire.go) on their way out.
 	fix := &stdioAnswers{}
-	err := std.Listen(withIngressRedacted(ctx), newIngressReader(in, s.out, s.cfg.Server.IngressRedactionBudget, &s.wire, fix), stdioOut{w: out, fix: fix})
+	err := std.Listen(withIngressRedacted(ctx), newIngressReader(in, s.out, s.cfg.Server.IngressRedactionBudget, &s.wire, fix), newStdioOut(out, fix))
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

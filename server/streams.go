@@ -130,7 +130,7 @@ func (g *streamGuard) middleware(s *Server, next http.Handler) http.Handler {
 		}
 		sid := r.Header.Get(identity.SessionHeader)
 		if sid == "" {
-			writeRPCError(w, http.StatusBadRequest, nil, mcp.INVALID_REQUEST,
+			writeRPCError(w, r, http.StatusBadRequest, nil, mcp.INVALID_REQUEST,
 				"Bad Request: GET /mcp needs the Mcp-Session-Id header of a session opened by initialize")
 			return
 		}

@@ -35,7 +35,7 @@ func newTracedDemoServer(t testing.TB, tracing *Tracing, logs io.Writer) (*Serve
 	if logs != nil {
 		bo.Logger, _ = NewLogger(logs, "debug", "json")
 	}
-	s, closeFn, err := Build(context.Background(), cfg, bo)
+	s, closeFn, err := BuildWithSeams(context.Background(), cfg, bo, passthroughSeams(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,20 @@ package server
 //     error -32603: a missing or hidden entity read through a resource
 //     template is -32002 Resource not found with data.uri (on 2026-07-28,
 //     -32602 with data.uri), and a prompt argument that is missing or
-//     malformed is -32602 Invalid params (answerRules).
+//     malformed is -32602 Invalid params (answerRules);
+//   - on stdio, a subscriptions/listen result never goes out before the
+//     notifications/subscriptions/acknowledged of its subscription (the
+//     spec's MUST: the acknowledgement is the first message carrying the
+//     subscription's ID). mcp-go v1.2.1 writes notifications from another
+//     goroutine than results, so the result of a listen that ends at
+//     once (the server offers no list_changed subscriptions) often went
+//     first; stdioOut holds it until the acknowledgement is out. Over
+//     Streamable HTTP mcp-go can lose the acknowledgement outright (its
+//     forwarder takes it off the channel, then finds the request done and
+//     drops it); as the server offers nothing to subscribe to (no
+//     list_changed, no resource subscriptions: offersSubscriptions), a
+//     listen ends at once, and serveListen adds the acknowledgement when
+//     mcp-go's answer lacks it.
 
 import (
 	"bytes"
@@ -21,6 +34,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -176,6 +190,52 @@ func serveFixed(next http.Handler, w http.ResponseWriter, r *http.Request, body 
 	aw.finish(f)
 }
 
+// offersSubscriptions is false while the server advertises no
+// list_changed notifications and no resource subscriptions: every
+// subscriptions/listen then establishes nothing and ends at once, so its
+// HTTP answer can be held and completed (serveListen). The capabilities
+// in server.go and door.go are declared with it.
+const offersSubscriptions = false
+
+// ackMethod is the acknowledgement of a subscriptions/listen.
+var ackMethod = []byte(`"` + mcp.MethodNotificationSubscriptionsAcknowledged + `"`)
+
+// serveListen serves a 2026-07-28 subscriptions/listen over HTTP and
+// makes sure its answer opens with the subscription's acknowledgement:
+// when mcp-go's answer is a result without it, the answer goes out as an
+// SSE stream of the acknowledgement (of the empty filter: nothing can be
+// subscribed) and then that result.
+func serveListen(next http.Handler, w http.ResponseWriter, r *http.Request, body []byte, id json.RawMessage) {
+	aw := &answerWriter{w: w}
+	replay(next, aw, r, body)
+	out := aw.buf.Bytes()
+	if len(id) == 0 || bytes.Contains(out, ackMethod) || !bytes.Contains(out, []byte(`"result"`)) {
+		aw.finish(answerFix{})
+		return
+	}
+	var result []byte
+	if trimmed := bytes.TrimSpace(out); len(trimmed) > 0 && trimmed[0] == '{' {
+		result = trimmed
+	} else {
+		for _, line := range bytes.Split(out, []byte("\n")) {
+			if data, ok := bytes.CutPrefix(line, []byte("data:")); ok && bytes.Contains(data, []byte(`"result"`)) {
+				result = bytes.TrimSpace(data)
+			}
+		}
+	}
+	if result == nil {
+		aw.finish(answerFix{})
+		return
+	}
+	ack := `{"jsonrpc":"2.0","method":` + string(ackMethod) + `,"params":{"_meta":{"` + mcp.MetaKeySubscriptionID + `":` + string(id) + `},"notifications":{}}}`
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "event: message\ndata: "+ack+"\n\nevent: message\ndata: "+string(result)+"\n\n")
+}
+
 // stdioAnswers remembers, between the stdio ingress reader and the stdio
 // output, the resources/read and prompts/get requests in flight, so that
 // their answers get the same fixes as on HTTP. It holds at most
@@ -184,12 +244,32 @@ func serveFixed(next http.Handler, w http.ResponseWriter, r *http.Request, body 
 type stdioAnswers struct {
 	mu      sync.Mutex
 	pending map[string]answerFix
+	// listens are the subscriptions/listen requests in flight, by id.
+	listens map[string]*listenOrder
 }
+
+// listenOrder is where one stdio subscriptions/listen stands: whether
+// its acknowledgement went out, and its result while it waits for it.
+type listenOrder struct {
+	acked bool
+	held  []byte
+}
+
+// listenHoldLimit bounds how long a listen result waits for its
+// acknowledgement (which mcp-go queued before returning the result).
+const listenHoldLimit = 2 * time.Second
+
+// subscriptionIDKey is the _meta key that carries a subscription's ID on
+// every message that belongs to it.
+var subscriptionIDKey = []byte(`"` + mcp.MetaKeySubscriptionID + `"`)
 
 const maxPendingFixes = 256
 
 // noteRequest looks at one stdio line as it comes in.
 func (sa *stdioAnswers) noteRequest(line []byte) {
+	if bytes.Contains(line, []byte(mcp.MethodSubscriptionsListen)) {
+		sa.noteListen(line)
+	}
 	if !bytes.Contains(line, []byte(mcp.MethodResourcesRead)) && !bytes.Contains(line, []byte(mcp.MethodPromptsGet)) {
 		return
 	}
@@ -215,6 +295,91 @@ func (sa *stdioAnswers) noteRequest(line []byte) {
 		sa.pending[string(req.ID)] = answerFix{resource: req.Method == string(mcp.MethodResourcesRead), uri: req.Params.URI,
 			modern: mcp.IsModernProtocol(ver)}
 	}
+}
+
+// noteListen notes a subscriptions/listen request, so that its result
+// waits for its acknowledgement.
+func (sa *stdioAnswers) noteListen(line []byte) {
+	var req struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(line, &req) != nil || len(req.ID) == 0 || req.Method != string(mcp.MethodSubscriptionsListen) {
+		return
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.listens == nil {
+		sa.listens = map[string]*listenOrder{}
+	}
+	if len(sa.listens) < maxPendingFixes {
+		sa.listens[string(req.ID)] = &listenOrder{}
+	}
+}
+
+// order decides, for one outgoing stdio line, what to write now: the line
+// itself, nothing (a listen result held until its acknowledgement), or an
+// acknowledgement followed by the result it held back. held reports that
+// line was held; write it later with release.
+func (sa *stdioAnswers) order(line []byte) (out [][]byte, held string) {
+	sa.mu.Lock()
+	n := len(sa.listens)
+	sa.mu.Unlock()
+	if n == 0 || !bytes.Contains(line, subscriptionIDKey) {
+		return [][]byte{line}, ""
+	}
+	var head struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Result json.RawMessage `json:"result"`
+		Params struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(line, &head) != nil {
+		return [][]byte{line}, ""
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	switch {
+	case head.Method == string(mcp.MethodNotificationSubscriptionsAcknowledged):
+		id := string(head.Params.Meta[mcp.MetaKeySubscriptionID])
+		lo, ok := sa.listens[id]
+		if !ok {
+			return [][]byte{line}, ""
+		}
+		if lo.held != nil {
+			delete(sa.listens, id)
+			return [][]byte{line, lo.held}, ""
+		}
+		lo.acked = true
+	case head.Method == "" && len(head.ID) > 0:
+		id := string(head.ID)
+		lo, ok := sa.listens[id]
+		if !ok {
+			return [][]byte{line}, ""
+		}
+		if lo.acked || len(head.Result) == 0 {
+			delete(sa.listens, id)
+			return [][]byte{line}, ""
+		}
+		lo.held = bytes.Clone(line) // p is the writer's buffer, reused after Write
+		return nil, id
+	}
+	return [][]byte{line}, ""
+}
+
+// release gives back the result held for id if its acknowledgement has
+// not come (nil when it went out since).
+func (sa *stdioAnswers) release(id string) []byte {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	lo, ok := sa.listens[id]
+	if !ok || lo.held == nil {
+		return nil
+	}
+	delete(sa.listens, id)
+	return lo.held
 }
 
 // fixLine fixes one outgoing stdio line if it answers a noted request.
@@ -245,21 +410,43 @@ func (sa *stdioAnswers) fixLine(line []byte) []byte {
 // stdioOut is the stdio output: each whole line (one JSON-RPC message)
 // passes fixLine. mcp-go writes one message per Write.
 type stdioOut struct {
+	mu  *sync.Mutex // serialises writes: a held listen result leaves from a timer
 	w   io.Writer
 	fix *stdioAnswers
+}
+
+func newStdioOut(w io.Writer, fix *stdioAnswers) stdioOut {
+	return stdioOut{mu: &sync.Mutex{}, w: w, fix: fix}
 }
 
 func (o stdioOut) Write(p []byte) (int, error) {
 	line, ok := bytes.CutSuffix(p, []byte("\n"))
 	if !ok || bytes.IndexByte(line, '\n') >= 0 {
+		o.mu.Lock()
+		defer o.mu.Unlock()
 		return o.w.Write(p)
 	}
 	fixed := o.fix.fixLine(line)
-	if bytes.Equal(fixed, line) {
+	out, held := o.fix.order(fixed)
+	if held != "" {
+		time.AfterFunc(listenHoldLimit, func() {
+			if late := o.fix.release(held); late != nil {
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				_, _ = o.w.Write(append(late, '\n'))
+			}
+		})
+		return len(p), nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(out) == 1 && bytes.Equal(out[0], line) {
 		return o.w.Write(p)
 	}
-	if _, err := o.w.Write(append(fixed, '\n')); err != nil {
-		return 0, err
+	for _, m := range out {
+		if _, err := o.w.Write(append(m, '\n')); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }

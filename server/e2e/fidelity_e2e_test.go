@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/backstage-mcp/backstage-mcp/server"
 	"github.com/backstage-mcp/backstage-mcp/server/demo"
 	"github.com/backstage-mcp/backstage-mcp/server/e2e/harness"
+	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog"
 	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 )
@@ -36,7 +36,7 @@ func TestMemcatalogMatchesBackstage(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake, err := catalog.New(catalog.Config{BaseURL: "http://mem.invalid", Token: catalog.StaticToken("mem-token"),
-		HTTPClient: &http.Client{Transport: server.InProcessTransport{Handler: mem.Handler()}}})
+		HTTPClient: &http.Client{Transport: buildseam.InProcessTransport{Handler: mem.Handler()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

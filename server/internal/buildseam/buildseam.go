@@ -10,6 +10,7 @@ package buildseam
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
@@ -22,9 +23,14 @@ type Seams struct {
 	// catalog with these entities (served in process by the in-memory
 	// catalog), for a catalog of the test's own through the whole stack.
 	DemoEntities []map[string]any
-	// DemoUpstream, with BuildOptions.Demo, serves the demo catalog
-	// instead (Backstage's catalog API without a token check), for tests
-	// that change the catalog between mirror syncs.
+	// DemoUpstream, with BuildOptions.Demo, is a Backstage served in
+	// process (Backstage's catalog API without a token check, such as the
+	// in-memory catalog's Handler): the catalog is then read through the
+	// catalog client over HTTP, with its upstream guard, cache and
+	// readiness probe, as in passthrough mode against a real Backstage,
+	// for tests of that path and tests that change the catalog between
+	// mirror syncs. Without it, demo mode reads the demo catalog in
+	// process through its Go methods.
 	DemoUpstream http.Handler
 	// FixedPrincipal, with BuildOptions.LocalUser, replaces the insecure
 	// local identity by this principal, taken as verified, for acting as
@@ -33,4 +39,20 @@ type Seams struct {
 	// MirrorNow, when set, is the clock the catalog mirror judges its age
 	// by, for tests that move time.
 	MirrorNow func() time.Time
+}
+
+// InProcessTransport is an http.RoundTripper that hands requests to a
+// handler in the same process (DemoUpstream).
+type InProcessTransport struct{ Handler http.Handler }
+
+// RoundTrip serves req with the handler.
+func (t InProcessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.Handler.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }

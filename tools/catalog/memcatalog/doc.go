@@ -1,11 +1,12 @@
 // Package memcatalog is an in-memory catalog that answers the way Backstage's
 // catalog backend (@backstage/plugin-catalog-backend 4.x) answers its read
-// endpoints under /api/catalog, in two ways: over HTTP (Handler), so the
-// backstage-mcp catalog client can be exercised (demo mode, unit tests)
-// through exactly the code path it uses against a real Backstage; and as
-// Go calls (Query, GetByName, GetByRefs, Facets: a tools.Catalog), which
-// return what the client would read from the handler, with no HTTP in
-// between (the catalog mirror serves the tools this way).
+// endpoints under /api/catalog, in two ways: as Go calls (Query,
+// GetByName, GetByRefs, Facets: a tools.Catalog), which is how the server
+// reads it (demo mode, and the catalog mirror's copy); and over HTTP
+// (Handler), so the backstage-mcp catalog client can be exercised in tests
+// through exactly the code path it uses against a real Backstage. The Go
+// calls return what the client would read from the handler
+// (TestDirectMatchesHandler); no production path serves the handler.
 //
 // Each entity is held once, as its JSON encoding; the search index's
 // strings are pieces of that encoding (see docs/mirror.md, "The lean
