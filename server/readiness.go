@@ -172,6 +172,13 @@ var errDraining = errors.New("server: shutting down")
 // replica's syncs.
 func (s *Server) catalogCheck() ReadyCheck {
 	m := s.opts.Mirror
+	if m == nil && s.opts.Ready == nil {
+		// No Backstage behind the catalog: the embedded demo catalog,
+		// read in process.
+		return ReadyCheck{Name: "catalog",
+			Check: func(context.Context) (string, error) { return "in process: the embedded catalog, no Backstage", nil },
+			Info:  func() map[string]any { return map[string]any{"mode": "in-process"} }}
+	}
 	if m == nil {
 		return ReadyCheck{Name: "catalog",
 			Check: func(context.Context) (string, error) { return "passthrough: every call reads Backstage", nil },
