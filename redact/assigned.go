@@ -268,7 +268,7 @@ func isAlphaByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 
 // more, letters and digits both, not hex, and the entropy of a random
 // string of its length (about 4.3 bits at 32 characters).
 func assignedValueOK(v string) bool {
-	if len(v) < assignedMin || isHexString(v) {
+	if len(v) < assignedMin || isHexString(v) || compound(v) {
 		return false
 	}
 	lower, upper, digit, _ := charClasses(v)
@@ -290,6 +290,17 @@ func assignedValueOK(v string) bool {
 		return false
 	}
 	return true
+}
+
+// compound reports whether v is made of parts no single random token
+// has: an '=' before its end ("service-id=PCHK7Q2" is a pair; base64 pads
+// with '=' only at the end), or both '.' and '/' ("pagerduty.com/x" is a
+// host and a path; base64 has '/' but no '.', a JWT '.' but no '/').
+func compound(v string) bool {
+	if i := strings.IndexByte(strings.TrimRight(v, "="), '='); i >= 0 {
+		return true
+	}
+	return strings.IndexByte(v, '.') >= 0 && strings.IndexByte(v, '/') >= 0
 }
 
 // camelWords reports whether v reads as words written together

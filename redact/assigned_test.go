@@ -80,3 +80,21 @@ func TestAssignedShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestAssignedCompoundKept: values made of parts no random token has (a
+// pair inside the value, a host and a path) are kept; the demo catalog's
+// own contacts line was redacted whole before.
+func TestAssignedCompoundKept(t *testing.T) {
+	r := newRedactor(t)
+	for _, s := range []string{
+		"component:default/checkout-service's own contacts: pagerduty.com/service-id=PCHK7Q2 slack.com/channel=checkout-alerts",
+		"contacts: pagerduty.com/service-id=PCHK7Q2",
+		"see: docs.acme-retail.example/runbooks/Checkout2024",
+		"labels: tier=1,team=checkout,region=eu-west-1a9",
+	} {
+		out, rep := r.Text(s)
+		if rep.Total() != 0 || out != s {
+			t.Errorf("%q: redacted %v: %q", s, rep.Counts, out)
+		}
+	}
+}

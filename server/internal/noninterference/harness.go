@@ -15,6 +15,7 @@ import (
 	"github.com/backstage-mcp/backstage-mcp/server/audit"
 	"github.com/backstage-mcp/backstage-mcp/server/identity"
 	"github.com/backstage-mcp/backstage-mcp/server/internal/buildseam"
+	"github.com/backstage-mcp/backstage-mcp/tools/catalog/memcatalog"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -103,10 +104,20 @@ func NewSideWith(ctx context.Context, dir string, ents []map[string]any, policy 
 		ExpiresAt: sd.now.Add(24 * time.Hour),
 	}
 	bo := server.BuildOptions{Demo: true, LocalUser: Caller}
-	seams := buildseam.Seams{DemoEntities: ents, FixedPrincipal: p}
+	seams := buildseam.Seams{FixedPrincipal: p}
 	if o.BackstageURL != "" {
-		bo.Demo, seams.DemoEntities = false, nil
+		bo.Demo = false
 		cfg.Backstage.BaseURL, cfg.Backstage.Token = o.BackstageURL, o.BackstageToken
+	} else {
+		// The catalog served as a Backstage in process and read through
+		// the catalog client, as in passthrough mode (the default): its
+		// cache, its pushed-down filters and its requests are part of
+		// what a caller may observe.
+		mc, err := memcatalog.New(ents)
+		if err != nil {
+			return nil, fmt.Errorf("noninterference: catalog: %w", err)
+		}
+		seams.DemoUpstream = mc.Handler()
 	}
 	s, closeFn, err := server.BuildWithSeams(ctx, cfg, bo, seams)
 	if err != nil {
