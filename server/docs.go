@@ -20,7 +20,10 @@ func CatalogReference() string {
 	b.WriteString("\n| prompt | argument | tools it names (listed only when all are granted) |\n|---|---|---|\n")
 	for _, p := range tools.Prompts() {
 		arg := "`ref`"
-		if p.Kind != "" {
+		switch {
+		case p.Since:
+			arg = "`since`, optional (24h, 7d or an RFC 3339 time; 7d); listed in catalog mirror mode only"
+		case p.Kind != "":
 			arg += " (" + p.Kind + ")"
 		}
 		names := make([]string, len(p.Tools))

@@ -164,3 +164,62 @@ func checkReadmeBlock(t *testing.T, begin, end, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestWhatChangedPrompt: the change prompt is listed in catalog mirror mode
+// only (passthrough has no feed), takes an optional since, refuses one
+// catalog_list_changes would refuse, and names the call an agent follows.
+func TestWhatChangedPrompt(t *testing.T) {
+	ctx := context.Background()
+	listed := func(c *client.Client) bool {
+		t.Helper()
+		list, err := c.ListPrompts(ctx, mcp.ListPromptsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list.Prompts {
+			if p.Name == "what-changed" {
+				if len(p.Arguments) != 1 || p.Arguments[0].Name != "since" || p.Arguments[0].Required {
+					t.Errorf("what-changed arguments: %+v", p.Arguments)
+				}
+				return true
+			}
+		}
+		return false
+	}
+	if listed(inProcess(t, newDemoServer(t))) {
+		t.Error("what-changed listed in passthrough mode, which has no change feed")
+	}
+	m := inProcess(t, newMirrorServer(t, nil))
+	if !listed(m) {
+		t.Fatal("what-changed not listed in mirror mode")
+	}
+	get := func(args map[string]string) (string, error) {
+		req := mcp.GetPromptRequest{}
+		req.Params.Name = "what-changed"
+		req.Params.Arguments = args
+		res, err := m.GetPrompt(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		return res.Messages[0].Content.(mcp.TextContent).Text, nil
+	}
+	for args, want := range map[string]string{"": "Call catalog_list_changes with since 7d.", "24h": "Call catalog_list_changes with since 24h."} {
+		a := map[string]string{}
+		if args != "" {
+			a["since"] = args
+		}
+		text, err := get(a)
+		if err != nil || !strings.Contains(text, want) {
+			t.Errorf("since %q: %v %q, want %q", args, err, text, want)
+		}
+	}
+	if _, err := get(map[string]string{"since": "last tuesday"}); err == nil || !strings.Contains(err.Error(), "since") {
+		t.Errorf("a bad since: %v, want an invalid-params error naming it", err)
+	}
+	// Followed literally on the mirror: the call answers (no changes yet
+	// on a fresh mirror, said plainly).
+	res := servertest.Call(t, m, "catalog_list_changes", `{"since":"7d"}`)
+	if res.IsError {
+		t.Fatalf("catalog_list_changes: %s", servertest.Text(res))
+	}
+}

@@ -118,8 +118,9 @@ func newChangeScene(t *testing.T, ents []map[string]any) *changeScene {
 }
 
 // changeQuestion is a "what changed" question: its paths on the mirror,
-// and the facts its answer must hold there. A summary has no history,
-// and no prompt asks what changed: those paths do not exist.
+// and the facts its answer must hold there. The feed has one form (its
+// lines), so the summaries-only path is the best one; the what-changed
+// prompt answers the two catalog-wide questions.
 type changeQuestion struct {
 	id, area, ask string
 	plan          func(sc *changeScene) (best, literal []qcall, facts []string)

@@ -1,5 +1,7 @@
 package tools
 
+import "time"
+
 // Prompt is one ready-made workflow: an argument naming an entity and the
 // instructions that tell the agent which tools to use. Prompts embed no
 // catalog data (only the caller's own argument), so they need no catalog
@@ -11,11 +13,23 @@ type Prompt struct {
 	Name, Title, Description string
 	// Kind is the default kind of the ref argument ("" for any).
 	Kind string
+	// Since marks a prompt whose one argument is an optional "since" (how
+	// far back, as catalog_list_changes reads it) instead of a required
+	// entity ref.
+	Since bool
 	// Tools the workflow uses; the server lists the prompt only when all
 	// are granted.
 	Tools []string
-	// Text renders the instructions for a parsed ref.
-	Text func(ref string) string
+	// Text renders the instructions for a parsed ref (or, with Since, the
+	// checked "since" argument; "" for the default).
+	Text func(arg string) string
+}
+
+// CheckSince reports whether s is a "since" argument catalog_list_changes
+// accepts: a duration such as 24h or 7d, or an RFC 3339 time.
+func CheckSince(s string) error {
+	_, err := parseSince(s, time.Now())
+	return err
 }
 
 // Prompts returns the shipped prompts.
@@ -55,6 +69,20 @@ func Prompts() []Prompt {
 					"3. The summaries already name what each part depends on and which APIs it provides and consumes; call catalog_get_entity on a part for its links, repository, docs and on-call.\n" +
 					"4. Call catalog_find_owner with ref " + ref + " to learn who to ask and how to reach them.\n" +
 					"Answer with a short overview, the parts by kind with one line each, the owning team and the links worth reading first."
+			},
+		},
+		{
+			Name: "what-changed", Title: "What changed in the catalog", Since: true,
+			Description: "What was added to, changed in or removed from the catalog recently (catalog mirror mode).",
+			Tools:       []string{"catalog_list_changes"},
+			Text: func(since string) string {
+				if since == "" {
+					since = "7d"
+				}
+				return "Find out what changed in the Backstage catalog (since " + since + ").\n" +
+					"1. Call catalog_list_changes with since " + since + ". It lists every entity added, changed or removed since then that you may see, newest first, with the time the server saw each change; add kind to narrow it (Component, API, ...).\n" +
+					"2. For a changed entity whose change matters to the question, call catalog_get_entity on its ref for what it is now (lifecycle, owner, system).\n" +
+					"Answer with the changes grouped as added, changed and removed, and say from when the feed knows changes if the answer says so."
 			},
 		},
 		{

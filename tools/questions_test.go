@@ -738,12 +738,13 @@ var promptFor = map[string]string{
 	"imp-1": "blast-radius", "imp-2": "blast-radius", "imp-3": "blast-radius", "chg-2": "blast-radius",
 	"onb-1": "onboard-system", "onb-2": "onboard-system", "onb-4": "onboard-system",
 	"api-1": "review-api", "api-4": "review-api", "api-5": "review-api", "chg-1": "review-api",
+	"chg-3": "what-changed", "chg-4": "what-changed",
 }
 
 // promptStep is one numbered step of a prompt that says to call a tool:
 // "2. Call catalog_search_entities with system S and limit 100 …". Steps
 // that only say when to call something ("If …, call …") are not followed.
-var promptStep = regexp.MustCompile(`(?m)^\d+\. Call (catalog_\w+) with (ref|system) (\S+?)[:.]?(?: and (depth|limit) (\d+))?[:.]?(?:\s|$)`)
+var promptStep = regexp.MustCompile(`(?m)^\d+\. Call (catalog_\w+) with (ref|system|since) (\S+?)[:.]?(?: and (depth|limit) (\d+))?[:.]?(?:\s|$)`)
 
 // promptPath is the path of an agent that follows the prompt's text on
 // subject: the calls its numbered steps name, with the arguments they
@@ -983,12 +984,35 @@ func TestQuestionSuite(t *testing.T) {
 						t.Errorf("%s %q, %s path: the text lacks %q", cq.id, cq.ask, name, st.missing)
 					}
 				}
-				cells[cq.id] = append(cells[cq.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), "n/a (no history)", "—")
+				// Summaries only: the feed has one form, its lines, and
+				// the best path asks for no fields and no full detail.
+				for _, c := range best {
+					if strings.Contains(c.args, `"fields"`) || strings.Contains(c.args, `"detail"`) {
+						t.Fatalf("%s: the best path asks for more than summaries: %s", cq.id, c.args)
+					}
+				}
+				sm := runPath(t, sc.mirror, mirrorTools, best, facts)
+				promptCell := "—"
+				var pm pathStats
+				if pr, ok := promptFor[cq.id]; ok {
+					calls, ptext := promptPath(t, pr, "24h")
+					pm = runPath(t, sc.mirror, mirrorTools, calls, facts)
+					if len(pm.missing) > 0 {
+						t.Errorf("%s %q, prompt %s: the text lacks %q", cq.id, cq.ask, pr, pm.missing)
+					}
+					pm.bytes += len(ptext)
+					promptCell = q("`%s` on 24h: %d / %d", pr, pm.calls, pm.bytes/4)
+				}
+				cells[cq.id] = append(cells[cq.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), q("%d / %d", sm.calls, sm.bytes/4), promptCell)
 				tt := totals[cc.name]
 				tt[0] += b.calls
 				tt[1] += b.bytes / 4
 				tt[2] += l.calls
 				tt[3] += l.bytes / 4
+				tt[4] += sm.calls
+				tt[5] += sm.bytes / 4
+				tt[6] += pm.calls
+				tt[7] += pm.bytes / 4
 				totals[cc.name] = tt
 			}
 		})
