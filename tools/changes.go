@@ -161,7 +161,12 @@ func (d *Deps) visibleChanges(ctx context.Context, since time.Time, kind string,
 		}
 		batch = batch[:0]
 	}
+	var restarts []string
 	err := d.Changes.Range(ctx, since, func(c catalog.Change) bool {
+		if c.Op == catalog.ChangeRestart {
+			restarts = append(restarts, c.At.UTC().Format(time.RFC3339))
+			return true
+		}
 		if kind != "" && !strings.HasPrefix(c.Ref, kind+":") {
 			return true
 		}
@@ -175,6 +180,16 @@ func (d *Deps) visibleChanges(ctx context.Context, since time.Time, kind string,
 		return fmt.Errorf("%w: the change feed: %w", catalog.ErrUnavailable, err)
 	}
 	flush()
+	if len(restarts) > 0 {
+		// Newest first, as read; the marks depend on the servers'
+		// starts only, never on what changed.
+		gap := "a server started at " + strings.Join(restarts, ", ") +
+			" with no copy of the catalog to compare: changes made before then that no running server saw are not listed"
+		if out.Coverage != "" {
+			gap = out.Coverage + "; " + gap
+		}
+		out.Coverage = gap
+	}
 	return failed
 }
 

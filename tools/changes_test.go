@@ -117,3 +117,32 @@ func TestListChanges(t *testing.T) {
 		t.Errorf("bad since: %s", text(r))
 	}
 }
+
+// TestListChangesSaysRestarts: a server that started with no copy to
+// compare (a restart mark in a log that outlives restarts) is said in the
+// answer, with its time, and is not listed as a change; a window after it
+// says nothing of it.
+func TestListChangesSaysRestarts(t *testing.T) {
+	d := demoDeps(t)
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	d.Now = func() time.Time { return now }
+	restart := now.Add(-3 * time.Hour)
+	d.Changes = memFeed(t, now, now.Add(-40*24*time.Hour),
+		catalog.Change{Op: catalog.ChangeRestart, Ref: "-", At: restart},
+		catalog.Change{Op: catalog.ChangeAdded, Ref: "component:default/orders-service", At: now.Add(-time.Hour)},
+	)
+	res := call(t, ListChanges(d), openCtx(), `{}`)
+	got := text(res)
+	if !strings.Contains(got, "1 changes") || !strings.Contains(got, "added component:default/orders-service") ||
+		!strings.Contains(got, "a server started at 2026-12-07T09:00:00Z with no copy of the catalog to compare") || strings.Contains(got, "restart -") {
+		t.Errorf("a restart in the window:\n%s", got)
+	}
+	var out ChangesResult
+	b, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Changes) != 1 || !strings.Contains(out.Coverage, "no running server saw") {
+		t.Errorf("structured: %+v %v", out, err)
+	}
+	if got := text(call(t, ListChanges(d), openCtx(), `{"since":"2h"}`)); strings.Contains(got, "a server started") {
+		t.Errorf("a restart before the window is said:\n%s", got)
+	}
+}

@@ -74,13 +74,19 @@ const dedupWindow = 24 * time.Hour
 const appendBatch = 100
 
 // Begin records the start of the first sync any replica made, unless an
-// earlier one is kept.
+// earlier one is kept; when one is, it marks this mirror's start in the
+// log (catalog.ChangeRestart): changes made before t that no running
+// server saw are not in it, and an answer covering t says so.
 func (c *RedisChanges) Begin(ctx context.Context, t time.Time) error {
 	ms := strconv.FormatInt(t.UnixMilli(), 10)
-	if err := c.rdb.SetNX(ctx, c.start, ms, 0).Err(); err != nil {
+	first, err := c.rdb.SetNX(ctx, c.start, ms, 0).Result()
+	if err != nil {
 		return fmt.Errorf("%w: change log: %w", ErrUnavailable, err)
 	}
-	return nil
+	if first {
+		return nil
+	}
+	return c.Append(ctx, []catalog.Change{{Op: catalog.ChangeRestart, Ref: "-", At: t}})
 }
 
 // Append records changes, each once.

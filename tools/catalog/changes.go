@@ -31,6 +31,12 @@ const (
 	ChangeAdded   = "added"
 	ChangeChanged = "changed"
 	ChangeRemoved = "removed"
+	// ChangeRestart is no change but a mark in a log that outlives
+	// restarts: a mirror began watching at At with no copy of its own to
+	// compare (a server started while the log already held a start), so
+	// changes made before At that no running server saw are not in the
+	// log. Ref is "-".
+	ChangeRestart = "restart"
 )
 
 // ChangeLog keeps the changes a catalog mirror finds: in this process
