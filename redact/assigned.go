@@ -369,15 +369,10 @@ func assignedNameOK(name []byte) bool {
 	// every long run of a text asks).
 	var buf [32]byte
 	for i := 0; i < len(name); {
-		for i < len(name) && isSegmentSep(name[i]) {
-			i++
-		}
+		var j int
+		i, j = nameWord(name, i)
 		if i == len(name) {
 			break
-		}
-		j := i + 1
-		for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
-			j++
 		}
 		if j-i <= len(buf) {
 			for k, c := range name[i:j] {

@@ -162,6 +162,23 @@ func nameSegments(name []byte) []string {
 	return segs
 }
 
+// nameWord returns the next word of name from i on, [start, end): up to a
+// separator or a change from lower to upper case (nameSegments' words);
+// start is len(name) when no word is left.
+func nameWord(name []byte, i int) (start, end int) {
+	for i < len(name) && isSegmentSep(name[i]) {
+		i++
+	}
+	if i == len(name) {
+		return i, i
+	}
+	j := i + 1
+	for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
+		j++
+	}
+	return i, j
+}
+
 // credNameOK reports whether a name may hold a credential as generic-context
 // reads it: it has a word, its last word (or last two, joined) is none of
 // nonCredSuffixes (keyId, tokenUrl, secretName), and no word says public or
@@ -172,16 +189,10 @@ func credNameOK(name []byte) bool {
 	var prev, cur [32]byte
 	np, nc, n := 0, 0, 0
 	for i := 0; i <= len(name); {
-		// The next word: [i, j) up to a separator or a lower-to-upper change.
-		for i < len(name) && isSegmentSep(name[i]) {
-			i++
-		}
+		var j int
+		i, j = nameWord(name, i)
 		if i == len(name) {
 			break
-		}
-		j := i + 1
-		for j < len(name) && !isSegmentSep(name[j]) && !(name[j] >= 'A' && name[j] <= 'Z' && name[j-1] >= 'a' && name[j-1] <= 'z') {
-			j++
 		}
 		copy(prev[:], cur[:nc])
 		np = nc

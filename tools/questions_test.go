@@ -592,6 +592,16 @@ var questions = []question{
 	}},
 }
 
+// addPaths adds one question's calls and tokens on each path (best,
+// literal, summaries only, prompt) to a catalog's totals.
+func addPaths(tt [8]int, paths ...pathStats) [8]int {
+	for i, p := range paths {
+		tt[2*i] += p.calls
+		tt[2*i+1] += p.bytes / 4
+	}
+	return tt
+}
+
 // summaryOnly is each question's path for an agent that reads summaries
 // alone (catalog_get_entity and catalog_search_entities, default detail):
 // the best path where it is one already, else the calls below. A counting
@@ -957,16 +967,7 @@ func TestQuestionSuite(t *testing.T) {
 					}
 				}
 				cells[qu.id] = append(cells[qu.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), sumCell, promptCell)
-				tt := totals[cc.name]
-				tt[0] += b.calls
-				tt[1] += b.bytes / 4
-				tt[2] += l.calls
-				tt[3] += l.bytes / 4
-				tt[4] += sm.calls
-				tt[5] += sm.bytes / 4
-				tt[6] += pm.calls
-				tt[7] += pm.bytes / 4
-				totals[cc.name] = tt
+				totals[cc.name] = addPaths(totals[cc.name], b, l, sm, pm)
 			}
 			// What changed: on a mirror that saw the catalog change
 			// between two syncs.
@@ -1004,16 +1005,7 @@ func TestQuestionSuite(t *testing.T) {
 					promptCell = q("`%s` on 24h: %d / %d", pr, pm.calls, pm.bytes/4)
 				}
 				cells[cq.id] = append(cells[cq.id], q("%d / %d", b.calls, b.bytes/4), q("%d / %d", l.calls, l.bytes/4), q("%d / %d", sm.calls, sm.bytes/4), promptCell)
-				tt := totals[cc.name]
-				tt[0] += b.calls
-				tt[1] += b.bytes / 4
-				tt[2] += l.calls
-				tt[3] += l.bytes / 4
-				tt[4] += sm.calls
-				tt[5] += sm.bytes / 4
-				tt[6] += pm.calls
-				tt[7] += pm.bytes / 4
-				totals[cc.name] = tt
+				totals[cc.name] = addPaths(totals[cc.name], b, l, sm, pm)
 			}
 		})
 	}
