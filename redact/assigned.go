@@ -296,11 +296,15 @@ func assignedValueOK(v string) bool {
 // has: an '=' before its end ("service-id=PCHK7Q2" is a pair; base64 pads
 // with '=' only at the end), or both '.' and '/' ("pagerduty.com/x" is a
 // host and a path; base64 has '/' but no '.', a JWT '.' but no '/').
+//
+// A '/' beside '-', '_' or '.' is a path too ("default/notification-
+// worker-12345", an entity ref's namespace and name): base64 has '/' but
+// none of those, base64url '-' and '_' but no '/'.
 func compound(v string) bool {
 	if i := strings.IndexByte(strings.TrimRight(v, "="), '='); i >= 0 {
 		return true
 	}
-	return strings.IndexByte(v, '.') >= 0 && strings.IndexByte(v, '/') >= 0
+	return strings.IndexByte(v, '/') >= 0 && strings.ContainsAny(v, "._-")
 }
 
 // camelWords reports whether v reads as words written together

@@ -91,6 +91,11 @@ func TestAssignedCompoundKept(t *testing.T) {
 		"contacts: pagerduty.com/service-id=PCHK7Q2",
 		"see: docs.acme-retail.example/runbooks/Checkout2024",
 		"labels: tier=1,team=checkout,region=eu-west-1a9",
+		// An entity ref as an argument (the bench's generated names):
+		// its namespace and name are a path.
+		"component:default/notification-worker-12345",
+		"component:default/payments_gateway_v2_eu_west_1_primary",
+		"api:default/ledger.events.v3-7f3k2m9q8w",
 	} {
 		out, rep := r.Text(s)
 		if rep.Total() != 0 || out != s {
