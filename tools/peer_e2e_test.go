@@ -308,35 +308,15 @@ func init() {
 			best, facts, _ := s()
 			x := firstRef(best)
 			p.getRef(x)
-			seen := map[string]bool{strings.ToLower(x): true}
-			frontier := []string{x}
-			var all []string
-			for range 3 {
-				var next []string
-				for _, f := range frontier {
-					p.queryAll(map[string]any{"relations.dependsOn": f})
-					for _, api := range o.rel(f, "providesApi") {
-						p.queryAll(map[string]any{"relations.consumesApi": api})
-					}
-					for _, d := range o.dependents(f, 1) {
-						if !seen[strings.ToLower(d)] {
-							seen[strings.ToLower(d)] = true
-							next = append(next, d)
-						}
-					}
+			all := o.walkDependents(x, 3, func(f string) {
+				p.queryAll(map[string]any{"relations.dependsOn": f})
+				for _, api := range o.rel(f, "providesApi") {
+					p.queryAll(map[string]any{"relations.consumesApi": api})
 				}
-				all = append(all, next...)
-				frontier = next
-			}
+			})
 			if withOwners {
-				owners := map[string]bool{}
-				for _, d := range all {
-					for _, ow := range o.rel(d, "ownedBy") {
-						if !owners[ow] {
-							owners[ow] = true
-							p.getRef(ow)
-						}
-					}
+				for _, ow := range o.ownersOf(all) {
+					p.getRef(ow)
 				}
 			}
 			return facts

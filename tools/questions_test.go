@@ -113,6 +113,46 @@ func (o *oracle) ann(ref, key string) string {
 	return str(o.byRef[strings.ToLower(ref)], "metadata", "annotations", key)
 }
 
+// walkDependents walks what depends on x hop by hop, as an agent learns it
+// from each answer: visit is called for each node of a hop's frontier
+// (the agent's calls about it), and the hop's new dependents are the next
+// frontier. It returns every dependent found, in the order found.
+func (o *oracle) walkDependents(x string, depth int, visit func(f string)) []string {
+	seen := map[string]bool{strings.ToLower(x): true}
+	frontier := []string{x}
+	var all []string
+	for range depth {
+		var next []string
+		for _, f := range frontier {
+			visit(f)
+			for _, d := range o.dependents(f, 1) {
+				if !seen[strings.ToLower(d)] {
+					seen[strings.ToLower(d)] = true
+					next = append(next, d)
+				}
+			}
+		}
+		all = append(all, next...)
+		frontier = next
+	}
+	return all
+}
+
+// ownersOf returns the distinct owners of refs, in the order met.
+func (o *oracle) ownersOf(refs []string) []string {
+	var out []string
+	got := map[string]bool{}
+	for _, d := range refs {
+		for _, ow := range o.rel(d, "ownedBy") {
+			if !got[ow] {
+				got[ow] = true
+				out = append(out, ow)
+			}
+		}
+	}
+	return out
+}
+
 // dependents is the oracle's answer to "what depends on ref": dependsOn
 // and API consumers, transitively, up to depth hops.
 func (o *oracle) dependents(ref string, depth int) []string {
@@ -632,38 +672,18 @@ func summaryOnly(o *oracle, id string, best []qcall) (path []qcall, facts []stri
 	// and what consumes the APIs it provides, as the agent reads them.
 	impact := func(depth int, owners bool) []qcall {
 		var out []qcall
-		seen := map[string]bool{strings.ToLower(x): true}
-		frontier := []string{x}
-		var all []string
-		for range depth {
-			var next []string
-			for _, f := range frontier {
-				out = append(out, search("dependsOn="+f))
-				if strings.HasPrefix(f, "api:") {
-					out = append(out, search("consumesApi="+f))
-				}
-				for _, api := range o.rel(f, "providesApi") {
-					out = append(out, search("consumesApi="+api))
-				}
-				for _, d := range o.dependents(f, 1) {
-					if !seen[strings.ToLower(d)] {
-						seen[strings.ToLower(d)] = true
-						next = append(next, d)
-					}
-				}
+		all := o.walkDependents(x, depth, func(f string) {
+			out = append(out, search("dependsOn="+f))
+			if strings.HasPrefix(f, "api:") {
+				out = append(out, search("consumesApi="+f))
 			}
-			all = append(all, next...)
-			frontier = next
-		}
+			for _, api := range o.rel(f, "providesApi") {
+				out = append(out, search("consumesApi="+api))
+			}
+		})
 		if owners {
-			got := map[string]bool{}
-			for _, d := range all {
-				for _, ow := range o.rel(d, "ownedBy") {
-					if !got[ow] {
-						got[ow] = true
-						out = append(out, get(ow))
-					}
-				}
+			for _, ow := range o.ownersOf(all) {
+				out = append(out, get(ow))
 			}
 		}
 		return out
