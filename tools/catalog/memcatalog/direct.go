@@ -262,19 +262,9 @@ func filtersPredicate(filters []catalog.Filter) (*predicate, error) {
 			}
 			inner = append(inner, p)
 		}
-		if len(inner) == 1 {
-			outer = append(outer, inner[0])
-		} else {
-			outer = append(outer, &predicate{op: "all", kids: inner})
-		}
+		outer = append(outer, joinPredicates("all", inner))
 	}
-	switch len(outer) {
-	case 0:
-		return nil, nil
-	case 1:
-		return outer[0], nil
-	}
-	return &predicate{op: "any", kids: outer}, nil
+	return joinPredicates("any", outer), nil
 }
 
 func validateFields(fields []string) error {

@@ -87,19 +87,9 @@ func parseFilterParams(params []string) (*predicate, error) {
 			}
 			inner = append(inner, p)
 		}
-		if len(inner) == 1 {
-			outer = append(outer, inner[0])
-		} else {
-			outer = append(outer, &predicate{op: "all", kids: inner})
-		}
+		outer = append(outer, joinPredicates("all", inner))
 	}
-	switch len(outer) {
-	case 0:
-		return nil, nil
-	case 1:
-		return outer[0], nil
-	}
-	return &predicate{op: "any", kids: outer}, nil
+	return joinPredicates("any", outer), nil
 }
 
 // jsTrim trims like String.prototype.trim.
@@ -472,4 +462,16 @@ func (idx *searchIndex) eval(p *predicate) bitset {
 		}
 	}
 	return out
+}
+
+// joinPredicates joins ps under op ("all" or "any"): nil for none, the
+// predicate itself for one.
+func joinPredicates(op string, ps []*predicate) *predicate {
+	switch len(ps) {
+	case 0:
+		return nil
+	case 1:
+		return ps[0]
+	}
+	return &predicate{op: op, kids: ps}
 }
