@@ -36,7 +36,14 @@ func (c *testClock) Add(d time.Duration) {
 // Syncs are an hour apart, so only the first ones run during a test.
 func newMirrorServer(t *testing.T, clk *testClock) *Server {
 	t.Helper()
-	cfg, err := ParseConfig([]byte("catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
+	return newMirrorServerYAML(t, clk, "")
+}
+
+// newMirrorServerYAML is newMirrorServer with more configuration (YAML
+// sections other than catalog).
+func newMirrorServerYAML(t *testing.T, clk *testClock, yaml string) *Server {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(yaml+"catalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,24 +372,12 @@ func TestChangeFeedNeedsMirrorMode(t *testing.T) {
 // one entity is still served, and a page of the whole catalog is refused
 // as an over-large Backstage answer is.
 func TestMirrorAnswersBoundedByMaxResponseBytes(t *testing.T) {
-	cfg, err := ParseConfig([]byte("backstage:\n  maxResponseBytes: 6000\ncatalog:\n  mode: mirror\n  syncInterval: 1h\n  maxStaleness: 2h\n"), "", func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.log")
-	s, closeFn, err := Build(context.Background(), cfg, BuildOptions{Demo: true, LocalUser: "user:default/amelia.hart"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeFn)
-	if !s.opts.Mirror.Status().Ready {
-		t.Fatalf("mirror not ready: %+v", s.opts.Mirror.Status())
-	}
+	s := newMirrorServerYAML(t, nil, "backstage:\n  maxResponseBytes: 6000\n")
 	c := inProcess(t, s)
 	if res := servertest.Call(t, c, "catalog_get_entity", `{"ref":"component:default/checkout-service"}`); res.IsError {
 		t.Fatalf("one entity within the bound refused: %s", servertest.Text(res))
 	}
-	_, err = s.opts.Mirror.Query(context.Background(), catalog.Query{Limit: 1000})
+	_, err := s.opts.Mirror.Query(context.Background(), catalog.Query{Limit: 1000})
 	if !errors.Is(err, catalog.ErrResponseTooLarge) {
 		t.Fatalf("the whole catalog in one page: %v, want the response-too-large error", err)
 	}
